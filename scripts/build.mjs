@@ -1,0 +1,30 @@
+// Bundles the extension host, the CLI and the webview with esbuild, and copies the
+// onnxruntime-web runtime files the webview loads from extension files.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dist = path.join(root, 'dist');
+const watch = process.argv.includes('--watch');
+const ORT_FILES = ['ort.webgpu.bundle.min.mjs', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+
+fs.mkdirSync(path.join(dist, 'ort'), { recursive: true });
+for (const f of ORT_FILES) {
+  fs.copyFileSync(path.join(root, 'node_modules/onnxruntime-web/dist', f), path.join(dist, 'ort', f));
+}
+
+const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
+const builds = [
+  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers'] },
+  { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
+  { ...common, entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
+];
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+  console.log('watching…');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  fs.chmodSync(path.join(dist, 'cli.mjs'), 0o755);
+}

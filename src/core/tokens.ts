@@ -1,0 +1,21 @@
+/** Tokens as the rest of Attention Lens sees them. Pure: shared by every side. */
+
+/** One token of the inspected text; `start`/`end` are UTF-16 offsets into that text. */
+export interface TokenInfo {
+  id: number;
+  text: string;
+  start: number;
+  end: number;
+  special: boolean;
+}
+
+/** A short, printable label for a token (byte-level and SentencePiece markers made readable). */
+export function tokenLabel(t: Pick<TokenInfo, 'text'>): string {
+  return t.text
+    .replace(/^Ġ/, '·')
+    .replace(/^▁/, '·')
+    .replace(/Ċ/g, '↵')
+    .replace(/ĉ/g, '⇥')
+    .replace(/\n/g, '↵')
+    .replace(/\t/g, '⇥');
+}

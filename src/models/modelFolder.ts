@@ -1,0 +1,117 @@
+/**
+ * Reading a Hugging Face-style model folder (`config.json`, `tokenizer.json`, an ONNX file).
+ * No vscode import: used by the extension host and the CLI.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A user-facing failure with a message that names the file and says what to do. */
+export class ModelFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFolderError';
+  }
+}
+
+/** What Attention Lens needs to know about a model folder before running it. */
+export interface ModelInfo {
+  folder: string;
+  /** `config.architectures[0]`, else `model_type`, else `unknown`. */
+  architecture: string;
+  modelType: string;
+  onnxPath: string;
+  /** Largest number of tokens the model accepts in one sequence. */
+  maxPositions: number;
+  /** Decoder-only model whose self attention is masked to the past. */
+  causal: boolean;
+  /** Encoder-decoder model that takes `decoder_input_ids` (T5, BART, …). */
+  encoderDecoder: boolean;
+  decoderStartTokenId?: number;
+  layers?: number;
+  heads?: number;
+}
+
+const CAUSAL_TYPES = new Set([
+  'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'phi', 'phi3',
+  'gemma', 'gemma2', 'gemma3', 'falcon', 'opt', 'bloom', 'codegen', 'starcoder2', 'olmo', 'smollm3', 'granite',
+]);
+const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', 'pegasus', 'm2m_100', 'led', 'blenderbot']);
+const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
+
+function readJson(file: string, what: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new ModelFolderError(`${what} is missing: ${file} could not be read. A model folder needs config.json, tokenizer.json and onnx/model.onnx.`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (e) {
+    throw new ModelFolderError(`${what} is not valid JSON: ${file} (${(e as Error).message}). Re-export the model or restore the file.`);
+  }
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** Finds the ONNX file of a model folder: `onnx/model.onnx`, then `model.onnx`, then the only `onnx/*.onnx`. */
+export function findOnnxFile(folder: string): string | undefined {
+  for (const rel of ONNX_CANDIDATES) {
+    const p = path.join(folder, rel);
+    if (fs.existsSync(p)) return p;
+  }
+  const dir = path.join(folder, 'onnx');
+  const onnx = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')) : [];
+  return onnx.length === 1 ? path.join(dir, onnx[0]) : undefined;
+}
+
+/** Reads and checks a model folder; throws `ModelFolderError` naming the missing or invalid file. */
+export function readModelFolder(folder: string): ModelInfo {
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
+    throw new ModelFolderError(`Model folder not found: ${folder}. Choose a folder with config.json, tokenizer.json and onnx/model.onnx.`);
+  }
+  const config = readJson(path.join(folder, 'config.json'), 'config.json');
+  if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
+    throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
+  }
+  const onnxPath = findOnnxFile(folder);
+  if (!onnxPath) {
+    throw new ModelFolderError(`No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX with attention outputs (see the README).`);
+  }
+  const tokConfigPath = path.join(folder, 'tokenizer_config.json');
+  const tokConfig = fs.existsSync(tokConfigPath) ? readJson(tokConfigPath, 'tokenizer_config.json') : {};
+
+  const modelType = typeof config.model_type === 'string' ? config.model_type : 'unknown';
+  const archs = Array.isArray(config.architectures) ? config.architectures : [];
+  const architecture = typeof archs[0] === 'string' ? archs[0] : modelType;
+  const tokMax = num(tokConfig.model_max_length);
+  const maxPositions =
+    num(config.max_position_embeddings) ?? num(config.n_positions) ?? num(config.n_ctx) ??
+    (tokMax !== undefined && tokMax < 1e6 ? tokMax : undefined) ?? 512;
+  const encoderDecoder = config.is_encoder_decoder === true || ENCODER_DECODER_TYPES.has(modelType);
+  return {
+    folder,
+    architecture,
+    modelType,
+    onnxPath,
+    maxPositions,
+    causal: !encoderDecoder && (CAUSAL_TYPES.has(modelType) || config.is_decoder === true),
+    encoderDecoder,
+    decoderStartTokenId: num(config.decoder_start_token_id) ?? (encoderDecoder ? num(config.pad_token_id) : undefined),
+    layers: num(config.num_hidden_layers) ?? num(config.n_layer) ?? num(config.num_layers),
+    heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
+  };
+}
+
+/** Reads the ONNX bytes of a model, with a clear error when the file cannot be read. */
+export function readOnnxBytes(info: ModelInfo): Uint8Array {
+  try {
+    return new Uint8Array(fs.readFileSync(info.onnxPath));
+  } catch (e) {
+    throw new ModelFolderError(`${info.onnxPath} could not be read (${(e as Error).message}).`);
+  }
+}

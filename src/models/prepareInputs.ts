@@ -1,0 +1,32 @@
+/**
+ * Turns text into the token ids a model run needs: one home for truncation and the
+ * encoder-decoder shift-right, shared by the extension host and the CLI. No vscode import.
+ */
+import type { TokenInfo } from '../core/tokens';
+import type { ModelInfo } from './modelFolder';
+import { type ModelTokenizer, shiftRight } from './tokenizer';
+
+/** Everything a run needs besides the model bytes. */
+export interface PreparedInputs {
+  tokens: TokenInfo[];
+  /** Decoder tokens of an encoder-decoder model (shift-right of the target). */
+  decoderTokens?: TokenInfo[];
+  /** Token count before truncation, when the text was longer than the model allows. */
+  truncatedFrom?: number;
+}
+
+/** Tokenizes `text` (and `target` for encoder-decoder models; defaults to `text`). */
+export async function prepareInputs(info: ModelInfo, tokenizer: ModelTokenizer, text: string, target?: string): Promise<PreparedInputs> {
+  const { tokens, truncatedFrom } = await tokenizer.tokenize(text, info.maxPositions);
+  if (!info.encoderDecoder) return { tokens, truncatedFrom };
+  const startId = info.decoderStartTokenId ?? 0;
+  const targetTokens = target === undefined ? tokens : (await tokenizer.tokenize(target, info.maxPositions)).tokens;
+  return { tokens, decoderTokens: shiftRight(targetTokens, startId, tokenizer.idToToken(startId)), truncatedFrom };
+}
+
+/** A one-line notice for a truncated selection. */
+export function truncationNotice(p: PreparedInputs, maxPositions: number): string | undefined {
+  return p.truncatedFrom === undefined
+    ? undefined
+    : `The selection has ${p.truncatedFrom} tokens; the model accepts ${maxPositions}, so only the first ${maxPositions} are shown.`;
+}

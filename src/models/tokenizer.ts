@@ -1,0 +1,67 @@
+/**
+ * Tokenization with the model's own `tokenizer.json` through Hugging Face's `tokenizers`.
+ * No vscode import: used by the extension host and the CLI.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Tokenizer } from 'tokenizers';
+import { offsetsToUtf16 } from '../core/offsets';
+import type { TokenInfo } from '../core/tokens';
+import { ModelFolderError } from './modelFolder';
+
+/** The tokens of one text, possibly truncated to the model's maximum length. */
+export interface Tokenized {
+  tokens: TokenInfo[];
+  /** Number of tokens the full text would have had when it was truncated; undefined otherwise. */
+  truncatedFrom?: number;
+}
+
+/** A loaded tokenizer bound to one model folder. */
+export class ModelTokenizer {
+  private constructor(private readonly tokenizer: Tokenizer, readonly file: string) {}
+
+  /** Loads `tokenizer.json` from `folder`; throws `ModelFolderError` naming the file if it is invalid. */
+  static load(folder: string): ModelTokenizer {
+    const file = path.join(folder, 'tokenizer.json');
+    if (!fs.existsSync(file)) throw new ModelFolderError(`tokenizer.json is missing in ${folder}.`);
+    try {
+      return new ModelTokenizer(Tokenizer.fromFile(file), file);
+    } catch (e) {
+      throw new ModelFolderError(`tokenizer.json is not a valid Hugging Face tokenizer: ${file} (${String((e as Error).message ?? e).split('\n')[0]}).`);
+    }
+  }
+
+  /** The string form of a token id (for labels such as a decoder start token). */
+  idToToken(id: number): string {
+    return this.tokenizer.idToToken(id) ?? `<${id}>`;
+  }
+
+  /** Tokenizes `text` with the tokenizer's own special tokens, keeping at most `maxTokens`. */
+  async tokenize(text: string, maxTokens: number): Promise<Tokenized> {
+    this.tokenizer.disableTruncation();
+    const full = await this.tokenizer.encode(text);
+    let enc = full;
+    let truncatedFrom: number | undefined;
+    if (full.getLength() > maxTokens) {
+      truncatedFrom = full.getLength();
+      this.tokenizer.setTruncation(maxTokens);
+      enc = await this.tokenizer.encode(text);
+      this.tokenizer.disableTruncation();
+    }
+    const ids = enc.getIds();
+    const texts = enc.getTokens();
+    const special = enc.getSpecialTokensMask();
+    const offsets = offsetsToUtf16(text, enc.getOffsets() as Array<[number, number]>);
+    const tokens = ids.map((id, i) => ({ id, text: texts[i], start: offsets[i][0], end: offsets[i][1], special: special[i] === 1 }));
+    return { tokens, truncatedFrom };
+  }
+}
+
+/**
+ * Hugging Face's shift-right for encoder-decoder models: the decoder sees
+ * `[decoder_start_token_id] + target[:-1]`. Each decoder token keeps the text and range of the
+ * target token it stands for; the start token has an empty range at 0.
+ */
+export function shiftRight(target: TokenInfo[], startId: number, startText: string): TokenInfo[] {
+  return [{ id: startId, text: startText, start: 0, end: 0, special: true }, ...target.slice(0, -1)];
+}

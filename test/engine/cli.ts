@@ -1,0 +1,32 @@
+// Runs the built CLI (dist/cli.mjs) as a user would and parses its JSON.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const FIXTURES = path.join(ROOT, 'test/fixtures');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `attention-lens <args>` from the built bundle. */
+export function runCli(args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface InspectJson {
+  model: { folder: string; architecture: string };
+  backend: string;
+  tokens: Array<{ id: number; text: string; start: number; end: number; special: boolean }>;
+  attention: Array<{ name: string; kind: string; layer: number; heads: number; queries: number; keys: number; weights: number[][][] }>;
+}
+
+/** Runs `inspect --json` and parses the result; fails with the CLI's stderr. */
+export function inspect(model: string, text: string, extra: string[] = []): InspectJson {
+  const r = runCli(['inspect', '--model', model, '--text', text, '--json', ...extra]);
+  if (r.status !== 0) throw new Error(`CLI exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as InspectJson;
+}

@@ -1,0 +1,153 @@
+/**
+ * Runs an ONNX transformer with onnxruntime-web and returns its attention tensors.
+ * The ort module is passed in, so the same code runs in the webview (WebGPU or WASM bundle)
+ * and in Node (CLI and tests, WASM). No DOM and no vscode here.
+ */
+import type * as Ort from 'onnxruntime-web';
+import { type AttentionLayer, compareLayers, parseAttentionName } from '../../src/core/attention';
+
+/** The onnxruntime-web module, whichever bundle provided it. */
+export type OrtModule = typeof Ort;
+/** Execution backend actually used by a session. */
+export type Backend = 'webgpu' | 'wasm';
+
+/** A failure the user can act on; `message` says what happened and what to do. */
+export class EngineError extends Error {
+  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu') {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/** Token ids of one run; `decoderIds` only for encoder-decoder models. */
+export interface RunInput {
+  ids: ArrayLike<number>;
+  decoderIds?: ArrayLike<number>;
+}
+
+/** The attention of one run, ordered by kind then layer. */
+export interface RunOutput {
+  layers: AttentionLayer[];
+  millis: number;
+}
+
+const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
+const DECODER_INPUTS = new Set(['decoder_input_ids', 'decoder_attention_mask', 'decoder_position_ids']);
+
+/** A loaded model session that answers attention queries. */
+export class AttentionEngine {
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly session: Ort.InferenceSession,
+    readonly backend: Backend,
+    readonly attentionOutputs: string[],
+  ) {}
+
+  /** Creates a session from ONNX bytes; throws `EngineError` for corrupt files or graphs without attention outputs. */
+  static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx'): Promise<AttentionEngine> {
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [backend],
+        graphOptimizationLevel: 'all',
+      });
+    } catch (e) {
+      throw new EngineError(
+        `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,
+        'corrupt-model',
+      );
+    }
+    const attentionOutputs = session.outputNames.filter((n) => parseAttentionName(n));
+    if (attentionOutputs.length === 0) {
+      await session.release().catch(() => undefined);
+      throw new EngineError(
+        `${fileLabel} has no attention outputs (attentions.N, encoder_attentions.N, decoder_attentions.N, cross_attentions.N); its outputs are ${session.outputNames.join(', ')}. Re-export it with output_attentions=True and eager attention (see "Use your own model" in the README).`,
+        'no-attention',
+      );
+    }
+    const unknown = session.inputNames.filter((n) => !ENCODER_INPUTS.has(n) && !DECODER_INPUTS.has(n));
+    if (unknown.length > 0) {
+      await session.release().catch(() => undefined);
+      throw new EngineError(
+        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS].join(', ')}. Export without past key values (use_cache=False).`,
+        'unknown-input',
+      );
+    }
+    return new AttentionEngine(ort, session, backend, attentionOutputs);
+  }
+
+  /** Input names of the graph. */
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  /** True when the graph takes `decoder_input_ids`. */
+  get needsDecoderIds(): boolean {
+    return this.session.inputNames.includes('decoder_input_ids');
+  }
+
+  /** Runs the model once and returns every attention output. */
+  async run(input: RunInput): Promise<RunOutput> {
+    const feeds = this.feeds(input);
+    const t0 = now();
+    let results: Ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(feeds, this.attentionOutputs);
+    } catch (e) {
+      throw new EngineError(`The model failed to run (${firstLine(e)}).`, 'run-failed');
+    }
+    const millis = now() - t0;
+    const layers: AttentionLayer[] = [];
+    for (const name of this.attentionOutputs) {
+      const t = results[name];
+      const parsed = parseAttentionName(name);
+      if (!parsed || !t) continue;
+      const dims = t.dims.map(Number);
+      if (dims.length !== 4) throw new EngineError(`Output ${name} has shape [${dims.join(', ')}]; expected [batch, heads, query, key].`, 'run-failed');
+      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+      layers.push({ name, ...parsed, heads: dims[1], queries: dims[2], keys: dims[3], data });
+      t.dispose?.();
+    }
+    layers.sort(compareLayers);
+    return { layers, millis };
+  }
+
+  /** Releases the session. */
+  async dispose(): Promise<void> {
+    await this.session.release().catch(() => undefined);
+  }
+
+  private feeds(input: RunInput): Record<string, Ort.Tensor> {
+    const { Tensor } = this.ort;
+    const n = input.ids.length;
+    const int64 = (values: ArrayLike<number>) => new Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), [1, values.length]);
+    const filled = (len: number, f: (i: number) => number) => int64(Array.from({ length: len }, (_, i) => f(i)));
+    const dec = input.decoderIds;
+    const feeds: Record<string, Ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      switch (name) {
+        case 'input_ids': feeds[name] = int64(input.ids); break;
+        case 'attention_mask': feeds[name] = filled(n, () => 1); break;
+        case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
+        case 'position_ids': feeds[name] = filled(n, (i) => i); break;
+        case 'decoder_input_ids':
+        case 'decoder_attention_mask':
+        case 'decoder_position_ids': {
+          if (!dec) throw new EngineError('This is an encoder-decoder model: decoder token ids are required.', 'unknown-input');
+          feeds[name] = name === 'decoder_input_ids' ? int64(dec) : filled(dec.length, name === 'decoder_attention_mask' ? () => 1 : (i) => i);
+          break;
+        }
+      }
+    }
+    return feeds;
+  }
+}
+
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.split('\n')[0].slice(0, 300);
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
