@@ -69,11 +69,16 @@ async function main(argv: string[]): Promise<void> {
     attention: layers.map((l) => ({ name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, weights: toNested(l) })),
   };
   if (args.json) {
-    process.stdout.write(JSON.stringify(result) + '\n');
+    await writeOut(JSON.stringify(result) + '\n');
     return;
   }
   process.stdout.write(`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention layers · ${engine.backend} · ${millis.toFixed(0)} ms\n`);
   for (const l of layers) process.stdout.write(`  ${l.name}: ${l.heads} heads × ${l.queries} × ${l.keys}\n`);
+}
+
+/** Writes to stdout and waits until it is flushed: exiting earlier truncates output to a pipe. */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
 }
 
 main(process.argv.slice(2)).then(

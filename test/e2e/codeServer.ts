@@ -1,0 +1,132 @@
+/**
+ * A real VS Code for end-to-end tests without a download: code-server (VS Code in the browser,
+ * built once by scripts/setup-code-server.sh) driven by Debian's Chromium through playwright-core.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type BrowserContext, type Frame, type Page, chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const ARTIFACTS = path.join(ROOT, 'test-results/e2e');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Path of the code-server package, building it on first use. */
+export function codeServerPackage(): string {
+  const out = execFileSync('bash', [path.join(ROOT, 'scripts/setup-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').pop()!;
+}
+
+/** The linux-x64 VSIX built by `npm run package -- --target linux-x64`. */
+export function vsixPath(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+  const p = path.join(ROOT, 'out', `${pkg.name}-linux-x64-${pkg.version}.vsix`);
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run package -- --target linux-x64 first (npm run test:e2e does).`);
+  return p;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A running code-server with the extension installed and a workspace open. */
+export class CodeServer {
+  private constructor(readonly url: string, readonly workspace: string, private readonly proc: ChildProcess, private readonly dir: string, readonly log: () => string) {}
+
+  /** Installs the VSIX into a fresh profile and starts code-server on a free loopback port. */
+  static async start(settings: Record<string, unknown> = {}): Promise<CodeServer> {
+    const pkg = codeServerPackage();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-e2e-'));
+    const userData = path.join(dir, 'user-data');
+    const extensions = path.join(dir, 'extensions');
+    const workspace = path.join(dir, 'workspace');
+    fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+    fs.cpSync(path.join(ROOT, 'test/e2e/workspace'), workspace, { recursive: true });
+    fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
+      'security.workspace.trust.enabled': false,
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'telemetry.telemetryLevel': 'off',
+      'editor.hover.delay': 200,
+      'extensions.autoCheckUpdates': false,
+      ...settings,
+    }));
+    const entry = path.join(pkg, 'out/node/entry.js');
+    const common = ['--user-data-dir', userData, '--extensions-dir', extensions];
+    execFileSync(process.execPath, [entry, ...common, '--install-extension', vsixPath()], { stdio: 'pipe' });
+    const port = await freePort();
+    let log = '';
+    const proc = spawn(process.execPath, [entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, ...common, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CODE_SERVER_CONFIG: path.join(dir, 'config.yaml') },
+    });
+    proc.stdout!.on('data', (d) => (log += d));
+    proc.stderr!.on('data', (d) => (log += d));
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (r.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`code-server did not start:\n${log}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return new CodeServer(url, workspace, proc, dir, () => log);
+  }
+
+  /** Extension host log lines written by code-server (for unhandled-rejection checks). */
+  extensionHostLogs(): string {
+    const logs = path.join(this.dir, 'user-data', 'logs');
+    if (!fs.existsSync(logs)) return '';
+    const files = fs.readdirSync(logs, { recursive: true, withFileTypes: true }).filter((f) => f.isFile() && /exthost|remoteexthost/i.test(path.join(f.parentPath, f.name)));
+    return files.map((f) => fs.readFileSync(path.join(f.parentPath, f.name), 'utf8')).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    this.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Launches Debian's Chromium headless; `webgpu` adds --enable-unsafe-webgpu (SwiftShader adapter). */
+export async function launchBrowser(webgpu: boolean): Promise<{ context: BrowserContext; page: Page; dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-chromium-'));
+  const args = ['--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args, viewport: { width: 1500, height: 950 }, ignoreDefaultArgs: ['--headless'] });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return { context, page, dir };
+}
+
+/** The frame of the Attention Lens panel (VS Code nests webviews in two iframes). */
+export async function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      try {
+        if (await f.$('#link-list')) return f;
+      } catch {
+        /* frame navigated away */
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'panel-missing.png') });
+  const notes = await page.locator('.notifications-toasts').innerText().catch(() => '');
+  throw new Error(`the Attention Lens panel did not appear (screenshot: test-results/e2e/panel-missing.png). Notifications: ${notes}`);
+}

@@ -1,0 +1,131 @@
+// End to end in a real VS Code (code-server) driven through Chromium: select text, run Show
+// Attention from the editor context menu, check the panel and the editor hover, on WebGPU
+// (SwiftShader) and on the WASM fallback, and check both give the same top links.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, CodeServer, ROOT, launchBrowser, panelFrame } from './codeServer';
+
+const SELECTED = 'The cat sat on the mat because it was tired.';
+const results: Record<string, string[]> = {};
+
+function defaultModelFolder(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ folder: string; default?: boolean }>;
+  return path.join(ROOT, 'media/models', (manifest.find((m) => m.default) ?? manifest[0]).folder);
+}
+
+/** What the panel should show: the CLI's tokens and, per query, the key with the highest mean weight over heads in layer 1. */
+function expectedTopLinks(): { tokens: string[]; top: number[] } {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', defaultModelFolder(), '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  expect(r.status, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout) as { tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> };
+  const w = out.attention[0].weights;
+  const top = w[0].map((_, q) => {
+    const mean = w[0][q].map((_, k) => w.reduce((s, h) => s + h[q][k], 0) / w.length);
+    return mean.indexOf(Math.max(...mean));
+  });
+  return { tokens: out.tokens.map((t) => t.text), top };
+}
+
+async function openSampleAndSelect(page: Page): Promise<void> {
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  await page.waitForTimeout(1500);
+  await page.keyboard.press('Control+P');
+  await page.keyboard.type('sample.py');
+  await page.waitForTimeout(500);
+  await page.keyboard.press('Enter');
+  const line = page.locator('.monaco-editor .view-line').first();
+  await line.waitFor({ timeout: 30_000 });
+  await line.click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('Shift+End');
+}
+
+async function runFromContextMenu(page: Page): Promise<Frame> {
+  const word = page.locator('.monaco-editor .view-line').first().getByText('cat', { exact: false }).first();
+  await word.click({ button: 'right' });
+  const item = page.getByRole('menuitem', { name: /Show Attention/ });
+  await item.waitFor({ timeout: 15_000 });
+  // VS Code's menus act on mouse-up after their own hover tracking; hover, then accept with Enter.
+  await item.hover();
+  await page.waitForTimeout(200);
+  await page.keyboard.press('Enter');
+  const frame = await panelFrame(page);
+  await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
+  const error = await frame.$eval('#error', (e) => (e.hidden ? '' : e.textContent ?? ''));
+  expect(error).toBe('');
+  return frame;
+}
+
+async function editorHover(page: Page): Promise<string> {
+  // Put the cursor on "cat" (no selection), then hover it.
+  const word = page.locator('.monaco-editor .view-line').first().locator('span', { hasText: /cat/ }).last();
+  const box = (await word.boundingBox())!;
+  const x = box.x + 6 * (box.width / (await word.innerText()).length);
+  await page.mouse.click(x, box.y + box.height / 2);
+  await page.mouse.move(x + 1, box.y + box.height / 2 + 1);
+  const hover = page.locator('.monaco-hover').filter({ hasText: 'Attention Lens' }).first();
+  await hover.waitFor({ timeout: 20_000 });
+  return hover.innerText();
+}
+
+describe.each([
+  ['webgpu', true],
+  ['wasm', false],
+] as const)('Show Attention on %s', (backend, webgpu) => {
+  let server: CodeServer;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+
+  beforeAll(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    server = await CodeServer.start();
+    browser = await launchBrowser(webgpu);
+  });
+
+  afterAll(async () => {
+    await browser?.context.close();
+    await server?.stop();
+  });
+
+  it('draws the links in the panel and shows weights in the editor hover', async () => {
+    const { page } = browser;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    const frame = await runFromContextMenu(page);
+
+    expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe(backend);
+    const links = Number(await frame.$eval('#view', (v) => v.dataset.links));
+    expect(links).toBeGreaterThan(0);
+    const expected = expectedTopLinks();
+    const rows = await frame.$$eval('#link-list li', (lis) => lis.map((li) => ({ top: Number(li.dataset.top), text: li.textContent ?? '' })));
+    expect(rows.map((r) => r.top)).toEqual(expected.top);
+    results[backend] = rows.map((r) => r.text.split(' → ')[0]);
+    expect(rows.length).toBe(expected.tokens.length);
+
+    // Hover a query token in the panel: the tooltip gives exact weights.
+    const view = await frame.$('#view');
+    const vb = (await view!.boundingBox())!;
+    await page.mouse.move(vb.x + 20, vb.y + 6 + 18 * 2 + 9);
+    await frame.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+    expect(await frame.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to[\s\S]*\d\.\d{4}/);
+    await page.screenshot({ path: path.join(ARTIFACTS, `panel-${backend}.png`) });
+
+    const hoverText = await editorHover(page);
+    expect(hoverText).toMatch(/Layer 1/);
+    expect(hoverText).toMatch(/0\.\d{3}/);
+    await page.screenshot({ path: path.join(ARTIFACTS, `editor-hover-${backend}.png`) });
+
+    const status = page.locator('.statusbar-item', { hasText: backend === 'webgpu' ? 'WebGPU' : 'WASM' });
+    await status.first().waitFor({ timeout: 10_000 });
+    expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
+  });
+});
+
+describe('backends agree', () => {
+  it('WebGPU and WASM give the same top links', () => {
+    expect(results.webgpu).toBeDefined();
+    expect(results.webgpu).toEqual(results.wasm);
+  });
+});
