@@ -168,7 +168,7 @@ function setHover(target: HoverTarget | null, scroll = false): void {
   if (hover?.side === target?.side && hover?.index === target?.index) return;
   hover = target;
   refresh(false);
-  if (scroll && target) el('view').parentElement?.scrollTo?.({ top: Math.max(0, view.labelRect(target).top - 120 + el('view').parentElement!.scrollTop), behavior: 'smooth' });
+  if (scroll && target) view.reveal(target);
 }
 
 function sendSummary(): void {

@@ -50,7 +50,7 @@ export class CodeServer {
     const extensions = path.join(dir, 'extensions');
     const workspace = path.join(dir, 'workspace');
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
-    fs.cpSync(path.join(ROOT, 'test/e2e/workspace'), workspace, { recursive: true });
+    fs.cpSync(path.join(ROOT, 'sample'), workspace, { recursive: true });
     fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
       'security.workspace.trust.enabled': false,
       'workbench.startupEditor': 'none',

@@ -31,11 +31,9 @@ function expectedTopLinks(): { tokens: string[]; top: number[] } {
 
 async function openSampleAndSelect(page: Page): Promise<void> {
   await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-  await page.waitForTimeout(1500);
-  await page.keyboard.press('Control+P');
-  await page.keyboard.type('sample.py');
-  await page.waitForTimeout(500);
-  await page.keyboard.press('Enter');
+  const file = page.getByRole('treeitem', { name: /sample\.py/ });
+  await file.waitFor({ timeout: 60_000 });
+  await file.dblclick();
   const line = page.locator('.monaco-editor .view-line').first();
   await line.waitFor({ timeout: 30_000 });
   await line.click();

@@ -1,14 +1,17 @@
 /**
  * The head view: query tokens left, key tokens right, one line per link whose opacity is the
- * weight and whose colour is the head. Drawn on three stacked canvases: links (redrawn on
- * layer/head changes), labels (redrawn on render), hover (redrawn on every hover, cheap).
+ * weight and whose colour is the head. Three stacked canvases the size of the viewport (links,
+ * labels, hover) inside a scroller: only visible rows and the links crossing the viewport are
+ * drawn, so a 512-token input costs the same pixels as a 20-token one. Hovering redraws only the
+ * hover canvas.
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { weightAt } from '../../src/core/attention';
 import { type TokenInfo, tokenLabel } from '../../src/core/tokens';
-import { ALPHA_BUCKETS, type LinkSet, alphaBucket, selectLinks } from '../analysis/links';
+import { ALPHA_BUCKETS, type LinkSet, MIN_WEIGHT, alphaBucket, selectLinks } from '../analysis/links';
 
-const ROW = 18;
+/** Row height of one token, in CSS pixels. */
+export const ROW = 18;
 const TOP = 6;
 const LABEL_MAX = 170;
 
@@ -32,25 +35,47 @@ export interface ViewState {
   hover: HoverTarget | null;
 }
 
+interface Geometry {
+  width: number;
+  height: number;
+  contentHeight: number;
+  leftX: number;
+  rightX: number;
+  labelW: number;
+  dpr: number;
+  scrollTop: number;
+}
+
 /** Canvas renderer of one layer's attention. */
 export class HeadView {
+  private readonly stage: HTMLDivElement;
+  private readonly sizer: HTMLDivElement;
   private readonly links: HTMLCanvasElement;
   private readonly labels: HTMLCanvasElement;
   private readonly overlay: HTMLCanvasElement;
   private state: ViewState | undefined;
-  private drawn: { layer: AttentionLayer; heads: string } | undefined;
+  private drawnKey: { layer: AttentionLayer; heads: string; tokens: TokenInfo[] } | undefined;
   private readonly cache = new Map<AttentionLayer, Map<number, LinkSet>>();
-  private geometry = { width: 0, height: 0, leftX: 0, rightX: 0, labelW: 0, dpr: 1 };
+  private g: Geometry = { width: 0, height: 0, contentHeight: 0, leftX: 0, rightX: 0, labelW: 0, dpr: 1, scrollTop: 0 };
+  private frame = 0;
   /** Statistics of the last draw, for the status line, tests and benchmarks. */
   readonly stats = { links: 0, renderMs: 0, hoverMs: 0 };
 
-  constructor(private readonly container: HTMLElement, onHover: (target: HoverTarget | null) => void) {
-    container.classList.add('head-view');
+  /** `scroller` must be a fixed-height element with `overflow: auto`. */
+  constructor(private readonly scroller: HTMLElement, onHover: (target: HoverTarget | null) => void) {
+    scroller.classList.add('head-view');
+    this.stage = document.createElement('div');
+    this.stage.className = 'stage';
+    this.sizer = document.createElement('div');
+    this.sizer.className = 'sizer';
+    scroller.append(this.stage, this.sizer);
     this.links = this.canvas('links');
     this.labels = this.canvas('labels');
     this.overlay = this.canvas('overlay');
-    container.addEventListener('mousemove', (e) => onHover(this.hitTest(e.clientX, e.clientY)));
-    container.addEventListener('mouseleave', () => onHover(null));
+    scroller.addEventListener('mousemove', (e) => onHover(this.hitTest(e.clientX, e.clientY)));
+    scroller.addEventListener('mouseleave', () => onHover(null));
+    scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.schedule()).observe(scroller);
   }
 
   /** Draws `state` from scratch (new layer, heads, tokens or size). */
@@ -62,14 +87,13 @@ export class HeadView {
     this.drawLabels(state);
     this.drawOverlay(state);
     this.stats.renderMs = performance.now() - t0;
-    this.container.dataset.links = String(this.stats.links);
+    this.scroller.dataset.links = String(this.stats.links);
   }
 
   /** Applies a state change, redrawing only what it affects. */
   update(state: ViewState): void {
-    const prev = this.state;
-    const heads = state.visibleHeads.join();
-    if (!prev || !this.drawn || this.drawn.layer !== state.layer || this.drawn.heads !== heads || prev.queryTokens !== state.queryTokens) {
+    const k = this.drawnKey;
+    if (!k || k.layer !== state.layer || k.heads !== state.visibleHeads.join() || k.tokens !== state.queryTokens) {
       this.render(state);
       return;
     }
@@ -83,30 +107,45 @@ export class HeadView {
   hitTest(clientX: number, clientY: number): HoverTarget | null {
     const s = this.state;
     if (!s) return null;
-    const r = this.overlay.getBoundingClientRect();
+    const r = this.stage.getBoundingClientRect();
     const x = clientX - r.left;
-    const y = clientY - r.top;
-    const g = this.geometry;
-    const index = Math.floor((y - TOP) / ROW);
-    if (x < g.leftX + 4) return index >= 0 && index < s.queryTokens.length ? { side: 'query', index } : null;
-    if (x > g.rightX - 4) return index >= 0 && index < s.keyTokens.length ? { side: 'key', index } : null;
+    const index = Math.floor((clientY - r.top + this.g.scrollTop - TOP) / ROW);
+    if (x < this.g.leftX + 4) return index >= 0 && index < s.queryTokens.length ? { side: 'query', index } : null;
+    if (x > this.g.rightX - 4) return index >= 0 && index < s.keyTokens.length ? { side: 'key', index } : null;
     return null;
   }
 
-  /** Client rectangle of a token's label (for tooltips and scrolling into view). */
+  /** Client rectangle of a token's label (for tooltips). */
   labelRect(target: HoverTarget): DOMRect {
-    const r = this.overlay.getBoundingClientRect();
-    const g = this.geometry;
-    const x = target.side === 'query' ? r.left : r.left + g.rightX;
-    return new DOMRect(x, r.top + TOP + target.index * ROW, g.labelW, ROW);
+    const r = this.stage.getBoundingClientRect();
+    const x = target.side === 'query' ? r.left : r.left + this.g.rightX;
+    return new DOMRect(x, r.top + TOP + target.index * ROW - this.g.scrollTop, this.g.labelW, ROW);
+  }
+
+  /** Scrolls so that `target`'s row is visible. */
+  reveal(target: HoverTarget): void {
+    const y = TOP + target.index * ROW;
+    const top = this.scroller.scrollTop;
+    const h = this.scroller.clientHeight;
+    if (y < top + ROW) this.scroller.scrollTop = Math.max(0, y - h / 3);
+    else if (y > top + h - 2 * ROW) this.scroller.scrollTop = y - (2 * h) / 3;
   }
 
   private canvas(cls: string): HTMLCanvasElement {
     const c = document.createElement('canvas');
     c.className = `layer-${cls}`;
     c.setAttribute('aria-hidden', 'true');
-    this.container.appendChild(c);
+    this.stage.appendChild(c);
     return c;
+  }
+
+  /** Redraws everything on the next frame (scroll, resize). */
+  private schedule(): void {
+    if (this.frame || !this.state) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      if (this.state) this.render(this.state);
+    });
   }
 
   private layout(s: ViewState): void {
@@ -115,18 +154,24 @@ export class HeadView {
     let labelW = 40;
     for (const t of [...s.queryTokens, ...s.keyTokens]) labelW = Math.max(labelW, Math.min(LABEL_MAX, ctx.measureText(tokenLabel(t)).width + 12));
     const rows = Math.max(s.queryTokens.length, s.keyTokens.length);
-    const width = Math.max(320, Math.min(this.container.clientWidth || 640, 2 * labelW + 420));
-    const height = TOP * 2 + rows * ROW;
-    // Large canvases cost memory quadratically in the pixel ratio: draw long inputs at 1×.
-    const dpr = rows > 200 ? 1 : Math.min(2, window.devicePixelRatio || 1);
-    this.geometry = { width, height, leftX: labelW, rightX: width - labelW, labelW, dpr };
+    const contentHeight = TOP * 2 + rows * ROW;
+    const width = Math.max(320, Math.min(this.scroller.clientWidth || 640, 2 * labelW + 420));
+    const height = Math.max(ROW, Math.min(contentHeight, this.scroller.clientHeight || contentHeight));
+    const dpr = Math.min(2, window.devicePixelRatio || 1);
+    this.g = { width, height, contentHeight, leftX: labelW, rightX: width - labelW, labelW, dpr, scrollTop: this.scroller.scrollTop };
+    this.sizer.style.height = `${contentHeight}px`;
+    this.stage.style.height = `${height}px`;
+    this.stage.style.marginBottom = `-${height}px`;
     for (const c of [this.links, this.labels, this.overlay]) {
-      c.width = Math.round(width * dpr);
-      c.height = Math.round(height * dpr);
-      c.style.width = `${width}px`;
-      c.style.height = `${height}px`;
+      const w = Math.round(width * dpr);
+      const h = Math.round(height * dpr);
+      if (c.width !== w || c.height !== h) {
+        c.width = w;
+        c.height = h;
+        c.style.width = `${width}px`;
+        c.style.height = `${height}px`;
+      }
     }
-    this.container.style.height = `${height}px`;
   }
 
   private linkSet(layer: AttentionLayer, head: number, s: ViewState): LinkSet {
@@ -144,93 +189,105 @@ export class HeadView {
     return set;
   }
 
+  /** Viewport y of a row's centre. */
   private y(index: number): number {
-    return TOP + index * ROW + ROW / 2;
+    return TOP + index * ROW + ROW / 2 - this.g.scrollTop;
+  }
+
+  private context(c: HTMLCanvasElement): CanvasRenderingContext2D {
+    const ctx = c.getContext('2d')!;
+    ctx.setTransform(this.g.dpr, 0, 0, this.g.dpr, 0, 0);
+    ctx.clearRect(0, 0, this.g.width, this.g.height);
+    return ctx;
   }
 
   private drawLinks(s: ViewState): void {
-    const g = this.geometry;
-    const ctx = this.links.getContext('2d')!;
-    ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
-    ctx.clearRect(0, 0, g.width, g.height);
+    const { height } = this.g;
+    const ctx = this.context(this.links);
     ctx.lineWidth = 1.5;
     let count = 0;
     for (let h = 0; h < s.layer.heads; h++) {
       if (!s.visibleHeads[h]) continue;
       const set = this.linkSet(s.layer, h, s);
-      const paths = Array.from({ length: ALPHA_BUCKETS }, () => new Path2D());
+      const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
       for (let i = 0; i < set.length; i++) {
-        const p = paths[alphaBucket(set.weight[i])];
-        p.moveTo(g.leftX, this.y(set.query[i]));
-        p.lineTo(g.rightX, this.y(set.key[i]));
+        const y1 = this.y(set.query[i]);
+        const y2 = this.y(set.key[i]);
+        if ((y1 < 0 && y2 < 0) || (y1 > height && y2 > height)) continue; // entirely off screen
+        buckets[alphaBucket(set.weight[i])].push(y1, y2);
       }
-      ctx.strokeStyle = HEAD_COLORS[h % HEAD_COLORS.length];
-      paths.forEach((p, b) => {
-        ctx.globalAlpha = (b + 1) / ALPHA_BUCKETS;
-        ctx.stroke(p);
-      });
+      this.strokeBuckets(ctx, HEAD_COLORS[h % HEAD_COLORS.length], buckets);
       count += set.length;
     }
-    ctx.globalAlpha = 1;
     this.stats.links = count;
-    this.drawn = { layer: s.layer, heads: s.visibleHeads.join() };
+    this.drawnKey = { layer: s.layer, heads: s.visibleHeads.join(), tokens: s.queryTokens };
+  }
+
+  /**
+   * Strokes each link as its own path: one path holding many crossing segments makes the
+   * rasterizer resolve every overlap (measured 5-10x slower in `npm run bench`).
+   */
+  private strokeBuckets(ctx: CanvasRenderingContext2D, color: string, buckets: number[][]): void {
+    const { leftX, rightX } = this.g;
+    ctx.strokeStyle = color;
+    buckets.forEach((ys, b) => {
+      ctx.globalAlpha = (b + 1) / ALPHA_BUCKETS;
+      for (let i = 0; i < ys.length; i += 2) {
+        ctx.beginPath();
+        ctx.moveTo(leftX, ys[i]);
+        ctx.lineTo(rightX, ys[i + 1]);
+        ctx.stroke();
+      }
+    });
+    ctx.globalAlpha = 1;
   }
 
   private drawLabels(s: ViewState): void {
-    const g = this.geometry;
-    const ctx = this.labels.getContext('2d')!;
-    ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
-    ctx.clearRect(0, 0, g.width, g.height);
+    const { leftX, rightX, labelW, height } = this.g;
+    const ctx = this.context(this.labels);
     ctx.font = font();
     ctx.textBaseline = 'middle';
-    const fg = getComputedStyle(document.body).getPropertyValue('--vscode-editor-foreground').trim() || '#ccc';
-    const muted = getComputedStyle(document.body).getPropertyValue('--vscode-descriptionForeground').trim() || '#888';
+    const style = getComputedStyle(document.body);
+    const fg = style.getPropertyValue('--vscode-editor-foreground').trim() || '#ccc';
+    const muted = style.getPropertyValue('--vscode-descriptionForeground').trim() || '#888';
     const draw = (tokens: TokenInfo[], align: CanvasTextAlign, x: number) => {
       ctx.textAlign = align;
-      tokens.forEach((t, i) => {
-        ctx.fillStyle = t.special ? muted : fg;
-        ctx.fillText(clip(ctx, tokenLabel(t), g.labelW - 10), x, this.y(i));
-      });
+      const first = Math.max(0, Math.floor((this.g.scrollTop - TOP) / ROW));
+      const last = Math.min(tokens.length - 1, Math.ceil((this.g.scrollTop + height) / ROW));
+      for (let i = first; i <= last; i++) {
+        ctx.fillStyle = tokens[i].special ? muted : fg;
+        ctx.fillText(clip(ctx, tokenLabel(tokens[i]), labelW - 10), x, this.y(i));
+      }
     };
-    draw(s.queryTokens, 'right', g.leftX - 6);
-    draw(s.keyTokens, 'left', g.rightX + 6);
+    draw(s.queryTokens, 'right', leftX - 6);
+    draw(s.keyTokens, 'left', rightX + 6);
   }
 
   private drawOverlay(s: ViewState): void {
-    const g = this.geometry;
-    const ctx = this.overlay.getContext('2d')!;
-    ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
-    ctx.clearRect(0, 0, g.width, g.height);
+    const { rightX, labelW } = this.g;
+    const ctx = this.context(this.overlay);
     this.links.style.opacity = s.hover ? '0.08' : '1';
     if (!s.hover) return;
     const { side, index } = s.hover;
-    const focus = getComputedStyle(document.body).getPropertyValue('--vscode-focusBorder').trim() || '#007fd4';
-    ctx.fillStyle = focus;
+    ctx.fillStyle = getComputedStyle(document.body).getPropertyValue('--vscode-focusBorder').trim() || '#007fd4';
     ctx.globalAlpha = 0.25;
-    ctx.fillRect(side === 'query' ? 0 : g.rightX, TOP + index * ROW, g.labelW, ROW);
+    ctx.fillRect(side === 'query' ? 0 : rightX, this.y(index) - ROW / 2, labelW, ROW);
+    ctx.globalAlpha = 1;
     ctx.lineWidth = 2;
     const L = s.layer;
+    const n = side === 'query' ? L.keys : L.queries;
     for (let h = 0; h < L.heads; h++) {
       if (!s.visibleHeads[h]) continue;
-      ctx.strokeStyle = HEAD_COLORS[h % HEAD_COLORS.length];
-      const paths = Array.from({ length: ALPHA_BUCKETS }, () => new Path2D());
-      const n = side === 'query' ? L.keys : L.queries;
+      const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
       for (let j = 0; j < n; j++) {
         const q = side === 'query' ? index : j;
         const k = side === 'query' ? j : index;
         if (s.causal && k > q) continue;
         const w = weightAt(L, h, q, k);
-        if (w < 0.01) continue;
-        const p = paths[alphaBucket(w)];
-        p.moveTo(g.leftX, this.y(q));
-        p.lineTo(g.rightX, this.y(k));
+        if (w >= MIN_WEIGHT) buckets[alphaBucket(w)].push(this.y(q), this.y(k));
       }
-      paths.forEach((p, b) => {
-        ctx.globalAlpha = (b + 1) / ALPHA_BUCKETS;
-        ctx.stroke(p);
-      });
+      this.strokeBuckets(ctx, HEAD_COLORS[h % HEAD_COLORS.length], buckets);
     }
-    ctx.globalAlpha = 1;
   }
 }
 

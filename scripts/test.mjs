@@ -1,0 +1,36 @@
+// `npm test`: build, type-check, package the linux-x64 VSIX, then run every suite:
+// test-electron integration (reports plainly when VS Code cannot be downloaded), and with vitest
+// the unit, engine (Node + onnxruntime-web) and end-to-end (code-server + Chromium) suites.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const bin = (name) => path.join(root, 'node_modules/.bin', name);
+const step = (title, cmd, args) => {
+  console.log(`\n▶ ${title}`);
+  execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+};
+
+try {
+  step('type-check', process.execPath, [bin('tsc'), '--noEmit', '-p', 'tsconfig.json']);
+  step('type-check webview', process.execPath, [bin('tsc'), '--noEmit', '-p', 'webview/tsconfig.json']);
+  step('package (linux-x64 VSIX for the e2e suite; builds dist/)', process.execPath, ['scripts/package.mjs', '--target', 'linux-x64']);
+  step('test-electron integration', process.execPath, ['test/integration/runTest.mjs']);
+} catch {
+  process.exit(1);
+}
+
+console.log('\n▶ vitest: unit, engine, e2e');
+const report = path.join(root, 'test-results/vitest.json');
+fs.mkdirSync(path.dirname(report), { recursive: true });
+const r = spawnSync(process.execPath, [bin('vitest'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+let summary = '';
+try {
+  const j = JSON.parse(fs.readFileSync(report, 'utf8'));
+  summary = `${j.numPassedTests} passed, ${j.numFailedTests} failed${j.numPendingTests ? `, ${j.numPendingTests} skipped` : ''}`;
+} catch {
+  summary = '0 passed, 1 failed';
+}
+console.log(`\n${summary}`);
+process.exit(r.status ?? 1);

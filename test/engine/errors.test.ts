@@ -1,0 +1,99 @@
+// Bad input through the CLI: each case ends in one specific line on stderr and a non-zero exit.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FIXTURES, inspect, runCli } from './cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-errors-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of the bert fixture with `mutate` applied. */
+function brokenModel(name: string, mutate: (dir: string) => void): string {
+  const dir = path.join(tmp, name);
+  fs.cpSync(path.join(FIXTURES, 'models/bert-attn'), dir, { recursive: true });
+  mutate(dir);
+  return dir;
+}
+
+function fails(args: string[], pattern: RegExp): void {
+  const r = runCli(args);
+  expect(r.status).not.toBe(0);
+  expect(r.stdout).toBe('');
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(pattern);
+}
+
+describe('CLI errors', () => {
+  it('names a folder that does not exist', () => {
+    fails(['inspect', '--model', path.join(tmp, 'nope'), '--text', 'hi'], /Model folder not found: .*nope/);
+  });
+
+  it('explains a folder that is not a model', () => {
+    const dir = path.join(tmp, 'not-a-model');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'hello');
+    fails(['inspect', '--model', dir, '--text', 'hi'], /config\.json is missing/);
+  });
+
+  it('names a missing tokenizer.json', () => {
+    fails(['inspect', '--model', brokenModel('no-tok', (d) => fs.rmSync(path.join(d, 'tokenizer.json'))), '--text', 'hi'], /tokenizer\.json is missing/);
+  });
+
+  it('names an invalid tokenizer.json', () => {
+    const dir = brokenModel('bad-tok', (d) => fs.writeFileSync(path.join(d, 'tokenizer.json'), '{"version": "1.0", "model": 42}'));
+    fails(['inspect', '--model', dir, '--text', 'hi'], /tokenizer\.json is not a valid Hugging Face tokenizer/);
+  });
+
+  it('names a missing model.onnx', () => {
+    fails(['inspect', '--model', brokenModel('no-onnx', (d) => fs.rmSync(path.join(d, 'onnx'), { recursive: true })), '--text', 'hi'], /No ONNX file in .*: expected onnx\/model\.onnx/);
+  });
+
+  it('explains a truncated model.onnx', () => {
+    const dir = brokenModel('truncated', (d) => {
+      const f = path.join(d, 'onnx/model.onnx');
+      fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 5000));
+    });
+    fails(['inspect', '--model', dir, '--text', 'hi'], /onnx\/model\.onnx could not be loaded by onnxruntime .* truncated, corrupt or not an ONNX model/);
+  });
+
+  it('explains a file that is not ONNX at all', () => {
+    const dir = brokenModel('garbage', (d) => fs.writeFileSync(path.join(d, 'onnx/model.onnx'), 'this is not a model'));
+    fails(['inspect', '--model', dir, '--text', 'hi'], /could not be loaded by onnxruntime/);
+  });
+
+  it('explains invalid config.json', () => {
+    fails(['inspect', '--model', brokenModel('bad-config', (d) => fs.writeFileSync(path.join(d, 'config.json'), '{oops')), '--text', 'hi'], /config\.json is not valid JSON/);
+  });
+
+  it('rejects empty text and bad arguments with usage', () => {
+    fails(['inspect', '--model', path.join(FIXTURES, 'models/bert-attn'), '--text', ''], /text is empty/);
+    fails(['inspect', '--text', 'hi'], /--model is required/);
+    fails(['inspect', '--model', 'x'], /exactly one of --text and --text-file/);
+    fails(['frobnicate'], /usage: attention-lens inspect/);
+    fails(['inspect', '--model', 'x', '--text-file', path.join(tmp, 'missing.txt')], /cannot read --text-file/);
+  });
+});
+
+describe('CLI long input', () => {
+  it('truncates to the model maximum with a warning and still prints complete JSON', () => {
+    const file = path.join(tmp, 'long.txt');
+    fs.writeFileSync(file, 'the cat sat on the mat because it was tired. '.repeat(80));
+    const r = runCli(['inspect', '--model', path.join(FIXTURES, 'models/bert-attn'), '--text-file', file, '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: The selection has \d+ tokens; the model accepts 512/);
+    const out = JSON.parse(r.stdout) as ReturnType<typeof inspect>;
+    expect(out.tokens).toHaveLength(512);
+    expect(out.tokens.at(-1)!.text).toBe('[SEP]');
+    expect(out.attention[0].queries).toBe(512);
+    for (const row of out.attention[1].weights[3]) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
+  it('uses --target as the decoder text of an encoder-decoder model', () => {
+    const out = inspect(path.join(FIXTURES, 'models/t5-attn'), 'the cat sat', ['--target', 'a dog']) as ReturnType<typeof inspect> & { decoderTokens: Array<{ id: number }> };
+    const cross = out.attention.find((a) => a.kind === 'cross')!;
+    expect(cross.keys).toBe(out.tokens.length);
+    expect(cross.queries).toBe(out.decoderTokens.length);
+    expect(out.decoderTokens[0].id).toBe(0); // decoder_start_token_id
+  });
+});
