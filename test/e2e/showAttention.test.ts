@@ -127,3 +127,62 @@ describe('backends agree', () => {
     expect(results.webgpu).toEqual(results.wasm);
   });
 });
+
+describe('Show Attention when things go wrong', () => {
+  let server: CodeServer;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+
+  beforeAll(async () => {
+    server = await CodeServer.start();
+    browser = await launchBrowser(true); // WebGPU on SwiftShader: runs are slow enough to close mid-run
+    await browser.page.goto(server.url);
+    await openSampleAndSelect(browser.page);
+  });
+
+  afterAll(async () => {
+    await browser?.context.close();
+    await server?.stop();
+  });
+
+  it('an empty selection shows a message and opens no panel', async () => {
+    const { page } = browser;
+    await page.locator('.monaco-editor .view-line').nth(1).click();
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Attention Lens: Show Attention');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    await page.locator('.notifications-toasts').getByText(/select the text you want to inspect/).waitFor({ timeout: 10_000 });
+    expect(page.frames().length).toBeLessThanOrEqual(2);
+    for (const f of page.frames()) expect(await f.$('#link-list').catch(() => null)).toBeNull();
+  });
+
+  it('closing the panel mid-run cancels cleanly and the next run works', async () => {
+    const { page } = browser;
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Notifications: Clear All Notifications');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    await page.locator('.monaco-editor .view-line').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Shift+End');
+    await page.keyboard.press('Control+Alt+A');
+    const frame = await panelFrame(page);
+    await frame.waitForSelector('body[data-state="running"]', { timeout: 20_000 });
+    await page.locator('.tab', { hasText: 'Attention Lens' }).locator('.codicon-close').click();
+    await frame.page().waitForTimeout(1500);
+    // No error, and the progress notification of the cancelled run is gone.
+    await expect(page.locator('.notifications-toasts .notification-toast').count()).resolves.toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'closed-mid-run.png') });
+
+    await page.locator('.monaco-editor .view-line').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Shift+End');
+    await page.keyboard.press('Control+Alt+A');
+    const again = await panelFrame(page);
+    await again.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    expect(Number(await again.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    const log = server.extensionHostLogs();
+    expect(log.length).toBeGreaterThan(0);
+    expect(log).not.toMatch(/unhandled|rejected promise/i);
+  });
+});
