@@ -5,6 +5,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../../src/core/attention';
+import { type FoundAttention, SurgeryError, exposeAttention } from './graphSurgery';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
 export type OrtModule = typeof Ort;
@@ -13,7 +14,7 @@ export type Backend = 'webgpu' | 'wasm';
 
 /** A failure the user can act on; `message` says what happened and what to do. */
 export class EngineError extends Error {
-  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu') {
+  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large') {
     super(message);
     this.name = 'EngineError';
   }
@@ -41,30 +42,30 @@ export class AttentionEngine {
     private readonly session: Ort.InferenceSession,
     readonly backend: Backend,
     readonly attentionOutputs: string[],
+    /** Softmax nodes exposed by graph surgery; empty when the model outputs attention itself. */
+    readonly exposed: FoundAttention[],
   ) {}
 
-  /** Creates a session from ONNX bytes; throws `EngineError` for corrupt files or graphs without attention outputs. */
+  /**
+   * Creates a session from ONNX bytes. Models without attention outputs are rewritten in memory
+   * so that their attention Softmax outputs become outputs. Throws `EngineError` for corrupt
+   * files, unsupported inputs and graphs whose attention cannot be found.
+   */
   static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx'): Promise<AttentionEngine> {
-    let session: Ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(bytes, {
-        executionProviders: [backend],
-        graphOptimizationLevel: 'all',
-      });
-    } catch (e) {
-      throw new EngineError(
-        `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,
-        'corrupt-model',
-      );
+    let session = await openSession(ort, bytes, backend, fileLabel);
+    let exposed: FoundAttention[] = [];
+    if (!session.outputNames.some((n) => parseAttentionName(n))) {
+      await session.release().catch(() => undefined);
+      try {
+        const surgery = exposeAttention(bytes, fileLabel);
+        exposed = surgery.found;
+        session = await openSession(ort, surgery.bytes, backend, fileLabel);
+      } catch (e) {
+        if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
+        throw e;
+      }
     }
     const attentionOutputs = session.outputNames.filter((n) => parseAttentionName(n));
-    if (attentionOutputs.length === 0) {
-      await session.release().catch(() => undefined);
-      throw new EngineError(
-        `${fileLabel} has no attention outputs (attentions.N, encoder_attentions.N, decoder_attentions.N, cross_attentions.N); its outputs are ${session.outputNames.join(', ')}. Re-export it with output_attentions=True and eager attention (see "Use your own model" in the README).`,
-        'no-attention',
-      );
-    }
     const unknown = session.inputNames.filter((n) => !ENCODER_INPUTS.has(n) && !DECODER_INPUTS.has(n));
     if (unknown.length > 0) {
       await session.release().catch(() => undefined);
@@ -73,7 +74,7 @@ export class AttentionEngine {
         'unknown-input',
       );
     }
-    return new AttentionEngine(ort, session, backend, attentionOutputs);
+    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed);
   }
 
   /** Input names of the graph. */
@@ -140,6 +141,17 @@ export class AttentionEngine {
       }
     }
     return feeds;
+  }
+}
+
+async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string): Promise<Ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all' });
+  } catch (e) {
+    throw new EngineError(
+      `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,
+      'corrupt-model',
+    );
   }
 }
 

@@ -1,0 +1,119 @@
+// Graph surgery: attention recovered from models that do not output it, and precise refusals
+// for graphs whose attention cannot be exposed.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAttentionName } from '../../src/core/attention';
+import { SurgeryError, exposeAttention } from '../../webview/engine/graphSurgery';
+import { FIXTURES, inspect, runCli } from './cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-surgery-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A copy of an *-attn fixture whose graph no longer outputs attention (as most Hub exports). */
+function stripped(name: string): string {
+  const dir = path.join(tmp, `${name}-stripped`);
+  fs.cpSync(path.join(FIXTURES, 'models', name), dir, { recursive: true });
+  const file = path.join(dir, 'onnx/model.onnx');
+  const model = onnx.ModelProto.decode(fs.readFileSync(file));
+  model.graph!.output = model.graph!.output!.filter((o) => !parseAttentionName(o.name ?? ''));
+  fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  return dir;
+}
+
+function maxDiff(a: number[][][], b: number[][][]): number {
+  return Math.max(...a.flatMap((h, i) => h.flatMap((r, q) => r.map((v, k) => Math.abs(v - b[i][q][k])))));
+}
+
+describe.each([
+  ['llama-attn', 1e-4], // grouped-query attention and rotary embeddings
+  ['t5-attn', 2e-3], // encoder-decoder: encoder, decoder and cross attention told apart
+])('surgery on %s without attention outputs', (name, tolerance) => {
+  it('finds every attention, classifies it, and matches the reference', () => {
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'models', name, 'reference.json'), 'utf8'))[0] as { text: string; attentions: Record<string, number[][][][]> };
+    const out = inspect(stripped(name), ref.text);
+    for (const [kind, layers] of Object.entries(ref.attentions)) {
+      const got = out.attention.filter((a) => a.kind === kind);
+      expect(got.map((a) => a.name)).toEqual(layers.map((_, i) => `${kind === 'self' ? '' : `${kind}_`}attentions.${i}`));
+      got.forEach((a) => expect(maxDiff(a.weights, layers[a.layer])).toBeLessThanOrEqual(tolerance));
+    }
+    expect(out.attention).toHaveLength(Object.values(ref.attentions).flat().length);
+  });
+});
+
+it('gives the same JSON for a model with and without attention outputs', () => {
+  const text = 'The cat sat on the mat.';
+  const withOutputs = inspect(path.join(FIXTURES, 'models/gpt2-attn'), text);
+  const viaSurgery = inspect(stripped('gpt2-attn'), text);
+  expect(viaSurgery.attention.map((a) => [a.name, a.kind, a.layer, a.heads, a.queries, a.keys])).toEqual(withOutputs.attention.map((a) => [a.name, a.kind, a.layer, a.heads, a.queries, a.keys]));
+  expect(maxDiff(viaSurgery.attention[1].weights, withOutputs.attention[1].weights)).toBeLessThan(1e-6);
+});
+
+/** A minimal graph: input x → `nodes` → output y. */
+function graphBytes(nodes: onnx.INodeProto[], opset = 17, initializer: onnx.ITensorProto[] = []): Uint8Array {
+  const f = onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: opset }), onnx.OperatorSetIdProto.create({ domain: 'com.microsoft', version: 1 })],
+    graph: onnx.GraphProto.create({
+      name: 'g',
+      node: nodes,
+      initializer,
+      input: [onnx.ValueInfoProto.create({ name: 'x', type: f })],
+      output: [onnx.ValueInfoProto.create({ name: 'y', type: f })],
+    }),
+  })).finish();
+}
+
+describe('surgery refuses precisely', () => {
+  it('explains fused com.microsoft attention', () => {
+    const bytes = graphBytes([onnx.NodeProto.create({ opType: 'MultiHeadAttention', domain: 'com.microsoft', name: 'mha0', input: ['x', 'x', 'x'], output: ['y'] })]);
+    expect(() => exposeAttention(bytes)).toThrow(/fused com\.microsoft MultiHeadAttention operator \(node mha0\).*eager attention/);
+  });
+
+  it('explains the opset-23 Attention operator', () => {
+    const bytes = graphBytes([onnx.NodeProto.create({ opType: 'Attention', name: 'att', input: ['x', 'x', 'x'], output: ['y'] })], 23);
+    expect(() => exposeAttention(bytes)).toThrow(/opset-23 Attention operator/);
+  });
+
+  it('explains external-data models', () => {
+    const ext = onnx.TensorProto.create({ name: 'w', dataType: 1, dims: [2], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: [onnx.StringStringEntryProto.create({ key: 'location', value: 'model.onnx_data' })] });
+    const bytes = graphBytes([onnx.NodeProto.create({ opType: 'Add', input: ['x', 'w'], output: ['y'] })], 17, [ext]);
+    expect(() => exposeAttention(bytes)).toThrow(/external data files \(model\.onnx_data\)/);
+  });
+
+  it('explains a graph with no attention Softmax', () => {
+    const bytes = graphBytes([onnx.NodeProto.create({ opType: 'Softmax', input: ['x'], output: ['y'] })]);
+    expect(() => exposeAttention(bytes)).toThrow(SurgeryError);
+    expect(() => exposeAttention(bytes)).toThrow(/No attention found in model\.onnx: no Softmax feeds a MatMul/);
+  });
+
+  it('explains bytes that are not ONNX', () => {
+    expect(() => exposeAttention(new Uint8Array([1, 2, 3, 255, 255]), 'onnx/model.onnx')).toThrow(/onnx\/model\.onnx is not a readable ONNX protobuf/);
+  });
+
+  it('reports fused attention through the CLI as one specific line', () => {
+    const dir = path.join(tmp, 'fused');
+    fs.cpSync(path.join(FIXTURES, 'models/bert-plain'), dir, { recursive: true });
+    // A valid graph that onnxruntime loads: attention fused into com.microsoft MultiHeadAttention.
+    const f = onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) });
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 }), onnx.OperatorSetIdProto.create({ domain: 'com.microsoft', version: 1 })],
+      graph: onnx.GraphProto.create({
+        name: 'fused',
+        node: [onnx.NodeProto.create({ opType: 'MultiHeadAttention', domain: 'com.microsoft', name: 'Attention_0', input: ['input_ids', 'input_ids', 'input_ids'], output: ['y'],
+          attribute: [onnx.AttributeProto.create({ name: 'num_heads', type: onnx.AttributeProto.AttributeType.INT, i: 2 })] })],
+        input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: f })],
+        output: [onnx.ValueInfoProto.create({ name: 'y', type: f })],
+      }),
+    })).finish();
+    fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), bytes);
+    const r = runCli(['inspect', '--model', dir, '--text', 'hi']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/fused com\.microsoft MultiHeadAttention operator \(node Attention_0\)/);
+  });
+});
