@@ -29,6 +29,9 @@ export interface ModelInfo {
   decoderStartTokenId?: number;
   layers?: number;
   heads?: number;
+  /** `config.vocab_size`: token ids must stay below it. */
+  vocabSize?: number;
+  onnxBytes: number;
 }
 
 const CAUSAL_TYPES = new Set([
@@ -58,19 +61,29 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** Finds the ONNX file of a model folder: `onnx/model.onnx`, then `model.onnx`, then the only `onnx/*.onnx`. */
+/** Every ONNX file of a model folder, relative to it: `onnx/*.onnx` then `model.onnx`, `onnx/model.onnx` first. */
+export function findOnnxFiles(folder: string): string[] {
+  const dir = path.join(folder, 'onnx');
+  const inOnnx = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => `onnx/${f}`) : [];
+  const all = [...inOnnx, ...(fs.existsSync(path.join(folder, 'model.onnx')) ? ['model.onnx'] : [])];
+  return all.sort((a, b) => Number(b === ONNX_CANDIDATES[0]) - Number(a === ONNX_CANDIDATES[0]));
+}
+
+/** The ONNX file to use: `onnx/model.onnx`, then `model.onnx`, then the only `onnx/*.onnx`. */
 export function findOnnxFile(folder: string): string | undefined {
   for (const rel of ONNX_CANDIDATES) {
     const p = path.join(folder, rel);
     if (fs.existsSync(p)) return p;
   }
-  const dir = path.join(folder, 'onnx');
-  const onnx = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')) : [];
-  return onnx.length === 1 ? path.join(dir, onnx[0]) : undefined;
+  const onnx = findOnnxFiles(folder);
+  return onnx.length === 1 ? path.join(folder, onnx[0]) : undefined;
 }
 
-/** Reads and checks a model folder; throws `ModelFolderError` naming the missing or invalid file. */
-export function readModelFolder(folder: string): ModelInfo {
+/**
+ * Reads and checks a model folder; throws `ModelFolderError` naming the missing or invalid file.
+ * `onnxFile` (relative) picks one of several ONNX files.
+ */
+export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
     throw new ModelFolderError(`Model folder not found: ${folder}. Choose a folder with config.json, tokenizer.json and onnx/model.onnx.`);
   }
@@ -78,9 +91,13 @@ export function readModelFolder(folder: string): ModelInfo {
   if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
   }
-  const onnxPath = findOnnxFile(folder);
+  const onnxPath = onnxFile ? path.join(folder, onnxFile) : findOnnxFile(folder);
+  if (onnxFile && !fs.existsSync(onnxPath!)) throw new ModelFolderError(`${onnxFile} is missing in ${folder}.`);
   if (!onnxPath) {
-    throw new ModelFolderError(`No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX with attention outputs (see the README).`);
+    const several = findOnnxFiles(folder);
+    throw new ModelFolderError(several.length > 1
+      ? `${folder} has several ONNX files (${several.join(', ')}) and no onnx/model.onnx: choose one with "Attention Lens: Add Model Folder…".`
+      : `No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX (see the README).`);
   }
   const tokConfigPath = path.join(folder, 'tokenizer_config.json');
   const tokConfig = fs.existsSync(tokConfigPath) ? readJson(tokConfigPath, 'tokenizer_config.json') : {};
@@ -104,6 +121,8 @@ export function readModelFolder(folder: string): ModelInfo {
     decoderStartTokenId: num(config.decoder_start_token_id) ?? (encoderDecoder ? num(config.pad_token_id) : undefined),
     layers: num(config.num_hidden_layers) ?? num(config.n_layer) ?? num(config.num_layers),
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
+    vocabSize: num(config.vocab_size),
+    onnxBytes: fs.statSync(onnxPath).size,
   };
 }
 

@@ -3,7 +3,7 @@
  * encoder-decoder shift-right, shared by the extension host and the CLI. No vscode import.
  */
 import type { TokenInfo } from '../core/tokens';
-import type { ModelInfo } from './modelFolder';
+import { type ModelInfo, ModelFolderError } from './modelFolder';
 import { type ModelTokenizer, shiftRight } from './tokenizer';
 
 /** Everything a run needs besides the model bytes. */
@@ -18,6 +18,7 @@ export interface PreparedInputs {
 /** Tokenizes `text` (and `target` for encoder-decoder models; defaults to `text`). */
 export async function prepareInputs(info: ModelInfo, tokenizer: ModelTokenizer, text: string, target?: string): Promise<PreparedInputs> {
   const { tokens, truncatedFrom } = await tokenizer.tokenize(text, info.maxPositions);
+  checkVocabulary(info, tokens);
   if (!info.encoderDecoder) return { tokens, truncatedFrom };
   const startId = info.decoderStartTokenId ?? 0;
   const targetTokens = target === undefined ? tokens : (await tokenizer.tokenize(target, info.maxPositions)).tokens;
@@ -29,4 +30,13 @@ export function truncationNotice(p: PreparedInputs, maxPositions: number): strin
   return p.truncatedFrom === undefined
     ? undefined
     : `The selection has ${p.truncatedFrom} tokens; the model accepts ${maxPositions}, so only the first ${maxPositions} are shown.`;
+}
+
+/** Token ids past the embedding table mean the tokenizer belongs to another model. */
+function checkVocabulary(info: ModelInfo, tokens: TokenInfo[]): void {
+  if (info.vocabSize === undefined) return;
+  const bad = tokens.find((t) => t.id >= info.vocabSize!);
+  if (bad) {
+    throw new ModelFolderError(`tokenizer.json gives "${bad.text}" the id ${bad.id}, but the model's embedding table has ${info.vocabSize} entries (config.json vocab_size): the tokenizer does not belong to this model.`);
+  }
 }

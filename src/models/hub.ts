@@ -1,0 +1,171 @@
+/**
+ * Downloading models from the Hugging Face Hub (or a mirror) into Attention Lens's cache:
+ * `{endpoint}/{id}/resolve/{revision}/{path}`, resumable, cancellable, with progress. A model
+ * folder appears in the cache only when every file arrived; partial files live apart, for resume.
+ * No vscode import.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A Hub model reference: `org/name` with an optional `@revision`. */
+export interface HubRef {
+  id: string;
+  revision: string;
+}
+
+/** A download failure with a message for the user. */
+export class HubError extends Error {
+  constructor(message: string, readonly code: 'bad-id' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path') {
+    super(message);
+    this.name = 'HubError';
+  }
+}
+
+const ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+const REVISION = /^[\w.-]+(\/[\w.-]+)*$/;
+/** Files a model needs besides its ONNX file; tokenizer_config.json is optional on the Hub. */
+export const MODEL_FILES = ['config.json', 'tokenizer.json'];
+export const OPTIONAL_FILES = ['tokenizer_config.json'];
+
+/** Parses `org/name[@revision]`; throws `HubError` for anything else. */
+export function parseHubId(text: string): HubRef {
+  const t = text.trim();
+  const at = t.indexOf('@');
+  const id = at < 0 ? t : t.slice(0, at);
+  const revision = at < 0 ? 'main' : t.slice(at + 1);
+  if (!ID.test(id) || id.includes('..')) throw new HubError(`"${text}" is not a Hub model id: expected org/name, optionally @revision (for example Xenova/bert-base-uncased).`, 'bad-id');
+  if (!REVISION.test(revision) || revision.split('/').includes('..')) throw new HubError(`"${revision}" is not a valid revision.`, 'bad-id');
+  return { id, revision };
+}
+
+/** The Hub endpoint: explicit setting, else HF_ENDPOINT, else huggingface.co. */
+export function hubEndpoint(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return (setting?.trim() || env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '');
+}
+
+/** Resolves `rel` under `root`, refusing paths that would escape it (`..`, absolute, drive letters). */
+export function safeJoin(root: string, rel: string): string {
+  const parts = rel.split(/[\\/]+/);
+  if (!rel || path.isAbsolute(rel) || /^[A-Za-z]:/.test(rel) || parts.some((p) => p === '..' || p === '')) {
+    throw new HubError(`Refusing Hub file path "${rel}": it would leave the model cache.`, 'unsafe-path');
+  }
+  const full = path.resolve(root, ...parts);
+  if (!full.startsWith(path.resolve(root) + path.sep)) throw new HubError(`Refusing Hub file path "${rel}": it would leave the model cache.`, 'unsafe-path');
+  return full;
+}
+
+/** Folder of a cached Hub model: `{cache}/{org}--{name}/{revision}` (revision slashes become --). */
+export function cachedModelFolder(cacheRoot: string, ref: HubRef): string {
+  return safeJoin(cacheRoot, `${ref.id.replace('/', '--')}/${ref.revision.replace(/\//g, '--')}`);
+}
+
+/** Progress of a download: bytes so far over all files, and the current file. */
+export interface DownloadProgress {
+  file: string;
+  loaded: number;
+  total: number | undefined;
+}
+
+export interface DownloadOptions {
+  endpoint: string;
+  cacheRoot: string;
+  /** ONNX file to fetch, e.g. `onnx/model.onnx` or `onnx/model_quantized.onnx`. */
+  onnxFile: string;
+  token?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: DownloadProgress) => void;
+  fetchImpl?: typeof fetch;
+}
+
+/**
+ * Downloads a model into the cache and returns its folder. Already cached models return at once
+ * (offline). Interrupted transfers resume from their partial file with an HTTP Range request.
+ */
+export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
+  const final = cachedModelFolder(o.cacheRoot, ref);
+  if (fs.existsSync(path.join(final, o.onnxFile)) && MODEL_FILES.every((f) => fs.existsSync(path.join(final, f)))) return final;
+  const staging = safeJoin(o.cacheRoot, `.partial/${ref.id.replace('/', '--')}/${ref.revision.replace(/\//g, '--')}`);
+  safeJoin(staging, o.onnxFile);
+  fs.mkdirSync(staging, { recursive: true });
+  const doFetch = o.fetchImpl ?? fetch;
+  const files = [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile];
+  try {
+    for (const file of files) {
+      const optional = OPTIONAL_FILES.includes(file);
+      const ok = await fetchFile(doFetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, safeJoin(staging, file), file, ref, o, optional);
+      if (!ok && !optional) throw new HubError(`${ref.id} has no ${file} at revision ${ref.revision}.`, 'not-found');
+    }
+  } catch (e) {
+    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id')) {
+      removeStaging(staging); // nothing to resume
+    }
+    throw e;
+  }
+  fs.mkdirSync(path.dirname(final), { recursive: true });
+  fs.rmSync(final, { recursive: true, force: true });
+  fs.renameSync(staging, final);
+  removeStaging(staging);
+  return final;
+}
+
+/** Removes a staging folder and the repository folder above it once it is empty. */
+function removeStaging(staging: string): void {
+  fs.rmSync(staging, { recursive: true, force: true });
+  const repo = path.dirname(staging);
+  if (fs.existsSync(repo) && fs.readdirSync(repo).length === 0) fs.rmdirSync(repo);
+}
+
+/** Fetches one file to `dest` (resuming `dest.part`); false when it does not exist and is optional. */
+async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file: string, ref: HubRef, o: DownloadOptions, optional: boolean): Promise<boolean> {
+  if (fs.existsSync(dest)) return true;
+  const part = `${dest}.part`;
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
+  const headers: Record<string, string> = {};
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  if (have > 0) headers.range = `bytes=${have}-`;
+  let res: Response;
+  try {
+    res = await doFetch(url, { headers, signal: o.signal, redirect: 'follow' });
+  } catch (e) {
+    if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+    throw new HubError(`Cannot reach ${new URL(url).origin} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
+  }
+  if (res.status === 404) {
+    if (optional) return false;
+    throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} (${file}). Check the model id, revision and file name.`, 'not-found');
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new HubError(`${ref.id} needs authorization (HTTP ${res.status}): it may be gated or private. Accept its terms on the Hub and set HF_TOKEN before starting VS Code.`, 'unauthorized');
+  }
+  if (res.status === 416 && have > 0) {
+    fs.renameSync(part, dest); // the partial file was already complete
+    return true;
+  }
+  if (!res.ok || !res.body) throw new HubError(`Downloading ${file} failed: HTTP ${res.status}.`, 'http');
+  const append = res.status === 206 && have > 0;
+  const length = Number(res.headers.get('content-length') ?? NaN);
+  const total = Number.isFinite(length) ? length + (append ? have : 0) : undefined;
+  const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
+  let loaded = append ? have : 0;
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
+      loaded += value.byteLength;
+      o.onProgress?.({ file, loaded, total });
+    }
+  } catch (e) {
+    await new Promise<void>((r) => out.end(() => r()));
+    if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+    throw new HubError(`The transfer of ${file} was interrupted after ${loaded} bytes (${(e as Error).message}); run the download again to resume.`, 'network');
+  }
+  await new Promise<void>((r) => out.end(() => r()));
+  if (total !== undefined && loaded !== total) {
+    throw new HubError(`The transfer of ${file} stopped at ${loaded} of ${total} bytes; run the download again to resume.`, 'network');
+  }
+  fs.renameSync(part, dest);
+  return true;
+}

@@ -1,0 +1,126 @@
+// Hub downloads against a local server with the Hub's URL layout: layout of the cache, resume,
+// 404, authorization, no network, cancellation, path safety, HF cache discovery.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discoverHfCache, hfCacheRoot } from '../../src/models/hfCache';
+import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, parseHubId, safeJoin } from '../../src/models/hub';
+import { FIXTURES, inspect } from './cli';
+import { type HubServer, startHubServer } from './hubServer';
+
+const BERT = path.join(FIXTURES, 'models/bert-plain');
+let hub: HubServer;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-hub-'));
+  hub = await startHubServer({ 'test-org/tiny-bert': BERT, 'test-org/gated-bert': BERT }, ['test-org/gated-bert']);
+});
+afterAll(async () => {
+  await hub.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const cache = (name: string) => path.join(tmp, name);
+const opts = (cacheRoot: string, extra: object = {}) => ({ endpoint: hub.endpoint, cacheRoot, onnxFile: 'onnx/model.onnx', ...extra });
+const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof HubError ? e.code : String(e)));
+
+describe('Hub ids and paths', () => {
+  it('parses ids with and without revision, and rejects others', () => {
+    expect(parseHubId('Xenova/bert-base-uncased')).toEqual({ id: 'Xenova/bert-base-uncased', revision: 'main' });
+    expect(parseHubId(' onnx-community/gpt2@refs/pr/3 ')).toEqual({ id: 'onnx-community/gpt2', revision: 'refs/pr/3' });
+    for (const bad of ['bert', '../etc/passwd', 'a/b/c', 'org/name@../x', '/abs/path', 'org/..']) expect(() => parseHubId(bad)).toThrow(HubError);
+  });
+
+  it('never lets a file path escape the cache', () => {
+    const root = cache('safe');
+    expect(safeJoin(root, 'onnx/model.onnx')).toBe(path.join(root, 'onnx', 'model.onnx'));
+    for (const bad of ['../x', 'onnx/../../x', '/etc/passwd', 'C:/x', '..\\x', '']) expect(() => safeJoin(root, bad)).toThrow(/would leave the model cache/);
+    expect(cachedModelFolder(root, parseHubId('org/name@refs/pr/1'))).toBe(path.join(root, 'org--name', 'refs--pr--1'));
+  });
+
+  it('honours the setting, then HF_ENDPOINT, then huggingface.co', () => {
+    expect(hubEndpoint('http://mirror.local/', { HF_ENDPOINT: 'http://x' })).toBe('http://mirror.local');
+    expect(hubEndpoint('', { HF_ENDPOINT: 'http://hf-mirror.example/' })).toBe('http://hf-mirror.example');
+    expect(hubEndpoint(undefined, {})).toBe('https://huggingface.co');
+  });
+});
+
+describe('downloadHubModel', () => {
+  it('downloads the model files into the cache, and the model runs', async () => {
+    const progress: number[] = [];
+    const folder = await downloadHubModel(parseHubId('test-org/tiny-bert'), opts(cache('a'), { onProgress: (p: { loaded: number }) => progress.push(p.loaded) }));
+    expect(folder).toBe(path.join(cache('a'), 'test-org--tiny-bert', 'main'));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) {
+      expect(fs.readFileSync(path.join(folder, f)).equals(fs.readFileSync(path.join(BERT, f)))).toBe(true);
+    }
+    expect(progress.length).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(cache('a'), '.partial', 'test-org--tiny-bert'))).toBe(false);
+    expect(inspect(folder, 'the cat').attention).toHaveLength(2);
+  });
+
+  it('serves a cached model offline', async () => {
+    const offline = (() => Promise.reject(new Error('offline'))) as typeof fetch;
+    const folder = await downloadHubModel(parseHubId('test-org/tiny-bert'), opts(cache('a'), { fetchImpl: offline }));
+    expect(fs.existsSync(path.join(folder, 'onnx/model.onnx'))).toBe(true);
+  });
+
+  it('resumes an interrupted transfer with a Range request, and shows nothing half-written', async () => {
+    hub.interruptNext('onnx/model.onnx', 100_000);
+    const ref = parseHubId('test-org/tiny-bert');
+    expect(await code(downloadHubModel(ref, opts(cache('b'))))).toBe('network');
+    expect(fs.existsSync(cachedModelFolder(cache('b'), ref))).toBe(false);
+    const part = path.join(cache('b'), '.partial', 'test-org--tiny-bert', 'main', 'onnx', 'model.onnx.part');
+    const kept = fs.statSync(part).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(fs.statSync(path.join(BERT, 'onnx/model.onnx')).size);
+    const folder = await downloadHubModel(ref, opts(cache('b')));
+    expect(hub.requests.some((r) => r.url.endsWith('/onnx/model.onnx') && r.range === `bytes=${kept}-`)).toBe(true);
+    expect(fs.readFileSync(path.join(folder, 'onnx/model.onnx')).equals(fs.readFileSync(path.join(BERT, 'onnx/model.onnx')))).toBe(true);
+  });
+
+  it('reports a model that does not exist and leaves nothing in the cache', async () => {
+    await expect(downloadHubModel(parseHubId('test-org/missing'), opts(cache('c')))).rejects.toThrow(/Not found on the Hub: test-org\/missing \(config\.json\)/);
+    expect(fs.readdirSync(path.join(cache('c'), '.partial'))).toEqual([]);
+  });
+
+  it('reports a missing ONNX file by name', async () => {
+    await expect(downloadHubModel(parseHubId('test-org/tiny-bert'), opts(cache('d'), { onnxFile: 'onnx/model_fp16.onnx' }))).rejects.toThrow(/onnx\/model_fp16\.onnx/);
+  });
+
+  it('asks for HF_TOKEN on gated models and sends it when given', async () => {
+    await expect(downloadHubModel(parseHubId('test-org/gated-bert'), opts(cache('e')))).rejects.toThrow(/gated or private.*HF_TOKEN/);
+    const folder = await downloadHubModel(parseHubId('test-org/gated-bert'), opts(cache('e'), { token: 'secret' }));
+    expect(fs.existsSync(path.join(folder, 'onnx/model.onnx'))).toBe(true);
+  });
+
+  it('explains when there is no network', async () => {
+    const err = await downloadHubModel(parseHubId('test-org/tiny-bert'), { ...opts(cache('f')), endpoint: 'http://127.0.0.1:9' }).catch((e: Error) => e);
+    expect((err as HubError).code).toBe('network');
+    expect((err as Error).message).toMatch(/Cannot reach http:\/\/127\.0\.0\.1:9.*offline/);
+  });
+
+  it('stops when cancelled', async () => {
+    const ac = new AbortController();
+    const p = downloadHubModel(parseHubId('test-org/tiny-bert'), opts(cache('g'), { signal: ac.signal, onProgress: () => ac.abort() }));
+    expect(await code(p)).toBe('cancelled');
+    expect(fs.existsSync(cachedModelFolder(cache('g'), parseHubId('test-org/tiny-bert')))).toBe(false);
+  });
+});
+
+describe('Hugging Face cache discovery', () => {
+  it('finds snapshots with an ONNX model under HF_HOME', () => {
+    const home = cache('hf-home');
+    const snap = path.join(home, 'hub', 'models--Xenova--tiny-bert', 'snapshots', 'abc123');
+    fs.mkdirSync(path.join(snap, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'tokenizer.json']) fs.copyFileSync(path.join(BERT, f), path.join(snap, f));
+    fs.copyFileSync(path.join(BERT, 'onnx/model.onnx'), path.join(snap, 'onnx/model_quantized.onnx'));
+    fs.mkdirSync(path.join(home, 'hub', 'models--org--no-onnx', 'snapshots', 'x'), { recursive: true });
+    const root = hfCacheRoot({ HF_HOME: home });
+    expect(root).toBe(path.join(home, 'hub'));
+    expect(discoverHfCache(root)).toEqual([{ id: 'Xenova/tiny-bert', revision: 'abc123', folder: snap }]);
+    expect(hfCacheRoot({ HF_HUB_CACHE: '/x/hub', HF_HOME: '/y' })).toBe('/x/hub');
+    expect(discoverHfCache(path.join(tmp, 'nothing-here'))).toEqual([]);
+  });
+});
