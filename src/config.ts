@@ -8,17 +8,31 @@ export interface LensSettings {
   /** Model setting; in untrusted workspaces only the user (global) value counts. */
   model: string;
   maxLinksPerQuery: number;
+  /** Extra model folders (`attentionLens.models`); user settings only in untrusted workspaces. */
+  models: string[];
+  hubEndpoint: string;
+  warnModelSizeMB: number;
+  maxModelSizeMB: number;
 }
 
 /** Reads the current settings, ignoring workspace values for restricted settings when untrusted. */
 export function readSettings(): LensSettings {
   const c = vscode.workspace.getConfiguration('attentionLens');
+  /** Restricted settings: in an untrusted workspace only the user's own value counts. */
+  const restricted = <T>(key: string, fallback: T): T => (vscode.workspace.isTrusted ? c.get<T>(key, fallback) : (c.inspect<T>(key)?.globalValue ?? fallback));
   const backend = c.get<string>('backend', 'auto');
-  const model = vscode.workspace.isTrusted ? c.get<string>('model', '') : (c.inspect<string>('model')?.globalValue ?? '');
-  const maxLinks = c.get<number>('maxLinksPerQuery', 12);
+  const models = restricted<unknown>('models', []);
   return {
     backend: backend === 'webgpu' || backend === 'wasm' ? backend : 'auto',
-    model: model.trim(),
-    maxLinksPerQuery: Number.isFinite(maxLinks) ? Math.max(1, Math.min(512, Math.round(maxLinks))) : 12,
+    model: String(restricted('model', '')).trim(),
+    maxLinksPerQuery: clampInt(c.get<number>('maxLinksPerQuery', 12), 1, 512, 12),
+    models: Array.isArray(models) ? models.filter((m): m is string => typeof m === 'string' && m.trim() !== '') : [],
+    hubEndpoint: String(restricted('hubEndpoint', '')),
+    warnModelSizeMB: clampInt(c.get<number>('warnModelSizeMB', 500), 1, 1e6, 500),
+    maxModelSizeMB: clampInt(c.get<number>('maxModelSizeMB', 2000), 1, 1e6, 2000),
   };
+}
+
+function clampInt(v: number | undefined, min: number, max: number, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.max(min, Math.min(max, Math.round(v))) : fallback;
 }

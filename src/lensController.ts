@@ -9,7 +9,9 @@ import { readSettings } from './config';
 import type { ViewSummary } from './core/protocol';
 import { EditorAttention, tokenRanges } from './editor/editorAttention';
 import { ModelFolderError, readModelFolder } from './models/modelFolder';
-import { bundledModels, resolveModel } from './models/modelRegistry';
+import { formatBytes, sizeVerdict } from './models/modelCatalog';
+import { resolveModel } from './models/modelRegistry';
+import type { ModelStore } from './modelStore';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 import { AttentionPanel, type PanelEvents } from './panels/attentionPanel';
@@ -40,7 +42,10 @@ export class LensController extends Disposable implements PanelEvents {
   readonly onDidChangeOutcome = this.outcomeEmitter.event;
   lastOutcome: RunOutcome | undefined;
 
-  constructor(private readonly extensionUri: vscode.Uri) {
+  /** Large models the user agreed to load this session. */
+  private readonly confirmedLarge = new Set<string>();
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly store: ModelStore) {
     super();
     this.editor = this._register(new EditorAttention((runId, index) => AttentionPanel.open?.focusToken(runId, index)));
     this.status = this._register(vscode.window.createStatusBarItem('attentionLens.status', vscode.StatusBarAlignment.Right, 100));
@@ -63,8 +68,9 @@ export class LensController extends Disposable implements PanelEvents {
     const settings = readSettings();
     let entry, info, prepared;
     try {
-      entry = resolveModel(settings.model, bundledModels(this.extensionUri.fsPath));
-      info = readModelFolder(entry.folder);
+      entry = resolveModel(settings.model, this.store.bundled());
+      info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
+      if (!(await this.confirmSize(info.onnxPath, info.onnxBytes, settings.warnModelSizeMB, settings.maxModelSizeMB))) return;
       prepared = await prepareInputs(info, this.tokenizer(info.folder), text);
     } catch (e) {
       this.fail(e, true);
@@ -84,7 +90,7 @@ export class LensController extends Disposable implements PanelEvents {
         id: entry.id,
         label: entry.label,
         architecture: info.architecture,
-        onnxUri: panel.modelUri(info.folder, info.onnxPath),
+        onnxUri: panel.modelUri(info.onnxPath),
         onnxLabel: path.relative(info.folder, info.onnxPath),
         causal: info.causal,
         untrained: entry.untrained,
@@ -108,6 +114,25 @@ export class LensController extends Disposable implements PanelEvents {
           token.onCancellationRequested(() => AttentionPanel.open?.dispose());
         }),
     );
+  }
+
+  /** Refuses models past the limit and asks before large ones (once per file per session). */
+  private async confirmSize(file: string, bytes: number, warnMB: number, maxMB: number): Promise<boolean> {
+    const verdict = sizeVerdict(bytes, warnMB, maxMB);
+    if (verdict === 'refuse') {
+      this.fail(new Error(`${path.basename(file)} is ${formatBytes(bytes)}, over attentionLens.maxModelSizeMB (${maxMB} MB). Choose a smaller (quantized) export or raise the limit.`), true);
+      return false;
+    }
+    if (verdict === 'ok' || this.confirmedLarge.has(file)) return true;
+    const load = 'Load Anyway';
+    const answer = await vscode.window.showWarningMessage(
+      `${path.basename(file)} is ${formatBytes(bytes)}. The panel holds the whole model in memory and attention for long selections grows quadratically; loading may take a while.`,
+      { modal: true },
+      load,
+    );
+    if (answer !== load) return false;
+    this.confirmedLarge.add(file);
+    return true;
   }
 
   /** Removes the editor highlights. */

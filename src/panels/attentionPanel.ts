@@ -1,4 +1,5 @@
 /** The attention panel: a singleton webview beside the editor that runs the model and draws the head view. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
@@ -62,13 +63,17 @@ export class AttentionPanel extends Disposable {
     ];
   }
 
-  /** The URI under which the webview may fetch a file of `modelFolder`. */
-  modelUri(modelFolder: string, file: string): string {
+  /**
+   * The URI under which the webview may fetch `file`, a model file the user chose. Only its own
+   * folder becomes readable to the webview. Symlinks (the Hugging Face cache) are resolved first.
+   */
+  modelUri(file: string): string {
+    const real = fs.realpathSync(file);
     const extMedia = path.join(this.extensionUri.fsPath, 'media');
-    if (!modelFolder.startsWith(extMedia + path.sep)) {
-      this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: AttentionPanel.roots(this.extensionUri, [modelFolder]) };
+    if (!real.startsWith(extMedia + path.sep)) {
+      this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: AttentionPanel.roots(this.extensionUri, [path.dirname(real)]) };
     }
-    return this.panel.webview.asWebviewUri(vscode.Uri.file(file)).toString();
+    return this.panel.webview.asWebviewUri(vscode.Uri.file(real)).toString();
   }
 
   /** Starts a run; sent now if the webview is ready, else on its `ready`. */

@@ -186,3 +186,28 @@ describe('Show Attention when things go wrong', () => {
     expect(log).not.toMatch(/unhandled|rejected promise/i);
   });
 });
+
+describe('Show Attention on a user model without attention outputs', () => {
+  let server: CodeServer;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+
+  beforeAll(async () => {
+    // gpt2-plain only outputs logits: the webview exposes its attention by graph surgery.
+    server = await CodeServer.start({ 'attentionLens.model': path.join(ROOT, 'test/fixtures/models/gpt2-plain') });
+    browser = await launchBrowser(false);
+  });
+
+  afterAll(async () => {
+    await browser?.context.close();
+    await server?.stop();
+  });
+
+  it('finds the attention in the webview and draws it', async () => {
+    const { page } = browser;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    const frame = await runFromContextMenu(page);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(/^gpt2-plain · WASM/);
+  });
+});

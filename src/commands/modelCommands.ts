@@ -1,0 +1,131 @@
+/** Choosing and adding models: Select Model…, Add Model Folder…, Add Model from Hugging Face Hub…. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { readSettings } from '../config';
+import { HubError, downloadHubModel, hubEndpoint, parseHubId } from '../models/hub';
+import { formatBytes } from '../models/modelCatalog';
+import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
+import type { ModelStore } from '../modelStore';
+
+const SOURCE_LABEL = { bundled: 'Bundled', added: 'Added', settings: 'From settings', downloaded: 'Downloaded from the Hub', 'hf-cache': 'Hugging Face cache' } as const;
+/** ONNX variants commonly published next to each other on the Hub. */
+const HUB_ONNX_FILES = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_fp16.onnx', 'model.onnx'];
+
+function showError(e: unknown): void {
+  void vscode.window.showErrorMessage(`Attention Lens: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** Asks which ONNX file to use when a folder has several; undefined when cancelled or none. */
+async function chooseOnnx(folder: string): Promise<string | undefined | null> {
+  const files = findOnnxFiles(folder);
+  if (files.length === 0) return null;
+  if (files.length === 1) return files[0];
+  const pick = await vscode.window.showQuickPick(
+    files.map((f) => ({ label: f, description: formatBytes(fs.statSync(path.join(folder, f)).size) })),
+    { title: `${path.basename(folder)} has several ONNX files`, placeHolder: 'Choose the one to run (fp32 runs everywhere; fp16 needs WebGPU shader-f16)' },
+  );
+  return pick?.label;
+}
+
+/** `attentionLens.addModelFolder`: pick a local Hugging Face-style folder. */
+export function registerAddModelFolder(store: ModelStore): vscode.Disposable {
+  return vscode.commands.registerCommand('attentionLens.addModelFolder', async () => {
+    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model', title: 'Model folder with config.json, tokenizer.json and an ONNX file' });
+    const folder = uris?.[0]?.fsPath;
+    if (!folder) return;
+    const onnx = await chooseOnnx(folder);
+    if (onnx === undefined) return;
+    try {
+      if (onnx === null) readModelFolder(folder); // throws the specific reason
+      const info = readModelFolder(folder, onnx ?? undefined);
+      await store.addAndSelect(folder, onnx ?? undefined);
+      void vscode.window.showInformationMessage(`Attention Lens will use ${path.basename(folder)} (${info.architecture}, ${formatBytes(info.onnxBytes)}).`);
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+/** `attentionLens.addHubModel`: download a model by Hub id into the cache. */
+export function registerAddHubModel(store: ModelStore): vscode.Disposable {
+  return vscode.commands.registerCommand('attentionLens.addHubModel', async () => {
+    const text = await vscode.window.showInputBox({
+      title: 'Hugging Face Hub model',
+      prompt: 'A model with ONNX files, e.g. Xenova/bert-base-uncased or onnx-community/gpt2@main',
+      placeHolder: 'org/name[@revision]',
+      validateInput: (v) => {
+        try {
+          parseHubId(v);
+          return undefined;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      },
+    });
+    if (!text) return;
+    const ref = parseHubId(text);
+    const onnxFile = await vscode.window.showQuickPick(HUB_ONNX_FILES, { title: `${ref.id}: which ONNX file?`, placeHolder: 'onnx/model.onnx is the full-precision export' });
+    if (!onnxFile) return;
+    const settings = readSettings();
+    try {
+      const folder = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Downloading ${ref.id}`, cancellable: true },
+        (progress, token) => {
+          const ac = new AbortController();
+          token.onCancellationRequested(() => ac.abort());
+          let last = 0;
+          return downloadHubModel(ref, {
+            endpoint: hubEndpoint(settings.hubEndpoint),
+            cacheRoot: store.downloadRoot,
+            onnxFile,
+            token: process.env.HF_TOKEN,
+            signal: ac.signal,
+            onProgress: ({ file, loaded, total }) => {
+              const pct = total ? (loaded / total) * 100 : 0;
+              progress.report({ message: `${file}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, increment: total ? pct - last : undefined });
+              last = total ? pct : last;
+            },
+          });
+        },
+      );
+      readModelFolder(folder, onnxFile);
+      await store.addAndSelect(folder, onnxFile);
+      void vscode.window.showInformationMessage(`Attention Lens will use ${ref.id}.`);
+    } catch (e) {
+      if (e instanceof HubError && e.code === 'cancelled') void vscode.window.showInformationMessage(`Attention Lens: ${e.message}`);
+      else showError(e);
+    }
+  });
+}
+
+/** `attentionLens.selectModel`: the model picker. */
+export function registerSelectModel(store: ModelStore): vscode.Disposable {
+  return vscode.commands.registerCommand('attentionLens.selectModel', async () => {
+    type Item = vscode.QuickPickItem & { setting?: string; command?: string };
+    const current = readSettings().model || store.bundled()[0]?.id;
+    const items: Item[] = [];
+    let lastSource = '';
+    for (const c of store.catalog()) {
+      if (c.source !== lastSource) {
+        items.push({ label: SOURCE_LABEL[c.source], kind: vscode.QuickPickItemKind.Separator });
+        lastSource = c.source;
+      }
+      const setting = c.entry.bundled ? c.entry.id : c.entry.folder;
+      items.push({
+        label: `${c.usable ? '' : '$(warning) '}${c.entry.label}${setting === current ? ' $(check)' : ''}`,
+        description: c.description,
+        detail: c.entry.bundled ? c.entry.description : c.entry.folder,
+        setting: c.usable ? setting : undefined,
+      });
+    }
+    items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+    items.push({ label: '$(folder-opened) Add Model Folder…', command: 'attentionLens.addModelFolder' });
+    items.push({ label: '$(cloud-download) Add Model from Hugging Face Hub…', command: 'attentionLens.addHubModel' });
+    const pick = await vscode.window.showQuickPick(items, { title: 'Attention Lens: model for Show Attention', matchOnDescription: true, matchOnDetail: true });
+    if (!pick) return;
+    if (pick.command) return void vscode.commands.executeCommand(pick.command);
+    if (!pick.setting) return showError(new ModelFolderError(pick.description ?? 'This model cannot be used.'));
+    await store.select(pick.setting);
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * Everything the model picker lists, described for people: bundled models, folders the user
+ * added or listed in settings, downloaded Hub models, and ONNX models in the Hugging Face cache.
+ * No vscode import.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { discoverHfCache } from './hfCache';
+import { findOnnxFile, findOnnxFiles, readModelFolder } from './modelFolder';
+import type { ModelEntry } from './modelRegistry';
+
+/** Where a listed model comes from. */
+export type ModelSource = 'bundled' | 'added' | 'settings' | 'downloaded' | 'hf-cache';
+
+/** One picker row. */
+export interface CatalogEntry {
+  entry: ModelEntry;
+  source: ModelSource;
+  /** e.g. "GPT2LMHeadModel · 12 layers × 12 heads · 498 MB", or why the folder is unusable. */
+  description: string;
+  usable: boolean;
+}
+
+/** Inputs of the catalogue: each list as the extension knows it. */
+export interface CatalogSources {
+  bundled: ModelEntry[];
+  added: string[];
+  settings: string[];
+  downloadRoot: string;
+  hfCacheRoot: string;
+}
+
+/** Human size: "12.3 MB", "1.4 GB". */
+export function formatBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** Describes a model folder in one line, or says why it cannot be used. */
+export function describeFolder(folder: string, onnxFile?: string): { description: string; usable: boolean } {
+  try {
+    const info = readModelFolder(folder, onnxFile ?? (findOnnxFile(folder) ? undefined : findOnnxFiles(folder)[0]));
+    const shape = info.layers && info.heads ? ` · ${info.layers} layers × ${info.heads} heads` : '';
+    return { description: `${info.architecture}${shape} · ${formatBytes(info.onnxBytes)}`, usable: true };
+  } catch (e) {
+    return { description: (e as Error).message, usable: false };
+  }
+}
+
+/** Folders of downloaded Hub models: `{root}/{org}--{name}/{revision}`. */
+export function downloadedModels(root: string): Array<{ id: string; revision: string; folder: string }> {
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root)
+    .filter((repo) => !repo.startsWith('.') && repo.includes('--'))
+    .flatMap((repo) => fs.readdirSync(path.join(root, repo)).map((rev) => ({ id: repo.replace('--', '/'), revision: rev.replace(/--/g, '/'), folder: path.join(root, repo, rev) })));
+}
+
+/** Every model the picker offers, without duplicates (first source wins). */
+export function buildCatalog(s: CatalogSources): CatalogEntry[] {
+  const out: CatalogEntry[] = [];
+  const seen = new Set<string>();
+  const add = (entry: ModelEntry, source: ModelSource) => {
+    const key = path.resolve(entry.folder);
+    if (seen.has(key)) return;
+    seen.add(key);
+    const d = describeFolder(entry.folder);
+    out.push({ entry, source, description: entry.untrained ? `untrained · ${d.description}` : d.description, usable: d.usable });
+  };
+  const folderEntry = (folder: string, label = path.basename(folder)): ModelEntry => ({ id: folder, label, folder, bundled: false, untrained: false });
+  s.bundled.forEach((e) => add(e, 'bundled'));
+  s.added.forEach((f) => add(folderEntry(f), 'added'));
+  s.settings.forEach((f) => add(folderEntry(f), 'settings'));
+  downloadedModels(s.downloadRoot).forEach((m) => add(folderEntry(m.folder, m.revision === 'main' ? m.id : `${m.id}@${m.revision}`), 'downloaded'));
+  discoverHfCache(s.hfCacheRoot).forEach((m) => add(folderEntry(m.folder, `${m.id} (${m.revision.slice(0, 7)})`), 'hf-cache'));
+  return out;
+}
+
+/** Whether a model of `bytes` may load: fine, ask first, or refused past the limit. */
+export function sizeVerdict(bytes: number, warnMB: number, maxMB: number): 'ok' | 'warn' | 'refuse' {
+  if (bytes > maxMB * 1e6) return 'refuse';
+  return bytes > warnMB * 1e6 ? 'warn' : 'ok';
+}

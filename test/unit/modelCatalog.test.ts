@@ -1,0 +1,44 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildCatalog, describeFolder, formatBytes, sizeVerdict } from '../../src/models/modelCatalog';
+import { resolveModel } from '../../src/models/modelRegistry';
+
+const FIX = path.resolve(__dirname, '../fixtures/models');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-catalog-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('model catalogue', () => {
+  it('describes a model folder with architecture, shape and size', () => {
+    expect(describeFolder(path.join(FIX, 'bert-attn'))).toEqual({ description: expect.stringMatching(/^bert · 2 layers × 4 heads · \d+\.\d MB$/), usable: true });
+    const notModel = path.join(tmp, 'empty');
+    fs.mkdirSync(notModel);
+    expect(describeFolder(notModel)).toEqual({ description: expect.stringMatching(/config\.json is missing/), usable: false });
+  });
+
+  it('lists every source once, in order, and finds downloaded models', () => {
+    const dl = path.join(tmp, 'hub');
+    fs.mkdirSync(path.join(dl, 'org--tiny'), { recursive: true });
+    fs.cpSync(path.join(FIX, 'gpt2-plain'), path.join(dl, 'org--tiny', 'refs--pr--2'), { recursive: true });
+    const bundled = [{ id: 'bundled:x', label: 'X', folder: path.join(FIX, 'gpt2-attn'), bundled: true, untrained: true }];
+    const c = buildCatalog({ bundled, added: [path.join(FIX, 'bert-attn'), path.join(FIX, 'gpt2-attn')], settings: [path.join(FIX, 'llama-attn')], downloadRoot: dl, hfCacheRoot: path.join(tmp, 'none') });
+    expect(c.map((e) => [e.source, e.entry.label])).toEqual([['bundled', 'X'], ['added', 'bert-attn'], ['settings', 'llama-attn'], ['downloaded', 'org/tiny@refs/pr/2']]);
+    expect(c[0].description).toMatch(/^untrained · gpt2/);
+  });
+
+  it('asks before large models and refuses past the limit', () => {
+    expect(sizeVerdict(100e6, 500, 2000)).toBe('ok');
+    expect(sizeVerdict(600e6, 500, 2000)).toBe('warn');
+    expect(sizeVerdict(2100e6, 500, 2000)).toBe('refuse');
+    expect(formatBytes(1.44e9)).toBe('1.4 GB');
+  });
+
+  it('resolves the model setting', () => {
+    const bundled = [{ id: 'bundled:a', label: 'A', folder: '/a', bundled: true, untrained: false }];
+    expect(resolveModel('', bundled).id).toBe('bundled:a');
+    expect(resolveModel('/models/x', bundled).folder).toBe('/models/x');
+    expect(() => resolveModel('bundled:zzz', bundled)).toThrow(/not a bundled model/);
+    expect(() => resolveModel('relative/path', bundled)).toThrow(/absolute path/);
+  });
+});
