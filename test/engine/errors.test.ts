@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES, inspect, runCli } from './cli';
 
@@ -64,6 +65,26 @@ describe('CLI errors', () => {
 
   it('explains invalid config.json', () => {
     fails(['inspect', '--model', brokenModel('bad-config', (d) => fs.writeFileSync(path.join(d, 'config.json'), '{oops')), '--text', 'hi'], /config\.json is not valid JSON/);
+  });
+
+  it('names graph inputs it cannot fill', () => {
+    const dir = brokenModel('wrong-inputs', (d) => {
+      const f = path.join(d, 'onnx/model.onnx');
+      const model = onnx.ModelProto.decode(fs.readFileSync(f));
+      const rename = (x: string) => (x === 'input_ids' ? 'pixel_values' : x);
+      for (const n of model.graph!.node!) n.input = n.input!.map(rename);
+      for (const i of model.graph!.input!) i.name = rename(i.name!);
+      fs.writeFileSync(f, onnx.ModelProto.encode(model).finish());
+    });
+    fails(['inspect', '--model', dir, '--text', 'hi'], /expects inputs Attention Lens cannot fill: pixel_values/);
+  });
+
+  it('refuses a tokenizer whose ids exceed the embedding table', () => {
+    const dir = brokenModel('small-vocab', (d) => {
+      const f = path.join(d, 'config.json');
+      fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), vocab_size: 100 }));
+    });
+    fails(['inspect', '--model', dir, '--text', 'the cat sat'], /gives ".*" the id \d+, but the model's embedding table has 100 entries .*does not belong to this model/);
   });
 
   it('rejects empty text and bad arguments with usage', () => {

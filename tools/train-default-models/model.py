@@ -2,6 +2,11 @@
 `causal` (GPT-style language model) and `masked` (BERT-style masked language model).
 forward() returns logits and every layer's attention probabilities `[batch, heads, query, key]`,
 which the ONNX export names `attentions.N`.
+
+Positions enter as ALiBi biases (Press et al., 2022): each head subtracts slope × distance from its
+scores, with geometric slopes per head. There are no position embeddings, so a model trained on
+256-token windows runs at 512, and relative patterns (previous token, local context) are cheap to
+learn on a CPU budget.
 """
 from __future__ import annotations
 
@@ -63,7 +68,8 @@ class TinyTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden)
-        self.pos = nn.Embedding(cfg.max_positions, cfg.hidden)
+        slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / cfg.heads) for h in range(cfg.heads)])
+        self.register_buffer("slopes", slopes, persistent=False)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.hidden)
         self.apply(self._init)
@@ -75,14 +81,14 @@ class TinyTransformer(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_offset: torch.Tensor | None = None):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         t = input_ids.shape[1]
-        positions = torch.arange(t, device=input_ids.device).unsqueeze(0)
-        if position_offset is not None:
-            positions = positions + position_offset.unsqueeze(1)
-        x = self.tok(input_ids) + self.pos(positions)
+        x = self.tok(input_ids)
         neg = torch.finfo(x.dtype).min
-        bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * neg
+        pos = torch.arange(t, device=x.device)
+        distance = (pos[:, None] - pos[None, :]).abs().to(x.dtype)
+        alibi = -self.slopes[:, None, None] * distance  # [heads, q, k]
+        bias = alibi[None] + (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * neg
         if self.cfg.kind == "causal":
             future = torch.triu(torch.ones(t, t, device=x.device, dtype=torch.bool), diagonal=1)
             bias = bias.masked_fill(future, neg)

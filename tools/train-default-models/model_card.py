@@ -9,7 +9,8 @@ import evidence
 
 
 def fmt_head(lh) -> str:
-    return f"layer {lh[0]}, head {lh[1]}"
+    """Layer and head numbered from 1, as the Attention Lens panel shows them."""
+    return f"layer {lh[0] + 1}, head {lh[1] + 1}"
 
 
 def main(folder: Path) -> None:
@@ -28,8 +29,9 @@ def main(folder: Path) -> None:
         "whose attention means something. It is small and knows little: use it to learn the tool, not for research claims.",
         "",
         "## Model",
-        f"- {cfg['layers']} layers × {cfg['heads']} heads, hidden size {cfg['hidden']}, learned absolute positions up to {cfg['max_positions']} tokens,",
-        f"  pre-LayerNorm blocks, eager softmax attention, tied input/output embedding; {tr['parameters']:,} parameters.",
+        f"- {cfg['layers']} layers × {cfg['heads']} heads, hidden size {cfg['hidden']}; positions as ALiBi biases (no position embeddings),",
+        f"  so it runs up to {cfg['max_positions']} tokens although it trained on {e['seq']}-token windows; pre-LayerNorm blocks, eager softmax",
+        f"  attention, tied input/output embedding; {tr['parameters']:,} parameters.",
         f"- ONNX (opset 14, fp32), {e['onnx_bytes'] / 1e6:.1f} MB: inputs `input_ids`, `attention_mask`; outputs `logits` and",
         f"  `attentions.0`…`attentions.{cfg['layers'] - 1}`, each `[batch, heads, query, key]`.",
         f"- Max |ONNX − PyTorch| over all attention weights (onnxruntime-web WASM via the Attention Lens CLI): {e['onnx_max_abs_diff']:.1e}.",
@@ -46,7 +48,8 @@ def main(folder: Path) -> None:
         f"- Held-out {ppl_note}: **{e['heldout_perplexity']:.1f}**, against **{e['unigram_perplexity']:.1f}** for a unigram model of the training tokens.",
         "",
         "## Evidence that the attention is real (held-out text)",
-        "Computed by `tools/train-default-models/evidence.py`; every score is a mean over held-out rows.",
+        "Computed by `tools/train-default-models/evidence.py`; every score is a mean over held-out rows. Layers and heads are",
+        "numbered from 1, as in the Attention Lens panel.",
         f"- Previous-token head: {fmt_head((pl, ph))}, mean weight on the previous token **{pv:.2f}**.",
         f"- Sink head: {fmt_head((sl, sh))}, mean weight on the first token or a delimiter **{sv:.2f}**.",
         f"- Broad head: {fmt_head((el, eh))}, mean normalised row entropy **{ev:.2f}** (1 = uniform).",

@@ -58,8 +58,7 @@ def tokenizer_json(base: dict, kind: str) -> dict:
 
 
 def batches(stream: torch.Tensor, kind: str, seq: int, batch: int, gen: torch.Generator):
-    """Random windows of the token stream; half the rows start at position 0, half at a random
-    offset, so every one of the MAX_POSITIONS position embeddings is trained."""
+    """Random windows of the token stream, each starting with <|endoftext|> (causal) or [CLS]…[SEP] (masked)."""
     body = seq - (1 if kind == "causal" else 2)
     while True:
         starts = torch.randint(0, len(stream) - body - 1, (batch,), generator=gen)
@@ -68,9 +67,7 @@ def batches(stream: torch.Tensor, kind: str, seq: int, batch: int, gen: torch.Ge
             ids = torch.cat([torch.full((batch, 1), EOT), rows], 1)
         else:
             ids = torch.cat([torch.full((batch, 1), CLS), rows, torch.full((batch, 1), SEP)], 1)
-        offsets = torch.randint(0, MAX_POSITIONS - seq + 1, (batch,), generator=gen)
-        offsets[: batch // 2] = 0
-        yield ids, offsets
+        yield ids
 
 
 def mask_tokens(ids: torch.Tensor, gen: torch.Generator, vocab: int):
@@ -87,12 +84,12 @@ def mask_tokens(ids: torch.Tensor, gen: torch.Generator, vocab: int):
     return inputs, labels
 
 
-def loss_of(model, ids, offsets, kind, gen, vocab):
+def loss_of(model, ids, kind, gen, vocab):
     if kind == "causal":
-        logits = model(ids, torch.ones_like(ids), offsets)[0]
+        logits = model(ids, torch.ones_like(ids))[0]
         return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, vocab), ids[:, 1:].reshape(-1))
     inputs, labels = mask_tokens(ids, gen, vocab)
-    logits = model(inputs, torch.ones_like(inputs), offsets)[0]
+    logits = model(inputs, torch.ones_like(inputs))[0]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1), ignore_index=-100)
 
 
@@ -108,7 +105,7 @@ def heldout_perplexity(model, stream, kind, seq, vocab, seed) -> float:
             ids = torch.cat([torch.full((1, 1), EOT), rows], 1)
         else:
             ids = torch.cat([torch.full((1, 1), CLS), rows, torch.full((1, 1), SEP)], 1)
-        losses.append(float(loss_of(model, ids, torch.zeros(1, dtype=torch.long), kind, gen, vocab)))
+        losses.append(float(loss_of(model, ids, kind, gen, vocab)))
     return math.exp(sum(losses) / len(losses))
 
 
@@ -131,8 +128,8 @@ def train_model(kind, p, stream, vocab, seed, log):
     recent = []
     model.train()
     for step in range(steps):
-        ids, offsets = next(data)
-        loss = loss_of(model, ids, offsets, kind, gen, vocab)
+        ids = next(data)
+        loss = loss_of(model, ids, kind, gen, vocab)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -226,7 +223,7 @@ def main() -> None:
             "architectures": ["AttentionLensCausalLM" if kind == "causal" else "AttentionLensMaskedLM"],
             "model_type": f"attention-lens-{kind}", "is_decoder": kind == "causal", "vocab_size": VOCAB,
             "num_hidden_layers": p["layers"], "num_attention_heads": p["heads"], "hidden_size": p["hidden"],
-            "intermediate_size": 4 * p["hidden"], "max_position_embeddings": MAX_POSITIONS,
+            "intermediate_size": 4 * p["hidden"], "max_position_embeddings": MAX_POSITIONS, "position_embedding_type": "alibi",
             "bos_token_id": EOT if kind == "causal" else CLS, "pad_token_id": PAD, "torch_dtype": "float32"}, indent=1))
         diff = onnx_vs_torch(model, folder, "def area(r):\n    return 3.14159 * (r ** 2)  # In the beginning God created the heaven.")
         log(f"{kind}: max |ONNX - PyTorch| over attentions = {diff:.2e}")
