@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type BrowserContext, type Frame, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const ARTIFACTS = path.join(ROOT, 'test-results/e2e');
@@ -129,4 +130,28 @@ export async function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame>
   await page.screenshot({ path: path.join(ARTIFACTS, 'panel-missing.png') });
   const notes = await page.locator('.notifications-toasts').innerText().catch(() => '');
   throw new Error(`the Attention Lens panel did not appear (screenshot: test-results/e2e/panel-missing.png). Notifications: ${notes}`);
+}
+
+/** A code-server and a Chromium page on it, started before the suite's tests and stopped after. */
+export interface Session {
+  server: CodeServer;
+  page: Page;
+}
+
+/** Registers beforeAll/afterAll hooks for a session with these settings and WebGPU on or off. */
+export function useSession(webgpu: boolean, settings: Record<string, unknown> = {}): Session {
+  const session = {} as Session;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    session.server = await CodeServer.start(settings);
+    const b = await launchBrowser(webgpu);
+    context = b.context;
+    session.page = b.page;
+  });
+  afterAll(async () => {
+    await context?.close();
+    await session.server?.stop();
+  });
+  return session;
 }

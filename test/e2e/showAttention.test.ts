@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, CodeServer, ROOT, launchBrowser, panelFrame } from './codeServer';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -34,11 +34,20 @@ async function openSampleAndSelect(page: Page): Promise<void> {
   const file = page.getByRole('treeitem', { name: /sample\.py/ });
   await file.waitFor({ timeout: 60_000 });
   await file.dblclick();
-  const line = page.locator('.monaco-editor .view-line').first();
-  await line.waitFor({ timeout: 30_000 });
-  await line.click();
-  await page.keyboard.press('Control+Home');
-  await page.keyboard.press('Shift+End');
+  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
+  await selectFirstLine(page);
+}
+
+/** Selects line 1 and waits until VS Code reports the selection (keys can race editor focus). */
+async function selectFirstLine(page: Page): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.locator('.monaco-editor .view-line').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Shift+End');
+    const selected = page.locator('.statusbar-item', { hasText: /\(\d+ selected\)/ }).first();
+    if (await selected.waitFor({ timeout: 3000 }).then(() => true, () => false)) return;
+  }
+  throw new Error('could not select the first line of sample.py');
 }
 
 async function runFromContextMenu(page: Page): Promise<Frame> {
@@ -73,22 +82,10 @@ describe.each([
   ['webgpu', true],
   ['wasm', false],
 ] as const)('Show Attention on %s', (backend, webgpu) => {
-  let server: CodeServer;
-  let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    server = await CodeServer.start();
-    browser = await launchBrowser(webgpu);
-  });
-
-  afterAll(async () => {
-    await browser?.context.close();
-    await server?.stop();
-  });
+  const session = useSession(webgpu);
 
   it('draws the links in the panel and shows weights in the editor hover', async () => {
-    const { page } = browser;
+    const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
     const frame = await runFromContextMenu(page);
@@ -129,23 +126,15 @@ describe('backends agree', () => {
 });
 
 describe('Show Attention when things go wrong', () => {
-  let server: CodeServer;
-  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  const session = useSession(true); // WebGPU on SwiftShader: runs are slow enough to close mid-run
 
   beforeAll(async () => {
-    server = await CodeServer.start();
-    browser = await launchBrowser(true); // WebGPU on SwiftShader: runs are slow enough to close mid-run
-    await browser.page.goto(server.url);
-    await openSampleAndSelect(browser.page);
-  });
-
-  afterAll(async () => {
-    await browser?.context.close();
-    await server?.stop();
+    await session.page.goto(session.server.url);
+    await openSampleAndSelect(session.page);
   });
 
   it('an empty selection shows a message and opens no panel', async () => {
-    const { page } = browser;
+    const { page } = session;
     await page.locator('.monaco-editor .view-line').nth(1).click();
     await page.keyboard.press('F1');
     await page.keyboard.type('Attention Lens: Show Attention');
@@ -157,14 +146,12 @@ describe('Show Attention when things go wrong', () => {
   });
 
   it('closing the panel mid-run cancels cleanly and the next run works', async () => {
-    const { page } = browser;
+    const { page, server } = session;
     await page.keyboard.press('F1');
     await page.keyboard.type('Notifications: Clear All Notifications');
     await page.waitForTimeout(300);
     await page.keyboard.press('Enter');
-    await page.locator('.monaco-editor .view-line').first().click();
-    await page.keyboard.press('Control+Home');
-    await page.keyboard.press('Shift+End');
+    await selectFirstLine(page);
     await page.keyboard.press('Control+Alt+A');
     const frame = await panelFrame(page);
     await frame.waitForSelector('body[data-state="running"]', { timeout: 20_000 });
@@ -174,9 +161,7 @@ describe('Show Attention when things go wrong', () => {
     await expect(page.locator('.notifications-toasts .notification-toast').count()).resolves.toBe(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'closed-mid-run.png') });
 
-    await page.locator('.monaco-editor .view-line').first().click();
-    await page.keyboard.press('Control+Home');
-    await page.keyboard.press('Shift+End');
+    await selectFirstLine(page);
     await page.keyboard.press('Control+Alt+A');
     const again = await panelFrame(page);
     await again.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
@@ -188,22 +173,11 @@ describe('Show Attention when things go wrong', () => {
 });
 
 describe('Show Attention on a user model without attention outputs', () => {
-  let server: CodeServer;
-  let browser: Awaited<ReturnType<typeof launchBrowser>>;
-
-  beforeAll(async () => {
-    // gpt2-plain only outputs logits: the webview exposes its attention by graph surgery.
-    server = await CodeServer.start({ 'attentionLens.model': path.join(ROOT, 'test/fixtures/models/gpt2-plain') });
-    browser = await launchBrowser(false);
-  });
-
-  afterAll(async () => {
-    await browser?.context.close();
-    await server?.stop();
-  });
+  // gpt2-plain only outputs logits: the webview exposes its attention by graph surgery.
+  const session = useSession(false, { 'attentionLens.model': path.join(ROOT, 'test/fixtures/models/gpt2-plain') });
 
   it('finds the attention in the webview and draws it', async () => {
-    const { page } = browser;
+    const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
     const frame = await runFromContextMenu(page);
