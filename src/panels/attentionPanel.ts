@@ -79,6 +79,7 @@ export class AttentionPanel extends Disposable {
   /** Starts a run; sent now if the webview is ready, else on its `ready`. */
   run(request: RunRequest): void {
     this.pending = request;
+    this.panel.title = `Attention · ${request.model.label}`;
     if (this.ready) this.post({ type: 'run/start', request });
   }
 
