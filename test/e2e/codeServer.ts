@@ -43,8 +43,12 @@ async function freePort(): Promise<number> {
 export class CodeServer {
   private constructor(readonly url: string, readonly workspace: string, private readonly proc: ChildProcess, private readonly dir: string, readonly log: () => string) {}
 
-  /** Installs the VSIX into a fresh profile and starts code-server on a free loopback port. */
-  static async start(settings: Record<string, unknown> = {}): Promise<CodeServer> {
+  /**
+   * Installs the VSIX into a fresh profile and starts code-server on a free loopback port.
+   * `untrusted` keeps workspace trust on, so the workspace opens in Restricted Mode once declined;
+   * `workspaceSettings` go to the workspace's .vscode/settings.json.
+   */
+  static async start(settings: Record<string, unknown> = {}, opts: { untrusted?: boolean; workspaceSettings?: Record<string, unknown> } = {}): Promise<CodeServer> {
     const pkg = codeServerPackage();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-e2e-'));
     const userData = path.join(dir, 'user-data');
@@ -52,8 +56,13 @@ export class CodeServer {
     const workspace = path.join(dir, 'workspace');
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
     fs.cpSync(path.join(ROOT, 'sample'), workspace, { recursive: true });
+    if (opts.workspaceSettings) {
+      fs.mkdirSync(path.join(workspace, '.vscode'));
+      fs.writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify(opts.workspaceSettings));
+    }
     fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify({
-      'security.workspace.trust.enabled': false,
+      'security.workspace.trust.enabled': opts.untrusted === true,
+      'security.workspace.trust.startupPrompt': 'always',
       'workbench.startupEditor': 'none',
       'workbench.tips.enabled': false,
       'workbench.enableExperiments': false,
@@ -67,7 +76,8 @@ export class CodeServer {
     execFileSync(process.execPath, [entry, ...common, '--install-extension', vsixPath()], { stdio: 'pipe' });
     const port = await freePort();
     let log = '';
-    const proc = spawn(process.execPath, [entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, ...common, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace], {
+    const trust = opts.untrusted ? [] : ['--disable-workspace-trust'];
+    const proc = spawn(process.execPath, [entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, ...common, '--disable-telemetry', '--disable-update-check', ...trust, workspace], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, CODE_SERVER_CONFIG: path.join(dir, 'config.yaml') },
     });
@@ -139,12 +149,12 @@ export interface Session {
 }
 
 /** Registers beforeAll/afterAll hooks for a session with these settings and WebGPU on or off. */
-export function useSession(webgpu: boolean, settings: Record<string, unknown> = {}): Session {
+export function useSession(webgpu: boolean, settings: Record<string, unknown> = {}, opts: Parameters<typeof CodeServer.start>[1] = {}): Session {
   const session = {} as Session;
   let context: BrowserContext | undefined;
   beforeAll(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    session.server = await CodeServer.start(settings);
+    session.server = await CodeServer.start(settings, opts);
     const b = await launchBrowser(webgpu);
     context = b.context;
     session.page = b.page;

@@ -185,3 +185,23 @@ describe('Show Attention on a user model without attention outputs', () => {
     expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(/^gpt2-plain · WASM/);
   });
 });
+
+describe('Show Attention in an untrusted workspace', () => {
+  // The workspace asks for another model; in Restricted Mode that setting must be ignored.
+  const session = useSession(false, {}, { untrusted: true, workspaceSettings: { 'attentionLens.model': path.join(ROOT, 'test/fixtures/models/gpt2-plain') } });
+
+  it('ignores models from workspace settings', async () => {
+    const { page, server } = session;
+    await page.goto(server.url);
+    const decline = page.getByRole('button', { name: /No, I don.t trust the authors/ });
+    await decline.waitFor({ timeout: 60_000 });
+    await decline.click();
+    await openSampleAndSelect(page);
+    const frame = await runFromContextMenu(page);
+    const status = await frame.$eval('#status', (s) => s.textContent ?? '');
+    expect(status).not.toMatch(/gpt2-plain/);
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ label: string; default?: boolean }>;
+    expect(status.startsWith(manifest.find((m) => m.default)!.label)).toBe(true);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'untrusted.png') });
+  });
+});
