@@ -107,6 +107,22 @@ describe.each([
     expect(await frame.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to[\s\S]*\d\.\d{4}/);
     await page.screenshot({ path: path.join(ARTIFACTS, `panel-${backend}.png`) });
 
+    // Head toggles: double-click solos a head, click shows or hides one; the layer selector switches layers.
+    const heads = await frame.$$('#heads button.head');
+    expect(heads.length).toBeGreaterThan(1);
+    await heads[1].dblclick();
+    expect(await frame.$$eval('#heads button.head', (bs) => bs.map((b) => b.getAttribute('aria-pressed')))).toEqual(heads.map((_, i) => String(i === 1)));
+    const solo = Number(await frame.$eval('#view', (v) => v.dataset.links));
+    expect(solo).toBeLessThan(links);
+    await heads[0].click();
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(solo);
+    const layers = await frame.$$eval('#layer-select option', (os) => os.length);
+    expect(layers).toBeGreaterThan(1);
+    await frame.selectOption('#layer-select', String(layers - 1));
+    expect(await frame.$eval('#heads', (h) => h.querySelectorAll('button[aria-pressed="true"]').length)).toBe(2);
+    await frame.selectOption('#layer-select', '0');
+    for (const b of await frame.$$('#heads button.head[aria-pressed="false"]')) await b.click();
+
     const hoverText = await editorHover(page);
     expect(hoverText).toMatch(/Layer 1/);
     expect(hoverText).toMatch(/0\.\d{3}/);
