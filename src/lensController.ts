@@ -161,10 +161,12 @@ export class LensController extends Disposable implements PanelEvents {
     this.outcomeEmitter.fire(outcome);
   }
 
-  private fail(e: unknown, showSettings: boolean): void {
+  /** Shows an error with ways forward: choose another model, or the settings. */
+  private fail(e: unknown, modelProblem: boolean): void {
     const message = e instanceof Error ? e.message : String(e);
-    const actions = showSettings || e instanceof ModelFolderError ? ['Open Settings'] : [];
+    const actions = modelProblem || e instanceof ModelFolderError ? ['Select Model…', 'Open Settings'] : [];
     void vscode.window.showErrorMessage(`Attention Lens: ${message}`, ...actions).then((a) => {
+      if (a === 'Select Model…') void vscode.commands.executeCommand('attentionLens.selectModel');
       if (a === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionLens');
     });
   }
@@ -187,7 +189,7 @@ export class LensController extends Disposable implements PanelEvents {
     this.status.text = '$(error) Attention Lens';
     this.status.tooltip = message;
     this.publish({ runId, error: message });
-    this.fail(new Error(message), false);
+    this.fail(new Error(message), true);
   }
 
   onSummary(summary: ViewSummary): void {

@@ -68,7 +68,12 @@ export class AttentionPanel extends Disposable {
    * folder becomes readable to the webview. Symlinks (the Hugging Face cache) are resolved first.
    */
   modelUri(file: string): string {
-    const real = fs.realpathSync(file);
+    let real = file;
+    try {
+      real = fs.realpathSync(file);
+    } catch {
+      /* gone since it was checked: the webview's fetch reports it */
+    }
     const extMedia = path.join(this.extensionUri.fsPath, 'media');
     if (!real.startsWith(extMedia + path.sep)) {
       this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: AttentionPanel.roots(this.extensionUri, [path.dirname(real)]) };
