@@ -117,3 +117,26 @@ describe('surgery refuses precisely', () => {
     expect(r.stderr).toMatch(/fused com\.microsoft MultiHeadAttention operator \(node Attention_0\)/);
   });
 });
+
+describe('input variants', () => {
+  it('feeds an empty past to KV-cache exports (past_key_values.N.key/value, use_cache_branch)', () => {
+    const dir = path.join(tmp, 'with-past');
+    fs.cpSync(path.join(FIXTURES, 'models/gpt2-plain'), dir, { recursive: true });
+    const file = path.join(dir, 'onnx/model.onnx');
+    const model = onnx.ModelProto.decode(fs.readFileSync(file));
+    const g = model.graph!;
+    const dim = (d: number | string) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d });
+    const tensor = (elemType: number, dims: Array<number | string>) => onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType, shape: onnx.TensorShapeProto.create({ dim: dims.map(dim) }) }) });
+    for (const kv of ['key', 'value']) g.input!.push(onnx.ValueInfoProto.create({ name: `past_key_values.0.${kv}`, type: tensor(1, ['batch', 4, 'past_sequence_length', 16]) }));
+    g.input!.push(onnx.ValueInfoProto.create({ name: 'use_cache_branch', type: tensor(9, [1]) }));
+    // Consume them so the graph keeps them as inputs (ORT checks the fed shapes against the declared 4 and 16).
+    g.node!.push(onnx.NodeProto.create({ opType: 'Shape', input: ['past_key_values.0.key'], output: ['past_shape'] }));
+    g.node!.push(onnx.NodeProto.create({ opType: 'Cast', input: ['use_cache_branch'], output: ['cache_flag'], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 7 })] }));
+    g.output!.push(onnx.ValueInfoProto.create({ name: 'past_shape', type: tensor(7, [4]) }), onnx.ValueInfoProto.create({ name: 'cache_flag', type: tensor(7, [1]) }));
+    fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'models/gpt2-plain/reference.json'), 'utf8'))[0] as { text: string; attentions: { self: number[][][][] } };
+    const out = inspect(dir, ref.text);
+    out.attention.forEach((a) => expect(maxDiff(a.weights, ref.attentions.self[a.layer])).toBeLessThanOrEqual(1e-4));
+  });
+});

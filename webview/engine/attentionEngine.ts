@@ -34,6 +34,13 @@ export interface RunOutput {
 
 const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
 const DECODER_INPUTS = new Set(['decoder_input_ids', 'decoder_attention_mask', 'decoder_position_ids']);
+/** KV-cache inputs of decoder exports with past (Optimum, Transformers.js): fed an empty past. */
+const PAST = /^past_key_values\.\d+\.(?:(?:encoder|decoder)\.)?(?:key|value)$/;
+const USE_CACHE = 'use_cache_branch';
+
+function canFill(name: string): boolean {
+  return ENCODER_INPUTS.has(name) || DECODER_INPUTS.has(name) || PAST.test(name) || name === USE_CACHE;
+}
 
 /** A loaded model session that answers attention queries. */
 export class AttentionEngine {
@@ -66,11 +73,11 @@ export class AttentionEngine {
       }
     }
     const attentionOutputs = session.outputNames.filter((n) => parseAttentionName(n));
-    const unknown = session.inputNames.filter((n) => !ENCODER_INPUTS.has(n) && !DECODER_INPUTS.has(n));
+    const unknown = session.inputNames.filter((n) => !canFill(n));
     if (unknown.length > 0) {
       await session.release().catch(() => undefined);
       throw new EngineError(
-        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS].join(', ')}. Export without past key values (use_cache=False).`,
+        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS].join(', ')}, past_key_values.N.key/value and use_cache_branch.`,
         'unknown-input',
       );
     }
@@ -138,9 +145,24 @@ export class AttentionEngine {
           feeds[name] = name === 'decoder_input_ids' ? int64(dec) : filled(dec.length, name === 'decoder_attention_mask' ? () => 1 : (i) => i);
           break;
         }
+        case USE_CACHE:
+          feeds[name] = new Tensor('bool', [false], [1]);
+          break;
+        default:
+          if (PAST.test(name)) feeds[name] = this.emptyPast(name);
       }
     }
     return feeds;
+  }
+
+  /** A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared. */
+  private emptyPast(name: string): Ort.Tensor {
+    const meta = this.session.inputMetadata.find((m) => m.name === name);
+    const shape = meta && meta.isTensor ? meta.shape : [];
+    const dims = shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : 0));
+    const type = meta && meta.isTensor ? meta.type : 'float32';
+    if (dims.length !== 4) throw new EngineError(`Input ${name} has ${dims.length} dimensions; expected [batch, heads, past, head size].`, 'unknown-input');
+    return type === 'float16' ? new this.ort.Tensor('float16', new Uint16Array(0), dims) : new this.ort.Tensor('float32', new Float32Array(0), dims);
   }
 }
 
