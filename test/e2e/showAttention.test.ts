@@ -3,9 +3,10 @@
 // (SwiftShader) and on the WASM fallback, and check both give the same top links.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
@@ -51,6 +52,14 @@ async function selectFirstLine(page: Page): Promise<void> {
 }
 
 async function runFromContextMenu(page: Page): Promise<Frame> {
+  const frame = await openPanelFromContextMenu(page);
+  const error = await frame.$eval('#error', (e) => (e.hidden ? '' : e.textContent ?? ''));
+  expect(error).toBe('');
+  return frame;
+}
+
+/** Right-click the selection → Show Attention; the panel frame once it finished (ready or error). */
+async function openPanelFromContextMenu(page: Page): Promise<Frame> {
   const word = page.locator('.monaco-editor .view-line').first().getByText('cat', { exact: false }).first();
   await word.click({ button: 'right' });
   const item = page.getByRole('menuitem', { name: /Show Attention/ });
@@ -61,8 +70,6 @@ async function runFromContextMenu(page: Page): Promise<Frame> {
   await page.keyboard.press('Enter');
   const frame = await panelFrame(page);
   await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
-  const error = await frame.$eval('#error', (e) => (e.hidden ? '' : e.textContent ?? ''));
-  expect(error).toBe('');
   return frame;
 }
 
@@ -219,5 +226,87 @@ describe('Show Attention in an untrusted workspace', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ label: string; default?: boolean }>;
     expect(status.startsWith(manifest.find((m) => m.default)!.label)).toBe(true);
     await page.screenshot({ path: path.join(ARTIFACTS, 'untrusted.png') });
+  });
+});
+
+describe('Select Model…', () => {
+  const session = useSession(false);
+
+  it('lists the bundled models with their shape and size, and the choice is used and remembered', async () => {
+    const { page, server } = session;
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ label: string; default?: boolean }>;
+    const other = manifest.find((m) => !m.default)!;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Attention Lens: Select Model');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await rows.first().waitFor({ timeout: 10_000 });
+    const texts = await rows.allInnerTexts();
+    for (const m of manifest) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
+    await page.keyboard.type(other.label);
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    await page.waitForTimeout(500);
+    await selectFirstLine(page);
+    await page.keyboard.press('Control+Alt+A');
+    const frame = await panelFrame(page);
+    await frame.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${other.label}`));
+    await page.reload();
+    await openSampleAndSelect(page);
+    await page.keyboard.press('Control+Alt+A');
+    const again = await panelFrame(page);
+    await again.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+    expect(await again.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${other.label}`));
+  });
+});
+
+describe('Show Attention with broken model files', () => {
+  const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-broken-'));
+  const truncated = path.join(broken, 'truncated');
+  const noTokenizer = path.join(broken, 'no-tokenizer');
+  for (const dir of [truncated, noTokenizer]) fs.cpSync(path.join(ROOT, 'test/fixtures/models/gpt2-attn'), dir, { recursive: true });
+  const onnxFile = path.join(truncated, 'onnx/model.onnx');
+  fs.writeFileSync(onnxFile, fs.readFileSync(onnxFile).subarray(0, 4096));
+  fs.rmSync(path.join(noTokenizer, 'tokenizer.json'));
+  const session = useSession(false, { 'attentionLens.model': truncated });
+
+  it('a truncated model.onnx: the panel and a notification name the file and what to do', async () => {
+    const { page, server } = session;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    const frame = await openPanelFromContextMenu(page);
+    expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('error');
+    expect(await frame.$eval('#error', (e) => e.textContent)).toMatch(/onnx\/model\.onnx could not be loaded by onnxruntime .* re-download or re-export it/);
+    // The notification offers a way forward (its buttons show in the notification center).
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Notifications: Show Notifications');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Enter');
+    const center = page.locator('.notifications-center');
+    await center.getByText(/could not be loaded by onnxruntime/).first().waitFor({ timeout: 10_000 });
+    await center.getByRole('button', { name: 'Select Model…' }).first().waitFor({ timeout: 5_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'truncated-model.png') });
+  });
+
+  afterAll(() => fs.rmSync(broken, { recursive: true, force: true }));
+
+  describe('a missing tokenizer.json', () => {
+    const inner = useSession(false, { 'attentionLens.model': noTokenizer });
+
+    it('a notification names it and no panel opens', async () => {
+      const { page, server } = inner;
+      await page.goto(server.url);
+      await openSampleAndSelect(page);
+      await page.keyboard.press('F1');
+      await page.keyboard.type('Attention Lens: Show Attention');
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Enter');
+      await page.locator('.notifications-toasts').getByText(/tokenizer\.json is missing in .*no-tokenizer/).first().waitFor({ timeout: 10_000 });
+      for (const f of page.frames()) expect(await f.$('#link-list').catch(() => null)).toBeNull();
+    });
   });
 });
