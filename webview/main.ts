@@ -1,5 +1,5 @@
 /** The attention panel's page: runs the model, owns the view state, wires controls and messages. */
-import type { AttentionLayer } from '../src/core/attention';
+import { type AttentionLayer, weightAt } from '../src/core/attention';
 import { type RunRequest, type ViewSummary, assertNever } from '../src/core/protocol';
 import { NEGLIGIBLE, meanRow, scopeLabel, summarize, topK } from '../src/core/summary';
 import { type TokenInfo, tokenLabel } from '../src/core/tokens';
@@ -269,8 +269,10 @@ function renderTooltip(state: ViewState): void {
     const mean = meanRow(l, heads, index);
     for (const k of topK(mean, 5)) if (mean[k] >= NEGLIGIBLE) rows.push([tokenLabel(state.keyTokens[k]), mean[k], `#${k}`]);
   } else {
-    const col = new Float32Array(l.queries);
-    for (let q = 0; q < l.queries; q++) col[q] = meanRow(l, heads, q)[index];
+    const col = new Float32Array(l.queries); // mean weight each query gives this key
+    for (let q = 0; q < l.queries; q++) {
+      for (const h of heads) col[q] += weightAt(l, h, q, index) / heads.length;
+    }
     for (const q of topK(col, 5)) if (col[q] >= NEGLIGIBLE) rows.push([tokenLabel(state.queryTokens[q]), col[q], `#${q}`]);
   }
   const token = side === 'query' ? state.queryTokens[index] : state.keyTokens[index];

@@ -45,7 +45,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     this.focus = this._register(vscode.window.createTextEditorDecorationType({
       outlineColor: new vscode.ThemeColor('focusBorder'), outlineStyle: 'solid', outlineWidth: '1px',
     }));
-    this._register(vscode.languages.registerHoverProvider({ pattern: '**' }, this));
+    this._register(vscode.languages.registerHoverProvider('*', this)); // every document, untitled ones too
     this._register(vscode.window.onDidChangeTextEditorSelection((e) => this.onCursor(e.textEditor)));
     this._register(vscode.window.onDidChangeVisibleTextEditors(() => this.redraw()));
     this._register(vscode.workspace.onDidChangeTextDocument((e) => {
