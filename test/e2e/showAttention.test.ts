@@ -7,19 +7,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
 
-function defaultModelFolder(): string {
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ folder: string; default?: boolean }>;
-  return path.join(ROOT, 'media/models', (manifest.find((m) => m.default) ?? manifest[0]).folder);
-}
+/** Bundled models, the default first. */
+const bundled = () => bundledModels(ROOT);
 
 /** What the panel should show: the CLI's tokens and, per query, the key with the highest mean weight over heads in layer 1. */
 function expectedTopLinks(): { tokens: string[]; top: number[] } {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', defaultModelFolder(), '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundled()[0].folder, '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   expect(r.status, r.stderr).toBe(0);
   const out = JSON.parse(r.stdout) as { tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> };
   const w = out.attention[0].weights;
@@ -223,8 +222,7 @@ describe('Show Attention in an untrusted workspace', () => {
     const frame = await runFromContextMenu(page);
     const status = await frame.$eval('#status', (s) => s.textContent ?? '');
     expect(status).not.toMatch(/gpt2-plain/);
-    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ label: string; default?: boolean }>;
-    expect(status.startsWith(manifest.find((m) => m.default)!.label)).toBe(true);
+    expect(status.startsWith(bundled()[0].label)).toBe(true);
     await page.screenshot({ path: path.join(ARTIFACTS, 'untrusted.png') });
   });
 });
@@ -234,8 +232,8 @@ describe('Select Model…', () => {
 
   it('lists the bundled models with their shape and size, and the choice is used and remembered', async () => {
     const { page, server } = session;
-    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'media/models/models.json'), 'utf8')) as Array<{ label: string; default?: boolean }>;
-    const other = manifest.find((m) => !m.default)!;
+    const models = bundled();
+    const other = models[1];
     await page.goto(server.url);
     await openSampleAndSelect(page);
     await page.keyboard.press('F1');
@@ -245,7 +243,7 @@ describe('Select Model…', () => {
     const rows = page.locator('.quick-input-list .monaco-list-row');
     await rows.first().waitFor({ timeout: 10_000 });
     const texts = await rows.allInnerTexts();
-    for (const m of manifest) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
+    for (const m of models) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
     await page.keyboard.type(other.label);
     await page.waitForTimeout(300);
     await page.keyboard.press('Enter');
