@@ -72,6 +72,12 @@ async function openPanelFromContextMenu(page: Page): Promise<Frame> {
   return frame;
 }
 
+/** Editor highlights of attended tokens (their background is the decoration colour). */
+async function highlightCount(page: Page): Promise<number> {
+  return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
+    .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
+}
+
 async function editorHover(page: Page): Promise<string> {
   // Put the cursor on "cat" (no selection), then hover it.
   const word = page.locator('.monaco-editor .view-line').first().locator('span', { hasText: /cat/ }).last();
@@ -133,6 +139,23 @@ describe.each([
     expect(hoverText).toMatch(/Layer 1/);
     expect(hoverText).toMatch(/0\.\d{3}/);
     await page.screenshot({ path: path.join(ARTIFACTS, `editor-hover-${backend}.png`) });
+
+    if (backend === 'wasm') {
+      // The cursor sits on a token: the tokens it attends to are highlighted. Editing clears them.
+      expect(await highlightCount(page)).toBeGreaterThan(0);
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('End');
+      await page.keyboard.type(' ');
+      await page.mouse.move(10, 10);
+      await page.waitForTimeout(300);
+      const word = page.locator('.monaco-editor .view-line').first().locator('span', { hasText: /cat/ }).last();
+      const box = (await word.boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.waitForTimeout(1500);
+      expect(await page.locator('.monaco-hover').filter({ hasText: 'Attention Lens', visible: true }).count()).toBe(0);
+      expect(await highlightCount(page)).toBe(0);
+      await page.keyboard.press('Control+Z');
+    }
 
     const status = page.locator('.statusbar-item', { hasText: backend === 'webgpu' ? 'WebGPU' : 'WASM' });
     await status.first().waitFor({ timeout: 10_000 });
