@@ -3,7 +3,7 @@ import { type AttentionLayer, weightAt } from '../src/core/attention';
 import { type RunRequest, type ViewSummary, assertNever } from '../src/core/protocol';
 import { NEGLIGIBLE, meanRow, scopeLabel, summarize, topK } from '../src/core/summary';
 import { type TokenInfo, tokenLabel } from '../src/core/tokens';
-import { type Backend, AttentionEngine, type OrtModule } from './engine/attentionEngine';
+import { type Backend, AttentionEngine, EngineError, type OrtModule } from './engine/attentionEngine';
 import { chooseBackend, fetchModel, loadOrt } from './engine/runtime';
 import { vscodeChannel } from './channel';
 import { HEAD_COLORS, HeadView, type HoverTarget, type ViewState } from './views/headView';
@@ -65,7 +65,8 @@ async function start(req: RunRequest): Promise<void> {
       progress(req, 'inference', `Running ${req.model.label} on ${choice.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'} (${req.tokens.length} tokens)…`);
       out = await eng.run({ ids: req.ids, decoderIds: req.decoderIds });
     } catch (e) {
-      if (stale() || choice.backend !== 'webgpu' || req.backend !== 'auto') throw e;
+      const modelProblem = e instanceof EngineError && (e.code === 'no-attention' || e.code === 'unknown-input');
+      if (stale() || modelProblem || choice.backend !== 'webgpu' || req.backend !== 'auto') throw e;
       // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works.
       fallbackReason = `WebGPU failed (${(e as Error).message.split('\n')[0]})`;
       eng = await engineFor(ort, req, 'wasm', stale);
