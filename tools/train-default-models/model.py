@@ -3,10 +3,10 @@
 forward() returns logits and every layer's attention probabilities `[batch, heads, query, key]`,
 which the ONNX export names `attentions.N`.
 
-Positions enter as ALiBi biases (Press et al., 2022): each head subtracts slope × distance from its
-scores, with geometric slopes per head. There are no position embeddings, so a model trained on
-256-token windows runs at 512, and relative patterns (previous token, local context) are cheap to
-learn on a CPU budget.
+Positions are relative, never learned embeddings, so a model trained on 256-token windows runs at
+512: either ALiBi biases (Press et al., 2022; each head subtracts slope × distance from its scores)
+or rotary embeddings (RoPE, Su et al., 2021, as in Llama; queries and keys are rotated by position,
+so q·k sees the exact offset and a head can single out the previous token).
 """
 from __future__ import annotations
 
@@ -26,9 +26,17 @@ class ModelConfig:
     hidden: int
     max_positions: int
     dropout: float = 0.0
+    positions: str = "alibi"  # "alibi" | "rope"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of x [b, h, t, d] with cos/sin [t, d] (rotate-half convention, as Llama)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
 
 
 class SelfAttention(nn.Module):
@@ -40,9 +48,11 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(cfg.hidden, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, c = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim) + bias
         probs = torch.softmax(scores, dim=-1)
         y = (self.drop(probs) @ v).transpose(1, 2).reshape(b, t, c)
@@ -57,8 +67,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.hidden)
         self.mlp = nn.Sequential(nn.Linear(cfg.hidden, 4 * cfg.hidden), nn.GELU(), nn.Linear(4 * cfg.hidden, cfg.hidden), nn.Dropout(cfg.dropout))
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, probs = self.attn(self.ln1(x), bias)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor]:
+        a, probs = self.attn(self.ln1(x), bias, rope)
         x = x + a
         return x + self.mlp(self.ln2(x)), probs
 
@@ -70,6 +80,8 @@ class TinyTransformer(nn.Module):
         self.tok = nn.Embedding(cfg.vocab_size, cfg.hidden)
         slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / cfg.heads) for h in range(cfg.heads)])
         self.register_buffer("slopes", slopes, persistent=False)
+        half = cfg.hidden // cfg.heads // 2
+        self.register_buffer("inv_freq", 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32) / half)), persistent=False)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.hidden)
         self.apply(self._init)
@@ -86,15 +98,21 @@ class TinyTransformer(nn.Module):
         x = self.tok(input_ids)
         neg = torch.finfo(x.dtype).min
         pos = torch.arange(t, device=x.device)
-        distance = (pos[:, None] - pos[None, :]).abs().to(x.dtype)
-        alibi = -self.slopes[:, None, None] * distance  # [heads, q, k]
-        bias = alibi[None] + (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * neg
+        bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * neg
+        rope = None
+        if self.cfg.positions == "alibi":
+            distance = (pos[:, None] - pos[None, :]).abs().to(x.dtype)
+            bias = bias + (-self.slopes[:, None, None] * distance)[None]  # [1, heads, q, k]
+        else:
+            angles = pos.to(x.dtype)[:, None] * self.inv_freq[None, :]
+            angles = torch.cat([angles, angles], dim=-1)  # [t, head_dim]
+            rope = (angles.cos(), angles.sin())
         if self.cfg.kind == "causal":
             future = torch.triu(torch.ones(t, t, device=x.device, dtype=torch.bool), diagonal=1)
             bias = bias.masked_fill(future, neg)
         attentions = []
         for block in self.blocks:
-            x, probs = block(x, bias)
+            x, probs = block(x, bias, rope)
             attentions.append(probs)
         logits = self.ln(x) @ self.tok.weight.T  # tied output embedding
         return (logits, *attentions)

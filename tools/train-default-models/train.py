@@ -33,9 +33,11 @@ SPECIALS = ["<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"]
 EOT, PAD, CLS, SEP, MASK = range(5)
 PRESETS = {
     # CPU: one thread, about an hour for both models on a 2-core machine.
-    "cpu": dict(layers=4, heads=6, hidden=192, seq=256, batch=16, steps_causal=1400, steps_masked=1400, lr=1.5e-3, threads=1),
+    "cpu": dict(layers=4, heads=6, hidden=192, seq=256, batch=16, steps_causal=1400, steps_masked=1400, lr=1.5e-3, threads=1,
+                positions_causal="rope", positions_masked="alibi"),
     # GPU (device machine): more steps and a longer context.
-    "gpu": dict(layers=6, heads=8, hidden=256, seq=256, batch=64, steps_causal=6000, steps_masked=6000, lr=1e-3, threads=8),
+    "gpu": dict(layers=6, heads=8, hidden=256, seq=256, batch=64, steps_causal=6000, steps_masked=6000, lr=1e-3, threads=8,
+                positions_causal="rope", positions_masked="alibi"),
 }
 MAX_POSITIONS = 512
 VOCAB = 8000
@@ -117,7 +119,8 @@ def unigram_perplexity(train: torch.Tensor, heldout: torch.Tensor, vocab: int) -
 
 def train_model(kind, p, stream, vocab, seed, log):
     torch.manual_seed(seed)
-    cfg = ModelConfig(kind=kind, vocab_size=vocab, layers=p["layers"], heads=p["heads"], hidden=p["hidden"], max_positions=MAX_POSITIONS)
+    cfg = ModelConfig(kind=kind, vocab_size=vocab, layers=p["layers"], heads=p["heads"], hidden=p["hidden"], max_positions=MAX_POSITIONS,
+                      positions=p[f"positions_{kind}"])
     model = TinyTransformer(cfg)
     steps = p[f"steps_{kind}"]
     opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=0.01, betas=(0.9, 0.98))
@@ -170,6 +173,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "media/models"))
     ap.add_argument("--work", default=str(ROOT / ".train-work"))
     ap.add_argument("--steps", type=int, help="override the preset's steps (smoke tests)")
+    ap.add_argument("--only", choices=["causal", "masked"], help="train one of the two models")
     args = ap.parse_args()
     p = dict(PRESETS[args.preset])
     if args.steps:
@@ -207,6 +211,8 @@ def main() -> None:
     base_tok = json.loads(tok_path.read_text())
 
     for kind, seed_off in (("causal", 0), ("masked", 1)):
+        if args.only and kind != args.only:
+            continue
         model, stats = train_model(kind, p, train_stream, VOCAB, args.seed + seed_off, log)
         folder = out / f"tiny-{kind}"
         if folder.exists():
@@ -223,7 +229,7 @@ def main() -> None:
             "architectures": ["AttentionLensCausalLM" if kind == "causal" else "AttentionLensMaskedLM"],
             "model_type": f"attention-lens-{kind}", "is_decoder": kind == "causal", "vocab_size": VOCAB,
             "num_hidden_layers": p["layers"], "num_attention_heads": p["heads"], "hidden_size": p["hidden"],
-            "intermediate_size": 4 * p["hidden"], "max_position_embeddings": MAX_POSITIONS, "position_embedding_type": "alibi",
+            "intermediate_size": 4 * p["hidden"], "max_position_embeddings": MAX_POSITIONS, "position_embedding_type": p[f"positions_{kind}"],
             "bos_token_id": EOT if kind == "causal" else CLS, "pad_token_id": PAD, "torch_dtype": "float32"}, indent=1))
         diff = onnx_vs_torch(model, folder, "def area(r):\n    return 3.14159 * (r ** 2)  # In the beginning God created the heaven.")
         log(f"{kind}: max |ONNX - PyTorch| over attentions = {diff:.2e}")
