@@ -77,6 +77,13 @@ describe('summaries', () => {
     expect(md.indexOf('`<s>`')).toBeLessThan(md.indexOf('`·cat`'));
   });
 
+  it('escapes pipes so tokens like <|endoftext|> stay in one table cell', () => {
+    const piped = [{ ...tokens[0], text: '<|endoftext|>' }, tokens[1], tokens[2]];
+    const md = hoverMarkdown(summarize(1, layer(), [0, 1], 5), piped, 2);
+    expect(md).toContain('| `<\\|endoftext\\|>` | 0 | 0.400 |');
+    for (const row of md.split('\n').filter((l) => l.startsWith('| `'))) expect(row.split(/(?<!\\)\|/).length).toBe(5);
+  });
+
   it('buckets weights into opacity levels', () => {
     expect(opacityLevel(0, 10)).toBe(0);
     expect(opacityLevel(0.05, 10)).toBe(0);
