@@ -16,7 +16,7 @@ function showError(e: unknown): void {
   void vscode.window.showErrorMessage(`Attention Lens: ${e instanceof Error ? e.message : String(e)}`);
 }
 
-/** Asks which ONNX file to use when a folder has several; undefined when cancelled or none. */
+/** The ONNX file to use, asking when a folder has several: null when it has none, undefined when cancelled. */
 async function chooseOnnx(folder: string): Promise<string | undefined | null> {
   const files = findOnnxFiles(folder);
   if (files.length === 0) return null;
@@ -37,8 +37,7 @@ export function registerAddModelFolder(store: ModelStore): vscode.Disposable {
     const onnx = await chooseOnnx(folder);
     if (onnx === undefined) return;
     try {
-      if (onnx === null) readModelFolder(folder); // throws the specific reason
-      const info = readModelFolder(folder, onnx ?? undefined);
+      const info = readModelFolder(folder, onnx ?? undefined); // with no ONNX file, throws the specific reason
       await store.addAndSelect(folder, onnx ?? undefined);
       void vscode.window.showInformationMessage(`Attention Lens will use ${path.basename(folder)} (${info.architecture}, ${formatBytes(info.onnxBytes)}).`);
     } catch (e) {

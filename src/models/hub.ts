@@ -101,9 +101,15 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
     }
     throw e;
   }
-  fs.mkdirSync(path.dirname(final), { recursive: true });
-  fs.rmSync(final, { recursive: true, force: true });
-  fs.renameSync(staging, final);
+  // Merge into the cached folder (another ONNX variant may already be there); the ONNX file
+  // moves last, and a folder without it never counts as a cached model.
+  for (const file of files) {
+    const from = safeJoin(staging, file);
+    if (!fs.existsSync(from)) continue;
+    const to = safeJoin(final, file);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.renameSync(from, to);
+  }
   removeStaging(staging);
   return final;
 }

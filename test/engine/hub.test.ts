@@ -23,6 +23,13 @@ afterAll(async () => {
 });
 
 const cache = (name: string) => path.join(tmp, name);
+/** A copy of the fixture that also publishes onnx/model_quantized.onnx. */
+function variantFolder(): string {
+  const dir = path.join(tmp, 'variant-repo');
+  fs.cpSync(BERT, dir, { recursive: true });
+  fs.copyFileSync(path.join(BERT, 'onnx/model.onnx'), path.join(dir, 'onnx/model_quantized.onnx'));
+  return dir;
+}
 const opts = (cacheRoot: string, extra: object = {}) => ({ endpoint: hub.endpoint, cacheRoot, onnxFile: 'onnx/model.onnx', ...extra });
 const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof HubError ? e.code : String(e)));
 
@@ -78,6 +85,20 @@ describe('downloadHubModel', () => {
     const folder = await downloadHubModel(ref, opts(cache('b')));
     expect(hub.requests.some((r) => r.url.endsWith('/onnx/model.onnx') && r.range === `bytes=${kept}-`)).toBe(true);
     expect(fs.readFileSync(path.join(folder, 'onnx/model.onnx')).equals(fs.readFileSync(path.join(BERT, 'onnx/model.onnx')))).toBe(true);
+  });
+
+  it('adds a second ONNX variant next to the first', async () => {
+    const ref = parseHubId('test-org/tiny-bert');
+    const first = await downloadHubModel(ref, opts(cache('variants')));
+    const variants = await startHubServer({ 'test-org/tiny-bert': variantFolder() });
+    try {
+      const again = await downloadHubModel(ref, { ...opts(cache('variants')), endpoint: variants.endpoint, onnxFile: 'onnx/model_quantized.onnx' });
+      expect(again).toBe(first);
+      expect(fs.existsSync(path.join(first, 'onnx/model.onnx'))).toBe(true);
+      expect(fs.existsSync(path.join(first, 'onnx/model_quantized.onnx'))).toBe(true);
+    } finally {
+      await variants.close();
+    }
   });
 
   it('reports a model that does not exist and leaves nothing in the cache', async () => {

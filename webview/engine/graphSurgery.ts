@@ -35,7 +35,7 @@ const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention',
 /** Ops allowed between a Softmax and the MatMul with the values (dtype casts, no-op dropout). */
 const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity']);
 /** Ops allowed between the score MatMul (Q·Kᵀ) and the Softmax (scale, mask, bias). */
-const SCORE_OPS = new Set(['Add', 'Div', 'Mul', 'Sub', 'Where', 'Cast', 'Tanh', 'Softcap']);
+const SCORE_OPS = new Set(['Add', 'Div', 'Mul', 'Sub', 'Where', 'Cast', 'Tanh']);
 const RECIPE = 'Export with eager attention and output_attentions=True (see "Use your own model" in the README), or with Optimum without fused-attention optimizations.';
 
 /** Rewrites `bytes` so the session returns every attention probability tensor. */
