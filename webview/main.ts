@@ -1,7 +1,7 @@
 /** The attention panel's page: runs the model, owns the view state, wires controls and messages. */
 import { type AttentionLayer, weightAt } from '../src/core/attention';
 import { type RunRequest, type ViewSummary, assertNever } from '../src/core/protocol';
-import { NEGLIGIBLE, meanRow, scopeLabel, summarize, topK } from '../src/core/summary';
+import { NEGLIGIBLE, attendedBy, meanRow, scopeLabel, summarize, topK } from '../src/core/summary';
 import { type TokenInfo, tokenLabel } from '../src/core/tokens';
 import { type Backend, AttentionEngine, EngineError, type OrtModule } from './engine/attentionEngine';
 import { chooseBackend, fetchModel, loadOrt } from './engine/runtime';
@@ -154,9 +154,12 @@ function refresh(full: boolean): void {
   const state = viewState();
   if (full) {
     view.render(state);
-    renderTextView(state);
+    const heads = shownHeads();
+    // One summary (top keys per query) serves the text list and, for self/encoder attention, the editor.
+    const summary = heads.length > 0 ? summarize(current.request.runId, state.layer, heads, SUMMARY_K) : undefined;
+    renderTextView(state, summary);
     updateHeadButtons();
-    sendSummary();
+    if (summary && isEditorKind()) channel.post({ type: 'view/summary', summary });
   } else view.update(state);
   renderTooltip(state);
   const s = view.stats;
@@ -170,14 +173,6 @@ function setHover(target: HoverTarget | null, scroll = false): void {
   hover = target;
   refresh(false);
   if (scroll && target) view.reveal(target);
-}
-
-function sendSummary(): void {
-  const l = layer();
-  const heads = shownHeads();
-  if (!current || !l || !isEditorKind() || heads.length === 0) return;
-  const summary: ViewSummary = summarize(current.request.runId, l, heads, SUMMARY_K);
-  channel.post({ type: 'view/summary', summary });
 }
 
 // ---- controls ----------------------------------------------------------------------------------
@@ -294,22 +289,17 @@ function renderTooltip(state: ViewState): void {
   tip.style.top = `${Math.max(4, Math.min(window.innerHeight - tip.offsetHeight - 4, r.top))}px`;
 }
 
-function renderTextView(state: ViewState): void {
-  const heads = shownHeads();
-  const list = el('link-list');
+function renderTextView(state: ViewState, summary: ViewSummary | undefined): void {
   const frag = document.createDocumentFragment();
-  if (heads.length > 0) {
-    for (let q = 0; q < state.layer.queries; q++) {
-      const mean = meanRow(state.layer, heads, q);
-      const best = topK(mean, 3);
-      const li = document.createElement('li');
-      li.dataset.query = String(q);
-      li.dataset.top = String(best[0]);
-      li.textContent = `${tokenLabel(state.queryTokens[q])} → ${best.filter((k) => mean[k] >= NEGLIGIBLE).map((k) => `${tokenLabel(state.keyTokens[k])} ${mean[k].toFixed(3)}`).join(', ')}`;
-      frag.appendChild(li);
-    }
+  for (let q = 0; summary && q < summary.queries; q++) {
+    const best = attendedBy(summary, q).slice(0, 3);
+    const li = document.createElement('li');
+    li.dataset.query = String(q);
+    li.dataset.top = String(best[0]?.key ?? -1);
+    li.textContent = `${tokenLabel(state.queryTokens[q])} → ${best.map(({ key, weight }) => `${tokenLabel(state.keyTokens[key])} ${weight.toFixed(3)}`).join(', ')}`;
+    frag.appendChild(li);
   }
-  list.replaceChildren(frag);
+  el('link-list').replaceChildren(frag);
 }
 
 // ---- status ------------------------------------------------------------------------------------------
