@@ -22,6 +22,7 @@ export async function prepareInputs(info: ModelInfo, tokenizer: ModelTokenizer, 
   if (!info.encoderDecoder) return { tokens, truncatedFrom };
   const startId = info.decoderStartTokenId ?? 0;
   const targetTokens = target === undefined ? tokens : (await tokenizer.tokenize(target, info.maxPositions)).tokens;
+  if (target !== undefined) checkVocabulary(info, targetTokens);
   return { tokens, decoderTokens: shiftRight(targetTokens, startId, tokenizer.idToToken(startId)), truncatedFrom };
 }
 

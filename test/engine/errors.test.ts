@@ -85,6 +85,14 @@ describe('CLI errors', () => {
       fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), vocab_size: 100 }));
     });
     fails(['inspect', '--model', dir, '--text', 'the cat sat'], /gives ".*" the id \d+, but the model's embedding table has 100 entries .*does not belong to this model/);
+    // The decoder target of an encoder-decoder model goes through the same check.
+    const t5 = path.join(tmp, 'small-vocab-t5');
+    fs.cpSync(path.join(FIXTURES, 'models/t5-attn'), t5, { recursive: true });
+    const cfg = JSON.parse(fs.readFileSync(path.join(t5, 'config.json'), 'utf8'));
+    const short = (JSON.parse(runCli(['inspect', '--model', t5, '--text', 'a', '--json']).stdout) as { tokens: Array<{ id: number }> }).tokens;
+    fs.writeFileSync(path.join(t5, 'config.json'), JSON.stringify({ ...cfg, vocab_size: Math.max(...short.map((x) => x.id)) + 1 }));
+    expect(runCli(['inspect', '--model', t5, '--text', 'a', '--json']).status).toBe(0);
+    fails(['inspect', '--model', t5, '--text', 'a', '--target', 'the cat sat on the mat'], /embedding table has \d+ entries .*does not belong to this model/);
   });
 
   it('rejects empty text and bad arguments with usage', () => {

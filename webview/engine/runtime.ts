@@ -56,12 +56,18 @@ export async function fetchModel(url: string, label: string, onProgress: (loaded
   const reader = res.body.getReader();
   const parts: Uint8Array[] = [];
   let loaded = 0;
+  let reported = -1;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     parts.push(value);
     loaded += value.byteLength;
-    onProgress(loaded, total);
+    // One report per whole percent (or per MB without a length): chunks arrive by the hundred.
+    const step = total ? Math.floor((loaded / total) * 100) : Math.floor(loaded / 1048576);
+    if (step !== reported) {
+      reported = step;
+      onProgress(loaded, total);
+    }
   }
   const out = new Uint8Array(loaded);
   let o = 0;
