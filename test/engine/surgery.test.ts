@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAttentionName } from '../../src/core/attention';
-import { SurgeryError, exposeAttention } from '../../webview/engine/graphSurgery';
+import * as ort from 'onnxruntime-web';
+import { AttentionEngine, type OrtModule } from '../../webview/engine/attentionEngine';
+import { SurgeryError, exposeAttention, graphOutputNames } from '../../webview/engine/graphSurgery';
 import { FIXTURES, inspect, runCli } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-surgery-'));
@@ -115,6 +117,37 @@ describe('surgery refuses precisely', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/fused com\.microsoft MultiHeadAttention operator \(node Attention_0\)/);
+  });
+});
+
+describe('graph outputs before the first session', () => {
+  const read = (name: string) => new Uint8Array(fs.readFileSync(path.join(FIXTURES, 'models', name, 'onnx/model.onnx')));
+
+  it('reads the output names from the wire format, as a full decode does', () => {
+    for (const name of ['gpt2-attn', 'bert-plain', 't5-attn']) {
+      const bytes = read(name);
+      expect(graphOutputNames(bytes)).toEqual(onnx.ModelProto.decode(bytes).graph!.output!.map((o) => o.name));
+    }
+    expect(graphOutputNames(read('gpt2-attn'))).toContain('attentions.0');
+  });
+
+  it('throws on a truncated file instead of returning a partial list', () => {
+    const bytes = read('gpt2-plain');
+    expect(() => graphOutputNames(bytes.subarray(0, bytes.length >> 1))).toThrow();
+  });
+
+  it('opens one onnxruntime session for a model that needs surgery, and one for a model that does not', async () => {
+    ort.env.wasm.numThreads = 1;
+    let opened = 0;
+    const counting = { ...ort, InferenceSession: { create: (...args: unknown[]) => { opened++; return (ort.InferenceSession.create as (...a: unknown[]) => unknown)(...args); } } } as unknown as OrtModule;
+    for (const [name, surgery] of [['gpt2-plain', true], ['gpt2-attn', false]] as const) {
+      opened = 0;
+      const engine = await AttentionEngine.create(counting, read(name), 'wasm');
+      expect(engine.exposed.length > 0).toBe(surgery);
+      expect(engine.attentionOutputs.length).toBeGreaterThan(0);
+      expect(opened).toBe(1);
+      await engine.dispose();
+    }
   });
 });
 

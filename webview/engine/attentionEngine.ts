@@ -5,7 +5,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../../src/core/attention';
-import { type FoundAttention, SurgeryError, exposeAttention } from './graphSurgery';
+import { type FoundAttention, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
 export type OrtModule = typeof Ort;
@@ -59,10 +59,16 @@ export class AttentionEngine {
    * files, unsupported inputs and graphs whose attention cannot be found.
    */
   static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx'): Promise<AttentionEngine> {
-    let session = await openSession(ort, bytes, backend, fileLabel);
     let exposed: FoundAttention[] = [];
-    if (!session.outputNames.some((n) => parseAttentionName(n))) {
-      await session.release().catch(() => undefined);
+    let outputs: string[] | undefined;
+    try {
+      outputs = graphOutputNames(bytes);
+    } catch {
+      outputs = undefined; // not a readable protobuf: let onnxruntime say why, below
+    }
+    let session: Ort.InferenceSession;
+    if (outputs && !outputs.some((n) => parseAttentionName(n))) {
+      // Surgery before the first session: opening a session uploads every weight, so do it once.
       try {
         const surgery = exposeAttention(bytes, fileLabel);
         exposed = surgery.found;
@@ -70,6 +76,12 @@ export class AttentionEngine {
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
+      }
+    } else {
+      session = await openSession(ort, bytes, backend, fileLabel);
+      if (!session.outputNames.some((n) => parseAttentionName(n))) {
+        await session.release().catch(() => undefined);
+        throw new EngineError(`${fileLabel} has no attention outputs and its graph could not be read for surgery. Re-export it with output_attentions=True.`, 'no-attention');
       }
     }
     const attentionOutputs = session.outputNames.filter((n) => parseAttentionName(n));
