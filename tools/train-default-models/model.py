@@ -4,9 +4,12 @@ forward() returns logits and every layer's attention probabilities `[batch, head
 which the ONNX export names `attentions.N`.
 
 Positions are relative, never learned embeddings, so a model trained on 256-token windows runs at
-512: either ALiBi biases (Press et al., 2022; each head subtracts slope × distance from its scores)
-or rotary embeddings (RoPE, Su et al., 2021, as in Llama; queries and keys are rotated by position,
-so q·k sees the exact offset and a head can single out the previous token).
+512: ALiBi biases (Press et al., 2022; each head subtracts a fixed slope × distance from its scores),
+rotary embeddings (RoPE, Su et al., 2021, as in Llama; queries and keys are rotated by position), or
+a learned relative-position bias (as in T5, Raffel et al., 2020: each layer and head learns one
+scalar per distance bucket, exact up to 16 tokens and log-spaced beyond, added to its scores).
+ALiBi's fixed slopes and RoPE's content-dependent rotations make a sharp "attend to the previous
+token" pattern hard to express in a model this small; the learned bias expresses it with one number.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ class ModelConfig:
     hidden: int
     max_positions: int
     dropout: float = 0.0
-    positions: str = "alibi"  # "alibi" | "rope"
+    positions: str = "alibi"  # "alibi" | "rope" | "relative", or two joined by "+"
+    buckets: int = 32  # relative: distance buckets per direction set
+    max_distance: int = 256  # relative: distances beyond share the last bucket
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +44,24 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos + rotated * sin
 
 
+def relative_buckets(t: int, bidirectional: bool, buckets: int, max_distance: int, device=None) -> torch.Tensor:
+    """T5's bucketing of key - query offsets for a [t, t] score matrix: small distances get their own
+    bucket, larger ones share log-spaced buckets; bidirectional models use half the buckets per side."""
+    pos = torch.arange(t, device=device)
+    rel = pos[None, :] - pos[:, None]  # key - query
+    offset = torch.zeros_like(rel)
+    if bidirectional:
+        buckets //= 2
+        offset = (rel > 0).long() * buckets
+        n = rel.abs()
+    else:
+        n = (-rel).clamp_min(0)
+    exact = buckets // 2
+    far = exact + (torch.log(n.float().clamp_min(1) / exact) / math.log(max_distance / exact) * (buckets - exact)).long()
+    far = torch.minimum(far, torch.full_like(far, buckets - 1))
+    return offset + torch.where(n < exact, n, far)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -47,9 +70,13 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
         self.out = nn.Linear(cfg.hidden, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
+        self.relative = nn.Embedding(cfg.buckets, cfg.heads) if "relative" in cfg.positions.split("+") else None
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None,
+                buckets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, c = x.shape
+        if self.relative is not None:
+            bias = bias + self.relative(buckets).permute(2, 0, 1)[None]  # [1, heads, q, k]
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:
             q, k = rotate(q, *rope), rotate(k, *rope)
@@ -67,8 +94,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.hidden)
         self.mlp = nn.Sequential(nn.Linear(cfg.hidden, 4 * cfg.hidden), nn.GELU(), nn.Linear(4 * cfg.hidden, cfg.hidden), nn.Dropout(cfg.dropout))
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor]:
-        a, probs = self.attn(self.ln1(x), bias, rope)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, rope, buckets=None) -> tuple[torch.Tensor, torch.Tensor]:
+        a, probs = self.attn(self.ln1(x), bias, rope, buckets)
         x = x + a
         return x + self.mlp(self.ln2(x)), probs
 
@@ -99,11 +126,14 @@ class TinyTransformer(nn.Module):
         neg = torch.finfo(x.dtype).min
         pos = torch.arange(t, device=x.device)
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * neg
-        rope = None
-        if self.cfg.positions == "alibi":
+        rope = buckets = None
+        schemes = self.cfg.positions.split("+")
+        if "relative" in schemes:
+            buckets = relative_buckets(t, self.cfg.kind != "causal", self.cfg.buckets, self.cfg.max_distance, x.device)
+        if "alibi" in schemes:
             distance = (pos[:, None] - pos[None, :]).abs().to(x.dtype)
             bias = bias + (-self.slopes[:, None, None] * distance)[None]  # [1, heads, q, k]
-        else:
+        if "rope" in schemes:
             angles = pos.to(x.dtype)[:, None] * self.inv_freq[None, :]
             angles = torch.cat([angles, angles], dim=-1)  # [t, head_dim]
             rope = (angles.cos(), angles.sin())
@@ -112,7 +142,7 @@ class TinyTransformer(nn.Module):
             bias = bias.masked_fill(future, neg)
         attentions = []
         for block in self.blocks:
-            x, probs = block(x, bias, rope)
+            x, probs = block(x, bias, rope, buckets)
             attentions.append(probs)
         logits = self.ln(x) @ self.tok.weight.T  # tied output embedding
         return (logits, *attentions)

@@ -32,12 +32,12 @@ from model import ModelConfig, TinyTransformer  # noqa: E402
 SPECIALS = ["<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"]
 EOT, PAD, CLS, SEP, MASK = range(5)
 PRESETS = {
-    # CPU: one thread, about an hour for both models on a 2-core machine.
-    "cpu": dict(layers=4, heads=6, hidden=192, seq=256, batch=16, steps_causal=1400, steps_masked=1400, lr=1.5e-3, threads=1,
-                positions_causal="rope", positions_masked="alibi"),
-    # GPU (device machine): more steps and a longer context.
-    "gpu": dict(layers=6, heads=8, hidden=256, seq=256, batch=64, steps_causal=6000, steps_masked=6000, lr=1e-3, threads=8,
-                positions_causal="rope", positions_masked="alibi"),
+    # CPU: one thread per model, about 40 minutes per model on a 2-core machine.
+    "cpu": dict(layers=4, heads_causal=8, heads_masked=6, hidden=192, seq=256, batch=16, steps_causal=1400, steps_masked=1400, lr=1.5e-3,
+                bias_lr_scale=100, threads=1, positions_causal="relative", positions_masked="relative"),
+    # GPU (device machine): the same architecture (the ONNX files must stay under 15 MB), more data.
+    "gpu": dict(layers=4, heads_causal=8, heads_masked=6, hidden=192, seq=256, batch=64, steps_causal=6000, steps_masked=6000, lr=1e-3,
+                bias_lr_scale=100, threads=8, positions_causal="relative", positions_masked="relative"),
 }
 MAX_POSITIONS = 512
 VOCAB = 8000
@@ -117,13 +117,29 @@ def unigram_perplexity(train: torch.Tensor, heldout: torch.Tensor, vocab: int) -
     return math.exp(-float(logp[heldout.long()].mean()))
 
 
-def train_model(kind, p, stream, vocab, seed, log):
+@torch.no_grad()
+def previous_token_probe(model, probe: torch.Tensor) -> tuple[int, int, float]:
+    """The strongest previous-token head on a few held-out windows, logged while training."""
+    model.eval()
+    atts = model(probe, torch.ones_like(probe))[1:]
+    model.train()
+    scores = torch.stack([a.diagonal(offset=-1, dim1=-2, dim2=-1).mean((0, 2)) for a in atts])  # [layers, heads]
+    l, h = divmod(int(scores.argmax()), scores.shape[1])
+    return l, h, float(scores[l, h])
+
+
+def train_model(kind, p, stream, vocab, seed, log, probe=None):
     torch.manual_seed(seed)
-    cfg = ModelConfig(kind=kind, vocab_size=vocab, layers=p["layers"], heads=p["heads"], hidden=p["hidden"], max_positions=MAX_POSITIONS,
+    cfg = ModelConfig(kind=kind, vocab_size=vocab, layers=p["layers"], heads=p[f"heads_{kind}"], hidden=p["hidden"], max_positions=MAX_POSITIONS,
                       positions=p[f"positions_{kind}"])
     model = TinyTransformer(cfg)
     steps = p[f"steps_{kind}"]
-    opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=0.01, betas=(0.9, 0.98))
+    # Adam moves each parameter by about lr per step, so a scalar position bias would need thousands of
+    # steps to reach the few units that a sharp pattern takes: those biases learn faster, undecayed.
+    relative = [x for n, x in model.named_parameters() if ".relative." in n]
+    others = [x for n, x in model.named_parameters() if ".relative." not in n]
+    groups = [{"params": others}] + ([{"params": relative, "lr": p["lr"] * p["bias_lr_scale"], "weight_decay": 0.0}] if relative else [])
+    opt = torch.optim.AdamW(groups, lr=p["lr"], weight_decay=0.01, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     gen = torch.Generator().manual_seed(seed)
     data = batches(stream, kind, p["seq"], p["batch"], gen)
@@ -140,7 +156,10 @@ def train_model(kind, p, stream, vocab, seed, log):
         sched.step()
         recent = (recent + [float(loss)])[-50:]
         if step % 50 == 0 or step == steps - 1:
-            log(f"{kind} step {step}/{steps} loss {sum(recent) / len(recent):.3f} ({time.time() - t0:.0f} s)")
+            extra = ""
+            if probe is not None and (step % 200 == 0 or step == steps - 1):
+                extra = " previous-token head {}.{} {:.2f}".format(*previous_token_probe(model, probe))
+            log(f"{kind} step {step}/{steps} loss {sum(recent) / len(recent):.3f} ({time.time() - t0:.0f} s){extra}")
     model.eval()
     return model, {"steps": steps, "seconds": round(time.time() - t0), "final_loss": round(sum(recent) / len(recent), 4),
                    "parameters": sum(x.numel() for x in model.parameters()), "tokens_seen": steps * p["batch"] * p["seq"]}
@@ -174,10 +193,19 @@ def main() -> None:
     ap.add_argument("--work", default=str(ROOT / ".train-work"))
     ap.add_argument("--steps", type=int, help="override the preset's steps (smoke tests)")
     ap.add_argument("--only", choices=["causal", "masked"], help="train one of the two models")
+    ap.add_argument("--positions", choices=["alibi", "rope", "relative", "rope+relative"], help="override the preset's position scheme (experiments)")
+    ap.add_argument("--heads", type=int, help="override the preset's heads per layer (experiments)")
+    ap.add_argument("--bias-lr-scale", type=float, help="override the learning-rate multiplier of relative-position biases")
     args = ap.parse_args()
     p = dict(PRESETS[args.preset])
     if args.steps:
         p["steps_causal"] = p["steps_masked"] = args.steps
+    if args.heads:
+        p["heads_causal"] = p["heads_masked"] = args.heads
+    if args.bias_lr_scale:
+        p["bias_lr_scale"] = args.bias_lr_scale
+    if args.positions:
+        p["positions_causal"] = p["positions_masked"] = args.positions
     torch.set_num_threads(p["threads"])
     random.seed(args.seed)
     work, out = Path(args.work), Path(args.out)
@@ -213,7 +241,9 @@ def main() -> None:
     for kind, seed_off in (("causal", 0), ("masked", 1)):
         if args.only and kind != args.only:
             continue
-        model, stats = train_model(kind, p, train_stream, VOCAB, args.seed + seed_off, log)
+        probe = torch.cat([torch.full((4, 1), EOT), torch.stack([heldout_stream[i * 255 : (i + 1) * 255] for i in range(4)])], 1) if kind == "causal" else None
+        model, stats = train_model(kind, p, train_stream, VOCAB, args.seed + seed_off, log, probe)
+        torch.save(model.state_dict(), work / f"{kind}.pt")  # kept in case the export below fails
         folder = out / f"tiny-{kind}"
         if folder.exists():
             shutil.rmtree(folder)
@@ -228,7 +258,7 @@ def main() -> None:
         (folder / "config.json").write_text(json.dumps({
             "architectures": ["AttentionLensCausalLM" if kind == "causal" else "AttentionLensMaskedLM"],
             "model_type": f"attention-lens-{kind}", "is_decoder": kind == "causal", "vocab_size": VOCAB,
-            "num_hidden_layers": p["layers"], "num_attention_heads": p["heads"], "hidden_size": p["hidden"],
+            "num_hidden_layers": p["layers"], "num_attention_heads": p[f"heads_{kind}"], "hidden_size": p["hidden"],
             "intermediate_size": 4 * p["hidden"], "max_position_embeddings": MAX_POSITIONS, "position_embedding_type": p[f"positions_{kind}"],
             "bos_token_id": EOT if kind == "causal" else CLS, "pad_token_id": PAD, "torch_dtype": "float32"}, indent=1))
         diff = onnx_vs_torch(model, folder, "def area(r):\n    return 3.14159 * (r ** 2)  # In the beginning God created the heaven.")
