@@ -57,18 +57,19 @@ describe('the causal model card', () => {
   const card = fs.readFileSync(path.join(MODELS, 'tiny-causal/README.md'), 'utf8');
   const m = /Previous-token head: layer (\d+), head (\d+), mean weight on the previous token \*\*([\d.]+)\*\*/.exec(card);
 
-  it('names a previous-token head measured on held-out text', () => {
+  it('names a previous-token head measured on held-out text, with mean weight ≥ 0.6 (issue 3)', () => {
     expect(m).not.toBeNull();
-    expect(Number(m![3])).toBeGreaterThan(0.3);
+    expect(Number(m![3])).toBeGreaterThanOrEqual(0.6);
   });
 
-  // A head spreading its weight evenly over these ~40-token texts would give ~0.05; a broken export far less than 0.3.
+  // A head spreading its weight evenly over these ~40-token texts would give ~0.05; a broken export far less than 0.5.
+  // The shipped head gives about 0.87 and 0.67 on them.
   it('names a head that still attends to the previous token in the shipped ONNX', () => {
     const [layer, head] = [Number(m![1]) - 1, Number(m![2]) - 1]; // the card numbers from 1, like the panel
     for (const text of TEXTS) {
       const w = inspect(path.join(MODELS, 'tiny-causal'), text).attention[layer].weights[head];
       const prev = w.slice(1).map((row, i) => row[i]);
-      expect(prev.reduce((s, x) => s + x, 0) / prev.length).toBeGreaterThanOrEqual(0.3);
+      expect(prev.reduce((s, x) => s + x, 0) / prev.length).toBeGreaterThanOrEqual(0.5);
     }
   });
 });
