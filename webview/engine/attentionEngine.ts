@@ -59,16 +59,19 @@ export class AttentionEngine {
    * files, unsupported inputs and graphs whose attention cannot be found.
    */
   static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx'): Promise<AttentionEngine> {
-    let exposed: FoundAttention[] = [];
+    const hasAttention = (names: readonly string[]) => names.some((n) => parseAttentionName(n));
     let outputs: string[] | undefined;
     try {
       outputs = graphOutputNames(bytes);
     } catch {
-      outputs = undefined; // not a readable protobuf: let onnxruntime say why, below
+      outputs = undefined; // not a readable protobuf: onnxruntime or the surgery below says why
     }
-    let session: Ort.InferenceSession;
-    if (outputs && !outputs.some((n) => parseAttentionName(n))) {
-      // Surgery before the first session: opening a session uploads every weight, so do it once.
+    // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
+    // before the first session. Only when they could not be read does the session tell.
+    let session = outputs && !hasAttention(outputs) ? undefined : await openSession(ort, bytes, backend, fileLabel);
+    let exposed: FoundAttention[] = [];
+    if (!session || !hasAttention(session.outputNames)) {
+      await session?.release().catch(() => undefined);
       try {
         const surgery = exposeAttention(bytes, fileLabel);
         exposed = surgery.found;
@@ -76,12 +79,6 @@ export class AttentionEngine {
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
-      }
-    } else {
-      session = await openSession(ort, bytes, backend, fileLabel);
-      if (!session.outputNames.some((n) => parseAttentionName(n))) {
-        await session.release().catch(() => undefined);
-        throw new EngineError(`${fileLabel} has no attention outputs and its graph could not be read for surgery. Re-export it with output_attentions=True.`, 'no-attention');
       }
     }
     const attentionOutputs = session.outputNames.filter((n) => parseAttentionName(n));
