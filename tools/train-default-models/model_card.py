@@ -33,7 +33,7 @@ def main(folder: Path) -> None:
         "whose attention means something. It is small and knows little: use it to learn the tool, not for research claims.",
         "",
         "## Model",
-        f"- {cfg['layers']} layers × {cfg['heads']} heads, hidden size {cfg['hidden']}; positions as {POSITIONS[cfg.get('positions', 'alibi')]}, no position embeddings,",
+        f"- {cfg['layers']} layers × {cfg['heads']} heads, hidden size {cfg['hidden']}; positions as {' plus '.join(POSITIONS[p] for p in cfg.get('positions', 'alibi').split('+'))}, no position embeddings,",
         f"  so it runs up to {cfg['max_positions']} tokens although it trained on {e['seq']}-token windows; pre-LayerNorm blocks, eager softmax",
         f"  attention, tied input/output embedding; {tr['parameters']:,} parameters.",
         f"- ONNX (opset 14, fp32), {e['onnx_bytes'] / 1e6:.1f} MB: inputs `input_ids`, `attention_mask`; outputs `logits` and",

@@ -117,15 +117,12 @@ def unigram_perplexity(train: torch.Tensor, heldout: torch.Tensor, vocab: int) -
     return math.exp(-float(logp[heldout.long()].mean()))
 
 
-@torch.no_grad()
-def previous_token_probe(model, probe: torch.Tensor) -> tuple[int, int, float]:
-    """The strongest previous-token head on a few held-out windows, logged while training."""
+def previous_token_probe(model, probe: list[list[int]]) -> tuple[int, int, float]:
+    """The strongest previous-token head (evidence.py's score) on a few held-out windows, logged while training."""
     model.eval()
-    atts = model(probe, torch.ones_like(probe))[1:]
+    scores = evidence.head_stats(model, probe, set())["previous_token"]
     model.train()
-    scores = torch.stack([a.diagonal(offset=-1, dim1=-2, dim2=-1).mean((0, 2)) for a in atts])  # [layers, heads]
-    l, h = divmod(int(scores.argmax()), scores.shape[1])
-    return l, h, float(scores[l, h])
+    return evidence.best(scores)
 
 
 def train_model(kind, p, stream, vocab, seed, log, probe=None):
@@ -241,7 +238,7 @@ def main() -> None:
     for kind, seed_off in (("causal", 0), ("masked", 1)):
         if args.only and kind != args.only:
             continue
-        probe = torch.cat([torch.full((4, 1), EOT), torch.stack([heldout_stream[i * 255 : (i + 1) * 255] for i in range(4)])], 1) if kind == "causal" else None
+        probe = [[EOT] + heldout_stream[i * 255 : (i + 1) * 255].tolist() for i in range(4)] if kind == "causal" else None
         model, stats = train_model(kind, p, train_stream, VOCAB, args.seed + seed_off, log, probe)
         torch.save(model.state_dict(), work / f"{kind}.pt")  # kept in case the export below fails
         folder = out / f"tiny-{kind}"
