@@ -1,8 +1,8 @@
 // Benchmark page: the head view against a naive renderer on the same synthetic attention,
 // measured in the same browser run. Bundled by bench/headView.bench.mjs.
-import type { AttentionLayer } from '../src/core/attention';
+import { type AttentionLayer, recordOfLayer } from '../src/core/attention';
 import type { TokenInfo } from '../src/core/tokens';
-import { HeadView, type ViewState } from '../webview/views/headView';
+import { HeadView, type HeadViewState } from '../webview/views/headView';
 
 /** BERT-base shaped attention: `heads` heads over n tokens, softmax of structured random logits. */
 function syntheticLayer(n: number, heads: number, seed: number): AttentionLayer {
@@ -60,7 +60,7 @@ async function run(n: number, heads: number): Promise<Record<string, number>> {
   host.style.cssText = 'width: 760px; height: 800px; overflow: auto; position: relative';
   document.body.replaceChildren(host);
   const view = new HeadView(host, () => undefined);
-  const state: ViewState = { layer, queryTokens: tokens, keyTokens: tokens, visibleHeads: Array(heads).fill(true), causal: false, maxLinksPerQuery: 12, hover: null };
+  const state: HeadViewState = { record: recordOfLayer(layer, { tokens, causal: false }), visibleHeads: Array(heads).fill(true), maxLinksPerQuery: 12, hover: null };
   // Two animation frames after drawing, the browser has rasterized and composited the result:
   // what the user waits for.
   const painted = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));

@@ -18,7 +18,7 @@ const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingD
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers'] },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
-  { ...common, entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
+  { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
 ];
 
 if (watch) {

@@ -9,7 +9,7 @@ import { toNested } from './core/attention';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
-import { AttentionEngine } from '../webview/engine/attentionEngine';
+import { AttentionEngine } from './core/engine/attentionEngine';
 
 const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json]';
 

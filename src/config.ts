@@ -1,6 +1,6 @@
 /** Typed access to the `attentionLens.*` settings: the one place settings are read. */
 import * as vscode from 'vscode';
-import type { BackendSetting } from './core/protocol';
+import { type BackendSetting, parseBackendSetting } from './core/backend';
 
 /** The settings Attention Lens reads. */
 export interface LensSettings {
@@ -20,10 +20,9 @@ export function readSettings(): LensSettings {
   const c = vscode.workspace.getConfiguration('attentionLens');
   /** Restricted settings: in an untrusted workspace only the user's own value counts. */
   const restricted = <T>(key: string, fallback: T): T => (vscode.workspace.isTrusted ? c.get<T>(key, fallback) : (c.inspect<T>(key)?.globalValue ?? fallback));
-  const backend = c.get<string>('backend', 'auto');
   const models = restricted<unknown>('models', []);
   return {
-    backend: backend === 'webgpu' || backend === 'wasm' ? backend : 'auto',
+    backend: parseBackendSetting(c.get<string>('backend', 'auto')),
     model: String(restricted('model', '')).trim(),
     maxLinksPerQuery: clampInt(c.get<number>('maxLinksPerQuery', 12), 1, 512, 12),
     models: Array.isArray(models) ? models.filter((m): m is string => typeof m === 'string' && m.trim() !== '') : [],

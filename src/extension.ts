@@ -1,27 +1,41 @@
 /** Attention Lens: entry point. Builds the services and registers what the user can reach. */
 import * as vscode from 'vscode';
+import { registerClearAttention } from './commands/clearAttention';
 import { registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
-import { registerClearAttention, registerShowAttention } from './commands/showAttention';
-import { LensController } from './lensController';
+import { ShowAttention, registerShowAttention } from './commands/showAttention';
+import { EditorAttention } from './editor/editorAttention';
 import { ModelStore } from './modelStore';
+import { AttentionPanels } from './panels/attentionPanel';
+import { RunNotifications } from './runs/runNotifications';
+import { RunRegistry } from './runs/runRegistry';
+import { RunStatusBar } from './runs/runStatusBar';
 
 /** What activate() returns: a small API for integration tests and other extensions. */
 export interface AttentionLensApi {
-  controller: LensController;
+  runs: RunRegistry;
 }
 
 export function activate(context: vscode.ExtensionContext): AttentionLensApi {
+  // Services: the runs registry is the one owner of runs; everything else subscribes to it.
+  const runs = new RunRegistry();
   const store = new ModelStore(context);
-  const controller = new LensController(context.extensionUri, store);
+  const editor = new EditorAttention(runs);
+  const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken);
+  const show = new ShowAttention(runs, store, panels);
   context.subscriptions.push(
-    controller,
-    registerShowAttention(controller),
-    registerClearAttention(controller),
+    runs,
+    editor,
+    panels,
+    new RunStatusBar(runs),
+    new RunNotifications(runs),
+    // Commands
+    registerShowAttention(show),
+    registerClearAttention(editor),
     registerSelectModel(store),
     registerAddModelFolder(store),
     registerAddHubModel(store),
   );
-  return { controller };
+  return { runs };
 }
 
 export function deactivate(): void {}

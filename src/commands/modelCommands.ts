@@ -3,18 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
+import { formatBytes } from '../core/units';
+import { showError } from '../errorMessages';
 import { HubError, downloadHubModel, hubEndpoint, parseHubId } from '../models/hub';
-import { formatBytes } from '../models/modelCatalog';
 import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
 import type { ModelStore } from '../modelStore';
 
 const SOURCE_LABEL = { bundled: 'Bundled', added: 'Added', settings: 'From settings', downloaded: 'Downloaded from the Hub', 'hf-cache': 'Hugging Face cache' } as const;
 /** ONNX variants commonly published next to each other on the Hub. */
 const HUB_ONNX_FILES = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_fp16.onnx', 'model.onnx'];
-
-function showError(e: unknown): void {
-  void vscode.window.showErrorMessage(`Attention Lens: ${e instanceof Error ? e.message : String(e)}`);
-}
 
 /** The ONNX file to use, asking when a folder has several: null when it has none, undefined when cancelled. */
 async function chooseOnnx(folder: string): Promise<string | undefined | null> {

@@ -1,6 +1,6 @@
 /**
  * Offset conversion between the units the tokenizer reports (Unicode code points) and the
- * units VS Code counts (UTF-16 code units), plus line/character positions.
+ * units VS Code counts (UTF-16 code units).
  * Pure: no vscode import, used by the host, the CLI and tests.
  */
 
@@ -25,35 +25,4 @@ export function offsetsToUtf16(text: string, offsets: ReadonlyArray<readonly [nu
   const last = table.length - 1;
   const at = (cp: number): number => table[Math.max(0, Math.min(cp, last))];
   return offsets.map(([s, e]) => [at(s), at(e)]);
-}
-
-/** A zero-based line/character position counted in UTF-16 units, like `vscode.Position`. */
-export interface LineCharacter {
-  line: number;
-  character: number;
-}
-
-/**
- * Returns the line/character of a UTF-16 `offset` in `text`. Lines end at `\n`, `\r\n` or a
- * lone `\r`, as in VS Code; an offset inside a `\r\n` pair stays on the line it ends.
- */
-export function positionAt(text: string, offset: number): LineCharacter {
-  const target = Math.max(0, Math.min(offset, text.length));
-  let line = 0;
-  let lineStart = 0;
-  for (let i = 0; i < target; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 /* \n */) {
-      line++;
-      lineStart = i + 1;
-    } else if (c === 13 /* \r */) {
-      if (text.charCodeAt(i + 1) === 10) {
-        if (i + 1 >= target) break;
-        i++;
-      }
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, character: target - lineStart };
 }

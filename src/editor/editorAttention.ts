@@ -1,49 +1,61 @@
 /**
  * Attention inline in the editor: hovers on the inspected tokens and, with the cursor on a token,
- * background highlights on the tokens it attends to. Thin: vscode types ↔ plain data from core.
+ * background highlights on the tokens it attends to. Subscribes to the runs registry; thin:
+ * vscode types ↔ plain data from core.
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import type { ViewSummary } from '../core/protocol';
-import { attendedBy, hoverMarkdown, opacityLevel } from '../core/summary';
+import { type ViewSummary, attendedBy, opacityLevel } from '../core/analysis/summary';
+import { MIN_HIGHLIGHT_WEIGHT } from '../core/analysis/thresholds';
+import { hoverMarkdown } from '../core/hoverMarkdown';
+import { HIGHLIGHT } from '../core/palette';
 import type { TokenInfo } from '../core/tokens';
+import type { Run, RunRegistry } from '../runs/runRegistry';
 
 const LEVELS = 10;
 
 /** The inspected text's place in a document. */
-export interface InspectedText {
+interface InspectedText {
   runId: number;
   document: vscode.TextDocument;
   version: number;
-  tokens: TokenInfo[];
+  tokens: readonly TokenInfo[];
   ranges: Array<vscode.Range | undefined>;
 }
 
-/** Maps tokens (UTF-16 offsets into the selection) to document ranges; special tokens get none. */
-export function tokenRanges(document: vscode.TextDocument, selectionStart: vscode.Position, tokens: TokenInfo[]): Array<vscode.Range | undefined> {
-  const base = document.offsetAt(selectionStart);
+/** Maps tokens (UTF-16 offsets from `base`) to document ranges; special tokens get none. */
+function tokenRanges(document: vscode.TextDocument, base: number, tokens: readonly TokenInfo[]): Array<vscode.Range | undefined> {
   return tokens.map((t) => (t.special || t.end <= t.start ? undefined : new vscode.Range(document.positionAt(base + t.start), document.positionAt(base + t.end))));
 }
 
-/** Hover provider and decorations for the current inspection. */
+/** Hover provider and decorations for the latest run over a document. */
 export class EditorAttention extends Disposable implements vscode.HoverProvider {
   private inspected: InspectedText | undefined;
   private summary: ViewSummary | undefined;
   private readonly levels: vscode.TextEditorDecorationType[];
   private readonly focus: vscode.TextEditorDecorationType;
+  private readonly focusEmitter = this._register(new vscode.EventEmitter<{ runId: number; index: number }>());
+  /** The cursor moved onto query token `index` of run `runId` (-1: onto none). */
+  readonly onDidFocusToken = this.focusEmitter.event;
 
-  constructor(private readonly onFocusToken: (runId: number, index: number) => void) {
+  constructor(runs: RunRegistry) {
     super();
+    const rgba = (rgb: readonly number[], a: number) => `rgba(${rgb.join(', ')}, ${a.toFixed(3)})`;
     this.levels = Array.from({ length: LEVELS }, (_, i) => {
-      const a = ((i + 1) / LEVELS) * 0.55;
+      const a = ((i + 1) / LEVELS) * HIGHLIGHT.maxAlpha;
       return this._register(vscode.window.createTextEditorDecorationType({
-        dark: { backgroundColor: `rgba(255, 170, 40, ${a.toFixed(3)})` },
-        light: { backgroundColor: `rgba(230, 110, 0, ${a.toFixed(3)})` },
+        dark: { backgroundColor: rgba(HIGHLIGHT.dark, a) },
+        light: { backgroundColor: rgba(HIGHLIGHT.light, a) },
         borderRadius: '2px',
       }));
     });
     this.focus = this._register(vscode.window.createTextEditorDecorationType({
       outlineColor: new vscode.ThemeColor('focusBorder'), outlineStyle: 'solid', outlineWidth: '1px',
+    }));
+    this._register(runs.onDidAdd((run) => this.setInspected(run)));
+    this._register(runs.onDidChange((run) => this.setSummary(run)));
+    this._register(runs.onDidRemove((run) => {
+      if (this.inspected?.runId === run.id) this.clear();
     }));
     this._register(vscode.languages.registerHoverProvider('*', this)); // every document, untitled ones too
     this._register(vscode.window.onDidChangeTextEditorSelection((e) => this.onCursor(e.textEditor)));
@@ -54,25 +66,6 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     this._register(vscode.workspace.onDidCloseTextDocument((d) => {
       if (this.inspected?.document === d) this.clear();
     }));
-  }
-
-  /** Starts showing a new inspection (no summary until the panel sends one). */
-  setInspected(inspected: InspectedText): void {
-    this.inspected = inspected;
-    this.summary = undefined;
-    this.redraw();
-  }
-
-  /** The panel's current layer/head view changed. */
-  setSummary(summary: ViewSummary): void {
-    if (!this.inspected || summary.runId !== this.inspected.runId) return;
-    this.summary = summary;
-    this.redraw();
-  }
-
-  /** The current summary, for tests and commands. */
-  get current(): { inspected?: InspectedText; summary?: ViewSummary } {
-    return { inspected: this.inspected, summary: this.summary };
   }
 
   /** Removes every highlight and forgets the inspection. */
@@ -91,6 +84,22 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     return new vscode.Hover(md, this.inspected.ranges[index]);
   }
 
+  /** A new run over a document: show it (no summary until the panel sends one). */
+  private setInspected(run: Run): void {
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === run.document.uri);
+    if (!document || document.version !== run.document.version) return this.clear();
+    this.inspected = { runId: run.id, document, version: run.document.version, tokens: run.tokens, ranges: tokenRanges(document, run.document.offset, run.tokens) };
+    this.summary = undefined;
+    this.redraw();
+  }
+
+  /** The panel's current layer/head view of the inspected run changed. */
+  private setSummary(run: Run): void {
+    if (!this.inspected || run.id !== this.inspected.runId || !run.summary || run.summary === this.summary) return;
+    this.summary = run.summary;
+    this.redraw();
+  }
+
   private tokenAt(document: vscode.TextDocument, position: vscode.Position): number | undefined {
     const ins = this.inspected;
     if (!ins || document !== ins.document || document.version !== ins.version) return undefined;
@@ -104,7 +113,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     if (!this.inspected || editor.document !== this.inspected.document) return;
     this.redraw();
     const index = this.tokenAt(editor.document, editor.selection.active);
-    this.onFocusToken(this.inspected.runId, index ?? -1);
+    this.focusEmitter.fire({ runId: this.inspected.runId, index: index ?? -1 });
   }
 
   private redraw(): void {
@@ -118,7 +127,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
           focus.push(ins.ranges[q]!);
           for (const { key, weight } of attendedBy(this.summary, q)) {
             const r = ins.ranges[key];
-            if (r && weight >= 0.02) buckets[opacityLevel(weight, LEVELS)].push(r);
+            if (r && weight >= MIN_HIGHLIGHT_WEIGHT) buckets[opacityLevel(weight, LEVELS)].push(r);
           }
         }
       }

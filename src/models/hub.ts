@@ -54,9 +54,22 @@ export function safeJoin(root: string, rel: string): string {
   return full;
 }
 
-/** Folder of a cached Hub model: `{cache}/{org}--{name}/{revision}` (revision slashes become --). */
+// The download cache's layout, written and read only here: `{cache}/{org}--{name}/{revision}`,
+// slashes in the revision becoming `--`; partial downloads under `{cache}/.partial/` with the same layout.
+const PARTIAL = '.partial';
+const layoutPath = (ref: HubRef) => `${ref.id.replace('/', '--')}/${ref.revision.replace(/\//g, '--')}`;
+
+/** Folder of a cached Hub model: `{cache}/{org}--{name}/{revision}`. */
 export function cachedModelFolder(cacheRoot: string, ref: HubRef): string {
-  return safeJoin(cacheRoot, `${ref.id.replace('/', '--')}/${ref.revision.replace(/\//g, '--')}`);
+  return safeJoin(cacheRoot, layoutPath(ref));
+}
+
+/** Every model folder in the download cache, with the id and revision it was downloaded as. */
+export function downloadedModels(cacheRoot: string): Array<HubRef & { folder: string }> {
+  if (!fs.existsSync(cacheRoot)) return [];
+  return fs.readdirSync(cacheRoot)
+    .filter((repo) => repo !== PARTIAL && !repo.startsWith('.') && repo.includes('--'))
+    .flatMap((repo) => fs.readdirSync(path.join(cacheRoot, repo)).map((rev) => ({ id: repo.replace('--', '/'), revision: rev.replace(/--/g, '/'), folder: path.join(cacheRoot, repo, rev) })));
 }
 
 /** Progress of a download: bytes so far over all files, and the current file. */
@@ -84,7 +97,7 @@ export interface DownloadOptions {
 export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
   const final = cachedModelFolder(o.cacheRoot, ref);
   if (fs.existsSync(path.join(final, o.onnxFile)) && MODEL_FILES.every((f) => fs.existsSync(path.join(final, f)))) return final;
-  const staging = safeJoin(o.cacheRoot, `.partial/${ref.id.replace('/', '--')}/${ref.revision.replace(/\//g, '--')}`);
+  const staging = safeJoin(o.cacheRoot, `${PARTIAL}/${layoutPath(ref)}`);
   safeJoin(staging, o.onnxFile);
   fs.mkdirSync(staging, { recursive: true });
   const doFetch = o.fetchImpl ?? fetch;

@@ -3,9 +3,10 @@
  * added or listed in settings, downloaded Hub models, and ONNX models in the Hugging Face cache.
  * No vscode import.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { discoverHfCache } from './hfCache';
+import { downloadedModels } from './hub';
 import { findOnnxFile, findOnnxFiles, readModelFolder } from './modelFolder';
 import type { ModelEntry } from './modelRegistry';
 
@@ -30,11 +31,6 @@ export interface CatalogSources {
   hfCacheRoot: string;
 }
 
-/** Human size: "12.3 MB", "1.4 GB". */
-export function formatBytes(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(1)} MB`;
-}
-
 /** Describes a model folder in one line, or says why it cannot be used. */
 export function describeFolder(folder: string, onnxFile?: string): { description: string; usable: boolean } {
   try {
@@ -46,14 +42,6 @@ export function describeFolder(folder: string, onnxFile?: string): { description
   }
 }
 
-/** Folders of downloaded Hub models: `{root}/{org}--{name}/{revision}`. */
-export function downloadedModels(root: string): Array<{ id: string; revision: string; folder: string }> {
-  if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root)
-    .filter((repo) => !repo.startsWith('.') && repo.includes('--'))
-    .flatMap((repo) => fs.readdirSync(path.join(root, repo)).map((rev) => ({ id: repo.replace('--', '/'), revision: rev.replace(/--/g, '/'), folder: path.join(root, repo, rev) })));
-}
-
 /** Every model the picker offers, without duplicates (first source wins). */
 export function buildCatalog(s: CatalogSources): CatalogEntry[] {
   const out: CatalogEntry[] = [];
@@ -63,9 +51,9 @@ export function buildCatalog(s: CatalogSources): CatalogEntry[] {
     if (seen.has(key)) return;
     seen.add(key);
     const d = describeFolder(entry.folder);
-    out.push({ entry, source, description: entry.untrained ? `untrained · ${d.description}` : d.description, usable: d.usable });
+    out.push({ entry, source, description: d.description, usable: d.usable });
   };
-  const folderEntry = (folder: string, label = path.basename(folder)): ModelEntry => ({ id: folder, label, folder, bundled: false, untrained: false });
+  const folderEntry = (folder: string, label = path.basename(folder)): ModelEntry => ({ id: folder, label, folder, bundled: false });
   s.bundled.forEach((e) => add(e, 'bundled'));
   s.added.forEach((f) => add(folderEntry(f), 'added'));
   s.settings.forEach((f) => add(folderEntry(f), 'settings'));
@@ -76,6 +64,6 @@ export function buildCatalog(s: CatalogSources): CatalogEntry[] {
 
 /** Whether a model of `bytes` may load: fine, ask first, or refused past the limit. */
 export function sizeVerdict(bytes: number, warnMB: number, maxMB: number): 'ok' | 'warn' | 'refuse' {
-  if (bytes > maxMB * 1e6) return 'refuse';
-  return bytes > warnMB * 1e6 ? 'warn' : 'ok';
+  if (bytes > maxMB * BYTES_PER_MB) return 'refuse';
+  return bytes > warnMB * BYTES_PER_MB ? 'warn' : 'ok';
 }

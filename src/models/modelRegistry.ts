@@ -12,8 +12,6 @@ export interface ModelEntry {
   label: string;
   folder: string;
   bundled: boolean;
-  /** Random weights (a test fixture): attention shows the plumbing, not language. */
-  untrained: boolean;
   description?: string;
 }
 
@@ -21,7 +19,6 @@ interface ManifestEntry {
   id: string;
   label: string;
   folder: string;
-  untrained?: boolean;
   description?: string;
   default?: boolean;
 }
@@ -35,7 +32,6 @@ export function bundledModels(extensionPath: string): ModelEntry[] {
     label: m.label,
     folder: path.join(dir, m.folder),
     bundled: true,
-    untrained: m.untrained === true,
     description: m.description,
     isDefault: m.default === true,
   }));
@@ -57,5 +53,5 @@ export function resolveModel(setting: string, bundled: ModelEntry[]): ModelEntry
   if (!path.isAbsolute(setting)) {
     throw new ModelFolderError(`attentionLens.model must be an absolute path to a model folder (got "${setting}").`);
   }
-  return { id: setting, label: path.basename(setting), folder: setting, bundled: false, untrained: false };
+  return { id: setting, label: path.basename(setting), folder: setting, bundled: false };
 }

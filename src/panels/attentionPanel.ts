@@ -1,119 +1,98 @@
-/** The attention panel: a singleton webview beside the editor that runs the model and draws the head view. */
+/**
+ * The attention panel: one webview beside the editor that runs the model and draws the views.
+ * Reports what it hears into the runs registry and follows the editor's cursor; holds no other
+ * component and is reached by none through statics.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import { type FromWebview, type RunRequest, type ToWebview, type ViewSummary, assertNever } from '../core/protocol';
+import { assertNever } from '../core/protocol/common';
+import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
+import type { RunRegistry } from '../runs/runRegistry';
 import { attentionPanelHtml } from './webviewHtml';
 
-/** What the panel reports back to the rest of the extension. */
-export interface PanelEvents {
-  onProgress(runId: number, message: string): void;
-  onDone(runId: number, backend: 'webgpu' | 'wasm', millis: number, fallbackReason?: string): void;
-  onFailed(runId: number, message: string): void;
-  onSummary(summary: ViewSummary): void;
-  onClosed(): void;
-}
+/** The panel's request with the ONNX file as a host path; the panel turns it into a webview URI. */
+export type PanelRunRequest = Omit<RunRequest, 'model'> & { model: Omit<RunRequest['model'], 'onnxUri'> & { onnxPath: string } };
 
-/** Owns the webview panel; `createOrShow` reuses the open one. */
+/** One open panel. */
 export class AttentionPanel extends Disposable {
-  static readonly viewType = 'attentionLens.panel';
-  private static current: AttentionPanel | undefined;
   private ready = false;
   private pending: RunRequest | undefined;
+  private readonly modelFolders = new Set<string>();
 
-  private constructor(
-    private readonly panel: vscode.WebviewPanel,
-    private readonly extensionUri: vscode.Uri,
-    private readonly events: PanelEvents,
-  ) {
+  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
     super();
     this._register(panel.onDidDispose(() => this.dispose()));
-    this._register(panel.webview.onDidReceiveMessage((m: FromWebview) => this.onMessage(m)));
+    this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
+    this._register(runs.onDidChange((run) => {
+      if (run.id === this.pending?.runId && run.status === 'cancelled') this.dispose(); // cancelled from the progress notification
+    }));
     panel.webview.html = attentionPanelHtml(panel.webview, extensionUri);
   }
 
-  /** Shows the panel beside the active editor, creating it on first use. */
-  static createOrShow(extensionUri: vscode.Uri, events: PanelEvents): AttentionPanel {
-    if (AttentionPanel.current && !AttentionPanel.current.isDisposed) {
-      AttentionPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
-      return AttentionPanel.current;
-    }
-    const panel = vscode.window.createWebviewPanel(
-      AttentionPanel.viewType,
-      'Attention Lens',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: AttentionPanel.roots(extensionUri, []) },
-    );
-    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
-    AttentionPanel.current = new AttentionPanel(panel, extensionUri, events);
-    return AttentionPanel.current;
+  /** Starts a run, replacing the one shown; sent now if the page is ready, else in reply to its `ready`. */
+  start(request: PanelRunRequest): void {
+    const { onnxPath, ...model } = request.model;
+    const previous = this.pending?.runId;
+    this.pending = { ...request, model: { ...model, onnxUri: this.grantModelFile(onnxPath) } };
+    if (previous !== undefined) this.runs.remove(previous); // the page drops it for the new one
+    this.panel.title = `Attention · ${model.label}`;
+    if (this.ready) this.post({ type: 'run/start', request: this.pending });
   }
 
-  /** The open panel, if any. */
-  static get open(): AttentionPanel | undefined {
-    return AttentionPanel.current && !AttentionPanel.current.isDisposed ? AttentionPanel.current : undefined;
+  /** Brings the panel forward without taking focus from the editor. */
+  reveal(): void {
+    this.panel.reveal(vscode.ViewColumn.Beside, true);
   }
 
-  private static roots(extensionUri: vscode.Uri, modelFolders: string[]): vscode.Uri[] {
-    return [
-      vscode.Uri.joinPath(extensionUri, 'dist'),
-      vscode.Uri.joinPath(extensionUri, 'media'),
-      ...modelFolders.map((f) => vscode.Uri.file(f)),
-    ];
+  /** Tells the page which query token the editor cursor is on. */
+  focusToken(runId: number, index: number): void {
+    if (this.ready) this.post({ type: 'editor/didFocusToken', runId, index });
   }
 
   /**
-   * The URI under which the webview may fetch `file`, a model file the user chose. Only its own
-   * folder becomes readable to the webview. Symlinks (the Hugging Face cache) are resolved first.
+   * Lets the page read `file`, a model file the user chose, and returns its webview URI. Its folder
+   * is added to `localResourceRoots` (never swapped, so several models stay readable). Symlinks
+   * (the Hugging Face cache) are resolved first.
    */
-  modelUri(file: string): string {
+  private grantModelFile(file: string): string {
     let real = file;
     try {
       real = fs.realpathSync(file);
     } catch {
-      /* gone since it was checked: the webview's fetch reports it */
+      /* gone since it was checked: the page's fetch reports it */
     }
-    const extMedia = path.join(this.extensionUri.fsPath, 'media');
-    if (!real.startsWith(extMedia + path.sep)) {
-      this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: AttentionPanel.roots(this.extensionUri, [path.dirname(real)]) };
+    const folder = path.dirname(real);
+    const media = path.join(this.extensionUri.fsPath, 'media');
+    if (!this.modelFolders.has(folder) && !real.startsWith(media + path.sep)) {
+      this.modelFolders.add(folder);
+      this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: panelRoots(this.extensionUri, [...this.modelFolders]) };
     }
     return this.panel.webview.asWebviewUri(vscode.Uri.file(real)).toString();
   }
 
-  /** Starts a run; sent now if the webview is ready, else on its `ready`. */
-  run(request: RunRequest): void {
-    this.pending = request;
-    this.panel.title = `Attention · ${request.model.label}`;
-    if (this.ready) this.post({ type: 'run/start', request });
-  }
-
-  /** Tells the panel which query token the editor cursor is on. */
-  focusToken(runId: number, index: number): void {
-    if (this.ready) this.post({ type: 'editor/focusToken', runId, index });
-  }
-
-  private post(message: ToWebview): void {
+  private post(message: ToPanel): void {
     void this.panel.webview.postMessage(message).then(undefined, () => undefined);
   }
 
-  private onMessage(m: FromWebview): void {
+  private onMessage(m: FromPanel): void {
     switch (m.type) {
       case 'ready':
         this.ready = true;
-        if (this.pending) this.post({ type: 'run/start', request: this.pending });
+        this.post({ type: 'ready/reply', request: this.pending });
         return;
-      case 'run/progress':
-        this.events.onProgress(m.runId, m.message);
+      case 'run/didProgress':
+        this.runs.progress(m.runId, m.message);
         return;
-      case 'run/done':
-        this.events.onDone(m.runId, m.backend, m.millis, m.fallbackReason);
+      case 'run/didFinish':
+        this.runs.finish(m.runId, { backend: m.backend, millis: m.millis, fallbackReason: m.fallbackReason });
         return;
-      case 'run/failed':
-        this.events.onFailed(m.runId, m.message);
+      case 'run/didFail':
+        this.runs.fail(m.runId, m.message);
         return;
-      case 'view/summary':
-        this.events.onSummary(m.summary);
+      case 'view/didChange':
+        this.runs.setSummary(m.summary);
         return;
       default:
         assertNever(m);
@@ -122,9 +101,41 @@ export class AttentionPanel extends Disposable {
 
   override dispose(): void {
     if (this.isDisposed) return;
-    if (AttentionPanel.current === this) AttentionPanel.current = undefined;
     super.dispose();
     this.panel.dispose();
-    this.events.onClosed();
+    if (this.pending) this.runs.remove(this.pending.runId);
   }
+}
+
+/** Owns the single attention panel: `createOrShow` reuses the open one. */
+export class AttentionPanels extends Disposable {
+  static readonly viewType = 'attentionLens.panel';
+  private current: AttentionPanel | undefined;
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>) {
+    super();
+    this._register(onDidFocusToken(({ runId, index }) => this.current?.focusToken(runId, index)));
+    this._register({ dispose: () => this.current?.dispose() });
+  }
+
+  /** Shows the panel beside the active editor, creating it on first use. */
+  createOrShow(): AttentionPanel {
+    if (this.current && !this.current.isDisposed) {
+      this.current.reveal();
+      return this.current;
+    }
+    const panel = vscode.window.createWebviewPanel(
+      AttentionPanels.viewType,
+      'Attention Lens',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: panelRoots(this.extensionUri, []) },
+    );
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
+    this.current = new AttentionPanel(panel, this.extensionUri, this.runs);
+    return this.current;
+  }
+}
+
+function panelRoots(extensionUri: vscode.Uri, modelFolders: string[]): vscode.Uri[] {
+  return [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media'), ...modelFolders.map((f) => vscode.Uri.file(f))];
 }

@@ -15,7 +15,6 @@ interface Manifest {
   id: string;
   folder: string;
   default?: boolean;
-  untrained?: boolean;
 }
 const manifest = JSON.parse(fs.readFileSync(path.join(MODELS, 'models.json'), 'utf8')) as Manifest[];
 
@@ -28,7 +27,6 @@ describe('bundled models', () => {
     expect(manifest.map((m) => m.id).sort()).toEqual(['tiny-causal', 'tiny-masked']);
     expect(manifest.find((m) => m.default)?.id).toBe('tiny-causal');
     for (const m of manifest) {
-      expect(m.untrained).not.toBe(true);
       expect(fs.statSync(path.join(MODELS, m.folder, 'onnx/model.onnx')).size).toBeLessThan(15e6);
       expect(fs.readFileSync(path.join(MODELS, m.folder, 'README.md'), 'utf8')).toMatch(/held-out/i);
     }

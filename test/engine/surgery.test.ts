@@ -7,8 +7,8 @@ import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAttentionName } from '../../src/core/attention';
 import * as ort from 'onnxruntime-web';
-import { AttentionEngine, type OrtModule } from '../../webview/engine/attentionEngine';
-import { SurgeryError, exposeAttention, graphOutputNames } from '../../webview/engine/graphSurgery';
+import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { SurgeryError, exposeAttention, graphOutputNames } from '../../src/core/engine/graphSurgery';
 import { FIXTURES, inspect, runCli } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-surgery-'));

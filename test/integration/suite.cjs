@@ -27,10 +27,10 @@ test('an empty selection opens nothing', async () => {
 });
 
 test('Show Attention produces a summary and editor hovers', async () => {
-  const { controller } = await api();
+  const { runs } = await api();
   const editor = await openSample();
   editor.selection = new vscode.Selection(0, 0, 0, 44);
-  const outcome = new Promise((resolve) => controller.onDidChangeOutcome((o) => o.summary && o.backend && resolve(o)));
+  const outcome = new Promise((resolve) => runs.onDidChange((r) => r.summary && r.backend && resolve(r)));
   await vscode.commands.executeCommand('attentionLens.showAttention');
   const o = await Promise.race([outcome, new Promise((_, reject) => setTimeout(() => reject(new Error('no result in 60 s')), 60_000))]);
   assert.ok(o.summary.queries > 5);
@@ -44,6 +44,9 @@ test('Show Attention produces a summary and editor hovers', async () => {
 
 test('editing the document clears the inline result', async () => {
   const editor = await openSample();
+  // Only meaningful after a run: the hover must be there before the edit.
+  const before = await vscode.commands.executeCommand('vscode.executeHoverProvider', editor.document.uri, new vscode.Position(0, 5));
+  assert.match(before.flatMap((h) => h.contents.map((c) => c.value ?? String(c))).join('\n'), /Attention Lens/);
   await editor.edit((e) => e.insert(new vscode.Position(2, 0), '# edit\n'));
   const hovers = await vscode.commands.executeCommand('vscode.executeHoverProvider', editor.document.uri, new vscode.Position(0, 5));
   const text = hovers.flatMap((h) => h.contents.map((c) => c.value ?? String(c))).join('\n');

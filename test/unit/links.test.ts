@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttentionLayer } from '../../src/core/attention';
-import { DENSE_LIMIT, MIN_WEIGHT, alphaBucket, selectLinks } from '../../webview/analysis/links';
+import { DENSE_LIMIT, alphaBucket, selectLinks } from '../../src/core/analysis/links';
+import { MIN_LINK_WEIGHT as MIN_WEIGHT } from '../../src/core/analysis/thresholds';
 
 function randomLayer(n: number, causal: boolean, seed = 1): AttentionLayer {
   let s = seed;

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildCatalog, describeFolder, formatBytes, sizeVerdict } from '../../src/models/modelCatalog';
+import { formatBytes } from '../../src/core/units';
+import { buildCatalog, describeFolder, sizeVerdict } from '../../src/models/modelCatalog';
 import { resolveModel } from '../../src/models/modelRegistry';
 
 const FIX = path.resolve(__dirname, '../fixtures/models');
@@ -21,10 +22,13 @@ describe('model catalogue', () => {
     const dl = path.join(tmp, 'hub');
     fs.mkdirSync(path.join(dl, 'org--tiny'), { recursive: true });
     fs.cpSync(path.join(FIX, 'gpt2-plain'), path.join(dl, 'org--tiny', 'refs--pr--2'), { recursive: true });
-    const bundled = [{ id: 'bundled:x', label: 'X', folder: path.join(FIX, 'gpt2-attn'), bundled: true, untrained: true }];
+    const bundled = [{ id: 'bundled:x', label: 'X', folder: path.join(FIX, 'gpt2-attn'), bundled: true }];
     const c = buildCatalog({ bundled, added: [path.join(FIX, 'bert-attn'), path.join(FIX, 'gpt2-attn')], settings: [path.join(FIX, 'llama-attn')], downloadRoot: dl, hfCacheRoot: path.join(tmp, 'none') });
     expect(c.map((e) => [e.source, e.entry.label])).toEqual([['bundled', 'X'], ['added', 'bert-attn'], ['settings', 'llama-attn'], ['downloaded', 'org/tiny@refs/pr/2']]);
-    expect(c[0].description).toMatch(/^untrained · gpt2/);
+    expect(c[0].description).toMatch(/^gpt2/);
+    // A download in progress is not a model.
+    fs.mkdirSync(path.join(dl, '.partial', 'org--tiny', 'main'), { recursive: true });
+    expect(buildCatalog({ bundled: [], added: [], settings: [], downloadRoot: dl, hfCacheRoot: path.join(tmp, 'none') }).map((e) => e.entry.label)).toEqual(['org/tiny@refs/pr/2']);
   });
 
   it('asks before large models and refuses past the limit', () => {
@@ -35,7 +39,7 @@ describe('model catalogue', () => {
   });
 
   it('resolves the model setting', () => {
-    const bundled = [{ id: 'bundled:a', label: 'A', folder: '/a', bundled: true, untrained: false }];
+    const bundled = [{ id: 'bundled:a', label: 'A', folder: '/a', bundled: true }];
     expect(resolveModel('', bundled).id).toBe('bundled:a');
     expect(resolveModel('/models/x', bundled).folder).toBe('/models/x');
     expect(() => resolveModel('bundled:zzz', bundled)).toThrow(/not a bundled model/);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { AttentionLayer } from '../../src/core/attention';
-import { compareLayers, parseAttentionName, toNested, weightAt } from '../../src/core/attention';
-import { attendedBy, hoverMarkdown, meanRow, opacityLevel, scopeLabel, summarize, topK } from '../../src/core/summary';
+import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
+import { compareLayers, layerLabel, parseAttentionName, recordOfLayer, toNested, weightAt } from '../../src/core/attention';
+import { attendedBy, meanColumn, meanRow, opacityLevel, scopeLabel, summarize, topK } from '../../src/core/analysis/summary';
+import { tokenFocus } from '../../src/core/analysis/tokenFocus';
+import { hoverMarkdown } from '../../src/core/hoverMarkdown';
 import type { TokenInfo } from '../../src/core/tokens';
 
 /** A 2-head causal layer over 3 tokens with known weights. */
@@ -15,6 +17,10 @@ const tokens: TokenInfo[] = [
   { id: 5, text: 'Ġcat', start: 0, end: 4, special: false },
   { id: 6, text: 'Ġ`x`', start: 4, end: 8, special: false },
 ];
+/** The layer as a view gets it: causal self attention over `tokens`. */
+function record(): AttentionRecord {
+  return recordOfLayer(layer(), { tokens, causal: true });
+}
 
 describe('attention names', () => {
   it('parses every supported output name and rejects others', () => {
@@ -54,7 +60,7 @@ describe('summaries', () => {
   });
 
   it('summarizes top keys per query and leaves masked (zero) keys out', () => {
-    const s = summarize(7, layer(), [0], 3);
+    const s = summarize(7, record(), [0], 3);
     expect(s.runId).toBe(7);
     expect(s.label).toBe('Layer 2 · head 1');
     expect(attendedBy(s, 0)).toEqual([{ key: 0, weight: 1 }]);
@@ -64,12 +70,12 @@ describe('summaries', () => {
   });
 
   it('labels the scope for people (1-based)', () => {
-    expect(scopeLabel(layer(), [0, 1])).toBe('Layer 2 · mean of all 2 heads');
-    expect(scopeLabel({ kind: 'cross', layer: 0, heads: 4 }, [0, 2])).toBe('cross Layer 1 · mean of heads 1, 3');
+    expect(scopeLabel(record(), [0, 1])).toBe('Layer 2 · mean of all 2 heads');
+    expect(scopeLabel({ label: layerLabel({ kind: 'cross', layer: 0 }), heads: 4 }, [0, 2])).toBe('cross Layer 1 · mean of heads 1, 3');
   });
 
   it('renders a hover with the scope, the token and its weights, escaping markdown', () => {
-    const md = hoverMarkdown(summarize(1, layer(), [0, 1], 5), tokens, 2);
+    const md = hoverMarkdown(summarize(1, record(), [0, 1], 5), tokens, 2);
     expect(md).toContain('Layer 2 · mean of all 2 heads');
     expect(md).toContain("Token `·'x'` (#2) attends to:");
     expect(md).toContain('| `<s>` | 0 | 0.400 |');
@@ -79,7 +85,7 @@ describe('summaries', () => {
 
   it('escapes pipes so tokens like <|endoftext|> stay in one table cell', () => {
     const piped = [{ ...tokens[0], text: '<|endoftext|>' }, tokens[1], tokens[2]];
-    const md = hoverMarkdown(summarize(1, layer(), [0, 1], 5), piped, 2);
+    const md = hoverMarkdown(summarize(1, record(), [0, 1], 5), piped, 2);
     expect(md).toContain('| `<\\|endoftext\\|>` | 0 | 0.400 |');
     for (const row of md.split('\n').filter((l) => l.startsWith('| `'))) expect(row.split(/(?<!\\)\|/).length).toBe(5);
   });
@@ -90,5 +96,56 @@ describe('summaries', () => {
     expect(opacityLevel(0.55, 10)).toBe(5);
     expect(opacityLevel(1, 10)).toBe(9);
     expect(opacityLevel(3, 10)).toBe(9);
+  });
+});
+
+describe('attention records', () => {
+  const enc: TokenInfo[] = tokens;
+  const dec: TokenInfo[] = [{ id: 1, text: '<pad>', start: 0, end: 0, special: true }, tokens[1]];
+  const of = (kind: AttentionLayer['kind'], q: number, k: number) =>
+    recordOfLayer({ name: `${kind}_attentions.0`, kind, layer: 0, heads: 1, queries: q, keys: k, data: new Float32Array(q * k) }, { tokens: enc, decoderTokens: dec, causal: false });
+
+  it('puts decoder tokens on the query side of decoder and cross attention, encoder tokens on the keys of cross attention', () => {
+    expect([of('encoder', 3, 3).queryTokens, of('encoder', 3, 3).keyTokens]).toEqual([enc, enc]);
+    expect([of('decoder', 2, 2).queryTokens, of('decoder', 2, 2).keyTokens]).toEqual([dec, dec]);
+    expect([of('cross', 2, 3).queryTokens, of('cross', 2, 3).keyTokens]).toEqual([dec, enc]);
+  });
+
+  it('marks decoder attention and causal models causal, and only attention over the input as editor-ready', () => {
+    expect(['encoder', 'decoder', 'cross'].map((k) => of(k as AttentionLayer['kind'], 2, 2).causal)).toEqual([false, true, false]);
+    expect(['encoder', 'decoder', 'cross'].map((k) => of(k as AttentionLayer['kind'], 2, 2).overInput)).toEqual([true, false, false]);
+    expect(record().causal).toBe(true);
+    expect(recordOfLayer(layer(), { tokens, causal: false }).causal).toBe(false);
+    expect([record().label, record().signed, record().overInput]).toEqual(['Layer 2', false, true]);
+  });
+});
+
+describe('token focus (the panel tooltip)', () => {
+  it('averages the shown heads over a row for a query, over a column for a key', () => {
+    expect(Array.from(meanColumn(layer(), [0, 1], 0)).map((v) => +v.toFixed(4))).toEqual([1, 0.6, 0.4]);
+    const q = tokenFocus(record(), [0, 1], { side: 'query', index: 2 })!;
+    expect(q.relation).toBe('attends to');
+    expect(q.scope).toBe('Layer 2 · mean of all 2 heads');
+    expect(q.partners.map((p) => [p.token.text, p.index, +p.weight.toFixed(4)])).toEqual([['<s>', 0, 0.4], ['Ġcat', 1, 0.3], ['Ġ`x`', 2, 0.3]]);
+    const k = tokenFocus(record(), [1], { side: 'key', index: 1 })!;
+    expect(k.relation).toBe('is attended by');
+    // Head 2 gives key 1 weight 0.1 from queries 1 and 2; query 0 cannot see it (causal zero).
+    expect(k.partners.map((p) => [p.index, +p.weight.toFixed(4)])).toEqual([[1, 0.1], [2, 0.1]]);
+  });
+
+  it('is empty when no head is shown and keeps at most k partners', () => {
+    expect(tokenFocus(record(), [], { side: 'query', index: 0 })).toBeUndefined();
+    expect(tokenFocus(record(), [0], { side: 'query', index: 2 }, 2)!.partners).toHaveLength(2);
+  });
+});
+
+describe('summaries cross the webview boundary', () => {
+  it('keep their typed arrays through structured clone (what postMessage uses)', () => {
+    const data = Float32Array.from([1, 0, 0.25, 0.75]);
+    const r = recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 2, keys: 2, data }, { tokens: tokens.slice(0, 2), causal: false });
+    const copy = structuredClone({ type: 'view/didChange', summary: summarize(3, r, [0], 2) });
+    expect(copy.summary.keyIndex).toBeInstanceOf(Int32Array);
+    expect(copy.summary.weight).toBeInstanceOf(Float32Array);
+    expect(Array.from(copy.summary.keyIndex)).toEqual([0, -1, 1, 0]);
   });
 });

@@ -5,34 +5,25 @@
  * drawn, so a 512-token input costs the same pixels as a 20-token one. Hovering redraws only the
  * hover canvas.
  */
-import type { AttentionLayer } from '../../src/core/attention';
-import { weightAt } from '../../src/core/attention';
+import { type AttentionRecord, weightAt } from '../../src/core/attention';
+import { ALPHA_BUCKETS, type LinkSet, alphaBucket, selectLinks } from '../../src/core/analysis/links';
+import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
+import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import { headColor } from '../../src/core/palette';
 import { type TokenInfo, tokenLabel } from '../../src/core/tokens';
-import { ALPHA_BUCKETS, type LinkSet, MIN_WEIGHT, alphaBucket, selectLinks } from '../analysis/links';
+import type { View } from './view';
 
 /** Row height of one token, in CSS pixels. */
 export const ROW = 18;
 const TOP = 6;
 const LABEL_MAX = 170;
 
-/** Categorical head colours, readable on dark and light backgrounds. */
-export const HEAD_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#17becf', '#bcbd22'];
-
-/** A token the pointer or keyboard is on. */
-export interface HoverTarget {
-  side: 'query' | 'key';
-  index: number;
-}
-
-/** Everything the head view draws; the view never reads state back from the DOM. */
-export interface ViewState {
-  layer: AttentionLayer;
-  queryTokens: TokenInfo[];
-  keyTokens: TokenInfo[];
+/** Everything the head view draws. */
+export interface HeadViewState {
+  record: AttentionRecord;
   visibleHeads: readonly boolean[];
-  causal: boolean;
   maxLinksPerQuery: number;
-  hover: HoverTarget | null;
+  hover: TokenTarget | null;
 }
 
 interface Geometry {
@@ -47,22 +38,22 @@ interface Geometry {
 }
 
 /** Canvas renderer of one layer's attention. */
-export class HeadView {
+export class HeadView implements View<HeadViewState> {
   private readonly stage: HTMLDivElement;
   private readonly sizer: HTMLDivElement;
   private readonly links: HTMLCanvasElement;
   private readonly labels: HTMLCanvasElement;
   private readonly overlay: HTMLCanvasElement;
-  private state: ViewState | undefined;
-  private drawnKey: { layer: AttentionLayer; heads: string; tokens: TokenInfo[] } | undefined;
-  private readonly cache = new Map<AttentionLayer, Map<number, LinkSet>>();
+  private state: HeadViewState | undefined;
+  private drawnKey: { record: AttentionRecord; heads: string } | undefined;
+  private readonly cache = new Map<AttentionRecord, Map<number, LinkSet>>();
   private g: Geometry = { width: 0, height: 0, contentHeight: 0, leftX: 0, rightX: 0, labelW: 0, dpr: 1, scrollTop: 0 };
   private frame = 0;
   /** Statistics of the last draw, for the status line, tests and benchmarks. */
   readonly stats = { links: 0, renderMs: 0, hoverMs: 0 };
 
   /** `scroller` must be a fixed-height element with `overflow: auto`. */
-  constructor(private readonly scroller: HTMLElement, onHover: (target: HoverTarget | null) => void) {
+  constructor(private readonly scroller: HTMLElement, onHover: (target: TokenTarget | null) => void) {
     scroller.classList.add('head-view');
     this.stage = document.createElement('div');
     this.stage.className = 'stage';
@@ -79,7 +70,7 @@ export class HeadView {
   }
 
   /** Draws `state` from scratch (new layer, heads, tokens or size). */
-  render(state: ViewState): void {
+  render(state: HeadViewState): void {
     const t0 = performance.now();
     this.state = state;
     this.layout(state);
@@ -91,9 +82,9 @@ export class HeadView {
   }
 
   /** Applies a state change, redrawing only what it affects. */
-  update(state: ViewState): void {
+  update(state: HeadViewState): void {
     const k = this.drawnKey;
-    if (!k || k.layer !== state.layer || k.heads !== state.visibleHeads.join() || k.tokens !== state.queryTokens) {
+    if (!k || k.record !== state.record || k.heads !== state.visibleHeads.join()) {
       this.render(state);
       return;
     }
@@ -104,26 +95,26 @@ export class HeadView {
   }
 
   /** The token under a client point, if any. */
-  hitTest(clientX: number, clientY: number): HoverTarget | null {
+  hitTest(clientX: number, clientY: number): TokenTarget | null {
     const s = this.state;
     if (!s) return null;
     const r = this.stage.getBoundingClientRect();
     const x = clientX - r.left;
     const index = Math.floor((clientY - r.top + this.g.scrollTop - TOP) / ROW);
-    if (x < this.g.leftX + 4) return index >= 0 && index < s.queryTokens.length ? { side: 'query', index } : null;
-    if (x > this.g.rightX - 4) return index >= 0 && index < s.keyTokens.length ? { side: 'key', index } : null;
+    if (x < this.g.leftX + 4) return index >= 0 && index < s.record.queries ? { side: 'query', index } : null;
+    if (x > this.g.rightX - 4) return index >= 0 && index < s.record.keys ? { side: 'key', index } : null;
     return null;
   }
 
   /** Client rectangle of a token's label (for tooltips). */
-  labelRect(target: HoverTarget): DOMRect {
+  labelRect(target: TokenTarget): DOMRect {
     const r = this.stage.getBoundingClientRect();
     const x = target.side === 'query' ? r.left : r.left + this.g.rightX;
     return new DOMRect(x, r.top + TOP + target.index * ROW - this.g.scrollTop, this.g.labelW, ROW);
   }
 
   /** Scrolls so that `target`'s row is visible. */
-  reveal(target: HoverTarget): void {
+  reveal(target: TokenTarget): void {
     const y = TOP + target.index * ROW;
     const top = this.scroller.scrollTop;
     const h = this.scroller.clientHeight;
@@ -148,12 +139,12 @@ export class HeadView {
     });
   }
 
-  private layout(s: ViewState): void {
+  private layout(s: HeadViewState): void {
     const ctx = this.labels.getContext('2d')!;
     ctx.font = font();
     let labelW = 40;
-    for (const t of [...s.queryTokens, ...s.keyTokens]) labelW = Math.max(labelW, Math.min(LABEL_MAX, ctx.measureText(tokenLabel(t)).width + 12));
-    const rows = Math.max(s.queryTokens.length, s.keyTokens.length);
+    for (const t of [...s.record.queryTokens, ...s.record.keyTokens]) labelW = Math.max(labelW, Math.min(LABEL_MAX, ctx.measureText(tokenLabel(t)).width + 12));
+    const rows = Math.max(s.record.queries, s.record.keys);
     const contentHeight = TOP * 2 + rows * ROW;
     const width = Math.max(320, Math.min(this.scroller.clientWidth || 640, 2 * labelW + 420));
     const height = Math.max(ROW, Math.min(contentHeight, this.scroller.clientHeight || contentHeight));
@@ -174,17 +165,17 @@ export class HeadView {
     }
   }
 
-  private linkSet(layer: AttentionLayer, head: number, s: ViewState): LinkSet {
-    let perLayer = this.cache.get(layer);
-    if (!perLayer) {
+  private linkSet(record: AttentionRecord, head: number, s: HeadViewState): LinkSet {
+    let perRecord = this.cache.get(record);
+    if (!perRecord) {
       this.cache.clear();
-      perLayer = new Map();
-      this.cache.set(layer, perLayer);
+      perRecord = new Map();
+      this.cache.set(record, perRecord);
     }
-    let set = perLayer.get(head);
+    let set = perRecord.get(head);
     if (!set) {
-      set = selectLinks(layer, head, s.maxLinksPerQuery, s.causal);
-      perLayer.set(head, set);
+      set = selectLinks(record, head, s.maxLinksPerQuery, record.causal);
+      perRecord.set(head, set);
     }
     return set;
   }
@@ -201,14 +192,14 @@ export class HeadView {
     return ctx;
   }
 
-  private drawLinks(s: ViewState): void {
+  private drawLinks(s: HeadViewState): void {
     const { height } = this.g;
     const ctx = this.context(this.links);
     ctx.lineWidth = 1.5;
     let count = 0;
-    for (let h = 0; h < s.layer.heads; h++) {
+    for (let h = 0; h < s.record.heads; h++) {
       if (!s.visibleHeads[h]) continue;
-      const set = this.linkSet(s.layer, h, s);
+      const set = this.linkSet(s.record, h, s);
       const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
       for (let i = 0; i < set.length; i++) {
         const y1 = this.y(set.query[i]);
@@ -216,11 +207,11 @@ export class HeadView {
         if ((y1 < 0 && y2 < 0) || (y1 > height && y2 > height)) continue; // entirely off screen
         buckets[alphaBucket(set.weight[i])].push(y1, y2);
       }
-      this.strokeBuckets(ctx, HEAD_COLORS[h % HEAD_COLORS.length], buckets);
+      this.strokeBuckets(ctx, headColor(h), buckets);
       count += set.length;
     }
     this.stats.links = count;
-    this.drawnKey = { layer: s.layer, heads: s.visibleHeads.join(), tokens: s.queryTokens };
+    this.drawnKey = { record: s.record, heads: s.visibleHeads.join() };
   }
 
   /**
@@ -242,7 +233,7 @@ export class HeadView {
     ctx.globalAlpha = 1;
   }
 
-  private drawLabels(s: ViewState): void {
+  private drawLabels(s: HeadViewState): void {
     const { leftX, rightX, labelW, height } = this.g;
     const ctx = this.context(this.labels);
     ctx.font = font();
@@ -250,7 +241,7 @@ export class HeadView {
     const style = getComputedStyle(document.body);
     const fg = style.getPropertyValue('--vscode-editor-foreground').trim() || '#ccc';
     const muted = style.getPropertyValue('--vscode-descriptionForeground').trim() || '#888';
-    const draw = (tokens: TokenInfo[], align: CanvasTextAlign, x: number) => {
+    const draw = (tokens: readonly TokenInfo[], align: CanvasTextAlign, x: number) => {
       ctx.textAlign = align;
       const first = Math.max(0, Math.floor((this.g.scrollTop - TOP) / ROW));
       const last = Math.min(tokens.length - 1, Math.ceil((this.g.scrollTop + height) / ROW));
@@ -259,11 +250,11 @@ export class HeadView {
         ctx.fillText(clip(ctx, tokenLabel(tokens[i]), labelW - 10), x, this.y(i));
       }
     };
-    draw(s.queryTokens, 'right', leftX - 6);
-    draw(s.keyTokens, 'left', rightX + 6);
+    draw(s.record.queryTokens, 'right', leftX - 6);
+    draw(s.record.keyTokens, 'left', rightX + 6);
   }
 
-  private drawOverlay(s: ViewState): void {
+  private drawOverlay(s: HeadViewState): void {
     const { rightX, labelW } = this.g;
     const ctx = this.context(this.overlay);
     this.links.style.opacity = s.hover ? '0.08' : '1';
@@ -274,7 +265,7 @@ export class HeadView {
     ctx.fillRect(side === 'query' ? 0 : rightX, this.y(index) - ROW / 2, labelW, ROW);
     ctx.globalAlpha = 1;
     ctx.lineWidth = 2;
-    const L = s.layer;
+    const L = s.record;
     const n = side === 'query' ? L.keys : L.queries;
     for (let h = 0; h < L.heads; h++) {
       if (!s.visibleHeads[h]) continue;
@@ -282,11 +273,11 @@ export class HeadView {
       for (let j = 0; j < n; j++) {
         const q = side === 'query' ? index : j;
         const k = side === 'query' ? j : index;
-        if (s.causal && k > q) continue;
+        if (L.causal && k > q) continue;
         const w = weightAt(L, h, q, k);
-        if (w >= MIN_WEIGHT) buckets[alphaBucket(w)].push(this.y(q), this.y(k));
+        if (w >= MIN_LINK_WEIGHT) buckets[alphaBucket(w)].push(this.y(q), this.y(k));
       }
-      this.strokeBuckets(ctx, HEAD_COLORS[h % HEAD_COLORS.length], buckets);
+      this.strokeBuckets(ctx, headColor(h), buckets);
     }
   }
 }

@@ -1,9 +1,10 @@
 /**
- * Loading onnxruntime-web inside the webview and picking the backend: WebGPU when an adapter
- * exists (or is required), else WASM. Browser only.
+ * onnxruntime-web inside the webview: loading the shipped bundle, finding a WebGPU adapter, and
+ * fetching model bytes with progress. Browser only; the runner decides what to do with them.
  */
-import type { BackendSetting } from '../../src/core/protocol';
-import { type Backend, EngineError, type OrtModule } from './attentionEngine';
+import type { Backend, BackendSetting } from '../../src/core/backend';
+import { EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { BYTES_PER_MB } from '../../src/core/units';
 
 let ortPromise: Promise<OrtModule> | undefined;
 
@@ -20,17 +21,13 @@ export function loadOrt(bundleUrl: string, wasmMjs: string, wasm: string): Promi
 }
 
 /** The backend to use for `setting`, and why WebGPU was not used when it was not. */
-export async function chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; adapter?: string; fallbackReason?: string }> {
+export async function chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; fallbackReason?: string }> {
   if (setting === 'wasm') return { backend: 'wasm' };
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null> } }).gpu;
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<object | null> } }).gpu;
   let reason = 'this webview has no WebGPU (navigator.gpu is missing)';
   if (gpu) {
     try {
-      const adapter = await gpu.requestAdapter();
-      if (adapter) {
-        const i = adapter.info;
-        return { backend: 'webgpu', adapter: [i?.vendor, i?.architecture, i?.description].filter(Boolean).join(' ') || 'WebGPU adapter' };
-      }
+      if (await gpu.requestAdapter()) return { backend: 'webgpu' };
       reason = 'no WebGPU adapter is available';
     } catch (e) {
       reason = `requesting a WebGPU adapter failed (${(e as Error).message})`;
@@ -63,7 +60,7 @@ export async function fetchModel(url: string, label: string, onProgress: (loaded
     parts.push(value);
     loaded += value.byteLength;
     // One report per whole percent (or per MB without a length): chunks arrive by the hundred.
-    const step = total ? Math.floor((loaded / total) * 100) : Math.floor(loaded / 1048576);
+    const step = total ? Math.floor((loaded / total) * 100) : Math.floor(loaded / BYTES_PER_MB);
     if (step !== reported) {
       reported = step;
       onProgress(loaded, total);

@@ -6,7 +6,7 @@
  */
 import { onnx } from 'onnx-proto';
 import { Reader } from 'protobufjs/minimal';
-import type { AttentionKind } from '../../src/core/attention';
+import type { AttentionKind } from '../attention';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {

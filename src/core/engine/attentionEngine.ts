@@ -4,13 +4,12 @@
  * and in Node (CLI and tests, WASM). No DOM and no vscode here.
  */
 import type * as Ort from 'onnxruntime-web';
-import { type AttentionLayer, compareLayers, parseAttentionName } from '../../src/core/attention';
+import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
+import type { Backend } from '../backend';
 import { type FoundAttention, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
 export type OrtModule = typeof Ort;
-/** Execution backend actually used by a session. */
-export type Backend = 'webgpu' | 'wasm';
 
 /** A failure the user can act on; `message` says what happened and what to do. */
 export class EngineError extends Error {
@@ -91,16 +90,6 @@ export class AttentionEngine {
       );
     }
     return new AttentionEngine(ort, session, backend, attentionOutputs, exposed);
-  }
-
-  /** Input names of the graph. */
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
-  }
-
-  /** True when the graph takes `decoder_input_ids`. */
-  get needsDecoderIds(): boolean {
-    return this.session.inputNames.includes('decoder_input_ids');
   }
 
   /** Runs the model once and returns every attention output. */

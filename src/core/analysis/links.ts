@@ -1,6 +1,7 @@
 /** Which links the head view draws. Pure and unit-tested. */
-import { type AttentionLayer, row } from '../../src/core/attention';
-import { topK } from '../../src/core/summary';
+import { type AttentionTensor, row } from '../attention';
+import { topK } from './summary';
+import { MIN_LINK_WEIGHT } from './thresholds';
 
 /** Links of one head: parallel arrays of query, key and weight. */
 export interface LinkSet {
@@ -12,14 +13,12 @@ export interface LinkSet {
 
 /** Below this many tokens every link is drawn; above it only the strongest per query. */
 export const DENSE_LIMIT = 64;
-/** Links lighter than this are invisible at any opacity mapping we use, so they are skipped. */
-export const MIN_WEIGHT = 0.01;
 
 /**
- * The links of `head` worth drawing: every link above MIN_WEIGHT for short inputs, else the
+ * The links of `head` worth drawing: every link above MIN_LINK_WEIGHT for short inputs, else the
  * `maxPerQuery` strongest per query. With `causal`, keys after the query are never drawn.
  */
-export function selectLinks(a: AttentionLayer, head: number, maxPerQuery: number, causal: boolean): LinkSet {
+export function selectLinks(a: AttentionTensor, head: number, maxPerQuery: number, causal: boolean): LinkSet {
   const dense = a.keys <= DENSE_LIMIT;
   const cap = a.queries * (dense ? a.keys : Math.min(maxPerQuery, a.keys));
   const query = new Uint16Array(cap);
@@ -31,7 +30,7 @@ export function selectLinks(a: AttentionLayer, head: number, maxPerQuery: number
     const limit = causal ? Math.min(q + 1, a.keys) : a.keys;
     const keys = dense ? Array.from({ length: limit }, (_, i) => i) : topK(limit === a.keys ? r : r.subarray(0, limit), maxPerQuery);
     for (const k of keys) {
-      if (r[k] < MIN_WEIGHT) continue;
+      if (r[k] < MIN_LINK_WEIGHT) continue;
       query[n] = q;
       key[n] = k;
       weight[n] = r[k];

@@ -1,0 +1,127 @@
+// The panel's state: its actions, what each reports as changed, and keyboard navigation.
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AttentionLayer } from '../../src/core/attention';
+import type { RunRequest } from '../../src/core/protocol/panel';
+import type { TokenInfo } from '../../src/core/tokens';
+import { type Change, PanelState } from '../../webview/panel/state';
+
+const tokens: TokenInfo[] = ['<s>', 'a', 'b'].map((text, i) => ({ id: i, text, start: i, end: i + 1, special: i === 0 }));
+const layer = (name: string, kind: AttentionLayer['kind'], layer: number, heads: number, queries = 3, keys = 3): AttentionLayer =>
+  ({ name, kind, layer, heads, queries, keys, data: new Float32Array(heads * queries * keys).fill(1 / keys) });
+const request = (runId: number, over: Partial<RunRequest> = {}): RunRequest => ({
+  runId,
+  model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
+  backend: 'auto',
+  tokens,
+  ids: Int32Array.from([0, 1, 2]),
+  maxLinksPerQuery: 12,
+  ...over,
+});
+
+describe('PanelState', () => {
+  let state: PanelState;
+  let changes: Change[];
+  beforeEach(() => {
+    state = new PanelState();
+    changes = [];
+    state.onDidChange((c) => changes.push(c));
+  });
+  const load = (layers = [layer('attentions.0', 'self', 0, 4), layer('attentions.1', 'self', 1, 4)], req = request(1)) =>
+    state.finish(req, { layers, backend: 'wasm', millis: 5 });
+
+  it('goes idle → running → ready, carrying the notice, and lands on the first record with every head', () => {
+    expect(state.snapshot.phase.name).toBe('idle');
+    state.begin(request(1, { notice: 'truncated' }));
+    state.progress('model', 'Loading…', 0.5);
+    expect(state.snapshot.phase).toEqual({ name: 'running', stage: 'model', message: 'Loading…', fraction: 0.5 });
+    expect(state.snapshot.notice).toBe('truncated');
+    load();
+    expect(state.snapshot.phase.name).toBe('ready');
+    expect(state.record?.label).toBe('Layer 1');
+    expect(state.shownHeads).toEqual([0, 1, 2, 3]);
+    expect(changes).toEqual(['phase', 'phase', 'run']);
+  });
+
+  it('normalises records once: causal from the model, tokens on both sides', () => {
+    load();
+    expect(state.record?.causal).toBe(true);
+    expect(state.record?.queryTokens).toBe(tokens);
+    expect(state.snapshot.run?.records.map((r) => r.id)).toEqual(['attentions.0', 'attentions.1']);
+  });
+
+  it('toggles and solos heads, and keeps the choice across layers with the same head count', () => {
+    load();
+    state.toggleHead(1);
+    expect(state.shownHeads).toEqual([0, 2, 3]);
+    state.soloHead(2);
+    expect(state.shownHeads).toEqual([2]);
+    state.selectRecord(1);
+    expect(state.shownHeads).toEqual([2]);
+    expect(changes.slice(-3)).toEqual(['selection', 'selection', 'selection']);
+    state.toggleHead(9); // out of range: nothing happens
+    state.selectRecord(5);
+    expect(changes).toHaveLength(4);
+  });
+
+  it('shows every head again on a layer with another head count, and clears the hover', () => {
+    load([layer('encoder_attentions.0', 'encoder', 0, 4), layer('cross_attentions.0', 'cross', 0, 2)], request(1, { decoderTokens: tokens.slice(0, 2) }));
+    state.soloHead(0);
+    state.hoverOn({ side: 'query', index: 1 });
+    state.selectRecord(1);
+    expect(state.shownHeads).toEqual([0, 1]);
+    expect(state.snapshot.hover).toBeNull();
+    expect(state.record?.queryTokens).toHaveLength(2);
+  });
+
+  it('reports a hover only when it changes', () => {
+    load();
+    state.hoverOn({ side: 'key', index: 2 });
+    state.hoverOn({ side: 'key', index: 2 });
+    state.hoverOn(null);
+    expect(changes.filter((c) => c === 'hover')).toHaveLength(2);
+  });
+
+  it('follows the editor cursor only for the run and records over the input', () => {
+    load([layer('encoder_attentions.0', 'encoder', 0, 2), layer('decoder_attentions.0', 'decoder', 0, 2)]);
+    state.focusFromEditor(2, 1); // another run
+    expect(state.snapshot.hover).toBeNull();
+    state.focusFromEditor(1, 1);
+    expect(state.snapshot.hover).toEqual({ side: 'query', index: 1 });
+    expect(state.snapshot.reveal).toBe(true);
+    state.focusFromEditor(1, -1);
+    expect(state.snapshot.hover).toBeNull();
+    state.selectRecord(1); // decoder attention is not over the selected text
+    state.focusFromEditor(1, 2);
+    expect(state.snapshot.hover).toBeNull();
+  });
+
+  it('moves with the keyboard between tokens, sides and layers, and ignores other keys', () => {
+    load();
+    expect(state.key('ArrowDown')).toBe(true);
+    expect(state.snapshot.hover).toEqual({ side: 'query', index: 0 });
+    state.key('ArrowDown');
+    state.key('ArrowDown');
+    state.key('ArrowDown'); // stays on the last token
+    expect(state.snapshot.hover).toEqual({ side: 'query', index: 2 });
+    state.key('ArrowRight');
+    expect(state.snapshot.hover).toEqual({ side: 'key', index: 2 });
+    state.key('ArrowUp');
+    expect(state.snapshot.hover).toEqual({ side: 'key', index: 1 });
+    state.key('Escape');
+    expect(state.snapshot.hover).toBeNull();
+    state.key('PageDown');
+    expect(state.snapshot.recordIndex).toBe(1);
+    state.key('PageDown');
+    expect(state.snapshot.recordIndex).toBe(1);
+    state.key('PageUp');
+    expect(state.snapshot.recordIndex).toBe(0);
+    expect(state.key('a')).toBe(false);
+    expect(state.key('toString')).toBe(false);
+  });
+
+  it('ignores keys before any run is loaded, and shows a failure with its message', () => {
+    expect(state.key('ArrowDown')).toBe(false);
+    state.fail('boom');
+    expect(state.snapshot.phase).toEqual({ name: 'error', message: 'boom' });
+  });
+});

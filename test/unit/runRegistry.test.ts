@@ -1,0 +1,75 @@
+// The host's runs registry: the events its subscribers (panel, editor, status bar, notifications) rely on.
+import { describe, expect, it } from 'vitest';
+import { summarize } from '../../src/core/analysis/summary';
+import { recordOfLayer } from '../../src/core/attention';
+import { type Run, RunRegistry } from '../../src/runs/runRegistry';
+
+const init = () => ({ model: { id: 'bundled:x', label: 'X' }, document: { uri: 'untitled:1', version: 1, offset: 0 }, tokens: [{ id: 1, text: 'a', start: 0, end: 1, special: false }] });
+const summaryOf = (runId: number) =>
+  summarize(runId, recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 1, keys: 1, data: Float32Array.of(1) }, { tokens: init().tokens, causal: false }), [0], 4);
+
+function watch(runs: RunRegistry) {
+  const events: string[] = [];
+  runs.onDidAdd((r: Run) => events.push(`add ${r.id}`));
+  runs.onDidChange((r: Run) => events.push(`change ${r.id} ${r.status}${r.progress ? ` ${r.progress}` : ''}${r.summary ? ' summary' : ''}`));
+  runs.onDidRemove((r: Run) => events.push(`remove ${r.id}`));
+  return events;
+}
+
+describe('RunRegistry', () => {
+  it('gives each run a new id and reports its life: progress, result, summary, removal', () => {
+    const runs = new RunRegistry();
+    const events = watch(runs);
+    const a = runs.add(init());
+    const b = runs.add(init());
+    expect([a.id, b.id, a.status]).toEqual([1, 2, 'running']);
+    expect(runs.latest?.id).toBe(2);
+    runs.progress(2, 'Loading…');
+    runs.finish(2, { backend: 'wasm', millis: 4 });
+    runs.setSummary(summaryOf(2));
+    expect(runs.get(2)).toMatchObject({ status: 'done', backend: 'wasm', millis: 4, progress: undefined });
+    expect(runs.get(2)?.summary?.runId).toBe(2);
+    runs.remove(2);
+    expect(runs.latest?.id).toBe(1);
+    expect(events).toEqual(['add 1', 'add 2', 'change 2 running Loading…', 'change 2 done', 'change 2 done summary', 'remove 2']);
+  });
+
+  it('ignores late messages for cancelled, failed and removed runs', () => {
+    const runs = new RunRegistry();
+    const events = watch(runs);
+    const a = runs.add(init());
+    runs.cancel(a.id);
+    runs.finish(a.id, { backend: 'webgpu', millis: 1 });
+    runs.fail(a.id, 'late');
+    runs.setSummary(summaryOf(a.id));
+    expect(runs.get(a.id)?.status).toBe('cancelled');
+    const b = runs.add(init());
+    runs.fail(b.id, 'boom');
+    runs.finish(b.id, { backend: 'wasm', millis: 1 });
+    expect(runs.get(b.id)).toMatchObject({ status: 'failed', error: 'boom' });
+    runs.remove(b.id);
+    runs.progress(b.id, 'late');
+    runs.setSummary(summaryOf(99));
+    expect(events).toEqual(['add 1', 'change 1 cancelled', 'add 2', 'change 2 failed', 'remove 2']);
+  });
+
+  it('cancels a running run when it is removed, so progress displays end', () => {
+    const runs = new RunRegistry();
+    const events = watch(runs);
+    runs.add(init());
+    runs.remove(1);
+    runs.remove(1);
+    expect(events).toEqual(['add 1', 'change 1 cancelled', 'remove 1']);
+    expect(runs.latest).toBeUndefined();
+  });
+
+  it('stops notifying a listener once its subscription is disposed', () => {
+    const runs = new RunRegistry();
+    const seen: number[] = [];
+    const sub = runs.onDidAdd((r) => seen.push(r.id));
+    runs.add(init());
+    sub.dispose();
+    runs.add(init());
+    expect(seen).toEqual([1]);
+  });
+});

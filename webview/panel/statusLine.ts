@@ -1,0 +1,35 @@
+/** The panel's status: the notice, progress bar, error and status line, and the page's `data-state`. */
+import { backendLabel } from '../../src/core/backend';
+import type { PanelSnapshot } from './state';
+
+/** The elements this module owns. */
+export interface StatusElements {
+  notice: HTMLElement;
+  progress: HTMLElement;
+  progressText: HTMLElement;
+  error: HTMLElement;
+  status: HTMLElement;
+}
+
+/** Shows `s`'s phase; `links` is the number of links the view drew. */
+export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number): void {
+  const p = s.phase;
+  el.notice.hidden = !s.notice;
+  el.notice.textContent = s.notice;
+  el.progress.hidden = p.name !== 'running';
+  el.error.hidden = p.name !== 'error';
+  el.error.textContent = p.name === 'error' ? p.message : '';
+  if (p.name === 'running') {
+    el.progressText.textContent = p.message;
+    const bar = el.progress.querySelector<HTMLElement>('.bar')!;
+    bar.classList.toggle('indeterminate', p.fraction === undefined);
+    bar.style.width = p.fraction === undefined ? '' : `${Math.round(p.fraction * 100)}%`;
+  }
+  if (p.name === 'error') el.status.textContent = 'Failed';
+  if (p.name === 'ready' && s.run) {
+    const { request, backend, millis } = s.run;
+    el.status.textContent = `${request.model.label} · ${backendLabel(backend, 'short')} · ${request.tokens.length} tokens · ${millis.toFixed(0)} ms · ${links} links`;
+    document.body.dataset.backend = backend;
+  }
+  if (p.name !== 'idle') document.body.dataset.state = p.name;
+}

@@ -1,0 +1,42 @@
+/** The text forms of the view: the hover tooltip and the accessible list of strongest links. */
+import type { AttentionRecord } from '../../src/core/attention';
+import { type ViewSummary, attendedBy } from '../../src/core/analysis/summary';
+import type { TokenFocus } from '../../src/core/analysis/tokenFocus';
+import { tokenLabel } from '../../src/core/tokens';
+
+/** Fills the tooltip for `focus` and places it beside `anchor` (the token's label), or hides it. */
+export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, index: number, side: 'query' | 'key', anchor: DOMRect): void {
+  if (!focus) {
+    tip.hidden = true;
+    return;
+  }
+  const title = document.createElement('div');
+  title.className = 'tip-title';
+  title.textContent = `${tokenLabel(focus.token)} (#${index}) ${focus.relation} · ${focus.scope}`;
+  const table = document.createElement('table');
+  for (const p of focus.partners) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = tokenLabel(p.token);
+    tr.insertCell().textContent = `#${p.index}`;
+    tr.insertCell().textContent = p.weight.toFixed(4);
+  }
+  tip.replaceChildren(title, table);
+  tip.hidden = false;
+  const x = side === 'query' ? anchor.right + 8 : anchor.left - tip.offsetWidth - 8;
+  tip.style.left = `${Math.max(4, Math.min(window.innerWidth - tip.offsetWidth - 4, x))}px`;
+  tip.style.top = `${Math.max(4, Math.min(window.innerHeight - tip.offsetHeight - 4, anchor.top))}px`;
+}
+
+/** Lists each query's three strongest keys; `data-top` holds the strongest key's index (-1: none). */
+export function renderLinkList(list: HTMLElement, record: AttentionRecord, summary: ViewSummary | undefined): void {
+  const frag = document.createDocumentFragment();
+  for (let q = 0; summary && q < summary.queries; q++) {
+    const best = attendedBy(summary, q).slice(0, 3);
+    const li = document.createElement('li');
+    li.dataset.query = String(q);
+    li.dataset.top = String(best[0]?.key ?? -1);
+    li.textContent = `${tokenLabel(record.queryTokens[q])} → ${best.map(({ key, weight }) => `${tokenLabel(record.keyTokens[key])} ${weight.toFixed(3)}`).join(', ')}`;
+    frag.appendChild(li);
+  }
+  list.replaceChildren(frag);
+}
