@@ -8,7 +8,7 @@ import type { Backend } from '../core/backend';
 import { Emitter } from '../core/events';
 import type { TokenInfo } from '../core/tokens';
 
-/** Where a run stands. Only `running` runs accept progress, results and failures. */
+/** Where a run stands. Only `running` runs accept progress, results and failures; `running` and `done` runs accept summaries. */
 export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
 /** Where the inspected text sits: a document version and the offset of the selection's start. */
@@ -94,10 +94,10 @@ export class RunRegistry {
     this.updateRunning(id, { status: 'cancelled', progress: undefined });
   }
 
-  /** The view of a finished run changed layer or heads. */
+  /** The panel's view of a run changed layer or heads (the first summary may arrive just before the result). */
   setSummary(summary: ViewSummary): void {
     const run = this.runs.get(summary.runId);
-    if (run?.status === 'done') this.update(run, { summary });
+    if (run?.status === 'done' || run?.status === 'running') this.update(run, { summary });
   }
 
   /** Forgets a run (cancelling it first if it still runs). */

@@ -25,13 +25,13 @@ describe('RunRegistry', () => {
     expect([a.id, b.id, a.status]).toEqual([1, 2, 'running']);
     expect(runs.latest?.id).toBe(2);
     runs.progress(2, 'Loading…');
+    runs.setSummary(summaryOf(2)); // the panel draws, sends its summary, then reports the result
     runs.finish(2, { backend: 'wasm', millis: 4 });
-    runs.setSummary(summaryOf(2));
     expect(runs.get(2)).toMatchObject({ status: 'done', backend: 'wasm', millis: 4, progress: undefined });
     expect(runs.get(2)?.summary?.runId).toBe(2);
     runs.remove(2);
     expect(runs.latest?.id).toBe(1);
-    expect(events).toEqual(['add 1', 'add 2', 'change 2 running Loading…', 'change 2 done', 'change 2 done summary', 'remove 2']);
+    expect(events).toEqual(['add 1', 'add 2', 'change 2 running Loading…', 'change 2 running Loading… summary', 'change 2 done summary', 'remove 2']);
   });
 
   it('ignores late messages for cancelled, failed and removed runs', () => {
