@@ -1,53 +1,21 @@
 /**
- * Headless Attention Lens: `attention-lens inspect --model <folder> (--text <s> | --text-file <p>) [--target <s>] [--json]`.
- * Same pipeline as the extension (tokenize → run → extract) on onnxruntime-web's WASM backend.
+ * Headless Attention Lens: `attention-lens inspect --model <folder> (--text <s> | --text-file <p>) …`.
+ * Same pipeline as the extension (tokenize → run → extract → analyse) on onnxruntime-web's WASM backend.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { toNested } from './core/attention';
+import { type AttentionRecord, recordOfLayer, toNested } from './core/attention';
+import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
+import { type HeadStats, STAT_NAMES } from './core/analysis/headStats';
+import { type RunTexts, analyse, runHeadStats } from './core/analysis/transform';
+import { AttentionEngine } from './core/engine/attentionEngine';
+import { type InspectArgs, parseInspectArgs } from './cliArgs';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
-import { AttentionEngine } from './core/engine/attentionEngine';
-
-const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json]';
-
-interface Args {
-  model: string;
-  text: string;
-  target?: string;
-  json: boolean;
-}
-
-function parseArgs(argv: string[]): Args {
-  if (argv[0] !== 'inspect') throw new Error(USAGE);
-  const opts: Record<string, string | true> = {};
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--json') opts.json = true;
-    else if (a === '--model' || a === '--text' || a === '--text-file' || a === '--target') {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${USAGE}`);
-      opts[a.slice(2)] = argv[++i];
-    } else throw new Error(`unknown argument ${a}. ${USAGE}`);
-  }
-  if (typeof opts.model !== 'string') throw new Error(`--model is required. ${USAGE}`);
-  if ((typeof opts.text === 'string') === (typeof opts['text-file'] === 'string')) throw new Error(`give exactly one of --text and --text-file. ${USAGE}`);
-  let text: string;
-  if (typeof opts.text === 'string') text = opts.text;
-  else {
-    try {
-      text = fs.readFileSync(opts['text-file'] as string, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read --text-file ${opts['text-file']}: ${(e as Error).message}`);
-    }
-  }
-  if (text.length === 0) throw new Error('the text is empty: nothing to inspect');
-  return { model: path.resolve(opts.model), text, target: typeof opts.target === 'string' ? opts.target : undefined, json: opts.json === true };
-}
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv);
+  const args = parseInspectArgs(argv);
   const info = readModelFolder(args.model);
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
@@ -61,19 +29,60 @@ async function main(argv: string[]): Promise<void> {
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   });
   await engine.dispose();
-  const result = {
-    model: { folder: info.folder, architecture: info.architecture },
-    backend: engine.backend,
-    tokens: prepared.tokens,
-    ...(prepared.decoderTokens ? { decoderTokens: prepared.decoderTokens } : {}),
-    attention: layers.map((l) => ({ name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, weights: toNested(l) })),
-  };
+  const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
+  const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
+  const shown = analyse(records, run, args);
+  const heads = args.stats ? headTable(records, run, args) : undefined;
   if (args.json) {
+    // Tokens (or words) as the attention indexes them, after --words and --hide.
+    const decoderTokens = prepared.decoderTokens && (shown.find((r) => !r.overInput)?.queryTokens ?? prepared.decoderTokens);
+    const result = {
+      model: { folder: info.folder, architecture: info.architecture },
+      backend: engine.backend,
+      tokens: shown.find((r) => r.overInput)?.keyTokens ?? prepared.tokens,
+      ...(decoderTokens ? { decoderTokens } : {}),
+      attention: shown.map(({ source, heads, queries, keys, ...r }) => ({
+        name: args.aggregate ? `${args.aggregate}(${source.name})` : source.name,
+        kind: source.kind,
+        layer: source.layer,
+        heads,
+        queries,
+        keys,
+        weights: toNested({ heads, queries, keys, data: r.data }),
+      })),
+      ...(heads ? { heads } : {}),
+    };
     await writeOut(JSON.stringify(result) + '\n');
     return;
   }
-  process.stdout.write(`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention layers · ${engine.backend} · ${millis.toFixed(0)} ms\n`);
-  for (const l of layers) process.stdout.write(`  ${l.name}: ${l.heads} heads × ${l.queries} × ${l.keys}\n`);
+  const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention layers · ${engine.backend} · ${millis.toFixed(0)} ms`];
+  for (const r of shown) lines.push(`  ${r.label}: ${r.heads} heads × ${r.queries} × ${r.keys}`);
+  if (heads) lines.push('', ...formatHeadTable(heads));
+  await writeOut(lines.join('\n') + '\n');
+}
+
+/** One row per head: where it is, its statistics and labels (the `--stats` JSON shape). */
+type HeadRow = { kind: string; layer: number; head: number; labels: string[] } & HeadStats;
+
+function headTable(records: AttentionRecord[], run: RunTexts, args: InspectArgs): HeadRow[] {
+  const { stats } = runHeadStats(records, run, args);
+  return records.flatMap((r, i) => stats[i].map((s, head) => ({ kind: r.source.kind, layer: r.source.layer, head, ...s, labels: headLabels(s).map((l) => l.label) })));
+}
+
+/** The head table for a terminal: aligned columns, 1-based layer and head numbers. */
+function formatHeadTable(rows: HeadRow[]): string[] {
+  const cols = ['layer', 'head', ...STAT_NAMES, 'labels'];
+  const cell = (row: HeadRow, c: string): string => {
+    if (c === 'layer') return `${row.kind === 'self' ? '' : `${row.kind} `}${row.layer + 1}`;
+    if (c === 'head') return String(row.head + 1);
+    if (c === 'labels') return row.labels.join(', ');
+    const v = row[c as keyof HeadStats];
+    return v === null ? '–' : v.toFixed(c === 'distance' ? 1 : 2);
+  };
+  const table = [cols, ...rows.map((r) => cols.map((c) => cell(r, c)))];
+  const width = cols.map((_, j) => Math.max(...table.map((t) => t[j].length)));
+  const out = table.map((t) => t.map((v, j) => (j === t.length - 1 ? v : v.padStart(width[j]))).join('  ').trimEnd());
+  return [...out, '', `labels: ${LABEL_RULES.map((r) => `${r.label} (${ruleText(r)})`).join(', ')}`];
 }
 
 /** Writes to stdout and waits until it is flushed: exiting earlier truncates output to a pipe. */

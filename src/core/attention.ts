@@ -41,6 +41,8 @@ export interface AttentionRecord extends AttentionTensor {
   signed: boolean;
   /** Queries and keys are both the inspected text, so the editor can show this record. */
   overInput: boolean;
+  /** The model output it derives from, for exports and the CLI (views never branch on it). */
+  source: Pick<AttentionLayer, 'name' | 'kind' | 'layer'>;
 }
 
 const NAME_PATTERN = /^(attentions|encoder_attentions|decoder_attentions|cross_attentions)\.(\d+)$/;
@@ -115,5 +117,6 @@ export function recordOfLayer(l: AttentionLayer, run: RunTokens): AttentionRecor
     causal: l.kind === 'decoder' || (l.kind === 'self' && run.causal),
     signed: false,
     overInput: l.kind === 'self' || l.kind === 'encoder',
+    source: { name: l.name, kind: l.kind, layer: l.layer },
   };
 }

@@ -7,6 +7,8 @@ export interface TokenInfo {
   start: number;
   end: number;
   special: boolean;
+  /** The tokenizer's word id; tokens of one word share it. Absent for special tokens. */
+  word?: number;
 }
 
 /** A short, printable label for a token (byte-level and SentencePiece markers made readable). */

@@ -51,8 +51,14 @@ export class ModelTokenizer {
     const ids = enc.getIds();
     const texts = enc.getTokens();
     const special = enc.getSpecialTokensMask();
+    const words = enc.getWordIds();
     const offsets = offsetsToUtf16(text, enc.getOffsets() as Array<[number, number]>);
-    const tokens = ids.map((id, i) => ({ id, text: texts[i], start: offsets[i][0], end: offsets[i][1], special: special[i] === 1 }));
+    const tokens: TokenInfo[] = ids.map((id, i) => {
+      const word = words[i];
+      const t: TokenInfo = { id, text: texts[i], start: offsets[i][0], end: offsets[i][1], special: special[i] === 1 };
+      if (typeof word === 'number' && special[i] !== 1) t.word = word;
+      return t;
+    });
     return { tokens, truncatedFrom };
   }
 }

@@ -58,8 +58,12 @@ export function topK(values: ArrayLike<number>, k: number): number[] {
   return idx;
 }
 
-/** A scope label such as "Layer 2 · head 3" or "Layer 2 · mean of 4 heads" (1-based for people). */
+/**
+ * A scope label such as "Layer 2 · head 3" or "Layer 2 · mean of 4 heads" (1-based for people).
+ * A single-head record (an aggregate) is named by its own label.
+ */
 export function scopeLabel(r: Pick<AttentionRecord, 'label' | 'heads'>, heads: readonly number[]): string {
+  if (r.heads === 1) return r.label;
   const which = heads.length === 1 ? `head ${heads[0] + 1}` : heads.length === r.heads ? `mean of all ${r.heads} heads` : `mean of heads ${heads.map((h) => h + 1).join(', ')}`;
   return `${r.label} · ${which}`;
 }

@@ -1,0 +1,76 @@
+/**
+ * The analysis choices every view and the CLI share, applied to a run's records in one order:
+ * word level, then hidden tokens, then aggregation. Pure.
+ */
+import type { AttentionRecord } from '../attention';
+import type { TokenInfo } from '../tokens';
+import { type Aggregation, maxOverHeads, meanOverHeads, rollout } from './aggregate';
+import { type HeadStats, allHeadStats, keyCategories } from './headStats';
+import { type HideChoice, hideTokens } from './hiding';
+import { mergeWords, type Word, wordRecord } from './words';
+
+/** What the user chose to look at. */
+export interface AnalysisChoices {
+  words: boolean;
+  hide: readonly HideChoice[];
+  /** Undefined: every head. */
+  aggregate?: Aggregation;
+}
+
+/** The texts the run's token spans index into: the input, and the decoder target if it differs. */
+export interface RunTexts {
+  tokens: readonly TokenInfo[];
+  text: string;
+  decoderTokens?: readonly TokenInfo[];
+  target?: string;
+}
+
+/** The text a run's token indexes into: the target for decoder tokens, else the input. */
+function sourceOf(run: RunTexts): (t: TokenInfo) => string {
+  const input = new Set(run.tokens);
+  const decoder = new Set(run.target === undefined ? [] : run.decoderTokens ?? []);
+  return (t) => (decoder.has(t) && !input.has(t) ? run.target! : run.text);
+}
+
+/** A token's text in the input it came from; words, made by `mergeWords`, carry theirs as `text`. */
+function spanResolver(run: RunTexts): (t: TokenInfo) => string {
+  const source = sourceOf(run);
+  const original = new Set([...run.tokens, ...(run.decoderTokens ?? [])]);
+  return (t) => (original.has(t) ? source(t).slice(t.start, t.end) : t.text);
+}
+
+/** Per-head records after word merge and hiding: the basis of statistics and of aggregation. */
+export function perHeadRecords(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>): AttentionRecord[] {
+  const source = sourceOf(run);
+  const words = new Map<readonly TokenInfo[], Word[]>();
+  const wordsOf = (tokens: readonly TokenInfo[]) => {
+    let w = words.get(tokens);
+    if (!w) {
+      w = mergeWords(tokens, source);
+      words.set(tokens, w);
+    }
+    return w;
+  };
+  return records.map((r) => {
+    const merged = choices.words ? wordRecord(r, wordsOf(r.queryTokens), wordsOf(r.keyTokens)) : r;
+    return hideTokens(merged, choices.hide);
+  });
+}
+
+/** The records to show: per head, or one aggregate per layer (rollout covers attention over the input). */
+export function analyse(records: readonly AttentionRecord[], run: RunTexts, choices: AnalysisChoices): AttentionRecord[] {
+  const base = perHeadRecords(records, run, choices);
+  switch (choices.aggregate) {
+    case undefined: return base;
+    case 'mean': return base.map(meanOverHeads);
+    case 'max': return base.map(maxOverHeads);
+    case 'rollout': return rollout(base.filter((r) => r.overInput && r.queries === r.keys));
+  }
+}
+
+/** Statistics of every head after word merge and hiding: `[record][head]`. */
+export function runHeadStats(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>): { records: AttentionRecord[]; stats: HeadStats[][] } {
+  const base = perHeadRecords(records, run, choices);
+  const span = spanResolver(run);
+  return { records: base, stats: allHeadStats(base, (r) => keyCategories(r.keyTokens, span)) };
+}
