@@ -1,4 +1,4 @@
-// Bundles the extension host, the CLI and the webview with esbuild, and copies the
+// Bundles the extension host, the CLI and the webviews (panel, head explorer) with esbuild, and copies the
 // onnxruntime-web runtime files the webview loads from extension files.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -19,6 +19,7 @@ const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers'] },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
   { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
+  { ...common, entryPoints: ['webview/explorer/main.ts'], outfile: 'dist/explorer.js', platform: 'browser', format: 'esm', target: 'es2022' },
 ];
 
 if (watch) {

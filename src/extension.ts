@@ -3,12 +3,14 @@ import * as vscode from 'vscode';
 import { registerClearAttention } from './commands/clearAttention';
 import { registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
+import { registerShowHeadExplorer } from './commands/showHeadExplorer';
 import { EditorAttention } from './editor/editorAttention';
 import { ModelStore } from './modelStore';
 import { AttentionPanels } from './panels/attentionPanel';
 import { RunNotifications } from './runs/runNotifications';
 import { RunRegistry } from './runs/runRegistry';
 import { RunStatusBar } from './runs/runStatusBar';
+import { HeadExplorerView } from './views/headExplorerView';
 
 /** What activate() returns: a small API for integration tests and other extensions. */
 export interface AttentionLensApi {
@@ -28,9 +30,11 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     panels,
     new RunStatusBar(runs),
     new RunNotifications(runs),
+    new HeadExplorerView(context.extensionUri, runs),
     // Commands
     registerShowAttention(show),
     registerClearAttention(editor),
+    registerShowHeadExplorer(),
     registerSelectModel(store),
     registerAddModelFolder(store),
     registerAddHubModel(store),

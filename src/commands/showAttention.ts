@@ -60,6 +60,7 @@ export class ShowAttention {
       runId: run.id,
       model: { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal },
       backend: settings.backend,
+      text,
       tokens: prepared.tokens,
       ids: Int32Array.from(prepared.tokens, (t) => t.id),
       decoderTokens: prepared.decoderTokens,

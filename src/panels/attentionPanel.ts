@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
-import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
+import type { FromPanel, HeadSelection, RunRequest, ToPanel } from '../core/protocol/panel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { attentionPanelHtml } from './webviewHtml';
 
@@ -20,13 +20,25 @@ export class AttentionPanel extends Disposable {
   private ready = false;
   private pending: RunRequest | undefined;
   private readonly modelFolders = new Set<string>();
+  /** The selection the page last reported or was told, so echoes are not sent back. */
+  private shown: ({ runId: number } & HeadSelection) | undefined;
 
   constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
     super();
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
     this._register(runs.onDidChange((run) => {
-      if (run.id === this.pending?.runId && run.status === 'cancelled') this.dispose(); // cancelled from the progress notification
+      if (run.id !== this.pending?.runId) return;
+      if (run.status === 'cancelled') return this.dispose(); // cancelled from the progress notification
+      // A selection made elsewhere (the head explorer): show it.
+      const s = run.selection;
+      if (this.ready && s && (this.shown?.runId !== run.id || this.shown.recordIndex !== s.recordIndex || this.shown.heads.join() !== s.heads.join())) {
+        this.shown = { runId: run.id, ...s };
+        this.post({ type: 'selection/set', runId: run.id, selection: s });
+      }
+    }));
+    this._register(runs.onDidRequestSimilarity(({ runId, recordIndex, head }) => {
+      if (this.ready && runId === this.pending?.runId) this.post({ type: 'similarity/compute', runId, recordIndex, head });
     }));
     panel.webview.html = attentionPanelHtml(panel.webview, extensionUri);
   }
@@ -93,6 +105,16 @@ export class AttentionPanel extends Disposable {
         return;
       case 'view/didChange':
         this.runs.setSummary(m.summary);
+        return;
+      case 'selection/didChange':
+        this.shown = { runId: m.runId, ...m.selection };
+        this.runs.setSelection(m.runId, m.selection);
+        return;
+      case 'heads/didCompute':
+        this.runs.setGrid(m.grid);
+        return;
+      case 'similarity/didCompute':
+        this.runs.setSimilarity(m.runId, { recordIndex: m.recordIndex, head: m.head, distances: m.distances });
         return;
       default:
         assertNever(m);

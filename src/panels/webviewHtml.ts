@@ -1,4 +1,4 @@
-/** HTML and Content Security Policy for Attention Lens webviews. */
+/** HTML and Content Security Policy for Attention Lens webviews: one strict page shell for every view. */
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 
@@ -7,10 +7,21 @@ export function nonce(): string {
   return crypto.randomBytes(18).toString('base64url');
 }
 
-/** The panel page: a strict CSP (nonce, wasm-unsafe-eval, no remote origins) and the webview bundle. */
-export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+/** What differs between pages: title, stylesheet and script (paths under the extension), body markup and data attributes. */
+interface PageParts {
+  title: string;
+  css: string[];
+  script: string[];
+  /** Static markup written here; never model- or document-provided text. */
+  body: string;
+  /** `data-*` attributes of `<body>`: extension paths turned into webview URIs. */
+  dataUris?: Record<string, string[]>;
+}
+
+/** A page with a strict CSP (nonce, wasm-unsafe-eval, no remote origins). */
+function page(webview: vscode.Webview, extensionUri: vscode.Uri, p: PageParts): string {
   const n = nonce();
-  const uri = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
+  const uri = (parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString();
   const csp = [
     "default-src 'none'",
     `script-src 'nonce-${n}' ${webview.cspSource} 'wasm-unsafe-eval'`,
@@ -20,19 +31,35 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     `img-src ${webview.cspSource} data:`,
     `font-src ${webview.cspSource}`,
   ].join('; ');
+  const data = Object.entries(p.dataUris ?? {}).map(([k, v]) => ` data-${k}="${uri(v)}"`).join('');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${uri('media', 'attentionPanel.css')}" nonce="${n}">
-<title>Attention Lens</title>
+<link rel="stylesheet" href="${uri(p.css)}" nonce="${n}">
+<title>${p.title}</title>
 </head>
-<body data-ort="${uri('dist', 'ort', 'ort.webgpu.bundle.min.mjs')}"
-      data-ort-wasm-mjs="${uri('dist', 'ort', 'ort-wasm-simd-threaded.asyncify.mjs')}"
-      data-ort-wasm="${uri('dist', 'ort', 'ort-wasm-simd-threaded.asyncify.wasm')}">
-<div id="app" role="main">
+<body${data}>
+${p.body}
+<script type="module" nonce="${n}" src="${uri(p.script)}"></script>
+</body>
+</html>`;
+}
+
+/** The attention panel page. */
+export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  return page(webview, extensionUri, {
+    title: 'Attention Lens',
+    css: ['media', 'attentionPanel.css'],
+    script: ['dist', 'webview.js'],
+    dataUris: {
+      ort: ['dist', 'ort', 'ort.webgpu.bundle.min.mjs'],
+      'ort-wasm-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.mjs'],
+      'ort-wasm': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.wasm'],
+    },
+    body: `<div id="app" role="main">
   <header class="toolbar" role="toolbar" aria-label="Attention view controls">
     <label>Attention <select id="layer-select" aria-label="Layer"></select></label>
     <div id="heads" class="heads" role="group" aria-label="Heads: click to show or hide, double-click or Shift+Enter to show only this head"></div>
@@ -47,8 +74,29 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <summary>Strongest links as text</summary>
     <ol id="link-list"></ol>
   </details>
-</div>
-<script type="module" nonce="${n}" src="${uri('dist', 'webview.js')}"></script>
-</body>
-</html>`;
+</div>`,
+  });
+}
+
+/** The head explorer page. */
+export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  return page(webview, extensionUri, {
+    title: 'Head Explorer',
+    css: ['media', 'headExplorer.css'],
+    script: ['dist', 'explorer.js'],
+    body: `<div id="app">
+  <p id="empty" class="empty">Select text and run <strong>Show Attention</strong>: every layer and head appears here.</p>
+  <div id="main" hidden>
+    <div class="controls" role="toolbar" aria-label="Head explorer controls">
+      <label>Colour <select id="color-by" aria-label="Colour cells by"></select></label>
+      <label>Sort <select id="sort-by" aria-label="Sort heads in each layer by"></select></label>
+      <label>Label <select id="label-filter" aria-label="Show only heads with this label"></select></label>
+    </div>
+    <div id="title" class="title"></div>
+    <div id="grid" class="grid" tabindex="0" role="grid" aria-label="Heads: arrow keys move, Enter selects, Shift+Enter adds to the selection"></div>
+    <div id="details" class="details" aria-live="polite"></div>
+  </div>
+  <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
+</div>`,
+  });
 }

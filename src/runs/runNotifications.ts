@@ -11,6 +11,8 @@ import type { Run, RunRegistry } from './runRegistry';
 export class RunNotifications extends Disposable {
   /** Open progress notifications by run id. */
   private readonly open = new Map<number, { report(message: string): void; end(): void }>();
+  /** Runs whose failure was already shown. */
+  private readonly failed = new Set<number>();
 
   constructor(private readonly runs: RunRegistry) {
     super();
@@ -42,6 +44,9 @@ export class RunNotifications extends Disposable {
       return;
     }
     p?.end();
-    if (run.status === 'failed') showError(new Error(run.error), true);
+    if (run.status === 'failed' && !this.failed.has(run.id)) {
+      this.failed.add(run.id);
+      showError(new Error(run.error), true);
+    }
   }
 }

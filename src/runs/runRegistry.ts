@@ -3,9 +3,12 @@
  * the editor decorations, the status bar and the notifications subscribe; nobody reaches into
  * another component to learn about a run. No vscode import, so it runs under unit tests.
  */
+import type { HeadGrid } from '../core/analysis/headGrid';
 import type { ViewSummary } from '../core/analysis/summary';
 import type { Backend } from '../core/backend';
 import { Emitter } from '../core/events';
+import type { Similarity } from '../core/protocol/explorer';
+import type { HeadSelection } from '../core/protocol/panel';
 import type { TokenInfo } from '../core/tokens';
 
 /** Where a run stands. Only `running` runs accept progress, results and failures; `running` and `done` runs accept summaries. */
@@ -39,6 +42,12 @@ export interface Run extends RunInit {
   readonly error?: string;
   /** What the editor shows: the panel's current layer/heads, top keys per query. */
   readonly summary?: ViewSummary;
+  /** The record and heads on screen; set by the panel, or requested by the explorer. */
+  readonly selection?: HeadSelection;
+  /** Thumbnails and statistics of every head, for the explorer. */
+  readonly grid?: HeadGrid;
+  /** Distances from one head to every cell, when the explorer asked for them. */
+  readonly similarity?: Similarity;
 }
 
 /** Runs by id, with events for each change. */
@@ -54,6 +63,9 @@ export class RunRegistry {
   readonly onDidChange = this.changed.event;
   /** A run was removed (its view closed): forget everything about it. */
   readonly onDidRemove = this.removed.event;
+  private readonly similarityRequested = new Emitter<{ runId: number; recordIndex: number; head: number }>();
+  /** Someone asked how alike every head of a run is to one head; the panel holding the tensors answers with `setSimilarity`. */
+  readonly onDidRequestSimilarity = this.similarityRequested.event;
 
   /** Adds a running run. */
   add(init: RunInit): Run {
@@ -100,6 +112,31 @@ export class RunRegistry {
     if (run?.status === 'done' || run?.status === 'running') this.update(run, { summary });
   }
 
+  /** Shows `selection` for a run (from the panel or the explorer); unchanged selections fire nothing. */
+  setSelection(runId: number, selection: HeadSelection): void {
+    const run = this.runs.get(runId);
+    const s = run?.selection;
+    if (!run || (s && s.recordIndex === selection.recordIndex && s.heads.join() === selection.heads.join())) return;
+    this.update(run, { selection: { recordIndex: selection.recordIndex, heads: [...selection.heads] } });
+  }
+
+  /** The explorer's data for a run arrived. */
+  setGrid(grid: HeadGrid): void {
+    const run = this.runs.get(grid.runId);
+    if (run && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { grid });
+  }
+
+  /** Asks for the similarity of every head to one head of a run. */
+  requestSimilarity(runId: number, recordIndex: number, head: number): void {
+    if (this.runs.has(runId)) this.similarityRequested.fire({ runId, recordIndex, head });
+  }
+
+  /** Similarities arrived. */
+  setSimilarity(runId: number, similarity: Similarity): void {
+    const run = this.runs.get(runId);
+    if (run) this.update(run, { similarity });
+  }
+
   /** Forgets a run (cancelling it first if it still runs). */
   remove(id: number): void {
     const run = this.runs.get(id);
@@ -111,6 +148,7 @@ export class RunRegistry {
 
   dispose(): void {
     for (const e of [this.added, this.changed, this.removed]) e.dispose();
+    this.similarityRequested.dispose();
   }
 
   private updateRunning(id: number, patch: Partial<Run>): void {

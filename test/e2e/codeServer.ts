@@ -123,13 +123,13 @@ export async function launchBrowser(webgpu: boolean): Promise<{ context: Browser
   return { context, page, dir };
 }
 
-/** The frame of the Attention Lens panel (VS Code nests webviews in two iframes). */
-export async function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
+/** The frame of a webview whose page has `selector` (VS Code nests webviews in two iframes). */
+export async function webviewFrame(page: Page, selector: string, what: string, timeoutMs = 60_000): Promise<Frame> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const f of page.frames()) {
       try {
-        if (await f.$('#link-list')) return f;
+        if (await f.$(selector)) return f;
       } catch {
         /* frame navigated away */
       }
@@ -137,9 +137,20 @@ export async function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame>
     await page.waitForTimeout(250);
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, 'panel-missing.png') });
+  const shot = `${what.replace(/\W+/g, '-')}-missing.png`;
+  await page.screenshot({ path: path.join(ARTIFACTS, shot) });
   const notes = await page.locator('.notifications-toasts').innerText().catch(() => '');
-  throw new Error(`the Attention Lens panel did not appear (screenshot: test-results/e2e/panel-missing.png). Notifications: ${notes}`);
+  throw new Error(`the ${what} did not appear (screenshot: test-results/e2e/${shot}). Notifications: ${notes}`);
+}
+
+/** The frame of the Attention Lens panel. */
+export function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
+  return webviewFrame(page, '#link-list', 'Attention Lens panel', timeoutMs);
+}
+
+/** The frame of the head explorer view. */
+export function explorerFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
+  return webviewFrame(page, '#grid', 'head explorer', timeoutMs);
 }
 
 /** A code-server and a Chromium page on it, started before the suite's tests and stopped after. */

@@ -10,6 +10,7 @@ import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
+import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -28,40 +29,6 @@ function expectedTopLinks(): { tokens: string[]; top: number[] } {
     return mean.indexOf(Math.max(...mean));
   });
   return { tokens: out.tokens.map((t) => t.text), top };
-}
-
-async function openSampleAndSelect(page: Page): Promise<void> {
-  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-  const file = page.getByRole('treeitem', { name: /sample\.py/ });
-  await file.waitFor({ timeout: 60_000 });
-  await file.dblclick();
-  await firstLine(page).waitFor({ timeout: 30_000 });
-  await selectFirstLine(page);
-}
-
-/** Line 1 of sample.py (Monaco recycles line elements, so DOM order is not line order). */
-function firstLine(page: Page) {
-  return page.locator('.monaco-editor .view-line', { hasText: 'The cat sat on the mat' });
-}
-
-/** Runs a command from the command palette by its title. */
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.keyboard.type(title);
-  await page.waitForTimeout(300);
-  await page.keyboard.press('Enter');
-}
-
-/** Selects line 1 and waits until VS Code reports the selection (keys can race editor focus). */
-async function selectFirstLine(page: Page): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await firstLine(page).click();
-    await page.keyboard.press('Control+Home');
-    await page.keyboard.press('Shift+End');
-    const selected = page.locator('.statusbar-item', { hasText: /\(\d+ selected\)/ }).first();
-    if (await selected.waitFor({ timeout: 3000 }).then(() => true, () => false)) return;
-  }
-  throw new Error('could not select the first line of sample.py');
 }
 
 async function runFromContextMenu(page: Page): Promise<Frame> {
@@ -94,18 +61,6 @@ async function openPanelFromContextMenu(page: Page): Promise<Frame> {
 async function highlightCount(page: Page): Promise<number> {
   return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
     .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
-}
-
-async function editorHover(page: Page): Promise<string> {
-  // Put the cursor on "cat" (no selection), then hover it.
-  const word = firstLine(page).locator('span', { hasText: /cat/ }).last();
-  const box = (await word.boundingBox())!;
-  const x = box.x + 6 * (box.width / (await word.innerText()).length);
-  await page.mouse.click(x, box.y + box.height / 2);
-  await page.mouse.move(x + 1, box.y + box.height / 2 + 1);
-  const hover = page.locator('.monaco-hover').filter({ hasText: 'Attention Lens' }).first();
-  await hover.waitFor({ timeout: 20_000 });
-  return hover.innerText();
 }
 
 describe.each([

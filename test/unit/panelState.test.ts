@@ -12,6 +12,7 @@ const request = (runId: number, over: Partial<RunRequest> = {}): RunRequest => (
   runId,
   model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
   backend: 'auto',
+  text: '<s>ab',
   tokens,
   ids: Int32Array.from([0, 1, 2]),
   maxLinksPerQuery: 12,

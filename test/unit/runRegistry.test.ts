@@ -73,3 +73,35 @@ describe('RunRegistry', () => {
     expect(seen).toEqual([1]);
   });
 });
+
+describe('RunRegistry: what the head explorer and the panel share', () => {
+  it('keeps one selection per run and fires only when it changes', () => {
+    const runs = new RunRegistry();
+    const events = watch(runs);
+    runs.add(init());
+    runs.setSelection(1, { recordIndex: 2, heads: [3] });
+    runs.setSelection(1, { recordIndex: 2, heads: [3] });
+    runs.setSelection(1, { recordIndex: 2, heads: [1, 3] });
+    runs.setSelection(9, { recordIndex: 0, heads: [0] });
+    expect(runs.get(1)?.selection).toEqual({ recordIndex: 2, heads: [1, 3] });
+    expect(events).toEqual(['add 1', 'change 1 running', 'change 1 running']);
+  });
+
+  it('takes the grid of a live run, relays similarity requests, and stores their answers', () => {
+    const runs = new RunRegistry();
+    const asked: string[] = [];
+    runs.onDidRequestSimilarity((r) => asked.push(`${r.runId}:${r.recordIndex}:${r.head}`));
+    const a = runs.add(init());
+    const grid = { runId: a.id, rows: [], size: 1, thumbnails: new Uint8Array(0), stats: new Float32Array(0) };
+    runs.setGrid(grid);
+    expect(runs.get(a.id)?.grid).toBe(grid);
+    runs.requestSimilarity(a.id, 1, 2);
+    runs.requestSimilarity(42, 1, 2); // no such run
+    expect(asked).toEqual(['1:1:2']);
+    runs.setSimilarity(a.id, { recordIndex: 1, head: 2, distances: Float32Array.of(0) });
+    expect(runs.get(a.id)?.similarity?.head).toBe(2);
+    runs.cancel(a.id);
+    runs.setGrid({ ...grid });
+    expect(runs.get(a.id)?.grid).toBe(grid);
+  });
+});

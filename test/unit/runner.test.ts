@@ -12,6 +12,7 @@ const request = (runId: number, backend: BackendSetting = 'auto', onnxUri = 'mod
   runId,
   model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri, onnxLabel: 'onnx/model.onnx', causal: true },
   backend,
+  text: 'a',
   tokens: [{ id: 1, text: 'a', start: 0, end: 1, special: false }],
   ids: Int32Array.of(1),
   maxLinksPerQuery: 12,

@@ -1,4 +1,5 @@
 /** The attention panel's page root: composes the state, the runner, the view and the controls. */
+import { similarityToHead } from '../../src/core/analysis/headGrid';
 import { summarize } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { AttentionEngine } from '../../src/core/engine/attentionEngine';
@@ -6,6 +7,7 @@ import type { FromPanel, RunRequest, ToPanel } from '../../src/core/protocol/pan
 import { assertNever } from '../../src/core/protocol/common';
 import { vscodeChannel } from '../channel';
 import { HeadView } from '../views/headView';
+import { computeHeadGrid } from './headGridTask';
 import { chooseBackend, fetchModel, loadOrt } from './ortRuntime';
 import { Runner } from './runner';
 import { PanelState } from './state';
@@ -61,6 +63,8 @@ state.onDidChange((change) => {
       const summary = heads.length > 0 ? summarize(s.run.request.runId, record, heads, SUMMARY_K) : undefined;
       renderLinkList(el('link-list'), record, summary);
       if (summary && record.overInput) channel.post({ type: 'view/didChange', summary });
+      channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: { recordIndex: s.recordIndex, heads } });
+      if (change === 'run') void computeHeadGrid(s.run).then((grid) => grid && channel.post({ type: 'heads/didCompute', grid }));
     } else if (change === 'hover') {
       view.update(viewState);
       if (s.hover && s.reveal) view.reveal(s.hover);
@@ -86,6 +90,16 @@ channel.onMessage((m) => {
     case 'editor/didFocusToken':
       state.focusFromEditor(m.runId, m.index);
       return;
+    case 'selection/set':
+      if (state.snapshot.run?.request.runId === m.runId) state.setSelection(m.selection.recordIndex, m.selection.heads);
+      return;
+    case 'similarity/compute': {
+      const run = state.snapshot.run;
+      if (run?.request.runId !== m.runId || !run.records[m.recordIndex]) return;
+      const distances = similarityToHead(run.records, m.recordIndex, m.head);
+      channel.post({ type: 'similarity/didCompute', runId: m.runId, recordIndex: m.recordIndex, head: m.head, distances });
+      return;
+    }
     default:
       assertNever(m);
   }

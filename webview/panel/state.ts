@@ -111,6 +111,16 @@ export class PanelState {
     this.set({ visibleHeads: this.s.visibleHeads.map((_, i) => i === h) }, 'selection');
   }
 
+  /** Shows record `recordIndex` with exactly `heads` (a choice made in the head explorer). */
+  setSelection(recordIndex: number, heads: readonly number[]): void {
+    const r = this.s.run?.records[recordIndex];
+    if (!r) return;
+    const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
+    if (recordIndex === this.s.recordIndex && visibleHeads.join() === this.s.visibleHeads.join()) return;
+    const hover = recordIndex === this.s.recordIndex ? this.s.hover : null;
+    this.set({ recordIndex, visibleHeads, hover, reveal: false }, 'selection');
+  }
+
   /** Hovers a token (null clears); `reveal` scrolls it into view. Unchanged targets are ignored. */
   hoverOn(target: TokenTarget | null, reveal = false): void {
     const h = this.s.hover;

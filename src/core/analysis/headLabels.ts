@@ -10,20 +10,22 @@ export interface LabelRule {
   stat: StatName;
   op: '>=' | '<=';
   threshold: number;
+  /** One or two characters for a badge on a small cell. */
+  badge: string;
   /** For people: what the rule means. */
   meaning: string;
 }
 
 /** The rules, in badge order. */
 export const LABEL_RULES: readonly LabelRule[] = [
-  { label: 'previous-token', stat: 'previous', op: '>=', threshold: 0.5, meaning: 'at least half of each token’s attention, on average, goes to the token before it' },
-  { label: 'next-token', stat: 'next', op: '>=', threshold: 0.5, meaning: 'at least half goes to the token after it' },
-  { label: 'self', stat: 'self', op: '>=', threshold: 0.5, meaning: 'at least half goes to the token itself' },
-  { label: 'first-token/sink', stat: 'first', op: '>=', threshold: 0.5, meaning: 'at least half goes to the first token (an attention sink)' },
-  { label: 'special-token', stat: 'special', op: '>=', threshold: 0.5, meaning: 'at least half goes to special tokens' },
-  { label: 'punctuation', stat: 'punctuation', op: '>=', threshold: 0.5, meaning: 'at least half goes to punctuation' },
-  { label: 'broad', stat: 'entropy', op: '>=', threshold: 0.85, meaning: 'attention is spread out: normalised entropy at least 0.85' },
-  { label: 'local', stat: 'distance', op: '<=', threshold: 2, meaning: 'attention stays near: mean distance at most 2 tokens' },
+  { label: 'previous-token', stat: 'previous', op: '>=', threshold: 0.5, badge: 'P', meaning: 'at least half of each token’s attention, on average, goes to the token before it' },
+  { label: 'next-token', stat: 'next', op: '>=', threshold: 0.5, badge: 'N', meaning: 'at least half goes to the token after it' },
+  { label: 'self', stat: 'self', op: '>=', threshold: 0.5, badge: 'S', meaning: 'at least half goes to the token itself' },
+  { label: 'first-token/sink', stat: 'first', op: '>=', threshold: 0.5, badge: 'F', meaning: 'at least half goes to the first token (an attention sink)' },
+  { label: 'special-token', stat: 'special', op: '>=', threshold: 0.5, badge: 'Sp', meaning: 'at least half goes to special tokens' },
+  { label: 'punctuation', stat: 'punctuation', op: '>=', threshold: 0.5, badge: '.', meaning: 'at least half goes to punctuation' },
+  { label: 'broad', stat: 'entropy', op: '>=', threshold: 0.85, badge: 'B', meaning: 'attention is spread out: normalised entropy at least 0.85' },
+  { label: 'local', stat: 'distance', op: '<=', threshold: 2, badge: 'L', meaning: 'attention stays near: mean distance at most 2 tokens' },
 ];
 
 /** "previous ≥ 0.5": the rule as a condition. */

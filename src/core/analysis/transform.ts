@@ -5,7 +5,7 @@
 import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 import { type Aggregation, maxOverHeads, meanOverHeads, rollout } from './aggregate';
-import { type HeadStats, allHeadStats, keyCategories } from './headStats';
+import { type HeadStats, type KeyCategories, allHeadStats, keyCategories } from './headStats';
 import { type HideChoice, hideTokens } from './hiding';
 import { mergeWords, type Word, wordRecord } from './words';
 
@@ -68,9 +68,14 @@ export function analyse(records: readonly AttentionRecord[], run: RunTexts, choi
   }
 }
 
+/** The key categories (special, punctuation) of any record of the run, words included. */
+export function categoriesFor(run: RunTexts): (r: AttentionRecord) => KeyCategories {
+  const span = spanResolver(run);
+  return (r) => keyCategories(r.keyTokens, span);
+}
+
 /** Statistics of every head after word merge and hiding: `[record][head]`. */
 export function runHeadStats(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>): { records: AttentionRecord[]; stats: HeadStats[][] } {
   const base = perHeadRecords(records, run, choices);
-  const span = spanResolver(run);
-  return { records: base, stats: allHeadStats(base, (r) => keyCategories(r.keyTokens, span)) };
+  return { records: base, stats: allHeadStats(base, categoriesFor(run)) };
 }

@@ -2,6 +2,7 @@
  * Messages between the extension host and the attention panel webview. Verbs for requests,
  * `did…` for notifications, `scope/…` names; large numeric data crosses as typed arrays.
  */
+import type { HeadGrid } from '../analysis/headGrid';
 import type { ViewSummary } from '../analysis/summary';
 import type { Backend, BackendSetting } from '../backend';
 import type { TokenInfo } from '../tokens';
@@ -23,6 +24,8 @@ export interface RunRequest {
   runId: number;
   model: ModelDescriptor;
   backend: BackendSetting;
+  /** The inspected text; token spans index into it. */
+  text: string;
   tokens: TokenInfo[];
   ids: Int32Array;
   decoderTokens?: TokenInfo[];
@@ -30,6 +33,12 @@ export interface RunRequest {
   /** Shown above the view, e.g. when the selection was truncated. */
   notice?: string;
   maxLinksPerQuery: number;
+}
+
+/** Which record (layer) and heads a view shows. */
+export interface HeadSelection {
+  recordIndex: number;
+  heads: number[];
 }
 
 /** Stages of a run, in order. */
@@ -42,7 +51,11 @@ export type ToPanel =
   /** Start (or restart) an inspection; replaces any run in progress. */
   | { type: 'run/start'; request: RunRequest }
   /** The editor cursor moved onto query token `index` of run `runId`; -1 when it left the tokens. */
-  | { type: 'editor/didFocusToken'; runId: number; index: number };
+  | { type: 'editor/didFocusToken'; runId: number; index: number }
+  /** Show this record and these heads (chosen in the head explorer). */
+  | { type: 'selection/set'; runId: number; selection: HeadSelection }
+  /** Compute how alike every head is to head `head` of record `recordIndex`. */
+  | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number };
 
 /** Panel → host. */
 export type FromPanel =
@@ -55,4 +68,10 @@ export type FromPanel =
   /** The run failed with a message for the user. */
   | { type: 'run/didFail'; runId: number; message: string }
   /** The chosen layer/heads changed; the editor shows this summary. */
-  | { type: 'view/didChange'; summary: ViewSummary };
+  | { type: 'view/didChange'; summary: ViewSummary }
+  /** The record and heads on screen changed (the explorer follows). */
+  | { type: 'selection/didChange'; runId: number; selection: HeadSelection }
+  /** Thumbnails and statistics of every head, computed after the first draw. */
+  | { type: 'heads/didCompute'; grid: HeadGrid }
+  /** Jensen-Shannon distance from one head to every cell of the grid (NaN where shapes differ). */
+  | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array };

@@ -1,0 +1,108 @@
+/**
+ * Everything the head explorer draws for one run, computed where the tensors are (the panel) and
+ * sent as typed arrays: one row per record (layer), one cell per head, each cell a max-pooled
+ * thumbnail of the head's matrix and its statistics. Pure.
+ */
+import { type AttentionKind, type AttentionRecord, row } from '../attention';
+import { headJsDistance } from './headSimilarity';
+import { type HeadStats, type KeyCategories, STAT_NAMES, headStats } from './headStats';
+
+/** Thumbnail side, in cells of the pooled matrix; the explorer pools further to its pixels. */
+export const THUMBNAIL_SIZE = 64;
+
+/** One row of the grid: a record (a layer) of the run. */
+export interface GridRow {
+  recordIndex: number;
+  label: string;
+  /** Section of an encoder-decoder model, or `self`. */
+  section: AttentionKind;
+  heads: number;
+}
+
+/** The explorer's data for one run. */
+export interface HeadGrid {
+  runId: number;
+  rows: GridRow[];
+  /** Thumbnail side (≤ THUMBNAIL_SIZE; smaller for short inputs). */
+  size: number;
+  /** `cells * size * size` bytes: each cell's max-pooled weights, 0…255 for 0…1, row-major. */
+  thumbnails: Uint8Array;
+  /** `cells * STAT_NAMES.length` statistics; NaN where undefined. */
+  stats: Float32Array;
+}
+
+/** Index of the first cell of each row (cells run row by row, head by head). */
+export function cellOffsets(rows: readonly GridRow[]): number[] {
+  const out: number[] = [];
+  let n = 0;
+  for (const r of rows) {
+    out.push(n);
+    n += r.heads;
+  }
+  out.push(n);
+  return out;
+}
+
+/** Max-pools head `h` of `r` into a `size`×`size` grid of bytes (every link survives as its bin's maximum). */
+export function thumbnail(r: AttentionRecord, h: number, size: number, out: Uint8Array = new Uint8Array(size * size)): Uint8Array {
+  out.fill(0);
+  for (let q = 0; q < r.queries; q++) {
+    const y = Math.floor((q * size) / r.queries);
+    const a = row(r, h, q);
+    for (let k = 0; k < r.keys; k++) {
+      const v = Math.round(Math.min(1, Math.max(0, a[k])) * 255);
+      const i = y * size + Math.floor((k * size) / r.keys);
+      if (v > out[i]) out[i] = v;
+    }
+  }
+  return out;
+}
+
+/** An empty grid for `records`: rows laid out, arrays allocated, cells to be filled by `fillGridRow`. */
+export function emptyHeadGrid(runId: number, records: readonly AttentionRecord[], maxSize = THUMBNAIL_SIZE): HeadGrid {
+  const rows: GridRow[] = records.map((r, recordIndex) => ({ recordIndex, label: r.label, section: r.source.kind, heads: r.heads }));
+  const cells = cellOffsets(rows).at(-1)!;
+  const size = Math.max(1, Math.min(maxSize, Math.max(0, ...records.map((r) => Math.max(r.queries, r.keys)))));
+  return { runId, rows, size, thumbnails: new Uint8Array(cells * size * size), stats: new Float32Array(cells * STAT_NAMES.length) };
+}
+
+/** Fills the cells of row `index` (record `r`): thumbnails and statistics of each head. */
+export function fillGridRow(grid: HeadGrid, index: number, r: AttentionRecord, categories: KeyCategories): void {
+  const { size } = grid;
+  let cell = cellOffsets(grid.rows)[index];
+  for (let h = 0; h < r.heads; h++, cell++) {
+    thumbnail(r, h, size, grid.thumbnails.subarray(cell * size * size, (cell + 1) * size * size));
+    const s = headStats(r, h, categories);
+    STAT_NAMES.forEach((name, i) => (grid.stats[cell * STAT_NAMES.length + i] = s[name] ?? NaN));
+  }
+}
+
+/** Builds the grid of every head of `records` at once; `categories` gives each record's key categories. */
+export function buildHeadGrid(runId: number, records: readonly AttentionRecord[], categories: (r: AttentionRecord) => KeyCategories, maxSize = THUMBNAIL_SIZE): HeadGrid {
+  const grid = emptyHeadGrid(runId, records, maxSize);
+  records.forEach((r, i) => fillGridRow(grid, i, r, categories(r)));
+  return grid;
+}
+
+/** Jensen-Shannon distance from head `head` of record `from` to every cell; NaN where shapes differ. */
+export function similarityToHead(records: readonly AttentionRecord[], from: number, head: number): Float32Array {
+  const a = records[from];
+  const out = new Float32Array(records.reduce((n, r) => n + r.heads, 0)).fill(NaN);
+  let cell = 0;
+  for (const r of records) {
+    for (let h = 0; h < r.heads; h++, cell++) {
+      if (r.queries === a.queries && r.keys === a.keys) out[cell] = headJsDistance(a, head, r, h);
+    }
+  }
+  return out;
+}
+
+/** The statistics of one cell, as `headStats` gave them (NaN back to null). */
+export function cellStats(grid: HeadGrid, cell: number): HeadStats {
+  const out = {} as HeadStats;
+  STAT_NAMES.forEach((name, i) => {
+    const v = grid.stats[cell * STAT_NAMES.length + i];
+    out[name] = Number.isNaN(v) ? null : v;
+  });
+  return out;
+}

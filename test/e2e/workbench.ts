@@ -1,0 +1,51 @@
+/// <reference lib="dom" />
+// Workbench gestures shared by the end-to-end suites: open sample.py, select its first line, run
+// a command from the palette, hover a token in the editor.
+import type { Page } from 'playwright-core';
+
+export async function openSampleAndSelect(page: Page): Promise<void> {
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  const file = page.getByRole('treeitem', { name: /sample\.py/ });
+  await file.waitFor({ timeout: 60_000 });
+  await file.dblclick();
+  await firstLine(page).waitFor({ timeout: 30_000 });
+  await selectFirstLine(page);
+}
+
+/** Line 1 of sample.py (Monaco recycles line elements, so DOM order is not line order). */
+export function firstLine(page: Page) {
+  return page.locator('.monaco-editor .view-line', { hasText: 'The cat sat on the mat' });
+}
+
+/** Runs a command from the command palette by its title. */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+}
+
+/** Selects line 1 and waits until VS Code reports the selection (keys can race editor focus). */
+export async function selectFirstLine(page: Page): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await firstLine(page).click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Shift+End');
+    const selected = page.locator('.statusbar-item', { hasText: /\(\d+ selected\)/ }).first();
+    if (await selected.waitFor({ timeout: 3000 }).then(() => true, () => false)) return;
+  }
+  throw new Error('could not select the first line of sample.py');
+}
+
+export async function editorHover(page: Page): Promise<string> {
+  // Put the cursor on "cat" (no selection), then hover it.
+  const word = firstLine(page).locator('span', { hasText: /cat/ }).last();
+  const box = (await word.boundingBox())!;
+  const x = box.x + 6 * (box.width / (await word.innerText()).length);
+  await page.mouse.click(x, box.y + box.height / 2);
+  await page.mouse.move(x + 1, box.y + box.height / 2 + 1);
+  const hover = page.locator('.monaco-hover').filter({ hasText: 'Attention Lens' }).first();
+  await hover.waitFor({ timeout: 20_000 });
+  return hover.innerText();
+}
+

@@ -1,0 +1,89 @@
+/** The head explorer's page root: composes the model, the grid view, the controls and the text around them. */
+import { LABEL_RULES } from '../../src/core/analysis/headLabels';
+import { STAT_NAMES } from '../../src/core/analysis/headStats';
+import { assertNever } from '../../src/core/protocol/common';
+import type { FromExplorer, ToExplorer } from '../../src/core/protocol/explorer';
+import { vscodeChannel } from '../channel';
+import { type ColorBy, ExplorerModel, type SortBy, clickSelection } from './explorerModel';
+import { HeadGridView } from './headGridView';
+import { describeCell, describeSelection } from './cellText';
+
+const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const channel = vscodeChannel<ToExplorer, FromExplorer>();
+const model = new ExplorerModel();
+const gridEl = el('grid');
+const view = new HeadGridView(gridEl, model);
+
+function options(select: HTMLSelectElement, items: Array<[string, string]>, onChange: (value: string) => void): void {
+  select.replaceChildren(...items.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));
+  select.onchange = () => onChange(select.value);
+}
+options(el('color-by'), [['none', 'nothing'], ['similarity', 'similarity to the selected head'], ...STAT_NAMES.map((s) => [s, s] as [string, string])], (v) => {
+  model.setColorBy(v as ColorBy);
+  requestSimilarity();
+});
+options(el('sort-by'), [['head', 'head number'], ...STAT_NAMES.map((s) => [s, s] as [string, string])], (v) => model.setSortBy(v as SortBy));
+options(el('label-filter'), [['', 'any'], ...LABEL_RULES.map((r) => [r.label, r.label] as [string, string])], (v) => model.setLabelFilter(v));
+
+/** Colouring by similarity needs distances from the selected head: ask the panel, which holds the tensors. */
+function requestSimilarity(): void {
+  const { data, colorBy } = model.snapshot;
+  const sel = data.selection;
+  if (colorBy !== 'similarity' || !data.grid || !sel) return;
+  const sim = data.similarity;
+  if (sim && sim.recordIndex === sel.recordIndex && sim.head === sel.heads[0]) return;
+  channel.post({ type: 'similarity/compute', runId: data.grid.runId, recordIndex: sel.recordIndex, head: sel.heads[0] });
+}
+
+function select(cell: { row: number; head: number }, additive: boolean): void {
+  const grid = model.snapshot.data.grid;
+  if (!grid) return;
+  channel.post({ type: 'selection/set', runId: grid.runId, selection: clickSelection(model.snapshot.data.selection, cell, additive) });
+}
+
+model.onDidChange((change) => {
+  const { data, hover } = model.snapshot;
+  el('empty').hidden = !!data.grid;
+  el('main').hidden = !data.grid;
+  el('title').textContent = data.title ?? '';
+  if (change === 'data' || change === 'style') view.render();
+  else view.update();
+  el('details').textContent = data.grid && data.selection ? describeSelection(data.grid, data.selection) : '';
+  const tip = el('tooltip');
+  tip.hidden = !hover || !data.grid;
+  if (hover && data.grid) {
+    tip.replaceChildren(...describeCell(data.grid, hover));
+    const r = view.cellRect(hover);
+    tip.style.left = `${Math.max(4, Math.min(window.innerWidth - tip.offsetWidth - 4, r.right + 6))}px`;
+    tip.style.top = `${Math.max(4, Math.min(window.innerHeight - tip.offsetHeight - 4, r.top))}px`;
+  }
+  if (change !== 'hover') requestSimilarity();
+});
+
+gridEl.addEventListener('mousemove', (e) => model.hoverOn(view.hitTest(e.clientX, e.clientY)));
+gridEl.addEventListener('mouseleave', () => model.hoverOn(null));
+gridEl.addEventListener('click', (e) => {
+  const cell = view.hitTest(e.clientX, e.clientY);
+  if (cell) select(cell, e.shiftKey);
+});
+gridEl.addEventListener('focus', () => view.update());
+gridEl.addEventListener('blur', () => view.update());
+gridEl.addEventListener('keydown', (e) => {
+  if (model.moveFocus(e.key)) e.preventDefault();
+  else if (e.key === 'Enter' || e.key === ' ') {
+    const cell = model.focusedCell;
+    if (cell) select(cell, e.shiftKey);
+    e.preventDefault();
+  }
+});
+
+channel.onMessage((m) => {
+  switch (m.type) {
+    case 'state/didChange':
+      model.receive(m.state);
+      return;
+    default:
+      assertNever(m as never);
+  }
+});
+channel.post({ type: 'ready' });
