@@ -1,23 +1,45 @@
-// `npm run bench`: head view speed in headless Chromium, as ratios against a naive renderer
-// (one canvas stroke per link, every link, as a direct port of a notebook head view would do)
-// measured in the same run on the same synthetic BERT-base-shaped attention (12 heads).
+// `npm run bench`: speed of the views in headless Chromium, each as a ratio against a plain
+// baseline measured in the same run on the same synthetic BERT-base-shaped attention.
 import * as esbuild from 'esbuild';
 import * as path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const root = path.resolve(import.meta.dirname, '..');
-const bundle = await esbuild.build({ entryPoints: [path.join(root, 'bench/headViewPage.ts')], bundle: true, write: false, format: 'iife', platform: 'browser' });
+const bundle = async (file) => (await esbuild.build({ entryPoints: [path.join(root, file)], bundle: true, write: false, format: 'iife', platform: 'browser' })).outputFiles[0].text;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-quic'], ignoreDefaultArgs: ['--headless'] });
-const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-await page.setContent('<!DOCTYPE html><html><body></body></html>');
-await page.addScriptTag({ content: bundle.outputFiles[0].text });
-console.log('head view, 12 heads, all heads visible; times until the change is on screen (two animation frames, ≥ 2 × 16.7 ms), Chromium headless, software rendering');
-await page.evaluate(() => window.runBench(32, 12)); // warm-up: JIT and first canvas allocation
-console.log('naive = one stroke per link above weight 0.01 on a canvas as tall as the input (a direct port of a notebook head view)');
-console.log('tokens | first draw | naive first draw | speed-up | hover on screen | naive hover | speed-up | hover JS | naive hover JS | links drawn / naive');
-for (const n of [64, 128, 256, 512]) {
-  const r = await page.evaluate(([n]) => window.runBench(n, 12), [n]);
-  const f = (ms) => `${ms.toFixed(1)} ms`;
-  console.log(`${String(n).padStart(6)} | ${f(r.firstDraw).padStart(10)} | ${f(r.naiveFirst).padStart(16)} | ${(r.naiveFirst / r.firstDraw).toFixed(1).padStart(7)}× | ${f(r.hover).padStart(14)} | ${f(r.naiveHover).padStart(11)} | ${(r.naiveHover / r.hover).toFixed(1).padStart(7)}× | ${f(r.hoverJs).padStart(8)} | ${f(r.naiveHoverJs).padStart(14)} | ${r.links} / ${r.naiveLinks}`);
+const f = (ms) => `${ms.toFixed(1)} ms`;
+const ratio = (base, ours) => `${(base / ours).toFixed(1)}×`;
+
+// Head view (12 heads), against one stroke per link on a canvas as tall as the input.
+{
+  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  await page.setContent('<!DOCTYPE html><html><body></body></html>');
+  await page.addScriptTag({ content: await bundle('bench/headViewPage.ts') });
+  console.log('head view, 12 heads, all heads visible; times until the change is on screen (two animation frames, ≥ 2 × 16.7 ms), Chromium headless, software rendering');
+  await page.evaluate(() => window.runBench(32, 12)); // warm-up: JIT and first canvas allocation
+  console.log('naive = one stroke per link above weight 0.01 on a canvas as tall as the input (a direct port of a notebook head view)');
+  console.log('tokens | first draw | naive first draw | speed-up | hover on screen | naive hover | speed-up | hover JS | naive hover JS | links drawn / naive');
+  for (const n of [64, 128, 256, 512]) {
+    const r = await page.evaluate(([n]) => window.runBench(n, 12), [n]);
+    console.log(`${String(n).padStart(6)} | ${f(r.firstDraw).padStart(10)} | ${f(r.naiveFirst).padStart(16)} | ${ratio(r.naiveFirst, r.firstDraw).padStart(8)} | ${f(r.hover).padStart(15)} | ${f(r.naiveHover).padStart(11)} | ${ratio(r.naiveHover, r.hover).padStart(8)} | ${f(r.hoverJs).padStart(8)} | ${f(r.naiveHoverJs).padStart(14)} | ${r.links} / ${r.naiveLinks}`);
+  }
+  await page.close();
+}
+
+// Head explorer, statistics and matrix view on 12 layers × 12 heads.
+{
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  await page.setContent('<!DOCTYPE html><html><body></body></html>');
+  await page.addScriptTag({ content: await bundle('bench/explorerPage.ts') });
+  await page.evaluate(() => window.runExplorer(32)); // warm-up
+  console.log('\nhead explorer, statistics and matrix view: 12 layers × 12 heads (144 heads); on-screen times include two animation frames (≥ 33 ms)');
+  console.log('plain baselines: statistics as one pass per statistic over nested arrays; grid as one fillRect per thumbnail pixel; heat map as one fillRect per cell');
+  console.log('hover JS = the work a hover does before the browser paints (the on-screen time adds two frames)');
+  console.log('tokens | stats 144 heads | plain stats | speed-up | stats + thumbnails | grid first draw | plain grid | speed-up | re-colour | grid hover JS | matrix first draw | plain matrix | speed-up | matrix hover JS');
+  for (const n of [128, 512, 1024]) {
+    const r = await page.evaluate(([n]) => window.runExplorer(n), [n]);
+    console.log(`${String(n).padStart(6)} | ${f(r.stats).padStart(15)} | ${f(r.plainStats).padStart(11)} | ${ratio(r.plainStats, r.stats).padStart(8)} | ${f(r.gridData).padStart(18)} | ${f(r.gridFirst).padStart(15)} | ${f(r.plainGrid).padStart(10)} | ${ratio(r.plainGrid, r.gridFirst).padStart(8)} | ${f(r.recolor).padStart(9)} | ${f(r.gridHoverJs).padStart(13)} | ${f(r.matrixFirst).padStart(17)} | ${f(r.plainMatrix).padStart(12)} | ${ratio(r.plainMatrix, r.matrixFirst).padStart(8)} | ${f(r.matrixHoverJs).padStart(15)}`);
+  }
+  await page.close();
 }
 await browser.close();

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import { type ViewSummary, attendedBy, opacityLevel } from '../core/analysis/summary';
+import { type ViewSummary, attendedBy, opacityLevel, positionOfToken, tokensOfPosition } from '../core/analysis/summary';
 import { MIN_HIGHLIGHT_WEIGHT } from '../core/analysis/thresholds';
 import { hoverMarkdown } from '../core/hoverMarkdown';
 import { HIGHLIGHT } from '../core/palette';
@@ -80,8 +80,8 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
   provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
     const index = this.tokenAt(document, position);
     if (index === undefined || !this.inspected || !this.summary) return undefined;
-    const md = new vscode.MarkdownString(hoverMarkdown(this.summary, this.inspected.tokens, index));
-    return new vscode.Hover(md, this.inspected.ranges[index]);
+    const text = hoverMarkdown(this.summary, this.inspected.tokens, index);
+    return text ? new vscode.Hover(new vscode.MarkdownString(text), this.inspected.ranges[index]) : undefined;
   }
 
   /** A new run over a document: show it (no summary until the panel sends one). */
@@ -122,12 +122,17 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
       const buckets: vscode.Range[][] = this.levels.map(() => []);
       const focus: vscode.Range[] = [];
       if (ins && this.summary && editor.document === ins.document && editor.selection.isEmpty) {
-        const q = this.tokenAt(editor.document, editor.selection.active);
-        if (q !== undefined) {
-          focus.push(ins.ranges[q]!);
+        const t = this.tokenAt(editor.document, editor.selection.active);
+        const q = t === undefined ? -1 : positionOfToken(this.summary.units, t);
+        if (t !== undefined && q >= 0) {
+          focus.push(ins.ranges[t]!);
           for (const { key, weight } of attendedBy(this.summary, q)) {
-            const r = ins.ranges[key];
-            if (r && weight >= MIN_HIGHLIGHT_WEIGHT) buckets[opacityLevel(weight, LEVELS)].push(r);
+            if (weight < MIN_HIGHLIGHT_WEIGHT) continue;
+            // A word (or a token) may span several tokens: highlight each of them.
+            for (const k of tokensOfPosition(this.summary.units, key)) {
+              const r = ins.ranges[k];
+              if (r) buckets[opacityLevel(weight, LEVELS)].push(r);
+            }
           }
         }
       }

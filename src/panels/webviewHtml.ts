@@ -61,14 +61,20 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     },
     body: `<div id="app" role="main">
   <header class="toolbar" role="toolbar" aria-label="Attention view controls">
+    <select id="view-mode" aria-label="View"></select>
     <label>Attention <select id="layer-select" aria-label="Layer"></select></label>
     <div id="heads" class="heads" role="group" aria-label="Heads: click to show or hide, double-click or Shift+Enter to show only this head"></div>
+    <select id="aggregate" aria-label="Heads or an aggregate"></select>
+    <label title="Merge subword tokens into words (the tokenizer's word ids)"><input type="checkbox" id="words"> Words</label>
+    <select id="hide" aria-label="Hide tokens"></select>
     <span id="status" class="status" role="status" aria-live="polite">Waiting for a selection…</span>
   </header>
   <div id="notice" class="notice" hidden></div>
   <div id="progress" class="progress" hidden><div class="bar"></div><span id="progress-text"></span></div>
   <div id="error" class="error" role="alert" hidden></div>
   <div id="view" class="view" tabindex="0" aria-label="Head view: queries on the left, keys on the right. Arrow keys move between tokens."></div>
+  <div id="matrix" class="view" tabindex="0" hidden aria-label="Matrix view: queries down, keys across. Arrow keys move between queries; drag to zoom, double-click or Escape to zoom out."></div>
+  <div id="arcs" class="view" tabindex="0" hidden aria-label="Text view: the input with arcs to the tokens the hovered token attends to. Arrow keys move between tokens."></div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
   <details id="text-view" class="text-view">
     <summary>Strongest links as text</summary>

@@ -65,3 +65,63 @@ describe('Head explorer', () => {
     expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
   });
 });
+
+describe('Analysis views in the panel', () => {
+  const session = useSession(false);
+
+  it('the matrix and text views draw and answer a hover; rollout and word level change what is drawn', async () => {
+    const { page, server } = session;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    await page.keyboard.press('Control+Alt+A');
+    const panel = await panelFrame(page);
+    await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    const tokens = await panel.$$eval('#link-list li', (l) => l.length);
+
+    // Matrix: every cell, exact values on hover, drag to zoom, double-click back.
+    await panel.selectOption('#view-mode', 'matrix');
+    await panel.waitForSelector('#matrix:not([hidden])[data-cells]');
+    expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(tokens * tokens);
+    const box = (await (await panel.$('#matrix'))!.boundingBox())!;
+    const at = async (q: number, k: number) => {
+      const [left, top, cell] = (await panel.$eval('#matrix', (m) => m.dataset.origin!)).split(',').map(Number);
+      return { x: box.x + left + (k + 0.5) * cell, y: box.y + top + (q + 0.5) * cell };
+    };
+    const p = await at(5, 2);
+    await page.mouse.move(p.x, p.y);
+    await panel.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+    expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/\(#5\) attends to[\s\S]*→ .* \(#2\): 0\.\d{4}/);
+    const from = await at(1, 1);
+    const to = await at(4, 4);
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move(to.x, to.y, { steps: 4 });
+    await page.mouse.up();
+    await panel.waitForSelector('#matrix[data-zoomed="true"]');
+    expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(16);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'matrix-zoomed.png') });
+    await page.mouse.dblclick(to.x, to.y);
+    await panel.waitForSelector('#matrix[data-zoomed="false"]');
+
+    // Word level: fewer rows and columns; rollout: one aggregate per layer, and different links.
+    await panel.check('#words');
+    await expect.poll(async () => Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBeLessThan(tokens * tokens);
+    await panel.uncheck('#words');
+    const before = await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent));
+    await panel.selectOption('#aggregate', 'rollout');
+    await expect.poll(() => panel.$eval('#layer-select option', (o) => o.textContent)).toMatch(/^Rollout through Layer 1/);
+    await panel.selectOption('#layer-select', '3');
+    expect(await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent))).not.toEqual(before);
+    expect(await panel.$eval('#heads', (h) => (h as HTMLElement).hidden)).toBe(true);
+
+    // Text view: running text, arcs from the hovered token.
+    await panel.selectOption('#aggregate', '');
+    await panel.selectOption('#view-mode', 'text');
+    await panel.waitForSelector('#arcs:not([hidden])[data-tokens]');
+    const span = (await panel.$$('#arcs span.tok'))[6];
+    await span.hover();
+    await expect.poll(async () => Number(await panel.$eval('#arcs', (a) => a.dataset.arcs ?? '0'))).toBeGreaterThan(0);
+    expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'text-view.png') });
+  });
+});

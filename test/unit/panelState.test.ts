@@ -12,7 +12,7 @@ const request = (runId: number, over: Partial<RunRequest> = {}): RunRequest => (
   runId,
   model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
   backend: 'auto',
-  text: '<s>ab',
+  text: '_ab', // token i spans [i, i + 1); the special token's span is not read
   tokens,
   ids: Int32Array.from([0, 1, 2]),
   maxLinksPerQuery: 12,
@@ -124,5 +124,55 @@ describe('PanelState', () => {
     expect(state.key('ArrowDown')).toBe(false);
     state.fail('boom');
     expect(state.snapshot.phase).toEqual({ name: 'error', message: 'boom' });
+  });
+
+  it('switches to an aggregate and back, keeping the layer, and reports every head as selected', () => {
+    load();
+    state.selectRecord(1);
+    state.soloHead(2);
+    state.setChoices({ aggregate: 'mean' });
+    expect(state.record?.label).toBe('Layer 2 · mean of all 4 heads');
+    expect(state.shownHeads).toEqual([0]);
+    expect(state.headSelection).toEqual({ recordIndex: 1, heads: [0, 1, 2, 3] });
+    state.setChoices({ aggregate: undefined });
+    expect([state.record?.label, state.shownHeads]).toEqual(['Layer 2', [0, 1, 2, 3]]);
+    expect(changes.slice(-2)).toEqual(['selection', 'selection']); // the grid stays: same per-head records
+  });
+
+  it('rebuilds the records for word level and hidden tokens, dropping the grid, and maps the editor cursor to words', () => {
+    const words = tokens.map((t, i) => ({ ...t, ...(i > 0 ? { word: 0 } : {}) })); // "a" and "b" are one word
+    load(undefined, request(1, { tokens: words }));
+    state.setGrid({ runId: 1, rows: [], size: 1, thumbnails: new Uint8Array(0), stats: new Float32Array(0) });
+    expect(state.snapshot.grid).toBeDefined();
+    state.setChoices({ words: true });
+    expect(changes.at(-1)).toBe('records');
+    expect(state.snapshot.grid).toBeUndefined();
+    expect(state.record?.queryTokens.map((t) => t.text)).toEqual(['<s>', 'ab']);
+    state.focusFromEditor(1, 2); // the token "b" is in the word "ab"
+    expect(state.snapshot.hover).toEqual({ side: 'query', index: 1 });
+    state.setChoices({ words: false, hide: ['special'] });
+    expect(state.record?.queryTokens.map((t) => t.text)).toEqual(['a', 'b']);
+    state.focusFromEditor(1, 0); // the hidden special token
+    expect(state.snapshot.hover).toBeNull();
+  });
+
+  it('takes a selection from the explorer, leaving any aggregation, and ignores grids of other runs', () => {
+    load();
+    state.setChoices({ aggregate: 'rollout' });
+    state.setSelection(1, [0, 2]);
+    expect(state.snapshot.choices.aggregate).toBeUndefined();
+    expect([state.snapshot.recordIndex, state.shownHeads]).toEqual([1, [0, 2]]);
+    state.setGrid({ runId: 99, rows: [], size: 1, thumbnails: new Uint8Array(0), stats: new Float32Array(0) });
+    expect(state.snapshot.grid).toBeUndefined();
+  });
+
+  it('switches views and clears the hover', () => {
+    load();
+    state.hoverOn({ side: 'query', index: 1, key: 2 });
+    state.hoverOn({ side: 'query', index: 1, key: 0 }); // another cell of the same row is a change
+    state.setViewMode('matrix');
+    state.setViewMode('matrix');
+    expect([state.snapshot.viewMode, state.snapshot.hover]).toEqual(['matrix', null]);
+    expect(changes.slice(-3)).toEqual(['hover', 'hover', 'view']);
   });
 });

@@ -8,6 +8,7 @@ import { headLabels } from '../../src/core/analysis/headLabels';
 import { type HeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
 import type { Cell, ExplorerModel } from './explorerModel';
 import { cellTints, rowOrder } from './explorerModel';
+import { cssVar, parseColor } from '../theme';
 
 const LABEL_W = 58;
 const GAP = 2;
@@ -223,29 +224,15 @@ function pooledThumbnails(grid: HeadGrid, px: number, color: string): HTMLCanvas
 
 /** Theme colours resolved from VS Code's CSS variables. */
 function themeColors() {
-  const style = getComputedStyle(document.body);
-  const v = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
   return {
-    fg: v('--vscode-foreground', '#cccccc'),
-    muted: v('--vscode-descriptionForeground', '#999999'),
-    cellBg: v('--vscode-editorWidget-background', '#252526'),
-    tint: v('--vscode-charts-orange', '#d18616'),
-    selection: v('--vscode-focusBorder', '#007fd4'),
-    focus: v('--vscode-foreground', '#cccccc'),
-    badgeBg: v('--vscode-badge-background', '#4d4d4d'),
-    badgeFg: v('--vscode-badge-foreground', '#ffffff'),
-    font: v('--vscode-font-family', 'sans-serif'),
+    fg: cssVar('--vscode-foreground', '#cccccc'),
+    muted: cssVar('--vscode-descriptionForeground', '#999999'),
+    cellBg: cssVar('--vscode-editorWidget-background', '#252526'),
+    tint: cssVar('--vscode-charts-orange', '#d18616'),
+    selection: cssVar('--vscode-focusBorder', '#007fd4'),
+    focus: cssVar('--vscode-foreground', '#cccccc'),
+    badgeBg: cssVar('--vscode-badge-background', '#4d4d4d'),
+    badgeFg: cssVar('--vscode-badge-foreground', '#ffffff'),
+    font: cssVar('--vscode-font-family', 'sans-serif'),
   };
-}
-
-/** `#rgb`, `#rrggbb(aa)` or `rgb(a)(…)` to RGB bytes. */
-function parseColor(c: string): [number, number, number] {
-  const hex = /^#([0-9a-f]{3,8})$/i.exec(c);
-  if (hex) {
-    const h = hex[1].length <= 4 ? hex[1].slice(0, 3).split('').map((x) => x + x).join('') : hex[1].slice(0, 6);
-    return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16)) as [number, number, number];
-  }
-  const rgb = /rgba?\(([^)]+)\)/.exec(c);
-  if (rgb) return rgb[1].split(',').slice(0, 3).map((x) => Number.parseFloat(x)) as [number, number, number];
-  return [204, 204, 204];
 }

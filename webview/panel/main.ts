@@ -1,16 +1,19 @@
-/** The attention panel's page root: composes the state, the runner, the view and the controls. */
-import { similarityToHead } from '../../src/core/analysis/headGrid';
+/** The attention panel's page root: composes the state, the runner, the views and the controls. */
+import { headLabels } from '../../src/core/analysis/headLabels';
+import { cellOffsets, cellStats, similarityToHead } from '../../src/core/analysis/headGrid';
 import { summarize } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { AttentionEngine } from '../../src/core/engine/attentionEngine';
-import type { FromPanel, RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import { assertNever } from '../../src/core/protocol/common';
+import type { FromPanel, RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import { vscodeChannel } from '../channel';
 import { HeadView } from '../views/headView';
+import { MatrixView } from '../views/matrixView';
+import { TextView } from '../views/textView';
 import { computeHeadGrid } from './headGridTask';
 import { chooseBackend, fetchModel, loadOrt } from './ortRuntime';
 import { Runner } from './runner';
-import { PanelState } from './state';
+import { type Change, PanelState, type ViewMode } from './state';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
@@ -22,8 +25,10 @@ const data = document.body.dataset;
 
 const channel = vscodeChannel<ToPanel, FromPanel>();
 const state = new PanelState();
-const view = new HeadView(el('view'), (t) => state.hoverOn(t));
-const toolbar = new Toolbar(el<HTMLSelectElement>('layer-select'), el('heads'), state);
+const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
+const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover) };
+const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs') };
+const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide') }, state);
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
 const runner = new Runner(
@@ -49,35 +54,54 @@ function start(request: RunRequest): void {
   void runner.start(request);
 }
 
-state.onDidChange((change) => {
+/** One summary (top keys per query) serves the text list and, for attention over the input, the editor. */
+function publishSummary(): void {
+  const s = state.snapshot;
+  const record = state.record;
+  if (!record || !s.run) return;
+  const heads = state.shownHeads;
+  const summary = heads.length > 0 ? summarize(s.run.request.runId, record, heads, SUMMARY_K, s.run.request.tokens) : undefined;
+  if (summary && s.grid && heads.length === 1 && s.choices.aggregate === undefined) {
+    summary.headLabels = headLabels(cellStats(s.grid, cellOffsets(s.grid.rows)[s.recordIndex] + heads[0])).map((l) => l.label);
+  }
+  renderLinkList(el('link-list'), record, summary);
+  if (summary && record.overInput) channel.post({ type: 'view/didChange', summary });
+}
+
+let toolbarKey = '';
+state.onDidChange((change: Change) => {
   const s = state.snapshot;
   const record = state.record;
   if (record && s.run) {
-    const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, hover: s.hover };
-    if (change === 'run' || change === 'selection') {
-      if (change === 'run') toolbar.rebuild();
-      else toolbar.update();
-      view.render(viewState);
-      // One summary (top keys per query) serves the text list and, for attention over the input, the editor.
-      const heads = state.shownHeads;
-      const summary = heads.length > 0 ? summarize(s.run.request.runId, record, heads, SUMMARY_K) : undefined;
-      renderLinkList(el('link-list'), record, summary);
-      if (summary && record.overInput) channel.post({ type: 'view/didChange', summary });
-      channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: { recordIndex: s.recordIndex, heads } });
-      if (change === 'run') void computeHeadGrid(s.run).then((grid) => grid && channel.post({ type: 'heads/didCompute', grid }));
-    } else if (change === 'hover') {
+    const key = `${s.run.request.runId}|${s.records.length}|${s.visibleHeads.length}|${s.records[0]?.id}`;
+    if (key !== toolbarKey) {
+      toolbarKey = key;
+      toolbar.rebuild();
+    } else toolbar.update();
+    for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
+    const view = views[s.viewMode];
+    const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
+    if (change === 'hover') {
       view.update(viewState);
-      if (s.hover && s.reveal) view.reveal(s.hover);
+      if (s.hover && s.reveal && 'reveal' in view) view.reveal(s.hover);
+    } else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') {
+      publishSummary();
+      channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     }
+    if (change === 'run' || change === 'records') void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(grid));
+    if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
-    renderTooltip(el('tooltip'), focus, s.hover?.index ?? -1, s.hover?.side ?? 'query', s.hover ? view.labelRect(s.hover) : new DOMRect());
+    renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
   }
-  renderStatus(statusEls, s, view.stats.links);
+  renderStatus(statusEls, s, views.head.stats.links);
 });
 
-el('view').addEventListener('keydown', (e) => {
-  if (state.key(e.key)) e.preventDefault();
-});
+for (const c of Object.values(containers)) {
+  c.addEventListener('keydown', (e) => {
+    if (state.key(e.key)) e.preventDefault();
+  });
+}
 
 channel.onMessage((m) => {
   switch (m.type) {
@@ -94,9 +118,9 @@ channel.onMessage((m) => {
       if (state.snapshot.run?.request.runId === m.runId) state.setSelection(m.selection.recordIndex, m.selection.heads);
       return;
     case 'similarity/compute': {
-      const run = state.snapshot.run;
-      if (run?.request.runId !== m.runId || !run.records[m.recordIndex]) return;
-      const distances = similarityToHead(run.records, m.recordIndex, m.head);
+      const s = state.snapshot;
+      if (s.run?.request.runId !== m.runId || !s.base[m.recordIndex]) return;
+      const distances = similarityToHead(s.base, m.recordIndex, m.head);
       channel.post({ type: 'similarity/didCompute', runId: m.runId, recordIndex: m.recordIndex, head: m.head, distances });
       return;
     }

@@ -4,14 +4,19 @@
  * actions below; views subscribe and never read state back from the DOM. No DOM here.
  */
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
+import type { HeadGrid } from '../../src/core/analysis/headGrid';
+import { positionOfToken, tokenUnits } from '../../src/core/analysis/summary';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import { type AnalysisChoices, type RunTexts, analyse, perHeadRecords } from '../../src/core/analysis/transform';
 import type { Backend } from '../../src/core/backend';
 import { Emitter } from '../../src/core/events';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 
-/** Views the panel can show; more come with the head explorer. */
-export type ViewMode = 'head';
+/** Views the panel can show. */
+export type ViewMode = 'head' | 'matrix' | 'text';
+/** Every view mode, in toolbar order, with its name for people. */
+export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text']];
 
 /** Where the current run stands. */
 export type Phase =
@@ -23,6 +28,7 @@ export type Phase =
 /** A run whose attention is loaded. */
 export interface LoadedRun {
   request: RunRequest;
+  /** The model's layers, normalised; what every analysis starts from. */
   records: AttentionRecord[];
   backend: Backend;
   millis: number;
@@ -31,6 +37,14 @@ export interface LoadedRun {
 /** Everything the panel shows. */
 export interface PanelSnapshot {
   readonly run?: LoadedRun;
+  /** Word level, hidden tokens and aggregation chosen in the toolbar. */
+  readonly choices: AnalysisChoices;
+  /** Per-head records after word merge and hiding (the explorer's grid is made from these). */
+  readonly base: readonly AttentionRecord[];
+  /** The records the views draw: `base`, or one aggregate per layer. */
+  readonly records: readonly AttentionRecord[];
+  /** Thumbnails and statistics of `base`, once computed. */
+  readonly grid?: HeadGrid;
   readonly recordIndex: number;
   readonly visibleHeads: readonly boolean[];
   readonly hover: TokenTarget | null;
@@ -41,10 +55,24 @@ export interface PanelSnapshot {
   readonly notice: string;
 }
 
-/** What an action changed: `run` and `selection` need a rebuild, `hover` a restyle, `phase` the status. */
-export type Change = 'run' | 'selection' | 'hover' | 'phase';
+/**
+ * What an action changed: `run` (a new run) and `records` (new analysis choices) rebuild the
+ * controls and the grid, `selection` and `view` redraw, `hover` restyles, `phase` the status, `grid` the labels.
+ */
+export type Change = 'run' | 'records' | 'selection' | 'view' | 'hover' | 'phase' | 'grid';
 
-const INITIAL: PanelSnapshot = { recordIndex: 0, visibleHeads: [], hover: null, reveal: false, viewMode: 'head', phase: { name: 'idle' }, notice: '' };
+const INITIAL: PanelSnapshot = {
+  choices: { words: false, hide: [] },
+  base: [],
+  records: [],
+  recordIndex: 0,
+  visibleHeads: [],
+  hover: null,
+  reveal: false,
+  viewMode: 'head',
+  phase: { name: 'idle' },
+  notice: '',
+};
 
 /** The panel's state and its actions. */
 export class PanelState {
@@ -59,7 +87,14 @@ export class PanelState {
 
   /** The record on screen. */
   get record(): AttentionRecord | undefined {
-    return this.s.run?.records[this.s.recordIndex];
+    return this.s.records[this.s.recordIndex];
+  }
+
+  /** The selection in per-head terms (an aggregate stands for every head of its layer). */
+  get headSelection(): { recordIndex: number; heads: number[] } {
+    const base = this.s.base[this.s.recordIndex];
+    const aggregated = this.s.choices.aggregate !== undefined;
+    return { recordIndex: this.s.recordIndex, heads: aggregated && base ? Array.from({ length: base.heads }, (_, h) => h) : this.shownHeads };
   }
 
   /** Indices of the visible heads. */
@@ -80,9 +115,31 @@ export class PanelState {
   /** The run finished: its first record, every head, nothing hovered. */
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const records = result.layers.map((l) => recordOfLayer(l, tokens));
-    const run: LoadedRun = { request, records, backend: result.backend, millis: result.millis };
-    this.set({ run, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' } }, 'run');
+    const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
+    const derived = derive(run, this.s.choices);
+    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' } }, 'run');
+  }
+
+  /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
+  setChoices(patch: Partial<AnalysisChoices>): void {
+    const choices = { ...this.s.choices, ...patch };
+    if (!this.s.run) return void this.set({ choices }, 'view');
+    const derived = derive(this.s.run, choices);
+    const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
+    const heads = derived.records[recordIndex]?.heads ?? 0;
+    const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);
+    const keepGrid = choices.words === this.s.choices.words && choices.hide.join() === this.s.choices.hide.join();
+    this.set({ choices, ...derived, grid: keepGrid ? this.s.grid : undefined, recordIndex, visibleHeads, hover: null, reveal: false }, keepGrid ? 'selection' : 'records');
+  }
+
+  /** Switches between the head view, the matrix and the text view. */
+  setViewMode(viewMode: ViewMode): void {
+    if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
+  }
+
+  /** The explorer's grid for the current base records arrived. */
+  setGrid(grid: HeadGrid): void {
+    if (grid.runId === this.s.run?.request.runId) this.set({ grid }, 'grid');
   }
 
   /** The run failed with a message for the user. */
@@ -92,7 +149,7 @@ export class PanelState {
 
   /** Shows record `i` (a layer); keeps the head choice when the head count matches. Out of range: ignored. */
   selectRecord(i: number): void {
-    const records = this.s.run?.records ?? [];
+    const records = this.s.records;
     if (i < 0 || i >= records.length || i === this.s.recordIndex) return;
     const heads = records[i].heads;
     const visibleHeads = this.s.visibleHeads.length === heads ? this.s.visibleHeads : allHeads(heads);
@@ -111,9 +168,10 @@ export class PanelState {
     this.set({ visibleHeads: this.s.visibleHeads.map((_, i) => i === h) }, 'selection');
   }
 
-  /** Shows record `recordIndex` with exactly `heads` (a choice made in the head explorer). */
+  /** Shows record `recordIndex` with exactly `heads` (a choice made in the head explorer); leaves any aggregation. */
   setSelection(recordIndex: number, heads: readonly number[]): void {
-    const r = this.s.run?.records[recordIndex];
+    if (this.s.choices.aggregate !== undefined && this.s.base[recordIndex]) this.setChoices({ aggregate: undefined });
+    const r = this.s.records[recordIndex];
     if (!r) return;
     const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
     if (recordIndex === this.s.recordIndex && visibleHeads.join() === this.s.visibleHeads.join()) return;
@@ -124,14 +182,16 @@ export class PanelState {
   /** Hovers a token (null clears); `reveal` scrolls it into view. Unchanged targets are ignored. */
   hoverOn(target: TokenTarget | null, reveal = false): void {
     const h = this.s.hover;
-    if (h?.side === target?.side && h?.index === target?.index) return;
+    if (h?.side === target?.side && h?.index === target?.index && h?.key === target?.key) return;
     this.set({ hover: target, reveal }, 'hover');
   }
 
   /** The editor cursor is on query `index` of run `runId` (-1: on none), shown when the record is over the input. */
   focusFromEditor(runId: number, index: number): void {
-    if (this.s.run?.request.runId !== runId || !this.record?.overInput) return;
-    this.hoverOn(index >= 0 ? { side: 'query', index } : null, true);
+    const r = this.record;
+    if (this.s.run?.request.runId !== runId || !r?.overInput) return;
+    const p = index < 0 ? -1 : positionOfToken(tokenUnits(r.queryTokens, this.s.run.request.tokens), index);
+    this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true);
   }
 
   /** Keyboard navigation of the view; true when `key` did something. */
@@ -159,6 +219,13 @@ export class PanelState {
     this.s = { ...this.s, ...patch };
     this.changed.fire(change);
   }
+}
+
+/** The records a run shows under `choices`. */
+function derive(run: LoadedRun, choices: AnalysisChoices): { base: AttentionRecord[]; records: AttentionRecord[] } {
+  const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
+  const base = perHeadRecords(run.records, texts, choices);
+  return { base, records: choices.aggregate === undefined ? base : analyse(run.records, texts, choices) };
 }
 
 function allHeads(n: number): boolean[] {

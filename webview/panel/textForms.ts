@@ -1,18 +1,29 @@
 /** The text forms of the view: the hover tooltip and the accessible list of strongest links. */
 import type { AttentionRecord } from '../../src/core/attention';
-import { type ViewSummary, attendedBy } from '../../src/core/analysis/summary';
-import type { TokenFocus } from '../../src/core/analysis/tokenFocus';
+import { type ViewSummary, attendedBy, meanRow } from '../../src/core/analysis/summary';
+import type { TokenFocus, TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { tokenLabel } from '../../src/core/tokens';
 
-/** Fills the tooltip for `focus` and places it beside `anchor` (the token's label), or hides it. */
-export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, index: number, side: 'query' | 'key', anchor: DOMRect): void {
-  if (!focus) {
+/**
+ * Fills the tooltip for `focus` and places it beside `anchor` (the token's label or cell), or hides
+ * it. A hovered matrix cell (`target.key`) adds its exact value.
+ */
+export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, target: TokenTarget | null, record: AttentionRecord, heads: readonly number[], anchor: DOMRect): void {
+  if (!focus || !target) {
     tip.hidden = true;
     return;
   }
+  const { index, side } = target;
   const title = document.createElement('div');
   title.className = 'tip-title';
   title.textContent = `${tokenLabel(focus.token)} (#${index}) ${focus.relation} · ${focus.scope}`;
+  const parts: HTMLElement[] = [title];
+  if (target.key !== undefined) {
+    const exact = document.createElement('div');
+    exact.className = 'tip-exact';
+    exact.textContent = `→ ${tokenLabel(record.keyTokens[target.key])} (#${target.key}): ${meanRow(record, heads, index)[target.key].toFixed(4)}`;
+    parts.push(exact);
+  }
   const table = document.createElement('table');
   for (const p of focus.partners) {
     const tr = table.insertRow();
@@ -20,7 +31,7 @@ export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, i
     tr.insertCell().textContent = `#${p.index}`;
     tr.insertCell().textContent = p.weight.toFixed(4);
   }
-  tip.replaceChildren(title, table);
+  tip.replaceChildren(...parts, table);
   tip.hidden = false;
   const x = side === 'query' ? anchor.right + 8 : anchor.left - tip.offsetWidth - 8;
   tip.style.left = `${Math.max(4, Math.min(window.innerWidth - tip.offsetWidth - 4, x))}px`;

@@ -1,23 +1,44 @@
-/** The panel toolbar: the layer selector and the head buttons, wired to the state's actions. */
+/** The panel toolbar: view, layer, heads, aggregation, word level and hidden tokens, wired to the state's actions. */
+import type { Aggregation } from '../../src/core/analysis/aggregate';
+import type { HideChoice } from '../../src/core/analysis/hiding';
 import { headColor } from '../../src/core/palette';
-import type { PanelState } from './state';
+import { type PanelState, VIEW_MODES, type ViewMode } from './state';
+
+/** The controls the toolbar owns. */
+export interface ToolbarElements {
+  viewMode: HTMLSelectElement;
+  layer: HTMLSelectElement;
+  heads: HTMLElement;
+  aggregate: HTMLSelectElement;
+  words: HTMLInputElement;
+  hide: HTMLSelectElement;
+}
+
+const AGGREGATES: Array<[string, string]> = [['', 'Heads'], ['mean', 'Mean of heads'], ['max', 'Max of heads'], ['rollout', 'Rollout']];
+const HIDE: Array<[string, string]> = [['', 'Show all tokens'], ['special', 'Hide special tokens'], ['first', 'Hide the first token'], ['special,first', 'Hide special and first']];
+
+function fill(select: HTMLSelectElement, items: ReadonlyArray<readonly [string, string]>): void {
+  select.replaceChildren(...items.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));
+}
 
 /** Builds the controls for a new run and restyles them when the selection changes. */
 export class Toolbar {
-  constructor(private readonly select: HTMLSelectElement, private readonly heads: HTMLElement, private readonly state: PanelState) {
-    select.onchange = () => state.selectRecord(Number(select.value));
+  constructor(private readonly el: ToolbarElements, private readonly state: PanelState) {
+    fill(el.viewMode, VIEW_MODES);
+    fill(el.aggregate, AGGREGATES);
+    fill(el.hide, HIDE);
+    el.viewMode.onchange = () => state.setViewMode(el.viewMode.value as ViewMode);
+    el.layer.onchange = () => state.selectRecord(Number(el.layer.value));
+    el.aggregate.onchange = () => state.setChoices({ aggregate: (el.aggregate.value || undefined) as Aggregation | undefined });
+    el.words.onchange = () => state.setChoices({ words: el.words.checked });
+    el.hide.onchange = () => state.setChoices({ hide: el.hide.value ? (el.hide.value.split(',') as HideChoice[]) : [] });
   }
 
-  /** New run: one option per record, one button per head. */
+  /** New run or new records: one option per record, one button per head. */
   rebuild(): void {
     const s = this.state.snapshot;
-    this.select.replaceChildren(...(s.run?.records ?? []).map((r, i) => {
-      const o = document.createElement('option');
-      o.value = String(i);
-      o.textContent = r.label;
-      return o;
-    }));
-    this.heads.replaceChildren(...s.visibleHeads.map((_, h) => {
+    this.el.layer.replaceChildren(...s.records.map((r, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: r.label })));
+    this.el.heads.replaceChildren(...s.visibleHeads.map((_, h) => {
       const b = document.createElement('button');
       b.className = 'head';
       b.textContent = String(h + 1);
@@ -30,11 +51,16 @@ export class Toolbar {
     this.update();
   }
 
-  /** Selection changed: the chosen record and which heads are pressed. */
+  /** Selection or choices changed: chosen values and which heads are pressed. */
   update(): void {
     const s = this.state.snapshot;
-    this.select.value = String(s.recordIndex);
-    this.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
+    this.el.viewMode.value = s.viewMode;
+    this.el.layer.value = String(s.recordIndex);
+    this.el.aggregate.value = s.choices.aggregate ?? '';
+    this.el.words.checked = s.choices.words;
+    this.el.hide.value = s.choices.hide.join(',');
+    this.el.heads.hidden = s.choices.aggregate !== undefined;
+    this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
       b.setAttribute('aria-pressed', String(s.visibleHeads[h]));
       b.classList.toggle('off', !s.visibleHeads[h]);
     });

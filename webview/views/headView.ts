@@ -11,6 +11,7 @@ import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { headColor } from '../../src/core/palette';
 import { type TokenInfo, tokenLabel } from '../../src/core/tokens';
+import { clipText as clip, cssVar, editorFont } from '../theme';
 import type { View } from './view';
 
 /** Row height of one token, in CSS pixels. */
@@ -141,7 +142,7 @@ export class HeadView implements View<HeadViewState> {
 
   private layout(s: HeadViewState): void {
     const ctx = this.labels.getContext('2d')!;
-    ctx.font = font();
+    ctx.font = editorFont(12);
     let labelW = 40;
     for (const t of [...s.record.queryTokens, ...s.record.keyTokens]) labelW = Math.max(labelW, Math.min(LABEL_MAX, ctx.measureText(tokenLabel(t)).width + 12));
     const rows = Math.max(s.record.queries, s.record.keys);
@@ -236,11 +237,10 @@ export class HeadView implements View<HeadViewState> {
   private drawLabels(s: HeadViewState): void {
     const { leftX, rightX, labelW, height } = this.g;
     const ctx = this.context(this.labels);
-    ctx.font = font();
+    ctx.font = editorFont(12);
     ctx.textBaseline = 'middle';
-    const style = getComputedStyle(document.body);
-    const fg = style.getPropertyValue('--vscode-editor-foreground').trim() || '#ccc';
-    const muted = style.getPropertyValue('--vscode-descriptionForeground').trim() || '#888';
+    const fg = cssVar('--vscode-editor-foreground', '#ccc');
+    const muted = cssVar('--vscode-descriptionForeground', '#888');
     const draw = (tokens: readonly TokenInfo[], align: CanvasTextAlign, x: number) => {
       ctx.textAlign = align;
       const first = Math.max(0, Math.floor((this.g.scrollTop - TOP) / ROW));
@@ -260,7 +260,7 @@ export class HeadView implements View<HeadViewState> {
     this.links.style.opacity = s.hover ? '0.08' : '1';
     if (!s.hover) return;
     const { side, index } = s.hover;
-    ctx.fillStyle = getComputedStyle(document.body).getPropertyValue('--vscode-focusBorder').trim() || '#007fd4';
+    ctx.fillStyle = cssVar('--vscode-focusBorder', '#007fd4');
     ctx.globalAlpha = 0.25;
     ctx.fillRect(side === 'query' ? 0 : rightX, this.y(index) - ROW / 2, labelW, ROW);
     ctx.globalAlpha = 1;
@@ -280,17 +280,4 @@ export class HeadView implements View<HeadViewState> {
       this.strokeBuckets(ctx, headColor(h), buckets);
     }
   }
-}
-
-/** The editor font at 12px (canvas fonts cannot use CSS variables). */
-function font(): string {
-  const family = getComputedStyle(document.body).getPropertyValue('--vscode-editor-font-family').trim();
-  return `12px ${family || 'monospace'}`;
-}
-
-function clip(ctx: CanvasRenderingContext2D, text: string, max: number): string {
-  if (ctx.measureText(text).width <= max) return text;
-  let t = text;
-  while (t.length > 1 && ctx.measureText(t + '…').width > max) t = t.slice(0, -1);
-  return t + '…';
 }

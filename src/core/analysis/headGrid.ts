@@ -3,7 +3,7 @@
  * sent as typed arrays: one row per record (layer), one cell per head, each cell a max-pooled
  * thumbnail of the head's matrix and its statistics. Pure.
  */
-import { type AttentionKind, type AttentionRecord, row } from '../attention';
+import type { AttentionKind, AttentionRecord } from '../attention';
 import { headJsDistance } from './headSimilarity';
 import { type HeadStats, type KeyCategories, STAT_NAMES, headStats } from './headStats';
 
@@ -45,16 +45,20 @@ export function cellOffsets(rows: readonly GridRow[]): number[] {
 
 /** Max-pools head `h` of `r` into a `size`×`size` grid of bytes (every link survives as its bin's maximum). */
 export function thumbnail(r: AttentionRecord, h: number, size: number, out: Uint8Array = new Uint8Array(size * size)): Uint8Array {
-  out.fill(0);
-  for (let q = 0; q < r.queries; q++) {
-    const y = Math.floor((q * size) / r.queries);
-    const a = row(r, h, q);
-    for (let k = 0; k < r.keys; k++) {
-      const v = Math.round(Math.min(1, Math.max(0, a[k])) * 255);
-      const i = y * size + Math.floor((k * size) / r.keys);
-      if (v > out[i]) out[i] = v;
+  const { queries: nq, keys: nk, data } = r;
+  // Key k falls in column floor(k·size/nk): column c spans keys [edge[c], edge[c + 1]).
+  const edge = Int32Array.from({ length: size + 1 }, (_, c) => Math.ceil((c * nk) / size));
+  const pooled = new Float32Array(size * size);
+  for (let q = 0; q < nq; q++) {
+    const base = Math.floor((q * size) / nq) * size;
+    const start = (h * nq + q) * nk;
+    for (let c = 0; c < size; c++) {
+      let m = pooled[base + c];
+      for (let k = start + edge[c], end = start + edge[c + 1]; k < end; k++) if (data[k] > m) m = data[k];
+      pooled[base + c] = m;
     }
   }
+  for (let i = 0; i < pooled.length; i++) out[i] = Math.round(Math.min(1, pooled[i]) * 255);
   return out;
 }
 

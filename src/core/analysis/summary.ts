@@ -3,7 +3,18 @@
  * Pure.
  */
 import { type AttentionRecord, type AttentionTensor, row, weightAt } from '../attention';
+import { type TokenInfo, tokenLabel } from '../tokens';
 import { NEGLIGIBLE } from './thresholds';
+
+/**
+ * How a record's positions map to the run's tokens when they differ (word level, hidden tokens):
+ * position p covers token indices `tokens[offsets[p]…offsets[p+1])` and reads `texts[p]`.
+ */
+export interface TokenUnits {
+  offsets: Int32Array;
+  tokens: Int32Array;
+  texts: string[];
+}
 
 /** Top attended keys of every query for the view the user has chosen in the panel. */
 export interface ViewSummary {
@@ -20,6 +31,38 @@ export interface ViewSummary {
   keyIndex: Int32Array;
   /** `queries * k` weights matching `keyIndex`. */
   weight: Float32Array;
+  /** Present when positions are words or skip hidden tokens; absent when position = token index. */
+  units?: TokenUnits;
+  /** Labels of the single head summarised (from the head explorer's rules), if known. */
+  headLabels?: string[];
+}
+
+/** The units of `positions` (a record's tokens or words) in terms of `runTokens`; undefined when they are the same list. */
+export function tokenUnits(positions: readonly TokenInfo[], runTokens: readonly TokenInfo[]): TokenUnits | undefined {
+  if (positions === runTokens) return undefined;
+  const index = new Map(runTokens.map((t, i) => [t, i]));
+  const offsets = new Int32Array(positions.length + 1);
+  const tokens: number[] = [];
+  positions.forEach((p, i) => {
+    const pieces = (p as { tokens?: number[] }).tokens ?? [index.get(p) ?? -1];
+    tokens.push(...pieces.filter((t) => t >= 0));
+    offsets[i + 1] = tokens.length;
+  });
+  return { offsets, tokens: Int32Array.from(tokens), texts: positions.map((p) => tokenLabel(p)) };
+}
+
+/** The position covering token `token`, or -1 (hidden); the token itself without units. */
+export function positionOfToken(units: TokenUnits | undefined, token: number): number {
+  if (!units) return token;
+  for (let p = 0; p + 1 < units.offsets.length; p++) {
+    for (let i = units.offsets[p]; i < units.offsets[p + 1]; i++) if (units.tokens[i] === token) return p;
+  }
+  return -1;
+}
+
+/** The token indices position `p` covers. */
+export function tokensOfPosition(units: TokenUnits | undefined, p: number): number[] {
+  return units ? Array.from(units.tokens.subarray(units.offsets[p], units.offsets[p + 1])) : [p];
 }
 
 /** Mean attention of `heads` for one query: a new array of `keys` weights. */
@@ -78,8 +121,8 @@ export function strongest(values: ArrayLike<number>, k: number): Array<{ index: 
   return out;
 }
 
-/** Builds the summary the editor shows: top `k` keys per query for the chosen heads. */
-export function summarize(runId: number, r: AttentionRecord, heads: readonly number[], k: number): ViewSummary {
+/** Builds the summary the editor shows: top `k` keys per query for the chosen heads; `runTokens` maps words and hidden tokens back. */
+export function summarize(runId: number, r: AttentionRecord, heads: readonly number[], k: number, runTokens: readonly TokenInfo[] = r.queryTokens): ViewSummary {
   const keyIndex = new Int32Array(r.queries * k).fill(-1);
   const weight = new Float32Array(r.queries * k);
   for (let q = 0; q < r.queries; q++) {
@@ -88,7 +131,8 @@ export function summarize(runId: number, r: AttentionRecord, heads: readonly num
       weight[q * k + i] = w;
     });
   }
-  return { runId, recordId: r.id, heads: [...heads], label: scopeLabel(r, heads), k, queries: r.queries, keyIndex, weight };
+  const units = tokenUnits(r.queryTokens, runTokens);
+  return { runId, recordId: r.id, heads: [...heads], label: scopeLabel(r, heads), k, queries: r.queries, keyIndex, weight, ...(units ? { units } : {}) };
 }
 
 /** The attended keys of `query` in a summary, best first, without padding. */

@@ -3,10 +3,12 @@ import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 import { meanColumn, meanRow, scopeLabel, strongest } from './summary';
 
-/** A token on one side of a record. */
+/** A token on one side of a record; in the matrix view also the key of the hovered cell. */
 export interface TokenTarget {
   side: 'query' | 'key';
   index: number;
+  /** With `side: 'query'`: the key of one cell (query → key). */
+  key?: number;
 }
 
 /** The focused token, the scope, and its strongest partners with mean weights over `heads`. */

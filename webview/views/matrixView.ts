@@ -1,0 +1,245 @@
+/**
+ * The matrix view: queries × keys as a heat map (mean over the visible heads), token labels on
+ * both axes when they fit, exact values on hover, and drag-to-zoom into a region (double-click or
+ * Escape zooms out). The image is pooled to the canvas's device pixels (max over the cells a
+ * pixel covers), so a 1024-token input costs one pass over its cells and no link disappears.
+ */
+import { type AttentionRecord, row } from '../../src/core/attention';
+import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import { tokenLabel } from '../../src/core/tokens';
+import { clipText as clip, cssVar, editorFont, parseColor } from '../theme';
+import type { View } from './view';
+
+const LABEL_MAX = 110;
+const MIN_LABEL_CELL = 9;
+const PAD = 4;
+
+/** Everything the matrix view draws. */
+export interface MatrixViewState {
+  record: AttentionRecord;
+  visibleHeads: readonly boolean[];
+  hover: TokenTarget | null;
+}
+
+interface Region {
+  q0: number;
+  q1: number;
+  k0: number;
+  k1: number;
+}
+
+/** Canvas heat map of one record. */
+export class MatrixView implements View<MatrixViewState> {
+  private readonly image: HTMLCanvasElement;
+  private readonly overlay: HTMLCanvasElement;
+  private state: MatrixViewState | undefined;
+  private mean: { record: AttentionRecord; heads: string; data: Float32Array } | undefined;
+  private region: Region | undefined;
+  private g = { left: 0, top: 0, cell: 1, dpr: 1, width: 0, height: 0 };
+  private drag: { x: number; y: number; q: number; k: number } | undefined;
+  /** Statistics of the last draw, for tests and benchmarks. */
+  readonly stats = { renderMs: 0, hoverMs: 0 };
+
+  constructor(private readonly host: HTMLElement, onHover: (t: TokenTarget | null) => void) {
+    host.classList.add('matrix-view');
+    this.image = this.canvas('image');
+    this.overlay = this.canvas('overlay');
+    host.addEventListener('mousemove', (e) => {
+      if (this.drag) this.drawDrag(e.clientX, e.clientY);
+      onHover(this.hitTest(e.clientX, e.clientY));
+    });
+    host.addEventListener('mouseleave', () => onHover(null));
+    host.addEventListener('mousedown', (e) => {
+      const t = this.hitTest(e.clientX, e.clientY);
+      if (t?.key !== undefined) this.drag = { x: e.clientX, y: e.clientY, q: t.index, k: t.key };
+    });
+    host.addEventListener('mouseup', (e) => {
+      const d = this.drag;
+      this.drag = undefined;
+      const t = this.hitTest(e.clientX, e.clientY);
+      if (!d || !t || t.key === undefined || (Math.abs(e.clientX - d.x) < 6 && Math.abs(e.clientY - d.y) < 6)) return this.state && this.update(this.state);
+      this.zoom({ q0: Math.min(d.q, t.index), q1: Math.max(d.q, t.index) + 1, k0: Math.min(d.k, t.key), k1: Math.max(d.k, t.key) + 1 });
+    });
+    host.addEventListener('dblclick', () => this.zoom(undefined));
+    host.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.region) this.zoom(undefined);
+    });
+    new ResizeObserver(() => this.state && this.render(this.state)).observe(host);
+  }
+
+  /** Zooms to `region` (cells), or back out to the whole matrix. */
+  zoom(region: Region | undefined): void {
+    this.region = region;
+    if (this.state) this.render(this.state);
+  }
+
+  render(state: MatrixViewState): void {
+    const t0 = performance.now();
+    if (this.state?.record !== state.record) this.region = undefined;
+    this.state = state;
+    const r = state.record;
+    const data = this.meanOf(state);
+    const reg = this.region ?? { q0: 0, q1: r.queries, k0: 0, k1: r.keys };
+    const nq = reg.q1 - reg.q0, nk = reg.k1 - reg.k0;
+    const width = Math.max(200, this.host.clientWidth || 600);
+    const height = Math.max(200, this.host.clientHeight || 500);
+    const ctx0 = this.image.getContext('2d')!;
+    ctx0.font = editorFont(11);
+    const labelW = (tokens: readonly { text: string }[], from: number, to: number) => Math.min(LABEL_MAX, Math.max(24, ...tokens.slice(from, to).map((t) => ctx0.measureText(tokenLabel(t)).width + 8)));
+    let cell = Math.min((width - 2 * PAD) / nk, (height - 2 * PAD) / nq);
+    const showLabels = cell >= MIN_LABEL_CELL;
+    const left = PAD + (showLabels ? labelW(r.queryTokens, reg.q0, reg.q1) : 0);
+    const top = PAD + (showLabels ? labelW(r.keyTokens, reg.k0, reg.k1) : 0);
+    cell = Math.max(0.25, Math.min((width - left - PAD) / nk, (height - top - PAD) / nq));
+    const dpr = Math.min(2, window.devicePixelRatio || 1);
+    this.g = { left, top, cell, dpr, width: left + nk * cell + PAD, height: top + nq * cell + PAD };
+    for (const c of [this.image, this.overlay]) {
+      c.width = Math.round(this.g.width * dpr);
+      c.height = Math.round(this.g.height * dpr);
+      c.style.width = `${this.g.width}px`;
+      c.style.height = `${this.g.height}px`;
+    }
+    const ctx = this.image.getContext('2d')!;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.image.width, this.image.height);
+    const theme = colors();
+    // Heat map: one pixel at a time, each the maximum of the cells it covers.
+    const pw = Math.max(1, Math.round(nk * cell * dpr)), ph = Math.max(1, Math.round(nq * cell * dpr));
+    const img = ctx.createImageData(pw, ph);
+    const best = new Float32Array(pw * ph);
+    for (let q = reg.q0; q < reg.q1; q++) {
+      const y0 = Math.floor(((q - reg.q0) * ph) / nq), y1 = Math.max(y0 + 1, Math.floor(((q - reg.q0 + 1) * ph) / nq));
+      const rowData = data.subarray(q * r.keys, (q + 1) * r.keys);
+      for (let k = reg.k0; k < reg.k1; k++) {
+        const v = rowData[k];
+        const a = Math.abs(v);
+        const x0 = Math.floor(((k - reg.k0) * pw) / nk), x1 = Math.max(x0 + 1, Math.floor(((k - reg.k0 + 1) * pw) / nk));
+        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (a > Math.abs(best[y * pw + x])) best[y * pw + x] = v;
+      }
+    }
+    for (let i = 0; i < best.length; i++) {
+      const v = best[i];
+      const [cr, cg, cb] = v < 0 ? theme.negative : theme.positive;
+      img.data[i * 4] = cr;
+      img.data[i * 4 + 1] = cg;
+      img.data[i * 4 + 2] = cb;
+      img.data[i * 4 + 3] = Math.round(Math.sqrt(Math.min(1, Math.abs(v))) * 255); // √: weak structure stays visible
+    }
+    ctx.putImageData(img, Math.round(left * dpr), Math.round(top * dpr));
+    if (showLabels) this.drawLabels(ctx, r, reg, theme.fg);
+    // Geometry for tests and assistive tooling: cells drawn, zoom, and where cell (0, 0) sits.
+    Object.assign(this.host.dataset, { cells: String(nq * nk), zoomed: String(!!this.region), origin: `${left},${top},${cell}` });
+    this.stats.renderMs = performance.now() - t0;
+    this.update(state);
+  }
+
+  update(state: MatrixViewState): void {
+    const t0 = performance.now();
+    if (state.record !== this.state?.record || state.visibleHeads !== this.state.visibleHeads) return this.render(state);
+    this.state = state;
+    const ctx = this.overlay.getContext('2d')!;
+    ctx.setTransform(this.g.dpr, 0, 0, this.g.dpr, 0, 0);
+    ctx.clearRect(0, 0, this.g.width, this.g.height);
+    const h = state.hover;
+    const reg = this.region ?? { q0: 0, q1: state.record.queries, k0: 0, k1: state.record.keys };
+    if (h) {
+      ctx.fillStyle = colors().focus;
+      ctx.globalAlpha = 0.18;
+      const { left, top, cell } = this.g;
+      if (h.side === 'query' && h.index >= reg.q0 && h.index < reg.q1) ctx.fillRect(left, top + (h.index - reg.q0) * cell, (reg.k1 - reg.k0) * cell, cell);
+      const k = h.side === 'key' ? h.index : h.key;
+      if (k !== undefined && k >= reg.k0 && k < reg.k1) ctx.fillRect(left + (k - reg.k0) * cell, top, cell, (reg.q1 - reg.q0) * cell);
+      ctx.globalAlpha = 1;
+    }
+    this.stats.hoverMs = performance.now() - t0;
+  }
+
+  hitTest(clientX: number, clientY: number): TokenTarget | null {
+    const s = this.state;
+    if (!s) return null;
+    const b = this.image.getBoundingClientRect();
+    const reg = this.region ?? { q0: 0, q1: s.record.queries, k0: 0, k1: s.record.keys };
+    const { left, top, cell } = this.g;
+    const x = clientX - b.left - left, y = clientY - b.top - top;
+    const q = reg.q0 + Math.floor(y / cell), k = reg.k0 + Math.floor(x / cell);
+    const inQ = y >= 0 && q < reg.q1, inK = x >= 0 && k < reg.k1;
+    if (inQ && inK) return { side: 'query', index: q, key: k };
+    if (inQ && x < 0) return { side: 'query', index: q };
+    if (inK && y < 0) return { side: 'key', index: k };
+    return null;
+  }
+
+  /** Client rectangle of a hovered cell or label, for the tooltip. */
+  labelRect(t: TokenTarget): DOMRect {
+    const b = this.image.getBoundingClientRect();
+    const reg = this.region ?? { q0: 0, q1: this.state?.record.queries ?? 0, k0: 0, k1: this.state?.record.keys ?? 0 };
+    const { left, top, cell } = this.g;
+    const k = t.side === 'key' ? t.index : t.key ?? reg.k0;
+    const q = t.side === 'query' ? t.index : reg.q0;
+    return new DOMRect(b.left + left + (k - reg.k0) * cell, b.top + top + (q - reg.q0) * cell, cell, cell);
+  }
+
+  /** The mean over visible heads, cached per record and head choice. */
+  private meanOf(s: MatrixViewState): Float32Array {
+    const key = s.visibleHeads.join();
+    if (this.mean?.record === s.record && this.mean.heads === key) return this.mean.data;
+    const r = s.record;
+    const heads = s.visibleHeads.flatMap((v, h) => (v ? [h] : []));
+    const data = new Float32Array(r.queries * r.keys);
+    for (const h of heads) {
+      for (let q = 0; q < r.queries; q++) {
+        const src = row(r, h, q);
+        for (let k = 0; k < r.keys; k++) data[q * r.keys + k] += src[k] / heads.length;
+      }
+    }
+    this.mean = { record: r, heads: key, data };
+    return data;
+  }
+
+  private drawLabels(ctx: CanvasRenderingContext2D, r: AttentionRecord, reg: Region, fg: string): void {
+    const { left, top, cell, dpr } = this.g;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = editorFont(11);
+    ctx.fillStyle = fg;
+    ctx.textBaseline = 'middle';
+    ctx.textAlign = 'right';
+    for (let q = reg.q0; q < reg.q1; q++) ctx.fillText(clip(ctx, tokenLabel(r.queryTokens[q]), left - PAD - 4), left - 4, top + (q - reg.q0 + 0.5) * cell);
+    for (let k = reg.k0; k < reg.k1; k++) {
+      ctx.save();
+      ctx.translate(left + (k - reg.k0 + 0.5) * cell, top - 4);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = 'left';
+      ctx.fillText(clip(ctx, tokenLabel(r.keyTokens[k]), top - PAD - 4), 0, 0);
+      ctx.restore();
+    }
+  }
+
+  private drawDrag(x: number, y: number): void {
+    const d = this.drag!;
+    const b = this.overlay.getBoundingClientRect();
+    const ctx = this.overlay.getContext('2d')!;
+    if (this.state) this.update(this.state);
+    ctx.strokeStyle = colors().focus;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(Math.min(d.x, x) - b.left, Math.min(d.y, y) - b.top, Math.abs(x - d.x), Math.abs(y - d.y));
+    ctx.setLineDash([]);
+  }
+
+  private canvas(cls: string): HTMLCanvasElement {
+    const c = document.createElement('canvas');
+    c.className = `matrix-${cls}`;
+    c.setAttribute('aria-hidden', 'true');
+    this.host.appendChild(c);
+    return c;
+  }
+}
+
+/** Theme colours: the heat map's hue for positive and negative values, text and focus. */
+function colors() {
+  return {
+    positive: parseColor(cssVar('--vscode-charts-blue', '#3794ff')),
+    negative: parseColor(cssVar('--vscode-charts-red', '#f14c4c')),
+    fg: cssVar('--vscode-editor-foreground', '#cccccc'),
+    focus: cssVar('--vscode-focusBorder', '#007fd4'),
+  };
+}
