@@ -13,6 +13,8 @@ export interface LensSettings {
   hubEndpoint: string;
   warnModelSizeMB: number;
   maxModelSizeMB: number;
+  /** Weights as labels after attended tokens in the editor. */
+  inlineWeights: boolean;
 }
 
 /** Reads the current settings, ignoring workspace values for restricted settings when untrusted. */
@@ -29,6 +31,7 @@ export function readSettings(): LensSettings {
     hubEndpoint: String(restricted('hubEndpoint', '')),
     warnModelSizeMB: clampInt(c.get<number>('warnModelSizeMB', 500), 1, 1e6, 500),
     maxModelSizeMB: clampInt(c.get<number>('maxModelSizeMB', 2000), 1, 1e6, 2000),
+    inlineWeights: c.get<boolean>('inlineWeights', false) === true,
   };
 }
 

@@ -4,6 +4,7 @@ import { registerClearAttention } from './commands/clearAttention';
 import { registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
 import { registerShowHeadExplorer } from './commands/showHeadExplorer';
+import { registerToggleInlineWeights } from './commands/toggleInlineWeights';
 import { EditorAttention } from './editor/editorAttention';
 import { ModelStore } from './modelStore';
 import { AttentionPanels } from './panels/attentionPanel';
@@ -35,6 +36,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     registerShowAttention(show),
     registerClearAttention(editor),
     registerShowHeadExplorer(),
+    registerToggleInlineWeights(),
     registerSelectModel(store),
     registerAddModelFolder(store),
     registerAddHubModel(store),

@@ -4,6 +4,7 @@
  * vscode types ↔ plain data from core.
  */
 import * as vscode from 'vscode';
+import { readSettings } from '../config';
 import { Disposable } from '../disposable';
 import { type ViewSummary, attendedBy, opacityLevel, positionOfToken, tokensOfPosition } from '../core/analysis/summary';
 import { MIN_HIGHLIGHT_WEIGHT } from '../core/analysis/thresholds';
@@ -34,6 +35,9 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
   private summary: ViewSummary | undefined;
   private readonly levels: vscode.TextEditorDecorationType[];
   private readonly focus: vscode.TextEditorDecorationType;
+  /** Weight labels after attended tokens (`attentionLens.inlineWeights`). */
+  private readonly weights: vscode.TextEditorDecorationType;
+  private inlineWeights = readSettings().inlineWeights;
   private readonly focusEmitter = this._register(new vscode.EventEmitter<{ runId: number; index: number }>());
   /** The cursor moved onto query token `index` of run `runId` (-1: onto none). */
   readonly onDidFocusToken = this.focusEmitter.event;
@@ -51,6 +55,14 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     });
     this.focus = this._register(vscode.window.createTextEditorDecorationType({
       outlineColor: new vscode.ThemeColor('focusBorder'), outlineStyle: 'solid', outlineWidth: '1px',
+    }));
+    this.weights = this._register(vscode.window.createTextEditorDecorationType({
+      after: { color: new vscode.ThemeColor('editorCodeLens.foreground'), margin: '0 0 0 2px', fontStyle: 'normal' },
+    }));
+    this._register(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('attentionLens.inlineWeights')) return;
+      this.inlineWeights = readSettings().inlineWeights;
+      this.redraw();
     }));
     this._register(runs.onDidAdd((run) => this.setInspected(run)));
     this._register(runs.onDidChange((run) => this.setSummary(run)));
@@ -73,7 +85,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     this.inspected = undefined;
     this.summary = undefined;
     for (const editor of vscode.window.visibleTextEditors) {
-      for (const d of [...this.levels, this.focus]) editor.setDecorations(d, []);
+      for (const d of [...this.levels, this.focus, this.weights]) editor.setDecorations(d, []);
     }
   }
 
@@ -121,6 +133,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     for (const editor of vscode.window.visibleTextEditors) {
       const buckets: vscode.Range[][] = this.levels.map(() => []);
       const focus: vscode.Range[] = [];
+      const labels: vscode.DecorationOptions[] = [];
       if (ins && this.summary && editor.document === ins.document && editor.selection.isEmpty) {
         const t = this.tokenAt(editor.document, editor.selection.active);
         const q = t === undefined ? -1 : positionOfToken(this.summary.units, t);
@@ -128,16 +141,16 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
           focus.push(ins.ranges[t]!);
           for (const { key, weight } of attendedBy(this.summary, q)) {
             if (weight < MIN_HIGHLIGHT_WEIGHT) continue;
-            // A word (or a token) may span several tokens: highlight each of them.
-            for (const k of tokensOfPosition(this.summary.units, key)) {
-              const r = ins.ranges[k];
-              if (r) buckets[opacityLevel(weight, LEVELS)].push(r);
-            }
+            // A word (or a token) may span several tokens: highlight each of them; label the last.
+            const pieces = tokensOfPosition(this.summary.units, key).filter((k) => ins.ranges[k]);
+            for (const k of pieces) buckets[opacityLevel(weight, LEVELS)].push(ins.ranges[k]!);
+            if (this.inlineWeights && pieces.length > 0) labels.push({ range: ins.ranges[pieces.at(-1)!]!, renderOptions: { after: { contentText: weight.toFixed(2) } } });
           }
         }
       }
       this.levels.forEach((d, i) => editor.setDecorations(d, buckets[i]));
       editor.setDecorations(this.focus, focus);
+      editor.setDecorations(this.weights, labels);
     }
   }
 }

@@ -2,10 +2,16 @@
 // The head explorer in a real VS Code (code-server + Chromium): empty before a run, a grid of every
 // layer × head after Show Attention, and choices that reach the panel and the editor hover, both ways.
 import * as path from 'node:path';
-import type { Frame } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, explorerFrame, panelFrame, useSession } from './codeServer';
 import { editorHover, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+
+/** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
+const inlineWeightLabels = (page: Page) => page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-line span'))
+  .map((e) => getComputedStyle(e, '::after').content)
+  .filter((c) => /^"\d\.\d\d"$/.test(c))
+  .map((c) => c.slice(1, -1)));
 
 /** Pressed head buttons of the panel (0-based). */
 const pressedHeads = (panel: Frame) => panel.$$eval('#heads button.head', (bs) => bs.flatMap((b, i) => (b.getAttribute('aria-pressed') === 'true' ? [i] : [])));
@@ -62,6 +68,13 @@ describe('Head explorer', () => {
     await expect.poll(() => pressedHeads(panel), { timeout: 10_000 }).toEqual([4]);
     const hover = await editorHover(page);
     expect(hover).toMatch(/Layer 2 · head 5/);
+
+    // Inline weights: a label after each attended token while the cursor sits on "cat".
+    expect(await inlineWeightLabels(page)).toEqual([]);
+    await runCommand(page, 'Attention Lens: Toggle Inline Attention Weights');
+    await expect.poll(() => inlineWeightLabels(page), { timeout: 10_000 }).not.toEqual([]);
+    for (const label of await inlineWeightLabels(page)) expect(label).toMatch(/^0\.\d\d$|^1\.00$/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inline-weights.png') });
     expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
   });
 });

@@ -21,8 +21,16 @@ export function firstLine(page: Page) {
 export async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('F1');
   await page.keyboard.type(title);
-  await page.waitForTimeout(300);
-  await page.keyboard.press('Enter');
+  // Wait until the palette lists the command first, and until it has closed after Enter (under
+  // load an Enter pressed while the list still filters is lost).
+  const input = page.locator('.quick-input-widget');
+  await input.locator('.monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: 10_000 }).catch(() => undefined);
+  const stillPalette = async () => (await input.isVisible()) && (await input.locator('input').inputValue().catch(() => '')) === `>${title}`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('Enter');
+    for (let i = 0; i < 10 && (await stillPalette()); i++) await page.waitForTimeout(300);
+    if (!(await stillPalette())) return; // closed, or another picker (e.g. Select Model…) took its place
+  }
 }
 
 /** Selects line 1 and waits until VS Code reports the selection (keys can race editor focus). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
 import { compareLayers, layerLabel, parseAttentionName, recordOfLayer, toNested, weightAt } from '../../src/core/attention';
-import { attendedBy, meanColumn, meanRow, opacityLevel, scopeLabel, summarize, topK } from '../../src/core/analysis/summary';
+import { attendedBy, meanColumn, meanRow, opacityLevel, positionOfToken, scopeLabel, summarize, tokenUnits, tokensOfPosition, topK } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { hoverMarkdown } from '../../src/core/hoverMarkdown';
 import type { TokenInfo } from '../../src/core/tokens';
@@ -147,5 +147,44 @@ describe('summaries cross the webview boundary', () => {
     expect(copy.summary.keyIndex).toBeInstanceOf(Int32Array);
     expect(copy.summary.weight).toBeInstanceOf(Float32Array);
     expect(Array.from(copy.summary.keyIndex)).toEqual([0, -1, 1, 0]);
+  });
+});
+
+describe('summaries of words and hidden tokens', () => {
+  // "<s> ca t sat": pieces 1 and 2 are one word.
+  const toks: TokenInfo[] = [
+    { id: 0, text: '<s>', start: 0, end: 0, special: true },
+    { id: 1, text: 'ca', start: 0, end: 2, special: false, word: 0 },
+    { id: 2, text: 't', start: 2, end: 3, special: false, word: 0 },
+    { id: 3, text: 'Ġsat', start: 3, end: 7, special: false, word: 1 },
+  ];
+  const words = [
+    { ...toks[0], tokens: [0] },
+    { ...toks[1], text: 'cat', end: 3, tokens: [1, 2] },
+    { ...toks[3], text: ' sat', tokens: [3] },
+  ];
+
+  it('maps positions to the tokens they cover, and tokens back to positions (-1 when hidden)', () => {
+    const u = tokenUnits(words, toks)!;
+    expect(Array.from(u.offsets)).toEqual([0, 1, 3, 4]);
+    expect(Array.from(u.tokens)).toEqual([0, 1, 2, 3]);
+    expect([0, 1, 2, 3].map((t) => positionOfToken(u, t))).toEqual([0, 1, 1, 2]);
+    expect(tokensOfPosition(u, 1)).toEqual([1, 2]);
+    const hidden = tokenUnits(toks.slice(1), toks)!;
+    expect([0, 1, 3].map((t) => positionOfToken(hidden, t))).toEqual([-1, 0, 2]);
+    expect(tokenUnits(toks, toks)).toBeUndefined();
+    expect(positionOfToken(undefined, 2)).toBe(2);
+  });
+
+  it('hovers a piece with its word’s attention, names the head’s labels, and nothing for a hidden token', () => {
+    const data = Float32Array.from([1, 0, 0, 0.2, 0.8, 0, 0.1, 0.6, 0.3]);
+    const r = recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 3, keys: 3, data }, { tokens: words, causal: true });
+    const s = { ...summarize(1, r, [0], 3, toks), headLabels: ['previous-token'] };
+    const md = hoverMarkdown(s, toks, 2); // "t", a piece of "cat"
+    expect(md).toContain('Layer 1 \\(previous\\-token\\)');
+    expect(md).toContain('Word `cat` (#1) attends to:');
+    expect(md).toContain('| `cat` | 1 | 0.800 |');
+    const hiddenSummary = summarize(1, recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 2, keys: 2, data: Float32Array.from([1, 0, 0.5, 0.5]) }, { tokens: toks.slice(2), causal: true }), [0], 2, toks);
+    expect(hoverMarkdown(hiddenSummary, toks, 0)).toBe('');
   });
 });
