@@ -9,12 +9,15 @@ import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES } from './core/analysis/headStats';
 import { type RunTexts, analyse, runHeadStats } from './core/analysis/transform';
 import { AttentionEngine } from './core/engine/attentionEngine';
-import { type InspectArgs, parseInspectArgs } from './cliArgs';
+import { HELP, type InspectArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { meanRow, scopeLabel, strongest } from './core/analysis/summary';
+import { tokenLabel } from './core/tokens';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 async function main(argv: string[]): Promise<void> {
+  if (wantsHelp(argv)) return writeOut(`${HELP}\n`);
   const args = parseInspectArgs(argv);
   const info = readModelFolder(args.model);
   const tokenizer = ModelTokenizer.load(info.folder);
@@ -55,10 +58,25 @@ async function main(argv: string[]): Promise<void> {
     await writeOut(JSON.stringify(result) + '\n');
     return;
   }
-  const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention layers · ${engine.backend} · ${millis.toFixed(0)} ms`];
-  for (const r of shown) lines.push(`  ${r.label}: ${r.heads} heads × ${r.queries} × ${r.keys}`);
+  const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention outputs (${shown.map((r) => r.label).join(', ')}) · ${engine.backend} · ${millis.toFixed(0)} ms`, ''];
+  lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
   await writeOut(lines.join('\n') + '\n');
+}
+
+/** Each token's strongest attended tokens for `--layer`/`--head` (default: the last output, mean of heads), aligned. */
+function formatAttention(records: AttentionRecord[], args: InspectArgs): string[] {
+  const r = records[(args.layer ?? records.length) - 1];
+  if (!r) throw new Error(`--layer ${args.layer} is out of range: this model has ${records.length} attention outputs`);
+  if (args.head !== undefined && args.head > r.heads) throw new Error(`--head ${args.head} is out of range: ${r.label} has ${r.heads} heads`);
+  const heads = args.head !== undefined ? [args.head - 1] : Array.from({ length: r.heads }, (_, h) => h);
+  const label = (i: number, tokens: AttentionRecord['queryTokens']) => tokenLabel(tokens[i]);
+  const width = Math.min(24, Math.max(5, ...r.queryTokens.map((t) => tokenLabel(t).length)));
+  const rows = Array.from({ length: r.queries }, (_, q) => {
+    const best = strongest(meanRow(r, heads, q), args.top).map(({ index, weight }) => `${label(index, r.keyTokens)} ${weight.toFixed(3)}`);
+    return `${String(q).padStart(4)}  ${label(q, r.queryTokens).slice(0, width).padEnd(width)}  ${best.join('   ')}`;
+  });
+  return [`${scopeLabel(r, heads)}: each token's ${args.top} most attended (· marks a leading space, ↵ a newline)`, `${'#'.padStart(4)}  ${'token'.padEnd(width)}  attends to`, ...rows];
 }
 
 /** One row per head: where it is, its statistics and labels (the `--stats` JSON shape). */

@@ -5,7 +5,30 @@ import type { Aggregation } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]]';
+
+/** The full help (`--help`, `help`, or no arguments). */
+export const HELP = `Attention Lens: transformer attention from the command line (Node, WebAssembly).
+
+${USAGE}
+
+  --model <folder>        a Hugging Face-style model folder: config.json, tokenizer.json, onnx/model.onnx
+  --text <string>         the text to inspect
+  --text-file <path>      read the text from a file instead
+  --target <string>       decoder text of an encoder-decoder model (default: the input)
+  --json                  print one JSON object (tokens, attention, and heads with --stats)
+  --layer N               which attention to print without --json: N counts the outputs in order,
+                          from 1 (encoder-decoder: encoder layers, then decoder, then cross); default: the last
+  --head H                print head H (from 1) instead of the mean of the heads
+  --top K                 attended tokens printed per token (default 3)
+  --stats                 per-head statistics and labels (a table without --json)
+  --aggregate mean|max|rollout
+                          one aggregate per layer instead of the heads
+  --words                 merge subword tokens into words (the tokenizer's word ids)
+  --hide special|first    drop special tokens and/or the first token, rows renormalised
+  --help                  this help
+
+Errors are one line on stderr and a non-zero exit.`;
 
 /** A checked `inspect` command line. */
 export interface InspectArgs {
@@ -13,20 +36,38 @@ export interface InspectArgs {
   text: string;
   target?: string;
   json: boolean;
+  /** 1-based index of the attention output to print, or undefined for the last. */
+  layer?: number;
+  /** 1-based head to print, or undefined for the mean of the heads. */
+  head?: number;
+  top: number;
   stats: boolean;
   aggregate?: Aggregation;
   words: boolean;
   hide: HideChoice[];
 }
 
-const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide']);
+const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top']);
 const SWITCHES = new Set(['--json', '--stats', '--words']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
 
+/** True when the command line asks for help: no arguments, `help`, `--help` or `-h` anywhere. */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.length === 0 || argv[0] === 'help' || argv.includes('--help') || argv.includes('-h');
+}
+
+/** A positive whole number for `flag`, or an error that says so. */
+function positive(flag: string, v: string | true | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes a whole number from 1 (got "${v}")`);
+  return n;
+}
+
 /** Parses `argv` (after the program name); throws with the usage line on any mistake. */
 export function parseInspectArgs(argv: string[]): InspectArgs {
-  if (argv[0] !== 'inspect') throw new Error(USAGE);
+  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}". ${USAGE}`);
   const opts: Record<string, string | true> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
@@ -58,6 +99,9 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     text,
     target: typeof opts.target === 'string' ? opts.target : undefined,
     json: opts.json === true,
+    layer: positive('--layer', opts.layer),
+    head: positive('--head', opts.head),
+    top: positive('--top', opts.top) ?? 3,
     stats: opts.stats === true,
     aggregate: aggregate as Aggregation | undefined,
     words: opts.words === true,

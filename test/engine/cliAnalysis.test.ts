@@ -98,3 +98,32 @@ describe('inspect --words and --hide', () => {
     expect(runCli(['inspect', '--model', BERT, '--text', 'a', '--hide', 'pads']).stderr).toMatch(/--hide takes special, first/);
   });
 });
+
+describe('inspect for a person at a terminal', () => {
+  it('prints each token with its strongest attended tokens for --layer/--head, matching the JSON weights', () => {
+    const r = runCli(['inspect', '--model', CAUSAL, '--text', TEXT, '--layer', '2', '--head', '4', '--top', '2']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Layer 2 · head 4: each token's 2 most attended \(· marks a leading space/);
+    const json = inspect(CAUSAL, TEXT);
+    const w = json.attention[1].weights[3];
+    const rows = r.stdout.split('\n').filter((l) => /^\s+\d+ {2}/.test(l));
+    expect(rows).toHaveLength(json.tokens.length);
+    const q = 5;
+    const best = w[q].map((v, k) => [v, k] as const).sort((a, b) => b[0] - a[0]).slice(0, 2);
+    for (const [v] of best) expect(rows[q]).toContain(v.toFixed(3));
+  });
+
+  it('defaults to the last layer and the mean of its heads, and rejects out-of-range choices', () => {
+    expect(runCli(['inspect', '--model', CAUSAL, '--text', 'a b', '--top', '1']).stdout).toMatch(/Layer 4 · mean of all 8 heads/);
+    expect(runCli(['inspect', '--model', CAUSAL, '--text', 'a b', '--layer', '9']).stderr).toMatch(/--layer 9 is out of range: this model has 4 attention outputs/);
+    expect(runCli(['inspect', '--model', CAUSAL, '--text', 'a b', '--head', '0']).stderr).toMatch(/--head takes a whole number from 1/);
+  });
+
+  it('prints the full usage for --help, help and no arguments, and exits 0', () => {
+    for (const args of [['--help'], ['help'], [], ['inspect', '--help']]) {
+      const r = runCli(args);
+      expect([args, r.status]).toEqual([args, 0]);
+      for (const flag of ['--model', '--text-file', '--target', '--json', '--layer', '--head', '--top', '--stats', '--aggregate', '--words', '--hide']) expect(r.stdout).toContain(flag);
+    }
+  });
+});
