@@ -1,19 +1,24 @@
-// `npm start`: opens VS Code with Attention Lens on the sample folder. Uses desktop `code` when it
-// is on PATH (extension development host); otherwise builds and installs the VSIX into the local
-// code-server (built once by scripts/setup-code-server.sh) and prints its URL.
+// `npm start`: opens VS Code with Attention Lens on a copy of the sample folder. Uses desktop `code`
+// when it is on PATH (extension development host); otherwise builds and installs the VSIX into the
+// local code-server (built once by scripts/setup-code-server.sh) and prints its URL.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const sample = path.join(root, 'sample');
+// A copy outside the repository, so VS Code does not offer to open this git repository around it;
+// refreshed from sample/ at every start.
+const sample = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'attention-lens', 'samples');
+fs.mkdirSync(sample, { recursive: true });
+fs.cpSync(path.join(root, 'sample'), sample, { recursive: true });
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
 
 const hasCode = spawnSync('code', ['--version'], { stdio: 'ignore' }).status === 0;
 if (hasCode && !process.env.ATTENTION_LENS_CODE_SERVER) {
   run(process.execPath, ['scripts/build.mjs']);
   run('code', ['--extensionDevelopmentPath', root, sample]);
-  console.log('Opened VS Code with Attention Lens on sample/. Select text, right-click → Show Attention.');
+  console.log(`Opened VS Code with Attention Lens on a copy of sample/ (${sample}). Select text, right-click → Show Attention.`);
   process.exit(0);
 }
 

@@ -28,7 +28,11 @@ const r = spawnSync(process.execPath, [bin('vitest'), 'run', '--reporter=default
 let summary = '';
 try {
   const j = JSON.parse(fs.readFileSync(report, 'utf8'));
-  summary = `${j.numPassedTests} passed, ${j.numFailedTests} failed${j.numPendingTests ? `, ${j.numPendingTests} skipped` : ''}`;
+  // vitest exits non-zero for errors outside any test (an unhandled rejection, a worker RPC
+  // timeout): count that as a failure here too, so the closing line never says "0 failed" then.
+  const outside = r.status !== 0 && j.numFailedTests === 0 ? 1 : 0;
+  if (outside) console.log('\nvitest reported errors outside the tests (see "Unhandled Errors" above): counted as 1 failure.');
+  summary = `${j.numPassedTests} passed, ${j.numFailedTests + outside} failed${j.numPendingTests ? `, ${j.numPendingTests} skipped` : ''}`;
 } catch {
   summary = '0 passed, 1 failed';
 }

@@ -11,7 +11,7 @@ import { type RunTexts, analyse, runHeadStats } from './core/analysis/transform'
 import { AttentionEngine } from './core/engine/attentionEngine';
 import { HELP, type InspectArgs, parseInspectArgs, wantsHelp } from './cliArgs';
 import { meanRow, scopeLabel, strongest } from './core/analysis/summary';
-import { tokenLabel } from './core/tokens';
+import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
@@ -76,7 +76,8 @@ function formatAttention(records: AttentionRecord[], args: InspectArgs): string[
     const best = strongest(meanRow(r, heads, q), args.top).map(({ index, weight }) => `${label(index, r.keyTokens)} ${weight.toFixed(3)}`);
     return `${String(q).padStart(4)}  ${label(q, r.queryTokens).slice(0, width).padEnd(width)}  ${best.join('   ')}`;
   });
-  return [`${scopeLabel(r, heads)}: each token's ${args.top} most attended (· marks a leading space, ↵ a newline)`, `${'#'.padStart(4)}  ${'token'.padEnd(width)}  attends to`, ...rows];
+  const legend = markerLegend([...r.queryTokens, ...r.keyTokens].map((t) => tokenLabel(t)));
+  return [`${scopeLabel(r, heads)}: each token's ${args.top} most attended${legend ? ` (${legend})` : ''}`, `${'#'.padStart(4)}  ${'token'.padEnd(width)}  attends to`, ...rows];
 }
 
 /** One row per head: where it is, its statistics and labels (the `--stats` JSON shape). */

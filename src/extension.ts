@@ -37,9 +37,9 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     registerClearAttention(editor),
     registerShowHeadExplorer(),
     registerToggleInlineWeights(),
-    registerSelectModel(store),
-    registerAddModelFolder(store),
-    registerAddHubModel(store),
+    registerSelectModel(store, (label) => show.modelChanged(label)),
+    registerAddModelFolder(store, (label) => show.modelChanged(label)),
+    registerAddHubModel(store, (label) => show.modelChanged(label)),
   );
   return { runs };
 }

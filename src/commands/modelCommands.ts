@@ -10,6 +10,9 @@ import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/mode
 import type { ModelStore } from '../modelStore';
 
 const SOURCE_LABEL = { bundled: 'Bundled', added: 'Added', settings: 'From settings', downloaded: 'Downloaded from the Hub', 'hf-cache': 'Hugging Face cache' } as const;
+/** Called with a label for people once a model is the current one. */
+export type OnModelSelected = (label: string) => void;
+
 /** ONNX variants commonly published next to each other on the Hub. */
 const HUB_ONNX_FILES = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_fp16.onnx', 'model.onnx'];
 
@@ -26,7 +29,7 @@ async function chooseOnnx(folder: string): Promise<string | undefined | null> {
 }
 
 /** `attentionLens.addModelFolder`: pick a local Hugging Face-style folder. */
-export function registerAddModelFolder(store: ModelStore): vscode.Disposable {
+export function registerAddModelFolder(store: ModelStore, onSelected: OnModelSelected): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.addModelFolder', async () => {
     const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model', title: 'Model folder with config.json, tokenizer.json and an ONNX file' });
     const folder = uris?.[0]?.fsPath;
@@ -36,7 +39,7 @@ export function registerAddModelFolder(store: ModelStore): vscode.Disposable {
     try {
       const info = readModelFolder(folder, onnx ?? undefined); // with no ONNX file, throws the specific reason
       await store.addAndSelect(folder, onnx ?? undefined);
-      void vscode.window.showInformationMessage(`Attention Lens will use ${path.basename(folder)} (${info.architecture}, ${formatBytes(info.onnxBytes)}).`);
+      onSelected(`${path.basename(folder)} (${info.architecture}, ${formatBytes(info.onnxBytes)})`);
     } catch (e) {
       showError(e);
     }
@@ -44,7 +47,7 @@ export function registerAddModelFolder(store: ModelStore): vscode.Disposable {
 }
 
 /** `attentionLens.addHubModel`: download a model by Hub id into the cache. */
-export function registerAddHubModel(store: ModelStore): vscode.Disposable {
+export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelected): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.addHubModel', async () => {
     const text = await vscode.window.showInputBox({
       title: 'Hugging Face Hub model',
@@ -87,7 +90,7 @@ export function registerAddHubModel(store: ModelStore): vscode.Disposable {
       );
       readModelFolder(folder, onnxFile);
       await store.addAndSelect(folder, onnxFile);
-      void vscode.window.showInformationMessage(`Attention Lens will use ${ref.id}.`);
+      onSelected(ref.id);
     } catch (e) {
       if (e instanceof HubError && e.code === 'cancelled') void vscode.window.showInformationMessage(`Attention Lens: ${e.message}`);
       else showError(e);
@@ -96,7 +99,7 @@ export function registerAddHubModel(store: ModelStore): vscode.Disposable {
 }
 
 /** `attentionLens.selectModel`: the model picker. */
-export function registerSelectModel(store: ModelStore): vscode.Disposable {
+export function registerSelectModel(store: ModelStore, onSelected: OnModelSelected): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.selectModel', async () => {
     type Item = vscode.QuickPickItem & { setting?: string; command?: string };
     const current = readSettings().model || store.bundled()[0]?.id;
@@ -123,5 +126,6 @@ export function registerSelectModel(store: ModelStore): vscode.Disposable {
     if (pick.command) return void vscode.commands.executeCommand(pick.command);
     if (!pick.setting) return showError(new ModelFolderError(pick.description ?? 'This model cannot be used.'));
     await store.select(pick.setting);
+    onSelected(pick.label.replace(/ \$\(check\)$/, ''));
   });
 }

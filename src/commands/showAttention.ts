@@ -31,7 +31,23 @@ export class ShowAttention {
       void vscode.window.showInformationMessage('Attention Lens: open a file and select some text first.');
       return;
     }
-    const { selection, document } = textEditor;
+    await this.inspect(textEditor.document, textEditor.selection);
+  }
+
+  /** Another model became current: say so, and re-run the inspection on screen with it. */
+  modelChanged(label: string): void {
+    const shown = this.runs.latest;
+    const document = shown && vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown.document.uri);
+    const again = document && document.version === shown.document.version;
+    void vscode.window.showInformationMessage(`Attention Lens now uses ${label}.${again ? ' Showing the same selection with it…' : ''}`);
+    if (again) {
+      const { offset, length } = shown.document;
+      void this.inspect(document, new vscode.Selection(document.positionAt(offset), document.positionAt(offset + length)));
+    }
+  }
+
+  /** Tokenizes `selection` of `document` and starts a run on the current model. */
+  private async inspect(document: vscode.TextDocument, selection: vscode.Selection): Promise<void> {
     const text = document.getText(selection);
     if (selection.isEmpty || text.trim().length === 0) {
       void vscode.window.showInformationMessage('Attention Lens: select the text you want to inspect, then run Show Attention.');
@@ -53,7 +69,7 @@ export class ShowAttention {
     const panel = this.panels.createOrShow();
     const run = this.runs.add({
       model: { id: entry.id, label: entry.label },
-      document: { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start) },
+      document: { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start), length: text.length },
       tokens: prepared.tokens,
     });
     panel.start({

@@ -21,3 +21,11 @@ export function tokenLabel(t: Pick<TokenInfo, 'text'>): string {
     .replace(/\n/g, '↵')
     .replace(/\t/g, '⇥');
 }
+
+const MARKERS: ReadonlyArray<[string, string]> = [['·', '· leading space'], ['↵', '↵ newline'], ['⇥', '⇥ tab']];
+
+/** What the markers `tokenLabel` puts in `labels` mean ("· leading space, ↵ newline"), or '' when there are none. */
+export function markerLegend(labels: readonly string[]): string {
+  const text = labels.join('');
+  return MARKERS.filter(([m]) => text.includes(m)).map(([, meaning]) => meaning).join(', ');
+}

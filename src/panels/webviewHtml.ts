@@ -77,7 +77,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
   <div id="arcs" class="view" tabindex="0" hidden aria-label="Text view: the input with arcs to the tokens the hovered token attends to. Arrow keys move between tokens."></div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
   <details id="text-view" class="text-view">
-    <summary>Strongest links as text</summary>
+    <summary id="link-list-title">Strongest links as text</summary>
     <ol id="link-list"></ol>
   </details>
 </div>`,

@@ -20,6 +20,8 @@ export interface RunDocument {
   version: number;
   /** UTF-16 offset of the inspected text in the document; token offsets are relative to it. */
   offset: number;
+  /** UTF-16 length of the inspected text. */
+  length: number;
 }
 
 /** What starting a run needs. */

@@ -107,8 +107,9 @@ export class CodeServer {
   }
 
   async stop(): Promise<void> {
+    const exited = new Promise<void>((resolve) => (this.proc.exitCode !== null ? resolve() : this.proc.once('exit', () => resolve())));
     this.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -163,16 +164,20 @@ export interface Session {
 export function useSession(webgpu: boolean, settings: Record<string, unknown> = {}, opts: Parameters<typeof CodeServer.start>[1] = {}): Session {
   const session = {} as Session;
   let context: BrowserContext | undefined;
+  let profile: string | undefined;
   beforeAll(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     session.server = await CodeServer.start(settings, opts);
     const b = await launchBrowser(webgpu);
     context = b.context;
+    profile = b.dir;
     session.page = b.page;
   });
   afterAll(async () => {
-    await context?.close();
+    await context?.close().catch(() => undefined);
     await session.server?.stop();
+    // Each Chromium profile is a few hundred MB: never leave one behind, whether the suite passed or not.
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
   return session;
 }

@@ -2,7 +2,7 @@
 // End to end in a real VS Code (code-server) driven through Chromium: select text, run Show
 // Attention from the editor context menu, check the panel and the editor hover, on WebGPU
 // (SwiftShader) and on the WASM fallback, and check both give the same top links.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,11 +18,14 @@ const results: Record<string, string[]> = {};
 /** Bundled models, the default first. */
 const bundled = () => bundledModels(ROOT);
 
-/** What the panel should show: the CLI's tokens and, per query, the key with the highest mean weight over heads in layer 1. */
-function expectedTopLinks(): { tokens: string[]; top: number[] } {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundled()[0].folder, '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  expect(r.status, r.stderr).toBe(0);
-  const out = JSON.parse(r.stdout) as { tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> };
+/**
+ * What the panel should show: the CLI's tokens and, per query, the key with the highest mean weight
+ * over heads in layer 1. Asynchronous, so the test worker stays responsive while the CLI runs.
+ */
+async function expectedTopLinks(): Promise<{ tokens: string[]; top: number[] }> {
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundled()[0].folder, '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 }, (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(out))));
+  const out = JSON.parse(stdout) as { tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> };
   const w = out.attention[0].weights;
   const top = w[0].map((_, q) => {
     const mean = w[0][q].map((_, k) => w.reduce((s, h) => s + h[q][k], 0) / w.length);
@@ -48,9 +51,10 @@ async function openPanelFromContextMenu(page: Page): Promise<Frame> {
     await page.keyboard.press('Escape');
     await selectFirstLine(page);
   }
-  // VS Code's menus act on mouse-up after their own hover tracking; hover, then accept with Enter.
+  // VS Code's menus act on mouse-up after their own hover tracking; hover until the item is
+  // focused, then accept with Enter.
   await item.hover();
-  await page.waitForTimeout(200);
+  await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
   await page.keyboard.press('Enter');
   const frame = await panelFrame(page);
   await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
@@ -78,7 +82,7 @@ describe.each([
     expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe(backend);
     const links = Number(await frame.$eval('#view', (v) => v.dataset.links));
     expect(links).toBeGreaterThan(0);
-    const expected = expectedTopLinks();
+    const expected = await expectedTopLinks();
     const rows = await frame.$$eval('#link-list li', (lis) => lis.map((li) => ({ top: Number(li.dataset.top), text: li.textContent ?? '' })));
     expect(rows.map((r) => r.top)).toEqual(expected.top);
     results[backend] = rows.map((r) => r.text.split(' → ')[0]);
@@ -112,6 +116,8 @@ describe.each([
     expect(hoverText).toMatch(/Layer 1/);
     expect(hoverText).toMatch(/0\.\d{3}/);
     await page.screenshot({ path: path.join(ARTIFACTS, `editor-hover-${backend}.png`) });
+    // The README's picture is this one: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
+    if (process.env.UPDATE_SCREENSHOT && backend === 'wasm') fs.copyFileSync(path.join(ARTIFACTS, `editor-hover-${backend}.png`), path.join(ROOT, 'docs/screenshot.png'));
 
     if (backend === 'wasm') {
       // The cursor sits on a token: the tokens it attends to are highlighted. Editing clears them.
@@ -120,10 +126,11 @@ describe.each([
       await page.keyboard.press('End');
       await page.keyboard.type(' ');
       await page.mouse.move(10, 10);
-      await page.waitForTimeout(300);
+      await expect.poll(() => highlightCount(page), { timeout: 10_000 }).toBe(0);
       const word = firstLine(page).locator('span', { hasText: /cat/ }).last();
       const box = (await word.boundingBox())!;
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      // An absence check: give a hover ample time (editor.hover.delay is 200 ms) to appear if it would.
       await page.waitForTimeout(1500);
       expect(await page.locator('.monaco-hover').filter({ hasText: 'Attention Lens', visible: true }).count()).toBe(0);
       expect(await highlightCount(page)).toBe(0);
@@ -168,9 +175,11 @@ describe('Show Attention when things go wrong', () => {
     const frame = await panelFrame(page);
     await frame.waitForSelector('body[data-state="running"]', { timeout: 20_000 });
     await page.locator('.tab', { hasText: 'Attention ·' }).locator('.codicon-close').click();
-    await frame.page().waitForTimeout(1500);
-    // No error, and the progress notification of the cancelled run is gone.
-    await expect(page.locator('.notifications-toasts .notification-toast').count()).resolves.toBe(0);
+    // The progress notification of the cancelled run goes, and no error takes its place.
+    const toasts = page.locator('.notifications-toasts .notification-toast');
+    await expect.poll(() => toasts.count(), { timeout: 10_000 }).toBe(0);
+    await page.waitForTimeout(1000); // an absence check: a late error would show within this
+    expect(await toasts.count()).toBe(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'closed-mid-run.png') });
 
     await selectFirstLine(page);
@@ -232,9 +241,9 @@ describe('Select Model…', () => {
     const texts = await rows.allInnerTexts();
     for (const m of models) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
     await page.keyboard.type(other.label);
-    await page.waitForTimeout(300);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: other.label }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
-    await page.waitForTimeout(500);
+    await page.locator('.notifications-toasts').getByText(new RegExp(`now uses ${other.label.replace(/[()]/g, '\\$&')}`)).first().waitFor({ timeout: 10_000 });
     await selectFirstLine(page);
     await page.keyboard.press('Control+Alt+A');
     const frame = await panelFrame(page);

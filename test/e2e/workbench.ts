@@ -1,18 +1,18 @@
 /// <reference lib="dom" />
-// Workbench gestures shared by the end-to-end suites: open sample.py, select its first line, run
+// Workbench gestures shared by the end-to-end suites: open story.md, select its first line, run
 // a command from the palette, hover a token in the editor.
 import type { Page } from 'playwright-core';
 
 export async function openSampleAndSelect(page: Page): Promise<void> {
   await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-  const file = page.getByRole('treeitem', { name: /sample\.py/ });
+  const file = page.getByRole('treeitem', { name: /story\.md/ });
   await file.waitFor({ timeout: 60_000 });
   await file.dblclick();
   await firstLine(page).waitFor({ timeout: 30_000 });
   await selectFirstLine(page);
 }
 
-/** Line 1 of sample.py (Monaco recycles line elements, so DOM order is not line order). */
+/** Line 1 of story.md (Monaco recycles line elements, so DOM order is not line order). */
 export function firstLine(page: Page) {
   return page.locator('.monaco-editor .view-line', { hasText: 'The cat sat on the mat' });
 }
@@ -42,7 +42,7 @@ export async function selectFirstLine(page: Page): Promise<void> {
     const selected = page.locator('.statusbar-item', { hasText: /\(\d+ selected\)/ }).first();
     if (await selected.waitFor({ timeout: 3000 }).then(() => true, () => false)) return;
   }
-  throw new Error('could not select the first line of sample.py');
+  throw new Error('could not select the first line of story.md');
 }
 
 export async function editorHover(page: Page): Promise<string> {

@@ -103,7 +103,7 @@ describe('inspect for a person at a terminal', () => {
   it('prints each token with its strongest attended tokens for --layer/--head, matching the JSON weights', () => {
     const r = runCli(['inspect', '--model', CAUSAL, '--text', TEXT, '--layer', '2', '--head', '4', '--top', '2']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/Layer 2 · head 4: each token's 2 most attended \(· marks a leading space/);
+    expect(r.stdout).toMatch(/Layer 2 · head 4: each token's 2 most attended \(· leading space/);
     const json = inspect(CAUSAL, TEXT);
     const w = json.attention[1].weights[3];
     const rows = r.stdout.split('\n').filter((l) => /^\s+\d+ {2}/.test(l));

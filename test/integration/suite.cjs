@@ -9,7 +9,7 @@ const webviewTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).fil
 
 async function openSample() {
   const folder = vscode.workspace.workspaceFolders[0].uri.fsPath;
-  const doc = await vscode.workspace.openTextDocument(path.join(folder, 'sample.py'));
+  const doc = await vscode.workspace.openTextDocument(path.join(folder, 'story.md'));
   return vscode.window.showTextDocument(doc);
 }
 

@@ -175,4 +175,16 @@ describe('PanelState', () => {
     expect([state.snapshot.viewMode, state.snapshot.hover]).toEqual(['matrix', null]);
     expect(changes.slice(-3)).toEqual(['hover', 'hover', 'view']);
   });
+
+  it('names the model while it loads, and marks a hover the editor opened', () => {
+    state.begin(request(1));
+    expect(state.snapshot.loading).toBe('M');
+    load();
+    state.focusFromEditor(1, 2);
+    expect([state.snapshot.hover, state.snapshot.hoverSource]).toEqual([{ side: 'query', index: 2 }, 'editor']);
+    state.hoverOn({ side: 'query', index: 2 }); // the pointer arrives on the same token: now it is the pointer's
+    expect(state.snapshot.hoverSource).toBe('pointer');
+    state.key('ArrowUp');
+    expect(state.snapshot.hoverSource).toBe('keyboard');
+  });
 });

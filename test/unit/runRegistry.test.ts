@@ -4,7 +4,7 @@ import { summarize } from '../../src/core/analysis/summary';
 import { recordOfLayer } from '../../src/core/attention';
 import { type Run, RunRegistry } from '../../src/runs/runRegistry';
 
-const init = () => ({ model: { id: 'bundled:x', label: 'X' }, document: { uri: 'untitled:1', version: 1, offset: 0 }, tokens: [{ id: 1, text: 'a', start: 0, end: 1, special: false }] });
+const init = () => ({ model: { id: 'bundled:x', label: 'X' }, document: { uri: 'untitled:1', version: 1, offset: 0, length: 1 }, tokens: [{ id: 1, text: 'a', start: 0, end: 1, special: false }] });
 const summaryOf = (runId: number) =>
   summarize(runId, recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 1, keys: 1, data: Float32Array.of(1) }, { tokens: init().tokens, causal: false }), [0], 4);
 

@@ -4,7 +4,7 @@ import { compareLayers, layerLabel, parseAttentionName, recordOfLayer, toNested,
 import { attendedBy, meanColumn, meanRow, opacityLevel, positionOfToken, scopeLabel, summarize, tokenUnits, tokensOfPosition, topK } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { hoverMarkdown } from '../../src/core/hoverMarkdown';
-import type { TokenInfo } from '../../src/core/tokens';
+import { type TokenInfo, markerLegend, tokenLabel } from '../../src/core/tokens';
 
 /** A 2-head causal layer over 3 tokens with known weights. */
 function layer(): AttentionLayer {
@@ -186,5 +186,14 @@ describe('summaries of words and hidden tokens', () => {
     expect(md).toContain('| `cat` | 1 | 0.800 |');
     const hiddenSummary = summarize(1, recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 2, keys: 2, data: Float32Array.from([1, 0, 0.5, 0.5]) }, { tokens: toks.slice(2), causal: true }), [0], 2, toks);
     expect(hoverMarkdown(hiddenSummary, toks, 0)).toBe('');
+  });
+});
+
+describe('token label markers', () => {
+  it('explains only the markers the labels use', () => {
+    expect(markerLegend(['·cat', 'at'])).toBe('· leading space');
+    expect(markerLegend(['a↵', '⇥b', '·c'])).toBe('· leading space, ↵ newline, ⇥ tab');
+    expect(markerLegend(['cat'])).toBe('');
+    expect(tokenLabel({ text: 'Ġcat' })).toBe('·cat');
   });
 });

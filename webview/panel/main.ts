@@ -64,7 +64,7 @@ function publishSummary(): void {
   if (summary && s.grid && heads.length === 1 && s.choices.aggregate === undefined) {
     summary.headLabels = headLabels(cellStats(s.grid, cellOffsets(s.grid.rows)[s.recordIndex] + heads[0])).map((l) => l.label);
   }
-  renderLinkList(el('link-list'), record, summary);
+  renderLinkList(el('link-list'), el('link-list-title'), record, summary);
   if (summary && record.overInput) channel.post({ type: 'view/didChange', summary });
 }
 
@@ -93,6 +93,8 @@ state.onDidChange((change: Change) => {
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
     renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
+    // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
+    el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });

@@ -53,6 +53,10 @@ export interface PanelSnapshot {
   readonly viewMode: ViewMode;
   readonly phase: Phase;
   readonly notice: string;
+  /** The model of the run in progress, for the header while it loads. */
+  readonly loading?: string;
+  /** Where the hover came from: the editor's cursor moves it without the pointer being here. */
+  readonly hoverSource: 'pointer' | 'keyboard' | 'editor';
 }
 
 /**
@@ -72,6 +76,7 @@ const INITIAL: PanelSnapshot = {
   viewMode: 'head',
   phase: { name: 'idle' },
   notice: '',
+  hoverSource: 'pointer',
 };
 
 /** The panel's state and its actions. */
@@ -104,7 +109,7 @@ export class PanelState {
 
   /** A run started: progress shows; the previous result stays until the new one arrives. */
   begin(request: RunRequest): void {
-    this.set({ phase: { name: 'running', stage: 'runtime', message: '' }, notice: request.notice ?? '' }, 'phase');
+    this.set({ phase: { name: 'running', stage: 'runtime', message: '' }, notice: request.notice ?? '', loading: request.model.label }, 'phase');
   }
 
   /** Progress of the current run. */
@@ -180,10 +185,10 @@ export class PanelState {
   }
 
   /** Hovers a token (null clears); `reveal` scrolls it into view. Unchanged targets are ignored. */
-  hoverOn(target: TokenTarget | null, reveal = false): void {
+  hoverOn(target: TokenTarget | null, reveal = false, source: PanelSnapshot['hoverSource'] = reveal ? 'keyboard' : 'pointer'): void {
     const h = this.s.hover;
-    if (h?.side === target?.side && h?.index === target?.index && h?.key === target?.key) return;
-    this.set({ hover: target, reveal }, 'hover');
+    if (h?.side === target?.side && h?.index === target?.index && h?.key === target?.key && source === this.s.hoverSource) return;
+    this.set({ hover: target, reveal, hoverSource: source }, 'hover');
   }
 
   /** The editor cursor is on query `index` of run `runId` (-1: on none), shown when the record is over the input. */
@@ -191,7 +196,7 @@ export class PanelState {
     const r = this.record;
     if (this.s.run?.request.runId !== runId || !r?.overInput) return;
     const p = index < 0 ? -1 : positionOfToken(tokenUnits(r.queryTokens, this.s.run.request.tokens), index);
-    this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true);
+    this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true, 'editor');
   }
 
   /** Keyboard navigation of the view; true when `key` did something. */
@@ -201,12 +206,13 @@ export class PanelState {
     const side = this.s.hover?.side ?? 'query';
     const n = side === 'query' ? r.queries : r.keys;
     const at = this.s.hover?.index ?? -1;
+    const to = (t: TokenTarget | null, reveal = false) => this.hoverOn(t, reveal, 'keyboard');
     const moves: Record<string, () => void> = {
-      ArrowDown: () => this.hoverOn({ side, index: Math.min(n - 1, at + 1) }, true),
-      ArrowUp: () => this.hoverOn({ side, index: Math.max(0, at - 1) }, true),
-      ArrowLeft: () => this.hoverOn({ side: 'query', index: Math.min(r.queries - 1, Math.max(0, at)) }),
-      ArrowRight: () => this.hoverOn({ side: 'key', index: Math.min(r.keys - 1, Math.max(0, at)) }),
-      Escape: () => this.hoverOn(null),
+      ArrowDown: () => to({ side, index: Math.min(n - 1, at + 1) }, true),
+      ArrowUp: () => to({ side, index: Math.max(0, at - 1) }, true),
+      ArrowLeft: () => to({ side: 'query', index: Math.min(r.queries - 1, Math.max(0, at)) }),
+      ArrowRight: () => to({ side: 'key', index: Math.min(r.keys - 1, Math.max(0, at)) }),
+      Escape: () => to(null),
       PageDown: () => this.selectRecord(this.s.recordIndex + 1),
       PageUp: () => this.selectRecord(this.s.recordIndex - 1),
     };

@@ -21,6 +21,7 @@ export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number
   el.error.textContent = p.name === 'error' ? p.message : '';
   if (p.name === 'running') {
     el.progressText.textContent = p.message;
+    el.status.textContent = `${s.loading ?? 'Model'}: ${p.message || 'starting…'}`;
     const bar = el.progress.querySelector<HTMLElement>('.bar')!;
     bar.classList.toggle('indeterminate', p.fraction === undefined);
     bar.style.width = p.fraction === undefined ? '' : `${Math.round(p.fraction * 100)}%`;

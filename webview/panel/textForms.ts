@@ -2,7 +2,7 @@
 import type { AttentionRecord } from '../../src/core/attention';
 import { type ViewSummary, attendedBy, meanRow } from '../../src/core/analysis/summary';
 import type { TokenFocus, TokenTarget } from '../../src/core/analysis/tokenFocus';
-import { tokenLabel } from '../../src/core/tokens';
+import { markerLegend, tokenLabel } from '../../src/core/tokens';
 
 /**
  * Fills the tooltip for `focus` and places it beside `anchor` (the token's label or cell), or hides
@@ -31,7 +31,10 @@ export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, t
     tr.insertCell().textContent = `#${p.index}`;
     tr.insertCell().textContent = p.weight.toFixed(4);
   }
-  tip.replaceChildren(...parts, table);
+  parts.push(table);
+  const legend = markerLegend([focus.token, ...focus.partners.map((p) => p.token)].map(tokenLabel));
+  if (legend) parts.push(Object.assign(document.createElement('div'), { className: 'tip-legend', textContent: legend }));
+  tip.replaceChildren(...parts);
   tip.hidden = false;
   const x = side === 'query' ? anchor.right + 8 : anchor.left - tip.offsetWidth - 8;
   tip.style.left = `${Math.max(4, Math.min(window.innerWidth - tip.offsetWidth - 4, x))}px`;
@@ -39,7 +42,9 @@ export function renderTooltip(tip: HTMLElement, focus: TokenFocus | undefined, t
 }
 
 /** Lists each query's three strongest keys; `data-top` holds the strongest key's index (-1: none). */
-export function renderLinkList(list: HTMLElement, record: AttentionRecord, summary: ViewSummary | undefined): void {
+export function renderLinkList(list: HTMLElement, title: HTMLElement, record: AttentionRecord, summary: ViewSummary | undefined): void {
+  const legend = markerLegend(record.queryTokens.map(tokenLabel));
+  title.textContent = `Strongest links as text${summary ? ` · ${summary.label}` : ''}${legend ? ` (${legend})` : ''}`;
   const frag = document.createDocumentFragment();
   for (let q = 0; summary && q < summary.queries; q++) {
     const best = attendedBy(summary, q).slice(0, 3);
