@@ -6,6 +6,7 @@ import { readSettings } from '../config';
 import { formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { HubError, downloadHubModel, hubEndpoint, parseHubId } from '../models/hub';
+import { listHubOnnxFiles } from '../models/hubFiles';
 import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
 import type { ModelStore } from '../modelStore';
 
@@ -13,8 +14,6 @@ const SOURCE_LABEL = { bundled: 'Bundled', added: 'Added', settings: 'From setti
 /** Called with a label for people once a model is the current one. */
 export type OnModelSelected = (label: string) => void;
 
-/** ONNX variants commonly published next to each other on the Hub. */
-const HUB_ONNX_FILES = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 'onnx/model_fp16.onnx', 'model.onnx'];
 
 /** The ONNX file to use, asking when a folder has several: null when it has none, undefined when cancelled. */
 async function chooseOnnx(folder: string): Promise<string | undefined | null> {
@@ -64,9 +63,23 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     });
     if (!text) return;
     const ref = parseHubId(text);
-    const onnxFile = await vscode.window.showQuickPick(HUB_ONNX_FILES, { title: `${ref.id}: which ONNX file?`, placeHolder: 'onnx/model.onnx is the full-precision export' });
-    if (!onnxFile) return;
     const settings = readSettings();
+    const endpoint = hubEndpoint(settings.hubEndpoint);
+    let files;
+    try {
+      files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Asking the Hub what ${ref.id} holds…` }, () =>
+        listHubOnnxFiles(ref, { endpoint, token: process.env.HF_TOKEN }));
+    } catch (e) {
+      return showError(e);
+    }
+    const pick = await vscode.window.showQuickPick(
+      // A zero-width space after `$` keeps a remote path from rendering as a codicon.
+      files.map((f) => ({ label: `${f.problem ? '$(warning) ' : ''}${f.path.replace(/\$\(/g, '$\u200b(')}`, description: formatBytes(f.size), detail: f.problem ? `Cannot be used: ${f.problem}` : undefined, file: f })),
+      { title: `${ref.id}: which ONNX file?`, placeHolder: 'onnx/model.onnx is usually the full-precision export; quantized files are smaller (fp16 needs WebGPU shader-f16)' },
+    );
+    if (!pick) return;
+    if (pick.file.problem) return showError(new Error(`${pick.file.path} cannot be used: ${pick.file.problem}. Choose another file, or re-export the model as a single file.`));
+    const onnxFile = pick.file.path;
     try {
       const folder = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Downloading ${ref.id}`, cancellable: true },
@@ -75,7 +88,7 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
           token.onCancellationRequested(() => ac.abort());
           let last = 0;
           return downloadHubModel(ref, {
-            endpoint: hubEndpoint(settings.hubEndpoint),
+            endpoint,
             cacheRoot: store.downloadRoot,
             onnxFile,
             token: process.env.HF_TOKEN,

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache, hfCacheRoot } from '../../src/models/hfCache';
 import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, parseHubId, safeJoin } from '../../src/models/hub';
+import { listHubOnnxFiles } from '../../src/models/hubFiles';
 import { FIXTURES, inspect } from './cli';
 import { type HubServer, startHubServer } from './hubServer';
 
@@ -143,5 +144,45 @@ describe('Hugging Face cache discovery', () => {
     expect(discoverHfCache(root)).toEqual([{ id: 'Xenova/tiny-bert', revision: 'abc123', folder: snap }]);
     expect(hfCacheRoot({ HF_HUB_CACHE: '/x/hub', HF_HOME: '/y' })).toBe('/x/hub');
     expect(discoverHfCache(path.join(tmp, 'nothing-here'))).toEqual([]);
+  });
+});
+
+describe('listHubOnnxFiles (asking the Hub before downloading)', () => {
+  it('lists the ONNX files with their sizes, onnx/model.onnx first, and flags external-data exports', async () => {
+    const repo = path.join(tmp, 'listing-repo');
+    fs.cpSync(BERT, repo, { recursive: true });
+    fs.writeFileSync(path.join(repo, 'onnx/model_fp16.onnx'), Buffer.alloc(1234));
+    fs.writeFileSync(path.join(repo, 'onnx/model_large.onnx'), Buffer.alloc(10));
+    fs.writeFileSync(path.join(repo, 'onnx/model_large.onnx_data'), Buffer.alloc(20));
+    const server = await startHubServer({ 'org/listed': repo });
+    try {
+      const files = await listHubOnnxFiles(parseHubId('org/listed'), { endpoint: server.endpoint });
+      expect(files.map((f) => [f.path, f.size])).toEqual([
+        ['onnx/model.onnx', fs.statSync(path.join(BERT, 'onnx/model.onnx')).size],
+        ['onnx/model_fp16.onnx', 1234],
+        ['onnx/model_large.onnx', 10],
+      ]);
+      expect(files.map((f) => f.problem)).toEqual([undefined, undefined, expect.stringMatching(/model_large\.onnx_data \(external data\)/)]);
+      expect(server.requests[0].url).toMatch(/^\/api\/models\/org\/listed\/tree\/main\?recursive=true/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says at once when the repository is missing, gated, incomplete, or the Hub cannot be reached', async () => {
+    const list = (id: string, extra: object = {}) => code(listHubOnnxFiles(parseHubId(id), { endpoint: hub.endpoint, ...extra }));
+    expect(await list('test-org/nothing')).toBe('not-found');
+    expect(await list('test-org/gated-bert')).toBe('unauthorized');
+    expect(await list('test-org/gated-bert', { token: 'secret' })).toBe('ok');
+    const noTokenizer = path.join(tmp, 'no-tokenizer-repo');
+    fs.cpSync(BERT, noTokenizer, { recursive: true });
+    fs.rmSync(path.join(noTokenizer, 'tokenizer.json'));
+    const server = await startHubServer({ 'org/no-tok': noTokenizer });
+    try {
+      await expect(listHubOnnxFiles(parseHubId('org/no-tok'), { endpoint: server.endpoint })).rejects.toThrow(/has no tokenizer\.json/);
+    } finally {
+      await server.close();
+    }
+    await expect(listHubOnnxFiles(parseHubId('a/b'), { endpoint: 'http://127.0.0.1:9' })).rejects.toThrow(/Cannot reach http:\/\/127\.0\.0\.1:9/);
   });
 });

@@ -19,6 +19,19 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
   const interrupts = new Map<string, number>();
   const server = http.createServer((req, res) => {
     requests.push({ url: req.url!, range: req.headers.range, authorization: req.headers.authorization });
+    // The Hub's listing API: /api/models/{org}/{name}/tree/{revision}?recursive=true → [{ type, path, size }].
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^?]+)/.exec(decodeURI(req.url!));
+    if (tree) {
+      const root = repos[tree[1]];
+      if (!root) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Repository not found"}');
+      if (gated.includes(tree[1]) && req.headers.authorization !== 'Bearer secret') return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"gated"}');
+      const files = fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+      const items = files.map((f) => {
+        const rel = path.relative(root, path.join(f.parentPath, f.name)).split(path.sep).join('/');
+        return { type: 'file', path: rel, size: fs.statSync(path.join(root, rel)).size, oid: 'x' };
+      });
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(items));
+    }
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURI(req.url!));
     const folder = m && repos[m[1]];
     if (!m || !folder) return void res.writeHead(404).end('Repository not found');
