@@ -52,26 +52,25 @@ function indices(flags: Uint8Array): Int32Array {
   return Int32Array.from(Array.from(flags).flatMap((f, i) => (f ? [i] : [])));
 }
 
-/** −Σ w ln w over `n` weights of `data` from `start` (≥ 0); `bits` is the same memory read as integers. */
-function entropyOf(data: Float32Array, bits: Int32Array, start: number, n: number): number {
-  let sum = 0;
-  for (let k = start; k < start + n; k++) {
-    const b = bits[k];
-    const exponent = (b >>> 23) & 0xff;
-    if (b <= 0 || exponent === 0) continue; // zero, negative or subnormal: no contribution
-    const m = (b >>> LOW_BITS) & ((1 << MANTISSA_BITS) - 1);
-    const t = LOG2_TABLE[m];
-    sum -= data[k] * (exponent - 127 + t + (LOG2_TABLE[m + 1] - t) * (b & ((1 << LOW_BITS) - 1)) * LOW_SCALE);
+/**
+ * One pass over a row: −Σ w ln w (`ent`) and Σ w·|q − k| (`dist`). `bits` is the row's memory read
+ * as integers; ln w comes from the exponent and a table over the mantissa.
+ */
+function scanRow(data: Float32Array, bits: Int32Array, start: number, n: number, q: number, out: Float64Array): void {
+  let ent = 0, dist = 0;
+  for (let k = 0; k < n; k++) {
+    const w = data[start + k];
+    const d = k - q;
+    dist += w * (d < 0 ? -d : d);
+    const b = bits[start + k];
+    if (b > 0x007fffff) { // positive and normal: zero, negatives and subnormals add nothing
+      const m = (b >>> LOW_BITS) & ((1 << MANTISSA_BITS) - 1);
+      const t = LOG2_TABLE[m];
+      ent -= w * (((b >>> 23) & 0xff) - 127 + t + (LOG2_TABLE[m + 1] - t) * (b & ((1 << LOW_BITS) - 1)) * LOW_SCALE);
+    }
   }
-  return sum * Math.LN2;
-}
-
-/** Σ w·|q − k| over one row. */
-function distanceOf(data: Float32Array, start: number, n: number, q: number): number {
-  let d = 0;
-  for (let k = 0; k < q && k < n; k++) d += data[start + k] * (q - k);
-  for (let k = q + 1; k < n; k++) d += data[start + k] * (k - q);
-  return d;
+  out[0] = ent * Math.LN2;
+  out[1] = dist;
 }
 
 /** The statistics of head `h` of `r`. */
@@ -83,11 +82,13 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
   const data = r.data;
   const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
   let entropy = 0, distance = 0, prev = 0, next = 0, self = 0, first = 0, special = 0, punct = 0;
+  const scan = new Float64Array(2);
   for (let q = 0; q < nq; q++) {
     const start = (h * nq + q) * nk;
     const allowed = r.causal ? Math.min(q + 1, nk) : nk;
-    entropy += allowed > 1 ? entropyOf(data, bits, start, nk) / Math.log(allowed) : 0;
-    distance += distanceOf(data, start, nk, q);
+    scanRow(data, bits, start, nk, q, scan);
+    entropy += allowed > 1 ? scan[0] / Math.log(allowed) : 0;
+    distance += scan[1];
     for (let i = 0; i < specialKeys.length; i++) special += data[start + specialKeys[i]];
     for (let i = 0; i < punctKeys.length; i++) punct += data[start + punctKeys[i]];
     first += data[start];
