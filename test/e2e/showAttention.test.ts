@@ -255,6 +255,13 @@ describe('Select Model…', () => {
     const again = await panelFrame(page);
     await again.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
     expect((await again.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
+
+    // With an inspection open, choosing another model runs the same selection on it at once.
+    await runCommand(page, 'Attention Lens: Select Model');
+    await page.keyboard.type(models[0].label);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: models[0].label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await again.waitForFunction((label) => document.body.dataset.state === 'ready' && (document.getElementById('status')?.textContent ?? '').startsWith(label), models[0].label, { timeout: 90_000 });
   });
 });
 
