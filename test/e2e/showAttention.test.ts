@@ -258,6 +258,8 @@ describe('Select Model…', () => {
 
     // With an inspection open, choosing another model runs the same selection on it at once.
     await runCommand(page, 'Attention Lens: Select Model');
+    // Type only once the model picker is up: keys typed before it opens would edit the document.
+    await page.locator('.quick-input-widget', { hasText: 'model for Show Attention' }).waitFor({ timeout: 10_000 });
     await page.keyboard.type(models[0].label);
     await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: models[0].label }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
