@@ -1,29 +1,25 @@
 /** The editor hover's Markdown for one token of a summary. Pure. */
 import { type ViewSummary, attendedBy, positionOfToken } from './analysis/summary';
+import { inertMarkdown } from './markdown';
 import { type TokenInfo, tokenLabel } from './tokens';
 
 /**
  * Markdown for the editor hover of token `token`: scope (with the head's labels) and its top
- * attended tokens (or words) with weights; empty when the token is hidden in the summary.
+ * attended tokens (or words) with weights; empty when the token is hidden in the summary. Every
+ * text that comes from the model or the document goes through `inertMarkdown`.
  */
 export function hoverMarkdown(s: ViewSummary, tokens: readonly TokenInfo[], token: number, top = 5): string {
-  const esc = (t: string) => t.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
-  const label = (p: number) => (s.units ? s.units.texts[p] : tokenLabel(tokens[p]));
-  // Inside a table cell a pipe ends the cell, even in a code span: escape it (GFM).
-  const code = (text: string, inTable = true) => {
-    const t = text.replace(/`/g, "'");
-    return `\`${inTable ? t.replace(/\|/g, '\\|') : t}\``;
-  };
+  const label = (p: number) => inertMarkdown(s.units ? s.units.texts[p] : tokenLabel(tokens[p]));
   const query = positionOfToken(s.units, token);
   if (query < 0) return '';
   const lines = attendedBy(s, query)
     .slice(0, top)
-    .map(({ key, weight }) => `| ${code(label(key))} | ${key} | ${weight.toFixed(3)} |`);
+    .map(({ key, weight }) => `| ${label(key)} | ${key} | ${weight.toFixed(3)} |`);
   const labels = s.headLabels?.length ? ` (${s.headLabels.join(', ')})` : '';
   return [
-    `**Attention Lens** · ${esc(s.label + labels)}`,
+    `**Attention Lens** · ${inertMarkdown(s.label + labels)}`,
     '',
-    `${s.units ? 'Word' : 'Token'} ${code(label(query), false)} (#${query}) attends to:`,
+    `${s.units ? 'Word' : 'Token'} ${label(query)} (#${query}) attends to:`,
     '',
     '| token | # | weight |',
     '|---|--:|--:|',
