@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   ort.env.wasm.numThreads = 1;
-  ort.env.logLevel = 'error';
+  ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
   const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
   const { layers, millis } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),

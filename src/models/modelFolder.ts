@@ -39,6 +39,11 @@ const CAUSAL_TYPES = new Set([
   'gemma', 'gemma2', 'gemma3', 'falcon', 'opt', 'bloom', 'codegen', 'starcoder2', 'olmo', 'smollm3', 'granite',
 ]);
 const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', 'pegasus', 'm2m_100', 'led', 'blenderbot']);
+/**
+ * Models whose position ids start after the padding index (RoBERTa's `create_position_ids_from_input_ids`):
+ * of `max_position_embeddings` rows, `pad_token_id + 1` are never used, so 514 gives 512 tokens.
+ */
+const PADDING_OFFSET_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'ibert', 'mpnet', 'markuplm', 'longformer', 'luke', 'roberta-prelayernorm', 'esm']);
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
 function readJson(file: string, what: string): Record<string, unknown> {
@@ -105,10 +110,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   const modelType = typeof config.model_type === 'string' ? config.model_type : 'unknown';
   const archs = Array.isArray(config.architectures) ? config.architectures : [];
   const architecture = typeof archs[0] === 'string' ? archs[0] : modelType;
-  const tokMax = num(tokConfig.model_max_length);
-  const maxPositions =
-    num(config.max_position_embeddings) ?? num(config.n_positions) ?? num(config.n_ctx) ??
-    (tokMax !== undefined && tokMax < 1e6 ? tokMax : undefined) ?? 512;
+  const maxPositions = positionLimit(config, tokConfig, modelType);
   const encoderDecoder = config.is_encoder_decoder === true || ENCODER_DECODER_TYPES.has(modelType);
   return {
     folder,
@@ -124,6 +126,20 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     vocabSize: num(config.vocab_size),
     onnxBytes: fs.statSync(onnxPath).size,
   };
+}
+
+/**
+ * The most tokens one sequence may have: the position table (less RoBERTa-style padding offsets),
+ * and `tokenizer_config.json`'s `model_max_length` when it is a real limit (tokenizers without one
+ * store a huge sentinel); the smaller of the two, else 512.
+ */
+function positionLimit(config: Record<string, unknown>, tokConfig: Record<string, unknown>, modelType: string): number {
+  let table = num(config.max_position_embeddings) ?? num(config.n_positions) ?? num(config.n_ctx);
+  if (table !== undefined && PADDING_OFFSET_TYPES.has(modelType)) table -= (num(config.pad_token_id) ?? 1) + 1;
+  const tokMax = num(tokConfig.model_max_length);
+  const declared = tokMax !== undefined && tokMax >= 1 && tokMax < 1e6 ? tokMax : undefined;
+  const limit = Math.min(table ?? Infinity, declared ?? Infinity);
+  return Number.isFinite(limit) && limit >= 1 ? Math.floor(limit) : 512;
 }
 
 /** Reads the ONNX bytes of a model, with a clear error when the file cannot be read. */

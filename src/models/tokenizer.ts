@@ -16,19 +16,42 @@ export interface Tokenized {
   truncatedFrom?: number;
 }
 
-/** A loaded tokenizer bound to one model folder. */
+/**
+ * A loaded tokenizer bound to one model folder. Its `tokenizers` instances are never changed after
+ * they are made (one without truncation, one per maximum length), so overlapping calls cannot see
+ * each other's settings across an `await`.
+ */
 export class ModelTokenizer {
-  private constructor(private readonly tokenizer: Tokenizer, readonly file: string) {}
+  private readonly truncating = new Map<number, Tokenizer>();
+
+  private constructor(private readonly tokenizer: Tokenizer, readonly file: string) {
+    tokenizer.disableTruncation();
+  }
 
   /** Loads `tokenizer.json` from `folder`; throws `ModelFolderError` naming the file if it is invalid. */
   static load(folder: string): ModelTokenizer {
     const file = path.join(folder, 'tokenizer.json');
     if (!fs.existsSync(file)) throw new ModelFolderError(`tokenizer.json is missing in ${folder}.`);
+    return new ModelTokenizer(ModelTokenizer.read(file), file);
+  }
+
+  private static read(file: string): Tokenizer {
     try {
-      return new ModelTokenizer(Tokenizer.fromFile(file), file);
+      return Tokenizer.fromFile(file);
     } catch (e) {
       throw new ModelFolderError(`tokenizer.json is not a valid Hugging Face tokenizer: ${file} (${String((e as Error).message ?? e).split('\n')[0]}).`);
     }
+  }
+
+  /** A second instance that always truncates to `maxTokens` (made once per length). */
+  private truncatingTo(maxTokens: number): Tokenizer {
+    let t = this.truncating.get(maxTokens);
+    if (!t) {
+      t = ModelTokenizer.read(this.file);
+      t.setTruncation(maxTokens);
+      this.truncating.set(maxTokens, t);
+    }
+    return t;
   }
 
   /** The string form of a token id (for labels such as a decoder start token). */
@@ -38,15 +61,12 @@ export class ModelTokenizer {
 
   /** Tokenizes `text` with the tokenizer's own special tokens, keeping at most `maxTokens`. */
   async tokenize(text: string, maxTokens: number): Promise<Tokenized> {
-    this.tokenizer.disableTruncation();
     const full = await this.tokenizer.encode(text);
     let enc = full;
     let truncatedFrom: number | undefined;
     if (full.getLength() > maxTokens) {
       truncatedFrom = full.getLength();
-      this.tokenizer.setTruncation(maxTokens);
-      enc = await this.tokenizer.encode(text);
-      this.tokenizer.disableTruncation();
+      enc = await this.truncatingTo(maxTokens).encode(text);
     }
     const ids = enc.getIds();
     const texts = enc.getTokens();

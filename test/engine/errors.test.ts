@@ -26,6 +26,16 @@ function fails(args: string[], pattern: RegExp): void {
 }
 
 describe('CLI errors', () => {
+  it('turns an index out of range in the runtime into a clear message, without onnxruntime log lines', () => {
+    // The config claims 4096 positions; the ONNX position table has 1024 rows.
+    const dir = path.join(tmp, 'too-many-positions');
+    fs.cpSync(path.join(FIXTURES, 'models/gpt2-attn'), dir, { recursive: true });
+    const edit = (file: string, patch: object) => fs.writeFileSync(path.join(dir, file), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')), ...patch }));
+    edit('config.json', { n_positions: 4096 });
+    edit('tokenizer_config.json', { model_max_length: 4096 });
+    fails(['inspect', '--model', dir, '--text', 'the cat sat on the mat. '.repeat(200)], /^attention-lens: The model rejected the input: an index was out of range \(.*Gather.*\)\. The \d+ tokens may exceed the model's position table/);
+  });
+
   it('names a folder that does not exist', () => {
     fails(['inspect', '--model', path.join(tmp, 'nope'), '--text', 'hi'], /Model folder not found: .*nope/);
   });

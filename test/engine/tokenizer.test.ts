@@ -33,4 +33,15 @@ describe.each(['wordpiece', 'bytelevel', 'llama'])('%s tokenizer', (name) => {
     expect(tokens.length).toBe(16);
     expect(truncatedFrom).toBe(long.ids.length);
   });
+
+  it('keeps overlapping calls apart: a long truncated text and a short full one at once', async () => {
+    const long = refs.reduce((a, r) => (r.ids.length > a.ids.length ? r : a));
+    const short = refs.reduce((a, r) => (r.ids.length < a.ids.length ? r : a));
+    const fresh = ModelTokenizer.load(folder);
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? fresh.tokenize(long.text, 8) : fresh.tokenize(short.text, 100_000))));
+    results.forEach((r, i) => {
+      if (i % 2 === 0) expect([r.tokens.length, r.truncatedFrom]).toEqual([8, long.ids.length]);
+      else expect([r.tokens.map((t) => t.id), r.truncatedFrom]).toEqual([short.ids, undefined]);
+    });
+  });
 });

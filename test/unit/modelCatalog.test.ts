@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatBytes } from '../../src/core/units';
 import { buildCatalog, describeFolder, sizeVerdict } from '../../src/models/modelCatalog';
+import { readModelFolder } from '../../src/models/modelFolder';
 import { resolveModel } from '../../src/models/modelRegistry';
 
 const FIX = path.resolve(__dirname, '../fixtures/models');
@@ -44,5 +45,31 @@ describe('model catalogue', () => {
     expect(resolveModel('/models/x', bundled).folder).toBe('/models/x');
     expect(() => resolveModel('bundled:zzz', bundled)).toThrow(/not a bundled model/);
     expect(() => resolveModel('relative/path', bundled)).toThrow(/absolute path/);
+  });
+});
+
+describe('position limits', () => {
+  /** A model folder with these config.json and tokenizer_config.json fields (the ONNX file is a stand-in). */
+  function folder(name: string, config: object, tokConfig?: object): string {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
+    fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), 'x');
+    if (tokConfig) fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokConfig));
+    return dir;
+  }
+
+  it('leaves out the positions RoBERTa-style models reserve for padding', () => {
+    expect(readModelFolder(folder('roberta', { model_type: 'roberta', max_position_embeddings: 514, pad_token_id: 1 })).maxPositions).toBe(512);
+    expect(readModelFolder(folder('xlmr', { model_type: 'xlm-roberta', max_position_embeddings: 514 })).maxPositions).toBe(512);
+    expect(readModelFolder(folder('bert', { model_type: 'bert', max_position_embeddings: 512, pad_token_id: 0 })).maxPositions).toBe(512);
+  });
+
+  it('takes the tokenizer’s model_max_length when it is a real, smaller limit', () => {
+    expect(readModelFolder(folder('small-tok', { model_type: 'gpt2', n_positions: 1024 }, { model_max_length: 256 })).maxPositions).toBe(256);
+    expect(readModelFolder(folder('sentinel', { model_type: 'gpt2', n_positions: 1024 }, { model_max_length: 1e30 })).maxPositions).toBe(1024);
+    expect(readModelFolder(folder('only-tok', { model_type: 't5' }, { model_max_length: 512 })).maxPositions).toBe(512);
+    expect(readModelFolder(folder('nothing', { model_type: 'mystery' })).maxPositions).toBe(512);
   });
 });

@@ -14,7 +14,7 @@ export function loadOrt(bundleUrl: string, wasmMjs: string, wasm: string): Promi
     const ort = (m.InferenceSession ? m : m.default) as OrtModule;
     ort.env.wasm.numThreads = 1; // webviews are not cross-origin isolated
     ort.env.wasm.wasmPaths = { mjs: wasmMjs, wasm };
-    ort.env.logLevel = 'error';
+    ort.env.logLevel = 'fatal'; // failures arrive as exceptions; no log lines in the webview console
     return ort;
   });
   return ortPromise;

@@ -98,9 +98,14 @@ export class AttentionEngine {
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run(feeds, this.attentionOutputs);
+      results = await this.session.run(feeds, this.attentionOutputs, { logSeverityLevel: 4 });
     } catch (e) {
-      throw new EngineError(`The model failed to run (${firstLine(e)}).`, 'run-failed');
+      const detail = firstLine(e);
+      // A Gather out of range means an id or a position past the model's tables: say which.
+      if (/gather|indices|out of (range|bounds)|index .* (is )?out|invalid expand shape/i.test(detail)) {
+        throw new EngineError(`The model rejected the input: an index was out of range (${detail}). The ${input.ids.length} tokens may exceed the model's position table, or the tokenizer may not match the model. Select less text, or check config.json's max_position_embeddings and the model's tokenizer.json.`, 'run-failed');
+      }
+      throw new EngineError(`The model failed to run (${detail}).`, 'run-failed');
     }
     const millis = now() - t0;
     const layers: AttentionLayer[] = [];
@@ -166,7 +171,8 @@ export class AttentionEngine {
 
 async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string): Promise<Ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all' });
+    // Severity 4 (fatal only): onnxruntime's own log lines never reach the user; failures arrive as exceptions.
+    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 4 });
   } catch (e) {
     throw new EngineError(
       `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,
