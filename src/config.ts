@@ -29,8 +29,8 @@ export function readSettings(): LensSettings {
     maxLinksPerQuery: clampInt(c.get<number>('maxLinksPerQuery', 12), 1, 512, 12),
     models: Array.isArray(models) ? models.filter((m): m is string => typeof m === 'string' && m.trim() !== '') : [],
     hubEndpoint: String(restricted('hubEndpoint', '')),
-    warnModelSizeMB: clampInt(c.get<number>('warnModelSizeMB', 500), 1, 1e6, 500),
-    maxModelSizeMB: clampInt(c.get<number>('maxModelSizeMB', 2000), 1, 1e6, 2000),
+    warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
+    maxModelSizeMB: clampInt(restricted<number>('maxModelSizeMB', 2000), 1, 1e6, 2000),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
   };
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
-import { formatBytes } from '../core/units';
+import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { HubError, downloadHubModel, hubEndpoint, parseHubId } from '../models/hub';
 import { listHubOnnxFiles } from '../models/hubFiles';
@@ -64,14 +64,17 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     if (!text) return;
     const ref = parseHubId(text);
     const settings = readSettings();
-    const endpoint = hubEndpoint(settings.hubEndpoint);
+    const maxBytes = settings.maxModelSizeMB * BYTES_PER_MB;
+    let endpoint: string;
     let files;
     try {
+      endpoint = hubEndpoint(settings.hubEndpoint);
       files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Asking the Hub what ${ref.id} holds…` }, () =>
         listHubOnnxFiles(ref, { endpoint, token: process.env.HF_TOKEN }));
     } catch (e) {
       return showError(e);
     }
+    files = files.map((f) => (f.problem || f.size <= maxBytes ? f : { ...f, problem: `larger than attentionLens.maxModelSizeMB (${settings.maxModelSizeMB} MB)` }));
     const pick = await vscode.window.showQuickPick(
       // A zero-width space after `$` keeps a remote path from rendering as a codicon.
       files.map((f) => ({ label: `${f.problem ? '$(warning) ' : ''}${f.path.replace(/\$\(/g, '$\u200b(')}`, description: formatBytes(f.size), detail: f.problem ? `Cannot be used: ${f.problem}` : undefined, file: f })),
@@ -92,6 +95,7 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
             cacheRoot: store.downloadRoot,
             onnxFile,
             token: process.env.HF_TOKEN,
+            maxBytes,
             signal: ac.signal,
             onProgress: ({ file, loaded, total }) => {
               const pct = total ? (loaded / total) * 100 : 0;

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatBytes } from '../core/units';
 
 /** A Hub model reference: `org/name` with an optional `@revision`. */
 export interface HubRef {
@@ -15,7 +16,7 @@ export interface HubRef {
 
 /** A download failure with a message for the user. */
 export class HubError extends Error {
-  constructor(message: string, readonly code: 'bad-id' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path') {
+  constructor(message: string, readonly code: 'bad-id' | 'bad-endpoint' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path' | 'too-large') {
     super(message);
     this.name = 'HubError';
   }
@@ -38,9 +39,26 @@ export function parseHubId(text: string): HubRef {
   return { id, revision };
 }
 
-/** The Hub endpoint: explicit setting, else HF_ENDPOINT, else huggingface.co. */
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+/** `https:`, or `http:` to this machine. */
+const isSecure = (url: URL) => url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
+
+/**
+ * The Hub endpoint: explicit setting, else HF_ENDPOINT, else huggingface.co. Only `https:` (or
+ * plain `http:` to this machine, for local mirrors): tokens and model files never travel in clear.
+ */
 export function hubEndpoint(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return (setting?.trim() || env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '');
+  const value = (setting?.trim() || env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new HubError(`The Hub endpoint "${value}" is not a URL. Set attentionLens.hubEndpoint (or HF_ENDPOINT) to an https:// address.`, 'bad-endpoint');
+  }
+  if (!isSecure(url)) {
+    throw new HubError(`The Hub endpoint ${value} is not https: models and HF_TOKEN would travel unencrypted. Use an https:// address (plain http is allowed only for 127.0.0.1 or localhost).`, 'bad-endpoint');
+  }
+  return value;
 }
 
 /** Resolves `rel` under `root`, refusing paths that would escape it (`..`, absolute, drive letters). */
@@ -84,7 +102,10 @@ export interface DownloadOptions {
   cacheRoot: string;
   /** ONNX file to fetch, e.g. `onnx/model.onnx` or `onnx/model_quantized.onnx`. */
   onnxFile: string;
+  /** Sent as a bearer token, only to `endpoint`'s origin (never to where a redirect leads elsewhere). */
   token?: string;
+  /** The largest ONNX file to accept (bytes); a longer transfer is stopped and its partial file removed. */
+  maxBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   fetchImpl?: typeof fetch;
@@ -109,7 +130,7 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
       if (!ok && !optional) throw new HubError(`${ref.id} has no ${file} at revision ${ref.revision}.`, 'not-found');
     }
   } catch (e) {
-    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id')) {
+    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'too-large')) {
       removeStaging(staging); // nothing to resume
     }
     throw e;
@@ -134,6 +155,25 @@ function removeStaging(staging: string): void {
   if (fs.existsSync(repo) && fs.readdirSync(repo).length === 0) fs.rmdirSync(repo);
 }
 
+/**
+ * `fetch` that follows up to five redirects itself, so the token goes only to the endpoint's origin
+ * (the Hub redirects LFS files to a CDN, which must not receive it).
+ */
+async function fetchFollowing(doFetch: typeof fetch, url: string, headers: Record<string, string>, o: DownloadOptions): Promise<Response> {
+  const origin = new URL(o.endpoint).origin;
+  let at = url;
+  for (let hop = 0; hop <= 5; hop++) {
+    const own = new URL(at).origin === origin;
+    const res = await doFetch(at, { headers: { ...headers, ...(o.token && own ? { authorization: `Bearer ${o.token}` } : {}) }, signal: o.signal, redirect: 'manual' });
+    const next = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+    if (!next) return res;
+    await res.body?.cancel().catch(() => undefined);
+    at = new URL(next, at).toString();
+    if (!isSecure(new URL(at))) throw new HubError(`The Hub redirected ${url} to ${new URL(at).origin}, which is not https.`, 'network');
+  }
+  throw new HubError(`Too many redirects downloading ${url}.`, 'network');
+}
+
 /** Fetches one file to `dest` (resuming `dest.part`); false when it does not exist and is optional. */
 async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file: string, ref: HubRef, o: DownloadOptions, optional: boolean): Promise<boolean> {
   if (fs.existsSync(dest)) return true;
@@ -141,12 +181,12 @@ async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file:
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
   const headers: Record<string, string> = {};
-  if (o.token) headers.authorization = `Bearer ${o.token}`;
   if (have > 0) headers.range = `bytes=${have}-`;
   let res: Response;
   try {
-    res = await doFetch(url, { headers, signal: o.signal, redirect: 'follow' });
+    res = await fetchFollowing(doFetch, url, headers, o);
   } catch (e) {
+    if (e instanceof HubError) throw e;
     if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
     throw new HubError(`Cannot reach ${new URL(url).origin} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
   }
@@ -165,6 +205,13 @@ async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file:
   const append = res.status === 206 && have > 0;
   const length = Number(res.headers.get('content-length') ?? NaN);
   const total = Number.isFinite(length) ? length + (append ? have : 0) : undefined;
+  const limit = file.endsWith('.onnx') ? o.maxBytes : undefined;
+  const tooLarge = (n: number) => new HubError(`${file} is larger than attentionLens.maxModelSizeMB (${formatBytes(limit!)}; ${formatBytes(n)} so far): the download was stopped and removed. Choose a smaller (quantized) file or raise the limit.`, 'too-large');
+  if (limit !== undefined && total !== undefined && total > limit) {
+    await res.body.cancel().catch(() => undefined);
+    fs.rmSync(part, { force: true });
+    throw tooLarge(total);
+  }
   const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
   let loaded = append ? have : 0;
   try {
@@ -174,9 +221,16 @@ async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file:
       if (done) break;
       if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
       loaded += value.byteLength;
+      if (limit !== undefined && loaded > limit) {
+        await reader.cancel().catch(() => undefined);
+        await new Promise<void>((r) => out.end(() => r()));
+        fs.rmSync(part, { force: true });
+        throw tooLarge(loaded);
+      }
       o.onProgress?.({ file, loaded, total });
     }
   } catch (e) {
+    if (e instanceof HubError) throw e;
     await new Promise<void>((r) => out.end(() => r()));
     if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
     throw new HubError(`The transfer of ${file} was interrupted after ${loaded} bytes (${(e as Error).message}); run the download again to resume.`, 'network');

@@ -49,8 +49,8 @@ describe('Hub ids and paths', () => {
   });
 
   it('honours the setting, then HF_ENDPOINT, then huggingface.co', () => {
-    expect(hubEndpoint('http://mirror.local/', { HF_ENDPOINT: 'http://x' })).toBe('http://mirror.local');
-    expect(hubEndpoint('', { HF_ENDPOINT: 'http://hf-mirror.example/' })).toBe('http://hf-mirror.example');
+    expect(hubEndpoint('https://mirror.local/', { HF_ENDPOINT: 'https://x' })).toBe('https://mirror.local');
+    expect(hubEndpoint('', { HF_ENDPOINT: 'https://hf-mirror.example/' })).toBe('https://hf-mirror.example');
     expect(hubEndpoint(undefined, {})).toBe('https://huggingface.co');
   });
 });
@@ -184,5 +184,41 @@ describe('listHubOnnxFiles (asking the Hub before downloading)', () => {
       await server.close();
     }
     await expect(listHubOnnxFiles(parseHubId('a/b'), { endpoint: 'http://127.0.0.1:9' })).rejects.toThrow(/Cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+});
+
+describe('Hub transport safety', () => {
+  it('accepts only https endpoints, or plain http to this machine', () => {
+    expect(hubEndpoint('https://mirror.example/')).toBe('https://mirror.example');
+    expect(hubEndpoint('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(hubEndpoint('http://localhost:9')).toBe('http://localhost:9');
+    expect(() => hubEndpoint('http://mirror.example')).toThrow(/not https/);
+    expect(() => hubEndpoint('ftp://mirror.example')).toThrow(/not https/);
+    expect(() => hubEndpoint('not a url')).toThrow(/not a URL/);
+    expect(() => hubEndpoint(undefined, { HF_ENDPOINT: 'http://10.0.0.5' })).toThrow(/not https/);
+  });
+
+  it('sends HF_TOKEN to the endpoint but not to where it redirects a file', async () => {
+    const cdn = await startHubServer({ 'test-org/gated-bert': BERT });
+    try {
+      hub.redirect('onnx/model.onnx', cdn.endpoint);
+      const before = hub.requests.length;
+      const folder = await downloadHubModel(parseHubId('test-org/gated-bert'), opts(cache('redirected'), { token: 'secret' }));
+      expect(fs.existsSync(path.join(folder, 'onnx/model.onnx'))).toBe(true);
+      expect(cdn.requests.map((r) => [r.url, r.authorization])).toEqual([['/test-org/gated-bert/resolve/main/onnx/model.onnx', undefined]]);
+      const own = hub.requests.slice(before);
+      expect(own.length).toBeGreaterThan(0);
+      expect(own.every((r) => r.authorization === 'Bearer secret')).toBe(true);
+    } finally {
+      hub.redirect('onnx/model.onnx', '');
+      await cdn.close();
+    }
+  });
+
+  it('stops a download past the size limit and leaves nothing behind', async () => {
+    const root = cache('capped');
+    expect(await code(downloadHubModel(parseHubId('test-org/tiny-bert'), opts(root, { maxBytes: 1000 })))).toBe('too-large');
+    const files = fs.existsSync(root) ? fs.readdirSync(root, { recursive: true }).filter((f) => String(f).endsWith('.onnx') || String(f).endsWith('.part')) : [];
+    expect(files).toEqual([]);
   });
 });

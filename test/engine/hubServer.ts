@@ -10,6 +10,8 @@ export interface HubServer {
   requests: Array<{ url: string; range?: string; authorization?: string }>;
   /** Cut the connection of the next response of a file after this many bytes. */
   interruptNext(file: string, afterBytes: number): void;
+  /** Answer requests for this file with a 302 to `location` + the request path (another origin, like the Hub's CDN). */
+  redirect(file: string, location: string): void;
   close(): Promise<void>;
 }
 
@@ -17,6 +19,7 @@ export interface HubServer {
 export async function startHubServer(repos: Record<string, string>, gated: string[] = []): Promise<HubServer> {
   const requests: HubServer['requests'] = [];
   const interrupts = new Map<string, number>();
+  const redirects = new Map<string, string>();
   const server = http.createServer((req, res) => {
     requests.push({ url: req.url!, range: req.headers.range, authorization: req.headers.authorization });
     // The Hub's listing API: /api/models/{org}/{name}/tree/{revision}?recursive=true → [{ type, path, size }].
@@ -35,6 +38,8 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURI(req.url!));
     const folder = m && repos[m[1]];
     if (!m || !folder) return void res.writeHead(404).end('Repository not found');
+    const moved = redirects.get(m[3]);
+    if (moved) return void res.writeHead(302, { location: `${moved}${req.url}` }).end();
     if (gated.includes(m[1]) && req.headers.authorization !== 'Bearer secret') return void res.writeHead(401).end('gated');
     const file = path.join(folder, m[3]);
     if (!file.startsWith(folder + path.sep) || !fs.existsSync(file)) return void res.writeHead(404).end('Entry not found');
@@ -59,6 +64,7 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     interruptNext: (file, n) => interrupts.set(file, n),
+    redirect: (file, location) => redirects.set(file, location),
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
