@@ -27,11 +27,12 @@ async function main(argv: string[]): Promise<void> {
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
   const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
-  const { layers, millis } = await engine.run({
+  const { layers, millis, warnings } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   });
   await engine.dispose();
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
   const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
   const shown = analyse(records, run, args);
@@ -54,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
         weights: toNested({ heads, queries, keys, data: r.data }),
       })),
       ...(heads ? { heads } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
     await writeOut(JSON.stringify(result) + '\n');
     return;

@@ -46,12 +46,21 @@ const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', '
 const PADDING_OFFSET_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'ibert', 'mpnet', 'markuplm', 'longformer', 'luke', 'roberta-prelayernorm', 'esm']);
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
+/** JSON files larger than this are not configuration (a mistaken file, or a hostile one). */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
 function readJson(file: string, what: string): Record<string, unknown> {
   let text: string;
   try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_JSON_BYTES) throw new ModelFolderError(`${what} is ${(size / 1e6).toFixed(0)} MB, too large to be a configuration file: ${file}. Check that it is the model's ${what}.`);
     text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new ModelFolderError(`${what} is missing: ${file} could not be read. A model folder needs config.json, tokenizer.json and onnx/model.onnx.`);
+  } catch (e) {
+    if (e instanceof ModelFolderError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ModelFolderError(`${what} is missing: ${file} does not exist. A model folder needs config.json, tokenizer.json and onnx/model.onnx.`);
+    if (code === 'ELOOP') throw new ModelFolderError(`${what} is a symbolic link that loops: ${file}. Fix the link or copy the file in.`);
+    throw new ModelFolderError(`${what} could not be read: ${file} (${(e as Error).message}). Check its permissions.`);
   }
   try {
     const value = JSON.parse(text) as unknown;

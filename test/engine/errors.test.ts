@@ -26,6 +26,10 @@ function fails(args: string[], pattern: RegExp): void {
 }
 
 describe('CLI errors', () => {
+  it('says an empty model.onnx is empty, not that it has no graph', () => {
+    fails(['inspect', '--model', brokenModel('empty-onnx', (d) => fs.writeFileSync(path.join(d, 'onnx/model.onnx'), '')), '--text', 'hi'], /^attention-lens: onnx\/model\.onnx is empty \(0 bytes\): re-download or re-export it\.$/m);
+  });
+
   it('turns an index out of range in the runtime into a clear message, without onnxruntime log lines', () => {
     // The config claims 4096 positions; the ONNX position table has 1024 rows.
     const dir = path.join(tmp, 'too-many-positions');

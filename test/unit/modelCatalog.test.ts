@@ -73,3 +73,26 @@ describe('position limits', () => {
     expect(readModelFolder(folder('nothing', { model_type: 'mystery' })).maxPositions).toBe(512);
   });
 });
+
+describe('model folder messages', () => {
+  const base = () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'msg-'));
+    fs.mkdirSync(path.join(dir, 'onnx'));
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
+    fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), 'x');
+    return dir;
+  };
+
+  it('says a config.json is too large rather than missing', () => {
+    const dir = base();
+    fs.writeFileSync(path.join(dir, 'config.json'), Buffer.alloc(17 * 1024 * 1024, 32));
+    expect(() => readModelFolder(dir)).toThrow(/config\.json is 18 MB, too large to be a configuration file/);
+  });
+
+  it('says a config.json link loops, and that a missing one does not exist', () => {
+    const dir = base();
+    fs.symlinkSync('config.json', path.join(dir, 'config.json'));
+    expect(() => readModelFolder(dir)).toThrow(/config\.json is a symbolic link that loops/);
+    expect(() => readModelFolder(base())).toThrow(/config\.json is missing: .* does not exist/);
+  });
+});

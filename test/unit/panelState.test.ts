@@ -28,7 +28,7 @@ describe('PanelState', () => {
     state.onDidChange((c) => changes.push(c));
   });
   const load = (layers = [layer('attentions.0', 'self', 0, 4), layer('attentions.1', 'self', 1, 4)], req = request(1)) =>
-    state.finish(req, { layers, backend: 'wasm', millis: 5 });
+    state.finish(req, { layers, backend: 'wasm', millis: 5, warnings: [] });
 
   it('goes idle → running → ready, carrying the notice, and lands on the first record with every head', () => {
     expect(state.snapshot.phase.name).toBe('idle');

@@ -42,7 +42,7 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
         run: async () => {
           const e = opts.failOn?.(backend);
           if (e) throw e;
-          return { layers: [LAYER], millis: 3 };
+          return { layers: [LAYER], millis: 3, warnings: [] };
         },
         dispose: async () => void log.push(`dispose ${backend}`),
       };

@@ -32,6 +32,8 @@ export interface RunResult {
   millis: number;
   /** Why WebGPU was not used, when `auto` ended on WASM. */
   fallbackReason?: string;
+  /** Heads whose weights were not numbers (see `RunOutput.warnings`). */
+  warnings: string[];
 }
 
 /** How the runner reports; never called for a superseded run. */
@@ -88,7 +90,7 @@ export class Runner {
       }
       if (stale()) return;
       progress('render', 'Drawing…');
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, fallbackReason });
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, fallbackReason, warnings: out.warnings });
     } catch (e) {
       if (stale() || e instanceof Superseded) return;
       this.events.failed(req, e instanceof Error ? e.message : String(e));

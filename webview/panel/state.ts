@@ -122,7 +122,8 @@ export class PanelState {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
     const derived = derive(run, this.s.choices);
-    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' } }, 'run');
+    const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
+    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice }, 'run');
   }
 
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */

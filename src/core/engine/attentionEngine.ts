@@ -29,6 +29,35 @@ export interface RunInput {
 export interface RunOutput {
   layers: AttentionLayer[];
   millis: number;
+  /** Heads whose weights held NaN or ±Infinity (now 0), named for people ("Layer 2 head 3: 4 of 256 weights …"). */
+  warnings: string[];
+}
+
+/** The query and key lengths an attention output must have for this input. */
+function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, number] {
+  const n = input.ids.length;
+  const d = input.decoderIds?.length ?? n;
+  return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, n];
+}
+
+/**
+ * Sets NaN and ±Infinity weights to 0, so every view, summary and JSON stays consistent, and names
+ * each head that had them: "Layer 2 head 3: 4 of 256 weights were not numbers".
+ */
+function sanitizeNonFinite(l: AttentionLayer): string[] {
+  const out: string[] = [];
+  const size = l.queries * l.keys;
+  for (let h = 0; h < l.heads; h++) {
+    let bad = 0;
+    for (let i = h * size; i < (h + 1) * size; i++) {
+      if (!Number.isFinite(l.data[i])) {
+        l.data[i] = 0;
+        bad++;
+      }
+    }
+    if (bad > 0) out.push(`${l.kind === 'self' ? '' : `${l.kind} `}Layer ${l.layer + 1} head ${h + 1}: ${bad} of ${size} weights were not numbers (NaN or infinite) and show as 0`);
+  }
+  return out;
 }
 
 const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
@@ -115,12 +144,16 @@ export class AttentionEngine {
       if (!parsed || !t) continue;
       const dims = t.dims.map(Number);
       if (dims.length !== 4) throw new EngineError(`Output ${name} has shape [${dims.join(', ')}]; expected [batch, heads, query, key].`, 'run-failed');
+      const [q, k] = expectedShape(parsed.kind, input);
+      if (dims[0] !== 1 || dims[2] !== q || dims[3] !== k) {
+        throw new EngineError(`Output ${name} has shape [${dims.join(', ')}], but the input has ${q === k ? `${q} tokens` : `${q} decoder and ${k} encoder tokens`} (expected [1, heads, ${q}, ${k}]): the model's attention outputs do not follow the input (a fixed-size export?). Re-export with dynamic sequence axes.`, 'run-failed');
+      }
       const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
       layers.push({ name, ...parsed, heads: dims[1], queries: dims[2], keys: dims[3], data });
       t.dispose?.();
     }
     layers.sort(compareLayers);
-    return { layers, millis };
+    return { layers, millis, warnings: layers.flatMap(sanitizeNonFinite) };
   }
 
   /** Releases the session. */

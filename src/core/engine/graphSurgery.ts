@@ -86,7 +86,11 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
     throw new SurgeryError(`${fileLabel} is not a readable ONNX protobuf (${(e as Error).message}). The file may be truncated or corrupt: re-download or re-export it.`);
   }
   const graph = model.graph;
-  if (!graph) throw new SurgeryError(`${fileLabel} has no graph.`);
+  if (!graph || (graph.node ?? []).length === 0) {
+    throw new SurgeryError(bytes.length === 0
+      ? `${fileLabel} is empty (0 bytes): re-download or re-export it.`
+      : `${fileLabel} is not an ONNX model (no graph in its ${bytes.length} bytes). Check that the file is the exported model, then re-download or re-export it.`);
+  }
   const nodes = graph.node ?? [];
 
   const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && (n.domain === 'com.microsoft' || ((n.domain ?? '') === '' && n.opType === 'Attention')));
