@@ -4,8 +4,8 @@
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, explorerFrame, panelFrame, useSession } from './codeServer';
-import { editorHover, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+import { ARTIFACTS, explorerFrame, useSession } from './codeServer';
+import { editorHover, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
 const inlineWeightLabels = (page: Page) => page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-line span'))
@@ -30,8 +30,7 @@ describe('Head explorer', () => {
     expect(await explorer.$eval('#empty', (e) => e.textContent)).toMatch(/Select text and run Show Attention/);
 
     await selectFirstLine(page);
-    await page.keyboard.press('Control+Alt+A');
-    const panel = await panelFrame(page);
+    const panel = await showAttentionByKey(page);
     await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 60_000 });
     expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(4 * 8); // the bundled default: 4 layers × 8 heads
@@ -86,8 +85,7 @@ describe('Analysis views in the panel', () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
-    await page.keyboard.press('Control+Alt+A');
-    const panel = await panelFrame(page);
+    const panel = await showAttentionByKey(page);
     await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
     const tokens = await panel.$$eval('#link-list li', (l) => l.length);
 

@@ -10,7 +10,7 @@ import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
-import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -171,8 +171,7 @@ describe('Show Attention when things go wrong', () => {
     const { page, server } = session;
     await runCommand(page, 'Notifications: Clear All Notifications');
     await selectFirstLine(page);
-    await page.keyboard.press('Control+Alt+A');
-    const frame = await panelFrame(page);
+    const frame = await showAttentionByKey(page);
     await frame.waitForSelector('body[data-state="running"]', { timeout: 20_000 });
     await page.locator('.tab', { hasText: 'Attention ·' }).locator('.codicon-close').click();
     // The progress notification of the cancelled run goes, and no error takes its place.
@@ -183,8 +182,7 @@ describe('Show Attention when things go wrong', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'closed-mid-run.png') });
 
     await selectFirstLine(page);
-    await page.keyboard.press('Control+Alt+A');
-    const again = await panelFrame(page);
+    const again = await showAttentionByKey(page);
     await again.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
     expect(Number(await again.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
     const log = server.extensionHostLogs();
@@ -245,14 +243,12 @@ describe('Select Model…', () => {
     await page.keyboard.press('Enter');
     await page.locator('.notifications-toasts').getByText(new RegExp(`now uses ${other.label.replace(/[()]/g, '\\$&')}`)).first().waitFor({ timeout: 10_000 });
     await selectFirstLine(page);
-    await page.keyboard.press('Control+Alt+A');
-    const frame = await panelFrame(page);
+    const frame = await showAttentionByKey(page);
     await frame.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
     expect((await frame.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
     await page.reload();
     await openSampleAndSelect(page);
-    await page.keyboard.press('Control+Alt+A');
-    const again = await panelFrame(page);
+    const again = await showAttentionByKey(page);
     await again.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
     expect((await again.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
 

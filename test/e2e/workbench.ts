@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // Workbench gestures shared by the end-to-end suites: open story.md, select its first line, run
 // a command from the palette, hover a token in the editor.
-import type { Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
+import { panelFrame } from './codeServer';
 
 export async function openSampleAndSelect(page: Page): Promise<void> {
   await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
@@ -57,3 +58,15 @@ export async function editorHover(page: Page): Promise<string> {
   return hover.innerText();
 }
 
+
+/**
+ * Show Attention by its key binding, the way people run it; when the editor had lost text focus
+ * (the binding needs it) and no panel appears, from the command palette instead. The panel frame.
+ */
+export async function showAttentionByKey(page: Page): Promise<Frame> {
+  await page.keyboard.press('Control+Alt+A');
+  const frame = await panelFrame(page, 20_000).catch(() => undefined);
+  if (frame) return frame;
+  await runCommand(page, 'Attention Lens: Show Attention');
+  return panelFrame(page);
+}
