@@ -6,11 +6,12 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, recordOfLayer, toNested } from './core/attention';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
-import { type HeadStats, STAT_NAMES } from './core/analysis/headStats';
-import { type RunTexts, analyse, runHeadStats } from './core/analysis/transform';
+import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
+import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { AttentionEngine } from './core/engine/attentionEngine';
 import { HELP, type InspectArgs, parseInspectArgs, wantsHelp } from './cliArgs';
-import { meanRow, scopeLabel, strongest } from './core/analysis/summary';
+import { scopeLabel } from './core/analysis/summary';
+import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
@@ -35,8 +36,10 @@ async function main(argv: string[]): Promise<void> {
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
   const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
-  const shown = analyse(records, run, args);
-  const heads = args.stats ? headTable(records, run, args) : undefined;
+  // Words and hiding once; the aggregates and the statistics both start from these per-head records.
+  const base = perHeadRecords(records, run, args);
+  const shown = aggregateRecords(base, args.aggregate);
+  const heads = args.stats ? headTable(base, run) : undefined;
   if (args.json) {
     // Tokens (or words) as the attention indexes them, after --words and --hide.
     const decoderTokens = prepared.decoderTokens && (shown.find((r) => !r.overInput)?.queryTokens ?? prepared.decoderTokens);
@@ -72,11 +75,12 @@ function formatAttention(records: AttentionRecord[], args: InspectArgs): string[
   if (!r) throw new Error(`--layer ${args.layer} is out of range: this model has ${records.length} attention outputs`);
   if (args.head !== undefined && args.head > r.heads) throw new Error(`--head ${args.head} is out of range: ${r.label} has ${r.heads} heads`);
   const heads = args.head !== undefined ? [args.head - 1] : Array.from({ length: r.heads }, (_, h) => h);
-  const label = (i: number, tokens: AttentionRecord['queryTokens']) => tokenLabel(tokens[i]);
   const width = Math.min(24, Math.max(5, ...r.queryTokens.map((t) => tokenLabel(t).length)));
   const rows = Array.from({ length: r.queries }, (_, q) => {
-    const best = strongest(meanRow(r, heads, q), args.top).map(({ index, weight }) => `${label(index, r.keyTokens)} ${weight.toFixed(3)}`);
-    return `${String(q).padStart(4)}  ${label(q, r.queryTokens).slice(0, width).padEnd(width)}  ${best.join('   ')}`;
+    // The same numbers as the panel's tooltip for this token.
+    const focus = tokenFocus(r, heads, { side: 'query', index: q }, args.top)!;
+    const best = focus.partners.map((p) => `${tokenLabel(p.token)} ${p.weight.toFixed(3)}`);
+    return `${String(q).padStart(4)}  ${tokenLabel(focus.token).slice(0, width).padEnd(width)}  ${best.join('   ')}`;
   });
   const legend = markerLegend([...r.queryTokens, ...r.keyTokens].map((t) => tokenLabel(t)));
   return [`${scopeLabel(r, heads)}: each token's ${args.top} most attended${legend ? ` (${legend})` : ''}`, `${'#'.padStart(4)}  ${'token'.padEnd(width)}  attends to`, ...rows];
@@ -85,9 +89,9 @@ function formatAttention(records: AttentionRecord[], args: InspectArgs): string[
 /** One row per head: where it is, its statistics and labels (the `--stats` JSON shape). */
 type HeadRow = { kind: string; layer: number; head: number; labels: string[] } & HeadStats;
 
-function headTable(records: AttentionRecord[], run: RunTexts, args: InspectArgs): HeadRow[] {
-  const { stats } = runHeadStats(records, run, args);
-  return records.flatMap((r, i) => stats[i].map((s, head) => ({ kind: r.source.kind, layer: r.source.layer, head, ...s, labels: headLabels(s).map((l) => l.label) })));
+function headTable(base: AttentionRecord[], run: RunTexts): HeadRow[] {
+  const stats = allHeadStats(base, categoriesFor(run));
+  return base.flatMap((r, i) => stats[i].map((s, head) => ({ kind: r.source.kind, layer: r.source.layer, head, ...s, labels: headLabels(s).map((l) => l.label) })));
 }
 
 /** The head table for a terminal: aligned columns, 1-based layer and head numbers. */

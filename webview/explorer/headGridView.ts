@@ -4,10 +4,10 @@
  * label filter on top, and hover, selection and keyboard focus on an overlay canvas, so a hover
  * redraws only the overlay. Thumbnails are pooled to the cell's device pixels once per grid and size.
  */
+import { addCanvas } from '../canvas';
 import { headLabels } from '../../src/core/analysis/headLabels';
 import { type HeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
-import type { Cell, ExplorerModel } from './explorerModel';
-import { cellTints, rowOrder } from './explorerModel';
+import { type Cell, type ExplorerModel, cellTints, rowOrder } from './explorerModel';
 import { cssVar, parseColor } from '../theme';
 
 const LABEL_W = 58;
@@ -41,8 +41,8 @@ export class HeadGridView {
 
   constructor(private readonly host: HTMLElement, private readonly model: ExplorerModel) {
     host.classList.add('grid-view');
-    this.base = this.canvas('base');
-    this.overlay = this.canvas('overlay');
+    this.base = addCanvas(this.host, 'grid-base');
+    this.overlay = addCanvas(this.host, 'grid-overlay');
     new ResizeObserver(() => this.render()).observe(host);
   }
 
@@ -160,14 +160,6 @@ export class HeadGridView {
     const r = this.base.getBoundingClientRect();
     const column = Math.max(0, l.order[cell.row].indexOf(cell.head));
     return new DOMRect(r.left + LABEL_W + column * (l.cell + GAP), r.top + l.rowY[cell.row], l.cell, l.cell);
-  }
-
-  private canvas(cls: string): HTMLCanvasElement {
-    const c = document.createElement('canvas');
-    c.className = `grid-${cls}`;
-    c.setAttribute('aria-hidden', 'true');
-    this.host.appendChild(c);
-    return c;
   }
 
   private computeLayout(grid: HeadGrid): Layout {

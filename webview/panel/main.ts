@@ -73,12 +73,15 @@ state.onDidChange((change: Change) => {
   const s = state.snapshot;
   const record = state.record;
   if (record && s.run) {
-    const key = `${s.run.request.runId}|${s.records.length}|${s.visibleHeads.length}|${s.records[0]?.id}`;
-    if (key !== toolbarKey) {
-      toolbarKey = key;
-      toolbar.rebuild();
-    } else toolbar.update();
-    for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
+    if (change !== 'hover') {
+      // Controls and the visible container change with the selection, never with a hover (the hot path).
+      const key = `${s.run.request.runId}|${s.records.length}|${s.visibleHeads.length}|${s.records[0]?.id}`;
+      if (key !== toolbarKey) {
+        toolbarKey = key;
+        toolbar.rebuild();
+      } else toolbar.update();
+      for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
+    }
     const view = views[s.viewMode];
     const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
     if (change === 'hover') {

@@ -7,7 +7,7 @@ import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import type { HeadGrid } from '../../src/core/analysis/headGrid';
 import { positionOfToken, tokenUnits } from '../../src/core/analysis/summary';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
-import { type AnalysisChoices, type RunTexts, analyse, perHeadRecords } from '../../src/core/analysis/transform';
+import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import type { Backend } from '../../src/core/backend';
 import { Emitter } from '../../src/core/events';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
@@ -232,7 +232,7 @@ export class PanelState {
 function derive(run: LoadedRun, choices: AnalysisChoices): { base: AttentionRecord[]; records: AttentionRecord[] } {
   const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
   const base = perHeadRecords(run.records, texts, choices);
-  return { base, records: choices.aggregate === undefined ? base : analyse(run.records, texts, choices) };
+  return { base, records: aggregateRecords(base, choices.aggregate) };
 }
 
 function allHeads(n: number): boolean[] {

@@ -5,6 +5,7 @@
  * drawn, so a 512-token input costs the same pixels as a 20-token one. Hovering redraws only the
  * hover canvas.
  */
+import { addCanvas } from '../canvas';
 import { type AttentionRecord, weightAt } from '../../src/core/attention';
 import { ALPHA_BUCKETS, type LinkSet, alphaBucket, selectLinks } from '../../src/core/analysis/links';
 import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
@@ -61,9 +62,9 @@ export class HeadView implements View<HeadViewState> {
     this.sizer = document.createElement('div');
     this.sizer.className = 'sizer';
     scroller.append(this.stage, this.sizer);
-    this.links = this.canvas('links');
-    this.labels = this.canvas('labels');
-    this.overlay = this.canvas('overlay');
+    this.links = addCanvas(this.stage, 'layer-links');
+    this.labels = addCanvas(this.stage, 'layer-labels');
+    this.overlay = addCanvas(this.stage, 'layer-overlay');
     scroller.addEventListener('mousemove', (e) => onHover(this.hitTest(e.clientX, e.clientY)));
     scroller.addEventListener('mouseleave', () => onHover(null));
     scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
@@ -121,14 +122,6 @@ export class HeadView implements View<HeadViewState> {
     const h = this.scroller.clientHeight;
     if (y < top + ROW) this.scroller.scrollTop = Math.max(0, y - h / 3);
     else if (y > top + h - 2 * ROW) this.scroller.scrollTop = y - (2 * h) / 3;
-  }
-
-  private canvas(cls: string): HTMLCanvasElement {
-    const c = document.createElement('canvas');
-    c.className = `layer-${cls}`;
-    c.setAttribute('aria-hidden', 'true');
-    this.stage.appendChild(c);
-    return c;
   }
 
   /** Redraws everything on the next frame (scroll, resize). */

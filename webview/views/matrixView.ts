@@ -4,6 +4,7 @@
  * Escape zooms out). The image is pooled to the canvas's device pixels (max over the cells a
  * pixel covers), so a 1024-token input costs one pass over its cells and no link disappears.
  */
+import { addCanvas } from '../canvas';
 import { type AttentionRecord, row } from '../../src/core/attention';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { tokenLabel } from '../../src/core/tokens';
@@ -42,8 +43,8 @@ export class MatrixView implements View<MatrixViewState> {
 
   constructor(private readonly host: HTMLElement, onHover: (t: TokenTarget | null) => void) {
     host.classList.add('matrix-view');
-    this.image = this.canvas('image');
-    this.overlay = this.canvas('overlay');
+    this.image = addCanvas(this.host, 'matrix-image');
+    this.overlay = addCanvas(this.host, 'matrix-overlay');
     host.addEventListener('mousemove', (e) => {
       if (this.drag) this.drawDrag(e.clientX, e.clientY);
       onHover(this.hitTest(e.clientX, e.clientY));
@@ -223,14 +224,6 @@ export class MatrixView implements View<MatrixViewState> {
     ctx.setLineDash([4, 3]);
     ctx.strokeRect(Math.min(d.x, x) - b.left, Math.min(d.y, y) - b.top, Math.abs(x - d.x), Math.abs(y - d.y));
     ctx.setLineDash([]);
-  }
-
-  private canvas(cls: string): HTMLCanvasElement {
-    const c = document.createElement('canvas');
-    c.className = `matrix-${cls}`;
-    c.setAttribute('aria-hidden', 'true');
-    this.host.appendChild(c);
-    return c;
   }
 }
 

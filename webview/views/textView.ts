@@ -8,6 +8,7 @@ import type { AttentionRecord } from '../../src/core/attention';
 import { meanRow, strongest } from '../../src/core/analysis/summary';
 import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import { addCanvas } from '../canvas';
 import { cssVar } from '../theme';
 import type { View } from './view';
 
@@ -38,10 +39,8 @@ export class TextView implements View<TextViewState> {
     host.classList.add('text-arcs');
     this.flow = document.createElement('div');
     this.flow.className = 'flow';
-    this.arcs = document.createElement('canvas');
-    this.arcs.className = 'arcs';
-    this.arcs.setAttribute('aria-hidden', 'true');
-    host.append(this.flow, this.arcs);
+    host.append(this.flow);
+    this.arcs = addCanvas(host, 'arcs');
     host.addEventListener('mousemove', (e) => onHover(this.hitTest(e.clientX, e.clientY)));
     host.addEventListener('mouseleave', () => onHover(null));
     host.addEventListener('scroll', () => this.state && this.update(this.state), { passive: true });

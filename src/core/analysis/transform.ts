@@ -5,7 +5,7 @@
 import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 import { type Aggregation, maxOverHeads, meanOverHeads, rollout } from './aggregate';
-import { type HeadStats, type KeyCategories, allHeadStats, keyCategories } from './headStats';
+import { type KeyCategories, keyCategories } from './headStats';
 import { type HideChoice, hideTokens } from './hiding';
 import { mergeWords, type Word, wordRecord } from './words';
 
@@ -57,10 +57,9 @@ export function perHeadRecords(records: readonly AttentionRecord[], run: RunText
   });
 }
 
-/** The records to show: per head, or one aggregate per layer (rollout covers attention over the input). */
-export function analyse(records: readonly AttentionRecord[], run: RunTexts, choices: AnalysisChoices): AttentionRecord[] {
-  const base = perHeadRecords(records, run, choices);
-  switch (choices.aggregate) {
+/** The records to show from per-head `base` records: themselves, or one aggregate per layer (rollout covers attention over the input). */
+export function aggregateRecords(base: AttentionRecord[], aggregate: Aggregation | undefined): AttentionRecord[] {
+  switch (aggregate) {
     case undefined: return base;
     case 'mean': return base.map(meanOverHeads);
     case 'max': return base.map(maxOverHeads);
@@ -74,8 +73,3 @@ export function categoriesFor(run: RunTexts): (r: AttentionRecord) => KeyCategor
   return (r) => keyCategories(r.keyTokens, span);
 }
 
-/** Statistics of every head after word merge and hiding: `[record][head]`. */
-export function runHeadStats(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>): { records: AttentionRecord[]; stats: HeadStats[][] } {
-  const base = perHeadRecords(records, run, choices);
-  return { records: base, stats: allHeadStats(base, categoriesFor(run)) };
-}
