@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
+import { wallClock } from '../core/timing';
 import { formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { ModelFolderError, readModelFolder } from '../models/modelFolder';
@@ -14,7 +15,7 @@ import { resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { prepareInputs, truncationNotice } from '../models/prepareInputs';
 import { ModelTokenizer } from '../models/tokenizer';
-import type { AttentionPanels } from '../panels/attentionPanel';
+import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 
 /** Inspects editor selections: the Show Attention command's logic. */
@@ -27,11 +28,12 @@ export class ShowAttention {
 
   /** Inspects the selection of `textEditor`. */
   async run(textEditor: vscode.TextEditor | undefined): Promise<void> {
+    const commandAt = wallClock();
     if (!textEditor) {
       void vscode.window.showInformationMessage('Attention Lens: open a file and select some text first.');
       return;
     }
-    await this.inspect(textEditor.document, textEditor.selection);
+    await this.inspect(textEditor.document, textEditor.selection, commandAt);
   }
 
   /** Another model became current: say so, and re-run the inspection on screen with it. */
@@ -42,31 +44,40 @@ export class ShowAttention {
     void vscode.window.showInformationMessage(`Attention Lens now uses ${label}.${again ? ' Showing the same selection with it…' : ''}`);
     if (again) {
       const { offset, length } = shown.document;
-      void this.inspect(document, new vscode.Selection(document.positionAt(offset), document.positionAt(offset + length)));
+      void this.inspect(document, new vscode.Selection(document.positionAt(offset), document.positionAt(offset + length)), wallClock());
     }
   }
 
-  /** Tokenizes `selection` of `document` and starts a run on the current model. */
-  private async inspect(document: vscode.TextDocument, selection: vscode.Selection): Promise<void> {
+  /**
+   * Starts loading the current model in the panel, tokenizes `selection` of `document` meanwhile,
+   * and starts the run. `commandAt` is when the user asked, for the timings breakdown.
+   */
+  private async inspect(document: vscode.TextDocument, selection: vscode.Selection, commandAt: number): Promise<void> {
     const text = document.getText(selection);
     if (selection.isEmpty || text.trim().length === 0) {
       void vscode.window.showInformationMessage('Attention Lens: select the text you want to inspect, then run Show Attention.');
       return;
     }
     const settings = readSettings();
-    let entry, info, prepared;
+    let entry, info, prepared, panel, model: PanelModel;
+    let tokenizeStart = 0;
     try {
       entry = resolveModel(settings.model, this.store.bundled());
       info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
       if (!(await this.confirmSize(info.onnxPath, info.onnxBytes, settings.warnModelSizeMB, settings.maxModelSizeMB))) return;
+      // The panel starts reading the model and compiling the runtime while the host tokenizes.
+      model = { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal };
+      panel = this.panels.createOrShow();
+      panel.prepare(model, settings.backend);
+      tokenizeStart = wallClock();
       prepared = await prepareInputs(info, this.tokenizer(info.folder), text);
     } catch (e) {
       showError(e, true);
       return;
     }
+    const tokenized = { stage: 'tokenize' as const, start: tokenizeStart, end: wallClock() };
     const notice = truncationNotice(prepared, info.maxPositions);
     if (notice) void vscode.window.showWarningMessage(`Attention Lens: ${notice}`);
-    const panel = this.panels.createOrShow();
     const run = this.runs.add({
       model: { id: entry.id, label: entry.label },
       document: { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start), length: text.length },
@@ -74,7 +85,7 @@ export class ShowAttention {
     });
     panel.start({
       runId: run.id,
-      model: { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal },
+      model,
       backend: settings.backend,
       text,
       tokens: prepared.tokens,
@@ -83,6 +94,7 @@ export class ShowAttention {
       decoderIds: prepared.decoderTokens ? Int32Array.from(prepared.decoderTokens, (t) => t.id) : undefined,
       notice,
       maxLinksPerQuery: settings.maxLinksPerQuery,
+      timing: { commandAt, spans: [tokenized] },
     });
   }
 

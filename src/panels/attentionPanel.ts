@@ -4,22 +4,31 @@
  * component and is reached by none through statics.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
-import type { FromPanel, HeadSelection, RunRequest, ToPanel } from '../core/protocol/panel';
+import type { FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
+import { HostFiles } from './hostFiles';
 import { attentionPanelHtml } from './webviewHtml';
 
-/** The panel's request with the ONNX file as a host path; the panel turns it into a webview URI. */
-export type PanelRunRequest = Omit<RunRequest, 'model'> & { model: Omit<RunRequest['model'], 'onnxUri'> & { onnxPath: string } };
+/** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
+export type PanelModel = Omit<RunRequest['model'], 'onnxFile'> & { onnxPath: string };
+/** The panel's request with the model as the host knows it; `timing` without `sentAt` (set when sent). */
+export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing'> & { model: PanelModel; timing?: { commandAt: number; spans: TimingSpan[] } };
 
 /** One open panel. */
 export class AttentionPanel extends Disposable {
   private ready = false;
+  /** When the page was created and when it said it was ready: the panel-start stage of the first run. */
+  private readonly createdAt = wallClock();
+  private readyAt: number | undefined;
   private pending: RunRequest | undefined;
-  private readonly modelFolders = new Set<string>();
+  private preparing: PrepareRequest | undefined;
+  /** The model files and runtime binaries this page may read (by message, not as webview resources). */
+  private readonly files = new HostFiles();
+  private readonly runtime: RuntimeFiles;
   /** The selection the page last reported or was told, so echoes are not sent back. */
   private shown: ({ runId: number } & HeadSelection) | undefined;
 
@@ -40,17 +49,42 @@ export class AttentionPanel extends Disposable {
     this._register(runs.onDidRequestSimilarity(({ runId, recordIndex, head }) => {
       if (this.ready && runId === this.pending?.runId) this.post({ type: 'similarity/compute', runId, recordIndex, head });
     }));
+    const ort = (name: string) => vscode.Uri.joinPath(extensionUri, 'dist', 'ort', name).fsPath;
+    this.runtime = { wasm: this.files.grant(ort('ort-wasm-simd-threaded.wasm.gz')), webgpu: this.files.grant(ort('ort-wasm-simd-threaded.asyncify.wasm.gz')) };
     panel.webview.html = attentionPanelHtml(panel.webview, extensionUri);
+  }
+
+  /**
+   * Lets the page start loading `model` (runtime, bytes, session) before the run's tokens are
+   * ready; the run that follows finds it loaded or loading.
+   */
+  prepare(model: PanelModel, backend: RunRequest['backend']): void {
+    this.preparing = { model: this.descriptor(model), backend };
+    if (this.ready) this.post({ type: 'model/prepare', prepare: this.preparing });
   }
 
   /** Starts a run, replacing the one shown; sent now if the page is ready, else in reply to its `ready`. */
   start(request: PanelRunRequest): void {
-    const { onnxPath, ...model } = request.model;
     const previous = this.pending?.runId;
-    this.pending = { ...request, model: { ...model, onnxUri: this.grantModelFile(onnxPath) } };
+    const timing = request.timing && { ...request.timing, sentAt: 0 };
+    this.pending = { ...request, model: this.descriptor(request.model), timing };
+    this.preparing = undefined;
     if (previous !== undefined) this.runs.remove(previous); // the page drops it for the new one
-    this.panel.title = `Attention · ${model.label}`;
-    if (this.ready) this.post({ type: 'run/start', request: this.pending });
+    this.panel.title = `Attention · ${request.model.label}`;
+    if (this.ready) this.post({ type: 'run/start', request: this.stamped(this.pending) });
+  }
+
+  private descriptor(model: PanelModel): RunRequest['model'] {
+    const { onnxPath, ...rest } = model;
+    return { ...rest, onnxFile: this.grantModelFile(onnxPath) };
+  }
+
+  /** The request as sent now: with the panel's start when it happened after the command, and the send time. */
+  private stamped(request: RunRequest): RunRequest {
+    if (!request.timing) return request;
+    const { commandAt, spans } = request.timing;
+    const panel: TimingSpan[] = this.readyAt !== undefined && this.readyAt >= commandAt ? [{ stage: 'panel', start: Math.max(this.createdAt, commandAt), end: this.readyAt }] : [];
+    return { ...request, timing: { commandAt, spans: [...spans.filter((s) => s.stage !== 'panel'), ...panel], sentAt: wallClock() } };
   }
 
   /** Brings the panel forward without taking focus from the editor. */
@@ -63,25 +97,22 @@ export class AttentionPanel extends Disposable {
     if (this.ready) this.post({ type: 'editor/didFocusToken', runId, index });
   }
 
-  /**
-   * Lets the page read `file`, a model file the user chose, and returns its webview URI. Its folder
-   * is added to `localResourceRoots` (never swapped, so several models stay readable). Symlinks
-   * (the Hugging Face cache) are resolved first.
-   */
+  /** Lets the page read `file`, a model file the user chose (symlinks, as in the Hugging Face cache, resolved). */
   private grantModelFile(file: string): string {
     let real = file;
     try {
       real = fs.realpathSync(file);
     } catch {
-      /* gone since it was checked: the page's fetch reports it */
+      /* gone since it was checked: reading it reports that */
     }
-    const folder = path.dirname(real);
-    const media = path.join(this.extensionUri.fsPath, 'media');
-    if (!this.modelFolders.has(folder) && !real.startsWith(media + path.sep)) {
-      this.modelFolders.add(folder);
-      this.panel.webview.options = { ...this.panel.webview.options, localResourceRoots: panelRoots(this.extensionUri, [...this.modelFolders]) };
-    }
-    return this.panel.webview.asWebviewUri(vscode.Uri.file(real)).toString();
+    return this.files.grant(real);
+  }
+
+  /** Sends a granted file in chunks, each after the page took the last; a failure is reported to the page. */
+  private sendFile(fileId: string): void {
+    this.files.stream(fileId, (chunk) => this.panel.webview.postMessage({ type: 'file/chunk', ...chunk } satisfies ToPanel)).catch((e: Error) => {
+      if (!this.isDisposed) this.post({ type: 'file/didFail', fileId, message: e.message });
+    });
   }
 
   private post(message: ToPanel): void {
@@ -92,13 +123,20 @@ export class AttentionPanel extends Disposable {
     switch (m.type) {
       case 'ready':
         this.ready = true;
-        this.post({ type: 'ready/reply', request: this.pending });
+        this.readyAt ??= wallClock();
+        this.post({ type: 'ready/reply', runtime: this.runtime, request: this.pending && this.stamped(this.pending), prepare: this.preparing });
+        return;
+      case 'file/read':
+        this.sendFile(m.fileId);
         return;
       case 'run/didProgress':
         this.runs.progress(m.runId, m.message);
         return;
       case 'run/didFinish':
-        this.runs.finish(m.runId, { backend: m.backend, millis: m.millis, fallbackReason: m.fallbackReason });
+        this.runs.finish(m.runId, { backend: m.backend, millis: m.millis, backendReason: m.backendReason });
+        return;
+      case 'run/didDraw':
+        this.runs.setTimings(m.runId, m.timings);
         return;
       case 'run/didFail':
         this.runs.fail(m.runId, m.message);
@@ -150,14 +188,10 @@ export class AttentionPanels extends Disposable {
       AttentionPanels.viewType,
       'Attention Lens',
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: panelRoots(this.extensionUri, []) },
+      { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] },
     );
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
     this.current = new AttentionPanel(panel, this.extensionUri, this.runs);
     return this.current;
   }
-}
-
-function panelRoots(extensionUri: vscode.Uri, modelFolders: string[]): vscode.Uri[] {
-  return [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media'), ...modelFolders.map((f) => vscode.Uri.file(f))];
 }

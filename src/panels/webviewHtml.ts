@@ -55,9 +55,10 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     css: ['media', 'attentionPanel.css'],
     script: ['dist', 'webview.js'],
     dataUris: {
-      ort: ['dist', 'ort', 'ort.webgpu.bundle.min.mjs'],
-      'ort-wasm-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.mjs'],
-      'ort-wasm': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.wasm'],
+      'ort-wasm-bundle': ['dist', 'ort', 'ort.wasm.bundle.min.mjs'],
+      'ort-wasm-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.mjs'],
+      'ort-webgpu-bundle': ['dist', 'ort', 'ort.webgpu.bundle.min.mjs'],
+      'ort-webgpu-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.mjs'],
     },
     body: `<div id="app" role="main">
   <header class="toolbar" role="toolbar" aria-label="Attention view controls">

@@ -9,6 +9,7 @@ import type { Backend } from '../core/backend';
 import { Emitter } from '../core/events';
 import type { Similarity } from '../core/protocol/explorer';
 import type { HeadSelection } from '../core/protocol/panel';
+import type { RunTimings } from '../core/timing';
 import type { TokenInfo } from '../core/tokens';
 
 /** Where a run stands. Only `running` runs accept progress, results and failures; `running` and `done` runs accept summaries. */
@@ -39,8 +40,10 @@ export interface Run extends RunInit {
   readonly progress?: string;
   readonly backend?: Backend;
   readonly millis?: number;
-  /** Why WebGPU was not used, when `auto` ended on WASM. */
-  readonly fallbackReason?: string;
+  /** Why this backend was used (a hardware adapter, the setting, or why not WebGPU). */
+  readonly backendReason?: string;
+  /** Where the time from the command to the picture went, once the picture is on screen. */
+  readonly timings?: RunTimings;
   readonly error?: string;
   /** What the editor shows: the panel's current layer/heads, top keys per query. */
   readonly summary?: ViewSummary;
@@ -94,8 +97,14 @@ export class RunRegistry {
   }
 
   /** A running run finished. */
-  finish(id: number, result: { backend: Backend; millis: number; fallbackReason?: string }): void {
+  finish(id: number, result: { backend: Backend; millis: number; backendReason: string }): void {
     this.updateRunning(id, { ...result, status: 'done', progress: undefined });
+  }
+
+  /** A finished run's picture is on screen: where the time went. */
+  setTimings(id: number, timings: RunTimings): void {
+    const run = this.runs.get(id);
+    if (run?.status === 'done') this.update(run, { timings });
   }
 
   /** A running run failed. */

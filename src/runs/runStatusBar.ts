@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { backendLabel } from '../core/backend';
+import { describeTimings } from '../core/timing';
 import type { Run, RunRegistry } from './runRegistry';
 
 /** Shows the latest run; hidden when no run is held. */
@@ -26,7 +27,13 @@ export class RunStatusBar extends Disposable {
       this.item.tooltip = `Running ${run.model.label}…`;
     } else if (run.status === 'done' && run.backend && run.millis !== undefined) {
       this.item.text = `$(eye) ${backendLabel(run.backend, 'short')} · ${Math.round(run.millis)} ms`;
-      this.item.tooltip = `Attention Lens: last run on ${backendLabel(run.backend)} took ${run.millis.toFixed(1)} ms${run.fallbackReason ? ` (WebGPU unavailable: ${run.fallbackReason})` : ''}. Click to inspect the selection.`;
+      const lines = [
+        `Attention Lens: last run on ${backendLabel(run.backend)}, inference ${run.millis.toFixed(1)} ms.`,
+        run.backendReason ? `Backend: ${run.backendReason}.` : '',
+        run.timings ? `${describeTimings(run.timings)}.` : '',
+        'Click to inspect the selection.',
+      ];
+      this.item.tooltip = lines.filter(Boolean).join('\n');
     } else if (run.status === 'failed') {
       this.item.text = '$(error) Attention Lens';
       this.item.tooltip = run.error;

@@ -1,6 +1,7 @@
 /**
  * A real VS Code for end-to-end tests without a download: code-server (VS Code in the browser,
  * built once by scripts/setup-code-server.sh) driven by Debian's Chromium through playwright-core.
+ * No vitest here: the benchmark (bench/firstPicture.ts) drives the same harness; session.ts has the hooks.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,7 +9,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type BrowserContext, type Frame, type Page, chromium } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const ARTIFACTS = path.join(ROOT, 'test-results/e2e');
@@ -152,32 +152,4 @@ export function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
 /** The frame of the head explorer view. */
 export function explorerFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
   return webviewFrame(page, '#grid', 'head explorer', timeoutMs);
-}
-
-/** A code-server and a Chromium page on it, started before the suite's tests and stopped after. */
-export interface Session {
-  server: CodeServer;
-  page: Page;
-}
-
-/** Registers beforeAll/afterAll hooks for a session with these settings and WebGPU on or off. */
-export function useSession(webgpu: boolean, settings: Record<string, unknown> = {}, opts: Parameters<typeof CodeServer.start>[1] = {}): Session {
-  const session = {} as Session;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    session.server = await CodeServer.start(settings, opts);
-    const b = await launchBrowser(webgpu);
-    context = b.context;
-    profile = b.dir;
-    session.page = b.page;
-  });
-  afterAll(async () => {
-    await context?.close().catch(() => undefined);
-    await session.server?.stop();
-    // Each Chromium profile is a few hundred MB: never leave one behind, whether the suite passed or not.
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
-  });
-  return session;
 }

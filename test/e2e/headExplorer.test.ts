@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, explorerFrame, useSession } from './codeServer';
+import { ARTIFACTS, explorerFrame } from './codeServer';
+import { useSession } from './session';
 import { editorHover, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */

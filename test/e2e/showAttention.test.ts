@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
-import { ARTIFACTS, ROOT, panelFrame, useSession } from './codeServer';
+import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
+import { useSession } from './session';
 import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
@@ -71,7 +72,8 @@ describe.each([
   ['webgpu', true],
   ['wasm', false],
 ] as const)('Show Attention on %s', (backend, webgpu) => {
-  const session = useSession(webgpu);
+  // Chromium's only adapter here is SwiftShader, which `auto` passes over for WASM: WebGPU is forced.
+  const session = useSession(webgpu, webgpu ? { 'attentionLens.backend': 'webgpu' } : {});
 
   it('draws the links in the panel and shows weights in the editor hover', async () => {
     const { page, server } = session;
@@ -151,7 +153,7 @@ describe('backends agree', () => {
 });
 
 describe('Show Attention when things go wrong', () => {
-  const session = useSession(true); // WebGPU on SwiftShader: runs are slow enough to close mid-run
+  const session = useSession(true); // `auto` with only SwiftShader: WASM, and a cold start long enough to close mid-run
 
   beforeAll(async () => {
     await session.page.goto(session.server.url);
@@ -185,6 +187,12 @@ describe('Show Attention when things go wrong', () => {
     const again = await showAttentionByKey(page);
     await again.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
     expect(Number(await again.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // `auto` passed over the software adapter, and the status bar says why and where the time went.
+    expect(await again.$eval('body', (b) => b.dataset.backend)).toBe('wasm');
+    await page.locator('.statusbar-item', { hasText: 'WASM' }).first().hover();
+    const tip = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: /renders in software/ }).first();
+    await tip.waitFor({ timeout: 10_000 });
+    expect(await tip.innerText()).toMatch(/from the command to the picture: .*inference/);
     const log = server.extensionHostLogs();
     expect(log.length).toBeGreaterThan(0);
     expect(log).not.toMatch(/unhandled|rejected promise/i);

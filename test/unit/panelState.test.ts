@@ -10,7 +10,7 @@ const layer = (name: string, kind: AttentionLayer['kind'], layer: number, heads:
   ({ name, kind, layer, heads, queries, keys, data: new Float32Array(heads * queries * keys).fill(1 / keys) });
 const request = (runId: number, over: Partial<RunRequest> = {}): RunRequest => ({
   runId,
-  model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
+  model: { id: 'm', label: 'M', architecture: 'gpt2', onnxFile: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
   backend: 'auto',
   text: '_ab', // token i spans [i, i + 1); the special token's span is not read
   tokens,
@@ -28,7 +28,7 @@ describe('PanelState', () => {
     state.onDidChange((c) => changes.push(c));
   });
   const load = (layers = [layer('attentions.0', 'self', 0, 4), layer('attentions.1', 'self', 1, 4)], req = request(1)) =>
-    state.finish(req, { layers, backend: 'wasm', millis: 5, warnings: [] });
+    state.finish(req, { layers, backend: 'wasm', millis: 5, warnings: [], backendReason: 'attentionLens.backend is "wasm"', spans: [] });
 
   it('goes idle → running → ready, carrying the notice, and lands on the first record with every head', () => {
     expect(state.snapshot.phase.name).toBe('idle');

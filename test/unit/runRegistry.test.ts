@@ -26,7 +26,7 @@ describe('RunRegistry', () => {
     expect(runs.latest?.id).toBe(2);
     runs.progress(2, 'Loading…');
     runs.setSummary(summaryOf(2)); // the panel draws, sends its summary, then reports the result
-    runs.finish(2, { backend: 'wasm', millis: 4 });
+    runs.finish(2, { backend: 'wasm', millis: 4, backendReason: 'no adapter' });
     expect(runs.get(2)).toMatchObject({ status: 'done', backend: 'wasm', millis: 4, progress: undefined });
     expect(runs.get(2)?.summary?.runId).toBe(2);
     runs.remove(2);
@@ -39,13 +39,13 @@ describe('RunRegistry', () => {
     const events = watch(runs);
     const a = runs.add(init());
     runs.cancel(a.id);
-    runs.finish(a.id, { backend: 'webgpu', millis: 1 });
+    runs.finish(a.id, { backend: 'webgpu', millis: 1, backendReason: 'hardware' });
     runs.fail(a.id, 'late');
     runs.setSummary(summaryOf(a.id));
     expect(runs.get(a.id)?.status).toBe('cancelled');
     const b = runs.add(init());
     runs.fail(b.id, 'boom');
-    runs.finish(b.id, { backend: 'wasm', millis: 1 });
+    runs.finish(b.id, { backend: 'wasm', millis: 1, backendReason: 'no adapter' });
     expect(runs.get(b.id)).toMatchObject({ status: 'failed', error: 'boom' });
     runs.remove(b.id);
     runs.progress(b.id, 'late');

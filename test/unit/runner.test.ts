@@ -5,12 +5,13 @@ import type { AttentionLayer } from '../../src/core/attention';
 import type { Backend, BackendSetting } from '../../src/core/backend';
 import { EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
+import { isSoftwareAdapter } from '../../webview/panel/ortRuntime';
 import { type Engine, type RunResult, Runner, type RunnerDeps, shouldFallBack } from '../../webview/panel/runner';
 
 const LAYER: AttentionLayer = { name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 1, keys: 1, data: Float32Array.of(1) };
-const request = (runId: number, backend: BackendSetting = 'auto', onnxUri = 'model-a'): RunRequest => ({
+const request = (runId: number, backend: BackendSetting = 'auto', onnxFile = 'model-a'): RunRequest => ({
   runId,
-  model: { id: 'm', label: 'M', architecture: 'gpt2', onnxUri, onnxLabel: 'onnx/model.onnx', causal: true },
+  model: { id: 'm', label: 'M', architecture: 'gpt2', onnxFile, onnxLabel: 'onnx/model.onnx', causal: true },
   backend,
   text: 'a',
   tokens: [{ id: 1, text: 'a', start: 0, end: 1, special: false }],
@@ -21,16 +22,23 @@ const request = (runId: number, backend: BackendSetting = 'auto', onnxUri = 'mod
 /** Fake surroundings: an adapter when `gpu`, engines that fail as `failOn` says, and a log of calls. */
 function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void> } = {}) {
   const log: string[] = [];
+  let clock = 1000;
   const deps: RunnerDeps = {
+    readRuntime: async (backend) => {
+      log.push(`ort ${backend}`);
+      return new Uint8Array(4);
+    },
     loadOrt: async () => ({}) as OrtModule,
     chooseBackend: async (setting) => {
-      if (setting === 'wasm') return { backend: 'wasm' };
-      if (opts.gpu) return { backend: 'webgpu' };
+      if (setting === 'wasm') return { backend: 'wasm', reason: 'setting' };
+      if (opts.gpu) return { backend: 'webgpu', reason: 'hardware adapter' };
       if (setting === 'webgpu') throw new EngineError('attentionLens.backend is "webgpu" but no WebGPU adapter is available.', 'no-webgpu');
-      return { backend: 'wasm', fallbackReason: 'no WebGPU adapter is available' };
+      return { backend: 'wasm', reason: 'no WebGPU adapter is available' };
     },
-    fetchModel: async (url, _label, onProgress) => {
+    now: () => clock,
+    readModel: async (url, _label, onProgress) => {
       log.push(`fetch ${url}`);
+      clock += 100;
       await opts.fetchGate;
       onProgress(2.5e6, 5e6);
       return new Uint8Array(8);
@@ -42,6 +50,7 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
         run: async () => {
           const e = opts.failOn?.(backend);
           if (e) throw e;
+          clock += 5; // 3 ms in the session, 2 ms extracting
           return { layers: [LAYER], millis: 3, warnings: [] };
         },
         dispose: async () => void log.push(`dispose ${backend}`),
@@ -52,7 +61,7 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
   const failed: Array<[number, string]> = [];
   const progress: string[] = [];
   const runner = new Runner(deps, {
-    progress: (_r, stage, message) => progress.push(`${stage}: ${message}`),
+    progress: (r, stage, message) => progress.push(`${r ? r.runId : '-'} ${stage}: ${message}`),
     finished: (r, result) => finished.push([r.runId, result]),
     failed: (r, message) => failed.push([r.runId, message]),
   });
@@ -63,17 +72,17 @@ describe('Runner', () => {
   it('runs on WebGPU when there is an adapter', async () => {
     const h = harness({ gpu: true });
     await h.runner.start(request(1));
-    expect(h.finished.map(([id, r]) => [id, r.backend, r.fallbackReason])).toEqual([[1, 'webgpu', undefined]]);
-    expect(h.progress).toContain('model: Loading onnx/model.onnx: 2.5 MB of 5.0 MB');
-    expect(h.progress.at(-1)).toBe('render: Drawing…');
+    expect(h.finished.map(([id, r]) => [id, r.backend, r.backendReason])).toEqual([[1, 'webgpu', 'hardware adapter']]);
+    expect(h.progress).toContain('1 model: Loading onnx/model.onnx: 2.5 MB of 5.0 MB');
+    expect(h.progress.at(-1)).toBe('1 render: Drawing…');
   });
 
   it('falls back to WASM when WebGPU fails mid-run in auto mode, and says why', async () => {
     const h = harness({ gpu: true, failOn: (b) => (b === 'webgpu' ? new Error('device lost\nstack…') : undefined) });
     await h.runner.start(request(1));
     expect(h.failed).toEqual([]);
-    expect(h.finished.map(([, r]) => [r.backend, r.fallbackReason])).toEqual([['wasm', 'WebGPU failed (device lost)']]);
-    expect(h.log).toEqual(['fetch model-a', 'create webgpu', 'create wasm', 'dispose webgpu']);
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['wasm', 'WebGPU failed (device lost); using WebAssembly for this model']]);
+    expect(h.log.filter((l) => !l.startsWith('ort'))).toEqual(['fetch model-a', 'create webgpu', 'dispose webgpu', 'create wasm']);
   });
 
   it('does not fall back when WebGPU was required, or when the model itself is the problem', async () => {
@@ -100,17 +109,19 @@ describe('Runner', () => {
     await h.runner.start(request(1, 'webgpu'));
     expect(h.failed[0][1]).toMatch(/no WebGPU adapter/);
     await h.runner.start(request(2, 'auto'));
-    expect(h.finished.map(([id, r]) => [id, r.backend, r.fallbackReason])).toEqual([[2, 'wasm', 'no WebGPU adapter is available']]);
+    expect(h.finished.map(([id, r]) => [id, r.backend, r.backendReason])).toEqual([[2, 'wasm', 'no WebGPU adapter is available']]);
   });
 
   it('reuses the model bytes and the engine for the same model, and replaces them for another', async () => {
     const h = harness();
     await h.runner.start(request(1));
     await h.runner.start(request(2));
-    expect(h.log).toEqual(['fetch model-a', 'create wasm']);
+    const made = () => h.log.filter((l) => !l.startsWith('ort'));
+    expect(made()).toEqual(['fetch model-a', 'create wasm']);
     await h.runner.start(request(3, 'auto', 'model-b'));
-    expect(h.log).toEqual(['fetch model-a', 'create wasm', 'fetch model-b', 'create wasm', 'dispose wasm']);
+    expect(made()).toEqual(['fetch model-a', 'create wasm', 'fetch model-b', 'dispose wasm', 'create wasm']); // the old session goes before the new one opens
     expect(h.finished.map(([id]) => id)).toEqual([1, 2, 3]);
+    expect(h.log.filter((l) => l.startsWith('ort'))).toEqual(['ort wasm']); // the runtime is read and compiled once
   });
 
   it('drops a run superseded by a newer one: no result, no failure, its engine disposed', async () => {
@@ -124,5 +135,60 @@ describe('Runner', () => {
     await Promise.all([first, second]);
     expect(h.finished.map(([id]) => id)).toEqual([2]);
     expect(h.failed).toEqual([]);
+  });
+
+  it('loads the runtime of the backend it runs on, and the model while the runtime loads', async () => {
+    const h = harness({ gpu: false });
+    await h.runner.start(request(1));
+    expect(h.log.slice(0, 2).sort()).toEqual(['fetch model-a', 'ort wasm']);
+    const g = harness({ gpu: true });
+    await g.runner.start(request(1));
+    expect(g.log).toContain('ort webgpu');
+    expect(g.log).not.toContain('ort wasm');
+  });
+
+  it('prepares a model before its run: the run finds the engine made, and nothing is made twice', async () => {
+    const h = harness();
+    h.runner.prepare({ model: request(0).model, backend: 'auto' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(h.progress[0]).toMatch(/^- runtime: Loading onnxruntime/); // no run yet: progress for the panel only
+    await h.runner.start(request(1));
+    expect(h.log).toEqual(['ort wasm', 'fetch model-a', 'create wasm']);
+    expect(h.finished.map(([id]) => id)).toEqual([1]);
+  });
+
+  it('keeps WebAssembly for a model whose WebGPU run failed, instead of failing on the GPU each run', async () => {
+    const h = harness({ gpu: true, failOn: (b) => (b === 'webgpu' ? new Error('device lost') : undefined) });
+    await h.runner.start(request(1));
+    await h.runner.start(request(2));
+    expect(h.log.filter((l) => l.startsWith('create'))).toEqual(['create webgpu', 'create wasm']);
+    expect(h.finished.map(([id, r]) => [id, r.backend])).toEqual([[1, 'wasm'], [2, 'wasm']]);
+    expect(h.finished[1][1].backendReason).toMatch(/WebGPU failed \(device lost\)/);
+  });
+
+  it('records where the time went: transfer, runtime read and compile, model, session, inference, extraction', async () => {
+    const h = harness();
+    const req = { ...request(1), timing: { commandAt: 900, spans: [], sentAt: 950 } };
+    await h.runner.start(req);
+    const spans = h.finished[0][1].spans;
+    expect(spans.map((s) => s.stage).sort()).toEqual(['compile', 'extraction', 'inference', 'model', 'runtime', 'session', 'transfer']);
+    const of = (stage: string) => spans.find((s) => s.stage === stage)!;
+    expect(of('transfer')).toEqual({ stage: 'transfer', start: 950, end: 1000 });
+    expect(of('model').end - of('model').start).toBe(100);
+    expect(of('inference').end - of('inference').start).toBe(3);
+    expect(of('extraction').end - of('extraction').start).toBe(2);
+    // A warm run on the same model has no load stages.
+    await h.runner.start({ ...request(2), timing: { commandAt: 1105, spans: [], sentAt: 1105 } });
+    expect(h.finished[1][1].spans.map((s) => s.stage).sort()).toEqual(['extraction', 'inference', 'transfer']);
+  });
+});
+
+describe('isSoftwareAdapter', () => {
+  it('tells SwiftShader and fallback adapters from hardware ones', () => {
+    expect(isSoftwareAdapter({ info: { vendor: 'google', architecture: 'swiftshader', description: '' } })).toBe(true);
+    expect(isSoftwareAdapter({ isFallbackAdapter: true, info: { vendor: 'x' } })).toBe(true);
+    expect(isSoftwareAdapter({ info: { vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' } })).toBe(true);
+    expect(isSoftwareAdapter({ info: { vendor: 'nvidia', architecture: 'hopper', isFallbackAdapter: false } })).toBe(false);
+    expect(isSoftwareAdapter({ info: { vendor: 'apple', architecture: 'metal-3' } })).toBe(false);
   });
 });

@@ -11,7 +11,11 @@ import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
 import { computeHeadGrid } from './headGridTask';
-import { chooseBackend, fetchModel, loadOrt } from './ortRuntime';
+import { type RunTimings, wallClock } from '../../src/core/timing';
+import type { Backend } from '../../src/core/backend';
+import type { RuntimeFiles } from '../../src/core/protocol/panel';
+import { HostFileReader } from './hostFiles';
+import { chooseBackend, loadOrt, type OrtBundle } from './ortRuntime';
 import { Runner } from './runner';
 import { type Change, PanelState, type ViewMode } from './state';
 import { renderStatus } from './statusLine';
@@ -31,16 +35,49 @@ const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el
 const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide') }, state);
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
+const files = new HostFileReader((fileId) => channel.post({ type: 'file/read', fileId }));
+/** Host ids of the runtime binaries, from `ready/reply`. */
+let runtimeFiles: RuntimeFiles | undefined;
+/** The shipped onnxruntime bundles: WASM-only for WebAssembly runs, the larger one only for WebGPU. */
+const bundles: Record<Backend, OrtBundle> = {
+  wasm: { bundle: data.ortWasmBundle!, mjs: data.ortWasmMjs! },
+  webgpu: { bundle: data.ortWebgpuBundle!, mjs: data.ortWebgpuMjs! },
+};
+
+/** Inflates a gzipped file with the browser's own DecompressionStream. */
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 const runner = new Runner(
-  { loadOrt: () => loadOrt(data.ort!, data.ortWasmMjs!, data.ortWasm!), chooseBackend, fetchModel, createEngine: AttentionEngine.create },
+  {
+    readRuntime: async (backend) => {
+      if (!runtimeFiles) throw new Error('the host has not said where the runtime is');
+      return gunzip(await files.read(runtimeFiles[backend], `onnxruntime's WebAssembly for ${backend}`));
+    },
+    loadOrt: (backend, binary) => loadOrt(bundles[backend], binary, backend),
+    chooseBackend,
+    readModel: (fileId, label, onProgress) => files.read(fileId, label, onProgress),
+    createEngine: AttentionEngine.create,
+  },
   {
     progress: (req, stage, message, fraction) => {
-      state.progress(stage, message, fraction);
-      channel.post({ type: 'run/didProgress', runId: req.runId, stage, message });
+      if (state.snapshot.phase.name !== 'ready' || req) state.progress(stage, message, fraction);
+      if (req) channel.post({ type: 'run/didProgress', runId: req.runId, stage, message });
     },
     finished: (req, result) => {
-      state.finish(req, result);
-      channel.post({ type: 'run/didFinish', runId: req.runId, backend: result.backend, millis: result.millis, fallbackReason: result.fallbackReason });
+      const drawStart = wallClock();
+      state.finish(req, result); // draws synchronously
+      channel.post({ type: 'run/didFinish', runId: req.runId, backend: result.backend, millis: result.millis, backendReason: result.backendReason });
+      // The picture is on screen after the next frame has been painted.
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        const pictureAt = wallClock();
+        const host = req.timing;
+        const timings: RunTimings = { commandAt: host?.commandAt ?? drawStart, spans: [...(host?.spans ?? []), ...result.spans, { stage: 'draw', start: drawStart, end: pictureAt }], pictureAt };
+        document.body.dataset.timings = JSON.stringify(timings);
+        channel.post({ type: 'run/didDraw', runId: req.runId, timings });
+      }));
     },
     failed: (req, message) => {
       state.fail(message);
@@ -111,7 +148,18 @@ for (const c of Object.values(containers)) {
 channel.onMessage((m) => {
   switch (m.type) {
     case 'ready/reply':
+      runtimeFiles = m.runtime;
+      if (m.prepare) runner.prepare(m.prepare);
       if (m.request) start(m.request);
+      return;
+    case 'file/chunk':
+      files.chunk(m.fileId, m.offset, m.total, m.data);
+      return;
+    case 'file/didFail':
+      files.fail(m.fileId, m.message);
+      return;
+    case 'model/prepare':
+      runner.prepare(m.prepare);
       return;
     case 'run/start':
       start(m.request);

@@ -1,34 +1,67 @@
 /**
- * onnxruntime-web inside the webview: loading the shipped bundle, finding a WebGPU adapter, and
- * fetching model bytes with progress. Browser only; the runner decides what to do with them.
+ * onnxruntime-web inside the webview: loading the shipped bundle a backend needs, choosing the
+ * backend and warming the runtime up. Browser only; the runner decides what to do with them.
  */
 import type { Backend, BackendSetting } from '../../src/core/backend';
 import { EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
-import { BYTES_PER_MB } from '../../src/core/units';
+import { warmUpModel } from '../../src/core/engine/warmUp';
 
-let ortPromise: Promise<OrtModule> | undefined;
-
-/** Imports the ort bundle shipped with the extension (never a CDN) and points it at its WASM files. */
-export function loadOrt(bundleUrl: string, wasmMjs: string, wasm: string): Promise<OrtModule> {
-  ortPromise ??= (import(/* @vite-ignore */ bundleUrl) as Promise<OrtModule & { default?: OrtModule }>).then((m) => {
-    const ort = (m.InferenceSession ? m : m.default) as OrtModule;
-    ort.env.wasm.numThreads = 1; // webviews are not cross-origin isolated
-    ort.env.wasm.wasmPaths = { mjs: wasmMjs, wasm };
-    ort.env.logLevel = 'fatal'; // failures arrive as exceptions; no log lines in the webview console
-    return ort;
-  });
-  return ortPromise;
+/** Webview URLs of one onnxruntime bundle: the module and its Emscripten loader. */
+export interface OrtBundle {
+  bundle: string;
+  mjs: string;
 }
 
-/** The backend to use for `setting`, and why WebGPU was not used when it was not. */
-export async function chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; fallbackReason?: string }> {
-  if (setting === 'wasm') return { backend: 'wasm' };
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<object | null> } }).gpu;
+/**
+ * Imports an ort bundle shipped with the extension (never a CDN), gives it its WebAssembly binary
+ * (read from the host: webview resources load at a few MB/s) and warms it up: the first session
+ * compiles the binary, seconds on a slow machine, so it is done on a one-operator model while the
+ * real model is still being read. WebAssembly runs use the WASM-only bundle (14 MB binary); only
+ * WebGPU needs the larger asyncify build (26 MB). Call once per bundle (the runner keeps the result).
+ */
+export async function loadOrt(files: OrtBundle, binary: Uint8Array, backend: Backend): Promise<OrtModule> {
+  const m = (await import(/* @vite-ignore */ files.bundle)) as OrtModule & { default?: OrtModule };
+  const ort = (m.InferenceSession ? m : m.default) as OrtModule;
+  ort.env.wasm.numThreads = 1; // webviews are not cross-origin isolated
+  ort.env.wasm.wasmPaths = { mjs: files.mjs };
+  ort.env.wasm.wasmBinary = binary;
+  ort.env.logLevel = 'fatal'; // failures arrive as exceptions; no log lines in the webview console
+  const session = await ort.InferenceSession.create(warmUpModel(), { executionProviders: [backend], logSeverityLevel: 4 });
+  await session.release();
+  return ort;
+}
+
+interface Adapter {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
+/** "NVIDIA ampere", from what the adapter says about itself. */
+function adapterName(a: Adapter): string {
+  const i = a.info ?? {};
+  return [i.vendor, i.architecture, i.description].filter((s) => s && s.trim()).join(' ') || 'an unnamed adapter';
+}
+
+/** Whether the adapter renders in software on the CPU (SwiftShader, or one that says it is a fallback). */
+export function isSoftwareAdapter(a: Adapter): boolean {
+  const i = a.info ?? {};
+  return a.isFallbackAdapter === true || i.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software|cpu/i.test(`${i.vendor ?? ''} ${i.architecture ?? ''} ${i.description ?? ''}`);
+}
+
+/**
+ * The backend for `setting`, and why. `auto` takes WebGPU only on a hardware adapter: a software
+ * one (SwiftShader) is many times slower than WebAssembly. `webgpu` takes any adapter.
+ */
+export async function chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; reason: string }> {
+  if (setting === 'wasm') return { backend: 'wasm', reason: 'attentionLens.backend is "wasm"' };
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<Adapter | null> } }).gpu;
   let reason = 'this webview has no WebGPU (navigator.gpu is missing)';
   if (gpu) {
     try {
-      if (await gpu.requestAdapter()) return { backend: 'webgpu' };
-      reason = 'no WebGPU adapter is available';
+      const adapter = await gpu.requestAdapter();
+      if (adapter && setting === 'webgpu') return { backend: 'webgpu', reason: `attentionLens.backend is "webgpu" (adapter: ${adapterName(adapter)})` };
+      if (adapter && !isSoftwareAdapter(adapter)) return { backend: 'webgpu', reason: `WebGPU on a hardware adapter (${adapterName(adapter)})` };
+      reason = adapter ? `the only WebGPU adapter renders in software (${adapterName(adapter)}), slower than WebAssembly; set attentionLens.backend to "webgpu" to use it anyway` : 'no WebGPU adapter is available';
     } catch (e) {
       reason = `requesting a WebGPU adapter failed (${(e as Error).message})`;
     }
@@ -36,41 +69,5 @@ export async function chooseBackend(setting: BackendSetting): Promise<{ backend:
   if (setting === 'webgpu') {
     throw new EngineError(`attentionLens.backend is "webgpu" but ${reason}. Set attentionLens.backend to "auto" or "wasm".`, 'no-webgpu');
   }
-  return { backend: 'wasm', fallbackReason: reason };
-}
-
-/** Fetches model bytes from an extension/webview URI, reporting progress in bytes. */
-export async function fetchModel(url: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new EngineError(`${label} could not be read (${(e as Error).message}). Check that the model folder still exists.`, 'corrupt-model');
-  }
-  if (!res.ok) throw new EngineError(`${label} could not be read (HTTP ${res.status}). Check that the model folder still exists and is readable.`, 'corrupt-model');
-  const total = Number(res.headers.get('content-length') ?? 0);
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  let reported = -1;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.byteLength;
-    // One report per whole percent (or per MB without a length): chunks arrive by the hundred.
-    const step = total ? Math.floor((loaded / total) * 100) : Math.floor(loaded / BYTES_PER_MB);
-    if (step !== reported) {
-      reported = step;
-      onProgress(loaded, total);
-    }
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
+  return { backend: 'wasm', reason: `WebGPU not used: ${reason}` };
 }

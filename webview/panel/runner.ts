@@ -1,13 +1,15 @@
 /**
  * Runs one request at a time in the panel: loads onnxruntime, picks the backend, keeps the model
  * bytes and the engine for the next run, falls back from WebGPU to WASM when the GPU fails, and
- * drops results of runs superseded by a newer one. Reports through callbacks; no DOM here, so it
- * runs under tests with fake dependencies.
+ * drops results of runs superseded by a newer one. A model can be prepared (runtime, bytes and
+ * session) before its first run, while the host still tokenizes. Records where the time goes.
+ * Reports through callbacks; no DOM here, so it runs under tests with fake dependencies.
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, backendLabel } from '../../src/core/backend';
 import { EngineError, type OrtModule, type RunInput, type RunOutput } from '../../src/core/engine/attentionEngine';
-import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
+import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
+import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
 
 /** The part of `AttentionEngine` the runner uses. */
@@ -17,12 +19,24 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
+/** A backend and why it was chosen, for the status bar. */
+export interface BackendChoice {
+  backend: Backend;
+  reason: string;
+}
+
 /** What the runner needs from its surroundings (the browser, onnxruntime); fakes in tests. */
 export interface RunnerDeps {
-  loadOrt(): Promise<OrtModule>;
-  chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; fallbackReason?: string }>;
-  fetchModel(url: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
+  /** The bytes of the runtime's WebAssembly binary for `backend`. */
+  readRuntime(backend: Backend): Promise<Uint8Array>;
+  /** The runtime for `backend` from its binary, warmed up (the WebAssembly compiled). Called once per backend. */
+  loadOrt(backend: Backend, binary: Uint8Array): Promise<OrtModule>;
+  chooseBackend(setting: BackendSetting): Promise<BackendChoice>;
+  /** The bytes of model file `fileId` (from the host), with progress. */
+  readModel(fileId: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
   createEngine(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string): Promise<Engine>;
+  /** The shared wall clock (epoch ms); `wallClock` unless a test fakes it. */
+  now?(): number;
 }
 
 /** A finished run. */
@@ -30,15 +44,17 @@ export interface RunResult {
   layers: AttentionLayer[];
   backend: Backend;
   millis: number;
-  /** Why WebGPU was not used, when `auto` ended on WASM. */
-  fallbackReason?: string;
+  /** Why this backend was used (a hardware adapter, the setting, or why not WebGPU). */
+  backendReason: string;
   /** Heads whose weights were not numbers (see `RunOutput.warnings`). */
   warnings: string[];
+  /** The panel's stages of this run (runtime, model, session, inference, extraction, transfer). */
+  spans: TimingSpan[];
 }
 
-/** How the runner reports; never called for a superseded run. */
+/** How the runner reports; never called for a superseded run. `request` is absent while only preparing. */
 export interface RunnerEvents {
-  progress(request: RunRequest, stage: RunStage, message: string, fraction?: number): void;
+  progress(request: RunRequest | undefined, stage: RunStage, message: string, fraction?: number): void;
   finished(request: RunRequest, result: RunResult): void;
   failed(request: RunRequest, message: string): void;
 }
@@ -53,69 +69,148 @@ export function shouldFallBack(error: unknown, used: Backend, setting: BackendSe
   return used === 'webgpu' && setting === 'auto' && !modelProblem;
 }
 
-class Superseded extends Error {}
+/** Spans kept for the timings of the runs to come (older ones cannot belong to them). */
+const MAX_SPANS = 64;
 
 /** Owns onnxruntime, the engine cache and the stale-run guard of one panel. */
 export class Runner {
   private generation = 0;
-  private engine: { key: string; engine: Engine } | undefined;
-  private bytes: { url: string; bytes: Uint8Array } | undefined;
+  private active: RunRequest | undefined;
+  private engine: { key: string; promise: Promise<Engine> } | undefined;
+  private bytes: { file: string; promise: Promise<Uint8Array> } | undefined;
+  private readonly runtimes = new Map<Backend, Promise<OrtModule>>();
+  private readonly spans: TimingSpan[] = [];
+  /** Models whose WebGPU run failed: `auto` goes straight to WASM for them. */
+  private readonly gpuFailed = new Map<string, string>();
+  private readonly now: () => number;
 
-  constructor(private readonly deps: RunnerDeps, private readonly events: RunnerEvents) {}
+  constructor(private readonly deps: RunnerDeps, private readonly events: RunnerEvents) {
+    this.now = deps.now ?? wallClock;
+  }
+
+  /** Gets `p`'s model ready for a run (runtime, bytes, session) without running it. Failures surface in the run. */
+  prepare(p: PrepareRequest): void {
+    void this.backendFor(p.model, p.backend).then((choice) => this.engineFor(p.model, choice)).catch(() => undefined);
+  }
 
   /** Starts `req`, superseding any run in progress; resolves when it has finished or failed. */
   async start(req: RunRequest): Promise<void> {
     const gen = ++this.generation;
+    this.active = req;
     const stale = () => gen !== this.generation;
-    const progress = (stage: RunStage, message: string, fraction?: number) => {
-      if (!stale()) this.events.progress(req, stage, message, fraction);
-    };
+    const received = this.now();
+    if (req.timing) this.record('transfer', req.timing.sentAt, received);
     try {
-      progress('runtime', 'Loading onnxruntime…');
-      const ort = await this.deps.loadOrt();
-      const choice = await this.deps.chooseBackend(req.backend);
-      let fallbackReason = choice.fallbackReason;
+      let choice = await this.backendFor(req.model, req.backend);
       let engine: Engine;
       let out: RunOutput;
       try {
-        engine = await this.engineFor(ort, req, choice.backend, stale, progress);
-        progress('inference', `Running ${req.model.label} on ${backendLabel(choice.backend)} (${req.tokens.length} tokens)…`);
-        out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+        engine = await this.engineFor(req.model, choice);
+        if (stale()) return;
+        out = await this.runOn(engine, req);
       } catch (e) {
         if (stale() || !shouldFallBack(e, choice.backend, req.backend)) throw e;
-        // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works.
-        fallbackReason = `WebGPU failed (${(e as Error).message.split('\n')[0]})`;
-        engine = await this.engineFor(ort, req, 'wasm', stale, progress);
-        out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+        // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
+        const reason = `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
+        this.gpuFailed.set(req.model.onnxFile, reason);
+        choice = { backend: 'wasm', reason };
+        engine = await this.engineFor(req.model, choice);
+        if (stale()) return;
+        out = await this.runOn(engine, req);
       }
       if (stale()) return;
-      progress('render', 'Drawing…');
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, fallbackReason, warnings: out.warnings });
+      this.progress('render', 'Drawing…');
+      const since = req.timing?.commandAt ?? received;
+      const spans = this.spans.filter((s) => s.start >= since);
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: choice.reason, warnings: out.warnings, spans });
     } catch (e) {
-      if (stale() || e instanceof Superseded) return;
+      if (stale()) return;
       this.events.failed(req, e instanceof Error ? e.message : String(e));
     }
   }
 
-  /** The engine for `req`'s model on `backend`: reused when it is the one loaded, else created from (cached) bytes. */
-  private async engineFor(ort: OrtModule, req: RunRequest, backend: Backend, stale: () => boolean, progress: (stage: RunStage, message: string, fraction?: number) => void): Promise<Engine> {
-    const key = `${req.model.onnxUri}|${backend}`;
-    if (this.engine?.key === key) return this.engine.engine;
-    const { onnxUri, onnxLabel } = req.model;
-    if (this.bytes?.url !== onnxUri) {
-      progress('model', `Loading ${onnxLabel}…`);
-      const bytes = await this.deps.fetchModel(onnxUri, onnxLabel, (loaded, total) =>
-        progress('model', `Loading ${onnxLabel}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, total ? loaded / total : undefined));
-      this.bytes = { url: onnxUri, bytes };
+  private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
+    const failed = setting === 'auto' ? this.gpuFailed.get(model.onnxFile) : undefined;
+    return failed ? { backend: 'wasm', reason: failed } : this.deps.chooseBackend(setting);
+  }
+
+  /** The engine for `model` on `choice.backend`: the one loaded or being loaded, else a new one. Failures are not kept. */
+  private engineFor(model: ModelDescriptor, choice: BackendChoice): Promise<Engine> {
+    const key = `${model.onnxFile}|${choice.backend}`;
+    if (this.engine?.key !== key) {
+      const promise = this.createEngine(model, choice.backend, this.engine?.promise);
+      this.engine = { key, promise };
+      promise.catch(() => {
+        if (this.engine?.promise === promise) this.engine = undefined;
+      });
     }
-    progress('model', `Preparing ${req.model.label} for ${backendLabel(backend)}…`);
-    const created = await this.deps.createEngine(ort, this.bytes.bytes, backend, onnxLabel);
-    if (stale()) {
-      await created.dispose();
-      throw new Superseded();
+    return this.engine.promise;
+  }
+
+  /** Loads the runtime and reads the model at the same time, releases the previous session, then opens the new one. */
+  private async createEngine(model: ModelDescriptor, backend: Backend, previous: Promise<Engine> | undefined): Promise<Engine> {
+    const ort = this.runtimeFor(backend);
+    const bytes = this.bytesFor(model);
+    const [o, b] = await Promise.all([ort, bytes]);
+    await previous?.then((e) => e.dispose(), () => undefined);
+    this.progress('model', `Preparing ${model.label} for ${backendLabel(backend)}…`);
+    return this.timed('session', () => this.deps.createEngine(o, b, backend, model.onnxLabel));
+  }
+
+  /** The runtime for `backend`: its binary read, then compiled, once; failures are not kept. */
+  private runtimeFor(backend: Backend): Promise<OrtModule> {
+    let p = this.runtimes.get(backend);
+    if (!p) {
+      this.progress('runtime', `Loading onnxruntime for ${backendLabel(backend)}…`);
+      p = this.timed('runtime', () => this.deps.readRuntime(backend)).then((binary) => this.timed('compile', () => this.deps.loadOrt(backend, binary)));
+      const made = p;
+      made.catch(() => {
+        if (this.runtimes.get(backend) === made) this.runtimes.delete(backend);
+      });
+      this.runtimes.set(backend, made);
     }
-    await this.engine?.engine.dispose();
-    this.engine = { key, engine: created };
-    return created;
+    return p;
+  }
+
+  /** The model's bytes, read once per file (kept for a backend switch); failures are not kept. */
+  private bytesFor(model: ModelDescriptor): Promise<Uint8Array> {
+    const { onnxFile, onnxLabel } = model;
+    if (this.bytes?.file !== onnxFile) {
+      const promise = this.timed('model', () => this.deps.readModel(onnxFile, onnxLabel, (loaded, total) =>
+        this.progress('model', `Loading ${onnxLabel}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, total ? loaded / total : undefined)));
+      this.bytes = { file: onnxFile, promise };
+      promise.catch(() => {
+        if (this.bytes?.promise === promise) this.bytes = undefined;
+      });
+    }
+    return this.bytes.promise;
+  }
+
+  private async runOn(engine: Engine, req: RunRequest): Promise<RunOutput> {
+    this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.tokens.length} tokens)…`);
+    const start = this.now();
+    const out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+    const end = this.now();
+    const inferenceEnd = Math.min(end, start + out.millis);
+    this.record('inference', start, inferenceEnd);
+    this.record('extraction', inferenceEnd, end);
+    return out;
+  }
+
+  private progress(stage: RunStage, message: string, fraction?: number): void {
+    this.events.progress(this.active, stage, message, fraction);
+  }
+
+  private timed<T>(stage: TimingStage, f: () => Promise<T>): Promise<T> {
+    const start = this.now();
+    return f().then((v) => {
+      this.record(stage, start, this.now());
+      return v;
+    });
+  }
+
+  private record(stage: TimingStage, start: number, end: number): void {
+    this.spans.push({ stage, start, end });
+    if (this.spans.length > MAX_SPANS) this.spans.splice(0, this.spans.length - MAX_SPANS);
   }
 }

@@ -5,6 +5,7 @@
 import type { HeadGrid } from '../analysis/headGrid';
 import type { ViewSummary } from '../analysis/summary';
 import type { Backend, BackendSetting } from '../backend';
+import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
 
 /** What the webview needs to know about the model it runs. */
@@ -12,11 +13,17 @@ export interface ModelDescriptor {
   id: string;
   label: string;
   architecture: string;
-  /** `asWebviewUri` of the ONNX file. */
-  onnxUri: string;
+  /** The ONNX file's id: the page asks the host for its bytes with `file/read`. */
+  onnxFile: string;
   /** ONNX file name relative to the model folder, for messages. */
   onnxLabel: string;
   causal: boolean;
+}
+
+/** Host file ids of the onnxruntime WebAssembly binaries (gzipped), per backend (see `loadOrt`). */
+export interface RuntimeFiles {
+  wasm: string;
+  webgpu: string;
 }
 
 /** One inspection request. */
@@ -33,6 +40,14 @@ export interface RunRequest {
   /** Shown above the view, e.g. when the selection was truncated. */
   notice?: string;
   maxLinksPerQuery: number;
+  /** When the command ran and the host's stages (tokenize, panel start), for the timings breakdown. */
+  timing?: { commandAt: number; spans: TimingSpan[]; sentAt: number };
+}
+
+/** A model to get ready (runtime, bytes, session) before its first run, e.g. while the host tokenizes. */
+export interface PrepareRequest {
+  model: ModelDescriptor;
+  backend: BackendSetting;
 }
 
 /** Which record (layer) and heads a view shows. */
@@ -47,13 +62,19 @@ export type RunStage = 'runtime' | 'model' | 'inference' | 'render';
 /** Host → panel. */
 export type ToPanel =
   /** Reply to `ready`: the run to show, if the host has one waiting. */
-  | { type: 'ready/reply'; request?: RunRequest }
+  | { type: 'ready/reply'; runtime: RuntimeFiles; request?: RunRequest; prepare?: PrepareRequest }
+  /** Start loading this model now; a `run/start` for it follows. */
+  | { type: 'model/prepare'; prepare: PrepareRequest }
   /** Start (or restart) an inspection; replaces any run in progress. */
   | { type: 'run/start'; request: RunRequest }
   /** The editor cursor moved onto query token `index` of run `runId`; -1 when it left the tokens. */
   | { type: 'editor/didFocusToken'; runId: number; index: number }
   /** Show this record and these heads (chosen in the head explorer). */
   | { type: 'selection/set'; runId: number; selection: HeadSelection }
+  /** A piece of a file the page asked for with `file/read`; the last has `offset + data.byteLength === total`. */
+  | { type: 'file/chunk'; fileId: string; offset: number; total: number; data: Uint8Array }
+  /** A file the page asked for could not be read. */
+  | { type: 'file/didFail'; fileId: string; message: string }
   /** Compute how alike every head is to head `head` of record `recordIndex`. */
   | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number };
 
@@ -61,10 +82,14 @@ export type ToPanel =
 export type FromPanel =
   /** Request: the page loaded; the host answers with `ready/reply`. */
   | { type: 'ready' }
+  /** Request: the bytes of a file the host named (a model, the runtime's WebAssembly); answered with `file/chunk`s. */
+  | { type: 'file/read'; fileId: string }
   /** Progress of a run, for the host's progress display. */
   | { type: 'run/didProgress'; runId: number; stage: RunStage; message: string }
-  /** The model ran; `millis` is the inference time. */
-  | { type: 'run/didFinish'; runId: number; backend: Backend; millis: number; fallbackReason?: string }
+  /** The model ran; `millis` is the inference time, `backendReason` why this backend was used. */
+  | { type: 'run/didFinish'; runId: number; backend: Backend; millis: number; backendReason: string }
+  /** The run's first picture is on screen; where the time went. */
+  | { type: 'run/didDraw'; runId: number; timings: RunTimings }
   /** The run failed with a message for the user. */
   | { type: 'run/didFail'; runId: number; message: string }
   /** The chosen layer/heads changed; the editor shows this summary. */

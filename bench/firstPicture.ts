@@ -1,0 +1,171 @@
+/// <reference lib="dom" />
+/**
+ * Selection to picture in the real VS Code (code-server + headless Chromium, the e2e harness):
+ * from the command to the head view on screen, cold (first Show Attention after VS Code starts),
+ * warm (same model, new selection) and after a model switch, broken down into the stages the
+ * panel records (tokenize, panel start, transfer, onnxruntime load, model read, session create,
+ * inference, extraction, first draw). Run by `npm run bench` (bench/run.mjs bundles this file).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { Tokenizer } from 'tokenizers';
+import { type RunTimings, TIMING_STAGES, formatMillis, nonInferenceShare, stageTotals, totalMillis } from '../src/core/timing';
+import { bundledModels } from '../src/models/modelRegistry';
+import { CodeServer, ROOT, launchBrowser, panelFrame } from '../test/e2e/codeServer';
+
+/** One measured run: what the panel recorded, and the bench's own clock from the key press. */
+interface Measured {
+  label: string;
+  tokens: number;
+  timings: RunTimings;
+  /** From the Enter that ran the command to the picture (includes extension activation when cold). */
+  fromKey: number;
+}
+
+/** A prefix of `source` that the tokenizer of `folder` turns into about `n` tokens. */
+async function textOfTokens(folder: string, source: string, n: number): Promise<string> {
+  const tok = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
+  const words = source.split(/(?<=\s)/);
+  let lo = 1;
+  let hi = words.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    const enc = await tok.encode(words.slice(0, mid).join(''));
+    if (enc.getIds().length <= n) lo = mid;
+    else hi = mid - 1;
+  }
+  return words.slice(0, lo).join('').trimEnd();
+}
+
+async function openAndSelectAll(page: Page, file: string): Promise<void> {
+  const item = page.getByRole('treeitem', { name: new RegExp(file.replace('.', '\\.')) });
+  await item.waitFor({ timeout: 60_000 });
+  await item.dblclick();
+  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(500);
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+A');
+  await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
+}
+
+/** Runs a palette command and returns when Enter was pressed (epoch ms). */
+async function paletteEnter(page: Page, title: string): Promise<number> {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  const t0 = Date.now();
+  await page.keyboard.press('Enter');
+  return t0;
+}
+
+/** Waits for the panel to publish timings newer than `after` (its picture is on screen). */
+async function nextTimings(page: Page, after: number, frame?: Frame): Promise<{ frame: Frame; timings: RunTimings }> {
+  const f = frame ?? (await panelFrame(page, 120_000));
+  const handle = await f.waitForFunction((after) => {
+    const t = document.body.dataset.timings;
+    if (document.body.dataset.state === 'error') return { error: document.getElementById('error')?.textContent ?? 'error' };
+    return t && JSON.parse(t).commandAt > after ? t : false;
+  }, after, { timeout: 300_000, polling: 100 });
+  const v = await handle.jsonValue();
+  if (typeof v !== 'string') throw new Error(`the panel failed: ${(v as { error: string }).error}`);
+  return { frame: f, timings: JSON.parse(v) as RunTimings };
+}
+
+async function session(settings: Record<string, unknown>, files: Record<string, string>, steps: (page: Page, measured: Measured[], tokenCount: (f: string) => number) => Promise<void>): Promise<Measured[]> {
+  const server = await CodeServer.start({ 'attentionLens.backend': 'wasm', ...settings });
+  const counts: Record<string, number> = {};
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(server.workspace, name), text);
+  const b = await launchBrowser(false);
+  const measured: Measured[] = [];
+  try {
+    await b.page.goto(server.url);
+    await b.page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    await steps(b.page, measured, (f) => counts[f] ?? 0);
+  } finally {
+    await b.context.close().catch(() => undefined);
+    fs.rmSync(b.dir, { recursive: true, force: true });
+    await server.stop();
+  }
+  return measured;
+}
+
+function report(rows: Measured[]): void {
+  const stages = TIMING_STAGES.filter(([s]) => rows.some((r) => stageTotals(r.timings)[s] !== undefined));
+  console.log(`case | tokens | key → picture | command → picture | ${stages.map(([, l]) => l).join(' | ')} | non-inference share`);
+  for (const r of rows) {
+    const t = stageTotals(r.timings);
+    const cells = stages.map(([s]) => (t[s] === undefined ? '–' : formatMillis(t[s]!)));
+    console.log(`${r.label} | ${r.tokens} | ${formatMillis(r.fromKey)} | ${formatMillis(totalMillis(r.timings))} | ${cells.join(' | ')} | ${(100 * nonInferenceShare(r.timings)).toFixed(0)} %`);
+  }
+}
+
+/** The bundled default at 128 tokens: cold, warm, and a switch to the other bundled model. */
+export async function bundledCases(): Promise<Measured[]> {
+  const [first, second] = bundledModels(ROOT);
+  const source = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8');
+  const a = await textOfTokens(first.folder, source, 128);
+  const b = await textOfTokens(first.folder, source.slice(a.length + 200), 128);
+  const tokensOf = async (folder: string, text: string) => (await Tokenizer.fromFile(path.join(folder, 'tokenizer.json')).encode(text)).getIds().length;
+  const rows = await session({}, { 'a128.txt': a, 'b128.txt': b }, async (page, measured) => {
+    await openAndSelectAll(page, 'a128.txt');
+    let t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
+    let r = await nextTimings(page, t0 - 60_000);
+    measured.push({ label: `cold, ${first.label}`, tokens: await tokensOf(first.folder, a), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+    await openAndSelectAll(page, 'b128.txt');
+    t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
+    r = await nextTimings(page, t0 - 1, r.frame);
+    measured.push({ label: `warm, ${first.label}`, tokens: await tokensOf(first.folder, b), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+    // Switch: Select Model… → the second bundled model; the selection on screen re-runs with it.
+    await paletteEnter(page, 'Attention Lens: Select Model');
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: second.label }).first();
+    await pick.waitFor({ timeout: 10_000 });
+    await pick.hover();
+    t0 = Date.now();
+    await pick.click();
+    r = await nextTimings(page, t0 - 1, r.frame);
+    measured.push({ label: `switch to ${second.label}`, tokens: await tokensOf(second.folder, b), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+  });
+  return rows;
+}
+
+/** A generated real-size model (tools/real-size) at 128 and 512 tokens, cold then warm. */
+export async function realSizeCases(folder: string, label: string, lengths: number[]): Promise<Measured[]> {
+  const source = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').repeat(4);
+  const files: Record<string, string> = {};
+  const texts: string[] = [];
+  for (const n of lengths) {
+    const t = await textOfTokens(folder, source.slice(texts.length * 97), n - 2);
+    texts.push(t);
+    files[`r${n}.txt`] = t;
+  }
+  const tokenizer = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
+  return session({ 'attentionLens.model': folder, 'attentionLens.warnModelSizeMB': 100_000, 'attentionLens.maxModelSizeMB': 100_000 }, files, async (page, measured) => {
+    let frame: Frame | undefined;
+    for (const [i, n] of lengths.entries()) {
+      for (const warm of [false, true]) {
+        if (warm && i > 0) continue; // the later lengths run on a warm model already
+        await openAndSelectAll(page, `r${n}.txt`);
+        const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
+        const r = await nextTimings(page, t0 - (frame ? 1 : 60_000), frame);
+        frame = r.frame;
+        const tokens = (await tokenizer.encode(texts[i])).getIds().length;
+        measured.push({ label: `${i === 0 && !warm ? 'cold' : 'warm'}, ${label}`, tokens, timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+      }
+    }
+  });
+}
+
+/** Entry point of the bench runner. */
+export async function main(): Promise<void> {
+  console.log('\nselection → picture in code-server (VS Code 1.100.3) + headless Chromium, WebAssembly, 1 thread');
+  console.log('key → picture: the bench\'s clock from Enter in the command palette (cold includes extension activation);');
+  console.log('command → picture: from the command handler to two frames after the first draw; stages overlap (the model loads while the host tokenizes)');
+  const rows = await bundledCases();
+  const gen = path.join(ROOT, 'tools/real-size/generate.mjs');
+  if (fs.existsSync(gen) && !process.argv.includes('--bundled-only')) {
+    const { ensureRealSizeModel } = (await import(gen)) as { ensureRealSizeModel(shape: string): Promise<string> };
+    rows.push(...(await realSizeCases(await ensureRealSizeModel('bert-base'), 'BERT-base shape', [128, 512])));
+  }
+  report(rows);
+}
