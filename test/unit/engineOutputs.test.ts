@@ -2,6 +2,7 @@
 // chosen outputs: outputs that do not follow the input fail clearly, and NaN/∞ weights become 0
 // with a warning naming the layer and head.
 import { describe, expect, it } from 'vitest';
+import { onnx } from 'onnx-proto';
 import { AttentionEngine, EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
 
 /** An onnxruntime stand-in whose one session outputs `outputs` (name → [dims, data]) for any input. */
@@ -44,5 +45,68 @@ describe('engine output checks', () => {
     const engine = await AttentionEngine.create(fakeOrt({ 'cross_attentions.0': [[1, 1, 2, 3], new Float32Array(6).fill(1 / 3)] }), notProtobuf, 'wasm');
     await expect(engine.run({ ids: [1, 2, 3], decoderIds: [0, 1] })).resolves.toMatchObject({ warnings: [] });
     await expect(engine.run({ ids: [1, 2, 3, 4], decoderIds: [0, 1] })).rejects.toThrow(/2 decoder and 4 encoder tokens/);
+  });
+});
+
+describe('engine on WebGPU: attention stays on the GPU, layers read back in order', () => {
+  /** A model whose graph lists these outputs (all the engine reads before opening a session). */
+  const modelWithOutputs = (names: string[]) => onnx.ModelProto.encode({ irVersion: 8, graph: { name: 'g', output: names.map((name) => ({ name })) } }).finish();
+
+  /** A stand-in whose session returns GPU-located tensors; logs session options and every read back. */
+  function gpuOrt(outputs: Record<string, [number[], Float32Array]>, log: string[]): OrtModule {
+    const session = {
+      inputNames: ['input_ids'],
+      outputNames: Object.keys(outputs),
+      inputMetadata: [],
+      run: async () => Object.fromEntries(Object.entries(outputs).map(([name, [dims, data]]) => [name, {
+        dims,
+        location: 'gpu-buffer',
+        get data(): never {
+          throw new Error('data of a GPU tensor');
+        },
+        getData: async (release?: boolean) => (log.push(`read ${name}${release ? ' and release' : ''}`), data),
+        dispose: () => log.push(`dispose ${name}`),
+      }])),
+      release: async () => undefined,
+    };
+    return { Tensor: class {}, InferenceSession: { create: async (_b: unknown, o: { preferredOutputLocation?: unknown }) => (log.push(`create ${JSON.stringify(o.preferredOutputLocation)}`), session) } } as unknown as OrtModule;
+  }
+  const uniform = (heads: number, n: number) => new Float32Array(heads * n * n).fill(1 / n);
+
+  it('keeps attention outputs on the GPU, returns the first layer, and reads the others after it', async () => {
+    const log: string[] = [];
+    const bad = uniform(1, 3);
+    bad[0] = NaN;
+    // The session lists layer 1 before layer 0: the view's order decides what is read first.
+    const ort = gpuOrt({ 'attentions.1': [[1, 1, 3, 3], bad], 'attentions.0': [[1, 1, 3, 3], uniform(1, 3)] }, log);
+    const engine = await AttentionEngine.create(ort, modelWithOutputs(['attentions.0', 'attentions.1']), 'webgpu');
+    expect(log[0]).toBe('create {"attentions.0":"gpu-buffer","attentions.1":"gpu-buffer"}');
+    const out = await engine.run({ ids: [1, 2, 3] });
+    expect(out.layers.map((l) => l.name)).toEqual(['attentions.0']);
+    expect(out.warnings).toEqual([]);
+    const more = await out.rest!;
+    expect(more.layers.map((l) => l.name)).toEqual(['attentions.1']);
+    expect(more.warnings).toEqual(['Layer 2 head 1: 1 of 9 weights were not numbers (NaN or infinite) and show as 0']);
+    expect(log.slice(1)).toEqual(['read attentions.0 and release', 'read attentions.1 and release', 'dispose attentions.1']);
+  });
+
+  it('checks every output shape before reading any back', async () => {
+    const log: string[] = [];
+    const ort = gpuOrt({ 'attentions.0': [[1, 1, 3, 3], uniform(1, 3)], 'attentions.1': [[1, 1, 8, 8], uniform(1, 8)] }, log);
+    const engine = await AttentionEngine.create(ort, modelWithOutputs(['attentions.0', 'attentions.1']), 'webgpu');
+    await expect(engine.run({ ids: [1, 2, 3] })).rejects.toThrow(/attentions\.1 has shape \[1, 1, 8, 8\]/);
+    expect(log.filter((l) => l.startsWith('read'))).toEqual([]);
+  });
+
+  it('leaves outputs on the CPU for WebAssembly: every layer at once, nothing to come', async () => {
+    const log: string[] = [];
+    const ort = fakeOrt({ 'attentions.0': [[1, 1, 2, 2], uniform(1, 2)], 'attentions.1': [[1, 1, 2, 2], uniform(1, 2)] });
+    const create = ort.InferenceSession.create;
+    (ort.InferenceSession as { create: unknown }).create = async (b: Uint8Array, o: { preferredOutputLocation?: unknown }) => (log.push(`create ${JSON.stringify(o.preferredOutputLocation)}`), create(b, o));
+    const engine = await AttentionEngine.create(ort, modelWithOutputs(['attentions.0', 'attentions.1']), 'wasm');
+    const out = await engine.run({ ids: [1, 2] });
+    expect(log).toEqual(['create undefined']);
+    expect(out.layers).toHaveLength(2);
+    expect(out.rest).toBeUndefined();
   });
 });

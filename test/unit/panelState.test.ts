@@ -28,7 +28,7 @@ describe('PanelState', () => {
     state.onDidChange((c) => changes.push(c));
   });
   const load = (layers = [layer('attentions.0', 'self', 0, 4), layer('attentions.1', 'self', 1, 4)], req = request(1)) =>
-    state.finish(req, { layers, backend: 'wasm', millis: 5, warnings: [], backendReason: 'attentionLens.backend is "wasm"', spans: [] });
+    state.finish(req, { layers, backend: 'wasm', millis: 5, warnings: [], backendReason: 'attentionLens.backend is "wasm"', spans: [], moreToCome: false });
 
   it('goes idle → running → ready, carrying the notice, and lands on the first record with every head', () => {
     expect(state.snapshot.phase.name).toBe('idle');
@@ -41,6 +41,24 @@ describe('PanelState', () => {
     expect(state.record?.label).toBe('Layer 1');
     expect(state.shownHeads).toEqual([0, 1, 2, 3]);
     expect(changes).toEqual(['phase', 'phase', 'run']);
+  });
+
+  it('takes layers read back after the first picture without moving the view, and holds a rollout until they are all there', () => {
+    const first = [layer('attentions.0', 'self', 0, 4)];
+    state.finish(request(1), { layers: first, backend: 'webgpu', millis: 5, warnings: [], backendReason: 'hardware adapter', spans: [], moreToCome: true });
+    expect(state.snapshot.layersPending).toBe(true);
+    state.toggleHead(3);
+    state.setChoices({ aggregate: 'rollout' });
+    expect(state.record?.label).toBe('Layer 1'); // not a rollout of one layer
+    state.addLayers(request(2), { layers: [layer('attentions.1', 'self', 1, 4)], warnings: [] }); // another run's: ignored
+    expect(state.snapshot.run?.records).toHaveLength(1);
+    changes = [];
+    state.addLayers(request(1), { layers: [layer('attentions.1', 'self', 1, 4)], warnings: ['Layer 2 head 1: 1 of 9 weights were not numbers'] });
+    expect(changes).toEqual(['records']);
+    expect(state.snapshot.layersPending).toBe(false);
+    expect(state.snapshot.run?.records.map((r) => r.id)).toEqual(['attentions.0', 'attentions.1']);
+    expect(state.snapshot.records[0].label).toMatch(/rollout/i);
+    expect(state.snapshot.notice).toContain('Warning: Layer 2 head 1: 1 of 9 weights were not numbers.');
   });
 
   it('normalises records once: causal from the model, tokens on both sides', () => {

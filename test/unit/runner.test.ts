@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttentionLayer } from '../../src/core/attention';
 import type { Backend, BackendSetting } from '../../src/core/backend';
-import { EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { EngineError, type MoreLayers, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { isSoftwareAdapter } from '../../webview/panel/ortRuntime';
 import { type Engine, type RunResult, Runner, type RunnerDeps, shouldFallBack } from '../../webview/panel/runner';
@@ -20,7 +20,7 @@ const request = (runId: number, backend: BackendSetting = 'auto', onnxFile = 'mo
 });
 
 /** Fake surroundings: an adapter when `gpu`, engines that fail as `failOn` says, and a log of calls. */
-function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void> } = {}) {
+function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void>; rest?: () => Promise<MoreLayers> } = {}) {
   const log: string[] = [];
   let clock = 1000;
   const deps: RunnerDeps = {
@@ -51,21 +51,24 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
           const e = opts.failOn?.(backend);
           if (e) throw e;
           clock += 5; // 3 ms in the session, 2 ms extracting
-          return { layers: [LAYER], millis: 3, warnings: [] };
+          const rest = opts.rest?.();
+          return { layers: [LAYER], millis: 3, warnings: [], rest };
         },
         dispose: async () => void log.push(`dispose ${backend}`),
       };
     },
   };
   const finished: Array<[number, RunResult]> = [];
+  const more: Array<[number, number, string[]]> = [];
   const failed: Array<[number, string]> = [];
   const progress: string[] = [];
   const runner = new Runner(deps, {
     progress: (r, stage, message) => progress.push(`${r ? r.runId : '-'} ${stage}: ${message}`),
     finished: (r, result) => finished.push([r.runId, result]),
+    more: (r, m) => more.push([r.runId, m.layers.length, m.warnings]),
     failed: (r, message) => failed.push([r.runId, message]),
   });
-  return { runner, log, finished, failed, progress };
+  return { runner, log, finished, failed, progress, more };
 }
 
 describe('Runner', () => {
@@ -180,6 +183,34 @@ describe('Runner', () => {
     // A warm run on the same model has no load stages.
     await h.runner.start({ ...request(2), timing: { commandAt: 1105, spans: [], sentAt: 1105 } });
     expect(h.finished[1][1].spans.map((s) => s.stage).sort()).toEqual(['extraction', 'inference', 'transfer']);
+  });
+});
+
+describe('Runner with layers read back after the first picture (WebGPU)', () => {
+  const layer2 = { ...LAYER, name: 'attentions.1', layer: 1 };
+
+  it('finishes with the first layer, then delivers the others', async () => {
+    const h = harness({ gpu: true, rest: async () => ({ layers: [layer2], warnings: ['Layer 2 head 1: 1 of 1 weights were not numbers'] }) });
+    await h.runner.start(request(1));
+    expect(h.finished.map(([id, r]) => [id, r.layers.length, r.moreToCome])).toEqual([[1, 1, true]]);
+    expect(h.more).toEqual([[1, 1, ['Layer 2 head 1: 1 of 1 weights were not numbers']]]);
+  });
+
+  it('turns a failed read-back into a warning, and drops the layers of a superseded run', async () => {
+    const failing = harness({ gpu: true, rest: async () => Promise.reject(new Error('device lost\nstack')) });
+    await failing.runner.start(request(1));
+    expect(failing.failed).toEqual([]);
+    expect(failing.more).toEqual([[1, 0, ['only the first layer could be read back from the GPU (device lost); run again for the others']]]);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const slow = harness({ gpu: true, rest: async () => (await gate, { layers: [layer2], warnings: [] }) });
+    const first = slow.runner.start(request(1));
+    await new Promise((r) => setTimeout(r, 0));
+    const second = slow.runner.start(request(2));
+    open();
+    await Promise.all([first, second]);
+    expect(slow.finished.map(([id]) => id)).toEqual([1, 2]);
+    expect(slow.more.map(([id]) => id)).toEqual([2]);
   });
 });
 

@@ -16,7 +16,7 @@ import type { Backend } from '../../src/core/backend';
 import type { RuntimeFiles } from '../../src/core/protocol/panel';
 import { HostFileReader } from './hostFiles';
 import { chooseBackend, loadOrt, type OrtBundle } from './ortRuntime';
-import { Runner } from './runner';
+import { Runner, type RunResult } from './runner';
 import { type Change, PanelState, type ViewMode } from './state';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
@@ -50,6 +50,9 @@ async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** A run whose rollout waits for its remaining layers. */
+let held: { req: RunRequest; result: RunResult } | undefined;
+
 const runner = new Runner(
   {
     readRuntime: async (backend) => {
@@ -67,17 +70,20 @@ const runner = new Runner(
       if (req) channel.post({ type: 'run/didProgress', runId: req.runId, stage, message });
     },
     finished: (req, result) => {
-      const drawStart = wallClock();
-      state.finish(req, result); // draws synchronously
-      channel.post({ type: 'run/didFinish', runId: req.runId, backend: result.backend, millis: result.millis, backendReason: result.backendReason });
-      // The picture is on screen after the next frame has been painted.
-      requestAnimationFrame(() => requestAnimationFrame(() => {
-        const pictureAt = wallClock();
-        const host = req.timing;
-        const timings: RunTimings = { commandAt: host?.commandAt ?? drawStart, spans: [...(host?.spans ?? []), ...result.spans, { stage: 'draw', start: drawStart, end: pictureAt }], pictureAt };
-        document.body.dataset.timings = JSON.stringify(timings);
-        channel.post({ type: 'run/didDraw', runId: req.runId, timings });
-      }));
+      // A rollout multiplies every layer: wait for the layers still on the GPU rather than draw a partial one.
+      if (result.moreToCome && state.snapshot.choices.aggregate === 'rollout') {
+        held = { req, result };
+        state.progress('render', 'Reading every layer for the rollout…');
+        return;
+      }
+      show(req, result);
+    },
+    more: (req, more) => {
+      if (held?.req === req) {
+        const { result } = held;
+        held = undefined;
+        show(req, { ...result, layers: [...result.layers, ...more.layers], warnings: [...result.warnings, ...more.warnings], moreToCome: false });
+      } else state.addLayers(req, more);
     },
     failed: (req, message) => {
       state.fail(message);
@@ -85,6 +91,21 @@ const runner = new Runner(
     },
   },
 );
+
+/** Draws a finished run, tells the host, and reports where the time went once the picture is painted. */
+function show(req: RunRequest, result: RunResult): void {
+  const drawStart = wallClock();
+  state.finish(req, result); // draws synchronously
+  channel.post({ type: 'run/didFinish', runId: req.runId, backend: result.backend, millis: result.millis, backendReason: result.backendReason });
+  // The picture is on screen after the next frame has been painted.
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    const pictureAt = wallClock();
+    const host = req.timing;
+    const timings: RunTimings = { commandAt: host?.commandAt ?? drawStart, spans: [...(host?.spans ?? []), ...result.spans, { stage: 'draw', start: drawStart, end: pictureAt }], pictureAt };
+    document.body.dataset.timings = JSON.stringify(timings);
+    channel.post({ type: 'run/didDraw', runId: req.runId, timings });
+  }));
+}
 
 function start(request: RunRequest): void {
   state.begin(request);
@@ -129,7 +150,8 @@ state.onDidChange((change: Change) => {
       publishSummary();
       channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     }
-    if (change === 'run' || change === 'records') void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(grid));
+    // The grid covers every layer: with layers still on their way, it waits for them ('records').
+    if ((change === 'run' && !s.layersPending) || change === 'records') void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(grid));
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
     renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());

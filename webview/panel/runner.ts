@@ -7,7 +7,7 @@
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, backendLabel } from '../../src/core/backend';
-import { EngineError, type OrtModule, type RunInput, type RunOutput } from '../../src/core/engine/attentionEngine';
+import { EngineError, type MoreLayers, type OrtModule, type RunInput, type RunOutput } from '../../src/core/engine/attentionEngine';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -50,12 +50,16 @@ export interface RunResult {
   warnings: string[];
   /** The panel's stages of this run (runtime, model, session, inference, extraction, transfer). */
   spans: TimingSpan[];
+  /** Whether more layers follow (`RunnerEvents.more`): WebGPU reads them back after the first picture. */
+  moreToCome: boolean;
 }
 
 /** How the runner reports; never called for a superseded run. `request` is absent while only preparing. */
 export interface RunnerEvents {
   progress(request: RunRequest | undefined, stage: RunStage, message: string, fraction?: number): void;
   finished(request: RunRequest, result: RunResult): void;
+  /** The layers that stayed on the GPU, read back after `finished`; a failure to read them arrives as a warning. */
+  more(request: RunRequest, more: MoreLayers): void;
   failed(request: RunRequest, message: string): void;
 }
 
@@ -122,7 +126,11 @@ export class Runner {
       this.progress('render', 'Drawing…');
       const since = req.timing?.commandAt ?? received;
       const spans = this.spans.filter((s) => s.start >= since);
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: choice.reason, warnings: out.warnings, spans });
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: choice.reason, warnings: out.warnings, spans, moreToCome: out.rest !== undefined });
+      if (out.rest) {
+        const more = await out.rest.catch((e: Error): MoreLayers => ({ layers: [], warnings: [`only the first layer could be read back from the GPU (${e.message.split('\n')[0]}); run again for the others`] }));
+        if (!stale()) this.events.more(req, more);
+      }
     } catch (e) {
       if (stale()) return;
       this.events.failed(req, e instanceof Error ? e.message : String(e));

@@ -10,6 +10,7 @@ import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import type { Backend } from '../../src/core/backend';
 import { Emitter } from '../../src/core/events';
+import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 
@@ -57,6 +58,8 @@ export interface PanelSnapshot {
   readonly loading?: string;
   /** Where the hover came from: the editor's cursor moves it without the pointer being here. */
   readonly hoverSource: 'pointer' | 'keyboard' | 'editor';
+  /** More layers of the run are on their way (WebGPU reads them back after the first picture). */
+  readonly layersPending: boolean;
 }
 
 /**
@@ -77,6 +80,7 @@ const INITIAL: PanelSnapshot = {
   phase: { name: 'idle' },
   notice: '',
   hoverSource: 'pointer',
+  layersPending: false,
 };
 
 /** The panel's state and its actions. */
@@ -123,14 +127,25 @@ export class PanelState {
     const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
     const derived = derive(run, this.s.choices);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice }, 'run');
+    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome }, 'run');
+  }
+
+  /** The rest of the run's layers arrived (read back from the GPU after the first picture); the view keeps its place. */
+  addLayers(request: RunRequest, more: MoreLayers): void {
+    const run = this.s.run;
+    if (!run || run.request.runId !== request.runId) return;
+    const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
+    const next: LoadedRun = { ...run, records: [...run.records, ...more.layers.map((l) => recordOfLayer(l, tokens))] };
+    const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
+    this.set({ run: next, ...derive(next, this.s.choices), notice, layersPending: false }, 'records');
   }
 
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
   setChoices(patch: Partial<AnalysisChoices>): void {
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
-    const derived = derive(this.s.run, choices);
+    // A rollout multiplies every layer: while some are still on the GPU, it waits for them (addLayers).
+    const derived = derive(this.s.run, this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
     const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);

@@ -25,12 +25,30 @@ export interface RunInput {
   decoderIds?: ArrayLike<number>;
 }
 
-/** The attention of one run, ordered by kind then layer. */
+/** Layers read after the first picture, and their warnings. */
+export interface MoreLayers {
+  layers: AttentionLayer[];
+  warnings: string[];
+}
+
+/**
+ * The attention of one run, ordered by kind then layer. On WebGPU the attention stays on the GPU
+ * and only the first layer is read back before the run returns; `rest` reads the others, in order
+ * (the first picture does not wait for 150 MB of copies). On WebAssembly every layer is in `layers`.
+ */
 export interface RunOutput {
   layers: AttentionLayer[];
   millis: number;
   /** Heads whose weights held NaN or ±Infinity (now 0), named for people ("Layer 2 head 3: 4 of 256 weights …"). */
   warnings: string[];
+  /** The layers still on the GPU, read back one after another. */
+  rest?: Promise<MoreLayers>;
+}
+
+/** Every layer of a run and every warning, waiting for the layers still on the GPU (the CLI, exports). */
+export async function allLayers(out: RunOutput): Promise<MoreLayers> {
+  const more = out.rest ? await out.rest : { layers: [], warnings: [] };
+  return { layers: [...out.layers, ...more.layers], warnings: [...out.warnings, ...more.warnings] };
 }
 
 /** The query and key lengths an attention output must have for this input. */
@@ -96,14 +114,15 @@ export class AttentionEngine {
     }
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
-    let session = outputs && !hasAttention(outputs) ? undefined : await openSession(ort, bytes, backend, fileLabel);
+    let session = outputs && !hasAttention(outputs) ? undefined : await openSession(ort, bytes, backend, fileLabel, outputs?.filter((n) => parseAttentionName(n)));
     let exposed: FoundAttention[] = [];
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
         const surgery = exposeAttention(bytes, fileLabel);
         exposed = surgery.found;
-        session = await openSession(ort, surgery.bytes, backend, fileLabel);
+        const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
+        session = await openSession(ort, surgery.bytes, backend, fileLabel, exposedNames);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
@@ -137,7 +156,8 @@ export class AttentionEngine {
       throw new EngineError(`The model failed to run (${detail}).`, 'run-failed');
     }
     const millis = now() - t0;
-    const layers: AttentionLayer[] = [];
+    // Check every output's shape first (known without reading it back), then read in view order.
+    const outputs: Array<{ name: string; tensor: Ort.Tensor; meta: Omit<AttentionLayer, 'data'> }> = [];
     for (const name of this.attentionOutputs) {
       const t = results[name];
       const parsed = parseAttentionName(name);
@@ -148,12 +168,30 @@ export class AttentionEngine {
       if (dims[0] !== 1 || dims[2] !== q || dims[3] !== k) {
         throw new EngineError(`Output ${name} has shape [${dims.join(', ')}], but the input has ${q === k ? `${q} tokens` : `${q} decoder and ${k} encoder tokens`} (expected [1, heads, ${q}, ${k}]): the model's attention outputs do not follow the input (a fixed-size export?). Re-export with dynamic sequence axes.`, 'run-failed');
       }
-      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-      layers.push({ name, ...parsed, heads: dims[1], queries: dims[2], keys: dims[3], data });
-      t.dispose?.();
+      outputs.push({ name, tensor: t, meta: { name, ...parsed, heads: dims[1], queries: dims[2], keys: dims[3] } });
     }
-    layers.sort(compareLayers);
-    return { layers, millis, warnings: layers.flatMap(sanitizeNonFinite) };
+    outputs.sort((a, b) => compareLayers(a.meta, b.meta));
+    const onCpu = outputs.filter((o) => o.tensor.location !== 'gpu-buffer');
+    const onGpu = outputs.filter((o) => o.tensor.location === 'gpu-buffer');
+    const layers = onCpu.map((o) => layerOf(o.meta, o.tensor.data as Float32Array | number[]));
+    for (const o of onCpu) o.tensor.dispose?.();
+    let rest: Promise<MoreLayers> | undefined;
+    if (onGpu.length > 0) {
+      // The first layer now, the others after the first picture; each GPU buffer released once read.
+      const read = async (o: (typeof onGpu)[number]) => layerOf(o.meta, (await o.tensor.getData(true)) as Float32Array);
+      if (layers.length === 0) layers.push(await read(onGpu.shift()!));
+      rest = (async () => {
+        const more: AttentionLayer[] = [];
+        try {
+          for (const o of onGpu) more.push(await read(o));
+        } finally {
+          for (const o of onGpu) o.tensor.dispose();
+        }
+        return { layers: more, warnings: more.flatMap(sanitizeNonFinite) };
+      })();
+      rest.catch(() => undefined); // the caller reports it; never an unhandled rejection
+    }
+    return { layers, millis, warnings: layers.flatMap(sanitizeNonFinite), rest };
   }
 
   /** Releases the session. */
@@ -202,10 +240,20 @@ export class AttentionEngine {
   }
 }
 
-async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string): Promise<Ort.InferenceSession> {
+/** A layer in the views' form: Float32Array weights. */
+function layerOf(meta: Omit<AttentionLayer, 'data'>, data: Float32Array | ArrayLike<number>): AttentionLayer {
+  return { ...meta, data: data instanceof Float32Array ? data : Float32Array.from(data) };
+}
+
+/**
+ * A session on `backend`. On WebGPU the attention outputs (`gpuOutputs`) stay in GPU buffers, read
+ * back layer by layer when the views need them.
+ */
+async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, gpuOutputs: string[] = []): Promise<Ort.InferenceSession> {
+  const onGpu = backend === 'webgpu' && gpuOutputs.length > 0 ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((n) => [n, 'gpu-buffer' as const])) } : {};
   try {
     // Severity 4 (fatal only): onnxruntime's own log lines never reach the user; failures arrive as exceptions.
-    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 4 });
+    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 4, ...onGpu });
   } catch (e) {
     throw new EngineError(
       `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,

@@ -1,0 +1,161 @@
+/**
+ * The engine on a real GPU, without a browser: onnxruntime-web's WebGPU EP in Node through the
+ * `webgpu` package (dawn.node), on the BERT-base-shaped model of tools/real-size, against
+ * PyTorch-free baselines measured in the same process: a bare `InferenceSession.run` with every
+ * attention read back (what the engine does today), the same with attention left on the GPU
+ * (`preferredOutputLocation: 'gpu-buffer'`) and one layer read back (what on-demand layers would
+ * cost), and WebAssembly (one thread, as in the webview). Run on a GPU machine by bench/gpu/run.sh;
+ * prints a table and writes JSON to $OUT (or the working directory).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as Ort from 'onnxruntime-web';
+import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { exposeAttention } from '../../src/core/engine/graphSurgery';
+
+/** The few WebGPU types used here (dawn.node implements them; no @webgpu/types dependency). */
+interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter?: boolean;
+}
+interface Gpu {
+  requestAdapter(): Promise<{ info: AdapterInfo } | null>;
+}
+type WriteBuffer = (buffer: unknown, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number) => void;
+
+interface Row {
+  backend: string;
+  tokens: number;
+  what: string;
+  ms: number;
+}
+
+const rows: Row[] = [];
+const now = () => performance.now();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timeIt(n: number, f: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    await f();
+    times.push(now() - t);
+  }
+  return median(times);
+}
+
+function ids(n: number): number[] {
+  // Deterministic ids inside every vocabulary here; the first and last are the tokenizer's specials in spirit.
+  return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : i === n - 1 ? 2 : 5 + ((i * 7919) % 4000)));
+}
+
+function feeds(ort: OrtModule, session: Ort.InferenceSession, n: number): Record<string, Ort.Tensor> {
+  const out: Record<string, Ort.Tensor> = {};
+  const int64 = (f: (i: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), [1, n]);
+  const tokenIds = ids(n);
+  for (const name of session.inputNames) {
+    if (name === 'input_ids') out[name] = int64((i) => tokenIds[i]);
+    else if (name === 'attention_mask') out[name] = int64(() => 1);
+    else if (name === 'token_type_ids') out[name] = int64(() => 0);
+    else if (name === 'position_ids') out[name] = int64((i) => i);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const outDir = process.env.OUT ?? process.cwd();
+  const log = (s: string) => console.log(s);
+  // dawn.node: navigator.gpu and the WebGPU globals, before onnxruntime looks for them.
+  const dawn = 'webgpu'; // installed on the GPU machine only (bench/gpu/prepare.sh), not a dependency
+  const webgpu = (await import(dawn)) as unknown as { create(flags: string[]): Gpu; globals: Record<string, unknown> };
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+  // dawn.node's writeBuffer rejects SharedArrayBuffer-backed views, which onnxruntime's wasm memory always is.
+  const queueProto = (webgpu.globals.GPUQueue as { prototype: { writeBuffer: WriteBuffer } }).prototype;
+  const write = queueProto.writeBuffer;
+  queueProto.writeBuffer = function (this: unknown, buffer, offset, data, dataOffset, size) {
+    if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
+      // Same element type and offsets, in a plain ArrayBuffer.
+      const Ctor = data.constructor as new (b: ArrayBuffer) => ArrayBufferView;
+      const plain = new Uint8Array(data.byteLength);
+      plain.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      return write.call(this, buffer, offset, new Ctor(plain.buffer), dataOffset, size);
+    }
+    return write.call(this, buffer, offset, data, dataOffset, size);
+  };
+  const adapter = await gpu.requestAdapter();
+  const info = adapter?.info;
+  log(`adapter: ${info ? `${info.vendor} ${info.architecture} ${info.description} fallback=${info.isFallbackAdapter ?? 'n/a'}` : 'none'}`);
+
+  const { ensureRealSizeModel } = (await import(path.join(process.cwd(), 'tools/real-size/generate.bundle.mjs'))) as { ensureRealSizeModel(shape: string): Promise<string> };
+  let t = now();
+  const folder = await ensureRealSizeModel('bert-base');
+  log(`BERT-base shape ready in ${((now() - t) / 1000).toFixed(1)} s: ${folder}`);
+  const bytes = new Uint8Array(fs.readFileSync(path.join(folder, 'onnx/model.onnx')));
+  const surgery = exposeAttention(bytes);
+  const names = surgery.found.map((f) => f.name);
+  log(`${names.length} attention outputs exposed; model ${(bytes.byteLength / 1e6).toFixed(0)} MB`);
+
+  const ort = (await import('onnxruntime-web/webgpu')) as unknown as OrtModule;
+  ort.env.wasm.numThreads = 1; // as in the webview
+  ort.env.logLevel = 'error';
+  const lengths = [128, 512];
+
+  for (const backend of adapter ? (['webgpu', 'wasm'] as const) : (['wasm'] as const)) {
+    t = now();
+    const engine = await AttentionEngine.create(ort, bytes, backend);
+    rows.push({ backend, tokens: 0, what: 'engine create (surgery + session)', ms: now() - t });
+    t = now();
+    await engine.run({ ids: ids(32) });
+    rows.push({ backend, tokens: 32, what: 'first run (warm-up)', ms: now() - t });
+    for (const n of lengths) {
+      const reps = backend === 'wasm' && n === 512 ? 1 : 3;
+      let layers = 0;
+      const ms = await timeIt(reps, async () => {
+        layers = (await engine.run({ ids: ids(n) })).layers.length;
+      });
+      rows.push({ backend, tokens: n, what: `engine.run, all ${layers} layers to the CPU as the views' Float32Arrays`, ms });
+    }
+    await engine.dispose();
+
+    const session = await ort.InferenceSession.create(surgery.bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+    await session.run(feeds(ort, session, 32), names);
+    for (const n of lengths) {
+      const reps = backend === 'wasm' && n === 512 ? 1 : 3;
+      const f = feeds(ort, session, n);
+      rows.push({ backend, tokens: n, what: 'bare session.run, all attentions read back', ms: await timeIt(reps, () => session.run(f, names)) });
+    }
+    await session.release();
+
+    if (backend === 'webgpu') {
+      const location = Object.fromEntries(names.map((nm) => [nm, 'gpu-buffer' as const]));
+      const onGpu = await ort.InferenceSession.create(surgery.bytes, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, preferredOutputLocation: location });
+      const warm = await onGpu.run(feeds(ort, onGpu, 32), names);
+      for (const v of Object.values(warm)) v.dispose();
+      for (const n of lengths) {
+        const f = feeds(ort, onGpu, n);
+        const run = async (readBack: number) => {
+          const r = await onGpu.run(f, names);
+          for (const nm of names.slice(0, readBack)) await r[nm].getData();
+          for (const v of Object.values(r)) v.dispose();
+        };
+        rows.push({ backend, tokens: n, what: 'session.run, attention left on the GPU (nothing read back)', ms: await timeIt(3, () => run(0)) });
+        rows.push({ backend, tokens: n, what: 'session.run on the GPU + one layer read back', ms: await timeIt(3, () => run(1)) });
+        rows.push({ backend, tokens: n, what: 'session.run on the GPU + all layers read back one by one', ms: await timeIt(3, () => run(names.length)) });
+      }
+      await onGpu.release();
+    }
+  }
+
+  log('\nbackend | tokens | what | ms');
+  for (const r of rows) log(`${r.backend} | ${r.tokens} | ${r.what} | ${r.ms.toFixed(1)}`);
+  fs.writeFileSync(path.join(outDir, 'engineOnGpu.json'), JSON.stringify({ adapter: info && { vendor: info.vendor, architecture: info.architecture, description: info.description }, rows }, null, 1));
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(e);
+  process.exit(1);
+});
