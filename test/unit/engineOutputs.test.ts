@@ -102,7 +102,7 @@ describe('engine on WebGPU: attention stays on the GPU, layers read back in orde
     const log: string[] = [];
     const ort = fakeOrt({ 'attentions.0': [[1, 1, 2, 2], uniform(1, 2)], 'attentions.1': [[1, 1, 2, 2], uniform(1, 2)] });
     const create = ort.InferenceSession.create;
-    (ort.InferenceSession as { create: unknown }).create = async (b: Uint8Array, o: { preferredOutputLocation?: unknown }) => (log.push(`create ${JSON.stringify(o.preferredOutputLocation)}`), create(b, o));
+    (ort.InferenceSession as { create: unknown }).create = async (b: Uint8Array, o: Parameters<typeof create>[1]) => (log.push(`create ${JSON.stringify(o?.preferredOutputLocation)}`), create(b, o!));
     const engine = await AttentionEngine.create(ort, modelWithOutputs(['attentions.0', 'attentions.1']), 'wasm');
     const out = await engine.run({ ids: [1, 2] });
     expect(log).toEqual(['create undefined']);
