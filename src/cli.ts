@@ -4,13 +4,14 @@
  */
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { type AttentionRecord, recordOfLayer, toNested } from './core/attention';
+import { type AttentionRecord, type AttentionTensor, recordOfLayer, row } from './core/attention';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { AttentionEngine } from './core/engine/attentionEngine';
 import { HELP, type InspectArgs, parseInspectArgs, wantsHelp } from './cliArgs';
 import { scopeLabel } from './core/analysis/summary';
+import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder, readOnnxBytes } from './models/modelFolder';
@@ -55,12 +56,14 @@ async function main(argv: string[]): Promise<void> {
         heads,
         queries,
         keys,
-        weights: toNested({ heads, queries, keys, data: r.data }),
+        weights: rowViews({ heads, queries, keys, data: r.data }),
       })),
       ...(heads ? { heads } : {}),
       ...(warnings.length > 0 ? { warnings } : {}),
     };
-    await writeOut(JSON.stringify(result) + '\n');
+    // Streamed: hundreds of megabytes of weights never become one string, and a slow reader holds the writer back.
+    await writeJson(result, writeChunk);
+    await writeOut('\n');
     return;
   }
   const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention outputs (${shown.map((r) => r.label).join(', ')}) · ${engine.backend} · ${millis.toFixed(0)} ms`, ''];
@@ -110,14 +113,45 @@ function formatHeadTable(rows: HeadRow[]): string[] {
   return [...out, '', `labels: ${LABEL_RULES.map((r) => `${r.label} (${ruleText(r)})`).join(', ')}`];
 }
 
+/** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */
+function rowViews(t: AttentionTensor): Float32Array[][] {
+  return Array.from({ length: t.heads }, (_, h) => Array.from({ length: t.queries }, (_, q) => row(t, h, q)));
+}
+
+/** The first error stdout reported (EPIPE when the reader went away); later writes fail with it. */
+let stdoutError: Error | undefined;
+// Without a listener a write error is an uncaught exception with a stack trace.
+process.stdout.on('error', (e) => (stdoutError ??= e));
+
 /** Writes to stdout and waits until it is flushed: exiting earlier truncates output to a pipe. */
 function writeOut(text: string): Promise<void> {
+  if (stdoutError) return Promise.reject(stdoutError);
   return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
+}
+
+/** Writes one chunk of streamed output; while stdout's buffer is full, waits for it to drain (or fail). */
+function writeChunk(text: string): void | Promise<void> {
+  if (stdoutError) throw stdoutError;
+  if (process.stdout.write(text)) return;
+  return new Promise((resolve, reject) => {
+    const settle = (e?: Error): void => {
+      process.stdout.off('drain', settle).off('error', settle).off('close', settle);
+      if (e ?? stdoutError) reject(e ?? stdoutError);
+      else resolve();
+    };
+    process.stdout.on('drain', settle).on('error', settle).on('close', settle);
+  });
+}
+
+/** The reader closed the pipe (`| head`): not an error of ours, so no message and status 0. */
+function isBrokenPipe(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 }
 
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (e: unknown) => {
+    if (isBrokenPipe(e)) process.exit(0);
     process.stderr.write(`attention-lens: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
     process.exit(1);
   },

@@ -81,17 +81,6 @@ export function row(a: AttentionTensor, head: number, query: number): Float32Arr
   return a.data.subarray(start, start + a.keys);
 }
 
-/** Converts a tensor to nested arrays `[head][query][key]` (for JSON output). */
-export function toNested(a: AttentionTensor): number[][][] {
-  const out: number[][][] = [];
-  for (let h = 0; h < a.heads; h++) {
-    const rows: number[][] = [];
-    for (let q = 0; q < a.queries; q++) rows.push(Array.from(row(a, h, q)));
-    out.push(rows);
-  }
-  return out;
-}
-
 /** The token sequences of one run: the input and, for encoder-decoder models, the decoder's. */
 export interface RunTokens {
   tokens: readonly TokenInfo[];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
-import { compareLayers, layerLabel, parseAttentionName, recordOfLayer, toNested, weightAt } from '../../src/core/attention';
+import { compareLayers, layerLabel, parseAttentionName, recordOfLayer, row, weightAt } from '../../src/core/attention';
 import { attendedBy, meanColumn, meanRow, opacityLevel, positionOfToken, scopeLabel, summarize, tokenUnits, tokensOfPosition, topK } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { hoverMarkdown } from '../../src/core/hoverMarkdown';
@@ -42,7 +42,7 @@ describe('attention names', () => {
   it('indexes data as [head][query][key]', () => {
     const l = layer();
     expect(weightAt(l, 1, 2, 0)).toBeCloseTo(0.6);
-    expect(toNested(l)[0][1]).toEqual([expect.closeTo(0.3), expect.closeTo(0.7), 0]);
+    expect(Array.from(row(l, 0, 1))).toEqual([expect.closeTo(0.3), expect.closeTo(0.7), 0]);
   });
 });
 
