@@ -4,7 +4,7 @@
  * from the command to the head view on screen, cold (first Show Attention after VS Code starts),
  * warm (same model, new selection) and after a model switch, broken down into the stages the
  * panel records (tokenize, panel start, transfer, onnxruntime load, model read, session create,
- * inference, extraction, first draw). Run by `npm run bench` (bench/run.mjs bundles this file).
+ * inference, extraction, first draw). Run by `npm run bench:first-picture` (bench/e2eBench.mjs bundles it).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -114,11 +114,12 @@ export class CodeServer {
   }
 }
 
-/** Launches Debian's Chromium headless; `webgpu` adds --enable-unsafe-webgpu (SwiftShader adapter). */
-export async function launchBrowser(webgpu: boolean): Promise<{ context: BrowserContext; page: Page; dir: string }> {
+/** Launches Debian's Chromium headless; `webgpu` adds --enable-unsafe-webgpu (SwiftShader adapter); `extraArgs` more flags. */
+export async function launchBrowser(webgpu: boolean, extraArgs: string[] = []): Promise<{ context: BrowserContext; page: Page; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-chromium-'));
   const args = ['--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
   if (webgpu) args.push('--enable-unsafe-webgpu');
+  args.push(...extraArgs);
   const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args, viewport: { width: 1500, height: 950 }, ignoreDefaultArgs: ['--headless'] });
   const page = context.pages()[0] ?? (await context.newPage());
   return { context, page, dir };

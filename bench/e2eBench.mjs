@@ -1,0 +1,18 @@
+// Runs a benchmark that drives the real VS Code through the e2e harness (TypeScript):
+// `node bench/e2eBench.mjs firstPicture` bundles bench/firstPicture.ts with esbuild and calls its
+// `main`. The bundle sits in out/bench/, two folders below the root like the harness, so the
+// harness finds the repository. Needs the linux-x64 VSIX (npm run package -- --target linux-x64).
+import * as esbuild from 'esbuild';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const name = process.argv[2];
+if (!/^\w+$/.test(name ?? '')) throw new Error('usage: node bench/e2eBench.mjs <firstPicture|soak> [args]');
+const root = path.resolve(import.meta.dirname, '..');
+const out = path.join(root, 'out/bench', `${name}.mjs`);
+await esbuild.build({
+  entryPoints: [path.join(root, 'bench', `${name}.ts`)], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: out, packages: 'external', logLevel: 'warning',
+  banner: { js: 'import { fileURLToPath as __f } from "node:url"; import { dirname as __d } from "node:path"; const __dirname = __d(__f(import.meta.url));' },
+});
+const mod = await import(pathToFileURL(out).href);
+await mod.main();

@@ -1,0 +1,134 @@
+/// <reference lib="dom" />
+/**
+ * Soak: 100 Show Attention runs on changing selections in the real VS Code (code-server + headless
+ * Chromium, the bundled default on WebAssembly). Measures the extension host's and the browser
+ * renderers' resident memory and the panel's JS heap (after a forced GC) at run 10 and run 100
+ * (flat within 10 % passes), counts the editor's attention highlights (one run's worth, never
+ * accumulating), and checks the extension host log for unhandled rejections. Exits non-zero when
+ * a check fails. Run by `npm run bench:soak` (bench/soak.bench.mjs bundles this file).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { formatBytes } from '../src/core/units';
+import { CodeServer, ROOT, launchBrowser, panelFrame } from '../test/e2e/codeServer';
+
+const RUNS = Number(process.env.SOAK_RUNS ?? 100);
+const CHECKPOINTS = [10, RUNS];
+
+/** Resident memory of processes whose command line matches `pattern`, in bytes (Linux /proc). */
+function rssOf(pattern: RegExp): number {
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (!pattern.test(cmd)) continue;
+      const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      total += kb ? Number(kb[1]) * 1024 : 0;
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return total;
+}
+
+/** Editor highlights of attended tokens (their background is the decoration colour). */
+function highlightCount(page: Page): Promise<number> {
+  return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
+    .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
+}
+
+interface Sample {
+  run: number;
+  extensionHost: number;
+  renderers: number;
+  panelHeap: number;
+  highlights: number;
+}
+
+async function sample(page: Page, frame: Frame, run: number): Promise<Sample> {
+  // The cursor inside the line's last token: the editor highlights what it attends to (one run's worth).
+  await page.keyboard.press('End');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForTimeout(800);
+  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
+  await page.waitForTimeout(500);
+  const panelHeap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
+  return { run, extensionHost: rssOf(/--type=extensionHost|extensionHostProcess|bootstrap-fork.*extensionHost/), renderers: rssOf(/chromium.*--type=renderer/), panelHeap, highlights: await highlightCount(page) };
+}
+
+/** Selects line `line` (1-based) with Go to Line, then Home and Shift+End. */
+async function selectLine(page: Page, line: number): Promise<void> {
+  await page.keyboard.press('Control+G');
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+End');
+}
+
+export async function main(): Promise<void> {
+  // RUNS different lines: windows of 8 to 31 words sliding through the sample text.
+  const words = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').split(/\s+/).filter(Boolean);
+  const lines = Array.from({ length: RUNS }, (_, i) => words.slice((i * 13) % (words.length - 40), ((i * 13) % (words.length - 40)) + 8 + ((i * 7) % 24)).join(' '));
+  const server = await CodeServer.start({ 'attentionLens.backend': 'wasm' });
+  fs.writeFileSync(path.join(server.workspace, 'soak.txt'), lines.slice(0, RUNS).join('\n'));
+  const b = await launchBrowser(false, ['--js-flags=--expose-gc', '--enable-precise-memory-info']);
+  const samples: Sample[] = [];
+  let failures = 0;
+  const t0 = Date.now();
+  try {
+    const { page } = b;
+    await page.goto(server.url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const item = page.getByRole('treeitem', { name: /soak\.txt/ });
+    await item.waitFor({ timeout: 60_000 });
+    await item.dblclick();
+    await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
+    let frame: Frame | undefined;
+    let last = 0;
+    for (let run = 1; run <= RUNS; run++) {
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await selectLine(page, run);
+      await page.keyboard.press('F1');
+      await page.keyboard.type('Attention Lens: Show Attention');
+      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'Show Attention' }).first().waitFor({ timeout: 10_000 });
+      const pressed = Date.now();
+      await page.keyboard.press('Enter');
+      frame ??= await panelFrame(page, 120_000);
+      const handle = await frame.waitForFunction((after) => {
+        const t = document.body.dataset.timings;
+        if (document.body.dataset.state === 'error') return 'error';
+        return t && JSON.parse(t).commandAt > after ? t : false;
+      }, Math.max(last, pressed - 60_000), { timeout: 120_000, polling: 100 });
+      const v = await handle.jsonValue();
+      if (v === 'error') throw new Error(`run ${run} failed: ${await frame.$eval('#error', (e) => e.textContent)}`);
+      last = (JSON.parse(v as string) as { commandAt: number }).commandAt;
+      if (CHECKPOINTS.includes(run)) samples.push(await sample(page, frame, run));
+      if (run % 10 === 0) console.log(`run ${run}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    }
+    const log = server.extensionHostLogs();
+    const unhandled = (log.match(/unhandled|rejected promise/gi) ?? []).length;
+    const [a, z] = [samples[0], samples[samples.length - 1]];
+    console.log(`\nsoak: ${RUNS} Show Attention runs on changing selections, bundled default, WebAssembly, code-server + headless Chromium`);
+    console.log('measure | run 10 | run ' + RUNS + ' | change | verdict (flat within 10 %)');
+    for (const [key, label] of [['extensionHost', 'extension host RSS'], ['renderers', 'Chromium renderers RSS'], ['panelHeap', 'panel JS heap after GC']] as const) {
+      const change = a[key] > 0 ? z[key] / a[key] - 1 : 0;
+      const ok = change <= 0.1;
+      if (!ok) failures++;
+      console.log(`${label} | ${formatBytes(a[key])} | ${formatBytes(z[key])} | ${(100 * change).toFixed(1)} % | ${ok ? 'flat' : 'GROWS'}`);
+    }
+    const highlightsOk = a.highlights > 0 && z.highlights > 0 && z.highlights <= a.highlights * 2;
+    if (!highlightsOk) failures++;
+    console.log(`editor highlights with the cursor in the last token | ${a.highlights} | ${z.highlights} | | ${highlightsOk ? 'one run\'s worth' : 'NONE OR ACCUMULATING'}`);
+    if (unhandled > 0) failures++;
+    console.log(`unhandled rejections in the extension host log | | ${unhandled} | | ${unhandled === 0 ? 'none' : 'FOUND'}`);
+  } finally {
+    await b.context.close().catch(() => undefined);
+    fs.rmSync(b.dir, { recursive: true, force: true });
+    await server.stop();
+  }
+  if (failures > 0) {
+    console.error(`soak: ${failures} check(s) failed`);
+    process.exitCode = 1;
+  }
+}
