@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { Tokenizer } from 'tokenizers';
 import { type RunTimings, TIMING_STAGES, formatMillis, nonInferenceShare, stageTotals, totalMillis } from '../src/core/timing';
+import { formatBytes } from '../src/core/units';
 import { bundledModels } from '../src/models/modelRegistry';
 import { CodeServer, ROOT, launchBrowser, panelFrame } from '../test/e2e/codeServer';
 
@@ -21,6 +22,32 @@ interface Measured {
   timings: RunTimings;
   /** From the Enter that ran the command to the picture (includes extension activation when cold). */
   fromKey: number;
+  /** The panel's longest gap between animation frames during the run (its UI thread blocked), when the panel was open before. */
+  stall?: number;
+}
+
+/** Starts recording the panel's longest gap between animation frames. */
+async function watchFrames(frame: Frame): Promise<void> {
+  await frame.evaluate(() => {
+    const w = window as unknown as { __stall: { max: number; last: number; on: boolean } };
+    w.__stall = { max: 0, last: performance.now(), on: true };
+    const tick = (t: number) => {
+      const s = w.__stall;
+      s.max = Math.max(s.max, t - s.last);
+      s.last = t;
+      if (s.on) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+}
+
+/** Stops recording; the longest gap in ms. */
+function stopWatching(frame: Frame): Promise<number> {
+  return frame.evaluate(() => {
+    const s = (window as unknown as { __stall: { max: number; on: boolean } }).__stall;
+    s.on = false;
+    return s.max;
+  });
 }
 
 /** A prefix of `source` that the tokenizer of `folder` turns into about `n` tokens. */
@@ -76,7 +103,7 @@ async function session(settings: Record<string, unknown>, files: Record<string, 
   const server = await CodeServer.start({ 'attentionLens.backend': 'wasm', ...settings });
   const counts: Record<string, number> = {};
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(server.workspace, name), text);
-  const b = await launchBrowser(false);
+  const b = await launchBrowser(false, ['--js-flags=--expose-gc', '--enable-precise-memory-info']);
   const measured: Measured[] = [];
   try {
     await b.page.goto(server.url);
@@ -92,11 +119,11 @@ async function session(settings: Record<string, unknown>, files: Record<string, 
 
 function report(rows: Measured[]): void {
   const stages = TIMING_STAGES.filter(([s]) => rows.some((r) => stageTotals(r.timings)[s] !== undefined));
-  console.log(`case | tokens | key → picture | command → picture | ${stages.map(([, l]) => l).join(' | ')} | non-inference share`);
+  console.log(`case | tokens | key → picture | command → picture | ${stages.map(([, l]) => l).join(' | ')} | non-inference share | longest panel UI stall`);
   for (const r of rows) {
     const t = stageTotals(r.timings);
     const cells = stages.map(([s]) => (t[s] === undefined ? '–' : formatMillis(t[s]!)));
-    console.log(`${r.label} | ${r.tokens} | ${formatMillis(r.fromKey)} | ${formatMillis(totalMillis(r.timings))} | ${cells.join(' | ')} | ${(100 * nonInferenceShare(r.timings)).toFixed(0)} %`);
+    console.log(`${r.label} | ${r.tokens} | ${formatMillis(r.fromKey)} | ${formatMillis(totalMillis(r.timings))} | ${cells.join(' | ')} | ${(100 * nonInferenceShare(r.timings)).toFixed(0)} % | ${r.stall === undefined ? '–' : formatMillis(r.stall)}`);
   }
 }
 
@@ -113,9 +140,10 @@ export async function bundledCases(): Promise<Measured[]> {
     let r = await nextTimings(page, t0 - 60_000);
     measured.push({ label: `cold, ${first.label}`, tokens: await tokensOf(first.folder, a), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
     await openAndSelectAll(page, 'b128.txt');
+    await watchFrames(r.frame);
     t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
     r = await nextTimings(page, t0 - 1, r.frame);
-    measured.push({ label: `warm, ${first.label}`, tokens: await tokensOf(first.folder, b), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+    measured.push({ label: `warm, ${first.label}`, tokens: await tokensOf(first.folder, b), timings: r.timings, fromKey: r.timings.pictureAt - t0, stall: await stopWatching(r.frame) });
     // Switch: Select Model… → the second bundled model; the selection on screen re-runs with it.
     await paletteEnter(page, 'Attention Lens: Select Model');
     const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: second.label }).first();
@@ -127,6 +155,29 @@ export async function bundledCases(): Promise<Measured[]> {
     measured.push({ label: `switch to ${second.label}`, tokens: await tokensOf(second.folder, b), timings: r.timings, fromKey: r.timings.pictureAt - t0 });
   });
   return rows;
+}
+
+/** What the panel holds after a run, once the explorer's grid is computed. */
+interface Memory {
+  label: string;
+  held: number;
+  naive: number;
+  heap: number;
+}
+const memory: Memory[] = [];
+
+/** Waits until the panel's held attention bytes stop changing (the grid is done), then reads them and the JS heap. */
+async function heldMemory(frame: Frame, tokens: number, label: string): Promise<Memory> {
+  let last = -1;
+  for (let i = 0; i < 60; i++) {
+    await frame.waitForTimeout(1000);
+    const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
+    if (now === last) break;
+    last = now;
+  }
+  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
+  const heap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
+  return { label, held: last, naive: 12 * 12 * tokens * tokens * 4, heap };
 }
 
 /** A generated real-size model (tools/real-size) at 128 and 512 tokens, cold then warm. */
@@ -146,11 +197,14 @@ export async function realSizeCases(folder: string, label: string, lengths: numb
       for (const warm of [false, true]) {
         if (warm && i > 0) continue; // the later lengths run on a warm model already
         await openAndSelectAll(page, `r${n}.txt`);
+        if (frame) await watchFrames(frame);
         const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
         const r = await nextTimings(page, t0 - (frame ? 1 : 60_000), frame);
+        const stall = frame ? await stopWatching(frame) : undefined;
         frame = r.frame;
         const tokens = (await tokenizer.encode(texts[i])).getIds().length;
-        measured.push({ label: `${i === 0 && !warm ? 'cold' : 'warm'}, ${label}`, tokens, timings: r.timings, fromKey: r.timings.pictureAt - t0 });
+        measured.push({ label: `${i === 0 && !warm ? 'cold' : 'warm'}, ${label}`, tokens, timings: r.timings, fromKey: r.timings.pictureAt - t0, stall });
+        if (i === lengths.length - 1) memory.push(await heldMemory(frame, tokens, `${label}, ${tokens} tokens`));
       }
     }
   });
@@ -168,4 +222,7 @@ export async function main(): Promise<void> {
     rows.push(...(await realSizeCases(await ensureRealSizeModel('bert-base'), 'BERT-base shape', [128, 512])));
   }
   report(rows);
+  for (const m of memory) {
+    console.log(`\nmemory after the run, grid computed (${m.label}): attention held by the panel ${formatBytes(m.held)} against layers × heads × n² × 4 = ${formatBytes(m.naive)} (${(m.held / m.naive).toFixed(2)}×); panel JS heap after GC ${formatBytes(m.heap)} (typed arrays' data are outside it)`);
+  }
 }

@@ -61,6 +61,13 @@ describe('PanelState', () => {
     expect(state.snapshot.notice).toContain('Warning: Layer 2 head 1: 1 of 9 weights were not numbers.');
   });
 
+  it('counts the attention bytes it holds once per buffer, derived records and the grid included', () => {
+    load(); // two layers of 4 heads × 3 × 3 float32: 2 × 144 bytes, shared by base and records
+    expect(state.heldBytes).toBe(2 * 4 * 9 * 4);
+    state.setChoices({ aggregate: 'mean' }); // one 3 × 3 mean per layer besides
+    expect(state.heldBytes).toBe(2 * 4 * 9 * 4 + 2 * 9 * 4);
+  });
+
   it('normalises records once: causal from the model, tokens on both sides', () => {
     load();
     expect(state.record?.causal).toBe(true);

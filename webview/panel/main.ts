@@ -153,6 +153,8 @@ state.onDidChange((change: Change) => {
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
     if ((change === 'run' && !s.layersPending) || change === 'records') void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(grid));
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
+    // For the memory benchmark (and anyone curious in the webview's developer tools).
+    if (change === 'run' || change === 'records' || change === 'grid') document.body.dataset.attentionBytes = String(state.heldBytes);
     const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
     renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
     // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.

@@ -25,6 +25,9 @@ export async function loadOrt(files: OrtBundle, binary: Uint8Array, backend: Bac
   ort.env.wasm.numThreads = 1; // webviews are not cross-origin isolated
   ort.env.wasm.wasmPaths = { mjs: files.mjs };
   ort.env.wasm.wasmBinary = binary;
+  // WebAssembly inference runs in onnxruntime's proxy worker, off the panel's UI thread: a 5 s run at
+  // full length leaves hovering and progress alive. (WebGPU cannot run in the proxy; its work is on the GPU.)
+  ort.env.wasm.proxy = backend === 'wasm';
   ort.env.logLevel = 'fatal'; // failures arrive as exceptions; no log lines in the webview console
   const session = await ort.InferenceSession.create(warmUpModel(), { executionProviders: [backend], logSeverityLevel: 4 });
   await session.release();

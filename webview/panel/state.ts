@@ -99,6 +99,16 @@ export class PanelState {
     return this.s.records[this.s.recordIndex];
   }
 
+  /** Bytes of attention data the panel holds: every distinct buffer under the run's records, the derived records and the grid. */
+  get heldBytes(): number {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const r of [...(this.s.run?.records ?? []), ...this.s.base, ...this.s.records]) buffers.add(r.data.buffer);
+    if (this.s.grid) for (const a of [this.s.grid.thumbnails, this.s.grid.stats]) buffers.add(a.buffer);
+    let n = 0;
+    for (const b of buffers) n += b.byteLength;
+    return n;
+  }
+
   /** The selection in per-head terms (an aggregate stands for every head of its layer). */
   get headSelection(): { recordIndex: number; heads: number[] } {
     const base = this.s.base[this.s.recordIndex];
