@@ -71,6 +71,28 @@ function readJson(file: string, what: string): Record<string, unknown> {
   }
 }
 
+/**
+ * Throws when `file` is a symbolic link that loops or points nowhere (`existsSync` says false for
+ * both, which would read as "missing"). Anything else, present or absent, passes.
+ */
+function checkLink(file: string, what: string): void {
+  let link: fs.Stats;
+  try {
+    link = fs.lstatSync(file);
+  } catch {
+    return; // absent: the caller says so
+  }
+  if (!link.isSymbolicLink()) return;
+  try {
+    fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new ModelFolderError(`${what} is a symbolic link that loops: ${file}. Fix the link or copy the file in.`);
+    if (code === 'ENOENT') throw new ModelFolderError(`${what} is a symbolic link to a file that does not exist: ${file} → ${fs.readlinkSync(file)}. Fix the link or copy the file in.`);
+    throw new ModelFolderError(`${what} could not be read: ${file} (${(e as Error).message}). Check its permissions.`);
+  }
+}
+
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
@@ -102,6 +124,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     throw new ModelFolderError(`Model folder not found: ${folder}. Choose a folder with config.json, tokenizer.json and onnx/model.onnx.`);
   }
   const config = readJson(path.join(folder, 'config.json'), 'config.json');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', ...ONNX_CANDIDATES, ...(onnxFile ? [onnxFile] : [])]) checkLink(path.join(folder, f), f);
   if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
   }
@@ -113,6 +136,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
       ? `${folder} has several ONNX files (${several.join(', ')}) and no onnx/model.onnx: choose one with "Attention Lens: Add Model Folder…".`
       : `No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX (see the README).`);
   }
+  checkLink(onnxPath, path.relative(folder, onnxPath));
   const tokConfigPath = path.join(folder, 'tokenizer_config.json');
   const tokConfig = fs.existsSync(tokConfigPath) ? readJson(tokConfigPath, 'tokenizer_config.json') : {};
 

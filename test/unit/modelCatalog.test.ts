@@ -95,4 +95,18 @@ describe('model folder messages', () => {
     expect(() => readModelFolder(dir)).toThrow(/config\.json is a symbolic link that loops/);
     expect(() => readModelFolder(base())).toThrow(/config\.json is missing: .* does not exist/);
   });
+
+  it('says which other file of the folder is a looping or dangling link, not that it is missing', () => {
+    const loop = base();
+    fs.writeFileSync(path.join(loop, 'config.json'), '{}');
+    fs.rmSync(path.join(loop, 'tokenizer.json'));
+    fs.symlinkSync('tokenizer.json', path.join(loop, 'tokenizer.json'));
+    expect(() => readModelFolder(loop)).toThrow(/tokenizer\.json is a symbolic link that loops/);
+    const dangling = base();
+    fs.writeFileSync(path.join(dangling, 'config.json'), '{}');
+    const onnx = path.join(dangling, 'onnx', 'model.onnx');
+    fs.rmSync(onnx);
+    fs.symlinkSync('../blobs/0123abcd', onnx); // a Hugging Face cache whose blob was deleted
+    expect(() => readModelFolder(dangling)).toThrow(/onnx\/model\.onnx is a symbolic link to a file that does not exist: .* → \.\.\/blobs\/0123abcd/);
+  });
 });
