@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { onnx } from 'onnx-proto';
 import { AttentionEngine, EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { graphOutputNames } from '../../src/core/engine/graphSurgery';
+import { warmUpModel } from '../../src/core/engine/warmUp';
 
 /** An onnxruntime stand-in whose one session outputs `outputs` (name → [dims, data]) for any input. */
 function fakeOrt(outputs: Record<string, [number[], Float32Array]>): OrtModule {
@@ -108,5 +110,16 @@ describe('engine on WebGPU: attention stays on the GPU, layers read back in orde
     expect(log).toEqual(['create undefined']);
     expect(out.layers).toHaveLength(2);
     expect(out.rest).toBeUndefined();
+  });
+});
+
+describe('warm-up model', () => {
+  it('is a fresh buffer each time: the proxy worker detaching one leaves the next intact', () => {
+    const first = warmUpModel();
+    const size = first.byteLength;
+    structuredClone(first.buffer, { transfer: [first.buffer] }); // what postMessage with a transfer list does
+    expect(first.byteLength).toBe(0);
+    expect(warmUpModel().byteLength).toBe(size);
+    expect(graphOutputNames(warmUpModel())).toEqual(['y']);
   });
 });

@@ -162,7 +162,11 @@ export class Runner {
     const [o, b] = await Promise.all([ort, bytes]);
     await previous?.then((e) => e.dispose(), () => undefined);
     this.progress('model', `Preparing ${model.label} for ${backendLabel(backend)}…`);
-    return this.timed('session', () => this.deps.createEngine(o, b, backend, model.onnxLabel));
+    const engine = await this.timed('session', () => this.deps.createEngine(o, b, backend, model.onnxLabel));
+    // The session has the model now (onnxruntime's worker even took the buffer): do not hold a
+    // second copy of it; another backend for the same model reads it again.
+    if (this.bytes?.file === model.onnxFile) this.bytes = undefined;
+    return engine;
   }
 
   /** The runtime for `backend`: its binary read, then compiled, once; failures are not kept. */
@@ -180,7 +184,7 @@ export class Runner {
     return p;
   }
 
-  /** The model's bytes, read once per file (kept for a backend switch); failures are not kept. */
+  /** The model's bytes, read once per file until a session has them; failures are not kept. */
   private bytesFor(model: ModelDescriptor): Promise<Uint8Array> {
     const { onnxFile, onnxLabel } = model;
     if (this.bytes?.file !== onnxFile) {

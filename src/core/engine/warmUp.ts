@@ -7,9 +7,12 @@ import { onnx } from 'onnx-proto';
 
 let cached: Uint8Array | undefined;
 
-/** The warm-up model's bytes (input `x` and output `y`, float32 [1, 4]). */
+/**
+ * The warm-up model's bytes (input `x` and output `y`, float32 [1, 4]): a fresh copy each call,
+ * since onnxruntime's proxy worker takes (detaches) the buffer it is given.
+ */
 export function warmUpModel(): Uint8Array {
-  if (cached) return cached;
+  if (cached) return new Uint8Array(cached);
   const tensor = (name: string) => ({
     name,
     type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } },
@@ -25,5 +28,5 @@ export function warmUpModel(): Uint8Array {
       output: [tensor('y')],
     },
   }).finish();
-  return cached;
+  return new Uint8Array(cached);
 }
