@@ -4,9 +4,11 @@
  * folder appears in the cache only when every file arrived; partial files live apart, for resume.
  * No vscode import.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatBytes } from '../core/units';
+import { type HubFileDigest, listHubFiles } from './hubFiles';
 
 /** A Hub model reference: `org/name` with an optional `@revision`. */
 export interface HubRef {
@@ -16,7 +18,7 @@ export interface HubRef {
 
 /** A download failure with a message for the user. */
 export class HubError extends Error {
-  constructor(message: string, readonly code: 'bad-id' | 'bad-endpoint' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path' | 'too-large') {
+  constructor(message: string, readonly code: 'bad-id' | 'bad-endpoint' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path' | 'too-large' | 'corrupt') {
     super(message);
     this.name = 'HubError';
   }
@@ -124,13 +126,20 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   const doFetch = o.fetchImpl ?? fetch;
   const files = [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile];
   try {
+    // What each file must be (size, SHA-256 or git blob id), from the Hub's listing: every
+    // transfer is checked against it before it counts.
+    const listed = new Map((await listHubFiles(ref, { endpoint: o.endpoint, token: o.token, fetchImpl: o.fetchImpl })).map((f) => [f.path, f]));
     for (const file of files) {
       const optional = OPTIONAL_FILES.includes(file);
-      const ok = await fetchFile(doFetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, safeJoin(staging, file), file, ref, o, optional);
-      if (!ok && !optional) throw new HubError(`${ref.id} has no ${file} at revision ${ref.revision}.`, 'not-found');
+      const expected = listed.get(file);
+      if (!expected) {
+        if (optional) continue;
+        throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} has no ${file}. Check the model id, revision and file name.`, 'not-found');
+      }
+      await fetchFile(doFetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, safeJoin(staging, file), expected, ref, o);
     }
   } catch (e) {
-    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'too-large')) {
+    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'too-large' || e.code === 'corrupt')) {
       removeStaging(staging); // nothing to resume
     }
     throw e;
@@ -174,71 +183,122 @@ async function fetchFollowing(doFetch: typeof fetch, url: string, headers: Recor
   throw new HubError(`Too many redirects downloading ${url}.`, 'network');
 }
 
-/** Fetches one file to `dest` (resuming `dest.part`); false when it does not exist and is optional. */
-async function fetchFile(doFetch: typeof fetch, url: string, dest: string, file: string, ref: HubRef, o: DownloadOptions, optional: boolean): Promise<boolean> {
-  if (fs.existsSync(dest)) return true;
+/** What a partial file was a part of, kept beside it, so a resume continues the same file or starts over. */
+interface PartialMeta {
+  size: number;
+  etag?: string;
+}
+
+/** "bytes 100-199/200" → { start: 100, total: 200 }. */
+function contentRange(v: string | null): { start: number; total?: number } | undefined {
+  const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(v ?? '');
+  return m ? { start: Number(m[1]), total: m[2] === '*' ? undefined : Number(m[2]) } : undefined;
+}
+
+/** Whether `file`'s content matches the listing's digest (SHA-256 for LFS files, the git blob id otherwise). */
+async function digestMatches(file: string, expected: HubFileDigest): Promise<boolean> {
+  if (!expected.sha256 && !expected.gitOid) return true;
+  const hash = crypto.createHash(expected.sha256 ? 'sha256' : 'sha1');
+  if (!expected.sha256) hash.update(`blob ${expected.size}\0`);
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex') === (expected.sha256 ?? expected.gitOid);
+}
+
+/**
+ * Fetches one file to `dest`, checked against what the Hub lists: the bytes go to `dest.part`
+ * (resumed with Range and If-Range when the server names the file with an ETag), a resume must
+ * continue at the right offset of the same file, the length must be the listed size and the
+ * content must match the listed digest; only then is the file renamed into place. A partial file
+ * that cannot be continued is dropped and the file fetched afresh; one that fails its digest is
+ * removed.
+ */
+async function fetchFile(doFetch: typeof fetch, url: string, dest: string, expected: HubFileDigest, ref: HubRef, o: DownloadOptions): Promise<void> {
+  if (fs.existsSync(dest)) return;
+  const file = expected.path;
   const part = `${dest}.part`;
+  const metaFile = `${part}.json`;
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-  const headers: Record<string, string> = {};
-  if (have > 0) headers.range = `bytes=${have}-`;
-  let res: Response;
-  try {
-    res = await fetchFollowing(doFetch, url, headers, o);
-  } catch (e) {
-    if (e instanceof HubError) throw e;
-    if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
-    throw new HubError(`Cannot reach ${new URL(url).origin} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
-  }
-  if (res.status === 404) {
-    if (optional) return false;
-    throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} (${file}). Check the model id, revision and file name.`, 'not-found');
-  }
-  if (res.status === 401 || res.status === 403) {
-    throw new HubError(`${ref.id} needs authorization (HTTP ${res.status}): it may be gated or private. Accept its terms on the Hub and set HF_TOKEN before starting VS Code.`, 'unauthorized');
-  }
-  if (res.status === 416 && have > 0) {
-    fs.renameSync(part, dest); // the partial file was already complete
-    return true;
-  }
-  if (!res.ok || !res.body) throw new HubError(`Downloading ${file} failed: HTTP ${res.status}.`, 'http');
-  const append = res.status === 206 && have > 0;
-  const length = Number(res.headers.get('content-length') ?? NaN);
-  const total = Number.isFinite(length) ? length + (append ? have : 0) : undefined;
   const limit = file.endsWith('.onnx') ? o.maxBytes : undefined;
   const tooLarge = (n: number) => new HubError(`${file} is larger than attentionLens.maxModelSizeMB (${formatBytes(limit!)}; ${formatBytes(n)} so far): the download was stopped and removed. Choose a smaller (quantized) file or raise the limit.`, 'too-large');
-  if (limit !== undefined && total !== undefined && total > limit) {
-    await res.body.cancel().catch(() => undefined);
+  if (limit !== undefined && expected.size > limit) throw tooLarge(expected.size);
+  const dropPartial = () => {
     fs.rmSync(part, { force: true });
-    throw tooLarge(total);
-  }
-  const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
-  let loaded = append ? have : 0;
-  try {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
-      loaded += value.byteLength;
-      if (limit !== undefined && loaded > limit) {
-        await reader.cancel().catch(() => undefined);
-        await new Promise<void>((r) => out.end(() => r()));
-        fs.rmSync(part, { force: true });
-        throw tooLarge(loaded);
-      }
-      o.onProgress?.({ file, loaded, total });
+    fs.rmSync(metaFile, { force: true });
+  };
+  for (let attempt = 0; ; attempt++) {
+    let meta: PartialMeta | undefined;
+    try {
+      meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as PartialMeta;
+    } catch {
+      meta = undefined;
     }
-  } catch (e) {
-    if (e instanceof HubError) throw e;
-    await new Promise<void>((r) => out.end(() => r()));
-    if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
-    throw new HubError(`The transfer of ${file} was interrupted after ${loaded} bytes (${(e as Error).message}); run the download again to resume.`, 'network');
+    // Resume only a partial of this very file: the listed size, and an ETag to ask If-Range with.
+    if (fs.existsSync(part) && (!meta?.etag || meta.size !== expected.size || fs.statSync(part).size > expected.size)) dropPartial();
+    const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
+    const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-`, 'if-range': meta!.etag! } : {};
+    let res: Response;
+    try {
+      res = await fetchFollowing(doFetch, url, headers, o);
+    } catch (e) {
+      if (e instanceof HubError) throw e;
+      if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+      throw new HubError(`Cannot reach ${new URL(url).origin} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
+    }
+    if (res.status === 404) throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} (${file}). Check the model id, revision and file name.`, 'not-found');
+    if (res.status === 401 || res.status === 403) {
+      throw new HubError(`${ref.id} needs authorization (HTTP ${res.status}): it may be gated or private. Accept its terms on the Hub and set HF_TOKEN before starting VS Code.`, 'unauthorized');
+    }
+    // A resume the server cannot continue (416, or a 206 at another offset or of another length): start over, once.
+    const range = res.status === 206 ? contentRange(res.headers.get('content-range')) : undefined;
+    const badResume = have > 0 && (res.status === 416 || (res.status === 206 && (range?.start !== have || (range.total !== undefined && range.total !== expected.size))));
+    if (badResume || (res.status === 206 && have === 0)) {
+      await res.body?.cancel().catch(() => undefined);
+      dropPartial();
+      if (attempt === 0) continue;
+      throw new HubError(`The server did not resume ${file} where it stopped (HTTP ${res.status}${range ? `, ${res.headers.get('content-range')}` : ''}), even from the start; the partial file was removed. Try again later.`, 'network');
+    }
+    if (res.status !== 200 && res.status !== 206) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new HubError(`Downloading ${file} failed: HTTP ${res.status}.`, 'http');
+    }
+    if (!res.body) throw new HubError(`Downloading ${file} failed: the reply had no body.`, 'http');
+    const append = res.status === 206; // else 200: the whole file (the server ignored the Range, or the ETag changed)
+    if (!append) fs.writeFileSync(metaFile, JSON.stringify({ size: expected.size, etag: res.headers.get('etag') ?? undefined } satisfies PartialMeta));
+    const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
+    let loaded = append ? have : 0;
+    const closeOut = () => new Promise<void>((r) => out.end(() => r()));
+    try {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        loaded += value.byteLength;
+        if (loaded > expected.size) {
+          await reader.cancel().catch(() => undefined);
+          await closeOut();
+          dropPartial();
+          if (limit !== undefined && loaded > limit) throw tooLarge(loaded);
+          throw new HubError(`The server sent more of ${file} than the ${formatBytes(expected.size)} the Hub lists (an error page, or another file?); it was removed. Try again later.`, 'corrupt');
+        }
+        if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
+        o.onProgress?.({ file, loaded, total: expected.size });
+      }
+    } catch (e) {
+      if (e instanceof HubError) throw e;
+      await closeOut();
+      if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+      throw new HubError(`The transfer of ${file} was interrupted after ${loaded} bytes (${(e as Error).message}); run the download again to resume.`, 'network');
+    }
+    await closeOut();
+    if (loaded !== expected.size) {
+      throw new HubError(`The transfer of ${file} stopped at ${formatBytes(loaded)} of the ${formatBytes(expected.size)} the Hub lists; run the download again to resume.`, 'network');
+    }
+    if (!(await digestMatches(part, expected))) {
+      dropPartial();
+      throw new HubError(`${file} failed verification: its ${expected.sha256 ? 'SHA-256' : 'git blob id'} is not the one the Hub lists (${(expected.sha256 ?? expected.gitOid)!.slice(0, 12)}…). It was removed; run the download again.`, 'corrupt');
+    }
+    fs.renameSync(part, dest);
+    fs.rmSync(metaFile, { force: true });
+    return;
   }
-  await new Promise<void>((r) => out.end(() => r()));
-  if (total !== undefined && loaded !== total) {
-    throw new HubError(`The transfer of ${file} stopped at ${loaded} of ${total} bytes; run the download again to resume.`, 'network');
-  }
-  fs.renameSync(part, dest);
-  return true;
 }

@@ -26,13 +26,24 @@ function externalData(onnx: string, paths: Set<string>): string | undefined {
   return [`${onnx}_data`, `${onnx}.data`, onnx.replace(/\.onnx$/, '.onnx_data')].find((p) => paths.has(p));
 }
 
+/** What the Hub says a file is: its size, and a digest to check the bytes against. */
+export interface HubFileDigest {
+  path: string;
+  /** Bytes (the LFS object's size for LFS files). */
+  size: number;
+  /** SHA-256 of the content, for LFS files. */
+  sha256?: string;
+  /** Git blob id (SHA-1 of "blob <size>\0" + content), for files kept in git. */
+  gitOid?: string;
+}
+
 /**
- * The repository's ONNX files, `onnx/model.onnx` first, each with its size and any problem; throws
- * `HubError` when the Hub cannot be reached, the repository does not exist or is gated, or it lacks
- * the files every model needs (config.json, tokenizer.json) or any ONNX file.
+ * Every file of the repository at `ref.revision` with its size and digest (the listing the
+ * downloads are verified against); throws `HubError` when the Hub cannot be reached, the
+ * repository does not exist or is gated.
  */
-export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<HubOnnxFile[]> {
-  const entries: Array<{ path: string; size: number }> = [];
+export async function listHubFiles(ref: HubRef, o: HubListOptions): Promise<HubFileDigest[]> {
+  const entries: HubFileDigest[] = [];
   // The token goes in the header here rather than through `accessToken`, which accepts only hf_…
   // tokens: mirrors (attentionLens.hubEndpoint) may issue others.
   const base = o.fetchImpl ?? fetch;
@@ -43,7 +54,9 @@ export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<
   };
   try {
     for await (const f of listFiles({ repo: { type: 'model', name: ref.id }, revision: ref.revision, recursive: true, hubUrl: o.endpoint, fetch: authorized })) {
-      if (f.type === 'file') entries.push({ path: f.path, size: f.lfs?.size ?? f.size });
+      if (f.type !== 'file') continue;
+      const hex = (v: string | undefined, n: number) => (v && new RegExp(`^[0-9a-f]{${n}}$`).test(v) ? v : undefined);
+      entries.push({ path: f.path, size: f.lfs?.size ?? f.size, sha256: hex(f.lfs?.oid, 64), gitOid: f.lfs ? undefined : hex(f.oid, 40) });
     }
   } catch (e) {
     const status = (e as { statusCode?: number }).statusCode;
@@ -53,6 +66,16 @@ export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<
     if (status !== undefined) throw new HubError(`The Hub answered HTTP ${status} when asked what ${where} holds.`, 'http');
     throw new HubError(`Cannot reach ${o.endpoint} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
   }
+  return entries;
+}
+
+/**
+ * The repository's ONNX files, `onnx/model.onnx` first, each with its size and any problem; throws
+ * `HubError` when the Hub cannot be reached, the repository does not exist or is gated, or it lacks
+ * the files every model needs (config.json, tokenizer.json) or any ONNX file.
+ */
+export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<HubOnnxFile[]> {
+  const entries = await listHubFiles(ref, o);
   const paths = new Set(entries.map((e) => e.path));
   const missing = MODEL_FILES.filter((f) => !paths.has(f));
   if (missing.length > 0) throw new HubError(`${ref.id} has no ${missing.join(' or ')}: Attention Lens needs the model's config.json and tokenizer.json next to the ONNX file.`, 'not-found');

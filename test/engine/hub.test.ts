@@ -103,7 +103,7 @@ describe('downloadHubModel', () => {
   });
 
   it('reports a model that does not exist and leaves nothing in the cache', async () => {
-    await expect(downloadHubModel(parseHubId('test-org/missing'), opts(cache('c')))).rejects.toThrow(/Not found on the Hub: test-org\/missing \(config\.json\)/);
+    await expect(downloadHubModel(parseHubId('test-org/missing'), opts(cache('c')))).rejects.toThrow(/Not found on the Hub: test-org\/missing\. Check the model id/);
     expect(fs.readdirSync(path.join(cache('c'), '.partial'))).toEqual([]);
   });
 
@@ -222,3 +222,75 @@ describe('Hub transport safety', () => {
     expect(files).toEqual([]);
   });
 });
+
+describe('verified transfers: a misbehaving server never leaves an unverified file in the cache', () => {
+  const ref = () => parseHubId('test-org/tiny-bert');
+  const onnx = 'onnx/model.onnx';
+  const original = () => fs.readFileSync(path.join(BERT, onnx));
+  const cachedOnnx = (root: string) => path.join(cachedModelFolder(root, ref()), onnx);
+  /** The cache holds no ONNX file, or exactly the original one. */
+  const cacheIsClean = (root: string) => !fs.existsSync(cachedOnnx(root)) || fs.readFileSync(cachedOnnx(root)).equals(original());
+
+  it('a body without Content-Length that stops early is not taken for the file, and the next try completes it', async () => {
+    const root = cache('short');
+    hub.misbehaveNext(onnx, { kind: 'short-without-length', bytes: 50_000 });
+    expect(await code(downloadHubModel(ref(), opts(root)))).toBe('network');
+    expect(fs.existsSync(cachedOnnx(root))).toBe(false);
+    const folder = await downloadHubModel(ref(), opts(root));
+    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+  });
+
+  it('a 416 to a resume is not taken as "complete": the file is fetched afresh', async () => {
+    const root = cache('416');
+    hub.interruptNext(onnx, 60_000);
+    expect(await code(downloadHubModel(ref(), opts(root)))).toBe('network');
+    hub.misbehaveNext(onnx, { kind: 'resume-416' });
+    const folder = await downloadHubModel(ref(), opts(root));
+    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+    expect(hub.requests.filter((r) => r.url.endsWith(onnx)).slice(-2).map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/), undefined]);
+  });
+
+  it('a 206 that starts at the wrong offset is not spliced in', async () => {
+    const root = cache('offset');
+    hub.interruptNext(onnx, 60_000);
+    expect(await code(downloadHubModel(ref(), opts(root)))).toBe('network');
+    hub.misbehaveNext(onnx, { kind: 'resume-wrong-offset' });
+    const folder = await downloadHubModel(ref(), opts(root));
+    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+  });
+
+  it('a resume asks If-Range with the ETag, and a file changed meanwhile is fetched whole, not spliced', async () => {
+    const root = cache('changed');
+    const server = await startHubServer({ 'test-org/tiny-bert': BERT });
+    try {
+      server.interruptNext(onnx, 60_000);
+      expect(await code(downloadHubModel(ref(), { ...opts(root), endpoint: server.endpoint }))).toBe('network');
+      const changed = Buffer.from(original());
+      changed[10] ^= 0xff; // a new upload at the same revision name, same size
+      server.replace(onnx, changed);
+      const folder = await downloadHubModel(ref(), { ...opts(root), endpoint: server.endpoint });
+      const resume = server.requests.filter((r) => r.url.endsWith(onnx)).at(-1)!;
+      expect(resume.range).toMatch(/^bytes=\d+-$/);
+      expect(resume.ifRange).toMatch(/^".+"$/);
+      expect(fs.readFileSync(path.join(folder, onnx)).equals(changed)).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an HTML error page with 200, or a flipped byte, fails verification and leaves nothing behind', async () => {
+    for (const kind of ['html-200', 'flipped-byte'] as const) {
+      const root = cache(`bad-${kind}`);
+      hub.misbehaveNext(onnx, { kind });
+      const err = await downloadHubModel(ref(), opts(root)).then(() => undefined, (e: unknown) => e as HubError);
+      expect([kind, err?.code]).toEqual([kind, kind === 'flipped-byte' ? 'corrupt' : 'network']);
+      expect(err?.message).toMatch(kind === 'flipped-byte' ? /failed verification: its SHA-256 is not the one the Hub lists/ : /stopped at .* of the .* the Hub lists/);
+      expect(cacheIsClean(root)).toBe(true);
+      expect(fs.existsSync(cachedOnnx(root))).toBe(false);
+      if (kind === 'flipped-byte') expect(fs.readdirSync(root, { recursive: true }).filter((f) => String(f).endsWith('.part'))).toEqual([]);
+      const folder = await downloadHubModel(ref(), opts(root));
+      expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+    }
+  });
+});
+

@@ -1,13 +1,33 @@
 // A local stand-in for the Hugging Face Hub on 127.0.0.1: serves fixture folders under the Hub's
-// URL layout `/{org}/{name}/resolve/{revision}/{path}`, with Range support, and can misbehave.
+// URL layout `/{org}/{name}/resolve/{revision}/{path}`, with Range, If-Range and ETags, lists them
+// with sizes and digests like the Hub's tree API (.onnx files as LFS objects with their SHA-256,
+// others with their git blob id), and can misbehave in the ways real servers and proxies do.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
+/** Ways to answer the next request for a file wrongly. */
+export type Misbehaviour =
+  /** No Content-Length, and the connection closes cleanly after this many bytes (looks complete). */
+  | { kind: 'short-without-length'; bytes: number }
+  /** 416 to a resume, whatever the offset. */
+  | { kind: 'resume-416' }
+  /** 206 to a resume, but from offset 0 (Content-Range says so). */
+  | { kind: 'resume-wrong-offset' }
+  /** 200 with an HTML error page. */
+  | { kind: 'html-200' }
+  /** The right length with one byte changed. */
+  | { kind: 'flipped-byte' };
+
 export interface HubServer {
   endpoint: string;
-  requests: Array<{ url: string; range?: string; authorization?: string }>;
+  requests: Array<{ url: string; range?: string; ifRange?: string; authorization?: string }>;
+  /** Answer the next request for `file` wrongly. */
+  misbehaveNext(file: string, how: Misbehaviour): void;
+  /** From now on serve `file` of every repository with this content (and a new ETag). */
+  replace(file: string, content: Buffer): void;
   /** Cut the connection of the next response of a file after this many bytes. */
   interruptNext(file: string, afterBytes: number): void;
   /** Answer requests for this file with a 302 to `location` + the request path (another origin, like the Hub's CDN). */
@@ -19,9 +39,13 @@ export interface HubServer {
 export async function startHubServer(repos: Record<string, string>, gated: string[] = []): Promise<HubServer> {
   const requests: HubServer['requests'] = [];
   const interrupts = new Map<string, number>();
+  const misbehaviours = new Map<string, Misbehaviour>();
+  const replaced = new Map<string, Buffer>();
+  const content = (root: string, rel: string) => replaced.get(rel) ?? fs.readFileSync(path.join(root, rel));
+  const etagOf = (data: Buffer) => `"${crypto.createHash('sha256').update(data).digest('hex').slice(0, 16)}"`;
   const redirects = new Map<string, string>();
   const server = http.createServer((req, res) => {
-    requests.push({ url: req.url!, range: req.headers.range, authorization: req.headers.authorization });
+    requests.push({ url: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, authorization: req.headers.authorization });
     // The Hub's listing API: /api/models/{org}/{name}/tree/{revision}?recursive=true → [{ type, path, size }].
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^?]+)/.exec(decodeURI(req.url!));
     if (tree) {
@@ -31,7 +55,10 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
       const files = fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
       const items = files.map((f) => {
         const rel = path.relative(root, path.join(f.parentPath, f.name)).split(path.sep).join('/');
-        return { type: 'file', path: rel, size: fs.statSync(path.join(root, rel)).size, oid: 'x' };
+        const data = content(root, rel);
+        const gitOid = crypto.createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+        const lfs = rel.endsWith('.onnx') ? { oid: crypto.createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } : undefined;
+        return { type: 'file', path: rel, size: lfs ? 134 : data.length, oid: gitOid, ...(lfs ? { lfs } : {}) };
       });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(items));
     }
@@ -43,14 +70,27 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     if (gated.includes(m[1]) && req.headers.authorization !== 'Bearer secret') return void res.writeHead(401).end('gated');
     const file = path.join(folder, m[3]);
     if (!file.startsWith(folder + path.sep) || !fs.existsSync(file)) return void res.writeHead(404).end('Entry not found');
-    const data = fs.readFileSync(file);
+    const data = content(folder, m[3]);
+    const etag = etagOf(data);
+    const bad = misbehaviours.get(m[3]);
+    misbehaviours.delete(m[3]);
+    if (bad?.kind === 'html-200') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
+    if (bad?.kind === 'short-without-length') return void res.writeHead(200, { etag, connection: 'close' }).end(data.subarray(0, bad.bytes));
+    if (bad?.kind === 'flipped-byte') {
+      const copy = Buffer.from(data);
+      copy[copy.length >> 1] ^= 0xff;
+      return void res.writeHead(200, { 'content-length': copy.length, etag }).end(copy);
+    }
     let start = 0;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (range) {
+    // If-Range with another ETag: the file changed, so the whole of it (200), as HTTP says.
+    const sameFile = !req.headers['if-range'] || req.headers['if-range'] === etag;
+    if (range && sameFile) {
       start = Number(range[1]);
-      if (start >= data.length) return void res.writeHead(416).end();
-      res.writeHead(206, { 'content-length': data.length - start, 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` });
-    } else res.writeHead(200, { 'content-length': data.length });
+      if (bad?.kind === 'resume-416' || start >= data.length) return void res.writeHead(416).end();
+      if (bad?.kind === 'resume-wrong-offset') start = 0;
+      res.writeHead(206, { 'content-length': data.length - start, 'content-range': `bytes ${start}-${data.length - 1}/${data.length}`, etag });
+    } else res.writeHead(200, { 'content-length': data.length, etag });
     const cut = interrupts.get(m[3]);
     if (cut !== undefined) {
       interrupts.delete(m[3]);
@@ -64,6 +104,8 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     interruptNext: (file, n) => interrupts.set(file, n),
+    misbehaveNext: (file, how) => misbehaviours.set(file, how),
+    replace: (file, data) => replaced.set(file, data),
     redirect: (file, location) => redirects.set(file, location),
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
