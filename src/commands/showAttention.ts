@@ -72,6 +72,7 @@ export class ShowAttention {
       tokenizeStart = wallClock();
       prepared = await prepareInputs(info, this.tokenizer(info.folder), text);
     } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose(); // opened for this run only: no empty panel left behind
       showError(e, true);
       return;
     }

@@ -87,6 +87,11 @@ export class AttentionPanel extends Disposable {
     return { ...request, timing: { commandAt, spans: [...spans.filter((s) => s.stage !== 'panel'), ...panel], sentAt: wallClock() } };
   }
 
+  /** Whether a run was ever started in this panel (a panel opened only to prepare a model has none). */
+  get hasRun(): boolean {
+    return this.pending !== undefined;
+  }
+
   /** Brings the panel forward without taking focus from the editor. */
   reveal(): void {
     this.panel.reveal(vscode.ViewColumn.Beside, true);

@@ -161,6 +161,16 @@ describe('Runner', () => {
     expect(h.finished.map(([id]) => id)).toEqual([1]);
   });
 
+  it('reports a preparation after a finished run as nobody\'s progress (the picture on screen stays ready)', async () => {
+    const h = harness();
+    await h.runner.start(request(1));
+    h.progress.length = 0;
+    h.runner.prepare({ model: { ...request(0).model, onnxFile: 'model-b' }, backend: 'auto' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(h.progress.length).toBeGreaterThan(0);
+    expect(h.progress.every((p) => p.startsWith('- '))).toBe(true);
+  });
+
   it('keeps WebAssembly for a model whose WebGPU run failed, instead of failing on the GPU each run', async () => {
     const h = harness({ gpu: true, failOn: (b) => (b === 'webgpu' ? new Error('device lost') : undefined) });
     await h.runner.start(request(1));

@@ -134,6 +134,8 @@ export class Runner {
     } catch (e) {
       if (stale()) return;
       this.events.failed(req, e instanceof Error ? e.message : String(e));
+    } finally {
+      if (!stale()) this.active = undefined; // a later preparation's progress belongs to no run
     }
   }
 
