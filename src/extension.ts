@@ -1,7 +1,7 @@
 /** Attention Lens: entry point. Builds the services and registers what the user can reach. */
 import * as vscode from 'vscode';
 import { registerClearAttention } from './commands/clearAttention';
-import { registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
+import { redownloadAction, registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
 import { registerShowHeadExplorer } from './commands/showHeadExplorer';
 import { registerToggleInlineWeights } from './commands/toggleInlineWeights';
@@ -30,7 +30,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     editor,
     panels,
     new RunStatusBar(runs),
-    new RunNotifications(runs),
+    new RunNotifications(runs, redownloadAction(store, (label) => show.modelChanged(label))),
     new HeadExplorerView(context.extensionUri, runs),
     // Commands
     registerShowAttention(show),

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
-import { HubError, downloadHubModel, hubEndpoint, parseHubId } from '../models/hub';
+import { type DownloadOptions, HubError, type HubRef, downloadHubModel, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel } from '../models/hub';
 import { listHubOnnxFiles } from '../models/hubFiles';
 import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
 import type { ModelStore } from '../modelStore';
@@ -84,27 +84,7 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     if (pick.file.problem) return showError(new Error(`${pick.file.path} cannot be used: ${pick.file.problem}. Choose another file, or re-export the model as a single file.`));
     const onnxFile = pick.file.path;
     try {
-      const folder = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Downloading ${ref.id}`, cancellable: true },
-        (progress, token) => {
-          const ac = new AbortController();
-          token.onCancellationRequested(() => ac.abort());
-          let last = 0;
-          return downloadHubModel(ref, {
-            endpoint,
-            cacheRoot: store.downloadRoot,
-            onnxFile,
-            token: process.env.HF_TOKEN,
-            maxBytes,
-            signal: ac.signal,
-            onProgress: ({ file, loaded, total }) => {
-              const pct = total ? (loaded / total) * 100 : 0;
-              progress.report({ message: `${file}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, increment: total ? pct - last : undefined });
-              last = total ? pct : last;
-            },
-          });
-        },
-      );
+      const folder = await downloadWithProgress(ref, { endpoint, cacheRoot: store.downloadRoot, onnxFile, maxBytes }, downloadHubModel);
       readModelFolder(folder, onnxFile);
       await store.addAndSelect(folder, onnxFile);
       onSelected(ref.id);
@@ -113,6 +93,54 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
       else showError(e);
     }
   });
+}
+
+/** Runs a (re)download in a cancellable progress notification. */
+function downloadWithProgress(ref: HubRef, o: Omit<DownloadOptions, 'signal' | 'onProgress' | 'token'>, download: typeof downloadHubModel): Promise<string> {
+  return Promise.resolve(vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Downloading ${ref.id}`, cancellable: true },
+    (progress, token) => {
+      const ac = new AbortController();
+      token.onCancellationRequested(() => ac.abort());
+      let last = 0;
+      return download(ref, {
+        ...o,
+        token: process.env.HF_TOKEN,
+        signal: ac.signal,
+        onProgress: ({ file, loaded, total }) => {
+          const pct = total ? (loaded / total) * 100 : 0;
+          progress.report({ message: `${file}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, increment: total ? pct - last : undefined });
+          last = total ? pct : last;
+        },
+      });
+    },
+  ));
+}
+
+/**
+ * The way out for a downloaded model that fails to load: a "Re-download" action that fetches its
+ * files again (verified) and re-runs the inspection. Undefined for models not from the download cache.
+ */
+export function redownloadAction(store: ModelStore, onSelected: OnModelSelected): (modelFolder: string) => { title: string; run(): Promise<void> } | undefined {
+  return (modelFolder) => {
+    const ref = hubRefOfFolder(store.downloadRoot, modelFolder);
+    if (!ref) return undefined;
+    return {
+      title: 'Re-download',
+      run: async () => {
+        const settings = readSettings();
+        try {
+          const onnxFile = store.onnxFileFor(modelFolder) ?? 'onnx/model.onnx';
+          const folder = await downloadWithProgress(ref, { endpoint: hubEndpoint(settings.hubEndpoint), cacheRoot: store.downloadRoot, onnxFile, maxBytes: settings.maxModelSizeMB * BYTES_PER_MB }, redownloadHubModel);
+          readModelFolder(folder, onnxFile);
+          onSelected(ref.id);
+        } catch (e) {
+          if (e instanceof HubError && e.code === 'cancelled') void vscode.window.showInformationMessage(`Attention Lens: ${e.message}`);
+          else showError(e);
+        }
+      },
+    };
+  };
 }
 
 /** `attentionLens.selectModel`: the model picker. */

@@ -92,6 +92,22 @@ export function downloadedModels(cacheRoot: string): Array<HubRef & { folder: st
     .flatMap((repo) => fs.readdirSync(path.join(cacheRoot, repo)).map((rev) => ({ id: repo.replace('--', '/'), revision: rev.replace(/--/g, '/'), folder: path.join(cacheRoot, repo, rev) })));
 }
 
+/** The Hub model a folder of the download cache holds, when it is one. */
+export function hubRefOfFolder(cacheRoot: string, folder: string): HubRef | undefined {
+  const hit = downloadedModels(cacheRoot).find((m) => path.resolve(m.folder) === path.resolve(folder));
+  return hit && { id: hit.id, revision: hit.revision };
+}
+
+/**
+ * Downloads a cached model's files again (the way out when a cached model fails to load): removes
+ * the cached copies of the model files and `o.onnxFile`, then downloads and verifies them afresh.
+ */
+export async function redownloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
+  const folder = cachedModelFolder(o.cacheRoot, ref);
+  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile]) fs.rmSync(safeJoin(folder, file), { force: true });
+  return downloadHubModel(ref, o);
+}
+
 /** Progress of a download: bytes so far over all files, and the current file. */
 export interface DownloadProgress {
   file: string;

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import { showError } from '../errorMessages';
+import { type ErrorAction, showError } from '../errorMessages';
 import type { Run, RunRegistry } from './runRegistry';
 
 /** Progress and failure notifications for every run. */
@@ -14,7 +14,8 @@ export class RunNotifications extends Disposable {
   /** Runs whose failure was already shown. */
   private readonly failed = new Set<number>();
 
-  constructor(private readonly runs: RunRegistry) {
+  /** `actionFor` may offer one more way forward for a failed run's model (Re-download for a Hub download). */
+  constructor(private readonly runs: RunRegistry, private readonly actionFor: (modelId: string) => ErrorAction | undefined = () => undefined) {
     super();
     this._register(runs.onDidAdd((run) => this.showProgress(run)));
     this._register(runs.onDidChange((run) => this.onChange(run)));
@@ -46,7 +47,7 @@ export class RunNotifications extends Disposable {
     p?.end();
     if (run.status === 'failed' && !this.failed.has(run.id)) {
       this.failed.add(run.id);
-      showError(new Error(run.error), true);
+      showError(new Error(run.error), true, this.actionFor(run.model.id));
     }
   }
 }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache, hfCacheRoot } from '../../src/models/hfCache';
-import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, parseHubId, safeJoin } from '../../src/models/hub';
+import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel, safeJoin } from '../../src/models/hub';
 import { listHubOnnxFiles } from '../../src/models/hubFiles';
 import { FIXTURES, inspect } from './cli';
 import { type HubServer, startHubServer } from './hubServer';
@@ -292,5 +292,18 @@ describe('verified transfers: a misbehaving server never leaves an unverified fi
       expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
     }
   });
-});
 
+  it('Re-download really fetches a cached model again (downloading again alone serves the broken copy)', async () => {
+    const root = cache('redownload');
+    const folder = await downloadHubModel(ref(), opts(root));
+    fs.truncateSync(path.join(folder, onnx), 1000); // damaged on disk after it was cached
+    expect(await downloadHubModel(ref(), opts(root))).toBe(folder);
+    expect(fs.statSync(path.join(folder, onnx)).size).toBe(1000);
+    const found = hubRefOfFolder(root, folder)!;
+    expect(found).toEqual({ id: 'test-org/tiny-bert', revision: 'main' });
+    expect(hubRefOfFolder(root, BERT)).toBeUndefined();
+    const again = await redownloadHubModel(found, opts(root));
+    expect(again).toBe(folder);
+    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+  });
+});
