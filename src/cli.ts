@@ -9,7 +9,11 @@ import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { AttentionEngine } from './core/engine/attentionEngine';
-import { HELP, type InspectArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { type DownloadArgs, HELP, type InspectArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { formatBytes } from './core/units';
+import { downloadToHfCache } from './models/hfDownload';
+import { hfCacheRoot } from './models/hfCache';
+import { hubEndpoint, parseHubId } from './models/hub';
 import { scopeLabel } from './core/analysis/summary';
 import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
@@ -20,6 +24,7 @@ import { ModelTokenizer } from './models/tokenizer';
 
 async function main(argv: string[]): Promise<void> {
   if (wantsHelp(argv)) return writeOut(`${HELP}\n`);
+  if (argv[0] === 'download') return download(parseDownloadArgs(argv));
   const args = parseInspectArgs(argv);
   const info = readModelFolder(args.model);
   const tokenizer = ModelTokenizer.load(info.folder);
@@ -111,6 +116,24 @@ function formatHeadTable(rows: HeadRow[]): string[] {
   const width = cols.map((_, j) => Math.max(...table.map((t) => t[j].length)));
   const out = table.map((t) => t.map((v, j) => (j === t.length - 1 ? v : v.padStart(width[j]))).join('  ').trimEnd());
   return [...out, '', `labels: ${LABEL_RULES.map((r) => `${r.label} (${ruleText(r)})`).join(', ')}`];
+}
+
+/** `attention-lens download`: into the Hugging Face cache, verified, with progress on stderr and the snapshot folder on stdout. */
+async function download(args: DownloadArgs): Promise<void> {
+  const ref = parseHubId(args.id);
+  let shown = '';
+  const folder = await downloadToHfCache(ref, {
+    endpoint: hubEndpoint(undefined),
+    token: process.env.HF_TOKEN,
+    cacheDir: args.cacheDir ?? hfCacheRoot(),
+    onnxFile: args.file,
+    onProgress: ({ file, loaded, total }) => {
+      // One line per file and tenth: a terminal or a log file, no escape codes.
+      const line = `${file}: ${total ? `${Math.floor((loaded / total) * 10) * 10} % of ${formatBytes(total)}` : formatBytes(loaded)}`;
+      if (line !== shown) process.stderr.write(`${(shown = line)}\n`);
+    },
+  });
+  await writeOut(`${folder}\n`);
 }
 
 /** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */

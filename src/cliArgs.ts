@@ -6,6 +6,8 @@ import type { HideChoice } from './core/analysis/hiding';
 
 /** The usage line, shown with every argument error. */
 export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]]';
+/** The download command's usage line. */
+export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
 /** The full help (`--help`, `help`, or no arguments). */
 export const HELP = `Attention Lens: transformer attention from the command line (Node, WebAssembly).
@@ -27,6 +29,17 @@ ${USAGE}
   --words                 merge subword tokens into words (the tokenizer's word ids)
   --hide special|first    drop special tokens and/or the first token, rows renormalised
   --help                  this help
+
+${DOWNLOAD_USAGE}
+
+  Downloads a model's config.json, tokenizer.json, tokenizer_config.json and ONNX file from the
+  Hub (HF_ENDPOINT, else https://huggingface.co; HF_TOKEN for gated models) into the Hugging Face
+  cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), where the extension's
+  model picker and Hugging Face's own tools find it. Every file is verified against the Hub's
+  listing (size and SHA-256 or git blob id) before it counts; prints progress on stderr and the
+  snapshot folder on stdout.
+  --file <path>           the ONNX file in the repository (default onnx/model.onnx)
+  --cache-dir <dir>       another cache folder
 
 Errors are one line on stderr and a non-zero exit.`;
 
@@ -52,6 +65,32 @@ const SWITCHES = new Set(['--json', '--stats', '--words']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
 
+/** A checked `download` command line. */
+export interface DownloadArgs {
+  id: string;
+  file: string;
+  cacheDir?: string;
+}
+
+/** Parses `download <id>[@revision] [--file F] [--cache-dir D]`; the id is checked by `parseHubId`. */
+export function parseDownloadArgs(argv: string[]): DownloadArgs {
+  let id: string | undefined;
+  let file = 'onnx/model.onnx';
+  let cacheDir: string | undefined;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--file' || a === '--cache-dir') {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${DOWNLOAD_USAGE}`);
+      if (a === '--file') file = argv[++i];
+      else cacheDir = path.resolve(argv[++i]);
+    } else if (!a.startsWith('-') && id === undefined) id = a;
+    else throw new Error(`unknown argument ${a}. ${DOWNLOAD_USAGE}`);
+  }
+  if (!id) throw new Error(`the model id is required. ${DOWNLOAD_USAGE}`);
+  if (!file.endsWith('.onnx')) throw new Error(`--file names an ONNX file in the repository, such as onnx/model_quantized.onnx (got "${file}")`);
+  return { id, file, cacheDir };
+}
+
 /** True when the command line asks for help: no arguments, `help`, `--help` or `-h` anywhere. */
 export function wantsHelp(argv: string[]): boolean {
   return argv.length === 0 || argv[0] === 'help' || argv.includes('--help') || argv.includes('-h');
@@ -67,7 +106,7 @@ function positive(flag: string, v: string | true | undefined): number | undefine
 
 /** Parses `argv` (after the program name); throws with the usage line on any mistake. */
 export function parseInspectArgs(argv: string[]): InspectArgs {
-  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}". ${USAGE}`);
+  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}": the commands are inspect and download. ${USAGE}`);
   const opts: Record<string, string | true> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];

@@ -115,11 +115,9 @@ export interface DownloadProgress {
   total: number | undefined;
 }
 
-export interface DownloadOptions {
+/** How to reach the Hub and what to do while a file transfers. */
+export interface TransferOptions {
   endpoint: string;
-  cacheRoot: string;
-  /** ONNX file to fetch, e.g. `onnx/model.onnx` or `onnx/model_quantized.onnx`. */
-  onnxFile: string;
   /** Sent as a bearer token, only to `endpoint`'s origin (never to where a redirect leads elsewhere). */
   token?: string;
   /** The largest ONNX file to accept (bytes); a longer transfer is stopped and its partial file removed. */
@@ -127,6 +125,27 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   fetchImpl?: typeof fetch;
+}
+
+/** A model download into the extension's cache. */
+export interface DownloadOptions extends TransferOptions {
+  cacheRoot: string;
+  /** ONNX file to fetch, e.g. `onnx/model.onnx` or `onnx/model_quantized.onnx`. */
+  onnxFile: string;
+}
+
+/**
+ * The commit a revision names, from the `X-Repo-Commit` header of a HEAD request for one of its
+ * files; undefined when the server does not say (a plain mirror).
+ */
+export async function repoCommit(ref: HubRef, file: string, o: TransferOptions): Promise<string | undefined> {
+  try {
+    const res = await fetchFollowing(o.fetchImpl ?? fetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, {}, o, 'HEAD');
+    const commit = res.headers.get('x-repo-commit') ?? '';
+    return /^[0-9a-f]{40}$/.test(commit) ? commit : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -184,12 +203,12 @@ function removeStaging(staging: string): void {
  * `fetch` that follows up to five redirects itself, so the token goes only to the endpoint's origin
  * (the Hub redirects LFS files to a CDN, which must not receive it).
  */
-async function fetchFollowing(doFetch: typeof fetch, url: string, headers: Record<string, string>, o: DownloadOptions): Promise<Response> {
+async function fetchFollowing(doFetch: typeof fetch, url: string, headers: Record<string, string>, o: TransferOptions, method = 'GET'): Promise<Response> {
   const origin = new URL(o.endpoint).origin;
   let at = url;
   for (let hop = 0; hop <= 5; hop++) {
     const own = new URL(at).origin === origin;
-    const res = await doFetch(at, { headers: { ...headers, ...(o.token && own ? { authorization: `Bearer ${o.token}` } : {}) }, signal: o.signal, redirect: 'manual' });
+    const res = await doFetch(at, { method, headers: { ...headers, ...(o.token && own ? { authorization: `Bearer ${o.token}` } : {}) }, signal: o.signal, redirect: 'manual' });
     const next = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
     if (!next) return res;
     await res.body?.cancel().catch(() => undefined);
@@ -228,7 +247,7 @@ async function digestMatches(file: string, expected: HubFileDigest): Promise<boo
  * that cannot be continued is dropped and the file fetched afresh; one that fails its digest is
  * removed.
  */
-async function fetchFile(doFetch: typeof fetch, url: string, dest: string, expected: HubFileDigest, ref: HubRef, o: DownloadOptions): Promise<void> {
+export async function fetchFile(doFetch: typeof fetch, url: string, dest: string, expected: HubFileDigest, ref: HubRef, o: TransferOptions): Promise<void> {
   if (fs.existsSync(dest)) return;
   const file = expected.path;
   const part = `${dest}.part`;

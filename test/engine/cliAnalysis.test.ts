@@ -123,7 +123,7 @@ describe('inspect for a person at a terminal', () => {
     for (const args of [['--help'], ['help'], [], ['inspect', '--help']]) {
       const r = runCli(args);
       expect([args, r.status]).toEqual([args, 0]);
-      for (const flag of ['--model', '--text-file', '--target', '--json', '--layer', '--head', '--top', '--stats', '--aggregate', '--words', '--hide']) expect(r.stdout).toContain(flag);
+      for (const flag of ['--model', '--text-file', '--target', '--json', '--layer', '--head', '--top', '--stats', '--aggregate', '--words', '--hide', 'attention-lens download', '--file', '--cache-dir']) expect(r.stdout).toContain(flag);
     }
   });
 });

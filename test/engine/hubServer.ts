@@ -8,6 +8,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 
+/** The commit every revision of the stand-in names. */
+export const REPO_COMMIT = '0123456789abcdef0123456789abcdef01234567';
+
 /** Ways to answer the next request for a file wrongly. */
 export type Misbehaviour =
   /** No Content-Length, and the connection closes cleanly after this many bytes (looks complete). */
@@ -23,7 +26,7 @@ export type Misbehaviour =
 
 export interface HubServer {
   endpoint: string;
-  requests: Array<{ url: string; range?: string; ifRange?: string; authorization?: string }>;
+  requests: Array<{ method?: string; url: string; range?: string; ifRange?: string; authorization?: string }>;
   /** Answer the next request for `file` wrongly. */
   misbehaveNext(file: string, how: Misbehaviour): void;
   /** From now on serve `file` of every repository with this content (and a new ETag). */
@@ -45,7 +48,7 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
   const etagOf = (data: Buffer) => `"${crypto.createHash('sha256').update(data).digest('hex').slice(0, 16)}"`;
   const redirects = new Map<string, string>();
   const server = http.createServer((req, res) => {
-    requests.push({ url: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, authorization: req.headers.authorization });
+    requests.push({ method: req.method, url: req.url!, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, authorization: req.headers.authorization });
     // The Hub's listing API: /api/models/{org}/{name}/tree/{revision}?recursive=true → [{ type, path, size }].
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^?]+)/.exec(decodeURI(req.url!));
     if (tree) {
@@ -65,6 +68,8 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURI(req.url!));
     const folder = m && repos[m[1]];
     if (!m || !folder) return void res.writeHead(404).end('Repository not found');
+    // The commit a revision names, as the Hub says in every resolve reply.
+    res.setHeader('x-repo-commit', REPO_COMMIT);
     const moved = redirects.get(m[3]);
     if (moved) return void res.writeHead(302, { location: `${moved}${req.url}` }).end();
     if (gated.includes(m[1]) && req.headers.authorization !== 'Bearer secret') return void res.writeHead(401).end('gated');
