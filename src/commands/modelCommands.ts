@@ -5,7 +5,9 @@ import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
-import { type DownloadOptions, HubError, type HubRef, downloadHubModel, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel } from '../models/hub';
+import { downloadToHfCache, hfRefOfFolder, redownloadToHfCache } from '../models/hfDownload';
+import { hfCacheRoot } from '../models/hfCache';
+import { type DownloadProgress, HubError, type HubRef, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel } from '../models/hub';
 import { listHubOnnxFiles } from '../models/hubFiles';
 import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
 import type { ModelStore } from '../modelStore';
@@ -84,7 +86,8 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     if (pick.file.problem) return showError(new Error(`${pick.file.path} cannot be used: ${pick.file.problem}. Choose another file, or re-export the model as a single file.`));
     const onnxFile = pick.file.path;
     try {
-      const folder = await downloadWithProgress(ref, { endpoint, cacheRoot: store.downloadRoot, onnxFile, maxBytes }, downloadHubModel);
+      // Into the Hugging Face cache, where the terminal (`attention-lens download`) and Python find it too.
+      const folder = await downloadWithProgress(ref, (extra) => downloadToHfCache(ref, { endpoint, cacheDir: hfCacheRoot(), onnxFile, maxBytes, ...extra }));
       readModelFolder(folder, onnxFile);
       await store.addAndSelect(folder, onnxFile);
       onSelected(ref.id);
@@ -95,16 +98,22 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
   });
 }
 
+/** What a download gets from its progress notification. */
+interface ProgressHooks {
+  token?: string;
+  signal: AbortSignal;
+  onProgress(p: DownloadProgress): void;
+}
+
 /** Runs a (re)download in a cancellable progress notification. */
-function downloadWithProgress(ref: HubRef, o: Omit<DownloadOptions, 'signal' | 'onProgress' | 'token'>, download: typeof downloadHubModel): Promise<string> {
+function downloadWithProgress(ref: HubRef, download: (hooks: ProgressHooks) => Promise<string>): Promise<string> {
   return Promise.resolve(vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Downloading ${ref.id}`, cancellable: true },
     (progress, token) => {
       const ac = new AbortController();
       token.onCancellationRequested(() => ac.abort());
       let last = 0;
-      return download(ref, {
-        ...o,
+      return download({
         token: process.env.HF_TOKEN,
         signal: ac.signal,
         onProgress: ({ file, loaded, total }) => {
@@ -123,7 +132,10 @@ function downloadWithProgress(ref: HubRef, o: Omit<DownloadOptions, 'signal' | '
  */
 export function redownloadAction(store: ModelStore, onSelected: OnModelSelected): (modelFolder: string) => { title: string; run(): Promise<void> } | undefined {
   return (modelFolder) => {
-    const ref = hubRefOfFolder(store.downloadRoot, modelFolder);
+    // A download of this extension's own cache (older versions), or a snapshot of a Hugging Face cache.
+    const own = hubRefOfFolder(store.downloadRoot, modelFolder);
+    const hf = own ? undefined : hfRefOfFolder(modelFolder);
+    const ref = own ?? hf;
     if (!ref) return undefined;
     return {
       title: 'Re-download',
@@ -131,7 +143,11 @@ export function redownloadAction(store: ModelStore, onSelected: OnModelSelected)
         const settings = readSettings();
         try {
           const onnxFile = store.onnxFileFor(modelFolder) ?? 'onnx/model.onnx';
-          const folder = await downloadWithProgress(ref, { endpoint: hubEndpoint(settings.hubEndpoint), cacheRoot: store.downloadRoot, onnxFile, maxBytes: settings.maxModelSizeMB * BYTES_PER_MB }, redownloadHubModel);
+          const common = { endpoint: hubEndpoint(settings.hubEndpoint), onnxFile, maxBytes: settings.maxModelSizeMB * BYTES_PER_MB };
+          const cacheDir = path.dirname(path.dirname(path.dirname(path.resolve(modelFolder)))); // …/<cache>/models--org--name/snapshots/<commit>
+          const folder = await downloadWithProgress(ref, (extra) => (own
+            ? redownloadHubModel(ref, { ...common, cacheRoot: store.downloadRoot, ...extra })
+            : redownloadToHfCache(ref, { ...common, cacheDir, ...extra })));
           readModelFolder(folder, onnxFile);
           onSelected(ref.id);
         } catch (e) {

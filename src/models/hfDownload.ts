@@ -62,6 +62,33 @@ export async function downloadToHfCache(ref: HubRef, o: HfCacheDownloadOptions):
   return snapshot;
 }
 
+/** The Hub model of a snapshot folder of a Hugging Face cache (`…/models--org--name/snapshots/<commit>`), when it is one. */
+export function hfRefOfFolder(folder: string): HubRef | undefined {
+  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]([^\\/]+)[\\/]?$/.exec(path.resolve(folder));
+  return m ? { id: `${m[1]}/${m[2]}`, revision: m[3] } : undefined;
+}
+
+/**
+ * Fetches a cached snapshot's files again (the way out when it fails to load): removes their links
+ * and the blobs they point to, then downloads and verifies them afresh into the same snapshot.
+ */
+export async function redownloadToHfCache(ref: HubRef, o: HfCacheDownloadOptions): Promise<string> {
+  const repo = safeJoin(o.cacheDir, getRepoFolderName({ name: ref.id, type: 'model' }));
+  const snapshot = safeJoin(repo, `snapshots/${ref.revision.replace(/\//g, '--')}`);
+  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile]) {
+    const link = safeJoin(snapshot, file);
+    let target: string | undefined;
+    try {
+      target = path.resolve(path.dirname(link), fs.readlinkSync(link));
+    } catch {
+      target = undefined; // a copy, or absent
+    }
+    if (target && target.startsWith(path.join(repo, 'blobs') + path.sep)) fs.rmSync(target, { force: true });
+    fs.rmSync(link, { force: true });
+  }
+  return downloadToHfCache(ref, o);
+}
+
 async function sha256Of(file: string): Promise<string> {
   const hash = crypto.createHash('sha256');
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache } from '../../src/models/hfCache';
+import { hfRefOfFolder, redownloadToHfCache } from '../../src/models/hfDownload';
 import { FIXTURES, ROOT, inspect } from './cli';
 import { type HubServer, REPO_COMMIT, startHubServer } from './hubServer';
 
@@ -86,5 +87,20 @@ describe('attention-lens download', () => {
     const missing = await cli(['download', 'test-org/tiny-bert', '--file', 'onnx/model_fp16.onnx', '--cache-dir', path.join(tmp, 'c3')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/has no onnx\/model_fp16\.onnx/);
+  });
+
+  it('Re-download replaces a damaged blob of a cached snapshot with a verified one', async () => {
+    const cache = path.join(tmp, 'redownload-cache');
+    const r = await cli(['download', 'test-org/tiny-bert', '--cache-dir', cache]);
+    const snapshot = r.stdout.trim();
+    const onnx = path.join(snapshot, 'onnx/model.onnx');
+    const blob = path.resolve(path.dirname(onnx), fs.readlinkSync(onnx));
+    fs.truncateSync(blob, 100); // the blob was damaged on disk
+    const ref = hfRefOfFolder(snapshot)!;
+    expect(ref).toEqual({ id: 'test-org/tiny-bert', revision: REPO_COMMIT });
+    expect(hfRefOfFolder(BERT)).toBeUndefined();
+    const again = await redownloadToHfCache(ref, { endpoint: hub.endpoint, cacheDir: cache, onnxFile: 'onnx/model.onnx' });
+    expect(again).toBe(snapshot);
+    expect(fs.readFileSync(onnx).equals(fs.readFileSync(path.join(BERT, 'onnx/model.onnx')))).toBe(true);
   });
 });
