@@ -66,7 +66,10 @@ const runner = new Runner(
   },
   {
     progress: (req, stage, message, fraction) => {
-      if (state.snapshot.phase.name !== 'ready' || req) state.progress(stage, message, fraction);
+      // Only the run in progress moves the status; a preparation without one shows only on an empty panel
+      // (never over a picture or an error).
+      const phase = state.snapshot.phase.name;
+      if (req ? req === current && phase === 'running' : phase === 'idle') state.progress(stage, message, fraction);
       if (req) channel.post({ type: 'run/didProgress', runId: req.runId, stage, message });
     },
     finished: (req, result) => {
@@ -107,7 +110,11 @@ function show(req: RunRequest, result: RunResult): void {
   }));
 }
 
+/** The run the panel is showing or working on. */
+let current: RunRequest | undefined;
+
 function start(request: RunRequest): void {
+  current = request;
   state.begin(request);
   void runner.start(request);
 }
