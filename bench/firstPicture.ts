@@ -223,6 +223,6 @@ export async function main(): Promise<void> {
   }
   report(rows);
   for (const m of memory) {
-    console.log(`\nmemory after the run, grid computed (${m.label}): attention held by the panel ${formatBytes(m.held)} against layers × heads × n² × 4 = ${formatBytes(m.naive)} (${(m.held / m.naive).toFixed(2)}×); panel JS heap after GC ${formatBytes(m.heap)} (typed arrays' data are outside it)`);
+    console.log(`\nmemory after the run, grid computed (${m.label}): attention held by the panel ${formatBytes(m.held)} against layers × heads × n² × 4 = ${formatBytes(m.naive)} (${(m.held / m.naive).toFixed(2)}×); panel JS heap after GC ${formatBytes(m.heap)}`);
   }
 }
