@@ -92,12 +92,14 @@ describe('engine on WebGPU: attention stays on the GPU, layers read back in orde
     expect(log.slice(1)).toEqual(['read attentions.0 and release', 'read attentions.1 and release', 'dispose attentions.1']);
   });
 
-  it('checks every output shape before reading any back', async () => {
+  it('checks every output shape before reading any back, and releases the run\'s buffers when one is wrong', async () => {
     const log: string[] = [];
     const ort = gpuOrt({ 'attentions.0': [[1, 1, 3, 3], uniform(1, 3)], 'attentions.1': [[1, 1, 8, 8], uniform(1, 8)] }, log);
     const engine = await AttentionEngine.create(ort, modelWithOutputs(['attentions.0', 'attentions.1']), 'webgpu');
     await expect(engine.run({ ids: [1, 2, 3] })).rejects.toThrow(/attentions\.1 has shape \[1, 1, 8, 8\]/);
     expect(log.filter((l) => l.startsWith('read'))).toEqual([]);
+    // Nothing of the failed run stays on the GPU.
+    expect(log.filter((l) => l.startsWith('dispose')).sort()).toEqual(['dispose attentions.0', 'dispose attentions.1']);
   });
 
   it('leaves outputs on the CPU for WebAssembly: every layer at once, nothing to come', async () => {

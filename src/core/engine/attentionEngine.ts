@@ -173,7 +173,17 @@ export class AttentionEngine {
       throw new EngineError(`The model failed to run (${detail}).`, 'run-failed');
     }
     const millis = now() - t0;
-    // Check every output's shape first (known without reading it back), then read in view order.
+    try {
+      return await this.collect(results, input, millis);
+    } catch (e) {
+      // A failed check or read back: release what the run holds (GPU buffers above all) before saying why.
+      for (const t of Object.values(results)) t.dispose?.();
+      throw e;
+    }
+  }
+
+  /** Checks every output's shape first (known without reading it back), then reads them in view order. */
+  private async collect(results: Ort.InferenceSession.OnnxValueMapType, input: RunInput, millis: number): Promise<RunOutput> {
     const outputs: Array<{ name: string; tensor: Ort.Tensor; meta: Omit<AttentionLayer, 'data'> }> = [];
     for (const name of this.attentionOutputs) {
       const t = results[name];
