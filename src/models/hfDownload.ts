@@ -10,8 +10,8 @@ import { getRepoFolderName } from '@huggingface/hub';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HubError, type HubRef, MODEL_FILES, OPTIONAL_FILES, type TransferOptions, fetchFile, repoCommit, safeJoin } from './hub';
-import { listHubFiles } from './hubFiles';
+import { type HubRef, MODEL_FILES, OPTIONAL_FILES, type TransferOptions, fetchFile, repoCommit, safeJoin } from './hub';
+import { modelFileDigests } from './hubFiles';
 
 /** A download into a Hugging Face cache folder (`HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`). */
 export interface HfCacheDownloadOptions extends TransferOptions {
@@ -22,26 +22,22 @@ export interface HfCacheDownloadOptions extends TransferOptions {
 
 /** Downloads (or finds already downloaded) the model's files; returns the snapshot folder. */
 export async function downloadToHfCache(ref: HubRef, o: HfCacheDownloadOptions): Promise<string> {
-  const listed = new Map((await listHubFiles(ref, { endpoint: o.endpoint, token: o.token, fetchImpl: o.fetchImpl })).map((f) => [f.path, f]));
-  const files = [...MODEL_FILES, ...OPTIONAL_FILES.filter((f) => listed.has(f)), o.onnxFile];
-  for (const f of files) {
-    if (!listed.has(f)) throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} has no ${f}. Check the model id, revision and file name.`, 'not-found');
-  }
+  const files = await modelFileDigests(ref, o, o.onnxFile);
   const repo = safeJoin(o.cacheDir, getRepoFolderName({ name: ref.id, type: 'model' }));
   // The snapshot is named by the commit the revision points to (what Hugging Face's own tools do);
   // a server that does not say (a plain mirror) gets the revision's name.
   const commit = /^[0-9a-f]{40}$/.test(ref.revision) ? ref.revision : (await repoCommit(ref, 'config.json', o)) ?? ref.revision;
   const snapshot = safeJoin(repo, `snapshots/${commit.replace(/\//g, '--')}`);
   const doFetch = o.fetchImpl ?? fetch;
-  for (const file of files) {
-    const expected = listed.get(file)!;
+  for (const expected of files) {
+    const file = expected.path;
     const link = safeJoin(snapshot, file);
     if (fs.existsSync(link)) continue;
     // Blobs are named by their digest; without one (a mirror that lists none), by the SHA-256 of the verified bytes.
     const named = expected.sha256 ?? expected.gitOid;
     const blobs = safeJoin(repo, 'blobs');
     const dest = named ? path.join(blobs, named) : path.join(blobs, `.download-${crypto.createHash('sha256').update(`${ref.id}@${commit}/${file}`).digest('hex').slice(0, 16)}`);
-    await fetchFile(doFetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, dest, expected, ref, o);
+    await fetchFile(doFetch, dest, expected, ref, o);
     let blob = dest;
     if (!named) {
       blob = path.join(blobs, await sha256Of(dest));

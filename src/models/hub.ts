@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatBytes } from '../core/units';
-import { type HubFileDigest, listHubFiles } from './hubFiles';
+import { type HubFileDigest, modelFileDigests } from './hubFiles';
 
 /** A Hub model reference: `org/name` with an optional `@revision`. */
 export interface HubRef {
@@ -134,13 +134,18 @@ export interface DownloadOptions extends TransferOptions {
   onnxFile: string;
 }
 
+/** Where the Hub serves `file` of `ref`'s revision. */
+export function resolveUrl(endpoint: string, ref: HubRef, file: string): string {
+  return `${endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`;
+}
+
 /**
  * The commit a revision names, from the `X-Repo-Commit` header of a HEAD request for one of its
  * files; undefined when the server does not say (a plain mirror).
  */
 export async function repoCommit(ref: HubRef, file: string, o: TransferOptions): Promise<string | undefined> {
   try {
-    const res = await fetchFollowing(o.fetchImpl ?? fetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, {}, o, 'HEAD');
+    const res = await fetchFollowing(o.fetchImpl ?? fetch, resolveUrl(o.endpoint, ref, file), {}, o, 'HEAD');
     const commit = res.headers.get('x-repo-commit') ?? '';
     return /^[0-9a-f]{40}$/.test(commit) ? commit : undefined;
   } catch {
@@ -159,20 +164,8 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   safeJoin(staging, o.onnxFile);
   fs.mkdirSync(staging, { recursive: true });
   const doFetch = o.fetchImpl ?? fetch;
-  const files = [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile];
   try {
-    // What each file must be (size, SHA-256 or git blob id), from the Hub's listing: every
-    // transfer is checked against it before it counts.
-    const listed = new Map((await listHubFiles(ref, { endpoint: o.endpoint, token: o.token, fetchImpl: o.fetchImpl })).map((f) => [f.path, f]));
-    for (const file of files) {
-      const optional = OPTIONAL_FILES.includes(file);
-      const expected = listed.get(file);
-      if (!expected) {
-        if (optional) continue;
-        throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} has no ${file}. Check the model id, revision and file name.`, 'not-found');
-      }
-      await fetchFile(doFetch, `${o.endpoint}/${ref.id}/resolve/${encodeURIComponent(ref.revision)}/${file}`, safeJoin(staging, file), expected, ref, o);
-    }
+    for (const expected of await modelFileDigests(ref, o, o.onnxFile)) await fetchFile(doFetch, safeJoin(staging, expected.path), expected, ref, o);
   } catch (e) {
     if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'too-large' || e.code === 'corrupt')) {
       removeStaging(staging); // nothing to resume
@@ -181,7 +174,7 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   }
   // Merge into the cached folder (another ONNX variant may already be there); the ONNX file
   // moves last, and a folder without it never counts as a cached model.
-  for (const file of files) {
+  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile]) {
     const from = safeJoin(staging, file);
     if (!fs.existsSync(from)) continue;
     const to = safeJoin(final, file);
@@ -247,9 +240,10 @@ async function digestMatches(file: string, expected: HubFileDigest): Promise<boo
  * that cannot be continued is dropped and the file fetched afresh; one that fails its digest is
  * removed.
  */
-export async function fetchFile(doFetch: typeof fetch, url: string, dest: string, expected: HubFileDigest, ref: HubRef, o: TransferOptions): Promise<void> {
+export async function fetchFile(doFetch: typeof fetch, dest: string, expected: HubFileDigest, ref: HubRef, o: TransferOptions): Promise<void> {
   if (fs.existsSync(dest)) return;
   const file = expected.path;
+  const url = resolveUrl(o.endpoint, ref, file);
   const part = `${dest}.part`;
   const metaFile = `${part}.json`;
   fs.mkdirSync(path.dirname(dest), { recursive: true });

@@ -3,7 +3,7 @@
  * which of them cannot work here. Listing uses the official `@huggingface/hub` client. No vscode import.
  */
 import { listFiles } from '@huggingface/hub';
-import { HubError, type HubRef, MODEL_FILES } from './hub';
+import { HubError, type HubRef, MODEL_FILES, OPTIONAL_FILES } from './hub';
 
 /** One ONNX file of a repository. */
 export interface HubOnnxFile {
@@ -67,6 +67,21 @@ export async function listHubFiles(ref: HubRef, o: HubListOptions): Promise<HubF
     throw new HubError(`Cannot reach ${o.endpoint} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
   }
   return entries;
+}
+
+/**
+ * What the files of a model download must be (size, SHA-256 or git blob id), from the listing:
+ * config.json, tokenizer.json, tokenizer_config.json when the repository has one, and `onnxFile`.
+ * Throws `HubError` (not-found) naming a required file the revision lacks, before anything is fetched.
+ */
+export async function modelFileDigests(ref: HubRef, o: HubListOptions, onnxFile: string): Promise<HubFileDigest[]> {
+  const listed = new Map((await listHubFiles(ref, o)).map((f) => [f.path, f]));
+  return [...MODEL_FILES, ...OPTIONAL_FILES, onnxFile].flatMap((file) => {
+    const expected = listed.get(file);
+    if (expected) return [expected];
+    if (OPTIONAL_FILES.includes(file)) return [];
+    throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} has no ${file}. Check the model id, revision and file name.`, 'not-found');
+  });
 }
 
 /**

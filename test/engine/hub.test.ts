@@ -8,7 +8,7 @@ import { discoverHfCache, hfCacheRoot } from '../../src/models/hfCache';
 import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel, safeJoin } from '../../src/models/hub';
 import { listHubOnnxFiles } from '../../src/models/hubFiles';
 import { FIXTURES, inspect } from './cli';
-import { type HubServer, startHubServer } from './hubServer';
+import { type HubServer, type Misbehaviour, startHubServer } from './hubServer';
 
 const BERT = path.join(FIXTURES, 'models/bert-plain');
 let hub: HubServer;
@@ -240,23 +240,22 @@ describe('verified transfers: a misbehaving server never leaves an unverified fi
     expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
   });
 
-  it('a 416 to a resume is not taken as "complete": the file is fetched afresh', async () => {
-    const root = cache('416');
+  /** A transfer cut short, then a resume the server answers as `how`; the download must end with the original file. */
+  async function resumeAnsweredWith(root: string, how: Misbehaviour): Promise<void> {
     hub.interruptNext(onnx, 60_000);
     expect(await code(downloadHubModel(ref(), opts(root)))).toBe('network');
-    hub.misbehaveNext(onnx, { kind: 'resume-416' });
+    hub.misbehaveNext(onnx, how);
     const folder = await downloadHubModel(ref(), opts(root));
     expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+  }
+
+  it('a 416 to a resume is not taken as "complete": the file is fetched afresh', async () => {
+    await resumeAnsweredWith(cache('416'), { kind: 'resume-416' });
     expect(hub.requests.filter((r) => r.url.endsWith(onnx)).slice(-2).map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/), undefined]);
   });
 
   it('a 206 that starts at the wrong offset is not spliced in', async () => {
-    const root = cache('offset');
-    hub.interruptNext(onnx, 60_000);
-    expect(await code(downloadHubModel(ref(), opts(root)))).toBe('network');
-    hub.misbehaveNext(onnx, { kind: 'resume-wrong-offset' });
-    const folder = await downloadHubModel(ref(), opts(root));
-    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+    await resumeAnsweredWith(cache('offset'), { kind: 'resume-wrong-offset' });
   });
 
   it('a resume asks If-Range with the ETag, and a file changed meanwhile is fetched whole, not spliced', async () => {
