@@ -13,7 +13,8 @@ import { Tokenizer } from 'tokenizers';
 import { type RunTimings, TIMING_STAGES, formatMillis, nonInferenceShare, stageTotals, totalMillis } from '../src/core/timing';
 import { formatBytes } from '../src/core/units';
 import { bundledModels } from '../src/models/modelRegistry';
-import { CodeServer, ROOT, launchBrowser, panelFrame } from '../test/e2e/codeServer';
+import { CodeServer, ROOT, launchBrowser } from '../test/e2e/codeServer';
+import { nextTimings, paletteEnter } from '../test/e2e/workbench';
 
 /** One measured run: what the panel recorded, and the bench's own clock from the key press. */
 interface Measured {
@@ -74,29 +75,6 @@ async function openAndSelectAll(page: Page, file: string): Promise<void> {
   await page.locator('.monaco-editor .view-lines').first().click();
   await page.keyboard.press('Control+A');
   await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
-}
-
-/** Runs a palette command and returns when Enter was pressed (epoch ms). */
-async function paletteEnter(page: Page, title: string): Promise<number> {
-  await page.keyboard.press('F1');
-  await page.keyboard.type(title);
-  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: 10_000 });
-  const t0 = Date.now();
-  await page.keyboard.press('Enter');
-  return t0;
-}
-
-/** Waits for the panel to publish timings newer than `after` (its picture is on screen). */
-async function nextTimings(page: Page, after: number, frame?: Frame): Promise<{ frame: Frame; timings: RunTimings }> {
-  const f = frame ?? (await panelFrame(page, 120_000));
-  const handle = await f.waitForFunction((after) => {
-    const t = document.body.dataset.timings;
-    if (document.body.dataset.state === 'error') return { error: document.getElementById('error')?.textContent ?? 'error' };
-    return t && JSON.parse(t).commandAt > after ? t : false;
-  }, after, { timeout: 300_000, polling: 100 });
-  const v = await handle.jsonValue();
-  if (typeof v !== 'string') throw new Error(`the panel failed: ${(v as { error: string }).error}`);
-  return { frame: f, timings: JSON.parse(v) as RunTimings };
 }
 
 async function session(settings: Record<string, unknown>, files: Record<string, string>, steps: (page: Page, measured: Measured[], tokenCount: (f: string) => number) => Promise<void>): Promise<Measured[]> {

@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { formatBytes } from '../src/core/units';
-import { CodeServer, ROOT, launchBrowser, panelFrame } from '../test/e2e/codeServer';
+import { CodeServer, ROOT, launchBrowser } from '../test/e2e/codeServer';
+import { highlightCount, nextTimings, paletteEnter } from '../test/e2e/workbench';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 100);
 const CHECKPOINTS = [10, RUNS];
@@ -30,12 +31,6 @@ function rssOf(pattern: RegExp): number {
     }
   }
   return total;
-}
-
-/** Editor highlights of attended tokens (their background is the decoration colour). */
-function highlightCount(page: Page): Promise<number> {
-  return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
-    .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
 }
 
 interface Sample {
@@ -89,20 +84,15 @@ export async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       await page.locator('.monaco-editor .view-lines').first().click();
       await selectLine(page, run);
-      await page.keyboard.press('F1');
-      await page.keyboard.type('Attention Lens: Show Attention');
-      await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: 'Show Attention' }).first().waitFor({ timeout: 10_000 });
-      const pressed = Date.now();
-      await page.keyboard.press('Enter');
-      frame ??= await panelFrame(page, 120_000);
-      const handle = await frame.waitForFunction((after) => {
-        const t = document.body.dataset.timings;
-        if (document.body.dataset.state === 'error') return 'error';
-        return t && JSON.parse(t).commandAt > after ? t : false;
-      }, Math.max(last, pressed - 60_000), { timeout: 120_000, polling: 100 });
-      const v = await handle.jsonValue();
-      if (v === 'error') throw new Error(`run ${run} failed: ${await frame.$eval('#error', (e) => e.textContent)}`);
-      last = (JSON.parse(v as string) as { commandAt: number }).commandAt;
+      const pressed = await paletteEnter(page, 'Attention Lens: Show Attention');
+      let r;
+      try {
+        r = await nextTimings(page, Math.max(last, pressed - 60_000), frame, 120_000);
+      } catch (e) {
+        throw new Error(`run ${run}: ${(e as Error).message}`);
+      }
+      frame = r.frame;
+      last = r.timings.commandAt;
       if (CHECKPOINTS.includes(run)) samples.push(await sample(page, frame, run));
       if (run % 10 === 0) console.log(`run ${run}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { editorHover, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -60,12 +60,6 @@ async function openPanelFromContextMenu(page: Page): Promise<Frame> {
   const frame = await panelFrame(page);
   await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
   return frame;
-}
-
-/** Editor highlights of attended tokens (their background is the decoration colour). */
-async function highlightCount(page: Page): Promise<number> {
-  return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
-    .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
 }
 
 describe.each([

@@ -2,6 +2,7 @@
 // Workbench gestures shared by the end-to-end suites: open story.md, select its first line, run
 // a command from the palette, hover a token in the editor.
 import type { Frame, Page } from 'playwright-core';
+import type { RunTimings } from '../../src/core/timing';
 import { panelFrame } from './codeServer';
 
 export async function openSampleAndSelect(page: Page): Promise<void> {
@@ -69,4 +70,33 @@ export async function showAttentionByKey(page: Page): Promise<Frame> {
   if (frame) return frame;
   await runCommand(page, 'Attention Lens: Show Attention');
   return panelFrame(page);
+}
+
+/** Editor highlights of attended tokens (their background is the decoration colour). */
+export async function highlightCount(page: Page): Promise<number> {
+  return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
+    .filter((e) => /rgba\((255, 170, 40|230, 110, 0), 0\.\d+\)/.test(getComputedStyle(e).backgroundColor)).length);
+}
+
+/** Runs a palette command once the palette lists it, and returns when Enter was pressed (epoch ms), for timing. */
+export async function paletteEnter(page: Page, title: string): Promise<number> {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  const t0 = Date.now();
+  await page.keyboard.press('Enter');
+  return t0;
+}
+
+/** Waits for the panel to publish timings of a run commanded after `after` (its picture is on screen); throws the panel's error. */
+export async function nextTimings(page: Page, after: number, frame?: Frame, timeout = 300_000): Promise<{ frame: Frame; timings: RunTimings }> {
+  const f = frame ?? (await panelFrame(page, 120_000));
+  const handle = await f.waitForFunction((after) => {
+    const t = document.body.dataset.timings;
+    if (document.body.dataset.state === 'error') return { error: document.getElementById('error')?.textContent ?? 'error' };
+    return t && JSON.parse(t).commandAt > after ? t : false;
+  }, after, { timeout, polling: 100 });
+  const v = await handle.jsonValue();
+  if (typeof v !== 'string') throw new Error(`the panel failed: ${(v as { error: string }).error}`);
+  return { frame: f, timings: JSON.parse(v) as RunTimings };
 }
