@@ -1,9 +1,10 @@
 /**
- * Files the host hands to a webview through messages rather than as webview resources: VS Code
- * loads webview resources through its service worker at a few MB/s (4 MB/s measured in
- * code-server, where the 13 MB default model took 3.6 s and the 14 MB runtime as long), while
- * binary `postMessage` moves them in a fraction of that. Only files granted here are served, under
- * opaque ids; nothing else on disk can be asked for.
+ * Files the host hands to a webview through messages rather than as webview resources: the page
+ * learns each file's size before the bytes (progress, one buffer of the right size), a model folder
+ * never has to become a `localResourceRoot` (the page can read that one file, not its neighbours),
+ * and a file replaced on disk gets a new id. (Speed is no reason either way: in code-server both
+ * paths cross VS Code's remote connection at a few MB/s.) Only files granted here are served,
+ * under opaque ids; nothing else on disk can be asked for.
  */
 import * as fs from 'node:fs';
 import * as crypto from 'node:crypto';

@@ -115,6 +115,7 @@ let current: RunRequest | undefined;
 
 function start(request: RunRequest): void {
   current = request;
+  held = undefined; // a rollout held for an older run is not coming
   state.begin(request);
   void runner.start(request);
 }
