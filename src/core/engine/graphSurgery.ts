@@ -1,6 +1,7 @@
 /**
  * Exposes attention in ONNX graphs that do not output it: finds each attention Softmax (the one
- * whose probabilities multiply the values), appends its output as a graph output named like
+ * whose probabilities multiply the values, as eager and SDPA exports write it) and each opset-23
+ * Attention operator (asked for its softmax weights), appends them as graph outputs named like
  * Hugging Face's (`attentions.N`, or `encoder_`/`decoder_`/`cross_attentions.N`), and explains
  * graphs where attention is hidden inside fused operators. Pure: bytes in, bytes out.
  */
@@ -22,7 +23,7 @@ export interface FoundAttention {
   name: string;
   kind: AttentionKind;
   layer: number;
-  /** Name of the Softmax node it comes from. */
+  /** Name of the Softmax (or opset-23 Attention) node it comes from. */
   node: string;
 }
 
@@ -33,8 +34,15 @@ export interface SurgeryResult {
 }
 
 const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
-/** Ops allowed between a Softmax and the MatMul with the values (dtype casts, no-op dropout). */
-const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity']);
+/**
+ * Ops that keep the probabilities' shape and meaning between a Softmax and the MatMul with the
+ * values: dtype casts, inference-time dropout, a head mask, and the guards SDPA exports put there
+ * (`Where(IsNaN(p), 0, p)` zeroes fully masked rows). For Where and Mul only the data operand is
+ * followed, never the condition.
+ */
+const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity', 'Where', 'Mul']);
+/** How far past the Softmax the value MatMul may sit. */
+const MAX_PATH = 6;
 /** Ops allowed between the score MatMul (Q·Kᵀ) and the Softmax (scale, mask, bias). */
 const SCORE_OPS = new Set(['Add', 'Div', 'Mul', 'Sub', 'Where', 'Cast', 'Tanh']);
 const RECIPE = 'Export with eager attention and output_attentions=True (see "Use your own model" in the README), or with Optimum without fused-attention optimizations.';
@@ -93,10 +101,9 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
   }
   const nodes = graph.node ?? [];
 
-  const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && (n.domain === 'com.microsoft' || ((n.domain ?? '') === '' && n.opType === 'Attention')));
+  const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft');
   if (fused) {
-    const where = fused.domain === 'com.microsoft' ? `a fused com.microsoft ${fused.opType} operator` : 'the opset-23 Attention operator';
-    throw new SurgeryError(`${fileLabel} computes attention inside ${where} (node ${fused.name || fused.opType}), which never exposes the attention weights. ${RECIPE}`);
+    throw new SurgeryError(`${fileLabel} computes attention inside a fused com.microsoft ${fused.opType} operator (node ${fused.name || fused.opType}), which never exposes the attention weights. ${RECIPE}`);
   }
   if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) {
     throw new SurgeryError(`${fileLabel} keeps its weights in external data files (model.onnx_data), which Attention Lens cannot load. Re-export the model as a single file (models under 2 GB fit).`);
@@ -109,8 +116,18 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
     for (const o of n.output ?? []) producer.set(o, n);
   }
 
-  const softmaxes = nodes.filter((n) => n.opType === 'Softmax' && (n.domain ?? '') === '' && feedsValues(n.output![0], consumers));
-  if (softmaxes.length === 0) {
+  // Every attention in graph order: Softmaxes whose probabilities multiply the values, and
+  // opset-23 Attention operators, which return their softmax weights when asked (mode 3).
+  const sources = nodes.flatMap((n, index): Source[] => {
+    if ((n.domain ?? '') !== '') return [];
+    if (n.opType === 'Attention') return [{ node: n, weights: fusedWeights(n, index, fileLabel), q: n.input![0], k: n.input![1] }];
+    if (n.opType !== 'Softmax') return [];
+    const weights = valueWeights(n.output![0], consumers);
+    if (weights === undefined) return [];
+    const scores = scoreMatMul(n.input![0], producer, 0);
+    return [{ node: n, weights, q: scores?.input?.[0], k: scores?.input?.[1] }];
+  });
+  if (sources.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }
 
@@ -119,27 +136,48 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
   const taken = new Set(nodes.flatMap((n) => n.output ?? []));
   const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
   const found: FoundAttention[] = [];
-  for (const sm of softmaxes) {
-    const kind = dependsOnDecoder ? classify(sm, producer, dependsOnDecoder) : 'self';
+  for (const { node: sm, weights, q, k } of sources) {
+    const kind = dependsOnDecoder ? classify(sm, q, k, dependsOnDecoder) : 'self';
     const layer = counters[kind]++;
     const name = `${kind === 'self' ? '' : `${kind}_`}attentions.${layer}`;
-    if (taken.has(name)) renameTensor(graph, name, `${name}/attention_lens_original`);
+    let source = weights;
+    if (taken.has(name)) {
+      // An internal tensor already has the name (e.g. a stripped attention output): rename it.
+      renameTensor(graph, name, `${name}/attention_lens_original`);
+      if (source === name) source = `${name}/attention_lens_original`;
+    }
     found.push({ name, kind, layer, node: sm.name ?? '' });
     // Cast to float32 so fp16 models give the same output type as fp32 ones.
-    nodes.push(onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [sm.output![0]], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] }));
+    nodes.push(onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [source], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] }));
     graph.output = [...(graph.output ?? []), onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) })];
   }
   graph.node = nodes;
   return { bytes: onnx.ModelProto.encode(model).finish(), found };
 }
 
-/** True when `tensor` (through casts) is the first operand of a MatMul: probabilities × values. */
-function feedsValues(tensor: string, consumers: Map<string, Array<{ node: onnx.INodeProto; index: number }>>, depth = 0): boolean {
-  for (const { node, index } of consumers.get(tensor) ?? []) {
-    if (node.opType === 'MatMul' && index === 0) return true;
-    if (depth < 4 && PASS_THROUGH.has(node.opType ?? '') && feedsValues(node.output![0], consumers, depth + 1)) return true;
-  }
-  return false;
+/**
+ * The attention weights as the value MatMul uses them, or undefined when `softmax` (a Softmax
+ * output) never reaches a MatMul as its first operand through PASS_THROUGH ops. The tensor
+ * returned is the last one on that path before any dtype cast, so guards (SDPA's NaN Where),
+ * dropout and head masks are applied as in Hugging Face's `output_attentions`, while an fp16
+ * model's weights keep the Softmax's precision.
+ */
+function valueWeights(softmax: string, consumers: Map<string, Array<{ node: onnx.INodeProto; index: number }>>): string | undefined {
+  const walk = (tensor: string, weights: string, cast: boolean, depth: number): string | undefined => {
+    for (const { node, index } of consumers.get(tensor) ?? []) {
+      const op = node.opType ?? '';
+      if (op === 'MatMul' && index === 0) return weights;
+      if (depth >= MAX_PATH || !PASS_THROUGH.has(op) || (node.domain ?? '') !== '') continue;
+      // Where(condition, a, b): the probabilities are data (a or b), never the condition.
+      if (op === 'Where' && index === 0) continue;
+      const out = node.output![0];
+      const isCast = cast || op === 'Cast';
+      const hit = walk(out, isCast ? weights : out, isCast, depth + 1);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  };
+  return walk(softmax, softmax, false, 0);
 }
 
 /** Names of all tensors computed from any of `inputs`. */
@@ -152,15 +190,42 @@ function decoderReach(nodes: onnx.INodeProto[], inputs: Set<string>): Set<string
 }
 
 /**
- * Encoder self, decoder self or cross attention, from the score MatMul Q·Kᵀ behind the Softmax:
- * keys computed from decoder inputs → decoder; else queries from decoder inputs → cross; else encoder.
+ * Encoder self, decoder self or cross attention, from the queries and keys of the score product
+ * Q·Kᵀ: keys computed from decoder inputs → decoder; else queries from decoder inputs → cross;
+ * else encoder. Without them, from whether the scores themselves depend on the decoder.
  */
-function classify(softmax: onnx.INodeProto, producer: Map<string, onnx.INodeProto>, fromDecoder: Set<string>): AttentionKind {
-  const scores = scoreMatMul(softmax.input![0], producer, 0);
-  if (!scores) return fromDecoder.has(softmax.input![0]) ? 'decoder' : 'encoder';
-  const [q, k] = scores.input!;
+function classify(node: onnx.INodeProto, q: string | undefined, k: string | undefined, fromDecoder: Set<string>): AttentionKind {
+  if (q === undefined || k === undefined) return fromDecoder.has(node.input![0]) ? 'decoder' : 'encoder';
   if (fromDecoder.has(k)) return 'decoder';
   return fromDecoder.has(q) ? 'cross' : 'encoder';
+}
+
+/**
+ * Asks an opset-23 Attention node for its softmax weights (output 3, `qk_matmul_output_mode` 3)
+ * and returns that output's name. A node whose output 3 already feeds the graph with another mode
+ * is left alone: changing it would change the model.
+ */
+function fusedWeights(node: onnx.INodeProto, index: number, fileLabel: string): string {
+  const attrs = node.attribute ?? [];
+  const mode = attrs.find((a) => a.name === 'qk_matmul_output_mode');
+  const outputs = [...(node.output ?? [])];
+  if (outputs[3]) {
+    if (Number(mode?.i ?? 0) === 3) return outputs[3];
+    throw new SurgeryError(`${fileLabel}: the Attention node ${node.name || index} already returns its scores before the softmax (qk_matmul_output_mode ${Number(mode?.i ?? 0)}) to the rest of the graph, so its weights cannot be returned as well. ${RECIPE}`);
+  }
+  while (outputs.length < 3) outputs.push('');
+  outputs[3] = `attention_lens/weights.${index}`;
+  node.output = outputs;
+  node.attribute = [...attrs.filter((a) => a !== mode), onnx.AttributeProto.create({ name: 'qk_matmul_output_mode', type: onnx.AttributeProto.AttributeType.INT, i: 3 })];
+  return outputs[3];
+}
+
+/** Where one attention's weights come from: the node, the weights tensor, and the score product's operands when known. */
+interface Source {
+  node: onnx.INodeProto;
+  weights: string;
+  q?: string;
+  k?: string;
 }
 
 /** The MatMul that computes the scores feeding `tensor`, looking through scale, mask and bias ops. */
