@@ -61,6 +61,21 @@ describe.each(FORMS)('%s attention', (form) => {
   });
 });
 
+describe("onnxruntime's GroupQueryAttention", () => {
+  it.each([[4, 'multi-head'], [2, 'grouped-query'], [1, 'multi-query']] as const)('%i key/value heads (%s): the weights of the unfused computation', async (kvHeads, _label) => {
+    // The kernel wants a head size that is a multiple of 8, and is always causal.
+    const spec: AttentionGraphSpec = { form: 'gqa-contrib', layers: 2, hidden: 32, heads: 4, kvHeads, causal: true, vocab: 128, seed: 9 };
+    const got = await exposed(attentionGraph(spec), IDS);
+    const want = expectedAttention(spec, IDS);
+    const unfused = await exposed(attentionGraph({ ...spec, form: 'sdpa' }), IDS);
+    expect(got.map((g) => [g.name, ...g.dims])).toEqual([['attentions.0', 1, 4, 7, 7], ['attentions.1', 1, 4, 7, 7]]);
+    got.forEach((g, l) => {
+      expect(maxDiff(g.data, want[l])).toBeLessThan(1e-5);
+      expect(Math.max(...g.data.map((v, i) => Math.abs(v - unfused[l].data[i])))).toBeLessThan(1e-5);
+    });
+  });
+});
+
 describe('the fused Attention operator', () => {
   it.each([23, 24])('opset %i gives the weights of its unfused equivalent, with and without a mask', async (opset) => {
     for (const [causal, mask] of [[false, undefined], [true, undefined], [false, PADDED]] as const) {
@@ -87,11 +102,11 @@ describe('through the CLI, in a model folder', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-forms-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it.each(['attention23', 'sdpa'] as const)('a %s export runs like an eager one and matches the reference', (form) => {
+  it.each(['attention23', 'gqa-contrib', 'sdpa'] as const)('a %s export runs like an eager one and matches the reference', (form) => {
     const dir = path.join(tmp, form);
     fs.cpSync(path.join(FIXTURES, 'models/bert-plain'), dir, { recursive: true });
     // The bert tokenizer's vocabulary is 3000 ids.
-    const spec: AttentionGraphSpec = { form, layers: 2, hidden: 16, heads: 4, kvHeads: 2, causal: true, vocab: 3000, seed: 3 };
+    const spec: AttentionGraphSpec = { form, layers: 2, hidden: 32, heads: 4, kvHeads: 2, causal: true, vocab: 3000, seed: 3 };
     fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), attentionGraph(spec));
     const out = inspect(dir, 'The cat sat on the mat.');
     const want = expectedAttention(spec, out.tokens.map((t) => t.id));

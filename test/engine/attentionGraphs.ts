@@ -13,7 +13,9 @@ export type AttentionForm =
   /** eager, but Softmax → Cast(fp16) → Cast(fp32) → Dropout → MatMul(V) */
   | 'cast'
   /** ONNX Attention (opset 23), 3-D Q/K/V with q_num_heads / kv_num_heads */
-  | 'attention23';
+  | 'attention23'
+  /** onnxruntime's com.microsoft GroupQueryAttention (always causal; head size a multiple of 8) */
+  | 'gqa-contrib';
 
 export interface AttentionGraphSpec {
   form: AttentionForm;
@@ -120,7 +122,15 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
     const k = node('MatMul', [x, floats(`${p}/wk`, [d, kvd], lw.k)], `${p}/k`);
     const v = node('MatMul', [x, floats(`${p}/wv`, [d, kvd], lw.v)], `${p}/v`);
     let out: string; // [1, S, D]
-    if (spec.form === 'attention23') {
+    if (spec.form === 'gqa-contrib') {
+      if (!spec.causal) throw new Error('GroupQueryAttention is always causal');
+      // seqlens_k is the index of the last key (total - 1) per batch row; total_sequence_length a scalar.
+      const total = node('Cast', [node('Squeeze', [s], `${p}/total64`)], `${p}/total`, [attr.int('to', onnx.TensorProto.DataType.INT32)]);
+      const last = node('Cast', [node('Sub', [s, 'one_i'], `${p}/last64`)], `${p}/seqlens_k`, [attr.int('to', onnx.TensorProto.DataType.INT32)]);
+      nodes.push(onnx.NodeProto.create({ opType: 'GroupQueryAttention', domain: 'com.microsoft', name: `${p}/gqa`, input: [q, k, v, '', '', last, total], output: [`${p}/y`],
+        attribute: [attr.int('num_heads', spec.heads), attr.int('kv_num_heads', spec.kvHeads)] }));
+      out = `${p}/y`;
+    } else if (spec.form === 'attention23') {
       out = node('Attention', [q, k, v, boolMask], `${p}/y`, [attr.int('q_num_heads', spec.heads), attr.int('kv_num_heads', spec.kvHeads), attr.int('is_causal', spec.causal ? 1 : 0)]);
     } else {
       const heads = (t: string, shape: string, perm: number[]) => node('Transpose', [node('Reshape', [t, shape], `${t}/r`)], `${t}/t`, [attr.ints('perm', perm)]);
@@ -154,7 +164,10 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
   const type = (elem: number, dims: Array<number | string>) => onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: dims.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })) }) }) });
   return onnx.ModelProto.encode(onnx.ModelProto.create({
     irVersion: 10,
-    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: spec.opset ?? (spec.form === 'attention23' ? 23 : 17) })],
+    opsetImport: [
+      onnx.OperatorSetIdProto.create({ domain: '', version: spec.opset ?? (spec.form === 'attention23' ? 23 : 17) }),
+      onnx.OperatorSetIdProto.create({ domain: 'com.microsoft', version: 1 }),
+    ],
     graph: onnx.GraphProto.create({
       name: `attention-${spec.form}`,
       node: nodes,

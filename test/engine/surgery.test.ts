@@ -78,7 +78,7 @@ describe('surgery refuses precisely', () => {
   it('leaves an opset-23 Attention alone whose scores already feed the graph in another mode', () => {
     const mode = onnx.AttributeProto.create({ name: 'qk_matmul_output_mode', type: onnx.AttributeProto.AttributeType.INT, i: 1 });
     const bytes = graphBytes([onnx.NodeProto.create({ opType: 'Attention', name: 'att', input: ['x', 'x', 'x'], output: ['y', '', '', 'qk'], attribute: [mode] })], 23);
-    expect(() => exposeAttention(bytes)).toThrow(/Attention node att already returns its scores before the softmax \(qk_matmul_output_mode 1\)/);
+    expect(() => exposeAttention(bytes)).toThrow(/the Attention node att already returns its scores before the softmax \(qk_matmul_output_mode 1\)/);
   });
 
   it('explains external-data models', () => {

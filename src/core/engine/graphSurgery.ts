@@ -1,7 +1,8 @@
 /**
  * Exposes attention in ONNX graphs that do not output it: finds each attention Softmax (the one
- * whose probabilities multiply the values, as eager and SDPA exports write it) and each opset-23
- * Attention operator (asked for its softmax weights), appends them as graph outputs named like
+ * whose probabilities multiply the values, as eager and SDPA exports write it) and each fused
+ * attention operator that can return its softmax weights (ONNX Attention, onnxruntime's
+ * GroupQueryAttention), appends them as graph outputs named like
  * Hugging Face's (`attentions.N`, or `encoder_`/`decoder_`/`cross_attentions.N`), and explains
  * graphs where attention is hidden inside fused operators. Pure: bytes in, bytes out.
  */
@@ -23,7 +24,7 @@ export interface FoundAttention {
   name: string;
   kind: AttentionKind;
   layer: number;
-  /** Name of the Softmax (or opset-23 Attention) node it comes from. */
+  /** Name of the Softmax (or fused attention) node it comes from. */
   node: string;
 }
 
@@ -101,7 +102,7 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
   }
   const nodes = graph.node ?? [];
 
-  const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft');
+  const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft' && !fusedOp(n));
   if (fused) {
     throw new SurgeryError(`${fileLabel} computes attention inside a fused com.microsoft ${fused.opType} operator (node ${fused.name || fused.opType}), which never exposes the attention weights. ${RECIPE}`);
   }
@@ -116,12 +117,12 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
     for (const o of n.output ?? []) producer.set(o, n);
   }
 
-  // Every attention in graph order: Softmaxes whose probabilities multiply the values, and
-  // opset-23 Attention operators, which return their softmax weights when asked (mode 3).
+  // Every attention in graph order: Softmaxes whose probabilities multiply the values, and fused
+  // operators that return their softmax weights when asked.
   const sources = nodes.flatMap((n, index): Source[] => {
-    if ((n.domain ?? '') !== '') return [];
-    if (n.opType === 'Attention') return [{ node: n, weights: fusedWeights(n, index, fileLabel), q: n.input![0], k: n.input![1] }];
-    if (n.opType !== 'Softmax') return [];
+    const op = fusedOp(n);
+    if (op) return [{ node: n, weights: fusedWeights(n, op, index, fileLabel), q: n.input![0], k: n.input![1] }];
+    if (n.opType !== 'Softmax' || (n.domain ?? '') !== '') return [];
     const weights = valueWeights(n.output![0], consumers);
     if (weights === undefined) return [];
     const scores = scoreMatMul(n.input![0], producer, 0);
@@ -200,23 +201,44 @@ function classify(node: onnx.INodeProto, q: string | undefined, k: string | unde
   return fromDecoder.has(q) ? 'cross' : 'encoder';
 }
 
+/** A fused attention operator that can return its softmax weights as output 3, and how to ask it. */
+interface FusedOp {
+  label: string;
+  /** The attribute that selects what output 3 holds, and the value meaning "after the softmax". */
+  attribute: string;
+  weights: number;
+}
+
 /**
- * Asks an opset-23 Attention node for its softmax weights (output 3, `qk_matmul_output_mode` 3)
- * and returns that output's name. A node whose output 3 already feeds the graph with another mode
- * is left alone: changing it would change the model.
+ * The ONNX Attention operator (opset 23/24: `qk_matmul_output_mode` 3) and onnxruntime's
+ * GroupQueryAttention (`qk_output` 2, computed by its CPU/WASM kernel). onnxruntime's other fused
+ * operators (Attention, MultiHeadAttention, …) have no such output, or only the scores before the
+ * softmax while decoding.
  */
-function fusedWeights(node: onnx.INodeProto, index: number, fileLabel: string): string {
+function fusedOp(n: onnx.INodeProto): FusedOp | undefined {
+  const domain = n.domain ?? '';
+  if (domain === '' && n.opType === 'Attention') return { label: 'Attention', attribute: 'qk_matmul_output_mode', weights: 3 };
+  if (domain === 'com.microsoft' && n.opType === 'GroupQueryAttention') return { label: 'com.microsoft GroupQueryAttention', attribute: 'qk_output', weights: 2 };
+  return undefined;
+}
+
+/**
+ * Asks a fused attention node for its softmax weights (output 3) and returns that output's name.
+ * A node whose output 3 already feeds the graph with something else is left alone: changing it
+ * would change the model.
+ */
+function fusedWeights(node: onnx.INodeProto, op: FusedOp, index: number, fileLabel: string): string {
   const attrs = node.attribute ?? [];
-  const mode = attrs.find((a) => a.name === 'qk_matmul_output_mode');
+  const mode = attrs.find((a) => a.name === op.attribute);
   const outputs = [...(node.output ?? [])];
   if (outputs[3]) {
-    if (Number(mode?.i ?? 0) === 3) return outputs[3];
-    throw new SurgeryError(`${fileLabel}: the Attention node ${node.name || index} already returns its scores before the softmax (qk_matmul_output_mode ${Number(mode?.i ?? 0)}) to the rest of the graph, so its weights cannot be returned as well. ${RECIPE}`);
+    if (Number(mode?.i ?? 0) === op.weights) return outputs[3];
+    throw new SurgeryError(`${fileLabel}: the ${op.label} node ${node.name || index} already returns its scores before the softmax (${op.attribute} ${Number(mode?.i ?? 0)}) to the rest of the graph, so its weights cannot be returned as well. ${RECIPE}`);
   }
   while (outputs.length < 3) outputs.push('');
   outputs[3] = `attention_lens/weights.${index}`;
   node.output = outputs;
-  node.attribute = [...attrs.filter((a) => a !== mode), onnx.AttributeProto.create({ name: 'qk_matmul_output_mode', type: onnx.AttributeProto.AttributeType.INT, i: 3 })];
+  node.attribute = [...attrs.filter((a) => a !== mode), onnx.AttributeProto.create({ name: op.attribute, type: onnx.AttributeProto.AttributeType.INT, i: op.weights })];
   return outputs[3];
 }
 
