@@ -8,7 +8,7 @@ import type { Frame } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 // A user's model folder that the test can change under the extension (a copy of a fixture).
 const model = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-faults-'));
@@ -16,29 +16,6 @@ fs.cpSync(path.join(ROOT, 'test/fixtures/models/gpt2-plain'), model, { recursive
 const onnx = path.join(model, 'onnx/model.onnx');
 const original = fs.readFileSync(onnx);
 afterAll(() => fs.rmSync(model, { recursive: true, force: true }));
-
-/**
- * Show Attention on line 1; the panel once this run finished (ready or error). With the panel
- * already open, its states are watched so an earlier run's "ready" (re-rendered when the editor's
- * cursor moves) is not taken for this one: this run must pass through "running" first.
- */
-async function run(page: Parameters<typeof showAttentionByKey>[0], open?: Frame): Promise<Frame> {
-  await open?.evaluate(() => {
-    const w = window as unknown as { __states: string[] };
-    w.__states = [];
-    new MutationObserver(() => w.__states.push(document.body.dataset.state ?? '')).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
-  });
-  await selectFirstLine(page);
-  const frame = await showAttentionByKey(page);
-  if (open) {
-    await frame.waitForFunction(() => {
-      const seen = (window as unknown as { __states: string[] }).__states;
-      const i = seen.indexOf('running');
-      return i >= 0 && seen.slice(i + 1).some((s) => s === 'ready' || s === 'error');
-    }, undefined, { timeout: 120_000, polling: 100 });
-  } else await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
-  return frame;
-}
 
 const state = (f: Frame) => f.$eval('body', (b) => b.dataset.state);
 const errorText = (f: Frame) => f.$eval('#error', (e) => e.textContent ?? '');
@@ -50,17 +27,17 @@ describe('Show Attention when files and the panel change under it', () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
-    let frame = await run(page);
+    let frame = await showAttentionAndWait(page);
     expect(await state(frame)).toBe('ready');
     try {
       fs.writeFileSync(onnx, original.subarray(0, original.length >> 1)); // replaced by a truncated copy
-      frame = await run(page, frame);
+      frame = await showAttentionAndWait(page, frame);
       expect(await state(frame)).toBe('error');
       expect(await errorText(frame)).toMatch(/onnx\/model\.onnx .*(truncated|corrupt|not an ONNX model|could not be)/);
     } finally {
       fs.writeFileSync(onnx, original);
     }
-    frame = await run(page, frame);
+    frame = await showAttentionAndWait(page, frame);
     expect(await state(frame)).toBe('ready');
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { attentionGraph } from '../engine/attentionGraphs';
+import { editorHover, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -193,17 +194,37 @@ describe('Show Attention when things go wrong', () => {
   });
 });
 
-describe('Show Attention on a user model without attention outputs', () => {
-  // gpt2-plain only outputs logits: the webview exposes its attention by graph surgery.
-  const session = useSession(false, { 'attentionLens.model': path.join(ROOT, 'test/fixtures/models/gpt2-plain') });
+describe('Show Attention on user models without attention outputs', () => {
+  // An SDPA export (the transformers default) that only outputs logits: the webview finds its
+  // attention by graph surgery. The folder is a copy, so the second test can swap the graph.
+  const model = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-sdpa-'));
+  fs.cpSync(path.join(ROOT, 'test/fixtures/models/bert-sdpa'), model, { recursive: true });
+  afterAll(() => fs.rmSync(model, { recursive: true, force: true }));
+  const session = useSession(false, { 'attentionLens.model': model });
 
-  it('finds the attention in the webview and draws it', async () => {
+  it('finds the attention of an SDPA export in the webview and draws it', async () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
     const frame = await runFromContextMenu(page);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(/^gpt2-plain · WASM/);
+    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${path.basename(model)} · WASM`));
+  });
+
+  it('draws the attention of a graph with the fused ONNX Attention operator', async () => {
+    const { page } = session;
+    const before = await panelFrame(page);
+    // Same tokenizer (vocabulary 3000); the graph attends causally with 4 heads over 2 layers.
+    fs.writeFileSync(path.join(model, 'onnx/model.onnx'), attentionGraph({ form: 'attention23', layers: 2, hidden: 32, heads: 4, kvHeads: 2, causal: true, vocab: 3000, seed: 3 }));
+    const frame = await showAttentionAndWait(page, before);
+    expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('ready');
+    const links = Number(await frame.$eval('#view', (v) => v.dataset.links));
+    expect(links).toBeGreaterThan(0);
+    // Causal: no token attends to a later one, so each query's strongest key is itself or earlier.
+    const tops = await frame.$$eval('li[data-query][data-top]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.query), Number((e as HTMLElement).dataset.top)]));
+    expect(tops.length).toBeGreaterThan(3);
+    for (const [q, top] of tops) expect(top).toBeLessThanOrEqual(q);
+    expect(tops.some(([q, top]) => top < q)).toBe(true);
   });
 });
 

@@ -72,6 +72,29 @@ export async function showAttentionByKey(page: Page): Promise<Frame> {
   return panelFrame(page);
 }
 
+/**
+ * Show Attention on line 1; the panel once this run finished (ready or error). With the panel
+ * already open, its states are watched so an earlier run's "ready" (re-rendered when the editor's
+ * cursor moves) is not taken for this one: this run must pass through "running" first.
+ */
+export async function showAttentionAndWait(page: Page, open?: Frame): Promise<Frame> {
+  await open?.evaluate(() => {
+    const w = window as unknown as { __states: string[] };
+    w.__states = [];
+    new MutationObserver(() => w.__states.push(document.body.dataset.state ?? '')).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+  });
+  await selectFirstLine(page);
+  const frame = await showAttentionByKey(page);
+  if (open) {
+    await frame.waitForFunction(() => {
+      const seen = (window as unknown as { __states: string[] }).__states;
+      const i = seen.indexOf('running');
+      return i >= 0 && seen.slice(i + 1).some((s) => s === 'ready' || s === 'error');
+    }, undefined, { timeout: 120_000, polling: 100 });
+  } else await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
+  return frame;
+}
+
 /** Editor highlights of attended tokens (their background is the decoration colour). */
 export async function highlightCount(page: Page): Promise<number> {
   return page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-overlays div, .monaco-editor .view-overlays span'))
