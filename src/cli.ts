@@ -4,7 +4,8 @@
  */
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { type AttentionRecord, type AttentionTensor, recordOfLayer, row } from './core/attention';
+import { type AttentionRecord, type AttentionTensor, compareLayers, parseAttentionName, recordOfLayer, row } from './core/attention';
+import { type MechanismLayer, mechanismRow } from './core/mechanism';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
@@ -33,11 +34,12 @@ async function main(argv: string[]): Promise<void> {
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
-  const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
-  const { layers, millis, warnings } = await engine.run({
+  const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath), { mechanism: args.mechanism });
+  const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
+  const { layers, millis, warnings, mechanism } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
-  });
+  }, { mechanismOf: only });
   await engine.dispose();
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
@@ -64,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
         weights: rowViews({ heads, queries, keys, data: r.data }),
       })),
       ...(heads ? { heads } : {}),
+      ...(mechanism ? { mechanism: mechanism.map(mechanismJson) } : {}),
       ...(warnings.length > 0 ? { warnings } : {}),
     };
     // Streamed: hundreds of megabytes of weights never become one string, and a slow reader holds the writer back.
@@ -134,6 +137,35 @@ async function download(args: DownloadArgs): Promise<void> {
     },
   });
   await writeOut(`${folder}\n`);
+}
+
+/** The attention output `--layer N` names (1-based, in view order), for `--mechanism`. */
+function mechanismChoice(outputs: readonly string[], layer: number): string[] {
+  const ordered = outputs.map((name) => ({ name, ...parseAttentionName(name)! })).sort(compareLayers);
+  if (layer > ordered.length) throw new Error(`--layer ${layer} is out of range: this model has ${ordered.length} attention outputs`);
+  return [ordered[layer - 1].name];
+}
+
+/** One layer's mechanism in the `--mechanism` JSON shape: `[head][token][dim]` and `[head][query][key]` rows, masked scores null. */
+function mechanismJson(m: MechanismLayer) {
+  const rows = (data: Float32Array, rowsPerHead: number, cols: number) =>
+    Array.from({ length: m.heads }, (_, h) => Array.from({ length: rowsPerHead }, (_, i) => mechanismRow(data, rowsPerHead, cols, h, i)));
+  return {
+    name: m.name,
+    kind: m.kind,
+    layer: m.layer,
+    heads: m.heads,
+    headDim: m.headDim,
+    scale: m.scale,
+    ...(m.shaped ? { shaped: true } : {}),
+    q: rows(m.q, m.queries, m.headDim),
+    k: rows(m.k, m.keys, m.headDim),
+    v: rows(m.v, m.keys, m.valueDim),
+    scores: rows(m.scores, m.queries, m.keys),
+    output: rows(m.output, m.queries, m.valueDim),
+    contribution: rows(m.contribution, m.queries, m.keys),
+    contributionBasis: m.contributionBasis,
+  };
 }
 
 /** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */

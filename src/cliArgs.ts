@@ -5,7 +5,7 @@ import type { Aggregation } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -20,7 +20,8 @@ ${USAGE}
   --target <string>       decoder text of an encoder-decoder model (default: the input)
   --json                  print one JSON object (tokens, attention, and heads with --stats)
   --layer N               which attention to print without --json: N counts the outputs in order,
-                          from 1 (encoder-decoder: encoder layers, then decoder, then cross); default: the last
+                          from 1 (encoder-decoder: encoder layers, then decoder, then cross); default: the last.
+                          With --mechanism: the only output whose mechanism is included
   --head H                print head H (from 1) instead of the mean of the heads
   --top K                 attended tokens printed per token (default 3)
   --stats                 per-head statistics and labels (a table without --json)
@@ -28,6 +29,9 @@ ${USAGE}
                           one aggregate per layer instead of the heads
   --words                 merge subword tokens into words (the tokenizer's word ids)
   --hide special|first    drop special tokens and/or the first token, rows renormalised
+  --mechanism             with --json: add "mechanism", per attention output its queries, keys,
+                          values, scale, scores before the softmax (masked: null), per-head output
+                          (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
   --help                  this help
 
 ${DOWNLOAD_USAGE}
@@ -58,10 +62,12 @@ export interface InspectArgs {
   aggregate?: Aggregation;
   words: boolean;
   hide: HideChoice[];
+  /** Include the mechanism (queries, keys, values, scores, outputs, contributions) in the JSON. */
+  mechanism: boolean;
 }
 
 const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top']);
-const SWITCHES = new Set(['--json', '--stats', '--words']);
+const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
 
@@ -133,6 +139,8 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   const hide = typeof opts.hide === 'string' ? opts.hide.split(',').map((h) => h.trim()) : [];
   const wrong = hide.find((h) => !HIDE.includes(h as HideChoice));
   if (wrong !== undefined) throw new Error(`--hide takes ${HIDE.join(', ')} or both, comma-separated (got "${wrong}")`);
+  if (opts.mechanism === true && opts.json !== true) throw new Error(`--mechanism adds to the JSON output: add --json. ${USAGE}`);
+  if (opts.mechanism === true && (opts.words === true || hide.length > 0)) throw new Error('--mechanism shows tokens as the model sees them: drop --words and --hide');
   return {
     model: path.resolve(opts.model),
     text,
@@ -145,5 +153,6 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     aggregate: aggregate as Aggregation | undefined,
     words: opts.words === true,
     hide: hide as HideChoice[],
+    mechanism: opts.mechanism === true,
   };
 }

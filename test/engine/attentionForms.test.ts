@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-web';
+import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { exposeAttention } from '../../src/core/engine/graphSurgery';
 import { FIXTURES, inspect } from './cli';
 import { type AttentionForm, type AttentionGraphSpec, attentionGraph, expectedAttention } from './attentionGraphs';
@@ -112,5 +113,33 @@ describe('through the CLI, in a model folder', () => {
     const want = expectedAttention(spec, out.tokens.map((t) => t.id));
     expect(out.attention.map((a) => [a.name, a.kind, a.layer, a.heads])).toEqual([['attentions.0', 'self', 0, 4], ['attentions.1', 'self', 1, 4]]);
     out.attention.forEach((a) => expect(Math.max(...a.weights.flat(2).map((v, i) => Math.abs(v - want[a.layer].flat(2)[i])))).toBeLessThan(1e-5));
+  });
+});
+
+describe('the mechanism of each unfused form', () => {
+  it.each(['eager', 'sdpa', 'cast'] as const)('%s: the scale 1/√d from the graph, unscaled q and k, and W_O found', async (form) => {
+    const spec: AttentionGraphSpec = { form, layers: 2, hidden: 16, heads: 4, kvHeads: 2, causal: true, vocab: 128, seed: 11 };
+    const engine = await AttentionEngine.create(ort, attentionGraph(spec), 'wasm', 'model.onnx', { mechanism: true });
+    const { layers, mechanism } = await engine.run({ ids: IDS });
+    await engine.dispose();
+    expect(mechanism!.map((m) => [m.name, m.heads, m.queries, m.keys, m.headDim, m.contributionBasis])).toEqual([
+      ['attentions.0', 4, 7, 7, 4, 'output-projection'],
+      ['attentions.1', 4, 7, 7, 4, 'output-projection'],
+    ]);
+    for (const [l, m] of mechanism!.entries()) {
+      expect(m.scale).toBeCloseTo(1 / Math.sqrt(4), 6); // sdpa: √scale on q times √scale on k
+      for (let h = 0; h < 4; h++) {
+        for (let i = 0; i < 7; i++) {
+          for (let j = 0; j < 7; j++) {
+            const s = m.scores[(h * 7 + i) * 7 + j];
+            expect(Number.isNaN(s)).toBe(j > i); // causal keys are masked
+            if (j > i) continue;
+            const qk = Array.from({ length: 4 }, (_, d) => m.q[(h * 7 + i) * 4 + d] * m.k[(h * 7 + j) * 4 + d]).reduce((a, b) => a + b, 0);
+            expect(Math.abs(s - m.scale! * qk)).toBeLessThan(1e-4);
+          }
+        }
+      }
+      expect(layers[l].name).toBe(m.name);
+    }
   });
 });

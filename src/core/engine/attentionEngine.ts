@@ -6,14 +6,15 @@
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
 import type { Backend } from '../backend';
-import { type FoundAttention, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
+import { MechanismError, type MechanismLayer, mechanismLayer } from '../mechanism';
+import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
 export type OrtModule = typeof Ort;
 
 /** A failure the user can act on; `message` says what happened and what to do. */
 export class EngineError extends Error {
-  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large') {
+  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large' | 'no-mechanism') {
     super(message);
     this.name = 'EngineError';
   }
@@ -43,6 +44,21 @@ export interface RunOutput {
   warnings: string[];
   /** The layers still on the GPU, read back one after another. */
   rest?: Promise<MoreLayers>;
+  /** With a mechanism engine: the mechanism of each attention asked for, ordered like `layers`. */
+  mechanism?: MechanismLayer[];
+}
+
+export interface EngineOptions {
+  /**
+   * Expose queries, keys, values, scores and per-head outputs as well (the mechanism view, the
+   * CLI's `--mechanism`). Always rewrites the graph, even one that outputs attention itself.
+   */
+  mechanism?: boolean;
+}
+
+export interface RunOptions {
+  /** With a mechanism engine: the attention outputs whose mechanism to return (default all). */
+  mechanismOf?: readonly string[];
 }
 
 /** Every layer of a run and every warning, waiting for the layers still on the GPU (the CLI, exports). */
@@ -114,6 +130,8 @@ export class AttentionEngine {
     readonly attentionOutputs: string[],
     /** Softmax nodes exposed by graph surgery; empty when the model outputs attention itself. */
     readonly exposed: FoundAttention[],
+    /** With the mechanism option: where each attention's mechanism is (attentions whose mechanism was not found are absent). */
+    readonly mechanism: MechanismOutputs[] = [],
   ) {}
 
   /**
@@ -121,7 +139,7 @@ export class AttentionEngine {
    * so that their attention Softmax outputs become outputs. Throws `EngineError` for corrupt
    * files, unsupported inputs and graphs whose attention cannot be found.
    */
-  static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx'): Promise<AttentionEngine> {
+  static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx', options: EngineOptions = {}): Promise<AttentionEngine> {
     const hasAttention = (names: readonly string[]) => names.some((n) => parseAttentionName(n));
     let outputs: string[] | undefined;
     try {
@@ -131,15 +149,21 @@ export class AttentionEngine {
     }
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
-    let session = outputs && !hasAttention(outputs) ? undefined : await openSession(ort, bytes, backend, fileLabel, outputs?.filter((n) => parseAttentionName(n)));
+    let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await openSession(ort, bytes, backend, fileLabel, outputs?.filter((n) => parseAttentionName(n)));
     let exposed: FoundAttention[] = [];
+    let mechanism: MechanismOutputs[] = [];
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
-        const surgery = exposeAttention(bytes, fileLabel);
+        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism });
         exposed = surgery.found;
+        mechanism = surgery.mechanism;
+        if (options.mechanism && mechanism.length === 0) {
+          throw new EngineError(`${fileLabel}: attention was found, but not the queries and keys behind it (no score product Q·Kᵀ before any of its ${exposed.length} softmaxes), so its mechanism cannot be shown. The attention views work as usual.`, 'no-mechanism');
+        }
         const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
-        session = await openSession(ort, surgery.bytes, backend, fileLabel, exposedNames);
+        // A mechanism run reads every layer at once, so nothing stays on the GPU.
+        session = await openSession(ort, surgery.bytes, backend, fileLabel, options.mechanism ? [] : exposedNames);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
@@ -154,16 +178,18 @@ export class AttentionEngine {
         'unknown-input',
       );
     }
-    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed);
+    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism);
   }
 
-  /** Runs the model once and returns every attention output. */
-  async run(input: RunInput): Promise<RunOutput> {
+  /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
+  async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
     const feeds = this.feeds(input);
+    const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
+    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs))];
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
-      results = await this.session.run(feeds, this.attentionOutputs, { logSeverityLevel: 4 });
+      results = await this.session.run(feeds, fetches, { logSeverityLevel: 4 });
     } catch (e) {
       const detail = firstLine(e);
       // A Gather out of range means an id or a position past the model's tables: say which.
@@ -174,7 +200,8 @@ export class AttentionEngine {
     }
     const millis = now() - t0;
     try {
-      return await this.collect(results, input, millis);
+      const out = await this.collect(results, input, millis);
+      return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
       // A failed check or read back: release what the run holds (GPU buffers above all) before saying why.
       for (const t of Object.values(results)) t.dispose?.();
@@ -219,6 +246,27 @@ export class AttentionEngine {
       rest.catch(() => undefined); // the caller reports it; never an unhandled rejection
     }
     return { layers, millis, warnings: layers.flatMap(sanitizeNonFinite), rest };
+  }
+
+  /** Each tapped attention's mechanism, from the exposed tensors and the layer's weights. */
+  private mechanismOf(taps: MechanismOutputs[], results: Ort.InferenceSession.OnnxValueMapType, layers: AttentionLayer[]): MechanismLayer[] {
+    const mechanism = taps.map((m) => {
+      const weights = layers.find((l) => l.name === m.attention);
+      if (!weights) throw new EngineError(`The mechanism of ${m.attention} was asked for, but the run returned no such attention.`, 'no-mechanism');
+      const tensor = (name: string) => ({ dims: results[name].dims, data: results[name].data as Float32Array });
+      try {
+        return mechanismLayer(
+          { name: m.attention, kind: weights.kind, layer: weights.layer, scale: m.scale, shaped: m.shaped },
+          { q: tensor(m.outputs.q), keysT: tensor(m.outputs.keysT), v: tensor(m.outputs.v), scores: tensor(m.outputs.scores), output: tensor(m.outputs.output) },
+          weights.data,
+          m.projection,
+        );
+      } catch (e) {
+        if (e instanceof MechanismError) throw new EngineError(e.message, 'no-mechanism');
+        throw e;
+      }
+    });
+    return mechanism.sort(compareLayers);
   }
 
   /** Releases the session. */

@@ -9,6 +9,7 @@
 import { onnx } from 'onnx-proto';
 import { Reader } from 'protobufjs/minimal';
 import type { AttentionKind } from '../attention';
+import { Constants, type Consumers, type MechanismTensors, type Producers, mechanismTensors, scorePath } from './mechanismGraph';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {
@@ -28,10 +29,27 @@ export interface FoundAttention {
   node: string;
 }
 
+/** The graph outputs that hold one attention's mechanism (all float32), and the graph's constants for it. */
+export interface MechanismOutputs extends Omit<MechanismTensors, 'q' | 'keysT' | 'v' | 'scores' | 'output'> {
+  /** The attention output these belong to (`attentions.N`, …). */
+  attention: string;
+  outputs: Pick<MechanismTensors, 'q' | 'keysT' | 'v' | 'scores' | 'output'>;
+}
+
 /** The rewritten model and what was found in it. */
 export interface SurgeryResult {
   bytes: Uint8Array;
   found: FoundAttention[];
+  /** With `mechanism`: the outputs of each attention whose mechanism was found, in `found`'s order. */
+  mechanism: MechanismOutputs[];
+}
+
+export interface SurgeryOptions {
+  /**
+   * Also expose each attention's queries, keys, values, scores and per-head output. They are
+   * large (a few times the weights), so only the mechanism view and the CLI's `--mechanism` ask.
+   */
+  mechanism?: boolean;
 }
 
 const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
@@ -44,8 +62,6 @@ const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention',
 const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity', 'Where', 'Mul']);
 /** How far past the Softmax the value MatMul may sit. */
 const MAX_PATH = 6;
-/** Ops allowed between the score MatMul (Q·Kᵀ) and the Softmax (scale, mask, bias). */
-const SCORE_OPS = new Set(['Add', 'Div', 'Mul', 'Sub', 'Where', 'Cast', 'Tanh']);
 const RECIPE = 'Export with eager attention and output_attentions=True (see "Use your own model" in the README), or with Optimum without fused-attention optimizations.';
 
 // Field numbers from onnx.proto: ModelProto.graph = 7, GraphProto.output = 12, ValueInfoProto.name = 1.
@@ -87,7 +103,7 @@ export function graphOutputNames(bytes: Uint8Array): string[] {
 }
 
 /** Rewrites `bytes` so the session returns every attention probability tensor. */
-export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): SurgeryResult {
+export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', options: SurgeryOptions = {}): SurgeryResult {
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -110,12 +126,13 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
     throw new SurgeryError(`${fileLabel} keeps its weights in external data files (model.onnx_data), which Attention Lens cannot load. Re-export the model as a single file (models under 2 GB fit).`);
   }
 
-  const consumers = new Map<string, Array<{ node: onnx.INodeProto; index: number }>>();
-  const producer = new Map<string, onnx.INodeProto>();
+  const consumers: Consumers = new Map();
+  const producer: Producers = new Map();
   for (const n of nodes) {
     (n.input ?? []).forEach((x, index) => consumers.set(x, [...(consumers.get(x) ?? []), { node: n, index }]));
     for (const o of n.output ?? []) producer.set(o, n);
   }
+  const constants = new Constants(graph, producer);
 
   // Every attention in graph order: Softmaxes whose probabilities multiply the values, and fused
   // operators that return their softmax weights when asked.
@@ -123,10 +140,11 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
     const op = fusedOp(n);
     if (op) return [{ node: n, weights: fusedWeights(n, op, index, fileLabel), q: n.input![0], k: n.input![1] }];
     if (n.opType !== 'Softmax' || (n.domain ?? '') !== '') return [];
-    const weights = valueWeights(n.output![0], consumers);
-    if (weights === undefined) return [];
-    const scores = scoreMatMul(n.input![0], producer, 0);
-    return [{ node: n, weights, q: scores?.input?.[0], k: scores?.input?.[1] }];
+    const path = valuePath(n.output![0], consumers);
+    if (path === undefined) return [];
+    const scores = scorePath(n.input![0], producer, constants)?.matmul;
+    const mechanism = options.mechanism ? mechanismTensors(n, path.matmul, producer, consumers, constants) : undefined;
+    return [{ node: n, weights: path.weights, q: scores?.input?.[0], k: scores?.input?.[1], mechanism }];
   });
   if (sources.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
@@ -137,7 +155,14 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
   const taken = new Set(nodes.flatMap((n) => n.output ?? []));
   const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
   const found: FoundAttention[] = [];
-  for (const { node: sm, weights, q, k } of sources) {
+  const mechanism: MechanismOutputs[] = [];
+  /** Adds `tensor` as the float32 graph output `name` (fp16 models give the same output type as fp32 ones). */
+  const addOutput = (tensor: string, name: string) => {
+    nodes.push(onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [tensor], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] }));
+    graph.output = [...(graph.output ?? []), onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) })];
+    return name;
+  };
+  for (const { node: sm, weights, q, k, mechanism: tensors } of sources) {
     const kind = dependsOnDecoder ? classify(sm, q, k, dependsOnDecoder) : 'self';
     const layer = counters[kind]++;
     const name = `${kind === 'self' ? '' : `${kind}_`}attentions.${layer}`;
@@ -148,26 +173,34 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx'): Su
       if (source === name) source = `${name}/attention_lens_original`;
     }
     found.push({ name, kind, layer, node: sm.name ?? '' });
-    // Cast to float32 so fp16 models give the same output type as fp32 ones.
-    nodes.push(onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [source], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] }));
-    graph.output = [...(graph.output ?? []), onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) })];
+    addOutput(source, name);
+    if (tensors) {
+      const { q: tq, keysT, v, scores, output, ...constantsOf } = tensors;
+      const outputs = { q: tq, keysT, v, scores, output };
+      for (const key of Object.keys(outputs) as Array<keyof typeof outputs>) {
+        // The same tensor may already be exposed (a stripped attention output): renamed above, so follow it.
+        const from = outputs[key] === name ? `${name}/attention_lens_original` : outputs[key];
+        outputs[key] = addOutput(from, `attention_lens/${name}/${key}`);
+      }
+      mechanism.push({ attention: name, outputs, ...constantsOf });
+    }
   }
   graph.node = nodes;
-  return { bytes: onnx.ModelProto.encode(model).finish(), found };
+  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism };
 }
 
 /**
- * The attention weights as the value MatMul uses them, or undefined when `softmax` (a Softmax
- * output) never reaches a MatMul as its first operand through PASS_THROUGH ops. The tensor
- * returned is the last one on that path before any dtype cast, so guards (SDPA's NaN Where),
+ * The attention weights as the value MatMul uses them, and that MatMul; undefined when `softmax`
+ * (a Softmax output) never reaches a MatMul as its first operand through PASS_THROUGH ops. The
+ * weights are the last tensor on that path before any dtype cast, so guards (SDPA's NaN Where),
  * dropout and head masks are applied as in Hugging Face's `output_attentions`, while an fp16
  * model's weights keep the Softmax's precision.
  */
-function valueWeights(softmax: string, consumers: Map<string, Array<{ node: onnx.INodeProto; index: number }>>): string | undefined {
-  const walk = (tensor: string, weights: string, cast: boolean, depth: number): string | undefined => {
+function valuePath(softmax: string, consumers: Consumers): { weights: string; matmul: onnx.INodeProto } | undefined {
+  const walk = (tensor: string, weights: string, cast: boolean, depth: number): { weights: string; matmul: onnx.INodeProto } | undefined => {
     for (const { node, index } of consumers.get(tensor) ?? []) {
       const op = node.opType ?? '';
-      if (op === 'MatMul' && index === 0) return weights;
+      if (op === 'MatMul' && index === 0) return { weights, matmul: node };
       if (depth >= MAX_PATH || !PASS_THROUGH.has(op) || (node.domain ?? '') !== '') continue;
       // Where(condition, a, b): the probabilities are data (a or b), never the condition.
       if (op === 'Where' && index === 0) continue;
@@ -248,19 +281,8 @@ interface Source {
   weights: string;
   q?: string;
   k?: string;
-}
-
-/** The MatMul that computes the scores feeding `tensor`, looking through scale, mask and bias ops. */
-function scoreMatMul(tensor: string, producer: Map<string, onnx.INodeProto>, depth: number): onnx.INodeProto | undefined {
-  const p = producer.get(tensor);
-  if (!p || depth > 8) return undefined;
-  if (p.opType === 'MatMul') return p;
-  if (!SCORE_OPS.has(p.opType ?? '')) return undefined;
-  for (const x of p.input ?? []) {
-    const hit = scoreMatMul(x, producer, depth + 1);
-    if (hit) return hit;
-  }
-  return undefined;
+  /** With the mechanism option, where its steps are, when they could be found. */
+  mechanism?: MechanismTensors;
 }
 
 /** Renames an internal tensor everywhere it appears, so an added output can take its name. */

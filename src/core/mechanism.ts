@@ -1,0 +1,157 @@
+/**
+ * The mechanism of one attention layer for one run, from the tensors graph surgery exposes:
+ * queries, keys, values, the scores before the softmax, each head's output (weights × values),
+ * and each head's contribution per query and key (Kobayashi et al. 2020, "Attention is not only a
+ * weight": ‖α·v·W_Oʰ‖ with the output projection, else ‖α·v‖). Pure: arrays in, arrays out.
+ */
+import type { AttentionKind } from './attention';
+
+/** Scores at or below this (or not finite) were masked: masks add −∞ or the most negative float, never a score a model computes. */
+export const MASKED_SCORE = -1e8;
+
+export type ContributionBasis = 'output-projection' | 'value-norm';
+
+/** One attention layer's mechanism; every array is row-major and batch-free. */
+export interface MechanismLayer {
+  name: string;
+  kind: AttentionKind;
+  layer: number;
+  heads: number;
+  queries: number;
+  keys: number;
+  /** Size of the query/key vectors; `valueDim` of the values (the same in every common model). */
+  headDim: number;
+  valueDim: number;
+  /** scores = scale · q·kᵀ (+ mask and bias); null when the graph's factor is not a constant. */
+  scale: number | null;
+  /** True when the scores are a function of q·kᵀ other than scaling (soft-capping). */
+  shaped: boolean;
+  /** [heads][queries][headDim] */
+  q: Float32Array;
+  /** [heads][keys][headDim] */
+  k: Float32Array;
+  /** [heads][keys][valueDim] */
+  v: Float32Array;
+  /** [heads][queries][keys]; NaN where the key was masked. */
+  scores: Float32Array;
+  /** [heads][queries][valueDim]: Σₖ weight·v, as the model computed it. */
+  output: Float32Array;
+  /** [heads][queries][keys]: how much each key moves this head's output for the query. */
+  contribution: Float32Array;
+  contributionBasis: ContributionBasis;
+}
+
+/** A tensor as onnxruntime returns it. */
+export interface TensorLike {
+  dims: readonly number[];
+  data: Float32Array;
+}
+
+/** The exposed tensors of one attention layer (names as in graph surgery's `MechanismOutputs`). */
+export interface MechanismTensorsOf {
+  q: TensorLike;
+  keysT: TensorLike;
+  v: TensorLike;
+  scores: TensorLike;
+  output: TensorLike;
+}
+
+/** A layer whose tensors do not have the shapes the mechanism needs; `message` says which. */
+export class MechanismError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MechanismError';
+  }
+}
+
+/**
+ * Builds a layer's mechanism from its exposed tensors and its attention weights
+ * `[heads][queries][keys]`. `projection` is W_O `[heads·valueDim, hidden]` when the graph has it.
+ */
+export function mechanismLayer(
+  meta: { name: string; kind: AttentionKind; layer: number; scale: number | null; shaped: boolean },
+  t: MechanismTensorsOf,
+  weights: Float32Array,
+  projection?: { data: Float32Array; rows: number; cols: number },
+): MechanismLayer {
+  const [heads, queries, headDim] = batchFree(meta.name, 'queries', t.q);
+  const [, dimK, keys] = batchFree(meta.name, 'keys', t.keysT);
+  const [, keysV, valueDim] = batchFree(meta.name, 'values', t.v);
+  const shapes = [batchFree(meta.name, 'scores', t.scores), batchFree(meta.name, 'output', t.output)];
+  const expect = [[heads, queries, keys], [heads, queries, valueDim]];
+  if (dimK !== headDim || keysV !== keys || shapes.some((s, i) => s.join() !== expect[i].join()) || weights.length !== heads * queries * keys) {
+    throw new MechanismError(`${meta.name}: the exposed queries [${t.q.dims}], keys [${t.keysT.dims}], values [${t.v.dims}], scores [${t.scores.dims}] and output [${t.output.dims}] do not fit together as one attention, so its mechanism cannot be shown.`);
+  }
+  // Keys arrive transposed for the product ([head][dim][key]); store them [head][key][dim].
+  const k = new Float32Array(heads * keys * headDim);
+  for (let h = 0; h < heads; h++) {
+    for (let d = 0; d < headDim; d++) {
+      for (let j = 0; j < keys; j++) k[(h * keys + j) * headDim + d] = t.keysT.data[(h * headDim + d) * keys + j];
+    }
+  }
+  const scores = Float32Array.from(t.scores.data, (s) => (Number.isFinite(s) && s > MASKED_SCORE ? s : NaN));
+  const useProjection = projection !== undefined && projection.rows === heads * valueDim;
+  const norms = valueNorms(t.v.data, heads, keys, valueDim, useProjection ? projection : undefined);
+  const contribution = new Float32Array(heads * queries * keys);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < queries; i++) {
+      const row = (h * queries + i) * keys;
+      for (let j = 0; j < keys; j++) contribution[row + j] = weights[row + j] * norms[h * keys + j];
+    }
+  }
+  return {
+    ...meta,
+    heads,
+    queries,
+    keys,
+    headDim,
+    valueDim,
+    q: t.q.data,
+    k,
+    v: t.v.data,
+    scores,
+    output: t.output.data,
+    contribution,
+    contributionBasis: useProjection ? 'output-projection' : 'value-norm',
+  };
+}
+
+/** ‖v·W_Oʰ‖ (or ‖v‖ without W_O) per head and key, `[heads][keys]`. */
+function valueNorms(v: Float32Array, heads: number, keys: number, dim: number, projection?: { data: Float32Array; cols: number }): Float32Array {
+  const out = new Float32Array(heads * keys);
+  const cols = projection?.cols ?? 0;
+  const projected = new Float64Array(cols);
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < keys; j++) {
+      const base = (h * keys + j) * dim;
+      let sum = 0;
+      if (projection) {
+        projected.fill(0);
+        for (let d = 0; d < dim; d++) {
+          const x = v[base + d];
+          const w = (h * dim + d) * cols;
+          for (let c = 0; c < cols; c++) projected[c] += x * projection.data[w + c];
+        }
+        for (let c = 0; c < cols; c++) sum += projected[c] * projected[c];
+      } else {
+        for (let d = 0; d < dim; d++) sum += v[base + d] * v[base + d];
+      }
+      out[h * keys + j] = Math.sqrt(sum);
+    }
+  }
+  return out;
+}
+
+/** [heads, rows, cols] of a `[1, heads, rows, cols]` (or batch-merged `[heads, rows, cols]`) tensor. */
+function batchFree(layer: string, what: string, t: TensorLike): [number, number, number] {
+  const d = t.dims.map(Number);
+  if (d.length === 4 && d[0] === 1) return [d[1], d[2], d[3]];
+  if (d.length === 3) return [d[0], d[1], d[2]];
+  throw new MechanismError(`${layer}: the ${what} have shape [${d.join(', ')}]; the mechanism view needs [1, heads, tokens, dims].`);
+}
+
+/** Row `i` of head `h` in a `[heads][rows][cols]` array, as a view. */
+export function mechanismRow(data: Float32Array, rows: number, cols: number, h: number, i: number): Float32Array {
+  const from = (h * rows + i) * cols;
+  return data.subarray(from, from + cols);
+}
