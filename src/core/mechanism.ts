@@ -39,6 +39,8 @@ export interface MechanismLayer {
   /** [heads][queries][keys]: how much each key moves this head's output for the query. */
   contribution: Float32Array;
   contributionBasis: ContributionBasis;
+  /** [heads][queries]: the size of each head's output after the projection, ‖o·W_Oʰ‖ (else ‖o‖): the heads' shares of the layer's output. */
+  headNorms: Float32Array;
 }
 
 /** A tensor as onnxruntime returns it. */
@@ -91,7 +93,7 @@ export function mechanismLayer(
   }
   const scores = Float32Array.from(t.scores.data, (s) => (Number.isFinite(s) && s > MASKED_SCORE ? s : NaN));
   const useProjection = projection !== undefined && projection.rows === heads * valueDim;
-  const norms = valueNorms(t.v.data, heads, keys, valueDim, useProjection ? projection : undefined);
+  const norms = projectedNorms(t.v.data, heads, keys, valueDim, useProjection ? projection : undefined);
   const contribution = new Float32Array(heads * queries * keys);
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < queries; i++) {
@@ -113,11 +115,12 @@ export function mechanismLayer(
     output: t.output.data,
     contribution,
     contributionBasis: useProjection ? 'output-projection' : 'value-norm',
+    headNorms: projectedNorms(t.output.data, heads, queries, valueDim, useProjection ? projection : undefined),
   };
 }
 
-/** ‖v·W_Oʰ‖ (or ‖v‖ without W_O) per head and key, `[heads][keys]`. */
-function valueNorms(v: Float32Array, heads: number, keys: number, dim: number, projection?: { data: Float32Array; cols: number }): Float32Array {
+/** ‖x·W_Oʰ‖ (or ‖x‖ without W_O) per head and row of `x` `[heads][rows][dim]`, as `[heads][rows]`. */
+function projectedNorms(v: Float32Array, heads: number, keys: number, dim: number, projection?: { data: Float32Array; cols: number }): Float32Array {
   const out = new Float32Array(heads * keys);
   const cols = projection?.cols ?? 0;
   const projected = new Float64Array(cols);

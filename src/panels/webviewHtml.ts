@@ -76,6 +76,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
   <div id="view" class="view" tabindex="0" aria-label="Head view: queries on the left, keys on the right. Arrow keys move between tokens."></div>
   <div id="matrix" class="view" tabindex="0" hidden aria-label="Matrix view: queries down, keys across. Arrow keys move between queries; drag to zoom, double-click or Escape to zoom out."></div>
   <div id="arcs" class="view" tabindex="0" hidden aria-label="Text view: the input with arcs to the tokens the hovered token attends to. Arrow keys move between tokens."></div>
+  <div id="mechanism" class="view mechanism" hidden aria-label="Mechanism view: one head's attention for one query token, step by step: query, keys, products, scores, weights, weighted values, output."></div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
   <details id="text-view" class="text-view">
     <summary id="link-list-title">Strongest links as text</summary>
@@ -103,6 +104,7 @@ export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.U
     <div id="grid" class="grid" tabindex="0" role="grid" aria-label="Heads: arrow keys move, Enter selects, Shift+Enter adds to the selection"></div>
     <div id="details" class="details" aria-live="polite"></div>
   </div>
+  <div id="mechanism" class="view mechanism" hidden aria-label="Mechanism view: one head's attention for one query token, step by step: query, keys, products, scores, weights, weighted values, output."></div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
 </div>`,
   });

@@ -211,6 +211,29 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${path.basename(model)} · WASM`));
   });
 
+  it('opens the mechanism view for a token, with the weights the head view shows', async () => {
+    const { page } = session;
+    const frame = await panelFrame(page);
+    await frame.click('button.head >> nth=1', { modifiers: ['Shift'] }); // only head 2
+    const query = 3;
+    const listed = (await frame.$eval(`li[data-query="${query}"]`, (li) => li.textContent ?? '')).split(' → ')[1].split(', ').map((p) => p.slice(p.lastIndexOf(' ') + 1));
+    const top = Number(await frame.$eval(`li[data-query="${query}"]`, (li) => (li as HTMLElement).dataset.top));
+    await frame.selectOption('#view-mode', 'mechanism');
+    await frame.waitForSelector('#mechanism[data-state="ready"]', { timeout: 120_000 });
+    await frame.selectOption('#mech-query', String(query));
+    await frame.selectOption('#mech-sort', 'weight');
+    await frame.waitForSelector(`#mechanism[data-query="${query}"]`);
+    expect(await frame.$eval('#mechanism', (m) => (m as HTMLElement).dataset.head)).toBe('1');
+    const rows = await frame.$$eval('#mechanism .mech-row[data-key]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.key), Number((e as HTMLElement).dataset.weight)] as const));
+    expect(rows.length).toBeGreaterThan(3);
+    expect(rows[0][0]).toBe(top);
+    expect(rows.slice(0, listed.length).map(([, w]) => w.toFixed(3))).toEqual(listed);
+    // The steps are there for this head and token: the query vector, every key's products and the output.
+    expect(await frame.$$eval('#mechanism canvas.mech-strip', (c) => c.length)).toBeGreaterThan(rows.length * 2);
+    expect(await frame.$eval('#mechanism', (m) => m.textContent ?? '')).toMatch(/score = 0\.2500 = 1\/√16 × q·k/);
+    await frame.selectOption('#view-mode', 'head');
+  });
+
   it('draws the attention of a graph with the fused ONNX Attention operator', async () => {
     const { page } = session;
     const before = await panelFrame(page);

@@ -10,6 +10,9 @@ import { vscodeChannel } from '../channel';
 import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
+import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
+import type { MechanismLayer } from '../../src/core/mechanism';
+import { tokenLabel } from '../../src/core/tokens';
 import { computeHeadGrid } from './headGridTask';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import type { Backend } from '../../src/core/backend';
@@ -31,7 +34,7 @@ const channel = vscodeChannel<ToPanel, FromPanel>();
 const state = new PanelState();
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover) };
-const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs') };
+const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism') };
 const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide') }, state);
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
@@ -120,6 +123,71 @@ function start(request: RunRequest): void {
   void runner.start(request);
 }
 
+/** The mechanism view's own choices; the layer is the toolbar's. */
+const mechanismChoice: { head: number; query: number; sort: MechanismViewState['sort'] } = { head: 0, query: 0, sort: 'position' };
+/** Mechanisms computed for the current run, by attention name (a new run clears them). */
+const mechanisms = new Map<string, Promise<MechanismLayer>>();
+let mechanismRun = -1;
+const mechanismView = new MechanismView(el('mechanism'), (p: MechanismPick) => {
+  Object.assign(mechanismChoice, p);
+  drawMechanism();
+});
+
+/** Shows the mechanism of the toolbar's layer for the chosen head and query, computing it once per layer and run. */
+function drawMechanism(): void {
+  const s = state.snapshot;
+  const run = s.run;
+  const name = (s.base[s.recordIndex] ?? s.records[s.recordIndex])?.source.name;
+  const raw = run?.records.find((r) => r.source.name === name);
+  if (!run || !raw || !name) return;
+  if (mechanismRun !== run.request.runId) {
+    mechanisms.clear();
+    mechanismRun = run.request.runId;
+  }
+  let pending = mechanisms.get(name);
+  if (!pending) {
+    pending = runner.mechanism(run.request, name);
+    mechanisms.set(name, pending);
+    pending.catch(() => mechanisms.get(name) === pending && mechanisms.delete(name));
+    mechanismView.message(`Computing the queries, keys and values of ${raw.label} (a second WebAssembly session of the model)…`, true);
+  }
+  const runId = run.request.runId;
+  pending.then((layer) => {
+    const now = state.snapshot;
+    if (now.run?.request.runId !== runId || now.viewMode !== 'mechanism' || (now.base[now.recordIndex] ?? now.records[now.recordIndex])?.source.name !== name) return;
+    const head = Math.min(mechanismChoice.head, layer.heads - 1);
+    const query = Math.min(mechanismChoice.query, layer.queries - 1);
+    const weights = raw.data.subarray((head * raw.queries + query) * raw.keys, (head * raw.queries + query + 1) * raw.keys);
+    const reshaped = now.choices.words || now.choices.hide.length > 0 || now.choices.aggregate !== undefined;
+    mechanismView.render({
+      layer,
+      queryTokens: raw.queryTokens.map(tokenLabel),
+      keyTokens: raw.keyTokens.map(tokenLabel),
+      head,
+      query,
+      sort: mechanismChoice.sort,
+      weights,
+      note: reshaped ? 'The mechanism is per head and per token, as the model computes it: word merge, hidden tokens and aggregates in the toolbar do not apply here.' : undefined,
+    });
+  }, (e: Error) => mechanismView.message(e.message, false));
+}
+
+/**
+ * The mechanism view follows the toolbar's layer, the one shown head (when one is soloed) and
+ * the hovered or the editor's query token; it has no tooltip of its own.
+ */
+function updateMechanism(change: Change): void {
+  const s = state.snapshot;
+  el('tooltip').hidden = true;
+  if (change === 'hover') {
+    if (s.hover?.side !== 'query' || s.choices.words || s.choices.hide.length > 0 || s.hover.index === mechanismChoice.query) return;
+    mechanismChoice.query = s.hover.index;
+  } else if (change === 'view' || change === 'run' || change === 'selection' || change === 'records') {
+    if (state.shownHeads.length === 1) mechanismChoice.head = state.shownHeads[0];
+  } else return;
+  drawMechanism();
+}
+
 /** One summary (top keys per query) serves the text list and, for attention over the input, the editor. */
 function publishSummary(): void {
   const s = state.snapshot;
@@ -148,12 +216,19 @@ state.onDidChange((change: Change) => {
       } else toolbar.update();
       for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
     }
-    const view = views[s.viewMode];
-    const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
-    if (change === 'hover') {
-      view.update(viewState);
-      if (s.hover && s.reveal && 'reveal' in view) view.reveal(s.hover);
-    } else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+    if (s.viewMode === 'mechanism') updateMechanism(change);
+    else {
+      const view = views[s.viewMode];
+      const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
+      if (change === 'hover') {
+        view.update(viewState);
+        if (s.hover && s.reveal && 'reveal' in view) view.reveal(s.hover);
+      } else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+      const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
+      renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
+      // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
+      el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
+    }
     if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') {
       publishSummary();
       channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
@@ -163,15 +238,12 @@ state.onDidChange((change: Change) => {
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     // For the memory benchmark (and anyone curious in the webview's developer tools).
     if (change === 'run' || change === 'records' || change === 'grid') document.body.dataset.attentionBytes = String(state.heldBytes);
-    const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
-    renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
-    // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
-    el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });
 
-for (const c of Object.values(containers)) {
+// The mechanism view's own controls (selects, the scrolling key list) keep their keys.
+for (const c of [containers.head, containers.matrix, containers.text]) {
   c.addEventListener('keydown', (e) => {
     if (state.key(e.key)) e.preventDefault();
   });

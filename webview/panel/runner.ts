@@ -7,7 +7,8 @@
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, backendLabel } from '../../src/core/backend';
-import { EngineError, type MoreLayers, type OrtModule, type RunInput, type RunOutput } from '../../src/core/engine/attentionEngine';
+import { EngineError, type EngineOptions, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import type { MechanismLayer } from '../../src/core/mechanism';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -15,7 +16,7 @@ import { formatBytes } from '../../src/core/units';
 /** The part of `AttentionEngine` the runner uses. */
 export interface Engine {
   readonly backend: Backend;
-  run(input: RunInput): Promise<RunOutput>;
+  run(input: RunInput, options?: RunOptions): Promise<RunOutput>;
   dispose(): Promise<void>;
 }
 
@@ -34,7 +35,7 @@ export interface RunnerDeps {
   chooseBackend(setting: BackendSetting): Promise<BackendChoice>;
   /** The bytes of model file `fileId` (from the host), with progress. */
   readModel(fileId: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
-  createEngine(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string): Promise<Engine>;
+  createEngine(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, options?: EngineOptions): Promise<Engine>;
   /** The shared wall clock (epoch ms); `wallClock` unless a test fakes it. */
   now?(): number;
 }
@@ -81,6 +82,8 @@ export class Runner {
   private generation = 0;
   private active: RunRequest | undefined;
   private engine: { key: string; promise: Promise<Engine> } | undefined;
+  /** The mechanism engine (WASM, its own session with the extra outputs), opened when the mechanism view first asks. */
+  private mechanismEngine: { file: string; promise: Promise<Engine> } | undefined;
   private bytes: { file: string; promise: Promise<Uint8Array> } | undefined;
   private readonly runtimes = new Map<Backend, Promise<OrtModule>>();
   private readonly spans: TimingSpan[] = [];
@@ -137,6 +140,35 @@ export class Runner {
     } finally {
       if (!stale()) this.active = undefined; // a later preparation's progress belongs to no run
     }
+  }
+
+  /**
+   * The mechanism of attention output `name` for `req`'s tokens. Runs a second session of the
+   * model on WebAssembly whose graph also returns queries, keys, values and scores (they are too
+   * large to keep for every run, and the WebGPU session's outputs stay as they are). The session
+   * is kept for the next query of the same model and released when another model asks.
+   */
+  async mechanism(req: RunRequest, name: string): Promise<MechanismLayer> {
+    const file = req.model.onnxFile;
+    if (this.mechanismEngine?.file !== file) {
+      const previous = this.mechanismEngine?.promise;
+      const promise = (async () => {
+        await previous?.then((e) => e.dispose(), () => undefined);
+        const [ort, bytes] = await Promise.all([this.runtimeFor('wasm'), this.bytesFor(req.model)]);
+        const engine = await this.deps.createEngine(ort, bytes, 'wasm', req.model.onnxLabel, { mechanism: true });
+        if (this.bytes?.file === file) this.bytes = undefined;
+        return engine;
+      })();
+      this.mechanismEngine = { file, promise };
+      promise.catch(() => {
+        if (this.mechanismEngine?.promise === promise) this.mechanismEngine = undefined;
+      });
+    }
+    const engine = await this.mechanismEngine.promise;
+    const out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: [name] });
+    const layer = out.mechanism?.find((m) => m.name === name);
+    if (!layer) throw new EngineError(`The mechanism of ${name} could not be found in this model's graph (its queries and keys are not a plain score product).`, 'no-mechanism');
+    return layer;
   }
 
   private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {

@@ -15,9 +15,9 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 
 /** Views the panel can show. */
-export type ViewMode = 'head' | 'matrix' | 'text';
+export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
 /** Every view mode, in toolbar order, with its name for people. */
-export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text']];
+export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism']];
 
 /** Where the current run stands. */
 export type Phase =
