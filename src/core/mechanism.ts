@@ -158,3 +158,63 @@ export function mechanismRow(data: Float32Array, rows: number, cols: number, h: 
   const from = (h * rows + i) * cols;
   return data.subarray(from, from + cols);
 }
+
+/**
+ * The steps of a fused attention operator, computed from its inputs and the weights it returned:
+ * queries, keys and values split into heads (3-D `[1, tokens, heads·dim]` or 4-D
+ * `[1, heads, tokens, dim]`), key/value heads repeated for their group of query heads, scores
+ * `scale·q·kᵀ` (−∞ where the weight is 0: a masked key, which the operator does not report) and
+ * each head's output Σ weight·v. `scale` absent means 1/√dim, as the operators define it.
+ */
+export function fusedSteps(
+  layer: string,
+  f: { heads: number; kvHeads: number; scale?: number },
+  q: TensorLike,
+  k: TensorLike,
+  v: TensorLike,
+  weights: Float32Array,
+): { tensors: MechanismTensorsOf; scale: number } {
+  const split = (what: string, t: TensorLike, heads: number) => {
+    const d = t.dims.map(Number);
+    if (d.length === 4 && d[0] === 1) return { heads: d[1], tokens: d[2], dim: d[3], at: (h: number, i: number, x: number) => t.data[(h * d[2] + i) * d[3] + x] };
+    if (d.length === 3 && d[0] === 1 && heads > 0 && d[2] % heads === 0) {
+      const dim = d[2] / heads;
+      return { heads, tokens: d[1], dim, at: (h: number, i: number, x: number) => t.data[i * d[2] + h * dim + x] };
+    }
+    throw new MechanismError(`${layer}: the fused operator's ${what} have shape [${d.join(', ')}], which does not split into ${heads} heads.`);
+  };
+  const Q = split('queries', q, f.heads);
+  const K = split('keys', k, f.kvHeads);
+  const V = split('values', v, f.kvHeads);
+  const H = Q.heads;
+  if (K.heads === 0 || H % K.heads !== 0 || V.heads !== K.heads || K.dim !== Q.dim || V.tokens !== K.tokens || weights.length !== H * Q.tokens * K.tokens) {
+    throw new MechanismError(`${layer}: the fused operator's queries [${q.dims}], keys [${k.dims}] and values [${v.dims}] do not fit together as one attention.`);
+  }
+  const group = H / K.heads;
+  const [n, m, dim, dv] = [Q.tokens, K.tokens, Q.dim, V.dim];
+  const scale = f.scale ?? 1 / Math.sqrt(dim);
+  const qs = new Float32Array(H * n * dim);
+  const keysT = new Float32Array(H * dim * m);
+  const vs = new Float32Array(H * m * dv);
+  const scores = new Float32Array(H * n * m);
+  const output = new Float32Array(H * n * dv);
+  for (let h = 0; h < H; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < n; i++) for (let x = 0; x < dim; x++) qs[(h * n + i) * dim + x] = Q.at(h, i, x);
+    for (let j = 0; j < m; j++) {
+      for (let x = 0; x < dim; x++) keysT[(h * dim + x) * m + j] = K.at(g, j, x);
+      for (let x = 0; x < dv; x++) vs[(h * m + j) * dv + x] = V.at(g, j, x);
+    }
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const w = weights[(h * n + i) * m + j];
+        let dot = 0;
+        for (let x = 0; x < dim; x++) dot += qs[(h * n + i) * dim + x] * keysT[(h * dim + x) * m + j];
+        scores[(h * n + i) * m + j] = w > 0 ? scale * dot : -Infinity;
+        for (let x = 0; x < dv; x++) output[(h * n + i) * dv + x] += w * vs[(h * m + j) * dv + x];
+      }
+    }
+  }
+  const t = (data: Float32Array, a: number, b: number): TensorLike => ({ dims: [1, H, a, b], data });
+  return { tensors: { q: t(qs, n, dim), keysT: t(keysT, dim, m), v: t(vs, m, dv), scores: t(scores, n, m), output: t(output, n, dv) }, scale };
+}

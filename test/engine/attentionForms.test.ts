@@ -103,43 +103,63 @@ describe('through the CLI, in a model folder', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-forms-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it.each(['attention23', 'gqa-contrib', 'sdpa'] as const)('a %s export runs like an eager one and matches the reference', (form) => {
+  it.each(['attention23', 'gqa-contrib', 'sdpa'] as const)('a %s export runs like an eager one, matches the reference, and shows its mechanism', (form) => {
     const dir = path.join(tmp, form);
     fs.cpSync(path.join(FIXTURES, 'models/bert-plain'), dir, { recursive: true });
     // The bert tokenizer's vocabulary is 3000 ids.
     const spec: AttentionGraphSpec = { form, layers: 2, hidden: 32, heads: 4, kvHeads: 2, causal: true, vocab: 3000, seed: 3 };
     fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), attentionGraph(spec));
-    const out = inspect(dir, 'The cat sat on the mat.');
+    const out = inspect(dir, 'The cat sat on the mat.', ['--mechanism']) as ReturnType<typeof inspect> & { mechanism: Array<{ name: string; scale: number; scores: Array<Array<Array<number | null>>> }> };
     const want = expectedAttention(spec, out.tokens.map((t) => t.id));
     expect(out.attention.map((a) => [a.name, a.kind, a.layer, a.heads])).toEqual([['attentions.0', 'self', 0, 4], ['attentions.1', 'self', 1, 4]]);
+    expect(out.mechanism.map((m) => [m.name, m.scale.toFixed(6)])).toEqual([['attentions.0', (1 / Math.sqrt(8)).toFixed(6)], ['attentions.1', (1 / Math.sqrt(8)).toFixed(6)]]);
+    expect(out.mechanism[0].scores[0][0].slice(1).every((s) => s === null)).toBe(true); // causal: the first query sees only itself
     out.attention.forEach((a) => expect(Math.max(...a.weights.flat(2).map((v, i) => Math.abs(v - want[a.layer].flat(2)[i])))).toBeLessThan(1e-5));
   });
 });
 
-describe('the mechanism of each unfused form', () => {
-  it.each(['eager', 'sdpa', 'cast'] as const)('%s: the scale 1/√d from the graph, unscaled q and k, and W_O found', async (form) => {
-    const spec: AttentionGraphSpec = { form, layers: 2, hidden: 16, heads: 4, kvHeads: 2, causal: true, vocab: 128, seed: 11 };
+describe('the mechanism of each form', () => {
+  /** The mechanism of `spec` for IDS, through a mechanism engine. */
+  async function mechanismOf(spec: AttentionGraphSpec) {
     const engine = await AttentionEngine.create(ort, attentionGraph(spec), 'wasm', 'model.onnx', { mechanism: true });
-    const { layers, mechanism } = await engine.run({ ids: IDS });
-    await engine.dispose();
+    try {
+      return await engine.run({ ids: IDS });
+    } finally {
+      await engine.dispose();
+    }
+  }
+
+  // The fused operators hide their steps: they are computed from the operator's inputs and weights.
+  it.each([['eager', 16], ['sdpa', 16], ['cast', 16], ['attention23', 16], ['gqa-contrib', 32]] as const)('%s: the scale 1/√d, unscaled q and k, W_O, and the same steps as the unfused graph', async (form, hidden) => {
+    const spec: AttentionGraphSpec = { form, layers: 2, hidden, heads: 4, kvHeads: 2, causal: true, vocab: 128, seed: 11 };
+    const dim = hidden / 4;
+    const n = IDS.length;
+    const { layers, mechanism } = await mechanismOf(spec);
+    const reference = (await mechanismOf({ ...spec, form: 'sdpa' })).mechanism!;
     expect(mechanism!.map((m) => [m.name, m.heads, m.queries, m.keys, m.headDim, m.contributionBasis])).toEqual([
-      ['attentions.0', 4, 7, 7, 4, 'output-projection'],
-      ['attentions.1', 4, 7, 7, 4, 'output-projection'],
+      ['attentions.0', 4, n, n, dim, 'output-projection'],
+      ['attentions.1', 4, n, n, dim, 'output-projection'],
     ]);
     for (const [l, m] of mechanism!.entries()) {
-      expect(m.scale).toBeCloseTo(1 / Math.sqrt(4), 6); // sdpa: √scale on q times √scale on k
+      expect(m.scale).toBeCloseTo(1 / Math.sqrt(dim), 6); // sdpa: √scale on q times √scale on k
       for (let h = 0; h < 4; h++) {
-        for (let i = 0; i < 7; i++) {
-          for (let j = 0; j < 7; j++) {
-            const s = m.scores[(h * 7 + i) * 7 + j];
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            const s = m.scores[(h * n + i) * n + j];
             expect(Number.isNaN(s)).toBe(j > i); // causal keys are masked
             if (j > i) continue;
-            const qk = Array.from({ length: 4 }, (_, d) => m.q[(h * 7 + i) * 4 + d] * m.k[(h * 7 + j) * 4 + d]).reduce((a, b) => a + b, 0);
+            const qk = Array.from({ length: dim }, (_, d) => m.q[(h * n + i) * dim + d] * m.k[(h * n + j) * dim + d]).reduce((a, b) => a + b, 0);
             expect(Math.abs(s - m.scale! * qk)).toBeLessThan(1e-4);
           }
         }
       }
       expect(layers[l].name).toBe(m.name);
+      // Same weights, same vectors: each step equals the unfused SDPA graph's ('cast' multiplies the
+      // values by fp16-rounded weights, so its outputs, and everything after layer 0, differ by ~1e-3).
+      const tolerance = form === 'cast' ? 1e-2 : 1e-4;
+      for (const key of ['q', 'k', 'v', 'output', 'contribution', 'headNorms'] as const) {
+        expect(Math.max(...m[key].map((x, i) => Math.abs(x - reference[l][key][i])))).toBeLessThan(tolerance);
+      }
     }
   });
 });

@@ -6,7 +6,7 @@
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
 import type { Backend } from '../backend';
-import { MechanismError, type MechanismLayer, mechanismLayer } from '../mechanism';
+import { MechanismError, type MechanismLayer, fusedSteps, mechanismLayer } from '../mechanism';
 import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
@@ -254,10 +254,17 @@ export class AttentionEngine {
       const weights = layers.find((l) => l.name === m.attention);
       if (!weights) throw new EngineError(`The mechanism of ${m.attention} was asked for, but the run returned no such attention.`, 'no-mechanism');
       const tensor = (name: string) => ({ dims: results[name].dims, data: results[name].data as Float32Array });
+      const meta = { name: m.attention, kind: weights.kind, layer: weights.layer, shaped: m.shaped };
       try {
+        if (m.fused) {
+          // The operator hides its steps: computed here from its inputs and the weights it returned.
+          const { tensors, scale } = fusedSteps(m.attention, m.fused, tensor(m.outputs.q), tensor(m.outputs.k), tensor(m.outputs.v), weights.data);
+          return mechanismLayer({ ...meta, scale }, tensors, weights.data, m.projection);
+        }
+        const o = m.outputs;
         return mechanismLayer(
-          { name: m.attention, kind: weights.kind, layer: weights.layer, scale: m.scale, shaped: m.shaped },
-          { q: tensor(m.outputs.q), keysT: tensor(m.outputs.keysT), v: tensor(m.outputs.v), scores: tensor(m.outputs.scores), output: tensor(m.outputs.output) },
+          { ...meta, scale: m.scale },
+          { q: tensor(o.q), keysT: tensor(o.keysT), v: tensor(o.v), scores: tensor(o.scores), output: tensor(o.output) },
           weights.data,
           m.projection,
         );

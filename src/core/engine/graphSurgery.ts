@@ -9,7 +9,7 @@
 import { onnx } from 'onnx-proto';
 import { Reader } from 'protobufjs/minimal';
 import type { AttentionKind } from '../attention';
-import { Constants, type Consumers, type MechanismTensors, type Producers, mechanismTensors, scorePath } from './mechanismGraph';
+import { Constants, type Consumers, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {
@@ -29,12 +29,22 @@ export interface FoundAttention {
   node: string;
 }
 
-/** The graph outputs that hold one attention's mechanism (all float32), and the graph's constants for it. */
-export interface MechanismOutputs extends Omit<MechanismTensors, 'q' | 'keysT' | 'v' | 'scores' | 'output'> {
+/** Graph outputs (all float32) of an unfused attention's steps. */
+export type UnfusedOutputs = Pick<MechanismTensors, 'q' | 'keysT' | 'v' | 'scores' | 'output'>;
+/** Graph outputs (all float32) of a fused operator's inputs. */
+export type FusedOutputs = Pick<FusedMechanismTensors, 'q' | 'k' | 'v'>;
+
+/** The graph outputs that hold one attention's mechanism, and the graph's constants for it. */
+export type MechanismOutputs = {
   /** The attention output these belong to (`attentions.N`, …). */
   attention: string;
-  outputs: Pick<MechanismTensors, 'q' | 'keysT' | 'v' | 'scores' | 'output'>;
-}
+  shaped: boolean;
+  projection?: MechanismTensors['projection'];
+} & (
+  | { fused?: undefined; outputs: UnfusedOutputs; scale: number | null }
+  /** A fused operator: the steps are computed from its inputs and its weights. */
+  | { fused: { heads: number; kvHeads: number; scale?: number }; outputs: FusedOutputs }
+);
 
 /** The rewritten model and what was found in it. */
 export interface SurgeryResult {
@@ -138,7 +148,10 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   // operators that return their softmax weights when asked.
   const sources = nodes.flatMap((n, index): Source[] => {
     const op = fusedOp(n);
-    if (op) return [{ node: n, weights: fusedWeights(n, op, index, fileLabel), q: n.input![0], k: n.input![1] }];
+    if (op) {
+      const mechanism = options.mechanism ? fusedMechanismTensors(n, consumers, constants) : undefined;
+      return [{ node: n, weights: fusedWeights(n, op, index, fileLabel), q: n.input![0], k: n.input![1], mechanism }];
+    }
     if (n.opType !== 'Softmax' || (n.domain ?? '') !== '') return [];
     const path = valuePath(n.output![0], consumers);
     if (path === undefined) return [];
@@ -174,15 +187,15 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     }
     found.push({ name, kind, layer, node: sm.name ?? '' });
     addOutput(source, name);
-    if (tensors) {
-      const { q: tq, keysT, v, scores, output, ...constantsOf } = tensors;
-      const outputs = { q: tq, keysT, v, scores, output };
-      for (const key of Object.keys(outputs) as Array<keyof typeof outputs>) {
-        // The same tensor may already be exposed (a stripped attention output): renamed above, so follow it.
-        const from = outputs[key] === name ? `${name}/attention_lens_original` : outputs[key];
-        outputs[key] = addOutput(from, `attention_lens/${name}/${key}`);
-      }
-      mechanism.push({ attention: name, outputs, ...constantsOf });
+    /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
+    const expose = <T extends Record<string, string>>(tensors: T): T =>
+      Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(t === name ? `${name}/attention_lens_original` : t, `attention_lens/${name}/${role}`)])) as T;
+    if (tensors && 'fused' in tensors) {
+      const { q: tq, k: tk, v, heads, kvHeads, scale, shaped, projection } = tensors;
+      mechanism.push({ attention: name, outputs: expose({ q: tq, k: tk, v }), fused: { heads, kvHeads, scale }, shaped, projection });
+    } else if (tensors) {
+      const { q: tq, keysT, v, scores, output, scale, shaped, projection } = tensors;
+      mechanism.push({ attention: name, outputs: expose({ q: tq, keysT, v, scores, output }), scale, shaped, projection });
     }
   }
   graph.node = nodes;
@@ -282,7 +295,7 @@ interface Source {
   q?: string;
   k?: string;
   /** With the mechanism option, where its steps are, when they could be found. */
-  mechanism?: MechanismTensors;
+  mechanism?: MechanismTensors | FusedMechanismTensors;
 }
 
 /** Renames an internal tensor everywhere it appears, so an added output can take its name. */

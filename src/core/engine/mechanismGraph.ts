@@ -34,6 +34,51 @@ export interface MechanismTensors {
   projection?: { data: Float32Array; rows: number; cols: number };
 }
 
+/**
+ * A fused attention operator's inputs (ONNX Attention, onnxruntime's GroupQueryAttention): the
+ * engine computes the steps from them, with the weights the operator returns.
+ */
+export interface FusedMechanismTensors {
+  fused: true;
+  /** Queries [batch, query, heads·headDim] or [batch, heads, query, headDim]. */
+  q: string;
+  /** Keys and values, likewise, with `kvHeads` heads (repeated per group of query heads). */
+  k: string;
+  v: string;
+  heads: number;
+  kvHeads: number;
+  /** The operator's `scale` attribute; absent means 1/√headDim. */
+  scale?: number;
+  /** Soft-capping (`softcap` > 0) makes the scores a function of q·kᵀ other than a multiple. */
+  shaped: boolean;
+  projection?: { data: Float32Array; rows: number; cols: number };
+}
+
+/**
+ * The inputs of a fused attention node, or undefined when they do not hold the vectors that
+ * meet in the score product: packed QKV, or rotary embeddings applied inside the operator.
+ */
+export function fusedMechanismTensors(node: onnx.INodeProto, consumers: Consumers, constants: Constants): FusedMechanismTensors | undefined {
+  const [q, k, v] = node.input ?? [];
+  const attr = (name: string) => node.attribute?.find((a) => a.name === name);
+  const int = (name: string) => (attr(name) ? Number(attr(name)!.i ?? 0) : undefined);
+  if (!q || !k || !v || int('do_rotary')) return undefined;
+  const heads = int('q_num_heads') ?? int('num_heads') ?? 0;
+  const kvHeads = int('kv_num_heads') ?? heads;
+  const scale = attr('scale')?.f;
+  return {
+    fused: true,
+    q,
+    k,
+    v,
+    heads,
+    kvHeads,
+    scale: scale ? scale : undefined,
+    shaped: (attr('softcap')?.f ?? 0) > 0,
+    projection: concatenatedProjection(node.output![0], consumers, constants),
+  };
+}
+
 /** Ops between the score product and the Softmax that add a mask or bias, or pass the scores on unchanged. */
 const BIAS_OPS = new Set(['Add', 'Sub', 'Where', 'Cast', 'Identity']);
 /** How many ops the walks look through before giving up. */
@@ -127,17 +172,23 @@ function unscaled(tensor: string, producer: Producers, constants: Constants): { 
  * arrangement leaves the projection unknown (and the contributions fall back to ‖α·v‖).
  */
 function outputProjection(output: string, consumers: Consumers, constants: Constants): MechanismTensors['projection'] {
-  /** The one consumer of `t` that uses its values (Shape only reads its dimensions). */
-  const next = (t: string) => {
-    const c = (consumers.get(t) ?? []).filter((x) => x.node.opType !== 'Shape');
-    return c.length === 1 && c[0].index === 0 && (c[0].node.domain ?? '') === '' ? c[0].node : undefined;
-  };
-  const transpose = next(output);
+  const transpose = next(output, consumers);
   const perm = transpose?.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number);
   if (transpose?.opType !== 'Transpose' || perm?.join(',') !== '0,2,1,3') return undefined;
-  let node = next(transpose.output![0]);
-  if (node?.opType !== 'Reshape') return undefined;
-  for (let step = 0; node?.opType === 'Reshape' && step < MAX_STEPS; step++) node = next(node.output![0]);
+  const reshape = next(transpose.output![0], consumers);
+  return reshape?.opType === 'Reshape' ? concatenatedProjection(reshape.output![0], consumers, constants) : undefined;
+}
+
+/** The one consumer of `t` that uses its values (Shape only reads its dimensions). */
+function next(t: string, consumers: Consumers): onnx.INodeProto | undefined {
+  const c = (consumers.get(t) ?? []).filter((x) => x.node.opType !== 'Shape');
+  return c.length === 1 && c[0].index === 0 && (c[0].node.domain ?? '') === '' ? c[0].node : undefined;
+}
+
+/** W_O after the heads are concatenated in `t` (rows of heads·headDim): through reshapes to a MatMul or Gemm with a constant. */
+function concatenatedProjection(t: string, consumers: Consumers, constants: Constants): MechanismTensors['projection'] {
+  let node = next(t, consumers);
+  for (let step = 0; node?.opType === 'Reshape' && step < MAX_STEPS; step++) node = next(node.output![0], consumers);
   if (node?.opType === 'MatMul') return constants.matrix(node.input![1]);
   if (node?.opType === 'Gemm') {
     const attr = (name: string) => node!.attribute?.find((a) => a.name === name);
