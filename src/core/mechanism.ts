@@ -4,7 +4,7 @@
  * and each head's contribution per query and key (Kobayashi et al. 2020, "Attention is not only a
  * weight": ‖α·v·W_Oʰ‖ with the output projection, else ‖α·v‖). Pure: arrays in, arrays out.
  */
-import type { AttentionKind } from './attention';
+import type { AttentionKind, AttentionRecord } from './attention';
 
 /** Scores at or below this (or not finite) were masked: masks add −∞ or the most negative float, never a score a model computes. */
 export const MASKED_SCORE = -1e8;
@@ -217,4 +217,28 @@ export function fusedSteps(
   }
   const t = (data: Float32Array, a: number, b: number): TensorLike => ({ dims: [1, H, a, b], data });
   return { tensors: { q: t(qs, n, dim), keysT: t(keysT, dim, m), v: t(vs, m, dv), scores: t(scores, n, m), output: t(output, n, dv) }, scale };
+}
+
+/** What a contribution-weighted view shows, for people. */
+export function contributionBasisText(basis: ContributionBasis): string {
+  return basis === 'output-projection'
+    ? 'contributions ‖α·v·W_Oʰ‖ (through the output projection), normalised per query and head'
+    : 'contributions ‖α·v‖ (the output projection was not found in the graph), normalised per query and head';
+}
+
+/**
+ * `r` with each head's weights replaced by its contributions `[heads][queries][keys]`, normalised
+ * to sum 1 over the keys of each query (as the weights do), so every view and statistic applies:
+ * norm-based attention (Kobayashi et al. 2020). A row whose contributions are all 0 stays 0.
+ */
+export function contributionRecord(r: AttentionRecord, contribution: Float32Array): AttentionRecord {
+  if (contribution.length !== r.heads * r.queries * r.keys) throw new MechanismError(`${r.label}: the contributions do not match the attention (${contribution.length} values for ${r.heads} × ${r.queries} × ${r.keys}).`);
+  const data = new Float32Array(contribution.length);
+  for (let row = 0; row < r.heads * r.queries; row++) {
+    const from = row * r.keys;
+    let sum = 0;
+    for (let k = 0; k < r.keys; k++) sum += contribution[from + k];
+    if (sum > 0) for (let k = 0; k < r.keys; k++) data[from + k] = contribution[from + k] / sum;
+  }
+  return { ...r, id: `${r.id}|contribution`, data };
 }

@@ -232,6 +232,15 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(await frame.$$eval('#mechanism canvas.mech-strip', (c) => c.length)).toBeGreaterThan(rows.length * 2);
     expect(await frame.$eval('#mechanism', (m) => m.textContent ?? '')).toMatch(/score = 0\.2500 = 1\/√16 × q·k/);
     await frame.selectOption('#view-mode', 'head');
+    // Links by contribution: every layer's mechanism, then the views redraw with them and say so.
+    await frame.selectOption('#weighting', 'contribution');
+    await frame.waitForSelector('body[data-weighting="contribution"]', { timeout: 120_000 });
+    expect(await frame.$eval('#notice', (n) => n.textContent ?? '')).toMatch(/Links show contributions ‖α·v·W_Oʰ‖ \(through the output projection\)/);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    const byContribution = (await frame.$eval(`li[data-query="${query}"]`, (li) => li.textContent ?? '')).split(' → ')[1];
+    expect(byContribution).not.toBe(listed.join(', ')); // different numbers (α would repeat them)
+    await frame.selectOption('#weighting', 'attention');
+    await frame.waitForSelector('body[data-weighting="attention"]');
   });
 
   it('draws the attention of a graph with the fused ONNX Attention operator', async () => {

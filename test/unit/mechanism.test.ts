@@ -4,7 +4,7 @@
 import { onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { Constants, tensorValues } from '../../src/core/engine/mechanismGraph';
-import { MechanismError, fusedSteps, mechanismLayer } from '../../src/core/mechanism';
+import { MechanismError, contributionRecord, fusedSteps, mechanismLayer } from '../../src/core/mechanism';
 
 const meta = { name: 'attentions.0', kind: 'self' as const, layer: 0, scale: 0.5, shaped: false };
 const t = (dims: number[], data: number[]) => ({ dims, data: Float32Array.from(data) });
@@ -91,5 +91,16 @@ describe('graph constants', () => {
     expect(Array.from(tensorValues(half)!)).toEqual([1, -2, 0.5]);
     const dbl = onnx.TensorProto.create({ dataType: onnx.TensorProto.DataType.DOUBLE, rawData: new Uint8Array(Float64Array.from([0.25, -8]).buffer) });
     expect(Array.from(tensorValues(dbl)!)).toEqual([0.25, -8]);
+  });
+});
+
+describe('contributionRecord', () => {
+  it('replaces weights by contributions normalised per query and head, keeping rows of zeros', () => {
+    const r = { id: 'attentions.0', label: 'Layer 1', heads: 1, queries: 2, keys: 2, data: Float32Array.from([0.5, 0.5, 1, 0]), queryTokens: [], keyTokens: [], causal: false, signed: false, overInput: true, source: { name: 'attentions.0', kind: 'self' as const, layer: 0 } };
+    const c = contributionRecord(r, Float32Array.from([3, 1, 0, 0]));
+    expect(Array.from(c.data)).toEqual([0.75, 0.25, 0, 0]);
+    expect(c.id).not.toBe(r.id);
+    expect(Array.from(r.data)).toEqual([0.5, 0.5, 1, 0]); // the weights themselves are untouched
+    expect(() => contributionRecord(r, new Float32Array(3))).toThrow(MechanismError);
   });
 });

@@ -45,7 +45,7 @@ model.onDidChange((change) => {
   const { data, hover } = model.snapshot;
   el('empty').hidden = !!data.grid;
   el('main').hidden = !data.grid;
-  el('title').textContent = data.title ?? '';
+  el('title').textContent = [data.title, data.grid?.weighting].filter(Boolean).join(' · ');
   if (change === 'data' || change === 'style') view.render();
   else view.update();
   el('details').textContent = data.grid && data.selection ? describeSelection(data.grid, data.selection) : '';

@@ -11,7 +11,7 @@ import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
 import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
-import type { MechanismLayer } from '../../src/core/mechanism';
+import { type MechanismLayer, contributionBasisText } from '../../src/core/mechanism';
 import { tokenLabel } from '../../src/core/tokens';
 import { computeHeadGrid } from './headGridTask';
 import { type RunTimings, wallClock } from '../../src/core/timing';
@@ -35,7 +35,7 @@ const state = new PanelState();
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism') };
-const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide') }, state);
+const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide'), weighting: el('weighting') }, state);
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
 const files = new HostFileReader((fileId) => channel.post({ type: 'file/read', fileId }));
@@ -146,7 +146,7 @@ function drawMechanism(): void {
   }
   let pending = mechanisms.get(name);
   if (!pending) {
-    pending = runner.mechanism(run.request, name);
+    pending = runner.mechanism(run.request, [name]).then(([layer]) => layer);
     mechanisms.set(name, pending);
     pending.catch(() => mechanisms.get(name) === pending && mechanisms.delete(name));
     mechanismView.message(`Computing the queries, keys and values of ${raw.label} (a second WebAssembly session of the model)…`, true);
@@ -186,6 +186,29 @@ function updateMechanism(change: Change): void {
     if (state.shownHeads.length === 1) mechanismChoice.head = state.shownHeads[0];
   } else return;
   drawMechanism();
+}
+
+/** The run whose contributions are being computed (once per run). */
+let contributionsFor = -1;
+
+/** With contributions chosen and not yet computed for the current run: computes every layer's, once. */
+function ensureContributions(): void {
+  const s = state.snapshot;
+  const run = s.run;
+  if (s.weighting !== 'contribution' || !run || s.layersPending || s.contributions?.runId === run.request.runId || contributionsFor === run.request.runId) return;
+  const runId = (contributionsFor = run.request.runId);
+  state.setWeighting('contribution', 'Computing each head’s contributions (a second WebAssembly session of the model)…');
+  runner.mechanism(run.request).then(
+    (layers) => {
+      const byName = new Map(layers.map((l) => [l.name, l.contribution]));
+      state.setContributions({ runId, byName, basis: layers.every((l) => l.contributionBasis === 'output-projection') ? 'output-projection' : 'value-norm' });
+    },
+    (e: Error) => {
+      if (state.snapshot.run?.request.runId !== runId) return;
+      contributionsFor = -1;
+      state.setWeighting('attention', `Contributions are not available for this model: ${e.message}`);
+    },
+  );
 }
 
 /** One summary (top keys per query) serves the text list and, for attention over the input, the editor. */
@@ -233,8 +256,13 @@ state.onDidChange((change: Change) => {
       publishSummary();
       channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     }
+    // After this change has been handled: it may change the state again.
+    if (change === 'run' || change === 'records') queueMicrotask(ensureContributions);
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
-    if ((change === 'run' && !s.layersPending) || change === 'records') void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(grid));
+    if ((change === 'run' && !s.layersPending) || change === 'records') {
+      const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;
+      void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
+    }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     // For the memory benchmark (and anyone curious in the webview's developer tools).
     if (change === 'run' || change === 'records' || change === 'grid') document.body.dataset.attentionBytes = String(state.heldBytes);

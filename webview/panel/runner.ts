@@ -143,12 +143,12 @@ export class Runner {
   }
 
   /**
-   * The mechanism of attention output `name` for `req`'s tokens. Runs a second session of the
+   * The mechanism of attention outputs `names` (default all) for `req`'s tokens. Runs a second session of the
    * model on WebAssembly whose graph also returns queries, keys, values and scores (they are too
    * large to keep for every run, and the WebGPU session's outputs stay as they are). The session
    * is kept for the next query of the same model and released when another model asks.
    */
-  async mechanism(req: RunRequest, name: string): Promise<MechanismLayer> {
+  async mechanism(req: RunRequest, names?: readonly string[]): Promise<MechanismLayer[]> {
     const file = req.model.onnxFile;
     if (this.mechanismEngine?.file !== file) {
       const previous = this.mechanismEngine?.promise;
@@ -165,10 +165,10 @@ export class Runner {
       });
     }
     const engine = await this.mechanismEngine.promise;
-    const out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: [name] });
-    const layer = out.mechanism?.find((m) => m.name === name);
-    if (!layer) throw new EngineError(`The mechanism of ${name} could not be found in this model's graph (its queries and keys are not a plain score product).`, 'no-mechanism');
-    return layer;
+    const out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: names });
+    const missing = names?.find((n) => !out.mechanism?.some((m) => m.name === n));
+    if (missing || !out.mechanism?.length) throw new EngineError(`The mechanism of ${missing ?? 'this model'} could not be found in its graph (its queries and keys are not a plain score product).`, 'no-mechanism');
+    return out.mechanism;
   }
 
   private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {

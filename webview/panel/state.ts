@@ -13,11 +13,22 @@ import { Emitter } from '../../src/core/events';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
+import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
 
 /** Views the panel can show. */
 export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
 /** Every view mode, in toolbar order, with its name for people. */
 export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism']];
+
+/** What the links' strength is: the attention weights, or each head's contributions (mechanism). */
+export type Weighting = 'attention' | 'contribution';
+
+/** Contributions of every layer of one run, by attention name. */
+export interface ContributionSet {
+  runId: number;
+  byName: ReadonlyMap<string, Float32Array>;
+  basis: ContributionBasis;
+}
 
 /** Where the current run stands. */
 export type Phase =
@@ -60,6 +71,11 @@ export interface PanelSnapshot {
   readonly hoverSource: 'pointer' | 'keyboard' | 'editor';
   /** More layers of the run are on their way (WebGPU reads them back after the first picture). */
   readonly layersPending: boolean;
+  readonly weighting: Weighting;
+  /** The current run's contributions, once computed. */
+  readonly contributions?: ContributionSet;
+  /** Why the views still show weights while contributions were asked for (computing, or why not). */
+  readonly weightingNote: string;
 }
 
 /**
@@ -81,6 +97,8 @@ const INITIAL: PanelSnapshot = {
   notice: '',
   hoverSource: 'pointer',
   layersPending: false,
+  weighting: 'attention',
+  weightingNote: '',
 };
 
 /** The panel's state and its actions. */
@@ -135,9 +153,9 @@ export class PanelState {
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
-    const derived = derive(run, this.s.choices);
+    const derived = derive(run, this.s.choices, this.s.weighting, undefined);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome }, 'run');
+    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined }, 'run');
   }
 
   /** The rest of the run's layers arrived (read back from the GPU after the first picture); the view keeps its place. */
@@ -147,7 +165,7 @@ export class PanelState {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const next: LoadedRun = { ...run, records: [...run.records, ...more.layers.map((l) => recordOfLayer(l, tokens))] };
     const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run: next, ...derive(next, this.s.choices), notice, layersPending: false }, 'records');
+    this.set({ run: next, ...derive(next, this.s.choices, this.s.weighting, this.s.contributions), notice, layersPending: false }, 'records');
   }
 
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
@@ -155,12 +173,33 @@ export class PanelState {
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
     // A rollout multiplies every layer: while some are still on the GPU, it waits for them (addLayers).
-    const derived = derive(this.s.run, this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices);
+    const derived = derive(this.s.run, this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices, this.s.weighting, this.s.contributions);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
     const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);
     const keepGrid = choices.words === this.s.choices.words && choices.hide.join() === this.s.choices.hide.join();
     this.set({ choices, ...derived, grid: keepGrid ? this.s.grid : undefined, recordIndex, visibleHeads, hover: null, reveal: false }, keepGrid ? 'selection' : 'records');
+  }
+
+  /** Links by attention weight or by contribution; the views show weights until contributions arrive (`setContributions`). */
+  setWeighting(weighting: Weighting, note = ''): void {
+    if (weighting === this.s.weighting && note === this.s.weightingNote) return;
+    this.s = { ...this.s, weighting, weightingNote: note };
+    this.rederive();
+  }
+
+  /** The current run's contributions arrived; with contributions chosen, the views switch to them. */
+  setContributions(set: ContributionSet): void {
+    if (set.runId !== this.s.run?.request.runId) return;
+    this.s = { ...this.s, contributions: set, weightingNote: '' };
+    this.rederive();
+  }
+
+  /** Records again after the weighting changed; the layer and the heads stay. */
+  private rederive(): void {
+    if (!this.s.run) return void this.set({}, 'view');
+    const derived = derive(this.s.run, this.s.choices, this.s.weighting, this.s.contributions);
+    this.set({ ...derived, grid: undefined, hover: null, reveal: false }, 'records');
   }
 
   /** Switches between the head view, the matrix and the text view. */
@@ -253,10 +292,15 @@ export class PanelState {
   }
 }
 
-/** The records a run shows under `choices`. */
-function derive(run: LoadedRun, choices: AnalysisChoices): { base: AttentionRecord[]; records: AttentionRecord[] } {
+/** The records a run shows under `choices`, by contribution when chosen and computed for this run. */
+function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined): { base: AttentionRecord[]; records: AttentionRecord[] } {
   const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
-  const base = perHeadRecords(run.records, texts, choices);
+  const byContribution = weighting === 'contribution' && contributions?.runId === run.request.runId;
+  const layers = byContribution ? run.records.map((r) => {
+    const c = contributions.byName.get(r.source.name);
+    return c ? contributionRecord(r, c) : r;
+  }) : run.records;
+  const base = perHeadRecords(layers, texts, choices);
   return { base, records: aggregateRecords(base, choices.aggregate) };
 }
 

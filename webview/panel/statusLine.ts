@@ -1,5 +1,6 @@
 /** The panel's status: the notice, progress bar, error and status line, and the page's `data-state`. */
 import { backendLabel } from '../../src/core/backend';
+import { contributionBasisText } from '../../src/core/mechanism';
 import type { PanelSnapshot } from './state';
 
 /** The elements this module owns. */
@@ -14,8 +15,11 @@ export interface StatusElements {
 /** Shows `s`'s phase; `links` is the number of links the view drew. */
 export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number): void {
   const p = s.phase;
-  el.notice.hidden = !s.notice;
-  el.notice.textContent = s.notice;
+  const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run?.request.runId ? s.contributions : undefined;
+  const notice = [s.notice, s.weightingNote, applied ? `Links show ${contributionBasisText(applied.basis)}.` : ''].filter(Boolean).join(' ');
+  el.notice.hidden = !notice;
+  el.notice.textContent = notice;
+  document.body.dataset.weighting = applied ? 'contribution' : 'attention';
   el.progress.hidden = p.name !== 'running';
   el.error.hidden = p.name !== 'error';
   el.error.textContent = p.name === 'error' ? p.message : '';

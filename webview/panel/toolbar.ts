@@ -2,7 +2,7 @@
 import type { Aggregation } from '../../src/core/analysis/aggregate';
 import type { HideChoice } from '../../src/core/analysis/hiding';
 import { headColor } from '../../src/core/palette';
-import { type PanelState, VIEW_MODES, type ViewMode } from './state';
+import { type PanelState, VIEW_MODES, type ViewMode, type Weighting } from './state';
 
 /** The controls the toolbar owns. */
 export interface ToolbarElements {
@@ -12,9 +12,11 @@ export interface ToolbarElements {
   aggregate: HTMLSelectElement;
   words: HTMLInputElement;
   hide: HTMLSelectElement;
+  weighting: HTMLSelectElement;
 }
 
 const AGGREGATES: Array<[string, string]> = [['', 'Heads'], ['mean', 'Mean of heads'], ['max', 'Max of heads'], ['rollout', 'Rollout']];
+const WEIGHTINGS: Array<[Weighting, string]> = [['attention', 'Weights α'], ['contribution', 'Contributions ‖α·v·W_O‖']];
 const HIDE: Array<[string, string]> = [['', 'Show all tokens'], ['special', 'Hide special tokens'], ['first', 'Hide the first token'], ['special,first', 'Hide special and first']];
 
 function fill(select: HTMLSelectElement, items: ReadonlyArray<readonly [string, string]>): void {
@@ -27,11 +29,13 @@ export class Toolbar {
     fill(el.viewMode, VIEW_MODES);
     fill(el.aggregate, AGGREGATES);
     fill(el.hide, HIDE);
+    fill(el.weighting, WEIGHTINGS);
     el.viewMode.onchange = () => state.setViewMode(el.viewMode.value as ViewMode);
     el.layer.onchange = () => state.selectRecord(Number(el.layer.value));
     el.aggregate.onchange = () => state.setChoices({ aggregate: (el.aggregate.value || undefined) as Aggregation | undefined });
     el.words.onchange = () => state.setChoices({ words: el.words.checked });
     el.hide.onchange = () => state.setChoices({ hide: el.hide.value ? (el.hide.value.split(',') as HideChoice[]) : [] });
+    el.weighting.onchange = () => state.setWeighting(el.weighting.value as Weighting);
   }
 
   /** New run or new records: one option per record, one button per head. */
@@ -59,6 +63,7 @@ export class Toolbar {
     this.el.aggregate.value = s.choices.aggregate ?? '';
     this.el.words.checked = s.choices.words;
     this.el.hide.value = s.choices.hide.join(',');
+    this.el.weighting.value = s.weighting;
     this.el.heads.hidden = s.choices.aggregate !== undefined;
     this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
       b.setAttribute('aria-pressed', String(s.visibleHeads[h]));

@@ -29,6 +29,8 @@ export interface HeadGrid {
   thumbnails: Uint8Array;
   /** `cells * STAT_NAMES.length` statistics; NaN where undefined. */
   stats: Float32Array;
+  /** What the cells show when it is not the attention weights (contributions), for people. */
+  weighting?: string;
 }
 
 /** Index of the first cell of each row (cells run row by row, head by head). */
