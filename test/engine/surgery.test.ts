@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { SurgeryError, exposeAttention, graphOutputNames } from '../../src/core/engine/graphSurgery';
 import { FIXTURES, inspect, runCli } from './cli';
+import { sdpaStyle } from './sdpaStyle';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-surgery-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -42,6 +43,31 @@ describe.each([
       got.forEach((a) => expect(maxDiff(a.weights, layers[a.layer])).toBeLessThanOrEqual(tolerance));
     }
     expect(out.attention).toHaveLength(Object.values(ref.attentions).flat().length);
+  });
+});
+
+describe.each([
+  ['bert-plain', 1e-4, 0.25],
+  ['gpt2-plain', 1e-4, 0.25],
+  ['llama-attn', 1e-4, 0.25], // grouped-query, rotary
+  ['t5-attn', 2e-3, 1], // encoder-decoder, relative position bias, no scaling
+])('%s rewritten into the SDPA export form', (name, tolerance, scale) => {
+  it('finds every attention, matches the PyTorch reference, and reads the split scale', () => {
+    const dir = path.join(tmp, `${name}-sdpa`);
+    fs.cpSync(path.join(FIXTURES, 'models', name), dir, { recursive: true });
+    const file = path.join(dir, 'onnx/model.onnx');
+    const bytes = sdpaStyle(fs.readFileSync(file));
+    const ops = onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'IsNaN').length).toBe(ops.filter((o) => o === 'Softmax').length);
+    fs.writeFileSync(file, bytes);
+    const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8'))[0] as { text: string; attentions: Record<string, number[][][][]> };
+    const out = inspect(dir, ref.text, ['--mechanism']) as ReturnType<typeof inspect> & { mechanism: Array<{ name: string; scale: number }> };
+    for (const [kind, layers] of Object.entries(ref.attentions)) {
+      const got = out.attention.filter((a) => a.kind === kind);
+      expect(got).toHaveLength(layers.length);
+      got.forEach((a) => expect(maxDiff(a.weights, layers[a.layer])).toBeLessThanOrEqual(tolerance));
+    }
+    expect(out.mechanism.map((m) => m.scale.toFixed(6))).toEqual(out.attention.map(() => scale.toFixed(6)));
   });
 });
 
