@@ -35,7 +35,7 @@ function maxDiff(data: Float32Array, expected: number[][][]): number {
   return flat.reduce((m, v, i) => Math.max(m, Math.abs(v - data[i])), 0);
 }
 
-const FORMS: AttentionForm[] = ['eager', 'sdpa', 'cast', 'attention23'];
+const FORMS: AttentionForm[] = ['eager', 'sdpa', 'cast', 'prescaled', 'attention23'];
 
 const PADDED = [1, 1, 1, 0, 1, 1, 1];
 
@@ -130,7 +130,7 @@ describe('the mechanism of each form', () => {
   }
 
   // The fused operators hide their steps: they are computed from the operator's inputs and weights.
-  it.each([['eager', 16], ['sdpa', 16], ['cast', 16], ['attention23', 16], ['gqa-contrib', 32]] as const)('%s: the scale 1/√d, unscaled q and k, W_O, and the same steps as the unfused graph', async (form, hidden) => {
+  it.each([['eager', 16], ['sdpa', 16], ['cast', 16], ['prescaled', 16], ['attention23', 16], ['gqa-contrib', 32]] as const)('%s: the scale 1/√d, unscaled q and k, W_O, and the same steps as the unfused graph', async (form, hidden) => {
     const spec: AttentionGraphSpec = { form, layers: 2, hidden, heads: 4, kvHeads: 2, causal: true, vocab: 128, seed: 11 };
     const dim = hidden / 4;
     const n = IDS.length;

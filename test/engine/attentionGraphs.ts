@@ -12,6 +12,8 @@ export type AttentionForm =
   | 'sdpa'
   /** eager, but Softmax → Cast(fp16) → Cast(fp32) → Dropout → MatMul(V) */
   | 'cast'
+  /** DistilBERT-style: Q / √d before the product, the mask by Where(keep, scores, −1e9) */
+  | 'prescaled'
   /** ONNX Attention (opset 23), 3-D Q/K/V with q_num_heads / kv_num_heads */
   | 'attention23'
   /** onnxruntime's com.microsoft GroupQueryAttention (always causal; head size a multiple of 8) */
@@ -144,10 +146,15 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
       if (spec.form === 'sdpa') {
         const c = floats(`${p}/sqrt_scale`, [], [Math.sqrt(1 / Math.sqrt(dh))]);
         scores = node('MatMul', [node('Mul', [qh, c], `${p}/qs`), node('Mul', [kt, c], `${p}/ks`)], `${p}/scores`);
+      } else if (spec.form === 'prescaled') {
+        scores = node('MatMul', [node('Div', [qh, floats(`${p}/sqrt_d`, [], [Math.sqrt(dh)])], `${p}/qs`), kt], `${p}/scores`);
       } else {
         scores = node('Div', [node('MatMul', [qh, kt], `${p}/qk`), floats(`${p}/sqrt_d`, [], [Math.sqrt(dh)])], `${p}/scores`);
       }
-      let probs = node('Softmax', [node('Add', [scores, bias], `${p}/masked`)], `${p}/probs`, [attr.int('axis', -1)]);
+      const masked = spec.form === 'prescaled'
+        ? node('Where', [node('Equal', [bias, floats(`${p}/zero_bias`, [], [0])], `${p}/keep`), scores, floats(`${p}/min`, [], [-1e9])], `${p}/masked`)
+        : node('Add', [scores, bias], `${p}/masked`);
+      let probs = node('Softmax', [masked], `${p}/probs`, [attr.int('axis', -1)]);
       if (spec.form === 'sdpa') {
         probs = node('Where', [node('IsNaN', [probs], `${p}/nan`), floats(`${p}/zero`, [], [0]), probs], `${p}/guarded`);
       } else if (spec.form === 'cast') {

@@ -1,10 +1,13 @@
 // The mechanism (--mechanism) against the identities that define attention, for every fixture
-// model, eager and SDPA, with and without attention outputs: softmax(scores) over the unmasked keys
+// model, eager and SDPA (the real bert-sdpa export, and the others rewritten into that form),
+// with and without attention outputs: softmax(scores) over the unmasked keys
 // gives the weights, scores = scale·q·kᵀ on unmasked keys (not T5: it adds a position bias and
 // does not scale), and each head's output is Σₖ weight·v.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES, inspect, runCli } from './cli';
+import { sdpaStyle } from './sdpaStyle';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 
@@ -29,17 +32,36 @@ const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0)
 /** |a − b| relative to the row's scale, so large scores and small weights are held to the same 1e-4. */
 const rel = (a: number, b: number, scale: number) => Math.abs(a - b) / Math.max(1, Math.abs(scale));
 
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-mechanism-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** The fixture's folder, or a copy of it rewritten into the SDPA export form (`name` ending in " sdpa-form"). */
+function folderOf(name: string): string {
+  const [fixture, form] = name.split(' ');
+  if (!form) return path.join(FIXTURES, 'models', fixture);
+  const dir = path.join(tmp, fixture);
+  if (!fs.existsSync(dir)) {
+    fs.cpSync(path.join(FIXTURES, 'models', fixture), dir, { recursive: true });
+    const file = path.join(dir, 'onnx/model.onnx');
+    fs.writeFileSync(file, sdpaStyle(fs.readFileSync(file)));
+  }
+  return dir;
+}
+
 describe.each([
   ['bert-attn', true],
   ['bert-plain', true],
-  ['bert-sdpa', true],
+  ['bert-sdpa', true], // exported with SDPA attention
   ['gpt2-attn', true],
   ['gpt2-plain', true],
+  ['gpt2-plain sdpa-form', true],
   ['llama-attn', true], // grouped-query keys and values, rotary queries and keys
+  ['llama-attn sdpa-form', true],
   ['t5-attn', false], // relative position bias: scores are not a multiple of q·kᵀ
+  ['t5-attn sdpa-form', false],
 ])('%s', (name, scaled) => {
   it('the mechanism reproduces the weights, the scores and the outputs', () => {
-    const out = inspect(path.join(FIXTURES, 'models', name), TEXT, ['--mechanism']) as ReturnType<typeof inspect> & { mechanism: MechanismJson[] };
+    const out = inspect(folderOf(name), TEXT, ['--mechanism']) as ReturnType<typeof inspect> & { mechanism: MechanismJson[] };
     expect(out.mechanism.map((m) => m.name)).toEqual(out.attention.map((a) => a.name));
     let masked = 0;
     for (const m of out.mechanism) {
