@@ -63,7 +63,7 @@ describe('Show Attention when files and the panel change under it', () => {
     expect(reloaded, 'the reloaded panel never showed the run').toBeDefined();
     expect(Number(await reloaded!.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
     const toasts = await page.locator('.notifications-toasts .notification-toast').allInnerTexts();
-    expect(toasts.filter((t) => /Attention Lens/.test(t) && !/Attention Lens: gpt2-plain/.test(t))).toEqual([]); // no error, only (finished) progress
+    expect(toasts.filter((t) => /Attention Lens/.test(t) && !/Attention Lens: gpt2-plain/.test(t)), `toasts: ${toasts.join(' | ')}`).toEqual([]); // no error, only (finished) progress
 
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });
