@@ -4,8 +4,9 @@
  */
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { type AttentionRecord, type AttentionTensor, compareLayers, parseAttentionName, recordOfLayer, row } from './core/attention';
-import { type MechanismLayer, mechanismRow } from './core/mechanism';
+import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
+import { runJson } from './core/export/runJson';
+import { exportData } from './export/fileExport';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
@@ -48,32 +49,43 @@ async function main(argv: string[]): Promise<void> {
   const base = perHeadRecords(records, run, args);
   const shown = aggregateRecords(base, args.aggregate);
   const heads = args.stats ? headTable(base, run) : undefined;
+  // Tokens (or words) as the attention indexes them, after --words and --hide.
+  const document = () => runJson({
+    model: { folder: info.folder, architecture: info.architecture },
+    backend: engine.backend,
+    tokens: shown.find((r) => r.overInput)?.keyTokens ?? prepared.tokens,
+    decoderTokens: prepared.decoderTokens && (shown.find((r) => !r.overInput)?.queryTokens ?? prepared.decoderTokens),
+    records: shown,
+    aggregate: args.aggregate,
+    heads,
+    mechanism,
+    warnings,
+  });
+  if (args.export) {
+    // Ctrl+C while writing: stop, leave no partial file, exit 130 as shells expect.
+    const abort = new AbortController();
+    const onInterrupt = () => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onInterrupt);
+    try {
+      const bytes = await exportData(args.export, {
+        json: document,
+        run: { model: { label: path.basename(info.folder), folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers },
+      }, { signal: abort.signal });
+      process.stderr.write(`wrote ${args.export} (${formatBytes(bytes)})\n`);
+    } catch (e) {
+      if (abort.signal.aborted) process.exit(130);
+      throw e;
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
+  }
   if (args.json) {
-    // Tokens (or words) as the attention indexes them, after --words and --hide.
-    const decoderTokens = prepared.decoderTokens && (shown.find((r) => !r.overInput)?.queryTokens ?? prepared.decoderTokens);
-    const result = {
-      model: { folder: info.folder, architecture: info.architecture },
-      backend: engine.backend,
-      tokens: shown.find((r) => r.overInput)?.keyTokens ?? prepared.tokens,
-      ...(decoderTokens ? { decoderTokens } : {}),
-      attention: shown.map(({ source, heads, queries, keys, ...r }) => ({
-        name: args.aggregate ? `${args.aggregate}(${source.name})` : source.name,
-        kind: source.kind,
-        layer: source.layer,
-        heads,
-        queries,
-        keys,
-        weights: rowViews({ heads, queries, keys, data: r.data }),
-      })),
-      ...(heads ? { heads } : {}),
-      ...(mechanism ? { mechanism: mechanism.map(mechanismJson) } : {}),
-      ...(warnings.length > 0 ? { warnings } : {}),
-    };
     // Streamed: hundreds of megabytes of weights never become one string, and a slow reader holds the writer back.
-    await writeJson(result, writeChunk);
+    await writeJson(document(), writeChunk);
     await writeOut('\n');
     return;
   }
+  if (args.export) return;
   const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention outputs (${shown.map((r) => r.label).join(', ')}) · ${engine.backend} · ${millis.toFixed(0)} ms`, ''];
   lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
@@ -144,33 +156,6 @@ function mechanismChoice(outputs: readonly string[], layer: number): string[] {
   const ordered = outputs.map((name) => ({ name, ...parseAttentionName(name)! })).sort(compareLayers);
   if (layer > ordered.length) throw new Error(`--layer ${layer} is out of range: this model has ${ordered.length} attention outputs`);
   return [ordered[layer - 1].name];
-}
-
-/** One layer's mechanism in the `--mechanism` JSON shape: `[head][token][dim]` and `[head][query][key]` rows, masked scores null. */
-function mechanismJson(m: MechanismLayer) {
-  const rows = (data: Float32Array, rowsPerHead: number, cols: number) =>
-    Array.from({ length: m.heads }, (_, h) => Array.from({ length: rowsPerHead }, (_, i) => mechanismRow(data, rowsPerHead, cols, h, i)));
-  return {
-    name: m.name,
-    kind: m.kind,
-    layer: m.layer,
-    heads: m.heads,
-    headDim: m.headDim,
-    scale: m.scale,
-    ...(m.shaped ? { shaped: true } : {}),
-    q: rows(m.q, m.queries, m.headDim),
-    k: rows(m.k, m.keys, m.headDim),
-    v: rows(m.v, m.keys, m.valueDim),
-    scores: rows(m.scores, m.queries, m.keys),
-    output: rows(m.output, m.queries, m.valueDim),
-    contribution: rows(m.contribution, m.queries, m.keys),
-    contributionBasis: m.contributionBasis,
-  };
-}
-
-/** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */
-function rowViews(t: AttentionTensor): Float32Array[][] {
-  return Array.from({ length: t.heads }, (_, h) => Array.from({ length: t.queries }, (_, q) => row(t, h, q)));
 }
 
 /** The first error stdout reported (EPIPE when the reader went away); later writes fail with it. */

@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Aggregation } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
+import { DATA_EXPORTS as EXPORTS } from './export/fileExport';
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -29,6 +30,9 @@ ${USAGE}
                           one aggregate per layer instead of the heads
   --words                 merge subword tokens into words (the tokenizer's word ids)
   --hide special|first    drop special tokens and/or the first token, rows renormalised
+  --export FILE           also write the run to FILE: .json (the --json document) or .npz (NumPy:
+                          float32 attentions [layers, heads, queries, keys] per kind, input_ids,
+                          tokens, offsets, tokens.json); written whole or not at all
   --mechanism             with --json: add "mechanism", per attention output its queries, keys,
                           values, scale, scores before the softmax (masked: null), per-head output
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
@@ -64,9 +68,11 @@ export interface InspectArgs {
   hide: HideChoice[];
   /** Include the mechanism (queries, keys, values, scores, outputs, contributions) in the JSON. */
   mechanism: boolean;
+  /** Also write the run to this file (absolute); its extension picks the format. */
+  export?: string;
 }
 
-const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top']);
+const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export']);
 const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
@@ -139,6 +145,8 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   const hide = typeof opts.hide === 'string' ? opts.hide.split(',').map((h) => h.trim()) : [];
   const wrong = hide.find((h) => !HIDE.includes(h as HideChoice));
   if (wrong !== undefined) throw new Error(`--hide takes ${HIDE.join(', ')} or both, comma-separated (got "${wrong}")`);
+  const exportFile = typeof opts.export === 'string' ? path.resolve(opts.export) : undefined;
+  if (exportFile && !(EXPORTS as readonly string[]).includes(path.extname(exportFile).toLowerCase())) throw new Error(`--export writes ${EXPORTS.join(', ')} files (got "${opts.export}")`);
   if (opts.mechanism === true && opts.json !== true) throw new Error(`--mechanism adds to the JSON output: add --json. ${USAGE}`);
   if (opts.mechanism === true && (opts.words === true || hide.length > 0)) throw new Error('--mechanism shows tokens as the model sees them: drop --words and --hide');
   return {
@@ -154,5 +162,6 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     words: opts.words === true,
     hide: hide as HideChoice[],
     mechanism: opts.mechanism === true,
+    export: exportFile,
   };
 }

@@ -1,0 +1,75 @@
+/**
+ * The JSON document of a run, as `attention-lens inspect --json` prints it and a data export
+ * saves it: model, backend, tokens with UTF-16 offsets, every attention tensor as
+ * `weights[head][query][key]`, and head statistics and the mechanism when computed. Rows are
+ * views into the tensors (no copy); `writeJson` streams them. Pure.
+ */
+import type { Aggregation } from '../analysis/aggregate';
+import { type AttentionRecord, type AttentionTensor, row } from '../attention';
+import { type MechanismLayer, mechanismRow } from '../mechanism';
+import type { TokenInfo } from '../tokens';
+
+export interface RunJsonInput {
+  model: { folder: string; architecture: string };
+  backend: string;
+  /** Tokens (or words) as the attention indexes them. */
+  tokens: readonly TokenInfo[];
+  decoderTokens?: readonly TokenInfo[];
+  /** The records shown: per head, or one aggregate per layer. */
+  records: readonly AttentionRecord[];
+  aggregate?: Aggregation;
+  /** Per-head statistics and labels, when computed. */
+  heads?: readonly unknown[];
+  mechanism?: readonly MechanismLayer[];
+  warnings: readonly string[];
+}
+
+/** The document, ready for `writeJson`. */
+export function runJson(p: RunJsonInput) {
+  return {
+    model: p.model,
+    backend: p.backend,
+    tokens: p.tokens,
+    ...(p.decoderTokens ? { decoderTokens: p.decoderTokens } : {}),
+    attention: p.records.map(({ source, heads, queries, keys, data }) => ({
+      name: p.aggregate ? `${p.aggregate}(${source.name})` : source.name,
+      kind: source.kind,
+      layer: source.layer,
+      heads,
+      queries,
+      keys,
+      weights: rowViews({ heads, queries, keys, data }),
+    })),
+    ...(p.heads ? { heads: p.heads } : {}),
+    ...(p.mechanism ? { mechanism: p.mechanism.map(mechanismJson) } : {}),
+    ...(p.warnings.length > 0 ? { warnings: p.warnings } : {}),
+  };
+}
+
+/** One layer's mechanism in the `--mechanism` JSON shape: `[head][token][dim]` and `[head][query][key]` rows, masked scores null. */
+function mechanismJson(m: MechanismLayer) {
+  const rows = (data: Float32Array, rowsPerHead: number, cols: number) =>
+    Array.from({ length: m.heads }, (_, h) => Array.from({ length: rowsPerHead }, (_, i) => mechanismRow(data, rowsPerHead, cols, h, i)));
+  return {
+    name: m.name,
+    kind: m.kind,
+    layer: m.layer,
+    heads: m.heads,
+    headDim: m.headDim,
+    scale: m.scale,
+    ...(m.shaped ? { shaped: true } : {}),
+    q: rows(m.q, m.queries, m.headDim),
+    k: rows(m.k, m.keys, m.headDim),
+    v: rows(m.v, m.keys, m.valueDim),
+    scores: rows(m.scores, m.queries, m.keys),
+    output: rows(m.output, m.queries, m.valueDim),
+    contribution: rows(m.contribution, m.queries, m.keys),
+    contributionBasis: m.contributionBasis,
+  };
+}
+
+
+/** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */
+function rowViews(t: AttentionTensor): Float32Array[][] {
+  return Array.from({ length: t.heads }, (_, h) => Array.from({ length: t.queries }, (_, q) => row(t, h, q)));
+}

@@ -1,0 +1,124 @@
+// Data exports from the CLI (--export): the JSON document and NumPy archives, read back with a
+// .npy reader written here from the NumPy format specification (numpy.lib.format, version 1.0
+// and 2.0 headers), and files written whole or not at all.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { unzipSync } from 'fflate';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeAtomically } from '../../src/export/fileExport';
+import { FIXTURES, type InspectJson, runCli } from './cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-export-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface Npy {
+  descr: string;
+  fortran: boolean;
+  shape: number[];
+  values: number[] | bigint[] | string[];
+}
+
+/** Parses a .npy file: magic, version, little-endian header length, the header dict, then the data in the given order. */
+function readNpy(bytes: Uint8Array): Npy {
+  expect(Array.from(bytes.subarray(0, 6))).toEqual([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
+  const major = bytes[6];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = major === 1 ? 10 : 12;
+  const header = new TextDecoder('latin1').decode(bytes.subarray(start, start + headerLength));
+  const dataStart = start + headerLength;
+  expect(header.endsWith('\n')).toBe(true);
+  expect(dataStart % 16).toBe(0); // the format requires the data to be aligned
+  const descr = /'descr':\s*'([^']+)'/.exec(header)![1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)![1] === 'True';
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)![1];
+  const shape = shapeText.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const data = bytes.slice(dataStart);
+  const dv = new DataView(data.buffer);
+  let values: Npy['values'];
+  if (descr === '<f4') values = Array.from({ length: count }, (_, i) => dv.getFloat32(i * 4, true));
+  else if (descr === '<i8') values = Array.from({ length: count }, (_, i) => dv.getBigInt64(i * 8, true));
+  else if (descr.startsWith('<U')) {
+    const width = Number(descr.slice(2));
+    values = Array.from({ length: count }, (_, i) => String.fromCodePoint(...Array.from({ length: width }, (_, c) => dv.getUint32((i * width + c) * 4, true)).filter((c) => c !== 0)));
+  } else throw new Error(`unexpected dtype ${descr}`);
+  expect(data.byteLength).toBe(count * (descr === '<f4' ? 4 : descr === '<i8' ? 8 : Number(descr.slice(2)) * 4));
+  return { descr, fortran, shape, values };
+}
+
+function exportBoth(model: string, text: string): { json: InspectJson; npz: Record<string, Uint8Array>; jsonFile: string } {
+  const base = path.join(tmp, `${path.basename(model)}-${Math.random().toString(36).slice(2)}`);
+  const r1 = runCli(['inspect', '--model', model, '--text', text, '--export', `${base}.npz`]);
+  expect(r1.status, r1.stderr).toBe(0);
+  expect(r1.stderr).toMatch(/wrote .*\.npz \(/);
+  const r2 = runCli(['inspect', '--model', model, '--text', text, '--export', `${base}.json`]);
+  expect(r2.status, r2.stderr).toBe(0);
+  const json = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as InspectJson;
+  // The file holds exactly what --json prints.
+  const printed = runCli(['inspect', '--model', model, '--text', text, '--json']);
+  expect(fs.readFileSync(`${base}.json`, 'utf8')).toBe(printed.stdout.trimEnd());
+  return { json, npz: unzipSync(fs.readFileSync(`${base}.npz`)), jsonFile: `${base}.json` };
+}
+
+describe.each([
+  ['gpt2-attn', 'The cat sat on the mat.', ['attentions']],
+  ['t5-attn', 'The cat sat on the mat.', ['encoder_attentions', 'decoder_attentions', 'cross_attentions']],
+])('%s exported with --export', (name, text, arrays) => {
+  it('.npz: float32 attention per kind in C order, int64 ids, offsets and texts, equal to the JSON', () => {
+    const { json, npz } = exportBoth(path.join(FIXTURES, 'models', name), text);
+    for (const kind of arrays) {
+      const a = readNpy(npz[`${kind}.npy`]);
+      const layers = json.attention.filter((l) => `${l.kind === 'self' ? '' : `${l.kind}_`}attentions` === kind);
+      expect(a.descr).toBe('<f4');
+      expect(a.fortran).toBe(false);
+      expect(a.shape).toEqual([layers.length, layers[0].heads, layers[0].queries, layers[0].keys]);
+      // C order: the last axis (keys) varies fastest, then queries, heads, layers.
+      expect(a.values).toEqual(layers.flatMap((l) => l.weights.flat(2)).map((v) => Math.fround(v)));
+    }
+    const ids = readNpy(npz['input_ids.npy']);
+    expect(ids.descr).toBe('<i8');
+    expect(ids.values).toEqual(json.tokens.map((t) => BigInt(t.id)));
+    expect(readNpy(npz['offsets.npy']).values).toEqual(json.tokens.flatMap((t) => [BigInt(t.start), BigInt(t.end)]));
+    expect(readNpy(npz['offsets.npy']).shape).toEqual([json.tokens.length, 2]);
+    expect(readNpy(npz['tokens.npy']).values).toEqual(json.tokens.map((t) => t.text));
+    const tokens = JSON.parse(new TextDecoder().decode(npz['tokens.json'])) as { text: string; tokens: Array<{ start: number; end: number }>; arrays: string[] };
+    expect(tokens.text).toBe(text);
+    expect(tokens.tokens.map((t) => text.slice(t.start, t.end)).join('')).toContain('cat');
+    expect(tokens.arrays.sort()).toEqual(Object.keys(npz).filter((n) => n.endsWith('.npy')).sort());
+    if (name === 't5-attn') expect(readNpy(npz['decoder_input_ids.npy']).values.length).toBeGreaterThan(0);
+  });
+});
+
+describe('exports are written whole or not at all', () => {
+  it('a sink failing half way leaves neither the file nor a temporary one', async () => {
+    const file = path.join(tmp, 'half.npz');
+    await expect(writeAtomically(file, async (sink) => {
+      await sink(new Uint8Array(1024));
+      throw new Error('disk full');
+    })).rejects.toThrow('disk full');
+    expect(fs.readdirSync(tmp).filter((f) => f.includes('half'))).toEqual([]);
+  });
+
+  it('an existing file stays as it was when the new export fails', async () => {
+    const file = path.join(tmp, 'keep.json');
+    fs.writeFileSync(file, 'old');
+    await expect(writeAtomically(file, async () => {
+      throw new Error('cancelled');
+    })).rejects.toThrow('cancelled');
+    expect(fs.readFileSync(file, 'utf8')).toBe('old');
+  });
+
+  it('the CLI refuses formats it does not write, and folders that do not exist, without leaving files', () => {
+    const model = path.join(FIXTURES, 'models/gpt2-attn');
+    const r = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'out.xlsx')]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--export writes \.json, \.npz files \(got ".*out\.xlsx"\)/);
+    const missing = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'no/such/dir/out.npz')]);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/cannot write .*out\.npz: the folder .*dir does not exist/);
+    expect(fs.existsSync(path.join(tmp, 'no'))).toBe(false);
+  });
+});
