@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
 import { runJson } from './core/export/runJson';
-import { exportData } from './export/fileExport';
+import { exportData, exportText } from './export/fileExport';
+import { FONT_PX, LIGHT_STYLE, headViewSvg } from './core/figure/headViewFigure';
+import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
@@ -67,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
     const onInterrupt = () => abort.abort(new Error('interrupted'));
     process.once('SIGINT', onInterrupt);
     try {
-      const bytes = await exportData(args.export, {
+      const bytes = path.extname(args.export).toLowerCase() === '.svg' ? await exportText(args.export, figure(shown, args, path.basename(info.folder))) : await exportData(args.export, {
         json: document,
         run: { model: { label: path.basename(info.folder), folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers },
       }, { signal: abort.signal });
@@ -90,6 +92,19 @@ async function main(argv: string[]): Promise<void> {
   lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
   await writeOut(lines.join('\n') + '\n');
+}
+
+/** Links per query the head view draws on long inputs (the `attentionLens.maxLinksPerQuery` default). */
+const FIGURE_LINKS_PER_QUERY = 12;
+
+/** The head view of `--layer` (default the first) and `--head` (default all) as SVG, on a light background. */
+function figure(records: AttentionRecord[], args: InspectArgs, model: string): string {
+  const r = records[(args.layer ?? 1) - 1];
+  if (!r) throw new Error(`--layer ${args.layer} is out of range: this model has ${records.length} attention outputs`);
+  if (args.head !== undefined && args.head > r.heads) throw new Error(`--head ${args.head} is out of range: ${r.label} has ${r.heads} heads`);
+  const visibleHeads = Array.from({ length: r.heads }, (_, h) => args.head === undefined || h === args.head - 1);
+  const title = `${model} · ${r.label} · ${args.head === undefined ? `heads 1–${r.heads}` : `head ${args.head}`}`;
+  return headViewSvg({ record: r, visibleHeads, maxLinksPerQuery: FIGURE_LINKS_PER_QUERY, style: LIGHT_STYLE, measure: monospaceMeasure(FONT_PX), title });
 }
 
 /** Each token's strongest attended tokens for `--layer`/`--head` (default: the last output, mean of heads), aligned. */

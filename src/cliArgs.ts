@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Aggregation } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
-import { DATA_EXPORTS as EXPORTS } from './export/fileExport';
+import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
+
+const EXPORTS: readonly string[] = [...DATA_EXPORTS, ...FIGURE_EXPORTS];
 
 /** The usage line, shown with every argument error. */
 export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE]';
@@ -30,9 +32,10 @@ ${USAGE}
                           one aggregate per layer instead of the heads
   --words                 merge subword tokens into words (the tokenizer's word ids)
   --hide special|first    drop special tokens and/or the first token, rows renormalised
-  --export FILE           also write the run to FILE: .json (the --json document) or .npz (NumPy:
+  --export FILE           also write the run to FILE: .json (the --json document), .npz (NumPy:
                           float32 attentions [layers, heads, queries, keys] per kind, input_ids,
-                          tokens, offsets, tokens.json); written whole or not at all
+                          tokens, offsets, tokens.json) or .svg (the head view of --layer, default 1,
+                          and --head, default all); written whole or not at all
   --mechanism             with --json: add "mechanism", per attention output its queries, keys,
                           values, scale, scores before the softmax (masked: null), per-head output
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
@@ -146,7 +149,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   const wrong = hide.find((h) => !HIDE.includes(h as HideChoice));
   if (wrong !== undefined) throw new Error(`--hide takes ${HIDE.join(', ')} or both, comma-separated (got "${wrong}")`);
   const exportFile = typeof opts.export === 'string' ? path.resolve(opts.export) : undefined;
-  if (exportFile && !(EXPORTS as readonly string[]).includes(path.extname(exportFile).toLowerCase())) throw new Error(`--export writes ${EXPORTS.join(', ')} files (got "${opts.export}")`);
+  if (exportFile && !EXPORTS.includes(path.extname(exportFile).toLowerCase())) throw new Error(`--export writes ${EXPORTS.join(', ')} files (got "${opts.export}")`);
   if (opts.mechanism === true && opts.json !== true) throw new Error(`--mechanism adds to the JSON output: add --json. ${USAGE}`);
   if (opts.mechanism === true && (opts.words === true || hide.length > 0)) throw new Error('--mechanism shows tokens as the model sees them: drop --words and --hide');
   return {

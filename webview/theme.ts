@@ -1,4 +1,5 @@
 /** Theme colours and fonts for canvas drawing, resolved from VS Code's CSS variables (canvases cannot use them directly). */
+import { clipLabel } from '../src/core/figure/headViewFigure';
 
 /** The value of a `--vscode-*` variable, or `fallback` outside VS Code. */
 export function cssVar(name: string, fallback: string): string {
@@ -23,8 +24,5 @@ export function editorFont(px: number): string {
 
 /** `text` shortened with an ellipsis to fit `max` pixels in `ctx`'s font. */
 export function clipText(ctx: CanvasRenderingContext2D, text: string, max: number): string {
-  if (ctx.measureText(text).width <= max) return text;
-  let t = text;
-  while (t.length > 1 && ctx.measureText(t + '…').width > max) t = t.slice(0, -1);
-  return t + '…';
+  return clipLabel(text, max, (t) => ctx.measureText(t).width);
 }

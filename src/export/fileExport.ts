@@ -9,8 +9,10 @@ import { type ArchiveOptions, type ByteSink, writeArchive } from '../core/export
 import { type ExportRun, numpyEntries } from '../core/export/numpyExport';
 import { writeJson } from '../core/jsonStream';
 
-/** The file types a run exports to, by extension. */
+/** The file types a run exports to as data, by extension. */
 export const DATA_EXPORTS = ['.json', '.npz'] as const;
+/** The file types a figure exports to. */
+export const FIGURE_EXPORTS = ['.svg'] as const;
 
 /** Writes `file` through `write`, atomically; returns the bytes written. */
 export async function writeAtomically(file: string, write: (sink: ByteSink) => Promise<void>): Promise<number> {
@@ -58,4 +60,9 @@ export function exportData(file: string, sources: DataSources, options: ArchiveO
   }
   if (ext === '.npz') return writeAtomically(file, (sink) => writeArchive(numpyEntries(sources.run), sink, options));
   return Promise.reject(new Error(`cannot export to ${path.basename(file)}: the data exports are ${DATA_EXPORTS.join(' and ')}`));
+}
+
+/** Writes a text file (an SVG figure, an HTML report) atomically; returns the bytes written. */
+export function exportText(file: string, text: string): Promise<number> {
+  return writeAtomically(file, (sink) => Promise.resolve(sink(new TextEncoder().encode(text))));
 }

@@ -4,8 +4,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import { writeAtomically } from '../../src/export/fileExport';
 import { FIXTURES, type InspectJson, runCli } from './cli';
 
@@ -114,11 +116,42 @@ describe('exports are written whole or not at all', () => {
     const model = path.join(FIXTURES, 'models/gpt2-attn');
     const r = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'out.xlsx')]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/--export writes \.json, \.npz files \(got ".*out\.xlsx"\)/);
+    expect(r.stderr).toMatch(/--export writes \.json, \.npz, \.svg files \(got ".*out\.xlsx"\)/);
     const missing = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'no/such/dir/out.npz')]);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toMatch(/cannot write .*out\.npz: the folder .*dir does not exist/);
     expect(fs.existsSync(path.join(tmp, 'no'))).toBe(false);
+  });
+});
+
+describe('figures', () => {
+  it('.svg: the head view of --layer/--head as XML, one line per drawn link, concrete colours, text as text', () => {
+    const model = path.join(FIXTURES, 'models/gpt2-attn');
+    const text = 'The cat sat on the mat <b>&</b>.';
+    const file = path.join(tmp, 'figure.svg');
+    const r = runCli(['inspect', '--model', model, '--text', text, '--export', file, '--layer', '2', '--head', '3']);
+    expect(r.status, r.stderr).toBe(0);
+    const svg = fs.readFileSync(file, 'utf8');
+    const errors: string[] = [];
+    const doc = new DOMParser({ onError: (level, msg) => errors.push(`${level}: ${msg}`) }).parseFromString(svg, 'image/svg+xml');
+    expect(errors).toEqual([]);
+    expect(doc.documentElement!.nodeName).toBe('svg');
+    // Every link of head 3 in layer 2 at or above the drawing threshold (a causal model: keys up to the query).
+    const json = JSON.parse(runCli(['inspect', '--model', model, '--text', text, '--json']).stdout) as InspectJson;
+    const weights = json.attention[1].weights[2];
+    const expected = weights.flatMap((row, q) => row.filter((w, k) => k <= q && w >= MIN_LINK_WEIGHT)).length;
+    const lines = Array.from(doc.getElementsByTagName('line'));
+    expect(lines.length).toBe(expected);
+    expect(new Set(lines.map((l) => (l.parentNode!.parentNode as unknown as Element).getAttribute('data-head')))).toEqual(new Set(['2']));
+    for (const l of lines) expect(Number(l.getAttribute('data-weight'))).toBeCloseTo(weights[Number(l.getAttribute('data-query'))][Number(l.getAttribute('data-key'))], 5);
+    // Colours are values, not theme variables.
+    expect(svg).not.toMatch(/var\(--/);
+    for (const attr of svg.matchAll(/(?:fill|stroke)="([^"]*)"/g)) expect(attr[1]).toMatch(/^#[0-9a-f]{6}$/i);
+    // Token texts are text elements, the document's markup escaped (inert).
+    const labels = Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent);
+    expect(labels[0]).toBe('gpt2-attn · Layer 2 · head 3');
+    expect(labels).toContain('·<');
+    expect(svg).not.toContain('<b>');
   });
 });

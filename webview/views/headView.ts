@@ -12,13 +12,10 @@ import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { headColor } from '../../src/core/palette';
 import { type TokenInfo, tokenLabel } from '../../src/core/tokens';
-import { clipText as clip, cssVar, editorFont } from '../theme';
+import { FONT_PX, LINK_WIDTH, ROW, TOP, bucketAlpha, clipLabel, contentHeight as contentHeightOf, labelWidth, viewWidth } from '../../src/core/figure/headViewFigure';
+import { cssVar, editorFont } from '../theme';
 import type { View } from './view';
 
-/** Row height of one token, in CSS pixels. */
-export const ROW = 18;
-const TOP = 6;
-const LABEL_MAX = 170;
 
 /** Everything the head view draws. */
 export interface HeadViewState {
@@ -134,13 +131,10 @@ export class HeadView implements View<HeadViewState> {
   }
 
   private layout(s: HeadViewState): void {
-    const ctx = this.labels.getContext('2d')!;
-    ctx.font = editorFont(12);
-    let labelW = 40;
-    for (const t of [...s.record.queryTokens, ...s.record.keyTokens]) labelW = Math.max(labelW, Math.min(LABEL_MAX, ctx.measureText(tokenLabel(t)).width + 12));
-    const rows = Math.max(s.record.queries, s.record.keys);
-    const contentHeight = TOP * 2 + rows * ROW;
-    const width = Math.max(320, Math.min(this.scroller.clientWidth || 640, 2 * labelW + 420));
+    // The same layout as the exported figure (src/core/figure/headViewFigure.ts).
+    const labelW = labelWidth(s.record, this.measure());
+    const contentHeight = contentHeightOf(s.record);
+    const width = viewWidth(labelW, this.scroller.clientWidth);
     const height = Math.max(ROW, Math.min(contentHeight, this.scroller.clientHeight || contentHeight));
     const dpr = Math.min(2, window.devicePixelRatio || 1);
     this.g = { width, height, contentHeight, leftX: labelW, rightX: width - labelW, labelW, dpr, scrollTop: this.scroller.scrollTop };
@@ -157,6 +151,13 @@ export class HeadView implements View<HeadViewState> {
         c.style.height = `${height}px`;
       }
     }
+  }
+
+  /** Text width in the label font, as the exported figure measures it too. */
+  measure(): (text: string) => number {
+    const ctx = this.labels.getContext('2d')!;
+    ctx.font = editorFont(FONT_PX);
+    return (text) => ctx.measureText(text).width;
   }
 
   private linkSet(record: AttentionRecord, head: number, s: HeadViewState): LinkSet {
@@ -189,7 +190,7 @@ export class HeadView implements View<HeadViewState> {
   private drawLinks(s: HeadViewState): void {
     const { height } = this.g;
     const ctx = this.context(this.links);
-    ctx.lineWidth = 1.5;
+    ctx.lineWidth = LINK_WIDTH;
     let count = 0;
     for (let h = 0; h < s.record.heads; h++) {
       if (!s.visibleHeads[h]) continue;
@@ -216,7 +217,7 @@ export class HeadView implements View<HeadViewState> {
     const { leftX, rightX } = this.g;
     ctx.strokeStyle = color;
     buckets.forEach((ys, b) => {
-      ctx.globalAlpha = (b + 1) / ALPHA_BUCKETS;
+      ctx.globalAlpha = bucketAlpha(b);
       for (let i = 0; i < ys.length; i += 2) {
         ctx.beginPath();
         ctx.moveTo(leftX, ys[i]);
@@ -230,8 +231,9 @@ export class HeadView implements View<HeadViewState> {
   private drawLabels(s: HeadViewState): void {
     const { leftX, rightX, labelW, height } = this.g;
     const ctx = this.context(this.labels);
-    ctx.font = editorFont(12);
+    ctx.font = editorFont(FONT_PX);
     ctx.textBaseline = 'middle';
+    const measure = (text: string) => ctx.measureText(text).width;
     const fg = cssVar('--vscode-editor-foreground', '#ccc');
     const muted = cssVar('--vscode-descriptionForeground', '#888');
     const draw = (tokens: readonly TokenInfo[], align: CanvasTextAlign, x: number) => {
@@ -240,7 +242,7 @@ export class HeadView implements View<HeadViewState> {
       const last = Math.min(tokens.length - 1, Math.ceil((this.g.scrollTop + height) / ROW));
       for (let i = first; i <= last; i++) {
         ctx.fillStyle = tokens[i].special ? muted : fg;
-        ctx.fillText(clip(ctx, tokenLabel(tokens[i]), labelW - 10), x, this.y(i));
+        ctx.fillText(clipLabel(tokenLabel(tokens[i]), labelW - 10, measure), x, this.y(i));
       }
     };
     draw(s.record.queryTokens, 'right', leftX - 6);
