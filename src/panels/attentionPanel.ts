@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
-import type { FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
 import { HostFiles } from './hostFiles';
@@ -31,6 +32,9 @@ export class AttentionPanel extends Disposable {
   private readonly runtime: RuntimeFiles;
   /** The selection the page last reported or was told, so echoes are not sent back. */
   private shown: ({ runId: number } & HeadSelection) | undefined;
+  private exportSeq = 0;
+  /** Exports in progress: where their chunks go. */
+  private readonly exports = new Map<number, { chunk(data: Uint8Array, written: number, total: number): void; finish(): void; fail(message: string): void }>();
 
   constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
     super();
@@ -85,6 +89,45 @@ export class AttentionPanel extends Disposable {
     const { commandAt, spans } = request.timing;
     const panel: TimingSpan[] = this.readyAt !== undefined && this.readyAt >= commandAt ? [{ stage: 'panel', start: Math.max(this.createdAt, commandAt), end: this.readyAt }] : [];
     return { ...request, timing: { commandAt, spans: [...spans.filter((s) => s.stage !== 'panel'), ...panel], sentAt: wallClock() } };
+  }
+
+  /**
+   * Has the page make an export of what it shows and writes it to `file`, atomically (a failed or
+   * cancelled export leaves nothing). Resolves with the bytes written.
+   */
+  export(format: ExportFormat, file: string, onProgress: (written: number, total: number) => void, token: vscode.CancellationToken): Promise<number> {
+    if (!this.ready || !this.pending) return Promise.reject(new Error('The panel has no picture yet: run Show Attention first.'));
+    const exportId = ++this.exportSeq;
+    return writeAtomically(file, (sink) => new Promise<void>((resolve, reject) => {
+      let chain = Promise.resolve();
+      const settle = (f: () => void) => {
+        this.exports.delete(exportId);
+        cancel.dispose();
+        f();
+      };
+      this.exports.set(exportId, {
+        chunk: (data, written, total) => {
+          chain = chain.then(() => sink(data));
+          chain.catch((e: Error) => {
+            this.post({ type: 'export/cancel', exportId });
+            settle(() => reject(e));
+          });
+          onProgress(written, total);
+        },
+        finish: () => chain.then(() => settle(resolve), (e: Error) => settle(() => reject(e))),
+        fail: (message) => settle(() => reject(new Error(message))),
+      });
+      const cancel = token.onCancellationRequested(() => {
+        this.post({ type: 'export/cancel', exportId });
+        settle(() => reject(new vscode.CancellationError()));
+      });
+      this.post({ type: 'export/make', exportId, format });
+    }));
+  }
+
+  /** The run the panel shows or works on. */
+  get runId(): number | undefined {
+    return this.pending?.runId;
   }
 
   /** Whether a run was ever started in this panel (a panel opened only to prepare a model has none). */
@@ -159,6 +202,18 @@ export class AttentionPanel extends Disposable {
       case 'similarity/didCompute':
         this.runs.setSimilarity(m.runId, { recordIndex: m.recordIndex, head: m.head, distances: m.distances });
         return;
+      case 'export/chunk':
+        this.exports.get(m.exportId)?.chunk(m.data, m.written, m.total);
+        return;
+      case 'export/didFinish':
+        this.exports.get(m.exportId)?.finish();
+        return;
+      case 'export/didFail':
+        this.exports.get(m.exportId)?.fail(m.message);
+        return;
+      case 'export/request':
+        void vscode.commands.executeCommand('attentionLens.export');
+        return;
       default:
         assertNever(m);
     }
@@ -166,6 +221,7 @@ export class AttentionPanel extends Disposable {
 
   override dispose(): void {
     if (this.isDisposed) return;
+    for (const e of [...this.exports.values()]) e.fail('the panel was closed during the export');
     super.dispose();
     this.panel.dispose();
     if (this.pending) this.runs.remove(this.pending.runId);
@@ -181,6 +237,11 @@ export class AttentionPanels extends Disposable {
     super();
     this._register(onDidFocusToken(({ runId, index }) => this.current?.focusToken(runId, index)));
     this._register({ dispose: () => this.current?.dispose() });
+  }
+
+  /** The open panel, if any. */
+  get active(): AttentionPanel | undefined {
+    return this.current && !this.current.isDisposed ? this.current : undefined;
   }
 
   /** Shows the panel beside the active editor, creating it on first use. */

@@ -69,6 +69,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <label title="Merge subword tokens into words (the tokenizer's word ids)"><input type="checkbox" id="words"> Words</label>
     <select id="hide" aria-label="Hide tokens"></select>
     <select id="weighting" aria-label="Link strength: attention weights, or each head's contributions (norm of weight × value through the output projection)" title="Weights α, or contributions ‖α·v·W_O‖ (Kobayashi et al. 2020), normalised per query and head"></select>
+    <button id="export" class="export" title="Export the head view (SVG, PNG) or the run's data (JSON, NumPy)…">Export…</button>
     <span id="status" class="status" role="status" aria-live="polite">Waiting for a selection…</span>
   </header>
   <div id="notice" class="notice" hidden></div>

@@ -7,6 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
+import { DOMParser } from '@xmldom/xmldom';
+import { unzipSync } from 'fflate';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
@@ -241,6 +244,46 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(byContribution).not.toBe(listed.join(', ')); // different numbers (α would repeat them)
     await frame.selectOption('#weighting', 'attention');
     await frame.waitForSelector('body[data-weighting="attention"]');
+  });
+
+  it('exports the head view as SVG and PNG and the data as NumPy through the save dialog', async () => {
+    const { page, server } = session;
+    /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
+    const exportAs = async (label: string, extension: string): Promise<string> => {
+      const before = new Set(fs.readdirSync(server.workspace));
+      await runCommand(page, 'Attention Lens: Export…');
+      const input = page.locator('.quick-input-widget');
+      await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type(label);
+      await page.keyboard.press('Enter');
+      // The save dialog offers the workspace and a name from the model, layer and heads.
+      await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const made = fs.readdirSync(server.workspace).filter((f) => !before.has(f) && f.endsWith(`.${extension}`));
+        if (made.length === 1) return path.join(server.workspace, made[0]);
+        await page.waitForTimeout(250);
+      }
+      throw new Error(`no .${extension} file appeared in the workspace`);
+    };
+    const svgFile = await exportAs('Head view as SVG', 'svg');
+    expect(path.basename(svgFile)).toMatch(/-layer1-head2\.svg$/); // the head soloed above
+    const svg = fs.readFileSync(svgFile, 'utf8');
+    const errors: string[] = [];
+    const doc = new DOMParser({ onError: (level, msg) => errors.push(`${level}: ${msg}`) }).parseFromString(svg, 'image/svg+xml');
+    expect(errors).toEqual([]);
+    expect(doc.getElementsByTagName('line').length).toBe(Number(await (await panelFrame(page)).$eval('#view', (v) => v.dataset.links)));
+    expect(svg).not.toMatch(/var\(--/);
+    // PNG: a valid image at twice the figure's size.
+    const png = PNG.sync.read(fs.readFileSync(await exportAs('Head view as PNG', 'png')));
+    const svgSize = doc.documentElement!.getAttribute('width');
+    expect(Math.abs(png.width - 2 * Number(svgSize))).toBeLessThanOrEqual(2);
+    expect(Math.abs(png.height - 2 * Number(doc.documentElement!.getAttribute('height')))).toBeLessThanOrEqual(2);
+    const npz = unzipSync(fs.readFileSync(await exportAs('Data as NumPy', 'npz')));
+    expect(Object.keys(npz).sort()).toEqual(['attentions.npy', 'input_ids.npy', 'offsets.npy', 'tokens.json', 'tokens.npy']);
+    // No partial files are left beside them.
+    expect(fs.readdirSync(server.workspace).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 
   it('draws the attention of a graph with the fused ONNX Attention operator', async () => {

@@ -24,6 +24,7 @@ import { type Change, PanelState, type ViewMode } from './state';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
+import { Exporter } from './exporter';
 
 /** Keys kept per query in the summary the editor and the text list show. */
 const SUMMARY_K = 8;
@@ -122,6 +123,14 @@ function start(request: RunRequest): void {
   state.begin(request);
   void runner.start(request);
 }
+
+const exporter = new Exporter({
+  state,
+  measure: () => views.head.measure(),
+  viewWidth: () => el('view').clientWidth,
+  post: (m) => channel.post(m),
+});
+el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
 
 /** The mechanism view's own choices; the layer is the toolbar's. */
 const mechanismChoice: { head: number; query: number; sort: MechanismViewState['sort'] } = { head: 0, query: 0, sort: 'position' };
@@ -301,6 +310,12 @@ channel.onMessage((m) => {
       return;
     case 'selection/set':
       if (state.snapshot.run?.request.runId === m.runId) state.setSelection(m.selection.recordIndex, m.selection.heads);
+      return;
+    case 'export/make':
+      void exporter.make(m.exportId, m.format);
+      return;
+    case 'export/cancel':
+      exporter.cancel(m.exportId);
       return;
     case 'similarity/compute': {
       const s = state.snapshot;

@@ -76,7 +76,17 @@ export type ToPanel =
   /** A file the page asked for could not be read. */
   | { type: 'file/didFail'; fileId: string; message: string }
   /** Compute how alike every head is to head `head` of record `recordIndex`. */
-  | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number };
+  | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number }
+  /** Make an export of what the panel shows; answered with `export/chunk`s, then `export/didFinish` or `export/didFail`. */
+  | { type: 'export/make'; exportId: number; format: ExportFormat }
+  /** Stop making an export (the user cancelled); answered with `export/didFail`. */
+  | { type: 'export/cancel'; exportId: number };
+
+/**
+ * What the panel exports: the head view as a figure (SVG, or PNG at 2× the on-screen pixels), or
+ * the run's data (the CLI's JSON document, a NumPy archive).
+ */
+export type ExportFormat = 'svg' | 'png' | 'json' | 'npz';
 
 /** Panel → host. */
 export type FromPanel =
@@ -99,4 +109,12 @@ export type FromPanel =
   /** Thumbnails and statistics of every head, computed after the first draw. */
   | { type: 'heads/didCompute'; grid: HeadGrid }
   /** Jensen-Shannon distance from one head to every cell of the grid (NaN where shapes differ). */
-  | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array };
+  | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array }
+  /** The next bytes of an export, in order; `written` of `total` bytes of data made so far (total 0: unknown). */
+  | { type: 'export/chunk'; exportId: number; data: Uint8Array; written: number; total: number }
+  /** The export is complete (every chunk was sent before this). */
+  | { type: 'export/didFinish'; exportId: number }
+  /** The export failed or was cancelled; nothing of it may be kept. */
+  | { type: 'export/didFail'; exportId: number; message: string }
+  /** The panel's Export button: run the export command. */
+  | { type: 'export/request' };

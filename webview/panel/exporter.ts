@@ -1,0 +1,183 @@
+/**
+ * Makes the panel's exports and streams their bytes to the host, which writes the file: the head
+ * view as SVG (laid out by the same code as the canvases, theme colours resolved to values) or as
+ * PNG at twice the on-screen pixels, and the run's data as the CLI's JSON document or a NumPy
+ * archive (always the full-precision weights). Cancellable between chunks.
+ */
+import type { AttentionLayer } from '../../src/core/attention';
+import { headLabels } from '../../src/core/analysis/headLabels';
+import { cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
+import { writeArchive } from '../../src/core/export/archive';
+import { numpyEntries } from '../../src/core/export/numpyExport';
+import { runJson } from '../../src/core/export/runJson';
+import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
+import { jsonChunks } from '../../src/core/jsonStream';
+import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
+import { cssVar } from '../theme';
+import type { PanelState } from './state';
+
+/** Bytes gathered before a message goes to the host. */
+const MESSAGE_BYTES = 4 << 20;
+
+/** What the exporter needs from the panel. */
+export interface ExporterDeps {
+  state: PanelState;
+  /** Width of a label string in the head view's font, and the view's width on screen. */
+  measure(): (text: string) => number;
+  viewWidth(): number;
+  post(message: FromPanel): void;
+}
+
+export class Exporter {
+  private readonly running = new Map<number, AbortController>();
+
+  constructor(private readonly deps: ExporterDeps) {}
+
+  /** Makes export `exportId` and sends it; failures (and cancelling) end in `export/didFail`. */
+  async make(exportId: number, format: ExportFormat): Promise<void> {
+    const abort = new AbortController();
+    this.running.set(exportId, abort);
+    const out = new ChunkSender(exportId, abort.signal, this.deps.post);
+    try {
+      switch (format) {
+        case 'svg':
+          await out.write(new TextEncoder().encode(this.svg()));
+          break;
+        case 'png':
+          await out.write(await this.png());
+          break;
+        case 'json':
+          for (const chunk of jsonChunks(this.json(), { chunkSize: 1 << 20 })) await out.write(new TextEncoder().encode(chunk));
+          break;
+        case 'npz':
+          await writeArchive(numpyEntries(this.run()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
+          break;
+      }
+      await out.flush();
+      this.deps.post({ type: 'export/didFinish', exportId });
+    } catch (e) {
+      this.deps.post({ type: 'export/didFail', exportId, message: abort.signal.aborted ? 'cancelled' : (e as Error).message });
+    } finally {
+      this.running.delete(exportId);
+    }
+  }
+
+  cancel(exportId: number): void {
+    this.running.get(exportId)?.abort();
+  }
+
+  /** The head view as shown: its record (layer or aggregate, words, hidden tokens) and heads, in the theme's colours. */
+  private svg(): string {
+    const s = this.deps.state.snapshot;
+    const record = this.deps.state.record;
+    if (!s.run || !record) throw new Error('the panel shows no attention yet');
+    const heads = this.deps.state.shownHeads;
+    const which = record.heads === 1 ? '' : heads.length === record.heads ? ` · all ${record.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
+    return headViewSvg({
+      record,
+      visibleHeads: s.visibleHeads,
+      maxLinksPerQuery: s.run.request.maxLinksPerQuery,
+      style: themeStyle(),
+      measure: this.deps.measure(),
+      width: this.deps.viewWidth(),
+      title: `${s.run.request.model.label} · ${record.label}${which}${s.weighting === 'contribution' && s.contributions ? ' · by contribution' : ''}`,
+    });
+  }
+
+  /** The SVG rasterised at twice its size. */
+  private async png(): Promise<Uint8Array> {
+    const svg = this.svg();
+    const img = new Image();
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth * 2;
+    canvas.height = img.naturalHeight * 2;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) throw new Error('no canvas to draw the PNG on');
+    ctx.scale(2, 2);
+    ctx.drawImage(img, 0, 0);
+    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+    if (!blob) throw new Error(`the figure is too large for a PNG (${canvas.width} × ${canvas.height} pixels); export SVG instead`);
+    return new Uint8Array(await blob.arrayBuffer());
+  }
+
+  /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed. */
+  private json() {
+    const s = this.deps.state.snapshot;
+    if (!s.run) throw new Error('the panel shows no attention yet');
+    const { request, backend } = s.run;
+    const grid = s.grid;
+    const offsets = grid && cellOffsets(grid.rows);
+    const heads = grid && offsets ? grid.rows.flatMap((row, i) => Array.from({ length: row.heads }, (_, h) => {
+      const stats = cellStats(grid, offsets[i] + h);
+      return { kind: row.section, layer: s.base[row.recordIndex]?.source.layer ?? i, head: h, ...stats, labels: headLabels(stats).map((l) => l.label) };
+    })) : undefined;
+    return runJson({
+      model: { folder: request.model.id, architecture: request.model.architecture },
+      backend,
+      tokens: s.records.find((r) => r.overInput)?.keyTokens ?? request.tokens,
+      decoderTokens: request.decoderTokens && (s.records.find((r) => !r.overInput)?.queryTokens ?? request.decoderTokens),
+      records: s.records,
+      aggregate: s.choices.aggregate,
+      heads,
+      warnings: [],
+    });
+  }
+
+  /** The run's layers as the model returned them. */
+  private run() {
+    const s = this.deps.state.snapshot;
+    if (!s.run) throw new Error('the panel shows no attention yet');
+    const { request, records } = s.run;
+    const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
+    return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers };
+  }
+}
+
+/** The theme's colours and editor font as values (an exported figure cannot use CSS variables). */
+function themeStyle(): FigureStyle {
+  return {
+    background: cssVar('--vscode-editor-background', '#1e1e1e'),
+    foreground: cssVar('--vscode-editor-foreground', '#cccccc'),
+    muted: cssVar('--vscode-descriptionForeground', '#8b949e'),
+    fontFamily: cssVar('--vscode-editor-font-family', 'monospace'),
+  };
+}
+
+/** Gathers bytes into messages of a few megabytes (each in its own buffer, so no large array is cloned whole). */
+class ChunkSender {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private written = 0;
+  private total = 0;
+
+  constructor(private readonly exportId: number, private readonly signal: AbortSignal, private readonly post: (m: FromPanel) => void) {}
+
+  progress(written: number, total: number): void {
+    this.written = written;
+    this.total = total;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.signal.throwIfAborted();
+    this.parts.push(chunk.slice());
+    this.size += chunk.byteLength;
+    if (this.size >= MESSAGE_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.size === 0) return;
+    const data = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) {
+      data.set(p, at);
+      at += p.byteLength;
+    }
+    this.parts = [];
+    this.size = 0;
+    this.post({ type: 'export/chunk', exportId: this.exportId, data, written: this.written, total: this.total });
+    // Let the page breathe (and a Cancel arrive) between messages.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
