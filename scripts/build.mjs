@@ -1,4 +1,4 @@
-// Bundles the extension host, the CLI and the webviews (panel, head explorer) with esbuild, and copies the
+// Bundles the extension host, the CLI, the webviews (panel, head explorer) and the HTML report's page with esbuild, and copies the
 // onnxruntime-web runtime files the webview loads from extension files.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -29,6 +29,8 @@ const builds = [
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
   { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
   { ...common, entryPoints: ['webview/explorer/main.ts'], outfile: 'dist/explorer.js', platform: 'browser', format: 'esm', target: 'es2022' },
+  // The HTML report's page: inlined into each report, so minified and without a source map.
+  { ...common, entryPoints: ['webview/report/main.ts'], outfile: 'dist/report.js', platform: 'browser', format: 'iife', target: 'es2022', minify: true, sourcemap: false, legalComments: 'none' },
 ];
 
 if (watch) {

@@ -2,11 +2,13 @@
  * Headless Attention Lens: `attention-lens inspect --model <folder> (--text <s> | --text-file <p>) …`.
  * Same pipeline as the extension (tokenize → run → extract → analyse) on onnxruntime-web's WASM backend.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
 import { runJson } from './core/export/runJson';
-import { exportData, exportText } from './export/fileExport';
+import { exportData, exportReport, exportText } from './export/fileExport';
 import { FONT_PX, LIGHT_STYLE, headViewSvg } from './core/figure/headViewFigure';
 import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
@@ -69,10 +71,16 @@ async function main(argv: string[]): Promise<void> {
     const onInterrupt = () => abort.abort(new Error('interrupted'));
     process.once('SIGINT', onInterrupt);
     try {
-      const bytes = path.extname(args.export).toLowerCase() === '.svg' ? await exportText(args.export, figure(shown, args, path.basename(info.folder))) : await exportData(args.export, {
-        json: document,
-        run: { model: { label: path.basename(info.folder), folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers },
-      }, { signal: abort.signal });
+      const ext = path.extname(args.export).toLowerCase();
+      const label = path.basename(info.folder);
+      const bytes = ext === '.svg'
+        ? await exportText(args.export, figure(shown, args, label))
+        : ext === '.html'
+          ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers }, reportScript(), { signal: abort.signal })
+          : await exportData(args.export, {
+            json: document,
+            run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers },
+          }, { signal: abort.signal });
       process.stderr.write(`wrote ${args.export} (${formatBytes(bytes)})\n`);
     } catch (e) {
       if (abort.signal.aborted) process.exit(130);
@@ -92,6 +100,16 @@ async function main(argv: string[]): Promise<void> {
   lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
   await writeOut(lines.join('\n') + '\n');
+}
+
+/** The HTML report's page script, built beside this CLI (dist/report.js). */
+function reportScript(): string {
+  const file = fileURLToPath(new URL('./report.js', import.meta.url));
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`the HTML report's page (${file}) is missing: rebuild with npm run build`);
+  }
 }
 
 /** Links per query the head view draws on long inputs (the `attentionLens.maxLinksPerQuery` default). */

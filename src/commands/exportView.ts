@@ -1,6 +1,7 @@
 /**
  * `attentionLens.export`: saves what the attention panel shows, chosen from a list: the head view
- * as SVG or PNG (2×), or the run's data as the CLI's JSON document or a NumPy archive. A save
+ * as SVG or PNG (2×), the run's data as the CLI's JSON document or a NumPy archive, or a
+ * standalone HTML report (`attentionLens.exportReport` goes straight to that). A save
  * dialog picks the file (named after the model, layer and heads); the panel makes the bytes and
  * the host writes them atomically, with progress and a Cancel button.
  */
@@ -23,48 +24,55 @@ const FORMATS: FormatItem[] = [
   { format: 'png', extension: 'png', filter: 'PNG image', label: 'Head view as PNG', description: 'at twice the on-screen pixels' },
   { format: 'json', extension: 'json', filter: 'JSON', label: 'Data as JSON', description: 'the CLI’s --json document: tokens with offsets, every attention tensor, head statistics' },
   { format: 'npz', extension: 'npz', filter: 'NumPy archive', label: 'Data as NumPy (.npz)', description: 'float32 attentions [layers, heads, queries, keys], ids, tokens, offsets: numpy.load' },
+  { format: 'html', extension: 'html', filter: 'HTML report', label: 'HTML report', description: 'one self-contained, interactive file: text, head view, matrix, every head, statistics; works offline' },
 ];
 
 /** A file name from the model, layer and heads on screen: `tiny-causal-layer2-head3.svg`. */
 export function exportFileName(model: string, selection: { recordIndex: number; heads: readonly number[] } | undefined, totalHeads: number | undefined, format: FormatItem): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'attention';
+  if (format.format === 'html') return `${safe(model)}-report.html`;
   if (format.format === 'json' || format.format === 'npz' || !selection) return `${safe(model)}-attention.${format.extension}`;
   const heads = selection.heads.length === 1 ? `head${selection.heads[0] + 1}` : selection.heads.length === totalHeads ? 'all-heads' : `heads${selection.heads.map((h) => h + 1).join('-')}`;
   return `${safe(model)}-layer${selection.recordIndex + 1}-${heads}.${format.extension}`;
 }
 
 export function registerExport(panels: AttentionPanels, runs: RunRegistry): vscode.Disposable {
-  return vscode.commands.registerCommand('attentionLens.export', async (format?: ExportFormat) => {
-    const panel = panels.active;
-    const run = panel?.runId !== undefined ? runs.get(panel.runId) : undefined;
-    if (!panel || !run || run.status !== 'done') {
-      void vscode.window.showErrorMessage('Attention Lens: nothing to export yet. Select text and run Show Attention; when the picture is in the panel, export it.');
-      return;
-    }
-    const item = format ? FORMATS.find((f) => f.format === format) : await vscode.window.showQuickPick(FORMATS, { title: 'Export from the attention panel', placeHolder: 'What to export' });
-    if (!item) return;
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
-    const name = exportFileName(run.model.label, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item);
-    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export ${item.label.toLowerCase()}` });
-    if (!target) return;
-    if (target.scheme !== 'file') {
-      void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
-      return;
-    }
-    try {
-      const bytes = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${path.basename(target.fsPath)}`, cancellable: true }, (progress, token) => {
-        let reported = 0;
-        return panel.export(item.format, target.fsPath, (written, total) => {
-          if (total <= 0) return;
-          const increment = (written / total) * 100 - reported;
-          reported += increment;
-          progress.report({ increment, message: `${formatBytes(written)} of ${formatBytes(total)}` });
-        }, token);
-      });
-      void vscode.window.showInformationMessage(`Attention Lens: exported ${path.basename(target.fsPath)} (${formatBytes(bytes)}).`);
-    } catch (e) {
-      if (e instanceof vscode.CancellationError) return; // the user cancelled: nothing was written
-      void vscode.window.showErrorMessage(`Attention Lens: the export failed (${(e as Error).message}). Nothing was written.`);
-    }
-  });
+  return vscode.Disposable.from(
+    vscode.commands.registerCommand('attentionLens.export', (format?: ExportFormat) => exportFromPanel(panels, runs, format)),
+    vscode.commands.registerCommand('attentionLens.exportReport', () => exportFromPanel(panels, runs, 'html')),
+  );
+}
+
+async function exportFromPanel(panels: AttentionPanels, runs: RunRegistry, format?: ExportFormat): Promise<void> {
+  const panel = panels.active;
+  const run = panel?.runId !== undefined ? runs.get(panel.runId) : undefined;
+  if (!panel || !run || run.status !== 'done') {
+    void vscode.window.showErrorMessage('Attention Lens: nothing to export yet. Select text and run Show Attention; when the picture is in the panel, export it.');
+    return;
+  }
+  const item = format ? FORMATS.find((f) => f.format === format) : await vscode.window.showQuickPick(FORMATS, { title: 'Export from the attention panel', placeHolder: 'What to export' });
+  if (!item) return;
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+  const name = exportFileName(run.model.label, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item);
+  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export ${item.label.toLowerCase()}` });
+  if (!target) return;
+  if (target.scheme !== 'file') {
+    void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
+    return;
+  }
+  try {
+    const bytes = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${path.basename(target.fsPath)}`, cancellable: true }, (progress, token) => {
+      let reported = 0;
+      return panel.export(item.format, target.fsPath, (written, total) => {
+        if (total <= 0) return;
+        const increment = (written / total) * 100 - reported;
+        reported += increment;
+        progress.report({ increment, message: `${formatBytes(written)} of ${formatBytes(total)}` });
+      }, token);
+    });
+    void vscode.window.showInformationMessage(`Attention Lens: exported ${path.basename(target.fsPath)} (${formatBytes(bytes)}).`);
+  } catch (e) {
+    if (e instanceof vscode.CancellationError) return; // the user cancelled: nothing was written
+    void vscode.window.showErrorMessage(`Attention Lens: the export failed (${(e as Error).message}). Nothing was written.`);
+  }
 }

@@ -7,12 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ArchiveOptions, type ByteSink, writeArchive } from '../core/export/archive';
 import { type ExportRun, numpyEntries } from '../core/export/numpyExport';
+import { type ReportRun, htmlReportChunks } from '../core/export/htmlReport';
 import { writeJson } from '../core/jsonStream';
 
 /** The file types a run exports to as data, by extension. */
 export const DATA_EXPORTS = ['.json', '.npz'] as const;
-/** The file types a figure exports to. */
-export const FIGURE_EXPORTS = ['.svg'] as const;
+/** The file types a figure or report exports to. */
+export const FIGURE_EXPORTS = ['.svg', '.html'] as const;
 
 /** Writes `file` through `write`, atomically; returns the bytes written. */
 export async function writeAtomically(file: string, write: (sink: ByteSink) => Promise<void>): Promise<number> {
@@ -65,4 +66,15 @@ export function exportData(file: string, sources: DataSources, options: ArchiveO
 /** Writes a text file (an SVG figure, an HTML report) atomically; returns the bytes written. */
 export function exportText(file: string, text: string): Promise<number> {
   return writeAtomically(file, (sink) => Promise.resolve(sink(new TextEncoder().encode(text))));
+}
+
+/** Writes the standalone HTML report of `run` (with the report page's bundle `script`) to `file`, streamed and atomic. */
+export function exportReport(file: string, run: ReportRun, script: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+  const encoder = new TextEncoder();
+  return writeAtomically(file, async (sink) => {
+    for await (const chunk of htmlReportChunks(run, script)) {
+      options.signal?.throwIfAborted();
+      await sink(encoder.encode(chunk));
+    }
+  });
 }

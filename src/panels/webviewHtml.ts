@@ -59,6 +59,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
       'ort-wasm-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.mjs'],
       'ort-webgpu-bundle': ['dist', 'ort', 'ort.webgpu.bundle.min.mjs'],
       'ort-webgpu-mjs': ['dist', 'ort', 'ort-wasm-simd-threaded.asyncify.mjs'],
+      'report-script': ['dist', 'report.js'],
     },
     body: `<div id="app" role="main">
   <header class="toolbar" role="toolbar" aria-label="Attention view controls">

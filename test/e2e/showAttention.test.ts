@@ -246,16 +246,18 @@ describe('Show Attention on user models without attention outputs', () => {
     await frame.waitForSelector('body[data-weighting="attention"]');
   });
 
-  it('exports the head view as SVG and PNG and the data as NumPy through the save dialog', async () => {
+  it('exports the head view as SVG and PNG, the data as NumPy and an HTML report through the save dialog', async () => {
     const { page, server } = session;
     /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
-    const exportAs = async (label: string, extension: string): Promise<string> => {
+    const exportAs = async (label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> => {
       const before = new Set(fs.readdirSync(server.workspace));
-      await runCommand(page, 'Attention Lens: Export…');
-      const input = page.locator('.quick-input-widget');
-      await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.type(label);
-      await page.keyboard.press('Enter');
+      await runCommand(page, command);
+      if (label) {
+        const input = page.locator('.quick-input-widget');
+        await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+        await page.keyboard.type(label);
+        await page.keyboard.press('Enter');
+      }
       // The save dialog offers the workspace and a name from the model, layer and heads.
       await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 10_000 });
       await page.keyboard.press('Enter');
@@ -282,6 +284,13 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(Math.abs(png.height - 2 * Number(doc.documentElement!.getAttribute('height')))).toBeLessThanOrEqual(2);
     const npz = unzipSync(fs.readFileSync(await exportAs('Data as NumPy', 'npz')));
     expect(Object.keys(npz).sort()).toEqual(['attentions.npy', 'input_ids.npy', 'offsets.npy', 'tokens.json', 'tokens.npy']);
+    // The HTML report opens on its own and draws the run.
+    const report = await exportAs(undefined, 'html', 'Attention Lens: Export HTML Report…');
+    const reader = await page.context().newPage();
+    await reader.goto(`file://${report}`);
+    await reader.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+    expect(Number(await reader.$eval('#view', (v) => (v as HTMLElement).dataset.links))).toBeGreaterThan(0);
+    await reader.close();
     // No partial files are left beside them.
     expect(fs.readdirSync(server.workspace).filter((f) => f.endsWith('.part'))).toEqual([]);
   });

@@ -8,6 +8,7 @@ import type { AttentionLayer } from '../../src/core/attention';
 import { headLabels } from '../../src/core/analysis/headLabels';
 import { cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
 import { writeArchive } from '../../src/core/export/archive';
+import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlReport';
 import { numpyEntries } from '../../src/core/export/numpyExport';
 import { runJson } from '../../src/core/export/runJson';
 import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
@@ -49,6 +50,11 @@ export class Exporter {
         case 'json':
           for (const chunk of jsonChunks(this.json(), { chunkSize: 1 << 20 })) await out.write(new TextEncoder().encode(chunk));
           break;
+        case 'html': {
+          const encoder = new TextEncoder();
+          for await (const chunk of htmlReportChunks(this.report(), await reportScript())) await out.write(encoder.encode(chunk));
+          break;
+        }
         case 'npz':
           await writeArchive(numpyEntries(this.run()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
           break;
@@ -125,6 +131,13 @@ export class Exporter {
     });
   }
 
+  /** The report of the run: every layer as the model returned it, titled like the panel. */
+  private report(): ReportRun {
+    const { model, text, tokens, decoderTokens, layers } = this.run();
+    const request = this.deps.state.snapshot.run!.request;
+    return { title: `Attention · ${model.label}`, model: `${model.label} (${model.architecture})`, text, tokens, decoderTokens, causal: request.model.causal, layers };
+  }
+
   /** The run's layers as the model returned them. */
   private run() {
     const s = this.deps.state.snapshot;
@@ -133,6 +146,15 @@ export class Exporter {
     const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
     return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers };
   }
+}
+
+/** The report page's bundle, read from the extension like the page's other files. */
+async function reportScript(): Promise<string> {
+  const url = document.body.dataset.reportScript;
+  if (!url) throw new Error('the report page is missing from the extension');
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the report page could not be read (HTTP ${response.status})`);
+  return response.text();
 }
 
 /** The theme's colours and editor font as values (an exported figure cannot use CSS variables). */

@@ -83,10 +83,10 @@ export type ToPanel =
   | { type: 'export/cancel'; exportId: number };
 
 /**
- * What the panel exports: the head view as a figure (SVG, or PNG at 2× the on-screen pixels), or
- * the run's data (the CLI's JSON document, a NumPy archive).
+ * What the panel exports: the head view as a figure (SVG, or PNG at 2× the on-screen pixels), the
+ * run's data (the CLI's JSON document, a NumPy archive), or a standalone interactive HTML report.
  */
-export type ExportFormat = 'svg' | 'png' | 'json' | 'npz';
+export type ExportFormat = 'svg' | 'png' | 'json' | 'npz' | 'html';
 
 /** Panel → host. */
 export type FromPanel =
