@@ -20,8 +20,8 @@ interface FormatItem extends vscode.QuickPickItem {
 }
 
 const FORMATS: FormatItem[] = [
-  { format: 'svg', extension: 'svg', filter: 'SVG figure', label: 'Head view as SVG', description: 'vector figure: the layer, heads, aggregation and tokens shown, text as text' },
-  { format: 'png', extension: 'png', filter: 'PNG image', label: 'Head view as PNG', description: 'at twice the on-screen pixels' },
+  { format: 'svg', extension: 'svg', filter: 'SVG figure', label: 'Figure as SVG', description: 'the head view, or the matrix when it is shown: layer, heads, aggregation and tokens as on screen; text as text' },
+  { format: 'png', extension: 'png', filter: 'PNG image', label: 'Figure as PNG', description: 'the same figure at twice the on-screen pixels' },
   { format: 'json', extension: 'json', filter: 'JSON', label: 'Data as JSON', description: 'the CLI’s --json document: tokens with offsets, every attention tensor, head statistics' },
   { format: 'npz', extension: 'npz', filter: 'NumPy archive', label: 'Data as NumPy (.npz)', description: 'float32 attentions [layers, heads, queries, keys], ids, tokens, offsets: numpy.load' },
   { format: 'html', extension: 'html', filter: 'HTML report', label: 'HTML report', description: 'one self-contained, interactive file: text, head view, matrix, every head, statistics; works offline' },

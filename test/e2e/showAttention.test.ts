@@ -246,7 +246,7 @@ describe('Show Attention on user models without attention outputs', () => {
     await frame.waitForSelector('body[data-weighting="attention"]');
   });
 
-  it('exports the head view as SVG and PNG, the data as NumPy and an HTML report through the save dialog', async () => {
+  it('exports the head view and the matrix as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
     const { page, server } = session;
     /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
     const exportAs = async (label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> => {
@@ -269,7 +269,7 @@ describe('Show Attention on user models without attention outputs', () => {
       }
       throw new Error(`no .${extension} file appeared in the workspace`);
     };
-    const svgFile = await exportAs('Head view as SVG', 'svg');
+    const svgFile = await exportAs('Figure as SVG', 'svg');
     expect(path.basename(svgFile)).toMatch(/-layer1-head2\.svg$/); // the head soloed above
     const svg = fs.readFileSync(svgFile, 'utf8');
     const errors: string[] = [];
@@ -277,8 +277,16 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(errors).toEqual([]);
     expect(doc.getElementsByTagName('line').length).toBe(Number(await (await panelFrame(page)).$eval('#view', (v) => v.dataset.links)));
     expect(svg).not.toMatch(/var\(--/);
+    // With the matrix on screen, the figure is the matrix: one cell per (query, key) of the head shown.
+    const frame = await panelFrame(page);
+    fs.rmSync(svgFile); // the same name is proposed: no overwrite question
+    await frame.selectOption('#view-mode', 'matrix');
+    await frame.waitForSelector('#matrix[data-cells]');
+    const matrix = new DOMParser().parseFromString(fs.readFileSync(await exportAs('Figure as SVG', 'svg'), 'utf8'), 'image/svg+xml');
+    expect(matrix.getElementsByTagName('rect').length - 1).toBe(Number(await frame.$eval('#matrix', (m) => (m as HTMLElement).dataset.cells)));
+    await frame.selectOption('#view-mode', 'head');
     // PNG: a valid image at twice the figure's size.
-    const png = PNG.sync.read(fs.readFileSync(await exportAs('Head view as PNG', 'png')));
+    const png = PNG.sync.read(fs.readFileSync(await exportAs('Figure as PNG', 'png')));
     const svgSize = doc.documentElement!.getAttribute('width');
     expect(Math.abs(png.width - 2 * Number(svgSize))).toBeLessThanOrEqual(2);
     expect(Math.abs(png.height - 2 * Number(doc.documentElement!.getAttribute('height')))).toBeLessThanOrEqual(2);

@@ -116,7 +116,7 @@ describe('exports are written whole or not at all', () => {
     const model = path.join(FIXTURES, 'models/gpt2-attn');
     const r = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'out.xlsx')]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/--export writes \.json, \.npz, \.svg files \(got ".*out\.xlsx"\)/);
+    expect(r.stderr).toMatch(/--export writes \.json, \.npz, \.svg, \.html files \(got ".*out\.xlsx"\)/);
     const missing = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'no/such/dir/out.npz')]);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);

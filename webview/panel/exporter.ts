@@ -1,7 +1,7 @@
 /**
  * Makes the panel's exports and streams their bytes to the host, which writes the file: the head
- * view as SVG (laid out by the same code as the canvases, theme colours resolved to values) or as
- * PNG at twice the on-screen pixels, and the run's data as the CLI's JSON document or a NumPy
+ * view or the matrix as SVG (laid out by the same code as the canvases, theme colours resolved to
+ * values) or as PNG at twice the on-screen pixels, and the run's data as the CLI's JSON document or a NumPy
  * archive (always the full-precision weights). Cancellable between chunks.
  */
 import type { AttentionLayer } from '../../src/core/attention';
@@ -12,9 +12,10 @@ import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlRepo
 import { numpyEntries } from '../../src/core/export/numpyExport';
 import { runJson } from '../../src/core/export/runJson';
 import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
+import { MATRIX_FONT_PX, type MatrixFigureInput, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { jsonChunks } from '../../src/core/jsonStream';
 import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
-import { cssVar } from '../theme';
+import { cssVar, editorFont } from '../theme';
 import type { PanelState } from './state';
 
 /** Bytes gathered before a message goes to the host. */
@@ -26,6 +27,8 @@ export interface ExporterDeps {
   /** Width of a label string in the head view's font, and the view's width on screen. */
   measure(): (text: string) => number;
   viewWidth(): number;
+  /** What the matrix view shows (record, heads, zoom, size), when it has drawn. */
+  matrix(): Omit<MatrixFigureInput, 'style' | 'positive' | 'negative' | 'measure' | 'title'> | undefined;
   post(message: FromPanel): void;
 }
 
@@ -72,13 +75,29 @@ export class Exporter {
     this.running.get(exportId)?.abort();
   }
 
-  /** The head view as shown: its record (layer or aggregate, words, hidden tokens) and heads, in the theme's colours. */
+  /**
+   * The figure on screen: the matrix when it is shown (its zoom included), else the head view;
+   * the record (layer or aggregate, words, hidden tokens) and heads as shown, in the theme's colours.
+   */
   private svg(): string {
     const s = this.deps.state.snapshot;
     const record = this.deps.state.record;
     if (!s.run || !record) throw new Error('the panel shows no attention yet');
     const heads = this.deps.state.shownHeads;
     const which = record.heads === 1 ? '' : heads.length === record.heads ? ` · all ${record.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
+    const matrix = s.viewMode === 'matrix' ? this.deps.matrix() : undefined;
+    if (matrix) {
+      const ctx = document.createElement('canvas').getContext('2d')!;
+      ctx.font = editorFont(MATRIX_FONT_PX);
+      return matrixSvg({
+        ...matrix,
+        style: themeStyle(),
+        positive: cssVar('--vscode-charts-blue', '#3794ff'),
+        negative: cssVar('--vscode-charts-red', '#f14c4c'),
+        measure: (t) => ctx.measureText(t).width,
+        title: `${s.run.request.model.label} · ${record.label}${which ? `${which} (mean)` : ''}`,
+      });
+    }
     return headViewSvg({
       record,
       visibleHeads: s.visibleHeads,

@@ -128,6 +128,7 @@ const exporter = new Exporter({
   state,
   measure: () => views.head.measure(),
   viewWidth: () => el('view').clientWidth,
+  matrix: () => views.matrix.figureInput(),
   post: (m) => channel.post(m),
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));

@@ -5,15 +5,13 @@
  * pixel covers), so a 1024-token input costs one pass over its cells and no link disappears.
  */
 import { addCanvas } from '../canvas';
-import { type AttentionRecord, row } from '../../src/core/attention';
+import type { AttentionRecord } from '../../src/core/attention';
+import { MATRIX_FONT_PX, MATRIX_PAD as PAD, type Region, matrixAlpha, matrixLayout, meanOfHeads, poolMatrix } from '../../src/core/figure/matrixFigure';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { tokenLabel } from '../../src/core/tokens';
 import { clipText as clip, cssVar, editorFont, parseColor } from '../theme';
 import type { View } from './view';
 
-const LABEL_MAX = 110;
-const MIN_LABEL_CELL = 9;
-const PAD = 4;
 
 /** Everything the matrix view draws. */
 export interface MatrixViewState {
@@ -22,12 +20,6 @@ export interface MatrixViewState {
   hover: TokenTarget | null;
 }
 
-interface Region {
-  q0: number;
-  q1: number;
-  k0: number;
-  k1: number;
-}
 
 /** Canvas heat map of one record. */
 export class MatrixView implements View<MatrixViewState> {
@@ -84,14 +76,10 @@ export class MatrixView implements View<MatrixViewState> {
     const nq = reg.q1 - reg.q0, nk = reg.k1 - reg.k0;
     const width = Math.max(200, this.host.clientWidth || 600);
     const height = Math.max(200, this.host.clientHeight || 500);
+    // The same layout and pooling as the exported figure (src/core/figure/matrixFigure.ts).
     const ctx0 = this.image.getContext('2d')!;
-    ctx0.font = editorFont(11);
-    const labelW = (tokens: readonly { text: string }[], from: number, to: number) => Math.min(LABEL_MAX, Math.max(24, ...tokens.slice(from, to).map((t) => ctx0.measureText(tokenLabel(t)).width + 8)));
-    let cell = Math.min((width - 2 * PAD) / nk, (height - 2 * PAD) / nq);
-    const showLabels = cell >= MIN_LABEL_CELL;
-    const left = PAD + (showLabels ? labelW(r.queryTokens, reg.q0, reg.q1) : 0);
-    const top = PAD + (showLabels ? labelW(r.keyTokens, reg.k0, reg.k1) : 0);
-    cell = Math.max(0.25, Math.min((width - left - PAD) / nk, (height - top - PAD) / nq));
+    ctx0.font = editorFont(MATRIX_FONT_PX);
+    const { left, top, cell, showLabels } = matrixLayout(r, reg, width, height, (t) => ctx0.measureText(t).width);
     const dpr = Math.min(2, window.devicePixelRatio || 1);
     this.g = { left, top, cell, dpr, width: left + nk * cell + PAD, height: top + nq * cell + PAD };
     for (const c of [this.image, this.overlay]) {
@@ -107,24 +95,14 @@ export class MatrixView implements View<MatrixViewState> {
     // Heat map: one pixel at a time, each the maximum of the cells it covers.
     const pw = Math.max(1, Math.round(nk * cell * dpr)), ph = Math.max(1, Math.round(nq * cell * dpr));
     const img = ctx.createImageData(pw, ph);
-    const best = new Float32Array(pw * ph);
-    for (let q = reg.q0; q < reg.q1; q++) {
-      const y0 = Math.floor(((q - reg.q0) * ph) / nq), y1 = Math.max(y0 + 1, Math.floor(((q - reg.q0 + 1) * ph) / nq));
-      const rowData = data.subarray(q * r.keys, (q + 1) * r.keys);
-      for (let k = reg.k0; k < reg.k1; k++) {
-        const v = rowData[k];
-        const a = Math.abs(v);
-        const x0 = Math.floor(((k - reg.k0) * pw) / nk), x1 = Math.max(x0 + 1, Math.floor(((k - reg.k0 + 1) * pw) / nk));
-        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (a > Math.abs(best[y * pw + x])) best[y * pw + x] = v;
-      }
-    }
+    const best = poolMatrix(data, r.keys, reg, pw, ph);
     for (let i = 0; i < best.length; i++) {
       const v = best[i];
       const [cr, cg, cb] = v < 0 ? theme.negative : theme.positive;
       img.data[i * 4] = cr;
       img.data[i * 4 + 1] = cg;
       img.data[i * 4 + 2] = cb;
-      img.data[i * 4 + 3] = Math.round(Math.sqrt(Math.min(1, Math.abs(v))) * 255); // √: weak structure stays visible
+      img.data[i * 4 + 3] = Math.round(matrixAlpha(v) * 255);
     }
     ctx.putImageData(img, Math.round(left * dpr), Math.round(top * dpr));
     if (showLabels) this.drawLabels(ctx, r, reg, theme.fg);
@@ -180,27 +158,25 @@ export class MatrixView implements View<MatrixViewState> {
     return new DOMRect(b.left + left + (k - reg.k0) * cell, b.top + top + (q - reg.q0) * cell, cell, cell);
   }
 
+  /** What the view shows, for an exported figure: the record, heads, zoomed region and the view's size. */
+  figureInput(): { record: AttentionRecord; visibleHeads: readonly boolean[]; region?: Region; width: number; height: number } | undefined {
+    const s = this.state;
+    return s && { record: s.record, visibleHeads: s.visibleHeads, region: this.region, width: Math.max(200, this.host.clientWidth || 600), height: Math.max(200, this.host.clientHeight || 500) };
+  }
+
   /** The mean over visible heads, cached per record and head choice. */
   private meanOf(s: MatrixViewState): Float32Array {
     const key = s.visibleHeads.join();
     if (this.mean?.record === s.record && this.mean.heads === key) return this.mean.data;
-    const r = s.record;
-    const heads = s.visibleHeads.flatMap((v, h) => (v ? [h] : []));
-    const data = new Float32Array(r.queries * r.keys);
-    for (const h of heads) {
-      for (let q = 0; q < r.queries; q++) {
-        const src = row(r, h, q);
-        for (let k = 0; k < r.keys; k++) data[q * r.keys + k] += src[k] / heads.length;
-      }
-    }
-    this.mean = { record: r, heads: key, data };
+    const data = meanOfHeads(s.record, s.visibleHeads);
+    this.mean = { record: s.record, heads: key, data };
     return data;
   }
 
   private drawLabels(ctx: CanvasRenderingContext2D, r: AttentionRecord, reg: Region, fg: string): void {
     const { left, top, cell, dpr } = this.g;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.font = editorFont(11);
+    ctx.font = editorFont(MATRIX_FONT_PX);
     ctx.fillStyle = fg;
     ctx.textBaseline = 'middle';
     ctx.textAlign = 'right';

@@ -1,0 +1,59 @@
+// Figures as SVG: the matrix's cells (one rectangle each, or max-pooled blocks past POOLED_MAX,
+// so a single strong link survives), the head view's links and labels, and inert text.
+import { DOMParser } from '@xmldom/xmldom';
+import { describe, expect, it } from 'vitest';
+import type { AttentionRecord } from '../../src/core/attention';
+import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
+import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
+import { escapeXml } from '../../src/core/figure/svg';
+
+function record(queries: number, keys: number, heads: number, fill: (h: number, q: number, k: number) => number, text = (i: number) => `t${i}`): AttentionRecord {
+  const data = new Float32Array(heads * queries * keys);
+  for (let h = 0; h < heads; h++) for (let q = 0; q < queries; q++) for (let k = 0; k < keys; k++) data[(h * queries + q) * keys + k] = fill(h, q, k);
+  const tokens = (n: number) => Array.from({ length: Math.max(queries, keys) }, (_, i) => ({ id: i, text: text(i), start: i, end: i + 1, special: false })).slice(0, n);
+  return { id: 'attentions.0', label: 'Layer 1', heads, queries, keys, data, queryTokens: tokens(queries), keyTokens: tokens(keys), causal: false, signed: false, overInput: true, source: { name: 'attentions.0', kind: 'self', layer: 0 } };
+}
+const measure = (t: string) => t.length * 7;
+const parse = (svg: string) => {
+  const errors: string[] = [];
+  const doc = new DOMParser({ onError: (l, m) => errors.push(`${l}: ${m}`) }).parseFromString(svg, 'image/svg+xml');
+  expect(errors).toEqual([]);
+  return doc;
+};
+const base = { style: LIGHT_STYLE, positive: '#1a85ff', negative: '#e51400', measure, width: 600, height: 500 };
+
+describe('matrixSvg', () => {
+  it('draws one cell per weight of the mean of the shown heads, alpha √w, with labels', () => {
+    // Head 0 puts 0.64 on key 1, head 1 (hidden) 1 everywhere: only head 0 counts.
+    const r = record(2, 3, 2, (h, q, k) => (h === 1 ? 1 : k === 1 ? 0.64 : 0));
+    const doc = parse(matrixSvg({ ...base, record: r, visibleHeads: [true, false] }));
+    const cells = Array.from(doc.getElementsByTagName('rect')).slice(1); // the first is the background
+    expect(cells.map((c) => c.getAttribute('fill-opacity'))).toEqual(['0.8', '0.8']);
+    const texts = Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent);
+    expect(texts).toEqual(['t0', 't1', 't0', 't1', 't2']);
+  });
+
+  it('pools a large matrix to at most POOLED_MAX blocks a side, keeping the strongest value', () => {
+    const n = POOLED_MAX + 44;
+    const r = record(n, n, 1, (_h, q, k) => (q === 123 && k === 77 ? 1 : 0.0001));
+    const doc = parse(matrixSvg({ ...base, record: r, visibleHeads: [true] }));
+    const cells = Array.from(doc.getElementsByTagName('rect')).slice(1);
+    expect(cells.length).toBe(POOLED_MAX * POOLED_MAX);
+    expect(cells.filter((c) => c.getAttribute('fill-opacity') === '1')).toHaveLength(1);
+  });
+});
+
+describe('headViewSvg', () => {
+  it('draws the links of the shown heads only, and token texts as escaped text', () => {
+    const r = record(3, 3, 2, (_h, q, k) => (k <= q ? 1 / (q + 1) : 0), (i) => ['<b>', '&amp;', '"x"'][i]);
+    const svg = headViewSvg({ record: r, visibleHeads: [false, true], maxLinksPerQuery: 12, style: LIGHT_STYLE, measure });
+    const doc = parse(svg);
+    expect(doc.getElementsByTagName('line').length).toBe(6); // 1 + 2 + 3 links of head 2
+    expect(Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent).slice(0, 3)).toEqual(['<b>', '&amp;', '"x"']);
+    expect(svg).not.toContain('<b>');
+  });
+
+  it('escapeXml drops characters XML cannot hold', () => {
+    expect(escapeXml('a\u0000b\u0007c<')).toBe('abc&lt;');
+  });
+});
