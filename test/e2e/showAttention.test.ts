@@ -246,7 +246,7 @@ describe('Show Attention on user models without attention outputs', () => {
     await frame.waitForSelector('body[data-weighting="attention"]');
   });
 
-  it('exports the head view and the matrix as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
+  it('exports the head view, the matrix and the text view as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
     const { page, server } = session;
     /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
     const exportAs = async (label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> => {
@@ -282,8 +282,22 @@ describe('Show Attention on user models without attention outputs', () => {
     fs.rmSync(svgFile); // the same name is proposed: no overwrite question
     await frame.selectOption('#view-mode', 'matrix');
     await frame.waitForSelector('#matrix[data-cells]');
-    const matrix = new DOMParser().parseFromString(fs.readFileSync(await exportAs('Figure as SVG', 'svg'), 'utf8'), 'image/svg+xml');
+    const matrixFile = await exportAs('Figure as SVG', 'svg');
+    const matrix = new DOMParser().parseFromString(fs.readFileSync(matrixFile, 'utf8'), 'image/svg+xml');
     expect(matrix.getElementsByTagName('rect').length - 1).toBe(Number(await frame.$eval('#matrix', (m) => (m as HTMLElement).dataset.cells)));
+    fs.rmSync(matrixFile);
+    // The text view with a token chosen by keyboard (a pointer hover ends when the palette covers it): its arcs are in the figure.
+    await frame.selectOption('#view-mode', 'text');
+    await page.mouse.move(5, 300);
+    await frame.focus('#arcs');
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowDown');
+    await frame.waitForFunction(() => Number((document.getElementById('arcs') as HTMLElement).dataset.arcs) > 0);
+    const arcs = Number(await frame.$eval('#arcs', (a) => (a as HTMLElement).dataset.arcs));
+    const textFile = await exportAs('Figure as SVG', 'svg');
+    const textFigure = new DOMParser().parseFromString(fs.readFileSync(textFile, 'utf8'), 'image/svg+xml');
+    expect(textFigure.getElementsByTagName('path').length).toBe(arcs);
+    expect(textFigure.getElementsByTagName('text').length - 1).toBe(Number(await frame.$eval('#arcs', (a) => (a as HTMLElement).dataset.tokens)));
+    fs.rmSync(textFile);
     await frame.selectOption('#view-mode', 'head');
     // PNG: a valid image at twice the figure's size.
     const png = PNG.sync.read(fs.readFileSync(await exportAs('Figure as PNG', 'png')));

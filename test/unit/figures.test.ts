@@ -6,6 +6,7 @@ import type { AttentionRecord } from '../../src/core/attention';
 import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { escapeXml } from '../../src/core/figure/svg';
+import { textViewSvg } from '../../src/core/figure/textFigure';
 
 function record(queries: number, keys: number, heads: number, fill: (h: number, q: number, k: number) => number, text = (i: number) => `t${i}`): AttentionRecord {
   const data = new Float32Array(heads * queries * keys);
@@ -55,5 +56,25 @@ describe('headViewSvg', () => {
 
   it('escapeXml drops characters XML cannot hold', () => {
     expect(escapeXml('a\u0000b\u0007c<')).toBe('abc&lt;');
+  });
+});
+
+describe('textViewSvg', () => {
+  it('places tokens where the view laid them out, shades targets by weight and draws one arc per target', () => {
+    const tokens = [
+      { x: 0, y: 10, width: 20, height: 16, text: 'The', special: false, role: 'source' as const },
+      { x: 30, y: 10, width: 20, height: 16, text: '<cat>', special: false, role: 'target' as const, weight: 0.5 },
+      { x: 60, y: 40, width: 20, height: 16, text: '[SEP]', special: true, role: 'target' as const, weight: 1 },
+    ];
+    const arcs = [{ from: { x: 10, y: 10 }, to: { x: 40, y: 10 }, weight: 0.5 }, { from: { x: 10, y: 10 }, to: { x: 70, y: 40 }, weight: 1 }];
+    const svg = textViewSvg({ width: 200, height: 80, tokens, arcs, style: LIGHT_STYLE, accent: '#d18616', focus: '#0066b8', fontPx: 13 });
+    const doc = parse(svg);
+    expect(Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent)).toEqual(['The', '<cat>', '[SEP]']);
+    const paths = Array.from(doc.getElementsByTagName('path'));
+    expect(paths.map((p) => [p.getAttribute('stroke-opacity'), p.getAttribute('stroke-width')])).toEqual([['0.65', '2.5'], ['1', '4']]);
+    // Arcs lift above both ends: the control point is higher than the higher end.
+    expect(paths[1].getAttribute('d')).toMatch(/^M 10 10 Q 40 -\d+(\.\d+)? 70 40$/);
+    const shades = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('fill') === '#d18616').map((r) => r.getAttribute('fill-opacity'));
+    expect(shades).toEqual(['0.35', '0.7']);
   });
 });

@@ -13,6 +13,7 @@ import { numpyEntries } from '../../src/core/export/numpyExport';
 import { runJson } from '../../src/core/export/runJson';
 import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { MATRIX_FONT_PX, type MatrixFigureInput, matrixSvg } from '../../src/core/figure/matrixFigure';
+import { type TextFigureInput, textViewSvg } from '../../src/core/figure/textFigure';
 import { jsonChunks } from '../../src/core/jsonStream';
 import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
 import { cssVar, editorFont } from '../theme';
@@ -29,6 +30,8 @@ export interface ExporterDeps {
   viewWidth(): number;
   /** What the matrix view shows (record, heads, zoom, size), when it has drawn. */
   matrix(): Omit<MatrixFigureInput, 'style' | 'positive' | 'negative' | 'measure' | 'title'> | undefined;
+  /** What the text view shows (tokens where they are laid out, the hovered token's arcs), when it has drawn. */
+  text(): Pick<TextFigureInput, 'width' | 'height' | 'tokens' | 'arcs' | 'fontPx'> | undefined;
   post(message: FromPanel): void;
 }
 
@@ -76,7 +79,8 @@ export class Exporter {
   }
 
   /**
-   * The figure on screen: the matrix when it is shown (its zoom included), else the head view;
+   * The figure on screen: the matrix (its zoom included) or the text view (with the hovered
+   * token's arcs) when shown, else the head view;
    * the record (layer or aggregate, words, hidden tokens) and heads as shown, in the theme's colours.
    */
   private svg(): string {
@@ -85,6 +89,11 @@ export class Exporter {
     if (!s.run || !record) throw new Error('the panel shows no attention yet');
     const heads = this.deps.state.shownHeads;
     const which = record.heads === 1 ? '' : heads.length === record.heads ? ` · all ${record.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
+    const title = `${s.run.request.model.label} · ${record.label}${which}`;
+    const text = s.viewMode === 'text' ? this.deps.text() : undefined;
+    if (text) {
+      return textViewSvg({ ...text, style: themeStyle(), accent: cssVar('--vscode-charts-orange', '#d18616'), focus: cssVar('--vscode-focusBorder', '#007fd4'), title: `${title}${which ? ' (mean)' : ''}` });
+    }
     const matrix = s.viewMode === 'matrix' ? this.deps.matrix() : undefined;
     if (matrix) {
       const ctx = document.createElement('canvas').getContext('2d')!;

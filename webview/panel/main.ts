@@ -129,6 +129,7 @@ const exporter = new Exporter({
   measure: () => views.head.measure(),
   viewWidth: () => el('view').clientWidth,
   matrix: () => views.matrix.figureInput(),
+  text: () => views.text.figureInput(),
   post: (m) => channel.post(m),
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));

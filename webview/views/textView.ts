@@ -9,6 +9,7 @@ import { meanRow, strongest } from '../../src/core/analysis/summary';
 import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { addCanvas } from '../canvas';
+import { type Point, type TextFigureInput, arcControl, arcStroke } from '../../src/core/figure/textFigure';
 import { cssVar } from '../theme';
 import type { View } from './view';
 
@@ -74,7 +75,6 @@ export class TextView implements View<TextViewState> {
     this.state = state;
     for (const s of this.lit) s.style.removeProperty('--w'), s.classList.remove('target', 'source');
     this.lit = [];
-    const r = state.record;
     const w = this.host.clientWidth, h = Math.max(this.host.scrollHeight, this.host.clientHeight);
     const dpr = Math.min(2, window.devicePixelRatio || 1);
     if (this.arcs.width !== Math.round(w * dpr) || this.arcs.height !== Math.round(h * dpr)) {
@@ -87,38 +87,73 @@ export class TextView implements View<TextViewState> {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
     this.stats.arcs = 0;
-    const q = state.hover?.side === 'query' && r.queryTokens === r.keyTokens ? state.hover.index : -1;
-    const heads = state.visibleHeads.flatMap((v, i) => (v ? [i] : []));
-    if (q < 0 || q >= r.queries || heads.length === 0) return;
-    const from = this.spans[q];
-    from.classList.add('source');
-    this.lit.push(from);
-    const targets = strongest(meanRow(r, heads, q), r.keys <= DENSE_LIMIT ? r.keys : state.maxArcs).filter((t) => t.weight >= MIN_LINK_WEIGHT);
-    const base = this.host.getBoundingClientRect();
-    const point = (s: HTMLElement) => {
-      const b = s.getBoundingClientRect();
-      return { x: b.left - base.left + b.width / 2, y: b.top - base.top + this.host.scrollTop };
-    };
-    const a = point(from);
+    const focus = this.focus(state);
+    if (!focus) return;
+    focus.source.classList.add('source');
+    this.lit.push(focus.source);
     ctx.strokeStyle = cssVar('--vscode-charts-orange', '#d18616');
-    for (const { index, weight } of targets) {
-      const span = this.spans[index];
+    for (const { span, weight } of focus.targets) {
       span.classList.add('target');
       span.style.setProperty('--w', weight.toFixed(3));
       this.lit.push(span);
-      if (index === q) continue;
-      const b = point(span);
-      const lift = Math.min(60, 14 + Math.abs(b.x - a.x) / 6 + Math.abs(b.y - a.y) / 3);
-      ctx.globalAlpha = Math.min(1, 0.15 + weight);
-      ctx.lineWidth = 1 + 3 * weight;
+    }
+    // The same arcs as the exported figure (src/core/figure/textFigure.ts).
+    for (const { from, to, weight } of focus.arcs) {
+      const c = arcControl(from, to);
+      const stroke = arcStroke(weight);
+      ctx.globalAlpha = stroke.alpha;
+      ctx.lineWidth = stroke.width;
       ctx.beginPath();
-      ctx.moveTo(a.x, a.y);
-      ctx.quadraticCurveTo((a.x + b.x) / 2, Math.min(a.y, b.y) - lift, b.x, b.y);
+      ctx.moveTo(from.x, from.y);
+      ctx.quadraticCurveTo(c.x, c.y, to.x, to.y);
       ctx.stroke();
       this.stats.arcs++;
     }
     ctx.globalAlpha = 1;
     this.host.dataset.arcs = String(this.stats.arcs);
+  }
+
+  /** The hovered token, the tokens it attends to (the strongest `maxArcs` on long inputs) and the arcs between them, in the view's coordinates. */
+  private focus(state: TextViewState) {
+    const r = state.record;
+    const q = state.hover?.side === 'query' && r.queryTokens === r.keyTokens ? state.hover.index : -1;
+    const heads = state.visibleHeads.flatMap((v, i) => (v ? [i] : []));
+    if (q < 0 || q >= r.queries || heads.length === 0) return undefined;
+    const source = this.spans[q];
+    const found = strongest(meanRow(r, heads, q), r.keys <= DENSE_LIMIT ? r.keys : state.maxArcs).filter((t) => t.weight >= MIN_LINK_WEIGHT);
+    const base = this.host.getBoundingClientRect();
+    const point = (s: HTMLElement): Point => {
+      const b = s.getBoundingClientRect();
+      return { x: b.left - base.left + b.width / 2, y: b.top - base.top + this.host.scrollTop };
+    };
+    const a = point(source);
+    const targets = found.map(({ index, weight }) => ({ index, span: this.spans[index], weight }));
+    const arcs = targets.filter((t) => t.index !== q).map(({ span, weight }) => ({ from: a, to: point(span), weight }));
+    return { q, source, targets, arcs };
+  }
+
+  /** What the view shows, for an exported figure: every token where it is laid out, and the hovered token's arcs. */
+  figureInput(): Pick<TextFigureInput, 'width' | 'height' | 'tokens' | 'arcs' | 'fontPx'> | undefined {
+    const s = this.state;
+    if (!s) return undefined;
+    const focus = this.focus(s);
+    const base = this.host.getBoundingClientRect();
+    const weights = new Map(focus?.targets.map((t) => [t.index, t.weight]));
+    const tokens = this.spans.map((span, i) => {
+      const b = span.getBoundingClientRect();
+      return {
+        x: b.left - base.left,
+        y: b.top - base.top + this.host.scrollTop,
+        width: b.width,
+        height: b.height,
+        text: span.textContent ?? '',
+        special: span.classList.contains('special'),
+        role: i === focus?.q ? ('source' as const) : weights.has(i) ? ('target' as const) : undefined,
+        weight: weights.get(i),
+      };
+    });
+    const fontPx = Number.parseFloat(getComputedStyle(this.flow).fontSize) || 13;
+    return { width: this.host.clientWidth, height: Math.max(this.host.scrollHeight, this.host.clientHeight), tokens, arcs: focus?.arcs ?? [], fontPx };
   }
 
   hitTest(clientX: number, clientY: number): TokenTarget | null {
