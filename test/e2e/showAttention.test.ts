@@ -246,7 +246,7 @@ describe('Show Attention on user models without attention outputs', () => {
     await frame.waitForSelector('body[data-weighting="attention"]');
   });
 
-  it('exports the head view, the matrix and the text view as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
+  it('exports every view of the panel as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
     const { page, server } = session;
     /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
     const exportAs = async (label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> => {
@@ -298,6 +298,14 @@ describe('Show Attention on user models without attention outputs', () => {
     expect(textFigure.getElementsByTagName('path').length).toBe(arcs);
     expect(textFigure.getElementsByTagName('text').length - 1).toBe(Number(await frame.$eval('#arcs', (a) => (a as HTMLElement).dataset.tokens)));
     fs.rmSync(textFile);
+    // The mechanism view: every key of the chosen head and query.
+    await frame.selectOption('#view-mode', 'mechanism');
+    await frame.waitForSelector('#mechanism[data-state="ready"]', { timeout: 60_000 });
+    const mechanismFile = await exportAs('Figure as SVG', 'svg');
+    const mechanismFigure = new DOMParser().parseFromString(fs.readFileSync(mechanismFile, 'utf8'), 'image/svg+xml');
+    const keyRows = Array.from(mechanismFigure.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'key');
+    expect(keyRows.length).toBe(Number(await frame.$eval('#arcs', (a) => (a as HTMLElement).dataset.tokens)));
+    fs.rmSync(mechanismFile);
     await frame.selectOption('#view-mode', 'head');
     // PNG: a valid image at twice the figure's size.
     const png = PNG.sync.read(fs.readFileSync(await exportAs('Figure as PNG', 'png')));

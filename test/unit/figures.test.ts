@@ -7,6 +7,8 @@ import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { escapeXml } from '../../src/core/figure/svg';
 import { textViewSvg } from '../../src/core/figure/textFigure';
+import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
+import { mechanismLayer } from '../../src/core/mechanism';
 
 function record(queries: number, keys: number, heads: number, fill: (h: number, q: number, k: number) => number, text = (i: number) => `t${i}`): AttentionRecord {
   const data = new Float32Array(heads * queries * keys);
@@ -76,5 +78,26 @@ describe('textViewSvg', () => {
     expect(paths[1].getAttribute('d')).toMatch(/^M 10 10 Q 40 -\d+(\.\d+)? 70 40$/);
     const shades = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('fill') === '#d18616').map((r) => r.getAttribute('fill-opacity'));
     expect(shades).toEqual(['0.35', '0.7']);
+  });
+});
+
+describe('mechanismSvg', () => {
+  it('draws every key, in weight order when asked, with the step numbers of the view', () => {
+    const t = (dims: number[], data: number[]) => ({ dims, data: Float32Array.from(data) });
+    const weights = Float32Array.from([0.25, 0.75, 1, 0]);
+    const m = mechanismLayer(
+      { name: 'attentions.0', kind: 'self', layer: 0, scale: 0.5, shaped: false },
+      { q: t([1, 1, 2, 2], [1, 1, 2, 0]), keysT: t([1, 1, 2, 2], [1, 0, 0, 2]), v: t([1, 1, 2, 2], [3, 4, 0, 1]), scores: t([1, 1, 2, 2], [0.5, 1, 1, -3.4e38]), output: t([1, 1, 2, 2], [0.75, 1.75, 3, 4]) },
+      weights,
+    );
+    const svg = mechanismSvg({ layer: m, head: 0, query: 0, order: 'weight', weights: weights.subarray(0, 2), queryTokens: ['<a>', 'b'], keyTokens: ['<a>', 'b'], style: LIGHT_STYLE, positive: '#1a85ff', negative: '#e51400', accent: '#d18616' });
+    const doc = parse(svg);
+    const keys = Array.from(doc.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'key');
+    expect(keys.map((g) => g.getAttribute('data-key'))).toEqual(['1', '0']); // 0.75 before 0.25
+    const texts = Array.from(doc.getElementsByTagName('text')).map((x) => x.textContent ?? '');
+    expect(texts).toContain('1 b');
+    expect(texts).toContain('0.7500');
+    expect(texts.some((x) => x.includes('score = 0.5 × q·k'))).toBe(true);
+    expect(svg).not.toContain('<a>');
   });
 });

@@ -14,6 +14,8 @@ import { runJson } from '../../src/core/export/runJson';
 import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { MATRIX_FONT_PX, type MatrixFigureInput, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { type TextFigureInput, textViewSvg } from '../../src/core/figure/textFigure';
+import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
+import type { MechanismViewState } from '../views/mechanismView';
 import { jsonChunks } from '../../src/core/jsonStream';
 import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
 import { cssVar, editorFont } from '../theme';
@@ -32,6 +34,8 @@ export interface ExporterDeps {
   matrix(): Omit<MatrixFigureInput, 'style' | 'positive' | 'negative' | 'measure' | 'title'> | undefined;
   /** What the text view shows (tokens where they are laid out, the hovered token's arcs), when it has drawn. */
   text(): Pick<TextFigureInput, 'width' | 'height' | 'tokens' | 'arcs' | 'fontPx'> | undefined;
+  /** What the mechanism view shows (layer, head, query, key order, weights), when it has drawn. */
+  mechanism(): MechanismViewState | undefined;
   post(message: FromPanel): void;
 }
 
@@ -79,8 +83,8 @@ export class Exporter {
   }
 
   /**
-   * The figure on screen: the matrix (its zoom included) or the text view (with the hovered
-   * token's arcs) when shown, else the head view;
+   * The figure on screen: the matrix (its zoom included), the text view (with the hovered
+   * token's arcs) or the mechanism (every key) when shown, else the head view;
    * the record (layer or aggregate, words, hidden tokens) and heads as shown, in the theme's colours.
    */
   private svg(): string {
@@ -90,6 +94,23 @@ export class Exporter {
     const heads = this.deps.state.shownHeads;
     const which = record.heads === 1 ? '' : heads.length === record.heads ? ` · all ${record.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
     const title = `${s.run.request.model.label} · ${record.label}${which}`;
+    const mechanism = s.viewMode === 'mechanism' ? this.deps.mechanism() : undefined;
+    if (mechanism) {
+      return mechanismSvg({
+        layer: mechanism.layer,
+        head: mechanism.head,
+        query: mechanism.query,
+        order: mechanism.sort,
+        weights: mechanism.weights,
+        queryTokens: mechanism.queryTokens,
+        keyTokens: mechanism.keyTokens,
+        style: themeStyle(),
+        positive: cssVar('--vscode-charts-blue', '#3794ff'),
+        negative: cssVar('--vscode-charts-red', '#f14c4c'),
+        accent: cssVar('--vscode-charts-orange', '#d18616'),
+        title: `${s.run.request.model.label} · ${mechanism.layer.name} · head ${mechanism.head + 1} · mechanism`,
+      });
+    }
     const text = s.viewMode === 'text' ? this.deps.text() : undefined;
     if (text) {
       return textViewSvg({ ...text, style: themeStyle(), accent: cssVar('--vscode-charts-orange', '#d18616'), focus: cssVar('--vscode-focusBorder', '#007fd4'), title: `${title}${which ? ' (mean)' : ''}` });

@@ -130,6 +130,7 @@ const exporter = new Exporter({
   viewWidth: () => el('view').clientWidth,
   matrix: () => views.matrix.figureInput(),
   text: () => views.text.figureInput(),
+  mechanism: () => mechanismView.shown,
   post: (m) => channel.post(m),
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));

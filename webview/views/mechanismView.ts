@@ -7,6 +7,7 @@
  * are colour strips; pointing at a cell shows its exact value. Text from the model is inert.
  */
 import type { MechanismLayer } from '../../src/core/mechanism';
+import { cellTone, columnScales, headShare, keyOrder, vectorOf } from '../../src/core/figure/mechanismFigure';
 import { cssVar, parseColor } from '../theme';
 
 /** What the view draws; `tokens` label the queries and keys of this attention. */
@@ -73,6 +74,11 @@ export class MechanismView {
     this.footer.replaceChildren();
   }
 
+  /** What the view shows, for an exported figure. */
+  get shown(): MechanismViewState | undefined {
+    return this.state;
+  }
+
   render(s: MechanismViewState): void {
     this.state = s;
     const m = s.layer;
@@ -84,21 +90,9 @@ export class MechanismView {
     this.renderControls(s);
 
     const q = rowOf(m.q, m.queries, m.headDim, h, s.query);
-    const keys = Array.from({ length: m.keys }, (_, j) => j);
-    this.order = s.sort === 'weight' ? keys.sort((a, b) => s.weights[b] - s.weights[a] || a - b) : keys;
-    let k = 0;
-    let qk = 0;
-    let wv = 0;
-    for (let j = 0; j < m.keys; j++) {
-      const kv = rowOf(m.k, m.keys, m.headDim, h, j);
-      const v = rowOf(m.v, m.keys, m.valueDim, h, j);
-      for (let d = 0; d < m.headDim; d++) {
-        k = Math.max(k, Math.abs(kv[d]));
-        qk = Math.max(qk, Math.abs(q[d] * kv[d]));
-      }
-      for (let d = 0; d < m.valueDim; d++) wv = Math.max(wv, Math.abs(s.weights[j] * v[d]));
-    }
-    this.scales = { k: k || 1, qk: qk || 1, wv: wv || 1 };
+    // The same order and colour scales as the exported figure (src/core/figure/mechanismFigure.ts).
+    this.order = keyOrder(s.weights, s.sort);
+    this.scales = columnScales(m, h, s.query, s.weights);
     // Columns as wide as the strips they hold.
     this.root.style.setProperty('--mech-k', `${stripWidth(m.headDim)}px`);
     this.root.style.setProperty('--mech-v', `${stripWidth(m.valueDim)}px`);
@@ -119,9 +113,7 @@ export class MechanismView {
     this.drawRows();
 
     const out = rowOf(m.output, m.queries, m.valueDim, h, s.query);
-    let total = 0;
-    for (let hh = 0; hh < m.heads; hh++) total += m.headNorms[hh * m.queries + s.query];
-    const share = total > 0 ? m.headNorms[h * m.queries + s.query] / total : 0;
+    const share = headShare(m, h, s.query);
     const basis = m.contributionBasis === 'output-projection' ? '‖α·v·W_Oʰ‖, through the output projection' : '‖α·v‖ (the output projection was not found in the graph)';
     this.footer.replaceChildren(
       labelled('output = Σ weight × v', strip(out, maxAbs(out), 'output')),
@@ -186,10 +178,7 @@ export class MechanismView {
   }
 }
 
-function rowOf(data: Float32Array, rows: number, cols: number, h: number, i: number): Float32Array {
-  const from = (h * rows + i) * cols;
-  return data.subarray(from, from + cols);
-}
+const rowOf = vectorOf;
 
 function maxAbs(a: Float32Array): number {
   let m = 0;
@@ -271,8 +260,9 @@ function strip(values: Float32Array, scale: number, what: string): HTMLElement {
     const pos = parseColor(cssVar('--vscode-charts-blue', '#3794ff'));
     const neg = parseColor(cssVar('--vscode-charts-red', '#f14c4c'));
     values.forEach((x, d) => {
-      const [r, g, b] = x >= 0 ? pos : neg;
-      ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${Math.min(1, Math.abs(x) / scale).toFixed(3)})`;
+      const tone = cellTone(x, scale);
+      const [r, g, b] = tone.positive ? pos : neg;
+      ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${tone.alpha.toFixed(3)})`;
       ctx.fillRect(Math.round(d * cellWidth * dpr), 0, Math.ceil(cellWidth * dpr), canvas.height);
     });
   }
