@@ -125,7 +125,12 @@ export interface TransferOptions {
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   fetchImpl?: typeof fetch;
+  /** A transfer that receives nothing for this long is stopped (resumable); default STALL_MS. */
+  stallMs?: number;
 }
+
+/** How long a transfer may receive nothing (no reply, or no bytes) before it is given up. */
+export const STALL_MS = 60_000;
 
 /** A model download into the extension's cache. */
 export interface DownloadOptions extends TransferOptions {
@@ -265,12 +270,26 @@ export async function fetchFile(doFetch: typeof fetch, dest: string, expected: H
     if (fs.existsSync(part) && (!meta?.etag || meta.size !== expected.size || fs.statSync(part).size > expected.size)) dropPartial();
     const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
     const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-`, 'if-range': meta!.etag! } : {};
+    // A server that accepts the connection and then sends nothing would hang the download: give it
+    // stallMs for the reply and between chunks of the body, then stop (the partial file stays, to resume).
+    const stallMs = o.stallMs ?? STALL_MS;
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(), stallMs);
+    const touch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), stallMs);
+    };
+    const stalled = (received: number) => new HubError(`The server stopped sending ${file}: nothing arrived for ${stallMs < 1000 ? `${stallMs} ms` : `${Math.round(stallMs / 1000)} s`}${received > 0 ? ` after ${formatBytes(received)}` : ''}. Run the download again to resume where it stopped.`, 'network');
+    const signal = o.signal ? AbortSignal.any([o.signal, idle.signal]) : idle.signal;
     let res: Response;
     try {
-      res = await fetchFollowing(doFetch, url, headers, o);
+      res = await fetchFollowing(doFetch, url, headers, { ...o, signal });
+      touch();
     } catch (e) {
+      clearTimeout(timer);
       if (e instanceof HubError) throw e;
       if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+      if (idle.signal.aborted) throw stalled(0);
       throw new HubError(`Cannot reach ${new URL(url).origin} (${(e as Error).message}). Check the network or attentionLens.hubEndpoint / HF_ENDPOINT; models already downloaded keep working offline.`, 'network');
     }
     if (res.status === 404) throw new HubError(`Not found on the Hub: ${ref.id}${ref.revision === 'main' ? '' : `@${ref.revision}`} (${file}). Check the model id, revision and file name.`, 'not-found');
@@ -300,6 +319,7 @@ export async function fetchFile(doFetch: typeof fetch, dest: string, expected: H
       const reader = res.body.getReader();
       for (;;) {
         const { done, value } = await reader.read();
+        touch();
         if (done) break;
         loaded += value.byteLength;
         if (loaded > expected.size) {
@@ -316,7 +336,10 @@ export async function fetchFile(doFetch: typeof fetch, dest: string, expected: H
       if (e instanceof HubError) throw e;
       await closeOut();
       if (o.signal?.aborted) throw new HubError('Download cancelled; it resumes where it stopped next time.', 'cancelled');
+      if (idle.signal.aborted) throw stalled(loaded);
       throw new HubError(`The transfer of ${file} was interrupted after ${loaded} bytes (${(e as Error).message}); run the download again to resume.`, 'network');
+    } finally {
+      clearTimeout(timer);
     }
     await closeOut();
     if (loaded !== expected.size) {

@@ -240,6 +240,21 @@ describe('verified transfers: a misbehaving server never leaves an unverified fi
     expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
   });
 
+  it('a server that stops sending mid-file is given up after the stall time, and the next try resumes', async () => {
+    const root = cache('stall');
+    hub.misbehaveNext(onnx, { kind: 'stall', bytes: 50_000 });
+    const started = Date.now();
+    const failure = await downloadHubModel(ref(), { ...opts(root), stallMs: 300 }).then(() => undefined, (e: HubError) => e);
+    expect(failure?.code).toBe('network');
+    expect(failure?.message).toMatch(/stopped sending onnx\/model\.onnx: nothing arrived for 300 ms after .*Run the download again to resume/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(fs.existsSync(cachedOnnx(root))).toBe(false);
+    const folder = await downloadHubModel(ref(), opts(root));
+    expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+    // The second try continued the partial file instead of starting over.
+    expect(hub.requests.filter((r) => r.url.endsWith(onnx)).at(-1)?.range).toBe('bytes=50000-');
+  });
+
   /** A transfer cut short, then a resume the server answers as `how`; the download must end with the original file. */
   async function resumeAnsweredWith(root: string, how: Misbehaviour): Promise<void> {
     hub.interruptNext(onnx, 60_000);

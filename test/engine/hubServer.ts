@@ -22,7 +22,9 @@ export type Misbehaviour =
   /** 200 with an HTML error page. */
   | { kind: 'html-200' }
   /** The right length with one byte changed. */
-  | { kind: 'flipped-byte' };
+  | { kind: 'flipped-byte' }
+  /** Headers and this many bytes, then nothing: the connection stays open (a stalled server or proxy). */
+  | { kind: 'stall'; bytes: number };
 
 export interface HubServer {
   endpoint: string;
@@ -81,6 +83,11 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     misbehaviours.delete(m[3]);
     if (bad?.kind === 'html-200') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
     if (bad?.kind === 'short-without-length') return void res.writeHead(200, { etag, connection: 'close' }).end(data.subarray(0, bad.bytes));
+    if (bad?.kind === 'stall') {
+      res.writeHead(200, { 'content-length': data.length, etag });
+      res.write(data.subarray(0, bad.bytes));
+      return; // never ends; close() cuts it
+    }
     if (bad?.kind === 'flipped-byte') {
       const copy = Buffer.from(data);
       copy[copy.length >> 1] ^= 0xff;
