@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
-// Faults in the real VS Code (code-server): the model file replaced between runs, and the panel
-// reloaded in the middle of a run. Each recovers with a clear message, and the next run works.
+// Faults in the real VS Code (code-server): the model file replaced between runs, the panel
+// reloaded in the middle of a run, and two runs started at once. Each recovers with a clear
+// message (or none is needed), and the next run works.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +19,13 @@ const original = fs.readFileSync(onnx);
 afterAll(() => fs.rmSync(model, { recursive: true, force: true }));
 
 const state = (f: Frame) => f.$eval('body', (b) => b.dataset.state);
+
+/**
+ * Error and warning notifications (progress toasts, finished or in passing, are not problems; one
+ * between two runs can show only its source for a moment).
+ */
+const problemToasts = (page: Parameters<typeof showAttentionByKey>[0]) =>
+  page.locator('.notifications-toasts .notification-toast').filter({ has: page.locator('.codicon-error, .codicon-warning') }).allInnerTexts();
 const errorText = (f: Frame) => f.$eval('#error', (e) => e.textContent ?? '');
 
 describe('Show Attention when files and the panel change under it', () => {
@@ -34,6 +42,8 @@ describe('Show Attention when files and the panel change under it', () => {
       frame = await showAttentionAndWait(page, frame);
       expect(await state(frame)).toBe('error');
       expect(await errorText(frame)).toMatch(/onnx\/model\.onnx .*(truncated|corrupt|not an ONNX model|could not be)/);
+      // The error notification too (which also shows that problemToasts sees errors).
+      await expect.poll(async () => (await problemToasts(page)).join(' | '), { timeout: 10_000 }).toMatch(/model\.onnx/);
     } finally {
       fs.writeFileSync(onnx, original);
     }
@@ -62,9 +72,37 @@ describe('Show Attention when files and the panel change under it', () => {
     }
     expect(reloaded, 'the reloaded panel never showed the run').toBeDefined();
     expect(Number(await reloaded!.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    const toasts = await page.locator('.notifications-toasts .notification-toast').allInnerTexts();
-    expect(toasts.filter((t) => /Attention Lens/.test(t) && !/Attention Lens: gpt2-plain/.test(t)), `toasts: ${toasts.join(' | ')}`).toEqual([]); // no error, only (finished) progress
+    expect(await problemToasts(page)).toEqual([]); // no error, only (finished) progress
 
+    expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
+  });
+
+  it('two Show Attention at once: the second selection wins, the first ends without an error', async () => {
+    const { page, server } = session;
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    const frame = await panelFrame(page);
+    await frame.evaluate(() => {
+      const w = window as unknown as { __states: string[] };
+      w.__states = [];
+      new MutationObserver(() => w.__states.push(document.body.dataset.state ?? '')).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+    });
+    await selectFirstLine(page); // "The cat sat on the mat because it was tired."
+    await page.keyboard.press('Control+Alt+A');
+    // At once, before the first is drawn: the last line of the story.
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('End');
+    await page.keyboard.press('Shift+Home');
+    await page.keyboard.press('Control+Alt+A');
+    await frame.waitForFunction(() => {
+      const seen = (window as unknown as { __states: string[] }).__states;
+      const list = document.getElementById('link-list')?.textContent ?? '';
+      return seen.includes('running') && document.body.dataset.state === 'ready' && /·and/.test(list); // line 8: '*they* and *she* in the others.'
+    }, undefined, { timeout: 120_000, polling: 200 });
+    const list = await frame.$eval('#link-list', (l) => l.textContent ?? '');
+    expect(list).not.toMatch(/cat/); // the first selection's tokens are gone
+    expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('ready');
+    expect(await problemToasts(page)).toEqual([]);
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });
 });
