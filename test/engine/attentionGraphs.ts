@@ -36,7 +36,8 @@ export interface AttentionGraphSpec {
 const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
 
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -8,19 +8,9 @@ import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
 import { AttentionEngine, EngineError, allLayers } from '../../src/core/engine/attentionEngine';
 import { ModelTokenizer } from '../../src/models/tokenizer';
+import { rng } from './attentionGraphs';
 import { FIXTURES, ROOT } from './cli';
 
-/** mulberry32: a small seeded PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pieces text is made of: ASCII, spaces and controls, accents and combining marks, CJK, RTL, emoji (astral, ZWJ), literal special tokens. */
 const PIECES = [

@@ -6,8 +6,8 @@
  * output. Keys are virtualised (only the rows in sight exist) and can be sorted by weight. Vectors
  * are colour strips; pointing at a cell shows its exact value. Text from the model is inert.
  */
-import type { MechanismLayer } from '../../src/core/mechanism';
-import { cellTone, columnScales, headShare, keyOrder, vectorOf } from '../../src/core/figure/mechanismFigure';
+import { cellTone, columnScales, headShare, keyOrder } from '../../src/core/figure/mechanismFigure';
+import { type MechanismLayer, mechanismRow as vectorOf } from '../../src/core/mechanism';
 import { cssVar, parseColor } from '../theme';
 
 /** What the view draws; `tokens` label the queries and keys of this attention. */
@@ -89,7 +89,7 @@ export class MechanismView {
     this.root.dataset.query = String(s.query);
     this.renderControls(s);
 
-    const q = rowOf(m.q, m.queries, m.headDim, h, s.query);
+    const q = vectorOf(m.q, m.queries, m.headDim, h, s.query);
     // The same order and colour scales as the exported figure (src/core/figure/mechanismFigure.ts).
     this.order = keyOrder(s.weights, s.sort);
     this.scales = columnScales(m, h, s.query, s.weights);
@@ -112,7 +112,7 @@ export class MechanismView {
     this.drawn = '';
     this.drawRows();
 
-    const out = rowOf(m.output, m.queries, m.valueDim, h, s.query);
+    const out = vectorOf(m.output, m.queries, m.valueDim, h, s.query);
     const share = headShare(m, h, s.query);
     const basis = m.contributionBasis === 'output-projection' ? '‖α·v·W_Oʰ‖, through the output projection' : '‖α·v‖ (the output projection was not found in the graph)';
     this.footer.replaceChildren(
@@ -144,12 +144,12 @@ export class MechanismView {
     if (key === this.drawn) return;
     this.drawn = key;
     const h = s.head;
-    const q = rowOf(m.q, m.queries, m.headDim, h, s.query);
+    const q = vectorOf(m.q, m.queries, m.headDim, h, s.query);
     const rows: HTMLElement[] = [];
     for (let r = first; r < last; r++) {
       const j = this.order[r];
-      const kv = rowOf(m.k, m.keys, m.headDim, h, j);
-      const v = rowOf(m.v, m.keys, m.valueDim, h, j);
+      const kv = vectorOf(m.k, m.keys, m.headDim, h, j);
+      const v = vectorOf(m.v, m.keys, m.valueDim, h, j);
       const prod = kv.map((x, d) => x * q[d]);
       const dot = prod.reduce((a, b) => a + b, 0);
       const score = m.scores[(h * m.queries + s.query) * m.keys + j];
@@ -178,7 +178,6 @@ export class MechanismView {
   }
 }
 
-const rowOf = vectorOf;
 
 function maxAbs(a: Float32Array): number {
   let m = 0;

@@ -8,7 +8,7 @@ import type { AttentionRecord } from '../attention';
 import { ALPHA_BUCKETS, alphaBucket, selectLinks } from '../analysis/links';
 import { headColor } from '../palette';
 import { tokenLabel } from '../tokens';
-import { escapeXml, svgNumber } from './svg';
+import { escapeXml, svgNumber, svgStart } from './svg';
 
 /** Row height of one token, in CSS pixels. */
 export const ROW = 18;
@@ -86,10 +86,7 @@ export function headViewSvg(p: HeadViewFigureInput): string {
   const leftX = labelW;
   const rightX = width - labelW;
   const y = (i: number) => titleH + TOP + i * ROW + ROW / 2;
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${escapeXml(style.fontFamily)}" font-size="${FONT_PX}">`,
-    `<rect width="100%" height="100%" fill="${style.background}"/>`,
-  ];
+  const out: string[] = svgStart(width, height, style, FONT_PX);
   if (p.title) out.push(`<text x="6" y="${ROW / 2 + 4}" dominant-baseline="central" fill="${style.foreground}">${escapeXml(p.title)}</text>`);
   for (let h = 0; h < record.heads; h++) {
     if (!p.visibleHeads[h]) continue;

@@ -8,7 +8,7 @@
 import { type AttentionRecord, row } from '../attention';
 import { tokenLabel } from '../tokens';
 import { type FigureStyle, type Measure, clipLabel } from './headViewFigure';
-import { escapeXml, svgNumber } from './svg';
+import { TITLE_HEIGHT, escapeXml, svgNumber, svgStart, svgTitle } from './svg';
 
 export const MATRIX_LABEL_MAX = 110;
 /** Cells smaller than this (CSS pixels) get no labels. */
@@ -108,7 +108,7 @@ export function matrixSvg(p: MatrixFigureInput): string {
   const r = p.record;
   const reg = p.region ?? fullRegion(r);
   const g = matrixLayout(r, reg, p.width, p.height, p.measure);
-  const titleH = p.title ? 24 : 0;
+  const titleH = p.title ? TITLE_HEIGHT : 0;
   const nq = reg.q1 - reg.q0;
   const nk = reg.k1 - reg.k0;
   const pw = Math.min(nk, POOLED_MAX);
@@ -116,13 +116,7 @@ export function matrixSvg(p: MatrixFigureInput): string {
   const values = poolMatrix(meanOfHeads(r, p.visibleHeads), r.keys, reg, pw, ph);
   const bw = (nk * g.cell) / pw;
   const bh = (nq * g.cell) / ph;
-  const width = svgNumber(g.width);
-  const height = svgNumber(g.height + titleH);
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${escapeXml(p.style.fontFamily)}" font-size="${MATRIX_FONT_PX}">`,
-    `<rect width="100%" height="100%" fill="${p.style.background}"/>`,
-  ];
-  if (p.title) out.push(`<text x="${MATRIX_PAD}" y="14" fill="${p.style.foreground}" font-size="12">${escapeXml(p.title)}</text>`);
+  const out = [...svgStart(g.width, g.height + titleH, p.style, MATRIX_FONT_PX), ...svgTitle(p.title, MATRIX_PAD, p.style.foreground)];
   out.push(`<g transform="translate(0 ${titleH})">`);
   for (const [sign, color] of [[1, p.positive], [-1, p.negative]] as const) {
     out.push(`<g class="cells" fill="${color}" shape-rendering="crispEdges">`);

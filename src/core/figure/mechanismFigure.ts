@@ -4,9 +4,9 @@
  * same size in every row), a vector cell's colour and opacity, and the whole view as a standalone
  * SVG (every key, not only the rows in sight). Pure.
  */
-import type { MechanismLayer } from '../mechanism';
+import { type MechanismLayer, mechanismRow as vectorOf } from '../mechanism';
 import type { FigureStyle } from './headViewFigure';
-import { escapeXml, svgNumber } from './svg';
+import { escapeXml, svgNumber, svgStart } from './svg';
 
 export type KeyOrder = 'position' | 'weight';
 
@@ -16,11 +16,6 @@ export function keyOrder(weights: ArrayLike<number>, order: KeyOrder): number[] 
   return order === 'weight' ? keys.sort((a, b) => weights[b] - weights[a] || a - b) : keys;
 }
 
-/** Row `i` of head `h` in a `[heads][rows][cols]` array. */
-export function vectorOf(data: Float32Array, rows: number, cols: number, h: number, i: number): Float32Array {
-  const from = (h * rows + i) * cols;
-  return data.subarray(from, from + cols);
-}
 
 /** The largest |value| of each column kind over all keys (k, q∘k, weight × v); 1 where all are 0. */
 export function columnScales(m: MechanismLayer, head: number, query: number, weights: ArrayLike<number>): { k: number; qk: number; wv: number } {
@@ -142,10 +137,5 @@ export function mechanismSvg(p: MechanismFigureInput): string {
   y += 30;
   text(8, y, `This head's share of the layer's output for this token: ${(headShare(m, h, p.query) * 100).toFixed(1)} % (${m.contributionBasis === 'output-projection' ? '‖o·W_Oʰ‖' : '‖o‖'} over ${m.heads} heads).`);
   y += 12;
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${svgNumber(width)}" height="${svgNumber(y)}" viewBox="0 0 ${svgNumber(width)} ${svgNumber(y)}" font-family="${escapeXml(p.style.fontFamily)}" font-size="${FONT}" fill="${p.style.foreground}">`,
-    `<rect width="100%" height="100%" fill="${p.style.background}"/>`,
-    ...out,
-    '</svg>',
-  ].join('\n');
+  return [...svgStart(width, y, p.style, FONT, ` fill="${p.style.foreground}"`), ...out, '</svg>'].join('\n');
 }

@@ -27,3 +27,24 @@ export function monospaceMeasure(fontPx: number): (text: string) => number {
     return units * 0.6 * fontPx;
   };
 }
+
+/**
+ * The opening of a figure: the `<svg>` element sized `width` × `height` CSS pixels in the given
+ * font, and a background rectangle (a figure carries its theme's background with it).
+ */
+export function svgStart(width: number, height: number, style: { background: string; fontFamily: string }, fontPx: number, attributes = ''): string[] {
+  const w = svgNumber(width);
+  const h = svgNumber(height);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="${escapeXml(style.fontFamily)}" font-size="${fontPx}"${attributes}>`,
+    `<rect width="100%" height="100%" fill="${style.background}"/>`,
+  ];
+}
+
+/** Height of a figure's title line. */
+export const TITLE_HEIGHT = 24;
+
+/** A figure's title line at the top left (none without a title). */
+export function svgTitle(title: string | undefined, x: number, color: string): string[] {
+  return title ? [`<text x="${x}" y="14" fill="${color}" font-size="12">${escapeXml(title)}</text>`] : [];
+}

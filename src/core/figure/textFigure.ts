@@ -5,7 +5,7 @@
  * geometry. Pure: the caller measures the layout (the browser's text flow).
  */
 import { type FigureStyle } from './headViewFigure';
-import { escapeXml, svgNumber } from './svg';
+import { TITLE_HEIGHT, escapeXml, svgNumber, svgStart, svgTitle } from './svg';
 
 export interface Point {
   x: number;
@@ -51,14 +51,8 @@ export interface TextFigureInput {
 
 /** The text view as a standalone SVG document. */
 export function textViewSvg(p: TextFigureInput): string {
-  const titleH = p.title ? 24 : 0;
-  const width = svgNumber(p.width);
-  const height = svgNumber(p.height + titleH);
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${escapeXml(p.style.fontFamily)}" font-size="${p.fontPx}">`,
-    `<rect width="100%" height="100%" fill="${p.style.background}"/>`,
-  ];
-  if (p.title) out.push(`<text x="4" y="14" fill="${p.style.foreground}" font-size="12">${escapeXml(p.title)}</text>`);
+  const titleH = p.title ? TITLE_HEIGHT : 0;
+  const out = [...svgStart(p.width, p.height + titleH, p.style, p.fontPx), ...svgTitle(p.title, 4, p.style.foreground)];
   out.push(`<g transform="translate(0 ${titleH})">`);
   for (const t of p.tokens) {
     if (t.role === 'target' && t.weight !== undefined) out.push(`<rect x="${svgNumber(t.x)}" y="${svgNumber(t.y)}" width="${svgNumber(t.width)}" height="${svgNumber(t.height)}" rx="2" fill="${p.accent}" fill-opacity="${svgNumber(Math.min(1, t.weight) * 0.7, 3)}"/>`);
