@@ -26,6 +26,12 @@ import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
 import { Exporter } from './exporter';
 
+/** Messages of a file the page could not fetch (the browsers' wordings). */
+const FETCH_FAILURE = /Failed to fetch|NetworkError|Load failed|Importing a module script failed|error loading dynamically imported module/i;
+/** The page is being unloaded (closed or reloaded): it reports nothing more. */
+let leaving = false;
+window.addEventListener('pagehide', () => (leaving = true));
+
 /** Keys kept per query in the summary the editor and the text list show. */
 const SUMMARY_K = 8;
 const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -93,8 +99,16 @@ const runner = new Runner(
       } else state.addLayers(req, more);
     },
     failed: (req, message) => {
-      state.fail(message);
-      channel.post({ type: 'run/didFail', runId: req.runId, message });
+      const report = () => {
+        if (leaving) return;
+        state.fail(message);
+        channel.post({ type: 'run/didFail', runId: req.runId, message });
+      };
+      // A page being reloaded (Developer: Reload Webviews) loses its files mid-run, and its run
+      // fails to fetch them; the reloaded page runs the request again. Such failures are reported
+      // a moment later, when a page that is going away no longer exists to report them.
+      if (FETCH_FAILURE.test(message)) setTimeout(report, 1000);
+      else report();
     },
   },
 );
