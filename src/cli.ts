@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
 import { runJson } from './core/export/runJson';
 import { exportData, exportReport, exportText } from './export/fileExport';
-import { FONT_PX, LIGHT_STYLE, headViewSvg } from './core/figure/headViewFigure';
+import { FONT_PX, LIGHT_STYLE, figureTitle, headViewSvg } from './core/figure/headViewFigure';
 import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
@@ -121,7 +121,7 @@ function figure(records: AttentionRecord[], args: InspectArgs, model: string): s
   if (!r) throw new Error(`--layer ${args.layer} is out of range: this model has ${records.length} attention outputs`);
   if (args.head !== undefined && args.head > r.heads) throw new Error(`--head ${args.head} is out of range: ${r.label} has ${r.heads} heads`);
   const visibleHeads = Array.from({ length: r.heads }, (_, h) => args.head === undefined || h === args.head - 1);
-  const title = `${model} · ${r.label} · ${args.head === undefined ? `heads 1–${r.heads}` : `head ${args.head}`}`;
+  const title = figureTitle(model, r, visibleHeads.flatMap((v, h) => (v ? [h] : [])));
   return headViewSvg({ record: r, visibleHeads, maxLinksPerQuery: FIGURE_LINKS_PER_QUERY, style: LIGHT_STYLE, measure: monospaceMeasure(FONT_PX), title });
 }
 

@@ -99,22 +99,30 @@ export class AttentionPanel extends Disposable {
     if (!this.ready || !this.pending) return Promise.reject(new Error('The panel has no picture yet: run Show Attention first.'));
     const exportId = ++this.exportSeq;
     return writeAtomically(file, (sink) => new Promise<void>((resolve, reject) => {
+      // Chunks are written in order; the first write that fails stops the export once, and later chunks are dropped.
       let chain = Promise.resolve();
+      let settled = false;
       const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
         this.exports.delete(exportId);
         cancel.dispose();
         f();
       };
       this.exports.set(exportId, {
         chunk: (data, written, total) => {
-          chain = chain.then(() => sink(data));
-          chain.catch((e: Error) => {
-            this.post({ type: 'export/cancel', exportId });
-            settle(() => reject(e));
+          chain = chain.then(async () => {
+            if (settled) return;
+            try {
+              await sink(data);
+            } catch (e) {
+              this.post({ type: 'export/cancel', exportId });
+              settle(() => reject(e));
+            }
           });
           onProgress(written, total);
         },
-        finish: () => chain.then(() => settle(resolve), (e: Error) => settle(() => reject(e))),
+        finish: () => void chain.then(() => settle(resolve)),
         fail: (message) => settle(() => reject(new Error(message))),
       });
       const cancel = token.onCancellationRequested(() => {

@@ -11,7 +11,7 @@ import { writeArchive } from '../../src/core/export/archive';
 import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlReport';
 import { numpyEntries } from '../../src/core/export/numpyExport';
 import { runJson } from '../../src/core/export/runJson';
-import { type FigureStyle, headViewSvg } from '../../src/core/figure/headViewFigure';
+import { type FigureStyle, figureTitle, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { MATRIX_FONT_PX, type MatrixFigureInput, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { type TextFigureInput, textViewSvg } from '../../src/core/figure/textFigure';
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
@@ -92,8 +92,9 @@ export class Exporter {
     const record = this.deps.state.record;
     if (!s.run || !record) throw new Error('the panel shows no attention yet');
     const heads = this.deps.state.shownHeads;
-    const which = record.heads === 1 ? '' : heads.length === record.heads ? ` · all ${record.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
-    const title = `${s.run.request.model.label} · ${record.label}${which}`;
+    const title = figureTitle(s.run.request.model.label, record, heads);
+    // The matrix and the arcs draw the mean of the heads shown.
+    const meanTitle = record.heads > 1 ? `${title} (mean)` : title;
     const mechanism = s.viewMode === 'mechanism' ? this.deps.mechanism() : undefined;
     if (mechanism) {
       return mechanismSvg({
@@ -113,7 +114,7 @@ export class Exporter {
     }
     const text = s.viewMode === 'text' ? this.deps.text() : undefined;
     if (text) {
-      return textViewSvg({ ...text, style: themeStyle(), accent: cssVar('--vscode-charts-orange', '#d18616'), focus: cssVar('--vscode-focusBorder', '#007fd4'), title: `${title}${which ? ' (mean)' : ''}` });
+      return textViewSvg({ ...text, style: themeStyle(), accent: cssVar('--vscode-charts-orange', '#d18616'), focus: cssVar('--vscode-focusBorder', '#007fd4'), title: meanTitle });
     }
     const matrix = s.viewMode === 'matrix' ? this.deps.matrix() : undefined;
     if (matrix) {
@@ -125,7 +126,7 @@ export class Exporter {
         positive: cssVar('--vscode-charts-blue', '#3794ff'),
         negative: cssVar('--vscode-charts-red', '#f14c4c'),
         measure: (t) => ctx.measureText(t).width,
-        title: `${s.run.request.model.label} · ${record.label}${which ? `${which} (mean)` : ''}`,
+        title: meanTitle,
       });
     }
     return headViewSvg({
@@ -135,7 +136,7 @@ export class Exporter {
       style: themeStyle(),
       measure: this.deps.measure(),
       width: this.deps.viewWidth(),
-      title: `${s.run.request.model.label} · ${record.label}${which}${s.weighting === 'contribution' && s.contributions ? ' · by contribution' : ''}`,
+      title: `${title}${s.weighting === 'contribution' && s.contributions ? ' · by contribution' : ''}`,
     });
   }
 

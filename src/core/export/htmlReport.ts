@@ -8,6 +8,7 @@
  */
 import type { AttentionLayer } from '../attention';
 import type { TokenInfo } from '../tokens';
+import { escapeXml } from '../figure/svg';
 
 /** What the report shows. */
 export interface ReportRun {
@@ -80,10 +81,6 @@ async function sha256(text: string): Promise<string> {
   return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 /**
  * The report as text chunks, in order; `script` is the report page's bundle (dist/report.js).
  * Layers are written one at a time, so a large run never becomes one string.
@@ -98,7 +95,7 @@ export async function* htmlReportChunks(run: ReportRun, script: string, created 
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(run.title)}</title>
+<title>${escapeXml(run.title)}</title>
 <style>${REPORT_CSS}</style>
 </head>
 <body>

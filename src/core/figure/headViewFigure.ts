@@ -52,6 +52,12 @@ export function bucketAlpha(bucket: number): number {
   return (bucket + 1) / ALPHA_BUCKETS;
 }
 
+/** A figure's title: the model, the record and the heads drawn ("all 4 heads", "head 3", "heads 1, 3"). */
+export function figureTitle(model: string, r: Pick<AttentionRecord, 'label' | 'heads'>, heads: readonly number[]): string {
+  const which = r.heads === 1 ? '' : heads.length === r.heads ? ` · all ${r.heads} heads` : ` · head${heads.length === 1 ? '' : 's'} ${heads.map((h) => h + 1).join(', ')}`;
+  return `${model} · ${r.label}${which}`;
+}
+
 /** Concrete colours and the font of a figure (theme values resolved by the caller). */
 export interface FigureStyle {
   background: string;
