@@ -256,10 +256,12 @@ describe('Show Attention on user models without attention outputs', () => {
         const input = page.locator('.quick-input-widget');
         await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
         await page.keyboard.type(label);
+        // Under load an Enter pressed while the list still filters is lost: wait for the row to be chosen.
+        await input.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
         await page.keyboard.press('Enter');
       }
       // The save dialog offers the workspace and a name from the model, layer and heads.
-      await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 10_000 });
+      await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 30_000 });
       await page.keyboard.press('Enter');
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
