@@ -15,7 +15,8 @@ import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { AttentionEngine } from './core/engine/attentionEngine';
-import { type DownloadArgs, HELP, type InspectArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { compare } from './cliCompare';
 import { formatBytes } from './core/units';
 import { downloadToHfCache } from './models/hfDownload';
 import { hfCacheRoot } from './models/hfCache';
@@ -31,6 +32,7 @@ import { ModelTokenizer } from './models/tokenizer';
 async function main(argv: string[]): Promise<void> {
   if (wantsHelp(argv)) return writeOut(`${HELP}\n`);
   if (argv[0] === 'download') return download(parseDownloadArgs(argv));
+  if (argv[0] === 'compare') return compare(parseCompareArgs(argv), writeOut, writeChunk);
   const args = parseInspectArgs(argv);
   const info = readModelFolder(args.model);
   const tokenizer = ModelTokenizer.load(info.folder);

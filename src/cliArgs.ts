@@ -12,6 +12,9 @@ export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <st
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
+/** The compare command's usage line. */
+export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N]';
+
 /** The full help (`--help`, `help`, or no arguments). */
 export const HELP = `Attention Lens: transformer attention from the command line (Node, WebAssembly).
 
@@ -41,6 +44,19 @@ ${USAGE}
                           values, scale, scores before the softmax (masked: null), per-head output
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
   --help                  this help
+
+${COMPARE_USAGE}
+
+  Two models on one text (two --model), or one model on two texts (--text-b). Tokens are compared
+  one to one when both tokenizations are identical, else at the words of the text (split on spaces
+  and punctuation; rows renormalised over the words); two texts pair the tokens a diff leaves
+  unchanged. Layer i of A faces layer round(i·(L_B−1)/(L_A−1)) of B.
+  --json                  print both token lists, the alignment, and per layer pair every head
+                          pair's Jensen-Shannon distance, each head's best match in B, and the mean
+                          absolute difference where head counts match; without it, a table of the
+                          most and least alike heads
+  --diff                  with --json: add A − B weights [head][query][key] where head counts match
+  --layer-b N             compare every layer of A with layer N of B (from 1) instead
 
 ${DOWNLOAD_USAGE}
 
@@ -107,6 +123,61 @@ export function parseDownloadArgs(argv: string[]): DownloadArgs {
   return { id, file, cacheDir };
 }
 
+/** A checked `compare` command line. */
+export interface CompareArgs {
+  /** One folder (two texts) or two (two models), absolute. */
+  models: string[];
+  text: string;
+  textB?: string;
+  json: boolean;
+  diff: boolean;
+  /** 1-based layer of B every layer of A is compared with; undefined: proportional. */
+  layerB?: number;
+}
+
+/** Parses `compare …`; throws with the usage line on any mistake. */
+export function parseCompareArgs(argv: string[]): CompareArgs {
+  const models: string[] = [];
+  const opts: Record<string, string | true> = {};
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json' || a === '--diff') opts[a.slice(2)] = true;
+    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--layer-b'].includes(a)) {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${COMPARE_USAGE}`);
+      if (a === '--model') models.push(path.resolve(argv[++i]));
+      else opts[a.slice(2)] = argv[++i];
+    } else throw new Error(`unknown argument ${a}. ${COMPARE_USAGE}`);
+  }
+  if (models.length < 1 || models.length > 2) throw new Error(`give one --model (two texts) or two (one text). ${COMPARE_USAGE}`);
+  const text = readText(opts, 'text', COMPARE_USAGE)!;
+  const textB = readText(opts, 'text-b', COMPARE_USAGE, true);
+  if (models.length === 1 && textB === undefined) throw new Error(`one model compares two texts: add --text-b, or a second --model. ${COMPARE_USAGE}`);
+  if (models.length === 2 && textB !== undefined) throw new Error('compare two models on one text, or two texts on one model, not both at once');
+  if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
+  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']) };
+}
+
+/** `--<name>` or `--<name>-file`, exactly one (or neither when `optional`); never empty. */
+function readText(opts: Record<string, string | true>, name: string, usage: string, optional = false): string | undefined {
+  const inline = opts[name], file = opts[`${name}-file`];
+  if (typeof inline === 'string' && typeof file === 'string') throw new Error(`give one of --${name} and --${name}-file. ${usage}`);
+  if (typeof inline !== 'string' && typeof file !== 'string') {
+    if (optional) return undefined;
+    throw new Error(`give exactly one of --${name} and --${name}-file. ${usage}`);
+  }
+  let text: string;
+  if (typeof inline === 'string') text = inline;
+  else {
+    try {
+      text = fs.readFileSync(file as string, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read --${name}-file ${file}: ${(e as Error).message}`);
+    }
+  }
+  if (text.length === 0) throw new Error(`--${name} is empty: nothing to inspect`);
+  return text;
+}
+
 /** True when the command line asks for help: no arguments, `help`, `--help` or `-h` anywhere. */
 export function wantsHelp(argv: string[]): boolean {
   return argv.length === 0 || argv[0] === 'help' || argv.includes('--help') || argv.includes('-h');
@@ -122,7 +193,7 @@ function positive(flag: string, v: string | true | undefined): number | undefine
 
 /** Parses `argv` (after the program name); throws with the usage line on any mistake. */
 export function parseInspectArgs(argv: string[]): InspectArgs {
-  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}": the commands are inspect and download. ${USAGE}`);
+  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}": the commands are inspect, compare and download. ${USAGE}`);
   const opts: Record<string, string | true> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
@@ -133,17 +204,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     } else throw new Error(`unknown argument ${a}. ${USAGE}`);
   }
   if (typeof opts.model !== 'string') throw new Error(`--model is required. ${USAGE}`);
-  if ((typeof opts.text === 'string') === (typeof opts['text-file'] === 'string')) throw new Error(`give exactly one of --text and --text-file. ${USAGE}`);
-  let text: string;
-  if (typeof opts.text === 'string') text = opts.text;
-  else {
-    try {
-      text = fs.readFileSync(opts['text-file'] as string, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read --text-file ${opts['text-file']}: ${(e as Error).message}`);
-    }
-  }
-  if (text.length === 0) throw new Error('the text is empty: nothing to inspect');
+  const text = readText(opts, 'text', USAGE)!;
   const aggregate = opts.aggregate as string | undefined;
   if (aggregate !== undefined && !AGGREGATES.includes(aggregate as Aggregation)) throw new Error(`--aggregate must be one of ${AGGREGATES.join(', ')} (got "${aggregate}")`);
   const hide = typeof opts.hide === 'string' ? opts.hide.split(',').map((h) => h.trim()) : [];

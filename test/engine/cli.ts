@@ -1,5 +1,5 @@
 // Runs the built CLI (dist/cli.mjs) as a user would and parses its JSON.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -15,6 +15,18 @@ export interface CliResult {
 export function runCli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs `attention-lens <args>` without blocking the test worker (long runs starve vitest's own messages otherwise). */
+export function runCliAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), ...args]);
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
 }
 
 export interface InspectJson {

@@ -1,0 +1,97 @@
+/**
+ * `attention-lens compare`: two models on one text, or one model on two texts. Prints the tokens
+ * of both, the alignment used, per layer pair every head pair's Jensen-Shannon distance and, where
+ * heads correspond, the mean absolute difference; `--diff` adds A − B.
+ */
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { type AttentionRecord, recordOfLayer, row } from './core/attention';
+import { alignRuns } from './core/analysis/alignment';
+import { type LayerComparison, alignedRecord, bestMatches, differenceRecord, identicalRecords, layerComparisons } from './core/analysis/compare';
+import { AttentionEngine } from './core/engine/attentionEngine';
+import type { CompareArgs } from './cliArgs';
+import { type PreparedSide, prepareComparison } from './models/compareInputs';
+import { type ModelInfo, readModelFolder, readOnnxBytes } from './models/modelFolder';
+import { ModelTokenizer } from './models/tokenizer';
+import { type JsonSink, writeJson } from './core/jsonStream';
+
+/** The records over the input of one side's run (encoder-decoder models: the encoder's). */
+async function runSide(info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
+  try {
+    const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
+    try {
+      const { layers, warnings } = await engine.run({ ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
+      for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
+      return layers.map((l) => recordOfLayer(l, { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal })).filter((r) => r.overInput);
+    } finally {
+      await engine.dispose();
+    }
+  } catch (e) {
+    throw new Error(`model ${name} (${info.folder}) failed: ${(e as Error).message}`);
+  }
+}
+
+/** Runs the comparison and writes it through `out` (JSON, or a table of the most and least alike heads). */
+export async function compare(args: CompareArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
+  const infos = args.models.map((m) => readModelFolder(m));
+  const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
+  const sides = [ia, ib].map((info, i) => ({ info, tokenizer: ModelTokenizer.load(info.folder), text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
+  const prepared = await prepareComparison(sides[0], sides[1]);
+  if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
+  const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
+  ort.env.wasm.numThreads = 1;
+  ort.env.logLevel = 'fatal';
+  const recordsA = await runSide(ia, prepared.a, 'A');
+  const recordsB = await runSide(ib, prepared.b, 'B');
+  const a = recordsA.map((r) => alignedRecord(r, alignment, 'a'));
+  const b = recordsB.map((r) => alignedRecord(r, alignment, 'b'));
+  if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);
+  const layers = layerComparisons(a, b, args.layerB === undefined ? undefined : () => args.layerB! - 1);
+  const identical = identicalRecords(a, b);
+  if (identical) process.stderr.write('note: the two runs are identical: every difference is 0.\n');
+  if (!args.json) return out(table(layers, alignment.description, identical));
+  const tokens = (p: PreparedSide) => p.tokens.map(({ id, text, start, end, special }) => ({ id, text, start, end, special }));
+  // Streamed: with --diff at full length the document runs to hundreds of megabytes.
+  await writeJson({
+    models: [ia, ib].map((i) => ({ folder: i.folder, architecture: i.architecture })),
+    texts: [prepared.a.text, prepared.b.text],
+    tokens: [tokens(prepared.a), tokens(prepared.b)],
+    alignment: { kind: alignment.kind, edited: alignment.edited, renormalised: alignment.renormalised, description: alignment.description, units: alignment.pairs.map(([i, j]) => ({ a: alignment.a.members[i], b: alignment.b.members[j], text: alignment.a.units[i].text })) },
+    identical,
+    layers: layers.map((l) => ({
+      layerA: l.layerA, layerB: l.layerB, labelA: l.labelA, labelB: l.labelB, headsA: l.headsA, headsB: l.headsB,
+      jsDistance: Array.from({ length: l.headsA }, (_, h) => Array.from(l.distances.subarray(h * l.headsB, (h + 1) * l.headsB))),
+      bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
+      meanAbsDifference: l.meanAbsDifference ? Array.from(l.meanAbsDifference) : null,
+      ...(args.diff && l.meanAbsDifference ? { diff: weights(differenceRecord(a[l.layerA], b[l.layerB])) } : {}),
+    })),
+    ...(prepared.notice ? { notice: prepared.notice } : {}),
+  }, chunk);
+  await out('\n');
+}
+
+/** `[head][query][key]` rows as views into the tensor; the JSON writer prints each as an array. */
+function weights(r: AttentionRecord): Float32Array[][] {
+  return Array.from({ length: r.heads }, (_, h) => Array.from({ length: r.queries }, (_, q) => row(r, h, q)));
+}
+
+/** The most and least alike head pairs (best match of each head of A), for a terminal. */
+function table(layers: LayerComparison[], alignment: string, identical: boolean): string {
+  const rows = layers.flatMap((l) => bestMatches(l.distances, l.headsA, l.headsB).map((m, h) => ({
+    a: `${l.labelA} head ${h + 1}`, b: `${l.labelB} head ${m.head + 1}`, js: m.distance, mad: l.meanAbsDifference?.[h],
+  })));
+  rows.sort((x, y) => x.js - y.js);
+  const n = Math.min(5, Math.ceil(rows.length / 2));
+  const line = (r: (typeof rows)[number]) => `  ${r.a.padEnd(20)} ~ ${r.b.padEnd(20)} JS ${r.js.toFixed(3)}${r.mad === undefined ? '' : `   mean |A−B| ${r.mad.toFixed(4)}`}`;
+  return [
+    `alignment: ${alignment}`,
+    ...(identical ? ['The two runs are identical: every difference is 0.'] : []),
+    '',
+    'most alike (each head of A and its closest head of B):',
+    ...rows.slice(0, n).map(line),
+    '',
+    'least alike:',
+    ...rows.slice(-n).reverse().map(line),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,158 @@
+/**
+ * Comparing two runs' attention (two models on one text, or two texts on one model): records
+ * over the units both runs share, the difference A − B per head, how far apart every head of A
+ * is from every head of B (Jensen-Shannon distance), and which layer of B faces a layer of A. Pure.
+ */
+import type { AttentionRecord } from '../attention';
+import type { AlignedSide, Alignment } from './alignment';
+import { rowJsDistance } from './headSimilarity';
+
+/** Layer of B facing layer `i` of A when A has `layersA` and B `layersB`: proportional, round(i·(L_B−1)/(L_A−1)). */
+export function mapLayer(i: number, layersA: number, layersB: number): number {
+  if (layersA <= 1 || layersB <= 1) return 0;
+  return Math.round((i * (layersB - 1)) / (layersA - 1));
+}
+
+/**
+ * `r` (a record of one side) over the paired units only, in pair order: a unit's row is the mean
+ * of its tokens' rows, its column the sum of its tokens' columns (a token in several units shares
+ * its weight among them). Rows are renormalised when the alignment says so.
+ */
+export function alignedRecord(r: AttentionRecord, alignment: Alignment, side: 'a' | 'b'): AttentionRecord {
+  const s: AlignedSide = alignment[side];
+  const units = alignment.pairs.map((p) => p[side === 'a' ? 0 : 1]);
+  const n = units.length;
+  const tokens = units.map((u) => s.units[u]);
+  const relabel = (data: Float32Array): AttentionRecord => ({ ...r, id: `${side}:${r.id}`, queries: n, keys: n, data, queryTokens: tokens, keyTokens: tokens });
+  // Identical tokenizations: the record as it is (no copy).
+  if (alignment.kind === 'tokens' && !alignment.edited && n === r.queries && n === r.keys) return relabel(r.data);
+  const data = new Float32Array(r.heads * n * n);
+  for (let h = 0; h < r.heads; h++) {
+    for (let qi = 0; qi < n; qi++) {
+      const queries = s.members[units[qi]];
+      const out = (h * n + qi) * n;
+      for (const q of queries) {
+        const from = (h * r.queries + q) * r.keys;
+        for (let ki = 0; ki < n; ki++) {
+          let sum = 0;
+          for (const k of s.members[units[ki]]) sum += r.data[from + k] / s.owners[k];
+          data[out + ki] += sum / queries.length;
+        }
+      }
+      if (alignment.renormalised) {
+        let total = 0;
+        for (let ki = 0; ki < n; ki++) total += data[out + ki];
+        if (total > 0) for (let ki = 0; ki < n; ki++) data[out + ki] /= total;
+      }
+    }
+  }
+  return relabel(data);
+}
+
+/** A − B for every head (both aligned, with the same heads), on a scale signed around 0. */
+export function differenceRecord(a: AttentionRecord, b: AttentionRecord, label = `${a.label} − ${b.label}`): AttentionRecord {
+  sameShape(a, b);
+  const data = new Float32Array(a.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = a.data[i] - b.data[i];
+  return { ...a, id: `diff(${a.id},${b.id})`, label, data, signed: true };
+}
+
+/** Per head, the mean absolute difference between `a` and `b` over every cell (causal: over the cells on or before the diagonal). */
+export function meanAbsDifference(a: AttentionRecord, b: AttentionRecord): Float32Array {
+  sameShape(a, b);
+  const out = new Float32Array(a.heads);
+  const { queries: nq, keys: nk } = a;
+  for (let h = 0; h < a.heads; h++) {
+    let sum = 0, cells = 0;
+    for (let q = 0; q < nq; q++) {
+      const end = a.causal ? Math.min(nk, q + 1) : nk;
+      for (let k = 0, i = (h * nq + q) * nk; k < end; k++, i++) sum += Math.abs(a.data[i] - b.data[i]);
+      cells += end;
+    }
+    out[h] = cells ? sum / cells : 0;
+  }
+  return out;
+}
+
+function sameShape(a: AttentionRecord, b: AttentionRecord): void {
+  if (a.heads !== b.heads || a.queries !== b.queries || a.keys !== b.keys) throw new Error(`records of different shapes: ${a.heads}×${a.queries}×${a.keys} and ${b.heads}×${b.queries}×${b.keys}`);
+}
+
+/**
+ * Every head of `a` against every head of `b` (aligned, same queries and keys, any head counts):
+ * the mean over rows of the Jensen-Shannon distance of the rows, each normalised to sum to 1.
+ * `[a.heads × b.heads]`, row-major; 0 means the same pattern.
+ */
+export function correspondence(a: AttentionRecord, b: AttentionRecord): Float32Array {
+  if (a.queries !== b.queries || a.keys !== b.keys) throw new Error(`records over different tokens: ${a.queries}×${a.keys} and ${b.queries}×${b.keys}`);
+  const na = normalisedRows(a), nb = normalisedRows(b);
+  const { queries: nq, keys: nk } = a;
+  const out = new Float32Array(a.heads * b.heads);
+  for (let ha = 0; ha < a.heads; ha++) {
+    for (let hb = 0; hb < b.heads; hb++) {
+      let sum = 0;
+      for (let q = 0; q < nq; q++) {
+        const pa = na.subarray((ha * nq + q) * nk, (ha * nq + q + 1) * nk);
+        const pb = nb.subarray((hb * nq + q) * nk, (hb * nq + q + 1) * nk);
+        sum += rowJsDistance(pa, pb);
+      }
+      out[ha * b.heads + hb] = nq ? sum / nq : 0;
+    }
+  }
+  return out;
+}
+
+/** Rows scaled to sum to 1 (a row without weight stays 0), so partial rows compare as distributions. */
+function normalisedRows(r: AttentionRecord): Float32Array {
+  const out = new Float32Array(r.data.length);
+  for (let i = 0; i < r.data.length; i += r.keys) {
+    let total = 0;
+    for (let k = 0; k < r.keys; k++) total += r.data[i + k];
+    if (total > 0) for (let k = 0; k < r.keys; k++) out[i + k] = r.data[i + k] / total;
+  }
+  return out;
+}
+
+/** For each head of A, the head of B closest to it in `matrix` (from `correspondence`) and that distance. */
+export function bestMatches(matrix: Float32Array, headsA: number, headsB: number): Array<{ head: number; distance: number }> {
+  return Array.from({ length: headsA }, (_, ha) => {
+    let head = 0;
+    for (let hb = 1; hb < headsB; hb++) if (matrix[ha * headsB + hb] < matrix[ha * headsB + head]) head = hb;
+    return { head, distance: matrix[ha * headsB + head] };
+  });
+}
+
+/** One layer of A, the layer of B it is compared with, and how their heads relate. */
+export interface LayerComparison {
+  layerA: number;
+  layerB: number;
+  labelA: string;
+  labelB: string;
+  /** `[headsA × headsB]` Jensen-Shannon distances. */
+  distances: Float32Array;
+  headsA: number;
+  headsB: number;
+  /** Per head, mean |A − B| when the head counts match (heads then correspond by index). */
+  meanAbsDifference?: Float32Array;
+}
+
+/**
+ * Compares the aligned records of A with those of B, layer by layer: layer i of A with
+ * `layerOf(i)` of B (proportional by default).
+ */
+export function layerComparisons(a: readonly AttentionRecord[], b: readonly AttentionRecord[], layerOf: (i: number) => number = (i) => mapLayer(i, a.length, b.length)): LayerComparison[] {
+  return a.map((ra, i) => {
+    const j = layerOf(i);
+    const rb = b[j];
+    return {
+      layerA: i, layerB: j, labelA: ra.label, labelB: rb.label,
+      distances: correspondence(ra, rb), headsA: ra.heads, headsB: rb.heads,
+      meanAbsDifference: ra.heads === rb.heads ? meanAbsDifference(ra, rb) : undefined,
+    };
+  });
+}
+
+/** True when every compared weight of A equals B's exactly (a model compared with itself). */
+export function identicalRecords(a: readonly AttentionRecord[], b: readonly AttentionRecord[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.data.length === b[i].data.length && r.data.every((v, k) => v === b[i].data[k]));
+}
