@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(__dirname, '../..');
-/** Packages pure core code may use: protobuf for ONNX graphs, fflate for ZIP archives (.npz), and onnxruntime's types (the module itself is passed in). */
-const CORE_PACKAGES = new Set(['onnx-proto', 'protobufjs/minimal', 'fflate']);
+/** Packages pure core code may use: protobuf for ONNX graphs, fflate for ZIP archives (.npz), jsdiff for aligning two texts, and onnxruntime's types (the module itself is passed in). */
+const CORE_PACKAGES = new Set(['onnx-proto', 'protobufjs/minimal', 'fflate', 'diff']);
 const CORE_TYPE_ONLY_PACKAGES = new Set(['onnxruntime-web']);
 
 function files(dir: string): string[] {
