@@ -4,13 +4,16 @@
  * PyTorch-free baselines measured in the same process: a bare `InferenceSession.run` with every
  * attention read back, against the engine (attention kept on the GPU, the first layer read back for
  * the first picture, the rest after it), and WebAssembly (one thread, as in the webview). Run on a GPU machine by bench/gpu/run.sh;
- * prints a table and writes JSON to $OUT (or the working directory).
+ * prints a table and writes JSON to $OUT (or the working directory). Before the timings, a numeric
+ * check of WebGPU against WebAssembly (bench/gpu/compareBackends.ts); GPU_BENCH_COMPARE=0 skips it,
+ * GPU_BENCH_COMPARE=only runs it alone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule, allLayers } from '../../src/core/engine/attentionEngine';
 import { exposeAttention } from '../../src/core/engine/graphSurgery';
+import { type Comparison, compareBackends } from './compareBackends';
 
 /** The few WebGPU types used here (dawn.node implements them; no @webgpu/types dependency). */
 interface AdapterInfo {
@@ -104,7 +107,14 @@ async function main(): Promise<void> {
   const lengths = (process.env.GPU_BENCH_LENGTHS ?? '128,512').split(',').map(Number); // a short list for a smoke test without a GPU
 
   const wanted = (process.env.GPU_BENCH_BACKENDS ?? 'webgpu,wasm').split(',');
-  for (const backend of (['webgpu', 'wasm'] as const).filter((b) => wanted.includes(b) && (b === 'wasm' || adapter))) {
+  const backends = (['webgpu', 'wasm'] as const).filter((b) => wanted.includes(b) && (b === 'wasm' || adapter));
+  const compareMode = process.env.GPU_BENCH_COMPARE ?? '1';
+  let comparisons: Comparison[] = [];
+  if (compareMode !== '0') {
+    comparisons = await compareBackends(ort, bytes, backends, lengths, ids, log);
+    fs.writeFileSync(path.join(outDir, 'compareBackends.json'), JSON.stringify({ adapter: info && { vendor: info.vendor, architecture: info.architecture, description: info.description }, comparisons }, null, 1));
+  }
+  for (const backend of compareMode === 'only' ? [] : backends) {
     t = now();
     const engine = await AttentionEngine.create(ort, bytes, backend);
     rows.push({ backend, tokens: 0, what: 'engine create (surgery + session)', ms: now() - t });
@@ -164,9 +174,10 @@ async function main(): Promise<void> {
     }
   }
 
+  if (compareMode === 'only') return;
   log('\nbackend | tokens | what | ms');
   for (const r of rows) log(`${r.backend} | ${r.tokens} | ${r.what} | ${r.ms.toFixed(1)}`);
-  fs.writeFileSync(path.join(outDir, 'engineOnGpu.json'), JSON.stringify({ adapter: info && { vendor: info.vendor, architecture: info.architecture, description: info.description }, rows }, null, 1));
+  fs.writeFileSync(path.join(outDir, 'engineOnGpu.json'), JSON.stringify({ adapter: info && { vendor: info.vendor, architecture: info.architecture, description: info.description }, rows, comparisons }, null, 1));
 }
 
 main().then(() => process.exit(0), (e) => {
