@@ -1,6 +1,7 @@
 /** Attention Lens: entry point. Builds the services and registers what the user can reach. */
 import * as vscode from 'vscode';
 import { registerClearAttention } from './commands/clearAttention';
+import { CompareAttention, registerCompareCommands } from './commands/compareCommands';
 import { registerExport } from './commands/exportView';
 import { redownloadAction, registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
@@ -42,6 +43,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     registerSelectModel(store, (label) => show.modelChanged(label)),
     registerAddModelFolder(store, (label) => show.modelChanged(label)),
     registerAddHubModel(store, (label) => show.modelChanged(label)),
+    ...registerCompareCommands(new CompareAttention(show, store, runs, panels)),
   );
   return { runs };
 }

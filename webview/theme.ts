@@ -1,4 +1,5 @@
 /** Theme colours and fonts for canvas drawing, resolved from VS Code's CSS variables (canvases cannot use them directly). */
+import { DIFFERENCE_COLORS } from '../src/core/palette';
 import { clipLabel } from '../src/core/figure/headViewFigure';
 
 /** The value of a `--vscode-*` variable, or `fallback` outside VS Code. */
@@ -25,4 +26,9 @@ export function editorFont(px: number): string {
 /** `text` shortened with an ellipsis to fit `max` pixels in `ctx`'s font. */
 export function clipText(ctx: CanvasRenderingContext2D, text: string, max: number): string {
   return clipLabel(text, max, (t) => ctx.measureText(t).width);
+}
+
+/** The theme's hues of positive and negative values (a difference A − B, a signed product), as CSS colours. */
+export function signHues(): { positive: string; negative: string } {
+  return { positive: cssVar('--vscode-charts-blue', DIFFERENCE_COLORS.positive), negative: cssVar('--vscode-charts-red', DIFFERENCE_COLORS.negative) };
 }

@@ -159,34 +159,56 @@ export function redownloadAction(store: ModelStore, onSelected: OnModelSelected)
   };
 }
 
+/**
+ * The model picker: every usable model of the catalog, `current` marked and preselected, and the
+ * commands that add one. Resolves with the chosen model's setting (`bundled:<id>` or a folder),
+ * or undefined when the user cancelled or went on to add a model.
+ */
+export async function pickModel(store: ModelStore, title: string, current: string | undefined): Promise<{ setting: string; label: string } | undefined> {
+  type Item = vscode.QuickPickItem & { setting?: string; command?: string };
+  const items: Item[] = [];
+  let lastSource = '';
+  for (const c of store.catalog()) {
+    if (c.source !== lastSource) {
+      items.push({ label: SOURCE_LABEL[c.source], kind: vscode.QuickPickItemKind.Separator });
+      lastSource = c.source;
+    }
+    const setting = c.entry.bundled ? c.entry.id : c.entry.folder;
+    items.push({
+      label: `${c.usable ? '' : '$(warning) '}${c.entry.label}${setting === current ? ' $(check)' : ''}`,
+      description: c.description,
+      detail: c.entry.bundled ? c.entry.description : c.entry.folder,
+      setting: c.usable ? setting : undefined,
+    });
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
+  items.push({ label: '$(folder-opened) Add Model Folder…', command: 'attentionLens.addModelFolder' });
+  items.push({ label: '$(cloud-download) Add Model from Hugging Face Hub…', command: 'attentionLens.addHubModel' });
+  const qp = vscode.window.createQuickPick<Item>();
+  qp.items = items;
+  qp.title = title;
+  qp.matchOnDescription = qp.matchOnDetail = true;
+  const preselected = items.find((i) => i.setting !== undefined && i.setting === current);
+  if (preselected) qp.activeItems = [preselected];
+  const pick = await new Promise<Item | undefined>((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+    qp.onDidHide(() => resolve(undefined));
+    qp.show();
+  });
+  qp.dispose();
+  if (!pick) return undefined;
+  if (pick.command) return void vscode.commands.executeCommand(pick.command);
+  if (!pick.setting) return void showError(new ModelFolderError(pick.description ?? 'This model cannot be used.'));
+  return { setting: pick.setting, label: pick.label.replace(/ \$\(check\)$/, '') };
+}
+
 /** `attentionLens.selectModel`: the model picker. */
 export function registerSelectModel(store: ModelStore, onSelected: OnModelSelected): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.selectModel', async () => {
-    type Item = vscode.QuickPickItem & { setting?: string; command?: string };
     const current = readSettings().model || store.bundled()[0]?.id;
-    const items: Item[] = [];
-    let lastSource = '';
-    for (const c of store.catalog()) {
-      if (c.source !== lastSource) {
-        items.push({ label: SOURCE_LABEL[c.source], kind: vscode.QuickPickItemKind.Separator });
-        lastSource = c.source;
-      }
-      const setting = c.entry.bundled ? c.entry.id : c.entry.folder;
-      items.push({
-        label: `${c.usable ? '' : '$(warning) '}${c.entry.label}${setting === current ? ' $(check)' : ''}`,
-        description: c.description,
-        detail: c.entry.bundled ? c.entry.description : c.entry.folder,
-        setting: c.usable ? setting : undefined,
-      });
-    }
-    items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
-    items.push({ label: '$(folder-opened) Add Model Folder…', command: 'attentionLens.addModelFolder' });
-    items.push({ label: '$(cloud-download) Add Model from Hugging Face Hub…', command: 'attentionLens.addHubModel' });
-    const pick = await vscode.window.showQuickPick(items, { title: 'Attention Lens: model for Show Attention', matchOnDescription: true, matchOnDetail: true });
+    const pick = await pickModel(store, 'Attention Lens: model for Show Attention', current);
     if (!pick) return;
-    if (pick.command) return void vscode.commands.executeCommand(pick.command);
-    if (!pick.setting) return showError(new ModelFolderError(pick.description ?? 'This model cannot be used.'));
     await store.select(pick.setting);
-    onSelected(pick.label.replace(/ \$\(check\)$/, ''));
+    onSelected(pick.label);
   });
 }

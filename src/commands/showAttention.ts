@@ -9,9 +9,9 @@ import { readSettings } from '../config';
 import { wallClock } from '../core/timing';
 import { formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
-import { ModelFolderError, readModelFolder } from '../models/modelFolder';
+import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
 import { sizeVerdict } from '../models/modelCatalog';
-import { resolveModel } from '../models/modelRegistry';
+import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { prepareInputs, truncationNotice } from '../models/prepareInputs';
 import { ModelTokenizer } from '../models/tokenizer';
@@ -62,11 +62,10 @@ export class ShowAttention {
     let entry, info, prepared, panel, model: PanelModel;
     let tokenizeStart = 0;
     try {
-      entry = resolveModel(settings.model, this.store.bundled());
-      info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
-      if (!(await this.confirmSize(info.onnxPath, info.onnxBytes, settings.warnModelSizeMB, settings.maxModelSizeMB))) return;
+      const loaded = await this.loadModel(settings.model);
+      if (!loaded) return;
+      ({ entry, info, model } = loaded);
       // The panel starts reading the model and compiling the runtime while the host tokenizes.
-      model = { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal };
       panel = this.panels.createOrShow();
       panel.prepare(model, settings.backend);
       tokenizeStart = wallClock();
@@ -99,6 +98,19 @@ export class ShowAttention {
     });
   }
 
+  /**
+   * The model a setting names (`bundled:<id>`, a folder, empty for the default), read and checked
+   * against the size limits; undefined when the user declined a large model.
+   */
+  async loadModel(setting: string): Promise<{ entry: ModelEntry; info: ModelInfo; model: PanelModel } | undefined> {
+    const settings = readSettings();
+    const entry = resolveModel(setting, this.store.bundled());
+    const info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
+    if (!(await this.confirmSize(info.onnxPath, info.onnxBytes, settings.warnModelSizeMB, settings.maxModelSizeMB))) return undefined;
+    const model = { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal };
+    return { entry, info, model };
+  }
+
   /** Refuses models past the limit and asks before large ones (once per file per session). */
   private async confirmSize(file: string, bytes: number, warnMB: number, maxMB: number): Promise<boolean> {
     const verdict = sizeVerdict(bytes, warnMB, maxMB);
@@ -117,7 +129,8 @@ export class ShowAttention {
     return true;
   }
 
-  private tokenizer(folder: string): ModelTokenizer {
+  /** The tokenizer of a model folder, loaded once per session. */
+  tokenizer(folder: string): ModelTokenizer {
     let t = this.tokenizers.get(folder);
     if (!t) {
       t = ModelTokenizer.load(folder);

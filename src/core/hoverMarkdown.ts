@@ -1,5 +1,5 @@
 /** The editor hover's Markdown for one token of a summary. Pure. */
-import { type ViewSummary, attendedBy, positionOfToken } from './analysis/summary';
+import { type ComparedSummary, type ViewSummary, attendedBy, positionOfToken } from './analysis/summary';
 import { inertMarkdown } from './markdown';
 import { type TokenInfo, tokenLabel } from './tokens';
 
@@ -16,6 +16,7 @@ export function hoverMarkdown(s: ViewSummary, tokens: readonly TokenInfo[], toke
     .slice(0, top)
     .map(({ key, weight }) => `| ${label(key)} | ${key} | ${weight.toFixed(3)} |`);
   const labels = s.headLabels?.length ? ` (${s.headLabels.join(', ')})` : '';
+  if (s.compare) return comparedMarkdown(s, s.compare, query, label, top, labels);
   return [
     `**Attention Lens** · ${inertMarkdown(s.label + labels)}`,
     '',
@@ -24,5 +25,29 @@ export function hoverMarkdown(s: ViewSummary, tokens: readonly TokenInfo[], toke
     '| token | # | weight |',
     '|---|--:|--:|',
     ...lines,
+  ].join('\n');
+}
+
+/** The hover of a comparison: A's strongest keys with A's weight, B's and the difference; then B's own strongest. */
+function comparedMarkdown(s: ViewSummary, b: ComparedSummary, query: number, label: (p: number) => string, top: number, labels: string): string {
+  const rowsA = attendedBy(s, query).slice(0, top).map(({ key, weight }, i) => {
+    const wb = b.weightAtA[query * s.k + i];
+    return `| ${label(key)} | ${key} | ${weight.toFixed(3)} | ${wb.toFixed(3)} | ${(weight - wb >= 0 ? '+' : '−')}${Math.abs(weight - wb).toFixed(3)} |`;
+  });
+  const rowsB = attendedBy({ ...s, keyIndex: b.keyIndex, weight: b.weight }, query).slice(0, top).map(({ key, weight }) => `| ${label(key)} | ${key} | ${weight.toFixed(3)} |`);
+  return [
+    `**Attention Lens** · comparison · A: ${inertMarkdown(s.label + labels)} · ${inertMarkdown(b.label)}`,
+    '',
+    `${s.units ? 'Word' : 'Token'} ${label(query)} (#${query}): A's strongest links, with B's weight and A − B`,
+    '',
+    '| token | # | A | B | A − B |',
+    '|---|--:|--:|--:|--:|',
+    ...rowsA,
+    '',
+    'B attends most to:',
+    '',
+    '| token | # | B |',
+    '|---|--:|--:|',
+    ...rowsB,
   ].join('\n');
 }

@@ -10,3 +10,6 @@ export function headColor(h: number): string {
 
 /** Editor highlight of attended tokens: RGB per theme kind, and the opacity of the strongest level. */
 export const HIGHLIGHT = { dark: [255, 170, 40], light: [230, 110, 0], maxAlpha: 0.55 } as const;
+
+/** Hues of a difference A − B where the theme gives none (figures made outside VS Code): A more, B more. */
+export const DIFFERENCE_COLORS = { positive: '#3794ff', negative: '#f14c4c' } as const;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
-import type { ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
 import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
@@ -17,7 +17,11 @@ import { attentionPanelHtml } from './webviewHtml';
 /** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
 export type PanelModel = Omit<RunRequest['model'], 'onnxFile'> & { onnxPath: string };
 /** The panel's request with the model as the host knows it; `timing` without `sentAt` (set when sent). */
-export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing'> & { model: PanelModel; timing?: { commandAt: number; spans: TimingSpan[] } };
+export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing' | 'compare'> & {
+  model: PanelModel;
+  timing?: { commandAt: number; spans: TimingSpan[] };
+  compare?: Omit<CompareSide, 'model'> & { model: PanelModel };
+};
 
 /** One open panel. */
 export class AttentionPanel extends Disposable {
@@ -71,10 +75,12 @@ export class AttentionPanel extends Disposable {
   start(request: PanelRunRequest): void {
     const previous = this.pending?.runId;
     const timing = request.timing && { ...request.timing, sentAt: 0 };
-    this.pending = { ...request, model: this.descriptor(request.model), timing };
+    const compare = request.compare && { ...request.compare, model: this.descriptor(request.compare.model) };
+    this.pending = { ...request, model: this.descriptor(request.model), timing, compare };
     this.preparing = undefined;
     if (previous !== undefined) this.runs.remove(previous); // the page drops it for the new one
-    this.panel.title = `Attention · ${request.model.label}`;
+    const b = request.compare;
+    this.panel.title = !b ? `Attention · ${request.model.label}` : b.sameModel ? `Compare texts · ${request.model.label}` : `Compare · ${request.model.label} ↔ ${b.model.label}`;
     if (this.ready) this.post({ type: 'run/start', request: this.stamped(this.pending) });
   }
 
@@ -221,6 +227,9 @@ export class AttentionPanel extends Disposable {
         return;
       case 'export/request':
         void vscode.commands.executeCommand('attentionLens.export');
+        return;
+      case 'compare/request':
+        void vscode.commands.executeCommand('attentionLens.compareModels');
         return;
       default:
         assertNever(m);

@@ -71,15 +71,26 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <select id="hide" aria-label="Hide tokens"></select>
     <select id="weighting" aria-label="Link strength: attention weights, or each head's contributions (norm of weight × value through the output projection)" title="Weights α, or contributions ‖α·v·W_O‖ (Kobayashi et al. 2020), normalised per query and head"></select>
     <button id="export" class="export" title="Export the head view (SVG, PNG) or the run's data (JSON, NumPy)…">Export…</button>
+    <button id="compare" class="export" title="Run the selection through two models and compare their attention (Compare Models…)">Compare…</button>
     <span id="status" class="status" role="status" aria-live="polite">Waiting for a selection…</span>
   </header>
+  <div id="compare-bar" class="toolbar compare-bar" role="toolbar" aria-label="Comparison controls" hidden>
+    <select id="compare-show" aria-label="Comparison display"></select>
+    <label>Model B <select id="layer-b" aria-label="Layer of model B compared with the layer on screen"></select></label>
+    <span id="compare-models" class="compare-models"></span>
+  </div>
   <div id="notice" class="notice" hidden></div>
   <div id="progress" class="progress" hidden><div class="bar"></div><span id="progress-text"></span></div>
   <div id="error" class="error" role="alert" hidden></div>
+  <div class="views">
   <div id="view" class="view" tabindex="0" aria-label="Head view: queries on the left, keys on the right. Arrow keys move between tokens."></div>
   <div id="matrix" class="view" tabindex="0" hidden aria-label="Matrix view: queries down, keys across. Arrow keys move between queries; drag to zoom, double-click or Escape to zoom out."></div>
+  <div id="view-b" class="view side-b" tabindex="0" hidden aria-label="Head view of model B, beside model A's: hover and scrolling follow A's."></div>
+  <div id="matrix-b" class="view side-b" tabindex="0" hidden aria-label="Matrix view of model B, beside model A's."></div>
+  <div id="correspondence" class="view correspondence" tabindex="0" hidden aria-label="Head correspondence: Jensen-Shannon distance from every head of A to every head of B; arrow keys move, Enter shows the pair side by side."></div>
   <div id="arcs" class="view" tabindex="0" hidden aria-label="Text view: the input with arcs to the tokens the hovered token attends to. Arrow keys move between tokens."></div>
   <div id="mechanism" class="view mechanism" hidden aria-label="Mechanism view: one head's attention for one query token, step by step: query, keys, products, scores, weights, weighted values, output."></div>
+  </div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
   <details id="text-view" class="text-view">
     <summary id="link-list-title">Strongest links as text</summary>

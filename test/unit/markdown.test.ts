@@ -3,7 +3,7 @@
 // and nothing becomes a link, an image, HTML, a code span or a new table cell.
 import { marked } from 'marked';
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../src/core/analysis/summary';
+import { comparedSummary, summarize } from '../../src/core/analysis/summary';
 import { recordOfLayer } from '../../src/core/attention';
 import { hoverMarkdown } from '../../src/core/hoverMarkdown';
 import { inertMarkdown } from '../../src/core/markdown';
@@ -47,5 +47,34 @@ describe('the editor hover with hostile tokens', () => {
       expect(rows).toHaveLength(1 + 5); // header + five keys
       for (const row of html.split('<tr>').slice(1)) expect(row.match(/<t[dh]\b/g)).toHaveLength(3);
     }
+  });
+});
+
+describe('the comparison hover with hostile tokens', () => {
+  it('shows A, B and A − B for A’s keys and B’s own strongest, every cell inert', () => {
+    const tokens: TokenInfo[] = HOSTILE.map((text, i) => ({ id: i, text, start: i, end: i + 1, special: false }));
+    const n = tokens.length;
+    const a = new Float32Array(n * n), b = new Float32Array(n * n);
+    // A attends to the previous token, B to the first; both give 0.1 to themselves.
+    for (let q = 0; q < n; q++) {
+      a[q * n + Math.max(0, q - 1)] += 0.9;
+      a[q * n + q] += 0.1;
+      b[q * n] += 0.9;
+      b[q * n + q] += 0.1;
+    }
+    const rec = (data: Float32Array) => recordOfLayer({ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: n, keys: n, data }, { tokens, causal: false });
+    const summary = summarize(1, rec(a), [0], 5);
+    summary.compare = comparedSummary(summary, rec(b), [0]);
+    const q = 5;
+    const md = hoverMarkdown(summary, tokens, q);
+    const html = render(md);
+    expect(html).not.toMatch(/<(a|img|script|code|em|del|h\d|blockquote|ul|ol|pre|hr)\b/i);
+    const tables = html.split('<table>').slice(1);
+    expect(tables).toHaveLength(2);
+    for (const row of tables[0].split('<tr>').slice(1)) expect(row.match(/<t[dh]\b/g)).toHaveLength(5);
+    // A's strongest is the previous token (0.9 against B's 0); B's is the first token.
+    expect(md).toContain(`| 4 | 0.900 | 0.000 | +0.900 |`);
+    expect(md).toContain(`| 5 | 0.100 | 0.100 | +0.000 |`);
+    expect(tables[1]).toMatch(/<td[^>]*>0<\/td>\s*<td[^>]*>0\.900<\/td>/);
   });
 });

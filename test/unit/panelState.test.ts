@@ -213,3 +213,48 @@ describe('PanelState', () => {
     expect(state.snapshot.hoverSource).toBe('keyboard');
   });
 });
+
+describe('PanelState in a comparison', () => {
+  const ab = (data: number[][][]) => ({ name: 'attentions.0', kind: 'self' as const, layer: 0, heads: data.length, queries: 3, keys: 3, data: Float32Array.from(data.flat(2)) });
+  const result = (layers: AttentionLayer[]) => ({ layers, backend: 'wasm' as const, millis: 1, warnings: [], backendReason: '', spans: [], moreToCome: false });
+  const h0 = [[1, 0, 0], [0.5, 0.5, 0], [0.2, 0.3, 0.5]];
+  const h1 = [[1, 0, 0], [1, 0, 0], [1, 0, 0]];
+
+  it('aligns B with A, maps B’s layers proportionally, offers A − B and picks pairs from the correspondence', () => {
+    const state = new PanelState();
+    const b = request(1, { model: { ...request(1).model, id: 'b', label: 'B' } });
+    const a = request(1, { compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: false } });
+    const layersB = [0, 1, 2].map((i) => ({ ...ab([h1, h0]), name: `attentions.${i}`, layer: i }));
+    state.finishCompare(a, result([ab([h0, h1]), { ...ab([h1, h1]), name: 'attentions.1', layer: 1 }]), { request: b, result: result(layersB) });
+    const c = state.snapshot.compare!;
+    expect(c.alignment.kind).toBe('tokens');
+    expect(c.identical).toBe(false);
+    expect(state.snapshot.notice).toMatch(/Compared by tokens: both tokenizations are identical/);
+    expect(state.layerB).toBe(0);
+    state.selectRecord(1);
+    expect(state.layerB).toBe(2); // round(1 · 2 / 1)
+    state.setLayerB(1);
+    expect(state.layerB).toBe(1);
+    expect(state.visibleHeadsB).toEqual([true, true]);
+    state.pickPair(1, 0);
+    expect(state.snapshot.compare!.show).toBe('side');
+    expect(state.snapshot.visibleHeads).toEqual([false, true]);
+    expect(state.visibleHeadsB).toEqual([true, false]);
+    // Analysis choices and the text view belong to single runs.
+    state.setChoices({ words: true });
+    state.setViewMode('text');
+    expect(state.snapshot.choices.words).toBe(false);
+    expect(state.snapshot.viewMode).toBe('head');
+    // A single run afterwards leaves the comparison.
+    state.finish(request(2), result([ab([h0])]));
+    expect(state.snapshot.compare).toBeUndefined();
+  });
+
+  it('says when the two runs are identical', () => {
+    const state = new PanelState();
+    const a = request(1, { compare: { model: request(1).model, text: '_ab', tokens, ids: Int32Array.from([0, 1, 2]), sameModel: false } });
+    state.finishCompare(a, result([ab([h0])]), { request: request(1), result: result([ab([h0])]) });
+    expect(state.snapshot.compare!.identical).toBe(true);
+    expect(state.snapshot.notice).toMatch(/identical: every difference is 0/);
+  });
+});

@@ -18,7 +18,7 @@ import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
 import type { MechanismViewState } from '../views/mechanismView';
 import { jsonChunks } from '../../src/core/jsonStream';
 import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
-import { cssVar, editorFont } from '../theme';
+import { cssVar, editorFont, signHues } from '../theme';
 import type { PanelState } from './state';
 
 /** Bytes gathered before a message goes to the host. */
@@ -106,8 +106,7 @@ export class Exporter {
         queryTokens: mechanism.queryTokens,
         keyTokens: mechanism.keyTokens,
         style: themeStyle(),
-        positive: cssVar('--vscode-charts-blue', '#3794ff'),
-        negative: cssVar('--vscode-charts-red', '#f14c4c'),
+        ...signHues(),
         accent: cssVar('--vscode-charts-orange', '#d18616'),
         title: `${s.run.request.model.label} · ${mechanism.layer.name} · head ${mechanism.head + 1} · mechanism`,
       });
@@ -123,8 +122,7 @@ export class Exporter {
       return matrixSvg({
         ...matrix,
         style: themeStyle(),
-        positive: cssVar('--vscode-charts-blue', '#3794ff'),
-        negative: cssVar('--vscode-charts-red', '#f14c4c'),
+        ...signHues(),
         measure: (t) => ctx.measureText(t).width,
         title: meanTitle,
       });

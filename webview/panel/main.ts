@@ -1,7 +1,7 @@
 /** The attention panel's page root: composes the state, the runner, the views and the controls. */
 import { headLabels } from '../../src/core/analysis/headLabels';
 import { cellOffsets, cellStats, similarityToHead } from '../../src/core/analysis/headGrid';
-import { summarize } from '../../src/core/analysis/summary';
+import { comparedSummary, summarize } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { assertNever } from '../../src/core/protocol/common';
@@ -20,6 +20,8 @@ import type { RuntimeFiles } from '../../src/core/protocol/panel';
 import { HostFileReader } from './hostFiles';
 import { chooseBackend, loadOrt, type OrtBundle } from './ortRuntime';
 import { Runner, type RunResult } from './runner';
+import { ComparePane } from './comparePane';
+import { ComparisonRun } from './comparisonRun';
 import { type Change, PanelState, type ViewMode } from './state';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
@@ -43,6 +45,11 @@ const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism') };
 const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide'), weighting: el('weighting') }, state);
+const comparePane = new ComparePane({
+  bar: el('compare-bar'), show: el('compare-show'), layerB: el('layer-b'), models: el('compare-models'),
+  headB: el('view-b'), matrixB: el('matrix-b'), correspondence: el('correspondence'), headA: el('view'), matrixA: el('matrix'),
+}, state, hover);
+el('compare').addEventListener('click', () => channel.post({ type: 'compare/request' }));
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
 const files = new HostFileReader((fileId) => channel.post({ type: 'file/read', fileId }));
@@ -83,6 +90,7 @@ const runner = new Runner(
       if (req) channel.post({ type: 'run/didProgress', runId: req.runId, stage, message });
     },
     finished: (req, result) => {
+      if (comparison.owns(req)) return comparison.finished(req, result);
       // A rollout multiplies every layer: wait for the layers still on the GPU rather than draw a partial one.
       if (result.moreToCome && state.snapshot.choices.aggregate === 'rollout') {
         held = { req, result };
@@ -92,6 +100,7 @@ const runner = new Runner(
       show(req, result);
     },
     more: (req, more) => {
+      if (comparison.owns(req)) return comparison.more(req, more);
       if (held?.req === req) {
         const { result } = held;
         held = undefined;
@@ -99,6 +108,7 @@ const runner = new Runner(
       } else state.addLayers(req, more);
     },
     failed: (req, message) => {
+      if (comparison.owns(req)) return comparison.failed(req, message);
       const report = () => {
         if (leaving) return;
         state.fail(message);
@@ -135,8 +145,17 @@ function start(request: RunRequest): void {
   current = request;
   held = undefined; // a rollout held for an older run is not coming
   state.begin(request);
+  comparison.begin(request);
   void runner.start(request);
 }
+
+const comparison = new ComparisonRun({
+  state,
+  startRun: (req) => void runner.start(req),
+  show,
+  post: (m) => channel.post(m),
+  isCurrent: (req) => req === current,
+});
 
 const exporter = new Exporter({
   state,
@@ -247,8 +266,11 @@ function publishSummary(): void {
   if (summary && s.grid && heads.length === 1 && s.choices.aggregate === undefined) {
     summary.headLabels = headLabels(cellStats(s.grid, cellOffsets(s.grid.rows)[s.recordIndex] + heads[0])).map((l) => l.label);
   }
+  const b = state.recordB;
+  if (summary && s.compare && b) summary.compare = comparedSummary(summary, b, state.visibleHeadsB.flatMap((v, h) => (v ? [h] : [])));
   renderLinkList(el('link-list'), el('link-list-title'), record, summary);
-  if (summary && record.overInput) channel.post({ type: 'view/didChange', summary });
+  // Only the run over the editor's selection reaches the editor (not model B shown alone after A failed).
+  if (summary && record.overInput && s.run.request.runId === current?.runId && s.run.request.model === current.model) channel.post({ type: 'view/didChange', summary });
 }
 
 let toolbarKey = '';
@@ -265,16 +287,19 @@ state.onDidChange((change: Change) => {
       } else toolbar.update();
       for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
     }
+    comparePane.draw(change, containers[s.viewMode]);
     if (s.viewMode === 'mechanism') updateMechanism(change);
     else {
       const view = views[s.viewMode];
-      const viewState = { record, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
+      // In a comparison the main view shows A, or A − B.
+      const shown = comparePane.mainRecord() ?? record;
+      const viewState = { record: shown, visibleHeads: s.visibleHeads, maxLinksPerQuery: s.run.request.maxLinksPerQuery, maxArcs: s.run.request.maxLinksPerQuery, hover: s.hover, text: s.run.request.text };
       if (change === 'hover') {
         view.update(viewState);
         if (s.hover && s.reveal && 'reveal' in view) view.reveal(s.hover);
       } else if (change !== 'phase' && change !== 'grid') view.render(viewState);
-      const focus = s.hover ? tokenFocus(record, state.shownHeads, s.hover) : undefined;
-      renderTooltip(el('tooltip'), focus, s.hover, record, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
+      const focus = s.hover ? tokenFocus(shown, state.shownHeads, s.hover) : undefined;
+      renderTooltip(el('tooltip'), focus, s.hover, shown, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
       // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
       el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
     }

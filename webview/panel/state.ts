@@ -14,6 +14,8 @@ import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
+import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
+import { alignedRecord, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
 
 /** Views the panel can show. */
 export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
@@ -28,6 +30,26 @@ export interface ContributionSet {
   runId: number;
   byName: ReadonlyMap<string, Float32Array>;
   basis: ContributionBasis;
+}
+
+/** What a comparison shows: both runs side by side, A − B, or how every head of A matches every head of B. */
+export type CompareShow = 'side' | 'difference' | 'correspondence';
+/** Every comparison display, in toolbar order, with its name for people. */
+export const COMPARE_SHOWS: ReadonlyArray<[CompareShow, string]> = [['side', 'Side by side'], ['difference', 'Difference A − B'], ['correspondence', 'Head correspondence']];
+
+/** Run B of a comparison, aligned with run A (the panel's `run`). */
+export interface Comparison {
+  b: LoadedRun;
+  alignment: Alignment;
+  /** B's records over the input, aligned with A's units. */
+  records: AttentionRecord[];
+  /** The layer of B chosen by the user; undefined: proportional to A's. */
+  layerB?: number;
+  show: CompareShow;
+  /** Every compared weight of A equals B's. */
+  identical: boolean;
+  /** B's heads chosen with a pair (correspondence); undefined: as A's when the counts match, else all. */
+  headsB?: number[];
 }
 
 /** Where the current run stands. */
@@ -76,6 +98,8 @@ export interface PanelSnapshot {
   readonly contributions?: ContributionSet;
   /** Why the views still show weights while contributions were asked for (computing, or why not). */
   readonly weightingNote: string;
+  /** The other side when the run is a comparison (A is `run`). */
+  readonly compare?: Comparison;
 }
 
 /**
@@ -117,6 +141,33 @@ export class PanelState {
     return this.s.records[this.s.recordIndex];
   }
 
+  /** In a comparison: the layer of B facing the record on screen (the user's choice, else proportional). */
+  get layerB(): number {
+    const c = this.s.compare;
+    if (!c) return 0;
+    return c.layerB ?? mapLayer(this.s.recordIndex, this.s.records.length, c.records.length);
+  }
+
+  /** In a comparison: which heads of B show. */
+  get visibleHeadsB(): boolean[] {
+    const r = this.recordB, c = this.s.compare;
+    if (!r || !c) return [];
+    if (c.headsB) return Array.from({ length: r.heads }, (_, h) => c.headsB!.includes(h));
+    return r.heads === this.s.visibleHeads.length ? [...this.s.visibleHeads] : allHeads(r.heads);
+  }
+
+  /** Head `a` of A beside head `b` of B, side by side (a pair chosen in the correspondence). */
+  pickPair(a: number, b: number): void {
+    const c = this.s.compare;
+    if (!c || a < 0 || a >= this.s.visibleHeads.length) return;
+    this.set({ visibleHeads: this.s.visibleHeads.map((_, i) => i === a), compare: { ...c, show: 'side', headsB: [b] }, hover: null, reveal: false }, 'selection');
+  }
+
+  /** In a comparison: B's record facing the one on screen. */
+  get recordB(): AttentionRecord | undefined {
+    return this.s.compare?.records[this.layerB];
+  }
+
   /** Bytes of attention data the panel holds: every distinct buffer under the run's records, the derived records and the grid. */
   get heldBytes(): number {
     const buffers = new Set<ArrayBufferLike>();
@@ -155,13 +206,49 @@ export class PanelState {
     const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
     const derived = derive(run, this.s.choices, this.s.weighting, undefined);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined }, 'run');
+    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
+  }
+
+  /**
+   * A comparison finished: A becomes the run (its records over the input, aligned with B's units),
+   * B sits beside it. Word level, hiding, aggregation and contributions do not apply to comparisons.
+   */
+  finishCompare(request: RunRequest, a: RunResult, b: { request: RunRequest; result: RunResult }): void {
+    const side = (req: RunRequest, result: RunResult): LoadedRun => {
+      const tokens = { tokens: req.tokens, decoderTokens: req.decoderTokens, causal: req.model.causal };
+      return { request: req, records: result.layers.map((l) => recordOfLayer(l, tokens)).filter((r) => r.overInput), backend: result.backend, millis: result.millis };
+    };
+    const runA = side(request, a), runB = side(b.request, b.result);
+    const alignment = alignRuns({ text: request.text, tokens: request.tokens }, { text: b.request.text, tokens: b.request.tokens }, request.compare?.sameModel === true);
+    const records = runA.records.map((r) => alignedRecord(r, alignment, 'a'));
+    const recordsB = runB.records.map((r) => alignedRecord(r, alignment, 'b'));
+    const identical = identicalRecords(records, recordsB);
+    const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
+    const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
+    this.set({
+      run: runA, base: records, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
+      viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
+      compare: { b: runB, alignment, records: recordsB, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
+    }, 'run');
+  }
+
+  /** Side by side, the difference or the head correspondence. */
+  setCompareShow(show: CompareShow): void {
+    const c = this.s.compare;
+    if (c && c.show !== show) this.set({ compare: { ...c, show }, hover: null, reveal: false }, 'selection');
+  }
+
+  /** Compares the record on screen with layer `i` of B; undefined: the proportional layer. */
+  setLayerB(i: number | undefined): void {
+    const c = this.s.compare;
+    if (c && (i === undefined || (i >= 0 && i < c.records.length)) && i !== c.layerB) this.set({ compare: { ...c, layerB: i }, hover: null, reveal: false }, 'selection');
   }
 
   /** The rest of the run's layers arrived (read back from the GPU after the first picture); the view keeps its place. */
   addLayers(request: RunRequest, more: MoreLayers): void {
     const run = this.s.run;
-    if (!run || run.request.runId !== request.runId) return;
+    if (!run || run.request.runId !== request.runId || this.s.compare) return;
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const next: LoadedRun = { ...run, records: [...run.records, ...more.layers.map((l) => recordOfLayer(l, tokens))] };
     const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
@@ -170,6 +257,7 @@ export class PanelState {
 
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
   setChoices(patch: Partial<AnalysisChoices>): void {
+    if (this.s.compare) return; // a comparison is made of aligned per-head records only
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
     // A rollout multiplies every layer: while some are still on the GPU, it waits for them (addLayers).
@@ -183,6 +271,7 @@ export class PanelState {
 
   /** Links by attention weight or by contribution; the views show weights until contributions arrive (`setContributions`). */
   setWeighting(weighting: Weighting, note = ''): void {
+    if (this.s.compare) return;
     if (weighting === this.s.weighting && note === this.s.weightingNote) return;
     this.s = { ...this.s, weighting, weightingNote: note };
     this.rederive();
@@ -204,6 +293,7 @@ export class PanelState {
 
   /** Switches between the head view, the matrix and the text view. */
   setViewMode(viewMode: ViewMode): void {
+    if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix') return; // comparisons have a head view and a matrix
     if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
   }
 
@@ -229,13 +319,13 @@ export class PanelState {
   /** Shows or hides head `h`. */
   toggleHead(h: number): void {
     if (h < 0 || h >= this.s.visibleHeads.length) return;
-    this.set({ visibleHeads: this.s.visibleHeads.map((v, i) => (i === h ? !v : v)) }, 'selection');
+    this.set({ visibleHeads: this.s.visibleHeads.map((v, i) => (i === h ? !v : v)), compare: this.s.compare && { ...this.s.compare, headsB: undefined } }, 'selection');
   }
 
   /** Shows only head `h`. */
   soloHead(h: number): void {
     if (h < 0 || h >= this.s.visibleHeads.length) return;
-    this.set({ visibleHeads: this.s.visibleHeads.map((_, i) => i === h) }, 'selection');
+    this.set({ visibleHeads: this.s.visibleHeads.map((_, i) => i === h), compare: this.s.compare && { ...this.s.compare, headsB: undefined } }, 'selection');
   }
 
   /** Shows record `recordIndex` with exactly `heads` (a choice made in the head explorer); leaves any aggregation. */

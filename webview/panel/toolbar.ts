@@ -65,6 +65,10 @@ export class Toolbar {
     this.el.hide.value = s.choices.hide.join(',');
     this.el.weighting.value = s.weighting;
     this.el.heads.hidden = s.choices.aggregate !== undefined;
+    // A comparison is made of aligned per-head records: no aggregates, word merge, hiding or contributions, no text or mechanism view.
+    const comparing = s.compare !== undefined;
+    for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;
+    this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = comparing && o.value !== 'head' && o.value !== 'matrix'));
     this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
       b.setAttribute('aria-pressed', String(s.visibleHeads[h]));
       b.classList.toggle('off', !s.visibleHeads[h]);

@@ -7,13 +7,13 @@
  */
 import { addCanvas } from '../canvas';
 import { type AttentionRecord, weightAt } from '../../src/core/attention';
-import { ALPHA_BUCKETS, type LinkSet, alphaBucket, selectLinks } from '../../src/core/analysis/links';
+import { ALPHA_BUCKETS, type LinkSet, alphaBucket, selectLinks, signedBucket } from '../../src/core/analysis/links';
 import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { headColor } from '../../src/core/palette';
 import { type TokenInfo, tokenLabel } from '../../src/core/tokens';
 import { FONT_PX, LINK_WIDTH, ROW, TOP, bucketAlpha, clipLabel, contentHeight as contentHeightOf, labelWidth, viewWidth } from '../../src/core/figure/headViewFigure';
-import { cssVar, editorFont } from '../theme';
+import { cssVar, editorFont, signHues } from '../theme';
 import type { View } from './view';
 
 
@@ -169,7 +169,7 @@ export class HeadView implements View<HeadViewState> {
     }
     let set = perRecord.get(head);
     if (!set) {
-      set = selectLinks(record, head, s.maxLinksPerQuery, record.causal);
+      set = selectLinks(record, head, s.maxLinksPerQuery, record.causal, record.signed);
       perRecord.set(head, set);
     }
     return set;
@@ -195,14 +195,17 @@ export class HeadView implements View<HeadViewState> {
     for (let h = 0; h < s.record.heads; h++) {
       if (!s.visibleHeads[h]) continue;
       const set = this.linkSet(s.record, h, s);
-      const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
-      for (let i = 0; i < set.length; i++) {
-        const y1 = this.y(set.query[i]);
-        const y2 = this.y(set.key[i]);
-        if ((y1 < 0 && y2 < 0) || (y1 > height && y2 > height)) continue; // entirely off screen
-        buckets[alphaBucket(set.weight[i])].push(y1, y2);
+      for (const [color, sign] of linkColors(s.record, h)) {
+        const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
+        for (let i = 0; i < set.length; i++) {
+          if (sign !== 0 && Math.sign(set.weight[i]) !== sign) continue;
+          const y1 = this.y(set.query[i]);
+          const y2 = this.y(set.key[i]);
+          if ((y1 < 0 && y2 < 0) || (y1 > height && y2 > height)) continue; // entirely off screen
+          buckets[bucketOf(s.record, set.weight[i])].push(y1, y2);
+        }
+        this.strokeBuckets(ctx, color, buckets);
       }
-      this.strokeBuckets(ctx, headColor(h), buckets);
       count += set.length;
     }
     this.stats.links = count;
@@ -264,15 +267,29 @@ export class HeadView implements View<HeadViewState> {
     const n = side === 'query' ? L.keys : L.queries;
     for (let h = 0; h < L.heads; h++) {
       if (!s.visibleHeads[h]) continue;
-      const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
-      for (let j = 0; j < n; j++) {
-        const q = side === 'query' ? index : j;
-        const k = side === 'query' ? j : index;
-        if (L.causal && k > q) continue;
-        const w = weightAt(L, h, q, k);
-        if (w >= MIN_LINK_WEIGHT) buckets[alphaBucket(w)].push(this.y(q), this.y(k));
+      for (const [color, sign] of linkColors(L, h)) {
+        const buckets: number[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
+        for (let j = 0; j < n; j++) {
+          const q = side === 'query' ? index : j;
+          const k = side === 'query' ? j : index;
+          if (L.causal && k > q) continue;
+          const w = weightAt(L, h, q, k);
+          if (sign === 0 ? w >= MIN_LINK_WEIGHT : Math.sign(w) === sign && Math.abs(w) >= MIN_LINK_WEIGHT) buckets[bucketOf(L, w)].push(this.y(q), this.y(k));
+        }
+        this.strokeBuckets(ctx, color, buckets);
       }
-      this.strokeBuckets(ctx, headColor(h), buckets);
     }
   }
+}
+
+/** How head `h`'s links are stroked: in the head's colour, or a difference by sign in the theme's diverging hues. */
+function linkColors(r: AttentionRecord, h: number): Array<[string, number]> {
+  return r.signed
+    ? [[signHues().positive, 1], [signHues().negative, -1]]
+    : [[headColor(h), 0]];
+}
+
+/** Opacity bucket of a link: its weight, or √|Δ| for a difference. */
+function bucketOf(r: AttentionRecord, w: number): number {
+  return r.signed ? signedBucket(w) : alphaBucket(w);
 }

@@ -9,7 +9,7 @@ import type { AttentionRecord } from '../../src/core/attention';
 import { MATRIX_FONT_PX, MATRIX_PAD as PAD, type Region, matrixAlpha, matrixLayout, meanOfHeads, poolMatrix } from '../../src/core/figure/matrixFigure';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { tokenLabel } from '../../src/core/tokens';
-import { clipText as clip, cssVar, editorFont, parseColor } from '../theme';
+import { clipText as clip, cssVar, editorFont, parseColor, signHues } from '../theme';
 import type { View } from './view';
 
 
@@ -206,8 +206,8 @@ export class MatrixView implements View<MatrixViewState> {
 /** Theme colours: the heat map's hue for positive and negative values, text and focus. */
 function colors() {
   return {
-    positive: parseColor(cssVar('--vscode-charts-blue', '#3794ff')),
-    negative: parseColor(cssVar('--vscode-charts-red', '#f14c4c')),
+    positive: parseColor(signHues().positive),
+    negative: parseColor(signHues().negative),
     fg: cssVar('--vscode-editor-foreground', '#cccccc'),
     focus: cssVar('--vscode-focusBorder', '#007fd4'),
   };

@@ -8,7 +8,7 @@
  */
 import { cellTone, columnScales, headShare, keyOrder } from '../../src/core/figure/mechanismFigure';
 import { type MechanismLayer, mechanismRow as vectorOf } from '../../src/core/mechanism';
-import { cssVar, parseColor } from '../theme';
+import { cssVar, parseColor, signHues } from '../theme';
 
 /** What the view draws; `tokens` label the queries and keys of this attention. */
 export interface MechanismViewState {
@@ -256,8 +256,8 @@ function strip(values: Float32Array, scale: number, what: string): HTMLElement {
   canvas.style.height = '12px';
   const ctx = canvas.getContext('2d');
   if (ctx) {
-    const pos = parseColor(cssVar('--vscode-charts-blue', '#3794ff'));
-    const neg = parseColor(cssVar('--vscode-charts-red', '#f14c4c'));
+    const pos = parseColor(signHues().positive);
+    const neg = parseColor(signHues().negative);
     values.forEach((x, d) => {
       const tone = cellTone(x, scale);
       const [r, g, b] = tone.positive ? pos : neg;

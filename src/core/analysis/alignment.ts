@@ -70,7 +70,8 @@ function wordSide(text: string, tokens: readonly TokenInfo[], words: ReadonlyArr
       }
     });
   });
-  const units = words.map((w, j) => ({ id: -1, text: text.slice(w.start, w.end), start: w.start, end: w.end, special: false, word: j }));
+  // Like merged words, a unit names the token indices it covers (the editor maps positions to tokens with them).
+  const units = words.map((w, j) => ({ id: -1, text: text.slice(w.start, w.end), start: w.start, end: w.end, special: false, word: j, tokens: members[j] }));
   return { units, members, owners };
 }
 

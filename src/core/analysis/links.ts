@@ -16,9 +16,10 @@ export const DENSE_LIMIT = 64;
 
 /**
  * The links of `head` worth drawing: every link above MIN_LINK_WEIGHT for short inputs, else the
- * `maxPerQuery` strongest per query. With `causal`, keys after the query are never drawn.
+ * `maxPerQuery` strongest per query. With `causal`, keys after the query are never drawn. With
+ * `signed` (a difference A − B), strength is the magnitude and the weights keep their sign.
  */
-export function selectLinks(a: AttentionTensor, head: number, maxPerQuery: number, causal: boolean): LinkSet {
+export function selectLinks(a: AttentionTensor, head: number, maxPerQuery: number, causal: boolean, signed = false): LinkSet {
   const dense = a.keys <= DENSE_LIMIT;
   const cap = a.queries * (dense ? a.keys : Math.min(maxPerQuery, a.keys));
   const query = new Uint16Array(cap);
@@ -27,10 +28,11 @@ export function selectLinks(a: AttentionTensor, head: number, maxPerQuery: numbe
   let n = 0;
   for (let q = 0; q < a.queries; q++) {
     const r = row(a, head, q);
+    const strength = signed ? r.map(Math.abs) : r;
     const limit = causal ? Math.min(q + 1, a.keys) : a.keys;
-    const keys = dense ? Array.from({ length: limit }, (_, i) => i) : topK(limit === a.keys ? r : r.subarray(0, limit), maxPerQuery);
+    const keys = dense ? Array.from({ length: limit }, (_, i) => i) : topK(limit === a.keys ? strength : strength.subarray(0, limit), maxPerQuery);
     for (const k of keys) {
-      if (r[k] < MIN_LINK_WEIGHT) continue;
+      if (strength[k] < MIN_LINK_WEIGHT) continue;
       query[n] = q;
       key[n] = k;
       weight[n] = r[k];
@@ -46,4 +48,9 @@ export const ALPHA_BUCKETS = 16;
 /** Opacity bucket of a weight (0…ALPHA_BUCKETS-1). */
 export function alphaBucket(w: number): number {
   return Math.max(0, Math.min(ALPHA_BUCKETS - 1, Math.floor(w * ALPHA_BUCKETS)));
+}
+
+/** Opacity bucket of a difference: √|Δ|, so small differences stay visible (as in the matrix). */
+export function signedBucket(d: number): number {
+  return alphaBucket(Math.sqrt(Math.abs(d)));
 }

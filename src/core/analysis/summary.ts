@@ -35,6 +35,33 @@ export interface ViewSummary {
   units?: TokenUnits;
   /** Labels of the single head summarised (from the head explorer's rules), if known. */
   headLabels?: string[];
+  /** In a comparison: model B over the same positions (the summary itself is A's). */
+  compare?: ComparedSummary;
+}
+
+/** Model B's side of a comparison's summary. */
+export interface ComparedSummary {
+  /** "B · Layer 2 · head 3". */
+  label: string;
+  /** B's own strongest keys per query (`queries * k`, -1 pads) and their weights. */
+  keyIndex: Int32Array;
+  weight: Float32Array;
+  /** B's weight at each of A's keys (`keyIndex` of the summary). */
+  weightAtA: Float32Array;
+}
+
+/** B's side for summary `a` of a comparison: `b` is B's record over the same positions. */
+export function comparedSummary(a: ViewSummary, b: AttentionRecord, heads: readonly number[]): ComparedSummary {
+  const own = summarize(a.runId, b, heads, a.k);
+  const weightAtA = new Float32Array(a.keyIndex.length);
+  for (let q = 0; q < a.queries; q++) {
+    const rowB = meanRow(b, heads, q);
+    for (let i = 0; i < a.k; i++) {
+      const key = a.keyIndex[q * a.k + i];
+      if (key >= 0) weightAtA[q * a.k + i] = rowB[key];
+    }
+  }
+  return { label: `B · ${own.label}`, keyIndex: own.keyIndex, weight: own.weight, weightAtA };
 }
 
 /** The units of `positions` (a record's tokens or words) in terms of `runTokens`; undefined when they are the same list. */

@@ -5,8 +5,8 @@
  * weight and whose colour is the head. Pure: text is measured by a function the caller supplies.
  */
 import type { AttentionRecord } from '../attention';
-import { ALPHA_BUCKETS, alphaBucket, selectLinks } from '../analysis/links';
-import { headColor } from '../palette';
+import { ALPHA_BUCKETS, alphaBucket, selectLinks, signedBucket } from '../analysis/links';
+import { DIFFERENCE_COLORS, headColor } from '../palette';
 import { tokenLabel } from '../tokens';
 import { escapeXml, svgNumber, svgStart } from './svg';
 
@@ -31,7 +31,8 @@ export function labelWidth(record: AttentionRecord, measure: Measure): number {
 
 /** Width of the whole view for `available` pixels (0: unknown). */
 export function viewWidth(labelW: number, available: number): number {
-  return Math.max(320, Math.min(available || 640, 2 * labelW + 420));
+  // Narrow panes (a comparison side by side) get their own width rather than a clipped view.
+  return Math.max(available ? Math.min(320, available) : 320, Math.min(available || 640, 2 * labelW + 420));
 }
 
 /** Height of all rows. */
@@ -80,6 +81,9 @@ export interface HeadViewFigureInput {
   width?: number;
   /** A line above the figure (model, layer, heads); none when absent. */
   title?: string;
+  /** Hues of a signed record's positive and negative links (A − B); concrete colours. */
+  positive?: string;
+  negative?: string;
 }
 
 /** The head view of `record` as a standalone SVG document: every row, every drawn link, text as text. */
@@ -96,14 +100,21 @@ export function headViewSvg(p: HeadViewFigureInput): string {
   if (p.title) out.push(`<text x="6" y="${ROW / 2 + 4}" dominant-baseline="central" fill="${style.foreground}">${escapeXml(p.title)}</text>`);
   for (let h = 0; h < record.heads; h++) {
     if (!p.visibleHeads[h]) continue;
-    const set = selectLinks(record, h, p.maxLinksPerQuery, record.causal);
-    const buckets: string[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
-    for (let i = 0; i < set.length; i++) {
-      buckets[alphaBucket(set.weight[i])].push(`<line x1="${leftX}" y1="${svgNumber(y(set.query[i]))}" x2="${rightX}" y2="${svgNumber(y(set.key[i]))}" data-query="${set.query[i]}" data-key="${set.key[i]}" data-weight="${svgNumber(set.weight[i], 6)}"/>`);
+    const set = selectLinks(record, h, p.maxLinksPerQuery, record.causal, record.signed);
+    // A difference is coloured by sign (one group per sign), weights by head.
+    const groups = record.signed
+      ? [{ color: p.positive ?? DIFFERENCE_COLORS.positive, keep: (w: number) => w > 0 }, { color: p.negative ?? DIFFERENCE_COLORS.negative, keep: (w: number) => w < 0 }]
+      : [{ color: headColor(h), keep: () => true }];
+    for (const { color, keep } of groups) {
+      const buckets: string[][] = Array.from({ length: ALPHA_BUCKETS }, () => []);
+      for (let i = 0; i < set.length; i++) {
+        if (!keep(set.weight[i])) continue;
+        buckets[record.signed ? signedBucket(set.weight[i]) : alphaBucket(set.weight[i])].push(`<line x1="${leftX}" y1="${svgNumber(y(set.query[i]))}" x2="${rightX}" y2="${svgNumber(y(set.key[i]))}" data-query="${set.query[i]}" data-key="${set.key[i]}" data-weight="${svgNumber(set.weight[i], 6)}"/>`);
+      }
+      out.push(`<g class="head" data-head="${h}" stroke="${color}" stroke-width="${LINK_WIDTH}">`);
+      buckets.forEach((lines, b) => lines.length > 0 && out.push(`<g stroke-opacity="${svgNumber(bucketAlpha(b), 4)}">`, ...lines, '</g>'));
+      out.push('</g>');
     }
-    out.push(`<g class="head" data-head="${h}" stroke="${headColor(h)}" stroke-width="${LINK_WIDTH}">`);
-    buckets.forEach((lines, b) => lines.length > 0 && out.push(`<g stroke-opacity="${svgNumber(bucketAlpha(b), 4)}">`, ...lines, '</g>'));
-    out.push('</g>');
   }
   const labels = (tokens: AttentionRecord['queryTokens'], anchor: 'end' | 'start', x: number) => {
     out.push(`<g text-anchor="${anchor}" dominant-baseline="central">`);

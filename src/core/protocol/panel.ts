@@ -42,6 +42,20 @@ export interface RunRequest {
   maxLinksPerQuery: number;
   /** When the command ran and the host's stages (tokenize, panel start), for the timings breakdown. */
   timing?: { commandAt: number; spans: TimingSpan[]; sentAt: number };
+  /** Run B of a comparison: this request is run A, and the panel compares the two. */
+  compare?: CompareSide;
+}
+
+/** The other side of a comparison: another model on the same text, or the same model on another text. */
+export interface CompareSide {
+  model: ModelDescriptor;
+  text: string;
+  tokens: TokenInfo[];
+  ids: Int32Array;
+  decoderTokens?: TokenInfo[];
+  decoderIds?: Int32Array;
+  /** Both sides run the same model (two texts). */
+  sameModel: boolean;
 }
 
 /** A model to get ready (runtime, bytes, session) before its first run, e.g. while the host tokenizes. */
@@ -117,4 +131,6 @@ export type FromPanel =
   /** The export failed or was cancelled; nothing of it may be kept. */
   | { type: 'export/didFail'; exportId: number; message: string }
   /** The panel's Export button: run the export command. */
-  | { type: 'export/request' };
+  | { type: 'export/request' }
+  /** The panel's Compare button: run Compare Models… on the selection shown. */
+  | { type: 'compare/request' };

@@ -1,0 +1,129 @@
+/**
+ * `attentionLens.compareModels` (two models, one selection) and `attentionLens.compareEditedText`
+ * (one model, the selection and an edited copy or a second selection): tokenize both sides on
+ * the host, add run A to the registry, and hand both to the panel, which runs and compares them.
+ */
+import * as vscode from 'vscode';
+import { readSettings } from '../config';
+import { showError } from '../errorMessages';
+import { prepareComparison } from '../models/compareInputs';
+import type { ModelStore } from '../modelStore';
+import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
+import type { RunRegistry } from '../runs/runRegistry';
+import { pickModel } from './modelCommands';
+import type { ShowAttention } from './showAttention';
+
+/** Where the inspected text of side A sits in its document. */
+interface Source {
+  document: vscode.TextDocument;
+  selection: vscode.Selection;
+}
+
+/** Runs comparisons; shares model loading and tokenizers with Show Attention. */
+export class CompareAttention {
+  constructor(private readonly show: ShowAttention, private readonly store: ModelStore, private readonly runs: RunRegistry, private readonly panels: AttentionPanels) {}
+
+  /** Two models on the selection: model A (the current one preselected), then model B. */
+  async compareModels(editor: vscode.TextEditor | undefined): Promise<void> {
+    const source = this.selection(editor);
+    if (!source) return;
+    const current = readSettings().model || this.store.bundled()[0]?.id;
+    const a = await pickModel(this.store, 'Attention Lens: Compare Models — model A', current);
+    if (!a) return;
+    const b = await pickModel(this.store, `Attention Lens: Compare Models — model B (compared with ${a.label})`, undefined);
+    if (!b) return;
+    const text = source.document.getText(source.selection);
+    await this.start(source, a.setting, b.setting, text, text);
+  }
+
+  /** The selection against an edited copy (asked for), or the first two selections, through the current model. */
+  async compareEditedText(editor: vscode.TextEditor | undefined): Promise<void> {
+    const source = this.selection(editor);
+    if (!source) return;
+    const texts = (editor?.selections ?? []).map((s) => editor!.document.getText(s)).filter((t) => t.trim().length > 0);
+    const textA = source.document.getText(source.selection);
+    let textB: string | undefined = texts.length >= 2 ? texts[1] : undefined;
+    textB ??= await vscode.window.showInputBox({
+      title: 'Attention Lens: Compare with Edited Text',
+      prompt: 'Edit the text; its attention is compared with the selection’s (tokens aligned through a diff)',
+      value: textA,
+      validateInput: (v) => (v.trim().length === 0 ? 'The edited text is empty' : v === textA ? 'Change something to compare (the text is unchanged)' : undefined),
+    });
+    if (textB === undefined) return;
+    const model = readSettings().model;
+    await this.start(source, model, model, textA, textB);
+  }
+
+  /**
+   * The first non-empty selection; from the panel (no editor focused), the text of the run on
+   * screen while its document is unchanged; else a message that says to make one.
+   */
+  private selection(editor: vscode.TextEditor | undefined): Source | undefined {
+    const selection = editor?.selections.find((s) => !s.isEmpty && editor.document.getText(s).trim().length > 0);
+    if (editor && selection) return { document: editor.document, selection };
+    const shown = editor ? undefined : this.runs.latest;
+    const document = shown && vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown.document.uri && d.version === shown.document.version);
+    if (shown && document) {
+      const { offset, length } = shown.document;
+      return { document, selection: new vscode.Selection(document.positionAt(offset), document.positionAt(offset + length)) };
+    }
+    void vscode.window.showInformationMessage('Attention Lens: select the text you want to compare, then run the command again.');
+    return undefined;
+  }
+
+  private async start(source: Source, settingA: string, settingB: string, textA: string, textB: string): Promise<void> {
+    const settings = readSettings();
+    let panel;
+    try {
+      const a = await this.show.loadModel(settingA);
+      const b = settingB === settingA ? a : await this.show.loadModel(settingB);
+      if (!a || !b) return;
+      panel = this.panels.createOrShow();
+      panel.prepare(a.model, settings.backend);
+      const prepared = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Attention Lens: tokenizing both sides…' }, () => prepareComparison(
+        { info: a.info, tokenizer: this.show.tokenizer(a.info.folder), text: textA, label: a.entry.label },
+        { info: b.info, tokenizer: this.show.tokenizer(b.info.folder), text: textB, label: b.entry.label },
+      ));
+      if (prepared.notice) void vscode.window.showWarningMessage(`Attention Lens: ${prepared.notice}`);
+      const run = this.runs.add({
+        model: { id: a.entry.id, label: a.entry.label },
+        document: { uri: source.document.uri.toString(), version: source.document.version, offset: source.document.offsetAt(source.selection.start), length: prepared.a.text.length },
+        tokens: prepared.a.tokens,
+      });
+      const ids = (tokens: { id: number }[] | undefined) => tokens && Int32Array.from(tokens, (t) => t.id);
+      const sideB: PanelModel = b.model;
+      panel.start({
+        runId: run.id,
+        model: a.model,
+        backend: settings.backend,
+        text: prepared.a.text,
+        tokens: prepared.a.tokens,
+        ids: ids(prepared.a.tokens)!,
+        decoderTokens: prepared.a.decoderTokens,
+        decoderIds: ids(prepared.a.decoderTokens),
+        notice: prepared.notice,
+        maxLinksPerQuery: settings.maxLinksPerQuery,
+        compare: {
+          model: sideB,
+          text: prepared.b.text,
+          tokens: prepared.b.tokens,
+          ids: ids(prepared.b.tokens)!,
+          decoderTokens: prepared.b.decoderTokens,
+          decoderIds: ids(prepared.b.decoderTokens),
+          sameModel: settingA === settingB,
+        },
+      });
+    } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose();
+      showError(e, true);
+    }
+  }
+}
+
+/** Registers both comparison commands. */
+export function registerCompareCommands(compare: CompareAttention): vscode.Disposable[] {
+  return [
+    vscode.commands.registerCommand('attentionLens.compareModels', () => compare.compareModels(vscode.window.activeTextEditor)),
+    vscode.commands.registerCommand('attentionLens.compareEditedText', () => compare.compareEditedText(vscode.window.activeTextEditor)),
+  ];
+}

@@ -1,0 +1,112 @@
+/// <reference lib="dom" />
+// End to end in a real VS Code (code-server): Compare Models… from the editor context menu (the
+// two bundled models: different tokenizers and head counts), both sides drawn, hover shared,
+// the head correspondence, the editor hover; then Compare with Edited Text… and its difference view.
+import * as path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, panelFrame } from './codeServer';
+import { useSession } from './session';
+import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+
+/** Picks `label` in the open quick pick (typing filters it), or accepts the preselected item. */
+async function pick(page: Page, title: RegExp, label?: string): Promise<void> {
+  const widget = page.locator('.quick-input-widget', { hasText: title });
+  await widget.waitFor({ timeout: 15_000 });
+  if (label) {
+    await page.keyboard.type(label);
+    await widget.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
+  } else await widget.locator('.monaco-list-row.focused').first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  await widget.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+}
+
+/** The panel once a run (the comparison) is ready; throws with the panel's error. */
+async function ready(page: Page): Promise<Frame> {
+  const frame = await panelFrame(page, 120_000);
+  await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 240_000 });
+  const error = await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent ?? ''));
+  expect(error).toBe('');
+  return frame;
+}
+
+const visible = (frame: Frame, id: string) => frame.$eval(`#${id}`, (e) => !(e as HTMLElement).hidden);
+
+describe('model comparison', () => {
+  const session = useSession(false);
+
+  it('compares the two bundled models side by side, with a shared hover, the head correspondence and the editor hover', async () => {
+    const { page, server } = session;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    const item = page.getByRole('menuitem', { name: /Compare Models…/ });
+    await firstLine(page).getByText('cat', { exact: false }).first().click({ button: 'right' });
+    await item.waitFor({ timeout: 10_000 });
+    await item.hover();
+    await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
+    await page.keyboard.press('Enter');
+    await pick(page, /model A/); // the current model is preselected
+    await pick(page, /model B/, 'Tiny masked');
+    const frame = await ready(page);
+
+    // Both models, side by side, and the alignment in use said plainly.
+    expect(await visible(frame, 'compare-bar')).toBe(true);
+    expect(await frame.$eval('#compare-models', (e) => e.textContent)).toMatch(/A \(left\): Tiny causal LM.*B \(right\): Tiny masked LM.*8 and 6 heads/);
+    expect(await frame.$eval('#notice', (e) => e.textContent)).toMatch(/Compared by words: the tokenizers differ/);
+    expect(await visible(frame, 'view')).toBe(true);
+    expect(await visible(frame, 'view-b')).toBe(true);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    expect(Number(await frame.$eval('#view-b', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // 8 heads against 6: no difference by head is offered.
+    expect(await frame.$eval('#compare-show option[value="difference"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
+
+    // Hover a word in A: B shows the same word hovered.
+    const vb = (await (await frame.$('#view'))!.boundingBox())!;
+    await page.mouse.move(vb.x + 20, vb.y + 6 + 18 * 2 + 9);
+    await expect.poll(() => frame.$eval('#view-b', (v) => v.dataset.hover), { timeout: 5000 }).toBe('query:2');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'compare-side.png') });
+
+    // The head correspondence: a best match for each of A's 8 heads; a pair picked shows side by side.
+    await frame.selectOption('#compare-show', 'correspondence');
+    expect(await visible(frame, 'correspondence')).toBe(true);
+    expect(await visible(frame, 'view')).toBe(false);
+    const best = (await frame.$eval('#correspondence', (e) => e.dataset.bestMatches ?? '')).split(',').map(Number);
+    expect(best.length).toBe(8);
+    expect(best.every((h) => h >= 0 && h < 6)).toBe(true);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'compare-correspondence.png') });
+    await frame.click('#correspondence .matches li:nth-child(3)');
+    expect(await frame.$eval('#compare-show', (s) => (s as HTMLSelectElement).value)).toBe('side');
+    expect(await frame.$$eval('#heads button.head', (bs) => bs.map((b) => b.getAttribute('aria-pressed')))).toEqual(Array.from({ length: 8 }, (_, i) => String(i === 2)));
+
+    // The editor hover shows both models' strongest links with the difference.
+    const hover = await editorHover(page);
+    expect(hover).toMatch(/comparison/);
+    expect(hover).toMatch(/A − B/);
+    expect(hover).toMatch(/B attends most to/);
+  });
+
+  it('compares the selection with an edited copy through one model, and shows the difference', async () => {
+    const { page } = session;
+    await selectFirstLine(page);
+    await runCommand(page, 'Attention Lens: Compare with Edited Text…');
+    const box = page.locator('.quick-input-widget', { hasText: /Compare with Edited Text/ });
+    await box.waitFor({ timeout: 15_000 });
+    expect(await box.locator('input').inputValue()).toMatch(/^The cat sat on the mat/);
+    // An edit at the start: the causal model's later tokens see a different past (an edit at the end would change nothing before it).
+    await page.keyboard.press('Home');
+    await page.keyboard.type('Yesterday ');
+    await page.keyboard.press('Enter');
+    const frame = await ready(page);
+    await expect.poll(() => frame.$eval('#notice', (e) => e.textContent), { timeout: 60_000 }).toMatch(/Compared by tokens of two texts: 1 edit/);
+    expect(await frame.$eval('#notice', (e) => e.textContent)).not.toMatch(/identical/);
+    await frame.selectOption('#compare-show', 'difference');
+    expect(await visible(frame, 'view-b')).toBe(false);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'compare-difference.png') });
+    // The matrix shows the difference too, and B's matrix returns beside A's side by side.
+    await frame.selectOption('#view-mode', 'matrix');
+    expect(await visible(frame, 'matrix')).toBe(true);
+    await frame.selectOption('#compare-show', 'side');
+    expect(await visible(frame, 'matrix-b')).toBe(true);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The comparison part of the panel: the bar (display, layer of B), model B's head view and matrix
+ * beside A's with hover and scrolling shared, A − B for the main view, and the head
+ * correspondence. Reads the state, changes it only through its actions.
+ */
+import type { AttentionRecord } from '../../src/core/attention';
+import { correspondence, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
+import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import { CorrespondenceView } from '../views/correspondenceView';
+import { HeadView } from '../views/headView';
+import { MatrixView } from '../views/matrixView';
+import { COMPARE_SHOWS, type Change, type CompareShow, type PanelState } from './state';
+
+/** The elements the pane owns. */
+export interface ComparePaneElements {
+  bar: HTMLElement;
+  show: HTMLSelectElement;
+  layerB: HTMLSelectElement;
+  models: HTMLElement;
+  headB: HTMLElement;
+  matrixB: HTMLElement;
+  correspondence: HTMLElement;
+  /** A's containers, whose scrolling B follows (and the other way round). */
+  headA: HTMLElement;
+  matrixA: HTMLElement;
+}
+
+export class ComparePane {
+  private readonly headB: HeadView;
+  private readonly matrixB: MatrixView;
+  private readonly correspondence: CorrespondenceView;
+  private difference: { a: AttentionRecord; b: AttentionRecord; d: AttentionRecord } | undefined;
+  private distances: { a: AttentionRecord; b: AttentionRecord; d: Float32Array } | undefined;
+  private barKey = '';
+
+  constructor(private readonly el: ComparePaneElements, private readonly state: PanelState, hover: (t: TokenTarget | null) => void) {
+    this.headB = new HeadView(el.headB, hover);
+    this.matrixB = new MatrixView(el.matrixB, hover);
+    this.correspondence = new CorrespondenceView(el.correspondence, (a, b) => state.pickPair(a, b));
+    el.show.onchange = () => state.setCompareShow(el.show.value as CompareShow);
+    el.layerB.onchange = () => state.setLayerB(el.layerB.value === '' ? undefined : Number(el.layerB.value));
+    for (const [a, b] of [[el.headA, el.headB], [el.matrixA, el.matrixB]]) syncScroll(a, b);
+    for (const c of [el.headB, el.matrixB]) c.addEventListener('keydown', (e) => state.key(e.key) && e.preventDefault());
+  }
+
+  /** Whether heads of A and B correspond by index (same count), so A − B exists. */
+  private get paired(): boolean {
+    return this.state.record?.heads === this.state.recordB?.heads;
+  }
+
+  /** What the main view draws: A's record, or A − B in the difference display (heads paired by index). */
+  mainRecord(): AttentionRecord | undefined {
+    const a = this.state.record, b = this.state.recordB, c = this.state.snapshot.compare;
+    if (!a || !b || c?.show !== 'difference' || !this.paired) return a;
+    if (this.difference?.a !== a || this.difference.b !== b) {
+      this.difference = { a, b, d: differenceRecord(a, b, `${a.label} − B ${b.label}`) };
+    }
+    return this.difference.d;
+  }
+
+  /** After a state change in a comparison: the bar, which containers show, and B's side or the correspondence. */
+  draw(change: Change, mainContainer: HTMLElement): void {
+    const s = this.state.snapshot, c = s.compare;
+    this.el.bar.hidden = !c;
+    if (!c) {
+      for (const e of [this.el.headB, this.el.matrixB, this.el.correspondence]) e.hidden = true;
+      return;
+    }
+    const a = this.state.record, b = this.state.recordB;
+    if (!a || !b) return;
+    if (change !== 'hover') this.drawBar();
+    const show = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    mainContainer.hidden = show === 'correspondence';
+    this.el.headB.hidden = !(show === 'side' && s.viewMode === 'head');
+    this.el.matrixB.hidden = !(show === 'side' && s.viewMode === 'matrix');
+    this.el.correspondence.hidden = show !== 'correspondence';
+    if (show === 'correspondence') {
+      if (change === 'hover') return;
+      if (this.distances?.a !== a || this.distances.b !== b) this.distances = { a, b, d: correspondence(a, b) };
+      this.correspondence.render({ distances: this.distances.d, headsA: a.heads, headsB: b.heads, labelA: a.label, labelB: b.label });
+      return;
+    }
+    if (show !== 'side') return;
+    const viewState = { record: b, visibleHeads: this.state.visibleHeadsB, maxLinksPerQuery: s.run?.request.maxLinksPerQuery ?? 12, hover: s.hover };
+    const view = s.viewMode === 'matrix' ? this.matrixB : this.headB;
+    // What B shows hovered (the same position as A's), for people's tools and the tests.
+    (s.viewMode === 'matrix' ? this.el.matrixB : this.el.headB).dataset.hover = s.hover ? `${s.hover.side}:${s.hover.index}` : '';
+    if (change === 'hover') view.update(viewState);
+    else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+  }
+
+  /** The display choice, B's layers (with the proportional one named) and which models sit where. */
+  private drawBar(): void {
+    const s = this.state.snapshot, c = s.compare!;
+    const key = `${s.run?.request.runId}|${c.records.length}|${s.recordIndex}`;
+    if (key !== this.barKey) {
+      this.barKey = key;
+      this.el.show.replaceChildren(...COMPARE_SHOWS.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));
+      this.el.layerB.replaceChildren(
+        Object.assign(document.createElement('option'), { value: '', textContent: `${c.records[mapLayer(s.recordIndex, s.records.length, c.records.length)]?.label} (proportional)` }),
+        ...c.records.map((r, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: r.label })),
+      );
+    }
+    const diff = this.el.show.querySelector<HTMLOptionElement>('option[value="difference"]');
+    const a = this.state.record, b = this.state.recordB;
+    if (diff) {
+      diff.disabled = !this.paired;
+      diff.title = this.paired ? '' : `A has ${a?.heads} heads and B ${b?.heads}: heads do not correspond by index, so there is no difference by head. Use the head correspondence.`;
+    }
+    this.el.show.value = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    this.el.layerB.value = c.layerB === undefined ? '' : String(c.layerB);
+    const run = s.run!;
+    const sameModel = run.request.compare?.sameModel;
+    this.el.models.textContent = sameModel
+      ? `${run.request.model.label}: the selection (A, left) and the edited text (B, right)`
+      : `A (left): ${run.request.model.label} · B (right): ${c.b.request.model.label}${a && b && a.heads !== b.heads ? ` · ${a.heads} and ${b.heads} heads: compare them in the head correspondence` : ''}`;
+  }
+}
+
+/** Keeps two scrollers at the same scroll position, whichever the user scrolls. */
+function syncScroll(a: HTMLElement, b: HTMLElement): void {
+  let from: HTMLElement | undefined;
+  const follow = (src: HTMLElement, dst: HTMLElement) => () => {
+    if (from && from !== src) return;
+    from = src;
+    dst.scrollTop = src.scrollTop;
+    dst.scrollLeft = src.scrollLeft;
+    requestAnimationFrame(() => (from = undefined));
+  };
+  a.addEventListener('scroll', follow(a, b), { passive: true });
+  b.addEventListener('scroll', follow(b, a), { passive: true });
+}
