@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, panelFrame } from './codeServer';
+import { ARTIFACTS, explorerFrame, panelFrame } from './codeServer';
 import { useSession } from './session';
 import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
@@ -77,6 +77,24 @@ describe('model comparison', () => {
     await frame.click('#correspondence .matches li:nth-child(3)');
     expect(await frame.$eval('#compare-show', (s) => (s as HTMLSelectElement).value)).toBe('side');
     expect(await frame.$$eval('#heads button.head', (bs) => bs.map((b) => b.getAttribute('aria-pressed')))).toEqual(Array.from({ length: 8 }, (_, i) => String(i === 2)));
+
+    // The head explorer shows the comparison: cells coloured by divergence from B; a click shows
+    // that head of A beside its closest head of B.
+    await runCommand(page, 'Attention Lens: Show Head Explorer');
+    const explorer = await explorerFrame(page);
+    await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 60_000 });
+    await expect.poll(() => explorer.$eval('#color-by', (e) => (e as HTMLSelectElement).value), { timeout: 30_000 }).toBe('divergence');
+    expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/compared with Tiny masked LM/);
+    const grid = (await (await explorer.$('#grid'))!.boundingBox())!;
+    const [size, first] = await explorer.$eval('#grid', (g) => [Number(g.dataset.cellSize), Number(g.dataset.firstColumn)]);
+    const cell = { x: grid.x + first + size * 4 + size / 2, y: grid.y + 2 + size / 2 }; // layer 1, head 5
+    await page.mouse.move(cell.x, cell.y);
+    await explorer.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+    expect(await explorer.$eval('#tooltip', (t) => t.textContent)).toMatch(new RegExp(`vs Tiny masked LM \\(bundled\\) Layer 1 head ${best[4] + 1}: JS distance to the best match 0\\.\\d{3}`));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'compare-explorer.png') });
+    await page.mouse.click(cell.x, cell.y);
+    await expect.poll(() => frame.$$eval('#heads button.head', (bs) => bs.map((b) => b.getAttribute('aria-pressed') === 'true')), { timeout: 10_000 }).toEqual(Array.from({ length: 8 }, (_, i) => i === 4));
+    await expect.poll(() => frame.$eval('#view-b', (v) => v.dataset.heads), { timeout: 10_000 }).toBe(String(best[4]));
 
     // The editor hover shows both models' strongest links with the difference.
     const hover = await editorHover(page);

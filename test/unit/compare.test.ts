@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { alignRuns, sameTokens, textWords } from '../../src/core/analysis/alignment';
-import { alignedRecord, bestMatches, correspondence, differenceRecord, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
+import { alignedRecord, bestMatches, correspondence, differenceRecord, headDivergence, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
 import { rowJsDistance } from '../../src/core/analysis/headSimilarity';
 import type { TokenInfo } from '../../src/core/tokens';
 
@@ -127,5 +127,16 @@ describe('comparison', () => {
     expect(Array.from(cmp[1].distances)).toEqual([0, expect.any(Number)]);
     expect(identicalRecords(a, a.map((r) => ({ ...r, data: r.data.slice() })))).toBe(true);
     expect(identicalRecords(a, [a[0], rec([h1, h1], tokens, 1)])).toBe(false);
+  });
+
+  it('gives the explorer each head’s divergence: by index when heads correspond, else by best match', () => {
+    const same = headDivergence(rec([h0, h1], tokens, 0, true), rec([h1, h1], tokens, 0, true));
+    expect(same.measure).toBe('mean |A − B|');
+    expect(Array.from(same.partner)).toEqual([0, 1]);
+    expect(Array.from(same.values)).toEqual([expect.closeTo(2.6 / 6, 6), 0]);
+    const other = headDivergence(rec([h0, h1, h2], tokens), rec([h2, h0], tokens));
+    expect(other.measure).toBe('JS distance to the best match');
+    expect(Array.from(other.partner)).toEqual([1, 1, 0]);
+    expect(other.values[0]).toBe(0);
   });
 });

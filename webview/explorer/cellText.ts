@@ -22,6 +22,14 @@ export function describeCell(grid: HeadGrid, cell: Cell): HTMLElement[] {
   labels.className = 'tip-labels';
   const found = headLabels(stats);
   labels.textContent = found.length > 0 ? found.map((l) => `${l.label} (${ruleText(l)})`).join(' · ') : 'no label';
+  const d = grid.divergence;
+  const cellIndex = cellOffsets(grid.rows)[cell.row] + cell.head;
+  if (d && d.partner[cellIndex] >= 0) {
+    const vs = document.createElement('div');
+    vs.className = 'tip-labels';
+    vs.textContent = `vs ${d.modelB} ${d.layersB[cell.row]} head ${d.partner[cellIndex] + 1}: ${d.measures[cell.row]} ${d.values[cellIndex].toFixed(3)}`;
+    return [title, table, labels, vs];
+  }
   return [title, table, labels];
 }
 

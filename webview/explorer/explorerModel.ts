@@ -11,7 +11,7 @@ import type { ExplorerState } from '../../src/core/protocol/explorer';
 import type { HeadSelection } from '../../src/core/protocol/panel';
 
 /** What tints the cells. */
-export type ColorBy = 'none' | 'similarity' | StatName;
+export type ColorBy = 'none' | 'similarity' | 'divergence' | StatName;
 /** How heads are ordered within each layer. */
 export type SortBy = 'head' | StatName;
 
@@ -55,6 +55,21 @@ export function cellTints(data: ExplorerState, colorBy: ColorBy): Float32Array {
   if (colorBy === 'similarity') {
     const d = data.similarity?.distances;
     if (d && d.length === cells) for (let c = 0; c < cells; c++) out[c] = 1 - d[c];
+    return out;
+  }
+  if (colorBy === 'divergence') {
+    // A comparison: stronger where the head differs more from model B, scaled per row's measure over the grid.
+    const d = grid.divergence;
+    if (!d || d.values.length !== cells) return out;
+    const offsets = cellOffsets(grid.rows);
+    const max = new Map<string, number>();
+    grid.rows.forEach((_, r) => {
+      for (let c = offsets[r]; c < offsets[r + 1]; c++) if (!Number.isNaN(d.values[c])) max.set(d.measures[r], Math.max(max.get(d.measures[r]) ?? 0, d.values[c]));
+    });
+    grid.rows.forEach((_, r) => {
+      const m = max.get(d.measures[r]) ?? 0;
+      for (let c = offsets[r]; c < offsets[r + 1]; c++) if (!Number.isNaN(d.values[c])) out[c] = m > 0 ? d.values[c] / m : 0;
+    });
     return out;
   }
   const i = STAT_NAMES.indexOf(colorBy);

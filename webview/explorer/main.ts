@@ -18,7 +18,7 @@ function options(select: HTMLSelectElement, items: Array<[string, string]>, onCh
   select.replaceChildren(...items.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));
   select.onchange = () => onChange(select.value);
 }
-options(el('color-by'), [['none', 'nothing'], ['similarity', 'similarity to the selected head'], ...STAT_NAMES.map((s) => [s, s] as [string, string])], (v) => {
+options(el('color-by'), [['none', 'nothing'], ['similarity', 'similarity to the selected head'], ['divergence', 'difference from model B (comparison)'], ...STAT_NAMES.map((s) => [s, s] as [string, string])], (v) => {
   model.setColorBy(v as ColorBy);
   requestSimilarity();
 });
@@ -45,7 +45,8 @@ model.onDidChange((change) => {
   const { data, hover } = model.snapshot;
   el('empty').hidden = !!data.grid;
   el('main').hidden = !data.grid;
-  el('title').textContent = [data.title, data.grid?.weighting].filter(Boolean).join(' · ');
+  const d = data.grid?.divergence;
+  el('title').textContent = [data.title, data.grid?.weighting, d && `compared with ${d.modelB}: click a head to see it beside its closest head of B`].filter(Boolean).join(' · ');
   if (change === 'data' || change === 'style') view.render();
   else view.update();
   el('details').textContent = data.grid && data.selection ? describeSelection(data.grid, data.selection) : '';
@@ -79,9 +80,17 @@ gridEl.addEventListener('keydown', (e) => {
 
 channel.onMessage((m) => {
   switch (m.type) {
-    case 'state/didChange':
+    case 'state/didChange': {
+      const wasComparison = !!model.snapshot.data.grid?.divergence;
       model.receive(m.state);
+      // A comparison arrives coloured by how much each head differs from model B; a single run leaves that colouring.
+      const divergence = !!m.state.grid?.divergence;
+      if (divergence !== wasComparison && (model.snapshot.colorBy === 'none' || model.snapshot.colorBy === 'divergence')) {
+        model.setColorBy(divergence ? 'divergence' : 'none');
+        el<HTMLSelectElement>('color-by').value = model.snapshot.colorBy;
+      }
       return;
+    }
     default:
       assertNever(m as never);
   }

@@ -84,7 +84,9 @@ export class ComparePane {
     const viewState = { record: b, visibleHeads: this.state.visibleHeadsB, maxLinksPerQuery: s.run?.request.maxLinksPerQuery ?? 12, hover: s.hover };
     const view = s.viewMode === 'matrix' ? this.matrixB : this.headB;
     // What B shows hovered (the same position as A's), for people's tools and the tests.
-    (s.viewMode === 'matrix' ? this.el.matrixB : this.el.headB).dataset.hover = s.hover ? `${s.hover.side}:${s.hover.index}` : '';
+    const container = s.viewMode === 'matrix' ? this.el.matrixB : this.el.headB;
+    container.dataset.hover = s.hover ? `${s.hover.side}:${s.hover.index}` : '';
+    container.dataset.heads = viewState.visibleHeads.flatMap((v, h) => (v ? [h] : [])).join(',');
     if (change === 'hover') view.update(viewState);
     else if (change !== 'phase' && change !== 'grid') view.render(viewState);
   }

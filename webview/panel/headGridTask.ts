@@ -3,7 +3,8 @@
  * stay responsive while it runs; a newer run abandons an older computation.
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { type HeadGrid, emptyHeadGrid, fillGridRow } from '../../src/core/analysis/headGrid';
+import { type HeadGrid, cellOffsets, emptyHeadGrid, fillGridRow } from '../../src/core/analysis/headGrid';
+import { headDivergence } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 
@@ -23,4 +24,27 @@ export async function computeHeadGrid(request: RunRequest, records: readonly Att
     fillGridRow(grid, i, records[i], categories(records[i]));
   }
   return grid;
+}
+
+/**
+ * Adds a comparison's divergence to `grid` (run A's): row i against layer `layerOf(i)` of B, one
+ * layer per task; undefined when a newer grid computation superseded it.
+ */
+export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord[], b: readonly AttentionRecord[], layerOf: (i: number) => number, modelB: string): Promise<HeadGrid | undefined> {
+  const gen = generation;
+  const cells = cellOffsets(grid.rows);
+  const values = new Float32Array(cells.at(-1)!).fill(NaN);
+  const partner = new Int16Array(values.length).fill(-1);
+  const layersB: string[] = [], measures: string[] = [];
+  for (let i = 0; i < a.length; i++) {
+    await nextTask();
+    if (gen !== generation) return undefined;
+    const rb = b[layerOf(i)];
+    const d = headDivergence(a[i], rb);
+    values.set(d.values, cells[i]);
+    partner.set(d.partner, cells[i]);
+    layersB.push(rb.label);
+    measures.push(d.measure);
+  }
+  return { ...grid, divergence: { modelB, values, partner, layersB, measures } };
 }

@@ -13,7 +13,7 @@ import { TextView } from '../views/textView';
 import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
 import { type MechanismLayer, contributionBasisText } from '../../src/core/mechanism';
 import { tokenLabel } from '../../src/core/tokens';
-import { computeHeadGrid } from './headGridTask';
+import { computeHeadGrid, withDivergence } from './headGridTask';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import type { Backend } from '../../src/core/backend';
 import type { RuntimeFiles } from '../../src/core/protocol/panel';
@@ -312,7 +312,10 @@ state.onDidChange((change: Change) => {
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
     if ((change === 'run' && !s.layersPending) || change === 'records') {
       const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;
-      void computeHeadGrid(s.run.request, s.base).then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
+      const c = s.compare;
+      void computeHeadGrid(s.run.request, s.base)
+        .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), c.b.request.model.label) : grid))
+        .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     // For the memory benchmark (and anyone curious in the webview's developer tools).

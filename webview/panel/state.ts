@@ -15,7 +15,7 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
 import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
-import { alignedRecord, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
+import { alignedRecord, bestMatches, correspondence, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
 
 /** Views the panel can show. */
 export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
@@ -143,9 +143,14 @@ export class PanelState {
 
   /** In a comparison: the layer of B facing the record on screen (the user's choice, else proportional). */
   get layerB(): number {
+    return this.layerBOf(this.s.recordIndex);
+  }
+
+  /** In a comparison: the layer of B facing record `i` of A. */
+  layerBOf(i: number): number {
     const c = this.s.compare;
     if (!c) return 0;
-    return c.layerB ?? mapLayer(this.s.recordIndex, this.s.records.length, c.records.length);
+    return c.layerB ?? mapLayer(i, this.s.records.length, c.records.length);
   }
 
   /** In a comparison: which heads of B show. */
@@ -242,7 +247,8 @@ export class PanelState {
   /** Compares the record on screen with layer `i` of B; undefined: the proportional layer. */
   setLayerB(i: number | undefined): void {
     const c = this.s.compare;
-    if (c && (i === undefined || (i >= 0 && i < c.records.length)) && i !== c.layerB) this.set({ compare: { ...c, layerB: i }, hover: null, reveal: false }, 'selection');
+    // The explorer's divergence follows B's layers: the grid is made again ('records').
+    if (c && (i === undefined || (i >= 0 && i < c.records.length)) && i !== c.layerB) this.set({ compare: { ...c, layerB: i }, grid: undefined, hover: null, reveal: false }, 'records');
   }
 
   /** The rest of the run's layers arrived (read back from the GPU after the first picture); the view keeps its place. */
@@ -334,6 +340,12 @@ export class PanelState {
     const r = this.s.records[recordIndex];
     if (!r) return;
     const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
+    const c = this.s.compare;
+    if (c && heads.length === 1) {
+      // From the explorer: that head of A beside its closest head of B.
+      const best = bestMatches(correspondence(r, c.records[this.layerBOf(recordIndex)]), r.heads, c.records[this.layerBOf(recordIndex)].heads)[heads[0]].head;
+      return void this.set({ recordIndex, visibleHeads, compare: { ...c, show: 'side', headsB: [best] }, hover: null, reveal: false }, 'selection');
+    }
     if (recordIndex === this.s.recordIndex && visibleHeads.join() === this.s.visibleHeads.join()) return;
     const hover = recordIndex === this.s.recordIndex ? this.s.hover : null;
     this.set({ recordIndex, visibleHeads, hover, reveal: false }, 'selection');

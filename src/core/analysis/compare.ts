@@ -156,3 +156,19 @@ export function layerComparisons(a: readonly AttentionRecord[], b: readonly Atte
 export function identicalRecords(a: readonly AttentionRecord[], b: readonly AttentionRecord[]): boolean {
   return a.length === b.length && a.every((r, i) => r.data.length === b[i].data.length && r.data.every((v, k) => v === b[i].data[k]));
 }
+
+/** How far each head of A is from model B in one layer, for the explorer's cells. */
+export interface HeadDivergence {
+  /** Per head of A: mean |A − B| when heads correspond by index, else the distance to its best match. */
+  values: Float32Array;
+  /** Per head of A, the head of B it is compared with (itself by index, or its best match). */
+  partner: Int16Array;
+  measure: 'mean |A − B|' | 'JS distance to the best match';
+}
+
+/** Each head of `a` against `b` (aligned): by index when the head counts match, else by best match. */
+export function headDivergence(a: AttentionRecord, b: AttentionRecord): HeadDivergence {
+  if (a.heads === b.heads) return { values: meanAbsDifference(a, b), partner: Int16Array.from({ length: a.heads }, (_, h) => h), measure: 'mean |A − B|' };
+  const best = bestMatches(correspondence(a, b), a.heads, b.heads);
+  return { values: Float32Array.from(best, (m) => m.distance), partner: Int16Array.from(best, (m) => m.head), measure: 'JS distance to the best match' };
+}

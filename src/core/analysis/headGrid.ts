@@ -31,6 +31,22 @@ export interface HeadGrid {
   stats: Float32Array;
   /** What the cells show when it is not the attention weights (contributions), for people. */
   weighting?: string;
+  /** In a comparison: how far each head of A (the grid's run) is from model B. */
+  divergence?: GridDivergence;
+}
+
+/** A comparison's per-cell divergence from model B. */
+export interface GridDivergence {
+  /** "Tiny masked LM (bundled)". */
+  modelB: string;
+  /** Per cell (NaN until computed): mean |A − B| where heads correspond, else the JS distance to the best match. */
+  values: Float32Array;
+  /** Per cell, the head of B compared with (-1 until computed). */
+  partner: Int16Array;
+  /** Per row, the layer label of B compared with. */
+  layersB: string[];
+  /** Per row, what `values` measures. */
+  measures: string[];
 }
 
 /** Index of the first cell of each row (cells run row by row, head by head). */
