@@ -5,9 +5,10 @@
  */
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { type AttentionRecord, recordOfLayer, row } from './core/attention';
+import { type AttentionRecord, recordOfLayer } from './core/attention';
+import { compareJson } from './core/export/compareJson';
 import { alignRuns } from './core/analysis/alignment';
-import { type LayerComparison, alignedRecord, bestMatches, differenceRecord, identicalRecords, layerComparisons } from './core/analysis/compare';
+import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
 import { AttentionEngine } from './core/engine/attentionEngine';
 import type { CompareArgs } from './cliArgs';
 import { type PreparedSide, prepareComparison } from './models/compareInputs';
@@ -50,29 +51,14 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const identical = identicalRecords(a, b);
   if (identical) process.stderr.write('note: the two runs are identical: every difference is 0.\n');
   if (!args.json) return out(table(layers, alignment.description, identical));
-  const tokens = (p: PreparedSide) => p.tokens.map(({ id, text, start, end, special }) => ({ id, text, start, end, special }));
   // Streamed: with --diff at full length the document runs to hundreds of megabytes.
-  await writeJson({
+  await writeJson(compareJson({
     models: [ia, ib].map((i) => ({ folder: i.folder, architecture: i.architecture })),
     texts: [prepared.a.text, prepared.b.text],
-    tokens: [tokens(prepared.a), tokens(prepared.b)],
-    alignment: { kind: alignment.kind, edited: alignment.edited, renormalised: alignment.renormalised, description: alignment.description, units: alignment.pairs.map(([i, j]) => ({ a: alignment.a.members[i], b: alignment.b.members[j], text: alignment.a.units[i].text })) },
-    identical,
-    layers: layers.map((l) => ({
-      layerA: l.layerA, layerB: l.layerB, labelA: l.labelA, labelB: l.labelB, headsA: l.headsA, headsB: l.headsB,
-      jsDistance: Array.from({ length: l.headsA }, (_, h) => Array.from(l.distances.subarray(h * l.headsB, (h + 1) * l.headsB))),
-      bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
-      meanAbsDifference: l.meanAbsDifference ? Array.from(l.meanAbsDifference) : null,
-      ...(args.diff && l.meanAbsDifference ? { diff: weights(differenceRecord(a[l.layerA], b[l.layerB])) } : {}),
-    })),
-    ...(prepared.notice ? { notice: prepared.notice } : {}),
-  }, chunk);
+    tokens: [prepared.a.tokens, prepared.b.tokens],
+    alignment, a, b, layers, identical, diff: args.diff, notice: prepared.notice,
+  }), chunk);
   await out('\n');
-}
-
-/** `[head][query][key]` rows as views into the tensor; the JSON writer prints each as an array. */
-function weights(r: AttentionRecord): Float32Array[][] {
-  return Array.from({ length: r.heads }, (_, h) => Array.from({ length: r.queries }, (_, q) => row(r, h, q)));
 }
 
 /** The most and least alike head pairs (best match of each head of A), for a terminal. */

@@ -20,7 +20,7 @@ interface FormatItem extends vscode.QuickPickItem {
 }
 
 const FORMATS: FormatItem[] = [
-  { format: 'svg', extension: 'svg', filter: 'SVG figure', label: 'Figure as SVG', description: 'the head view, or the matrix when it is shown: layer, heads, aggregation and tokens as on screen; text as text' },
+  { format: 'svg', extension: 'svg', filter: 'SVG figure', label: 'Figure as SVG', description: 'the view on screen (head view, matrix, text, mechanism, a comparison): layer, heads, aggregation and tokens as shown; text as text' },
   { format: 'png', extension: 'png', filter: 'PNG image', label: 'Figure as PNG', description: 'the same figure at twice the on-screen pixels' },
   { format: 'json', extension: 'json', filter: 'JSON', label: 'Data as JSON', description: 'the CLI’s --json document: tokens with offsets, every attention tensor, head statistics' },
   { format: 'npz', extension: 'npz', filter: 'NumPy archive', label: 'Data as NumPy (.npz)', description: 'float32 attentions [layers, heads, queries, keys], ids, tokens, offsets: numpy.load' },
@@ -29,7 +29,7 @@ const FORMATS: FormatItem[] = [
 
 /** A file name from the model, layer and heads on screen: `tiny-causal-layer2-head3.svg`. */
 export function exportFileName(model: string, selection: { recordIndex: number; heads: readonly number[] } | undefined, totalHeads: number | undefined, format: FormatItem): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'attention';
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '') || 'attention';
   if (format.format === 'html') return `${safe(model)}-report.html`;
   if (format.format === 'json' || format.format === 'npz' || !selection) return `${safe(model)}-attention.${format.extension}`;
   const heads = selection.heads.length === 1 ? `head${selection.heads[0] + 1}` : selection.heads.length === totalHeads ? 'all-heads' : `heads${selection.heads.map((h) => h + 1).join('-')}`;
@@ -53,7 +53,9 @@ async function exportFromPanel(panels: AttentionPanels, runs: RunRegistry, forma
   const item = format ? FORMATS.find((f) => f.format === format) : await vscode.window.showQuickPick(FORMATS, { title: 'Export from the attention panel', placeHolder: 'What to export' });
   if (!item) return;
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
-  const name = exportFileName(run.model.label, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item);
+  // A comparison is named after both sides: `tiny-causal-vs-tiny-masked-layer1-all-heads.svg`.
+  const model = panel.comparedWith ? `${run.model.label}-vs-${panel.comparedWith}` : run.model.label;
+  const name = exportFileName(model, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item);
   const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export ${item.label.toLowerCase()}` });
   if (!target) return;
   if (target.scheme !== 'file') {

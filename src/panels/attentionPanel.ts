@@ -144,6 +144,12 @@ export class AttentionPanel extends Disposable {
     return this.pending?.runId;
   }
 
+  /** In a comparison, what A is compared with: model B's name, or `edited` for an edited text. */
+  get comparedWith(): string | undefined {
+    const c = this.pending?.compare;
+    return c && (c.sameModel ? 'edited' : c.model.label);
+  }
+
   /** Whether a run was ever started in this panel (a panel opened only to prepare a model has none). */
   get hasRun(): boolean {
     return this.pending !== undefined;

@@ -2,12 +2,14 @@
 // End to end in a real VS Code (code-server): Compare Models… from the editor context menu (the
 // two bundled models: different tokenizers and head counts), both sides drawn, hover shared,
 // the head correspondence, the editor hover; then Compare with Edited Text… and its difference view.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
 import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, explorerFrame, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+import { editorHover, exportThroughDialog, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
 /** Picks `label` in the open quick pick (typing filters it), or accepts the preselected item. */
 async function pick(page: Page, title: RegExp, label?: string): Promise<void> {
@@ -66,6 +68,16 @@ describe('model comparison', () => {
     await expect.poll(() => frame.$eval('#view-b', (v) => v.dataset.hover), { timeout: 5000 }).toBe('query:2');
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare-side.png') });
 
+    // The figure on screen: A and B side by side in one SVG, each with its own links, named after both models.
+    const sideFile = await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg');
+    expect(path.basename(sideFile)).toMatch(/^Tiny-causal-LM-bundled-vs-Tiny-masked-LM-bundled-layer1-all-heads\.svg$/);
+    const side = new DOMParser().parseFromString(fs.readFileSync(sideFile, 'utf8'), 'image/svg+xml').documentElement!;
+    const inner = Array.from(side.getElementsByTagName('svg'));
+    expect(inner).toHaveLength(2);
+    expect(inner[0].getElementsByTagName('line').length).toBe(Number(await frame.$eval('#view', (v) => v.dataset.links)));
+    expect(inner[1].getElementsByTagName('line').length).toBe(Number(await frame.$eval('#view-b', (v) => v.dataset.links)));
+    fs.rmSync(sideFile);
+
     // The head correspondence: a best match for each of A's 8 heads; a pair picked shows side by side.
     await frame.selectOption('#compare-show', 'correspondence');
     expect(await visible(frame, 'correspondence')).toBe(true);
@@ -74,6 +86,10 @@ describe('model comparison', () => {
     expect(best.length).toBe(8);
     expect(best.every((h) => h >= 0 && h < 6)).toBe(true);
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare-correspondence.png') });
+    const matrixFile = await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg');
+    const cells = new DOMParser().parseFromString(fs.readFileSync(matrixFile, 'utf8'), 'image/svg+xml').getElementsByTagName('rect');
+    expect(Array.from(cells).filter((r) => r.getAttribute('data-distance')).length).toBe(8 * 6);
+    fs.rmSync(matrixFile);
     await frame.click('#correspondence .matches li:nth-child(3)');
     expect(await frame.$eval('#compare-show', (s) => (s as HTMLSelectElement).value)).toBe('side');
     expect(await frame.$$eval('#heads button.head', (bs) => bs.map((b) => b.getAttribute('aria-pressed')))).toEqual(Array.from({ length: 8 }, (_, i) => String(i === 2)));
@@ -121,6 +137,17 @@ describe('model comparison', () => {
     expect(await visible(frame, 'view-b')).toBe(false);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare-difference.png') });
+    // The difference exports as drawn: links in the two hues of the sign, and the data as the CLI's compare document.
+    const diffFile = await exportThroughDialog(page, session.server.workspace, 'Figure as SVG', 'svg');
+    const diff = new DOMParser().parseFromString(fs.readFileSync(diffFile, 'utf8'), 'image/svg+xml');
+    expect(diff.getElementsByTagName('line').length).toBe(Number(await frame.$eval('#view', (v) => v.dataset.links)));
+    expect(new Set(Array.from(diff.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'head').map((g) => g.getAttribute('stroke'))).size).toBe(2);
+    fs.rmSync(diffFile);
+    const jsonFile = await exportThroughDialog(page, session.server.workspace, 'Data as JSON', 'json');
+    const doc = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as { alignment: { kind: string; edited: boolean }; layers: Array<{ diff?: number[][][] }> };
+    expect(doc.alignment).toMatchObject({ kind: 'tokens', edited: true });
+    expect(doc.layers.every((l) => l.diff !== undefined)).toBe(true);
+    fs.rmSync(jsonFile);
     // The matrix shows the difference too, and B's matrix returns beside A's side by side.
     await frame.selectOption('#view-mode', 'matrix');
     expect(await visible(frame, 'matrix')).toBe(true);

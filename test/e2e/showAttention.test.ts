@@ -15,7 +15,7 @@ import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
 import { attentionGraph } from '../engine/attentionGraphs';
-import { editorHover, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
+import { editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -248,29 +248,7 @@ describe('Show Attention on user models without attention outputs', () => {
 
   it('exports every view of the panel as SVG, a PNG, the data as NumPy and an HTML report through the save dialog', async () => {
     const { page, server } = session;
-    /** Runs Export…, picks `label`, accepts the save dialog's default path; the file once it exists. */
-    const exportAs = async (label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> => {
-      const before = new Set(fs.readdirSync(server.workspace));
-      await runCommand(page, command);
-      if (label) {
-        const input = page.locator('.quick-input-widget');
-        await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
-        await page.keyboard.type(label);
-        // Under load an Enter pressed while the list still filters is lost: wait for the row to be chosen.
-        await input.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
-        await page.keyboard.press('Enter');
-      }
-      // The save dialog offers the workspace and a name from the model, layer and heads.
-      await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 30_000 });
-      await page.keyboard.press('Enter');
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const made = fs.readdirSync(server.workspace).filter((f) => !before.has(f) && f.endsWith(`.${extension}`));
-        if (made.length === 1) return path.join(server.workspace, made[0]);
-        await page.waitForTimeout(250);
-      }
-      throw new Error(`no .${extension} file appeared in the workspace`);
-    };
+    const exportAs = (label: string | undefined, extension: string, command?: string) => exportThroughDialog(page, server.workspace, label, extension, command);
     const svgFile = await exportAs('Figure as SVG', 'svg');
     expect(path.basename(svgFile)).toMatch(/-layer1-head2\.svg$/); // the head soloed above
     const svg = fs.readFileSync(svgFile, 'utf8');

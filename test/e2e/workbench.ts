@@ -1,6 +1,8 @@
 /// <reference lib="dom" />
 // Workbench gestures shared by the end-to-end suites: open story.md, select its first line, run
 // a command from the palette, hover a token in the editor.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import type { RunTimings } from '../../src/core/timing';
 import { panelFrame } from './codeServer';
@@ -122,4 +124,28 @@ export async function nextTimings(page: Page, after: number, frame?: Frame, time
   const v = await handle.jsonValue();
   if (typeof v !== 'string') throw new Error(`the panel failed: ${(v as { error: string }).error}`);
   return { frame: f, timings: JSON.parse(v) as RunTimings };
+}
+
+/** Runs Export… (or `command`), picks `label`, accepts the save dialog's default path in `workspace`; the file once it exists. */
+export async function exportThroughDialog(page: Page, workspace: string, label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> {
+  const before = new Set(fs.readdirSync(workspace));
+  await runCommand(page, command);
+  if (label) {
+    const input = page.locator('.quick-input-widget');
+    await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.type(label);
+    // Under load an Enter pressed while the list still filters is lost: wait for the row to be chosen.
+    await input.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+  }
+  // The save dialog offers the workspace and a name from the model, layer and heads.
+  await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const made = fs.readdirSync(workspace).filter((f) => !before.has(f) && f.endsWith(`.${extension}`));
+    if (made.length === 1) return path.join(workspace, made[0]);
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no .${extension} file appeared in the workspace`);
 }

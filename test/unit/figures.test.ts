@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { AttentionRecord } from '../../src/core/attention';
 import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
-import { escapeXml } from '../../src/core/figure/svg';
+import { escapeXml, svgBeside, svgSize } from '../../src/core/figure/svg';
+import { correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
 import { textViewSvg } from '../../src/core/figure/textFigure';
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
 import { mechanismLayer } from '../../src/core/mechanism';
@@ -99,5 +100,47 @@ describe('mechanismSvg', () => {
     expect(texts).toContain('0.7500');
     expect(texts.some((x) => x.includes('score = 0.5 × q·k'))).toBe(true);
     expect(svg).not.toContain('<a>');
+  });
+});
+
+describe('comparison figures', () => {
+  it('draws a difference by sign: positive links in one hue, negative in the other, opacity √|Δ|', () => {
+    // One head, two tokens: Δ = +0.25 to key 0 and −0.25 to key 1 from each query.
+    const d = { ...record(2, 2, 1, (_h, _q, k) => (k === 0 ? 0.25 : -0.25)), signed: true };
+    const doc = parse(headViewSvg({ record: d, visibleHeads: [true], maxLinksPerQuery: 12, style: LIGHT_STYLE, measure, positive: '#0000ff', negative: '#ff0000' }));
+    const groups = Array.from(doc.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'head');
+    expect(groups.map((g) => [g.getAttribute('stroke'), g.getElementsByTagName('line').length])).toEqual([['#0000ff', 2], ['#ff0000', 2]]);
+    const line = groups[1].getElementsByTagName('line')[0];
+    expect(line.getAttribute('data-weight')).toBe('-0.25');
+    // √0.25 = 0.5 → bucket 8 of 16 → opacity 9/16.
+    expect((line.parentNode as unknown as Element).getAttribute('stroke-opacity')).toBe(String(9 / 16));
+  });
+
+  it('draws the head correspondence: one cell per head pair with its distance, best matches outlined and listed', () => {
+    const distances = Float32Array.from([0.2, 0.6, 0.9, 0.1, 0.5, 0.5]); // 3 heads of A × 2 of B
+    const svg = correspondenceSvg({ distances, headsA: 3, headsB: 2, labelA: 'Layer 1', labelB: 'Layer 2', style: LIGHT_STYLE, positive: '#0000ff', title: 'A <x> · B' });
+    const doc = parse(svg);
+    const cells = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('data-distance'));
+    expect(cells.map((c) => [c.getAttribute('data-head-a'), c.getAttribute('data-head-b'), c.getAttribute('fill-opacity')])).toEqual([
+      ['0', '0', '0.8'], ['0', '1', '0.4'], ['1', '0', '0.1'], ['1', '1', '0.9'], ['2', '0', '0.5'], ['2', '1', '0.5'],
+    ]);
+    const best = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('class') === 'best');
+    expect(best).toHaveLength(3);
+    const texts = Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent);
+    expect(texts).toContain('A head 2 ~ B head 2 (JS 0.100)');
+    expect(texts).toContain('.90');
+    expect(texts).toContain('A <x> · B');
+  });
+
+  it('puts figures side by side in one SVG, each whole at its own size', () => {
+    const a = headViewSvg({ record: record(3, 3, 1, () => 1 / 3), visibleHeads: [true], maxLinksPerQuery: 12, style: LIGHT_STYLE, measure });
+    const b = headViewSvg({ record: record(5, 5, 2, () => 0.2), visibleHeads: [true, true], maxLinksPerQuery: 12, style: LIGHT_STYLE, measure });
+    const both = parse(svgBeside([a, b], 16, { ...LIGHT_STYLE }, 12, 'A · B'));
+    const root = both.documentElement!;
+    const [wa, wb] = [svgSize(a).width, svgSize(b).width];
+    expect(Number(root.getAttribute('width'))).toBe(wa + 16 + wb);
+    const inner = Array.from(root.getElementsByTagName('svg'));
+    expect(inner.map((s) => s.getAttribute('x'))).toEqual(['0', String(wa + 16)]);
+    expect(inner[1].getElementsByTagName('line').length).toBe(parse(b).getElementsByTagName('line').length);
   });
 });

@@ -10,6 +10,7 @@ import { CorrespondenceView } from '../views/correspondenceView';
 import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { COMPARE_SHOWS, type Change, type CompareShow, type PanelState } from './state';
+import type { ComparisonFigures } from './exporter';
 
 /** The elements the pane owns. */
 export interface ComparePaneElements {
@@ -89,6 +90,14 @@ export class ComparePane {
     container.dataset.heads = viewState.visibleHeads.flatMap((v, h) => (v ? [h] : [])).join(',');
     if (change === 'hover') view.update(viewState);
     else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+  }
+
+  /** What the comparison shows besides the main view, for export. */
+  figures(): ComparisonFigures | undefined {
+    const s = this.state.snapshot, c = s.compare, main = this.mainRecord(), b = this.state.recordB;
+    if (!c || !main || !b) return undefined;
+    const show = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    return { main, show, b, visibleHeadsB: this.state.visibleHeadsB, matrixB: this.matrixB.figureInput(), correspondence: show === 'correspondence' ? this.correspondence.shown : undefined };
   }
 
   /** The display choice, B's layers (with the proportional one named) and which models sit where. */

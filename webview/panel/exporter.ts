@@ -4,7 +4,11 @@
  * values) or as PNG at twice the on-screen pixels, and the run's data as the CLI's JSON document or a NumPy
  * archive (always the full-precision weights). Cancellable between chunks.
  */
-import type { AttentionLayer } from '../../src/core/attention';
+import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
+import { layerComparisons } from '../../src/core/analysis/compare';
+import { compareJson } from '../../src/core/export/compareJson';
+import { type CorrespondenceInput, correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
+import { svgBeside } from '../../src/core/figure/svg';
 import { headLabels } from '../../src/core/analysis/headLabels';
 import { cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
 import { writeArchive } from '../../src/core/export/archive';
@@ -36,7 +40,21 @@ export interface ExporterDeps {
   text(): Pick<TextFigureInput, 'width' | 'height' | 'tokens' | 'arcs' | 'fontPx'> | undefined;
   /** What the mechanism view shows (layer, head, query, key order, weights), when it has drawn. */
   mechanism(): MechanismViewState | undefined;
+  /** In a comparison: the main view's record (A or A − B), B's matrix and the correspondence as shown. */
+  comparison(): ComparisonFigures | undefined;
   post(message: FromPanel): void;
+}
+
+/** What a comparison shows besides the main view. */
+export interface ComparisonFigures {
+  /** A's record, or A − B in the difference display. */
+  main: AttentionRecord;
+  show: 'side' | 'difference' | 'correspondence';
+  /** B's record and heads beside A's. */
+  b: AttentionRecord;
+  visibleHeadsB: readonly boolean[];
+  matrixB?: Omit<MatrixFigureInput, 'style' | 'positive' | 'negative' | 'measure' | 'title'>;
+  correspondence?: CorrespondenceInput;
 }
 
 export class Exporter {
@@ -89,9 +107,11 @@ export class Exporter {
    */
   private svg(): string {
     const s = this.deps.state.snapshot;
-    const record = this.deps.state.record;
+    const compared = s.compare ? this.deps.comparison() : undefined;
+    const record = compared?.main ?? this.deps.state.record;
     if (!s.run || !record) throw new Error('the panel shows no attention yet');
     const heads = this.deps.state.shownHeads;
+    if (compared) return this.comparisonSvg(compared, heads);
     const title = figureTitle(s.run.request.model.label, record, heads);
     // The matrix and the arcs draw the mean of the heads shown.
     const meanTitle = record.heads > 1 ? `${title} (mean)` : title;
@@ -138,6 +158,32 @@ export class Exporter {
     });
   }
 
+  /**
+   * A comparison's figure as on screen: A and B side by side (head views or matrices), A − B, or
+   * the head correspondence; titled with both models.
+   */
+  private comparisonSvg(c: ComparisonFigures, heads: number[]): string {
+    const s = this.deps.state.snapshot;
+    const a = s.run!.request.model.label, bLabel = s.compare!.b.request.model.label;
+    const models = s.run!.request.compare?.sameModel ? `${a}: selection (A) and edited text (B)` : `A: ${a} · B: ${bLabel}`;
+    if (c.show === 'correspondence' && c.correspondence) {
+      return correspondenceSvg({ ...c.correspondence, style: themeStyle(), positive: signHues().positive, title: `${models} · ${c.correspondence.labelA} ↔ B ${c.correspondence.labelB} · head correspondence (Jensen-Shannon distance)` });
+    }
+    const ctx = document.createElement('canvas').getContext('2d')!;
+    ctx.font = editorFont(MATRIX_FONT_PX);
+    const matrixMeasure = (t: string) => ctx.measureText(t).width;
+    const figure = (record: AttentionRecord, visibleHeads: readonly boolean[], matrix: ComparisonFigures['matrixB'], title: string) => (s.viewMode === 'matrix' && matrix
+      ? matrixSvg({ ...matrix, style: themeStyle(), ...signHues(), measure: matrixMeasure, title })
+      : headViewSvg({ record, visibleHeads, maxLinksPerQuery: s.run!.request.maxLinksPerQuery, style: themeStyle(), ...signHues(), measure: this.deps.measure(), width: this.deps.viewWidth(), title }));
+    const shownB = c.visibleHeadsB.flatMap((v, h) => (v ? [h] : []));
+    if (c.show === 'difference') return figure(c.main, s.visibleHeads, this.deps.matrix(), `${models} · ${figureTitle('A − B', c.main, heads)}`);
+    const style = themeStyle();
+    return svgBeside([
+      figure(c.main, s.visibleHeads, this.deps.matrix(), figureTitle('A', c.main, heads)),
+      figure(c.b, c.visibleHeadsB, c.matrixB, figureTitle('B', c.b, shownB)),
+    ], 16, style, 12, models);
+  }
+
   /** The SVG rasterised at twice its size. */
   private async png(): Promise<Uint8Array> {
     const svg = this.svg();
@@ -156,10 +202,22 @@ export class Exporter {
     return new Uint8Array(await blob.arrayBuffer());
   }
 
-  /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed. */
+  /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed; for a comparison, `compare --json --diff`'s. */
   private json() {
     const s = this.deps.state.snapshot;
     if (!s.run) throw new Error('the panel shows no attention yet');
+    const c = s.compare;
+    if (c) {
+      const a = s.run.request, b = c.b.request;
+      return compareJson({
+        models: [a, b].map((r) => ({ folder: r.model.id, architecture: r.model.architecture })),
+        texts: [a.text, b.text],
+        tokens: [a.tokens, b.tokens],
+        alignment: c.alignment, a: s.records, b: c.records,
+        layers: layerComparisons(s.records, c.records, (i) => this.deps.state.layerBOf(i)),
+        identical: c.identical, diff: true, notice: a.notice,
+      });
+    }
     const { request, backend } = s.run;
     const grid = s.grid;
     const offsets = grid && cellOffsets(grid.rows);

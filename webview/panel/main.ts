@@ -164,6 +164,7 @@ const exporter = new Exporter({
   matrix: () => views.matrix.figureInput(),
   text: () => views.text.figureInput(),
   mechanism: () => mechanismView.shown,
+  comparison: () => comparePane.figures(),
   post: (m) => channel.post(m),
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));

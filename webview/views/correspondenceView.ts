@@ -6,21 +6,14 @@
  */
 import { addCanvas } from '../canvas';
 import { bestMatches } from '../../src/core/analysis/compare';
+import {
+  CORRESPONDENCE_AXIS as AXIS, CORRESPONDENCE_CELL as CELL, CORRESPONDENCE_FONT_PX as FONT_PX, type CorrespondenceInput,
+  axisCaptions, correspondenceAlpha, correspondenceSize, distanceText,
+} from '../../src/core/figure/correspondenceFigure';
 import { cssVar, editorFont, parseColor, signHues } from '../theme';
 
 /** What the view draws. */
-export interface CorrespondenceState {
-  /** `[headsA × headsB]` distances, row-major. */
-  distances: Float32Array;
-  headsA: number;
-  headsB: number;
-  labelA: string;
-  labelB: string;
-}
-
-const CELL = 26;
-const AXIS = 44;
-const FONT_PX = 11;
+export type CorrespondenceState = CorrespondenceInput;
 
 /** Canvas matrix of head distances with a list of best matches. */
 export class CorrespondenceView {
@@ -59,11 +52,16 @@ export class CorrespondenceView {
     });
   }
 
+  /** What the view shows, for export. */
+  get shown(): CorrespondenceState | undefined {
+    return this.state;
+  }
+
   render(s: CorrespondenceState): void {
     this.state = s;
     this.focus = { a: Math.min(this.focus.a, s.headsA - 1), b: Math.min(this.focus.b, s.headsB - 1) };
     const dpr = window.devicePixelRatio || 1;
-    const width = AXIS + s.headsB * CELL + 8, height = AXIS + s.headsA * CELL + 8;
+    const { width, height } = correspondenceSize(s);
     Object.assign(this.canvas, { width: Math.round(width * dpr), height: Math.round(height * dpr) });
     Object.assign(this.canvas.style, { width: `${width}px`, height: `${height}px` });
     const ctx = this.canvas.getContext('2d')!;
@@ -79,10 +77,10 @@ export class CorrespondenceView {
       for (let hb = 0; hb < s.headsB; hb++) {
         const d = s.distances[a * s.headsB + hb];
         const x = AXIS + hb * CELL, y = AXIS + a * CELL;
-        ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${(1 - d).toFixed(3)})`;
+        ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${correspondenceAlpha(d).toFixed(3)})`;
         ctx.fillRect(x + 1, y + 1, CELL - 2, CELL - 2);
         ctx.fillStyle = fg;
-        ctx.fillText(d.toFixed(2).replace(/^0/, ''), x + CELL / 2, y + CELL / 2);
+        ctx.fillText(distanceText(d), x + CELL / 2, y + CELL / 2);
       }
       const m = best[a].head;
       ctx.strokeStyle = fg;
@@ -97,11 +95,12 @@ export class CorrespondenceView {
     for (let hb = 0; hb < s.headsB; hb++) ctx.fillText(String(hb + 1), AXIS + hb * CELL + CELL / 2, AXIS - 10);
     for (let a = 0; a < s.headsA; a++) ctx.fillText(String(a + 1), AXIS - 12, AXIS + a * CELL + CELL / 2);
     ctx.textAlign = 'left';
-    ctx.fillText(`B: ${s.labelB} heads →`, AXIS, 10);
+    const captions = axisCaptions(s);
+    ctx.fillText(captions.b, AXIS, 10);
     ctx.save();
     ctx.translate(10, AXIS);
     ctx.rotate(Math.PI / 2);
-    ctx.fillText(`A: ${s.labelA} heads →`, 0, 0);
+    ctx.fillText(captions.a, 0, 0);
     ctx.restore();
     this.list.replaceChildren(...best.map((m, a) => {
       const li = document.createElement('li');

@@ -48,3 +48,26 @@ export const TITLE_HEIGHT = 24;
 export function svgTitle(title: string | undefined, x: number, color: string): string[] {
   return title ? [`<text x="${x}" y="14" fill="${color}" font-size="12">${escapeXml(title)}</text>`] : [];
 }
+
+/** Width and height of a figure made by `svgStart`. */
+export function svgSize(svg: string): { width: number; height: number } {
+  const m = /^<svg [^>]*?width="([\d.]+)" height="([\d.]+)"/.exec(svg);
+  if (!m) throw new Error('not a figure made by svgStart');
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** Figures side by side in one SVG (each nested whole, at its own size), `gap` pixels apart, under an optional title. */
+export function svgBeside(figures: readonly string[], gap: number, style: { background: string; foreground: string; fontFamily: string }, fontPx: number, title?: string): string {
+  const sizes = figures.map(svgSize);
+  const titleH = title ? TITLE_HEIGHT : 0;
+  const width = sizes.reduce((w, s) => w + s.width, 0) + gap * Math.max(0, figures.length - 1);
+  const height = Math.max(0, ...sizes.map((s) => s.height)) + titleH;
+  const out = [...svgStart(width, height, style, fontPx), ...svgTitle(title, 6, style.foreground)];
+  let x = 0;
+  figures.forEach((f, i) => {
+    out.push(f.replace(/^<svg /, `<svg x="${svgNumber(x)}" y="${titleH}" `));
+    x += sizes[i].width + gap;
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}

@@ -1,0 +1,52 @@
+/**
+ * The JSON document of a comparison, as `attention-lens compare --json` prints it and the panel's
+ * data export of a comparison saves it: both token lists, the alignment (each unit's tokens on
+ * both sides), and per layer pair the head correspondence, best matches and, where heads
+ * correspond, the mean |A − B| and (with `diff`) the A − B weights. Rows are views (no copy);
+ * `writeJson` streams them. Pure.
+ */
+import type { Alignment } from '../analysis/alignment';
+import { type LayerComparison, bestMatches, differenceRecord } from '../analysis/compare';
+import { type AttentionRecord, row } from '../attention';
+import type { TokenInfo } from '../tokens';
+
+export interface CompareJsonInput {
+  models: Array<{ folder: string; architecture: string }>;
+  texts: [string, string];
+  tokens: [readonly TokenInfo[], readonly TokenInfo[]];
+  alignment: Alignment;
+  /** Aligned records of A and B, and the layer pairs compared. */
+  a: readonly AttentionRecord[];
+  b: readonly AttentionRecord[];
+  layers: readonly LayerComparison[];
+  identical: boolean;
+  /** Add A − B where heads correspond. */
+  diff: boolean;
+  notice?: string;
+}
+
+/** The document, ready for `writeJson`. */
+export function compareJson(p: CompareJsonInput) {
+  const al = p.alignment;
+  const tokens = (list: readonly TokenInfo[]) => list.map(({ id, text, start, end, special }) => ({ id, text, start, end, special }));
+  return {
+    models: p.models,
+    texts: p.texts,
+    tokens: [tokens(p.tokens[0]), tokens(p.tokens[1])],
+    alignment: { kind: al.kind, edited: al.edited, renormalised: al.renormalised, description: al.description, units: al.pairs.map(([i, j]) => ({ a: al.a.members[i], b: al.b.members[j], text: al.a.units[i].text })) },
+    identical: p.identical,
+    layers: p.layers.map((l) => ({
+      layerA: l.layerA, layerB: l.layerB, labelA: l.labelA, labelB: l.labelB, headsA: l.headsA, headsB: l.headsB,
+      jsDistance: Array.from({ length: l.headsA }, (_, h) => l.distances.subarray(h * l.headsB, (h + 1) * l.headsB)),
+      bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
+      meanAbsDifference: l.meanAbsDifference ?? null,
+      ...(p.diff && l.meanAbsDifference ? { diff: rowViews(differenceRecord(p.a[l.layerA], p.b[l.layerB])) } : {}),
+    })),
+    ...(p.notice ? { notice: p.notice } : {}),
+  };
+}
+
+/** `[head][query]` rows as views into the tensor. */
+function rowViews(r: AttentionRecord): Float32Array[][] {
+  return Array.from({ length: r.heads }, (_, h) => Array.from({ length: r.queries }, (_, q) => row(r, h, q)));
+}
