@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
 import { runJson } from './core/export/runJson';
 import { exportData, exportReport, exportText } from './export/fileExport';
+import { exportPng } from './export/pngExport';
 import { FONT_PX, LIGHT_STYLE, figureTitle, headViewSvg } from './core/figure/headViewFigure';
 import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
@@ -75,8 +76,8 @@ async function main(argv: string[]): Promise<void> {
     try {
       const ext = path.extname(args.export).toLowerCase();
       const label = path.basename(info.folder);
-      const bytes = ext === '.svg'
-        ? await exportText(args.export, figure(shown, args, label))
+      const bytes = ext === '.svg' || ext === '.png'
+        ? await (ext === '.svg' ? exportText : exportPng)(args.export, figure(shown, args, label))
         : ext === '.html'
           ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers }, reportScript(), { signal: abort.signal })
           : await exportData(args.export, {

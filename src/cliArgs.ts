@@ -38,8 +38,8 @@ ${USAGE}
   --export FILE           also write the run to FILE: .json (the --json document), .npz (NumPy:
                           float32 attentions [layers, heads, queries, keys] per kind, input_ids,
                           tokens, offsets, tokens.json), .svg (the head view of --layer, default 1,
-                          and --head, default all) or .html (a standalone interactive report);
-                          written whole or not at all
+                          and --head, default all), .png (the same at 2×) or .html (a standalone
+                          interactive report); written whole or not at all
   --mechanism             with --json: add "mechanism", per attention output its queries, keys,
                           values, scale, scores before the softmax (masked: null), per-head output
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)

@@ -13,7 +13,7 @@ import { writeJson } from '../core/jsonStream';
 /** The file types a run exports to as data, by extension. */
 export const DATA_EXPORTS = ['.json', '.npz'] as const;
 /** The file types a figure or report exports to. */
-export const FIGURE_EXPORTS = ['.svg', '.html'] as const;
+export const FIGURE_EXPORTS = ['.svg', '.png', '.html'] as const;
 
 /** Writes `file` through `write`, atomically; returns the bytes written. */
 export async function writeAtomically(file: string, write: (sink: ByteSink) => Promise<void>): Promise<number> {

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import { unzipSync } from 'fflate';
+import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIN_LINK_WEIGHT } from '../../src/core/analysis/thresholds';
 import { writeAtomically } from '../../src/export/fileExport';
@@ -116,7 +117,7 @@ describe('exports are written whole or not at all', () => {
     const model = path.join(FIXTURES, 'models/gpt2-attn');
     const r = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'out.xlsx')]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/--export writes \.json, \.npz, \.svg, \.html files \(got ".*out\.xlsx"\)/);
+    expect(r.stderr).toMatch(/--export writes \.json, \.npz, \.svg, \.png, \.html files \(got ".*out\.xlsx"\)/);
     const missing = runCli(['inspect', '--model', model, '--text', 'Hi', '--export', path.join(tmp, 'no/such/dir/out.npz')]);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
@@ -153,5 +154,21 @@ describe('figures', () => {
     expect(labels[0]).toBe('gpt2-attn · Layer 2 · head 3');
     expect(labels).toContain('·<');
     expect(svg).not.toContain('<b>');
+  });
+
+  it('.png: the same head view rasterised at twice the SVG’s size, with its pixels drawn', () => {
+    const model = path.join(FIXTURES, 'models/bert-attn');
+    const args = ['inspect', '--model', model, '--text', 'The cat sat on the mat.', '--layer', '1'];
+    const svgFile = path.join(tmp, 'same.svg'), pngFile = path.join(tmp, 'same.png');
+    expect(runCli([...args, '--export', svgFile]).status).toBe(0);
+    const r = runCli([...args, '--export', pngFile]);
+    expect(r.status, r.stderr).toBe(0);
+    const root = new DOMParser().parseFromString(fs.readFileSync(svgFile, 'utf8'), 'image/svg+xml').documentElement!;
+    const png = PNG.sync.read(fs.readFileSync(pngFile));
+    expect([png.width, png.height]).toEqual([2 * Number(root.getAttribute('width')), 2 * Number(root.getAttribute('height'))]);
+    // Not a blank page: the background is white and links and labels put other colours on it.
+    let ink = 0;
+    for (let i = 0; i < png.data.length; i += 4) if (png.data[i] < 200 || png.data[i + 1] < 200 || png.data[i + 2] < 200) ink++;
+    expect(ink).toBeGreaterThan(png.width * png.height * 0.01);
   });
 });
