@@ -27,19 +27,20 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
   const editor = new EditorAttention(runs);
   const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken);
   const show = new ShowAttention(runs, store, panels);
+  const explorer = new HeadExplorerView(context.extensionUri, runs);
   context.subscriptions.push(
     runs,
     editor,
     panels,
     new RunStatusBar(runs),
     new RunNotifications(runs, redownloadAction(store, (label) => show.modelChanged(label))),
-    new HeadExplorerView(context.extensionUri, runs),
+    explorer,
     // Commands
     registerShowAttention(show),
     registerClearAttention(editor),
     registerShowHeadExplorer(),
     registerToggleInlineWeights(),
-    registerExport(panels, runs),
+    registerExport(panels, runs, explorer),
     registerSelectModel(store, (label) => show.modelChanged(label)),
     registerAddModelFolder(store, (label) => show.modelChanged(label)),
     registerAddHubModel(store, (label) => show.modelChanged(label)),

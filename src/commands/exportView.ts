@@ -12,6 +12,8 @@ import type { ExportFormat } from '../core/protocol/panel';
 import { formatBytes } from '../core/units';
 import type { AttentionPanels } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
+import { writeAtomically } from '../export/fileExport';
+import type { HeadExplorerView } from '../views/headExplorerView';
 
 interface FormatItem extends vscode.QuickPickItem {
   format: ExportFormat;
@@ -27,20 +29,50 @@ const FORMATS: FormatItem[] = [
   { format: 'html', extension: 'html', filter: 'HTML report', label: 'HTML report', description: 'one self-contained, interactive file: text, head view, matrix, every head, statistics; works offline' },
 ];
 
-/** A file name from the model, layer and heads on screen: `tiny-causal-layer2-head3.svg`. */
-export function exportFileName(model: string, selection: { recordIndex: number; heads: readonly number[] } | undefined, totalHeads: number | undefined, format: FormatItem): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '') || 'attention';
-  if (format.format === 'html') return `${safe(model)}-report.html`;
-  if (format.format === 'json' || format.format === 'npz' || !selection) return `${safe(model)}-attention.${format.extension}`;
-  const heads = selection.heads.length === 1 ? `head${selection.heads[0] + 1}` : selection.heads.length === totalHeads ? 'all-heads' : `heads${selection.heads.map((h) => h + 1).join('-')}`;
-  return `${safe(model)}-layer${selection.recordIndex + 1}-${heads}.${format.extension}`;
+/** `s` as a file name part: runs of other characters become one dash. */
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '') || 'attention';
 }
 
-export function registerExport(panels: AttentionPanels, runs: RunRegistry): vscode.Disposable {
+/** A file name from the model, layer and heads on screen: `tiny-causal-layer2-head3.svg`. */
+export function exportFileName(model: string, selection: { recordIndex: number; heads: readonly number[] } | undefined, totalHeads: number | undefined, format: FormatItem): string {
+  if (format.format === 'html') return `${safeName(model)}-report.html`;
+  if (format.format === 'json' || format.format === 'npz' || !selection) return `${safeName(model)}-attention.${format.extension}`;
+  const heads = selection.heads.length === 1 ? `head${selection.heads[0] + 1}` : selection.heads.length === totalHeads ? 'all-heads' : `heads${selection.heads.map((h) => h + 1).join('-')}`;
+  return `${safeName(model)}-layer${selection.recordIndex + 1}-${heads}.${format.extension}`;
+}
+
+export function registerExport(panels: AttentionPanels, runs: RunRegistry, explorer: HeadExplorerView): vscode.Disposable {
   return vscode.Disposable.from(
     vscode.commands.registerCommand('attentionLens.export', (format?: ExportFormat) => exportFromPanel(panels, runs, format)),
     vscode.commands.registerCommand('attentionLens.exportReport', () => exportFromPanel(panels, runs, 'html')),
+    vscode.commands.registerCommand('attentionLens.exportHeadExplorer', () => exportFromExplorer(explorer, runs)),
   );
+}
+
+/** The head explorer's grid as shown (order, colouring, filter, selection), as SVG or PNG. */
+async function exportFromExplorer(explorer: HeadExplorerView, runs: RunRegistry): Promise<void> {
+  if (!explorer.hasGrid) {
+    void vscode.window.showErrorMessage('Attention Lens: the head explorer shows no grid yet. Run Show Attention, open the head explorer, then export.');
+    return;
+  }
+  const item = await vscode.window.showQuickPick(FORMATS.filter((f) => f.format === 'svg' || f.format === 'png').map((f) => ({ ...f, description: f.format === 'svg' ? 'the grid as shown: thumbnails, colouring, order, badges; labels as text' : 'the same at twice the on-screen pixels' })), { title: 'Export the head explorer', placeHolder: 'Format' });
+  if (!item) return;
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+  const name = `${safeName(runs.latest?.model.label ?? 'attention')}-heads.${item.extension}`;
+  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export the head explorer as ${item.extension.toUpperCase()}` });
+  if (!target) return;
+  if (target.scheme !== 'file') {
+    void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
+    return;
+  }
+  try {
+    const data = await explorer.figure(item.format as 'svg' | 'png');
+    const bytes = await writeAtomically(target.fsPath, (sink) => Promise.resolve(sink(data)));
+    void vscode.window.showInformationMessage(`Attention Lens: exported ${path.basename(target.fsPath)} (${formatBytes(bytes)}).`);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Attention Lens: the export failed (${(e as Error).message}). Nothing was written.`);
+  }
 }
 
 async function exportFromPanel(panels: AttentionPanels, runs: RunRegistry, format?: ExportFormat): Promise<void> {

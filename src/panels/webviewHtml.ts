@@ -113,6 +113,7 @@ export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.U
       <label>Colour <select id="color-by" aria-label="Colour cells by"></select></label>
       <label>Sort <select id="sort-by" aria-label="Sort heads in each layer by"></select></label>
       <label>Label <select id="label-filter" aria-label="Show only heads with this label"></select></label>
+      <button id="export" title="Export the grid as shown (SVG or PNG)…">Export…</button>
     </div>
     <div id="title" class="title"></div>
     <div id="grid" class="grid" tabindex="0" role="grid" aria-label="Heads: arrow keys move, Enter selects, Shift+Enter adds to the selection"></div>

@@ -18,6 +18,9 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
   private runId: number | undefined;
   /** What was last posted (by identity), so unrelated run changes post nothing. */
   private sent: unknown[] | undefined;
+  private exportSeq = 0;
+  /** Figures asked of the page, by export id. */
+  private readonly exports = new Map<number, { resolve(data: Uint8Array): void; reject(e: Error): void }>();
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
     super();
@@ -38,7 +41,10 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
     view.webview.html = headExplorerHtml(view.webview, this.extensionUri);
     view.webview.onDidReceiveMessage((m: FromExplorer) => this.onMessage(m), undefined, []);
     view.onDidDispose(() => {
-      if (this.view === view) this.view = undefined;
+      if (this.view !== view) return;
+      this.view = undefined;
+      for (const e of this.exports.values()) e.reject(new Error('the head explorer was closed'));
+      this.exports.clear();
     });
   }
 
@@ -47,6 +53,21 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
     const run = this.runId === undefined ? undefined : this.runs.get(this.runId);
     if (!run?.grid) return {};
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
+  }
+
+  /** Whether the view shows a grid that can be exported. */
+  get hasGrid(): boolean {
+    return !!this.view && this.ready && !!this.state().grid;
+  }
+
+  /** The page's figure of the grid as it is shown, SVG or PNG (2×). */
+  figure(format: 'svg' | 'png'): Promise<Uint8Array> {
+    if (!this.hasGrid) return Promise.reject(new Error('the head explorer shows no grid: run Show Attention and open the head explorer'));
+    const exportId = ++this.exportSeq;
+    return new Promise((resolve, reject) => {
+      this.exports.set(exportId, { resolve, reject });
+      this.post({ type: 'export/make', exportId, format });
+    });
   }
 
   private follow(run: Run): void {
@@ -80,6 +101,17 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
         return;
       case 'similarity/compute':
         this.runs.requestSimilarity(m.runId, m.recordIndex, m.head);
+        return;
+      case 'export/request':
+        void vscode.commands.executeCommand('attentionLens.exportHeadExplorer');
+        return;
+      case 'export/didMake':
+        this.exports.get(m.exportId)?.resolve(m.data);
+        this.exports.delete(m.exportId);
+        return;
+      case 'export/didFail':
+        this.exports.get(m.exportId)?.reject(new Error(m.message));
+        this.exports.delete(m.exportId);
         return;
       default:
         assertNever(m);

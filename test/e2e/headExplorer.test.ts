@@ -1,12 +1,15 @@
 /// <reference lib="dom" />
 // The head explorer in a real VS Code (code-server + Chromium): empty before a run, a grid of every
 // layer × head after Show Attention, and choices that reach the panel and the editor hover, both ways.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
 import type { Frame, Page } from 'playwright-core';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, explorerFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { editorHover, exportThroughDialog, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
 const inlineWeightLabels = (page: Page) => page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-line span'))
@@ -75,6 +78,17 @@ describe('Head explorer', () => {
     await expect.poll(() => inlineWeightLabels(page), { timeout: 10_000 }).not.toEqual([]);
     for (const label of await inlineWeightLabels(page)) expect(label).toMatch(/^0\.\d\d$|^1\.00$/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'inline-weights.png') });
+
+    // The grid exports as shown: one group per cell, each with its thumbnail as a PNG, the selected head outlined.
+    const gridFile = await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg', 'Attention Lens: Export Head Explorer Figure…');
+    const figure = new DOMParser().parseFromString(fs.readFileSync(gridFile, 'utf8'), 'image/svg+xml');
+    const cells = Array.from(figure.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'cell');
+    expect(cells).toHaveLength(4 * 8);
+    expect(cells.every((c) => /^data:image\/png;base64,/.test(c.getElementsByTagName('image')[0]?.getAttribute('href') ?? ''))).toBe(true);
+    expect(Array.from(figure.getElementsByTagName('rect')).filter((r) => r.getAttribute('class') === 'selected')).toHaveLength(1);
+    const pngFile = await exportThroughDialog(page, server.workspace, 'Figure as PNG', 'png', 'Attention Lens: Export Head Explorer Figure…');
+    const png = PNG.sync.read(fs.readFileSync(pngFile));
+    expect(png.width).toBe(2 * Number(figure.documentElement!.getAttribute('width')));
     expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
   });
 });

@@ -7,6 +7,8 @@ import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { escapeXml, svgBeside, svgSize } from '../../src/core/figure/svg';
 import { correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
+import { gridLayout, gridSvg } from '../../src/core/figure/gridFigure';
+import { buildHeadGrid } from '../../src/core/analysis/headGrid';
 import { textViewSvg } from '../../src/core/figure/textFigure';
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
 import { mechanismLayer } from '../../src/core/mechanism';
@@ -142,5 +144,30 @@ describe('comparison figures', () => {
     const inner = Array.from(root.getElementsByTagName('svg'));
     expect(inner.map((s) => s.getAttribute('x'))).toEqual(['0', String(wa + 16)]);
     expect(inner[1].getElementsByTagName('line').length).toBe(parse(b).getElementsByTagName('line').length);
+  });
+});
+
+describe('gridSvg', () => {
+  it('lays the head explorer grid out as the view does: cells in the row’s order, tints, dimmed cells, selection, row labels', () => {
+    const grid = buildHeadGrid(1, [record(4, 4, 3, (h, q, k) => (k === Math.max(0, q - h) ? 1 : 0)), { ...record(4, 4, 2, () => 0.25), label: 'Layer 2' }], () => ({ special: new Uint8Array(4), punctuation: new Uint8Array(4) }), 8);
+    const order = [[2, 0, 1], [1, 0]];
+    const layout = gridLayout(grid, order, 30);
+    expect(layout.rowY).toEqual([2, 34]);
+    const tints = Float32Array.from([0, 0.5, 1, NaN, NaN]);
+    const svg = gridSvg({ grid, layout, tints, dimmed: (c) => c === 4, image: (c) => `data:image/png;base64,${c}`, style: LIGHT_STYLE, colors: { cellBg: '#eeeeee', tint: '#ff8800', badgeBg: '#444444', badgeFg: '#ffffff' }, selected: [{ row: 1, head: 0 }], title: 'Head explorer' });
+    const doc = parse(svg);
+    const cells = Array.from(doc.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'cell');
+    expect(cells.map((c) => [c.getAttribute('data-layer'), c.getAttribute('data-head'), c.getAttribute('transform')])).toEqual([
+      ['0', '2', 'translate(58 2)'], ['0', '0', 'translate(90 2)'], ['0', '1', 'translate(122 2)'], ['1', '1', 'translate(58 34)'], ['1', '0', 'translate(90 34)'],
+    ]);
+    // Head 3 of layer 1 (cell 2) has tint 1 → opacity 0.15 + 0.7; layer 2 has none; cell 4 (layer 2, head 2) is dimmed.
+    expect(cells[0].getElementsByTagName('rect')[1].getAttribute('fill-opacity')).toBe('0.85');
+    expect(cells[3].getElementsByTagName('rect')[1]?.getAttribute('fill-opacity') ?? null).toBeNull();
+    expect(cells[3].getAttribute('opacity')).toBe('0.25');
+    expect(cells[4].getAttribute('opacity')).toBeNull();
+    expect(cells[2].getElementsByTagName('image')[0].getAttribute('href')).toBe('data:image/png;base64,1');
+    const selected = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('class') === 'selected');
+    expect(selected.map((r) => [r.getAttribute('x'), r.getAttribute('y')])).toEqual([['89', '33']]);
+    expect(Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent)).toEqual(expect.arrayContaining(['Head explorer', 'L1', 'L2']));
   });
 });

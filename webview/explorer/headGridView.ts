@@ -5,30 +5,18 @@
  * redraws only the overlay. Thumbnails are pooled to the cell's device pixels once per grid and size.
  */
 import { addCanvas } from '../canvas';
-import { headLabels } from '../../src/core/analysis/headLabels';
-import { type HeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
+import { type HeadGrid, cellOffsets } from '../../src/core/analysis/headGrid';
+import {
+  GRID_FONT_PX, GRID_GAP as GAP, GRID_LABEL_W as LABEL_W, GRID_SECTION_H as SECTION_H, type GridLayout,
+  cellBadges, columnX, gridLayout, gridSvg, rowLabel, tintAlpha,
+} from '../../src/core/figure/gridFigure';
 import { type Cell, type ExplorerModel, cellTints, rowOrder } from './explorerModel';
 import { cssVar, parseColor } from '../theme';
 
-const LABEL_W = 58;
-const GAP = 2;
-const SECTION_H = 16;
 const MIN_CELL = 14;
 const MAX_CELL = 64;
-const TOP = 2;
 
-interface Layout {
-  cell: number;
-  dpr: number;
-  width: number;
-  height: number;
-  /** Top y of each row, and where section headers go. */
-  rowY: number[];
-  sections: Array<{ y: number; label: string }>;
-  /** Display order of heads per row. */
-  order: number[][];
-  offsets: number[];
-}
+type Layout = GridLayout & { dpr: number };
 
 /** Canvas renderer of the head grid. */
 export class HeadGridView {
@@ -70,7 +58,7 @@ export class HeadGridView {
     const ctx = this.base.getContext('2d')!;
     ctx.setTransform(l.dpr, 0, 0, l.dpr, 0, 0);
     ctx.clearRect(0, 0, l.width, l.height);
-    ctx.font = `10px ${theme.font}`;
+    ctx.font = `${GRID_FONT_PX}px ${theme.font}`;
     ctx.textBaseline = 'middle';
     const tints = cellTints(data, this.model.snapshot.colorBy);
     for (const s of l.sections) {
@@ -80,11 +68,11 @@ export class HeadGridView {
     grid.rows.forEach((row, r) => {
       ctx.fillStyle = theme.muted;
       ctx.textAlign = 'right';
-      ctx.fillText(row.label.replace(/^(\w+ )?Layer /, 'L'), LABEL_W - 6, l.rowY[r] + l.cell / 2); // sections name the kind
+      ctx.fillText(rowLabel(row.label), LABEL_W - 6, l.rowY[r] + l.cell / 2);
       ctx.textAlign = 'left';
       l.order[r].forEach((head, column) => {
         const cell = l.offsets[r] + head;
-        const x = LABEL_W + column * (l.cell + GAP);
+        const x = columnX(l, column);
         const y = l.rowY[r];
         const dim = !this.model.matchesFilter(cell);
         ctx.globalAlpha = dim ? 0.25 : 1;
@@ -92,12 +80,12 @@ export class HeadGridView {
         ctx.fillRect(x, y, l.cell, l.cell);
         if (!Number.isNaN(tints[cell])) {
           ctx.fillStyle = theme.tint;
-          ctx.globalAlpha = (dim ? 0.25 : 1) * (0.15 + 0.7 * tints[cell]);
+          ctx.globalAlpha = (dim ? 0.25 : 1) * tintAlpha(tints[cell]);
           ctx.fillRect(x, y, l.cell, l.cell);
           ctx.globalAlpha = dim ? 0.25 : 1;
         }
         ctx.drawImage(this.thumbs!.canvas, cell * px, 0, px, px, x, y, l.cell, l.cell);
-        const badges = headLabels(cellStats(grid, cell)).map((b) => b.badge).join('');
+        const badges = cellBadges(grid, cell);
         if (badges && l.cell >= 20) {
           ctx.fillStyle = theme.badgeBg;
           const w = ctx.measureText(badges).width + 4;
@@ -166,21 +154,35 @@ export class HeadGridView {
     const maxHeads = Math.max(1, ...grid.rows.map((r) => r.heads));
     const avail = (this.host.clientWidth || 300) - LABEL_W - 4;
     const cell = Math.max(MIN_CELL, Math.min(MAX_CELL, Math.floor(avail / maxHeads) - GAP));
-    const rowY: number[] = [];
-    const sections: Layout['sections'] = [];
-    let y = TOP;
-    let section = '';
-    for (const row of grid.rows) {
-      if (row.section !== section && row.section !== 'self') {
-        sections.push({ y, label: row.section });
-        y += SECTION_H;
-      }
-      section = row.section;
-      rowY.push(y);
-      y += cell + GAP;
-    }
     const order = grid.rows.map((_, r) => rowOrder(grid, r, this.model.snapshot.sortBy));
-    return { cell, dpr: Math.min(2, window.devicePixelRatio || 1), width: LABEL_W + maxHeads * (cell + GAP), height: y + TOP, rowY, sections, order, offsets: cellOffsets(grid.rows) };
+    return { ...gridLayout(grid, order, cell), dpr: Math.min(2, window.devicePixelRatio || 1) };
+  }
+
+  /**
+   * The grid as shown (cell size, order, tints, dimmed cells, selection) as an SVG figure in the
+   * theme's colours; each thumbnail a PNG of the pixels on screen.
+   */
+  figure(title: string): string {
+    const l = this.layout, thumbs = this.thumbs, s = this.model.snapshot;
+    const grid = s.data.grid;
+    if (!l || !thumbs || !grid) throw new Error('the head explorer shows no grid yet');
+    const px = thumbs.px;
+    const crop = document.createElement('canvas');
+    crop.width = crop.height = px;
+    const cropCtx = crop.getContext('2d')!;
+    const image = (cell: number) => {
+      cropCtx.clearRect(0, 0, px, px);
+      cropCtx.drawImage(thumbs.canvas, cell * px, 0, px, px, 0, 0, px, px);
+      return crop.toDataURL('image/png');
+    };
+    const theme = themeColors();
+    const sel = s.data.selection;
+    return gridSvg({
+      grid, layout: l, tints: cellTints(s.data, s.colorBy), dimmed: (cell) => !this.model.matchesFilter(cell), image,
+      style: { background: cssVar('--vscode-sideBar-background', cssVar('--vscode-editor-background', '#1e1e1e')), foreground: theme.fg, muted: theme.muted, fontFamily: theme.font },
+      colors: { cellBg: theme.cellBg, tint: theme.tint, badgeBg: theme.badgeBg, badgeFg: theme.badgeFg },
+      selected: sel?.heads.map((head) => ({ row: sel.recordIndex, head })), selection: theme.selection, title,
+    });
   }
 }
 

@@ -7,6 +7,7 @@ import { vscodeChannel } from '../channel';
 import { type ColorBy, ExplorerModel, type SortBy, clickSelection } from './explorerModel';
 import { HeadGridView } from './headGridView';
 import { describeCell, describeSelection } from './cellText';
+import { svgToPng } from '../svgRaster';
 
 const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const channel = vscodeChannel<ToExplorer, FromExplorer>();
@@ -61,6 +62,7 @@ model.onDidChange((change) => {
   if (change !== 'hover') requestSimilarity();
 });
 
+el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
 gridEl.addEventListener('mousemove', (e) => model.hoverOn(view.hitTest(e.clientX, e.clientY)));
 gridEl.addEventListener('mouseleave', () => model.hoverOn(null));
 gridEl.addEventListener('click', (e) => {
@@ -80,6 +82,16 @@ gridEl.addEventListener('keydown', (e) => {
 
 channel.onMessage((m) => {
   switch (m.type) {
+    case 'export/make':
+      void (async () => {
+        try {
+          const svg = view.figure(['Head explorer', el('title').textContent].filter(Boolean).join(' · '));
+          channel.post({ type: 'export/didMake', exportId: m.exportId, data: m.format === 'svg' ? new TextEncoder().encode(svg) : await svgToPng(svg) });
+        } catch (e) {
+          channel.post({ type: 'export/didFail', exportId: m.exportId, message: (e as Error).message });
+        }
+      })();
+      return;
     case 'state/didChange': {
       const wasComparison = !!model.snapshot.data.grid?.divergence;
       model.receive(m.state);

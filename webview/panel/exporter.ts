@@ -23,6 +23,7 @@ import type { MechanismViewState } from '../views/mechanismView';
 import { jsonChunks } from '../../src/core/jsonStream';
 import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
 import { cssVar, editorFont, signHues } from '../theme';
+import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
 
 /** Bytes gathered before a message goes to the host. */
@@ -73,7 +74,7 @@ export class Exporter {
           await out.write(new TextEncoder().encode(this.svg()));
           break;
         case 'png':
-          await out.write(await this.png());
+          await out.write(await svgToPng(this.svg()));
           break;
         case 'json':
           for (const chunk of jsonChunks(this.json(), { chunkSize: 1 << 20 })) await out.write(new TextEncoder().encode(chunk));
@@ -182,24 +183,6 @@ export class Exporter {
       figure(c.main, s.visibleHeads, this.deps.matrix(), figureTitle('A', c.main, heads)),
       figure(c.b, c.visibleHeadsB, c.matrixB, figureTitle('B', c.b, shownB)),
     ], 16, style, 12, models);
-  }
-
-  /** The SVG rasterised at twice its size. */
-  private async png(): Promise<Uint8Array> {
-    const svg = this.svg();
-    const img = new Image();
-    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
-    await img.decode();
-    const canvas = document.createElement('canvas');
-    canvas.width = img.naturalWidth * 2;
-    canvas.height = img.naturalHeight * 2;
-    const ctx = canvas.getContext('2d');
-    if (!ctx) throw new Error('no canvas to draw the PNG on');
-    ctx.scale(2, 2);
-    ctx.drawImage(img, 0, 0);
-    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
-    if (!blob) throw new Error(`the figure is too large for a PNG (${canvas.width} × ${canvas.height} pixels); export SVG instead`);
-    return new Uint8Array(await blob.arrayBuffer());
   }
 
   /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed; for a comparison, `compare --json --diff`'s. */

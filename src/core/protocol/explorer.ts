@@ -22,7 +22,9 @@ export interface ExplorerState {
 /** Host → explorer. */
 export type ToExplorer =
   /** Reply to `ready`, and every later change: the whole state (typed arrays are cheap to re-send). */
-  | { type: 'state/didChange'; state: ExplorerState };
+  | { type: 'state/didChange'; state: ExplorerState }
+  /** Make a figure of the grid as shown; answered with `export/didMake` or `export/didFail`. */
+  | { type: 'export/make'; exportId: number; format: 'svg' | 'png' };
 
 /** Explorer → host. */
 export type FromExplorer =
@@ -31,4 +33,10 @@ export type FromExplorer =
   /** Show this record and these heads in the panel and the editor. */
   | { type: 'selection/set'; runId: number; selection: HeadSelection }
   /** Colour the grid by similarity to this head. */
-  | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number };
+  | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number }
+  /** The explorer's Export button: run the export command. */
+  | { type: 'export/request' }
+  /** The figure asked for with `export/make` (a few hundred kilobytes: one message). */
+  | { type: 'export/didMake'; exportId: number; data: Uint8Array }
+  /** The figure could not be made. */
+  | { type: 'export/didFail'; exportId: number; message: string };
