@@ -9,6 +9,8 @@ export interface TokenInfo {
   special: boolean;
   /** The tokenizer's word id; tokens of one word share it. Absent for special tokens. */
   word?: number;
+  /** The tokenizer reported an impossible span and the token's text could not be found: its span is empty. */
+  unplaced?: boolean;
 }
 
 /** A short, printable label for a token (byte-level and SentencePiece markers made readable). */

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from 'tokenizers';
-import { offsetsToUtf16 } from '../core/offsets';
+import { checkOffsets, offsetsToUtf16 } from '../core/offsets';
 import type { TokenInfo } from '../core/tokens';
 import { ModelFolderError } from './modelFolder';
 
@@ -72,11 +72,17 @@ export class ModelTokenizer {
     const texts = enc.getTokens();
     const special = enc.getSpecialTokensMask();
     const words = enc.getWordIds();
-    const offsets = offsetsToUtf16(text, enc.getOffsets() as Array<[number, number]>);
+    const reported = offsetsToUtf16(text, enc.getOffsets() as Array<[number, number]>);
+    // Each span is checked against what its token decodes to: tokenizers have reported shifted
+    // spans after literal special-token strings ("<s>" in HTML); those are moved or left unplaced.
+    const surfaces = await this.tokenizer.decodeBatch(ids.map((id) => [id]), false);
+    const checked = checkOffsets(text, reported.map(([start, end], i) => ({ start, end, special: special[i] === 1 })), surfaces);
     const tokens: TokenInfo[] = ids.map((id, i) => {
       const word = words[i];
-      const t: TokenInfo = { id, text: texts[i], start: offsets[i][0], end: offsets[i][1], special: special[i] === 1 };
+      const [start, end] = checked.spans[i];
+      const t: TokenInfo = { id, text: texts[i], start, end, special: special[i] === 1 };
       if (typeof word === 'number' && special[i] !== 1) t.word = word;
+      if (checked.unplaced[i]) t.unplaced = true;
       return t;
     });
     return { tokens, truncatedFrom };

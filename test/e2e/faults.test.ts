@@ -106,3 +106,39 @@ describe('Show Attention when files and the panel change under it', () => {
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });
 });
+
+describe('Show Attention when the GPU fails', () => {
+  // Chromium's adapter here is SwiftShader, which `auto` passes over: WebGPU is required.
+  const session = useSession(true, { 'attentionLens.backend': 'webgpu' });
+
+  it('a GPU that fails mid-run gives a clear message, and the next run works on a fresh session', async () => {
+    const { page, server } = session;
+    await page.goto(server.url);
+    await openSampleAndSelect(page);
+    let frame = await showAttentionAndWait(page);
+    expect(await state(frame)).toBe('ready');
+    expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe('webgpu');
+    // The GPU goes away: every queue submission fails, as after a lost device.
+    await frame.evaluate(() => {
+      const proto = (globalThis as unknown as { GPUQueue: { prototype: { submit: (...a: unknown[]) => unknown; __submit?: unknown } } }).GPUQueue.prototype;
+      proto.__submit = proto.submit;
+      proto.submit = () => {
+        throw new Error('simulated: the GPU device was lost');
+      };
+    });
+    frame = await showAttentionAndWait(page, frame);
+    expect(await state(frame)).toBe('error');
+    expect(await errorText(frame)).toMatch(/^WebGPU failed: .*Run again for a fresh GPU session, or set attentionLens\.backend to "auto"/);
+    await expect.poll(async () => (await problemToasts(page)).join(' | '), { timeout: 10_000 }).toMatch(/WebGPU failed/);
+    // The GPU is back: the next run opens a new session and draws.
+    await frame.evaluate(() => {
+      const proto = (globalThis as unknown as { GPUQueue: { prototype: { submit: unknown; __submit?: unknown } } }).GPUQueue.prototype;
+      proto.submit = proto.__submit;
+    });
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    frame = await showAttentionAndWait(page, frame);
+    expect(await state(frame)).toBe('ready');
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
+  });
+});

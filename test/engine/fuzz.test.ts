@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
 import { AttentionEngine, EngineError, allLayers } from '../../src/core/engine/attentionEngine';
+import { Tokenizer } from 'tokenizers';
 import { ModelTokenizer } from '../../src/models/tokenizer';
 import { rng } from './attentionGraphs';
 import { FIXTURES, ROOT } from './cli';
@@ -30,7 +31,7 @@ const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff;
 const isLow = (c: number) => c >= 0xdc00 && c <= 0xdfff;
 
 const TOKENIZERS = [
-  ...['wordpiece', 'bytelevel', 'llama'].map((n) => path.join(FIXTURES, 'tokenizers', n)),
+  ...['wordpiece', 'bytelevel', 'llama', 'roberta-style'].map((n) => path.join(FIXTURES, 'tokenizers', n)),
   path.join(FIXTURES, 'models/t5-attn'),
   path.join(ROOT, 'media/models/tiny-causal'),
 ];
@@ -56,6 +57,30 @@ describe('fuzz: tokenizer offsets', () => {
         }
       }
     }
+  });
+});
+
+describe('fuzz: token text matches its span', () => {
+  // Byte-level BPE without a normalizer promises it: every token but a byte fragment of a
+  // character decodes to exactly the text it covers (the leading space aside, which spans trim).
+  it.each(['bytelevel', 'roberta-style'].map((n) => [n]))('%s: on 300 random texts with literal special-token strings', async (name) => {
+    const folder = path.join(FIXTURES, 'tokenizers', name);
+    const tokenizer = ModelTokenizer.load(folder);
+    const library = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
+    const next = rng(0x5ba7);
+    let compared = 0;
+    for (let run = 0; run < 300; run++) {
+      const text = randomText(next);
+      const { tokens } = await tokenizer.tokenize(text, 100_000);
+      const decoded = await library.decodeBatch(tokens.map((t) => [t.id]), false);
+      tokens.forEach((t, i) => {
+        if (t.special || decoded[i].includes('\uFFFD')) return;
+        expect(t.unplaced, `${JSON.stringify(text)} token ${i}`).toBeUndefined();
+        expect(text.slice(t.start, t.end).trim(), `${JSON.stringify(text)} token ${i} ${JSON.stringify(t.text)} [${t.start}, ${t.end})`).toBe(decoded[i].trim());
+        compared++;
+      });
+    }
+    expect(compared).toBeGreaterThan(1000);
   });
 });
 

@@ -93,11 +93,24 @@ describe('Runner', () => {
     const gpuError = () => new Error('device lost');
     const required = harness({ gpu: true, failOn: gpuError });
     await required.runner.start(request(1, 'webgpu'));
-    expect(required.failed).toEqual([[1, 'device lost']]);
+    expect(required.failed).toEqual([[1, 'WebGPU failed: device lost. Run again for a fresh GPU session, or set attentionLens.backend to "auto" to use WebAssembly when the GPU fails.']]);
     const model = harness({ gpu: true, failOn: () => new EngineError('No attention found in onnx/model.onnx', 'no-attention') });
     await model.runner.start(request(2));
     expect(model.failed).toEqual([[2, 'No attention found in onnx/model.onnx']]);
     expect(model.log.filter((l) => l.startsWith('create'))).toEqual(['create webgpu']);
+  });
+
+  it('releases a session whose run failed, so the next run opens a fresh one (a lost GPU device stays lost)', async () => {
+    let lost = true;
+    const h = harness({ gpu: true, failOn: (b) => (b === 'webgpu' && lost ? new Error('GPU device was lost') : undefined) });
+    await h.runner.start(request(1, 'webgpu'));
+    expect(h.failed).toEqual([[1, expect.stringMatching(/^WebGPU failed: GPU device was lost\. Run again/)]]);
+    await Promise.resolve(); // the release is asynchronous
+    expect(h.log.filter((l) => /create|dispose/.test(l))).toEqual(['create webgpu', 'dispose webgpu']);
+    lost = false; // the GPU is back
+    await h.runner.start(request(2, 'webgpu'));
+    expect(h.finished.map(([id, r]) => [id, r.backend])).toEqual([[2, 'webgpu']]);
+    expect(h.log.filter((l) => /create|dispose/.test(l))).toEqual(['create webgpu', 'dispose webgpu', 'create webgpu']);
   });
 
   it('decides fallback by backend, setting and error kind', () => {

@@ -70,8 +70,12 @@ export interface RunnerEvents {
  * fill): they would fail the same way on the CPU. A session WebGPU cannot create is retried.
  */
 export function shouldFallBack(error: unknown, used: Backend, setting: BackendSetting): boolean {
-  const modelProblem = error instanceof EngineError && (error.code === 'no-attention' || error.code === 'unknown-input');
-  return used === 'webgpu' && setting === 'auto' && !modelProblem;
+  return used === 'webgpu' && setting === 'auto' && !isModelProblem(error);
+}
+
+/** A problem of the model itself (no attention found, inputs it cannot fill): every backend fails alike. */
+function isModelProblem(error: unknown): boolean {
+  return error instanceof EngineError && (error.code === 'no-attention' || error.code === 'unknown-input');
 }
 
 /** Spans kept for the timings of the runs to come (older ones cannot belong to them). */
@@ -107,21 +111,30 @@ export class Runner {
     const stale = () => gen !== this.generation;
     const received = this.now();
     if (req.timing) this.record('transfer', req.timing.sentAt, received);
+    /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
+    let used: { key: string; promise: Promise<Engine> } | undefined;
     try {
       let choice = await this.backendFor(req.model, req.backend);
       let engine: Engine;
       let out: RunOutput;
       try {
         engine = await this.engineFor(req.model, choice);
+        used = this.engine;
         if (stale()) return;
         out = await this.runOn(engine, req);
       } catch (e) {
-        if (stale() || !shouldFallBack(e, choice.backend, req.backend)) throw e;
+        if (stale()) throw e;
+        if (!shouldFallBack(e, choice.backend, req.backend)) {
+          // WebGPU required and failing (not the model's fault): say what to do.
+          if (choice.backend === 'webgpu' && !isModelProblem(e)) throw new Error(`WebGPU failed: ${(e as Error).message?.split('\n')[0] ?? String(e)}. Run again for a fresh GPU session, or set attentionLens.backend to "auto" to use WebAssembly when the GPU fails.`);
+          throw e;
+        }
         // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
         const reason = `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
         this.gpuFailed.set(req.model.onnxFile, reason);
         choice = { backend: 'wasm', reason };
         engine = await this.engineFor(req.model, choice);
+        used = this.engine;
         if (stale()) return;
         out = await this.runOn(engine, req);
       }
@@ -135,6 +148,11 @@ export class Runner {
         if (!stale()) this.events.more(req, more);
       }
     } catch (e) {
+      // A session whose run failed (a lost GPU device, an out-of-memory) may stay broken: release it.
+      if (used && this.engine === used) {
+        this.engine = undefined;
+        void used.promise.then((engine) => engine.dispose()).catch(() => undefined);
+      }
       if (stale()) return;
       this.events.failed(req, e instanceof Error ? e.message : String(e));
     } finally {
