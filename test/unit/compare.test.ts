@@ -83,6 +83,8 @@ describe('alignment', () => {
     expect(al.edited).toBe(true);
     expect(al.pairs).toEqual([[0, 0], [1, 1], [3, 4], [4, 5]]);
     expect(al.description).toMatch(/4 tokens are unchanged and compared, 1 of A and 2 of B are not/);
+    // Nothing in common: said, not an empty picture.
+    expect(() => alignRuns({ text: 'x', tokens: [tok('x', 0, 1, 7)] }, { text: 'y', tokens: [tok('y', 0, 1, 8)] }, true)).toThrow(/share no token/);
   });
 });
 

@@ -81,6 +81,12 @@ function wordSide(text: string, tokens: readonly TokenInfo[], words: ReadonlyArr
  * one tokenizer (`sameModel`).
  */
 export function alignRuns(a: AlignmentInput, b: AlignmentInput, sameModel = false): Alignment {
+  const alignment = align(a, b, sameModel);
+  if (alignment.pairs.length === 0) throw new Error(`the two runs share no ${alignment.kind === 'words' ? 'word' : 'token'}: there is nothing to compare`);
+  return alignment;
+}
+
+function align(a: AlignmentInput, b: AlignmentInput, sameModel: boolean): Alignment {
   if (a.text === b.text) {
     if (sameTokens(a.tokens, b.tokens)) {
       const side = tokenSide(a.tokens);
