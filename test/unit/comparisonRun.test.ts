@@ -45,9 +45,9 @@ describe('ComparisonRun', () => {
   it('keeps A when B fails, naming B', () => {
     const { started, posted, shown, run } = setup();
     run.finished(requestA, result([layer(0, [1, 0, 0.5, 0.5])]));
-    run.failed(started[0], 'out of memory');
+    run.failed(started[0], 'RangeError: Array buffer allocation failed');
     expect(shown).toHaveLength(1);
-    expect(shown[0].req.notice).toBe('Model B (B) failed: out of memory');
+    expect(shown[0].req.notice).toMatch(/^Model B \(B\) failed: RangeError: Array buffer allocation failed\. The two models run one after the other and never hold memory together/);
     expect(posted).toEqual([]);
   });
 

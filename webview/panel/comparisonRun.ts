@@ -61,11 +61,11 @@ export class ComparisonRun {
   /** A side failed: A's failure still runs B; B's keeps A's result, or reports both. */
   failed(req: RunRequest, message: string): void {
     if (req === this.a) {
-      this.failedA = `Model A (${req.model.label}) failed: ${message}`;
+      this.failedA = `Model A (${req.model.label}) failed: ${message}${memoryHint(message)}`;
       this.runB();
       return;
     }
-    const why = `Model B (${req.model.label}) failed: ${message}`;
+    const why = `Model B (${req.model.label}) failed: ${message}${memoryHint(message)}`;
     if (this.resultA && this.a) {
       // Keep A's result, and say which model failed.
       const a = this.a;
@@ -102,4 +102,11 @@ export class ComparisonRun {
     }
     this.deps.post({ type: 'run/didFinish', runId: a.runId, backend: resultA.backend, millis: resultA.millis + resultB.millis, backendReason: resultA.backendReason });
   }
+}
+
+/** What to do when a side ran out of memory: the models never share it, so that model alone is too large here. */
+function memoryHint(message: string): string {
+  return /out of memory|memory access out of bounds|allocation failed|Array buffer allocation|std::bad_alloc/i.test(message)
+    ? `${/[.!?]$/.test(message.trim()) ? '' : '.'} The two models run one after the other and never hold memory together, so this one alone does not fit: choose a smaller (quantized) export or a shorter selection.`
+    : '';
 }
