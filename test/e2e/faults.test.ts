@@ -108,8 +108,9 @@ describe('Show Attention when files and the panel change under it', () => {
 });
 
 describe('Show Attention when the GPU fails', () => {
-  // Chromium's adapter here is SwiftShader, which `auto` passes over: WebGPU is required.
-  const session = useSession(true, { 'attentionLens.backend': 'webgpu' });
+  // Chromium's adapter here is SwiftShader, which `auto` passes over: WebGPU is required. A small
+  // model keeps the three software-GPU runs short.
+  const session = useSession(true, { 'attentionLens.backend': 'webgpu', 'attentionLens.model': model });
 
   it('a GPU that fails mid-run gives a clear message, and the next run works on a fresh session', async () => {
     const { page, server } = session;
