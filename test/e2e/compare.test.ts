@@ -9,7 +9,7 @@ import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, explorerFrame, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, exportThroughDialog, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
 /** Picks `label` in the open quick pick (typing filters it), or accepts the preselected item. */
 async function pick(page: Page, title: RegExp, label?: string): Promise<void> {
@@ -41,12 +41,7 @@ describe('model comparison', () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
-    const item = page.getByRole('menuitem', { name: /Compare Models…/ });
-    await firstLine(page).getByText('cat', { exact: false }).first().click({ button: 'right' });
-    await item.waitFor({ timeout: 10_000 });
-    await item.hover();
-    await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
-    await page.keyboard.press('Enter');
+    await chooseFromContextMenu(page, /Compare Models…/);
     await pick(page, /model A/); // the current model is preselected
     await pick(page, /model B/, 'Tiny masked');
     const frame = await ready(page);
@@ -82,6 +77,8 @@ describe('model comparison', () => {
     await frame.selectOption('#compare-show', 'correspondence');
     expect(await visible(frame, 'correspondence')).toBe(true);
     expect(await visible(frame, 'view')).toBe(false);
+    // Computed one head of A per task, then drawn.
+    await frame.waitForSelector('#correspondence[data-best-matches]', { timeout: 30_000 });
     const best = (await frame.$eval('#correspondence', (e) => e.dataset.bestMatches ?? '')).split(',').map(Number);
     expect(best.length).toBe(8);
     expect(best.every((h) => h >= 0 && h < 6)).toBe(true);
@@ -96,6 +93,8 @@ describe('model comparison', () => {
 
     // The head explorer shows the comparison: cells coloured by divergence from B; a click shows
     // that head of A beside its closest head of B.
+    // The palette's key reaches the workbench from the editor, not from inside the panel's frame.
+    await firstLine(page).click();
     await runCommand(page, 'Attention Lens: Show Head Explorer');
     const explorer = await explorerFrame(page);
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 60_000 });

@@ -15,7 +15,7 @@ import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
 import { attentionGraph } from '../engine/attentionGraphs';
-import { editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
+import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -48,19 +48,7 @@ async function runFromContextMenu(page: Page): Promise<Frame> {
 
 /** Right-click the selection → Show Attention; the panel frame once it finished (ready or error). */
 async function openPanelFromContextMenu(page: Page): Promise<Frame> {
-  const item = page.getByRole('menuitem', { name: /Show Attention/ });
-  for (let attempt = 0; ; attempt++) {
-    await firstLine(page).getByText('cat', { exact: false }).first().click({ button: 'right' });
-    if (await item.waitFor({ timeout: 7_000 }).then(() => true, () => false)) break;
-    if (attempt === 1) throw new Error('the editor context menu has no Show Attention item (was the selection lost?)');
-    await page.keyboard.press('Escape');
-    await selectFirstLine(page);
-  }
-  // VS Code's menus act on mouse-up after their own hover tracking; hover until the item is
-  // focused, then accept with Enter.
-  await item.hover();
-  await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
-  await page.keyboard.press('Enter');
+  await chooseFromContextMenu(page, /Show Attention/);
   const frame = await panelFrame(page);
   await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
   return frame;

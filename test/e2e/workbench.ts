@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import type { RunTimings } from '../../src/core/timing';
 import { panelFrame } from './codeServer';
 
@@ -148,4 +149,24 @@ export async function exportThroughDialog(page: Page, workspace: string, label: 
     await page.waitForTimeout(250);
   }
   throw new Error(`no .${extension} file appeared in the workspace`);
+}
+
+/**
+ * Right-click the selection on line 1 and choose `name` from the editor's context menu (retried
+ * when the menu opens without it, as when the selection was lost to the click).
+ */
+export async function chooseFromContextMenu(page: Page, name: RegExp): Promise<void> {
+  const item = page.getByRole('menuitem', { name });
+  for (let attempt = 0; ; attempt++) {
+    await firstLine(page).getByText('cat', { exact: false }).first().click({ button: 'right' });
+    if (await item.waitFor({ timeout: 7_000 }).then(() => true, () => false)) break;
+    if (attempt === 1) throw new Error(`the editor context menu has no ${name} item (was the selection lost?)`);
+    await page.keyboard.press('Escape');
+    await selectFirstLine(page);
+  }
+  // VS Code's menus act on mouse-up after their own hover tracking; hover until the item is
+  // focused, then accept with Enter.
+  await item.hover();
+  await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
+  await page.keyboard.press('Enter');
 }

@@ -4,7 +4,7 @@
  * correspondence. Reads the state, changes it only through its actions.
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { correspondence, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
+import { correspondenceRows, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { CorrespondenceView } from '../views/correspondenceView';
 import { HeadView } from '../views/headView';
@@ -32,6 +32,8 @@ export class ComparePane {
   private readonly correspondence: CorrespondenceView;
   private difference: { a: AttentionRecord; b: AttentionRecord; d: AttentionRecord } | undefined;
   private distances: { a: AttentionRecord; b: AttentionRecord; d: Float32Array } | undefined;
+  /** The distances being computed. */
+  private computing: { a: AttentionRecord; b: AttentionRecord } | undefined;
   private barKey = '';
 
   constructor(private readonly el: ComparePaneElements, private readonly state: PanelState, hover: (t: TokenTarget | null) => void) {
@@ -77,8 +79,8 @@ export class ComparePane {
     this.el.correspondence.hidden = show !== 'correspondence';
     if (show === 'correspondence') {
       if (change === 'hover') return;
-      if (this.distances?.a !== a || this.distances.b !== b) this.distances = { a, b, d: correspondence(a, b) };
-      this.correspondence.render({ distances: this.distances.d, headsA: a.heads, headsB: b.heads, labelA: a.label, labelB: b.label });
+      if (this.distances?.a === a && this.distances.b === b) this.correspondence.render({ distances: this.distances.d, headsA: a.heads, headsB: b.heads, labelA: a.label, labelB: b.label });
+      else void this.computeDistances(a, b);
       return;
     }
     if (show !== 'side') return;
@@ -92,11 +94,32 @@ export class ComparePane {
     else if (change !== 'phase' && change !== 'grid') view.render(viewState);
   }
 
+  /**
+   * Every head pair's distance for `a` and `b`, one head of A per task (a BERT-base layer at 512
+   * tokens takes most of a second), then drawn if they are still on screen.
+   */
+  private async computeDistances(a: AttentionRecord, b: AttentionRecord): Promise<void> {
+    if (this.computing?.a === a && this.computing.b === b) return;
+    const job = (this.computing = { a, b });
+    this.correspondence.message(`Computing the Jensen-Shannon distance of every head pair (${a.heads} × ${b.heads})…`);
+    const rows = correspondenceRows(a, b);
+    const d = new Float32Array(a.heads * b.heads);
+    for (let ha = 0; ha < a.heads; ha++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.computing !== job) return;
+      d.set(rows(ha), ha * b.heads);
+    }
+    this.computing = undefined;
+    this.distances = { a, b, d };
+    if (this.state.record === a && this.state.recordB === b && this.state.snapshot.compare?.show === 'correspondence') this.draw('selection', this.el.headA);
+  }
+
   /** What the comparison shows besides the main view, for export. */
   figures(): ComparisonFigures | undefined {
     const s = this.state.snapshot, c = s.compare, main = this.mainRecord(), b = this.state.recordB;
     if (!c || !main || !b) return undefined;
     const show = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    if (show === 'correspondence' && (this.distances?.a !== main || this.distances.b !== b)) throw new Error('the head correspondence is still being computed');
     return { main, show, b, visibleHeadsB: this.state.visibleHeadsB, matrixB: this.matrixB.figureInput(), correspondence: show === 'correspondence' ? this.correspondence.shown : undefined };
   }
 

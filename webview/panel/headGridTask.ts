@@ -4,7 +4,7 @@
  */
 import type { AttentionRecord } from '../../src/core/attention';
 import { type HeadGrid, cellOffsets, emptyHeadGrid, fillGridRow } from '../../src/core/analysis/headGrid';
-import { headDivergence } from '../../src/core/analysis/compare';
+import { headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 
@@ -40,7 +40,14 @@ export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord
     await nextTask();
     if (gen !== generation) return undefined;
     const rb = b[layerOf(i)];
-    const d = headDivergence(a[i], rb);
+    // One head of A per task where heads are matched by distance (most of a second a layer at BERT-base size).
+    const steps = headDivergenceSteps(a[i], rb);
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) {
+      await nextTask();
+      if (gen !== generation) return undefined;
+    }
+    const d = step.value;
     values.set(d.values, cells[i]);
     partner.set(d.partner, cells[i]);
     layersB.push(rb.label);

@@ -57,6 +57,18 @@ export class CorrespondenceView {
     return this.state;
   }
 
+  /** A line in place of the matrix (while it is computed). */
+  message(text: string): void {
+    this.state = undefined;
+    this.canvas.width = this.canvas.height = 0;
+    Object.assign(this.canvas.style, { width: '0px', height: '0px' });
+    const li = document.createElement('li');
+    li.textContent = text;
+    li.className = 'note';
+    this.list.replaceChildren(li);
+    delete this.host.dataset.bestMatches;
+  }
+
   render(s: CorrespondenceState): void {
     this.state = s;
     this.focus = { a: Math.min(this.focus.a, s.headsA - 1), b: Math.min(this.focus.b, s.headsB - 1) };

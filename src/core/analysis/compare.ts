@@ -5,7 +5,6 @@
  */
 import type { AttentionRecord } from '../attention';
 import type { AlignedSide, Alignment } from './alignment';
-import { rowJsDistance } from './headSimilarity';
 
 /** Layer of B facing layer `i` of A when A has `layersA` and B `layersB`: proportional, round(i·(L_B−1)/(L_A−1)). */
 export function mapLayer(i: number, layersA: number, layersB: number): number {
@@ -85,19 +84,48 @@ function sameShape(a: AttentionRecord, b: AttentionRecord): void {
  */
 export function correspondence(a: AttentionRecord, b: AttentionRecord): Float32Array {
   if (a.queries !== b.queries || a.keys !== b.keys) throw new Error(`records over different tokens: ${a.queries}×${a.keys} and ${b.queries}×${b.keys}`);
+  const out = new Float32Array(a.heads * b.heads);
+  const rows = correspondenceRows(a, b);
+  for (let ha = 0; ha < a.heads; ha++) out.set(rows(ha), ha * b.heads);
+  return out;
+}
+
+/**
+ * `correspondence` one head of A at a time (for callers that yield between heads): `rows(ha)` is
+ * head `ha` of A against every head of B. Uses JS = ½·Σ(p·log p + q·log q) − ½·Σ(p+q)·log((p+q)/2),
+ * with each row's Σ p·log p computed once, so a pair of rows costs one logarithm per key.
+ */
+export function correspondenceRows(a: AttentionRecord, b: AttentionRecord): (ha: number) => Float32Array {
   const na = normalisedRows(a), nb = normalisedRows(b);
   const { queries: nq, keys: nk } = a;
-  const out = new Float32Array(a.heads * b.heads);
-  for (let ha = 0; ha < a.heads; ha++) {
+  const ea = rowEntropyTerms(na, nk), eb = rowEntropyTerms(nb, nk);
+  return (ha) => {
+    const out = new Float32Array(b.heads);
     for (let hb = 0; hb < b.heads; hb++) {
       let sum = 0;
       for (let q = 0; q < nq; q++) {
-        const pa = na.subarray((ha * nq + q) * nk, (ha * nq + q + 1) * nk);
-        const pb = nb.subarray((hb * nq + q) * nk, (hb * nq + q + 1) * nk);
-        sum += rowJsDistance(pa, pb);
+        const ra = (ha * nq + q) * nk, rb = (hb * nq + q) * nk;
+        let cross = 0;
+        for (let k = 0; k < nk; k++) {
+          const m = na[ra + k] + nb[rb + k];
+          if (m > 0) cross += m * (Math.log2(m) - 1);
+        }
+        const d = 0.5 * (ea[ha * nq + q] + eb[hb * nq + q]) - 0.5 * cross;
+        sum += Math.sqrt(Math.max(0, Math.min(1, d)));
       }
-      out[ha * b.heads + hb] = nq ? sum / nq : 0;
+      out[hb] = nq ? sum / nq : 0;
     }
+    return out;
+  };
+}
+
+/** Σ p·log₂ p of every row. */
+function rowEntropyTerms(data: Float32Array, keys: number): Float64Array {
+  const out = new Float64Array(data.length / keys);
+  for (let r = 0; r < out.length; r++) {
+    let s = 0;
+    for (let k = r * keys, end = k + keys; k < end; k++) if (data[k] > 0) s += data[k] * Math.log2(data[k]);
+    out[r] = s;
   }
   return out;
 }
@@ -168,7 +196,23 @@ export interface HeadDivergence {
 
 /** Each head of `a` against `b` (aligned): by index when the head counts match, else by best match. */
 export function headDivergence(a: AttentionRecord, b: AttentionRecord): HeadDivergence {
+  const steps = headDivergenceSteps(a, b);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** `headDivergence` in steps, one head of A each (it yields between them), for callers that keep a page responsive. */
+export function* headDivergenceSteps(a: AttentionRecord, b: AttentionRecord): Generator<void, HeadDivergence> {
   if (a.heads === b.heads) return { values: meanAbsDifference(a, b), partner: Int16Array.from({ length: a.heads }, (_, h) => h), measure: 'mean |A − B|' };
-  const best = bestMatches(correspondence(a, b), a.heads, b.heads);
-  return { values: Float32Array.from(best, (m) => m.distance), partner: Int16Array.from(best, (m) => m.head), measure: 'JS distance to the best match' };
+  const rows = correspondenceRows(a, b);
+  const values = new Float32Array(a.heads), partner = new Int16Array(a.heads);
+  for (let ha = 0; ha < a.heads; ha++) {
+    yield;
+    const d = rows(ha);
+    partner[ha] = d.indexOf(Math.min(...d));
+    values[ha] = d[partner[ha]];
+  }
+  return { values, partner, measure: 'JS distance to the best match' };
 }
