@@ -42,4 +42,20 @@ const ratio = (base, ours) => `${(base / ours).toFixed(1)}×`;
   }
   await page.close();
 }
+// Comparison: the head correspondence of one layer, 12 × 12 heads.
+{
+  const page = await browser.newPage();
+  await page.setContent('<!DOCTYPE html><html><body></body></html>');
+  await page.addScriptTag({ content: await bundle('bench/comparePage.ts') });
+  await page.evaluate(() => window.runCompare(32)); // warm-up
+  console.log('\nhead correspondence of a comparison: one layer, 12 heads of A × 12 of B, Jensen-Shannon distance per pair (mean over rows)');
+  console.log('naive = the definition, one rowJsDistance (two logarithms per key) per pair of rows');
+  console.log('tokens | ours | naive | speed-up | max |Δ|');
+  for (const n of [128, 512]) {
+    const r = await page.evaluate(([n]) => window.runCompare(n), [n]);
+    console.log(`${String(n).padStart(6)} | ${f(r.ours)} | ${f(r.naive)} | ${ratio(r.naive, r.ours)} | ${r.maxDiff.toExponential(1)}`);
+  }
+  await page.close();
+}
+
 await browser.close();

@@ -1,0 +1,53 @@
+// Benchmark page: the head correspondence of a comparison (every head of A against every head of
+// B by Jensen-Shannon distance) on a 12-head BERT-base-shaped layer, against the definition
+// computed row pair by row pair, measured in the same browser run. Bundled by bench/headView.bench.mjs.
+import type { AttentionRecord } from '../src/core/attention';
+import { correspondence } from '../src/core/analysis/compare';
+import { rowJsDistance } from '../src/core/analysis/headSimilarity';
+
+const HEADS = 12;
+
+/** A softmax of random logits per row, seeded. */
+function record(n: number, seed: number): AttentionRecord {
+  let s = seed;
+  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+  const data = new Float32Array(HEADS * n * n);
+  for (let r = 0; r < HEADS * n; r++) {
+    let sum = 0;
+    for (let k = 0; k < n; k++) sum += data[r * n + k] = Math.exp(4 * rand());
+    for (let k = 0; k < n; k++) data[r * n + k] /= sum;
+  }
+  return { id: 'a', label: 'Layer 1', heads: HEADS, queries: n, keys: n, data, queryTokens: [], keyTokens: [], causal: false, signed: false, overInput: true, source: { name: 'attentions.0', kind: 'self', layer: 0 } };
+}
+
+/** The definition: mean over rows of the JS distance of each pair of rows. */
+function naive(a: AttentionRecord, b: AttentionRecord): Float32Array {
+  const n = a.queries, out = new Float32Array(a.heads * b.heads);
+  for (let ha = 0; ha < a.heads; ha++) {
+    for (let hb = 0; hb < b.heads; hb++) {
+      let sum = 0;
+      for (let q = 0; q < n; q++) sum += rowJsDistance(a.data.subarray((ha * n + q) * n, (ha * n + q + 1) * n), b.data.subarray((hb * n + q) * n, (hb * n + q + 1) * n));
+      out[ha * b.heads + hb] = sum / n;
+    }
+  }
+  return out;
+}
+
+declare global {
+  interface Window {
+    runCompare(n: number): { ours: number; naive: number; maxDiff: number };
+  }
+}
+
+window.runCompare = (n) => {
+  const a = record(n, 3), b = record(n, 5);
+  let t = performance.now();
+  const fast = correspondence(a, b);
+  const ours = performance.now() - t;
+  t = performance.now();
+  const slow = naive(a, b);
+  const base = performance.now() - t;
+  let maxDiff = 0;
+  for (let i = 0; i < fast.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fast[i] - slow[i]));
+  return { ours, naive: base, maxDiff };
+};
