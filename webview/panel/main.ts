@@ -315,7 +315,7 @@ state.onDidChange((change: Change) => {
       const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;
       const c = s.compare;
       void computeHeadGrid(s.run.request, s.base)
-        .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), c.b.request.model.label) : grid))
+        .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), s.run?.request.compare?.sameModel ? 'the edited text' : c.b.request.model.label) : grid))
         .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
