@@ -111,7 +111,8 @@ export function correspondenceRows(a: AttentionRecord, b: AttentionRecord): (ha:
           if (m > 0) cross += m * (Math.log2(m) - 1);
         }
         const d = 0.5 * (ea[ha * nq + q] + eb[hb * nq + q]) - 0.5 * cross;
-        sum += Math.sqrt(Math.max(0, Math.min(1, d)));
+        // The three sums cancel for identical rows up to rounding (~1e-18): that is a distance of 0, not 1e-9.
+        sum += d > ROUNDING ? Math.sqrt(Math.min(1, d)) : 0;
       }
       out[hb] = nq ? sum / nq : 0;
     }
@@ -129,6 +130,9 @@ function rowEntropyTerms(data: Float32Array, keys: number): Float64Array {
   }
   return out;
 }
+
+/** Divergence below which `correspondenceRows` counts rows as identical: the rounding of its sums, far below any real difference (a distance of 1e-7). */
+const ROUNDING = 1e-14;
 
 /** Rows scaled to sum to 1 (a row without weight stays 0), so partial rows compare as distributions. */
 function normalisedRows(r: AttentionRecord): Float32Array {
