@@ -32,6 +32,8 @@ export class ComparePane {
   private readonly correspondence: CorrespondenceView;
   private difference: { a: AttentionRecord; b: AttentionRecord; d: AttentionRecord } | undefined;
   private distances: { a: AttentionRecord; b: AttentionRecord; d: Float32Array } | undefined;
+  /** The main view's container at the last draw. */
+  private main: HTMLElement | undefined;
   /** The distances being computed. */
   private computing: { a: AttentionRecord; b: AttentionRecord } | undefined;
   private barKey = '';
@@ -63,6 +65,7 @@ export class ComparePane {
 
   /** After a state change in a comparison: the bar, which containers show, and B's side or the correspondence. */
   draw(change: Change, mainContainer: HTMLElement): void {
+    this.main = mainContainer;
     const s = this.state.snapshot, c = s.compare;
     this.el.bar.hidden = !c;
     if (!c) {
@@ -111,7 +114,7 @@ export class ComparePane {
     }
     this.computing = undefined;
     this.distances = { a, b, d };
-    if (this.state.record === a && this.state.recordB === b && this.state.snapshot.compare?.show === 'correspondence') this.draw('selection', this.el.headA);
+    if (this.state.record === a && this.state.recordB === b && this.state.snapshot.compare?.show === 'correspondence') this.draw('selection', this.main ?? this.el.headA);
   }
 
   /** What the comparison shows besides the main view, for export. */
