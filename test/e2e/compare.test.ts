@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Frame, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, explorerFrame, panelFrame } from './codeServer';
+import { ARTIFACTS, ROOT, explorerFrame, panelFrame } from './codeServer';
 import { useSession } from './session';
 import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
@@ -62,6 +62,8 @@ describe('model comparison', () => {
     await page.mouse.move(vb.x + 20, vb.y + 6 + 18 * 2 + 9);
     await expect.poll(() => frame.$eval('#view-b', (v) => v.dataset.hover), { timeout: 5000 }).toBe('query:2');
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare-side.png') });
+    // The README's picture of a comparison: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'compare-side.png'), path.join(ROOT, 'docs/compare.png'));
 
     // The figure on screen: A and B side by side in one SVG, each with its own links, named after both models.
     const sideFile = await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg');
