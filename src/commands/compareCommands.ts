@@ -55,13 +55,13 @@ export class CompareAttention {
   }
 
   /**
-   * The first non-empty selection; from the panel (no editor focused), the text of the run on
-   * screen while its document is unchanged; else a message that says to make one.
+   * The first non-empty selection; without one (from the panel's button, say), the text of the
+   * run on screen while its document is unchanged; else a message that says to make one.
    */
   private selection(editor: vscode.TextEditor | undefined): Source | undefined {
     const selection = editor?.selections.find((s) => !s.isEmpty && editor.document.getText(s).trim().length > 0);
     if (editor && selection) return { document: editor.document, selection };
-    const shown = editor ? undefined : this.runs.latest;
+    const shown = this.runs.latest;
     const document = shown && vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown.document.uri && d.version === shown.document.version);
     if (shown && document) {
       const { offset, length } = shown.document;
