@@ -154,5 +154,9 @@ describe('model comparison', () => {
     expect(await visible(frame, 'matrix')).toBe(true);
     await frame.selectOption('#compare-show', 'side');
     expect(await visible(frame, 'matrix-b')).toBe(true);
+    // The panel's Compare… button compares the text on screen (focus is in the panel, not in an editor).
+    await frame.click('#compare');
+    await page.locator('.quick-input-widget', { hasText: /model A/ }).waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Escape');
   });
 });
