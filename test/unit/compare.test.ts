@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { alignRuns, sameTokens, textWords } from '../../src/core/analysis/alignment';
-import { alignedRecord, bestMatches, correspondence, differenceRecord, headDivergence, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
+import { alignedRecord, bestMatches, correspondence, differenceRecord, headDivergenceSteps, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
 import { rowJsDistance } from '../../src/core/analysis/headSimilarity';
 import type { TokenInfo } from '../../src/core/tokens';
 
@@ -131,7 +131,14 @@ describe('comparison', () => {
     expect(identicalRecords(a, [a[0], rec([h1, h1], tokens, 1)])).toBe(false);
   });
 
-  it('gives the explorer each head’s divergence: by index when heads correspond, else by best match', () => {
+  it('gives the explorer each head’s divergence: by index when heads correspond, else by best match, a step per head', () => {
+    const headDivergence = (a: AttentionRecord, b: AttentionRecord) => {
+      const steps = headDivergenceSteps(a, b);
+      let step = steps.next();
+      let yields = 0;
+      for (; !step.done; step = steps.next()) yields++;
+      return { ...step.value, yields };
+    };
     const same = headDivergence(rec([h0, h1], tokens, 0, true), rec([h1, h1], tokens, 0, true));
     expect(same.measure).toBe('mean |A − B|');
     expect(Array.from(same.partner)).toEqual([0, 1]);
@@ -140,5 +147,6 @@ describe('comparison', () => {
     expect(other.measure).toBe('JS distance to the best match');
     expect(Array.from(other.partner)).toEqual([1, 1, 0]);
     expect(other.values[0]).toBe(0);
+    expect([same.yields, other.yields]).toEqual([0, 3]);
   });
 });

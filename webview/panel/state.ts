@@ -15,7 +15,7 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
 import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
-import { alignedRecord, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
+import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
 
 /** Views the panel can show. */
 export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
@@ -343,8 +343,8 @@ export class PanelState {
     const c = this.s.compare;
     if (c && heads.length === 1) {
       // From the explorer: that head of A beside its closest head of B (one head of A against B's: cheap).
-      const distances = correspondenceRows(r, c.records[this.layerBOf(recordIndex)])(heads[0]);
-      const best = distances.indexOf(Math.min(...distances));
+      const rb = c.records[this.layerBOf(recordIndex)];
+      const best = bestMatches(correspondenceRows(r, rb)(heads[0]), 1, rb.heads)[0].head;
       return void this.set({ recordIndex, visibleHeads, compare: { ...c, show: 'side', headsB: [best] }, hover: null, reveal: false }, 'selection');
     }
     if (recordIndex === this.s.recordIndex && visibleHeads.join() === this.s.visibleHeads.join()) return;

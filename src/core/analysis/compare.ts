@@ -198,25 +198,19 @@ export interface HeadDivergence {
   measure: 'mean |A − B|' | 'JS distance to the best match';
 }
 
-/** Each head of `a` against `b` (aligned): by index when the head counts match, else by best match. */
-export function headDivergence(a: AttentionRecord, b: AttentionRecord): HeadDivergence {
-  const steps = headDivergenceSteps(a, b);
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-  }
-}
-
-/** `headDivergence` in steps, one head of A each (it yields between them), for callers that keep a page responsive. */
+/**
+ * Each head of `a` against `b` (aligned): by index when the head counts match, else by best match;
+ * in steps, one head of A each (it yields between them), so a page stays responsive.
+ */
 export function* headDivergenceSteps(a: AttentionRecord, b: AttentionRecord): Generator<void, HeadDivergence> {
   if (a.heads === b.heads) return { values: meanAbsDifference(a, b), partner: Int16Array.from({ length: a.heads }, (_, h) => h), measure: 'mean |A − B|' };
   const rows = correspondenceRows(a, b);
   const values = new Float32Array(a.heads), partner = new Int16Array(a.heads);
   for (let ha = 0; ha < a.heads; ha++) {
     yield;
-    const d = rows(ha);
-    partner[ha] = d.indexOf(Math.min(...d));
-    values[ha] = d[partner[ha]];
+    const [best] = bestMatches(rows(ha), 1, b.heads);
+    partner[ha] = best.head;
+    values[ha] = best.distance;
   }
   return { values, partner, measure: 'JS distance to the best match' };
 }
