@@ -7,7 +7,8 @@
  */
 import type { Alignment } from '../analysis/alignment';
 import { type LayerComparison, bestMatches, differenceRecord } from '../analysis/compare';
-import { type AttentionRecord, row } from '../attention';
+import type { AttentionRecord } from '../attention';
+import { rowViews } from './runJson';
 import type { TokenInfo } from '../tokens';
 
 export interface CompareJsonInput {
@@ -44,9 +45,4 @@ export function compareJson(p: CompareJsonInput) {
     })),
     ...(p.notice ? { notice: p.notice } : {}),
   };
-}
-
-/** `[head][query]` rows as views into the tensor. */
-function rowViews(r: AttentionRecord): Float32Array[][] {
-  return Array.from({ length: r.heads }, (_, h) => Array.from({ length: r.queries }, (_, q) => row(r, h, q)));
 }

@@ -70,6 +70,6 @@ function mechanismJson(m: MechanismLayer) {
 
 
 /** `weights[head][query]` as views into the tensor (no copy); the JSON writer prints each row as an array. */
-function rowViews(t: AttentionTensor): Float32Array[][] {
+export function rowViews(t: AttentionTensor): Float32Array[][] {
   return Array.from({ length: t.heads }, (_, h) => Array.from({ length: t.queries }, (_, q) => row(t, h, q)));
 }
