@@ -50,6 +50,20 @@ export function registerExport(panels: AttentionPanels, runs: RunRegistry, explo
   );
 }
 
+/**
+ * The file to export to: a save dialog in the workspace (else the home folder) proposing `name`;
+ * undefined when cancelled or when the place is not a file on this machine (said).
+ */
+async function saveTarget(name: string, item: FormatItem, title: string): Promise<vscode.Uri | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title });
+  if (target && target.scheme !== 'file') {
+    void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
+    return undefined;
+  }
+  return target;
+}
+
 /** The head explorer's grid as shown (order, colouring, filter, selection), as SVG or PNG. */
 async function exportFromExplorer(explorer: HeadExplorerView, runs: RunRegistry): Promise<void> {
   if (!explorer.hasGrid) {
@@ -58,14 +72,8 @@ async function exportFromExplorer(explorer: HeadExplorerView, runs: RunRegistry)
   }
   const item = await vscode.window.showQuickPick(FORMATS.filter((f) => f.format === 'svg' || f.format === 'png').map((f) => ({ ...f, description: f.format === 'svg' ? 'the grid as shown: thumbnails, colouring, order, badges; labels as text' : 'the same at twice the on-screen pixels' })), { title: 'Export the head explorer', placeHolder: 'Format' });
   if (!item) return;
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
-  const name = `${safeName(runs.latest?.model.label ?? 'attention')}-heads.${item.extension}`;
-  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export the head explorer as ${item.extension.toUpperCase()}` });
+  const target = await saveTarget(`${safeName(runs.latest?.model.label ?? 'attention')}-heads.${item.extension}`, item, `Export the head explorer as ${item.extension.toUpperCase()}`);
   if (!target) return;
-  if (target.scheme !== 'file') {
-    void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
-    return;
-  }
   try {
     const data = await explorer.figure(item.format as 'svg' | 'png');
     const bytes = await writeAtomically(target.fsPath, (sink) => Promise.resolve(sink(data)));
@@ -84,16 +92,10 @@ async function exportFromPanel(panels: AttentionPanels, runs: RunRegistry, forma
   }
   const item = format ? FORMATS.find((f) => f.format === format) : await vscode.window.showQuickPick(FORMATS, { title: 'Export from the attention panel', placeHolder: 'What to export' });
   if (!item) return;
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
   // A comparison is named after both sides: `tiny-causal-vs-tiny-masked-layer1-all-heads.svg`.
   const model = panel.comparedWith ? `${run.model.label}-vs-${panel.comparedWith}` : run.model.label;
-  const name = exportFileName(model, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item);
-  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(folder, name), filters: { [item.filter]: [item.extension] }, title: `Export ${item.label.toLowerCase()}` });
+  const target = await saveTarget(exportFileName(model, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item), item, `Export ${item.label.toLowerCase()}`);
   if (!target) return;
-  if (target.scheme !== 'file') {
-    void vscode.window.showErrorMessage(`Attention Lens can only export to files on this machine (${target.toString()} is not one).`);
-    return;
-  }
   try {
     const bytes = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${path.basename(target.fsPath)}`, cancellable: true }, (progress, token) => {
       let reported = 0;
