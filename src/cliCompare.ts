@@ -16,34 +16,51 @@ import { type ModelInfo, readModelFolder, readOnnxBytes } from './models/modelFo
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
-/** The records over the input of one side's run (encoder-decoder models: the encoder's). */
-async function runSide(info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
+/** The records over the input of one side's run (encoder-decoder models: the encoder's); a failure names the side. */
+async function runSide(engine: AttentionEngine, info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
   try {
-    const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
-    try {
-      const { layers, warnings } = await engine.run({ ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
-      for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
-      return layers.map((l) => recordOfLayer(l, { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal })).filter((r) => r.overInput);
-    } finally {
-      await engine.dispose();
-    }
+    const { layers, warnings } = await engine.run({ ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
+    for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
+    return layers.map((l) => recordOfLayer(l, { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal })).filter((r) => r.overInput);
   } catch (e) {
-    throw new Error(`model ${name} (${info.folder}) failed: ${(e as Error).message}`);
+    throw sideError(name, info, e);
   }
+}
+
+/** `f` with a session of `info`'s model (side `name`), released after. */
+async function withEngine<T>(info: ModelInfo, name: string, f: (engine: AttentionEngine) => Promise<T>): Promise<T> {
+  let engine: AttentionEngine;
+  try {
+    engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
+  } catch (e) {
+    throw sideError(name, info, e);
+  }
+  try {
+    return await f(engine);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function sideError(name: string, info: ModelInfo, e: unknown): Error {
+  return new Error(`model ${name} (${info.folder}) failed: ${(e as Error).message}`);
 }
 
 /** Runs the comparison and writes it through `out` (JSON, or a table of the most and least alike heads). */
 export async function compare(args: CompareArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
   const infos = args.models.map((m) => readModelFolder(m));
   const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
-  const sides = [ia, ib].map((info, i) => ({ info, tokenizer: ModelTokenizer.load(info.folder), text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
+  // One model (two texts): one tokenizer and, below, one session for both.
+  const tokenizers = infos.map((info) => ModelTokenizer.load(info.folder));
+  const sides = [ia, ib].map((info, i) => ({ info, tokenizer: tokenizers[Math.min(i, infos.length - 1)], text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
   const prepared = await prepareComparison(sides[0], sides[1]);
   if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
   const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal';
-  const recordsA = await runSide(ia, prepared.a, 'A');
-  const recordsB = await runSide(ib, prepared.b, 'B');
+  const [recordsA, recordsB] = infos.length === 1
+    ? await withEngine(ia, 'A', async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
+    : [await withEngine(ia, 'A', (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', (engine) => runSide(engine, ib, prepared.b, 'B'))];
   const a = recordsA.map((r) => alignedRecord(r, alignment, 'a'));
   const b = recordsB.map((r) => alignedRecord(r, alignment, 'b'));
   if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);
