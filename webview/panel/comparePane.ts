@@ -53,10 +53,16 @@ export class ComparePane {
     return this.state.record?.heads === this.state.recordB?.heads;
   }
 
+  /** The display on screen: the one chosen, except that a difference without paired heads shows side by side. */
+  private get display(): CompareShow | undefined {
+    const c = this.state.snapshot.compare;
+    return c && (c.show === 'difference' && !this.paired ? 'side' : c.show);
+  }
+
   /** What the main view draws: A's record, or A − B in the difference display (heads paired by index). */
   mainRecord(): AttentionRecord | undefined {
-    const a = this.state.record, b = this.state.recordB, c = this.state.snapshot.compare;
-    if (!a || !b || c?.show !== 'difference' || !this.paired) return a;
+    const a = this.state.record, b = this.state.recordB;
+    if (!a || !b || this.display !== 'difference') return a;
     if (this.difference?.a !== a || this.difference.b !== b) {
       this.difference = { a, b, d: differenceRecord(a, b, `${a.label} − B ${b.label}`) };
     }
@@ -75,7 +81,7 @@ export class ComparePane {
     const a = this.state.record, b = this.state.recordB;
     if (!a || !b) return;
     if (change !== 'hover') this.drawBar();
-    const show = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    const show = this.display!;
     mainContainer.hidden = show === 'correspondence';
     this.el.headB.hidden = !(show === 'side' && s.viewMode === 'head');
     this.el.matrixB.hidden = !(show === 'side' && s.viewMode === 'matrix');
@@ -121,7 +127,7 @@ export class ComparePane {
   figures(): ComparisonFigures | undefined {
     const s = this.state.snapshot, c = s.compare, main = this.mainRecord(), b = this.state.recordB;
     if (!c || !main || !b) return undefined;
-    const show = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    const show = this.display!;
     if (show === 'correspondence' && (this.distances?.a !== main || this.distances.b !== b)) throw new Error('the head correspondence is still being computed');
     return { main, show, b, visibleHeadsB: this.state.visibleHeadsB, matrixB: this.matrixB.figureInput(), correspondence: show === 'correspondence' ? this.correspondence.shown : undefined };
   }
@@ -144,7 +150,7 @@ export class ComparePane {
       diff.disabled = !this.paired;
       diff.title = this.paired ? '' : `A has ${a?.heads} heads and B ${b?.heads}: heads do not correspond by index, so there is no difference by head. Use the head correspondence.`;
     }
-    this.el.show.value = c.show === 'difference' && !this.paired ? 'side' : c.show;
+    this.el.show.value = this.display!;
     this.el.layerB.value = c.layerB === undefined ? '' : String(c.layerB);
     const run = s.run!;
     const sameModel = run.request.compare?.sameModel;
