@@ -14,7 +14,7 @@ import { type RunTimings, TIMING_STAGES, formatMillis, nonInferenceShare, stageT
 import { formatBytes } from '../src/core/units';
 import { bundledModels } from '../src/models/modelRegistry';
 import { CodeServer, ROOT, launchBrowser } from '../test/e2e/codeServer';
-import { nextTimings, paletteEnter } from '../test/e2e/workbench';
+import { nextTimings, openAndSelectAll, paletteEnter } from '../test/e2e/workbench';
 
 /** One measured run: what the panel recorded, and the bench's own clock from the key press. */
 interface Measured {
@@ -64,17 +64,6 @@ async function textOfTokens(folder: string, source: string, n: number): Promise<
     else hi = mid - 1;
   }
   return words.slice(0, lo).join('').trimEnd();
-}
-
-async function openAndSelectAll(page: Page, file: string): Promise<void> {
-  const item = page.getByRole('treeitem', { name: new RegExp(file.replace('.', '\\.')) });
-  await item.waitFor({ timeout: 60_000 });
-  await item.dblclick();
-  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
-  await page.waitForTimeout(500);
-  await page.locator('.monaco-editor .view-lines').first().click();
-  await page.keyboard.press('Control+A');
-  await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
 }
 
 async function session(settings: Record<string, unknown>, files: Record<string, string>, steps: (page: Page, measured: Measured[], tokenCount: (f: string) => number) => Promise<void>): Promise<Measured[]> {

@@ -1,15 +1,19 @@
 /// <reference lib="dom" />
 // The head explorer in a real VS Code (code-server + Chromium): empty before a run, a grid of every
 // layer × head after Show Attention, and choices that reach the panel and the editor hover, both ways.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
+import { unzipSync } from 'fflate';
 import type { Frame, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, explorerFrame } from './codeServer';
+import { bundledModels } from '../../src/models/modelRegistry';
+import { readNpy } from '../npy';
+import { ARTIFACTS, ROOT, explorerFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, exportThroughDialog, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { editorHover, exportThroughDialog, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
 const inlineWeightLabels = (page: Page) => page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-line span'))
@@ -149,5 +153,48 @@ describe('Analysis views in the panel', () => {
     await expect.poll(async () => Number(await panel.$eval('#arcs', (a) => a.dataset.arcs ?? '0'))).toBeGreaterThan(0);
     expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'text-view.png') });
+  });
+});
+
+describe('Long inputs in the panel', () => {
+  const session = useSession(false);
+
+  it('keeps the layers off screen in 16 bits, and the layer on screen and the exports in full precision', async () => {
+    const { page, server } = session;
+    // About 450 tokens on the bundled default (4 layers × 8 heads): 26 MB of attention, above the panel's 16 MB threshold.
+    const text = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').slice(0, 2000).trimEnd();
+    fs.writeFileSync(path.join(server.workspace, 'long.txt'), text);
+    await page.goto(server.url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    await openAndSelectAll(page, 'long.txt');
+    const panel = await showAttentionByKey(page);
+    await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    const tokens = await panel.$$eval('#link-list li', (l) => l.length);
+    const naive = 4 * 8 * tokens * tokens * 4;
+    expect(naive).toBeGreaterThan(16 << 20);
+    // Once drawn, the layers are compacted: layer 1 in full and every layer in 16 bits, the grid besides.
+    await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, 0.8 * naive, { timeout: 60_000 });
+    expect(await panel.$eval('body', (b) => b.dataset.layerPrecision)).toBe('full');
+
+    // Layer 4 by keyboard: drawn at once, then in full precision.
+    await panel.focus('#view');
+    for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
+    await expect.poll(() => panel.$eval('#layer-select', (s) => (s as HTMLSelectElement).value)).toBe('3');
+    await panel.waitForSelector('body[data-layer-precision="full"]', { timeout: 30_000 });
+    expect(await panel.$$eval('#link-list li', (l) => l.length)).toBe(tokens);
+    expect(Number(await panel.$eval('body', (b) => b.dataset.attentionBytes))).toBeLessThan(0.8 * naive);
+
+    // The NumPy export holds every layer as the model returned it: the CLI's, not a 16-bit copy's.
+    const exported = unzipSync(fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Data as NumPy', 'npz')))['attentions.npy'];
+    const cliFile = path.join(server.workspace, 'cli.npz');
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundledModels(ROOT)[0].folder, '--text-file', path.join(server.workspace, 'long.txt'), '--export', cliFile],
+      (e, _out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve())));
+    const panelNpy = readNpy(exported), cliNpy = readNpy(unzipSync(fs.readFileSync(cliFile))['attentions.npy']);
+    expect(panelNpy.shape).toEqual([4, 8, tokens, tokens]);
+    expect(panelNpy.shape).toEqual(cliNpy.shape);
+    const a = panelNpy.values as number[], b = cliNpy.values as number[];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(worst).toBeLessThan(1e-6); // a 16-bit copy is off by up to 2⁻¹¹ of a weight
   });
 });

@@ -17,6 +17,18 @@ export async function openSampleAndSelect(page: Page): Promise<void> {
   await selectFirstLine(page);
 }
 
+/** Opens `file` from the explorer and selects all of it. */
+export async function openAndSelectAll(page: Page, file: string): Promise<void> {
+  const item = page.getByRole('treeitem', { name: new RegExp(file.replace('.', '\\.')) });
+  await item.waitFor({ timeout: 60_000 });
+  await item.dblclick();
+  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(500);
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+A');
+  await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
+}
+
 /** Line 1 of story.md (Monaco recycles line elements, so DOM order is not line order). */
 export function firstLine(page: Page) {
   return page.locator('.monaco-editor .view-line', { hasText: 'The cat sat on the mat' });

@@ -3,7 +3,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { AttentionLayer } from '../../src/core/attention';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { TokenInfo } from '../../src/core/tokens';
-import { type Change, PanelState } from '../../webview/panel/state';
+import { PanelState } from '../../webview/panel/state';
+import type { Change } from '../../webview/panel/snapshot';
 
 const tokens: TokenInfo[] = ['<s>', 'a', 'b'].map((text, i) => ({ id: i, text, start: i, end: i + 1, special: i === 0 }));
 const layer = (name: string, kind: AttentionLayer['kind'], layer: number, heads: number, queries = 3, keys = 3): AttentionLayer =>
@@ -66,6 +67,40 @@ describe('PanelState', () => {
     expect(state.heldBytes).toBe(2 * 4 * 9 * 4);
     state.setChoices({ aggregate: 'mean' }); // one 3 × 3 mean per layer besides
     expect(state.heldBytes).toBe(2 * 4 * 9 * 4 + 2 * 9 * 4);
+  });
+
+  it('keeps the layer on screen in full precision once compacted, and gives exports every layer in full precision', async () => {
+    const compact = new PanelState(1); // every run is compacted
+    const seen: Change[] = [];
+    compact.onDidChange((c) => seen.push(c));
+    const ls = [0, 1].map((l) => layer(`attentions.${l}`, 'self', l, 4));
+    ls.forEach((l, li) => l.data.forEach((_, i) => (l.data[i] = (1 + ((i * 7 + li) % 5)) / 3001))); // not exact in 16 bits
+    const exact = ls.map((l) => l.data.slice());
+    compact.finish(request(1), { layers: ls, backend: 'wasm', millis: 5, warnings: [], backendReason: 'wasm', spans: [], moreToCome: false });
+    const store = compact.snapshot.run!.store!;
+    expect(compact.layersOnScreen).toEqual([0]);
+    await store.pin(compact.layersOnScreen);
+    await store.compact(() => Promise.resolve());
+    expect(compact.heldBytes).toBe(4 * 9 * 4 + 2 * (4 * 9 * 2)); // layer 0 in full, both in 16 bits
+    expect(compact.record!.data).toEqual(exact[0]);
+    compact.selectRecord(1);
+    expect(compact.layersOnScreen).toEqual([1]);
+    expect(compact.record!.data).not.toEqual(exact[1]); // the 16-bit copy, until read back
+    seen.length = 0;
+    expect(await store.pin(compact.layersOnScreen)).toBe(true);
+    compact.refreshPrecision();
+    expect(seen).toEqual(['precision']); // the run's own records: nothing to make again
+    expect(compact.record!.data).toEqual(exact[1]);
+    // Word-level records made from the 16-bit copy are made again; exports re-read every layer.
+    compact.setChoices({ aggregate: 'mean' });
+    await store.pin(compact.layersOnScreen);
+    expect(compact.layersOnScreen).toEqual([1]);
+    const full = await compact.fullPrecision();
+    expect(full.base.map((r) => Array.from(r.data))).toEqual(exact.map((e) => Array.from(e)));
+    expect(full.records[0].data[0]).toBeCloseTo((exact[0][0] + exact[0][9] + exact[0][18] + exact[0][27]) / 4, 7);
+    seen.length = 0;
+    compact.refreshPrecision();
+    expect(seen).toEqual(['selection']);
   });
 
   it('normalises records once: causal from the model, tokens on both sides', () => {

@@ -9,7 +9,8 @@ import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { CorrespondenceView } from '../views/correspondenceView';
 import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
-import { COMPARE_SHOWS, type Change, type CompareShow, type PanelState } from './state';
+import type { PanelState } from './state';
+import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
 
 /** The elements the pane owns. */

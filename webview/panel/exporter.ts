@@ -77,15 +77,15 @@ export class Exporter {
           await out.write(await svgToPng(this.svg()));
           break;
         case 'json':
-          for (const chunk of jsonChunks(this.json(), { chunkSize: 1 << 20 })) await out.write(new TextEncoder().encode(chunk));
+          for (const chunk of jsonChunks(await this.json(), { chunkSize: 1 << 20 })) await out.write(new TextEncoder().encode(chunk));
           break;
         case 'html': {
           const encoder = new TextEncoder();
-          for await (const chunk of htmlReportChunks(this.report(), await reportScript())) await out.write(encoder.encode(chunk));
+          for await (const chunk of htmlReportChunks(await this.report(), await reportScript())) await out.write(encoder.encode(chunk));
           break;
         }
         case 'npz':
-          await writeArchive(numpyEntries(this.run()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
+          await writeArchive(numpyEntries(await this.run()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
           break;
       }
       await out.flush();
@@ -186,8 +186,9 @@ export class Exporter {
   }
 
   /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed; for a comparison, `compare --json --diff`'s. */
-  private json() {
+  private async json() {
     const s = this.deps.state.snapshot;
+    const full = await this.deps.state.fullPrecision();
     if (!s.run) throw new Error('the panel shows no attention yet');
     const c = s.compare;
     if (c) {
@@ -213,7 +214,7 @@ export class Exporter {
       backend,
       tokens: s.records.find((r) => r.overInput)?.keyTokens ?? request.tokens,
       decoderTokens: request.decoderTokens && (s.records.find((r) => !r.overInput)?.queryTokens ?? request.decoderTokens),
-      records: s.records,
+      records: full.records,
       aggregate: s.choices.aggregate,
       heads,
       warnings: [],
@@ -221,18 +222,19 @@ export class Exporter {
   }
 
   /** The report of the run: every layer as the model returned it, titled like the panel. */
-  private report(): ReportRun {
-    const { model, text, tokens, decoderTokens, layers } = this.run();
+  private async report(): Promise<ReportRun> {
+    const { model, text, tokens, decoderTokens, layers } = await this.run();
     const request = this.deps.state.snapshot.run!.request;
     return { title: `Attention · ${model.label}`, model: `${model.label} (${model.architecture})`, text, tokens, decoderTokens, causal: request.model.causal, layers };
   }
 
-  /** The run's layers as the model returned them. */
-  private run() {
+  /** The run's layers as the model returned them, in full precision. */
+  private async run() {
     const s = this.deps.state.snapshot;
     if (!s.run) throw new Error('the panel shows no attention yet');
-    const { request, records } = s.run;
-    const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
+    const { request, records, store } = s.run;
+    const data = await Promise.all(records.map((r, i) => store?.fullLayer(i) ?? r.data));
+    const layers: AttentionLayer[] = records.map((r, i) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: data[i] }));
     return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers };
   }
 }

@@ -11,7 +11,7 @@ import type { RunRequest } from '../../src/core/protocol/panel';
 let generation = 0;
 
 /** Yields to the event loop (input, paint) before the next slice of work. */
-const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+export const nextTask = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Builds the grid of a run's per-head `records`; resolves undefined when a newer call superseded it. */
 export async function computeHeadGrid(request: RunRequest, records: readonly AttentionRecord[]): Promise<HeadGrid | undefined> {

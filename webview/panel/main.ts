@@ -13,7 +13,7 @@ import { TextView } from '../views/textView';
 import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
 import { type MechanismLayer, contributionBasisText } from '../../src/core/mechanism';
 import { tokenLabel } from '../../src/core/tokens';
-import { computeHeadGrid, withDivergence } from './headGridTask';
+import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import type { Backend } from '../../src/core/backend';
 import type { RuntimeFiles } from '../../src/core/protocol/panel';
@@ -22,7 +22,8 @@ import { chooseBackend, loadOrt, type OrtBundle } from './ortRuntime';
 import { Runner, type RunResult } from './runner';
 import { ComparePane } from './comparePane';
 import { ComparisonRun } from './comparisonRun';
-import { type Change, PanelState, type ViewMode } from './state';
+import { PanelState } from './state';
+import type { Change, ViewMode } from './snapshot';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
@@ -274,6 +275,28 @@ function publishSummary(): void {
   if (summary && record.overInput && s.run.request.runId === current?.runId && s.run.request.model === current.model) channel.post({ type: 'view/didChange', summary });
 }
 
+/** Once the picture is painted, the run's layers are compacted (one per task); the memory figure follows. */
+function compactLater(): void {
+  const store = state.snapshot.run?.store;
+  if (!store) return;
+  const gone = () => state.snapshot.run?.store !== store;
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    void store.compact(nextTask, gone).then((changed) => {
+      if (changed && !gone()) data.attentionBytes = String(state.heldBytes);
+    });
+  }));
+}
+
+/** Keeps the layers the views on screen are made from in full precision; when they come back, what was made from them is made again. */
+function pinLayersOnScreen(): void {
+  const store = state.snapshot.run?.store;
+  if (!store) return;
+  store.pin(state.layersOnScreen).then(
+    (upgraded) => upgraded && state.snapshot.run?.store === store && state.refreshPrecision(),
+    (e: Error) => state.snapshot.run?.store === store && state.warn(`${e.message}. The views show a 16-bit copy meanwhile`),
+  );
+}
+
 let toolbarKey = '';
 state.onDidChange((change: Change) => {
   const s = state.snapshot;
@@ -298,13 +321,15 @@ state.onDidChange((change: Change) => {
       if (change === 'hover') {
         view.update(viewState);
         if (s.hover && s.reveal && 'reveal' in view) view.reveal(s.hover);
-      } else if (change !== 'phase' && change !== 'grid') view.render(viewState);
+      } else if (change !== 'phase' && change !== 'grid' && change !== 'precision') view.render(viewState);
       const focus = s.hover ? tokenFocus(shown, state.shownHeads, s.hover) : undefined;
       renderTooltip(el('tooltip'), focus, s.hover, shown, state.shownHeads, s.hover ? view.labelRect(s.hover) : new DOMRect());
       // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
       el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
     }
-    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') {
+    if (change === 'run' || change === 'records' || change === 'selection') pinLayersOnScreen();
+    if (change === 'run' || change === 'records') compactLater();
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') {
       publishSummary();
       channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     }
@@ -320,7 +345,11 @@ state.onDidChange((change: Change) => {
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     // For the memory benchmark (and anyone curious in the webview's developer tools).
-    if (change === 'run' || change === 'records' || change === 'grid') document.body.dataset.attentionBytes = String(state.heldBytes);
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') {
+      data.attentionBytes = String(state.heldBytes);
+      const store = s.run.store;
+      data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
+    }
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });

@@ -8,126 +8,23 @@ import type { HeadGrid } from '../../src/core/analysis/headGrid';
 import { positionOfToken, tokenUnits } from '../../src/core/analysis/summary';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
-import type { Backend } from '../../src/core/backend';
 import { Emitter } from '../../src/core/events';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
-import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
-import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
+import { contributionRecord } from '../../src/core/mechanism';
+import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-
-/** Views the panel can show. */
-export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
-/** Every view mode, in toolbar order, with its name for people. */
-export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism']];
-
-/** What the links' strength is: the attention weights, or each head's contributions (mechanism). */
-export type Weighting = 'attention' | 'contribution';
-
-/** Contributions of every layer of one run, by attention name. */
-export interface ContributionSet {
-  runId: number;
-  byName: ReadonlyMap<string, Float32Array>;
-  basis: ContributionBasis;
-}
-
-/** What a comparison shows: both runs side by side, A − B, or how every head of A matches every head of B. */
-export type CompareShow = 'side' | 'difference' | 'correspondence';
-/** Every comparison display, in toolbar order, with its name for people. */
-export const COMPARE_SHOWS: ReadonlyArray<[CompareShow, string]> = [['side', 'Side by side'], ['difference', 'Difference A − B'], ['correspondence', 'Head correspondence']];
-
-/** Run B of a comparison, aligned with run A (the panel's `run`). */
-export interface Comparison {
-  b: LoadedRun;
-  alignment: Alignment;
-  /** B's records over the input, aligned with A's units. */
-  records: AttentionRecord[];
-  /** The layer of B chosen by the user; undefined: proportional to A's. */
-  layerB?: number;
-  show: CompareShow;
-  /** Every compared weight of A equals B's. */
-  identical: boolean;
-  /** B's heads chosen with a pair (correspondence); undefined: as A's when the counts match, else all. */
-  headsB?: number[];
-}
-
-/** Where the current run stands. */
-export type Phase =
-  | { name: 'idle' }
-  | { name: 'running'; stage: RunStage; message: string; fraction?: number }
-  | { name: 'ready' }
-  | { name: 'error'; message: string };
-
-/** A run whose attention is loaded. */
-export interface LoadedRun {
-  request: RunRequest;
-  /** The model's layers, normalised; what every analysis starts from. */
-  records: AttentionRecord[];
-  backend: Backend;
-  millis: number;
-}
-
-/** Everything the panel shows. */
-export interface PanelSnapshot {
-  readonly run?: LoadedRun;
-  /** Word level, hidden tokens and aggregation chosen in the toolbar. */
-  readonly choices: AnalysisChoices;
-  /** Per-head records after word merge and hiding (the explorer's grid is made from these). */
-  readonly base: readonly AttentionRecord[];
-  /** The records the views draw: `base`, or one aggregate per layer. */
-  readonly records: readonly AttentionRecord[];
-  /** Thumbnails and statistics of `base`, once computed. */
-  readonly grid?: HeadGrid;
-  readonly recordIndex: number;
-  readonly visibleHeads: readonly boolean[];
-  readonly hover: TokenTarget | null;
-  /** Scroll the hovered token into view (it was chosen by keyboard or from the editor). */
-  readonly reveal: boolean;
-  readonly viewMode: ViewMode;
-  readonly phase: Phase;
-  readonly notice: string;
-  /** The model of the run in progress, for the header while it loads. */
-  readonly loading?: string;
-  /** Where the hover came from: the editor's cursor moves it without the pointer being here. */
-  readonly hoverSource: 'pointer' | 'keyboard' | 'editor';
-  /** More layers of the run are on their way (WebGPU reads them back after the first picture). */
-  readonly layersPending: boolean;
-  readonly weighting: Weighting;
-  /** The current run's contributions, once computed. */
-  readonly contributions?: ContributionSet;
-  /** Why the views still show weights while contributions were asked for (computing, or why not). */
-  readonly weightingNote: string;
-  /** The other side when the run is a comparison (A is `run`). */
-  readonly compare?: Comparison;
-}
-
-/**
- * What an action changed: `run` (a new run) and `records` (new analysis choices) rebuild the
- * controls and the grid, `selection` and `view` redraw, `hover` restyles, `phase` the status, `grid` the labels.
- */
-export type Change = 'run' | 'records' | 'selection' | 'view' | 'hover' | 'phase' | 'grid';
-
-const INITIAL: PanelSnapshot = {
-  choices: { words: false, hide: [] },
-  base: [],
-  records: [],
-  recordIndex: 0,
-  visibleHeads: [],
-  hover: null,
-  reveal: false,
-  viewMode: 'head',
-  phase: { name: 'idle' },
-  notice: '',
-  hoverSource: 'pointer',
-  layersPending: false,
-  weighting: 'attention',
-  weightingNote: '',
-};
+import { LayerStore, storedRecord } from './layerStore';
+import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
 export class PanelState {
   private s: PanelSnapshot = INITIAL;
+
+  /** `compactAbove`: runs with more attention bytes than this keep a compact copy of the layers off screen. */
+  constructor(private readonly compactAbove?: number) {}
+
   private readonly changed = new Emitter<Change>();
   /** Fires after every effective change. */
   readonly onDidChange = this.changed.event;
@@ -173,14 +70,55 @@ export class PanelState {
     return this.s.compare?.records[this.layerB];
   }
 
-  /** Bytes of attention data the panel holds: every distinct buffer under the run's records, the derived records and the grid. */
+  /** Bytes of attention data the panel holds: the run's layers, every distinct buffer under the derived records, and the grid. */
   get heldBytes(): number {
+    const store = this.s.run?.store;
+    const stored = new Set(store ? this.s.run!.records : []);
     const buffers = new Set<ArrayBufferLike>();
-    for (const r of [...(this.s.run?.records ?? []), ...this.s.base, ...this.s.records]) buffers.add(r.data.buffer);
+    for (const r of [...(this.s.run?.records ?? []), ...this.s.base, ...this.s.records]) if (!stored.has(r)) buffers.add(r.data.buffer);
     if (this.s.grid) for (const a of [this.s.grid.thumbnails, this.s.grid.stats]) buffers.add(a.buffer);
-    let n = 0;
+    let n = store?.heldBytes ?? 0;
     for (const b of buffers) n += b.byteLength;
     return n;
+  }
+
+  /** Indices of the run's layers the views on screen are made from (kept in full precision). */
+  get layersOnScreen(): number[] {
+    const run = this.s.run;
+    if (!run) return [];
+    const names = new Set<string>();
+    for (const r of [this.s.base[this.s.recordIndex], this.s.records[this.s.recordIndex]]) if (r) names.add(r.source.name);
+    return run.records.flatMap((r, i) => (names.has(r.source.name) ? [i] : []));
+  }
+
+  /**
+   * The per-head base and the records on screen, made again from every layer in full precision
+   * (read back where the panel keeps a compact copy): what exports write.
+   */
+  async fullPrecision(): Promise<Pick<PanelSnapshot, 'base' | 'records'>> {
+    const s = this.s, run = s.run, store = run?.store;
+    if (!run || !store || s.compare) return { base: s.base, records: s.records };
+    const data = await Promise.all(run.records.map((_, i) => store.fullLayer(i)));
+    const records = run.records.map((r, i) => ({ ...r, data: data[i] }));
+    return derive({ ...run, records }, this.shownChoices(s.choices), s.weighting, s.contributions);
+  }
+
+  /**
+   * Layers on screen came back in full precision. Records made from them (words, hiding,
+   * aggregates) are made again and drawn; the run's own records read their new weights when next
+   * used, so only what was computed from them (the summary) is refreshed ('precision').
+   */
+  refreshPrecision(): void {
+    const run = this.s.run;
+    if (!run) return;
+    const own = this.s.records.length === run.records.length && this.s.records.every((r, i) => r === run.records[i]);
+    if (own) return void this.set({}, 'precision');
+    this.set(derive(run, this.shownChoices(this.s.choices), this.s.weighting, this.s.contributions), 'selection');
+  }
+
+  /** The choices the views apply: a rollout multiplies every layer, so while some are still on the GPU it waits for them (addLayers). */
+  private shownChoices(choices: AnalysisChoices): AnalysisChoices {
+    return this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices;
   }
 
   /** The selection in per-head terms (an aggregate stands for every head of its layer). */
@@ -208,7 +146,9 @@ export class PanelState {
   /** The run finished: its first record, every head, nothing hovered. */
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const run: LoadedRun = { request, records: result.layers.map((l) => recordOfLayer(l, tokens)), backend: result.backend, millis: result.millis };
+    const store = new LayerStore(result.layers.map((l) => l.data), this.compactAbove);
+    const records = result.layers.map((l, i) => storedRecord(recordOfLayer(l, tokens), store, i));
+    const run: LoadedRun = { request, records, store, backend: result.backend, millis: result.millis };
     const derived = derive(run, this.s.choices, this.s.weighting, undefined);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
@@ -256,7 +196,10 @@ export class PanelState {
     const run = this.s.run;
     if (!run || run.request.runId !== request.runId || this.s.compare) return;
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const next: LoadedRun = { ...run, records: [...run.records, ...more.layers.map((l) => recordOfLayer(l, tokens))] };
+    const at = run.records.length;
+    run.store?.append(more.layers.map((l) => l.data));
+    const added = more.layers.map((l, i) => (run.store ? storedRecord(recordOfLayer(l, tokens), run.store, at + i) : recordOfLayer(l, tokens)));
+    const next: LoadedRun = { ...run, records: [...run.records, ...added] };
     const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run: next, ...derive(next, this.s.choices, this.s.weighting, this.s.contributions), notice, layersPending: false }, 'records');
   }
@@ -266,8 +209,7 @@ export class PanelState {
     if (this.s.compare) return; // a comparison is made of aligned per-head records only
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
-    // A rollout multiplies every layer: while some are still on the GPU, it waits for them (addLayers).
-    const derived = derive(this.s.run, this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices, this.s.weighting, this.s.contributions);
+    const derived = derive(this.s.run, this.shownChoices(choices), this.s.weighting, this.s.contributions);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
     const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);
@@ -306,6 +248,11 @@ export class PanelState {
   /** The explorer's grid for the current base records arrived. */
   setGrid(grid: HeadGrid): void {
     if (grid.runId === this.s.run?.request.runId) this.set({ grid }, 'grid');
+  }
+
+  /** Something the user should know about the run on screen, added to its notice. */
+  warn(message: string): void {
+    this.set({ notice: [this.s.notice, `Warning: ${message}.`].filter(Boolean).join(' ') }, 'phase');
   }
 
   /** The run failed with a message for the user. */

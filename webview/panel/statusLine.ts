@@ -1,7 +1,7 @@
 /** The panel's status: the notice, progress bar, error and status line, and the page's `data-state`. */
 import { backendLabel } from '../../src/core/backend';
 import { contributionBasisText } from '../../src/core/mechanism';
-import type { PanelSnapshot } from './state';
+import type { PanelSnapshot } from './snapshot';
 
 /** The elements this module owns. */
 export interface StatusElements {

@@ -2,7 +2,8 @@
 import type { Aggregation } from '../../src/core/analysis/aggregate';
 import type { HideChoice } from '../../src/core/analysis/hiding';
 import { headColor } from '../../src/core/palette';
-import { type PanelState, VIEW_MODES, type ViewMode, type Weighting } from './state';
+import type { PanelState } from './state';
+import { VIEW_MODES, type ViewMode, type Weighting } from './snapshot';
 
 /** The controls the toolbar owns. */
 export interface ToolbarElements {

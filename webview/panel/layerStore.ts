@@ -1,0 +1,153 @@
+/**
+ * Where the panel keeps a run's attention layers, so that long inputs on real-size models do not
+ * hold every layer in full precision (BERT-base at 512 tokens: 151 MB).
+ *
+ * Layers arrive in full precision. Once the picture is drawn, `compact` keeps every layer as 16-bit
+ * floats (half the bytes; enough for pictures and for passes over every layer) and moves its
+ * full-precision bytes into a Blob, which the browser keeps outside the page's heap (and pages to
+ * disk under pressure). The layers on screen (`pin`) are read back from it in full precision;
+ * until they arrive, and for every other layer, `data` decodes the 16-bit copy. Exports read
+ * every layer back with `fullLayer`. Runs smaller than `compactAbove` bytes stay as they are.
+ */
+import type { AttentionRecord } from '../../src/core/attention';
+import { fromFloat16, toFloat16 } from '../../src/core/float16';
+
+/** Runs with more attention than this are compacted once drawn. */
+export const COMPACT_ABOVE_BYTES = 16 << 20;
+/** Decoded layers kept for passes over every layer (two: a pass may compare two layers). */
+const SCRATCH = 2;
+
+export class LayerStore {
+  private readonly full: (Float32Array | undefined)[] = [];
+  private readonly half: (Uint16Array | undefined)[] = [];
+  private readonly blobs: (Blob | undefined)[] = [];
+  /** Decoded 16-bit copies of pinned layers whose full precision is still being read back. */
+  private readonly shown = new Map<number, Float32Array>();
+  /** Recently decoded layers that are not pinned, most recent last. */
+  private scratch: { i: number; data: Float32Array }[] = [];
+  private pinned: ReadonlySet<number> = new Set();
+
+  constructor(layers: readonly Float32Array[], readonly compactAbove = COMPACT_ABOVE_BYTES) {
+    this.append(layers);
+  }
+
+  /** Layers that arrive later (read back from the GPU after the first picture). */
+  append(layers: readonly Float32Array[]): void {
+    for (const d of layers) {
+      this.full.push(d);
+      this.half.push(undefined);
+      this.blobs.push(undefined);
+    }
+  }
+
+  get length(): number {
+    return this.full.length;
+  }
+
+  /** Every layer in full precision, as the model returned them. */
+  get naiveBytes(): number {
+    return this.full.reduce((n, f, i) => n + 4 * (f?.length ?? this.half[i]!.length), 0);
+  }
+
+  /** Bytes this store keeps in the page: full-precision, 16-bit and decoded layers. */
+  get heldBytes(): number {
+    let n = 0;
+    for (let i = 0; i < this.full.length; i++) n += (this.full[i]?.byteLength ?? 0) + (this.half[i]?.byteLength ?? 0);
+    for (const d of this.shown.values()) n += d.byteLength;
+    for (const s of this.scratch) n += s.data.byteLength;
+    return n;
+  }
+
+  /** Bytes kept for full precision outside the page (in Blobs). */
+  get blobBytes(): number {
+    return this.blobs.reduce((n, b) => n + (b?.size ?? 0), 0);
+  }
+
+  /** Whether layer `i` is held in full precision now. */
+  isFull(i: number): boolean {
+    return this.full[i] !== undefined;
+  }
+
+  /** Layer `i`'s weights: full precision where held, else decoded from the 16-bit copy. */
+  data(i: number): Float32Array {
+    const f = this.full[i] ?? this.shown.get(i);
+    if (f) return f;
+    const hit = this.scratch.findIndex((s) => s.i === i);
+    if (hit >= 0) {
+      const [s] = this.scratch.splice(hit, 1);
+      this.scratch.push(s);
+      return s.data;
+    }
+    const data = fromFloat16(this.half[i]!);
+    this.scratch.push({ i, data });
+    if (this.scratch.length > SCRATCH) this.scratch.shift();
+    return data;
+  }
+
+  /**
+   * Compacts every layer, one per `pause` (a task, so the page stays responsive): a 16-bit copy
+   * and a Blob each; the full precision stays only for pinned layers. Nothing happens for runs
+   * smaller than `compactAbove`. Resolves true when something was compacted; `stop` abandons it.
+   */
+  async compact(pause: () => Promise<void>, stop: () => boolean = () => false): Promise<boolean> {
+    if (this.naiveBytes <= this.compactAbove) return false;
+    let changed = false;
+    for (let i = 0; i < this.full.length; i++) {
+      const f = this.full[i];
+      if (this.half[i] || !f) continue;
+      await pause();
+      if (stop()) return changed;
+      this.half[i] = toFloat16(f);
+      this.blobs[i] = new Blob([f as Float32Array<ArrayBuffer>]);
+      if (!this.pinned.has(i)) this.full[i] = undefined;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * The layers on screen: they are read back in full precision (a decoded 16-bit copy serves until
+   * then); other layers give their full precision up. Resolves true when a pinned layer became
+   * full precision (what the views show can be made again), false when nothing changed or `pin`
+   * was called again meanwhile.
+   */
+  async pin(indices: readonly number[]): Promise<boolean> {
+    const pinned = (this.pinned = new Set(indices.filter((i) => i >= 0 && i < this.full.length)));
+    for (let i = 0; i < this.full.length; i++) {
+      if (pinned.has(i)) continue;
+      this.shown.delete(i);
+      if (this.blobs[i]) this.full[i] = undefined;
+    }
+    const missing = [...pinned].filter((i) => !this.full[i]);
+    for (const i of missing) if (!this.shown.has(i)) this.shown.set(i, this.data(i));
+    this.scratch = this.scratch.filter((s) => !pinned.has(s.i));
+    if (missing.length === 0) return false;
+    const read = await Promise.all(missing.map((i) => this.readBack(i)));
+    if (this.pinned !== pinned) return false;
+    missing.forEach((i, k) => {
+      this.full[i] = read[k];
+      this.shown.delete(i);
+    });
+    return true;
+  }
+
+  /** Layer `i` in full precision (for exports): held, or read back. */
+  async fullLayer(i: number): Promise<Float32Array> {
+    return this.full[i] ?? this.readBack(i);
+  }
+
+  private async readBack(i: number): Promise<Float32Array> {
+    const blob = this.blobs[i];
+    if (!blob) throw new Error(`layer ${i + 1} is not held`);
+    try {
+      return new Float32Array(await blob.arrayBuffer());
+    } catch (e) {
+      throw new Error(`the full-precision weights of layer ${i + 1} could not be read back (${(e as Error).message}); run Show Attention again`);
+    }
+  }
+}
+
+/** `record` whose weights are layer `i` of `store` (read when used, never copied by a spread). */
+export function storedRecord(record: AttentionRecord, store: LayerStore, i: number): AttentionRecord {
+  return Object.defineProperty({ ...record }, 'data', { get: () => store.data(i), enumerable: false, configurable: true });
+}

@@ -1,0 +1,124 @@
+/**
+ * What the attention panel shows, as one immutable snapshot: its types and the empty panel.
+ * `PanelState` (state.ts) is the only writer. No DOM here.
+ */
+import type { AttentionRecord } from '../../src/core/attention';
+import type { HeadGrid } from '../../src/core/analysis/headGrid';
+import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import type { AnalysisChoices } from '../../src/core/analysis/transform';
+import type { Backend } from '../../src/core/backend';
+import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
+import type { ContributionBasis } from '../../src/core/mechanism';
+import type { Alignment } from '../../src/core/analysis/alignment';
+import type { LayerStore } from './layerStore';
+
+/** Views the panel can show. */
+export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
+/** Every view mode, in toolbar order, with its name for people. */
+export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism']];
+
+/** What the links' strength is: the attention weights, or each head's contributions (mechanism). */
+export type Weighting = 'attention' | 'contribution';
+
+/** Contributions of every layer of one run, by attention name. */
+export interface ContributionSet {
+  runId: number;
+  byName: ReadonlyMap<string, Float32Array>;
+  basis: ContributionBasis;
+}
+
+/** What a comparison shows: both runs side by side, A − B, or how every head of A matches every head of B. */
+export type CompareShow = 'side' | 'difference' | 'correspondence';
+/** Every comparison display, in toolbar order, with its name for people. */
+export const COMPARE_SHOWS: ReadonlyArray<[CompareShow, string]> = [['side', 'Side by side'], ['difference', 'Difference A − B'], ['correspondence', 'Head correspondence']];
+
+/** Run B of a comparison, aligned with run A (the panel's `run`). */
+export interface Comparison {
+  b: LoadedRun;
+  alignment: Alignment;
+  /** B's records over the input, aligned with A's units. */
+  records: AttentionRecord[];
+  /** The layer of B chosen by the user; undefined: proportional to A's. */
+  layerB?: number;
+  show: CompareShow;
+  /** Every compared weight of A equals B's. */
+  identical: boolean;
+  /** B's heads chosen with a pair (correspondence); undefined: as A's when the counts match, else all. */
+  headsB?: number[];
+}
+
+/** Where the current run stands. */
+export type Phase =
+  | { name: 'idle' }
+  | { name: 'running'; stage: RunStage; message: string; fraction?: number }
+  | { name: 'ready' }
+  | { name: 'error'; message: string };
+
+/** A run whose attention is loaded. */
+export interface LoadedRun {
+  request: RunRequest;
+  /** The model's layers, normalised; what every analysis starts from. */
+  records: AttentionRecord[];
+  /** Where `records` keep their weights (a single run; a comparison holds its aligned records itself). */
+  store?: LayerStore;
+  backend: Backend;
+  millis: number;
+}
+
+/** Everything the panel shows. */
+export interface PanelSnapshot {
+  readonly run?: LoadedRun;
+  /** Word level, hidden tokens and aggregation chosen in the toolbar. */
+  readonly choices: AnalysisChoices;
+  /** Per-head records after word merge and hiding (the explorer's grid is made from these). */
+  readonly base: readonly AttentionRecord[];
+  /** The records the views draw: `base`, or one aggregate per layer. */
+  readonly records: readonly AttentionRecord[];
+  /** Thumbnails and statistics of `base`, once computed. */
+  readonly grid?: HeadGrid;
+  readonly recordIndex: number;
+  readonly visibleHeads: readonly boolean[];
+  readonly hover: TokenTarget | null;
+  /** Scroll the hovered token into view (it was chosen by keyboard or from the editor). */
+  readonly reveal: boolean;
+  readonly viewMode: ViewMode;
+  readonly phase: Phase;
+  readonly notice: string;
+  /** The model of the run in progress, for the header while it loads. */
+  readonly loading?: string;
+  /** Where the hover came from: the editor's cursor moves it without the pointer being here. */
+  readonly hoverSource: 'pointer' | 'keyboard' | 'editor';
+  /** More layers of the run are on their way (WebGPU reads them back after the first picture). */
+  readonly layersPending: boolean;
+  readonly weighting: Weighting;
+  /** The current run's contributions, once computed. */
+  readonly contributions?: ContributionSet;
+  /** Why the views still show weights while contributions were asked for (computing, or why not). */
+  readonly weightingNote: string;
+  /** The other side when the run is a comparison (A is `run`). */
+  readonly compare?: Comparison;
+}
+
+/**
+ * What an action changed: `run` (a new run) and `records` (new analysis choices) rebuild the
+ * controls and the grid, `selection` and `view` redraw, `hover` restyles, `phase` the status, `grid` the labels,
+ * `precision` the summary (the layer on screen came back in full precision; the picture is the same).
+ */
+export type Change = 'run' | 'records' | 'selection' | 'view' | 'hover' | 'phase' | 'grid' | 'precision';
+
+export const INITIAL: PanelSnapshot = {
+  choices: { words: false, hide: [] },
+  base: [],
+  records: [],
+  recordIndex: 0,
+  visibleHeads: [],
+  hover: null,
+  reveal: false,
+  viewMode: 'head',
+  phase: { name: 'idle' },
+  notice: '',
+  hoverSource: 'pointer',
+  layersPending: false,
+  weighting: 'attention',
+  weightingNote: '',
+};
