@@ -124,27 +124,33 @@ export async function bundledCases(): Promise<Measured[]> {
   return rows;
 }
 
-/** What the panel holds after a run, once the explorer's grid is computed. */
+/** What the panel holds after a run, once the explorer's grid is computed and the layers compacted. */
 interface Memory {
   label: string;
   held: number;
+  /** Full precision kept outside the page's heap (Blobs). */
+  outside: number;
   naive: number;
   heap: number;
+  /** The largest JS heap sampled (once a second) while waiting. */
+  peak: number;
 }
 const memory: Memory[] = [];
 
-/** Waits until the panel's held attention bytes stop changing (the grid is done), then reads them and the JS heap. */
+/** Waits until the panel's held attention bytes stop changing (grid and compaction done), then reads them and the JS heap. */
 async function heldMemory(frame: Frame, tokens: number, label: string): Promise<Memory> {
-  let last = -1;
+  const heapNow = () => frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
+  let last = -1, peak = 0;
   for (let i = 0; i < 60; i++) {
     await frame.waitForTimeout(1000);
+    peak = Math.max(peak, await heapNow());
     const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
     if (now === last) break;
     last = now;
   }
+  const outside = Number(await frame.$eval('body', (b) => b.dataset.attentionBlobBytes ?? 0));
   await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
-  const heap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
-  return { label, held: last, naive: 12 * 12 * tokens * tokens * 4, heap };
+  return { label, held: last, outside, naive: 12 * 12 * tokens * tokens * 4, heap: await heapNow(), peak };
 }
 
 /** A generated real-size model (tools/real-size) at 128 and 512 tokens, cold then warm. */
@@ -190,6 +196,6 @@ export async function main(): Promise<void> {
   }
   report(rows);
   for (const m of memory) {
-    console.log(`\nmemory after the run, grid computed (${m.label}): attention held by the panel ${formatBytes(m.held)} against layers × heads × n² × 4 = ${formatBytes(m.naive)} (${(m.held / m.naive).toFixed(2)}×); panel JS heap after GC ${formatBytes(m.heap)}`);
+    console.log(`\nmemory after the run, grid computed, layers compacted (${m.label}): attention held by the panel ${formatBytes(m.held)} against layers × heads × n² × 4 = ${formatBytes(m.naive)} (${(m.held / m.naive).toFixed(2)}×); full precision outside the page's heap (Blobs) ${formatBytes(m.outside)}; panel JS heap after GC ${formatBytes(m.heap)}, largest sampled ${formatBytes(m.peak)}`);
   }
 }

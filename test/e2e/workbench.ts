@@ -1,10 +1,9 @@
 /// <reference lib="dom" />
-// Workbench gestures shared by the end-to-end suites: open story.md, select its first line, run
-// a command from the palette, hover a token in the editor.
+// Workbench gestures shared by the end-to-end suites and the benchmarks (so no vitest here): open
+// story.md, select its first line, run a command from the palette, hover a token in the editor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { expect } from 'vitest';
 import type { RunTimings } from '../../src/core/timing';
 import { panelFrame } from './codeServer';
 
@@ -179,6 +178,6 @@ export async function chooseFromContextMenu(page: Page, name: RegExp): Promise<v
   // VS Code's menus act on mouse-up after their own hover tracking; hover until the item is
   // focused, then accept with Enter.
   await item.hover();
-  await expect.poll(() => item.evaluate((e) => !!e.closest('.focused')), { timeout: 5000 }).toBe(true);
+  for (let i = 0; i < 50 && !(await item.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
   await page.keyboard.press('Enter');
 }

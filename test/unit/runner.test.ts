@@ -20,8 +20,10 @@ const request = (runId: number, backend: BackendSetting = 'auto', onnxFile = 'mo
 });
 
 /** Fake surroundings: an adapter when `gpu`, engines that fail as `failOn` says, and a log of calls. */
-function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void>; rest?: () => Promise<MoreLayers> } = {}) {
+function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void>; rest?: () => Promise<MoreLayers>; runGate?: () => Promise<void> } = {}) {
   const log: string[] = [];
+  /** Backends of the engine runs started. */
+  const runs: Backend[] = [];
   let clock = 1000;
   const deps: RunnerDeps = {
     readRuntime: async (backend) => {
@@ -48,6 +50,8 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
       return {
         backend,
         run: async () => {
+          runs.push(backend);
+          await opts.runGate?.();
           const e = opts.failOn?.(backend);
           if (e) throw e;
           clock += 5; // 3 ms in the session, 2 ms extracting
@@ -68,7 +72,7 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
     more: (r, m) => more.push([r.runId, m.layers.length, m.warnings]),
     failed: (r, message) => failed.push([r.runId, message]),
   });
-  return { runner, log, finished, failed, progress, more };
+  return { runner, log, runs, finished, failed, progress, more };
 }
 
 describe('Runner', () => {
@@ -239,6 +243,26 @@ describe('Runner with layers read back after the first picture (WebGPU)', () => 
 });
 
 describe('isSoftwareAdapter', () => {
+  it('sends no run to a busy session: of the requests that come meanwhile only the newest runs, after the run in flight', async () => {
+    const gates: Array<() => void> = [];
+    const h = harness({ runGate: () => new Promise<void>((resolve) => gates.push(resolve)) });
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    const first = h.runner.start(request(1));
+    while (gates.length === 0) await settle();
+    const second = h.runner.start(request(2));
+    const third = h.runner.start(request(3));
+    for (let i = 0; i < 5; i++) await settle();
+    expect(h.runs).toHaveLength(1); // nothing queued behind the run in flight
+    expect(h.progress.at(-1)).toMatch(/^3 inference: Waiting for the previous run to end/);
+    gates[0]();
+    while (gates.length === 1) await settle();
+    gates[1]();
+    await Promise.all([first, second, third]);
+    expect(h.runs).toHaveLength(2); // 1, then 3; 2 never ran
+    expect(h.finished.map(([id]) => id)).toEqual([3]);
+    expect(h.failed).toEqual([]);
+  });
+
   it('tells SwiftShader and fallback adapters from hardware ones', () => {
     expect(isSoftwareAdapter({ info: { vendor: 'google', architecture: 'swiftshader', description: '' } })).toBe(true);
     expect(isSoftwareAdapter({ isFallbackAdapter: true, info: { vendor: 'x' } })).toBe(true);

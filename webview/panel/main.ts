@@ -282,7 +282,9 @@ function compactLater(): void {
   const gone = () => state.snapshot.run?.store !== store;
   requestAnimationFrame(() => requestAnimationFrame(() => {
     void store.compact(nextTask, gone).then((changed) => {
-      if (changed && !gone()) data.attentionBytes = String(state.heldBytes);
+      if (!changed || gone()) return;
+      data.attentionBytes = String(state.heldBytes);
+      data.attentionBlobBytes = String(store.blobBytes);
     });
   }));
 }
@@ -349,6 +351,7 @@ state.onDidChange((change: Change) => {
       data.attentionBytes = String(state.heldBytes);
       const store = s.run.store;
       data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
+      data.attentionBlobBytes = String(store?.blobBytes ?? 0);
     }
   }
   renderStatus(statusEls, s, views.head.stats.links);

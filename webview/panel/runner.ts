@@ -94,6 +94,8 @@ export class Runner {
   /** Models whose WebGPU run failed: `auto` goes straight to WASM for them. */
   private readonly gpuFailed = new Map<string, string>();
   private readonly now: () => number;
+  /** The engine run in progress, superseded or not. */
+  private inFlight: Promise<RunOutput> | undefined;
 
   constructor(private readonly deps: RunnerDeps, private readonly events: RunnerEvents) {
     this.now = deps.now ?? wallClock;
@@ -121,7 +123,9 @@ export class Runner {
         engine = await this.engineFor(req.model, choice);
         used = this.engine;
         if (stale()) return;
-        out = await this.runOn(engine, req);
+        const o = await this.runOn(engine, req, stale);
+        if (!o) return;
+        out = o;
       } catch (e) {
         if (stale()) throw e;
         if (!shouldFallBack(e, choice.backend, req.backend)) {
@@ -136,7 +140,9 @@ export class Runner {
         engine = await this.engineFor(req.model, choice);
         used = this.engine;
         if (stale()) return;
-        out = await this.runOn(engine, req);
+        const o = await this.runOn(engine, req, stale);
+        if (!o) return;
+        out = o;
       }
       if (stale()) return;
       this.progress('render', 'Drawing…');
@@ -250,10 +256,27 @@ export class Runner {
     return this.bytes.promise;
   }
 
-  private async runOn(engine: Engine, req: RunRequest): Promise<RunOutput> {
+  /**
+   * Runs `req` on `engine`. onnxruntime cannot stop a run midway, and runs sent while one is in
+   * flight queue behind it in its worker: so a run waits for the one in flight instead, and of
+   * the runs waiting only the newest goes (undefined: superseded while waiting).
+   */
+  private async runOn(engine: Engine, req: RunRequest, stale: () => boolean): Promise<RunOutput | undefined> {
+    while (this.inFlight) {
+      this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`);
+      await this.inFlight.catch(() => undefined);
+      if (stale()) return undefined;
+    }
     this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.tokens.length} tokens)…`);
     const start = this.now();
-    const out = await engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+    const running = engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+    this.inFlight = running;
+    let out: RunOutput;
+    try {
+      out = await running;
+    } finally {
+      if (this.inFlight === running) this.inFlight = undefined;
+    }
     const end = this.now();
     const inferenceEnd = Math.min(end, start + out.millis);
     this.record('inference', start, inferenceEnd);
