@@ -104,16 +104,21 @@ export class PanelState {
   }
 
   /**
-   * Layers on screen came back in full precision. Records made from them (words, hiding,
-   * aggregates) are made again and drawn; the run's own records read their new weights when next
-   * used, so only what was computed from them (the summary) is refreshed ('precision').
+   * Layers on screen came back in full precision. The record on screen, when made from its layer
+   * (words, hiding, a mean or max over heads), is made again and drawn; a rollout, made from every
+   * layer, stays as it is. The run's own records read their new weights when next used, so only
+   * what was computed from them (the summary) is refreshed ('precision').
    */
   refreshPrecision(): void {
     const run = this.s.run;
     if (!run) return;
-    const own = this.s.records.length === run.records.length && this.s.records.every((r, i) => r === run.records[i]);
-    if (own) return void this.set({}, 'precision');
-    this.set(derive(run, this.shownChoices(this.s.choices), this.s.weighting, this.s.contributions), 'selection');
+    const choices = this.shownChoices(this.s.choices), i = this.s.recordIndex;
+    const own = this.s.records[i] === run.records[i];
+    if (own || choices.aggregate === 'rollout' || this.s.base.length !== run.records.length) return void this.set({}, 'precision');
+    const one = derive({ ...run, records: [run.records[i]] }, choices, this.s.weighting, this.s.contributions);
+    const base = this.s.base.map((r, j) => (j === i ? one.base[0] : r));
+    const records = choices.aggregate === undefined ? base : this.s.records.map((r, j) => (j === i ? one.records[0] : r));
+    this.set({ base, records }, 'selection');
   }
 
   /** The choices the views apply: a rollout multiplies every layer, so while some are still on the GPU it waits for them (addLayers). */
