@@ -1,7 +1,7 @@
 // The panel's compact layer store and the half-precision conversion under it.
 import { describe, expect, it } from 'vitest';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
-import { LayerStore, storedRecord } from '../../webview/panel/layerStore';
+import { LayerStore, isStored, storedRecord } from '../../webview/panel/layerStore';
 import { recordOfLayer } from '../../src/core/attention';
 
 /** Deterministic pseudo-random numbers (mulberry32). */
@@ -123,6 +123,8 @@ describe('LayerStore', () => {
     store.data(2);
     expect(store.heldBytes).toBe((3 * naive) / 3 / 2 + (2 * naive) / 3);
     expect(store.data(0)).not.toBe(a); // decoded again
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(store.heldBytes).toBe((3 * naive) / 3 / 2); // released after the task
   });
 
   it('stops compacting when told, and takes layers that arrive later', async () => {
@@ -136,12 +138,32 @@ describe('LayerStore', () => {
     expect([0, 1, 2].map((i) => store.isFull(i))).toEqual([false, false, false]);
   });
 
+  it('without Blobs, keeps only 16 bits off screen and takes the full precision made again for the layer on screen', async () => {
+    const ls = layers();
+    const store = new LayerStore(ls, 1, false);
+    await store.pin([0]);
+    await store.compact(pause);
+    expect(store.blobBytes).toBe(0);
+    expect(store.isFull(0)).toBe(true);
+    expect(await store.pin([1])).toBe(false); // nothing to read back: a 16-bit copy shows
+    expect(store.isFull(0)).toBe(false);
+    const exact = ls[1].slice();
+    store.replace(1, exact);
+    expect(store.data(1)).toBe(exact);
+    await store.pin([2]);
+    expect(store.isFull(1)).toBe(false); // off screen again: its 16-bit copy stays
+    expect(store.heldBytes).toBe(naive / 2 + naive / 3);
+    await expect(store.fullLayer(0)).rejects.toThrow(/not held/);
+  });
+
   it('gives records whose weights follow the store, and which a spread does not copy', async () => {
     const ls = layers();
     const store = new LayerStore(ls, 1);
     const tokens = Array.from({ length: 64 }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: false }));
     const r = storedRecord(recordOfLayer({ name: 'attentions.1', kind: 'self', layer: 1, heads: 4, queries: 64, keys: 64, data: ls[1] }, { tokens, causal: false }), store, 1);
     expect(r.data).toBe(ls[1]);
+    expect(isStored(r)).toBe(true);
+    expect(isStored({ ...r, data: ls[1] })).toBe(false);
     expect(Object.keys({ ...r })).not.toContain('data');
     await store.compact(pause);
     expect(r.data).not.toBe(ls[1]);

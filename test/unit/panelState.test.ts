@@ -113,6 +113,35 @@ describe('PanelState', () => {
     expect(Math.abs(compact.record!.data[0] - mean)).toBeLessThan(1e-7);
   });
 
+  it('keeps records made from compacted layers (hidden tokens) in a store of their own: 16 bits off screen, made again on screen', async () => {
+    const compact = new PanelState(1);
+    const ls = [0, 1].map((l) => layer(`attentions.${l}`, 'self', l, 4));
+    ls.forEach((l, li) => l.data.forEach((_, i) => (l.data[i] = (1 + ((i * 7 + li) % 5)) / 7.3)));
+    const exact = ls.map((l) => l.data.slice());
+    compact.finish(request(1), { layers: ls, backend: 'wasm', millis: 5, warnings: [], backendReason: 'wasm', spans: [], moreToCome: false });
+    compact.setChoices({ hide: ['special'] }); // 4 heads × 2 × 2 a layer
+    expect(compact.stores).toHaveLength(2);
+    const settle = async () => {
+      for (const [store, onScreen] of compact.stores) {
+        if (await store.pin(onScreen)) compact.refreshPrecision();
+        await store.compact(() => Promise.resolve());
+      }
+    };
+    await settle();
+    // Layers: layer 1 in full, both in 16 bits; hidden records the same way, and no Blobs for them.
+    expect(compact.heldBytes).toBe(4 * 9 * 4 + 2 * 4 * 9 * 2 + 4 * 4 * 4 + 2 * 4 * 4 * 2);
+    expect(compact.snapshot.baseStore!.blobBytes).toBe(0);
+    compact.selectRecord(1);
+    const hidden = compact.record!;
+    // Head 1, first query left ('a') to the first key left ('a'), renormalised over 'a' and 'b'.
+    const w = (k: number) => exact[1][(0 * 3 + 1) * 3 + k];
+    const expected = w(1) / (w(1) + w(2));
+    expect(Math.abs(hidden.data[0] - expected)).toBeGreaterThan(1e-6); // made from layer 2's 16-bit copy
+    await settle();
+    expect(compact.record).toBe(hidden); // the same record, its store holding the weights made again
+    expect(Math.abs(compact.record!.data[0] - expected)).toBeLessThan(1e-7);
+  });
+
   it('normalises records once: causal from the model, tokens on both sides', () => {
     load();
     expect(state.record?.causal).toBe(true);

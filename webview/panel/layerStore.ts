@@ -8,6 +8,8 @@
  * disk under pressure). The layers on screen (`pin`) are read back from it in full precision;
  * until they arrive, and for every other layer, `data` decodes the 16-bit copy. Exports read
  * every layer back with `fullLayer`. Runs smaller than `compactAbove` bytes stay as they are.
+ * Records made from layers (word level, hiding) use a store that keeps no Blobs: their full
+ * precision is made again from the layers (`replace`).
  */
 import type { AttentionRecord } from '../../src/core/attention';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
@@ -23,11 +25,13 @@ export class LayerStore {
   private readonly blobs: (Blob | undefined)[] = [];
   /** Decoded 16-bit copies of pinned layers whose full precision is still being read back. */
   private readonly shown = new Map<number, Float32Array>();
-  /** Recently decoded layers that are not pinned, most recent last. */
+  /** Recently decoded layers that are not pinned, most recent last; released after the task. */
   private scratch: { i: number; data: Float32Array }[] = [];
+  private releasing = false;
   private pinned: ReadonlySet<number> = new Set();
 
-  constructor(layers: readonly Float32Array[], readonly compactAbove = COMPACT_ABOVE_BYTES) {
+  /** `keepFull` false: the full precision is dropped, not kept in Blobs (records made from 16-bit copies have none worth keeping). */
+  constructor(layers: readonly Float32Array[], readonly compactAbove = COMPACT_ABOVE_BYTES, private readonly keepFull = true) {
     this.append(layers);
   }
 
@@ -81,6 +85,14 @@ export class LayerStore {
     const data = fromFloat16(this.half[i]!);
     this.scratch.push({ i, data });
     if (this.scratch.length > SCRATCH) this.scratch.shift();
+    // A pass over every layer runs within a task (or one layer per task): the decoded copies go after it.
+    if (!this.releasing) {
+      this.releasing = true;
+      setTimeout(() => {
+        this.scratch = [];
+        this.releasing = false;
+      }, 0);
+    }
     return data;
   }
 
@@ -98,7 +110,7 @@ export class LayerStore {
       await pause();
       if (stop()) return changed;
       this.half[i] = toFloat16(f);
-      this.blobs[i] = new Blob([f as Float32Array<ArrayBuffer>]);
+      if (this.keepFull) this.blobs[i] = new Blob([f as Float32Array<ArrayBuffer>]);
       if (!this.pinned.has(i)) this.full[i] = undefined;
       changed = true;
     }
@@ -116,12 +128,12 @@ export class LayerStore {
     for (let i = 0; i < this.full.length; i++) {
       if (pinned.has(i)) continue;
       this.shown.delete(i);
-      if (this.blobs[i]) this.full[i] = undefined;
+      if (this.half[i]) this.full[i] = undefined;
     }
     const missing = [...pinned].filter((i) => !this.full[i]);
     for (const i of missing) if (!this.shown.has(i)) this.shown.set(i, this.data(i));
     this.scratch = this.scratch.filter((s) => !pinned.has(s.i));
-    if (missing.length === 0) return false;
+    if (missing.length === 0 || !this.keepFull) return false;
     const read = await Promise.all(missing.map((i) => this.readBack(i)));
     if (this.pinned !== pinned) return false;
     missing.forEach((i, k) => {
@@ -129,6 +141,13 @@ export class LayerStore {
       this.shown.delete(i);
     });
     return true;
+  }
+
+  /** Layer `i` made again in full precision (from layers read back): held until it is off screen. */
+  replace(i: number, data: Float32Array): void {
+    this.full[i] = data;
+    this.shown.delete(i);
+    this.scratch = this.scratch.filter((s) => s.i !== i);
   }
 
   /** Layer `i` in full precision (for exports): held, or read back. */
@@ -147,7 +166,16 @@ export class LayerStore {
   }
 }
 
+const stored = new WeakSet<AttentionRecord>();
+
 /** `record` whose weights are layer `i` of `store` (read when used, never copied by a spread). */
 export function storedRecord(record: AttentionRecord, store: LayerStore, i: number): AttentionRecord {
-  return Object.defineProperty({ ...record }, 'data', { get: () => store.data(i), enumerable: false, configurable: true });
+  const r = Object.defineProperty({ ...record }, 'data', { get: () => store.data(i), enumerable: false, configurable: true });
+  stored.add(r);
+  return r;
+}
+
+/** Whether `record` keeps its weights in a store (counted there). */
+export function isStored(record: AttentionRecord): boolean {
+  return stored.has(record);
 }

@@ -14,6 +14,7 @@ import { MechanismView, type MechanismPick, type MechanismViewState } from '../v
 import { type MechanismLayer, contributionBasisText } from '../../src/core/mechanism';
 import { tokenLabel } from '../../src/core/tokens';
 import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
+import type { LayerStore } from './layerStore';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import type { Backend } from '../../src/core/backend';
 import type { RuntimeFiles } from '../../src/core/protocol/panel';
@@ -275,28 +276,36 @@ function publishSummary(): void {
   if (summary && record.overInput && s.run.request.runId === current?.runId && s.run.request.model === current.model) channel.post({ type: 'view/didChange', summary });
 }
 
-/** Once the picture is painted, the run's layers are compacted (one per task); the memory figure follows. */
+/** Once the picture is painted, the panel's stores are compacted (one layer per task); the memory figure follows. */
 function compactLater(): void {
-  const store = state.snapshot.run?.store;
-  if (!store) return;
-  const gone = () => state.snapshot.run?.store !== store;
+  const stores = state.stores.map(([store]) => store);
+  const gone = (store: LayerStore) => () => !state.stores.some(([s]) => s === store);
   requestAnimationFrame(() => requestAnimationFrame(() => {
-    void store.compact(nextTask, gone).then((changed) => {
-      if (!changed || gone()) return;
-      data.attentionBytes = String(state.heldBytes);
-      data.attentionBlobBytes = String(store.blobBytes);
-    });
+    for (const store of stores) {
+      void store.compact(nextTask, gone(store)).then((changed) => {
+        if (changed && !gone(store)()) showMemory();
+      });
+    }
   }));
 }
 
-/** Keeps the layers the views on screen are made from in full precision; when they come back, what was made from them is made again. */
-function pinLayersOnScreen(): void {
+/** Keeps what the views on screen are made from in full precision; when layers come back, what was made from them is made again. */
+function pinOnScreen(): void {
+  const run = state.snapshot.run;
+  for (const [store, onScreen] of state.stores) {
+    store.pin(onScreen).then(
+      (upgraded) => upgraded && state.snapshot.run === run && state.refreshPrecision(),
+      (e: Error) => state.snapshot.run === run && state.warn(`${e.message}. The views show a 16-bit copy meanwhile`),
+    );
+  }
+}
+
+/** The panel's memory, for the benchmark (and anyone curious in the webview's developer tools). */
+function showMemory(): void {
   const store = state.snapshot.run?.store;
-  if (!store) return;
-  store.pin(state.layersOnScreen).then(
-    (upgraded) => upgraded && state.snapshot.run?.store === store && state.refreshPrecision(),
-    (e: Error) => state.snapshot.run?.store === store && state.warn(`${e.message}. The views show a 16-bit copy meanwhile`),
-  );
+  data.attentionBytes = String(state.heldBytes);
+  data.attentionBlobBytes = String(store?.blobBytes ?? 0);
+  data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
 }
 
 let toolbarKey = '';
@@ -329,12 +338,12 @@ state.onDidChange((change: Change) => {
       // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
       el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
     }
-    if (change === 'run' || change === 'records' || change === 'selection') pinLayersOnScreen();
-    if (change === 'run' || change === 'records') compactLater();
-    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') {
-      publishSummary();
-      channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
+    if (change === 'run' || change === 'records' || change === 'selection') {
+      pinOnScreen();
+      compactLater();
     }
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') publishSummary();
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     // After this change has been handled: it may change the state again.
     if (change === 'run' || change === 'records') queueMicrotask(ensureContributions);
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
@@ -346,13 +355,7 @@ state.onDidChange((change: Change) => {
         .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
-    // For the memory benchmark (and anyone curious in the webview's developer tools).
-    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') {
-      data.attentionBytes = String(state.heldBytes);
-      const store = s.run.store;
-      data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
-      data.attentionBlobBytes = String(store?.blobBytes ?? 0);
-    }
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') showMemory();
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });

@@ -72,6 +72,8 @@ export interface PanelSnapshot {
   readonly choices: AnalysisChoices;
   /** Per-head records after word merge and hiding (the explorer's grid is made from these). */
   readonly base: readonly AttentionRecord[];
+  /** Where `base` keeps its weights when made from a compacted run (words, hiding, contributions). */
+  readonly baseStore?: LayerStore;
   /** The records the views draw: `base`, or one aggregate per layer. */
   readonly records: readonly AttentionRecord[];
   /** Thumbnails and statistics of `base`, once computed. */

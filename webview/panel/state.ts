@@ -15,7 +15,7 @@ import type { RunResult } from './runner';
 import { contributionRecord } from '../../src/core/mechanism';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { LayerStore, storedRecord } from './layerStore';
+import { COMPACT_ABOVE_BYTES, LayerStore, isStored, storedRecord } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -23,7 +23,7 @@ export class PanelState {
   private s: PanelSnapshot = INITIAL;
 
   /** `compactAbove`: runs with more attention bytes than this keep a compact copy of the layers off screen. */
-  constructor(private readonly compactAbove?: number) {}
+  constructor(private readonly compactAbove = COMPACT_ABOVE_BYTES) {}
 
   private readonly changed = new Emitter<Change>();
   /** Fires after every effective change. */
@@ -70,16 +70,23 @@ export class PanelState {
     return this.s.compare?.records[this.layerB];
   }
 
-  /** Bytes of attention data the panel holds: the run's layers, every distinct buffer under the derived records, and the grid. */
+  /** Bytes of attention data the panel holds: its stores, every other distinct buffer under the records, and the grid. */
   get heldBytes(): number {
-    const store = this.s.run?.store;
-    const stored = new Set(store ? this.s.run!.records : []);
     const buffers = new Set<ArrayBufferLike>();
-    for (const r of [...(this.s.run?.records ?? []), ...this.s.base, ...this.s.records]) if (!stored.has(r)) buffers.add(r.data.buffer);
+    for (const r of [...(this.s.run?.records ?? []), ...this.s.base, ...this.s.records]) if (!isStored(r)) buffers.add(r.data.buffer);
     if (this.s.grid) for (const a of [this.s.grid.thumbnails, this.s.grid.stats]) buffers.add(a.buffer);
-    let n = store?.heldBytes ?? 0;
+    let n = 0;
+    for (const [store] of this.stores) n += store.heldBytes;
     for (const b of buffers) n += b.byteLength;
     return n;
+  }
+
+  /** Where the records keep their weights, each with the indices the views on screen use (kept in full precision). */
+  get stores(): Array<[LayerStore, number[]]> {
+    const out: Array<[LayerStore, number[]]> = [];
+    if (this.s.run?.store) out.push([this.s.run.store, this.layersOnScreen]);
+    if (this.s.baseStore) out.push([this.s.baseStore, [this.s.recordIndex]]);
+    return out;
   }
 
   /** Indices of the run's layers the views on screen are made from (kept in full precision). */
@@ -100,7 +107,8 @@ export class PanelState {
     if (!run || !store || s.compare) return { base: s.base, records: s.records };
     const data = await Promise.all(run.records.map((_, i) => store.fullLayer(i)));
     const records = run.records.map((r, i) => ({ ...r, data: data[i] }));
-    return derive({ ...run, records }, this.shownChoices(s.choices), s.weighting, s.contributions);
+    const { base, records: shown } = derive({ ...run, records }, this.shownChoices(s.choices), s.weighting, s.contributions);
+    return { base, records: shown };
   }
 
   /**
@@ -113,10 +121,12 @@ export class PanelState {
     const run = this.s.run;
     if (!run) return;
     const choices = this.shownChoices(this.s.choices), i = this.s.recordIndex;
-    const own = this.s.records[i] === run.records[i];
-    if (own || choices.aggregate === 'rollout' || this.s.base.length !== run.records.length) return void this.set({}, 'precision');
+    if (this.s.records[i] === run.records[i] || choices.aggregate === 'rollout' || this.s.base.length !== run.records.length) return void this.set({}, 'precision');
     const one = derive({ ...run, records: [run.records[i]] }, choices, this.s.weighting, this.s.contributions);
-    const base = this.s.base.map((r, j) => (j === i ? one.base[0] : r));
+    // A per-head record kept in a store goes back there (so it is compacted again off screen); what is made from it is new.
+    let base = this.s.base;
+    if (this.s.baseStore && isStored(base[i])) this.s.baseStore.replace(i, one.base[0].data);
+    else if (base[i] !== one.base[0]) base = base.map((r, j) => (j === i ? one.base[0] : r));
     const records = choices.aggregate === undefined ? base : this.s.records.map((r, j) => (j === i ? one.records[0] : r));
     this.set({ base, records }, 'selection');
   }
@@ -154,7 +164,7 @@ export class PanelState {
     const store = new LayerStore(result.layers.map((l) => l.data), this.compactAbove);
     const records = result.layers.map((l, i) => storedRecord(recordOfLayer(l, tokens), store, i));
     const run: LoadedRun = { request, records, store, backend: result.backend, millis: result.millis };
-    const derived = derive(run, this.s.choices, this.s.weighting, undefined);
+    const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
@@ -176,7 +186,7 @@ export class PanelState {
     const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
     const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
     this.set({
-      run: runA, base: records, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      run: runA, base: records, baseStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
       phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
       compare: { b: runB, alignment, records: recordsB, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
@@ -206,7 +216,7 @@ export class PanelState {
     const added = more.layers.map((l, i) => (run.store ? storedRecord(recordOfLayer(l, tokens), run.store, at + i) : recordOfLayer(l, tokens)));
     const next: LoadedRun = { ...run, records: [...run.records, ...added] };
     const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run: next, ...derive(next, this.s.choices, this.s.weighting, this.s.contributions), notice, layersPending: false }, 'records');
+    this.set({ run: next, ...derive(next, this.s.choices, this.s.weighting, this.s.contributions, this.compactAbove), notice, layersPending: false }, 'records');
   }
 
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
@@ -214,7 +224,7 @@ export class PanelState {
     if (this.s.compare) return; // a comparison is made of aligned per-head records only
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
-    const derived = derive(this.s.run, this.shownChoices(choices), this.s.weighting, this.s.contributions);
+    const derived = derive(this.s.run, this.shownChoices(choices), this.s.weighting, this.s.contributions, this.compactAbove);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
     const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);
@@ -240,7 +250,7 @@ export class PanelState {
   /** Records again after the weighting changed; the layer and the heads stay. */
   private rederive(): void {
     if (!this.s.run) return void this.set({}, 'view');
-    const derived = derive(this.s.run, this.s.choices, this.s.weighting, this.s.contributions);
+    const derived = derive(this.s.run, this.s.choices, this.s.weighting, this.s.contributions, this.compactAbove);
     this.set({ ...derived, grid: undefined, hover: null, reveal: false }, 'records');
   }
 
@@ -347,16 +357,32 @@ export class PanelState {
   }
 }
 
-/** The records a run shows under `choices`, by contribution when chosen and computed for this run. */
-function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined): { base: AttentionRecord[]; records: AttentionRecord[] } {
+/**
+ * The records a run shows under `choices`, by contribution when chosen and computed for this run.
+ * With `compactAbove` and a compacted run, per-head records made from its layers (words, hiding,
+ * contributions) are kept in a store of their own, compacted like the layers (`baseStore`).
+ */
+function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined, compactAbove?: number): Derived {
   const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
   const byContribution = weighting === 'contribution' && contributions?.runId === run.request.runId;
   const layers = byContribution ? run.records.map((r) => {
     const c = contributions.byName.get(r.source.name);
     return c ? contributionRecord(r, c) : r;
   }) : run.records;
-  const base = perHeadRecords(layers, texts, choices);
-  return { base, records: aggregateRecords(base, choices.aggregate) };
+  let base = perHeadRecords(layers, texts, choices);
+  let baseStore: LayerStore | undefined;
+  if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
+    // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
+    const store = (baseStore = new LayerStore(base.map((r) => r.data), compactAbove, false));
+    base = base.map((r, i) => storedRecord(r, store, i));
+  }
+  return { base, records: aggregateRecords(base, choices.aggregate), baseStore };
+}
+
+interface Derived {
+  base: AttentionRecord[];
+  records: AttentionRecord[];
+  baseStore?: LayerStore;
 }
 
 function allHeads(n: number): boolean[] {
