@@ -324,6 +324,31 @@ describe('PanelState in a comparison', () => {
     expect(state.snapshot.compare).toBeUndefined();
   });
 
+  it('keeps both sides compacted, B on its facing layer in full precision, and exports both in full precision', async () => {
+    const state = new PanelState(1);
+    const b = request(1, { model: { ...request(1).model, id: 'b', label: 'B' } });
+    const a = request(1, { compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: false } });
+    const odd = (h: number[][]) => h.map((row) => row.map((w) => w * 0.999)); // not exact in 16 bits
+    const layersB = [0, 1, 2].map((i) => ({ ...ab([odd(h1), odd(h0)]), name: `attentions.${i}`, layer: i }));
+    const exactB = layersB.map((l) => l.data.slice());
+    state.finishCompare(a, result([ab([odd(h0), odd(h1)]), { ...ab([odd(h1), odd(h1)]), name: 'attentions.1', layer: 1 }]), { request: b, result: result(layersB) });
+    // Identical tokenizations: A's aligned records share its layers' store; B has its own.
+    expect(state.stores.map(([, onScreen]) => onScreen)).toEqual([[0], [0]]);
+    for (const [store, onScreen] of state.stores) {
+      await store.pin(onScreen);
+      await store.compact(() => Promise.resolve());
+    }
+    const layer = 2 * 9 * 4; // 2 heads × 3 × 3 float32
+    expect(state.heldBytes).toBe(layer + 2 * (layer / 2) + layer + 3 * (layer / 2)); // A: layer 1 + 16 bits of both; B: layer 1 + 16 bits of all three
+    state.selectRecord(1); // B's layer 3 faces A's layer 2
+    expect(state.stores.map(([, onScreen]) => onScreen)).toEqual([[1], [2]]);
+    expect(state.recordB!.data).not.toEqual(exactB[2]);
+    for (const [store, onScreen] of state.stores) await store.pin(onScreen);
+    expect(state.recordB!.data).toEqual(exactB[2]);
+    const full = await state.fullPrecision();
+    expect(full.recordsB!.map((r) => Array.from(r.data))).toEqual(exactB.map((d) => Array.from(d)));
+  });
+
   it('says when the two runs are identical', () => {
     const state = new PanelState();
     const a = request(1, { compare: { model: request(1).model, text: '_ab', tokens, ids: Int32Array.from([0, 1, 2]), sameModel: false } });

@@ -25,6 +25,7 @@ import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
 import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
+import { withFullPrecision } from './layerStore';
 
 /** Bytes gathered before a message goes to the host. */
 const MESSAGE_BYTES = 4 << 20;
@@ -197,8 +198,8 @@ export class Exporter {
         models: [a, b].map((r) => ({ folder: r.model.id, architecture: r.model.architecture })),
         texts: [a.text, b.text],
         tokens: [a.tokens, b.tokens],
-        alignment: c.alignment, a: s.records, b: c.records,
-        layers: layerComparisons(s.records, c.records, (i) => this.deps.state.layerBOf(i)),
+        alignment: c.alignment, a: full.records, b: full.recordsB!,
+        layers: layerComparisons(full.records, full.recordsB!, (i) => this.deps.state.layerBOf(i)),
         identical: c.identical, diff: true, notice: a.notice,
       });
     }
@@ -232,9 +233,9 @@ export class Exporter {
   private async run() {
     const s = this.deps.state.snapshot;
     if (!s.run) throw new Error('the panel shows no attention yet');
-    const { request, records, store } = s.run;
-    const data = await Promise.all(records.map((r, i) => store?.fullLayer(i) ?? r.data));
-    const layers: AttentionLayer[] = records.map((r, i) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: data[i] }));
+    const { request } = s.run;
+    const records = await withFullPrecision(s.run.records);
+    const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
     return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers };
   }
 }

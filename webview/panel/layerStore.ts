@@ -166,16 +166,31 @@ export class LayerStore {
   }
 }
 
-const stored = new WeakSet<AttentionRecord>();
+/** The store and index of every record made by `storedRecord`. */
+const homes = new WeakMap<AttentionRecord, { store: LayerStore; i: number }>();
 
 /** `record` whose weights are layer `i` of `store` (read when used, never copied by a spread). */
 export function storedRecord(record: AttentionRecord, store: LayerStore, i: number): AttentionRecord {
   const r = Object.defineProperty({ ...record }, 'data', { get: () => store.data(i), enumerable: false, configurable: true });
-  stored.add(r);
+  homes.set(r, { store, i });
   return r;
+}
+
+/** `records` kept in a store of their own, compacted like a run's layers. */
+export function storedRecords(records: readonly AttentionRecord[], compactAbove: number, keepFull = true): { records: AttentionRecord[]; store: LayerStore } {
+  const store = new LayerStore(records.map((r) => r.data), compactAbove, keepFull);
+  return { records: records.map((r, i) => storedRecord(r, store, i)), store };
 }
 
 /** Whether `record` keeps its weights in a store (counted there). */
 export function isStored(record: AttentionRecord): boolean {
-  return stored.has(record);
+  return homes.has(record);
+}
+
+/** `records` with their weights in full precision (read back where a store keeps them compact), for exports. */
+export function withFullPrecision(records: readonly AttentionRecord[]): Promise<AttentionRecord[]> {
+  return Promise.all(records.map(async (r) => {
+    const home = homes.get(r);
+    return home ? { ...r, data: await home.store.fullLayer(home.i) } : r;
+  }));
 }

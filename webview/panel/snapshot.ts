@@ -38,6 +38,8 @@ export interface Comparison {
   alignment: Alignment;
   /** B's records over the input, aligned with A's units. */
   records: AttentionRecord[];
+  /** Where `records` keep their weights. */
+  storeB: LayerStore;
   /** The layer of B chosen by the user; undefined: proportional to A's. */
   layerB?: number;
   show: CompareShow;
@@ -59,7 +61,7 @@ export interface LoadedRun {
   request: RunRequest;
   /** The model's layers, normalised; what every analysis starts from. */
   records: AttentionRecord[];
-  /** Where `records` keep their weights (a single run; a comparison holds its aligned records itself). */
+  /** Where `records` keep their weights. */
   store?: LayerStore;
   backend: Backend;
   millis: number;
@@ -72,7 +74,7 @@ export interface PanelSnapshot {
   readonly choices: AnalysisChoices;
   /** Per-head records after word merge and hiding (the explorer's grid is made from these). */
   readonly base: readonly AttentionRecord[];
-  /** Where `base` keeps its weights when made from a compacted run (words, hiding, contributions). */
+  /** Where `base` keeps its weights when not in the run's store: made from its layers (words, hiding, contributions), or aligned with a comparison's B. */
   readonly baseStore?: LayerStore;
   /** The records the views draw: `base`, or one aggregate per layer. */
   readonly records: readonly AttentionRecord[];

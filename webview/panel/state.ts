@@ -15,7 +15,7 @@ import type { RunResult } from './runner';
 import { contributionRecord } from '../../src/core/mechanism';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { COMPACT_ABOVE_BYTES, LayerStore, isStored, storedRecord } from './layerStore';
+import { COMPACT_ABOVE_BYTES, LayerStore, isStored, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -86,6 +86,7 @@ export class PanelState {
     const out: Array<[LayerStore, number[]]> = [];
     if (this.s.run?.store) out.push([this.s.run.store, this.layersOnScreen]);
     if (this.s.baseStore) out.push([this.s.baseStore, [this.s.recordIndex]]);
+    if (this.s.compare) out.push([this.s.compare.storeB, [this.layerB]]);
     return out;
   }
 
@@ -102,13 +103,15 @@ export class PanelState {
    * The per-head base and the records on screen, made again from every layer in full precision
    * (read back where the panel keeps a compact copy): what exports write.
    */
-  async fullPrecision(): Promise<Pick<PanelSnapshot, 'base' | 'records'>> {
-    const s = this.s, run = s.run, store = run?.store;
-    if (!run || !store || s.compare) return { base: s.base, records: s.records };
-    const data = await Promise.all(run.records.map((_, i) => store.fullLayer(i)));
-    const records = run.records.map((r, i) => ({ ...r, data: data[i] }));
-    const { base, records: shown } = derive({ ...run, records }, this.shownChoices(s.choices), s.weighting, s.contributions);
-    return { base, records: shown };
+  async fullPrecision(): Promise<{ base: AttentionRecord[]; records: AttentionRecord[]; recordsB?: AttentionRecord[] }> {
+    const s = this.s, run = s.run;
+    if (s.compare) {
+      const [records, recordsB] = await Promise.all([withFullPrecision(s.records), withFullPrecision(s.compare.records)]);
+      return { base: records, records, recordsB };
+    }
+    if (!run?.store) return { base: [...s.base], records: [...s.records] };
+    const { base, records } = derive({ ...run, records: await withFullPrecision(run.records) }, this.shownChoices(s.choices), s.weighting, s.contributions);
+    return { base, records };
   }
 
   /**
@@ -121,7 +124,8 @@ export class PanelState {
     const run = this.s.run;
     if (!run) return;
     const choices = this.shownChoices(this.s.choices), i = this.s.recordIndex;
-    if (this.s.records[i] === run.records[i] || choices.aggregate === 'rollout' || this.s.base.length !== run.records.length) return void this.set({}, 'precision');
+    // A comparison's records read their weights when used; the correspondence is made from them on demand.
+    if (this.s.compare || this.s.records[i] === run.records[i] || choices.aggregate === 'rollout' || this.s.base.length !== run.records.length) return void this.set({}, 'precision');
     const one = derive({ ...run, records: [run.records[i]] }, choices, this.s.weighting, this.s.contributions);
     // A per-head record kept in a store goes back there (so it is compacted again off screen); what is made from it is new.
     let base = this.s.base;
@@ -174,22 +178,32 @@ export class PanelState {
    * B sits beside it. Word level, hiding, aggregation and contributions do not apply to comparisons.
    */
   finishCompare(request: RunRequest, a: RunResult, b: { request: RunRequest; result: RunResult }): void {
-    const side = (req: RunRequest, result: RunResult): LoadedRun => {
+    const overInput = (req: RunRequest, result: RunResult) => {
       const tokens = { tokens: req.tokens, decoderTokens: req.decoderTokens, causal: req.model.causal };
-      return { request: req, records: result.layers.map((l) => recordOfLayer(l, tokens)).filter((r) => r.overInput), backend: result.backend, millis: result.millis };
+      return result.layers.map((l) => recordOfLayer(l, tokens)).filter((r) => r.overInput);
     };
-    const runA = side(request, a), runB = side(b.request, b.result);
+    const rawA = overInput(request, a), rawB = overInput(b.request, b.result);
     const alignment = alignRuns({ text: request.text, tokens: request.tokens }, { text: b.request.text, tokens: b.request.tokens }, request.compare?.sameModel === true);
-    const records = runA.records.map((r) => alignedRecord(r, alignment, 'a'));
-    const recordsB = runB.records.map((r) => alignedRecord(r, alignment, 'b'));
-    const identical = identicalRecords(records, recordsB);
+    const alignedA = rawA.map((r) => alignedRecord(r, alignment, 'a'));
+    const alignedB = rawB.map((r) => alignedRecord(r, alignment, 'b'));
+    const identical = identicalRecords(alignedA, alignedB);
+    // Kept like a run's layers: A's layers as the model returned them (its exports) and both sides'
+    // aligned records; an aligned record that is its layer shares its store. B's own layers go.
+    const layersA = storedRecords(rawA, this.compactAbove);
+    const aligned = alignedA.every((r, i) => r.data === rawA[i].data)
+      ? { records: alignedA.map((r, i) => storedRecord(r, layersA.store, i)), store: undefined }
+      : storedRecords(alignedA, this.compactAbove);
+    const onB = storedRecords(alignedB, this.compactAbove);
+    const runA: LoadedRun = { request, records: layersA.records, store: layersA.store, backend: a.backend, millis: a.millis };
+    const runB: LoadedRun = { request: b.request, records: [], backend: b.result.backend, millis: b.result.millis };
+    const records = aligned.records;
     const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
     const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
     this.set({
-      run: runA, base: records, baseStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      run: runA, base: records, baseStore: aligned.store, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
       phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
-      compare: { b: runB, alignment, records: recordsB, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
+      compare: { b: runB, alignment, records: onB.records, storeB: onB.store, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
     }, 'run');
   }
 
