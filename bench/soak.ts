@@ -4,7 +4,10 @@
  * Chromium, the bundled default on WebAssembly). Measures the extension host's and the browser
  * renderers' resident memory and the panel's JS heap (after a forced GC) at run 10 and run 100
  * (flat within 10 % passes), counts the editor's attention highlights (one run's worth, never
- * accumulating), and checks the extension host log for unhandled rejections. Exits non-zero when
+ * accumulating), and checks the extension host log for unhandled rejections. Then LONG_RUNS runs
+ * on selections cut at the model's 512 positions, which the panel compacts (16-bit copies, full
+ * precision in Blobs held by the browser process): every Chromium process's memory, the panel's
+ * heap and its attention bytes at long run 3 and the last (flat within 10 %). Exits non-zero when
  * a check fails. Run by `npm run bench:soak` (bench/soak.bench.mjs bundles this file).
  */
 import * as fs from 'node:fs';
@@ -16,6 +19,8 @@ import { highlightCount, nextTimings, paletteEnter } from '../test/e2e/workbench
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 100);
 const CHECKPOINTS = [10, RUNS];
+const LONG_RUNS = Number(process.env.SOAK_LONG_RUNS ?? 12);
+const LONG_CHECKPOINTS = [3, LONG_RUNS];
 
 /** Resident memory of processes whose command line matches `pattern`, in bytes (Linux /proc). */
 function rssOf(pattern: RegExp): number {
@@ -50,6 +55,30 @@ async function sample(page: Page, frame: Frame, run: number): Promise<Sample> {
   await page.waitForTimeout(500);
   const panelHeap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
   return { run, extensionHost: rssOf(/--type=extensionHost|extensionHostProcess|bootstrap-fork.*extensionHost/), renderers: rssOf(/chromium.*--type=renderer/), panelHeap, highlights: await highlightCount(page) };
+}
+
+interface LongSample {
+  run: number;
+  chromium: number;
+  panelHeap: number;
+  held: number;
+  naive: number;
+}
+
+/** After the panel's attention bytes settle (compaction done): every Chromium process, the panel's heap after GC, its attention bytes. */
+async function longSample(frame: Frame, run: number): Promise<LongSample> {
+  let held = -1;
+  for (let i = 0; i < 30; i++) {
+    await frame.waitForTimeout(1000);
+    const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
+    if (now === held) break;
+    held = now;
+  }
+  const tokens = await frame.$$eval('#link-list li', (l) => l.length);
+  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
+  await frame.waitForTimeout(500);
+  const panelHeap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
+  return { run, chromium: rssOf(/chrom(e|ium)/i), panelHeap, held, naive: 4 * 8 * tokens * tokens * 4 };
 }
 
 /** Selects line `line` (1-based) with Go to Line, then Home and Shift+End. */
@@ -96,6 +125,23 @@ export async function main(): Promise<void> {
       if (CHECKPOINTS.includes(run)) samples.push(await sample(page, frame, run));
       if (run % 10 === 0) console.log(`run ${run}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
+    // Long selections: each compacted once drawn; Blobs of earlier runs must go with them.
+    const long = Array.from({ length: LONG_RUNS }, (_, i) => words.slice(i * 37 % (words.length - 500), i * 37 % (words.length - 500) + 450).join(' '));
+    fs.writeFileSync(path.join(server.workspace, 'soak-long.txt'), long.join('\n'));
+    const longItem = page.getByRole('treeitem', { name: /soak-long\.txt/ });
+    await longItem.waitFor({ timeout: 60_000 });
+    await longItem.dblclick();
+    await page.waitForTimeout(1000);
+    const longSamples: LongSample[] = [];
+    for (let run = 1; run <= LONG_RUNS; run++) {
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await selectLine(page, run);
+      const pressed = await paletteEnter(page, 'Attention Lens: Show Attention');
+      const r = await nextTimings(page, Math.max(last, pressed - 60_000), frame, 120_000);
+      frame = r.frame;
+      last = r.timings.commandAt;
+      if (LONG_CHECKPOINTS.includes(run)) longSamples.push(await longSample(frame, run));
+    }
     const log = server.extensionHostLogs();
     const unhandled = (log.match(/unhandled|rejected promise/gi) ?? []).length;
     const [a, z] = [samples[0], samples[samples.length - 1]];
@@ -106,6 +152,15 @@ export async function main(): Promise<void> {
       const ok = change <= 0.1;
       if (!ok) failures++;
       console.log(`${label} | ${formatBytes(a[key])} | ${formatBytes(z[key])} | ${(100 * change).toFixed(1)} % | ${ok ? 'flat' : 'GROWS'}`);
+    }
+    const [la, lz] = [longSamples[0], longSamples[longSamples.length - 1]];
+    console.log(`\nlong selections: ${LONG_RUNS} runs cut at 512 tokens (${formatBytes(la.naive)} of attention each), compacted by the panel`);
+    console.log(`measure | long run ${la.run} | long run ${lz.run} | change | verdict (flat within 10 %)`);
+    for (const [key, label] of [['chromium', 'every Chromium process RSS (Blobs live in the browser process)'], ['panelHeap', 'panel JS heap after GC'], ['held', 'attention held by the panel']] as const) {
+      const change = la[key] > 0 ? lz[key] / la[key] - 1 : 0;
+      const ok = change <= 0.1;
+      if (!ok) failures++;
+      console.log(`${label} | ${formatBytes(la[key])} | ${formatBytes(lz[key])} | ${(100 * change).toFixed(1)} % | ${ok ? 'flat' : 'GROWS'}`);
     }
     const highlightsOk = a.highlights > 0 && z.highlights > 0 && z.highlights <= a.highlights * 2;
     if (!highlightsOk) failures++;
