@@ -140,6 +140,9 @@ describe('PanelState', () => {
     await settle();
     expect(compact.record).toBe(hidden); // the same record, its store holding the weights made again
     expect(Math.abs(compact.record!.data[0] - expected)).toBeLessThan(1e-7);
+    // Back to every token: the store of hidden-token records goes with them.
+    compact.setChoices({ hide: [] });
+    expect(compact.stores).toHaveLength(1);
   });
 
   it('normalises records once: causal from the model, tokens on both sides', () => {

@@ -15,7 +15,7 @@ import type { RunResult } from './runner';
 import { contributionRecord } from '../../src/core/mechanism';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { COMPACT_ABOVE_BYTES, LayerStore, isStored, storedRecord, storedRecords, withFullPrecision } from './layerStore';
+import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -165,8 +165,7 @@ export class PanelState {
   /** The run finished: its first record, every head, nothing hovered. */
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const store = new LayerStore(result.layers.map((l) => l.data), this.compactAbove);
-    const records = result.layers.map((l, i) => storedRecord(recordOfLayer(l, tokens), store, i));
+    const { records, store } = storedRecords(result.layers.map((l) => recordOfLayer(l, tokens)), this.compactAbove);
     const run: LoadedRun = { request, records, store, backend: result.backend, millis: result.millis };
     const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
@@ -383,14 +382,13 @@ function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, 
     const c = contributions.byName.get(r.source.name);
     return c ? contributionRecord(r, c) : r;
   }) : run.records;
-  let base = perHeadRecords(layers, texts, choices);
-  let baseStore: LayerStore | undefined;
+  const base = perHeadRecords(layers, texts, choices);
   if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
     // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
-    const store = (baseStore = new LayerStore(base.map((r) => r.data), compactAbove, false));
-    base = base.map((r, i) => storedRecord(r, store, i));
+    const stored = storedRecords(base, compactAbove, false);
+    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate), baseStore: stored.store };
   }
-  return { base, records: aggregateRecords(base, choices.aggregate), baseStore };
+  return { base, records: aggregateRecords(base, choices.aggregate), baseStore: undefined };
 }
 
 interface Derived {
