@@ -1,5 +1,5 @@
 // The panel's compact layer store and the half-precision conversion under it.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
 import { LayerStore, isStored, storedRecord } from '../../webview/panel/layerStore';
 import { recordOfLayer } from '../../src/core/attention';
@@ -101,6 +101,19 @@ describe('LayerStore', () => {
     expect(store.data(2)).toEqual(copies[2]);
     expect(store.heldBytes).toBe(naive / 3 + (3 * naive) / 3 / 2);
     expect(await store.pin([2])).toBe(false); // already there
+  });
+
+  it('says which layer could not be read back, and keeps showing its 16-bit copy', async () => {
+    const store = new LayerStore(layers(), 1);
+    await store.compact(pause);
+    const read = vi.spyOn(Blob.prototype, 'arrayBuffer').mockRejectedValue(new Error('the blob is gone'));
+    try {
+      await expect(store.pin([1])).rejects.toThrow('the full-precision weights of layer 2 could not be read back (the blob is gone); run Show Attention again');
+      expect(store.data(1)).toHaveLength(4 * 64 * 64);
+      await expect(store.fullLayer(2)).rejects.toThrow(/layer 3 could not be read back/);
+    } finally {
+      read.mockRestore();
+    }
   });
 
   it('abandons a read-back when the layers on screen changed meanwhile', async () => {

@@ -145,6 +145,13 @@ describe('PanelState', () => {
     expect(compact.stores).toHaveLength(1);
   });
 
+  it('adds a warning to the notice once, however often it comes', () => {
+    load();
+    state.warn('layer 2 could not be read back');
+    state.warn('layer 2 could not be read back');
+    expect(state.snapshot.notice).toBe('Warning: layer 2 could not be read back.');
+  });
+
   it('normalises records once: causal from the model, tokens on both sides', () => {
     load();
     expect(state.record?.causal).toBe(true);

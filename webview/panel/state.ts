@@ -278,9 +278,10 @@ export class PanelState {
     if (grid.runId === this.s.run?.request.runId) this.set({ grid }, 'grid');
   }
 
-  /** Something the user should know about the run on screen, added to its notice. */
+  /** Something the user should know about the run on screen, added to its notice (once). */
   warn(message: string): void {
-    this.set({ notice: [this.s.notice, `Warning: ${message}.`].filter(Boolean).join(' ') }, 'phase');
+    const warning = `Warning: ${message}.`;
+    if (!this.s.notice.includes(warning)) this.set({ notice: [this.s.notice, warning].filter(Boolean).join(' ') }, 'phase');
   }
 
   /** The run failed with a message for the user. */
