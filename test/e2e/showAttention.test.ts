@@ -14,11 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
+import { type Npy, readNpy } from '../npy';
 import { attentionGraph } from '../engine/attentionGraphs';
 import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
+/** The attention of the same run on each backend, from the panel's NumPy export. */
+const attentions: Record<string, Npy> = {};
 
 /** Bundled models, the default first. */
 const bundled = () => bundledModels(ROOT);
@@ -127,6 +130,9 @@ describe.each([
 
     const status = page.locator('.statusbar-item', { hasText: backend === 'webgpu' ? 'WebGPU' : 'WASM' });
     await status.first().waitFor({ timeout: 10_000 });
+    // Every weight of the run, for the comparison of the backends below.
+    const npz = unzipSync(fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Data as NumPy', 'npz')));
+    attentions[backend] = readNpy(npz['attentions.npy']);
     expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
   });
 });
@@ -135,6 +141,16 @@ describe('backends agree', () => {
   it('WebGPU and WASM give the same top links', () => {
     expect(results.webgpu).toBeDefined();
     expect(results.webgpu).toEqual(results.wasm);
+  });
+
+  it('WebGPU (Chromium\'s SwiftShader adapter) and WASM give every weight within 1e-4', () => {
+    const gpu = attentions.webgpu!, cpu = attentions.wasm!;
+    expect(gpu.shape).toEqual(cpu.shape);
+    const a = gpu.values as number[], b = cpu.values as number[];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(a.length).toBeGreaterThan(1000);
+    expect(worst).toBeLessThan(1e-4);
   });
 });
 
