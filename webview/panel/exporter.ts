@@ -26,6 +26,7 @@ import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
 import { withFullPrecision } from './layerStore';
+import { headGridNow } from './headGridTask';
 
 /** Bytes gathered before a message goes to the host. */
 const MESSAGE_BYTES = 4 << 20;
@@ -204,11 +205,12 @@ export class Exporter {
       });
     }
     const { request, backend } = s.run;
-    const grid = s.grid;
+    // Statistics once the panel has them, made again from the full-precision records (the panel's may come from 16-bit copies).
+    const grid = s.grid && headGridNow(request, full.base);
     const offsets = grid && cellOffsets(grid.rows);
     const heads = grid && offsets ? grid.rows.flatMap((row, i) => Array.from({ length: row.heads }, (_, h) => {
       const stats = cellStats(grid, offsets[i] + h);
-      return { kind: row.section, layer: s.base[row.recordIndex]?.source.layer ?? i, head: h, ...stats, labels: headLabels(stats).map((l) => l.label) };
+      return { kind: row.section, layer: full.base[row.recordIndex]?.source.layer ?? i, head: h, ...stats, labels: headLabels(stats).map((l) => l.label) };
     })) : undefined;
     return runJson({
       model: { folder: request.model.id, architecture: request.model.architecture },

@@ -21,13 +21,12 @@ import { type Change, type CompareShow, type ContributionSet, INITIAL, type Load
 /** The panel's state and its actions. */
 export class PanelState {
   private s: PanelSnapshot = INITIAL;
-
-  /** `compactAbove`: runs with more attention bytes than this keep a compact copy of the layers off screen. */
-  constructor(private readonly compactAbove = COMPACT_ABOVE_BYTES) {}
-
   private readonly changed = new Emitter<Change>();
   /** Fires after every effective change. */
   readonly onDidChange = this.changed.event;
+
+  /** `compactAbove`: runs with more attention bytes than this keep a compact copy of the layers off screen. */
+  constructor(private readonly compactAbove = COMPACT_ABOVE_BYTES) {}
 
   get snapshot(): PanelSnapshot {
     return this.s;
