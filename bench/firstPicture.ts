@@ -188,11 +188,14 @@ export async function main(): Promise<void> {
   console.log('\nselection → picture in code-server (VS Code 1.100.3) + headless Chromium, WebAssembly, 1 thread');
   console.log('key → picture: the bench\'s clock from Enter in the command palette (cold includes extension activation);');
   console.log('command → picture: from the command handler to two frames after the first draw; stages overlap (the model loads while the host tokenizes)');
-  const rows = await bundledCases();
+  // `--gpt2-1024`: only the GPT-2-small shape at its full 1024 positions (a few minutes: the 499 MB model crosses code-server's connection).
+  const gpt2 = process.argv.includes('--gpt2-1024');
+  const rows = gpt2 ? [] : await bundledCases();
   const gen = path.join(ROOT, 'tools/real-size/generate.mjs');
   if (fs.existsSync(gen) && !process.argv.includes('--bundled-only')) {
     const { ensureRealSizeModel } = (await import(gen)) as { ensureRealSizeModel(shape: string): Promise<string> };
-    rows.push(...(await realSizeCases(await ensureRealSizeModel('bert-base'), 'BERT-base shape', [128, 512])));
+    if (gpt2) rows.push(...(await realSizeCases(await ensureRealSizeModel('gpt2-small'), 'GPT-2-small shape', [1024])));
+    else rows.push(...(await realSizeCases(await ensureRealSizeModel('bert-base'), 'BERT-base shape', [128, 512])));
   }
   report(rows);
   for (const m of memory) {
