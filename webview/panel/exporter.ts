@@ -10,7 +10,8 @@ import { compareJson } from '../../src/core/export/compareJson';
 import { type CorrespondenceInput, correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
 import { svgBeside } from '../../src/core/figure/svg';
 import { headLabels } from '../../src/core/analysis/headLabels';
-import { cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
+import { buildHeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
+import { categoriesFor } from '../../src/core/analysis/transform';
 import { writeArchive } from '../../src/core/export/archive';
 import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlReport';
 import { numpyEntries } from '../../src/core/export/numpyExport';
@@ -26,7 +27,6 @@ import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
 import { withFullPrecision } from './layerStore';
-import { headGridNow } from './headGridTask';
 
 /** Bytes gathered before a message goes to the host. */
 const MESSAGE_BYTES = 4 << 20;
@@ -206,7 +206,7 @@ export class Exporter {
     }
     const { request, backend } = s.run;
     // Statistics once the panel has them, made again from the full-precision records (the panel's may come from 16-bit copies).
-    const grid = s.grid && headGridNow(request, full.base);
+    const grid = s.grid && buildHeadGrid(request.runId, full.base, categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens }));
     const offsets = grid && cellOffsets(grid.rows);
     const heads = grid && offsets ? grid.rows.flatMap((row, i) => Array.from({ length: row.heads }, (_, h) => {
       const stats = cellStats(grid, offsets[i] + h);

@@ -26,14 +26,6 @@ export async function computeHeadGrid(request: RunRequest, records: readonly Att
   return grid;
 }
 
-/** The grid of `records` at once (for exports: statistics of the full-precision records). */
-export function headGridNow(request: RunRequest, records: readonly AttentionRecord[]): HeadGrid {
-  const categories = categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens });
-  const grid = emptyHeadGrid(request.runId, records);
-  records.forEach((r, i) => fillGridRow(grid, i, r, categories(r)));
-  return grid;
-}
-
 /**
  * Adds a comparison's divergence to `grid` (run A's): row i against layer `layerOf(i)` of B, one
  * layer per task; undefined when a newer grid computation superseded it.
