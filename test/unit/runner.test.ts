@@ -117,6 +117,26 @@ describe('Runner', () => {
     expect(h.log.filter((l) => /create|dispose/.test(l))).toEqual(['create webgpu', 'dispose webgpu', 'create webgpu']);
   });
 
+  it('sends no run to a busy session: of the requests that come meanwhile only the newest runs, after the run in flight', async () => {
+    const gates: Array<() => void> = [];
+    const h = harness({ runGate: () => new Promise<void>((resolve) => gates.push(resolve)) });
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    const first = h.runner.start(request(1));
+    while (gates.length === 0) await settle();
+    const second = h.runner.start(request(2));
+    const third = h.runner.start(request(3));
+    for (let i = 0; i < 5; i++) await settle();
+    expect(h.runs).toHaveLength(1); // nothing queued behind the run in flight
+    expect(h.progress.at(-1)).toMatch(/^3 inference: Waiting for the previous run to end/);
+    gates[0]();
+    while (gates.length === 1) await settle();
+    gates[1]();
+    await Promise.all([first, second, third]);
+    expect(h.runs).toHaveLength(2); // 1, then 3; 2 never ran
+    expect(h.finished.map(([id]) => id)).toEqual([3]);
+    expect(h.failed).toEqual([]);
+  });
+
   it('decides fallback by backend, setting and error kind', () => {
     expect(shouldFallBack(new Error('x'), 'webgpu', 'auto')).toBe(true);
     expect(shouldFallBack(new EngineError('x', 'run-failed'), 'webgpu', 'auto')).toBe(true);
@@ -243,26 +263,6 @@ describe('Runner with layers read back after the first picture (WebGPU)', () => 
 });
 
 describe('isSoftwareAdapter', () => {
-  it('sends no run to a busy session: of the requests that come meanwhile only the newest runs, after the run in flight', async () => {
-    const gates: Array<() => void> = [];
-    const h = harness({ runGate: () => new Promise<void>((resolve) => gates.push(resolve)) });
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
-    const first = h.runner.start(request(1));
-    while (gates.length === 0) await settle();
-    const second = h.runner.start(request(2));
-    const third = h.runner.start(request(3));
-    for (let i = 0; i < 5; i++) await settle();
-    expect(h.runs).toHaveLength(1); // nothing queued behind the run in flight
-    expect(h.progress.at(-1)).toMatch(/^3 inference: Waiting for the previous run to end/);
-    gates[0]();
-    while (gates.length === 1) await settle();
-    gates[1]();
-    await Promise.all([first, second, third]);
-    expect(h.runs).toHaveLength(2); // 1, then 3; 2 never ran
-    expect(h.finished.map(([id]) => id)).toEqual([3]);
-    expect(h.failed).toEqual([]);
-  });
-
   it('tells SwiftShader and fallback adapters from hardware ones', () => {
     expect(isSoftwareAdapter({ info: { vendor: 'google', architecture: 'swiftshader', description: '' } })).toBe(true);
     expect(isSoftwareAdapter({ isFallbackAdapter: true, info: { vendor: 'x' } })).toBe(true);
