@@ -12,6 +12,7 @@ import { MatrixView } from '../views/matrixView';
 import type { PanelState } from './state';
 import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
+import { nextTask } from './headGridTask';
 
 /** The elements the pane owns. */
 export interface ComparePaneElements {
@@ -115,7 +116,7 @@ export class ComparePane {
     const rows = correspondenceRows(a, b);
     const d = new Float32Array(a.heads * b.heads);
     for (let ha = 0; ha < a.heads; ha++) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await nextTask();
       if (this.computing !== job) return;
       d.set(rows(ha), ha * b.heads);
     }

@@ -27,6 +27,7 @@ import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
 import { withFullPrecision } from './layerStore';
+import { nextTask } from './headGridTask';
 
 /** Bytes gathered before a message goes to the host. */
 const MESSAGE_BYTES = 4 << 20;
@@ -294,6 +295,6 @@ class ChunkSender {
     this.size = 0;
     this.post({ type: 'export/chunk', exportId: this.exportId, data, written: this.written, total: this.total });
     // Let the page breathe (and a Cancel arrive) between messages.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTask();
   }
 }
