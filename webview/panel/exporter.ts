@@ -191,8 +191,8 @@ export class Exporter {
   /** The CLI's `--json` document of what the panel shows (after words, hiding and aggregation), with head statistics once computed; for a comparison, `compare --json --diff`'s. */
   private async json() {
     const s = this.deps.state.snapshot;
-    const full = await this.deps.state.fullPrecision();
     if (!s.run) throw new Error('the panel shows no attention yet');
+    const full = await this.deps.state.fullPrecision();
     const c = s.compare;
     if (c) {
       const a = s.run.request, b = c.b.request;

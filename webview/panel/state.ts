@@ -108,7 +108,7 @@ export class PanelState {
       const [records, recordsB] = await Promise.all([withFullPrecision(s.records), withFullPrecision(s.compare.records)]);
       return { base: records, records, recordsB };
     }
-    if (!run?.store) return { base: [...s.base], records: [...s.records] };
+    if (!run) return { base: [], records: [] };
     const { base, records } = derive({ ...run, records: await withFullPrecision(run.records) }, this.shownChoices(s.choices), s.weighting, s.contributions);
     return { base, records };
   }
