@@ -37,3 +37,12 @@ export function readNpy(bytes: Uint8Array): Npy {
   expect(data.byteLength).toBe(count * (descr === '<f4' ? 4 : descr === '<i8' ? 8 : Number(descr.slice(2)) * 4));
   return { descr, fortran, shape, values };
 }
+
+/** The largest |a − b| over two float32 arrays of the same shape. */
+export function maxAbsDifference(a: Npy, b: Npy): number {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.values as number[], y = b.values as number[];
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  return worst;
+}
