@@ -14,7 +14,7 @@ import { type RunTimings, TIMING_STAGES, formatMillis, nonInferenceShare, stageT
 import { formatBytes } from '../src/core/units';
 import { bundledModels } from '../src/models/modelRegistry';
 import { CodeServer, ROOT, launchBrowser } from '../test/e2e/codeServer';
-import { nextTimings, openAndSelectAll, paletteEnter } from '../test/e2e/workbench';
+import { nextTimings, openAndSelectAll, paletteEnter, panelHeap, settledAttentionBytes } from '../test/e2e/workbench';
 
 /** One measured run: what the panel recorded, and the bench's own clock from the key press. */
 interface Measured {
@@ -139,18 +139,10 @@ const memory: Memory[] = [];
 
 /** Waits until the panel's held attention bytes stop changing (grid and compaction done), then reads them and the JS heap. */
 async function heldMemory(frame: Frame, tokens: number, label: string): Promise<Memory> {
-  const heapNow = () => frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
-  let last = -1, peak = 0;
-  for (let i = 0; i < 60; i++) {
-    await frame.waitForTimeout(1000);
-    peak = Math.max(peak, await heapNow());
-    const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
-    if (now === last) break;
-    last = now;
-  }
+  let peak = 0;
+  const held = await settledAttentionBytes(frame, 60, async () => void (peak = Math.max(peak, await panelHeap(frame))));
   const outside = Number(await frame.$eval('body', (b) => b.dataset.attentionBlobBytes ?? 0));
-  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
-  return { label, held: last, outside, naive: 12 * 12 * tokens * tokens * 4, heap: await heapNow(), peak };
+  return { label, held, outside, naive: 12 * 12 * tokens * tokens * 4, heap: await panelHeap(frame, true), peak };
 }
 
 /** A generated real-size model (tools/real-size) at 128 and 512 tokens, cold then warm. */

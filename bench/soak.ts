@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { formatBytes } from '../src/core/units';
 import { CodeServer, ROOT, launchBrowser } from '../test/e2e/codeServer';
-import { highlightCount, nextTimings, paletteEnter } from '../test/e2e/workbench';
+import { highlightCount, nextTimings, paletteEnter, panelHeap, settledAttentionBytes } from '../test/e2e/workbench';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 100);
 const CHECKPOINTS = [10, RUNS];
@@ -51,10 +51,8 @@ async function sample(page: Page, frame: Frame, run: number): Promise<Sample> {
   await page.keyboard.press('End');
   await page.keyboard.press('ArrowLeft');
   await page.waitForTimeout(800);
-  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
-  await page.waitForTimeout(500);
-  const panelHeap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
-  return { run, extensionHost: rssOf(/--type=extensionHost|extensionHostProcess|bootstrap-fork.*extensionHost/), renderers: rssOf(/chromium.*--type=renderer/), panelHeap, highlights: await highlightCount(page) };
+  const heap = await panelHeap(frame, true);
+  return { run, extensionHost: rssOf(/--type=extensionHost|extensionHostProcess|bootstrap-fork.*extensionHost/), renderers: rssOf(/chromium.*--type=renderer/), panelHeap: heap, highlights: await highlightCount(page) };
 }
 
 interface LongSample {
@@ -67,18 +65,9 @@ interface LongSample {
 
 /** After the panel's attention bytes settle (compaction done): every Chromium process, the panel's heap after GC, its attention bytes. */
 async function longSample(frame: Frame, run: number): Promise<LongSample> {
-  let held = -1;
-  for (let i = 0; i < 30; i++) {
-    await frame.waitForTimeout(1000);
-    const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
-    if (now === held) break;
-    held = now;
-  }
+  const held = await settledAttentionBytes(frame, 30);
   const tokens = await frame.$$eval('#link-list li', (l) => l.length);
-  await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
-  await frame.waitForTimeout(500);
-  const panelHeap = await frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
-  return { run, chromium: rssOf(/chrom(e|ium)/i), panelHeap, held, naive: 4 * 8 * tokens * tokens * 4 };
+  return { run, chromium: rssOf(/chrom(e|ium)/i), panelHeap: await panelHeap(frame, true), held, naive: 4 * 8 * tokens * tokens * 4 };
 }
 
 /** Selects line `line` (1-based) with Go to Line, then Home and Shift+End. */

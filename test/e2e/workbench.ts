@@ -181,3 +181,25 @@ export async function chooseFromContextMenu(page: Page, name: RegExp): Promise<v
   for (let i = 0; i < 50 && !(await item.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
   await page.keyboard.press('Enter');
 }
+
+/** The panel's JS heap in bytes (Chromium with --enable-precise-memory-info); after a forced GC when `gc` (--js-flags=--expose-gc). */
+export async function panelHeap(frame: Frame, gc = false): Promise<number> {
+  if (gc) {
+    await frame.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
+    await frame.waitForTimeout(500);
+  }
+  return frame.evaluate(() => (performance as Performance & { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0);
+}
+
+/** The panel's attention bytes once they stop changing (grid and compaction done), read once a second for at most `seconds`; `each` runs before every read. */
+export async function settledAttentionBytes(frame: Frame, seconds: number, each?: () => Promise<void>): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < seconds; i++) {
+    await frame.waitForTimeout(1000);
+    await each?.();
+    const now = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
+    if (now === last) break;
+    last = now;
+  }
+  return last;
+}
