@@ -9,12 +9,17 @@ const bundle = async (file) => (await esbuild.build({ entryPoints: [path.join(ro
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-quic'], ignoreDefaultArgs: ['--headless'] });
 const f = (ms) => `${ms.toFixed(1)} ms`;
 const ratio = (base, ours) => `${(base / ours).toFixed(1)}×`;
+/** A blank page of the size given with the bundled benchmark page `file` loaded. */
+const benchPage = async (file, viewport) => {
+  const page = await browser.newPage(viewport ? { viewport } : {});
+  await page.setContent('<!DOCTYPE html><html><body></body></html>');
+  await page.addScriptTag({ content: await bundle(file) });
+  return page;
+};
 
 // Head view (12 heads), against one stroke per link on a canvas as tall as the input.
 {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
-  await page.setContent('<!DOCTYPE html><html><body></body></html>');
-  await page.addScriptTag({ content: await bundle('bench/headViewPage.ts') });
+  const page = await benchPage('bench/headViewPage.ts', { width: 1000, height: 800 });
   console.log('head view, 12 heads, all heads visible; times until the change is on screen (two animation frames, ≥ 2 × 16.7 ms), Chromium headless, software rendering');
   await page.evaluate(() => window.runBench(32, 12)); // warm-up: JIT and first canvas allocation
   console.log('naive = one stroke per link above weight 0.01 on a canvas as tall as the input (a direct port of a notebook head view)');
@@ -28,9 +33,7 @@ const ratio = (base, ours) => `${(base / ours).toFixed(1)}×`;
 
 // Head explorer, statistics and matrix view on 12 layers × 12 heads.
 {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-  await page.setContent('<!DOCTYPE html><html><body></body></html>');
-  await page.addScriptTag({ content: await bundle('bench/explorerPage.ts') });
+  const page = await benchPage('bench/explorerPage.ts', { width: 1000, height: 900 });
   await page.evaluate(() => window.runExplorer(32)); // warm-up
   console.log('\nhead explorer, statistics and matrix view: 12 layers × 12 heads (144 heads); on-screen times include two animation frames (≥ 33 ms)');
   console.log('plain baselines: statistics as one pass per statistic over nested arrays; grid as one fillRect per thumbnail pixel; heat map as one fillRect per cell');
@@ -42,11 +45,10 @@ const ratio = (base, ours) => `${(base / ours).toFixed(1)}×`;
   }
   await page.close();
 }
+
 // Comparison: the head correspondence of one layer, 12 × 12 heads.
 {
-  const page = await browser.newPage();
-  await page.setContent('<!DOCTYPE html><html><body></body></html>');
-  await page.addScriptTag({ content: await bundle('bench/comparePage.ts') });
+  const page = await benchPage('bench/comparePage.ts');
   await page.evaluate(() => window.runCompare(32)); // warm-up
   console.log('\nhead correspondence of a comparison: one layer, 12 heads of A × 12 of B, Jensen-Shannon distance per pair (mean over rows)');
   console.log('naive = the definition, one rowJsDistance (two logarithms per key) per pair of rows');
