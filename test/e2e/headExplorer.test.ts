@@ -143,6 +143,7 @@ describe('Analysis views in the panel', () => {
     await panel.selectOption('#layer-select', '3');
     expect(await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent))).not.toEqual(before);
     expect(await panel.$eval('#heads', (h) => (h as HTMLElement).hidden)).toBe(true);
+    expect(await panel.locator('#heads').isVisible()).toBe(false); // hidden on screen too, not only in the DOM
 
     // Text view: running text, arcs from the hovered token.
     await panel.selectOption('#aggregate', '');

@@ -71,6 +71,8 @@ describe.each([
     const frame = await runFromContextMenu(page);
 
     expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe(backend);
+    // A single run has no comparison bar on screen (it used to show, empty, above the picture).
+    expect(await frame.locator('#compare-bar').isVisible()).toBe(false);
     const links = Number(await frame.$eval('#view', (v) => v.dataset.links));
     expect(links).toBeGreaterThan(0);
     const expected = await expectedTopLinks();
