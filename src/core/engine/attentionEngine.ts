@@ -6,19 +6,17 @@
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
 import type { Backend } from '../backend';
+import { fromFloat16 } from '../float16';
 import { MechanismError, type MechanismLayer, fusedSteps, mechanismLayer } from '../mechanism';
+import { EngineError } from './engineError';
 import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
+import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds } from './inputFeeds';
+import { firstLine, openSession } from './session';
+
+export { EngineError, type EngineErrorCode } from './engineError';
 
 /** The onnxruntime-web module, whichever bundle provided it. */
 export type OrtModule = typeof Ort;
-
-/** A failure the user can act on; `message` says what happened and what to do. */
-export class EngineError extends Error {
-  constructor(message: string, readonly code: 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large' | 'no-mechanism') {
-    super(message);
-    this.name = 'EngineError';
-  }
-}
 
 /** Token ids of one run; `decoderIds` only for encoder-decoder models. */
 export interface RunInput {
@@ -48,7 +46,20 @@ export interface RunOutput {
   mechanism?: MechanismLayer[];
 }
 
+/** One external data file of a model: its location as the graph names it, and its bytes. */
+export interface ExternalDataFile {
+  path: string;
+  data: Uint8Array;
+}
+
 export interface EngineOptions {
+  /**
+   * The model's external data files (`model.onnx_data`, `model.onnx_data_1`, …), as bytes: handed
+   * to onnxruntime as they are (a path would make it read the file twice).
+   */
+  externalData?: readonly ExternalDataFile[];
+  /** The first position id (0; 1 for exports that count positions from 1, as Gemma 3's do). */
+  firstPosition?: number;
   /**
    * Expose queries, keys, values, scores and per-head outputs as well (the mechanism view, the
    * CLI's `--mechanism`). Always rewrites the graph, even one that outputs attention itself.
@@ -111,16 +122,6 @@ function sanitizeNonFinite(l: AttentionLayer): string[] {
   return out;
 }
 
-const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
-const DECODER_INPUTS = new Set(['decoder_input_ids', 'decoder_attention_mask', 'decoder_position_ids']);
-/** KV-cache inputs of decoder exports with past (Optimum, Transformers.js): fed an empty past. */
-const PAST = /^past_key_values\.\d+\.(?:(?:encoder|decoder)\.)?(?:key|value)$/;
-const USE_CACHE = 'use_cache_branch';
-
-function canFill(name: string): boolean {
-  return ENCODER_INPUTS.has(name) || DECODER_INPUTS.has(name) || PAST.test(name) || name === USE_CACHE;
-}
-
 /** A loaded model session that answers attention queries. */
 export class AttentionEngine {
   private constructor(
@@ -132,6 +133,7 @@ export class AttentionEngine {
     readonly exposed: FoundAttention[],
     /** With the mechanism option: where each attention's mechanism is (attentions whose mechanism was not found are absent). */
     readonly mechanism: MechanismOutputs[] = [],
+    private readonly firstPosition = 0,
   ) {}
 
   /**
@@ -147,23 +149,30 @@ export class AttentionEngine {
     } catch {
       outputs = undefined; // not a readable protobuf: onnxruntime or the surgery below says why
     }
+    const external = options.externalData ?? [];
+    const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, external, gpuOutputs);
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
-    let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await openSession(ort, bytes, backend, fileLabel, outputs?.filter((n) => parseAttentionName(n)));
+    let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await open(bytes, outputs?.filter((n) => parseAttentionName(n)));
     let exposed: FoundAttention[] = [];
     let mechanism: MechanismOutputs[] = [];
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
-        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism });
+        const files = new Map(external.map((f) => [f.path, f.data]));
+        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism, externalData: (location) => files.get(location) });
         exposed = surgery.found;
         mechanism = surgery.mechanism;
         if (options.mechanism && mechanism.length === 0) {
           throw new EngineError(`${fileLabel}: attention was found, but not the queries and keys behind it (no score product Q·Kᵀ before any of its ${exposed.length} softmaxes), so its mechanism cannot be shown. The attention views work as usual.`, 'no-mechanism');
         }
+        const gqa = exposed.find((f) => f.op === 'GroupQueryAttention');
+        if (backend !== 'wasm' && gqa) {
+          throw new EngineError(`${fileLabel} computes attention in com.microsoft GroupQueryAttention (node ${gqa.node || gqa.name}), whose weights only onnxruntime's WebAssembly kernels return: on WebGPU they would be missing. It runs on WebAssembly.`, 'wasm-only');
+        }
         const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
         // A mechanism run reads every layer at once, so nothing stays on the GPU.
-        session = await openSession(ort, surgery.bytes, backend, fileLabel, options.mechanism ? [] : exposedNames);
+        session = await open(surgery.bytes, options.mechanism ? [] : exposedNames);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
@@ -174,16 +183,16 @@ export class AttentionEngine {
     if (unknown.length > 0) {
       await session.release().catch(() => undefined);
       throw new EngineError(
-        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS].join(', ')}, past_key_values.N.key/value and use_cache_branch.`,
+        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS, ...DECODER_EXTRAS].join(', ')}, past_key_values.N.key/value and use_cache_branch.`,
         'unknown-input',
       );
     }
-    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism);
+    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0);
   }
 
   /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
   async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
-    const feeds = this.feeds(input);
+    const feeds = inputFeeds(this.ort, this.session, input, this.firstPosition);
     const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
     const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs))];
     const t0 = now();
@@ -227,12 +236,12 @@ export class AttentionEngine {
     outputs.sort((a, b) => compareLayers(a.meta, b.meta));
     const onCpu = outputs.filter((o) => o.tensor.location !== 'gpu-buffer');
     const onGpu = outputs.filter((o) => o.tensor.location === 'gpu-buffer');
-    const layers = onCpu.map((o) => layerOf(o.meta, o.tensor.data as Float32Array | number[]));
+    const layers = onCpu.map((o) => layerOf(o.meta, o.tensor.type, o.tensor.data));
     for (const o of onCpu) o.tensor.dispose?.();
     let rest: Promise<MoreLayers> | undefined;
     if (onGpu.length > 0) {
       // The first layer now, the others after the first picture; each GPU buffer released once read.
-      const read = async (o: (typeof onGpu)[number]) => layerOf(o.meta, (await o.tensor.getData(true)) as Float32Array);
+      const read = async (o: (typeof onGpu)[number]) => layerOf(o.meta, o.tensor.type, await o.tensor.getData(true));
       if (layers.length === 0) layers.push(await read(onGpu.shift()!));
       rest = (async () => {
         const more: AttentionLayer[] = [];
@@ -281,72 +290,16 @@ export class AttentionEngine {
     await this.session.release().catch(() => undefined);
   }
 
-  private feeds(input: RunInput): Record<string, Ort.Tensor> {
-    const { Tensor } = this.ort;
-    const n = input.ids.length;
-    const int64 = (values: ArrayLike<number>) => new Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), [1, values.length]);
-    const filled = (len: number, f: (i: number) => number) => int64(Array.from({ length: len }, (_, i) => f(i)));
-    const dec = input.decoderIds;
-    const feeds: Record<string, Ort.Tensor> = {};
-    for (const name of this.session.inputNames) {
-      switch (name) {
-        case 'input_ids': feeds[name] = int64(input.ids); break;
-        case 'attention_mask': feeds[name] = filled(n, () => 1); break;
-        case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
-        case 'position_ids': feeds[name] = filled(n, (i) => i); break;
-        case 'decoder_input_ids':
-        case 'decoder_attention_mask':
-        case 'decoder_position_ids': {
-          if (!dec) throw new EngineError('This is an encoder-decoder model: decoder token ids are required.', 'unknown-input');
-          feeds[name] = name === 'decoder_input_ids' ? int64(dec) : filled(dec.length, name === 'decoder_attention_mask' ? () => 1 : (i) => i);
-          break;
-        }
-        case USE_CACHE:
-          feeds[name] = new Tensor('bool', [false], [1]);
-          break;
-        default:
-          if (PAST.test(name)) feeds[name] = this.emptyPast(name);
-      }
-    }
-    return feeds;
-  }
-
-  /** A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared. */
-  private emptyPast(name: string): Ort.Tensor {
-    const meta = this.session.inputMetadata.find((m) => m.name === name);
-    const shape = meta && meta.isTensor ? meta.shape : [];
-    const dims = shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : 0));
-    const type = meta && meta.isTensor ? meta.type : 'float32';
-    if (dims.length !== 4) throw new EngineError(`Input ${name} has ${dims.length} dimensions; expected [batch, heads, past, head size].`, 'unknown-input');
-    return type === 'float16' ? new this.ort.Tensor('float16', new Uint16Array(0), dims) : new this.ort.Tensor('float32', new Float32Array(0), dims);
-  }
-}
-
-/** A layer in the views' form: Float32Array weights. */
-function layerOf(meta: Omit<AttentionLayer, 'data'>, data: Float32Array | ArrayLike<number>): AttentionLayer {
-  return { ...meta, data: data instanceof Float32Array ? data : Float32Array.from(data) };
 }
 
 /**
- * A session on `backend`. On WebGPU the attention outputs (`gpuOutputs`) stay in GPU buffers, read
- * back layer by layer when the views need them.
+ * A layer in the views' form: Float32Array weights. A model's own float16 attention outputs arrive
+ * as their bit patterns (a Uint16Array) and are widened.
  */
-async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, gpuOutputs: string[] = []): Promise<Ort.InferenceSession> {
-  const onGpu = backend === 'webgpu' && gpuOutputs.length > 0 ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((n) => [n, 'gpu-buffer' as const])) } : {};
-  try {
-    // Severity 4 (fatal only): onnxruntime's own log lines never reach the user; failures arrive as exceptions.
-    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 4, ...onGpu });
-  } catch (e) {
-    throw new EngineError(
-      `${fileLabel} could not be loaded by onnxruntime (${firstLine(e)}). The file may be truncated, corrupt or not an ONNX model: re-download or re-export it.`,
-      'corrupt-model',
-    );
-  }
-}
-
-function firstLine(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  return text.split('\n')[0].slice(0, 300);
+function layerOf(meta: Omit<AttentionLayer, 'data'>, type: string, data: unknown): AttentionLayer {
+  if (data instanceof Float32Array) return { ...meta, data };
+  if (type === 'float16' && data instanceof Uint16Array) return { ...meta, data: fromFloat16(data) };
+  return { ...meta, data: Float32Array.from(data as ArrayLike<number>) };
 }
 
 function now(): number {

@@ -9,7 +9,7 @@
 import { onnx } from 'onnx-proto';
 import { Reader } from 'protobufjs/minimal';
 import type { AttentionKind } from '../attention';
-import { Constants, type Consumers, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
+import { Constants, type Consumers, type ExternalBytes, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {
@@ -27,6 +27,8 @@ export interface FoundAttention {
   layer: number;
   /** Name of the Softmax (or fused attention) node it comes from. */
   node: string;
+  /** Its operator: `Softmax`, or the fused operator's (`Attention`, `GroupQueryAttention`). */
+  op: string;
 }
 
 /** Graph outputs (all float32) of an unfused attention's steps. */
@@ -60,6 +62,8 @@ export interface SurgeryOptions {
    * large (a few times the weights), so only the mechanism view and the CLI's `--mechanism` ask.
    */
   mechanism?: boolean;
+  /** The model's external data files by location, for constants the mechanism reads (the output projection). */
+  externalData?: ExternalBytes;
 }
 
 const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
@@ -128,25 +132,85 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   }
   const nodes = graph.node ?? [];
 
-  const fused = nodes.find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft' && !fusedOp(n));
+  const fused = allNodes(graph).find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft' && !fusedOp(n));
   if (fused) {
     throw new SurgeryError(`${fileLabel} computes attention inside a fused com.microsoft ${fused.opType} operator (node ${fused.name || fused.opType}), which never exposes the attention weights. ${RECIPE}`);
   }
-  if ((graph.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) {
-    throw new SurgeryError(`${fileLabel} keeps its weights in external data files (model.onnx_data), which Attention Lens cannot load. Re-export the model as a single file (models under 2 GB fit).`);
-  }
 
+  if (options.externalData) inlineSmallExternal(graph, options.externalData);
+  const main = findSources(graph, options, fileLabel, options.externalData);
+  const decoderInputs = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n.startsWith('decoder_')));
+  const dependsOnDecoder = decoderInputs.size > 0 ? decoderReach(nodes, decoderInputs) : undefined;
+  const taken = new Set(allNodes(graph).flatMap((n) => n.output ?? []));
+  const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
+  const found: FoundAttention[] = [];
+  const mechanism: MechanismOutputs[] = [];
+  /** The next free output name of `kind`; an internal tensor that already has it (a stripped attention output) is renamed. */
+  const nextName = (kind: AttentionKind): { name: string; layer: number; renamed?: string } => {
+    const layer = counters[kind]++;
+    const name = `${kind === 'self' ? '' : `${kind}_`}attentions.${layer}`;
+    if (!taken.has(name)) return { name, layer };
+    renameTensor(graph, name, `${name}/attention_lens_original`);
+    return { name, layer, renamed: `${name}/attention_lens_original` };
+  };
+  for (const { node: sm, weights, q, k, mechanism: tensors } of main) {
+    const kind = dependsOnDecoder ? classify(sm, q, k, dependsOnDecoder) : 'self';
+    const { name, layer, renamed } = nextName(kind);
+    const source = renamed && weights === name ? renamed : weights;
+    found.push({ name, kind, layer, node: sm.name ?? '', op: sm.opType ?? '' });
+    addOutput(graph, source, name);
+    /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
+    const expose = <T extends Record<string, string>>(tensors: T): T =>
+      Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`)])) as T;
+    if (tensors && 'fused' in tensors) {
+      const { q: tq, k: tk, v, heads, kvHeads, scale, shaped, projection } = tensors;
+      mechanism.push({ attention: name, outputs: expose({ q: tq, k: tk, v }), fused: { heads, kvHeads, scale }, shaped, projection });
+    } else if (tensors) {
+      const { q: tq, keysT, v, scores, output, scale, shaped, projection } = tensors;
+      mechanism.push({ attention: name, outputs: expose({ q: tq, keysT, v, scores, output }), scale, shaped, projection });
+    }
+  }
+  if (main.length === 0) {
+    // Merged decoders keep every attention inside the two branches of an If (with and without a
+    // past): expose the branches' attentions, paired in order, as new outputs of the If.
+    for (const n of nodes) {
+      const branches = n.opType === 'If' && (n.domain ?? '') === '' ? ifBranches(n) : undefined;
+      if (!branches) continue;
+      const [a, b] = branches.map((g) => findSources(g, {}, fileLabel));
+      if (a.length === 0 && b.length === 0) continue;
+      if (a.length !== b.length) {
+        throw new SurgeryError(`${fileLabel}: the two branches of the If node ${n.name || 'If'} hold ${a.length} and ${b.length} attentions, so they cannot be paired as outputs. Export the model without merging the decoders (decoder_model.onnx), or as model.onnx.`);
+      }
+      a.forEach((sa, i) => {
+        const { name, layer } = nextName('self');
+        addOutput(branches[0], sa.weights, `attention_lens/then/${name}`);
+        addOutput(branches[1], b[i].weights, `attention_lens/else/${name}`);
+        n.output = [...(n.output ?? []), name];
+        graph.output = [...(graph.output ?? []), floatOutput(name)];
+        found.push({ name, kind: 'self', layer, node: `${n.name ?? 'If'}/${b[i].node.name ?? ''}`, op: b[i].node.opType ?? '' });
+      });
+    }
+  }
+  if (found.length === 0) {
+    throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
+  }
+  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism };
+}
+
+/**
+ * Every attention of one graph in graph order: Softmaxes whose probabilities multiply the values,
+ * and fused operators that return their softmax weights when asked (asked here: the node is changed).
+ */
+function findSources(graph: onnx.IGraphProto, options: SurgeryOptions, fileLabel: string, external?: ExternalBytes): Source[] {
+  const nodes = graph.node ?? [];
   const consumers: Consumers = new Map();
   const producer: Producers = new Map();
   for (const n of nodes) {
     (n.input ?? []).forEach((x, index) => consumers.set(x, [...(consumers.get(x) ?? []), { node: n, index }]));
     for (const o of n.output ?? []) producer.set(o, n);
   }
-  const constants = new Constants(graph, producer);
-
-  // Every attention in graph order: Softmaxes whose probabilities multiply the values, and fused
-  // operators that return their softmax weights when asked.
-  const sources = nodes.flatMap((n, index): Source[] => {
+  const constants = new Constants(graph, producer, external);
+  return nodes.flatMap((n, index): Source[] => {
     const op = fusedOp(n);
     if (op) {
       const mechanism = options.mechanism ? fusedMechanismTensors(n, consumers, constants) : undefined;
@@ -159,47 +223,55 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     const mechanism = options.mechanism ? mechanismTensors(n, path.matmul, producer, consumers, constants) : undefined;
     return [{ node: n, weights: path.weights, q: scores?.input?.[0], k: scores?.input?.[1], mechanism }];
   });
-  if (sources.length === 0) {
-    throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
-  }
+}
 
-  const decoderInputs = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n.startsWith('decoder_')));
-  const dependsOnDecoder = decoderInputs.size > 0 ? decoderReach(nodes, decoderInputs) : undefined;
-  const taken = new Set(nodes.flatMap((n) => n.output ?? []));
-  const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
-  const found: FoundAttention[] = [];
-  const mechanism: MechanismOutputs[] = [];
-  /** Adds `tensor` as the float32 graph output `name` (fp16 models give the same output type as fp32 ones). */
-  const addOutput = (tensor: string, name: string) => {
-    nodes.push(onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [tensor], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] }));
-    graph.output = [...(graph.output ?? []), onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) })];
-    return name;
-  };
-  for (const { node: sm, weights, q, k, mechanism: tensors } of sources) {
-    const kind = dependsOnDecoder ? classify(sm, q, k, dependsOnDecoder) : 'self';
-    const layer = counters[kind]++;
-    const name = `${kind === 'self' ? '' : `${kind}_`}attentions.${layer}`;
-    let source = weights;
-    if (taken.has(name)) {
-      // An internal tensor already has the name (e.g. a stripped attention output): rename it.
-      renameTensor(graph, name, `${name}/attention_lens_original`);
-      if (source === name) source = `${name}/attention_lens_original`;
-    }
-    found.push({ name, kind, layer, node: sm.name ?? '' });
-    addOutput(source, name);
-    /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
-    const expose = <T extends Record<string, string>>(tensors: T): T =>
-      Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(t === name ? `${name}/attention_lens_original` : t, `attention_lens/${name}/${role}`)])) as T;
-    if (tensors && 'fused' in tensors) {
-      const { q: tq, k: tk, v, heads, kvHeads, scale, shaped, projection } = tensors;
-      mechanism.push({ attention: name, outputs: expose({ q: tq, k: tk, v }), fused: { heads, kvHeads, scale }, shaped, projection });
-    } else if (tensors) {
-      const { q: tq, keysT, v, scores, output, scale, shaped, projection } = tensors;
-      mechanism.push({ attention: name, outputs: expose({ q: tq, keysT, v, scores, output }), scale, shaped, projection });
-    }
+/**
+ * Small tensors a model keeps in external data, moved into the graph itself: shape inference reads
+ * constants such as a ReduceSum's axes while the session is created, before onnxruntime-web has
+ * loaded any external data, and fails on them ("Cannot parse data from external tensors").
+ * Exporters that write every tensor out (onnxruntime-genai's builder) make such graphs.
+ */
+const INLINE_EXTERNAL_BYTES = 4096;
+
+function inlineSmallExternal(graph: onnx.IGraphProto, external: ExternalBytes): void {
+  const tensors = [
+    ...(graph.initializer ?? []),
+    ...allNodes(graph).flatMap((n) => (n.attribute ?? []).flatMap((a) => [...(a.t ? [a.t] : []), ...(a.tensors ?? []), ...(a.g?.initializer ?? [])])),
+  ];
+  for (const t of tensors) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
+    const length = Number(entry('length') ?? Infinity);
+    if (!(length <= INLINE_EXTERNAL_BYTES)) continue;
+    const file = external(entry('location') ?? '');
+    const offset = Number(entry('offset') ?? 0);
+    if (!file || offset + length > file.byteLength) continue; // onnxruntime says what is missing
+    t.rawData = file.slice(offset, offset + length);
+    t.externalData = [];
+    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
-  graph.node = nodes;
-  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism };
+}
+
+/** The then and else graphs of an If node. */
+function ifBranches(n: onnx.INodeProto): [onnx.IGraphProto, onnx.IGraphProto] | undefined {
+  const g = (name: string) => n.attribute?.find((a) => a.name === name)?.g ?? undefined;
+  const then = g('then_branch');
+  const otherwise = g('else_branch');
+  return then && otherwise ? [then, otherwise] : undefined;
+}
+
+/** The nodes of `graph` and of every subgraph inside it. */
+function allNodes(graph: onnx.IGraphProto): onnx.INodeProto[] {
+  return (graph.node ?? []).flatMap((n) => [n, ...(n.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])].flatMap(allNodes))]);
+}
+
+const floatOutput = (name: string) => onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) });
+
+/** Adds `tensor` as the float32 output `name` of `graph` (fp16 models give the same output type as fp32 ones). */
+function addOutput(graph: onnx.IGraphProto, tensor: string, name: string): string {
+  graph.node = [...(graph.node ?? []), onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [tensor], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] })];
+  graph.output = [...(graph.output ?? []), floatOutput(name)];
+  return name;
 }
 
 /**

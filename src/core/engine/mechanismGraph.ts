@@ -209,7 +209,7 @@ function transposed(m: NonNullable<MechanismTensors['projection']>): NonNullable
 export class Constants {
   private readonly initializers = new Map<string, onnx.ITensorProto>();
 
-  constructor(graph: onnx.IGraphProto, private readonly producer: Producers) {
+  constructor(graph: onnx.IGraphProto, private readonly producer: Producers, private readonly external?: ExternalBytes) {
     for (const t of graph.initializer ?? []) this.initializers.set(t.name ?? '', t);
   }
 
@@ -242,13 +242,13 @@ export class Constants {
   matrix(name: string): MechanismTensors['projection'] {
     const t = this.tensor(name);
     const dims = (t?.dims ?? []).map(Number);
-    const data = t && tensorValues(t);
+    const data = t && tensorValues(t, this.external);
     return data && dims.length === 2 ? { data, rows: dims[0], cols: dims[1] } : undefined;
   }
 
   private values(name: string): Float32Array | undefined {
     const t = this.tensor(name);
-    return t && tensorValues(t);
+    return t && tensorValues(t, this.external);
   }
 
   private tensor(name: string): onnx.ITensorProto | undefined {
@@ -263,9 +263,27 @@ export class Constants {
   }
 }
 
-/** A float tensor's values (float32, float64 or float16; raw or typed fields); undefined for other types and external data. */
-export function tensorValues(t: onnx.ITensorProto): Float32Array | undefined {
-  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+/** The bytes of a model's external data file by its location in the graph; undefined when not at hand. */
+export type ExternalBytes = (location: string) => Uint8Array | undefined;
+
+/** The bytes of an external tensor, from its file; undefined when the file or the range is not there. */
+function externalRaw(t: onnx.ITensorProto, external: ExternalBytes | undefined): Uint8Array | undefined {
+  const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
+  const file = external?.(entry('location') ?? '');
+  const offset = Number(entry('offset') ?? 0);
+  const length = entry('length');
+  if (!file || length === undefined || offset + Number(length) > file.byteLength) return undefined;
+  return file.subarray(offset, offset + Number(length));
+}
+
+/**
+ * A float tensor's values (float32, float64 or float16; raw, typed or external fields); undefined
+ * for other types, and for external data whose file is not given.
+ */
+export function tensorValues(t: onnx.ITensorProto, external?: ExternalBytes): Float32Array | undefined {
+  const isExternal = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
+  const raw = isExternal ? externalRaw(t, external) : t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  if (isExternal && !raw) return undefined;
   const view = raw && new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   switch (t.dataType) {
     case onnx.TensorProto.DataType.FLOAT:

@@ -1,0 +1,80 @@
+/**
+ * What each backend can hold, checked before a model is read: onnxruntime-web is 32-bit
+ * WebAssembly (one 4 GiB memory for weights, activations and the runtime), WebGPU takes weights
+ * into GPU buffers no larger than the adapter's `maxBufferSize`, and no protobuf may pass 2 GB.
+ * One home for these limits; the panel, the host's question before a large model and the CLI
+ * all ask here. Pure.
+ */
+import { type Backend, backendLabel } from '../backend';
+import { formatBytes } from '../units';
+import type { WeightFootprint } from './modelWeights';
+
+const GiB = 2 ** 30;
+
+/**
+ * The limits, measured with onnxruntime-web 1.30 (TESTING.md, 2026-12-05): 3.5 GiB of weights across
+ * files loads in the 4 GiB WebAssembly memory, one 2.5 GiB tensor fails, one 4 GiB data file fails;
+ * a protobuf cannot pass 2 GiB − 1 bytes. The WebAssembly total leaves room for the runtime and
+ * the activations of a run.
+ */
+export const LIMITS = {
+  /** Weights in WebAssembly memory, float32 copies of float16 weights included. */
+  wasmWeights: 3.8 * GiB,
+  /** One tensor, and one external data file, on WebAssembly. */
+  wasmTensor: 2 * GiB,
+  /** One protobuf (the .onnx file), on every backend. */
+  protobuf: 2 * GiB - 1,
+} as const;
+
+/** What the panel's WebGPU adapter allows, when it has one. */
+export interface GpuCaps {
+  /** `adapter.limits.maxBufferSize`: the largest GPU buffer, so the largest tensor. */
+  maxBufferSize: number;
+  /** A hardware adapter (not SwiftShader or another software renderer). */
+  hardware: boolean;
+}
+
+/** Whether a model fits a backend, and if not, why (one reason per limit it passes). */
+export interface Fit {
+  backend: Backend;
+  fits: boolean;
+  reasons: string[];
+}
+
+/**
+ * Bytes WebAssembly holds for these weights: the float16 ones twice more (their float32 copies,
+ * made by the CPU kernels), external files copied in too.
+ */
+export function wasmBytes(f: WeightFootprint): number {
+  return f.weightBytes + 2 * f.halfBytes;
+}
+
+/** Whether `f` fits `backend` (WebGPU: on an adapter with `gpu`'s limits, when known). */
+export function fitOn(backend: Backend, f: WeightFootprint, gpu?: GpuCaps, files: number[] = []): Fit {
+  const reasons: string[] = [];
+  if (f.protoBytes > LIMITS.protobuf) reasons.push(`its .onnx file is ${formatBytes(f.protoBytes)}, past the 2 GB every protobuf is limited to (export the weights as external data)`);
+  if (backend === 'wasm') {
+    const held = wasmBytes(f);
+    if (held > LIMITS.wasmWeights) reasons.push(`WebAssembly would hold ${formatBytes(held)}${f.halfBytes > 0 ? ` (${formatBytes(f.halfBytes)} of float16 weights become float32 copies)` : ''}, past the ${formatBytes(LIMITS.wasmWeights)} its 32-bit memory leaves for weights`);
+    if (f.largest.bytes > LIMITS.wasmTensor) reasons.push(`its largest tensor (${f.largest.name || 'unnamed'}, ${formatBytes(f.largest.bytes)}) is past the ${formatBytes(LIMITS.wasmTensor)} WebAssembly takes in one piece`);
+    const bigFile = Math.max(0, ...files);
+    if (bigFile > LIMITS.wasmTensor) reasons.push(`one external data file is ${formatBytes(bigFile)}, past the ${formatBytes(LIMITS.wasmTensor)} WebAssembly takes in one piece (split the data into chunks)`);
+  } else if (gpu && f.largest.bytes > gpu.maxBufferSize) {
+    reasons.push(`its largest tensor (${f.largest.name || 'unnamed'}, ${formatBytes(f.largest.bytes)}) is past this GPU's largest buffer (${formatBytes(gpu.maxBufferSize)})`);
+  }
+  return { backend, fits: reasons.length === 0, reasons };
+}
+
+/** "1.2 GB of weights (4-bit), of which 0.6 GB float16; largest tensor embed 544 MB" */
+export function describeFootprint(f: WeightFootprint): string {
+  const parts = [`${formatBytes(f.weightBytes)} of weights${f.quantization ? ` (${f.quantization} quantized)` : ''}`];
+  if (f.halfBytes > 0) parts.push(`${formatBytes(f.halfBytes)} of them float16`);
+  if (f.externalBytes > 0) parts.push(`${formatBytes(f.externalBytes)} in external data`);
+  return `${parts.join(', ')}; largest tensor ${formatBytes(f.largest.bytes)}`;
+}
+
+/** A message for a model no backend available can hold: its size, each backend's limit, the way forward. */
+export function tooLargeMessage(fileLabel: string, f: WeightFootprint, fits: Fit[]): string {
+  const why = fits.map((fit) => `${backendLabel(fit.backend)}: ${fit.reasons.join('; ')}`).join('. ');
+  return `${fileLabel} is too large to load here (${describeFootprint(f)}). ${why}. Choose a smaller variant of the model (model_q4.onnx, model_quantized.onnx, or model_fp16.onnx on WebGPU) with "Attention Lens: Select Model…", or a smaller model.`;
+}

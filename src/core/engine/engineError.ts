@@ -1,0 +1,15 @@
+/** Engine failures a user can act on: one class, a code for what went wrong. Pure. */
+
+/**
+ * What went wrong: `unsupported-op` names an operator the backend has no kernel for; `wasm-only`
+ * a model whose attention only the WebAssembly kernels return (run it there instead).
+ */
+export type EngineErrorCode = 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large' | 'no-mechanism' | 'unsupported-op' | 'wasm-only';
+
+/** A failure the user can act on; `message` says what happened and what to do. */
+export class EngineError extends Error {
+  constructor(message: string, readonly code: EngineErrorCode) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The inputs an ONNX transformer is fed for one run: token ids, a mask of ones, position ids,
+ * token types, decoder ids, an empty past for KV-cache exports, and what today's decoder exports
+ * add (num_logits_to_keep, GroupQueryAttention's lengths). Pure: the ort module is passed in.
+ */
+import type * as Ort from 'onnxruntime-web';
+import type { OrtModule, RunInput } from './attentionEngine';
+import { EngineError } from './engineError';
+
+export const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
+export const DECODER_INPUTS = new Set(['decoder_input_ids', 'decoder_attention_mask', 'decoder_position_ids']);
+/**
+ * Inputs of today's decoder exports: how many positions to compute logits for (1: the last; the
+ * logits are not read), and GroupQueryAttention's sequence lengths where a graph takes them as inputs.
+ */
+export const DECODER_EXTRAS = new Set(['num_logits_to_keep', 'logits_to_keep', 'seqlens_k', 'total_sequence_length']);
+/** KV-cache inputs of decoder exports with past (Optimum, Transformers.js): fed an empty past. */
+const PAST = /^past_key_values\.\d+\.(?:(?:encoder|decoder)\.)?(?:key|value)$/;
+const USE_CACHE = 'use_cache_branch';
+
+/** Whether Attention Lens knows what to feed input `name`. */
+export function canFill(name: string): boolean {
+  return ENCODER_INPUTS.has(name) || DECODER_INPUTS.has(name) || DECODER_EXTRAS.has(name) || PAST.test(name) || name === USE_CACHE;
+}
+
+/** The feeds of one run: every input the session declares. */
+export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input: RunInput, firstPosition = 0): Record<string, Ort.Tensor> {
+  const { Tensor } = ort;
+  const n = input.ids.length;
+  const int64 = (values: ArrayLike<number>) => new Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), [1, values.length]);
+  const filled = (len: number, f: (i: number) => number) => int64(Array.from({ length: len }, (_, i) => f(i)));
+  const dec = input.decoderIds;
+  const feeds: Record<string, Ort.Tensor> = {};
+  for (const name of session.inputNames) {
+    switch (name) {
+      case 'input_ids': feeds[name] = int64(input.ids); break;
+      case 'attention_mask': feeds[name] = filled(n, () => 1); break;
+      case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
+      case 'position_ids': feeds[name] = filled(n, (i) => i + firstPosition); break;
+      case 'num_logits_to_keep':
+      case 'logits_to_keep':
+        feeds[name] = new Tensor('int64', BigInt64Array.of(1n), declaredRank(session, name) === 0 ? [] : [1]);
+        break;
+      case 'seqlens_k': feeds[name] = new Tensor('int32', Int32Array.of(n - 1), [1]); break;
+      case 'total_sequence_length': feeds[name] = new Tensor('int32', Int32Array.of(n), declaredRank(session, name) === 0 ? [] : [1]); break;
+      case 'decoder_input_ids':
+      case 'decoder_attention_mask':
+      case 'decoder_position_ids': {
+        if (!dec) throw new EngineError('This is an encoder-decoder model: decoder token ids are required.', 'unknown-input');
+        feeds[name] = name === 'decoder_input_ids' ? int64(dec) : filled(dec.length, name === 'decoder_attention_mask' ? () => 1 : (i) => i);
+        break;
+      }
+      case USE_CACHE:
+        feeds[name] = new Tensor('bool', [false], [1]);
+        break;
+      default:
+        if (PAST.test(name)) feeds[name] = emptyPast(ort, session, name);
+    }
+  }
+  return feeds;
+}
+
+/** The number of dimensions the graph declares for input `name` (undefined when it does not say). */
+function declaredRank(session: Ort.InferenceSession, name: string): number | undefined {
+  const meta = session.inputMetadata.find((m) => m.name === name);
+  return meta && meta.isTensor ? meta.shape.length : undefined;
+}
+
+/** A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared. */
+function emptyPast(ort: OrtModule, session: Ort.InferenceSession, name: string): Ort.Tensor {
+  const meta = session.inputMetadata.find((m) => m.name === name);
+  const shape = meta && meta.isTensor ? meta.shape : [];
+  const dims = shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : 0));
+  const type = meta && meta.isTensor ? meta.type : 'float32';
+  if (dims.length !== 4) throw new EngineError(`Input ${name} has ${dims.length} dimensions; expected [batch, heads, past, head size].`, 'unknown-input');
+  return type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+}
