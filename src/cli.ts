@@ -26,7 +26,7 @@ import { scopeLabel } from './core/analysis/summary';
 import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
-import { readModelFolder, readOnnxBytes } from './models/modelFolder';
+import { engineFiles, readModelFolder } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
@@ -35,14 +35,16 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'download') return download(parseDownloadArgs(argv));
   if (argv[0] === 'compare') return compare(parseCompareArgs(argv), writeOut, writeChunk);
   const args = parseInspectArgs(argv);
-  const info = readModelFolder(args.model);
+  const info = readModelFolder(args.model, args.onnx);
+  for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
+  const files = engineFiles(info);
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
-  const engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath), { mechanism: args.mechanism });
+  const engine = await AttentionEngine.create(ort, files.bytes, 'wasm', files.label, { ...files.options, mechanism: args.mechanism });
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
   const { layers, millis, warnings, mechanism } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),

@@ -8,7 +8,7 @@ import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
 const EXPORTS: readonly string[] = [...DATA_EXPORTS, ...FIGURE_EXPORTS];
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -21,6 +21,10 @@ export const HELP = `Attention Lens: transformer attention from the command line
 ${USAGE}
 
   --model <folder>        a Hugging Face-style model folder: config.json, tokenizer.json, onnx/model.onnx
+                          (external data files beside it: model.onnx_data, model.onnx_data_1, …), or an
+                          onnxruntime-genai folder (genai_config.json, tokenizer.json, model.onnx)
+  --onnx <file>           the ONNX file in the folder to run, e.g. onnx/model_q4.onnx (default
+                          onnx/model.onnx, else model.onnx, else genai_config.json's)
   --text <string>         the text to inspect
   --text-file <path>      read the text from a file instead
   --target <string>       decoder text of an encoder-decoder model (default: the input)
@@ -74,6 +78,8 @@ Errors are one line on stderr and a non-zero exit.`;
 /** A checked `inspect` command line. */
 export interface InspectArgs {
   model: string;
+  /** The ONNX file to run, relative to the model folder; undefined: the folder's default. */
+  onnx?: string;
   text: string;
   target?: string;
   json: boolean;
@@ -92,7 +98,7 @@ export interface InspectArgs {
   export?: string;
 }
 
-const VALUE_FLAGS = new Set(['--model', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export']);
+const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export']);
 const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
@@ -214,8 +220,11 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   if (exportFile && !EXPORTS.includes(path.extname(exportFile).toLowerCase())) throw new Error(`--export writes ${EXPORTS.join(', ')} files (got "${opts.export}")`);
   if (opts.mechanism === true && opts.json !== true) throw new Error(`--mechanism adds to the JSON output: add --json. ${USAGE}`);
   if (opts.mechanism === true && (opts.words === true || hide.length > 0)) throw new Error('--mechanism shows tokens as the model sees them: drop --words and --hide');
+  const onnx = typeof opts.onnx === 'string' ? opts.onnx : undefined;
+  if (onnx !== undefined && (path.isAbsolute(onnx) || onnx.split(/[\\/]/).includes('..') || !onnx.endsWith('.onnx'))) throw new Error(`--onnx names an ONNX file inside the model folder, such as onnx/model_q4.onnx (got "${onnx}")`);
   return {
     model: path.resolve(opts.model),
+    onnx,
     text,
     target: typeof opts.target === 'string' ? opts.target : undefined,
     json: opts.json === true,

@@ -12,7 +12,7 @@ import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, lay
 import { AttentionEngine } from './core/engine/attentionEngine';
 import type { CompareArgs } from './cliArgs';
 import { type PreparedSide, prepareComparison } from './models/compareInputs';
-import { type ModelInfo, readModelFolder, readOnnxBytes } from './models/modelFolder';
+import { type ModelInfo, engineFiles, readModelFolder } from './models/modelFolder';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
@@ -31,7 +31,8 @@ async function runSide(engine: AttentionEngine, info: ModelInfo, p: PreparedSide
 async function withEngine<T>(info: ModelInfo, name: string, f: (engine: AttentionEngine) => Promise<T>): Promise<T> {
   let engine: AttentionEngine;
   try {
-    engine = await AttentionEngine.create(ort, readOnnxBytes(info), 'wasm', path.relative(info.folder, info.onnxPath));
+    const files = engineFiles(info);
+    engine = await AttentionEngine.create(ort, files.bytes, 'wasm', files.label, files.options);
   } catch (e) {
     throw sideError(name, info, e);
   }
@@ -49,6 +50,7 @@ function sideError(name: string, info: ModelInfo, e: unknown): Error {
 /** Runs the comparison and writes it through `out` (JSON, or a table of the most and least alike heads). */
 export async function compare(args: CompareArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
   const infos = args.models.map((m) => readModelFolder(m));
+  for (const n of infos.flatMap((i) => i.notices)) process.stderr.write(`warning: ${n}\n`);
   const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
   // One model (two texts): one tokenizer and, below, one session for both.
   const tokenizers = infos.map((info) => ModelTokenizer.load(info.folder));

@@ -5,13 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** A user-facing failure with a message that names the file and says what to do. */
-export class ModelFolderError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFolderError';
-  }
-}
+import type { EngineOptions } from '../core/engine/attentionEngine';
+import { fitOn, tooLargeMessage } from '../core/engine/backendLimits';
+import type { WeightFootprint } from '../core/engine/modelWeights';
+import { type ExternalDataPath, readExternalData, readModelFiles } from './modelFiles';
+import { ModelFolderError } from './modelFolderError';
+
+export { ModelFolderError };
 
 /** What Attention Lens needs to know about a model folder before running it. */
 export interface ModelInfo {
@@ -31,12 +31,22 @@ export interface ModelInfo {
   heads?: number;
   /** `config.vocab_size`: token ids must stay below it. */
   vocabSize?: number;
+  /** Size of the .onnx file itself. */
   onnxBytes: number;
+  /** The external data files its graph names (none for a single-file model). */
+  external: ExternalDataPath[];
+  /** What loading it costs: weights in all, float16 share, largest tensor. */
+  footprint: WeightFootprint;
+  /** The first position id the export expects (1 for Gemma 3's ONNX exports, else 0). */
+  firstPosition: number;
+  /** Worth saying, not stopping for (a config that disagrees with the graph). */
+  notices: string[];
 }
 
 const CAUSAL_TYPES = new Set([
-  'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'phi', 'phi3',
-  'gemma', 'gemma2', 'gemma3', 'falcon', 'opt', 'bloom', 'codegen', 'starcoder2', 'olmo', 'smollm3', 'granite',
+  'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'mixtral', 'qwen2', 'qwen2_moe', 'qwen3', 'qwen3_moe', 'phi', 'phi3',
+  'gemma', 'gemma2', 'gemma3', 'gemma3_text', 'falcon', 'opt', 'bloom', 'codegen', 'starcoder2', 'olmo', 'olmo2', 'smollm3',
+  'granite', 'cohere', 'helium', 'exaone', 'ernie4_5',
 ]);
 const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', 'pegasus', 'm2m_100', 'led', 'blenderbot']);
 /**
@@ -123,7 +133,10 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
     throw new ModelFolderError(`Model folder not found: ${folder}. Choose a folder with config.json, tokenizer.json and onnx/model.onnx.`);
   }
-  const config = readJson(path.join(folder, 'config.json'), 'config.json');
+  // onnxruntime-genai's model builder writes genai_config.json (and no config.json) beside model.onnx.
+  const genai = !fs.existsSync(path.join(folder, 'config.json')) && fs.existsSync(path.join(folder, GENAI_CONFIG)) ? genaiConfig(readJson(path.join(folder, GENAI_CONFIG), GENAI_CONFIG)) : undefined;
+  const config = genai?.config ?? readJson(path.join(folder, 'config.json'), 'config.json');
+  onnxFile ??= genai?.onnxFile;
   for (const f of ['tokenizer.json', 'tokenizer_config.json', ...ONNX_CANDIDATES, ...(onnxFile ? [onnxFile] : [])]) checkLink(path.join(folder, f), f);
   if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
@@ -137,6 +150,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
       : `No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX (see the README).`);
   }
   checkLink(onnxPath, path.relative(folder, onnxPath));
+  const files = readModelFiles(folder, onnxPath, config);
   const tokConfigPath = path.join(folder, 'tokenizer_config.json');
   const tokConfig = fs.existsSync(tokConfigPath) ? readJson(tokConfigPath, 'tokenizer_config.json') : {};
 
@@ -158,8 +172,45 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
     vocabSize: num(config.vocab_size),
     onnxBytes: fs.statSync(onnxPath).size,
+    external: files.external,
+    footprint: files.footprint,
+    firstPosition: firstPosition(modelType, files.scan.inputs.map((i) => i.name)),
+    notices: files.notices,
   };
 }
+
+const GENAI_CONFIG = 'genai_config.json';
+
+/**
+ * What `genai_config.json` says, in config.json's terms: the model type, the decoder's shape and
+ * context length, and the ONNX file (`model.decoder.filename`).
+ */
+function genaiConfig(g: Record<string, unknown>): { config: Record<string, unknown>; onnxFile?: string } {
+  const model = (g.model && typeof g.model === 'object' ? g.model : {}) as Record<string, unknown>;
+  const decoder = (model.decoder && typeof model.decoder === 'object' ? model.decoder : {}) as Record<string, unknown>;
+  const filename = typeof decoder.filename === 'string' && !path.isAbsolute(decoder.filename) && !decoder.filename.split(/[\\/]/).includes('..') ? decoder.filename : undefined;
+  return {
+    config: {
+      model_type: model.type,
+      architectures: typeof model.type === 'string' ? [`${model.type} (onnxruntime-genai)`] : undefined,
+      max_position_embeddings: model.context_length,
+      num_hidden_layers: decoder.num_hidden_layers,
+      num_attention_heads: decoder.num_attention_heads,
+      vocab_size: model.vocab_size,
+      bos_token_id: model.bos_token_id,
+    },
+    onnxFile: filename,
+  };
+}
+
+/**
+ * The first position id an export expects: Gemma 3's ONNX exports count from 1 (Transformers.js
+ * feeds them so), every other model from 0. Only when the graph takes position ids at all.
+ */
+function firstPosition(modelType: string, inputs: string[]): number {
+  return inputs.includes('position_ids') && GEMMA3_TYPES.has(modelType) ? 1 : 0;
+}
+const GEMMA3_TYPES = new Set(['gemma3', 'gemma3_text']);
 
 /**
  * The most tokens one sequence may have: the position table (less RoBERTa-style padding offsets),
@@ -173,6 +224,17 @@ function positionLimit(config: Record<string, unknown>, tokConfig: Record<string
   const declared = tokMax !== undefined && tokMax >= 1 && tokMax < 1e6 ? tokMax : undefined;
   const limit = Math.min(table ?? Infinity, declared ?? Infinity);
   return Number.isFinite(limit) && limit >= 1 ? Math.floor(limit) : 512;
+}
+
+/**
+ * What the engine needs to open a model in Node (the CLI, tests): its ONNX bytes, its external data
+ * as bytes, and how to feed it. Refuses a model WebAssembly cannot hold before reading any of it.
+ */
+export function engineFiles(info: ModelInfo): { bytes: Uint8Array; label: string; options: Pick<EngineOptions, 'externalData' | 'firstPosition'> } {
+  const label = path.relative(info.folder, info.onnxPath);
+  const fit = fitOn('wasm', info.footprint, undefined, info.external.map((f) => f.bytes));
+  if (!fit.fits) throw new ModelFolderError(tooLargeMessage(label, info.footprint, [fit]));
+  return { bytes: readOnnxBytes(info), label, options: { externalData: readExternalData(info.external), firstPosition: info.firstPosition } };
 }
 
 /** Reads the ONNX bytes of a model, with a clear error when the file cannot be read. */
