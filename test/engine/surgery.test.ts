@@ -107,10 +107,23 @@ describe('surgery refuses precisely', () => {
     expect(() => exposeAttention(bytes)).toThrow(/the Attention node att already returns its scores before the softmax \(qk_matmul_output_mode 1\)/);
   });
 
-  it('explains external-data models', () => {
-    const ext = onnx.TensorProto.create({ name: 'w', dataType: 1, dims: [2], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: [onnx.StringStringEntryProto.create({ key: 'location', value: 'model.onnx_data' })] });
-    const bytes = graphBytes([onnx.NodeProto.create({ opType: 'Add', input: ['x', 'w'], output: ['y'] })], 17, [ext]);
-    expect(() => exposeAttention(bytes)).toThrow(/external data files \(model\.onnx_data\)/);
+  it('keeps external data where it is, and moves only small external tensors into the graph when their bytes are given', () => {
+    const entries = (offset: number, length: number) => ['model.onnx_data', String(offset), String(length)].map((value, i) => onnx.StringStringEntryProto.create({ key: ['location', 'offset', 'length'][i], value }));
+    const big = onnx.TensorProto.create({ name: 'w', dataType: 1, dims: [2048], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: entries(0, 8192) });
+    const axes = onnx.TensorProto.create({ name: 'axes', dataType: 7, dims: [1], dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: entries(8192, 8) });
+    const nodes = [
+      onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'x'], output: ['s'] }),
+      onnx.NodeProto.create({ opType: 'Softmax', input: ['s'], output: ['p'] }),
+      onnx.NodeProto.create({ opType: 'MatMul', input: ['p', 'x'], output: ['y'] }),
+    ];
+    const bytes = graphBytes(nodes, 17, [big, axes]);
+    const kept = onnx.ModelProto.decode(exposeAttention(bytes).bytes).graph!.initializer!;
+    expect(kept.map((t) => [t.name, t.dataLocation, t.externalData?.map((e) => e.value)])).toEqual([['w', 1, ['model.onnx_data', '0', '8192']], ['axes', 1, ['model.onnx_data', '8192', '8']]]);
+    const data = new Uint8Array(8200);
+    new DataView(data.buffer).setBigInt64(8192, -1n, true);
+    const inlined = onnx.ModelProto.decode(exposeAttention(bytes, 'model.onnx', { externalData: (loc) => (loc === 'model.onnx_data' ? data : undefined) }).bytes).graph!.initializer!;
+    expect(inlined[0].dataLocation).toBe(1); // 8 KB stays out
+    expect([inlined[1].dataLocation ?? 0, inlined[1].externalData, Array.from(inlined[1].rawData!)]).toEqual([0, [], [255, 255, 255, 255, 255, 255, 255, 255]]);
   });
 
   it('explains a graph with no attention Softmax', () => {
