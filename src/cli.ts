@@ -171,7 +171,7 @@ function formatHeadTable(rows: HeadRow[]): string[] {
   return [...out, '', `labels: ${LABEL_RULES.map((r) => `${r.label} (${ruleText(r)})`).join(', ')}`];
 }
 
-/** `attention-lens download`: into the Hugging Face cache, verified, with progress on stderr and the snapshot folder on stdout. */
+/** `attention-lens download`: the model and its data files into the Hugging Face cache, verified, with progress on stderr and the snapshot folder on stdout. */
 async function download(args: DownloadArgs): Promise<void> {
   const ref = parseHubId(args.id);
   let shown = '';
@@ -180,10 +180,12 @@ async function download(args: DownloadArgs): Promise<void> {
     token: process.env.HF_TOKEN,
     cacheDir: args.cacheDir ?? hfCacheRoot(),
     onnxFile: args.file,
-    onProgress: ({ file, loaded, total }) => {
+    onProgress: ({ file, loaded, total, overall }) => {
       // One line per file and tenth: a terminal or a log file, no escape codes.
       const line = `${file}: ${total ? `${Math.floor((loaded / total) * 10) * 10} % of ${formatBytes(total)}` : formatBytes(loaded)}`;
-      if (line !== shown) process.stderr.write(`${(shown = line)}\n`);
+      if (line === shown) return;
+      const all = overall && overall.total > 0 ? ` (${Math.floor((overall.loaded / overall.total) * 100)} % of ${formatBytes(overall.total)} in all)` : '';
+      process.stderr.write(`${(shown = line)}${all}\n`);
     },
   });
   await writeOut(`${folder}\n`);

@@ -67,8 +67,11 @@ ${DOWNLOAD_USAGE}
   Downloads a model's config.json, tokenizer.json, tokenizer_config.json and ONNX file from the
   Hub (HF_ENDPOINT, else https://huggingface.co; HF_TOKEN for gated models) into the Hugging Face
   cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), where the extension's
-  model picker and Hugging Face's own tools find it. Every file is verified against the Hub's
-  listing (size and SHA-256 or git blob id) before it counts; prints progress on stderr and the
+  model picker and Hugging Face's own tools find it, with every external data file the ONNX file's
+  graph names (onnx/model.onnx_data, onnx/model.onnx_data_1, …, or model.onnx.data): each must be
+  beside it in the repository and listed at least as long as the graph reads, or nothing of the
+  data is fetched. Every file is verified against the Hub's listing (size and SHA-256 or git blob
+  id) before it counts, and the ONNX file is linked last; prints progress on stderr and the
   snapshot folder on stdout.
   --file <path>           the ONNX file in the repository (default onnx/model.onnx)
   --cache-dir <dir>       another cache folder

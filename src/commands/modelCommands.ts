@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
-import { BYTES_PER_MB, formatBytes } from '../core/units';
+import { formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { downloadToHfCache, hfRefOfFolder, redownloadToHfCache } from '../models/hfDownload';
 import { hfCacheRoot } from '../models/hfCache';
 import { type DownloadProgress, HubError, type HubRef, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel } from '../models/hub';
-import { listHubOnnxFiles } from '../models/hubFiles';
+import { type HubOnnxFile, listHubOnnxFiles } from '../models/hubFiles';
 import { ModelFolderError, findOnnxFiles, readModelFolder } from '../models/modelFolder';
 import type { ModelStore } from '../modelStore';
 
@@ -66,7 +66,6 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     if (!text) return;
     const ref = parseHubId(text);
     const settings = readSettings();
-    const maxBytes = settings.maxModelSizeMB * BYTES_PER_MB;
     let endpoint: string;
     let files;
     try {
@@ -76,18 +75,17 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
     } catch (e) {
       return showError(e);
     }
-    files = files.map((f) => (f.problem || f.size <= maxBytes ? f : { ...f, problem: `larger than attentionLens.maxModelSizeMB (${settings.maxModelSizeMB} MB)` }));
     const pick = await vscode.window.showQuickPick(
       // A zero-width space after `$` keeps a remote path from rendering as a codicon.
-      files.map((f) => ({ label: `${f.problem ? '$(warning) ' : ''}${f.path.replace(/\$\(/g, '$\u200b(')}`, description: formatBytes(f.size), detail: f.problem ? `Cannot be used: ${f.problem}` : undefined, file: f })),
+      files.map((f) => ({ label: `${f.problem ? '$(warning) ' : ''}${f.path.replace(/\$\(/g, '$\u200b(')}`, description: sizeDescription(f), detail: f.problem ? `Cannot be used: ${f.problem}` : undefined, file: f })),
       { title: `${ref.id}: which ONNX file?`, placeHolder: 'onnx/model.onnx is usually the full-precision export; quantized files are smaller (fp16 needs WebGPU shader-f16)' },
     );
     if (!pick) return;
-    if (pick.file.problem) return showError(new Error(`${pick.file.path} cannot be used: ${pick.file.problem}. Choose another file, or re-export the model as a single file.`));
+    if (pick.file.problem) return showError(new Error(`${pick.file.path} cannot be used: ${pick.file.problem}. Choose another file (a quantized one is smaller), or re-export the model with external data.`));
     const onnxFile = pick.file.path;
     try {
       // Into the Hugging Face cache, where the terminal (`attention-lens download`) and Python find it too.
-      const folder = await downloadWithProgress(ref, (extra) => downloadToHfCache(ref, { endpoint, cacheDir: hfCacheRoot(), onnxFile, maxBytes, ...extra }));
+      const folder = await downloadWithProgress(ref, (extra) => downloadToHfCache(ref, { endpoint, cacheDir: hfCacheRoot(), onnxFile, ...extra }));
       readModelFolder(folder, onnxFile);
       await store.addAndSelect(folder, onnxFile);
       onSelected(ref.id);
@@ -96,6 +94,12 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
       else showError(e);
     }
   });
+}
+
+/** What the Hub picker says of an ONNX file: the bytes to download, and how many data files come with it. */
+function sizeDescription(f: HubOnnxFile): string {
+  const n = f.dataFiles.length;
+  return n === 0 ? formatBytes(f.size) : `${formatBytes(f.size)} (.onnx + ${n} data file${n === 1 ? '' : 's'})`;
 }
 
 /** What a download gets from its progress notification. */
@@ -116,10 +120,12 @@ function downloadWithProgress(ref: HubRef, download: (hooks: ProgressHooks) => P
       return download({
         token: process.env.HF_TOKEN,
         signal: ac.signal,
-        onProgress: ({ file, loaded, total }) => {
-          const pct = total ? (loaded / total) * 100 : 0;
-          progress.report({ message: `${file}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, increment: total ? pct - last : undefined });
-          last = total ? pct : last;
+        onProgress: ({ file, loaded, total, overall }) => {
+          // The bar follows the whole download (the model files and every data file), not one file.
+          const pct = overall && overall.total > 0 ? (overall.loaded / overall.total) * 100 : last;
+          const all = overall ? ` (${formatBytes(overall.loaded)} of ${formatBytes(overall.total)} in all)` : '';
+          progress.report({ message: `${file}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}${all}`, increment: pct > last ? pct - last : undefined });
+          last = Math.max(last, pct);
         },
       });
     },
@@ -143,7 +149,7 @@ export function redownloadAction(store: ModelStore, onSelected: OnModelSelected)
         const settings = readSettings();
         try {
           const onnxFile = store.onnxFileFor(modelFolder) ?? 'onnx/model.onnx';
-          const common = { endpoint: hubEndpoint(settings.hubEndpoint), onnxFile, maxBytes: settings.maxModelSizeMB * BYTES_PER_MB };
+          const common = { endpoint: hubEndpoint(settings.hubEndpoint), onnxFile };
           const cacheDir = path.dirname(path.dirname(path.dirname(path.resolve(modelFolder)))); // …/<cache>/models--org--name/snapshots/<commit>
           const folder = await downloadWithProgress(ref, (extra) => (own
             ? redownloadHubModel(ref, { ...common, cacheRoot: store.downloadRoot, ...extra })

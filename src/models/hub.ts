@@ -1,14 +1,15 @@
 /**
  * Downloading models from the Hugging Face Hub (or a mirror) into Attention Lens's cache:
- * `{endpoint}/{id}/resolve/{revision}/{path}`, resumable, cancellable, with progress. A model
- * folder appears in the cache only when every file arrived; partial files live apart, for resume.
- * No vscode import.
+ * `{endpoint}/{id}/resolve/{revision}/{path}`, resumable, cancellable, with progress. A model's
+ * external data files come with it (the ones its graph names, checked against the listing before
+ * any is fetched). A model appears in the cache only when every file arrived verified, its ONNX
+ * file last; partial files live apart, for resume. No vscode import.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatBytes } from '../core/units';
-import { type HubFileDigest, modelFileDigests } from './hubFiles';
+import { type HubFileDigest, cachedDataFiles, expectedBytes, externalDataDigests, modelFileDigests } from './hubFiles';
 
 /** A Hub model reference: `org/name` with an optional `@revision`. */
 export interface HubRef {
@@ -18,7 +19,7 @@ export interface HubRef {
 
 /** A download failure with a message for the user. */
 export class HubError extends Error {
-  constructor(message: string, readonly code: 'bad-id' | 'bad-endpoint' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path' | 'too-large' | 'corrupt') {
+  constructor(message: string, readonly code: 'bad-id' | 'bad-endpoint' | 'not-found' | 'unauthorized' | 'network' | 'cancelled' | 'http' | 'unsafe-path' | 'corrupt') {
     super(message);
     this.name = 'HubError';
   }
@@ -100,19 +101,40 @@ export function hubRefOfFolder(cacheRoot: string, folder: string): HubRef | unde
 
 /**
  * Downloads a cached model's files again (the way out when a cached model fails to load): removes
- * the cached copies of the model files and `o.onnxFile`, then downloads and verifies them afresh.
+ * the cached copies of `o.onnxFile` (first: the folder stops counting as holding it), its data files
+ * and the model files, then downloads and verifies them afresh.
  */
 export async function redownloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
   const folder = cachedModelFolder(o.cacheRoot, ref);
-  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile]) fs.rmSync(safeJoin(folder, file), { force: true });
+  const data = cachedDataFiles(ref, folder, o.onnxFile);
+  for (const file of [o.onnxFile, ...data, ...MODEL_FILES, ...OPTIONAL_FILES]) fs.rmSync(safeJoin(folder, file), { force: true });
   return downloadHubModel(ref, o);
 }
 
-/** Progress of a download: bytes so far over all files, and the current file. */
+/** Progress of a download: the current file's bytes so far, and the whole download's. */
 export interface DownloadProgress {
   file: string;
   loaded: number;
   total: number | undefined;
+  /** Bytes of every file of the download so far, and in all (an estimate until the ONNX file names its data files). */
+  overall?: { loaded: number; total: number };
+}
+
+/**
+ * Progress over the files of one download: each transfer reports its bytes on top of the files
+ * before it. `total` grows or shrinks once the data files are known.
+ */
+export function progressOver(o: TransferOptions, total: number): { total: number; done(bytes: number): void; options(): TransferOptions } {
+  let finished = 0;
+  const tally = {
+    total,
+    done: (bytes: number) => void (finished += bytes),
+    options: (): TransferOptions => {
+      const before = finished;
+      return { ...o, onProgress: o.onProgress && ((p) => o.onProgress!({ ...p, overall: { loaded: before + p.loaded, total: Math.max(tally.total, before + p.loaded) } })) };
+    },
+  };
+  return tally;
 }
 
 /** How to reach the Hub and what to do while a file transfers. */
@@ -120,8 +142,6 @@ export interface TransferOptions {
   endpoint: string;
   /** Sent as a bearer token, only to `endpoint`'s origin (never to where a redirect leads elsewhere). */
   token?: string;
-  /** The largest ONNX file to accept (bytes); a longer transfer is stopped and its partial file removed. */
-  maxBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: DownloadProgress) => void;
   fetchImpl?: typeof fetch;
@@ -161,6 +181,8 @@ export async function repoCommit(ref: HubRef, file: string, o: TransferOptions):
 /**
  * Downloads a model into the cache and returns its folder. Already cached models return at once
  * (offline). Interrupted transfers resume from their partial file with an HTTP Range request.
+ * The external data files the ONNX file's graph names come with it, each checked against the
+ * listing before any is fetched and verified like the others.
  */
 export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
   const final = cachedModelFolder(o.cacheRoot, ref);
@@ -169,17 +191,29 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   safeJoin(staging, o.onnxFile);
   fs.mkdirSync(staging, { recursive: true });
   const doFetch = o.fetchImpl ?? fetch;
+  let data: HubFileDigest[];
   try {
-    for (const expected of await modelFileDigests(ref, o, o.onnxFile)) await fetchFile(doFetch, safeJoin(staging, expected.path), expected, ref, o);
+    const { files, listed } = await modelFileDigests(ref, o, o.onnxFile);
+    const tally = progressOver(o, expectedBytes(files, listed, o.onnxFile));
+    for (const expected of files) {
+      await fetchFile(doFetch, safeJoin(staging, expected.path), expected, ref, tally.options());
+      tally.done(expected.size);
+    }
+    data = externalDataDigests(ref, listed, o.onnxFile, safeJoin(staging, o.onnxFile));
+    tally.total = [...files, ...data].reduce((sum, f) => sum + f.size, 0);
+    for (const expected of data) {
+      await fetchFile(doFetch, safeJoin(staging, expected.path), expected, ref, tally.options());
+      tally.done(expected.size);
+    }
   } catch (e) {
-    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'too-large' || e.code === 'corrupt')) {
+    if (e instanceof HubError && (e.code === 'not-found' || e.code === 'unauthorized' || e.code === 'bad-id' || e.code === 'unsafe-path' || e.code === 'corrupt')) {
       removeStaging(staging); // nothing to resume
     }
     throw e;
   }
-  // Merge into the cached folder (another ONNX variant may already be there); the ONNX file
-  // moves last, and a folder without it never counts as a cached model.
-  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, o.onnxFile]) {
+  // Merge into the cached folder (another ONNX variant may already be there); the data files move
+  // before the ONNX file, which moves last: a folder without it never counts as a cached model.
+  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, ...data.map((d) => d.path), o.onnxFile]) {
     const from = safeJoin(staging, file);
     if (!fs.existsSync(from)) continue;
     const to = safeJoin(final, file);
@@ -252,9 +286,6 @@ export async function fetchFile(doFetch: typeof fetch, dest: string, expected: H
   const part = `${dest}.part`;
   const metaFile = `${part}.json`;
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const limit = file.endsWith('.onnx') ? o.maxBytes : undefined;
-  const tooLarge = (n: number) => new HubError(`${file} is larger than attentionLens.maxModelSizeMB (${formatBytes(limit!)}; ${formatBytes(n)} so far): the download was stopped and removed. Choose a smaller (quantized) file or raise the limit.`, 'too-large');
-  if (limit !== undefined && expected.size > limit) throw tooLarge(expected.size);
   const dropPartial = () => {
     fs.rmSync(part, { force: true });
     fs.rmSync(metaFile, { force: true });
@@ -326,7 +357,6 @@ export async function fetchFile(doFetch: typeof fetch, dest: string, expected: H
           await reader.cancel().catch(() => undefined);
           await closeOut();
           dropPartial();
-          if (limit !== undefined && loaded > limit) throw tooLarge(loaded);
           throw new HubError(`The server sent more of ${file} than the ${formatBytes(expected.size)} the Hub lists (an error page, or another file?); it was removed. Try again later.`, 'corrupt');
         }
         if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));

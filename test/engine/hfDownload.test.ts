@@ -1,26 +1,32 @@
 // `attention-lens download` against the stand-in Hub: the standard Hugging Face cache layout
 // (blobs named by digest, snapshot links, refs), verified transfers, a model the extension's
-// picker and `inspect` then find, and one-line failures that leave nothing unverified behind.
+// picker and `inspect` then find, external data chunks linked before the .onnx, and one-line
+// failures that leave nothing unverified behind.
 import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache } from '../../src/models/hfCache';
-import { hfRefOfFolder, redownloadToHfCache } from '../../src/models/hfDownload';
+import { downloadToHfCache, hfRefOfFolder, redownloadToHfCache } from '../../src/models/hfDownload';
+import { HubError, parseHubId } from '../../src/models/hub';
+import { readModelFolder } from '../../src/models/modelFolder';
 import { FIXTURES, ROOT, inspect } from './cli';
-import { type HubServer, REPO_COMMIT, startHubServer } from './hubServer';
+import { type ExternalDataRepos, type HubServer, REPO_COMMIT, externalDataRepos, startHubServer } from './hubServer';
 
 const BERT = path.join(FIXTURES, 'models/bert-plain');
 let hub: HubServer;
 let tmp: string;
+let llm: ExternalDataRepos;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-hfdl-'));
   const repo = path.join(tmp, 'repo');
   fs.cpSync(BERT, repo, { recursive: true });
   fs.copyFileSync(path.join(BERT, 'onnx/model.onnx'), path.join(repo, 'onnx/model_quantized.onnx'));
-  hub = await startHubServer({ 'test-org/tiny-bert': repo });
+  llm = await externalDataRepos(path.join(tmp, 'llm-repos'));
+  hub = await startHubServer({ 'test-org/tiny-bert': repo, 'test-org/llm': llm.whole, 'test-org/llm-unsafe': llm.unsafe });
 });
 afterAll(async () => {
   await hub.close();
@@ -102,5 +108,61 @@ describe('attention-lens download', () => {
     const again = await redownloadToHfCache(ref, { endpoint: hub.endpoint, cacheDir: cache, onnxFile: 'onnx/model.onnx' });
     expect(again).toBe(snapshot);
     expect(fs.readFileSync(onnx).equals(fs.readFileSync(path.join(BERT, 'onnx/model.onnx')))).toBe(true);
+  });
+});
+
+describe('attention-lens download of a model with external data', () => {
+  const llmDir = (cache: string) => path.join(cache, 'models--test-org--llm');
+  const snapshotOf = (cache: string) => path.join(llmDir(cache), 'snapshots', REPO_COMMIT);
+  const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(path.join(llm.whole, file))).digest('hex');
+
+  it('links every chunk the graph names to its verified blob, and the model runs from the snapshot', async () => {
+    const cache = path.join(tmp, 'llm-cache');
+    const r = await cli(['download', 'test-org/llm', '--cache-dir', cache]);
+    expect([r.status, r.stderr.split('\n').filter((l) => l.startsWith('attention-lens:'))]).toEqual([0, []]);
+    const snapshot = snapshotOf(cache);
+    expect(r.stdout.trim()).toBe(snapshot);
+    for (const f of llm.chunks) {
+      expect(r.stderr).toMatch(new RegExp(`^${f.replace(/\./g, '\\.')}: 100 % of .* \\(\\d+ % of .* in all\\)$`, 'm'));
+      const link = path.join(snapshot, f);
+      expect(path.resolve(path.dirname(link), fs.readlinkSync(link))).toBe(path.join(llmDir(cache), 'blobs', sha256(f)));
+    }
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/\(100 % of .* in all\)$/);
+    expect(readModelFolder(snapshot, llm.onnx).external.map((e) => `onnx/${e.location}`)).toEqual(llm.chunks);
+    expect(discoverHfCache(cache)).toEqual([{ id: 'test-org/llm', revision: REPO_COMMIT, folder: snapshot }]);
+    expect(inspect(snapshot, 'the cat sat').attention.length).toBeGreaterThan(0);
+  });
+
+  it('a tampered chunk exits with one line naming it; no blob of it, no .onnx link, no model in the cache', async () => {
+    const cache = path.join(tmp, 'llm-tampered');
+    hub.misbehaveNext(llm.chunks[1], { kind: 'flipped-byte' });
+    const r = await cli(['download', 'test-org/llm', '--cache-dir', cache]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('attention-lens:'))).toEqual([`attention-lens: ${llm.chunks[1]} failed verification: its SHA-256 is not the one the Hub lists (${sha256(llm.chunks[1]).slice(0, 12)}…). It was removed; run the download again.`]);
+    const blobs = fs.readdirSync(path.join(llmDir(cache), 'blobs'));
+    expect(blobs.filter((b) => b === sha256(llm.chunks[1]) || b.endsWith('.part'))).toEqual([]);
+    expect(fs.existsSync(path.join(snapshotOf(cache), llm.onnx))).toBe(false);
+    expect(discoverHfCache(cache)).toEqual([]);
+  });
+
+  it('refuses a location outside the ONNX file folder before fetching any data', async () => {
+    const cache = path.join(tmp, 'llm-unsafe');
+    const before = hub.requests.length;
+    const err = await downloadToHfCache(parseHubId('test-org/llm-unsafe'), { endpoint: hub.endpoint, cacheDir: cache, onnxFile: llm.onnx }).then(() => undefined, (e: unknown) => e as HubError);
+    expect(err?.code).toBe('unsafe-path');
+    expect(err?.message).toMatch(/names external data at "\.\.\/outside\.bin"/);
+    expect(hub.requests.slice(before).filter((x) => /onnx_data|outside\.bin/.test(x.url))).toEqual([]);
+    expect(discoverHfCache(cache)).toEqual([]);
+  });
+
+  it('Re-download replaces a damaged chunk blob', async () => {
+    const cache = path.join(tmp, 'llm-redownload');
+    const snapshot = await downloadToHfCache(parseHubId('test-org/llm'), { endpoint: hub.endpoint, cacheDir: cache, onnxFile: llm.onnx });
+    const chunk = path.join(snapshot, llm.chunks[0]);
+    fs.truncateSync(path.resolve(path.dirname(chunk), fs.readlinkSync(chunk)), 100);
+    expect(() => readModelFolder(snapshot, llm.onnx)).toThrow(/truncated/);
+    await redownloadToHfCache(hfRefOfFolder(snapshot)!, { endpoint: hub.endpoint, cacheDir: cache, onnxFile: llm.onnx });
+    expect(fs.readFileSync(chunk).equals(fs.readFileSync(path.join(llm.whole, llm.chunks[0])))).toBe(true);
+    expect(readModelFolder(snapshot, llm.onnx).external).toHaveLength(llm.chunks.length);
   });
 });

@@ -1,22 +1,29 @@
 // Hub downloads against a local server with the Hub's URL layout: layout of the cache, resume,
-// 404, authorization, no network, cancellation, path safety, HF cache discovery.
+// 404, authorization, no network, cancellation, path safety, HF cache discovery, and models whose
+// weights are in external data chunks.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache, hfCacheRoot } from '../../src/models/hfCache';
-import { HubError, cachedModelFolder, downloadHubModel, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel, safeJoin } from '../../src/models/hub';
+import { type DownloadProgress, HubError, cachedModelFolder, downloadHubModel, downloadedModels, hubEndpoint, hubRefOfFolder, parseHubId, redownloadHubModel, safeJoin } from '../../src/models/hub';
 import { listHubOnnxFiles } from '../../src/models/hubFiles';
+import { readModelFolder } from '../../src/models/modelFolder';
 import { FIXTURES, inspect } from './cli';
-import { type HubServer, type Misbehaviour, startHubServer } from './hubServer';
+import { type ExternalDataRepos, type HubServer, type Misbehaviour, externalDataRepos, startHubServer } from './hubServer';
 
 const BERT = path.join(FIXTURES, 'models/bert-plain');
 let hub: HubServer;
 let tmp: string;
+let llm: ExternalDataRepos;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-hub-'));
-  hub = await startHubServer({ 'test-org/tiny-bert': BERT, 'test-org/gated-bert': BERT }, ['test-org/gated-bert']);
+  llm = await externalDataRepos(path.join(tmp, 'llm-repos'));
+  hub = await startHubServer({
+    'test-org/tiny-bert': BERT, 'test-org/gated-bert': BERT,
+    'test-org/llm': llm.whole, 'test-org/llm-missing-chunk': llm.missingChunk, 'test-org/llm-short-chunk': llm.shortChunk, 'test-org/llm-unsafe': llm.unsafe,
+  }, ['test-org/gated-bert']);
 });
 afterAll(async () => {
   await hub.close();
@@ -148,7 +155,7 @@ describe('Hugging Face cache discovery', () => {
 });
 
 describe('listHubOnnxFiles (asking the Hub before downloading)', () => {
-  it('lists the ONNX files with their sizes, onnx/model.onnx first, and flags external-data exports', async () => {
+  it('lists the ONNX files with their data files and total sizes, onnx/model.onnx first', async () => {
     const repo = path.join(tmp, 'listing-repo');
     fs.cpSync(BERT, repo, { recursive: true });
     fs.writeFileSync(path.join(repo, 'onnx/model_fp16.onnx'), Buffer.alloc(1234));
@@ -157,16 +164,41 @@ describe('listHubOnnxFiles (asking the Hub before downloading)', () => {
     const server = await startHubServer({ 'org/listed': repo });
     try {
       const files = await listHubOnnxFiles(parseHubId('org/listed'), { endpoint: server.endpoint });
-      expect(files.map((f) => [f.path, f.size])).toEqual([
-        ['onnx/model.onnx', fs.statSync(path.join(BERT, 'onnx/model.onnx')).size],
-        ['onnx/model_fp16.onnx', 1234],
-        ['onnx/model_large.onnx', 10],
+      expect(files.map((f) => [f.path, f.size, f.dataFiles, f.problem])).toEqual([
+        ['onnx/model.onnx', fs.statSync(path.join(BERT, 'onnx/model.onnx')).size, [], undefined],
+        ['onnx/model_fp16.onnx', 1234, [], undefined],
+        ['onnx/model_large.onnx', 30, ['onnx/model_large.onnx_data'], undefined],
       ]);
-      expect(files.map((f) => f.problem)).toEqual([undefined, undefined, expect.stringMatching(/model_large\.onnx_data \(external data\)/)]);
       expect(server.requests[0].url).toMatch(/^\/api\/models\/org\/listed\/tree\/main\?recursive=true/);
     } finally {
       await server.close();
     }
+  });
+
+  it('counts every chunk of an external-data model in its size, in chunk order', async () => {
+    const [file] = await listHubOnnxFiles(parseHubId('test-org/llm'), { endpoint: hub.endpoint });
+    const bytes = (f: string) => fs.statSync(path.join(llm.whole, f)).size;
+    expect(file.path).toBe('onnx/model.onnx');
+    expect(file.dataFiles).toEqual(llm.chunks);
+    expect(llm.chunks.length).toBeGreaterThan(1);
+    expect(file.size).toBe([llm.onnx, ...llm.chunks].reduce((sum, f) => sum + bytes(f), 0));
+    expect(file.problem).toBeUndefined();
+  });
+
+  it('flags only a file no runtime can read: a protobuf over 2 GB with no data file beside it', async () => {
+    const lfs = (p: string, size: number) => ({ type: 'file', path: p, size: 134, oid: '0'.repeat(40), lfs: { oid: 'a'.repeat(64), size, pointerSize: 134 } });
+    const tree = [
+      { type: 'file', path: 'config.json', size: 2, oid: '1'.repeat(40) }, { type: 'file', path: 'tokenizer.json', size: 2, oid: '2'.repeat(40) },
+      lfs('onnx/model.onnx', 3e9), lfs('onnx/model_fp16.onnx', 3e9), lfs('onnx/model_fp16.onnx_data', 1e9), lfs('model.onnx', 1e5), lfs('model.onnx.data', 4e9),
+    ];
+    const fakeHub = (async () => new Response(JSON.stringify(tree), { headers: { 'content-type': 'application/json' } })) as typeof fetch;
+    const files = await listHubOnnxFiles(parseHubId('org/big'), { endpoint: 'https://hub.example', fetchImpl: fakeHub });
+    expect(files.map((f) => [f.path, f.size, f.dataFiles])).toEqual([
+      ['onnx/model.onnx', 3e9, []],
+      ['model.onnx', 1e5 + 4e9, ['model.onnx.data']],
+      ['onnx/model_fp16.onnx', 4e9, ['onnx/model_fp16.onnx_data']],
+    ]);
+    expect(files.map((f) => f.problem)).toEqual([expect.stringMatching(/3(\.0)? GB in one protobuf, over its 2 GB limit, with no external data file/), undefined, undefined]);
   });
 
   it('says at once when the repository is missing, gated, incomplete, or the Hub cannot be reached', async () => {
@@ -213,13 +245,6 @@ describe('Hub transport safety', () => {
       hub.redirect('onnx/model.onnx', '');
       await cdn.close();
     }
-  });
-
-  it('stops a download past the size limit and leaves nothing behind', async () => {
-    const root = cache('capped');
-    expect(await code(downloadHubModel(parseHubId('test-org/tiny-bert'), opts(root, { maxBytes: 1000 })))).toBe('too-large');
-    const files = fs.existsSync(root) ? fs.readdirSync(root, { recursive: true }).filter((f) => String(f).endsWith('.onnx') || String(f).endsWith('.part')) : [];
-    expect(files).toEqual([]);
   });
 });
 
@@ -319,5 +344,81 @@ describe('verified transfers: a misbehaving server never leaves an unverified fi
     const again = await redownloadHubModel(found, opts(root));
     expect(again).toBe(folder);
     expect(fs.readFileSync(path.join(folder, onnx)).equals(original())).toBe(true);
+  });
+});
+
+describe('external data: the chunks come with the model, checked and verified', () => {
+  const same = (folder: string, file: string) => fs.readFileSync(path.join(folder, file)).equals(fs.readFileSync(path.join(llm.whole, file)));
+  /** Requests for any data file of `repo`, or for a file outside its onnx folder. */
+  const dataRequests = (repo: string) => hub.requests.filter((r) => r.url.startsWith(`/test-org/${repo}/resolve/`) && /onnx_data|outside\.bin/.test(r.url));
+  const partFiles = (root: string) => (fs.existsSync(root) ? fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.part')) : []);
+
+  it('downloads every chunk the graph names, the .onnx last, into a folder the model reader and inspect accept', async () => {
+    const progress: DownloadProgress[] = [];
+    const folder = await downloadHubModel(parseHubId('test-org/llm'), opts(cache('llm'), { onProgress: (p: DownloadProgress) => progress.push(p) }));
+    for (const f of ['config.json', 'tokenizer.json', llm.onnx, ...llm.chunks]) expect([f, same(folder, f)]).toEqual([f, true]);
+    const info = readModelFolder(folder, llm.onnx);
+    expect(info.external.map((e) => `onnx/${e.location}`)).toEqual(llm.chunks);
+    // Each chunk reported as it arrived, and the whole download counted over all the files.
+    for (const f of llm.chunks) expect(progress.some((p) => p.file === f && p.loaded === p.total)).toBe(true);
+    const last = progress.at(-1)!.overall!;
+    expect(last.loaded).toBe(last.total);
+    expect(last.total).toBe(['config.json', 'tokenizer.json', 'tokenizer_config.json', llm.onnx, ...llm.chunks].reduce((sum, f) => sum + fs.statSync(path.join(llm.whole, f)).size, 0));
+    expect(progress.every((p, i) => i === 0 || p.overall!.loaded >= progress[i - 1].overall!.loaded)).toBe(true);
+    expect(inspect(folder, 'the cat sat').attention.length).toBeGreaterThan(0);
+  });
+
+  it('a tampered chunk fails verification: nothing of it is cached, and the model does not count as downloaded', async () => {
+    const root = cache('llm-tampered');
+    hub.misbehaveNext(llm.chunks[1], { kind: 'flipped-byte' });
+    const err = await downloadHubModel(parseHubId('test-org/llm'), opts(root)).then(() => undefined, (e: unknown) => e as HubError);
+    expect(err?.code).toBe('corrupt');
+    expect(err?.message).toContain(`${llm.chunks[1]} failed verification: its SHA-256 is not the one the Hub lists`);
+    expect(downloadedModels(root)).toEqual([]);
+    expect(fs.existsSync(path.join(cachedModelFolder(root, parseHubId('test-org/llm')), llm.onnx))).toBe(false);
+    expect(partFiles(root)).toEqual([]);
+    const folder = await downloadHubModel(parseHubId('test-org/llm'), opts(root));
+    expect(llm.chunks.every((f) => same(folder, f))).toBe(true);
+  });
+
+  it('a chunk the listing lacks is named, and no data is fetched', async () => {
+    const root = cache('llm-missing');
+    const err = await downloadHubModel(parseHubId('test-org/llm-missing-chunk'), opts(root)).then(() => undefined, (e: unknown) => e as HubError);
+    expect(err?.code).toBe('not-found');
+    expect(err?.message).toMatch(new RegExp(`keeps .* of its weights \\(\\d+ tensors\\) in ${llm.chunks.at(-1)!.replace(/\./g, '\\.')}, which test-org/llm-missing-chunk does not have`));
+    expect(dataRequests('llm-missing-chunk')).toEqual([]);
+    expect(downloadedModels(root)).toEqual([]);
+  });
+
+  it('a chunk the listing says is shorter than the graph reads is refused with both sizes, and no data is fetched', async () => {
+    const root = cache('llm-short');
+    const err = await downloadHubModel(parseHubId('test-org/llm-short-chunk'), opts(root)).then(() => undefined, (e: unknown) => e as HubError);
+    const listed = fs.statSync(path.join(llm.shortChunk, llm.chunks.at(-1)!)).size;
+    expect(err?.code).toBe('corrupt');
+    expect(err?.message).toContain(`${llm.chunks.at(-1)} is `);
+    expect(err?.message).toMatch(new RegExp(`\\(${listed} bytes\\) on the Hub, but onnx/model\\.onnx reads .* \\((\\d+) bytes\\) from it`));
+    expect(dataRequests('llm-short-chunk')).toEqual([]);
+    expect(downloadedModels(root)).toEqual([]);
+  });
+
+  it('a location outside the ONNX file folder is refused before any data is fetched', async () => {
+    const root = cache('llm-unsafe');
+    const err = await downloadHubModel(parseHubId('test-org/llm-unsafe'), opts(root)).then(() => undefined, (e: unknown) => e as HubError);
+    expect(err?.code).toBe('unsafe-path');
+    expect(err?.message).toMatch(/onnx\/model\.onnx of test-org\/llm-unsafe names external data at "\.\.\/outside\.bin".*A model may only read files beside it/);
+    expect(dataRequests('llm-unsafe')).toEqual([]);
+    expect(downloadedModels(root)).toEqual([]);
+    expect(fs.existsSync(path.join(root, '.partial', 'test-org--llm-unsafe'))).toBe(false);
+  });
+
+  it('Re-download fetches the data chunks again', async () => {
+    const root = cache('llm-redownload');
+    const ref = parseHubId('test-org/llm');
+    const folder = await downloadHubModel(ref, opts(root));
+    fs.truncateSync(path.join(folder, llm.chunks[0]), 1000); // damaged on disk after it was cached
+    expect(() => readModelFolder(folder, llm.onnx)).toThrow(/truncated/);
+    await redownloadHubModel(ref, opts(root));
+    expect(llm.chunks.every((f) => same(folder, f))).toBe(true);
+    expect(readModelFolder(folder, llm.onnx).external).toHaveLength(llm.chunks.length);
   });
 });

@@ -1,15 +1,22 @@
 // A local stand-in for the Hugging Face Hub on 127.0.0.1: serves fixture folders under the Hub's
 // URL layout `/{org}/{name}/resolve/{revision}/{path}`, with Range, If-Range and ETags, lists them
-// with sizes and digests like the Hub's tree API (.onnx files as LFS objects with their SHA-256,
-// others with their git blob id), and can misbehave in the ways real servers and proxies do.
+// with sizes and digests like the Hub's tree API (.onnx files and their external data files as LFS
+// objects with their SHA-256, others with their git blob id), and can misbehave in the ways real
+// servers and proxies do.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { onnx } from 'onnx-proto';
+import { ROOT } from './cli';
 
 /** The commit every revision of the stand-in names. */
 export const REPO_COMMIT = '0123456789abcdef0123456789abcdef01234567';
+
+/** Files the stand-in lists as LFS objects, as the Hub does for weights: .onnx, .onnx_data, .onnx_data_N, .onnx.data. */
+const LFS = /\.onnx(?:_data(?:_\d+)?|\.data)?$/;
 
 /** Ways to answer the next request for a file wrongly. */
 export type Misbehaviour =
@@ -62,7 +69,7 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
         const rel = path.relative(root, path.join(f.parentPath, f.name)).split(path.sep).join('/');
         const data = content(root, rel);
         const gitOid = crypto.createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
-        const lfs = rel.endsWith('.onnx') ? { oid: crypto.createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } : undefined;
+        const lfs = LFS.test(rel) ? { oid: crypto.createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } : undefined;
         return { type: 'file', path: rel, size: lfs ? 134 : data.length, oid: gitOid, ...(lfs ? { lfs } : {}) };
       });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(items));
@@ -121,4 +128,48 @@ export async function startHubServer(repos: Record<string, string>, gated: strin
     redirect: (file, location) => redirects.set(file, location),
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
+}
+
+/** Repositories of a model whose weights are in external data chunks, whole and broken. */
+export interface ExternalDataRepos {
+  /** SmolLM2-135M's tiny stand-in (tools/real-size/llm.mjs): config.json, tokenizer.json, onnx/model.onnx and its chunks. */
+  whole: string;
+  onnx: string;
+  /** The chunks, in order: onnx/model.onnx_data, onnx/model.onnx_data_1, … */
+  chunks: string[];
+  /** The same without its last chunk. */
+  missingChunk: string;
+  /** The same with its last chunk cut to half (shorter than the graph reads). */
+  shortChunk: string;
+  /** The same, with the last external tensor's location changed to `../outside.bin` (and that file beside the onnx folder). */
+  unsafe: string;
+}
+
+/** Writes the repositories of `ExternalDataRepos` under `dir` (well under a second). */
+export async function externalDataRepos(dir: string): Promise<ExternalDataRepos> {
+  const gen = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as {
+    ensureLlmVariant(cacheDir: string, shape: string, variant: string, opts: { tiny: boolean }): { folder: string; onnx: string };
+  };
+  const { folder: whole, onnx: onnxFile } = gen.ensureLlmVariant(dir, 'smollm2-135m', 'fp32', { tiny: true });
+  const chunk = (f: string) => Number(/_data(?:_(\d+))?$/.exec(f)?.[1] ?? 0);
+  const chunks = fs.readdirSync(path.join(whole, 'onnx')).filter((f) => /^model\.onnx_data(_\d+)?$/.test(f)).sort((a, b) => chunk(a) - chunk(b)).map((f) => `onnx/${f}`);
+  const copy = (name: string) => {
+    const to = path.join(dir, name);
+    fs.cpSync(whole, to, { recursive: true });
+    return to;
+  };
+  const missingChunk = copy('missing-chunk');
+  fs.rmSync(path.join(missingChunk, chunks.at(-1)!));
+  const shortChunk = copy('short-chunk');
+  const last = path.join(shortChunk, chunks.at(-1)!);
+  fs.truncateSync(last, fs.statSync(last).size >> 1);
+  const unsafe = copy('unsafe');
+  const file = path.join(unsafe, onnxFile);
+  const model = onnx.ModelProto.decode(fs.readFileSync(file));
+  const external = model.graph!.initializer!.filter((t) => t.externalData?.some((e) => e.key === 'location'));
+  const location = external.at(-1)!.externalData!.find((e) => e.key === 'location')!;
+  fs.copyFileSync(path.join(unsafe, 'onnx', location.value!), path.join(unsafe, 'outside.bin'));
+  location.value = '../outside.bin';
+  fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
+  return { whole, onnx: onnxFile, chunks, missingChunk, shortChunk, unsafe };
 }
