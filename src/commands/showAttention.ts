@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { wallClock } from '../core/timing';
-import { formatBytes } from '../core/units';
+import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } from '../core/engine/backendLimits';
+import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
-import { sizeVerdict } from '../models/modelCatalog';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { prepareInputs, truncationNotice } from '../models/prepareInputs';
@@ -23,6 +23,8 @@ export class ShowAttention {
   private readonly tokenizers = new Map<string, ModelTokenizer>();
   /** Large models the user agreed to load this session. */
   private readonly confirmedLarge = new Set<string>();
+  /** Notices about model files already shown this session. */
+  private readonly noticed = new Set<string>();
 
   constructor(private readonly runs: RunRegistry, private readonly store: ModelStore, private readonly panels: AttentionPanels) {}
 
@@ -106,26 +108,43 @@ export class ShowAttention {
     const settings = readSettings();
     const entry = resolveModel(setting, this.store.bundled());
     const info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
-    if (!(await this.confirmSize(info.onnxPath, info.onnxBytes, settings.warnModelSizeMB, settings.maxModelSizeMB))) return undefined;
-    const model = { id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel: path.relative(info.folder, info.onnxPath), causal: info.causal };
+    const onnxLabel = path.relative(info.folder, info.onnxPath);
+    for (const n of info.notices) {
+      if (this.noticed.has(n)) continue;
+      this.noticed.add(n);
+      void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
+    }
+    if (!(await this.confirmSize(info, onnxLabel, settings.warnModelSizeMB))) return undefined;
+    const model: PanelModel = {
+      id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel, causal: info.causal,
+      external: info.external, footprint: info.footprint, firstPosition: info.firstPosition, wasmOnly: wasmOnlyReason(info.ops),
+    };
     return { entry, info, model };
   }
 
-  /** Refuses models past the limit and asks before large ones (once per file per session). */
-  private async confirmSize(file: string, bytes: number, warnMB: number, maxMB: number): Promise<boolean> {
-    const verdict = sizeVerdict(bytes, warnMB, maxMB);
-    if (verdict === 'refuse') {
-      throw new ModelFolderError(`${path.basename(file)} is ${formatBytes(bytes)}, over attentionLens.maxModelSizeMB (${maxMB} MB). Choose a smaller (quantized) export or raise the limit.`);
-    }
-    if (verdict === 'ok' || this.confirmedLarge.has(file)) return true;
+  /**
+   * Refuses a model no backend can hold (a protobuf past 2 GB), and asks before loading more than
+   * `warnMB` of weights, saying what each backend can hold (once per file per session). The panel
+   * then chooses the backend and says which one ran and why.
+   */
+  private async confirmSize(info: ModelInfo, label: string, warnMB: number): Promise<boolean> {
+    const f = info.footprint;
+    const sizes = info.external.map((e) => e.bytes);
+    const wasm = fitOn('wasm', f, undefined, sizes);
+    const gpu = fitOn('webgpu', f, undefined, sizes);
+    if (!gpu.fits) throw new ModelFolderError(tooLargeMessage(label, f, [wasm, gpu]));
+    if (f.weightBytes <= warnMB * BYTES_PER_MB || this.confirmedLarge.has(info.onnxPath)) return true;
     const load = 'Load Anyway';
+    const where = wasm.fits
+      ? `WebAssembly can hold it (up to ${formatBytes(LIMITS.wasmWeights)} of weights); WebGPU is used on a hardware GPU.`
+      : `It is too large for WebAssembly (${wasm.reasons.join('; ')}): it runs only on WebGPU with a hardware GPU whose buffers take its largest tensor.`;
     const answer = await vscode.window.showWarningMessage(
-      `${path.basename(file)} is ${formatBytes(bytes)}. The panel holds the whole model in memory and attention for long selections grows quadratically; loading may take a while.`,
+      `${label} is ${describeFootprint(f)}. ${where} Loading takes a while, and attention for long selections grows quadratically.`,
       { modal: true },
       load,
     );
     if (answer !== load) return false;
-    this.confirmedLarge.add(file);
+    this.confirmedLarge.add(info.onnxPath);
     return true;
   }
 

@@ -4,7 +4,7 @@
  * No vscode import.
  */
 import * as path from 'node:path';
-import { BYTES_PER_MB, formatBytes } from '../core/units';
+import { formatBytes } from '../core/units';
 import { discoverHfCache } from './hfCache';
 import { downloadedModels } from './hub';
 import { findOnnxFile, findOnnxFiles, readModelFolder } from './modelFolder';
@@ -36,7 +36,8 @@ export function describeFolder(folder: string, onnxFile?: string): { description
   try {
     const info = readModelFolder(folder, onnxFile ?? (findOnnxFile(folder) ? undefined : findOnnxFiles(folder)[0]));
     const shape = info.layers && info.heads ? ` · ${info.layers} layers × ${info.heads} heads` : '';
-    return { description: `${info.architecture}${shape} · ${formatBytes(info.onnxBytes)}`, usable: true };
+    const quantized = info.footprint.quantization ? ` · ${info.footprint.quantization}` : '';
+    return { description: `${info.architecture}${shape}${quantized} · ${formatBytes(info.footprint.weightBytes)}`, usable: true };
   } catch (e) {
     return { description: (e as Error).message, usable: false };
   }
@@ -60,10 +61,4 @@ export function buildCatalog(s: CatalogSources): CatalogEntry[] {
   downloadedModels(s.downloadRoot).forEach((m) => add(folderEntry(m.folder, m.revision === 'main' ? m.id : `${m.id}@${m.revision}`), 'downloaded'));
   discoverHfCache(s.hfCacheRoot).forEach((m) => add(folderEntry(m.folder, `${m.id} (${m.revision.slice(0, 7)})`), 'hf-cache'));
   return out;
-}
-
-/** Whether a model of `bytes` may load: fine, ask first, or refused past the limit. */
-export function sizeVerdict(bytes: number, warnMB: number, maxMB: number): 'ok' | 'warn' | 'refuse' {
-  if (bytes > maxMB * BYTES_PER_MB) return 'refuse';
-  return bytes > warnMB * BYTES_PER_MB ? 'warn' : 'ok';
 }

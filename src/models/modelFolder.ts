@@ -37,6 +37,8 @@ export interface ModelInfo {
   external: ExternalDataPath[];
   /** What loading it costs: weights in all, float16 share, largest tensor. */
   footprint: WeightFootprint;
+  /** The graph's operators, `domain:OpType` (`:Softmax`, `com.microsoft:GroupQueryAttention`). */
+  ops: string[];
   /** The first position id the export expects (1 for Gemma 3's ONNX exports, else 0). */
   firstPosition: number;
   /** Worth saying, not stopping for (a config that disagrees with the graph). */
@@ -174,6 +176,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     onnxBytes: fs.statSync(onnxPath).size,
     external: files.external,
     footprint: files.footprint,
+    ops: files.scan.ops,
     firstPosition: firstPosition(modelType, files.scan.inputs.map((i) => i.name)),
     notices: files.notices,
   };

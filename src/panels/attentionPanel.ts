@@ -15,7 +15,11 @@ import { HostFiles } from './hostFiles';
 import { attentionPanelHtml } from './webviewHtml';
 
 /** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
-export type PanelModel = Omit<RunRequest['model'], 'onnxFile'> & { onnxPath: string };
+export type PanelModel = Omit<RunRequest['model'], 'onnxFile' | 'externalData'> & {
+  onnxPath: string;
+  /** External data files on the host: location as the graph names it, path, size. */
+  external?: Array<{ location: string; path: string; bytes: number }>;
+};
 /** The panel's request with the model as the host knows it; `timing` without `sentAt` (set when sent). */
 export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing' | 'compare'> & {
   model: PanelModel;
@@ -85,8 +89,9 @@ export class AttentionPanel extends Disposable {
   }
 
   private descriptor(model: PanelModel): RunRequest['model'] {
-    const { onnxPath, ...rest } = model;
-    return { ...rest, onnxFile: this.grantModelFile(onnxPath) };
+    const { onnxPath, external, ...rest } = model;
+    const externalData = external?.map((f) => ({ fileId: this.grantModelFile(f.path), path: f.location, bytes: f.bytes }));
+    return { ...rest, onnxFile: this.grantModelFile(onnxPath), ...(externalData?.length ? { externalData } : {}) };
   }
 
   /** The request as sent now: with the panel's start when it happened after the command, and the send time. */

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatBytes } from '../../src/core/units';
-import { buildCatalog, describeFolder, sizeVerdict } from '../../src/models/modelCatalog';
+import { buildCatalog, describeFolder } from '../../src/models/modelCatalog';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { resolveModel } from '../../src/models/modelRegistry';
 
@@ -32,11 +32,9 @@ describe('model catalogue', () => {
     expect(buildCatalog({ bundled: [], added: [], settings: [], downloadRoot: dl, hfCacheRoot: path.join(tmp, 'none') }).map((e) => e.entry.label)).toEqual(['org/tiny@refs/pr/2']);
   });
 
-  it('asks before large models and refuses past the limit', () => {
-    expect(sizeVerdict(100e6, 500, 2000)).toBe('ok');
-    expect(sizeVerdict(600e6, 500, 2000)).toBe('warn');
-    expect(sizeVerdict(2100e6, 500, 2000)).toBe('refuse');
+  it('writes sizes for people', () => {
     expect(formatBytes(1.44e9)).toBe('1.4 GB');
+    expect(formatBytes(12.34e6)).toBe('12.3 MB');
   });
 
   it('resolves the model setting', () => {

@@ -45,8 +45,8 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
       onProgress(2.5e6, 5e6);
       return new Uint8Array(8);
     },
-    createEngine: async (_ort, _bytes, backend): Promise<Engine> => {
-      log.push(`create ${backend}`);
+    createEngine: async (_ort, _bytes, backend, _label, options): Promise<Engine> => {
+      log.push(`create ${backend}${options?.externalData?.length ? ` +${options.externalData.map((f) => `${f.path}:${f.data.byteLength}`).join(',')}` : ''}${options?.firstPosition ? ` from ${options.firstPosition}` : ''}`);
       return {
         backend,
         run: async () => {
@@ -231,6 +231,55 @@ describe('Runner', () => {
     // A warm run on the same model has no load stages.
     await h.runner.start({ ...request(2), timing: { commandAt: 1105, spans: [], sentAt: 1105 } });
     expect(h.finished[1][1].spans.map((s) => s.stage).sort()).toEqual(['extraction', 'inference', 'transfer']);
+  });
+});
+
+describe('Runner placing today\'s LLM files', () => {
+  const GB = 1e9;
+  const withModel = (req: RunRequest, model: Partial<RunRequest['model']>): RunRequest => ({ ...req, model: { ...req.model, ...model } });
+  const footprint = (weightBytes: number) => ({ protoBytes: 1e6, weightBytes, halfBytes: 0, largest: { name: 'embed', bytes: 0.5 * GB }, externalBytes: weightBytes });
+
+  it('reads each external data file after the ONNX file, with progress over all of them, and hands them to the engine', async () => {
+    const h = harness();
+    const externalData = [{ fileId: 'data-0', path: 'model.onnx_data', bytes: 8 }, { fileId: 'data-1', path: 'model.onnx_data_1', bytes: 8 }];
+    await h.runner.start(withModel(request(1), { externalData, firstPosition: 1 }));
+    expect(h.log.filter((l) => !l.startsWith('ort'))).toEqual(['fetch model-a', 'fetch data-0', 'fetch data-1', 'create wasm +model.onnx_data:8,model.onnx_data_1:8 from 1']);
+    // Each file's own progress, and where the whole model stands.
+    expect(h.progress.filter((p) => p.includes('model.onnx_data'))).toEqual([expect.stringMatching(/^1 model: Loading model\.onnx_data: 2\.5 MB of 5\.0 MB \(\d\.\d MB of 5\.0 MB in all\)$/), expect.stringMatching(/^1 model: Loading model\.onnx_data_1: /)]);
+    expect(h.finished).toHaveLength(1);
+  });
+
+  it('fails a data file that changed size since the host checked it', async () => {
+    const h = harness();
+    await h.runner.start(withModel(request(1), { externalData: [{ fileId: 'data-0', path: 'model.onnx_data', bytes: 9 }] }));
+    expect(h.failed).toEqual([[1, 'model.onnx_data changed while it was read (0.0 MB, expected 0.0 MB); run again.']]);
+  });
+
+  it('runs a GroupQueryAttention model on WebAssembly even when WebGPU is asked for, saying why', async () => {
+    const h = harness({ gpu: true });
+    await h.runner.start(withModel(request(1, 'webgpu'), { wasmOnly: 'only WebAssembly returns its weights' }));
+    expect(h.runs).toEqual(['wasm']);
+    expect(h.finished[0][1]).toMatchObject({ backend: 'wasm', backendReason: 'only WebAssembly returns its weights' });
+  });
+
+  it('moves to WebAssembly, whatever the setting, when the engine finds GroupQueryAttention on WebGPU', async () => {
+    const h = harness({ gpu: true, failOn: (b) => (b === 'webgpu' ? new EngineError('m.onnx computes attention in com.microsoft GroupQueryAttention (node n). It runs on WebAssembly.', 'wasm-only') : undefined) });
+    await h.runner.start(request(1, 'webgpu'));
+    expect(h.runs).toEqual(['webgpu', 'wasm']);
+    expect(h.finished[0][1].backendReason).toMatch(/GroupQueryAttention/);
+  });
+
+  it('refuses a model too large for every backend before reading a byte of it', async () => {
+    const h = harness();
+    await h.runner.start(withModel(request(1), { footprint: footprint(5 * GB) }));
+    expect(h.failed[0][1]).toMatch(/^onnx\/model\.onnx is too large to load here \(5\.0 GB of weights/);
+    expect(h.log.filter((l) => l.startsWith('fetch'))).toEqual([]);
+  });
+
+  it('keeps a model that fits on the backend the machine suggests', async () => {
+    const h = harness({ gpu: true });
+    await h.runner.start(withModel(request(1), { footprint: footprint(1 * GB) }));
+    expect(h.runs).toEqual(['webgpu']);
   });
 });
 

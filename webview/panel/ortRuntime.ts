@@ -3,6 +3,8 @@
  * backend and warming the runtime up. Browser only; the runner decides what to do with them.
  */
 import type { Backend, BackendSetting } from '../../src/core/backend';
+import type { GpuCaps } from '../../src/core/engine/backendLimits';
+import type { MachineChoice } from './runner';
 import { EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { warmUpModel } from '../../src/core/engine/warmUp';
 
@@ -36,6 +38,7 @@ export async function loadOrt(files: OrtBundle, binary: Uint8Array, backend: Bac
 
 interface Adapter {
   isFallbackAdapter?: boolean;
+  limits?: { maxBufferSize?: number };
   info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
 }
 
@@ -55,15 +58,18 @@ export function isSoftwareAdapter(a: Adapter): boolean {
  * The backend for `setting`, and why. `auto` takes WebGPU only on a hardware adapter: a software
  * one (SwiftShader) is many times slower than WebAssembly. `webgpu` takes any adapter.
  */
-export async function chooseBackend(setting: BackendSetting): Promise<{ backend: Backend; reason: string }> {
+export async function chooseBackend(setting: BackendSetting): Promise<MachineChoice> {
   if (setting === 'wasm') return { backend: 'wasm', reason: 'attentionLens.backend is "wasm"' };
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<Adapter | null> } }).gpu;
   let reason = 'this webview has no WebGPU (navigator.gpu is missing)';
+  let caps: GpuCaps | undefined;
   if (gpu) {
     try {
       const adapter = await gpu.requestAdapter();
-      if (adapter && setting === 'webgpu') return { backend: 'webgpu', reason: `attentionLens.backend is "webgpu" (adapter: ${adapterName(adapter)})` };
-      if (adapter && !isSoftwareAdapter(adapter)) return { backend: 'webgpu', reason: `WebGPU on a hardware adapter (${adapterName(adapter)})` };
+      // onnxruntime asks the device for the adapter's own maxBufferSize: the largest tensor it can hold.
+      caps = adapter ? { maxBufferSize: adapter.limits?.maxBufferSize ?? 256 * 2 ** 20, hardware: !isSoftwareAdapter(adapter) } : undefined;
+      if (adapter && setting === 'webgpu') return { backend: 'webgpu', reason: `attentionLens.backend is "webgpu" (adapter: ${adapterName(adapter)})`, gpu: caps };
+      if (adapter && !isSoftwareAdapter(adapter)) return { backend: 'webgpu', reason: `WebGPU on a hardware adapter (${adapterName(adapter)})`, gpu: caps };
       reason = adapter ? `the only WebGPU adapter renders in software (${adapterName(adapter)}), slower than WebAssembly; set attentionLens.backend to "webgpu" to use it anyway` : 'no WebGPU adapter is available';
     } catch (e) {
       reason = `requesting a WebGPU adapter failed (${(e as Error).message})`;
@@ -72,5 +78,5 @@ export async function chooseBackend(setting: BackendSetting): Promise<{ backend:
   if (setting === 'webgpu') {
     throw new EngineError(`attentionLens.backend is "webgpu" but ${reason}. Set attentionLens.backend to "auto" or "wasm".`, 'no-webgpu');
   }
-  return { backend: 'wasm', reason: `WebGPU not used: ${reason}` };
+  return { backend: 'wasm', reason: `WebGPU not used: ${reason}`, gpu: caps };
 }

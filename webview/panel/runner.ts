@@ -7,7 +7,8 @@
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, backendLabel } from '../../src/core/backend';
-import { EngineError, type EngineOptions, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import { EngineError, type EngineOptions, type ExternalDataFile, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
@@ -26,13 +27,22 @@ export interface BackendChoice {
   reason: string;
 }
 
+/** What the machine offers: the backend the setting picks, and the WebGPU adapter's limits when there is an adapter. */
+export type MachineChoice = BackendChoice & { gpu?: GpuCaps };
+
+/** A model's bytes as the engine takes them: the ONNX file and its external data files. */
+export interface ModelBytes {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+}
+
 /** What the runner needs from its surroundings (the browser, onnxruntime); fakes in tests. */
 export interface RunnerDeps {
   /** The bytes of the runtime's WebAssembly binary for `backend`. */
   readRuntime(backend: Backend): Promise<Uint8Array>;
   /** The runtime for `backend` from its binary, warmed up (the WebAssembly compiled). Called once per backend. */
   loadOrt(backend: Backend, binary: Uint8Array): Promise<OrtModule>;
-  chooseBackend(setting: BackendSetting): Promise<BackendChoice>;
+  chooseBackend(setting: BackendSetting): Promise<MachineChoice>;
   /** The bytes of model file `fileId` (from the host), with progress. */
   readModel(fileId: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
   createEngine(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, options?: EngineOptions): Promise<Engine>;
@@ -67,9 +77,11 @@ export interface RunnerEvents {
 /**
  * Whether a run that failed on `used` should be retried on WASM: only in `auto` mode, only after
  * WebGPU, and never for problems of the model itself (no attention found, inputs it cannot
- * fill): they would fail the same way on the CPU. A session WebGPU cannot create is retried.
+ * fill): they would fail the same way on the CPU. A session WebGPU cannot create is retried. A
+ * model whose attention only WebAssembly returns (GroupQueryAttention) goes there whatever the setting.
  */
 export function shouldFallBack(error: unknown, used: Backend, setting: BackendSetting): boolean {
+  if (used === 'webgpu' && error instanceof EngineError && error.code === 'wasm-only') return true;
   return used === 'webgpu' && setting === 'auto' && !isModelProblem(error);
 }
 
@@ -88,7 +100,7 @@ export class Runner {
   private engine: { key: string; promise: Promise<Engine> } | undefined;
   /** The mechanism engine (WASM, its own session with the extra outputs), opened when the mechanism view first asks. */
   private mechanismEngine: { file: string; promise: Promise<Engine> } | undefined;
-  private bytes: { file: string; promise: Promise<Uint8Array> } | undefined;
+  private bytes: { file: string; promise: Promise<ModelBytes> } | undefined;
   private readonly runtimes = new Map<Backend, Promise<OrtModule>>();
   private readonly spans: TimingSpan[] = [];
   /** Models whose WebGPU run failed: `auto` goes straight to WASM for them. */
@@ -134,7 +146,10 @@ export class Runner {
           throw e;
         }
         // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
-        const reason = `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
+        const wasmOnly = e instanceof EngineError && e.code === 'wasm-only';
+        const reason = wasmOnly ? e.message : `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
+        const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
+        if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
         this.gpuFailed.set(req.model.onnxFile, reason);
         choice = { backend: 'wasm', reason };
         engine = await this.engineFor(req.model, choice);
@@ -178,8 +193,9 @@ export class Runner {
       const previous = this.mechanismEngine?.promise;
       const promise = (async () => {
         await previous?.then((e) => e.dispose(), () => undefined);
+        placeModel(req.model.onnxLabel, req.model.footprint, externalSizes(req.model), 'wasm', { backend: 'wasm', reason: 'the mechanism runs on WebAssembly' });
         const [ort, bytes] = await Promise.all([this.runtimeFor('wasm'), this.bytesFor(req.model)]);
-        const engine = await this.deps.createEngine(ort, bytes, 'wasm', req.model.onnxLabel, { mechanism: true });
+        const engine = await this.deps.createEngine(ort, bytes.model, 'wasm', req.model.onnxLabel, { ...engineOptions(req.model, bytes), mechanism: true });
         if (this.bytes?.file === file) this.bytes = undefined;
         return engine;
       })();
@@ -195,9 +211,16 @@ export class Runner {
     return out.mechanism;
   }
 
+  /**
+   * The backend for `model`: WebAssembly for a model only it can run (whatever the setting), the
+   * one the setting and the machine suggest when the model fits it, else the other one when only
+   * that fits (`auto`); a model that fits neither fails here, before a byte of it is read.
+   */
   private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
+    if (model.wasmOnly) return placeModel(model.onnxLabel, model.footprint, externalSizes(model), 'wasm', { backend: 'wasm', reason: model.wasmOnly });
     const failed = setting === 'auto' ? this.gpuFailed.get(model.onnxFile) : undefined;
-    return failed ? { backend: 'wasm', reason: failed } : this.deps.chooseBackend(setting);
+    const choice: MachineChoice = failed ? { backend: 'wasm', reason: failed } : await this.deps.chooseBackend(setting);
+    return placeModel(model.onnxLabel, model.footprint, externalSizes(model), failed ? 'wasm' : setting, choice);
   }
 
   /** The engine for `model` on `choice.backend`: the one loaded or being loaded, else a new one. Failures are not kept. */
@@ -220,7 +243,7 @@ export class Runner {
     const [o, b] = await Promise.all([ort, bytes]);
     await previous?.then((e) => e.dispose(), () => undefined);
     this.progress('model', `Preparing ${model.label} for ${backendLabel(backend)}…`);
-    const engine = await this.timed('session', () => this.deps.createEngine(o, b, backend, model.onnxLabel));
+    const engine = await this.timed('session', () => this.deps.createEngine(o, b.model, backend, model.onnxLabel, engineOptions(model, b)));
     // The session has the model now (onnxruntime's worker even took the buffer): do not hold a
     // second copy of it; another backend for the same model reads it again.
     if (this.bytes?.file === model.onnxFile) this.bytes = undefined;
@@ -242,12 +265,35 @@ export class Runner {
     return p;
   }
 
-  /** The model's bytes, read once per file until a session has them; failures are not kept. */
-  private bytesFor(model: ModelDescriptor): Promise<Uint8Array> {
+  /**
+   * The model's bytes (the ONNX file, then each external data file), read once per model until a
+   * session has them, with progress over all of them; failures are not kept.
+   */
+  private bytesFor(model: ModelDescriptor): Promise<ModelBytes> {
     const { onnxFile, onnxLabel } = model;
     if (this.bytes?.file !== onnxFile) {
-      const promise = this.timed('model', () => this.deps.readModel(onnxFile, onnxLabel, (loaded, total) =>
-        this.progress('model', `Loading ${onnxLabel}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, total ? loaded / total : undefined)));
+      const external = model.externalData ?? [];
+      const externalTotal = external.reduce((s, f) => s + f.bytes, 0);
+      const promise = this.timed('model', async () => {
+        let done = 0;
+        let onnxTotal = 0;
+        const read = (fileId: string, label: string, progress: (loaded: number, total: number) => void) => this.deps.readModel(fileId, label, progress);
+        const report = (label: string) => (loaded: number, total: number) => {
+          if (done === 0) onnxTotal = total;
+          const all = onnxTotal + externalTotal;
+          this.progress('model', `Loading ${label}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}${external.length > 0 ? ` (${formatBytes(done + loaded)} of ${formatBytes(all)} in all)` : ''}`, all ? (done + loaded) / all : undefined);
+        };
+        const bytes = await read(onnxFile, onnxLabel, report(onnxLabel));
+        done = bytes.byteLength;
+        const externalData: ExternalDataFile[] = [];
+        for (const f of external) {
+          const data = await read(f.fileId, f.path, report(f.path));
+          if (data.byteLength !== f.bytes) throw new EngineError(`${f.path} changed while it was read (${formatBytes(data.byteLength)}, expected ${formatBytes(f.bytes)}); run again.`, 'corrupt-model');
+          externalData.push({ path: f.path, data });
+          done += data.byteLength;
+        }
+        return { model: bytes, externalData };
+      });
       this.bytes = { file: onnxFile, promise };
       promise.catch(() => {
         if (this.bytes?.promise === promise) this.bytes = undefined;
@@ -300,4 +346,14 @@ export class Runner {
     this.spans.push({ stage, start, end });
     if (this.spans.length > MAX_SPANS) this.spans.splice(0, this.spans.length - MAX_SPANS);
   }
+}
+
+/** Sizes of a model's external data files. */
+function externalSizes(model: ModelDescriptor): number[] {
+  return (model.externalData ?? []).map((f) => f.bytes);
+}
+
+/** How the engine opens `model`: its external data, where its positions start. */
+function engineOptions(model: ModelDescriptor, bytes: ModelBytes): EngineOptions {
+  return { externalData: bytes.externalData, firstPosition: model.firstPosition };
 }

@@ -64,6 +64,8 @@ export interface LoadedRun {
   /** Where `records` keep their weights. */
   store?: LayerStore;
   backend: Backend;
+  /** Why this backend ran the model (shown as the status line's tooltip). */
+  backendReason?: string;
   millis: number;
 }
 

@@ -165,7 +165,7 @@ export class PanelState {
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const { records, store } = storedRecords(result.layers.map((l) => recordOfLayer(l, tokens)), this.compactAbove);
-    const run: LoadedRun = { request, records, store, backend: result.backend, millis: result.millis };
+    const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis };
     const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
     const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
@@ -192,7 +192,7 @@ export class PanelState {
       ? { records: alignedA.map((r, i) => storedRecord(r, layersA.store, i)), store: undefined }
       : storedRecords(alignedA, this.compactAbove);
     const onB = storedRecords(alignedB, this.compactAbove);
-    const runA: LoadedRun = { request, records: layersA.records, store: layersA.store, backend: a.backend, millis: a.millis };
+    const runA: LoadedRun = { request, records: layersA.records, store: layersA.store, backend: a.backend, backendReason: a.backendReason, millis: a.millis };
     const runB: LoadedRun = { request: b.request, records: [], backend: b.result.backend, millis: b.result.millis };
     const records = aligned.records;
     const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);

@@ -32,8 +32,9 @@ export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number
   }
   if (p.name === 'error') el.status.textContent = 'Failed';
   if (p.name === 'ready' && s.run) {
-    const { request, backend, millis } = s.run;
+    const { request, backend, millis, backendReason } = s.run;
     el.status.textContent = `${request.model.label} · ${backendLabel(backend, 'short')} · ${request.tokens.length} tokens · ${millis.toFixed(0)} ms · ${links} links`;
+    el.status.title = backendReason ? `${backendLabel(backend)}: ${backendReason}` : '';
     document.body.dataset.backend = backend;
   }
   if (p.name !== 'idle') document.body.dataset.state = p.name;

@@ -5,7 +5,8 @@
  * One home for these limits; the panel, the host's question before a large model and the CLI
  * all ask here. Pure.
  */
-import { type Backend, backendLabel } from '../backend';
+import { type Backend, type BackendSetting, backendLabel } from '../backend';
+import { EngineError } from './engineError';
 import { formatBytes } from '../units';
 import type { WeightFootprint } from './modelWeights';
 
@@ -77,4 +78,46 @@ export function describeFootprint(f: WeightFootprint): string {
 export function tooLargeMessage(fileLabel: string, f: WeightFootprint, fits: Fit[]): string {
   const why = fits.map((fit) => `${backendLabel(fit.backend)}: ${fit.reasons.join('; ')}`).join('. ');
   return `${fileLabel} is too large to load here (${describeFootprint(f)}). ${why}. Choose a smaller variant of the model (model_q4.onnx, model_quantized.onnx, or model_fp16.onnx on WebGPU) with "Attention Lens: Select Model…", or a smaller model.`;
+}
+
+/**
+ * Why only WebAssembly can return this model's attention, from its operators (`domain:OpType`):
+ * onnxruntime's GroupQueryAttention returns its softmax weights on the WebAssembly CPU kernels
+ * only (the WebGPU backends reject or ignore `qk_output`). Undefined for every other model.
+ */
+export function wasmOnlyReason(ops: readonly string[]): string | undefined {
+  return ops.includes('com.microsoft:GroupQueryAttention')
+    ? 'the model computes attention in com.microsoft GroupQueryAttention, whose weights only the WebAssembly kernels return'
+    : undefined;
+}
+
+/** A backend chosen for a run, and why (for the status line). */
+export interface Placement {
+  backend: Backend;
+  reason: string;
+}
+
+/**
+ * Where a model runs, given the backend the setting and the machine suggest (`choice`, with the
+ * WebGPU adapter's limits when there is one): that backend when the model fits it; in `auto`, the
+ * other one when only that one fits (WebGPU only on a hardware adapter); else an `EngineError`
+ * (too-large) naming the model's size, what each backend holds, and the way forward. A model of
+ * unknown footprint goes where the choice says.
+ */
+export function placeModel(label: string, f: WeightFootprint | undefined, files: number[], setting: BackendSetting, choice: Placement & { gpu?: GpuCaps }): Placement {
+  if (!f) return choice;
+  const fit = fitOn(choice.backend, f, choice.gpu, files);
+  if (fit.fits) return { backend: choice.backend, reason: choice.reason };
+  const other: Backend = choice.backend === 'webgpu' ? 'wasm' : 'webgpu';
+  const otherFit = fitOn(other, f, choice.gpu, files);
+  const available = other === 'wasm' || choice.gpu?.hardware === true;
+  if (setting === 'auto' && available && otherFit.fits) {
+    return { backend: other, reason: `${label} is too large for ${backendLabel(choice.backend)} (${fit.reasons.join('; ')}), so ${backendLabel(other)} runs it` };
+  }
+  const gpuNote = other === 'webgpu' && !available ? ` WebGPU: ${choice.gpu ? 'this machine has only a software adapter' : 'no WebGPU adapter is available'}.` : '';
+  return fail(`${tooLargeMessage(label, f, available ? [fit, otherFit] : [fit])}${gpuNote}${setting !== 'auto' && otherFit.fits && available ? ` Set attentionLens.backend to "auto" or "${other}".` : ''}`);
+}
+
+function fail(message: string): never {
+  throw new EngineError(message, 'too-large');
 }

@@ -201,9 +201,15 @@ export function scanModel(src: ByteSource): ModelScan {
       } else if ((f === 4 || f === 5 || f === 7 || f === 10 || f === 11) && w === LENGTH_DELIMITED) {
         // Packed typed data: the element count is what matters (float_data, int32_data, int64_data, double_data, uint64_data).
         const e = c.end();
-        if (f === 4) typedCount += (e - c.pos) / 4;
-        else if (f === 10) typedCount += (e - c.pos) / 8;
-        else while (c.pos < e) { c.varint(); typedCount++; }
+        if (f === 4 || f === 10) {
+          typedCount += (e - c.pos) / (f === 4 ? 4 : 8);
+          c.pos = e;
+        } else {
+          while (c.pos < e) {
+            c.varint();
+            typedCount++;
+          }
+        }
       } else if ((f === 4 || f === 5 || f === 7 || f === 10 || f === 11) && w !== LENGTH_DELIMITED) {
         c.skip(w);
         typedCount++;

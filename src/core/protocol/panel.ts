@@ -5,6 +5,7 @@
 import type { HeadGrid } from '../analysis/headGrid';
 import type { ViewSummary } from '../analysis/summary';
 import type { Backend, BackendSetting } from '../backend';
+import type { WeightFootprint } from '../engine/modelWeights';
 import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
 
@@ -18,6 +19,14 @@ export interface ModelDescriptor {
   /** ONNX file name relative to the model folder, for messages. */
   onnxLabel: string;
   causal: boolean;
+  /** External data files the graph names: their ids (read like the ONNX file), locations and sizes. */
+  externalData?: Array<{ fileId: string; path: string; bytes: number }>;
+  /** What loading the model costs, for the backends' limits (absent: unknown, never refused). */
+  footprint?: WeightFootprint;
+  /** The first position id the export expects (1 for Gemma 3's exports). */
+  firstPosition?: number;
+  /** Why only WebAssembly can return this model's attention (GroupQueryAttention), when that is so. */
+  wasmOnly?: string;
 }
 
 /** Host file ids of the onnxruntime WebAssembly binaries (gzipped), per backend (see `loadOrt`). */
