@@ -98,6 +98,12 @@ export class CodeServer {
     return new CodeServer(url, workspace, proc, dir, () => log);
   }
 
+  /** Changes user settings while VS Code runs (it watches the file): `patch` is merged into them. */
+  updateSettings(patch: Record<string, unknown>): void {
+    const file = path.join(this.dir, 'user-data', 'User/settings.json');
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), ...patch }));
+  }
+
   /** Extension host log lines written by code-server (for unhandled-rejection checks). */
   extensionHostLogs(): string {
     const logs = path.join(this.dir, 'user-data', 'logs');

@@ -87,17 +87,18 @@ export async function showAttentionByKey(page: Page): Promise<Frame> {
 }
 
 /**
- * Show Attention on line 1; the panel once this run finished (ready or error). With the panel
- * already open, its states are watched so an earlier run's "ready" (re-rendered when the editor's
- * cursor moves) is not taken for this one: this run must pass through "running" first.
+ * Show Attention on line 1 (or what `select` selects); the panel once this run finished (ready or
+ * error). With the panel already open, its states are watched so an earlier run's "ready"
+ * (re-rendered when the editor's cursor moves) is not taken for this one: this run must pass
+ * through "running" first.
  */
-export async function showAttentionAndWait(page: Page, open?: Frame): Promise<Frame> {
+export async function showAttentionAndWait(page: Page, open?: Frame, select: (page: Page) => Promise<void> = selectFirstLine): Promise<Frame> {
   await open?.evaluate(() => {
     const w = window as unknown as { __states: string[] };
     w.__states = [];
     new MutationObserver(() => w.__states.push(document.body.dataset.state ?? '')).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
   });
-  await selectFirstLine(page);
+  await select(page);
   const frame = await showAttentionByKey(page);
   if (open) {
     await frame.waitForFunction(() => {
