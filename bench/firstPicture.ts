@@ -156,7 +156,7 @@ export async function realSizeCases(folder: string, label: string, lengths: numb
     files[`r${n}.txt`] = t;
   }
   const tokenizer = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
-  return session({ 'attentionLens.model': folder, 'attentionLens.warnModelSizeMB': 100_000, 'attentionLens.maxModelSizeMB': 100_000 }, files, async (page, measured) => {
+  return session({ 'attentionLens.model': folder, 'attentionLens.warnModelSizeMB': 100_000 }, files, async (page, measured) => {
     let frame: Frame | undefined;
     for (const [i, n] of lengths.entries()) {
       for (const warm of [false, true]) {

@@ -11,8 +11,8 @@ export interface LensSettings {
   /** Extra model folders (`attentionLens.models`); user settings only in untrusted workspaces. */
   models: string[];
   hubEndpoint: string;
+  /** Ask before loading more weights than this (MB). */
   warnModelSizeMB: number;
-  maxModelSizeMB: number;
   /** Weights as labels after attended tokens in the editor. */
   inlineWeights: boolean;
 }
@@ -30,7 +30,6 @@ export function readSettings(): LensSettings {
     models: Array.isArray(models) ? models.filter((m): m is string => typeof m === 'string' && m.trim() !== '') : [],
     hubEndpoint: String(restricted('hubEndpoint', '')),
     warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
-    maxModelSizeMB: clampInt(restricted<number>('maxModelSizeMB', 2000), 1, 1e6, 2000),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
   };
 }
