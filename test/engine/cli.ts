@@ -1,6 +1,7 @@
 // Runs the built CLI (dist/cli.mjs) as a user would and parses its JSON.
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { expect } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const FIXTURES = path.join(ROOT, 'test/fixtures');
@@ -15,6 +16,15 @@ export interface CliResult {
 export function runCli(args: string[]): CliResult {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the CLI and expects it to fail with exactly one line on stderr matching `pattern`, and nothing on stdout. */
+export function expectCliFailure(args: string[], pattern: RegExp): void {
+  const r = runCli(args);
+  expect(r.status).not.toBe(0);
+  expect(r.stdout).toBe('');
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(pattern);
 }
 
 /** Runs `attention-lens <args>` without blocking the test worker (long runs starve vitest's own messages otherwise). */

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, inspect, runCli } from './cli';
+import { FIXTURES, expectCliFailure, inspect, runCli } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-errors-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -17,13 +17,7 @@ function brokenModel(name: string, mutate: (dir: string) => void): string {
   return dir;
 }
 
-function fails(args: string[], pattern: RegExp): void {
-  const r = runCli(args);
-  expect(r.status).not.toBe(0);
-  expect(r.stdout).toBe('');
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(pattern);
-}
+const fails = expectCliFailure;
 
 describe('CLI errors', () => {
   it('says an empty model.onnx is empty, not that it has no graph', () => {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli } from './cli';
+import { ROOT, expectCliFailure, runCli } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-llm-errors-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -40,11 +40,7 @@ function editGraph(dir: string, edit: (model: onnx.ModelProto) => void): void {
 const lastIn = (model: onnx.ModelProto, location: string) => model.graph!.initializer!.filter((t) => t.externalData?.some((e) => e.key === 'location' && e.value === location)).at(-1)!;
 
 function fails(dir: string, pattern: RegExp): void {
-  const r = runCli(['inspect', '--model', dir, '--text', 'The quick brown fox']);
-  expect(r.status).not.toBe(0);
-  expect(r.stdout).toBe('');
-  expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(pattern);
+  expectCliFailure(['inspect', '--model', dir, '--text', 'The quick brown fox'], pattern);
 }
 
 describe('bad LLM files', () => {

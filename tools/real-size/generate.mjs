@@ -3,6 +3,7 @@
 // weights, in the Hugging Face folder layout, built directly as ONNX protobuf (nothing downloaded).
 //
 //   node tools/real-size/generate.mjs bert-base gpt2-small   # prints one folder per line
+//   node tools/real-size/generate.mjs qwen2.5-0.5b:q4,genai   # LLM stand-ins (llm.mjs): their ONNX files
 //   import { ensureRealSizeModel } from './tools/real-size/generate.mjs'
 //
 // Generated on demand into `${ATTENTION_LENS_CACHE ?? ~/.cache/attention-lens}/real-size/<shape>-v1/`
@@ -18,13 +19,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
+import { LLM_SHAPES, LLM_VARIANTS, ensureLlmVariant } from './llm.mjs';
+import { Graph as BaseGraph, T, ai, af, aints, asBytes, fillNormal, hash, valueInfo, writeModel as writeOnnx } from './onnxBuild.mjs';
 
-const { onnx } = onnxProto;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const VERSION = 'v1';
-const T = onnx.TensorProto.DataType;
-const A = onnx.AttributeProto.AttributeType;
 /** torch.finfo(torch.float32).min, what Hugging Face's exports add for masked positions. */
 const FLOAT_MIN = -3.4028234663852886e38;
 
@@ -151,56 +150,23 @@ function configJson(spec, tokenizer) {
 // ---------------------------------------------------------------------------------------------
 // Graph construction.
 
-/** Collects nodes and initializers; large initializers are described, generated only when written. */
-class Graph {
+/** The shared graph builder, with weights named after the model's parameters and seeded by their names. */
+class Graph extends BaseGraph {
   constructor(seedBase) {
+    super();
     this.seedBase = seedBase;
-    this.nodes = [];
-    this.inits = [];
-    this.consts = new Map();
-    this.count = 0;
   }
 
-  /** Adds a node; returns its output name (or names when `outputs` > 1). */
-  node(opType, inputs, attrs = [], { outputs = 1, name, out } = {}) {
-    const id = name ?? `/${opType}_${this.count++}`;
-    const names = out ? [].concat(out) : Array.from({ length: outputs }, (_, i) => `${id}_output_${i}`);
-    this.nodes.push(onnx.NodeProto.create({ opType, name: id, input: inputs, output: names, attribute: attrs }));
-    return names.length === 1 ? names[0] : names;
-  }
-
-  /** A weight of `dims` filled by `fill`: 'normal' (std 0.02), 'zeros' or 'ones'. */
+  /** A float32 weight of `dims` filled by `fill`: 'normal' (std 0.02), 'zeros' or 'ones'. */
   weight(name, dims, fill = 'normal') {
-    this.inits.push({ name, dims, dataType: T.FLOAT, fill, seed: hash(`${this.seedBase}/${name}`) });
-    return name;
-  }
-
-  /** A small constant (int64, bool or float), one initializer per distinct value. */
-  constant(dataType, dims, values) {
-    const key = `${dataType}:${dims.join('x')}:${Array.from(values).join(',')}`;
-    if (!this.consts.has(key)) {
-      const name = `/const_${this.consts.size}`;
-      const data = dataType === T.INT64 ? new BigInt64Array(Array.from(values, BigInt)) : dataType === T.BOOL ? Uint8Array.from(values) : Float32Array.from(values);
-      this.inits.push({ name, dims, dataType, bytes: new Uint8Array(data.buffer) });
-      this.consts.set(key, name);
-    }
-    return this.consts.get(key);
-  }
-
-  ints(values) {
-    return this.constant(T.INT64, [values.length], values);
+    const seed = hash(`${this.seedBase}/${name}`);
+    return super.weight(name, dims, T.FLOAT, (emit) => writeFilled(emit, dims, fill, seed));
   }
 
   scalar(v) {
     return this.constant(T.FLOAT, [], [v]);
   }
 }
-
-const ai = (name, i) => onnx.AttributeProto.create({ name, type: A.INT, i });
-const af = (name, f) => onnx.AttributeProto.create({ name, type: A.FLOAT, f });
-const aints = (name, ints) => onnx.AttributeProto.create({ name, type: A.INTS, ints });
-const dim = (d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d });
-const valueInfo = (name, elemType, dims) => onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType, shape: onnx.TensorShapeProto.create({ dim: dims.map(dim) }) }) }) });
 
 function linear(g, x, w, inDim, outDim) {
   const m = g.node('MatMul', [x, g.weight(`${w}.weight`, [inDim, outDim])], [], { name: `/${w}/MatMul` });
@@ -303,7 +269,7 @@ function gpt2Graph(spec) {
   const tri = new Uint8Array(spec.positions * spec.positions);
   for (let r = 0; r < spec.positions; r++) tri.fill(1, r * spec.positions, r * spec.positions + r + 1);
   const bias = 'h.attn.bias';
-  g.inits.push({ name: bias, dims: [spec.positions, spec.positions], dataType: T.BOOL, bytes: tri });
+  g.inits.push({ name: bias, dims: [spec.positions, spec.positions], dataType: T.BOOL, bytes: tri, byteLength: tri.length });
   const ends = g.node('Concat', [seqLen, seqLen], [ai('axis', 0)], { name: '/causal/Concat' });
   const causal = g.node('Slice', [bias, g.ints([0, 0]), ends, g.ints([0, 1])], [], { name: '/causal/Slice' });
   const mask = extendedMask(g);
@@ -323,121 +289,67 @@ function gpt2Graph(spec) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing: the protobuf is streamed, the graph's fields first and each initializer after them, so
-// no buffer ever holds more than one tensor. Field order is free in protobuf; lengths are known
-// from the shapes before any weight is generated.
-
-const MODEL_GRAPH = (7 << 3) | 2;
-const GRAPH_INITIALIZER = (5 << 3) | 2;
-const TENSOR_RAW_DATA = (9 << 3) | 2;
+// Writing: streamed by onnxBuild's writer, one tensor at a time.
 
 function writeModel(file, shape, spec) {
-  if (os.endianness() !== 'LE') throw new Error('raw_data is little-endian; this generator writes host-order floats and needs a little-endian machine.');
   const { g, inputs } = spec.kind === 'bert' ? bertGraph(spec) : gpt2Graph(spec);
-  const graphHead = onnx.GraphProto.encode(onnx.GraphProto.create({
-    name: `attention-lens-${shape}`,
-    node: g.nodes,
-    input: inputs.map((n) => valueInfo(n, T.INT64, ['batch_size', 'sequence_length'])),
-    output: [valueInfo('last_hidden_state', T.FLOAT, ['batch_size', 'sequence_length', spec.hidden])],
-    docString: `${shape}-shaped model with random weights, generated by Attention Lens (tools/real-size/generate.mjs ${VERSION}).`,
-  })).finish();
-  const tensors = g.inits.map((init) => {
-    const head = onnx.TensorProto.encode(onnx.TensorProto.create({ name: init.name, dims: init.dims, dataType: init.dataType })).finish();
-    const rawLen = init.bytes ? init.bytes.length : init.dims.reduce((a, b) => a * b, 1) * 4;
-    const bodyLen = head.length + 1 + varintLength(rawLen) + rawLen;
-    return { init, head, rawLen, bodyLen, fieldLen: 1 + varintLength(bodyLen) + bodyLen };
-  });
-  const graphLen = graphHead.length + tensors.reduce((s, t) => s + t.fieldLen, 0);
-  const modelHead = onnx.ModelProto.encode(onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })],
-    producerName: 'attention-lens/tools/real-size',
+  writeOnnx(file, {
+    graph: {
+      name: `attention-lens-${shape}`,
+      nodes: g.nodes,
+      inputs: inputs.map((n) => valueInfo(n, T.INT64, ['batch_size', 'sequence_length'])),
+      outputs: [valueInfo('last_hidden_state', T.FLOAT, ['batch_size', 'sequence_length', spec.hidden])],
+      docString: `${shape}-shaped model with random weights, generated by Attention Lens (tools/real-size/generate.mjs ${VERSION}).`,
+    },
+    inits: g.inits,
+    opsets: [['', 17]],
+    producer: 'attention-lens/tools/real-size',
     producerVersion: VERSION,
-  })).finish();
-
-  const fd = fs.openSync(file, 'w');
-  try {
-    const out = (bytes) => fs.writeSync(fd, bytes);
-    out(modelHead);
-    out(Buffer.concat([Buffer.from([MODEL_GRAPH]), varint(graphLen)]));
-    out(graphHead);
-    for (const t of tensors) {
-      out(Buffer.concat([Buffer.from([GRAPH_INITIALIZER]), varint(t.bodyLen), t.head, Buffer.from([TENSOR_RAW_DATA]), varint(t.rawLen)]));
-      if (t.init.bytes) out(t.init.bytes);
-      else writeFilled(out, t.init);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
-/** Writes a float tensor's values in chunks of 1 M floats. */
-function writeFilled(out, init) {
-  const total = init.dims.reduce((a, b) => a * b, 1);
+/** Streams a float tensor's values in chunks of 1 M floats. */
+function writeFilled(emit, dims, fill, seed) {
+  const total = dims.reduce((a, b) => a * b, 1);
   const chunk = new Float32Array(Math.min(total, 1 << 20));
-  const rng = { state: init.seed || 1 };
+  const rng = { state: seed || 1 };
   for (let done = 0; done < total; done += chunk.length) {
     const part = chunk.subarray(0, Math.min(chunk.length, total - done));
-    if (init.fill === 'zeros') part.fill(0);
-    else if (init.fill === 'ones') part.fill(1);
+    if (fill === 'zeros') part.fill(0);
+    else if (fill === 'ones') part.fill(1);
     else fillNormal(part, rng);
-    out(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+    emit(asBytes(part));
   }
-}
-
-/**
- * Normal-ish values, mean 0 and std 0.02: the sum of four 16-bit uniforms (Irwin–Hall) from two
- * xorshift32 draws. Bounded (±0.069), deterministic, ~100 M values per second.
- */
-function fillNormal(a, rng) {
-  const scale = 0.02 / (65536 * Math.sqrt(1 / 3));
-  let x = rng.state | 0;
-  for (let i = 0; i < a.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    const u = x >>> 0;
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    const w = x >>> 0;
-    a[i] = ((u & 0xffff) + (u >>> 16) + (w & 0xffff) + (w >>> 16) - 131070) * scale;
-  }
-  rng.state = x;
-}
-
-/** FNV-1a, never 0 (xorshift's fixed point). */
-function hash(s) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0 || 1;
-}
-
-function varintLength(n) {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function varint(n) {
-  const bytes = [];
-  while (n >= 128) {
-    bytes.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  bytes.push(n);
-  return Buffer.from(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const shapes = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const tiny = args.includes('--tiny');
+  const shapes = args.filter((a) => a !== '--tiny');
   if (shapes.length === 0 || shapes.some((s) => s === '-h' || s === '--help')) {
-    process.stderr.write(`usage: node tools/real-size/generate.mjs <shape>…  (shapes: ${Object.keys(SHAPES).join(', ')})\nPrints one model folder per line; generates into ${realSizeCacheDir()} when missing.\n`);
+    process.stderr.write([
+      `usage: node tools/real-size/generate.mjs <shape>…  (shapes: ${Object.keys(SHAPES).join(', ')})`,
+      `       node tools/real-size/generate.mjs [--tiny] <llm>[:<variant>,…]…  (llm: ${Object.keys(LLM_SHAPES).join(', ')}; variants: ${Object.keys(LLM_VARIANTS).join(', ')}, default all)`,
+      `Prints one model folder per line (an LLM stand-in: its ONNX file, for --onnx); generates into ${realSizeCacheDir()} when missing.`,
+      '',
+    ].join('\n'));
     process.exit(shapes.length === 0 ? 1 : 0);
   }
+  const log = (m) => process.stderr.write(`${m}\n`);
   try {
-    for (const s of shapes) process.stdout.write(`${await ensureRealSizeModel(s, { log: (m) => process.stderr.write(`${m}\n`) })}\n`);
+    for (const s of shapes) {
+      const [name, variants] = s.split(':');
+      if (!LLM_SHAPES[name]) {
+        process.stdout.write(`${await ensureRealSizeModel(s, { log })}\n`);
+        continue;
+      }
+      for (const v of variants ? variants.split(',') : Object.keys(LLM_VARIANTS)) {
+        const { folder, onnx } = ensureLlmVariant(realSizeCacheDir(), name, v, { tiny, log });
+        process.stdout.write(`${path.join(folder, onnx)}\n`);
+      }
+    }
   } catch (e) {
     process.stderr.write(`error: ${e.message}\n`);
     process.exit(1);

@@ -156,7 +156,7 @@ const GRAPH_INITIALIZER = (5 << 3) | 2;
 const TENSOR_RAW_DATA = (9 << 3) | 2;
 
 /**
- * Writes `model` ({ graph: { name, nodes, inputs, outputs, docString }, inits, opsets, producer }) to
+ * Writes `model` ({ graph: { name, nodes, inputs, outputs, docString }, inits, opsets, producer, producerVersion }) to
  * `file`. `external`: { location (the first file's name), chunkBytes, threshold } or undefined.
  * Returns the data files written (names relative to the .onnx file's folder).
  */
@@ -201,6 +201,7 @@ export function writeModel(file, model, external) {
     irVersion: model.irVersion ?? 8,
     opsetImport: model.opsets.map(([domain, version]) => onnx.OperatorSetIdProto.create({ domain, version })),
     producerName: model.producer,
+    ...(model.producerVersion ? { producerVersion: model.producerVersion } : {}),
   })).finish();
 
   // Data files first: the .onnx file appears last, so its presence means the model is whole.
