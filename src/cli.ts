@@ -19,6 +19,7 @@ import { AttentionEngine } from './core/engine/attentionEngine';
 import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
 import { compare } from './cliCompare';
 import { formatBytes } from './core/units';
+import { formatMillis } from './core/timing';
 import { downloadToHfCache } from './models/hfDownload';
 import { hfCacheRoot } from './models/hfCache';
 import { hubEndpoint, parseHubId } from './models/hub';
@@ -35,22 +36,30 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'download') return download(parseDownloadArgs(argv));
   if (argv[0] === 'compare') return compare(parseCompareArgs(argv), writeOut, writeChunk);
   const args = parseInspectArgs(argv);
+  const started = performance.now();
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
   const files = engineFiles(info);
+  const readAt = performance.now();
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
+  const tokenizedAt = performance.now();
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
   const engine = await AttentionEngine.create(ort, files.bytes, 'wasm', files.label, { ...files.options, mechanism: args.mechanism });
+  const sessionAt = performance.now();
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
   const { layers, millis, warnings, mechanism } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   }, { mechanismOf: only });
   await engine.dispose();
+  if (args.timings) {
+    const ms = formatMillis;
+    process.stderr.write(`timings: model files read ${ms(readAt - started)} · tokenize ${ms(tokenizedAt - readAt)} · session ${ms(sessionAt - tokenizedAt)} · inference ${ms(millis)} · to the attention ${ms(performance.now() - started)}\n`);
+  }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
   const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));

@@ -8,7 +8,7 @@ import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
 const EXPORTS: readonly string[] = [...DATA_EXPORTS, ...FIGURE_EXPORTS];
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -47,6 +47,8 @@ ${USAGE}
   --mechanism             with --json: add "mechanism", per attention output its queries, keys,
                           values, scale, scores before the softmax (masked: null), per-head output
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
+  --timings               print where the time went on stderr: reading the model files, tokenizing,
+                          opening the session, inference
   --help                  this help
 
 ${COMPARE_USAGE}
@@ -99,10 +101,12 @@ export interface InspectArgs {
   mechanism: boolean;
   /** Also write the run to this file (absolute); its extension picks the format. */
   export?: string;
+  /** Print the stages' times on stderr. */
+  timings: boolean;
 }
 
 const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export']);
-const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism']);
+const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism', '--timings']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
 
@@ -240,5 +244,6 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     hide: hide as HideChoice[],
     mechanism: opts.mechanism === true,
     export: exportFile,
+    timings: opts.timings === true,
   };
 }

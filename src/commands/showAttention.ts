@@ -107,7 +107,7 @@ export class ShowAttention {
   async loadModel(setting: string): Promise<{ entry: ModelEntry; info: ModelInfo; model: PanelModel } | undefined> {
     const settings = readSettings();
     const entry = resolveModel(setting, this.store.bundled());
-    const info = readModelFolder(entry.folder, this.store.onnxFileFor(entry.folder));
+    const info = readModelFolder(entry.folder, entry.onnxFile ?? this.store.onnxFileFor(entry.folder));
     const onnxLabel = path.relative(info.folder, info.onnxPath);
     for (const n of info.notices) {
       if (this.noticed.has(n)) continue;

@@ -13,6 +13,8 @@ export interface ModelEntry {
   folder: string;
   bundled: boolean;
   description?: string;
+  /** The ONNX file to run, relative to the folder, when the setting named one (a variant such as onnx/model_q4.onnx). */
+  onnxFile?: string;
 }
 
 interface ManifestEntry {
@@ -39,7 +41,11 @@ export function bundledModels(extensionPath: string): ModelEntry[] {
   return entries.map(({ isDefault: _d, ...e }) => e);
 }
 
-/** Resolves the `attentionLens.model` setting: empty → default, `bundled:<id>`, or an absolute folder path. */
+/**
+ * Resolves the `attentionLens.model` setting: empty → default, `bundled:<id>`, an absolute folder
+ * path, or an absolute path to an ONNX file in a model folder (`…/onnx/model_q4.onnx`: the folder
+ * is the one above `onnx/`, else the file's own).
+ */
 export function resolveModel(setting: string, bundled: ModelEntry[]): ModelEntry {
   if (!setting) {
     if (bundled.length === 0) throw new ModelFolderError('No bundled model found: the extension installation is incomplete. Reinstall Attention Lens.');
@@ -52,6 +58,12 @@ export function resolveModel(setting: string, bundled: ModelEntry[]): ModelEntry
   }
   if (!path.isAbsolute(setting)) {
     throw new ModelFolderError(`attentionLens.model must be an absolute path to a model folder (got "${setting}").`);
+  }
+  if (setting.toLowerCase().endsWith('.onnx')) {
+    const dir = path.dirname(setting);
+    const folder = path.basename(dir) === 'onnx' ? path.dirname(dir) : dir;
+    const onnxFile = path.relative(folder, setting);
+    return { id: setting, label: `${path.basename(folder)} (${path.basename(setting)})`, folder, bundled: false, onnxFile };
   }
   return { id: setting, label: path.basename(setting), folder: setting, bundled: false };
 }

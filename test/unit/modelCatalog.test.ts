@@ -43,6 +43,9 @@ describe('model catalogue', () => {
     expect(resolveModel('/models/x', bundled).folder).toBe('/models/x');
     expect(() => resolveModel('bundled:zzz', bundled)).toThrow(/not a bundled model/);
     expect(() => resolveModel('relative/path', bundled)).toThrow(/absolute path/);
+    // An ONNX file names a variant: its folder is the one above onnx/.
+    expect(resolveModel('/models/qwen/onnx/model_q4.onnx', bundled)).toMatchObject({ folder: '/models/qwen', onnxFile: path.join('onnx', 'model_q4.onnx'), label: 'qwen (model_q4.onnx)' });
+    expect(resolveModel('/models/phi-genai/model.onnx', bundled)).toMatchObject({ folder: '/models/phi-genai', onnxFile: 'model.onnx' });
   });
 });
 
