@@ -52,7 +52,7 @@ function stopWatching(frame: Frame): Promise<number> {
 }
 
 /** A prefix of `source` that the tokenizer of `folder` turns into about `n` tokens. */
-async function textOfTokens(folder: string, source: string, n: number): Promise<string> {
+export async function textOfTokens(folder: string, source: string, n: number): Promise<string> {
   const tok = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
   const words = source.split(/(?<=\s)/);
   let lo = 1;
@@ -66,7 +66,8 @@ async function textOfTokens(folder: string, source: string, n: number): Promise<
   return words.slice(0, lo).join('').trimEnd();
 }
 
-async function session(settings: Record<string, unknown>, files: Record<string, string>, steps: (page: Page, measured: Measured[], tokenCount: (f: string) => number) => Promise<void>): Promise<Measured[]> {
+/** A fresh code-server (WebAssembly unless `settings` say otherwise) and Chromium with `files` in the workspace, for `steps`. */
+export async function session(settings: Record<string, unknown>, files: Record<string, string>, steps: (page: Page, measured: Measured[], tokenCount: (f: string) => number) => Promise<void>): Promise<Measured[]> {
   const server = await CodeServer.start({ 'attentionLens.backend': 'wasm', ...settings });
   const counts: Record<string, number> = {};
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(server.workspace, name), text);

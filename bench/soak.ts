@@ -11,6 +11,7 @@
  * a check fails. Run by `npm run bench:soak` (bench/soak.bench.mjs bundles this file).
  */
 import * as fs from 'node:fs';
+import { rssOf } from './processes';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { formatBytes } from '../src/core/units';
@@ -22,21 +23,6 @@ const CHECKPOINTS = [10, RUNS];
 const LONG_RUNS = Number(process.env.SOAK_LONG_RUNS ?? 12);
 const LONG_CHECKPOINTS = [3, LONG_RUNS];
 
-/** Resident memory of processes whose command line matches `pattern`, in bytes (Linux /proc). */
-function rssOf(pattern: RegExp): number {
-  let total = 0;
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (!pattern.test(cmd)) continue;
-      const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      total += kb ? Number(kb[1]) * 1024 : 0;
-    } catch {
-      /* the process ended meanwhile */
-    }
-  }
-  return total;
-}
 
 interface Sample {
   run: number;

@@ -8,9 +8,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseAttentionName } from '../../src/core/attention';
 import * as ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
-import { SurgeryError, exposeAttention, graphOutputNames } from '../../src/core/engine/graphSurgery';
+import { SurgeryError, exposeAttention } from '../../src/core/engine/graphSurgery';
+import { bytesSource, scanModel } from '../../src/core/engine/onnxScan';
 import { FIXTURES, inspect, runCli } from './cli';
 import { sdpaStyle } from './sdpaStyle';
+
+/** The graph's output names, as the engine reads them before opening a session. */
+const outputNames = (bytes: Uint8Array) => scanModel(bytesSource(bytes)).outputs.map((o) => o.name);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-surgery-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -166,14 +170,14 @@ describe('graph outputs before the first session', () => {
   it('reads the output names from the wire format, as a full decode does', () => {
     for (const name of ['gpt2-attn', 'bert-plain', 't5-attn']) {
       const bytes = read(name);
-      expect(graphOutputNames(bytes)).toEqual(onnx.ModelProto.decode(bytes).graph!.output!.map((o) => o.name));
+      expect(outputNames(bytes)).toEqual(onnx.ModelProto.decode(bytes).graph!.output!.map((o) => o.name));
     }
-    expect(graphOutputNames(read('gpt2-attn'))).toContain('attentions.0');
+    expect(outputNames(read('gpt2-attn'))).toContain('attentions.0');
   });
 
   it('throws on a truncated file instead of returning a partial list', () => {
     const bytes = read('gpt2-plain');
-    expect(() => graphOutputNames(bytes.subarray(0, bytes.length >> 1))).toThrow();
+    expect(() => outputNames(bytes.subarray(0, bytes.length >> 1))).toThrow();
   });
 
   it('opens one onnxruntime session for a model that needs surgery, and one for a model that does not', async () => {

@@ -4,8 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { onnx } from 'onnx-proto';
 import { AttentionEngine, EngineError, type OrtModule } from '../../src/core/engine/attentionEngine';
-import { graphOutputNames } from '../../src/core/engine/graphSurgery';
+import { bytesSource, scanModel } from '../../src/core/engine/onnxScan';
 import { warmUpModel } from '../../src/core/engine/warmUp';
+
+/** The graph's output names, as the engine reads them before opening a session. */
+const outputNames = (bytes: Uint8Array) => scanModel(bytesSource(bytes)).outputs.map((o) => o.name);
 
 /** An onnxruntime stand-in whose one session outputs `outputs` (name → [dims, data]) for any input. */
 function fakeOrt(outputs: Record<string, [number[], Float32Array]>): OrtModule {
@@ -122,6 +125,66 @@ describe('warm-up model', () => {
     structuredClone(first.buffer, { transfer: [first.buffer] }); // what postMessage with a transfer list does
     expect(first.byteLength).toBe(0);
     expect(warmUpModel().byteLength).toBe(size);
-    expect(graphOutputNames(warmUpModel())).toEqual(['y']);
+    expect(outputNames(warmUpModel())).toEqual(['y']);
+  });
+});
+
+describe("engine inputs and options for today's decoder exports", () => {
+  /** A stand-in session declaring `inputs` (name → [type, shape]); records the feeds of each run and the session options. */
+  function feedingOrt(inputs: Record<string, [string, Array<number | string>]>, outputs: Record<string, [string, number[], unknown]>, log: { feeds?: Record<string, { type: string; dims: number[]; data: unknown }>; options?: Record<string, unknown> }): OrtModule {
+    class Tensor {
+      constructor(readonly type: string, readonly data: unknown, readonly dims: number[]) {}
+    }
+    const session = {
+      inputNames: Object.keys(inputs),
+      outputNames: Object.keys(outputs),
+      inputMetadata: Object.entries(inputs).map(([name, [type, shape]]) => ({ name, isTensor: true, type, shape })),
+      run: async (feeds: Record<string, { type: string; dims: number[]; data: unknown }>) => {
+        log.feeds = feeds;
+        return Object.fromEntries(Object.entries(outputs).map(([name, [type, dims, data]]) => [name, { type, dims, data }]));
+      },
+      release: async () => undefined,
+    };
+    return { Tensor, InferenceSession: { create: async (_b: unknown, o: Record<string, unknown>) => ((log.options = o), session) } } as unknown as OrtModule;
+  }
+  const model = (initializerType: number) => onnx.ModelProto.encode({ irVersion: 8, graph: { name: 'g', initializer: [{ name: 'w', dataType: initializerType, dims: [2], rawData: new Uint8Array(initializerType === 10 ? 4 : 8) }], output: [{ name: 'attentions.0' }] } }).finish();
+
+  it('feeds positions from where the export counts, one logit to keep, GroupQueryAttention lengths and a float16 empty past', async () => {
+    const log: Parameters<typeof feedingOrt>[2] = {};
+    const ort = feedingOrt({
+      input_ids: ['int64', ['batch', 'sequence']],
+      position_ids: ['int64', ['batch', 'sequence']],
+      num_logits_to_keep: ['int64', []],
+      seqlens_k: ['int32', ['batch']],
+      total_sequence_length: ['int32', []],
+      'past_key_values.0.key': ['float16', ['batch', 2, 'past', 16]],
+    }, { 'attentions.0': ['float32', [1, 1, 3, 3], new Float32Array(9).fill(1 / 3)] }, log);
+    const engine = await AttentionEngine.create(ort, model(1), 'wasm', 'model.onnx', { firstPosition: 1 });
+    await engine.run({ ids: [5, 6, 7] });
+    const f = log.feeds!;
+    expect(Array.from(f.position_ids.data as BigInt64Array, Number)).toEqual([1, 2, 3]);
+    expect([f.num_logits_to_keep.dims, Array.from(f.num_logits_to_keep.data as BigInt64Array, Number)]).toEqual([[], [1]]);
+    expect([f.seqlens_k.type, f.seqlens_k.dims, Array.from(f.seqlens_k.data as Int32Array)]).toEqual(['int32', [1], [2]]);
+    expect([f.total_sequence_length.type, f.total_sequence_length.dims, Array.from(f.total_sequence_length.data as Int32Array)]).toEqual(['int32', [], [3]]);
+    expect([f['past_key_values.0.key'].type, f['past_key_values.0.key'].dims]).toEqual(['float16', [1, 2, 0, 16]]);
+  });
+
+  it('opens float16 models on WebAssembly at optimization level basic (no float32 copies), everything else at all', async () => {
+    const level = async (type: number, backend: 'wasm' | 'webgpu') => {
+      const log: Parameters<typeof feedingOrt>[2] = {};
+      await AttentionEngine.create(feedingOrt({ input_ids: ['int64', ['b', 's']] }, { 'attentions.0': ['float32', [1, 1, 1, 1], Float32Array.of(1)] }, log), model(type), backend);
+      return log.options!.graphOptimizationLevel;
+    };
+    expect(await level(10, 'wasm')).toBe('basic');
+    expect(await level(1, 'wasm')).toBe('all');
+    expect(await level(10, 'webgpu')).toBe('all');
+  });
+
+  it('widens a model’s own float16 attention outputs', async () => {
+    const log: Parameters<typeof feedingOrt>[2] = {};
+    const half = Uint16Array.of(0x3c00, 0x3800, 0x0000, 0x3400); // 1, 0.5, 0, 0.25
+    const engine = await AttentionEngine.create(feedingOrt({ input_ids: ['int64', ['b', 's']] }, { 'attentions.0': ['float16', [1, 1, 2, 2], half] }, log), model(1), 'wasm');
+    const out = await engine.run({ ids: [1, 2] });
+    expect(Array.from(out.layers[0].data)).toEqual([1, 0.5, 0, 0.25]);
   });
 });

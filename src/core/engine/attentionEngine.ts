@@ -9,7 +9,9 @@ import type { Backend } from '../backend';
 import { fromFloat16 } from '../float16';
 import { MechanismError, type MechanismLayer, fusedSteps, mechanismLayer } from '../mechanism';
 import { EngineError } from './engineError';
-import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention, graphOutputNames } from './graphSurgery';
+import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention } from './graphSurgery';
+import { weightFootprint } from './modelWeights';
+import { type ModelScan, bytesSource, scanModel } from './onnxScan';
 import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds } from './inputFeeds';
 import { firstLine, openSession } from './session';
 
@@ -143,14 +145,18 @@ export class AttentionEngine {
    */
   static async create(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel = 'model.onnx', options: EngineOptions = {}): Promise<AttentionEngine> {
     const hasAttention = (names: readonly string[]) => names.some((n) => parseAttentionName(n));
-    let outputs: string[] | undefined;
+    let scan: ModelScan | undefined;
     try {
-      outputs = graphOutputNames(bytes);
+      scan = scanModel(bytesSource(bytes));
     } catch {
-      outputs = undefined; // not a readable protobuf: onnxruntime or the surgery below says why
+      scan = undefined; // not a readable protobuf: onnxruntime or the surgery below says why
     }
+    const outputs = scan?.outputs.map((o) => o.name);
     const external = options.externalData ?? [];
-    const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, external, gpuOutputs);
+    // Float16 weights: at level 'all' the WebAssembly kernels keep float32 copies of them besides
+    // (SmolLM2-135M's fp16 export, CLI: peak 2.1 GB at 'all', 1.3 GB at 'basic', inference alike).
+    const level = backend === 'wasm' && scan && weightFootprint(scan).halfBytes > 0 ? 'basic' : 'all';
+    const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, external, gpuOutputs, level);
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
     let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await open(bytes, outputs?.filter((n) => parseAttentionName(n)));

@@ -7,7 +7,6 @@
  * graphs where attention is hidden inside fused operators. Pure: bytes in, bytes out.
  */
 import { onnx } from 'onnx-proto';
-import { Reader } from 'protobufjs/minimal';
 import type { AttentionKind } from '../attention';
 import { Constants, type Consumers, type ExternalBytes, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 
@@ -77,44 +76,6 @@ const PASS_THROUGH = new Set(['Cast', 'Dropout', 'Identity', 'Where', 'Mul']);
 /** How far past the Softmax the value MatMul may sit. */
 const MAX_PATH = 6;
 const RECIPE = 'Export with eager attention and output_attentions=True (see "Use your own model" in the README), or with Optimum without fused-attention optimizations.';
-
-// Field numbers from onnx.proto: ModelProto.graph = 7, GraphProto.output = 12, ValueInfoProto.name = 1.
-const MODEL_GRAPH = 7;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const LENGTH_DELIMITED = 2;
-
-/**
- * The graph's output names, read from the protobuf wire format while skipping everything else
- * (weights included), so that it costs microseconds even for large models. Lets the engine decide
- * on surgery before opening a session instead of after. Throws on bytes that are not a protobuf.
- */
-export function graphOutputNames(bytes: Uint8Array): string[] {
-  const r = Reader.create(bytes);
-  const names: string[] = [];
-  const fields = (end: number, visit: (field: number, wire: number) => boolean) => {
-    while (r.pos < end) {
-      const tag = r.uint32();
-      if (!visit(tag >>> 3, tag & 7)) r.skipType(tag & 7);
-    }
-  };
-  fields(r.len, (field, wire) => {
-    if (field !== MODEL_GRAPH || wire !== LENGTH_DELIMITED) return false;
-    const graphEnd = r.uint32() + r.pos;
-    fields(graphEnd, (f, w) => {
-      if (f !== GRAPH_OUTPUT || w !== LENGTH_DELIMITED) return false;
-      const outputEnd = r.uint32() + r.pos;
-      fields(outputEnd, (g, x) => {
-        if (g !== VALUE_INFO_NAME || x !== LENGTH_DELIMITED) return false;
-        names.push(r.string());
-        return true;
-      });
-      return true;
-    });
-    return true;
-  });
-  return names;
-}
 
 /** Rewrites `bytes` so the session returns every attention probability tensor. */
 export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', options: SurgeryOptions = {}): SurgeryResult {

@@ -11,12 +11,20 @@ import { EngineError } from './engineError';
  * A session on `backend`. On WebGPU the attention outputs (`gpuOutputs`) stay in GPU buffers, read
  * back layer by layer when the views need them.
  */
-export async function openSession(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, externalData: readonly ExternalDataFile[], gpuOutputs: string[] = []): Promise<Ort.InferenceSession> {
+export async function openSession(
+  ort: OrtModule,
+  bytes: Uint8Array,
+  backend: Backend,
+  fileLabel: string,
+  externalData: readonly ExternalDataFile[],
+  gpuOutputs: string[] = [],
+  graphOptimizationLevel: 'all' | 'basic' = 'all',
+): Promise<Ort.InferenceSession> {
   const onGpu = backend === 'webgpu' && gpuOutputs.length > 0 ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((n) => [n, 'gpu-buffer' as const])) } : {};
   const external = externalData.length > 0 ? { externalData: externalData.map((f) => ({ path: f.path, data: f.data })) } : {};
   try {
     // Severity 4 (fatal only): onnxruntime's own log lines never reach the user; failures arrive as exceptions.
-    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 4, ...onGpu, ...external });
+    return await ort.InferenceSession.create(bytes, { executionProviders: [backend], graphOptimizationLevel, logSeverityLevel: 4, ...onGpu, ...external });
   } catch (e) {
     throw sessionError(e, fileLabel, backend);
   }
