@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAttentionName } from '../../src/core/attention';
@@ -10,7 +11,7 @@ import * as ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { SurgeryError, exposeAttention } from '../../src/core/engine/graphSurgery';
 import { bytesSource, scanModel } from '../../src/core/engine/onnxScan';
-import { FIXTURES, inspect, runCli } from './cli';
+import { FIXTURES, ROOT, inspect, runCli } from './cli';
 import { sdpaStyle } from './sdpaStyle';
 
 /** The graph's output names, as the engine reads them before opening a session. */
@@ -215,5 +216,79 @@ describe('input variants', () => {
     const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'models/gpt2-plain/reference.json'), 'utf8'))[0] as { text: string; attentions: { self: number[][][][] } };
     const out = inspect(dir, ref.text);
     out.attention.forEach((a) => expect(maxDiff(a.weights, ref.attentions.self[a.layer])).toBeLessThanOrEqual(1e-4));
+  });
+});
+
+describe('the rewritten model', () => {
+  it('points at the original bytes for its large weights instead of holding a second copy of them', () => {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(FIXTURES, 'models/gpt2-plain/onnx/model.onnx')));
+    const out = exposeAttention(bytes);
+    expect(out.inlineData?.data).toBe(bytes);
+    expect(out.bytes.length).toBeLessThan(bytes.length / 4);
+    const pointing = onnx.ModelProto.decode(out.bytes).graph!.initializer!.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+    expect(pointing.length).toBeGreaterThan(0);
+    // Each points at exactly its raw data in the original file.
+    const original = new Map(onnx.ModelProto.decode(bytes).graph!.initializer!.map((t) => [t.name, t.rawData!]));
+    for (const t of pointing) {
+      const [location, offset, length] = ['location', 'offset', 'length'].map((k) => t.externalData!.find((e) => e.key === k)!.value!);
+      expect(location).toBe(out.inlineData!.path);
+      expect(Buffer.from(bytes.subarray(Number(offset), Number(offset) + Number(length))).equals(Buffer.from(original.get(t.name)!))).toBe(true);
+    }
+  });
+});
+
+describe('merged decoders: attention inside the branches of an If', () => {
+  /** The tiny Qwen stand-in's legacy merged decoder (tools/real-size/llm.mjs), and its PyTorch reference. */
+  async function merged(): Promise<{ bytes: Uint8Array; ids: number[]; reference: Float32Array }> {
+    const { ensureLlmVariant } = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as { ensureLlmVariant(c: string, s: string, v: string, o: { tiny: boolean }): { folder: string; onnx: string } };
+    const { folder, onnx: file } = ensureLlmVariant(path.join(tmp, 'llm'), 'qwen2.5-0.5b', 'merged', { tiny: true });
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'llm/qwen2.5-0.5b.json'), 'utf8')) as { ids: number[]; variants: { merged: { attention: string } } };
+    return { bytes: fs.readFileSync(path.join(folder, file)), ids: ref.ids, reference: new Float32Array(Uint8Array.from(Buffer.from(ref.variants.merged.attention, 'base64')).buffer) };
+  }
+  const run = async (bytes: Uint8Array, ids: number[]) => {
+    const engine = await AttentionEngine.create(ort, bytes, 'wasm');
+    const { layers } = await engine.run({ ids });
+    await engine.dispose();
+    return Float32Array.from(layers.flatMap((l) => Array.from(l.data)));
+  };
+  const largest = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+
+  it('replaces the If on use_cache_branch by its branch without a past, the one that runs', async () => {
+    const { bytes, ids, reference } = await merged();
+    expect(onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType)).toEqual(['If']);
+    const out = exposeAttention(bytes);
+    const ops = onnx.ModelProto.decode(out.bytes).graph!.node!.map((n) => n.opType);
+    expect(ops).not.toContain('If');
+    expect(out.found.map((f) => [f.name, f.op])).toEqual([['attentions.0', 'Softmax'], ['attentions.1', 'Softmax']]);
+    expect(largest(await run(bytes, ids), reference)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('pairs the attentions of both branches of any other If as new outputs of it', async () => {
+    const { bytes, ids, reference } = await merged();
+    // The condition through an Identity: no longer the merged decoder's input itself.
+    const model = onnx.ModelProto.decode(bytes);
+    const g = model.graph!;
+    g.node = [onnx.NodeProto.create({ opType: 'Identity', input: ['use_cache_branch'], output: ['branch_flag'] }), ...g.node!];
+    g.node.find((n) => n.opType === 'If')!.input = ['branch_flag'];
+    const paired = onnx.ModelProto.encode(model).finish();
+    const out = exposeAttention(paired);
+    const rewritten = onnx.ModelProto.decode(out.bytes).graph!;
+    const ifNode = rewritten.node!.find((n) => n.opType === 'If')!;
+    expect(ifNode.output!.slice(-2)).toEqual(['attentions.0', 'attentions.1']);
+    expect(ifNode.attribute!.map((a) => a.g!.output!.slice(-2).map((o) => o.name))).toEqual([['attention_lens/then/attentions.0', 'attention_lens/then/attentions.1'], ['attention_lens/else/attentions.0', 'attention_lens/else/attentions.1']]);
+    expect(largest(await run(paired, ids), reference)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('refuses an If whose branches hold different numbers of attentions', async () => {
+    const { bytes } = await merged();
+    const model = onnx.ModelProto.decode(bytes);
+    const g = model.graph!;
+    g.node = [onnx.NodeProto.create({ opType: 'Identity', input: ['use_cache_branch'], output: ['branch_flag'] }), ...g.node!];
+    const ifNode = g.node.find((n) => n.opType === 'If')!;
+    ifNode.input = ['branch_flag'];
+    const then = ifNode.attribute!.find((a) => a.name === 'then_branch')!.g!;
+    const softmax = then.node!.find((n) => n.opType === 'Softmax')!;
+    softmax.opType = 'LogSoftmax'; // one attention fewer in the branch with a past
+    expect(() => exposeAttention(onnx.ModelProto.encode(model).finish(), 'onnx/decoder_model_merged.onnx')).toThrow(/the two branches of the If node optimum::if hold 1 and 2 attentions, so they cannot be paired/);
   });
 });

@@ -165,17 +165,16 @@ function halfValue(x) {
 function quantize8(w, unsigned) {
   let lo = 0;
   let hi = 0;
-  for (const x of w) {
-    if (x < lo) lo = x;
-    if (x > hi) hi = x;
+  for (let i = 0; i < w.length; i++) {
+    if (w[i] < lo) lo = w[i];
+    if (w[i] > hi) hi = w[i];
   }
-  if (!unsigned) {
-    const scale = Math.fround(Math.max(-lo, hi) / 127);
-    return { q: asBytes(Int8Array.from(w, (x) => Math.max(-127, Math.min(127, Math.round(x / scale))))), scale, zero: 0 };
-  }
-  const scale = Math.fround((hi - lo) / 255);
-  const zero = Math.max(0, Math.min(255, Math.round(-lo / scale)));
-  return { q: Uint8Array.from(w, (x) => Math.max(0, Math.min(255, Math.round(x / scale) + zero))), scale, zero };
+  const scale = Math.fround(unsigned ? (hi - lo) / 255 : Math.max(-lo, hi) / 127);
+  const zero = unsigned ? Math.max(0, Math.min(255, Math.round(-lo / scale))) : 0;
+  const [min, max] = unsigned ? [0, 255] : [-127, 127];
+  const q = unsigned ? new Uint8Array(w.length) : new Int8Array(w.length);
+  for (let i = 0; i < w.length; i++) q[i] = Math.max(min, Math.min(max, Math.round(w[i] / scale) + zero));
+  return { q: asBytes(q), scale, zero };
 }
 
 // ---------------------------------------------------------------------------------------------

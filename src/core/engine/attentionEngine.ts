@@ -178,7 +178,7 @@ export class AttentionEngine {
         }
         const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
         // A mechanism run reads every layer at once, so nothing stays on the GPU.
-        session = await open(surgery.bytes, options.mechanism ? [] : exposedNames);
+        session = await openSession(ort, surgery.bytes, backend, fileLabel, surgery.inlineData ? [...external, surgery.inlineData] : external, options.mechanism ? [] : exposedNames, level);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;

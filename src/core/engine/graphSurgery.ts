@@ -53,6 +53,11 @@ export interface SurgeryResult {
   found: FoundAttention[];
   /** With `mechanism`: the outputs of each attention whose mechanism was found, in `found`'s order. */
   mechanism: MechanismOutputs[];
+  /**
+   * The original bytes as an external data file (`path` is its location in `bytes`' graph): the
+   * rewritten model points into them for its large weights instead of holding a second copy.
+   */
+  inlineData?: { path: string; data: Uint8Array };
 }
 
 export interface SurgeryOptions {
@@ -91,14 +96,14 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
       ? `${fileLabel} is empty (0 bytes): re-download or re-export it.`
       : `${fileLabel} is not an ONNX model (no graph in its ${bytes.length} bytes). Check that the file is the exported model, then re-download or re-export it.`);
   }
-  const nodes = graph.node ?? [];
-
   const fused = allNodes(graph).find((n) => FUSED.has(n.opType ?? '') && n.domain === 'com.microsoft' && !fusedOp(n));
   if (fused) {
     throw new SurgeryError(`${fileLabel} computes attention inside a fused com.microsoft ${fused.opType} operator (node ${fused.name || fused.opType}), which never exposes the attention weights. ${RECIPE}`);
   }
 
   if (options.externalData) inlineSmallExternal(graph, options.externalData);
+  inlineCacheBranch(graph);
+  const nodes = graph.node ?? [];
   const main = findSources(graph, options, fileLabel, options.externalData);
   const decoderInputs = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n.startsWith('decoder_')));
   const dependsOnDecoder = decoderInputs.size > 0 ? decoderReach(nodes, decoderInputs) : undefined;
@@ -132,8 +137,8 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     }
   }
   if (main.length === 0) {
-    // Merged decoders keep every attention inside the two branches of an If (with and without a
-    // past): expose the branches' attentions, paired in order, as new outputs of the If.
+    // Attention inside the two branches of another If (a merged decoder whose condition is not
+    // use_cache_branch): expose the branches' attentions, paired in order, as new outputs of the If.
     for (const n of nodes) {
       const branches = n.opType === 'If' && (n.domain ?? '') === '' ? ifBranches(n) : undefined;
       if (!branches) continue;
@@ -155,7 +160,34 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   if (found.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }
-  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism };
+  const inlineData = pointIntoOriginal(graph, bytes);
+  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, ...(inlineData ? { inlineData } : {}) };
+}
+
+/** The location the rewritten graph gives the original bytes, as an external data file. */
+export const ORIGINAL_BYTES = 'attention_lens_original.onnx';
+/** Weights below this stay in the graph. */
+const POINT_BYTES = 64 * 1024;
+
+/**
+ * Large weights of the rewritten graph as external data pointing into the original model bytes,
+ * where the decoder left them: encoding the graph then copies kilobytes instead of every weight
+ * (a 1 GB single-file model would otherwise be held twice while the session opens). Undefined
+ * when no weight qualifies.
+ */
+function pointIntoOriginal(graph: onnx.IGraphProto, bytes: Uint8Array): { path: string; data: Uint8Array } | undefined {
+  let used = false;
+  for (const t of graph.initializer ?? []) {
+    const raw = t.rawData;
+    if (!raw || raw.byteLength < POINT_BYTES || raw.buffer !== bytes.buffer || t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const offset = raw.byteOffset - bytes.byteOffset;
+    if (offset < 0 || offset + raw.byteLength > bytes.byteLength) continue;
+    t.externalData = [['location', ORIGINAL_BYTES], ['offset', String(offset)], ['length', String(raw.byteLength)]].map(([key, value]) => onnx.StringStringEntryProto.create({ key, value }));
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.rawData = new Uint8Array(0);
+    used = true;
+  }
+  return used ? { path: ORIGINAL_BYTES, data: bytes } : undefined;
 }
 
 /**
@@ -211,6 +243,35 @@ function inlineSmallExternal(graph: onnx.IGraphProto, external: ExternalBytes): 
     t.externalData = [];
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
+}
+
+/** The merged decoder's condition: true with a past, false without (Attention Lens always feeds false). */
+const USE_CACHE_BRANCH = 'use_cache_branch';
+
+/**
+ * A legacy merged decoder (`decoder_model_merged.onnx`) keeps every layer inside the two branches
+ * of an If on the `use_cache_branch` input: with a past (then) and without (else). Attention Lens
+ * always feeds false and an empty past, so only the else branch ever runs: its nodes replace the If
+ * in the graph. Exact for what is fed, and onnxruntime then holds the weights once (with the If,
+ * each branch kept copies of its own: SmolLM2-135M's merged export peaked at 3.0 GB in the CLI,
+ * its model.onnx at 1.7 GB). Left alone when a branch's names would collide with the graph's.
+ */
+function inlineCacheBranch(graph: onnx.IGraphProto): void {
+  const nodes = graph.node ?? [];
+  const at = nodes.findIndex((n) => n.opType === 'If' && (n.domain ?? '') === '' && n.input?.[0] === USE_CACHE_BRANCH && ifBranches(n));
+  if (at < 0 || !(graph.input ?? []).some((i) => i.name === USE_CACHE_BRANCH)) return;
+  const node = nodes[at];
+  const branch = ifBranches(node)![1];
+  const outer = new Set([...nodes.filter((n) => n !== node).flatMap((n) => n.output ?? []), ...(graph.input ?? []).map((i) => i.name ?? ''), ...(graph.initializer ?? []).map((t) => t.name ?? '')]);
+  const inner = [...(branch.node ?? []).flatMap((n) => n.output ?? []), ...(branch.initializer ?? []).map((t) => t.name ?? '')].filter(Boolean);
+  const results = (branch.output ?? []).map((o) => o.name ?? '');
+  if (inner.some((name) => outer.has(name)) || results.length !== (node.output ?? []).length) return;
+  const ifOutputs = node.output ?? [];
+  // The If's outputs keep their names: the branch's results flow into them (unless already so named).
+  const identities = ifOutputs.flatMap((name, i) => (!name || name === results[i] ? [] : [onnx.NodeProto.create({ opType: 'Identity', name: `attention_lens/${USE_CACHE_BRANCH}/${name}`, input: [results[i]], output: [name] })]));
+  if (ifOutputs.some((name, i) => name && name !== results[i] && inner.includes(name))) return;
+  graph.node = [...nodes.slice(0, at), ...(branch.node ?? []), ...identities, ...nodes.slice(at + 1)];
+  graph.initializer = [...(graph.initializer ?? []), ...(branch.initializer ?? [])];
 }
 
 /** The then and else graphs of an If node. */
