@@ -46,6 +46,16 @@ describe('engine output checks', () => {
     expect([out.layers[0].data[13], out.layers[0].data[14]]).toEqual([0, 0]);
   });
 
+  it('says when a run ran out of memory, and what to do', async () => {
+    const ort = fakeOrt({ 'attentions.0': [[1, 1, 1, 1], Float32Array.of(1)] });
+    const engine = await AttentionEngine.create(ort, notProtobuf, 'wasm');
+    (engine as unknown as { session: { run(): Promise<never> } }).session.run = async () => {
+      throw new Error('failed to call OrtRun(). ERROR_CODE: 6, ERROR_MESSAGE: std::bad_alloc');
+    };
+    const err = await engine.run({ ids: [1, 2, 3] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'too-large', message: expect.stringMatching(/^The model ran out of WebAssembly memory \(4 GB for the weights and every activation of the run\) on 3 tokens \(.*bad_alloc\)\. Select less text, or choose a smaller \(quantized\) variant/) });
+  });
+
   it('checks cross attention against decoder × encoder lengths', async () => {
     const engine = await AttentionEngine.create(fakeOrt({ 'cross_attentions.0': [[1, 1, 2, 3], new Float32Array(6).fill(1 / 3)] }), notProtobuf, 'wasm');
     await expect(engine.run({ ids: [1, 2, 3], decoderIds: [0, 1] })).resolves.toMatchObject({ warnings: [] });

@@ -211,6 +211,9 @@ export class AttentionEngine {
       if (/gather|indices|out of (range|bounds)|index .* (is )?out|invalid expand shape/i.test(detail)) {
         throw new EngineError(`The model rejected the input: an index was out of range (${detail}). The ${input.ids.length} tokens may exceed the model's position table, or the tokenizer may not match the model. Select less text, or check config.json's max_position_embeddings and the model's tokenizer.json.`, 'run-failed');
       }
+      if (/bad_alloc|out of memory|allocation failed|memory access out of bounds/i.test(detail)) {
+        throw new EngineError(`The model ran out of ${this.backend === 'wasm' ? 'WebAssembly memory (4 GB for the weights and every activation of the run)' : 'GPU memory'} on ${input.ids.length} tokens (${detail}). Select less text, or choose a smaller (quantized) variant of the model.`, 'too-large');
+      }
       throw new EngineError(`The model failed to run (${detail}).`, 'run-failed');
     }
     const millis = now() - t0;
