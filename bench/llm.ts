@@ -62,11 +62,13 @@ interface Row {
 const run = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
   execFile(args[0], args.slice(1), { maxBuffer: 1 << 30 }, (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr })));
 
+/** "model.onnx + 2 data files". */
+const filesOf = (onnx: string, data: number) => `${path.basename(onnx)}${data ? ` + ${data} data file${data > 1 ? 's' : ''}` : ''}`;
+
 /** The CLI on one variant, under /usr/bin/time for its peak resident memory. */
 async function cliCase(arch: string, variant: string, folder: string, onnx: string, textFile: string): Promise<Row> {
   const info = readModelFolder(folder, onnx);
-  const files = `${path.basename(onnx)}${info.external.length ? ` + ${info.external.length} data file${info.external.length > 1 ? 's' : ''}` : ''}`;
-  const row: Row = { arch, variant, files, weights: info.footprint.weightBytes };
+  const row: Row = { arch, variant, files: filesOf(onnx, info.external.length), weights: info.footprint.weightBytes };
   const t0 = Date.now();
   const r = await run(['/usr/bin/time', '-f', 'peak-kb %M', process.execPath, path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', folder, '--onnx', onnx, '--text-file', textFile, '--json', '--timings']);
   const fit = fitOn('wasm', info.footprint, undefined, info.external.map((e) => e.bytes));
@@ -83,7 +85,7 @@ async function cliCase(arch: string, variant: string, folder: string, onnx: stri
 /** The panel on one variant: a fresh VS Code and Chromium, WebAssembly, the model named by its ONNX file. */
 async function panelCase(arch: string, variant: string, folder: string, onnx: string, text: string): Promise<Row> {
   const info = readModelFolder(folder, onnx);
-  const row: Row = { arch, variant, files: path.basename(onnx), weights: info.footprint.weightBytes };
+  const row: Row = { arch, variant, files: filesOf(onnx, info.external.length), weights: info.footprint.weightBytes };
   let timings: RunTimings | undefined;
   let fromKey = 0;
   let peak = 0;

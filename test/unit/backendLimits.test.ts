@@ -21,7 +21,7 @@ describe('fitOn', () => {
     const fit = fitOn('wasm', fp16, undefined, [1.9 * GB, 2.2 * 2 ** 30]);
     expect(fit.fits).toBe(false);
     expect(fit.reasons).toEqual([
-      expect.stringMatching(/^WebAssembly would hold 7\.3 GB \(2\.4 GB of float16 weights become float32 copies\), past the 4\.1 GB/),
+      expect.stringMatching(/^WebAssembly would hold 7\.3 GB \(2\.4 GB of float16 weights become float32 copies\), past the 3\.8 GB/),
       expect.stringMatching(/largest tensor \(model\.embed_tokens\.weight, 2\.5 GB\) is past the 2\.1 GB WebAssembly takes in one piece/),
       expect.stringMatching(/one external data file is 2\.4 GB.*split the data into chunks/),
     ]);
@@ -66,7 +66,7 @@ describe('placeModel', () => {
       }
       throw new Error('not refused');
     };
-    expect(refuse('auto')).toMatch(/^onnx\/model\.onnx is too large to load here \(5\.0 GB of weights.*\)\. WebAssembly: .*past the 4\.1 GB.*Choose a smaller variant of the model \(model_q4\.onnx.* WebGPU: no WebGPU adapter is available\.$/);
+    expect(refuse('auto')).toMatch(/^onnx\/model\.onnx is too large to load here \(5\.0 GB of weights.*\)\. WebAssembly: .*past the 3\.8 GB.*Choose a smaller variant of the model \(model_q4\.onnx.* WebGPU: no WebGPU adapter is available\.$/);
     expect(refuse('auto', { ...hardware, hardware: false })).toMatch(/this machine has only a software adapter/);
     expect(refuse('wasm', hardware)).toMatch(/Set attentionLens\.backend to "auto" or "webgpu"\.$/);
   });
