@@ -10,6 +10,7 @@
  *   npm run bench:llm                        # every architecture in the CLI, SmolLM2 and Qwen's q4 and genai in the panel
  *   npm run bench:llm -- --arch smollm2-135m # one architecture
  *   npm run bench:llm -- --cli-only | --panel-only
+ *   npm run bench:llm -- --variants fp32,q4,bnb4   # some variants (with the baselines, fp32 and q4)
  *
  * The full set needs about 50 GB of disk in the cache (ATTENTION_LENS_CACHE, else ~/.cache/attention-lens).
  */
@@ -122,6 +123,7 @@ function table(title: string, rows: Row[]): void {
 export async function main(): Promise<void> {
   const argv = process.argv.slice(3);
   const only = argv.includes('--arch') ? argv[argv.indexOf('--arch') + 1] : undefined;
+  const variants = argv.includes('--variants') ? argv[argv.indexOf('--variants') + 1].split(',') : undefined;
   const gen = (await import(pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as Generator;
   const cache = path.join(process.env.ATTENTION_LENS_CACHE ?? path.join(os.homedir(), '.cache', 'attention-lens'), 'real-size');
   const log = (m: string) => console.error(m);
@@ -133,7 +135,7 @@ export async function main(): Promise<void> {
     if (!argv.includes('--panel-only')) {
       const rows: Row[] = [];
       for (const arch of archs) {
-        for (const variant of Object.keys(gen.LLM_VARIANTS)) {
+        for (const variant of Object.keys(gen.LLM_VARIANTS).filter((v) => !variants || variants.includes(v))) {
           const { folder, onnx } = gen.ensureLlmVariant(cache, arch, variant, { log });
           const textFile = path.join(textDir, `${arch}.txt`);
           if (!fs.existsSync(textFile)) fs.writeFileSync(textFile, await textOfTokens(folder, source, TOKENS));

@@ -28,14 +28,14 @@ interface Reference {
   variants: Record<string, { file: string; sha256: string; shape: number[]; attention: string }>;
 }
 const SHAPES = ['qwen2.5-0.5b', 'llama-3.2-1b', 'smollm2-135m', 'gemma-3-1b'];
-const VARIANTS = ['fp32', 'fp16', 'q4', 'q4f16', 'quantized', 'uint8', 'merged', 'genai'];
+const VARIANTS = ['fp32', 'fp16', 'q4', 'q4f16', 'quantized', 'uint8', 'bnb4', 'merged', 'genai'];
 const reference = (shape: string): Reference => JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/llm', `${shape}.json`), 'utf8')) as Reference;
 const weights = (r: Reference['variants'][string]) => new Float32Array(Uint8Array.from(Buffer.from(r.attention, 'base64')).buffer);
 
 /**
  * How far each variant may be from its reference (attention weights lie in [0, 1]).
- * - Float32 arithmetic (fp32, the merged decoder, and q4 / genai, whose 4-bit weights the reference
- *   dequantizes exactly; onnxruntime-web's MatMulNBits computes in float32 even at accuracy_level 4):
+ * - Float32 arithmetic (fp32, the merged decoder, and q4 / bnb4 / genai, whose 4-bit weights the
+ *   reference dequantizes exactly; onnxruntime-web's MatMulNBits computes in float32 even at accuracy_level 4):
  *   1e-4, as for every float32 model here. Measured: at most 1e-5.
  * - Float16 arithmetic (fp16, q4f16) against float64 with the same float16 weights: every float16
  *   operation rounds to 11 significant bits (relative 4.9e-4); through two layers the scores
@@ -48,7 +48,7 @@ const weights = (r: Reference['variants'][string]) => new Float32Array(Uint8Arra
  * These tolerances still catch wrong weights: the q4 model's own reference differs from the float32
  * one by far more (checked below).
  */
-const TOLERANCE: Record<string, number> = { fp32: 1e-4, merged: 1e-4, q4: 1e-4, genai: 1e-4, fp16: 3e-2, q4f16: 3e-2, quantized: 2e-2, uint8: 2e-2 };
+const TOLERANCE: Record<string, number> = { fp32: 1e-4, merged: 1e-4, q4: 1e-4, bnb4: 1e-4, genai: 1e-4, fp16: 3e-2, q4f16: 3e-2, quantized: 2e-2, uint8: 2e-2 };
 
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-llm-'));
 afterAll(() => fs.rmSync(cache, { recursive: true, force: true }));
@@ -113,6 +113,7 @@ describe.each(SHAPES)('%s stand-in', (shape) => {
     expect(genai.architecture).toMatch(/onnxruntime-genai/);
     expect(info('q4').footprint.quantization).toBe('4-bit');
     expect(info('quantized').footprint.quantization).toBe('8-bit');
+    expect(info('bnb4').footprint.quantization).toBe('4-bit');
     expect(info('fp16').footprint.halfBytes).toBeGreaterThan(0.9 * info('fp16').footprint.weightBytes);
     // Gemma 3's exports count positions from 1.
     expect(fp32.firstPosition).toBe(shape === 'gemma-3-1b' ? 1 : 0);

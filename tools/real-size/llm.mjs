@@ -9,6 +9,7 @@
 //   q4f16      onnx/model_q4f16.onnx, q4 in float16 with float32 inputs and outputs (keep_io_types)
 //   quantized  onnx/model_quantized.onnx, 8-bit dynamic quantization (DynamicQuantizeLinear, MatMulInteger; int8 weights)
 //   uint8      onnx/model_uint8.onnx, the same with asymmetric uint8 weights
+//   bnb4       onnx/model_bnb4.onnx, MatMulBnb4 (NF4, blocks of 64) on the projections, as MatMulBnb4Quantizer writes it
 //   merged     onnx/decoder_model_merged.onnx, the legacy merged decoder: every layer inside an If on use_cache_branch
 //   genai      <arch>-genai/model.onnx + model.onnx.data + genai_config.json, as onnxruntime-genai's model
 //              builder writes int4 CPU models: packed QKV MatMulNBits, GroupQueryAttention with fused rotary,
@@ -71,6 +72,7 @@ export const LLM_VARIANTS = {
   q4f16: { file: 'onnx/model_q4f16.onnx', linear: 'q4', float: T.FLOAT16, io: T.FLOAT },
   quantized: { file: 'onnx/model_quantized.onnx', linear: 'int8' },
   uint8: { file: 'onnx/model_uint8.onnx', linear: 'uint8' },
+  bnb4: { file: 'onnx/model_bnb4.onnx', linear: 'bnb4' },
   merged: { file: 'onnx/decoder_model_merged.onnx', merged: true },
   genai: { file: 'model.onnx', genai: true },
 };
@@ -148,6 +150,37 @@ function quantize4(K, N, column, float) {
   return { packed, scales: float === T.FLOAT16 ? asBytes(toHalf(scales)) : asBytes(scales), blocks };
 }
 
+/** bitsandbytes' NormalFloat4 code book (onnxruntime's MatMulBnb4 decodes code c as NF4[c] × the block's absmax). */
+const NF4 = [-1, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0,
+  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1];
+
+/**
+ * NF4 blocks as onnxruntime's MatMulBnb4Quantizer writes them: the weight transposed to [N, K] and
+ * flattened, blocks of 64 elements each scaled by their largest magnitude (absmax, float32), every
+ * element the nearest NF4 code, two per byte with the first in the high nibble.
+ */
+function quantizeNf4(K, N, w) {
+  const total = N * K;
+  const packed = new Uint8Array(Math.ceil(total / 2));
+  const absmax = new Float32Array(Math.ceil(total / 64));
+  const flat = new Float32Array(total); // the [N, K] transpose, row after row
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) flat[n * K + k] = w[k * N + n];
+  const mid = NF4.slice(1).map((v, c) => (v + NF4[c]) / 2); // code c + 1 from above mid[c]
+  for (let b = 0; b < absmax.length; b++) {
+    const end = Math.min(total, (b + 1) * 64);
+    let m = 0;
+    for (let e = b * 64; e < end; e++) m = Math.max(m, Math.abs(flat[e]));
+    absmax[b] = m;
+    for (let e = b * 64; e < end; e++) {
+      const x = m ? flat[e] / m : 0;
+      let code = 0;
+      while (code < 15 && x > mid[code]) code++;
+      packed[e >> 1] |= e % 2 === 0 ? code << 4 : code;
+    }
+  }
+  return { packed, absmax: asBytes(absmax) };
+}
+
 /** The float32 value of the float16 nearest to `x`. */
 function halfValue(x) {
   const h = toHalf(Float32Array.of(x))[0];
@@ -212,6 +245,11 @@ class Ctx {
       const s = g.weight(`${stored}_scales`, [outDim * blocks], this.F, (emit) => emit(scales()), outDim * blocks * (this.F === T.FLOAT16 ? 2 : 4));
       const attrs = [ai('K', inDim), ai('N', outDim), ai('bits', 4), ai('block_size', 32), ...(v.genai ? [ai('accuracy_level', 4)] : [])];
       y = g.node('MatMulNBits', [x, b, s], attrs, { name: `${prefix}/MatMul_Q4`, domain: 'com.microsoft' });
+    } else if (v.linear === 'bnb4') {
+      const made = lazyPair(() => quantizeNf4(inDim, outDim, values()));
+      const b = g.weight(`${stored}_Bnb4`, [Math.ceil((inDim * outDim) / 2)], T.UINT8, (emit) => emit(made.first().packed), Math.ceil((inDim * outDim) / 2));
+      const a = g.weight(`${stored}_absmax`, [Math.ceil((inDim * outDim) / 64)], T.FLOAT, (emit) => emit(made.second().absmax), Math.ceil((inDim * outDim) / 64) * 4);
+      y = g.node('MatMulBnb4', [x, b, a], [ai('K', inDim), ai('N', outDim), ai('block_size', 64), ai('quant_type', 1)], { name: `${prefix}/MatMul_Bnb4`, domain: 'com.microsoft' });
     } else if (v.linear === 'int8' || v.linear === 'uint8') {
       const unsigned = v.linear === 'uint8';
       // The scale and zero point go into the graph: the weight is quantized now for them, and again
@@ -247,22 +285,31 @@ class Ctx {
   }
 }
 
-/** A weight's 4-bit form from `values()` (W [inDim, outDim]), made when first asked (the codes, then the scales, are written). */
-function lazyQ4(values, inDim, outDim, float) {
+/**
+ * Something made once and written in two parts (codes, then scales): made when the first part is
+ * asked for, forgotten once both are out, so one matrix at a time is in memory.
+ */
+function lazyPair(make) {
   let made;
   let taken = 0;
-  const take = (f) => () => {
-    if (!made) {
-      const w = values();
-      made = quantize4(inDim, outDim, (n, col) => {
-        for (let k = 0; k < inDim; k++) col[k] = w[k * outDim + n];
-      }, float);
-    }
-    const r = f(made);
-    if (++taken === 2) made = undefined; // both written: keep no matrix
+  const take = () => {
+    made ??= make();
+    const r = made;
+    if (++taken === 2) made = undefined;
     return r;
   };
-  return { packed: take((m) => m), scales: take((m) => m.scales), blocks: Math.ceil(inDim / 32) };
+  return { first: take, second: take };
+}
+
+/** A weight's 4-bit MatMulNBits form from `values()` (W [inDim, outDim]). */
+function lazyQ4(values, inDim, outDim, float) {
+  const made = lazyPair(() => {
+    const w = values();
+    return quantize4(inDim, outDim, (n, col) => {
+      for (let k = 0; k < inDim; k++) col[k] = w[k * outDim + n];
+    }, float);
+  });
+  return { packed: made.first, scales: () => made.second().scales, blocks: Math.ceil(inDim / 32) };
 }
 
 /** Rotary inverse frequencies, with Llama 3's scaling of the low frequencies when the shape has it. */

@@ -1,6 +1,6 @@
 """Reference attention for the LLM stand-ins (tools/real-size/llm.mjs), computed independently of
 Attention Lens: the weights are read back from each variant's own ONNX file with the `onnx` package
-(dequantized as onnxruntime's contrib operator documentation defines MatMulNBits and as
+(dequantized as onnxruntime's contrib operators define MatMulNBits and MatMulBnb4, and as
 MatMulInteger/DynamicQuantizeLinear are defined), and the attention is computed by a plain PyTorch
 module of the architecture (Hugging Face's Llama / Qwen2 / Gemma 3 equations), in float64.
 
@@ -29,6 +29,7 @@ VARIANT_FILES = {
     "q4f16": "onnx/model_q4f16.onnx",
     "quantized": "onnx/model_quantized.onnx",
     "uint8": "onnx/model_uint8.onnx",
+    "bnb4": "onnx/model_bnb4.onnx",
     "merged": "onnx/decoder_model_merged.onnx",
 }
 
@@ -48,6 +49,12 @@ def files_digest(folder, rel):
     return h.hexdigest()
 
 
+# bitsandbytes' NormalFloat4 code book, as onnxruntime's contrib operators define it.
+NF4 = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
+                -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+                0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0])
+
+
 class Weights:
     """Float64 weights of one variant, by base name, dequantized from what the file stores."""
 
@@ -57,6 +64,12 @@ class Weights:
         for t in model.graph.initializer:
             self.t[t.name] = numpy_helper.to_array(t)
         self.genai = genai
+        # MatMulBnb4 keeps its weight flat: its K and N are the node's attributes.
+        self.bnb4 = {}
+        for n in model.graph.node:
+            if n.op_type == "MatMulBnb4":
+                attrs = {a.name: a.i for a in n.attribute}
+                self.bnb4[n.input[1]] = (attrs["K"], attrs["N"], attrs["block_size"], attrs["quant_type"])
 
     def raw(self, name):
         return torch.from_numpy(self.t[name].astype(np.float64))
@@ -75,6 +88,14 @@ class Weights:
             codes = np.stack([low, high], axis=-1).reshape(n, blocks, blob * 2)  # element 2j, 2j+1
             w = (codes - 8) * scales[:, :, None]  # default zero point 8 (symmetric)
             return torch.from_numpy(w.reshape(n, blocks * blob * 2).T.copy())
+        if stored + "_Bnb4" in self.t:
+            k, n, block, quant_type = self.bnb4[stored + "_Bnb4"]
+            assert quant_type == 1, "NF4 only"
+            packed = self.t[stored + "_Bnb4"].astype(np.int64)
+            codes = np.stack([packed >> 4, packed & 0x0F], axis=-1).reshape(-1)[: n * k]  # high nibble first
+            absmax = self.t[stored + "_absmax"].astype(np.float64)
+            values = NF4[codes] * np.repeat(absmax, block)[: n * k]
+            return torch.from_numpy(values.reshape(n, k).T.copy())  # stored as the [N, K] transpose
         if stored + "_quantized" in self.t:
             q = self.t[stored + "_quantized"].astype(np.float64)
             return torch.from_numpy((q - float(self.t[stored + "_zero_point"])) * float(self.t[stored + "_scale"]))
