@@ -4,7 +4,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
 import type { EngineOptions } from '../core/engine/attentionEngine';
 import { fitOn, tooLargeMessage } from '../core/engine/backendLimits';
 import type { WeightFootprint } from '../core/engine/modelWeights';
