@@ -252,7 +252,7 @@ describe('Runner placing today\'s LLM files', () => {
   it('fails a data file that changed size since the host checked it', async () => {
     const h = harness();
     await h.runner.start(withModel(request(1), { externalData: [{ fileId: 'data-0', path: 'model.onnx_data', bytes: 9 }] }));
-    expect(h.failed).toEqual([[1, 'model.onnx_data changed while it was read (0.0 MB, expected 0.0 MB); run again.']]);
+    expect(h.failed).toEqual([[1, 'model.onnx_data changed while it was read (8 bytes, expected 9); run again.']]);
   });
 
   it('runs a GroupQueryAttention model on WebAssembly even when WebGPU is asked for, saying why', async () => {

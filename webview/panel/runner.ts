@@ -288,7 +288,7 @@ export class Runner {
         const externalData: ExternalDataFile[] = [];
         for (const f of external) {
           const data = await read(f.fileId, f.path, report(f.path));
-          if (data.byteLength !== f.bytes) throw new EngineError(`${f.path} changed while it was read (${formatBytes(data.byteLength)}, expected ${formatBytes(f.bytes)}); run again.`, 'corrupt-model');
+          if (data.byteLength !== f.bytes) throw new EngineError(`${f.path} changed while it was read (${data.byteLength} bytes, expected ${f.bytes}); run again.`, 'corrupt-model');
           externalData.push({ path: f.path, data });
           done += data.byteLength;
         }
