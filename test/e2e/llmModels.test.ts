@@ -8,24 +8,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { ROOT } from './codeServer';
+import { ARTIFACTS } from './codeServer';
 import { useSession } from './session';
+import { llmGenerator, llmReference, maxDifference, referenceAttention } from '../llmStandIns';
 import { readNpy } from '../npy';
 import { exportThroughDialog, openAndSelectAll, showAttentionAndWait } from './workbench';
 
-interface Reference {
-  text: string;
-  ids: number[];
-  variants: Record<string, { shape: number[]; attention: string }>;
-}
-const ref = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/llm/qwen2.5-0.5b.json'), 'utf8')) as Reference;
-const generator = (await import(pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as {
-  ensureLlmVariant(cacheDir: string, shape: string, variant: string, opts: { tiny: boolean }): { folder: string; onnx: string };
-};
+const ref = llmReference('qwen2.5-0.5b');
+const generator = await llmGenerator();
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-llm-e2e-'));
 const external = generator.ensureLlmVariant(cache, 'qwen2.5-0.5b', 'fp32', { tiny: true });
 const genai = generator.ensureLlmVariant(cache, 'qwen2.5-0.5b', 'genai', { tiny: true });
@@ -39,9 +32,7 @@ function differenceFromReference(npzFile: string, variant: string): number {
   const got = readNpy(unzipSync(fs.readFileSync(npzFile))['attentions.npy']);
   const r = ref.variants[variant];
   expect(got.shape).toEqual(r.shape);
-  const want = new Float32Array(Uint8Array.from(Buffer.from(r.attention, 'base64')).buffer);
-  const values = got.values as number[];
-  return want.reduce((m, w, i) => Math.max(m, Math.abs(w - values[i])), 0);
+  return maxDifference(got.values as number[], referenceAttention(r));
 }
 
 describe("Today's LLM files in the panel", () => {
@@ -57,6 +48,7 @@ describe("Today's LLM files in the panel", () => {
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
     expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe('webgpu');
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'llm-external-data.png') });
     // WebGPU computes the rotary embedding's Cos and Sin with WGSL's built-ins, accurate to 2⁻¹¹
     // only within [−π, π] (the angles here reach 25 rad): measured 1.5e-3 from the reference, and
     // 6e-6 for the same model with cos and sin read from a table instead. 5e-3 allows for that;
@@ -74,6 +66,7 @@ describe("Today's LLM files in the panel", () => {
     expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe('wasm');
     expect(await frame.$eval('#status', (s) => s.getAttribute('title') ?? '')).toMatch(/^WebAssembly: .*GroupQueryAttention, whose weights only the WebAssembly kernels return/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'llm-genai.png') });
     expect(differenceFromReference(await exportThroughDialog(page, server.workspace, 'Data as NumPy', 'npz'), 'genai')).toBeLessThanOrEqual(1e-4);
   });
 });

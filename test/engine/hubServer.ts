@@ -8,9 +8,8 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { onnx } from 'onnx-proto';
-import { ROOT } from './cli';
+import { llmGenerator } from '../llmStandIns';
 
 /** The commit every revision of the stand-in names. */
 export const REPO_COMMIT = '0123456789abcdef0123456789abcdef01234567';
@@ -147,9 +146,7 @@ export interface ExternalDataRepos {
 
 /** Writes the repositories of `ExternalDataRepos` under `dir` (well under a second). */
 export async function externalDataRepos(dir: string): Promise<ExternalDataRepos> {
-  const gen = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as {
-    ensureLlmVariant(cacheDir: string, shape: string, variant: string, opts: { tiny: boolean }): { folder: string; onnx: string };
-  };
+  const gen = await llmGenerator();
   const { folder: whole, onnx: onnxFile } = gen.ensureLlmVariant(dir, 'smollm2-135m', 'fp32', { tiny: true });
   const chunk = (f: string) => Number(/_data(?:_(\d+))?$/.exec(f)?.[1] ?? 0);
   const chunks = fs.readdirSync(path.join(whole, 'onnx')).filter((f) => /^model\.onnx_data(_\d+)?$/.test(f)).sort((a, b) => chunk(a) - chunk(b)).map((f) => `onnx/${f}`);

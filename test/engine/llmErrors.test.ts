@@ -6,17 +6,17 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, expectCliFailure, runCli } from './cli';
+import { llmGenerator } from '../llmStandIns';
+import { expectCliFailure, runCli } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-llm-errors-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let pristine: string;
 
 beforeAll(async () => {
-  const { ensureLlmVariant } = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as { ensureLlmVariant(c: string, s: string, v: string, o: { tiny: boolean }): { folder: string } };
+  const { ensureLlmVariant } = await llmGenerator();
   pristine = ensureLlmVariant(path.join(tmp, 'cache'), 'smollm2-135m', 'fp32', { tiny: true }).folder;
 });
 

@@ -8,29 +8,15 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionEngine, allLayers } from '../../src/core/engine/attentionEngine';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
-import { ROOT, inspect } from './cli';
+import { llmGenerator, llmReference, maxDifference, referenceAttention } from '../llmStandIns';
+import { inspect } from './cli';
 
-interface LlmGenerator {
-  LLM_SHAPES: Record<string, unknown>;
-  LLM_VARIANTS: Record<string, { file: string }>;
-  ensureLlmVariant(cacheDir: string, shape: string, variant: string, opts: { tiny: boolean }): { folder: string; onnx: string };
-}
-const generator = (): Promise<LlmGenerator> => import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href) as Promise<LlmGenerator>;
-
-interface Reference {
-  text: string;
-  ids: number[];
-  variants: Record<string, { file: string; sha256: string; shape: number[]; attention: string }>;
-}
 const SHAPES = ['qwen2.5-0.5b', 'llama-3.2-1b', 'smollm2-135m', 'gemma-3-1b'];
 const VARIANTS = ['fp32', 'fp16', 'q4', 'q4f16', 'quantized', 'uint8', 'bnb4', 'merged', 'genai'];
-const reference = (shape: string): Reference => JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/llm', `${shape}.json`), 'utf8')) as Reference;
-const weights = (r: Reference['variants'][string]) => new Float32Array(Uint8Array.from(Buffer.from(r.attention, 'base64')).buffer);
 
 /**
  * How far each variant may be from its reference (attention weights lie in [0, 1]).
@@ -57,7 +43,7 @@ const made = new Map<string, { folder: string; onnx: string }>();
 beforeAll(async () => {
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal';
-  const gen = await generator();
+  const gen = await llmGenerator();
   expect(Object.keys(gen.LLM_SHAPES)).toEqual(SHAPES);
   expect(Object.keys(gen.LLM_VARIANTS)).toEqual(VARIANTS);
   for (const shape of SHAPES) for (const v of VARIANTS) made.set(`${shape}/${v}`, gen.ensureLlmVariant(cache, shape, v, { tiny: true }));
@@ -70,15 +56,8 @@ function digest(info: ModelInfo): string {
   return h.digest('hex');
 }
 
-function maxDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-}
-
 describe.each(SHAPES)('%s stand-in', (shape) => {
-  const ref = reference(shape);
+  const ref = llmReference(shape);
 
   it.each(VARIANTS)('%s: the engine gives the reference attention', async (variant) => {
     const { folder, onnx } = made.get(`${shape}/${variant}`)!;
@@ -94,7 +73,7 @@ describe.each(SHAPES)('%s stand-in', (shape) => {
       expect(layers.map((l) => [l.name, l.heads, l.queries, l.keys])).toEqual(Array.from({ length: L }, (_, i) => [`attentions.${i}`, H, n, n]));
       const got = new Float32Array(L * H * n * n);
       layers.forEach((l, i) => got.set(l.data, i * H * n * n));
-      expect(maxDifference(got, weights(r))).toBeLessThanOrEqual(TOLERANCE[variant]);
+      expect(maxDifference(got, referenceAttention(r))).toBeLessThanOrEqual(TOLERANCE[variant]);
     } finally {
       await engine.dispose();
     }
@@ -118,17 +97,17 @@ describe.each(SHAPES)('%s stand-in', (shape) => {
     // Gemma 3's exports count positions from 1.
     expect(fp32.firstPosition).toBe(shape === 'gemma-3-1b' ? 1 : 0);
     // The tolerances above discriminate: 4-bit weights move attention by far more than 1e-4.
-    expect(maxDifference(weights(ref.variants.q4), weights(ref.variants.fp32))).toBeGreaterThan(100 * TOLERANCE.q4);
+    expect(maxDifference(referenceAttention(ref.variants.q4), referenceAttention(ref.variants.fp32))).toBeGreaterThan(100 * TOLERANCE.q4);
   });
 });
 
 describe('the CLI on the stand-ins', () => {
   it.each(SHAPES.flatMap((s) => [[s, 'fp32'], [s, 'genai']]))('%s %s: tokenizes like the reference and prints its attention', (shape, variant) => {
-    const ref = reference(shape);
+    const ref = llmReference(shape);
     const { folder, onnx } = made.get(`${shape}/${variant}`)!;
     const out = inspect(folder, ref.text, variant === 'genai' ? [] : ['--onnx', onnx]);
     expect(out.tokens.map((t) => t.id)).toEqual(ref.ids);
-    const want = weights(ref.variants[variant]);
+    const want = referenceAttention(ref.variants[variant]);
     const got = Float32Array.from(out.attention.flatMap((a) => a.weights.flat(2)));
     expect(maxDifference(got, want)).toBeLessThanOrEqual(TOLERANCE[variant]);
   });

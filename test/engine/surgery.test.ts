@@ -3,7 +3,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { onnx } from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAttentionName } from '../../src/core/attention';
@@ -11,7 +10,8 @@ import * as ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { SurgeryError, exposeAttention } from '../../src/core/engine/graphSurgery';
 import { bytesSource, scanModel } from '../../src/core/engine/onnxScan';
-import { FIXTURES, ROOT, inspect, runCli } from './cli';
+import { llmGenerator, llmReference, maxDifference, referenceAttention } from '../llmStandIns';
+import { FIXTURES, inspect, runCli } from './cli';
 import { sdpaStyle } from './sdpaStyle';
 
 /** The graph's output names, as the engine reads them before opening a session. */
@@ -240,10 +240,9 @@ describe('the rewritten model', () => {
 describe('merged decoders: attention inside the branches of an If', () => {
   /** The tiny Qwen stand-in's legacy merged decoder (tools/real-size/llm.mjs), and its PyTorch reference. */
   async function merged(): Promise<{ bytes: Uint8Array; ids: number[]; reference: Float32Array }> {
-    const { ensureLlmVariant } = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as { ensureLlmVariant(c: string, s: string, v: string, o: { tiny: boolean }): { folder: string; onnx: string } };
-    const { folder, onnx: file } = ensureLlmVariant(path.join(tmp, 'llm'), 'qwen2.5-0.5b', 'merged', { tiny: true });
-    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'llm/qwen2.5-0.5b.json'), 'utf8')) as { ids: number[]; variants: { merged: { attention: string } } };
-    return { bytes: fs.readFileSync(path.join(folder, file)), ids: ref.ids, reference: new Float32Array(Uint8Array.from(Buffer.from(ref.variants.merged.attention, 'base64')).buffer) };
+    const { folder, onnx: file } = (await llmGenerator()).ensureLlmVariant(path.join(tmp, 'llm'), 'qwen2.5-0.5b', 'merged', { tiny: true });
+    const ref = llmReference('qwen2.5-0.5b');
+    return { bytes: fs.readFileSync(path.join(folder, file)), ids: ref.ids, reference: referenceAttention(ref.variants.merged) };
   }
   const run = async (bytes: Uint8Array, ids: number[]) => {
     const engine = await AttentionEngine.create(ort, bytes, 'wasm');
@@ -251,7 +250,6 @@ describe('merged decoders: attention inside the branches of an If', () => {
     await engine.dispose();
     return Float32Array.from(layers.flatMap((l) => Array.from(l.data)));
   };
-  const largest = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
   it('replaces the If on use_cache_branch by its branch without a past, the one that runs', async () => {
     const { bytes, ids, reference } = await merged();
@@ -260,7 +258,7 @@ describe('merged decoders: attention inside the branches of an If', () => {
     const ops = onnx.ModelProto.decode(out.bytes).graph!.node!.map((n) => n.opType);
     expect(ops).not.toContain('If');
     expect(out.found.map((f) => [f.name, f.op])).toEqual([['attentions.0', 'Softmax'], ['attentions.1', 'Softmax']]);
-    expect(largest(await run(bytes, ids), reference)).toBeLessThanOrEqual(1e-4);
+    expect(maxDifference(await run(bytes, ids), reference)).toBeLessThanOrEqual(1e-4);
   });
 
   it('pairs the attentions of both branches of any other If as new outputs of it', async () => {
@@ -276,7 +274,7 @@ describe('merged decoders: attention inside the branches of an If', () => {
     const ifNode = rewritten.node!.find((n) => n.opType === 'If')!;
     expect(ifNode.output!.slice(-2)).toEqual(['attentions.0', 'attentions.1']);
     expect(ifNode.attribute!.map((a) => a.g!.output!.slice(-2).map((o) => o.name))).toEqual([['attention_lens/then/attentions.0', 'attention_lens/then/attentions.1'], ['attention_lens/else/attentions.0', 'attention_lens/else/attentions.1']]);
-    expect(largest(await run(paired, ids), reference)).toBeLessThanOrEqual(1e-4);
+    expect(maxDifference(await run(paired, ids), reference)).toBeLessThanOrEqual(1e-4);
   });
 
   it('refuses an If whose branches hold different numbers of attentions', async () => {
