@@ -7,7 +7,8 @@
 import { listFiles } from '@huggingface/hub';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ExternalFile, externalFiles, unsafeLocation } from '../core/engine/modelWeights';
+import { LIMITS } from '../core/engine/backendLimits';
+import { type ExternalFile, externalFiles, firstUnsafe } from '../core/engine/modelWeights';
 import { type ModelScan, ScanError } from '../core/engine/onnxScan';
 import { formatBytes } from '../core/units';
 import { HubError, type HubRef, MODEL_FILES, OPTIONAL_FILES, safeJoin } from './hub';
@@ -23,9 +24,6 @@ export interface HubOnnxFile {
   /** Why the file cannot be run at all; undefined when it can. */
   problem?: string;
 }
-
-/** The largest protobuf there can be: a bigger .onnx without external data cannot be read by anything. */
-const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
 /** Where and how to ask. */
 export interface HubListOptions {
@@ -138,10 +136,8 @@ export function graphDataFiles(ref: HubRef, onnxFile: string, localOnnx: string)
     throw e;
   }
   const files = externalFiles(scan);
-  for (const f of files) {
-    const unsafe = unsafeLocation(f.location);
-    if (unsafe) throw new HubError(`${onnxFile} of ${refLabel(ref)} names external data at "${f.location}", which Attention Lens refuses: ${unsafe}. A model may only read files beside it, so none of its data was downloaded; choose another ONNX file or repository.`, 'unsafe-path');
-  }
+  const unsafe = firstUnsafe(files);
+  if (unsafe) throw new HubError(`${onnxFile} of ${refLabel(ref)} names external data at "${unsafe.location}", which Attention Lens refuses: ${unsafe.reason}. A model may only read files beside it, so none of its data was downloaded; choose another ONNX file or repository.`, 'unsafe-path');
   return files.map((f) => ({ ...f, path: path.posix.join(path.posix.dirname(onnxFile), f.location.replace(/\\/g, '/')) }));
 }
 
@@ -201,7 +197,7 @@ export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<
     .map((e): HubOnnxFile => {
       const dataFiles = siblingDataFiles(e.path, sizes.keys());
       const size = dataFiles.reduce((sum, d) => sum + sizes.get(d)!, e.size);
-      const tooBig = e.size > PROTOBUF_LIMIT && dataFiles.length === 0;
+      const tooBig = e.size > LIMITS.protobuf && dataFiles.length === 0;
       return { path: e.path, size, dataFiles, ...(tooBig ? { problem: `${formatBytes(e.size)} in one protobuf, over its 2 GB limit, with no external data file beside it: no ONNX runtime can read it` } : {}) };
     })
     .sort((a, b) => Number(b.path === 'onnx/model.onnx') - Number(a.path === 'onnx/model.onnx') || a.path.localeCompare(b.path));

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ByteSource, type ModelScan, ScanError, scanModel } from '../core/engine/onnxScan';
-import { type WeightFootprint, externalFiles, unsafeLocation, weightFootprint } from '../core/engine/modelWeights';
+import { type WeightFootprint, externalFiles, firstUnsafe, weightFootprint } from '../core/engine/modelWeights';
 import { formatBytes } from '../core/units';
 import { ModelFolderError } from './modelFolderError';
 
@@ -95,9 +95,10 @@ export function readModelFiles(folder: string, onnxPath: string, config: Record<
     scan = { protoBytes: size, tensors: [{ name: rel, dataType: 0, dims: [], bytes: size }], ops: [], inputs: [], outputs: [], opsets: {} };
   }
   const dir = path.dirname(onnxPath);
-  const external = externalFiles(scan).map((f): ExternalDataPath => {
-    const unsafe = unsafeLocation(f.location);
-    if (unsafe) throw new ModelFolderError(`${rel} names external data at "${f.location}", which Attention Lens refuses: ${unsafe}. A model may only read files in its own folder; re-export it with its data beside it.`);
+  const named = externalFiles(scan);
+  const unsafe = firstUnsafe(named);
+  if (unsafe) throw new ModelFolderError(`${rel} names external data at "${unsafe.location}", which Attention Lens refuses: ${unsafe.reason}. A model may only read files in its own folder; re-export it with its data beside it.`);
+  const external = named.map((f): ExternalDataPath => {
     const file = path.resolve(dir, f.location);
     if (!file.startsWith(path.resolve(dir) + path.sep)) throw new ModelFolderError(`${rel} names external data at "${f.location}", outside its folder. A model may only read files in its own folder; re-export it with its data beside it.`);
     let bytes: number;

@@ -118,7 +118,7 @@ function base(spec, name, count, kind = 'matrix') {
 /** Adds base weight `name` to `g` in the graph's float type. */
 function floatWeight(g, spec, name, dims, kind, float) {
   const count = dims.reduce((a, b) => a * b, 1);
-  return g.weight(name, dims, float, (emit) => streamBase(spec, name, count, kind, (part) => emit(float === T.FLOAT16 ? asBytes(toHalf(part)) : asBytes(part.slice()))));
+  return g.weight(name, dims, float, (emit) => streamBase(spec, name, count, kind, (part) => emit(float === T.FLOAT16 ? asBytes(toHalf(part)) : asBytes(part))));
 }
 
 /**
@@ -551,7 +551,7 @@ function genaiModel(spec) {
       const row = new Float32Array(spec.headDim / 2);
       for (let t = 0; t < spec.positions; t++) {
         for (let i = 0; i < row.length; i++) row[i] = f(t * inv[i]);
-        emit(asBytes(row.slice()));
+        emit(asBytes(row));
       }
     };
     return {
@@ -605,7 +605,7 @@ function genaiModel(spec) {
       };
       q = linear(h, `${w}.self_attn.qkv_proj.weight`, `${w}.attn.qkv_proj.MatMul.weight`, H, qd + 2 * kvd, `${p}/attn/qkv_proj`, packed);
       if (spec.qkvBias) q = g.node('Add', [q, g.weight(`${w}.attn.qkv_proj.Add.bias`, [qd + 2 * kvd], T.FLOAT, (emit) => {
-        for (const part of ['q', 'k', 'v']) streamBase(spec, `${w}.self_attn.${part}_proj.bias`, part === 'q' ? qd : kvd, 'bias', (x) => emit(asBytes(x.slice())));
+        for (const part of ['q', 'k', 'v']) streamBase(spec, `${w}.self_attn.${part}_proj.bias`, part === 'q' ? qd : kvd, 'bias', (x) => emit(asBytes(x)));
       })], [], { name: `${p}/attn/qkv_proj/Add` });
       k = '';
       v = '';

@@ -52,7 +52,10 @@ export class Graph {
     return names.length === 1 ? names[0] : names;
   }
 
-  /** A weight: `byteLength` bytes streamed by `produce(emit)` when the model is written. */
+  /**
+   * A weight: `byteLength` bytes streamed by `produce(emit)` when the model is written. `emit`
+   * writes the bytes before it returns, so a producer may refill the same buffer.
+   */
   weight(name, dims, dataType, produce, byteLength = dims.reduce((a, b) => a * b, 1) * BYTES[dataType]) {
     // A weight asked for again (the two branches of a merged decoder) is the same initializer.
     if (!this.inits.some((i) => i.name === name)) this.inits.push({ name, dims, dataType, produce, byteLength });

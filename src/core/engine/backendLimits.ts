@@ -115,9 +115,6 @@ export function placeModel(label: string, f: WeightFootprint | undefined, files:
     return { backend: other, reason: `${label} is too large for ${backendLabel(choice.backend)} (${fit.reasons.join('; ')}), so ${backendLabel(other)} runs it` };
   }
   const gpuNote = other === 'webgpu' && !available ? ` WebGPU: ${choice.gpu ? 'this machine has only a software adapter' : 'no WebGPU adapter is available'}.` : '';
-  return fail(`${tooLargeMessage(label, f, available ? [fit, otherFit] : [fit])}${gpuNote}${setting !== 'auto' && otherFit.fits && available ? ` Set attentionLens.backend to "auto" or "${other}".` : ''}`);
-}
-
-function fail(message: string): never {
-  throw new EngineError(message, 'too-large');
+  const switchTo = setting !== 'auto' && otherFit.fits && available ? ` Set attentionLens.backend to "auto" or "${other}".` : '';
+  throw new EngineError(`${tooLargeMessage(label, f, available ? [fit, otherFit] : [fit])}${gpuNote}${switchTo}`, 'too-large');
 }

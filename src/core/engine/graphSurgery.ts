@@ -8,7 +8,7 @@
  */
 import { onnx } from 'onnx-proto';
 import type { AttentionKind } from '../attention';
-import { Constants, type Consumers, type ExternalBytes, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
+import { Constants, type Consumers, type ExternalBytes, externalRaw, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {
@@ -233,13 +233,9 @@ function inlineSmallExternal(graph: onnx.IGraphProto, external: ExternalBytes): 
   ];
   for (const t of tensors) {
     if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
-    const length = Number(entry('length') ?? Infinity);
-    if (!(length <= INLINE_EXTERNAL_BYTES)) continue;
-    const file = external(entry('location') ?? '');
-    const offset = Number(entry('offset') ?? 0);
-    if (!file || offset + length > file.byteLength) continue; // onnxruntime says what is missing
-    t.rawData = file.slice(offset, offset + length);
+    const raw = externalRaw(t, external, INLINE_EXTERNAL_BYTES);
+    if (!raw) continue; // large, or not there: onnxruntime loads it, or says what is missing
+    t.rawData = raw.slice();
     t.externalData = [];
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }

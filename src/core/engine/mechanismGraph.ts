@@ -266,14 +266,18 @@ export class Constants {
 /** The bytes of a model's external data file by its location in the graph; undefined when not at hand. */
 export type ExternalBytes = (location: string) => Uint8Array | undefined;
 
-/** The bytes of an external tensor, from its file; undefined when the file or the range is not there. */
-function externalRaw(t: onnx.ITensorProto, external: ExternalBytes | undefined): Uint8Array | undefined {
+/**
+ * The bytes of an external tensor, from its file (a view into it); undefined when the file or the
+ * range is not there, or the tensor is longer than `maxBytes`.
+ */
+export function externalRaw(t: onnx.ITensorProto, external: ExternalBytes | undefined, maxBytes = Infinity): Uint8Array | undefined {
   const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
+  const length = Number(entry('length') ?? NaN);
+  if (!(length <= maxBytes)) return undefined;
   const file = external?.(entry('location') ?? '');
   const offset = Number(entry('offset') ?? 0);
-  const length = entry('length');
-  if (!file || length === undefined || offset + Number(length) > file.byteLength) return undefined;
-  return file.subarray(offset, offset + Number(length));
+  if (!file || offset + length > file.byteLength) return undefined;
+  return file.subarray(offset, offset + length);
 }
 
 /**

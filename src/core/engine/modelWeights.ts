@@ -64,6 +64,15 @@ export function externalFiles(scan: ModelScan): ExternalFile[] {
   return [...byLocation.values()];
 }
 
+/** The first external data file a model may not read, and why; undefined when every one is beside the model. */
+export function firstUnsafe(files: readonly ExternalFile[]): { location: string; reason: string } | undefined {
+  for (const f of files) {
+    const reason = unsafeLocation(f.location);
+    if (reason) return { location: f.location, reason };
+  }
+  return undefined;
+}
+
 /**
  * Why an external data location may not be read, or undefined when it names a file in the model's
  * folder: relative, not empty, no `..`, no drive letter or stream name, no control characters.
