@@ -25,8 +25,10 @@ for (const f of ORT_BINARIES) {
 
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
 const builds = [
-  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers'] },
-  { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web', '@resvg/resvg-js'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
+  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers', 'onnxruntime-node'] },
+  // The native engine's worker thread in the extension host (onnxruntime-node's run() blocks its thread).
+  { ...common, entryPoints: ['src/native/nativeWorker.ts'], outfile: 'dist/nativeWorker.js', platform: 'node', format: 'cjs', target: 'node20', external: ['onnxruntime-node'] },
+  { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web', 'onnxruntime-node', '@resvg/resvg-js'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
   { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'] },
   { ...common, entryPoints: ['webview/explorer/main.ts'], outfile: 'dist/explorer.js', platform: 'browser', format: 'esm', target: 'es2022' },
   // The HTML report's page: inlined into each report, so minified and without a source map.

@@ -1,11 +1,11 @@
 /**
  * Headless Attention Lens: `attention-lens inspect --model <folder> (--text <s> | --text-file <p>) …`.
- * Same pipeline as the extension (tokenize → run → extract → analyse) on onnxruntime-web's WASM backend.
+ * Same pipeline as the extension (tokenize → run → extract → analyse), on the native engine
+ * (onnxruntime-node) or onnxruntime-web's WASM backend (`--backend`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
 import { runJson } from './core/export/runJson';
 import { exportData, exportReport, exportText } from './export/fileExport';
@@ -15,7 +15,7 @@ import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
-import { AttentionEngine } from './core/engine/attentionEngine';
+import { openCliEngine } from './cliEngine';
 import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
 import { compare } from './cliCompare';
 import { formatBytes } from './core/units';
@@ -27,7 +27,7 @@ import { scopeLabel } from './core/analysis/summary';
 import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
-import { engineFiles, readModelFolder } from './models/modelFolder';
+import { readModelFolder } from './models/modelFolder';
 import { prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
@@ -39,16 +39,13 @@ async function main(argv: string[]): Promise<void> {
   const started = performance.now();
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
-  const files = engineFiles(info);
   const readAt = performance.now();
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
   const tokenizedAt = performance.now();
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
-  ort.env.wasm.numThreads = 1;
-  ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
-  const engine = await AttentionEngine.create(ort, files.bytes, 'wasm', files.label, { ...files.options, mechanism: args.mechanism });
+  const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism }, (line) => process.stderr.write(`warning: ${line}\n`));
   const sessionAt = performance.now();
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
   const { layers, millis, warnings, mechanism } = await engine.run({

@@ -7,16 +7,20 @@ import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
 
 const EXPORTS: readonly string[] = [...DATA_EXPORTS, ...FIGURE_EXPORTS];
 
+/** The backends `--backend` takes; `native` is the default. */
+export const CLI_BACKENDS = ['native', 'native-cuda', 'wasm'] as const;
+export type CliBackend = (typeof CLI_BACKENDS)[number];
+
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings] [--backend native|native-cuda|wasm]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
 /** The compare command's usage line. */
-export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N]';
+export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
 
 /** The full help (`--help`, `help`, or no arguments). */
-export const HELP = `Attention Lens: transformer attention from the command line (Node, WebAssembly).
+export const HELP = `Attention Lens: transformer attention from the command line (Node: onnxruntime-node, or WebAssembly).
 
 ${USAGE}
 
@@ -49,6 +53,12 @@ ${USAGE}
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
   --timings               print where the time went on stderr: reading the model files, tokenizing,
                           opening the session, inference
+  --backend native|native-cuda|wasm
+                          native (default): onnxruntime-node on every core, external data
+                          memory-mapped, no 4 GB ceiling; native-cuda: on an NVIDIA GPU (needs
+                          onnxruntime-node's CUDA files; else the CPU, with a warning); wasm:
+                          onnxruntime-web on one thread, as in the panel. Where the native binary
+                          cannot load (darwin-x64), WebAssembly runs, with a warning
   --help                  this help
 
 ${COMPARE_USAGE}
@@ -63,6 +73,7 @@ ${COMPARE_USAGE}
                           most and least alike heads
   --diff                  with --json: add A − B weights [head][query][key] where head counts match
   --layer-b N             compare every layer of A with layer N of B (from 1) instead
+  --backend …             as for inspect (default native)
 
 ${DOWNLOAD_USAGE}
 
@@ -103,9 +114,10 @@ export interface InspectArgs {
   export?: string;
   /** Print the stages' times on stderr. */
   timings: boolean;
+  backend: CliBackend;
 }
 
-const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export']);
+const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export', '--backend']);
 const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism', '--timings']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
@@ -146,6 +158,7 @@ export interface CompareArgs {
   diff: boolean;
   /** 1-based layer of B every layer of A is compared with; undefined: proportional. */
   layerB?: number;
+  backend: CliBackend;
 }
 
 /** Parses `compare …`; throws with the usage line on any mistake. */
@@ -155,7 +168,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json' || a === '--diff') opts[a.slice(2)] = true;
-    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--layer-b'].includes(a)) {
+    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--layer-b', '--backend'].includes(a)) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${COMPARE_USAGE}`);
       if (a === '--model') models.push(path.resolve(argv[++i]));
       else opts[a.slice(2)] = argv[++i];
@@ -167,7 +180,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   if (models.length === 1 && textB === undefined) throw new Error(`one model compares two texts: add --text-b, or a second --model. ${COMPARE_USAGE}`);
   if (models.length === 2 && textB !== undefined) throw new Error('compare two models on one text, or two texts on one model, not both at once');
   if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
-  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']) };
+  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), backend: backendOf(opts.backend) };
 }
 
 /** `--<name>` or `--<name>-file`, exactly one (or neither when `optional`); never empty. */
@@ -245,5 +258,13 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     mechanism: opts.mechanism === true,
     export: exportFile,
     timings: opts.timings === true,
+    backend: backendOf(opts.backend),
   };
+}
+
+/** `--backend`'s value, default `native`. */
+function backendOf(v: string | true | undefined): CliBackend {
+  if (v === undefined) return 'native';
+  if (!CLI_BACKENDS.includes(v as CliBackend)) throw new Error(`--backend takes ${CLI_BACKENDS.join(', ')} (got "${v}")`);
+  return v as CliBackend;
 }

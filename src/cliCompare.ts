@@ -4,15 +4,15 @@
  * heads correspond, the mean absolute difference; `--diff` adds A − B.
  */
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-web';
 import { type AttentionRecord, recordOfLayer } from './core/attention';
 import { compareJson } from './core/export/compareJson';
 import { alignRuns } from './core/analysis/alignment';
 import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
-import { AttentionEngine } from './core/engine/attentionEngine';
-import type { CompareArgs } from './cliArgs';
+import type { AttentionEngine } from './core/engine/attentionEngine';
+import type { CliBackend, CompareArgs } from './cliArgs';
+import { openCliEngine } from './cliEngine';
 import { type PreparedSide, prepareComparison } from './models/compareInputs';
-import { type ModelInfo, engineFiles, readModelFolder } from './models/modelFolder';
+import { type ModelInfo, readModelFolder } from './models/modelFolder';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
@@ -28,11 +28,10 @@ async function runSide(engine: AttentionEngine, info: ModelInfo, p: PreparedSide
 }
 
 /** `f` with a session of `info`'s model (side `name`), released after. */
-async function withEngine<T>(info: ModelInfo, name: string, f: (engine: AttentionEngine) => Promise<T>): Promise<T> {
+async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend, f: (engine: AttentionEngine) => Promise<T>): Promise<T> {
   let engine: AttentionEngine;
   try {
-    const files = engineFiles(info);
-    engine = await AttentionEngine.create(ort, files.bytes, 'wasm', files.label, files.options);
+    engine = await openCliEngine(info, backend, {}, (line) => process.stderr.write(`warning: model ${name}: ${line}\n`));
   } catch (e) {
     throw sideError(name, info, e);
   }
@@ -58,11 +57,9 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const prepared = await prepareComparison(sides[0], sides[1]);
   if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
   const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
-  ort.env.wasm.numThreads = 1;
-  ort.env.logLevel = 'fatal';
   const [recordsA, recordsB] = infos.length === 1
-    ? await withEngine(ia, 'A', async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
-    : [await withEngine(ia, 'A', (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', (engine) => runSide(engine, ib, prepared.b, 'B'))];
+    ? await withEngine(ia, 'A', args.backend, async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
+    : [await withEngine(ia, 'A', args.backend, (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', args.backend, (engine) => runSide(engine, ib, prepared.b, 'B'))];
   const a = recordsA.map((r) => alignedRecord(r, alignment, 'a'));
   const b = recordsB.map((r) => alignedRecord(r, alignment, 'b'));
   if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);

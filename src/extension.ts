@@ -6,9 +6,11 @@ import { registerExport } from './commands/exportView';
 import { redownloadAction, registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
 import { registerShowHeadExplorer } from './commands/showHeadExplorer';
+import { registerStopNativeEngine } from './commands/stopNativeEngine';
 import { registerToggleInlineWeights } from './commands/toggleInlineWeights';
 import { EditorAttention } from './editor/editorAttention';
 import { ModelStore } from './modelStore';
+import { NativeEngines, workerScript } from './native/nativeEngines';
 import { AttentionPanels } from './panels/attentionPanel';
 import { RunNotifications } from './runs/runNotifications';
 import { RunRegistry } from './runs/runRegistry';
@@ -25,13 +27,16 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
   const runs = new RunRegistry();
   const store = new ModelStore(context);
   const editor = new EditorAttention(runs);
-  const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken);
-  const show = new ShowAttention(runs, store, panels);
+  // The native engine (onnxruntime-node) on a worker thread, started on the first native run.
+  const native = new NativeEngines(workerScript(vscode.Uri.joinPath(context.extensionUri, 'dist').fsPath));
+  const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken, native);
+  const show = new ShowAttention(runs, store, panels, native);
   const explorer = new HeadExplorerView(context.extensionUri, runs);
   context.subscriptions.push(
     runs,
     editor,
     panels,
+    native,
     new RunStatusBar(runs),
     new RunNotifications(runs, redownloadAction(store, (label) => show.modelChanged(label))),
     explorer,
@@ -40,6 +45,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     registerClearAttention(editor),
     registerShowHeadExplorer(),
     registerToggleInlineWeights(),
+    registerStopNativeEngine(native),
     registerExport(panels, runs, explorer),
     registerSelectModel(store, (label) => show.modelChanged(label)),
     registerAddModelFolder(store, (label) => show.modelChanged(label)),

@@ -15,6 +15,7 @@ import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { prepareInputs, truncationNotice } from '../models/prepareInputs';
 import { ModelTokenizer } from '../models/tokenizer';
+import type { NativeEngines } from '../native/nativeEngines';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 
@@ -26,7 +27,7 @@ export class ShowAttention {
   /** Notices about model files already shown this session. */
   private readonly noticed = new Set<string>();
 
-  constructor(private readonly runs: RunRegistry, private readonly store: ModelStore, private readonly panels: AttentionPanels) {}
+  constructor(private readonly runs: RunRegistry, private readonly store: ModelStore, private readonly panels: AttentionPanels, private readonly native: NativeEngines) {}
 
   /** Inspects the selection of `textEditor`. */
   async run(textEditor: vscode.TextEditor | undefined): Promise<void> {
@@ -135,9 +136,10 @@ export class ShowAttention {
     if (!gpu.fits) throw new ModelFolderError(tooLargeMessage(label, f, [wasm, gpu]));
     if (f.weightBytes <= warnMB * BYTES_PER_MB || this.confirmedLarge.has(info.onnxPath)) return true;
     const load = 'Load Anyway';
+    const native = this.native.availability().available;
     const where = wasm.fits
-      ? `WebAssembly can hold it (up to ${formatBytes(LIMITS.wasmWeights)} of weights); WebGPU is used on a hardware GPU.`
-      : `It is too large for WebAssembly (${wasm.reasons.join('; ')}): it runs only on WebGPU with a hardware GPU whose buffers take its largest tensor.`;
+      ? `WebAssembly can hold it (up to ${formatBytes(LIMITS.wasmWeights)} of weights); WebGPU is used on a hardware GPU${native ? ', and the native engine when attentionLens.backend says "native"' : ''}.`
+      : `It is too large for WebAssembly (${wasm.reasons.join('; ')}): ${native ? 'the native engine runs it in the extension host (no 4 GB ceiling), unless a hardware GPU in the webview holds it' : 'it runs only on WebGPU with a hardware GPU whose buffers take its largest tensor'}.`;
     const answer = await vscode.window.showWarningMessage(
       `${label} is ${describeFootprint(f)}. ${where} Loading takes a while, and attention for long selections grows quadratically.`,
       { modal: true },

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
+import { EngineError } from '../core/engine/engineError';
 import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
@@ -43,8 +45,12 @@ export class AttentionPanel extends Disposable {
   private exportSeq = 0;
   /** Exports in progress: where their chunks go. */
   private readonly exports = new Map<number, { chunk(data: Uint8Array, written: number, total: number): void; finish(): void; fail(message: string): void }>();
+  /** The models this page was given, by the id of their ONNX file: what `engine/open` may name. */
+  private readonly models = new Map<string, PanelModel>();
+  /** Native engines this page opened and has not released. */
+  private readonly engines = new Set<number>();
 
-  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
+  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines) {
     super();
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
@@ -91,7 +97,9 @@ export class AttentionPanel extends Disposable {
   private descriptor(model: PanelModel): RunRequest['model'] {
     const { onnxPath, external, ...rest } = model;
     const externalData = external?.map((f) => ({ fileId: this.grantModelFile(f.path), path: f.location, bytes: f.bytes }));
-    return { ...rest, onnxFile: this.grantModelFile(onnxPath), ...(externalData?.length ? { externalData } : {}) };
+    const onnxFile = this.grantModelFile(onnxPath);
+    this.models.set(onnxFile, model);
+    return { ...rest, onnxFile, ...(externalData?.length ? { externalData } : {}) };
   }
 
   /** The request as sent now: with the panel's start when it happened after the command, and the send time. */
@@ -197,7 +205,7 @@ export class AttentionPanel extends Disposable {
       case 'ready':
         this.ready = true;
         this.readyAt ??= wallClock();
-        this.post({ type: 'ready/reply', runtime: this.runtime, request: this.pending && this.stamped(this.pending), prepare: this.preparing });
+        this.post({ type: 'ready/reply', runtime: this.runtime, native: this.native.availability(), request: this.pending && this.stamped(this.pending), prepare: this.preparing });
         return;
       case 'file/read':
         this.sendFile(m.fileId);
@@ -242,13 +250,50 @@ export class AttentionPanel extends Disposable {
       case 'compare/request':
         void vscode.commands.executeCommand('attentionLens.compareModels');
         return;
+      case 'engine/open':
+        void this.openNative(m);
+        return;
+      case 'engine/run':
+        this.native.run(m.engine, m.input, m.mechanismOf).then(
+          (result) => this.post({ type: 'engine/didRun', requestId: m.requestId, result }),
+          (e: unknown) => this.postFailure(m.requestId, e),
+        );
+        return;
+      case 'engine/release':
+        this.engines.delete(m.engine);
+        void this.native.release(m.engine);
+        return;
       default:
         assertNever(m);
     }
   }
 
+  /** Opens a model this page was given in the native engine, on the backend it asks for. */
+  private async openNative(m: Extract<FromPanel, { type: 'engine/open' }>): Promise<void> {
+    const model = this.models.get(m.onnxFile);
+    if (!model) return this.postFailure(m.requestId, new Error('the panel asked for a model it was not given'));
+    try {
+      const { engine, backend, notice } = await this.native.open({
+        model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition },
+        backend: m.backend,
+        mechanism: m.mechanism,
+      });
+      if (this.isDisposed) return void this.native.release(engine);
+      this.engines.add(engine);
+      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, ...(notice ? { notice } : {}) });
+    } catch (e) {
+      this.postFailure(m.requestId, e);
+    }
+  }
+
+  private postFailure(requestId: number, e: unknown): void {
+    this.post({ type: 'engine/didFail', requestId, message: e instanceof Error ? e.message : String(e), ...(e instanceof EngineError ? { code: e.code } : {}) });
+  }
+
   override dispose(): void {
     if (this.isDisposed) return;
+    for (const engine of this.engines) void this.native.release(engine);
+    this.engines.clear();
     for (const e of [...this.exports.values()]) e.fail('the panel was closed during the export');
     super.dispose();
     this.panel.dispose();
@@ -261,7 +306,7 @@ export class AttentionPanels extends Disposable {
   static readonly viewType = 'attentionLens.panel';
   private current: AttentionPanel | undefined;
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>) {
+  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>, private readonly native: NativeEngines) {
     super();
     this._register(onDidFocusToken(({ runId, index }) => this.current?.focusToken(runId, index)));
     this._register({ dispose: () => this.current?.dispose() });
@@ -285,7 +330,7 @@ export class AttentionPanels extends Disposable {
       { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] },
     );
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    this.current = new AttentionPanel(panel, this.extensionUri, this.runs);
+    this.current = new AttentionPanel(panel, this.extensionUri, this.runs, this.native);
     return this.current;
   }
 }

@@ -46,6 +46,13 @@ export interface InspectJson {
   attention: Array<{ name: string; kind: string; layer: number; heads: number; queries: number; keys: number; weights: number[][][] }>;
 }
 
+/** `inspect` without blocking the test worker (runs that take seconds, or several at once). */
+export async function inspectAsync(model: string, text: string, extra: string[] = []): Promise<InspectJson> {
+  const r = await runCliAsync(['inspect', '--model', model, '--text', text, '--json', ...extra]);
+  if (r.status !== 0) throw new Error(`CLI exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as InspectJson;
+}
+
 /** Runs `inspect --json` and parses the result; fails with the CLI's stderr. */
 export function inspect(model: string, text: string, extra: string[] = []): InspectJson {
   const r = runCli(['inspect', '--model', model, '--text', text, '--json', ...extra]);

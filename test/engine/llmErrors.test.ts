@@ -39,8 +39,8 @@ function editGraph(dir: string, edit: (model: onnx.ModelProto) => void): void {
 /** The initializer the graph keeps in `location`, last of them. */
 const lastIn = (model: onnx.ModelProto, location: string) => model.graph!.initializer!.filter((t) => t.externalData?.some((e) => e.key === 'location' && e.value === location)).at(-1)!;
 
-function fails(dir: string, pattern: RegExp): void {
-  expectCliFailure(['inspect', '--model', dir, '--text', 'The quick brown fox'], pattern);
+function fails(dir: string, pattern: RegExp, backend = 'native'): void {
+  expectCliFailure(['inspect', '--model', dir, '--text', 'The quick brown fox', '--backend', backend], pattern);
 }
 
 describe('bad LLM files', () => {
@@ -82,7 +82,7 @@ describe('bad LLM files', () => {
     fails(absolute, /names external data at ".*outside\.bin", which Attention Lens refuses: it is an absolute path/);
   });
 
-  it('refuses a model too large for every backend before reading it, with its size and each limit', () => {
+  it('refuses a model too large for WebAssembly before reading it, with its size and each limit', () => {
     // One tensor said to be 5 GB, in a sparse file of that size (nothing is written or read).
     const dir = broken('too-large', (d) => {
       editGraph(d, (m) => {
@@ -92,7 +92,7 @@ describe('bad LLM files', () => {
       });
       fs.truncateSync(path.join(d, 'onnx/model.onnx_data_2'), 6e9);
     });
-    fails(dir, /^attention-lens: onnx\/model\.onnx is too large to load here \(5\.0 GB of weights, 5\.0 GB in external data; largest tensor 5\.0 GB\)\. WebAssembly: WebAssembly would hold 5\.0 GB, past the 3\.8 GB its 32-bit memory leaves for weights; its largest tensor \(.*\) is past the 2\.1 GB WebAssembly takes in one piece; one external data file is 6\.0 GB, past .*\. Choose a smaller variant of the model/);
+    fails(dir, /^attention-lens: onnx\/model\.onnx is too large to load here \(5\.0 GB of weights, 5\.0 GB in external data; largest tensor 5\.0 GB\)\. WebAssembly: WebAssembly would hold 5\.0 GB, past the 3\.8 GB its 32-bit memory leaves for weights; its largest tensor \(.*\) is past the 2\.1 GB WebAssembly takes in one piece; one external data file is 6\.0 GB, past .*\. Choose a smaller variant of the model/, 'wasm');
   });
 
   it('names an operator the backend lacks, and the way forward', () => {
@@ -101,6 +101,7 @@ describe('bad LLM files', () => {
       n.opType = 'FastSigmoid';
       n.domain = 'com.microsoft';
     }));
-    fails(dir, /^attention-lens: onnx\/model\.onnx uses the operator com\.microsoft FastSigmoid, which onnxruntime's WebAssembly build does not have \(.*\)\. Choose another variant of the model/);
+    fails(dir, /^attention-lens: onnx\/model\.onnx uses the operator com\.microsoft FastSigmoid, which onnxruntime's WebAssembly build does not have \(.*\)\. Choose another variant of the model/, 'wasm');
+    fails(dir, /^attention-lens: onnx\/model\.onnx uses the operator com\.microsoft FastSigmoid, which onnxruntime-node's CPU provider does not have \(.*\)\. Choose another variant of the model/, 'native');
   });
 });

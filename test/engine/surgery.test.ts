@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-web';
 import { AttentionEngine, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { SurgeryError, exposeAttention } from '../../src/core/engine/graphSurgery';
 import { bytesSource, scanModel } from '../../src/core/engine/onnxScan';
+import { bytesOfFiles } from '../../src/core/engine/mechanismGraph';
 import { llmGenerator, llmReference, maxDifference, referenceAttention } from '../llmStandIns';
 import { FIXTURES, inspect, runCli } from './cli';
 import { sdpaStyle } from './sdpaStyle';
@@ -126,7 +127,7 @@ describe('surgery refuses precisely', () => {
     expect(kept.map((t) => [t.name, t.dataLocation, t.externalData?.map((e) => e.value)])).toEqual([['w', 1, ['model.onnx_data', '0', '8192']], ['axes', 1, ['model.onnx_data', '8192', '8']]]);
     const data = new Uint8Array(8200);
     new DataView(data.buffer).setBigInt64(8192, -1n, true);
-    const inlined = onnx.ModelProto.decode(exposeAttention(bytes, 'model.onnx', { externalData: (loc) => (loc === 'model.onnx_data' ? data : undefined) }).bytes).graph!.initializer!;
+    const inlined = onnx.ModelProto.decode(exposeAttention(bytes, 'model.onnx', { externalData: bytesOfFiles(new Map([['model.onnx_data', data]])) }).bytes).graph!.initializer!;
     expect(inlined[0].dataLocation).toBe(1); // 8 KB stays out
     expect([inlined[1].dataLocation ?? 0, inlined[1].externalData, Array.from(inlined[1].rawData!)]).toEqual([0, [], [255, 255, 255, 255, 255, 255, 255, 255]]);
   });

@@ -53,7 +53,7 @@ describe('engine output checks', () => {
       throw new Error('failed to call OrtRun(). ERROR_CODE: 6, ERROR_MESSAGE: std::bad_alloc');
     };
     const err = await engine.run({ ids: [1, 2, 3] }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'too-large', message: expect.stringMatching(/^The model ran out of WebAssembly memory \(4 GB for the weights and every activation of the run\) on 3 tokens \(.*bad_alloc\)\. Select less text, or choose a smaller \(quantized\) variant/) });
+    expect(err).toMatchObject({ code: 'too-large', message: expect.stringMatching(/^The model ran out of WebAssembly memory \(4 GB at most, weights and activations together\) on 3 tokens \(.*bad_alloc\)\. Select less text, or choose a smaller \(quantized\) variant/) });
   });
 
   it('checks cross attention against decoder × encoder lengths', async () => {

@@ -20,7 +20,15 @@ const request = (runId: number, backend: BackendSetting = 'auto', onnxFile = 'mo
 });
 
 /** Fake surroundings: an adapter when `gpu`, engines that fail as `failOn` says, and a log of calls. */
-function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | undefined; fetchGate?: Promise<void>; rest?: () => Promise<MoreLayers>; runGate?: () => Promise<void> } = {}) {
+function harness(opts: {
+  gpu?: boolean;
+  failOn?: (backend: Backend) => Error | undefined;
+  fetchGate?: Promise<void>;
+  rest?: () => Promise<MoreLayers>;
+  runGate?: () => Promise<void>;
+  /** The host's native engine: its availability, and how opening behaves (a failure, or CUDA's notice). */
+  native?: { available: boolean; openError?: () => Error | undefined; notice?: string };
+} = {}) {
   const log: string[] = [];
   /** Backends of the engine runs started. */
   const runs: Backend[] = [];
@@ -61,6 +69,28 @@ function harness(opts: { gpu?: boolean; failOn?: (backend: Backend) => Error | u
         dispose: async () => void log.push(`dispose ${backend}`),
       };
     },
+    ...(opts.native ? {
+      native: {
+        availability: () => ({ available: opts.native!.available, reason: opts.native!.available ? 'onnxruntime-node for linux-x64' : 'onnxruntime-node has no build for darwin-x64' }),
+        open: async (model, backend, mechanism): Promise<Engine> => {
+          log.push(`native open ${model.onnxFile} ${backend}${mechanism ? ' mechanism' : ''}`);
+          const e = opts.native!.openError?.();
+          if (e) throw e;
+          const ran = opts.native!.notice ? 'native' : backend;
+          return {
+            backend: ran,
+            notice: opts.native!.notice,
+            run: async () => {
+              runs.push(ran);
+              const err = opts.failOn?.(ran);
+              if (err) throw err;
+              return { layers: [LAYER], millis: 1, warnings: [], ...(mechanism ? { mechanism: [] } : {}) };
+            },
+            dispose: async () => void log.push(`native dispose ${ran}`),
+          };
+        },
+      },
+    } : {}),
   };
   const finished: Array<[number, RunResult]> = [];
   const more: Array<[number, number, string[]]> = [];
@@ -280,6 +310,67 @@ describe('Runner placing today\'s LLM files', () => {
     const h = harness({ gpu: true });
     await h.runner.start(withModel(request(1), { footprint: footprint(1 * GB) }));
     expect(h.runs).toEqual(['webgpu']);
+  });
+});
+
+describe('Runner with the native engine (the extension host)', () => {
+  const GB = 1e9;
+  const big = (req: RunRequest): RunRequest => ({ ...req, model: { ...req.model, footprint: { protoBytes: 1e6, weightBytes: 5 * GB, halfBytes: 0, largest: { name: 'embed', bytes: 0.5 * GB }, externalBytes: 5 * GB } } });
+
+  it('runs in the host when the setting says native: no runtime and no model bytes in the page', async () => {
+    const h = harness({ native: { available: true } });
+    await h.runner.start(request(1, 'native'));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['native', 'attentionLens.backend is "native"']]);
+    expect(h.log).toEqual(['native open model-a native']);
+  });
+
+  it('in auto, gives the host a model too large for the webview, and keeps the others in the webview', async () => {
+    const h = harness({ native: { available: true } });
+    await h.runner.start(big(request(1)));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['native', 'onnx/model.onnx is too large for WebAssembly and WebGPU in the webview, so the native engine (CPU) runs it in the extension host']]);
+    await h.runner.start(request(2, 'auto', 'model-b'));
+    expect(h.runs).toEqual(['native', 'wasm']);
+  });
+
+  it('without a native engine here, runs in the webview and says why; a model too large for it is refused', async () => {
+    const h = harness({ native: { available: false } });
+    await h.runner.start(request(1, 'native'));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['wasm', 'attentionLens.backend is "native", but onnxruntime-node has no build for darwin-x64, so WebAssembly runs it (no WebGPU adapter is available)']]);
+    await h.runner.start(big(request(2)));
+    expect(h.failed[0][1]).toMatch(/^onnx\/model\.onnx is too large to load here/);
+  });
+
+  it('falls back to the webview once when the native binary fails to load, and stays there', async () => {
+    const h = harness({ native: { available: true, openError: () => new EngineError('The native engine (onnxruntime-node) is not available on linux-x64 (libonnxruntime.so.1: cannot open shared object file).', 'native-unavailable') } });
+    await h.runner.start(request(1, 'native'));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['wasm', expect.stringMatching(/^attentionLens\.backend is "native", but the native engine \(onnxruntime-node\) is not available on linux-x64 \(libonnxruntime\.so\.1: cannot open shared object file\), so WebAssembly runs it/)]]);
+    await h.runner.start(request(2, 'native'));
+    expect(h.log.filter((l) => l.startsWith('native'))).toEqual(['native open model-a native']);
+    expect(h.runs).toEqual(['wasm', 'wasm']);
+  });
+
+  it('survives a worker that dies mid-run: the run fails with its message, the next one opens a fresh engine', async () => {
+    let dead = true;
+    const h = harness({ native: { available: true }, failOn: (b) => (b === 'native' && dead ? new EngineError('The native engine ended before it answered: its thread exited with code 1. Run again: a fresh engine starts, and the model is loaded again.', 'worker-died') : undefined) });
+    await h.runner.start(request(1, 'native'));
+    expect(h.failed).toEqual([[1, expect.stringMatching(/^The native engine ended before it answered/)]]);
+    dead = false;
+    await h.runner.start(request(2, 'native'));
+    expect(h.finished.map(([id, r]) => [id, r.backend])).toEqual([[2, 'native']]);
+    expect(h.log.filter((l) => l.startsWith('native open'))).toHaveLength(2);
+  });
+
+  it('says once why CUDA was not used, with the backend that ran', async () => {
+    const h = harness({ native: { available: true, notice: 'CUDA is not available here (no CUDA-capable device); the native engine (CPU) runs onnx/model.onnx instead.' } });
+    await h.runner.start(request(1, 'native-cuda'));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['native', expect.stringMatching(/^CUDA is not available here/)]]);
+  });
+
+  it('asks the host for the mechanism of a model the host ran', async () => {
+    const h = harness({ native: { available: true } });
+    await h.runner.start(big(request(1)));
+    await h.runner.mechanism(big(request(1))).catch(() => undefined);
+    expect(h.log).toEqual(['native open model-a native', 'native open model-a native mechanism']);
   });
 });
 

@@ -3,7 +3,6 @@ import { headLabels } from '../../src/core/analysis/headLabels';
 import { cellOffsets, cellStats, similarityToHead } from '../../src/core/analysis/headGrid';
 import { comparedSummary, summarize } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
-import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { assertNever } from '../../src/core/protocol/common';
 import type { FromPanel, RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import { vscodeChannel } from '../channel';
@@ -16,10 +15,7 @@ import { tokenLabel } from '../../src/core/tokens';
 import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
 import type { LayerStore } from './layerStore';
 import { type RunTimings, wallClock } from '../../src/core/timing';
-import type { Backend } from '../../src/core/backend';
-import type { RuntimeFiles } from '../../src/core/protocol/panel';
-import { HostFileReader } from './hostFiles';
-import { chooseBackend, loadOrt, type OrtBundle } from './ortRuntime';
+import { PanelEngines } from './engineDeps';
 import { Runner, type RunResult } from './runner';
 import { ComparePane } from './comparePane';
 import { ComparisonRun } from './comparisonRun';
@@ -54,35 +50,13 @@ const comparePane = new ComparePane({
 el('compare').addEventListener('click', () => channel.post({ type: 'compare/request' }));
 const statusEls = { notice: el('notice'), progress: el('progress'), progressText: el('progress-text'), error: el('error'), status: el('status') };
 
-const files = new HostFileReader((fileId) => channel.post({ type: 'file/read', fileId }));
-/** Host ids of the runtime binaries, from `ready/reply`. */
-let runtimeFiles: RuntimeFiles | undefined;
-/** The shipped onnxruntime bundles: WASM-only for WebAssembly runs, the larger one only for WebGPU. */
-const bundles: Record<Backend, OrtBundle> = {
-  wasm: { bundle: data.ortWasmBundle!, mjs: data.ortWasmMjs! },
-  webgpu: { bundle: data.ortWebgpuBundle!, mjs: data.ortWebgpuMjs! },
-};
-
-/** Inflates a gzipped file with the browser's own DecompressionStream. */
-async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
+const engines = new PanelEngines((m) => channel.post(m), data);
 
 /** A run whose rollout waits for its remaining layers. */
 let held: { req: RunRequest; result: RunResult } | undefined;
 
 const runner = new Runner(
-  {
-    readRuntime: async (backend) => {
-      if (!runtimeFiles) throw new Error('the host has not said where the runtime is');
-      return gunzip(await files.read(runtimeFiles[backend], `onnxruntime's WebAssembly for ${backend}`));
-    },
-    loadOrt: (backend, binary) => loadOrt(bundles[backend], binary, backend),
-    chooseBackend,
-    readModel: (fileId, label, onProgress) => files.read(fileId, label, onProgress),
-    createEngine: AttentionEngine.create,
-  },
+  engines.deps(),
   {
     progress: (req, stage, message, fraction) => {
       // Only the run in progress moves the status; a preparation without one shows only on an empty panel
@@ -370,15 +344,13 @@ for (const c of [containers.head, containers.matrix, containers.text]) {
 channel.onMessage((m) => {
   switch (m.type) {
     case 'ready/reply':
-      runtimeFiles = m.runtime;
+      engines.setReady(m.runtime, m.native);
       if (m.prepare) runner.prepare(m.prepare);
       if (m.request) start(m.request);
       return;
     case 'file/chunk':
-      files.chunk(m.fileId, m.offset, m.total, m.data);
-      return;
     case 'file/didFail':
-      files.fail(m.fileId, m.message);
+      engines.receive(m);
       return;
     case 'model/prepare':
       runner.prepare(m.prepare);
@@ -405,6 +377,11 @@ channel.onMessage((m) => {
       channel.post({ type: 'similarity/didCompute', runId: m.runId, recordIndex: m.recordIndex, head: m.head, distances });
       return;
     }
+    case 'engine/didOpen':
+    case 'engine/didRun':
+    case 'engine/didFail':
+      engines.receive(m);
+      return;
     default:
       assertNever(m);
   }

@@ -6,10 +6,11 @@
  * Reports through callbacks; no DOM here, so it runs under tests with fake dependencies.
  */
 import type { AttentionLayer } from '../../src/core/attention';
-import { type Backend, type BackendSetting, backendLabel } from '../../src/core/backend';
+import { type Backend, type BackendSetting, type NativeBackend, type WebBackend, backendLabel, isNative } from '../../src/core/backend';
 import { EngineError, type EngineOptions, type ExternalDataFile, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
+import type { NativeAvailability } from '../../src/core/protocol/engine';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -17,6 +18,8 @@ import { formatBytes } from '../../src/core/units';
 /** The part of `AttentionEngine` the runner uses. */
 export interface Engine {
   readonly backend: Backend;
+  /** Why it runs elsewhere than asked (the native engine's CUDA missing), said with the backend. */
+  readonly notice?: string;
   run(input: RunInput, options?: RunOptions): Promise<RunOutput>;
   dispose(): Promise<void>;
 }
@@ -39,13 +42,21 @@ export interface ModelBytes {
 /** What the runner needs from its surroundings (the browser, onnxruntime); fakes in tests. */
 export interface RunnerDeps {
   /** The bytes of the runtime's WebAssembly binary for `backend`. */
-  readRuntime(backend: Backend): Promise<Uint8Array>;
+  readRuntime(backend: WebBackend): Promise<Uint8Array>;
   /** The runtime for `backend` from its binary, warmed up (the WebAssembly compiled). Called once per backend. */
-  loadOrt(backend: Backend, binary: Uint8Array): Promise<OrtModule>;
+  loadOrt(backend: WebBackend, binary: Uint8Array): Promise<OrtModule>;
   chooseBackend(setting: BackendSetting): Promise<MachineChoice>;
   /** The bytes of model file `fileId` (from the host), with progress. */
   readModel(fileId: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
-  createEngine(ort: OrtModule, bytes: Uint8Array, backend: Backend, fileLabel: string, options?: EngineOptions): Promise<Engine>;
+  createEngine(ort: OrtModule, bytes: Uint8Array, backend: WebBackend, fileLabel: string, options?: EngineOptions): Promise<Engine>;
+  /**
+   * The extension host's native engine (onnxruntime-node): whether it can run here (undefined: not
+   * known yet), and opening a model in it. Absent where there is none.
+   */
+  native?: {
+    availability(): NativeAvailability | undefined;
+    open(model: ModelDescriptor, backend: NativeBackend, mechanism: boolean): Promise<Engine>;
+  };
   /** The shared wall clock (epoch ms); `wallClock` unless a test fakes it. */
   now?(): number;
 }
@@ -82,6 +93,8 @@ export interface RunnerEvents {
  */
 export function shouldFallBack(error: unknown, used: Backend, setting: BackendSetting): boolean {
   if (used === 'webgpu' && error instanceof EngineError && error.code === 'wasm-only') return true;
+  // The native binary would not load here: the webview's engines still can.
+  if (isNative(used)) return error instanceof EngineError && error.code === 'native-unavailable';
   return used === 'webgpu' && setting === 'auto' && !isModelProblem(error);
 }
 
@@ -101,10 +114,14 @@ export class Runner {
   /** The mechanism engine (WASM, its own session with the extra outputs), opened when the mechanism view first asks. */
   private mechanismEngine: { file: string; promise: Promise<Engine> } | undefined;
   private bytes: { file: string; promise: Promise<ModelBytes> } | undefined;
-  private readonly runtimes = new Map<Backend, Promise<OrtModule>>();
+  private readonly runtimes = new Map<WebBackend, Promise<OrtModule>>();
   private readonly spans: TimingSpan[] = [];
   /** Models whose WebGPU run failed: `auto` goes straight to WASM for them. */
   private readonly gpuFailed = new Map<string, string>();
+  /** Why the native engine could not load, once it failed to: the webview's engines run everything after. */
+  private nativeFailed: string | undefined;
+  /** The backend each model's last run used: its mechanism runs there too when that is the native engine. */
+  private readonly lastBackend = new Map<string, Backend>();
   private readonly now: () => number;
   /** The engine run in progress, superseded or not. */
   private inFlight: Promise<RunOutput> | undefined;
@@ -145,13 +162,19 @@ export class Runner {
           if (choice.backend === 'webgpu' && !isModelProblem(e)) throw new Error(`WebGPU failed: ${(e as Error).message?.split('\n')[0] ?? String(e)}. Run again for a fresh GPU session, or set attentionLens.backend to "auto" to use WebAssembly when the GPU fails.`);
           throw e;
         }
-        // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
-        const wasmOnly = e instanceof EngineError && e.code === 'wasm-only';
-        const reason = wasmOnly ? e.message : `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
-        const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
-        if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
-        this.gpuFailed.set(req.model.onnxFile, reason);
-        choice = { backend: 'wasm', reason };
+        if (isNative(choice.backend)) {
+          // onnxruntime-node would not load: said once, and the webview's engines run from now on.
+          this.nativeFailed = (e as Error).message.replace(/\.$/, '').replace(/^The /, 'the ');
+          choice = await this.backendFor(req.model, req.backend);
+        } else {
+          // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
+          const wasmOnly = e instanceof EngineError && e.code === 'wasm-only';
+          const reason = wasmOnly ? e.message : `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
+          const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
+          if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
+          this.gpuFailed.set(req.model.onnxFile, reason);
+          choice = { backend: 'wasm', reason };
+        }
         engine = await this.engineFor(req.model, choice);
         used = this.engine;
         if (stale()) return;
@@ -163,7 +186,8 @@ export class Runner {
       this.progress('render', 'Drawing…');
       const since = req.timing?.commandAt ?? received;
       const spans = this.spans.filter((s) => s.start >= since);
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: choice.reason, warnings: out.warnings, spans, moreToCome: out.rest !== undefined });
+      this.lastBackend.set(req.model.onnxFile, engine.backend);
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: engine.notice ?? choice.reason, warnings: out.warnings, spans, moreToCome: out.rest !== undefined });
       if (out.rest) {
         const more = await out.rest.catch((e: Error): MoreLayers => ({ layers: [], warnings: [`only the first layer could be read back from the GPU (${e.message.split('\n')[0]}); run again for the others`] }));
         if (!stale()) this.events.more(req, more);
@@ -188,15 +212,19 @@ export class Runner {
    * is kept for the next query of the same model and released when another model asks.
    */
   async mechanism(req: RunRequest, names?: readonly string[]): Promise<MechanismLayer[]> {
-    const file = req.model.onnxFile;
+    const last = this.lastBackend.get(req.model.onnxFile);
+    // A model the native engine ran has its mechanism from there too (the webview may not hold it).
+    const native = last && isNative(last) && this.deps.native ? last : undefined;
+    const file = `${req.model.onnxFile}|${native ?? 'wasm'}`;
     if (this.mechanismEngine?.file !== file) {
       const previous = this.mechanismEngine?.promise;
       const promise = (async () => {
         await previous?.then((e) => e.dispose(), () => undefined);
+        if (native) return this.deps.native!.open(req.model, native, true);
         placeModel(req.model.onnxLabel, req.model.footprint, externalSizes(req.model), 'wasm', { backend: 'wasm', reason: 'the mechanism runs on WebAssembly' });
         const [ort, bytes] = await Promise.all([this.runtimeFor('wasm'), this.bytesFor(req.model)]);
         const engine = await this.deps.createEngine(ort, bytes.model, 'wasm', req.model.onnxLabel, { ...engineOptions(req.model, bytes), mechanism: true });
-        if (this.bytes?.file === file) this.bytes = undefined;
+        if (this.bytes?.file === req.model.onnxFile) this.bytes = undefined;
         return engine;
       })();
       this.mechanismEngine = { file, promise };
@@ -217,6 +245,29 @@ export class Runner {
    * that fits (`auto`); a model that fits neither fails here, before a byte of it is read.
    */
   private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
+    const native = this.nativeAvailability();
+    if (isNative(setting)) {
+      if (native.available) return { backend: setting, reason: `attentionLens.backend is "${setting}"` };
+      const web = await this.webBackendFor(model, 'auto');
+      return { ...web, reason: `attentionLens.backend is "${setting}", but ${native.reason}, so ${backendLabel(web.backend)} runs it (${web.reason})` };
+    }
+    try {
+      return await this.webBackendFor(model, setting);
+    } catch (e) {
+      // Too large for the webview: the extension host's native engine has no 4 GiB ceiling.
+      if (setting !== 'auto' || !native.available || !(e instanceof EngineError) || e.code !== 'too-large') throw e;
+      return { backend: 'native', reason: `${model.onnxLabel} is too large for WebAssembly and WebGPU in the webview, so ${backendLabel('native')} runs it in the extension host` };
+    }
+  }
+
+  /** Whether the host's native engine can run models here, and if not, why. */
+  private nativeAvailability(): NativeAvailability {
+    if (this.nativeFailed) return { available: false, reason: this.nativeFailed };
+    return this.deps.native?.availability() ?? { available: false, reason: 'the native engine is not offered here' };
+  }
+
+  /** The webview's backend for `model`, as `backendFor` describes. */
+  private async webBackendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
     if (model.wasmOnly) return placeModel(model.onnxLabel, model.footprint, externalSizes(model), 'wasm', { backend: 'wasm', reason: model.wasmOnly });
     const failed = setting === 'auto' ? this.gpuFailed.get(model.onnxFile) : undefined;
     const choice: MachineChoice = failed ? { backend: 'wasm', reason: failed } : await this.deps.chooseBackend(setting);
@@ -238,6 +289,14 @@ export class Runner {
 
   /** Loads the runtime and reads the model at the same time, releases the previous session, then opens the new one. */
   private async createEngine(model: ModelDescriptor, backend: Backend, previous: Promise<Engine> | undefined): Promise<Engine> {
+    if (isNative(backend)) {
+      // The host opens the model from its disk: no runtime or bytes in the page.
+      await previous?.then((e) => e.dispose(), () => undefined);
+      const native = this.deps.native;
+      if (!native) throw new EngineError('The native engine is not offered here.', 'native-unavailable');
+      this.progress('model', `Opening ${model.label} in ${backendLabel(backend)}…`);
+      return this.timed('session', () => native.open(model, backend, false));
+    }
     const ort = this.runtimeFor(backend);
     const bytes = this.bytesFor(model);
     const [o, b] = await Promise.all([ort, bytes]);
@@ -251,7 +310,7 @@ export class Runner {
   }
 
   /** The runtime for `backend`: its binary read, then compiled, once; failures are not kept. */
-  private runtimeFor(backend: Backend): Promise<OrtModule> {
+  private runtimeFor(backend: WebBackend): Promise<OrtModule> {
     let p = this.runtimes.get(backend);
     if (!p) {
       this.progress('runtime', `Loading onnxruntime for ${backendLabel(backend)}…`);

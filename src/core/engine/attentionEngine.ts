@@ -1,23 +1,25 @@
 /**
- * Runs an ONNX transformer with onnxruntime-web and returns its attention tensors.
- * The ort module is passed in, so the same code runs in the webview (WebGPU or WASM bundle)
- * and in Node (CLI and tests, WASM). No DOM and no vscode here.
+ * Runs an ONNX transformer with onnxruntime and returns its attention tensors. The ort module is
+ * passed in, so the same code runs in the webview (onnxruntime-web: WebGPU or WASM bundle), in
+ * Node on WebAssembly (CLI and tests) and natively (onnxruntime-node: the extension host's worker,
+ * the CLI). No DOM and no vscode here.
  */
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
-import type { Backend } from '../backend';
+import { type Backend, onCpuKernels } from '../backend';
 import { fromFloat16 } from '../float16';
 import { MechanismError, type MechanismLayer, fusedSteps, mechanismLayer } from '../mechanism';
 import { EngineError } from './engineError';
 import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention } from './graphSurgery';
+import { type ExternalBytes, bytesOfFiles } from './mechanismGraph';
 import { weightFootprint } from './modelWeights';
 import { type ModelScan, bytesSource, scanModel } from './onnxScan';
 import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds } from './inputFeeds';
-import { firstLine, openSession } from './session';
+import { MEMORY, type ExternalSource, firstLine, openSession } from './session';
 
 export { EngineError, type EngineErrorCode } from './engineError';
 
-/** The onnxruntime-web module, whichever bundle provided it. */
+/** The onnxruntime module: onnxruntime-web (whichever bundle provided it) or onnxruntime-node, which has the same API. */
 export type OrtModule = typeof Ort;
 
 /** Token ids of one run; `decoderIds` only for encoder-decoder models. */
@@ -60,6 +62,12 @@ export interface EngineOptions {
    * to onnxruntime as they are (a path would make it read the file twice).
    */
   externalData?: readonly ExternalDataFile[];
+  /**
+   * onnxruntime-node only, instead of `externalData`: the folder the graph's data locations are
+   * relative to (onnxruntime memory-maps the files), and a reader of byte ranges of those files
+   * for the few small tensors the graph surgery reads or moves into the graph.
+   */
+  externalFolder?: { folder: string; read: ExternalBytes };
   /** The first position id (0; 1 for exports that count positions from 1, as Gemma 3's do). */
   firstPosition?: number;
   /**
@@ -153,10 +161,11 @@ export class AttentionEngine {
     }
     const outputs = scan?.outputs.map((o) => o.name);
     const external = options.externalData ?? [];
-    // Float16 weights: at level 'all' the WebAssembly kernels keep float32 copies of them besides
+    const source: ExternalSource = options.externalFolder ? { folder: options.externalFolder.folder } : external;
+    // Float16 weights: at level 'all' the CPU kernels keep float32 copies of them besides
     // (SmolLM2-135M's fp16 export, CLI: peak 2.1 GB at 'all', 1.3 GB at 'basic', inference alike).
-    const level = backend === 'wasm' && scan && weightFootprint(scan).halfBytes > 0 ? 'basic' : 'all';
-    const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, external, gpuOutputs, level);
+    const level = onCpuKernels(backend) && scan && weightFootprint(scan).halfBytes > 0 ? 'basic' : 'all';
+    const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, source, gpuOutputs, level);
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
     let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await open(bytes, outputs?.filter((n) => parseAttentionName(n)));
@@ -165,20 +174,20 @@ export class AttentionEngine {
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
-        const files = new Map(external.map((f) => [f.path, f.data]));
-        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism, externalData: (location) => files.get(location) });
+        const read = options.externalFolder?.read ?? bytesOfFiles(new Map(external.map((f) => [f.path, f.data])));
+        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism, externalData: read, keepInline: options.externalFolder !== undefined });
         exposed = surgery.found;
         mechanism = surgery.mechanism;
         if (options.mechanism && mechanism.length === 0) {
           throw new EngineError(`${fileLabel}: attention was found, but not the queries and keys behind it (no score product Q·Kᵀ before any of its ${exposed.length} softmaxes), so its mechanism cannot be shown. The attention views work as usual.`, 'no-mechanism');
         }
         const gqa = exposed.find((f) => f.op === 'GroupQueryAttention');
-        if (backend !== 'wasm' && gqa) {
-          throw new EngineError(`${fileLabel} computes attention in com.microsoft GroupQueryAttention (node ${gqa.node || gqa.name}), whose weights only onnxruntime's WebAssembly kernels return: on WebGPU they would be missing. It runs on WebAssembly.`, 'wasm-only');
+        if (!onCpuKernels(backend) && gqa) {
+          throw new EngineError(`${fileLabel} computes attention in com.microsoft GroupQueryAttention (node ${gqa.node || gqa.name}), whose weights only onnxruntime's CPU kernels return: on ${backend === 'webgpu' ? 'WebGPU' : 'CUDA'} they would be missing. It runs on ${backend === 'webgpu' ? 'WebAssembly' : 'the CPU'}.`, 'wasm-only');
         }
         const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
         // A mechanism run reads every layer at once, so nothing stays on the GPU.
-        session = await openSession(ort, surgery.bytes, backend, fileLabel, surgery.inlineData ? [...external, surgery.inlineData] : external, options.mechanism ? [] : exposedNames, level);
+        session = await openSession(ort, surgery.bytes, backend, fileLabel, surgery.inlineData ? [...external, surgery.inlineData] : source, options.mechanism ? [] : exposedNames, level);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
@@ -212,7 +221,7 @@ export class AttentionEngine {
         throw new EngineError(`The model rejected the input: an index was out of range (${detail}). The ${input.ids.length} tokens may exceed the model's position table, or the tokenizer may not match the model. Select less text, or check config.json's max_position_embeddings and the model's tokenizer.json.`, 'run-failed');
       }
       if (/bad_alloc|out of memory|allocation failed|memory access out of bounds/i.test(detail)) {
-        throw new EngineError(`The model ran out of ${this.backend === 'wasm' ? 'WebAssembly memory (4 GB for the weights and every activation of the run)' : 'GPU memory'} on ${input.ids.length} tokens (${detail}). Select less text, or choose a smaller (quantized) variant of the model.`, 'too-large');
+        throw new EngineError(`The model ran out of ${MEMORY[this.backend]} on ${input.ids.length} tokens (${detail}). Select less text, or choose a smaller (quantized) variant of the model.`, 'too-large');
       }
       throw new EngineError(`The model failed to run (${detail}).`, 'run-failed');
     }

@@ -68,6 +68,11 @@ export interface SurgeryOptions {
   mechanism?: boolean;
   /** The model's external data files by location, for constants the mechanism reads (the output projection). */
   externalData?: ExternalBytes;
+  /**
+   * Keep large weights in the rewritten graph instead of pointing into the original bytes
+   * (onnxruntime-node, whose external data comes from a folder, cannot mix in bytes besides).
+   */
+  keepInline?: boolean;
 }
 
 const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
@@ -160,7 +165,7 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   if (found.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }
-  const inlineData = pointIntoOriginal(graph, bytes);
+  const inlineData = options.keepInline ? undefined : pointIntoOriginal(graph, bytes);
   return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, ...(inlineData ? { inlineData } : {}) };
 }
 

@@ -263,21 +263,30 @@ export class Constants {
   }
 }
 
-/** The bytes of a model's external data file by its location in the graph; undefined when not at hand. */
-export type ExternalBytes = (location: string) => Uint8Array | undefined;
+/**
+ * `length` bytes at `offset` of a model's external data file, by its location in the graph;
+ * undefined when the file is not at hand or is shorter.
+ */
+export type ExternalBytes = (location: string, offset: number, length: number) => Uint8Array | undefined;
+
+/** An `ExternalBytes` over files held in memory (views into them, no copies). */
+export function bytesOfFiles(files: ReadonlyMap<string, Uint8Array>): ExternalBytes {
+  return (location, offset, length) => {
+    const file = files.get(location);
+    return file && offset + length <= file.byteLength ? file.subarray(offset, offset + length) : undefined;
+  };
+}
 
 /**
- * The bytes of an external tensor, from its file (a view into it); undefined when the file or the
- * range is not there, or the tensor is longer than `maxBytes`.
+ * The bytes of an external tensor, from its file; undefined when the file or the range is not
+ * there, or the tensor is longer than `maxBytes`.
  */
 export function externalRaw(t: onnx.ITensorProto, external: ExternalBytes | undefined, maxBytes = Infinity): Uint8Array | undefined {
   const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
   const length = Number(entry('length') ?? NaN);
-  if (!(length <= maxBytes)) return undefined;
-  const file = external?.(entry('location') ?? '');
   const offset = Number(entry('offset') ?? 0);
-  if (!file || offset + length > file.byteLength) return undefined;
-  return file.subarray(offset, offset + length);
+  if (!(length <= maxBytes) || !(offset >= 0) || !Number.isSafeInteger(offset + length)) return undefined;
+  return external?.(entry('location') ?? '', offset, length);
 }
 
 /**

@@ -4,8 +4,10 @@
  */
 import type { HeadGrid } from '../analysis/headGrid';
 import type { ViewSummary } from '../analysis/summary';
-import type { Backend, BackendSetting } from '../backend';
+import type { Backend, BackendSetting, NativeBackend } from '../backend';
+import type { EngineErrorCode } from '../engine/engineError';
 import type { WeightFootprint } from '../engine/modelWeights';
+import type { NativeAvailability, NativeInput, NativeRunResult } from './engine';
 import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
 
@@ -85,7 +87,7 @@ export type RunStage = 'runtime' | 'model' | 'inference' | 'render';
 /** Host → panel. */
 export type ToPanel =
   /** Reply to `ready`: the run to show, if the host has one waiting. */
-  | { type: 'ready/reply'; runtime: RuntimeFiles; request?: RunRequest; prepare?: PrepareRequest }
+  | { type: 'ready/reply'; runtime: RuntimeFiles; native: NativeAvailability; request?: RunRequest; prepare?: PrepareRequest }
   /** Start loading this model now; a `run/start` for it follows. */
   | { type: 'model/prepare'; prepare: PrepareRequest }
   /** Start (or restart) an inspection; replaces any run in progress. */
@@ -103,7 +105,13 @@ export type ToPanel =
   /** Make an export of what the panel shows; answered with `export/chunk`s, then `export/didFinish` or `export/didFail`. */
   | { type: 'export/make'; exportId: number; format: ExportFormat }
   /** Stop making an export (the user cancelled); answered with `export/didFail`. */
-  | { type: 'export/cancel'; exportId: number };
+  | { type: 'export/cancel'; exportId: number }
+  /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available). */
+  | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string }
+  /** Reply to `engine/run`: every layer of the run (and the mechanism when asked). */
+  | { type: 'engine/didRun'; requestId: number; result: NativeRunResult }
+  /** Reply to `engine/open` or `engine/run` that failed, with a message for the user. */
+  | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode };
 
 /**
  * What the panel exports: the head view as a figure (SVG, or PNG at 2× the on-screen pixels), the
@@ -142,4 +150,10 @@ export type FromPanel =
   /** The panel's Export button: run the export command. */
   | { type: 'export/request' }
   /** The panel's Compare button: run Compare Models… on the selection shown. */
-  | { type: 'compare/request' };
+  | { type: 'compare/request' }
+  /** Request: open model file `onnxFile` (an id the host gave) in the host's native engine; answered with `engine/didOpen` or `engine/didFail`. */
+  | { type: 'engine/open'; requestId: number; onnxFile: string; backend: NativeBackend; mechanism: boolean }
+  /** Request: run an engine `engine/didOpen` named; answered with `engine/didRun` or `engine/didFail`. */
+  | { type: 'engine/run'; requestId: number; engine: number; input: NativeInput; mechanismOf?: string[] }
+  /** The page no longer needs this engine: release its session. */
+  | { type: 'engine/release'; engine: number };

@@ -1,0 +1,78 @@
+/**
+ * Messages of the native engine (onnxruntime-node on a worker thread of the extension host), and
+ * the model and results they carry. The host talks to its worker with these; the panel asks the
+ * host with `engine/…` messages of its own protocol, which carry the same results. Large numeric
+ * data crosses as typed arrays (transferred, not copied, between threads). Pure.
+ */
+import type { AttentionLayer } from '../attention';
+import type { NativeBackend } from '../backend';
+import type { EngineErrorCode } from '../engine/engineError';
+import type { MechanismLayer } from '../mechanism';
+
+/** Whether this machine can run the native engine, and if not, why (for the one notice). */
+export interface NativeAvailability {
+  available: boolean;
+  reason: string;
+}
+
+/** A model on the host's disk, as the native engine opens it (paths checked by the host before). */
+export interface NativeModel {
+  onnxPath: string;
+  /** The ONNX file relative to the model folder, for messages. */
+  label: string;
+  /** The external data files the graph names: location as the graph names it, path on disk, size. */
+  external: Array<{ location: string; path: string; bytes: number }>;
+  /** The first position id the export expects (1 for Gemma 3's exports). */
+  firstPosition?: number;
+}
+
+/** What to open: a model on a native backend, with the mechanism's extra outputs or without. */
+export interface NativeOpen {
+  model: NativeModel;
+  backend: NativeBackend;
+  mechanism?: boolean;
+}
+
+/** An opened engine: the backend it runs on (CPU when CUDA was asked for but is missing), and why. */
+export interface NativeOpened {
+  backend: NativeBackend;
+  /** Said once to the user: CUDA asked for and not available, so the CPU runs it. */
+  notice?: string;
+}
+
+/** Token ids of one run, as the engine takes them. */
+export interface NativeInput {
+  ids: Int32Array;
+  decoderIds?: Int32Array;
+}
+
+/** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
+export interface NativeRunResult {
+  layers: AttentionLayer[];
+  millis: number;
+  warnings: string[];
+  mechanism?: MechanismLayer[];
+}
+
+/** Host → worker. `engine` ids are the host's, unique for the life of the extension. */
+export type ToNativeWorker =
+  | { type: 'open'; id: number; engine: number; open: NativeOpen }
+  | { type: 'run'; id: number; engine: number; input: NativeInput; mechanismOf?: string[] }
+  | { type: 'dispose'; id: number; engine: number };
+
+/** Worker → host: one reply per request `id`. */
+export type FromNativeWorker =
+  | { type: 'opened'; id: number; opened: NativeOpened }
+  | { type: 'ran'; id: number; result: NativeRunResult }
+  | { type: 'disposed'; id: number }
+  | { type: 'failed'; id: number; message: string; code?: EngineErrorCode };
+
+/** The buffers of a result, to transfer rather than copy. */
+export function resultBuffers(r: NativeRunResult): ArrayBuffer[] {
+  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data)];
+  for (const m of r.mechanism ?? []) for (const v of Object.values(m)) if (ArrayBuffer.isView(v)) arrays.push(v);
+  // Distinct, whole buffers only: a view into a larger shared buffer is copied instead.
+  const buffers = new Set<ArrayBuffer>();
+  for (const a of arrays) if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer);
+  return [...buffers];
+}

@@ -1,0 +1,118 @@
+/**
+ * The native engine: onnxruntime-node behind the same `AttentionEngine` (surgery, mechanism,
+ * fused-op weights unchanged), opening models by path. External data is memory-mapped from the
+ * model's folder by onnxruntime (no copy, no 4 GiB ceiling); only the few small tensors the graph
+ * surgery reads are read here. Node only (the CLI, the extension host's worker, tests); no vscode.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as OrtNode from 'onnxruntime-node';
+import { type NativeBackend, backendLabel } from '../core/backend';
+import { AttentionEngine, EngineError, type EngineOptions, type OrtModule } from '../core/engine/attentionEngine';
+import type { ExternalBytes } from '../core/engine/mechanismGraph';
+import { firstLine } from '../core/engine/session';
+import type { NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
+
+let ort: OrtModule | undefined;
+
+/**
+ * onnxruntime-node, loaded once. Throws `EngineError` (`native-unavailable`) when its binary is
+ * missing for this platform (darwin-x64 has none; a VSIX for another platform carries another
+ * one) or fails to load.
+ */
+export function loadNativeOrt(): OrtModule {
+  if (ort) return ort;
+  try {
+    // A plain require of an external module: the binary is found next to the package, never bundled.
+    const m = require('onnxruntime-node') as typeof OrtNode;
+    m.env.logLevel = 'fatal';
+    ort = m as unknown as OrtModule;
+    return ort;
+  } catch (e) {
+    throw new EngineError(
+      `The native engine (onnxruntime-node) is not available on ${process.platform}-${process.arch} (${firstLine(e)}).`,
+      'native-unavailable',
+    );
+  }
+}
+
+/**
+ * Reads `length` bytes at `offset` of the external data files the host checked (`model.external`),
+ * by their location in the graph: any other location is not read.
+ */
+export function externalReader(model: NativeModel): ExternalBytes {
+  const byLocation = new Map(model.external.map((f) => [f.location, f.path]));
+  return (location, offset, length) => {
+    const file = byLocation.get(location);
+    if (!file) return undefined;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const out = new Uint8Array(length);
+      return fs.readSync(fd, out, 0, length, offset) === length ? out : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+}
+
+/**
+ * Where onnxruntime-node takes `model`'s external data from: the folder, memory-mapped, when every
+ * data file is really in it; else (the Hugging Face cache links each file to a blob elsewhere, and
+ * onnxruntime refuses data that resolves outside the folder) the files' bytes, read here.
+ */
+function externalOptions(model: NativeModel): Pick<EngineOptions, 'externalData' | 'externalFolder'> {
+  const folder = path.dirname(model.onnxPath);
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return p; // missing: onnxruntime says which file, as for any other
+    }
+  };
+  const root = real(folder) + path.sep;
+  if (model.external.every((f) => real(f.path).startsWith(root))) return { externalFolder: { folder, read: externalReader(model) } };
+  return {
+    externalData: model.external.map((f) => {
+      try {
+        return { path: f.location, data: new Uint8Array(fs.readFileSync(f.path)) };
+      } catch (e) {
+        throw new EngineError(`${f.path} could not be read (${firstLine(e)}).`, 'corrupt-model');
+      }
+    }),
+  };
+}
+
+/** Whether a failure on CUDA is the provider's (missing libraries, no device) rather than the model's. */
+function isProviderFailure(e: unknown): boolean {
+  if (!(e instanceof EngineError)) return true;
+  return e.code !== 'no-attention' && e.code !== 'unknown-input' && e.code !== 'no-mechanism';
+}
+
+/**
+ * Opens `open.model` on `open.backend`. CUDA that cannot be used (its libraries are not installed,
+ * no device, or a model whose attention only the CPU kernels return) falls back to the CPU, and
+ * says so once in `notice`.
+ */
+export async function openNativeEngine(open: NativeOpen): Promise<{ engine: AttentionEngine; opened: NativeOpened }> {
+  const ortNode = loadNativeOrt();
+  const { model } = open;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(fs.readFileSync(model.onnxPath));
+  } catch (e) {
+    throw new EngineError(`${model.onnxPath} could not be read (${firstLine(e)}).`, 'corrupt-model');
+  }
+  const options: EngineOptions = { ...externalOptions(model), firstPosition: model.firstPosition, mechanism: open.mechanism };
+  const create = (backend: NativeBackend) => AttentionEngine.create(ortNode, bytes, backend, model.label, options);
+  if (open.backend === 'native') return { engine: await create('native'), opened: { backend: 'native' } };
+  try {
+    return { engine: await create('native-cuda'), opened: { backend: 'native-cuda' } };
+  } catch (e) {
+    if (!isProviderFailure(e)) throw e;
+    const why = e instanceof EngineError && e.code === 'wasm-only' ? e.message.replace(/ It runs on the CPU\.$/, '')
+      : e instanceof EngineError && e.code === 'native-unavailable' ? e.message
+        : `CUDA could not be used (${firstLine(e)})`;
+    const notice = `${why}; ${backendLabel('native')} runs ${model.label} instead.`;
+    return { engine: await create('native'), opened: { backend: 'native', notice } };
+  }
+}

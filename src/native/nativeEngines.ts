@@ -1,0 +1,153 @@
+/**
+ * The extension host's side of the native engine: one worker thread running onnxruntime-node,
+ * started on first use, requests answered in order. A worker that ends (stopped, crashed, out of
+ * memory) fails what it had in hand with a message that says so; the next request starts a fresh
+ * one. No vscode here: the panel and tests use it alike.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { EngineError } from '../core/engine/engineError';
+import type { FromNativeWorker, NativeAvailability, NativeInput, NativeOpen, NativeOpened, NativeRunResult, ToNativeWorker } from '../core/protocol/engine';
+
+/** onnxruntime-node's binding for this platform, where its package ships it. */
+export function nativeAvailability(): NativeAvailability {
+  const target = `${process.platform}-${process.arch}`;
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  } catch {
+    return { available: false, reason: `onnxruntime-node is not installed with this copy of Attention Lens (${target})` };
+  }
+  const binding = path.join(dir, 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node');
+  return fs.existsSync(binding)
+    ? { available: true, reason: `onnxruntime-node for ${target}` }
+    : { available: false, reason: `onnxruntime-node has no build for ${target}` };
+}
+
+type Pending = { resolve(m: FromNativeWorker): void; reject(e: Error): void };
+
+/** Requests to the native worker; `stop()` ends it (and whatever it runs), `dispose()` for good. */
+export class NativeEngines {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private engineSeq = 0;
+  private disposed = false;
+  private available: NativeAvailability | undefined;
+  /** What each engine id opened, until released: a worker that ended is replaced and the model reopened on the next run. */
+  private readonly opened = new Map<number, NativeOpen>();
+  /** The engine ids the current worker holds. */
+  private readonly live = new Set<number>();
+
+  /**
+   * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
+   * limits (onnxruntime's own memory is outside them).
+   */
+  constructor(private readonly script: string, private readonly limits?: ResourceLimits) {}
+
+  /** Whether this machine can run it (checked once). */
+  availability(): NativeAvailability {
+    return (this.available ??= nativeAvailability());
+  }
+
+  /** Opens a model; resolves with the host's id for the engine and where it runs. */
+  async open(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
+    const engine = ++this.engineSeq;
+    const opened = await this.openOnWorker(engine, open);
+    this.opened.set(engine, open);
+    return { engine, ...opened };
+  }
+
+  /**
+   * Runs an opened engine once. An engine whose worker has ended since (stopped, crashed) is opened
+   * again on a fresh worker first: only the request in hand when a worker ends fails.
+   */
+  async run(engine: number, input: NativeInput, mechanismOf?: string[]): Promise<NativeRunResult> {
+    const open = this.opened.get(engine);
+    if (!open) throw new EngineError('The native engine was asked to run a model it was never given or has released.', 'worker-died');
+    if (!this.live.has(engine)) await this.openOnWorker(engine, open);
+    const r = await this.request({ type: 'run', id: 0, engine, input, ...(mechanismOf ? { mechanismOf } : {}) });
+    if (r.type !== 'ran') throw new Error(`unexpected reply ${r.type}`);
+    return r.result;
+  }
+
+  /** Releases an engine's session (nothing to do when its worker has ended since). */
+  async release(engine: number): Promise<void> {
+    this.opened.delete(engine);
+    if (!this.live.delete(engine) || !this.worker) return;
+    await this.request({ type: 'dispose', id: 0, engine }).catch(() => undefined);
+  }
+
+  /** Whether a worker is running (it holds sessions, and may be in a run). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /**
+   * Ends the worker now, whatever it is doing (onnxruntime cannot stop a run midway: this is how a
+   * run is stopped); what it had in hand fails with `why`. The next request starts a fresh worker.
+   */
+  async stop(why = 'it was stopped'): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    this.ended(w, why);
+    await w.terminate();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    void this.stop('VS Code is closing');
+  }
+
+  private async openOnWorker(engine: number, open: NativeOpen): Promise<NativeOpened> {
+    const r = await this.request({ type: 'open', id: 0, engine, open });
+    if (r.type !== 'opened') throw new Error(`unexpected reply ${r.type}`);
+    this.live.add(engine);
+    return r.opened;
+  }
+
+  private request(m: ToNativeWorker): Promise<FromNativeWorker> {
+    if (this.disposed) return Promise.reject(new EngineError('The native engine has been shut down.', 'worker-died'));
+    const worker = this.ensureWorker();
+    const id = ++this.seq;
+    return new Promise<FromNativeWorker>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...m, id });
+    }).then((r) => {
+      if (r.type === 'failed') throw new EngineError(r.message, r.code ?? 'run-failed');
+      return r;
+    });
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(this.script, this.limits ? { resourceLimits: this.limits } : {});
+    this.worker = w;
+    w.on('message', (m: FromNativeWorker) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      p?.resolve(m);
+    });
+    // An uncaught error ends the worker; 'exit' follows and fails what was pending.
+    w.on('error', (e) => this.ended(w, e.message.split('\n')[0]));
+    w.on('exit', (code) => this.ended(w, `its thread exited with code ${code}`));
+    w.unref(); // an idle worker never keeps the CLI or a test process alive
+    return w;
+  }
+
+  /** Forgets worker `w` and fails its pending requests with why it ended. */
+  private ended(w: Worker, why: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    this.live.clear();
+    const out = /memory|allocation/i.test(why) ? ' (out of memory: select less text, or choose a smaller variant of the model)' : '';
+    for (const p of this.pending.values()) p.reject(new EngineError(`The native engine ended before it answered: ${why}${out}. Run again: a fresh engine starts, and the model is loaded again.`, 'worker-died'));
+    this.pending.clear();
+  }
+}
+
+/** The worker bundle beside this one (dist/extension.js → dist/nativeWorker.js). */
+export function workerScript(dist: string): string {
+  return path.join(dist, 'nativeWorker.js');
+}

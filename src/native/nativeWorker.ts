@@ -1,0 +1,49 @@
+/**
+ * The native engine's worker thread (dist/nativeWorker.js): opens, runs and releases engines as
+ * the host asks, one request at a time (onnxruntime-node's run() blocks this thread, never the
+ * extension host's). Replies once per request; results' buffers are transferred, not copied.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { AttentionEngine } from '../core/engine/attentionEngine';
+import { EngineError } from '../core/engine/engineError';
+import { type FromNativeWorker, type ToNativeWorker, resultBuffers } from '../core/protocol/engine';
+import { openNativeEngine } from './nativeEngine';
+
+const port = parentPort;
+if (!port) throw new Error('nativeWorker runs as a worker thread');
+const engines = new Map<number, AttentionEngine>();
+/** Requests in arrival order: a run waits for the session it needs to have opened. */
+let queue = Promise.resolve();
+
+const reply = (m: FromNativeWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+async function handle(m: ToNativeWorker): Promise<void> {
+  try {
+    switch (m.type) {
+      case 'open': {
+        const { engine, opened } = await openNativeEngine(m.open);
+        engines.set(m.engine, engine);
+        return reply({ type: 'opened', id: m.id, opened });
+      }
+      case 'run': {
+        const engine = engines.get(m.engine);
+        if (!engine) throw new EngineError('The native engine no longer holds this model (it was released or restarted): run again.', 'worker-died');
+        const out = await engine.run({ ids: m.input.ids, decoderIds: m.input.decoderIds }, { mechanismOf: m.mechanismOf });
+        const result = { layers: out.layers, millis: out.millis, warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}) };
+        return reply({ type: 'ran', id: m.id, result }, resultBuffers(result));
+      }
+      case 'dispose': {
+        const engine = engines.get(m.engine);
+        engines.delete(m.engine);
+        await engine?.dispose();
+        return reply({ type: 'disposed', id: m.id });
+      }
+    }
+  } catch (e) {
+    reply({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e), code: e instanceof EngineError ? e.code : undefined });
+  }
+}
+
+port.on('message', (m: ToNativeWorker) => {
+  queue = queue.then(() => handle(m));
+});

@@ -1,0 +1,82 @@
+// The extension host's native engine: onnxruntime-node on a worker thread (dist/nativeWorker.js),
+// as the panel uses it. Its attention is the in-process native engine's, runs at once are answered
+// in order, and a worker that ends mid-request (stopped, or out of memory) fails what it had with a
+// message while the next request gets a fresh worker.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EngineError } from '../../src/core/engine/engineError';
+import type { NativeModel } from '../../src/core/protocol/engine';
+import { readModelFolder } from '../../src/models/modelFolder';
+import { NativeEngines, nativeAvailability, workerScript } from '../../src/native/nativeEngines';
+import { openNativeEngine } from '../../src/native/nativeEngine';
+import { FIXTURES, ROOT } from './cli';
+
+const SCRIPT = workerScript(path.join(ROOT, 'dist'));
+const IDS = Int32Array.from([2, 17, 431, 88, 1203, 17, 952, 3]); // below every fixture's vocabulary size
+
+function model(name: string): NativeModel {
+  const info = readModelFolder(path.join(FIXTURES, 'models', name));
+  return { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition };
+}
+
+let engines: NativeEngines | undefined;
+afterEach(() => engines?.dispose());
+
+describe('the native engine on a worker thread', () => {
+  it('is available on this machine, from the binary onnxruntime-node ships for it', () => {
+    expect(fs.existsSync(SCRIPT), 'run npm run build first').toBe(true);
+    expect(nativeAvailability()).toEqual({ available: true, reason: `onnxruntime-node for ${process.platform}-${process.arch}` });
+  });
+
+  it('gives the attention the native engine gives in-process, for a model whose attention comes from graph surgery', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const opened = await engines.open({ model: model('gpt2-plain'), backend: 'native' });
+    expect(opened.backend).toBe('native');
+    const out = await engines.run(opened.engine, { ids: IDS });
+    const { engine } = await openNativeEngine({ model: model('gpt2-plain'), backend: 'native' });
+    const direct = await engine.run({ ids: IDS });
+    await engine.dispose();
+    expect(out.layers.map((l) => [l.name, l.heads, l.queries, l.keys])).toEqual(direct.layers.map((l) => [l.name, l.heads, l.queries, l.keys]));
+    out.layers.forEach((l, i) => expect(Array.from(l.data)).toEqual(Array.from(direct.layers[i].data)));
+  });
+
+  it('answers two runs sent at once, each with its own input', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const { engine } = await engines.open({ model: model('bert-attn'), backend: 'native' });
+    const [a, b] = await Promise.all([engines.run(engine, { ids: IDS }), engines.run(engine, { ids: IDS.slice(0, 5) })]);
+    expect([a.layers[0].queries, b.layers[0].queries]).toEqual([8, 5]);
+  });
+
+  it('falls back to the CPU, saying why, when CUDA is asked for and this machine has none', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const opened = await engines.open({ model: model('bert-attn'), backend: 'native-cuda' });
+    expect(opened.backend).toBe('native');
+    expect(opened.notice).toMatch(/^CUDA is not available here \(.*\): onnxruntime-node's CUDA provider needs .*; the native engine \(CPU\) runs onnx\/model\.onnx instead\.$/);
+  });
+
+  it('fails the run in hand when the worker is stopped mid-run; the next request starts a fresh worker', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const { engine } = await engines.open({ model: model('bert-attn'), backend: 'native' });
+    const running = engines.run(engine, { ids: IDS }).catch((e: unknown) => e);
+    await engines.stop('you stopped it');
+    expect(await running).toMatchObject({ code: 'worker-died', message: expect.stringMatching(/^The native engine ended before it answered: you stopped it\. Run again: a fresh engine starts/) });
+    expect(engines.running).toBe(false);
+    // The page's engine still works: the next run opens the model again on a fresh worker.
+    expect((await engines.run(engine, { ids: IDS })).layers).toHaveLength(2);
+    expect(engines.running).toBe(true);
+    // A released engine is not reopened.
+    await engines.release(engine);
+    await expect(engines.run(engine, { ids: IDS })).rejects.toBeInstanceOf(EngineError);
+  });
+
+  it('survives a worker that runs out of memory: says so, and each later request gets a fresh worker', async () => {
+    // A JavaScript heap too small for reading gpt2-plain's graph: the worker dies of it, the host lives on.
+    engines = new NativeEngines(SCRIPT, { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1 });
+    for (let i = 0; i < 2; i++) {
+      const err = await engines.open({ model: model('gpt2-plain'), backend: 'native' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'worker-died', message: expect.stringMatching(/^The native engine ended before it answered: .*memory.* \(out of memory: select less text, or choose a smaller variant of the model\)\. Run again/) });
+      expect(engines.running).toBe(false);
+    }
+  });
+});

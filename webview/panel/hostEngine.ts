@@ -1,0 +1,81 @@
+/**
+ * The native engine as the panel sees it: engines that live in the extension host (onnxruntime-node
+ * on a worker thread), opened and run by message. The page receives attention, never weights: the
+ * model's bytes stay where the model is (also on a remote machine). No DOM; runs under tests with
+ * a fake `post`.
+ */
+import type { NativeBackend } from '../../src/core/backend';
+import { EngineError, type EngineErrorCode, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import type { NativeRunResult } from '../../src/core/protocol/engine';
+import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
+import type { Engine } from './runner';
+
+type Reply = Extract<ToPanel, { type: 'engine/didOpen' | 'engine/didRun' | 'engine/didFail' }>;
+
+/** An engine in the host: runs by message; `notice` says why it runs elsewhere than asked (CUDA missing). */
+export interface HostEngine extends Engine {
+  readonly notice?: string;
+}
+
+/** The page's side of the host's native engines: requests out, replies in. */
+export class HostEngines {
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve(r: Reply): void }>();
+
+  constructor(private readonly post: (m: FromPanel) => void) {}
+
+  /** Opens `model` in the host's native engine on `backend` (with the mechanism's outputs when asked). */
+  async open(model: ModelDescriptor, backend: NativeBackend, mechanism = false): Promise<HostEngine> {
+    const r = await this.request({ type: 'engine/open', requestId: 0, onnxFile: model.onnxFile, backend, mechanism });
+    if (r.type !== 'engine/didOpen') throw unexpected(r);
+    const id = r.engine;
+    let released = false;
+    return {
+      backend: r.backend,
+      notice: r.notice,
+      run: async (input: RunInput, options: RunOptions = {}): Promise<RunOutput> => {
+        const reply = await this.request({
+          type: 'engine/run',
+          requestId: 0,
+          engine: id,
+          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}) },
+          ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
+        });
+        if (reply.type !== 'engine/didRun') throw unexpected(reply);
+        return output(reply.result);
+      },
+      dispose: async () => {
+        if (released) return;
+        released = true;
+        this.post({ type: 'engine/release', engine: id });
+      },
+    };
+  }
+
+  /** A reply from the host; false when it is not one of these messages. */
+  receive(m: ToPanel): boolean {
+    if (m.type !== 'engine/didOpen' && m.type !== 'engine/didRun' && m.type !== 'engine/didFail') return false;
+    const w = this.waiting.get(m.requestId);
+    this.waiting.delete(m.requestId);
+    w?.resolve(m);
+    return true;
+  }
+
+  private async request(m: Extract<FromPanel, { requestId: number }>): Promise<Reply> {
+    const requestId = ++this.seq;
+    const reply = await new Promise<Reply>((resolve) => {
+      this.waiting.set(requestId, { resolve });
+      this.post({ ...m, requestId });
+    });
+    if (reply.type === 'engine/didFail') throw new EngineError(reply.message, (reply.code ?? 'run-failed') as EngineErrorCode);
+    return reply;
+  }
+}
+
+function output(r: NativeRunResult): RunOutput {
+  return { layers: r.layers, millis: r.millis, warnings: r.warnings, ...(r.mechanism ? { mechanism: r.mechanism } : {}) };
+}
+
+function unexpected(r: Reply): Error {
+  return new Error(`the host answered ${r.type} out of turn`);
+}
