@@ -43,7 +43,7 @@ const PANEL_CASES: Array<[string, string]> = [
 ];
 
 /** One measured case. */
-interface Row {
+export interface Row {
   arch: string;
   variant: string;
   files: string;
@@ -66,12 +66,15 @@ const run = (args: string[]) => new Promise<{ code: number; stdout: string; stde
 /** "model.onnx + 2 data files". */
 const filesOf = (onnx: string, data: number) => `${path.basename(onnx)}${data ? ` + ${data} data file${data > 1 ? 's' : ''}` : ''}`;
 
-/** The CLI on one variant, under /usr/bin/time for its peak resident memory. */
-async function cliCase(arch: string, variant: string, folder: string, onnx: string, textFile: string): Promise<Row> {
+/**
+ * The CLI on one variant (`backend`, default WebAssembly as in the panel; `--json` unless `json` is
+ * false, for inputs whose JSON would pass a string's length), under /usr/bin/time for its peak resident memory.
+ */
+export async function cliCase(arch: string, variant: string, folder: string, onnx: string, textFile: string, backend = 'wasm', json = true): Promise<Row> {
   const info = readModelFolder(folder, onnx);
   const row: Row = { arch, variant, files: filesOf(onnx, info.external.length), weights: info.footprint.weightBytes };
   const t0 = Date.now();
-  const r = await run(['/usr/bin/time', '-f', 'peak-kb %M', process.execPath, path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', folder, '--onnx', onnx, '--text-file', textFile, '--json', '--timings']);
+  const r = await run(['/usr/bin/time', '-f', 'peak-kb %M', process.execPath, path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', folder, '--onnx', onnx, '--text-file', textFile, ...(json ? ['--json'] : []), '--timings', '--backend', backend]);
   const fit = fitOn('wasm', info.footprint, undefined, info.external.map((e) => e.bytes));
   if (r.code !== 0) {
     const message = r.stderr.split('\n').find((l) => l.startsWith('attention-lens: '))?.replace(/^attention-lens: /, '') ?? r.stderr;

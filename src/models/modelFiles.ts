@@ -124,9 +124,15 @@ export function readModelFiles(folder: string, onnxPath: string, config: Record<
 export function readExternalData(files: readonly ExternalDataPath[]): Array<{ path: string; data: Uint8Array }> {
   return files.map((f) => {
     try {
-      return { path: f.location, data: new Uint8Array(fs.readFileSync(f.path)) };
+      return { path: f.location, data: readBytes(f.path) };
     } catch (e) {
       throw new ModelFolderError(`${f.path} could not be read (${(e as Error).message}).`);
     }
   });
+}
+
+/** A file's bytes as a Uint8Array viewing the Buffer read (no second copy: 440 MB took 2.5 s to copy). */
+export function readBytes(file: string): Uint8Array {
+  const b = fs.readFileSync(file);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { EngineOptions } from '../core/engine/attentionEngine';
 import { fitOn, tooLargeMessage } from '../core/engine/backendLimits';
 import type { WeightFootprint } from '../core/engine/modelWeights';
-import { type ExternalDataPath, readExternalData, readModelFiles } from './modelFiles';
+import { type ExternalDataPath, readBytes, readExternalData, readModelFiles } from './modelFiles';
 import { ModelFolderError } from './modelFolderError';
 
 export { ModelFolderError };
@@ -242,7 +242,7 @@ export function engineFiles(info: ModelInfo): { bytes: Uint8Array; label: string
 /** Reads the ONNX bytes of a model, with a clear error when the file cannot be read. */
 export function readOnnxBytes(info: ModelInfo): Uint8Array {
   try {
-    return new Uint8Array(fs.readFileSync(info.onnxPath));
+    return readBytes(info.onnxPath);
   } catch (e) {
     throw new ModelFolderError(`${info.onnxPath} could not be read (${(e as Error).message}).`);
   }

@@ -12,6 +12,7 @@ import { AttentionEngine, EngineError, type EngineOptions, type OrtModule } from
 import type { ExternalBytes } from '../core/engine/mechanismGraph';
 import { firstLine } from '../core/engine/session';
 import type { NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
+import { readBytes } from '../models/modelFiles';
 
 let ort: OrtModule | undefined;
 
@@ -61,6 +62,8 @@ export function externalReader(model: NativeModel): ExternalBytes {
  * onnxruntime refuses data that resolves outside the folder) the files' bytes, read here.
  */
 function externalOptions(model: NativeModel): Pick<EngineOptions, 'externalData' | 'externalFolder'> {
+  // A single-file model: nothing to map, and the surgery may point the rewritten graph into the original bytes.
+  if (model.external.length === 0) return {};
   const folder = path.dirname(model.onnxPath);
   const real = (p: string) => {
     try {
@@ -74,7 +77,7 @@ function externalOptions(model: NativeModel): Pick<EngineOptions, 'externalData'
   return {
     externalData: model.external.map((f) => {
       try {
-        return { path: f.location, data: new Uint8Array(fs.readFileSync(f.path)) };
+        return { path: f.location, data: readBytes(f.path) };
       } catch (e) {
         throw new EngineError(`${f.path} could not be read (${firstLine(e)}).`, 'corrupt-model');
       }
@@ -98,7 +101,7 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Atte
   const { model } = open;
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(fs.readFileSync(model.onnxPath));
+    bytes = readBytes(model.onnxPath);
   } catch (e) {
     throw new EngineError(`${model.onnxPath} could not be read (${firstLine(e)}).`, 'corrupt-model');
   }

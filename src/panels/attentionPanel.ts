@@ -9,6 +9,7 @@ import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
 import { EngineError } from '../core/engine/engineError';
 import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { NativeRunResult } from '../core/protocol/engine';
 import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
@@ -255,7 +256,7 @@ export class AttentionPanel extends Disposable {
         return;
       case 'engine/run':
         this.native.run(m.engine, m.input, m.mechanismOf).then(
-          (result) => this.post({ type: 'engine/didRun', requestId: m.requestId, result }),
+          (result) => this.sendResult(m.requestId, result).catch(() => undefined), // the panel closed meanwhile
           (e: unknown) => this.postFailure(m.requestId, e),
         );
         return;
@@ -283,6 +284,21 @@ export class AttentionPanel extends Disposable {
       this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, ...(notice ? { notice } : {}) });
     } catch (e) {
       this.postFailure(m.requestId, e);
+    }
+  }
+
+  /**
+   * Sends a native run's result: the first layer at once, then the others one message each, each
+   * after the page took the last (measured in code-server: BERT-base's 151 MB at 512 tokens took
+   * 20 s to cross as one message, where the picture needs only the first layer). A mechanism run
+   * goes whole: its view needs every tensor.
+   */
+  private async sendResult(requestId: number, result: NativeRunResult): Promise<void> {
+    const [first, ...rest] = result.mechanism ? [result.layers] : [result.layers.slice(0, 1), ...result.layers.slice(1).map((l) => [l])];
+    await this.panel.webview.postMessage({ type: 'engine/didRun', requestId, result: { ...result, layers: first ?? [] }, more: rest.length } satisfies ToPanel);
+    for (const [layer] of rest) {
+      if (this.isDisposed) return;
+      await this.panel.webview.postMessage({ type: 'engine/didRunLayer', requestId, layer } satisfies ToPanel);
     }
   }
 

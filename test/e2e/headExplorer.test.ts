@@ -173,6 +173,8 @@ describe('Long inputs in the panel', () => {
     const tokens = await panel.$$eval('#link-list li', (l) => l.length);
     const naive = 4 * 8 * tokens * tokens * 4;
     expect(naive).toBeGreaterThan(16 << 20);
+    // The first layer draws first; the others follow (the native engine sends them one by one).
+    await expect.poll(() => panel.$$eval('#layer-select option', (o) => o.length), { timeout: 60_000 }).toBe(4);
     // Once drawn, the layers are compacted: layer 1 in full and every layer in 16 bits, the grid besides.
     await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, 0.8 * naive, { timeout: 60_000 });
     expect(await panel.$eval('body', (b) => b.dataset.layerPrecision)).toBe('full');

@@ -62,7 +62,7 @@ describe.each([
   ['wasm', false],
 ] as const)('Show Attention on %s', (backend, webgpu) => {
   // Chromium's only adapter here is SwiftShader, which `auto` passes over for WASM: WebGPU is forced.
-  const session = useSession(webgpu, webgpu ? { 'attentionLens.backend': 'webgpu' } : {});
+  const session = useSession(webgpu, { 'attentionLens.backend': webgpu ? 'webgpu' : 'wasm' });
 
   it('draws the links in the panel and shows weights in the editor hover', async () => {
     const { page, server } = session;
@@ -153,7 +153,7 @@ describe('backends agree', () => {
 });
 
 describe('Show Attention when things go wrong', () => {
-  const session = useSession(true); // `auto` with only SwiftShader: WASM, and a cold start long enough to close mid-run
+  const session = useSession(true, { 'attentionLens.backend': 'wasm' }); // WebAssembly: a cold start long enough to close mid-run
 
   beforeAll(async () => {
     await session.page.goto(session.server.url);
@@ -190,7 +190,7 @@ describe('Show Attention when things go wrong', () => {
     // `auto` passed over the software adapter, and the status bar says why and where the time went.
     expect(await again.$eval('body', (b) => b.dataset.backend)).toBe('wasm');
     await page.locator('.statusbar-item', { hasText: 'WASM' }).first().hover();
-    const tip = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: /renders in software/ }).first();
+    const tip = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: /attentionLens\.backend is "wasm"/ }).first();
     await tip.waitFor({ timeout: 10_000 });
     expect(await tip.innerText()).toMatch(/from the command to the picture: .*inference/);
     const log = server.extensionHostLogs();
@@ -200,20 +200,22 @@ describe('Show Attention when things go wrong', () => {
 });
 
 describe('Show Attention on user models without attention outputs', () => {
-  // An SDPA export (the transformers default) that only outputs logits: the webview finds its
-  // attention by graph surgery. The folder is a copy, so the second test can swap the graph.
+  // An SDPA export (the transformers default) that only outputs logits: the engine finds its
+  // attention by graph surgery. With \`auto\` and no hardware GPU here, the native engine runs it
+  // (and the mechanism); the webview's surgery is checked on WebGPU in llmModels.test.ts. The folder
+  // is a copy, so the second test can swap the graph.
   const model = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-sdpa-'));
   fs.cpSync(path.join(ROOT, 'test/fixtures/models/bert-sdpa'), model, { recursive: true });
   afterAll(() => fs.rmSync(model, { recursive: true, force: true }));
   const session = useSession(false, { 'attentionLens.model': model });
 
-  it('finds the attention of an SDPA export in the webview and draws it', async () => {
+  it('finds the attention of an SDPA export and draws it (auto: the native engine)', async () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
     const frame = await runFromContextMenu(page);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${path.basename(model)} · WASM`));
+    expect(await frame.$eval('#status', (s) => s.textContent)).toMatch(new RegExp(`^${path.basename(model)} · Native CPU`));
   });
 
   it('opens the mechanism view for a token, with the weights the head view shows', async () => {

@@ -324,12 +324,24 @@ describe('Runner with the native engine (the extension host)', () => {
     expect(h.log).toEqual(['native open model-a native']);
   });
 
-  it('in auto, gives the host a model too large for the webview, and keeps the others in the webview', async () => {
+  it('in auto on a hardware GPU, keeps WebGPU for what it holds', async () => {
+    const h = harness({ gpu: true, native: { available: true } });
+    await h.runner.start(big(request(1)));
+    await h.runner.start(request(2, 'auto', 'model-b'));
+    expect(h.runs).toEqual(['webgpu', 'webgpu']);
+  });
+
+  it('in auto without a hardware GPU, runs on the native engine rather than WebAssembly, and says why', async () => {
     const h = harness({ native: { available: true } });
     await h.runner.start(big(request(1)));
-    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['native', 'onnx/model.onnx is too large for WebAssembly and WebGPU in the webview, so the native engine (CPU) runs it in the extension host']]);
     await h.runner.start(request(2, 'auto', 'model-b'));
-    expect(h.runs).toEqual(['native', 'wasm']);
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([
+      ['native', 'onnx/model.onnx is too large for WebAssembly and WebGPU in the webview, so the native engine (CPU) runs it in the extension host'],
+      ['native', 'the native engine (CPU) runs it: faster than WebAssembly, which the webview would use (no WebGPU adapter is available)'],
+    ]);
+    // Asked for by name, WebAssembly stays WebAssembly.
+    await h.runner.start(request(3, 'wasm', 'model-b'));
+    expect(h.runs).toEqual(['native', 'native', 'wasm']);
   });
 
   it('without a native engine here, runs in the webview and says why; a model too large for it is refused', async () => {

@@ -5,12 +5,20 @@
  * a fake `post`.
  */
 import type { NativeBackend } from '../../src/core/backend';
-import { EngineError, type EngineErrorCode, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import type { AttentionLayer } from '../../src/core/attention';
+import { EngineError, type EngineErrorCode, type MoreLayers, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
 import type { NativeRunResult } from '../../src/core/protocol/engine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
 import type { Engine } from './runner';
 
 type Reply = Extract<ToPanel, { type: 'engine/didOpen' | 'engine/didRun' | 'engine/didFail' }>;
+
+/** Layers of a run still arriving (`engine/didRunLayer`), and who waits for them. */
+interface Arriving {
+  layers: AttentionLayer[];
+  expected: number;
+  resolve(more: MoreLayers): void;
+}
 
 /** An engine in the host: runs by message; `notice` says why it runs elsewhere than asked (CUDA missing). */
 export interface HostEngine extends Engine {
@@ -21,6 +29,7 @@ export interface HostEngine extends Engine {
 export class HostEngines {
   private seq = 0;
   private readonly waiting = new Map<number, { resolve(r: Reply): void }>();
+  private readonly arriving = new Map<number, Arriving>();
 
   constructor(private readonly post: (m: FromPanel) => void) {}
 
@@ -42,7 +51,11 @@ export class HostEngines {
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
-        return output(reply.result);
+        const out = output(reply.result);
+        if (reply.more === 0) return out;
+        // The first layer draws now; the others follow one message each (as WebGPU reads them back).
+        const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], expected: reply.more, resolve }));
+        return { ...out, rest };
       },
       dispose: async () => {
         if (released) return;
@@ -54,6 +67,15 @@ export class HostEngines {
 
   /** A reply from the host; false when it is not one of these messages. */
   receive(m: ToPanel): boolean {
+    if (m.type === 'engine/didRunLayer') {
+      const a = this.arriving.get(m.requestId);
+      a?.layers.push(m.layer);
+      if (a && a.layers.length === a.expected) {
+        this.arriving.delete(m.requestId);
+        a.resolve({ layers: a.layers, warnings: [] }); // the run's warnings covered every layer
+      }
+      return true;
+    }
     if (m.type !== 'engine/didOpen' && m.type !== 'engine/didRun' && m.type !== 'engine/didFail') return false;
     const w = this.waiting.get(m.requestId);
     this.waiting.delete(m.requestId);
@@ -61,7 +83,7 @@ export class HostEngines {
     return true;
   }
 
-  private async request(m: Extract<FromPanel, { requestId: number }>): Promise<Reply> {
+  private async request(m: Extract<FromPanel, { requestId: number }>): Promise<Reply & { requestId: number }> {
     const requestId = ++this.seq;
     const reply = await new Promise<Reply>((resolve) => {
       this.waiting.set(requestId, { resolve });

@@ -379,6 +379,7 @@ channel.onMessage((m) => {
     }
     case 'engine/didOpen':
     case 'engine/didRun':
+    case 'engine/didRunLayer':
     case 'engine/didFail':
       engines.receive(m);
       return;

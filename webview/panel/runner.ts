@@ -14,6 +14,9 @@ import type { NativeAvailability } from '../../src/core/protocol/engine';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
+import { Placement, externalSizes, isModelProblem, shouldFallBack } from './placement';
+
+export { shouldFallBack } from './placement';
 
 /** The part of `AttentionEngine` the runner uses. */
 export interface Engine {
@@ -85,24 +88,6 @@ export interface RunnerEvents {
   failed(request: RunRequest, message: string): void;
 }
 
-/**
- * Whether a run that failed on `used` should be retried on WASM: only in `auto` mode, only after
- * WebGPU, and never for problems of the model itself (no attention found, inputs it cannot
- * fill): they would fail the same way on the CPU. A session WebGPU cannot create is retried. A
- * model whose attention only WebAssembly returns (GroupQueryAttention) goes there whatever the setting.
- */
-export function shouldFallBack(error: unknown, used: Backend, setting: BackendSetting): boolean {
-  if (used === 'webgpu' && error instanceof EngineError && error.code === 'wasm-only') return true;
-  // The native binary would not load here: the webview's engines still can.
-  if (isNative(used)) return error instanceof EngineError && error.code === 'native-unavailable';
-  return used === 'webgpu' && setting === 'auto' && !isModelProblem(error);
-}
-
-/** A problem of the model itself (no attention found, inputs it cannot fill): every backend fails alike. */
-function isModelProblem(error: unknown): boolean {
-  return error instanceof EngineError && (error.code === 'no-attention' || error.code === 'unknown-input');
-}
-
 /** Spans kept for the timings of the runs to come (older ones cannot belong to them). */
 const MAX_SPANS = 64;
 
@@ -116,10 +101,7 @@ export class Runner {
   private bytes: { file: string; promise: Promise<ModelBytes> } | undefined;
   private readonly runtimes = new Map<WebBackend, Promise<OrtModule>>();
   private readonly spans: TimingSpan[] = [];
-  /** Models whose WebGPU run failed: `auto` goes straight to WASM for them. */
-  private readonly gpuFailed = new Map<string, string>();
-  /** Why the native engine could not load, once it failed to: the webview's engines run everything after. */
-  private nativeFailed: string | undefined;
+  private readonly placement: Placement;
   /** The backend each model's last run used: its mechanism runs there too when that is the native engine. */
   private readonly lastBackend = new Map<string, Backend>();
   private readonly now: () => number;
@@ -128,11 +110,12 @@ export class Runner {
 
   constructor(private readonly deps: RunnerDeps, private readonly events: RunnerEvents) {
     this.now = deps.now ?? wallClock;
+    this.placement = new Placement(deps);
   }
 
   /** Gets `p`'s model ready for a run (runtime, bytes, session) without running it. Failures surface in the run. */
   prepare(p: PrepareRequest): void {
-    void this.backendFor(p.model, p.backend).then((choice) => this.engineFor(p.model, choice)).catch(() => undefined);
+    void this.placement.backendFor(p.model, p.backend).then((choice) => this.engineFor(p.model, choice)).catch(() => undefined);
   }
 
   /** Starts `req`, superseding any run in progress; resolves when it has finished or failed. */
@@ -145,7 +128,7 @@ export class Runner {
     /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
     let used: { key: string; promise: Promise<Engine> } | undefined;
     try {
-      let choice = await this.backendFor(req.model, req.backend);
+      let choice = await this.placement.backendFor(req.model, req.backend);
       let engine: Engine;
       let out: RunOutput;
       try {
@@ -164,15 +147,15 @@ export class Runner {
         }
         if (isNative(choice.backend)) {
           // onnxruntime-node would not load: said once, and the webview's engines run from now on.
-          this.nativeFailed = (e as Error).message.replace(/\.$/, '').replace(/^The /, 'the ');
-          choice = await this.backendFor(req.model, req.backend);
+          this.placement.nativeFailed((e as Error).message);
+          choice = await this.placement.backendFor(req.model, req.backend);
         } else {
           // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
           const wasmOnly = e instanceof EngineError && e.code === 'wasm-only';
           const reason = wasmOnly ? e.message : `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
           const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
           if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
-          this.gpuFailed.set(req.model.onnxFile, reason);
+          this.placement.gpuFailed(req.model.onnxFile, reason);
           choice = { backend: 'wasm', reason };
         }
         engine = await this.engineFor(req.model, choice);
@@ -237,41 +220,6 @@ export class Runner {
     const missing = names?.find((n) => !out.mechanism?.some((m) => m.name === n));
     if (missing || !out.mechanism?.length) throw new EngineError(`The mechanism of ${missing ?? 'this model'} could not be found in its graph (its queries and keys are not a plain score product).`, 'no-mechanism');
     return out.mechanism;
-  }
-
-  /**
-   * The backend for `model`: WebAssembly for a model only it can run (whatever the setting), the
-   * one the setting and the machine suggest when the model fits it, else the other one when only
-   * that fits (`auto`); a model that fits neither fails here, before a byte of it is read.
-   */
-  private async backendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
-    const native = this.nativeAvailability();
-    if (isNative(setting)) {
-      if (native.available) return { backend: setting, reason: `attentionLens.backend is "${setting}"` };
-      const web = await this.webBackendFor(model, 'auto');
-      return { ...web, reason: `attentionLens.backend is "${setting}", but ${native.reason}, so ${backendLabel(web.backend)} runs it (${web.reason})` };
-    }
-    try {
-      return await this.webBackendFor(model, setting);
-    } catch (e) {
-      // Too large for the webview: the extension host's native engine has no 4 GiB ceiling.
-      if (setting !== 'auto' || !native.available || !(e instanceof EngineError) || e.code !== 'too-large') throw e;
-      return { backend: 'native', reason: `${model.onnxLabel} is too large for WebAssembly and WebGPU in the webview, so ${backendLabel('native')} runs it in the extension host` };
-    }
-  }
-
-  /** Whether the host's native engine can run models here, and if not, why. */
-  private nativeAvailability(): NativeAvailability {
-    if (this.nativeFailed) return { available: false, reason: this.nativeFailed };
-    return this.deps.native?.availability() ?? { available: false, reason: 'the native engine is not offered here' };
-  }
-
-  /** The webview's backend for `model`, as `backendFor` describes. */
-  private async webBackendFor(model: ModelDescriptor, setting: BackendSetting): Promise<BackendChoice> {
-    if (model.wasmOnly) return placeModel(model.onnxLabel, model.footprint, externalSizes(model), 'wasm', { backend: 'wasm', reason: model.wasmOnly });
-    const failed = setting === 'auto' ? this.gpuFailed.get(model.onnxFile) : undefined;
-    const choice: MachineChoice = failed ? { backend: 'wasm', reason: failed } : await this.deps.chooseBackend(setting);
-    return placeModel(model.onnxLabel, model.footprint, externalSizes(model), failed ? 'wasm' : setting, choice);
   }
 
   /** The engine for `model` on `choice.backend`: the one loaded or being loaded, else a new one. Failures are not kept. */
@@ -405,11 +353,6 @@ export class Runner {
     this.spans.push({ stage, start, end });
     if (this.spans.length > MAX_SPANS) this.spans.splice(0, this.spans.length - MAX_SPANS);
   }
-}
-
-/** Sizes of a model's external data files. */
-function externalSizes(model: ModelDescriptor): number[] {
-  return (model.externalData ?? []).map((f) => f.bytes);
 }
 
 /** How the engine opens `model`: its external data, where its positions start. */

@@ -3,6 +3,7 @@
  * `did…` for notifications, `scope/…` names; large numeric data crosses as typed arrays.
  */
 import type { HeadGrid } from '../analysis/headGrid';
+import type { AttentionLayer } from '../attention';
 import type { ViewSummary } from '../analysis/summary';
 import type { Backend, BackendSetting, NativeBackend } from '../backend';
 import type { EngineErrorCode } from '../engine/engineError';
@@ -108,8 +109,13 @@ export type ToPanel =
   | { type: 'export/cancel'; exportId: number }
   /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available). */
   | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string }
-  /** Reply to `engine/run`: every layer of the run (and the mechanism when asked). */
-  | { type: 'engine/didRun'; requestId: number; result: NativeRunResult }
+  /**
+   * Reply to `engine/run`: the run's first layer (every layer, and the mechanism, when it was asked
+   * for), every warning, and how many layers follow in `engine/didRunLayer`s, one each, in order.
+   */
+  | { type: 'engine/didRun'; requestId: number; result: NativeRunResult; more: number }
+  /** The next layer of run `requestId` (see `engine/didRun`). */
+  | { type: 'engine/didRunLayer'; requestId: number; layer: AttentionLayer }
   /** Reply to `engine/open` or `engine/run` that failed, with a message for the user. */
   | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode };
 

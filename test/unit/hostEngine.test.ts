@@ -1,0 +1,55 @@
+// The page's side of the host's native engine: requests out, replies in; a run's first layer
+// resolves the run, the others arrive one message each; failures carry the host's code.
+import { describe, expect, it } from 'vitest';
+import type { AttentionLayer } from '../../src/core/attention';
+import { EngineError } from '../../src/core/engine/attentionEngine';
+import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
+import { HostEngines } from '../../webview/panel/hostEngine';
+
+const MODEL: ModelDescriptor = { id: 'm', label: 'M', architecture: 'gpt2', onnxFile: 'file-1', onnxLabel: 'onnx/model.onnx', causal: true };
+const layer = (i: number): AttentionLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, queries: 1, keys: 1, data: Float32Array.of(i) });
+
+/** A page whose host answers as `answer` says; `sent` logs every message out. */
+function page(answer: (m: FromPanel, reply: (r: ToPanel) => void) => void) {
+  const sent: FromPanel[] = [];
+  let engines!: HostEngines;
+  // Replies arrive as later tasks, as messages do.
+  const reply = (r: ToPanel) => setTimeout(() => engines.receive(r), 0);
+  engines = new HostEngines((m) => {
+    sent.push(m);
+    answer(m, reply);
+  });
+  return { engines, sent };
+}
+
+describe('HostEngines', () => {
+  it('opens an engine by the model file id, and resolves a run with its first layer, then the rest as they arrive', async () => {
+    const { engines, sent } = page((m, reply) => {
+      if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 7, backend: 'native' });
+      if (m.type === 'engine/run') {
+        reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [layer(0)], millis: 3, warnings: ['w'] }, more: 2 });
+        reply({ type: 'engine/didRunLayer', requestId: m.requestId, layer: layer(1) });
+        reply({ type: 'engine/didRunLayer', requestId: m.requestId, layer: layer(2) });
+      }
+    });
+    const engine = await engines.open(MODEL, 'native');
+    expect(engine.backend).toBe('native');
+    const out = await engine.run({ ids: [5, 6] });
+    expect([out.layers.map((l) => l.name), out.millis, out.warnings]).toEqual([['attentions.0'], 3, ['w']]);
+    expect((await out.rest!).layers.map((l) => l.name)).toEqual(['attentions.1', 'attentions.2']);
+    const run = sent.find((m) => m.type === 'engine/run');
+    expect(run).toMatchObject({ engine: 7, input: { ids: Int32Array.of(5, 6) } });
+    await engine.dispose();
+    await engine.dispose();
+    expect(sent.filter((m) => m.type === 'engine/release')).toEqual([{ type: 'engine/release', engine: 7 }]);
+  });
+
+  it('fails with the host\'s message and code', async () => {
+    const { engines } = page((m, reply) => {
+      if (m.type === 'engine/open') reply({ type: 'engine/didFail', requestId: m.requestId, message: 'The native engine (onnxruntime-node) is not available on darwin-x64.', code: 'native-unavailable' });
+    });
+    const err = await engines.open(MODEL, 'native').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineError);
+    expect(err).toMatchObject({ code: 'native-unavailable', message: 'The native engine (onnxruntime-node) is not available on darwin-x64.' });
+  });
+});
