@@ -74,9 +74,9 @@ export class Placement {
       if (setting !== 'auto' || !native.available || !(e instanceof EngineError) || e.code !== 'too-large') throw e;
       return { backend: 'native', reason: `${model.onnxLabel} is too large for WebAssembly and WebGPU in the webview, so ${backendLabel('native')} runs it in the extension host` };
     }
-    // No hardware GPU here: the native engine draws the first picture about 5× sooner than
-    // WebAssembly (no runtime to compile, no weights to copy into the page) and runs as fast after
-    // (npm run bench:native: cold 0.17–0.20×, warm 0.99–1.26× in code-server).
+    // No hardware GPU here: the native engine draws a window's first picture 2–5× sooner than
+    // WebAssembly (no runtime to compile, no weights to copy into the page) and later ones within
+    // about 20 % (npm run bench:native: cold 0.56× and 0.20×, warm 1.14× and 1.18× in code-server).
     if (setting === 'auto' && web.backend === 'wasm' && native.available) {
       return { backend: 'native', reason: `${backendLabel('native')} runs it: faster than WebAssembly, which the webview would use (${web.reason})` };
     }
