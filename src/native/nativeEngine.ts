@@ -5,6 +5,7 @@
  * surgery reads are read here. Node only (the CLI, the extension host's worker, tests); no vscode.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import { type NativeBackend, backendLabel } from '../core/backend';
@@ -12,6 +13,7 @@ import { AttentionEngine, EngineError, type EngineOptions, type OrtModule } from
 import type { ExternalBytes } from '../core/engine/mechanismGraph';
 import { firstLine } from '../core/engine/session';
 import type { NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
+import { formatBytes } from '../core/units';
 import { readBytes } from '../models/modelFiles';
 
 let ort: OrtModule | undefined;
@@ -56,14 +58,19 @@ export function externalReader(model: NativeModel): ExternalBytes {
   };
 }
 
+/** Node reads no file past 2 GiB into one Buffer. */
+const MAX_READ = 2 ** 31 - 1;
+
 /**
  * Where onnxruntime-node takes `model`'s external data from: the folder, memory-mapped, when every
- * data file is really in it; else (the Hugging Face cache links each file to a blob elsewhere, and
- * onnxruntime refuses data that resolves outside the folder) the files' bytes, read here.
+ * data file is really in it. The Hugging Face cache links each file to a blob elsewhere, which
+ * onnxruntime refuses (data that resolves outside the folder): the blobs are hard-linked under
+ * their locations in a private folder (`links`, removed once the session has them mapped) and
+ * mapped from there; where no link can be made (another file system), files up to 2 GiB are read.
  */
-function externalOptions(model: NativeModel): Pick<EngineOptions, 'externalData' | 'externalFolder'> {
+function externalOptions(model: NativeModel): { options: Pick<EngineOptions, 'externalData' | 'externalFolder'>; links?: string } {
   // A single-file model: nothing to map, and the surgery may point the rewritten graph into the original bytes.
-  if (model.external.length === 0) return {};
+  if (model.external.length === 0) return { options: {} };
   const folder = path.dirname(model.onnxPath);
   const real = (p: string) => {
     try {
@@ -73,15 +80,31 @@ function externalOptions(model: NativeModel): Pick<EngineOptions, 'externalData'
     }
   };
   const root = real(folder) + path.sep;
-  if (model.external.every((f) => real(f.path).startsWith(root))) return { externalFolder: { folder, read: externalReader(model) } };
+  const read = externalReader(model);
+  if (model.external.every((f) => real(f.path).startsWith(root))) return { options: { externalFolder: { folder, read } } };
+  const links = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-data-'));
+  try {
+    for (const f of model.external) {
+      const to = path.join(links, f.location);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.linkSync(real(f.path), to);
+    }
+    return { options: { externalFolder: { folder: links, read } }, links };
+  } catch (e) {
+    fs.rmSync(links, { recursive: true, force: true });
+    const large = model.external.find((f) => f.bytes > MAX_READ);
+    if (large) throw new EngineError(`${path.basename(large.path)} (${formatBytes(large.bytes)}) lives outside the model's folder (a Hugging Face cache link), onnxruntime-node maps only files inside it, and no link to it could be made here (${firstLine(e)}). Copy the model's files into a folder of their own and open that.`, 'corrupt-model');
+  }
   return {
-    externalData: model.external.map((f) => {
-      try {
-        return { path: f.location, data: readBytes(f.path) };
-      } catch (e) {
-        throw new EngineError(`${f.path} could not be read (${firstLine(e)}).`, 'corrupt-model');
-      }
-    }),
+    options: {
+      externalData: model.external.map((x) => {
+        try {
+          return { path: x.location, data: readBytes(x.path) };
+        } catch (e) {
+          throw new EngineError(`${x.path} could not be read (${firstLine(e)}).`, 'corrupt-model');
+        }
+      }),
+    },
   };
 }
 
@@ -105,17 +128,27 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Atte
   } catch (e) {
     throw new EngineError(`${model.onnxPath} could not be read (${firstLine(e)}).`, 'corrupt-model');
   }
-  const options: EngineOptions = { ...externalOptions(model), firstPosition: model.firstPosition, mechanism: open.mechanism };
+  const external = externalOptions(model);
+  const options: EngineOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism };
   const create = (backend: NativeBackend) => AttentionEngine.create(ortNode, bytes, backend, model.label, options);
-  if (open.backend === 'native') return { engine: await create('native'), opened: { backend: 'native' } };
   try {
-    return { engine: await create('native-cuda'), opened: { backend: 'native-cuda' } };
-  } catch (e) {
-    if (!isProviderFailure(e)) throw e;
-    const why = e instanceof EngineError && e.code === 'wasm-only' ? e.message.replace(/ It runs on the CPU\.$/, '')
-      : e instanceof EngineError && e.code === 'native-unavailable' ? e.message
-        : `CUDA could not be used (${firstLine(e)})`;
-    const notice = `${why}; ${backendLabel('native')} runs ${model.label} instead.`;
-    return { engine: await create('native'), opened: { backend: 'native', notice } };
+    if (open.backend === 'native') return { engine: await create('native'), opened: { backend: 'native' } };
+    try {
+      return { engine: await create('native-cuda'), opened: { backend: 'native-cuda' } };
+    } catch (e) {
+      if (!isProviderFailure(e)) throw e;
+      const why = e instanceof EngineError && e.code === 'wasm-only' ? e.message.replace(/ It runs on the CPU\.$/, '')
+        : e instanceof EngineError && e.code === 'native-unavailable' ? e.message
+          : `CUDA could not be used (${firstLine(e)})`;
+      const notice = `${why}; ${backendLabel('native')} runs ${model.label} instead.`;
+      return { engine: await create('native'), opened: { backend: 'native', notice } };
+    }
+  } finally {
+    // The session has the files mapped: the links can go (where the system lets mapped files be unlinked).
+    try {
+      if (external.links) fs.rmSync(external.links, { recursive: true, force: true });
+    } catch {
+      /* Windows keeps mapped files: the temporary folder stays until the system cleans it */
+    }
   }
 }

@@ -39,6 +39,10 @@ export class NativeEngines {
   private readonly opened = new Map<number, NativeOpen>();
   /** The engine ids the current worker holds. */
   private readonly live = new Set<number>();
+  /** Engines being opened again on a fresh worker: runs that come meanwhile wait for the same opening. */
+  private readonly reopening = new Map<number, Promise<unknown>>();
+  /** A stopped worker still finishing the native call it was in (a thread cannot be interrupted there). */
+  private exiting: Promise<void> | undefined;
 
   /**
    * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
@@ -66,7 +70,14 @@ export class NativeEngines {
   async run(engine: number, input: NativeInput, mechanismOf?: string[]): Promise<NativeRunResult> {
     const open = this.opened.get(engine);
     if (!open) throw new EngineError('The native engine was asked to run a model it was never given or has released.', 'worker-died');
-    if (!this.live.has(engine)) await this.openOnWorker(engine, open);
+    if (!this.live.has(engine)) {
+      let p = this.reopening.get(engine);
+      if (!p) {
+        p = this.openOnWorker(engine, open).finally(() => this.reopening.delete(engine));
+        this.reopening.set(engine, p);
+      }
+      await p;
+    }
     const r = await this.request({ type: 'run', id: 0, engine, input, ...(mechanismOf ? { mechanismOf } : {}) });
     if (r.type !== 'ran') throw new Error(`unexpected reply ${r.type}`);
     return r.result;
@@ -85,14 +96,21 @@ export class NativeEngines {
   }
 
   /**
-   * Ends the worker now, whatever it is doing (onnxruntime cannot stop a run midway: this is how a
-   * run is stopped); what it had in hand fails with `why`. The next request starts a fresh worker.
+   * Ends the worker: what it had in hand fails now with `why`, and it exits, freeing every session,
+   * as soon as the native call it is in returns (onnxruntime cannot stop a run midway, nor can a
+   * thread be interrupted inside one). The next request starts a fresh worker once it has exited,
+   * so two never hold models at once. Resolves when it has exited.
    */
-  async stop(why = 'it was stopped'): Promise<void> {
+  stop(why = 'it was stopped'): Promise<void> {
     const w = this.worker;
-    if (!w) return;
+    if (!w) return this.exiting ?? Promise.resolve();
     this.ended(w, why);
-    await w.terminate();
+    const exiting = w.terminate().then(() => undefined, () => undefined);
+    this.exiting = exiting;
+    void exiting.then(() => {
+      if (this.exiting === exiting) this.exiting = undefined;
+    });
+    return exiting;
   }
 
   dispose(): void {
@@ -104,20 +122,23 @@ export class NativeEngines {
     const r = await this.request({ type: 'open', id: 0, engine, open });
     if (r.type !== 'opened') throw new Error(`unexpected reply ${r.type}`);
     this.live.add(engine);
+    // Released while it was being opened again: release the new session too.
+    if (this.reopening.has(engine) && !this.opened.has(engine)) void this.release(engine);
     return r.opened;
   }
 
-  private request(m: ToNativeWorker): Promise<FromNativeWorker> {
-    if (this.disposed) return Promise.reject(new EngineError('The native engine has been shut down.', 'worker-died'));
+  private async request(m: ToNativeWorker): Promise<FromNativeWorker> {
+    if (this.disposed) throw new EngineError('The native engine has been shut down.', 'worker-died');
+    while (this.exiting && !this.worker) await this.exiting;
+    if (this.disposed) throw new EngineError('The native engine has been shut down.', 'worker-died');
     const worker = this.ensureWorker();
     const id = ++this.seq;
-    return new Promise<FromNativeWorker>((resolve, reject) => {
+    const r = await new Promise<FromNativeWorker>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ ...m, id });
-    }).then((r) => {
-      if (r.type === 'failed') throw new EngineError(r.message, r.code ?? 'run-failed');
-      return r;
     });
+    if (r.type === 'failed') throw new EngineError(r.message, r.code ?? 'run-failed');
+    return r;
   }
 
   private ensureWorker(): Worker {

@@ -22,6 +22,7 @@ async function handle(m: ToNativeWorker): Promise<void> {
     switch (m.type) {
       case 'open': {
         const { engine, opened } = await openNativeEngine(m.open);
+        await engines.get(m.engine)?.dispose(); // opened again: one session per id
         engines.set(m.engine, engine);
         return reply({ type: 'opened', id: m.id, opened });
       }

@@ -372,6 +372,21 @@ describe('Runner with the native engine (the extension host)', () => {
     expect(h.log.filter((l) => l.startsWith('native open'))).toHaveLength(2);
   });
 
+  it('in auto, hands a model whose WebGPU run failed to the native engine, also one too large for WebAssembly', async () => {
+    const h = harness({ gpu: true, native: { available: true }, failOn: (b) => (b === 'webgpu' ? new Error('GPU out of memory') : undefined) });
+    await h.runner.start(big(request(1)));
+    expect(h.failed).toEqual([]);
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['native', expect.stringMatching(/^WebGPU failed \(GPU out of memory\); onnx\/model\.onnx is too large for WebAssembly and WebGPU in the webview, so the native engine \(CPU\) runs it/)]]);
+    await h.runner.start(big(request(2)));
+    expect(h.runs).toEqual(['webgpu', 'native', 'native']);
+  });
+
+  it('in auto, says why the native engine did not run when it failed to load', async () => {
+    const h = harness({ native: { available: true, openError: () => new EngineError('The native engine (onnxruntime-node) is not available on linux-x64 (libonnxruntime.so.1: cannot open shared object file).', 'native-unavailable') } });
+    await h.runner.start(request(1));
+    expect(h.finished.map(([, r]) => [r.backend, r.backendReason])).toEqual([['wasm', 'no WebGPU adapter is available; the native engine (onnxruntime-node) is not available on linux-x64 (libonnxruntime.so.1: cannot open shared object file)']]);
+  });
+
   it('says once why CUDA was not used, with the backend that ran', async () => {
     const h = harness({ native: { available: true, notice: 'CUDA is not available here (no CUDA-capable device); the native engine (CPU) runs onnx/model.onnx instead.' } });
     await h.runner.start(request(1, 'native-cuda'));

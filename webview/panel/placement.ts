@@ -80,7 +80,8 @@ export class Placement {
     if (setting === 'auto' && web.backend === 'wasm' && native.available) {
       return { backend: 'native', reason: `${backendLabel('native')} runs it: faster than WebAssembly, which the webview would use (${web.reason})` };
     }
-    return web;
+    // The native engine failed to load here: say so with the backend that runs instead.
+    return this.nativeFailure && setting === 'auto' ? { ...web, reason: `${web.reason}; ${this.nativeFailure}` } : web;
   }
 
   /** Whether the host's native engine can run models here, and if not, why. */

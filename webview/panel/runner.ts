@@ -153,10 +153,15 @@ export class Runner {
           // The GPU failed (lost device, unsupported op, out of memory): the CPU path still works, and is kept for this model.
           const wasmOnly = e instanceof EngineError && e.code === 'wasm-only';
           const reason = wasmOnly ? e.message : `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
-          const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
-          if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
           this.placement.gpuFailed(req.model.onnxFile, reason);
-          choice = { backend: 'wasm', reason };
+          // In auto, the native engine takes over where it runs (a model too large for WebAssembly included).
+          const next = req.backend === 'auto' ? await this.placement.backendFor(req.model, 'auto').catch(() => undefined) : undefined;
+          if (next && isNative(next.backend)) choice = { backend: next.backend, reason: `${reason.replace(/; using WebAssembly for this model$/, '')}; ${next.reason}` };
+          else {
+            const fit = req.model.footprint && fitOn('wasm', req.model.footprint, undefined, externalSizes(req.model));
+            if (fit && !fit.fits) throw new EngineError(`${wasmOnly ? e.message.replace(/ It runs on WebAssembly\.$/, '') : `WebGPU failed (${(e as Error).message.split('\n')[0]})`}, and ${req.model.onnxLabel} is too large for WebAssembly (${fit.reasons.join('; ')}). Choose a smaller (quantized) variant of the model.`, 'too-large');
+            choice = { backend: 'wasm', reason };
+          }
         }
         engine = await this.engineFor(req.model, choice);
         used = this.engine;
