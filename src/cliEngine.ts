@@ -3,20 +3,18 @@
  * CUDA when asked for, WebAssembly (onnxruntime-web, one thread, the panel's engine) with
  * `--backend wasm` or when the native binary cannot load here (said once on stderr).
  */
-import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import type { CliBackend } from './cliArgs';
 import { isNative } from './core/backend';
 import { AttentionEngine, EngineError, type EngineOptions } from './core/engine/attentionEngine';
 import { type ModelInfo, engineFiles } from './models/modelFolder';
-import { openNativeEngine } from './native/nativeEngine';
+import { nativeModel, openNativeEngine } from './native/nativeEngine';
 
 /** `info`'s model opened on `backend` (falling back as the module comment says); `warn` gets each notice. */
 export async function openCliEngine(info: ModelInfo, backend: CliBackend, options: Pick<EngineOptions, 'mechanism'>, warn: (line: string) => void): Promise<AttentionEngine> {
   if (isNative(backend)) {
     try {
-      const model = { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition };
-      const { engine, opened } = await openNativeEngine({ model, backend, mechanism: options.mechanism });
+      const { engine, opened } = await openNativeEngine({ model: nativeModel(info), backend, mechanism: options.mechanism });
       if (opened.notice) warn(opened.notice);
       return engine;
     } catch (e) {

@@ -14,9 +14,15 @@ import type { ExternalBytes } from '../core/engine/mechanismGraph';
 import { firstLine } from '../core/engine/session';
 import type { NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
 import { formatBytes } from '../core/units';
-import { readBytes } from '../models/modelFiles';
+import { readBytes, readExternalData } from '../models/modelFiles';
+import type { ModelInfo } from '../models/modelFolder';
 
 let ort: OrtModule | undefined;
+
+/** A model folder as the native engine opens it (the CLI, tests). */
+export function nativeModel(info: ModelInfo): NativeModel {
+  return { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition };
+}
 
 /**
  * onnxruntime-node, loaded once. Throws `EngineError` (`native-unavailable`) when its binary is
@@ -95,17 +101,7 @@ function externalOptions(model: NativeModel): { options: Pick<EngineOptions, 'ex
     const large = model.external.find((f) => f.bytes > MAX_READ);
     if (large) throw new EngineError(`${path.basename(large.path)} (${formatBytes(large.bytes)}) lives outside the model's folder (a Hugging Face cache link), onnxruntime-node maps only files inside it, and no link to it could be made here (${firstLine(e)}). Copy the model's files into a folder of their own and open that.`, 'corrupt-model');
   }
-  return {
-    options: {
-      externalData: model.external.map((x) => {
-        try {
-          return { path: x.location, data: readBytes(x.path) };
-        } catch (e) {
-          throw new EngineError(`${x.path} could not be read (${firstLine(e)}).`, 'corrupt-model');
-        }
-      }),
-    },
-  };
+  return { options: { externalData: readExternalData(model.external) } };
 }
 
 /** Whether a failure on CUDA is the provider's (missing libraries, no device) rather than the model's. */

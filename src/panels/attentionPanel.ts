@@ -294,9 +294,10 @@ export class AttentionPanel extends Disposable {
    * goes whole: its view needs every tensor.
    */
   private async sendResult(requestId: number, result: NativeRunResult): Promise<void> {
-    const [first, ...rest] = result.mechanism ? [result.layers] : [result.layers.slice(0, 1), ...result.layers.slice(1).map((l) => [l])];
-    await this.panel.webview.postMessage({ type: 'engine/didRun', requestId, result: { ...result, layers: first ?? [] }, more: rest.length } satisfies ToPanel);
-    for (const [layer] of rest) {
+    const later = result.mechanism ? [] : result.layers.slice(1);
+    const first = result.layers.slice(0, result.layers.length - later.length);
+    await this.panel.webview.postMessage({ type: 'engine/didRun', requestId, result: { ...result, layers: first }, more: later.length } satisfies ToPanel);
+    for (const layer of later) {
       if (this.isDisposed) return;
       await this.panel.webview.postMessage({ type: 'engine/didRunLayer', requestId, layer } satisfies ToPanel);
     }

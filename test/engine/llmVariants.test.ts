@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionEngine, allLayers } from '../../src/core/engine/attentionEngine';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
-import { openNativeEngine } from '../../src/native/nativeEngine';
+import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { llmGenerator, llmReference, maxDifference, referenceAttention } from '../llmStandIns';
 import { inspectAsync } from './cli';
 
@@ -86,7 +86,7 @@ describe.each(SHAPES)('%s stand-in', (shape) => {
       layers.forEach((l, i) => got.set(l.data, i * H * n * n));
       expect(maxDifference(got, referenceAttention(r))).toBeLessThanOrEqual(TOLERANCE[variant]);
       const native = async (onnxPath: string) => {
-        const { engine: e } = await openNativeEngine({ model: { onnxPath, label: files.label, external: info.external, firstPosition: info.firstPosition }, backend: 'native' });
+        const { engine: e } = await openNativeEngine({ model: { ...nativeModel(info), onnxPath }, backend: 'native' });
         try {
           const out = (await e.run({ ids: ref.ids })).layers;
           expect(out.map((l) => l.name)).toEqual(layers.map((l) => l.name));

@@ -9,15 +9,14 @@ import { EngineError } from '../../src/core/engine/engineError';
 import type { NativeModel } from '../../src/core/protocol/engine';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { NativeEngines, nativeAvailability, workerScript } from '../../src/native/nativeEngines';
-import { openNativeEngine } from '../../src/native/nativeEngine';
+import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { FIXTURES, ROOT } from './cli';
 
 const SCRIPT = workerScript(path.join(ROOT, 'dist'));
 const IDS = Int32Array.from([2, 17, 431, 88, 1203, 17, 952, 3]); // below every fixture's vocabulary size
 
 function model(name: string): NativeModel {
-  const info = readModelFolder(path.join(FIXTURES, 'models', name));
-  return { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition };
+  return nativeModel(readModelFolder(path.join(FIXTURES, 'models', name)));
 }
 
 let engines: NativeEngines | undefined;

@@ -6,7 +6,8 @@ import type { Backend, BackendSetting } from '../../src/core/backend';
 import { EngineError, type MoreLayers, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { isSoftwareAdapter } from '../../webview/panel/ortRuntime';
-import { type Engine, type RunResult, Runner, type RunnerDeps, shouldFallBack } from '../../webview/panel/runner';
+import { shouldFallBack } from '../../webview/panel/placement';
+import { type Engine, type RunResult, Runner, type RunnerDeps } from '../../webview/panel/runner';
 
 const LAYER: AttentionLayer = { name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 1, keys: 1, data: Float32Array.of(1) };
 const request = (runId: number, backend: BackendSetting = 'auto', onnxFile = 'model-a'): RunRequest => ({

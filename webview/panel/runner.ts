@@ -16,8 +16,6 @@ import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/tim
 import { formatBytes } from '../../src/core/units';
 import { Placement, externalSizes, isModelProblem, shouldFallBack } from './placement';
 
-export { shouldFallBack } from './placement';
-
 /** The part of `AttentionEngine` the runner uses. */
 export interface Engine {
   readonly backend: Backend;
