@@ -50,6 +50,12 @@ export class AttentionPanel extends Disposable {
   private readonly models = new Map<string, PanelModel>();
   /** Native engines this page opened and has not released. */
   private readonly engines = new Set<number>();
+  /**
+   * Which load of the page this is (counted at each 'ready'): a reloaded page has a fresh engine
+   * client whose request ids start again, so answers to the previous load's requests are dropped
+   * and its engines released.
+   */
+  private pageLoad = 0;
 
   constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines) {
     super();
@@ -204,6 +210,9 @@ export class AttentionPanel extends Disposable {
   private onMessage(m: FromPanel): void {
     switch (m.type) {
       case 'ready':
+        this.pageLoad++;
+        for (const engine of this.engines) void this.native.release(engine); // the previous load's, unreachable now
+        this.engines.clear();
         this.ready = true;
         this.readyAt ??= wallClock();
         this.post({ type: 'ready/reply', runtime: this.runtime, native: this.native.availability(), request: this.pending && this.stamped(this.pending), prepare: this.preparing });
@@ -254,12 +263,14 @@ export class AttentionPanel extends Disposable {
       case 'engine/open':
         void this.openNative(m);
         return;
-      case 'engine/run':
+      case 'engine/run': {
+        const load = this.pageLoad;
         this.native.run(m.engine, m.input, m.mechanismOf).then(
-          (result) => this.sendResult(m.requestId, result).catch(() => undefined), // the panel closed meanwhile
-          (e: unknown) => this.postFailure(m.requestId, e),
+          (result) => (load === this.pageLoad ? this.sendResult(m.requestId, result, load).catch(() => undefined) : undefined), // the panel closed meanwhile
+          (e: unknown) => load === this.pageLoad && this.postFailure(m.requestId, e),
         );
         return;
+      }
       case 'engine/release':
         this.engines.delete(m.engine);
         void this.native.release(m.engine);
@@ -273,17 +284,18 @@ export class AttentionPanel extends Disposable {
   private async openNative(m: Extract<FromPanel, { type: 'engine/open' }>): Promise<void> {
     const model = this.models.get(m.onnxFile);
     if (!model) return this.postFailure(m.requestId, new Error('the panel asked for a model it was not given'));
+    const load = this.pageLoad;
     try {
       const { engine, backend, notice } = await this.native.open({
         model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition },
         backend: m.backend,
         mechanism: m.mechanism,
       });
-      if (this.isDisposed) return void this.native.release(engine);
+      if (this.isDisposed || load !== this.pageLoad) return void this.native.release(engine); // closed or reloaded meanwhile
       this.engines.add(engine);
       this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, ...(notice ? { notice } : {}) });
     } catch (e) {
-      this.postFailure(m.requestId, e);
+      if (load === this.pageLoad) this.postFailure(m.requestId, e);
     }
   }
 
@@ -293,12 +305,12 @@ export class AttentionPanel extends Disposable {
    * 20 s to cross as one message, where the picture needs only the first layer). A mechanism run
    * goes whole: its view needs every tensor.
    */
-  private async sendResult(requestId: number, result: NativeRunResult): Promise<void> {
+  private async sendResult(requestId: number, result: NativeRunResult, load: number): Promise<void> {
     const later = result.mechanism ? [] : result.layers.slice(1);
     const first = result.layers.slice(0, result.layers.length - later.length);
     await this.panel.webview.postMessage({ type: 'engine/didRun', requestId, result: { ...result, layers: first }, more: later.length } satisfies ToPanel);
     for (const layer of later) {
-      if (this.isDisposed) return;
+      if (this.isDisposed || load !== this.pageLoad) return;
       await this.panel.webview.postMessage({ type: 'engine/didRunLayer', requestId, layer } satisfies ToPanel);
     }
   }
