@@ -125,7 +125,7 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Atte
     throw new EngineError(`${model.onnxPath} could not be read (${firstLine(e)}).`, 'corrupt-model');
   }
   const external = externalOptions(model);
-  const options: EngineOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism };
+  const options: EngineOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys };
   const create = (backend: NativeBackend) => AttentionEngine.create(ortNode, bytes, backend, model.label, options);
   try {
     if (open.backend === 'native') return { engine: await create('native'), opened: { backend: 'native' } };

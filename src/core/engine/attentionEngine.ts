@@ -10,7 +10,10 @@ import { type Backend, onCpuKernels } from '../backend';
 import { fromFloat16 } from '../float16';
 import { MechanismError, type MechanismLayer, fusedSteps, mechanismLayer } from '../mechanism';
 import { EngineError } from './engineError';
+import type { QueryKeyLayer } from '../queryKeys';
 import { type FoundAttention, type MechanismOutputs, SurgeryError, exposeAttention } from './graphSurgery';
+import { queryKeyFetches, queryKeyLayers } from './queryKeyRun';
+import type { QueryKeyOutputs } from './queryKeySurgery';
 import { type ExternalBytes, bytesOfFiles } from './mechanismGraph';
 import { weightFootprint } from './modelWeights';
 import { type ModelScan, bytesSource, scanModel } from './onnxScan';
@@ -26,6 +29,8 @@ export type OrtModule = typeof Ort;
 export interface RunInput {
   ids: ArrayLike<number>;
   decoderIds?: ArrayLike<number>;
+  /** The input's attention mask (0: a padding token no query sees); all ones when absent. */
+  attentionMask?: ArrayLike<number>;
 }
 
 /** Layers read after the first picture, and their warnings. */
@@ -48,6 +53,11 @@ export interface RunOutput {
   rest?: Promise<MoreLayers>;
   /** With a mechanism engine: the mechanism of each attention asked for, ordered like `layers`. */
   mechanism?: MechanismLayer[];
+  /**
+   * With a query-key engine (long inputs): the attentions kept as queries and keys, whose rows are
+   * computed when asked (`weightRows`), in view order; `layers` holds only those that could not be.
+   */
+  queryKeys?: QueryKeyLayer[];
 }
 
 /** One external data file of a model: its location as the graph names it, and its bytes. */
@@ -75,6 +85,12 @@ export interface EngineOptions {
    * CLI's `--mechanism`). Always rewrites the graph, even one that outputs attention itself.
    */
   mechanism?: boolean;
+  /**
+   * Long inputs: return each attention as its queries and keys (`RunOutput.queryKeys`) where its
+   * weights are softmax(scale·q·kᵀ + mask), checked on two rows the model computed; the weights
+   * themselves (quadratic in the tokens) never leave onnxruntime. Not with `mechanism`.
+   */
+  queryKeys?: boolean;
 }
 
 export interface RunOptions {
@@ -144,6 +160,10 @@ export class AttentionEngine {
     /** With the mechanism option: where each attention's mechanism is (attentions whose mechanism was not found are absent). */
     readonly mechanism: MechanismOutputs[] = [],
     private readonly firstPosition = 0,
+    /** With the queryKeys option: the attentions returned as queries and keys. */
+    private readonly queryKeyOutputs: QueryKeyOutputs[] = [],
+    /** The weights are float16 (the probe rows differ from float64 rows by float16 rounding). */
+    private readonly halfPrecision = false,
   ) {}
 
   /**
@@ -168,16 +188,18 @@ export class AttentionEngine {
     const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, source, gpuOutputs, level);
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
-    let session = options.mechanism || (outputs && !hasAttention(outputs)) ? undefined : await open(bytes, outputs?.filter((n) => parseAttentionName(n)));
+    let session = options.mechanism || options.queryKeys || (outputs && !hasAttention(outputs)) ? undefined : await open(bytes, outputs?.filter((n) => parseAttentionName(n)));
     let exposed: FoundAttention[] = [];
     let mechanism: MechanismOutputs[] = [];
+    let queryKeys: QueryKeyOutputs[] = [];
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
         const read = options.externalFolder?.read ?? bytesOfFiles(new Map(external.map((f) => [f.path, f.data])));
-        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism, externalData: read, keepInline: options.externalFolder !== undefined });
+        const surgery = exposeAttention(bytes, fileLabel, { mechanism: options.mechanism, queryKeys: options.queryKeys && !options.mechanism, externalData: read, keepInline: options.externalFolder !== undefined });
         exposed = surgery.found;
         mechanism = surgery.mechanism;
+        queryKeys = surgery.queryKeys;
         if (options.mechanism && mechanism.length === 0) {
           throw new EngineError(`${fileLabel}: attention was found, but not the queries and keys behind it (no score product Q·Kᵀ before any of its ${exposed.length} softmaxes), so its mechanism cannot be shown. The attention views work as usual.`, 'no-mechanism');
         }
@@ -186,8 +208,8 @@ export class AttentionEngine {
           throw new EngineError(`${fileLabel} computes attention in com.microsoft GroupQueryAttention (node ${gqa.node || gqa.name}), whose weights only onnxruntime's CPU kernels return: on ${backend === 'webgpu' ? 'WebGPU' : 'CUDA'} they would be missing. It runs on ${backend === 'webgpu' ? 'WebAssembly' : 'the CPU'}.`, 'wasm-only');
         }
         const exposedNames = [...(outputs ?? []).filter((n) => parseAttentionName(n)), ...exposed.map((f) => f.name)];
-        // A mechanism run reads every layer at once, so nothing stays on the GPU.
-        session = await openSession(ort, surgery.bytes, backend, fileLabel, surgery.inlineData ? [...external, surgery.inlineData] : source, options.mechanism ? [] : exposedNames, level);
+        // A mechanism run reads every layer at once, so nothing stays on the GPU; nor do queries and keys (linear).
+        session = await openSession(ort, surgery.bytes, backend, fileLabel, surgery.inlineData ? [...external, surgery.inlineData] : source, options.mechanism || options.queryKeys ? [] : exposedNames, level);
       } catch (e) {
         if (e instanceof SurgeryError) throw new EngineError(e.message, 'no-attention');
         throw e;
@@ -202,14 +224,15 @@ export class AttentionEngine {
         'unknown-input',
       );
     }
-    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0);
+    const half = scan !== undefined && weightFootprint(scan).halfBytes > 0;
+    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0, queryKeys, half);
   }
 
   /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
   async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
     const feeds = inputFeeds(this.ort, this.session, input, this.firstPosition);
     const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
-    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs))];
+    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs)];
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
@@ -228,6 +251,7 @@ export class AttentionEngine {
     const millis = now() - t0;
     try {
       const out = await this.collect(results, input, millis);
+      if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input), this.halfPrecision, input.attentionMask);
       return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
       // A failed check or read back: release what the run holds (GPU buffers above all) before saying why.

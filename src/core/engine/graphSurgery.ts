@@ -8,6 +8,8 @@
  */
 import { onnx } from 'onnx-proto';
 import type { AttentionKind } from '../attention';
+import { addOutput, allNodes, floatOutput, ifBranches, renameTensor } from './graphEdit';
+import { type QueryKeyOutputs, exposeQueryKeys } from './queryKeySurgery';
 import { Constants, type Consumers, type ExternalBytes, externalRaw, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
@@ -53,6 +55,8 @@ export interface SurgeryResult {
   found: FoundAttention[];
   /** With `mechanism`: the outputs of each attention whose mechanism was found, in `found`'s order. */
   mechanism: MechanismOutputs[];
+  /** With `queryKeys`: the attentions kept as queries and keys (the others are outputs in full), in `found`'s order. */
+  queryKeys: QueryKeyOutputs[];
   /**
    * The original bytes as an external data file (`path` is its location in `bytes`' graph): the
    * rewritten model points into them for its large weights instead of holding a second copy.
@@ -73,6 +77,12 @@ export interface SurgeryOptions {
    * (onnxruntime-node, whose external data comes from a folder, cannot mix in bytes besides).
    */
   keepInline?: boolean;
+  /**
+   * Long inputs: return each attention as its queries and keys and two rows of its weights
+   * instead of its weights (quadratic in the tokens) wherever its score product is found and is
+   * a constant multiple of q·kᵀ; the others keep their weights.
+   */
+  queryKeys?: boolean;
 }
 
 const FUSED = new Set(['Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'PackedAttention', 'PackedMultiHeadAttention', 'DecoderMaskedMultiHeadAttention', 'SparseAttention']);
@@ -116,6 +126,9 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
   const found: FoundAttention[] = [];
   const mechanism: MechanismOutputs[] = [];
+  const queryKeys: QueryKeyOutputs[] = [];
+  /** Outputs of the graph's own that hold weights now returned as queries and keys. */
+  const dropped = new Set<string>();
   /** The next free output name of `kind`; an internal tensor that already has it (a stripped attention output) is renamed. */
   const nextName = (kind: AttentionKind): { name: string; layer: number; renamed?: string } => {
     const layer = counters[kind]++;
@@ -129,6 +142,12 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     const { name, layer, renamed } = nextName(kind);
     const source = renamed && weights === name ? renamed : weights;
     found.push({ name, kind, layer, node: sm.name ?? '', op: sm.opType ?? '' });
+    const qk = options.queryKeys && !options.mechanism && tensors ? exposeQueryKeys(graph, name, source, renamed, tensors) : undefined;
+    if (qk) {
+      queryKeys.push(qk);
+      if (renamed) dropped.add(renamed);
+      continue;
+    }
     addOutput(graph, source, name);
     /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
     const expose = <T extends Record<string, string>>(tensors: T): T =>
@@ -162,11 +181,12 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
       });
     }
   }
+  if (dropped.size > 0) graph.output = (graph.output ?? []).filter((o) => !dropped.has(o.name ?? ''));
   if (found.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }
   const inlineData = options.keepInline ? undefined : pointIntoOriginal(graph, bytes);
-  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, ...(inlineData ? { inlineData } : {}) };
+  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, queryKeys, ...(inlineData ? { inlineData } : {}) };
 }
 
 /** The location the rewritten graph gives the original bytes, as an external data file. */
@@ -211,14 +231,14 @@ function findSources(graph: onnx.IGraphProto, options: SurgeryOptions, fileLabel
   return nodes.flatMap((n, index): Source[] => {
     const op = fusedOp(n);
     if (op) {
-      const mechanism = options.mechanism ? fusedMechanismTensors(n, consumers, constants) : undefined;
+      const mechanism = options.mechanism || options.queryKeys ? fusedMechanismTensors(n, consumers, constants) : undefined;
       return [{ node: n, weights: fusedWeights(n, op, index, fileLabel), q: n.input![0], k: n.input![1], mechanism }];
     }
     if (n.opType !== 'Softmax' || (n.domain ?? '') !== '') return [];
     const path = valuePath(n.output![0], consumers);
     if (path === undefined) return [];
     const scores = scorePath(n.input![0], producer, constants)?.matmul;
-    const mechanism = options.mechanism ? mechanismTensors(n, path.matmul, producer, consumers, constants) : undefined;
+    const mechanism = options.mechanism || options.queryKeys ? mechanismTensors(n, path.matmul, producer, consumers, constants) : undefined;
     return [{ node: n, weights: path.weights, q: scores?.input?.[0], k: scores?.input?.[1], mechanism }];
   });
 }
@@ -273,28 +293,6 @@ function inlineCacheBranch(graph: onnx.IGraphProto): void {
   if (ifOutputs.some((name, i) => name && name !== results[i] && inner.includes(name))) return;
   graph.node = [...nodes.slice(0, at), ...(branch.node ?? []), ...identities, ...nodes.slice(at + 1)];
   graph.initializer = [...(graph.initializer ?? []), ...(branch.initializer ?? [])];
-}
-
-/** The then and else graphs of an If node. */
-function ifBranches(n: onnx.INodeProto): [onnx.IGraphProto, onnx.IGraphProto] | undefined {
-  const g = (name: string) => n.attribute?.find((a) => a.name === name)?.g ?? undefined;
-  const then = g('then_branch');
-  const otherwise = g('else_branch');
-  return then && otherwise ? [then, otherwise] : undefined;
-}
-
-/** The nodes of `graph` and of every subgraph inside it. */
-function allNodes(graph: onnx.IGraphProto): onnx.INodeProto[] {
-  return (graph.node ?? []).flatMap((n) => [n, ...(n.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])].flatMap(allNodes))]);
-}
-
-const floatOutput = (name: string) => onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT }) }) });
-
-/** Adds `tensor` as the float32 output `name` of `graph` (fp16 models give the same output type as fp32 ones). */
-function addOutput(graph: onnx.IGraphProto, tensor: string, name: string): string {
-  graph.node = [...(graph.node ?? []), onnx.NodeProto.create({ opType: 'Cast', name: `attention_lens/${name}`, input: [tensor], output: [name], attribute: [onnx.AttributeProto.create({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT })] })];
-  graph.output = [...(graph.output ?? []), floatOutput(name)];
-  return name;
 }
 
 /**
@@ -393,11 +391,3 @@ interface Source {
   mechanism?: MechanismTensors | FusedMechanismTensors;
 }
 
-/** Renames an internal tensor everywhere it appears, so an added output can take its name. */
-function renameTensor(graph: onnx.IGraphProto, from: string, to: string): void {
-  for (const n of graph.node ?? []) {
-    n.input = (n.input ?? []).map((x) => (x === from ? to : x));
-    n.output = (n.output ?? []).map((x) => (x === from ? to : x));
-  }
-  for (const v of [...(graph.valueInfo ?? []), ...(graph.output ?? [])]) if (v.name === from) v.name = to;
-}

@@ -1,5 +1,5 @@
 /**
- * The inputs an ONNX transformer is fed for one run: token ids, a mask of ones, position ids,
+ * The inputs an ONNX transformer is fed for one run: token ids, a mask (of ones unless given), position ids,
  * token types, decoder ids, an empty past for KV-cache exports, and what today's decoder exports
  * add (num_logits_to_keep, GroupQueryAttention's lengths). Pure: the ort module is passed in.
  */
@@ -34,7 +34,7 @@ export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input:
   for (const name of session.inputNames) {
     switch (name) {
       case 'input_ids': feeds[name] = int64(input.ids); break;
-      case 'attention_mask': feeds[name] = filled(n, () => 1); break;
+      case 'attention_mask': feeds[name] = input.attentionMask ? int64(input.attentionMask) : filled(n, () => 1); break;
       case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
       case 'position_ids': feeds[name] = filled(n, (i) => i + firstPosition); break;
       case 'num_logits_to_keep':

@@ -8,6 +8,7 @@ import type { AttentionLayer } from '../attention';
 import type { NativeBackend } from '../backend';
 import type { EngineErrorCode } from '../engine/engineError';
 import type { MechanismLayer } from '../mechanism';
+import type { QueryKeyLayer } from '../queryKeys';
 
 /** Whether this machine can run the native engine, and if not, why (for the one notice). */
 export interface NativeAvailability {
@@ -26,11 +27,12 @@ export interface NativeModel {
   firstPosition?: number;
 }
 
-/** What to open: a model on a native backend, with the mechanism's extra outputs or without. */
+/** What to open: a model on a native backend, with the mechanism's extra outputs, or as queries and keys (long inputs). */
 export interface NativeOpen {
   model: NativeModel;
   backend: NativeBackend;
   mechanism?: boolean;
+  queryKeys?: boolean;
 }
 
 /** An opened engine: the backend it runs on (CPU when CUDA was asked for but is missing), and why. */
@@ -52,6 +54,8 @@ export interface NativeRunResult {
   millis: number;
   warnings: string[];
   mechanism?: MechanismLayer[];
+  /** With `queryKeys`: the layers kept as queries and keys. */
+  queryKeys?: QueryKeyLayer[];
 }
 
 /** Host → worker. `engine` ids are the host's, unique for the life of the extension. */
@@ -69,7 +73,7 @@ export type FromNativeWorker =
 
 /** The buffers of a result, to transfer rather than copy. */
 export function resultBuffers(r: NativeRunResult): ArrayBuffer[] {
-  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data)];
+  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data), ...(r.queryKeys ?? []).flatMap((l) => [l.q, l.k])];
   for (const m of r.mechanism ?? []) for (const v of Object.values(m)) if (ArrayBuffer.isView(v)) arrays.push(v);
   // Distinct, whole buffers only: a view into a larger shared buffer is copied instead.
   const buffers = new Set<ArrayBuffer>();

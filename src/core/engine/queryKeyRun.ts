@@ -1,0 +1,107 @@
+/**
+ * A query-key run's outputs made into `QueryKeyLayer`s, each checked against the two rows of its
+ * weights the model computed (`PROBE_ROWS`): a layer whose scores carry a position bias, a sliding
+ * window or any mask but the causal one fails the check and is named. Pure.
+ */
+import type * as Ort from 'onnxruntime-web';
+import { type AttentionKind, compareLayers, layerLabel, parseAttentionName } from '../attention';
+import { type QueryKeyLayer, QueryKeyError, headsFirst, rowDifference, sharedHeads, untransposedKeys } from '../queryKeys';
+import { EngineError } from './engineError';
+import type { QueryKeyOutputs } from './queryKeySurgery';
+
+/**
+ * How far a computed row may be from the model's own (weights lie in [0, 1]): float32 arithmetic
+ * agrees to ~1e-7; float16 weights round the model's softmax to 11 bits. A position bias or a
+ * window moves weights by far more.
+ */
+export const PROBE_TOLERANCE = { float32: 1e-4, float16: 3e-2 };
+
+/** The outputs a run fetches for these attentions. */
+export function queryKeyFetches(outputs: readonly QueryKeyOutputs[]): string[] {
+  return outputs.flatMap((o) => [o.q, o.keys, o.probe]);
+}
+
+/**
+ * The layers of one run, in view order. `shape(kind)`: the queries and keys the input gives that
+ * kind of attention. Throws `EngineError` (`not-on-demand`) for a layer whose rows are not what
+ * its queries and keys give, `run-failed` for outputs that do not fit the input.
+ */
+export function queryKeyLayers(
+  outputs: readonly QueryKeyOutputs[],
+  results: Ort.InferenceSession.OnnxValueMapType,
+  shape: (kind: AttentionKind) => [number, number],
+  half: boolean,
+  attentionMask?: ArrayLike<number>,
+): QueryKeyLayer[] {
+  const padded = attentionMask && Array.from(attentionMask).some((v) => v === 0) ? Uint8Array.from(attentionMask, (v) => (v === 0 ? 0 : 1)) : undefined;
+  const layers = outputs.map((o) => {
+    const parsed = parseAttentionName(o.attention);
+    if (!parsed) throw new EngineError(`${o.attention} is not an attention output name.`, 'run-failed');
+    const tensor = (name: string) => ({ dims: results[name].dims, data: results[name].data as Float32Array });
+    const [n, m] = shape(parsed.kind);
+    const label = layerLabel(parsed);
+    let layer: QueryKeyLayer;
+    try {
+      const q = headsFirst('queries', tensor(o.q), o.fused?.heads);
+      const k = sharedHeads(o.transposed ? untransposedKeys(tensor(o.keys)) : headsFirst('keys', tensor(o.keys), o.fused?.kvHeads));
+      if (q.tokens !== n || k.tokens !== m || k.dim !== q.dim || k.heads === 0 || q.heads % k.heads !== 0) {
+        throw new QueryKeyError(`queries [${q.heads} heads, ${q.tokens} tokens, ${q.dim}] and keys [${k.heads} heads, ${k.tokens} tokens, ${k.dim}] do not fit ${n} queries and ${m} keys`);
+      }
+      const scale = o.fused ? (o.fused.scale ?? 1 / Math.sqrt(q.dim)) : o.scale!;
+      layer = { ...parsed, name: o.attention, heads: q.heads, kvHeads: k.heads, queries: n, keys: m, headDim: q.dim, scale, q: q.data, k: k.data, causal: parsed.kind === 'decoder' };
+      // The input's padding hides keys of the input (not the decoder's own).
+      if (padded && parsed.kind !== 'decoder') layer.keyMask = padded;
+    } catch (e) {
+      if (e instanceof QueryKeyError) throw new EngineError(`${label}: ${e.message}.`, 'run-failed');
+      throw e;
+    }
+    const probe = tensor(o.probe);
+    const first = probeRow(probe.data, layer, 0);
+    const last = probeRow(probe.data, layer, 1);
+    if (parsed.kind === 'self' && n > 1) layer.causal = onlyPast(first, layer);
+    if (layer.causal) layer.window = slidingWindow(last, layer);
+    const worst = Math.max(rowDifference(layer, 0, first), rowDifference(layer, n - 1, last));
+    if (!(worst <= PROBE_TOLERANCE[half ? 'float16' : 'float32'])) {
+      const mask = layer.window ? `causal mask with a window of ${layer.window}` : layer.causal ? 'causal mask' : 'full mask';
+      throw new EngineError(
+        `${label}: its weights are not softmax(scale·q·kᵀ) under a ${mask} (a row differs by ${worst.toPrecision(2)}: a position bias in the scores, as T5's or ALiBi's, or a sliding window), so its rows cannot be computed from its queries and keys.`,
+        'not-on-demand',
+      );
+    }
+    return layer;
+  });
+  return layers.sort(compareLayers);
+}
+
+/** Probe row `which` (0: the first query's, 1: the last's) as `[heads][keys]`. */
+function probeRow(data: Float32Array, l: QueryKeyLayer, which: number): Float32Array {
+  const out = new Float32Array(l.heads * l.keys);
+  for (let h = 0; h < l.heads; h++) out.set(data.subarray((h * 2 + which) * l.keys, (h * 2 + which + 1) * l.keys), h * l.keys);
+  return out;
+}
+
+/**
+ * The window of a causal layer whose last query sees no key before some position in any head
+ * (Gemma's local layers), from the first key it gives weight (padding just before that key taken
+ * as inside the window); undefined when it sees every key the padding leaves.
+ */
+function slidingWindow(last: Float32Array, l: QueryKeyLayer): number | undefined {
+  let seen = l.keys;
+  for (let h = 0; h < l.heads; h++) {
+    let j = 0;
+    while (j < seen && last[h * l.keys + j] === 0) j++;
+    seen = j;
+  }
+  const padding = (j: number) => l.keyMask !== undefined && l.keyMask[j] === 0;
+  let start = seen;
+  while (start > 0 && padding(start - 1)) start--;
+  for (let j = 0; j < start; j++) if (!padding(j)) return l.keys - start;
+  return undefined;
+}
+
+/** Whether the first query attends to no key after its own position in any head (a causal mask). */
+function onlyPast(first: Float32Array, l: QueryKeyLayer): boolean {
+  const own = l.keys - l.queries;
+  for (let h = 0; h < l.heads; h++) for (let j = own + 1; j < l.keys; j++) if (first[h * l.keys + j] !== 0) return false;
+  return true;
+}

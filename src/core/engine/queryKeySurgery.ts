@@ -1,0 +1,43 @@
+/**
+ * The surgery for long inputs: an attention returned as its queries and keys (linear in the
+ * tokens) and two rows of its weights to check them against, instead of its weights. Pure.
+ */
+import type { onnx } from 'onnx-proto';
+import { addOutput, addRowsOutput } from './graphEdit';
+import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
+
+/** Rows of the weights the queries and keys are checked against: the first query's and the last's. */
+export const PROBE_ROWS = [0, -1] as const;
+
+/**
+ * The graph outputs that hold one attention as queries and keys (long inputs), and two rows of its
+ * weights as the model computed them (`PROBE_ROWS`, `[1, heads, 2, keys]`).
+ */
+export interface QueryKeyOutputs {
+  attention: string;
+  /** Queries `[1, heads, n, d]`, or a fused operator's `[1, n, heads·d]`. */
+  q: string;
+  /** Keys: transposed `[1, heads, d, m]` for a score product, or a fused operator's `[1, m, kvHeads·d]` / `[1, kvHeads, m, d]`. */
+  keys: string;
+  transposed: boolean;
+  /** A fused operator's head counts and scale (absent: 1/√d). */
+  fused?: { heads: number; kvHeads: number; scale?: number };
+  /** The score product's constant factor (unfused). */
+  scale?: number;
+  probe: string;
+}
+
+/**
+ * Exposes attention `name` (weights in `source`) as queries, keys and probe rows; undefined when its
+ * scores are not a constant multiple of q·kᵀ before the mask (soft-capping, a factor that is not a
+ * constant), so it keeps its weights. `renamed`: the graph's own output of that name, renamed.
+ */
+export function exposeQueryKeys(graph: onnx.IGraphProto, name: string, source: string, renamed: string | undefined, tensors: MechanismTensors | FusedMechanismTensors): QueryKeyOutputs | undefined {
+  if (tensors.shaped || (!('fused' in tensors) && tensors.scale === null)) return undefined;
+  const at = (role: string, t: string) => addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`);
+  const probe = addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  if ('fused' in tensors) {
+    return { attention: name, q: at('q', tensors.q), keys: at('k', tensors.k), transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
+  }
+  return { attention: name, q: at('q', tensors.q), keys: at('keysT', tensors.keysT), transposed: true, scale: tensors.scale!, probe };
+}

@@ -1,0 +1,168 @@
+/**
+ * Long inputs without quadratic memory: an attention layer kept as its queries and keys (linear in
+ * the tokens), from which any row of its weights, softmax(scale·q·kᵀ + mask), is computed exactly
+ * when a view asks. Holds for every layer whose scores carry no position bias (Llama, Qwen, Gemma,
+ * GPT-2, BERT…); the engine checks each layer against a row the model itself computed. Pure.
+ */
+import type { AttentionKind, AttentionLayer } from './attention';
+import type { TensorLike } from './mechanism';
+
+/** One attention layer as queries and keys; `weightRows` gives its weights. */
+export interface QueryKeyLayer {
+  name: string;
+  kind: AttentionKind;
+  layer: number;
+  heads: number;
+  /** Key heads: fewer than `heads` under grouped-query attention, each shared by `heads / kvHeads` query heads. */
+  kvHeads: number;
+  queries: number;
+  keys: number;
+  headDim: number;
+  /** scores = scale · q·kᵀ, then the mask. */
+  scale: number;
+  /** [heads][queries][headDim] */
+  q: Float32Array;
+  /** [kvHeads][keys][headDim] */
+  k: Float32Array;
+  /** Query i sees keys up to its own position i + keys − queries (decoder self attention). */
+  causal: boolean;
+  /** A sliding window: query i sees only the `window` keys up to its own position (Gemma's, Mistral's local layers). */
+  window?: number;
+  /** Keys that are padding (0), which no query sees; absent: none. */
+  keyMask?: Uint8Array;
+}
+
+/** Bytes a layer kept as queries and keys holds. */
+export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k'>): number {
+  return l.q.byteLength + l.k.byteLength;
+}
+
+/** Bytes the same layer's weights would hold in float32. */
+export function weightBytes(l: Pick<QueryKeyLayer, 'heads' | 'queries' | 'keys'>): number {
+  return 4 * l.heads * l.queries * l.keys;
+}
+
+/**
+ * Rows `from`…`to − 1` of head `head`'s weights, `[to − from][keys]`, into `out` when given. Dot
+ * products and the softmax run in float64; a row whose keys are all masked is 0 (as SDPA exports
+ * guard it).
+ */
+export function weightRows(l: QueryKeyLayer, head: number, from: number, to: number, out = new Float32Array((to - from) * l.keys)): Float32Array {
+  const { keys, headDim: d, q, k } = l;
+  const g = Math.floor(head / (l.heads / l.kvHeads));
+  const kBase = g * keys * d;
+  const offset = keys - l.queries;
+  const scores = new Float64Array(keys);
+  for (let i = from; i < to; i++) {
+    const qBase = (head * l.queries + i) * d;
+    const last = l.causal ? Math.min(keys - 1, i + offset) : keys - 1;
+    const first = l.window ? Math.max(0, i + offset - l.window + 1) : 0;
+    let max = -Infinity;
+    for (let j = first; j <= last; j++) {
+      if (l.keyMask && l.keyMask[j] === 0) {
+        scores[j] = -Infinity;
+        continue;
+      }
+      let dot = 0;
+      const kj = kBase + j * d;
+      for (let x = 0; x < d; x++) dot += q[qBase + x] * k[kj + x];
+      const s = l.scale * dot;
+      scores[j] = s;
+      if (s > max) max = s;
+    }
+    const row = (i - from) * keys;
+    out.fill(0, row, row + keys);
+    if (max === -Infinity) continue;
+    let sum = 0;
+    for (let j = first; j <= last; j++) {
+      const e = scores[j] === -Infinity ? 0 : Math.exp(scores[j] - max);
+      scores[j] = e;
+      sum += e;
+    }
+    for (let j = first; j <= last; j++) out[row + j] = scores[j] / sum;
+  }
+  return out;
+}
+
+/** Every weight of the layer, `[heads][queries][keys]`, as the model's own attention output holds them. */
+export function layerWeights(l: QueryKeyLayer): AttentionLayer {
+  const data = new Float32Array(l.heads * l.queries * l.keys);
+  const size = l.queries * l.keys;
+  for (let h = 0; h < l.heads; h++) weightRows(l, h, 0, l.queries, data.subarray(h * size, (h + 1) * size));
+  return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, data };
+}
+
+/** Why a tensor cannot be read as queries or keys. */
+export class QueryKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueryKeyError';
+  }
+}
+
+/**
+ * Queries `[1, heads, n, d]` or `[1, n, heads·d]` as `[heads][n][d]` (a copy only when the layout
+ * differs). `heads` is needed for the 3-D layout (fused operators' inputs).
+ */
+export function headsFirst(what: string, t: TensorLike, heads?: number): { heads: number; tokens: number; dim: number; data: Float32Array } {
+  const d = t.dims.map(Number);
+  if (d.length === 4 && d[0] === 1) return { heads: d[1], tokens: d[2], dim: d[3], data: t.data };
+  if (d.length === 3 && d[0] === 1 && heads && d[2] % heads === 0) {
+    const [n, dim] = [d[1], d[2] / heads];
+    const data = new Float32Array(heads * n * dim);
+    for (let i = 0; i < n; i++) for (let h = 0; h < heads; h++) data.set(t.data.subarray(i * d[2] + h * dim, i * d[2] + (h + 1) * dim), (h * n + i) * dim);
+    return { heads, tokens: n, dim, data };
+  }
+  throw new QueryKeyError(`the ${what} have shape [${d.join(', ')}], which does not split into heads`);
+}
+
+/**
+ * Keys `[heads][m][d]` whose heads repeat in groups (grouped-query attention, repeated for the
+ * score product: k0 k0 k1 k1) as one head per group; unchanged when they do not repeat.
+ */
+export function sharedHeads(k: { heads: number; tokens: number; dim: number; data: Float32Array }): { heads: number; tokens: number; dim: number; data: Float32Array } {
+  const size = k.tokens * k.dim;
+  const same = (a: number, b: number) => {
+    for (let x = 0; x < size; x++) if (k.data[a * size + x] !== k.data[b * size + x]) return false;
+    return true;
+  };
+  for (let group = k.heads; group > 1; group--) {
+    if (k.heads % group !== 0) continue;
+    let repeats = true;
+    for (let h = 0; h < k.heads && repeats; h++) repeats = h % group === 0 || same(h, h - (h % group));
+    if (!repeats) continue;
+    const heads = k.heads / group;
+    const data = new Float32Array(heads * size);
+    for (let g = 0; g < heads; g++) data.set(k.data.subarray(g * group * size, (g * group + 1) * size), g * size);
+    return { heads, tokens: k.tokens, dim: k.dim, data };
+  }
+  return k;
+}
+
+/** Keys as a score product takes them, `[1, heads, d, m]`, as `[heads][m][d]`. */
+export function untransposedKeys(t: TensorLike): { heads: number; tokens: number; dim: number; data: Float32Array } {
+  const d = t.dims.map(Number);
+  if (d.length !== 4 || d[0] !== 1) throw new QueryKeyError(`the keys have shape [${d.join(', ')}], expected [1, heads, dim, keys]`);
+  const [heads, dim, m] = [d[1], d[2], d[3]];
+  const data = new Float32Array(heads * m * dim);
+  for (let h = 0; h < heads; h++) for (let x = 0; x < dim; x++) for (let j = 0; j < m; j++) data[(h * m + j) * dim + x] = t.data[(h * dim + x) * m + j];
+  return { heads, tokens: m, dim, data };
+}
+
+/**
+ * The largest difference between row `query` of the layer (every head) and `row`, the same row as
+ * the model computed it `[heads][keys]`: how the engine checks that a layer's weights are what
+ * `weightRows` says (no position bias, no other mask).
+ */
+export function rowDifference(l: QueryKeyLayer, query: number, row: Float32Array): number {
+  let worst = 0;
+  const one = new Float32Array(l.keys);
+  for (let h = 0; h < l.heads; h++) {
+    weightRows(l, h, query, query + 1, one);
+    for (let j = 0; j < l.keys; j++) {
+      const diff = Math.abs(one[j] - row[h * l.keys + j]);
+      if (!(diff <= worst)) worst = Number.isNaN(diff) ? Infinity : diff;
+    }
+  }
+  return worst;
+}

@@ -1,0 +1,183 @@
+// Long inputs (issue 24): every fixture architecture run as queries and keys, its rows computed on
+// demand, against the weights the same model returns in full and against PyTorch's (the fixtures'
+// reference.json, 1e-4 as every reference test), on WebAssembly and natively.
+// Causal and bidirectional, grouped-query keys, SDPA and eager exports, fused
+// GroupQueryAttention, and T5, whose position bias must be refused by name.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AttentionEngine as Engine, AttentionEngine, type RunInput, allLayers } from '../../src/core/engine/attentionEngine';
+import { type QueryKeyLayer, layerWeights, weightRows } from '../../src/core/queryKeys';
+import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
+import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
+import { llmGenerator, llmReference, maxDifference } from '../llmStandIns';
+import { FIXTURES } from './cli';
+import { sdpaStyle } from './sdpaStyle';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-qk-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+beforeAll(() => {
+  ort.env.wasm.numThreads = 1;
+  ort.env.logLevel = 'fatal';
+});
+
+/** The fixture's folder, or a copy rewritten into the SDPA export form (" sdpa-form"). */
+function folderOf(name: string): string {
+  const [fixture, form] = name.split(' ');
+  if (!form) return path.join(FIXTURES, 'models', fixture);
+  const dir = path.join(tmp, fixture);
+  if (!fs.existsSync(dir)) {
+    fs.cpSync(path.join(FIXTURES, 'models', fixture), dir, { recursive: true });
+    const file = path.join(dir, 'onnx/model.onnx');
+    fs.writeFileSync(file, sdpaStyle(fs.readFileSync(file)));
+  }
+  return dir;
+}
+
+/**
+ * On-demand rows against the model's own weights: the rows are computed in float64 from the
+ * float32 queries and keys, the model's in float32, so they differ by the model's rounding. 1e-6
+ * natively; onnxruntime-web's kernels round GPT-2's scores (up to |s| ≈ 20 here) a little more:
+ * measured 1.13e-6 (float32 arithmetic of two onnxruntime builds differs by up to 8.8e-6 on the
+ * LLM stand-ins, see llmVariants.test.ts).
+ */
+const OWN_WEIGHTS = { WebAssembly: 1.5e-6, native: 1e-6 };
+
+type Opener = (info: ModelInfo, queryKeys: boolean) => Promise<Engine>;
+const ENGINES: Array<[string, Opener]> = [
+  ['WebAssembly', (info, queryKeys) => {
+    const f = engineFiles(info);
+    return AttentionEngine.create(ort, f.bytes, 'wasm', f.label, { ...f.options, queryKeys });
+  }],
+  ['native', async (info, queryKeys) => (await openNativeEngine({ model: nativeModel(info), backend: 'native', queryKeys })).engine],
+];
+
+/** The layers in full, and as queries and keys. */
+async function bothWays(open: Opener, info: ModelInfo, input: RunInput) {
+  const full = await open(info, false);
+  const qk = await open(info, true);
+  try {
+    const stored = (await allLayers(await full.run(input))).layers;
+    const out = await qk.run(input);
+    return { stored, out };
+  } finally {
+    await full.dispose();
+    await qk.dispose();
+  }
+}
+
+/** Every layer's on-demand weights against the stored ones: the largest difference. */
+function onDemandDifference(stored: Awaited<ReturnType<typeof bothWays>>['stored'], qk: QueryKeyLayer[]): number {
+  expect(qk.map((l) => [l.name, l.heads, l.queries, l.keys])).toEqual(stored.map((l) => [l.name, l.heads, l.queries, l.keys]));
+  return Math.max(...qk.map((l, i) => maxDifference(layerWeights(l).data, stored[i].data)));
+}
+
+interface Reference {
+  ids: number[];
+  attentions: Record<string, number[][][][]>;
+}
+
+describe.each(ENGINES)('on %s', (engine, open) => {
+  describe.each([
+    ['bert-attn', false, false],
+    ['bert-plain', false, false],
+    ['bert-sdpa', false, false], // exported with SDPA attention
+    ['gpt2-attn', true, false],
+    ['gpt2-plain', true, false],
+    ['gpt2-plain sdpa-form', true, false],
+    ['llama-attn', true, true], // rotary queries and keys, two query heads per key head
+    ['llama-attn sdpa-form', true, true],
+  ])('%s', (name, causal, grouped) => {
+    it('computes every row as the model does: equal to its own weights and to PyTorch', async () => {
+      const folder = folderOf(name);
+      const refs = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];
+      const info = readModelFolder(folder);
+      for (const ref of refs) {
+        const { stored, out } = await bothWays(open, info, { ids: ref.ids });
+        expect(out.layers).toEqual([]); // nothing quadratic came back
+        const qk = out.queryKeys!;
+        expect(qk.every((l) => l.causal === causal)).toBe(true);
+        if (grouped) expect(qk.every((l) => l.kvHeads < l.heads)).toBe(true);
+        expect(onDemandDifference(stored, qk)).toBeLessThanOrEqual(OWN_WEIGHTS[engine as keyof typeof OWN_WEIGHTS]);
+        const torch = ref.attentions.self;
+        for (const l of qk) {
+          for (let h = 0; h < l.heads; h++) {
+            const rows = weightRows(l, h, 0, l.queries);
+            expect(maxDifference(rows, torch[l.layer][h].flat())).toBeLessThanOrEqual(1e-4);
+          }
+        }
+      }
+    });
+  });
+
+  it('refuses T5, whose scores carry a relative position bias, by naming the layer', async () => {
+    const info = readModelFolder(path.join(FIXTURES, 'models/t5-attn'));
+    const [ref] = JSON.parse(fs.readFileSync(path.join(info.folder, 'reference.json'), 'utf8')) as Reference[];
+    const engine = await open(info, true);
+    try {
+      await expect(engine.run({ ids: ref.ids, decoderIds: [0, ...ref.ids.slice(0, 3)] })).rejects.toMatchObject({ code: 'not-on-demand', message: expect.stringMatching(/^encoder Layer 1: .*position bias/) });
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe('the LLM stand-ins, as the Hub ships them', () => {
+  const cache = path.join(tmp, 'llm');
+  const SHAPES = ['qwen2.5-0.5b', 'llama-3.2-1b', 'smollm2-135m', 'gemma-3-1b'];
+  // Float32 arithmetic throughout: the model's rows and ours agree to float32 rounding.
+  const EXACT = ['fp32', 'q4', 'merged', 'genai'];
+
+  it.each(SHAPES)('%s: rows on demand equal the weights the model returns, in every float32 variant (fused GroupQueryAttention included)', async (shape) => {
+    const gen = await llmGenerator();
+    const ref = llmReference(shape);
+    for (const variant of EXACT) {
+      const { folder, onnx } = gen.ensureLlmVariant(cache, shape, variant, { tiny: true });
+      const info = readModelFolder(folder, onnx);
+      const { stored, out } = await bothWays(ENGINES[0][1], info, { ids: ref.ids });
+      const qk = out.queryKeys ?? [];
+      // genai's operator applies the rotary embedding inside: its layers keep their weights.
+      expect([...qk.map((l) => l.name), ...out.layers.map((l) => l.name)].sort()).toEqual(stored.map((l) => l.name).sort());
+      if (variant !== 'genai') expect(out.layers, variant).toEqual([]);
+      for (const l of qk) {
+        const s = stored.find((x) => x.name === l.name)!;
+        expect(maxDifference(layerWeights(l).data, s.data), `${variant} ${l.name}`).toBeLessThanOrEqual(OWN_WEIGHTS.WebAssembly);
+        expect(l.causal).toBe(true);
+      }
+    }
+  });
+});
+
+describe('padding', () => {
+  // Padding tokens that no query sees (attention_mask 0): the rows of the others are what the
+  // same text gives without them, and every row is the model's own.
+  it.each([
+    ['bert-attn', false],
+    ['gpt2-plain', true],
+    ['llama-attn', true],
+  ])('%s: padded keys get no weight, and the real rows equal the unpadded run', async (name, causal) => {
+    const folder = folderOf(name);
+    const [ref] = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];
+    const info = readModelFolder(folder);
+    const n = ref.ids.length;
+    const padded = { ids: [...ref.ids, ...ref.ids.slice(1, 4)], attentionMask: [...ref.ids.map(() => 1), 0, 0, 0] };
+    const { stored, out } = await bothWays(ENGINES[0][1], info, padded);
+    const qk = out.queryKeys!;
+    expect(qk.every((l) => l.causal === causal && l.keyMask !== undefined)).toBe(true);
+    expect(onDemandDifference(stored, qk)).toBeLessThanOrEqual(OWN_WEIGHTS.WebAssembly);
+    const plain = (await bothWays(ENGINES[0][1], info, { ids: ref.ids })).stored;
+    for (const l of qk) {
+      for (let h = 0; h < l.heads; h++) {
+        const rows = weightRows(l, h, 0, n);
+        for (let i = 0; i < n; i++) {
+          const row = rows.subarray(i * l.keys, (i + 1) * l.keys);
+          expect(Array.from(row.subarray(n))).toEqual([0, 0, 0]);
+          const unpadded = plain[l.layer].data.subarray((h * n + i) * n, (h * n + i + 1) * n);
+          expect(maxDifference(row.subarray(0, n), unpadded)).toBeLessThanOrEqual(1e-5);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,65 @@
+// Rows of attention from queries and keys (src/core/queryKeys.ts) against hand-worked answers:
+// the softmax of scaled dot products, the causal mask, a sliding window, padding, shared key heads.
+import { describe, expect, it } from 'vitest';
+import { type QueryKeyLayer, headsFirst, layerWeights, sharedHeads, weightRows } from '../../src/core/queryKeys';
+
+const E = Math.E;
+/** Two heads over three tokens in two dimensions; head 1 shares head 0's keys when kvHeads is 1. */
+function layer(over: Partial<QueryKeyLayer> = {}): QueryKeyLayer {
+  return {
+    name: 'attentions.0', kind: 'self', layer: 0, heads: 2, kvHeads: 1, queries: 3, keys: 3, headDim: 2, scale: 1, causal: false,
+    // head 0: q = e0, e1, e0+e1; head 1: q = 0 (uniform rows)
+    q: Float32Array.of(1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0),
+    k: Float32Array.of(1, 0, 0, 1, 0, 0), // keys e0, e1, 0
+    ...over,
+  };
+}
+const close = (a: ArrayLike<number>, b: number[]) => b.forEach((x, i) => expect(a[i]).toBeCloseTo(x, 6));
+
+describe('weightRows', () => {
+  it('is the softmax of scale·q·k over every key of a bidirectional layer', () => {
+    const rows = weightRows(layer(), 0, 0, 3);
+    const z = E + 2;
+    close(rows, [E / z, 1 / z, 1 / z, 1 / z, E / z, 1 / z, E / (2 * E + 1), E / (2 * E + 1), 1 / (2 * E + 1)]);
+    close(weightRows(layer(), 1, 1, 2), [1 / 3, 1 / 3, 1 / 3]); // a zero query: uniform
+    close(weightRows(layer({ scale: 2 }), 0, 0, 1), [E * E / (E * E + 2), 1 / (E * E + 2), 1 / (E * E + 2)]);
+  });
+
+  it('hides later keys under a causal mask, and keys outside a sliding window', () => {
+    close(weightRows(layer({ causal: true }), 0, 0, 3), [1, 0, 0, 1 / (1 + E), E / (1 + E), 0, E / (2 * E + 1), E / (2 * E + 1), 1 / (2 * E + 1)]);
+    close(weightRows(layer({ causal: true, window: 2 }), 0, 2, 3), [0, E / (E + 1), 1 / (E + 1)]);
+    // More keys than queries (a past): query i sits at position i + keys − queries.
+    const past = layer({ causal: true, queries: 1, q: Float32Array.of(1, 0, 0, 0) });
+    close(weightRows(past, 0, 0, 1), [E / (E + 2), 1 / (E + 2), 1 / (E + 2)]);
+  });
+
+  it('gives padding keys no weight, and a row with no key left is 0', () => {
+    close(weightRows(layer({ keyMask: Uint8Array.of(1, 0, 1) }), 0, 0, 1), [E / (E + 1), 0, 1 / (E + 1)]);
+    close(weightRows(layer({ keyMask: Uint8Array.of(0, 0, 0) }), 0, 0, 1), [0, 0, 0]);
+  });
+
+  it('layerWeights lays the heads out [heads][queries][keys]', () => {
+    const l = layerWeights(layer());
+    expect([l.heads, l.queries, l.keys, l.data.length]).toEqual([2, 3, 3, 18]);
+    close(l.data.subarray(9), Array(9).fill(1 / 3));
+  });
+});
+
+describe('key layouts', () => {
+  it('sharedHeads keeps one head per group of repeated key heads, and leaves distinct heads alone', () => {
+    const A = [1, 2, 3, 4];
+    const B = [5, 6, 7, 8];
+    const k = (blocks: number[][]) => ({ heads: blocks.length, tokens: 2, dim: 2, data: Float32Array.from(blocks.flat()) });
+    const grouped = sharedHeads(k([A, A, B, B]));
+    expect([grouped.heads, Array.from(grouped.data)]).toEqual([2, [...A, ...B]]);
+    expect(sharedHeads(k([A, A, A, A])).heads).toBe(1);
+    expect(sharedHeads(k([A, B, A, B])).heads).toBe(4); // not a grouped-query repetition
+  });
+
+  it('headsFirst splits a fused operator\'s [1, n, heads·d] into [heads][n][d]', () => {
+    const t = { dims: [1, 2, 4], data: Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8) }; // 2 tokens, 2 heads of 2
+    const h = headsFirst('queries', t, 2);
+    expect([h.heads, h.tokens, h.dim, Array.from(h.data)]).toEqual([2, 2, 2, [1, 2, 5, 6, 3, 4, 7, 8]]);
+    expect(() => headsFirst('queries', { dims: [1, 2, 3], data: new Float32Array(6) }, 2)).toThrow(/does not split into heads/);
+  });
+});
