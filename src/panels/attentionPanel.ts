@@ -290,6 +290,7 @@ export class AttentionPanel extends Disposable {
         model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition },
         backend: m.backend,
         mechanism: m.mechanism,
+        queryKeys: m.queryKeys,
       });
       if (this.isDisposed || load !== this.pageLoad) return void this.native.release(engine); // closed or reloaded meanwhile
       this.engines.add(engine);

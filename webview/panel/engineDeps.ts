@@ -60,7 +60,7 @@ export class PanelEngines {
       chooseBackend,
       readModel: (fileId, label, onProgress) => this.files.read(fileId, label, onProgress),
       createEngine: AttentionEngine.create,
-      native: { availability: () => this.ready?.native, open: (model, backend, mechanism) => this.host.open(model, backend, mechanism) },
+      native: { availability: () => this.ready?.native, open: (model, backend, mechanism, queryKeys) => this.host.open(model, backend, mechanism, queryKeys) },
     };
   }
 }

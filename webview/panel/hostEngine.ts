@@ -33,9 +33,9 @@ export class HostEngines {
 
   constructor(private readonly post: (m: FromPanel) => void) {}
 
-  /** Opens `model` in the host's native engine on `backend` (with the mechanism's outputs when asked). */
-  async open(model: ModelDescriptor, backend: NativeBackend, mechanism = false): Promise<HostEngine> {
-    const r = await this.request({ type: 'engine/open', requestId: 0, onnxFile: model.onnxFile, backend, mechanism });
+  /** Opens `model` in the host's native engine on `backend` (with the mechanism's outputs, or as queries and keys, when asked). */
+  async open(model: ModelDescriptor, backend: NativeBackend, mechanism = false, queryKeys = false): Promise<HostEngine> {
+    const r = await this.request({ type: 'engine/open', requestId: 0, onnxFile: model.onnxFile, backend, mechanism, ...(queryKeys ? { queryKeys } : {}) });
     if (r.type !== 'engine/didOpen') throw unexpected(r);
     const id = r.engine;
     let released = false;
@@ -95,7 +95,7 @@ export class HostEngines {
 }
 
 function output(r: NativeRunResult): RunOutput {
-  return { layers: r.layers, millis: r.millis, warnings: r.warnings, ...(r.mechanism ? { mechanism: r.mechanism } : {}) };
+  return { layers: r.layers, millis: r.millis, warnings: r.warnings, ...(r.mechanism ? { mechanism: r.mechanism } : {}), ...(r.queryKeys ? { queryKeys: r.queryKeys } : {}) };
 }
 
 function unexpected(r: Reply): Error {

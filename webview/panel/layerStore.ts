@@ -10,9 +10,25 @@
  * every layer back with `fullLayer`. Runs smaller than `compactAbove` bytes stay as they are.
  * Records made from layers (word level, hiding) use a store that keeps no Blobs: their full
  * precision is made again from the layers (`replace`).
+ *
+ * Long inputs keep layers as `ComputedLayer`s (queries and keys): nothing quadratic is held; a
+ * layer is computed in full precision when read, kept while on screen, and never compacted.
  */
-import type { AttentionRecord } from '../../src/core/attention';
+import { type AttentionLayer, type AttentionRecord, compareLayers } from '../../src/core/attention';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
+import { type QueryKeyLayer, layerWeights, queryKeyBytes, weightBytes } from '../../src/core/queryKeys';
+
+/** A layer computed when it is read (long inputs: from its queries and keys), never held whole unless on screen. */
+export interface ComputedLayer {
+  compute(): Float32Array;
+  /** Bytes it holds to compute the layer (queries and keys). */
+  heldBytes: number;
+  /** Bytes of the layer once computed. */
+  naiveBytes: number;
+}
+
+/** A layer's weights as they arrive: every weight, or a way to compute them. */
+export type LayerSource = Float32Array | ComputedLayer;
 
 /** Runs with more attention than this are compacted once drawn. */
 export const COMPACT_ABOVE_BYTES = 16 << 20;
@@ -23,6 +39,7 @@ export class LayerStore {
   private readonly full: (Float32Array | undefined)[] = [];
   private readonly half: (Uint16Array | undefined)[] = [];
   private readonly blobs: (Blob | undefined)[] = [];
+  private readonly computed: (ComputedLayer | undefined)[] = [];
   /** Decoded 16-bit copies of pinned layers whose full precision is still being read back. */
   private readonly shown = new Map<number, Float32Array>();
   /** Recently decoded layers that are not pinned, most recent last; released after the task. */
@@ -31,14 +48,16 @@ export class LayerStore {
   private pinned: ReadonlySet<number> = new Set();
 
   /** `keepFull` false: the full precision is dropped, not kept in Blobs (records made from 16-bit copies have none worth keeping). */
-  constructor(layers: readonly Float32Array[], readonly compactAbove = COMPACT_ABOVE_BYTES, private readonly keepFull = true) {
+  constructor(layers: readonly LayerSource[], readonly compactAbove = COMPACT_ABOVE_BYTES, private readonly keepFull = true) {
     this.append(layers);
   }
 
   /** Layers that arrive later (read back from the GPU after the first picture). */
-  append(layers: readonly Float32Array[]): void {
+  append(layers: readonly LayerSource[]): void {
     for (const d of layers) {
-      this.full.push(d);
+      const computed = d instanceof Float32Array ? undefined : d;
+      this.full.push(computed ? undefined : (d as Float32Array));
+      this.computed.push(computed);
       this.half.push(undefined);
       this.blobs.push(undefined);
     }
@@ -50,13 +69,13 @@ export class LayerStore {
 
   /** Every layer in full precision, as the model returned them. */
   get naiveBytes(): number {
-    return this.full.reduce((n, f, i) => n + 4 * (f?.length ?? this.half[i]!.length), 0);
+    return this.full.reduce((n, f, i) => n + (this.computed[i]?.naiveBytes ?? 4 * (f?.length ?? this.half[i]!.length)), 0);
   }
 
   /** Bytes this store keeps in the page: full-precision, 16-bit and decoded layers. */
   get heldBytes(): number {
     let n = 0;
-    for (let i = 0; i < this.full.length; i++) n += (this.full[i]?.byteLength ?? 0) + (this.half[i]?.byteLength ?? 0);
+    for (let i = 0; i < this.full.length; i++) n += (this.full[i]?.byteLength ?? 0) + (this.half[i]?.byteLength ?? 0) + (this.computed[i]?.heldBytes ?? 0);
     for (const d of this.shown.values()) n += d.byteLength;
     for (const s of this.scratch) n += s.data.byteLength;
     return n;
@@ -67,9 +86,9 @@ export class LayerStore {
     return this.blobs.reduce((n, b) => n + (b?.size ?? 0), 0);
   }
 
-  /** Whether layer `i` is held in full precision now. */
+  /** Whether layer `i` is held in full precision now (a computed layer always is: it is exact when read). */
   isFull(i: number): boolean {
-    return this.full[i] !== undefined;
+    return this.full[i] !== undefined || this.computed[i] !== undefined;
   }
 
   /** Layer `i`'s weights: full precision where held, else decoded from the 16-bit copy. */
@@ -82,7 +101,7 @@ export class LayerStore {
       this.scratch.push(s);
       return s.data;
     }
-    const data = fromFloat16(this.half[i]!);
+    const data = this.computed[i]?.compute() ?? fromFloat16(this.half[i]!);
     this.scratch.push({ i, data });
     if (this.scratch.length > SCRATCH) this.scratch.shift();
     // A pass over every layer runs within a task (or one layer per task): the decoded copies go after it.
@@ -128,7 +147,14 @@ export class LayerStore {
     for (let i = 0; i < this.full.length; i++) {
       if (pinned.has(i)) continue;
       this.shown.delete(i);
-      if (this.half[i]) this.full[i] = undefined;
+      if (this.half[i] || this.computed[i]) this.full[i] = undefined;
+    }
+    // Computed layers on screen are computed once and kept while they stay there.
+    for (const i of pinned) {
+      if (this.computed[i] && !this.full[i]) {
+        const hit = this.scratch.find((s) => s.i === i);
+        this.full[i] = hit?.data ?? this.computed[i]!.compute();
+      }
     }
     const missing = [...pinned].filter((i) => !this.full[i]);
     for (const i of missing) if (!this.shown.has(i)) this.shown.set(i, this.data(i));
@@ -152,7 +178,7 @@ export class LayerStore {
 
   /** Layer `i` in full precision (for exports): held, or read back. */
   async fullLayer(i: number): Promise<Float32Array> {
-    return this.full[i] ?? this.readBack(i);
+    return this.full[i] ?? this.computed[i]?.compute() ?? this.readBack(i);
   }
 
   private async readBack(i: number): Promise<Float32Array> {
@@ -176,9 +202,9 @@ export function storedRecord(record: AttentionRecord, store: LayerStore, i: numb
   return r;
 }
 
-/** `records` kept in a store of their own, compacted like a run's layers. */
-export function storedRecords(records: readonly AttentionRecord[], compactAbove: number, keepFull = true): { records: AttentionRecord[]; store: LayerStore } {
-  const store = new LayerStore(records.map((r) => r.data), compactAbove, keepFull);
+/** `records` kept in a store of their own, compacted like a run's layers; `sources` where their weights come from (default their data). */
+export function storedRecords(records: readonly AttentionRecord[], compactAbove: number, keepFull = true, sources: readonly LayerSource[] = records.map((r) => r.data)): { records: AttentionRecord[]; store: LayerStore } {
+  const store = new LayerStore(sources, compactAbove, keepFull);
   return { records: records.map((r, i) => storedRecord(r, store, i)), store };
 }
 
@@ -193,4 +219,21 @@ export function withFullPrecision(records: readonly AttentionRecord[]): Promise<
     const home = homes.get(r);
     return home ? { ...r, data: await home.store.fullLayer(home.i) } : r;
   }));
+}
+
+/** A layer kept as queries and keys, computed when read. */
+export function computedLayer(l: QueryKeyLayer): ComputedLayer {
+  return { compute: () => layerWeights(l).data, heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l) };
+}
+
+const NO_WEIGHTS = new Float32Array(0);
+
+/**
+ * A run's layers in view order with where each one's weights come from: layers returned whole,
+ * and layers kept as queries and keys (`data` empty: read them through a store).
+ */
+export function runLayers(layers: readonly AttentionLayer[], queryKeys: readonly QueryKeyLayer[] = []): Array<{ layer: AttentionLayer; source: LayerSource }> {
+  const whole = layers.map((layer) => ({ layer, source: layer.data as LayerSource }));
+  const computed = queryKeys.map((q) => ({ layer: { name: q.name, kind: q.kind, layer: q.layer, heads: q.heads, queries: q.queries, keys: q.keys, data: NO_WEIGHTS }, source: computedLayer(q) as LayerSource }));
+  return [...whole, ...computed].sort((a, b) => compareLayers(a.layer, b.layer));
 }

@@ -122,12 +122,12 @@ function start(request: RunRequest): void {
   held = undefined; // a rollout held for an older run is not coming
   state.begin(request);
   comparison.begin(request);
-  void runner.start(request);
+  void runner.start(request, { full: request.compare !== undefined });
 }
 
 const comparison = new ComparisonRun({
   state,
-  startRun: (req) => void runner.start(req),
+  startRun: (req) => void runner.start(req, { full: true }),
   show,
   post: (m) => channel.post(m),
   isCurrent: (req) => req === current,

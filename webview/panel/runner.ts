@@ -11,6 +11,7 @@ import { EngineError, type EngineOptions, type ExternalDataFile, type MoreLayers
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
+import { type QueryKeyLayer, keepsQueryKeys } from '../../src/core/queryKeys';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -56,7 +57,7 @@ export interface RunnerDeps {
    */
   native?: {
     availability(): NativeAvailability | undefined;
-    open(model: ModelDescriptor, backend: NativeBackend, mechanism: boolean): Promise<Engine>;
+    open(model: ModelDescriptor, backend: NativeBackend, mechanism: boolean, queryKeys?: boolean): Promise<Engine>;
   };
   /** The shared wall clock (epoch ms); `wallClock` unless a test fakes it. */
   now?(): number;
@@ -75,6 +76,8 @@ export interface RunResult {
   spans: TimingSpan[];
   /** Whether more layers follow (`RunnerEvents.more`): WebGPU reads them back after the first picture. */
   moreToCome: boolean;
+  /** Long inputs: the layers kept as queries and keys (their rows computed when a view asks). */
+  queryKeys?: QueryKeyLayer[];
 }
 
 /** How the runner reports; never called for a superseded run. `request` is absent while only preparing. */
@@ -116,8 +119,12 @@ export class Runner {
     void this.placement.backendFor(p.model, p.backend).then((choice) => this.engineFor(p.model, choice)).catch(() => undefined);
   }
 
-  /** Starts `req`, superseding any run in progress; resolves when it has finished or failed. */
-  async start(req: RunRequest): Promise<void> {
+  /**
+   * Starts `req`, superseding any run in progress; resolves when it has finished or failed. A run
+   * whose weights would be too large keeps queries and keys instead (`RunResult.queryKeys`), unless
+   * `full` (a comparison needs every weight).
+   */
+  async start(req: RunRequest, { full = false }: { full?: boolean } = {}): Promise<void> {
     const gen = ++this.generation;
     this.active = req;
     const stale = () => gen !== this.generation;
@@ -125,12 +132,14 @@ export class Runner {
     if (req.timing) this.record('transfer', req.timing.sentAt, received);
     /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
     let used: { key: string; promise: Promise<Engine> } | undefined;
+    let queryKeys = !full && keepsQueryKeys(req.ids.length, req.model.attention, req.decoderIds?.length);
+    let notice = '';
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);
       let engine: Engine;
       let out: RunOutput;
       try {
-        engine = await this.engineFor(req.model, choice);
+        engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
         if (stale()) return;
         const o = await this.runOn(engine, req, stale);
@@ -138,12 +147,15 @@ export class Runner {
         out = o;
       } catch (e) {
         if (stale()) throw e;
-        if (!shouldFallBack(e, choice.backend, req.backend)) {
+        if (e instanceof EngineError && e.code === 'not-on-demand' && queryKeys) {
+          // Rows cannot be computed from queries and keys (a position bias): the weights themselves, as for shorter inputs.
+          queryKeys = false;
+          notice = `${e.message.replace(/\.$/, '')}: the weights are kept whole, which takes more memory`;
+        } else if (!shouldFallBack(e, choice.backend, req.backend)) {
           // WebGPU required and failing (not the model's fault): say what to do.
           if (choice.backend === 'webgpu' && !isModelProblem(e)) throw new Error(`WebGPU failed: ${(e as Error).message?.split('\n')[0] ?? String(e)}. Run again for a fresh GPU session, or set attentionLens.backend to "auto" to use WebAssembly when the GPU fails.`);
           throw e;
-        }
-        if (isNative(choice.backend)) {
+        } else if (isNative(choice.backend)) {
           // onnxruntime-node would not load: said once, and the webview's engines run from now on.
           this.placement.nativeFailed((e as Error).message);
           choice = await this.placement.backendFor(req.model, req.backend);
@@ -161,7 +173,7 @@ export class Runner {
             choice = { backend: 'wasm', reason };
           }
         }
-        engine = await this.engineFor(req.model, choice);
+        engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
         if (stale()) return;
         const o = await this.runOn(engine, req, stale);
@@ -173,7 +185,8 @@ export class Runner {
       const since = req.timing?.commandAt ?? received;
       const spans = this.spans.filter((s) => s.start >= since);
       this.lastBackend.set(req.model.onnxFile, engine.backend);
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: engine.notice ?? choice.reason, warnings: out.warnings, spans, moreToCome: out.rest !== undefined });
+      const warnings = notice ? [...out.warnings, notice] : out.warnings;
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: engine.notice ?? choice.reason, warnings, spans, moreToCome: out.rest !== undefined, ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}) });
       if (out.rest) {
         const more = await out.rest.catch((e: Error): MoreLayers => ({ layers: [], warnings: [`only the first layer could be read back from the GPU (${e.message.split('\n')[0]}); run again for the others`] }));
         if (!stale()) this.events.more(req, more);
@@ -225,11 +238,11 @@ export class Runner {
     return out.mechanism;
   }
 
-  /** The engine for `model` on `choice.backend`: the one loaded or being loaded, else a new one. Failures are not kept. */
-  private engineFor(model: ModelDescriptor, choice: BackendChoice): Promise<Engine> {
-    const key = `${model.onnxFile}|${choice.backend}`;
+  /** The engine for `model` on `choice.backend` (as queries and keys or not): the one loaded or being loaded, else a new one. Failures are not kept. */
+  private engineFor(model: ModelDescriptor, choice: BackendChoice, queryKeys = false): Promise<Engine> {
+    const key = `${model.onnxFile}|${choice.backend}${queryKeys ? '|queryKeys' : ''}`;
     if (this.engine?.key !== key) {
-      const promise = this.createEngine(model, choice.backend, this.engine?.promise);
+      const promise = this.createEngine(model, choice.backend, this.engine?.promise, queryKeys);
       this.engine = { key, promise };
       promise.catch(() => {
         if (this.engine?.promise === promise) this.engine = undefined;
@@ -239,21 +252,21 @@ export class Runner {
   }
 
   /** Loads the runtime and reads the model at the same time, releases the previous session, then opens the new one. */
-  private async createEngine(model: ModelDescriptor, backend: Backend, previous: Promise<Engine> | undefined): Promise<Engine> {
+  private async createEngine(model: ModelDescriptor, backend: Backend, previous: Promise<Engine> | undefined, queryKeys: boolean): Promise<Engine> {
     if (isNative(backend)) {
       // The host opens the model from its disk: no runtime or bytes in the page.
       await previous?.then((e) => e.dispose(), () => undefined);
       const native = this.deps.native;
       if (!native) throw new EngineError('The native engine is not offered here.', 'native-unavailable');
       this.progress('model', `Opening ${model.label} in ${backendLabel(backend)}…`);
-      return this.timed('session', () => native.open(model, backend, false));
+      return this.timed('session', () => native.open(model, backend, false, queryKeys));
     }
     const ort = this.runtimeFor(backend);
     const bytes = this.bytesFor(model);
     const [o, b] = await Promise.all([ort, bytes]);
     await previous?.then((e) => e.dispose(), () => undefined);
     this.progress('model', `Preparing ${model.label} for ${backendLabel(backend)}…`);
-    const engine = await this.timed('session', () => this.deps.createEngine(o, b.model, backend, model.onnxLabel, engineOptions(model, b)));
+    const engine = await this.timed('session', () => this.deps.createEngine(o, b.model, backend, model.onnxLabel, { ...engineOptions(model, b), queryKeys }));
     // The session has the model now (onnxruntime's worker even took the buffer): do not hold a
     // second copy of it; another backend for the same model reads it again.
     if (this.bytes?.file === model.onnxFile) this.bytes = undefined;

@@ -14,8 +14,9 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { contributionRecord } from '../../src/core/mechanism';
 import { alignRuns } from '../../src/core/analysis/alignment';
+import { formatBytes } from '../../src/core/units';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, storedRecord, storedRecords, withFullPrecision } from './layerStore';
+import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -164,10 +165,11 @@ export class PanelState {
   /** The run finished: its first record, every head, nothing hovered. */
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const { records, store } = storedRecords(result.layers.map((l) => recordOfLayer(l, tokens)), this.compactAbove);
+    const layers = runLayers(result.layers, result.queryKeys);
+    const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis };
     const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
-    const notice = [request.notice, ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
+    const notice = [request.notice, result.queryKeys?.length ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
 
@@ -399,4 +401,9 @@ interface Derived {
 
 function allHeads(n: number): boolean[] {
   return Array<boolean>(n).fill(true);
+}
+
+/** What a long run keeps, for people. */
+function onDemandNotice(tokens: number, store: LayerStore): string {
+  return `${tokens.toLocaleString('en-US')} tokens: each layer's weights are computed from its queries and keys when shown (${formatBytes(store.heldBytes)} held instead of ${formatBytes(store.naiveBytes)}).`;
 }

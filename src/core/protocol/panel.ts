@@ -30,6 +30,8 @@ export interface ModelDescriptor {
   firstPosition?: number;
   /** Why only WebAssembly can return this model's attention (GroupQueryAttention), when that is so. */
   wasmOnly?: string;
+  /** Attention layers and heads per layer, from config.json (absent: not stated). */
+  attention?: { layers: number; heads: number };
 }
 
 /** Host file ids of the onnxruntime WebAssembly binaries (gzipped), per backend (see `loadOrt`). */
@@ -158,7 +160,7 @@ export type FromPanel =
   /** The panel's Compare button: run Compare Models… on the selection shown. */
   | { type: 'compare/request' }
   /** Request: open model file `onnxFile` (an id the host gave) in the host's native engine; answered with `engine/didOpen` or `engine/didFail`. */
-  | { type: 'engine/open'; requestId: number; onnxFile: string; backend: NativeBackend; mechanism: boolean }
+  | { type: 'engine/open'; requestId: number; onnxFile: string; backend: NativeBackend; mechanism: boolean; queryKeys?: boolean }
   /** Request: run an engine `engine/didOpen` named; answered with `engine/didRun` or `engine/didFail`. */
   | { type: 'engine/run'; requestId: number; engine: number; input: NativeInput; mechanismOf?: string[] }
   /** The page no longer needs this engine: release its session. */

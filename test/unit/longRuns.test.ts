@@ -1,0 +1,109 @@
+// Long inputs in the panel (issue 24): the runner asks for queries and keys when a run's weights
+// would be too large, and takes the weights again for a model whose rows cannot be computed; the
+// layer store holds computed layers without their weights, computing them when read.
+import { describe, expect, it } from 'vitest';
+import type { AttentionLayer } from '../../src/core/attention';
+import { EngineError, type EngineOptions, type OrtModule } from '../../src/core/engine/attentionEngine';
+import type { RunRequest } from '../../src/core/protocol/panel';
+import { type QueryKeyLayer, keepsQueryKeys, layerWeights, weightBytes } from '../../src/core/queryKeys';
+import { LayerStore, computedLayer, runLayers } from '../../webview/panel/layerStore';
+import { type RunResult, Runner } from '../../webview/panel/runner';
+
+/** A causal layer of `heads` heads over `n` tokens, queries and keys of 2 dimensions. */
+function qkLayer(layer: number, n: number, heads = 2): QueryKeyLayer {
+  const q = Float32Array.from({ length: heads * n * 2 }, (_, i) => Math.sin(i + layer));
+  const k = Float32Array.from({ length: n * 2 }, (_, i) => Math.cos(i * 0.7 + layer));
+  return { name: `attentions.${layer}`, kind: 'self', layer, heads, kvHeads: 1, queries: n, keys: n, headDim: 2, scale: 0.5, q, k, causal: true };
+}
+
+describe('keepsQueryKeys', () => {
+  it('keeps queries and keys when L·H·n² float32 weights pass 512 MB, and by token count when the shape is unknown', () => {
+    const qwen = { layers: 24, heads: 14 };
+    expect(keepsQueryKeys(512, qwen)).toBe(false); // 94 MB
+    expect(keepsQueryKeys(2048, qwen)).toBe(true); // 1.5 GB
+    expect(keepsQueryKeys(512, { layers: 12, heads: 12 })).toBe(false); // BERT-base: 151 MB
+    expect(keepsQueryKeys(2047, undefined)).toBe(false);
+    expect(keepsQueryKeys(2048, undefined)).toBe(true);
+  });
+});
+
+describe('LayerStore with computed layers', () => {
+  it('holds queries and keys only, computes a layer when read, keeps it while on screen, and never compacts it', async () => {
+    const layers = [qkLayer(0, 40), qkLayer(1, 40)];
+    const store = new LayerStore(layers.map(computedLayer), 0);
+    const exact = layers.map((l) => layerWeights(l).data);
+    expect(store.naiveBytes).toBe(2 * weightBytes(layers[0]));
+    expect(store.heldBytes).toBe(layers.reduce((n, l) => n + l.q.byteLength + l.k.byteLength, 0));
+    expect(store.isFull(0) && store.isFull(1)).toBe(true); // exact whenever read
+    expect(Array.from(store.data(1))).toEqual(Array.from(exact[1]));
+    expect(await store.compact(() => Promise.resolve())).toBe(false);
+    await store.pin([0]);
+    expect(store.heldBytes).toBeGreaterThanOrEqual(weightBytes(layers[0])); // layer 0 on screen, held whole
+    const onScreen = store.data(0);
+    expect(store.data(0)).toBe(onScreen); // not computed again
+    await store.pin([1]);
+    expect(store.data(0)).not.toBe(onScreen); // off screen: computed again when read
+    expect(Array.from(await store.fullLayer(0))).toEqual(Array.from(exact[0]));
+  });
+
+  it('orders layers returned whole and computed ones as the views expect', () => {
+    const whole: AttentionLayer = { name: 'attentions.1', kind: 'self', layer: 1, heads: 1, queries: 1, keys: 1, data: Float32Array.of(1) };
+    const order = runLayers([whole], [qkLayer(2, 3), qkLayer(0, 3)]);
+    expect(order.map((l) => [l.layer.name, l.source instanceof Float32Array])).toEqual([['attentions.0', false], ['attentions.1', true], ['attentions.2', false]]);
+  });
+});
+
+describe('Runner on long inputs', () => {
+  const request = (n: number, compare = false): RunRequest => ({
+    runId: n,
+    model: { id: 'm', label: 'M', architecture: 'gpt2', onnxFile: 'model-a', onnxLabel: 'onnx/model.onnx', causal: true, attention: { layers: 24, heads: 14 } },
+    backend: 'wasm',
+    text: 'a',
+    tokens: [],
+    ids: new Int32Array(n),
+    maxLinksPerQuery: 12,
+    ...(compare ? { compare: { model: {} as RunRequest['model'], text: 'b', tokens: [], ids: Int32Array.of(1), sameModel: true } } : {}),
+  });
+
+  /** A runner whose engines are opened with `options` logged, and fail as queries and keys when `biased`. */
+  function harness(biased = false) {
+    const opened: string[] = [];
+    const finished: RunResult[] = [];
+    const runner = new Runner({
+      readRuntime: async () => new Uint8Array(1),
+      loadOrt: async () => ({}) as OrtModule,
+      chooseBackend: async () => ({ backend: 'wasm', reason: 'setting' }),
+      readModel: async () => new Uint8Array(1),
+      createEngine: async (_o, _b, backend, _l, options?: EngineOptions) => {
+        opened.push(options?.queryKeys ? 'queryKeys' : 'weights');
+        return {
+          backend,
+          run: async (input) => {
+            if (options?.queryKeys && biased) throw new EngineError('Layer 1: its weights are not softmax(scale·q·kᵀ) under a causal mask (a position bias).', 'not-on-demand');
+            const n = input.ids.length;
+            return options?.queryKeys ? { layers: [], queryKeys: [qkLayer(0, n, 1)], millis: 1, warnings: [] } : { layers: [layerWeights(qkLayer(0, n, 1))], millis: 1, warnings: [] };
+          },
+          dispose: async () => undefined,
+        };
+      },
+    }, { progress: () => undefined, finished: (_r, result) => finished.push(result), more: () => undefined, failed: (_r, m) => { throw new Error(m); } });
+    return { runner, opened, finished };
+  }
+
+  it('asks for queries and keys on a long input, and for the weights on a short one or a comparison', async () => {
+    const h = harness();
+    await h.runner.start(request(2048));
+    await h.runner.start(request(64));
+    await h.runner.start(request(2048, true), { full: true });
+    expect(h.opened).toEqual(['queryKeys', 'weights']);
+    expect(h.finished.map((r) => [r.layers.length, r.queryKeys?.length ?? 0])).toEqual([[0, 1], [1, 0], [1, 0]]);
+  });
+
+  it('takes the weights whole for a model whose rows cannot be computed, and says so', async () => {
+    const h = harness(true);
+    await h.runner.start(request(2048));
+    expect(h.opened).toEqual(['queryKeys', 'weights']);
+    expect(h.finished[0].layers).toHaveLength(1);
+    expect(h.finished[0].warnings).toEqual(['Layer 1: its weights are not softmax(scale·q·kᵀ) under a causal mask (a position bias): the weights are kept whole, which takes more memory']);
+  });
+});
