@@ -33,7 +33,7 @@ export interface QueryKeyLayer {
 }
 
 /**
- * Runs whose weights would exceed this in float32 keep queries and keys instead (about 1,700
+ * Runs whose weights would take this much or more in float32 keep queries and keys instead (about 1,700
  * tokens on a 24-layer, 14-head model; BERT-base at 512 tokens, 151 MB, keeps its weights).
  */
 export const QUERY_KEYS_ABOVE_BYTES = 512 << 20;
@@ -42,12 +42,12 @@ export const QUERY_KEYS_FROM_TOKENS = 2048;
 
 /**
  * Whether a run of `tokens` tokens (`decoderTokens` more for an encoder-decoder) keeps queries and
- * keys: its weights, L·H·n² floats, would pass `QUERY_KEYS_ABOVE_BYTES`.
+ * keys: its weights, L·H·n² floats, would reach `QUERY_KEYS_ABOVE_BYTES`.
  */
 export function keepsQueryKeys(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0): boolean {
   if (!attention) return tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS;
   const n = tokens, d = decoderTokens;
-  return 4 * attention.layers * attention.heads * (n * n + d * d + d * n) > QUERY_KEYS_ABOVE_BYTES;
+  return 4 * attention.layers * attention.heads * (n * n + d * d + d * n) >= QUERY_KEYS_ABOVE_BYTES;
 }
 
 /** Bytes a layer kept as queries and keys holds. */

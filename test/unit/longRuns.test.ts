@@ -17,7 +17,7 @@ function qkLayer(layer: number, n: number, heads = 2): QueryKeyLayer {
 }
 
 describe('keepsQueryKeys', () => {
-  it('keeps queries and keys when L·H·n² float32 weights pass 512 MB, and by token count when the shape is unknown', () => {
+  it('keeps queries and keys when L·H·n² float32 weights reach 512 MiB, and by token count when the shape is unknown', () => {
     const qwen = { layers: 24, heads: 14 };
     expect(keepsQueryKeys(512, qwen)).toBe(false); // 94 MB
     expect(keepsQueryKeys(2048, qwen)).toBe(true); // 1.5 GB

@@ -125,7 +125,7 @@ export class LayerStore {
     let changed = false;
     for (let i = 0; i < this.full.length; i++) {
       const f = this.full[i];
-      if (this.half[i] || !f) continue;
+      if (this.half[i] || !f || this.computed[i]) continue; // a computed layer held on screen is dropped, not compacted, when it leaves
       await pause();
       if (stop()) return changed;
       this.half[i] = toFloat16(f);

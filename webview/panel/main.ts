@@ -268,7 +268,10 @@ function pinOnScreen(): void {
   const run = state.snapshot.run;
   for (const [store, onScreen] of state.stores) {
     store.pin(onScreen).then(
-      (upgraded) => upgraded && state.snapshot.run === run && state.refreshPrecision(),
+      (upgraded) => {
+        if (upgraded && state.snapshot.run === run) state.refreshPrecision();
+        else setTimeout(showMemory, 0); // computed layers kept or let go
+      },
       (e: Error) => state.snapshot.run === run && state.warn(`${e.message}. The views show a 16-bit copy meanwhile`),
     );
   }
@@ -329,7 +332,8 @@ state.onDidChange((change: Change) => {
         .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
-    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') showMemory();
+    // After this task: layers decoded or computed for a pass are let go by then.
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') setTimeout(showMemory, 0);
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });

@@ -1,0 +1,70 @@
+/// <reference lib="dom" />
+// Long inputs in the real extension (issue 24): 4,096 tokens through a tiny Qwen2.5 stand-in
+// whose config allows them (tools/real-size/llm.mjs; rotary angles are computed, so any position
+// works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
+// draws, says what it keeps, switches layers, the editor hovers, the explorer fills, and a figure
+// exports. The rows themselves are checked against the model's weights in
+// test/engine/queryKeys.test.ts.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, explorerFrame } from './codeServer';
+import { useSession } from './session';
+import { llmGenerator } from '../llmStandIns';
+import { editorHover, exportThroughDialog, openAndSelectAll, runCommand, settledAttentionBytes, showAttentionAndWait } from './workbench';
+
+const TOKENS = 4096;
+const generator = await llmGenerator();
+const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-long-e2e-'));
+const made = generator.ensureLlmVariant(cache, 'qwen2.5-0.5b', 'fp32', { tiny: true });
+// The stand-in says 2,048 positions; this copy takes 4,096 (the host truncates there).
+for (const [file, key] of [['config.json', 'max_position_embeddings'], ['tokenizer_config.json', 'model_max_length']]) {
+  const f = path.join(made.folder, file);
+  if (fs.existsSync(f)) fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), [key]: TOKENS }));
+}
+afterAll(() => fs.rmSync(cache, { recursive: true, force: true }));
+
+/** Text of far more than 4,096 tokens, whose first line editorHover finds. */
+const SENTENCES = ['The cat sat on the mat because it was tired.', 'A dog barked at the mail carrier twice.', 'Rain fell on the old stone bridge all night.', 'She wrote the numbers down and checked them again.'];
+const TEXT = Array.from({ length: 260 }, (_, i) => SENTENCES[i % SENTENCES.length]).join('\n');
+
+describe('A 4,096-token selection', () => {
+  const session = useSession(false, { 'attentionLens.model': made.folder });
+
+  it('draws from queries and keys, hovers, switches layers, fills the explorer and exports', async () => {
+    const { page, server } = session;
+    fs.writeFileSync(path.join(server.workspace, 'long.txt'), TEXT);
+    await page.goto(server.url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const frame = await showAttentionAndWait(page, undefined, (p) => openAndSelectAll(p, 'long.txt'));
+    expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe('native');
+    const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
+    expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
+    const layerBytes = 4 * TOKENS * TOKENS * 4;
+    expect(await settledAttentionBytes(frame, 60)).toBeLessThan(layerBytes + (16 << 20));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input.png') });
+
+    // Layer 2, computed when chosen.
+    await frame.selectOption('#layer-select', '1');
+    await frame.waitForFunction(() => document.body.dataset.state === 'ready' && Number(document.getElementById('view')?.dataset.links) > 0, undefined, { timeout: 60_000 });
+    await frame.selectOption('#layer-select', '0');
+
+    const hover = await editorHover(page);
+    expect(hover).toMatch(/Layer 1/);
+    expect(hover).toMatch(/0\.\d{3}/);
+
+    await runCommand(page, 'Attention Lens: Show Head Explorer');
+    const explorer = await explorerFrame(page);
+    await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 120_000 });
+    expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(2 * 4);
+    expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/4,?096 tokens/);
+
+    const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
+    expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
+  });
+});
