@@ -73,8 +73,7 @@ export function weightRows(l: QueryKeyLayer, head: number, from: number, to: num
   const scores = new Float64Array(keys);
   for (let i = from; i < to; i++) {
     const qBase = (head * l.queries + i) * d;
-    const last = l.causal ? Math.min(keys - 1, i + offset) : keys - 1;
-    const first = l.window ? Math.max(0, i + offset - l.window + 1) : 0;
+    const [first, last] = seenRange(l, i, offset);
     let max = -Infinity;
     for (let j = first; j <= last; j++) {
       if (l.keyMask && l.keyMask[j] === 0) {
@@ -100,6 +99,11 @@ export function weightRows(l: QueryKeyLayer, head: number, from: number, to: num
     for (let j = first; j <= last; j++) out[row + j] = scores[j] / sum;
   }
   return out;
+}
+
+/** The first and last key query `i` sees (before padding): the causal mask and the window. */
+function seenRange(l: QueryKeyLayer, i: number, offset = l.keys - l.queries): [number, number] {
+  return [l.window ? Math.max(0, i + offset - l.window + 1) : 0, l.causal ? Math.min(l.keys - 1, i + offset) : l.keys - 1];
 }
 
 /** Every weight of the layer, `[heads][queries][keys]`, as the model's own attention output holds them. */
