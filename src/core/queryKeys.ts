@@ -45,9 +45,14 @@ export const QUERY_KEYS_FROM_TOKENS = 2048;
  * keys: its weights, L·H·n² floats, would reach `QUERY_KEYS_ABOVE_BYTES`.
  */
 export function keepsQueryKeys(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0): boolean {
-  if (!attention) return tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS;
+  const bytes = runWeightBytes(tokens, attention, decoderTokens);
+  return bytes === undefined ? tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS : bytes >= QUERY_KEYS_ABOVE_BYTES;
+}
+
+/** Bytes of every layer's weights in float32 for a run (self, or encoder, decoder and cross attention); undefined without the model's shape. */
+export function runWeightBytes(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0): number | undefined {
   const n = tokens, d = decoderTokens;
-  return 4 * attention.layers * attention.heads * (n * n + d * d + d * n) >= QUERY_KEYS_ABOVE_BYTES;
+  return attention && 4 * attention.layers * attention.heads * (n * n + d * d + d * n);
 }
 
 /** Bytes a layer kept as queries and keys holds. */

@@ -69,6 +69,7 @@ describe('Runner on long inputs', () => {
   function harness(biased = false) {
     const opened: string[] = [];
     const finished: RunResult[] = [];
+    const progress: string[] = [];
     const runner = new Runner({
       readRuntime: async () => new Uint8Array(1),
       loadOrt: async () => ({}) as OrtModule,
@@ -86,8 +87,8 @@ describe('Runner on long inputs', () => {
           dispose: async () => undefined,
         };
       },
-    }, { progress: () => undefined, finished: (_r, result) => finished.push(result), more: () => undefined, failed: (_r, m) => { throw new Error(m); } });
-    return { runner, opened, finished };
+    }, { progress: (_r, _s, m) => progress.push(m), finished: (_r, result) => finished.push(result), more: () => undefined, failed: (_r, m) => { throw new Error(m); } });
+    return { runner, opened, finished, progress };
   }
 
   it('asks for queries and keys on a long input, and for the weights on a short one or a comparison', async () => {
@@ -97,6 +98,9 @@ describe('Runner on long inputs', () => {
     await h.runner.start(request(2048, true), { full: true });
     expect(h.opened).toEqual(['queryKeys', 'weights']);
     expect(h.finished.map((r) => [r.layers.length, r.queryKeys?.length ?? 0])).toEqual([[0, 1], [1, 0], [1, 0]]);
+    // What it costs is said while it runs: 24 × 14 × 2048² × 4 bytes.
+    expect(h.progress).toContain("Running M on WebAssembly (2,048 tokens; keeping queries and keys, as every layer's weights would take 5.6 GB)…");
+    expect(h.progress).toContain('Running M on WebAssembly (64 tokens)…');
   });
 
   it('takes the weights whole for a model whose rows cannot be computed, and says so', async () => {

@@ -11,7 +11,7 @@ import { EngineError, type EngineOptions, type ExternalDataFile, type MoreLayers
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
-import { type QueryKeyLayer, keepsQueryKeys } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, keepsQueryKeys, runWeightBytes } from '../../src/core/queryKeys';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -142,7 +142,7 @@ export class Runner {
         engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
         if (stale()) return;
-        const o = await this.runOn(engine, req, stale);
+        const o = await this.runOn(engine, req, stale, queryKeys);
         if (!o) return;
         out = o;
       } catch (e) {
@@ -176,7 +176,7 @@ export class Runner {
         engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
         if (stale()) return;
-        const o = await this.runOn(engine, req, stale);
+        const o = await this.runOn(engine, req, stale, queryKeys);
         if (!o) return;
         out = o;
       }
@@ -330,13 +330,15 @@ export class Runner {
    * flight queue behind it in its worker: so a run waits for the one in flight instead, and of
    * the runs waiting only the newest goes (undefined: superseded while waiting).
    */
-  private async runOn(engine: Engine, req: RunRequest, stale: () => boolean): Promise<RunOutput | undefined> {
+  private async runOn(engine: Engine, req: RunRequest, stale: () => boolean, queryKeys: boolean): Promise<RunOutput | undefined> {
     while (this.inFlight) {
       this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`);
       await this.inFlight.catch(() => undefined);
       if (stale()) return undefined;
     }
-    this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.tokens.length} tokens)…`);
+    const bytes = queryKeys ? runWeightBytes(req.ids.length, req.model.attention, req.decoderIds?.length) : undefined;
+    const kept = queryKeys ? `; keeping queries and keys${bytes ? `, as every layer's weights would take ${formatBytes(bytes)}` : ''}` : '';
+    this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.ids.length.toLocaleString('en-US')} tokens${kept})…`);
     const start = this.now();
     const running = engine.run({ ids: req.ids, decoderIds: req.decoderIds });
     this.inFlight = running;

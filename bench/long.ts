@@ -1,0 +1,106 @@
+/// <reference lib="dom" />
+/**
+ * Long inputs (issue 24): a Qwen2.5-0.5B-shaped q4 stand-in (tools/real-size/llm.mjs: 24 layers ×
+ * 14 heads, random weights) in the panel on the native engine, at 512 tokens (its weights kept
+ * whole, as before long inputs) and at 1,024, 2,048 and 4,096 (kept as queries and keys). Per
+ * length, each figure with its ratio to a baseline of the same run:
+ * - peak memory (the extension host's and the webview renderer's peaks together) against the
+ *   weights plus the naive L·H·n²·4 bytes of every layer's weights;
+ * - the first picture (key to picture) against the inference in it;
+ * - a layer switch and a hover in the panel, each until the next frame, against a 16 ms frame;
+ * - the head explorer's grid filled, after the picture.
+ *
+ *   npm run bench:long                       # 512, 1,024, 2,048 and 4,096 tokens
+ *   npm run bench:long -- --tokens 512,1024  # some lengths
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type RunTimings, formatMillis, stageTotals } from '../src/core/timing';
+import { formatBytes } from '../src/core/units';
+import { readModelFolder } from '../src/models/modelFolder';
+import { ROOT, explorerFrame } from '../test/e2e/codeServer';
+import { nextTimings, openAndSelectAll, paletteEnter, runCommand } from '../test/e2e/workbench';
+import { session, textOfTokens } from './firstPicture';
+import { peakRssOf } from './processes';
+
+const FRAME_MS = 16;
+
+interface Row {
+  tokens: number;
+  onDemand: boolean;
+  picture: number;
+  inference: number;
+  peak: number;
+  naive: number;
+  layerSwitch: number;
+  hover: number;
+  explorer: number;
+  held: number;
+}
+
+/** Time in the panel from `act` (run in the page) to the next frame, the better of three. */
+const untilFrame = (act: string) => `(async () => {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    ${act}
+    await new Promise((r) => requestAnimationFrame(() => r(undefined)));
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+})()`;
+
+async function measure(folder: string, onnx: string, tokens: number, text: string, weights: number, layers: number, heads: number): Promise<Row> {
+  let row: Row | undefined;
+  await session({ 'attentionLens.backend': 'native', 'attentionLens.model': path.join(folder, onnx), 'attentionLens.warnModelSizeMB': 100_000 }, { 'long.txt': text }, async (page) => {
+    await openAndSelectAll(page, 'long.txt');
+    const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
+    const { frame, timings } = await nextTimings(page, t0 - 60_000, undefined, 3_600_000);
+    const pictureAt = Date.now();
+    // The grid is computed in the panel from the picture on; the explorer shows it when it is done.
+    await runCommand(page, 'Attention Lens: Show Head Explorer');
+    const explorer = await explorerFrame(page, 120_000);
+    await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 3_600_000 });
+    const explorerMs = Date.now() - pictureAt;
+    const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
+    // Layer 2 and back: each computed (or decoded) when chosen, drawn by the next frame.
+    const layerSwitch = (await frame.evaluate(untilFrame(`
+      const s = document.getElementById('layer-select');
+      s.value = s.value === '1' ? '0' : '1';
+      s.dispatchEvent(new Event('change', { bubbles: true }));`))) as number;
+    // A hover over the first query token of the head view.
+    const hover = (await frame.evaluate(untilFrame(`
+      const v = document.getElementById('view');
+      const r = v.getBoundingClientRect();
+      v.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + 20, clientY: r.top + 12 + 16 * (i + 1), bubbles: true }));`))) as number;
+    const held = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
+    const t = stageTotals(timings as RunTimings);
+    row = {
+      tokens, onDemand: /computed from its queries and keys/.test(notice), picture: timings.pictureAt - t0, inference: t.inference ?? 0,
+      peak: peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), naive: weights + 4 * layers * heads * tokens * tokens,
+      layerSwitch, hover, explorer: explorerMs, held,
+    };
+  });
+  return row!;
+}
+
+/** Entry point of the bench runner. */
+export async function main(): Promise<void> {
+  const argv = process.argv.slice(3);
+  const lengths = argv.includes('--tokens') ? argv[argv.indexOf('--tokens') + 1].split(',').map(Number) : [512, 1024, 2048, 4096];
+  const gen = (await import(pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as { ensureLlmVariant(c: string, s: string, v: string, o: { log?: (m: string) => void }): { folder: string; onnx: string } };
+  const cache = path.join(process.env.ATTENTION_LENS_CACHE ?? path.join(os.homedir(), '.cache', 'attention-lens'), 'real-size');
+  const { folder, onnx } = gen.ensureLlmVariant(cache, 'qwen2.5-0.5b', 'q4', { log: (m) => console.error(m) });
+  const info = readModelFolder(folder, onnx);
+  const [layers, heads] = [info.layers!, info.heads!];
+  const source = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').repeat(8);
+  console.log(`\nLong inputs: Qwen2.5-0.5B-shaped q4 stand-in (${layers} layers × ${heads} heads, ${formatBytes(info.footprint.weightBytes)} of weights), native engine, ${os.cpus().length} cores: ${os.cpus()[0]?.model ?? ''}, ${formatBytes(os.totalmem())}`);
+  console.log('tokens | weights kept as | key → picture | of which inference | picture ÷ inference | peak memory (host + renderer) | weights + L·H·n²·4 | peak ÷ that | attention held in the panel | layer switch | ÷ 16 ms | hover | ÷ 16 ms | explorer filled after the picture');
+  console.log('---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:');
+  for (const n of lengths) {
+    const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads);
+    console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.inference)} | ${(r.picture / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)}`);
+  }
+}
