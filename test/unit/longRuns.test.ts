@@ -111,3 +111,28 @@ describe('Runner on long inputs', () => {
     expect(h.finished[0].warnings).toEqual(['Layer 1: its weights are not softmax(scale·q·kᵀ) under a causal mask (a position bias): the weights are kept whole, which takes more memory']);
   });
 });
+
+describe('PanelState on a long input', () => {
+  const tokens = Array.from({ length: 6 }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: i === 0 }));
+  const req: RunRequest = {
+    runId: 1, model: { id: 'm', label: 'M', architecture: 'qwen2', onnxFile: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
+    backend: 'auto', text: 'abcdef', tokens, ids: Int32Array.from(tokens.map((t) => t.id)), maxLinksPerQuery: 12,
+  };
+
+  it('shows the layers as they are, exact, and keeps word level, hiding, aggregates, contributions and the mechanism off', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const state = new PanelState();
+    state.setChoices({ words: true, hide: ['special'], aggregate: 'mean' }); // chosen before, for shorter inputs
+    const layers = [qkLayer(0, 6), qkLayer(1, 6)];
+    state.finish(req, { layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
+    expect(state.snapshot.notice).toMatch(/^6 tokens: each layer's weights are computed from its queries and keys when shown \(/);
+    expect(state.snapshot.records.map((r) => [r.label, r.heads, r.queries])).toEqual([['Layer 1', 2, 6], ['Layer 2', 2, 6]]);
+    expect(Array.from(state.snapshot.records[1].data)).toEqual(Array.from(layerWeights(layers[1]).data));
+    state.setChoices({ aggregate: 'max' });
+    expect(state.snapshot.records[0].heads).toBe(2);
+    state.setViewMode('mechanism');
+    expect(state.snapshot.viewMode).toBe('head');
+    state.setWeighting('contribution');
+    expect(state.snapshot.weighting).toBe('attention');
+  });
+});

@@ -67,6 +67,11 @@ export interface LoadedRun {
   /** Why this backend ran the model (shown as the status line's tooltip). */
   backendReason?: string;
   millis: number;
+  /**
+   * Long inputs: layers kept as queries and keys. Analyses that make new records from every layer
+   * at once (word level, hiding, aggregates, contributions) and the mechanism view are off.
+   */
+  onDemand?: boolean;
 }
 
 /** Everything the panel shows. */

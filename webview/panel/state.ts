@@ -135,8 +135,12 @@ export class PanelState {
     this.set({ base, records }, 'selection');
   }
 
-  /** The choices the views apply: a rollout multiplies every layer, so while some are still on the GPU it waits for them (addLayers). */
-  private shownChoices(choices: AnalysisChoices): AnalysisChoices {
+  /**
+   * The choices the views apply: a rollout multiplies every layer, so while some are still on the
+   * GPU it waits for them (addLayers); a long input shows its layers as they are.
+   */
+  private shownChoices(choices: AnalysisChoices, run = this.s.run): AnalysisChoices {
+    if (run?.onDemand) return { ...choices, words: false, hide: [], aggregate: undefined };
     return this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices;
   }
 
@@ -167,8 +171,9 @@ export class PanelState {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
     const layers = runLayers(result.layers, result.queryKeys);
     const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
-    const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis };
-    const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
+    const onDemand = (result.queryKeys?.length ?? 0) > 0;
+    const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
+    const derived = derive(run, this.shownChoices(this.s.choices, run), onDemand ? 'attention' : this.s.weighting, undefined, this.compactAbove);
     const notice = [request.notice, result.queryKeys?.length ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
@@ -248,7 +253,7 @@ export class PanelState {
 
   /** Links by attention weight or by contribution; the views show weights until contributions arrive (`setContributions`). */
   setWeighting(weighting: Weighting, note = ''): void {
-    if (this.s.compare) return;
+    if (this.s.compare || (this.s.run?.onDemand && weighting !== 'attention')) return;
     if (weighting === this.s.weighting && note === this.s.weightingNote) return;
     this.s = { ...this.s, weighting, weightingNote: note };
     this.rederive();
@@ -271,6 +276,7 @@ export class PanelState {
   /** Switches between the head view, the matrix and the text view. */
   setViewMode(viewMode: ViewMode): void {
     if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix') return; // comparisons have a head view and a matrix
+    if (this.s.run?.onDemand && viewMode === 'mechanism') return; // its scores and outputs are quadratic
     if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
   }
 

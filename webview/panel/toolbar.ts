@@ -69,7 +69,14 @@ export class Toolbar {
     // A comparison is made of aligned per-head records: no aggregates, word merge, hiding or contributions, no text or mechanism view.
     const comparing = s.compare !== undefined;
     for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;
-    this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = comparing && o.value !== 'head' && o.value !== 'matrix'));
+    this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = (comparing && o.value !== 'head' && o.value !== 'matrix') || (s.run?.onDemand === true && o.value === 'mechanism')));
+    // A long input kept as queries and keys: its layers as they are, one computed at a time.
+    const long = s.run?.onDemand === true;
+    for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words]) {
+      e.disabled = long;
+      e.dataset.title ??= e.title;
+      e.title = long ? 'Not available for a long input kept as queries and keys: every layer would be computed and held at once' : e.dataset.title;
+    }
     this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
       b.setAttribute('aria-pressed', String(s.visibleHeads[h]));
       b.classList.toggle('off', !s.visibleHeads[h]);
