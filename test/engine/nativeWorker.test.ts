@@ -10,6 +10,8 @@ import type { NativeModel } from '../../src/core/protocol/engine';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { NativeEngines, nativeAvailability, workerScript } from '../../src/native/nativeEngines';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
+import { layerWeights } from '../../src/core/queryKeys';
+import { maxDifference } from '../llmStandIns';
 import { FIXTURES, ROOT } from './cli';
 
 const SCRIPT = workerScript(path.join(ROOT, 'dist'));
@@ -38,6 +40,18 @@ describe('the native engine on a worker thread', () => {
     await engine.dispose();
     expect(out.layers.map((l) => [l.name, l.heads, l.queries, l.keys])).toEqual(direct.layers.map((l) => [l.name, l.heads, l.queries, l.keys]));
     out.layers.forEach((l, i) => expect(Array.from(l.data)).toEqual(Array.from(direct.layers[i].data)));
+  });
+
+  it('returns a long input\'s queries and keys across the thread, giving the weights the in-process engine returns', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const { engine } = await engines.open({ model: model('llama-attn'), backend: 'native', queryKeys: true });
+    const out = await engines.run(engine, { ids: IDS });
+    expect(out.layers).toEqual([]);
+    const { engine: direct } = await openNativeEngine({ model: model('llama-attn'), backend: 'native' });
+    const weights = (await direct.run({ ids: IDS })).layers;
+    await direct.dispose();
+    expect(out.queryKeys!.map((l) => [l.name, l.heads, l.kvHeads, l.causal])).toEqual(weights.map((l) => [l.name, 4, 2, true]));
+    out.queryKeys!.forEach((l, i) => expect(maxDifference(layerWeights(l).data, weights[i].data)).toBeLessThanOrEqual(1e-6));
   });
 
   it('answers two runs sent at once, each with its own input', async () => {
