@@ -2,7 +2,8 @@
 /**
  * Long inputs (issue 24): a Qwen2.5-0.5B-shaped q4 stand-in (tools/real-size/llm.mjs: 24 layers ×
  * 14 heads, random weights) in the panel on the native engine, at 512 tokens (its weights kept
- * whole, as before long inputs) and at 1,024, 2,048 and 4,096 (kept as queries and keys). Per
+ * whole, as before long inputs, and again as queries and keys with `attentionLens.keepWeightsMB`
+ * 0) and at 1,024, 2,048 and 4,096 (kept as queries and keys). Per
  * length, each figure with its ratio to a baseline of the same run:
  * - peak memory (the extension host's, where the native engine runs, and the webview renderer's
  *   peaks together; the renderer's alone too) against the weights plus the naive L·H·n²·4 bytes
@@ -54,9 +55,10 @@ const untilFrame = (act: string) => `(async () => {
   return best;
 })()`;
 
-async function measure(folder: string, onnx: string, tokens: number, text: string, weights: number, layers: number, heads: number): Promise<Row> {
+async function measure(folder: string, onnx: string, tokens: number, text: string, weights: number, layers: number, heads: number, onDemand: boolean): Promise<Row> {
   let row: Row | undefined;
-  await session({ 'attentionLens.backend': 'native', 'attentionLens.model': path.join(folder, onnx), 'attentionLens.warnModelSizeMB': 100_000 }, { 'long.txt': text }, async (page) => {
+  const settings = { 'attentionLens.backend': 'native', 'attentionLens.model': path.join(folder, onnx), 'attentionLens.warnModelSizeMB': 100_000, ...(onDemand ? { 'attentionLens.keepWeightsMB': 0 } : {}) };
+  await session(settings, { 'long.txt': text }, async (page) => {
     await openAndSelectAll(page, 'long.txt');
     const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
     const { frame, timings } = await nextTimings(page, t0 - 60_000, undefined, 3_600_000);
@@ -102,8 +104,10 @@ export async function main(): Promise<void> {
   console.log(`\nLong inputs: Qwen2.5-0.5B-shaped q4 stand-in (${layers} layers × ${heads} heads, ${formatBytes(info.footprint.weightBytes)} of weights), native engine, ${os.cpus().length} cores: ${os.cpus()[0]?.model ?? ''}, ${formatBytes(os.totalmem())}`);
   console.log('tokens | weights kept as | key → picture | of which inference | picture ÷ inference | peak memory: host + renderer | of which the renderer (the panel) | weights + L·H·n²·4 | peak ÷ that | attention held in the panel | layer switch | ÷ 16 ms | hover | ÷ 16 ms | explorer filled after the picture');
   console.log('---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:');
-  for (const n of lengths) {
-    const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads);
+  // 512 tokens twice: weights kept whole (the default there), and as queries and keys (keepWeightsMB 0).
+  const cases = lengths.flatMap((n) => (n === 512 ? [[n, false], [n, true]] : [[n, false]]) as Array<[number, boolean]>);
+  for (const [n, onDemand] of cases) {
+    const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads, onDemand);
     console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.inference)} | ${(r.picture / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.rendererPeak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)}`);
   }
 }

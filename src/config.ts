@@ -15,6 +15,8 @@ export interface LensSettings {
   warnModelSizeMB: number;
   /** Weights as labels after attended tokens in the editor. */
   inlineWeights: boolean;
+  /** Runs whose attention weights would take more (MB, float32) keep queries and keys instead. */
+  keepWeightsMB: number;
 }
 
 /** Reads the current settings, ignoring workspace values for restricted settings when untrusted. */
@@ -31,6 +33,7 @@ export function readSettings(): LensSettings {
     hubEndpoint: String(restricted('hubEndpoint', '')),
     warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
+    keepWeightsMB: clampInt(c.get<number>('keepWeightsMB', 512), 0, 1e6, 512),
   };
 }
 

@@ -97,6 +97,7 @@ export class ShowAttention {
       decoderIds: prepared.decoderTokens ? Int32Array.from(prepared.decoderTokens, (t) => t.id) : undefined,
       notice,
       maxLinksPerQuery: settings.maxLinksPerQuery,
+      keepWeightsBytes: settings.keepWeightsMB * 1e6,
       timing: { commandAt, spans: [tokenized] },
     });
   }

@@ -33,20 +33,22 @@ export interface QueryKeyLayer {
 }
 
 /**
- * Runs whose weights would take this much or more in float32 keep queries and keys instead (about 1,700
- * tokens on a 24-layer, 14-head model; BERT-base at 512 tokens, 151 MB, keeps its weights).
+ * Runs whose weights would take this much or more in float32 keep queries and keys instead, by
+ * default (`attentionLens.keepWeightsMB`): from about 620 tokens on a 24-layer, 14-head model;
+ * BERT-base at 512 tokens (151 MB) keeps its weights.
  */
-export const QUERY_KEYS_ABOVE_BYTES = 512 << 20;
+export const QUERY_KEYS_ABOVE_BYTES = 512e6;
 /** Without the model's layer and head counts: this many tokens. */
 export const QUERY_KEYS_FROM_TOKENS = 2048;
 
 /**
  * Whether a run of `tokens` tokens (`decoderTokens` more for an encoder-decoder) keeps queries and
- * keys: its weights, L·H·n² floats, would reach `QUERY_KEYS_ABOVE_BYTES`.
+ * keys: its weights, L·H·n² floats, would reach `limit` bytes (0: always).
  */
-export function keepsQueryKeys(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0): boolean {
+export function keepsQueryKeys(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0, limit = QUERY_KEYS_ABOVE_BYTES): boolean {
   const bytes = runWeightBytes(tokens, attention, decoderTokens);
-  return bytes === undefined ? tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS : bytes >= QUERY_KEYS_ABOVE_BYTES;
+  if (limit <= 0) return true;
+  return bytes === undefined ? tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS : bytes >= limit;
 }
 
 /** Bytes of every layer's weights in float32 for a run (self, or encoder, decoder and cross attention); undefined without the model's shape. */

@@ -17,13 +17,17 @@ function qkLayer(layer: number, n: number, heads = 2): QueryKeyLayer {
 }
 
 describe('keepsQueryKeys', () => {
-  it('keeps queries and keys when L·H·n² float32 weights reach 512 MiB, and by token count when the shape is unknown', () => {
+  it('keeps queries and keys when L·H·n² float32 weights reach 512 MB (or the limit set), and by token count when the shape is unknown', () => {
     const qwen = { layers: 24, heads: 14 };
-    expect(keepsQueryKeys(512, qwen)).toBe(false); // 94 MB
-    expect(keepsQueryKeys(2048, qwen)).toBe(true); // 1.5 GB
+    expect(keepsQueryKeys(512, qwen)).toBe(false); // 352 MB
+    expect(keepsQueryKeys(2048, qwen)).toBe(true); // 5.6 GB
     expect(keepsQueryKeys(512, { layers: 12, heads: 12 })).toBe(false); // BERT-base: 151 MB
     expect(keepsQueryKeys(2047, undefined)).toBe(false);
     expect(keepsQueryKeys(2048, undefined)).toBe(true);
+    expect(keepsQueryKeys(616, qwen)).toBe(false); // 510 MB
+    expect(keepsQueryKeys(618, qwen)).toBe(true); // 513 MB
+    expect(keepsQueryKeys(512, qwen, 0, 300e6)).toBe(true);
+    expect(keepsQueryKeys(8, undefined, 0, 0)).toBe(true); // 0: always
   });
 });
 

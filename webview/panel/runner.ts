@@ -132,7 +132,7 @@ export class Runner {
     if (req.timing) this.record('transfer', req.timing.sentAt, received);
     /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
     let used: { key: string; promise: Promise<Engine> } | undefined;
-    let queryKeys = !full && keepsQueryKeys(req.ids.length, req.model.attention, req.decoderIds?.length);
+    let queryKeys = !full && keepsQueryKeys(req.ids.length, req.model.attention, req.decoderIds?.length, req.keepWeightsBytes);
     let notice = '';
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);

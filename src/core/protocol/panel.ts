@@ -54,6 +54,8 @@ export interface RunRequest {
   /** Shown above the view, e.g. when the selection was truncated. */
   notice?: string;
   maxLinksPerQuery: number;
+  /** Keep every layer's weights up to this many bytes (`attentionLens.keepWeightsMB`); past it, queries and keys. Absent: the default. */
+  keepWeightsBytes?: number;
   /** When the command ran and the host's stages (tokenize, panel start), for the timings breakdown. */
   timing?: { commandAt: number; spans: TimingSpan[]; sentAt: number };
   /** Run B of a comparison: this request is run A, and the panel compares the two. */
