@@ -219,7 +219,7 @@ describe('Runner', () => {
     expect(g.log).not.toContain('ort wasm');
   });
 
-  it('prepares a model before its run: the run finds the engine made, and nothing is made twice', async () => {
+  it('prepares a model before its run (runtime and bytes): the run finds them, and nothing is read twice', async () => {
     const h = harness();
     h.runner.prepare({ model: request(0).model, backend: 'auto' });
     await new Promise((r) => setTimeout(r, 0));

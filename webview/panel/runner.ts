@@ -1,8 +1,8 @@
 /**
  * Runs one request at a time in the panel: loads onnxruntime, picks the backend, keeps the model
  * bytes and the engine for the next run, falls back from WebGPU to WASM when the GPU fails, and
- * drops results of runs superseded by a newer one. A model can be prepared (runtime, bytes and
- * session) before its first run, while the host still tokenizes. Records where the time goes.
+ * drops results of runs superseded by a newer one. A model can be prepared (runtime and bytes)
+ * before its first run, while the host still tokenizes. Records where the time goes.
  * Reports through callbacks; no DOM here, so it runs under tests with fake dependencies.
  */
 import type { AttentionLayer } from '../../src/core/attention';
@@ -114,9 +114,17 @@ export class Runner {
     this.placement = new Placement(deps);
   }
 
-  /** Gets `p`'s model ready for a run (runtime, bytes, session) without running it. Failures surface in the run. */
+  /**
+   * Gets `p`'s model ready for a run without running it: the runtime and the model's bytes for the
+   * webview's engines. The session opens with the run, which knows from its tokens whether it
+   * keeps the weights or queries and keys (a session opened for the wrong one would be opened
+   * twice, and on the native engine the first must finish before the second starts). Failures
+   * surface in the run.
+   */
   prepare(p: PrepareRequest): void {
-    void this.placement.backendFor(p.model, p.backend).then((choice) => this.engineFor(p.model, choice)).catch(() => undefined);
+    void this.placement.backendFor(p.model, p.backend)
+      .then((choice) => (isNative(choice.backend) ? undefined : Promise.all([this.runtimeFor(choice.backend), this.bytesFor(p.model)])))
+      .catch(() => undefined);
   }
 
   /**
