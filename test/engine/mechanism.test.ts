@@ -5,7 +5,7 @@
 // does not scale), and each head's output is Σₖ weight·v.
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES, inspect, runCli } from './cli';
-import { sdpaStyle } from './sdpaStyle';
+import { fixtureFolder } from './sdpaStyle';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -35,18 +35,8 @@ const rel = (a: number, b: number, scale: number) => Math.abs(a - b) / Math.max(
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-mechanism-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** The fixture's folder, or a copy of it rewritten into the SDPA export form (`name` ending in " sdpa-form"). */
-function folderOf(name: string): string {
-  const [fixture, form] = name.split(' ');
-  if (!form) return path.join(FIXTURES, 'models', fixture);
-  const dir = path.join(tmp, fixture);
-  if (!fs.existsSync(dir)) {
-    fs.cpSync(path.join(FIXTURES, 'models', fixture), dir, { recursive: true });
-    const file = path.join(dir, 'onnx/model.onnx');
-    fs.writeFileSync(file, sdpaStyle(fs.readFileSync(file)));
-  }
-  return dir;
-}
+/** The fixture's folder, or a copy rewritten into the SDPA export form (" sdpa-form"). */
+const folderOf = (name: string) => fixtureFolder(name, tmp);
 
 describe.each([
   ['bert-attn', true],

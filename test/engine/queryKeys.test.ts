@@ -14,7 +14,7 @@ import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/m
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { llmGenerator, llmReference, maxDifference } from '../llmStandIns';
 import { FIXTURES } from './cli';
-import { sdpaStyle } from './sdpaStyle';
+import { fixtureFolder } from './sdpaStyle';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-qk-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -24,17 +24,7 @@ beforeAll(() => {
 });
 
 /** The fixture's folder, or a copy rewritten into the SDPA export form (" sdpa-form"). */
-function folderOf(name: string): string {
-  const [fixture, form] = name.split(' ');
-  if (!form) return path.join(FIXTURES, 'models', fixture);
-  const dir = path.join(tmp, fixture);
-  if (!fs.existsSync(dir)) {
-    fs.cpSync(path.join(FIXTURES, 'models', fixture), dir, { recursive: true });
-    const file = path.join(dir, 'onnx/model.onnx');
-    fs.writeFileSync(file, sdpaStyle(fs.readFileSync(file)));
-  }
-  return dir;
-}
+const folderOf = (name: string) => fixtureFolder(name, tmp);
 
 /**
  * On-demand rows against the model's own weights: the rows are computed in float64 from the

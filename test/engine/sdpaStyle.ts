@@ -4,8 +4,11 @@
 // Attention outputs are dropped, as SDPA exports have none. Only the one real SDPA fixture
 // (bert-sdpa) could be exported here; this gives the other architectures the same shape with
 // their PyTorch references still valid (the arithmetic is the same up to float rounding).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { parseAttentionName } from '../../src/core/attention';
+import { FIXTURES } from './cli';
 
 const F = onnx.TensorProto.DataType.FLOAT;
 
@@ -75,4 +78,20 @@ function topological(nodes: onnx.INodeProto[], available: Set<string>): onnx.INo
     for (const o of n.output ?? []) available.add(o);
   }
   return out;
+}
+
+/**
+ * The folder of fixture `name` ("gpt2-plain"), or, for "<fixture> sdpa-form", a copy of it under
+ * `tmp` rewritten into the SDPA export form (made once).
+ */
+export function fixtureFolder(name: string, tmp: string): string {
+  const [fixture, form] = name.split(' ');
+  if (!form) return path.join(FIXTURES, 'models', fixture);
+  const dir = path.join(tmp, fixture);
+  if (!fs.existsSync(dir)) {
+    fs.cpSync(path.join(FIXTURES, 'models', fixture), dir, { recursive: true });
+    const file = path.join(dir, 'onnx/model.onnx');
+    fs.writeFileSync(file, sdpaStyle(fs.readFileSync(file)));
+  }
+  return dir;
 }
