@@ -5,6 +5,7 @@
  * weight": ‖α·v·W_Oʰ‖ with the output projection, else ‖α·v‖). Pure: arrays in, arrays out.
  */
 import type { AttentionKind, AttentionRecord } from './attention';
+import { QueryKeyError, headsFirst, keysByToken } from './queryKeys';
 
 /** Scores at or below this (or not finite) were masked: masks add −∞ or the most negative float, never a score a model computes. */
 export const MASKED_SCORE = -1e8;
@@ -85,12 +86,7 @@ export function mechanismLayer(
     throw new MechanismError(`${meta.name}: the exposed queries [${t.q.dims}], keys [${t.keysT.dims}], values [${t.v.dims}], scores [${t.scores.dims}] and output [${t.output.dims}] do not fit together as one attention, so its mechanism cannot be shown.`);
   }
   // Keys arrive transposed for the product ([head][dim][key]); store them [head][key][dim].
-  const k = new Float32Array(heads * keys * headDim);
-  for (let h = 0; h < heads; h++) {
-    for (let d = 0; d < headDim; d++) {
-      for (let j = 0; j < keys; j++) k[(h * keys + j) * headDim + d] = t.keysT.data[(h * headDim + d) * keys + j];
-    }
-  }
+  const k = keysByToken(t.keysT.data, heads, headDim, keys);
   const scores = Float32Array.from(t.scores.data, (s) => (Number.isFinite(s) && s > MASKED_SCORE ? s : NaN));
   const useProjection = projection !== undefined && projection.rows === heads * valueDim;
   const norms = projectedNorms(t.v.data, heads, keys, valueDim, useProjection ? projection : undefined);
@@ -175,13 +171,12 @@ export function fusedSteps(
   weights: Float32Array,
 ): { tensors: MechanismTensorsOf; scale: number } {
   const split = (what: string, t: TensorLike, heads: number) => {
-    const d = t.dims.map(Number);
-    if (d.length === 4 && d[0] === 1) return { heads: d[1], tokens: d[2], dim: d[3], at: (h: number, i: number, x: number) => t.data[(h * d[2] + i) * d[3] + x] };
-    if (d.length === 3 && d[0] === 1 && heads > 0 && d[2] % heads === 0) {
-      const dim = d[2] / heads;
-      return { heads, tokens: d[1], dim, at: (h: number, i: number, x: number) => t.data[i * d[2] + h * dim + x] };
+    try {
+      return headsFirst(what, t, heads);
+    } catch (e) {
+      if (e instanceof QueryKeyError) throw new MechanismError(`${layer}: the fused operator's ${what} have shape [${t.dims.map(Number).join(', ')}], which does not split into ${heads} heads.`);
+      throw e;
     }
-    throw new MechanismError(`${layer}: the fused operator's ${what} have shape [${d.join(', ')}], which does not split into ${heads} heads.`);
   };
   const Q = split('queries', q, f.heads);
   const K = split('keys', k, f.kvHeads);
@@ -193,18 +188,15 @@ export function fusedSteps(
   const group = H / K.heads;
   const [n, m, dim, dv] = [Q.tokens, K.tokens, Q.dim, V.dim];
   const scale = f.scale ?? 1 / Math.sqrt(dim);
-  const qs = new Float32Array(H * n * dim);
+  const qs = Q.data;
   const keysT = new Float32Array(H * dim * m);
   const vs = new Float32Array(H * m * dv);
   const scores = new Float32Array(H * n * m);
   const output = new Float32Array(H * n * dv);
   for (let h = 0; h < H; h++) {
     const g = Math.floor(h / group);
-    for (let i = 0; i < n; i++) for (let x = 0; x < dim; x++) qs[(h * n + i) * dim + x] = Q.at(h, i, x);
-    for (let j = 0; j < m; j++) {
-      for (let x = 0; x < dim; x++) keysT[(h * dim + x) * m + j] = K.at(g, j, x);
-      for (let x = 0; x < dv; x++) vs[(h * m + j) * dv + x] = V.at(g, j, x);
-    }
+    for (let j = 0; j < m; j++) for (let x = 0; x < dim; x++) keysT[(h * dim + x) * m + j] = K.data[(g * m + j) * dim + x];
+    vs.set(V.data.subarray(g * m * dv, (g + 1) * m * dv), h * m * dv);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < m; j++) {
         const w = weights[(h * n + i) * m + j];

@@ -173,9 +173,14 @@ export function untransposedKeys(t: TensorLike): { heads: number; tokens: number
   const d = t.dims.map(Number);
   if (d.length !== 4 || d[0] !== 1) throw new QueryKeyError(`the keys have shape [${d.join(', ')}], expected [1, heads, dim, keys]`);
   const [heads, dim, m] = [d[1], d[2], d[3]];
-  const data = new Float32Array(heads * m * dim);
-  for (let h = 0; h < heads; h++) for (let x = 0; x < dim; x++) for (let j = 0; j < m; j++) data[(h * m + j) * dim + x] = t.data[(h * dim + x) * m + j];
-  return { heads, tokens: m, dim, data };
+  return { heads, tokens: m, dim, data: keysByToken(t.data, heads, dim, m) };
+}
+
+/** Keys `[heads][dim][keys]` (as a score product takes them) laid out `[heads][keys][dim]`. */
+export function keysByToken(keysT: Float32Array, heads: number, dim: number, keys: number): Float32Array {
+  const data = new Float32Array(heads * keys * dim);
+  for (let h = 0; h < heads; h++) for (let x = 0; x < dim; x++) for (let j = 0; j < keys; j++) data[(h * keys + j) * dim + x] = keysT[(h * dim + x) * keys + j];
+  return data;
 }
 
 /**
