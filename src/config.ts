@@ -1,6 +1,10 @@
 /** Typed access to the `attentionLens.*` settings: the one place settings are read. */
 import * as vscode from 'vscode';
 import { type BackendSetting, parseBackendSetting } from './core/backend';
+import { QUERY_KEYS_ABOVE_BYTES } from './core/queryKeys';
+
+/** `attentionLens.keepWeightsMB`'s default, where long inputs switch to queries and keys. */
+const KEEP_WEIGHTS_MB = QUERY_KEYS_ABOVE_BYTES / 1e6;
 
 /** The settings Attention Lens reads. */
 export interface LensSettings {
@@ -33,7 +37,7 @@ export function readSettings(): LensSettings {
     hubEndpoint: String(restricted('hubEndpoint', '')),
     warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
-    keepWeightsMB: clampInt(c.get<number>('keepWeightsMB', 512), 0, 1e6, 512),
+    keepWeightsMB: clampInt(c.get<number>('keepWeightsMB', KEEP_WEIGHTS_MB), 0, 1e6, KEEP_WEIGHTS_MB),
   };
 }
 
