@@ -142,16 +142,16 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     const { name, layer, renamed } = nextName(kind);
     const source = renamed && weights === name ? renamed : weights;
     found.push({ name, kind, layer, node: sm.name ?? '', op: sm.opType ?? '' });
-    const qk = options.queryKeys && !options.mechanism && tensors ? exposeQueryKeys(graph, name, source, renamed, tensors) : undefined;
+    /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
+    const expose = <T extends Record<string, string>>(tensors: T): T =>
+      Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`)])) as T;
+    const qk = options.queryKeys && !options.mechanism && tensors ? exposeQueryKeys(graph, name, source, tensors, expose) : undefined;
     if (qk) {
       queryKeys.push(qk);
       if (renamed) dropped.add(renamed);
       continue;
     }
     addOutput(graph, source, name);
-    /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
-    const expose = <T extends Record<string, string>>(tensors: T): T =>
-      Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`)])) as T;
     if (tensors && 'fused' in tensors) {
       const { q: tq, k: tk, v, heads, kvHeads, scale, shaped, projection } = tensors;
       mechanism.push({ attention: name, outputs: expose({ q: tq, k: tk, v }), fused: { heads, kvHeads, scale }, shaped, projection });

@@ -3,7 +3,7 @@
  * tokens) and two rows of its weights to check them against, instead of its weights. Pure.
  */
 import type { onnx } from 'onnx-proto';
-import { addOutput, addRowsOutput } from './graphEdit';
+import { addRowsOutput } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
 
 /** Rows of the weights the queries and keys are checked against: the first query's and the last's. */
@@ -30,14 +30,21 @@ export interface QueryKeyOutputs {
 /**
  * Exposes attention `name` (weights in `source`) as queries, keys and probe rows; undefined when its
  * scores are not a constant multiple of q·kᵀ before the mask (soft-capping, a factor that is not a
- * constant), so it keeps its weights. `renamed`: the graph's own output of that name, renamed.
+ * constant), so it keeps its weights. `expose` adds tensors as the attention's outputs by role.
  */
-export function exposeQueryKeys(graph: onnx.IGraphProto, name: string, source: string, renamed: string | undefined, tensors: MechanismTensors | FusedMechanismTensors): QueryKeyOutputs | undefined {
+export function exposeQueryKeys(
+  graph: onnx.IGraphProto,
+  name: string,
+  source: string,
+  tensors: MechanismTensors | FusedMechanismTensors,
+  expose: <T extends Record<string, string>>(tensors: T) => T,
+): QueryKeyOutputs | undefined {
   if (tensors.shaped || (!('fused' in tensors) && tensors.scale === null)) return undefined;
-  const at = (role: string, t: string) => addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`);
   const probe = addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
   if ('fused' in tensors) {
-    return { attention: name, q: at('q', tensors.q), keys: at('k', tensors.k), transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
+    const { q, k } = expose({ q: tensors.q, k: tensors.k });
+    return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
   }
-  return { attention: name, q: at('q', tensors.q), keys: at('keysT', tensors.keysT), transposed: true, scale: tensors.scale!, probe };
+  const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
+  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe };
 }
