@@ -7,7 +7,6 @@
 import type { NativeBackend } from '../../src/core/backend';
 import type { AttentionLayer } from '../../src/core/attention';
 import { EngineError, type EngineErrorCode, type MoreLayers, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
-import type { NativeRunResult } from '../../src/core/protocol/engine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
 import type { Engine } from './runner';
 
@@ -51,7 +50,7 @@ export class HostEngines {
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
-        const out = output(reply.result);
+        const out: RunOutput = reply.result; // the same fields: a native run keeps nothing on a GPU
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
         const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], expected: reply.more, resolve }));
@@ -92,10 +91,6 @@ export class HostEngines {
     if (reply.type === 'engine/didFail') throw new EngineError(reply.message, (reply.code ?? 'run-failed') as EngineErrorCode);
     return reply;
   }
-}
-
-function output(r: NativeRunResult): RunOutput {
-  return { layers: r.layers, millis: r.millis, warnings: r.warnings, ...(r.mechanism ? { mechanism: r.mechanism } : {}), ...(r.queryKeys ? { queryKeys: r.queryKeys } : {}) };
 }
 
 function unexpected(r: Reply): Error {

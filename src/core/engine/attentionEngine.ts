@@ -184,7 +184,8 @@ export class AttentionEngine {
     const source: ExternalSource = options.externalFolder ? { folder: options.externalFolder.folder } : external;
     // Float16 weights: at level 'all' the CPU kernels keep float32 copies of them besides
     // (SmolLM2-135M's fp16 export, CLI: peak 2.1 GB at 'all', 1.3 GB at 'basic', inference alike).
-    const level = onCpuKernels(backend) && scan && weightFootprint(scan).halfBytes > 0 ? 'basic' : 'all';
+    const half = scan !== undefined && weightFootprint(scan).halfBytes > 0;
+    const level = onCpuKernels(backend) && half ? 'basic' : 'all';
     const open = (model: Uint8Array, gpuOutputs?: string[]) => openSession(ort, model, backend, fileLabel, source, gpuOutputs, level);
     // Opening a session uploads every weight: when the outputs show that surgery is needed, do it
     // before the first session. Only when they could not be read does the session tell.
@@ -224,7 +225,6 @@ export class AttentionEngine {
         'unknown-input',
       );
     }
-    const half = scan !== undefined && weightFootprint(scan).halfBytes > 0;
     return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0, queryKeys, half);
   }
 
