@@ -174,7 +174,7 @@ export class PanelState {
     const onDemand = (result.queryKeys?.length ?? 0) > 0;
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
     const derived = derive(run, this.shownChoices(this.s.choices, run), onDemand ? 'attention' : this.s.weighting, undefined, this.compactAbove);
-    const notice = [request.notice, result.queryKeys?.length ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
+    const notice = [request.notice, onDemand ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
 
