@@ -7,15 +7,14 @@ import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import type { HeadGrid } from '../../src/core/analysis/headGrid';
 import { positionOfToken, tokenUnits } from '../../src/core/analysis/summary';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
-import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
+import type { AnalysisChoices } from '../../src/core/analysis/transform';
 import { Emitter } from '../../src/core/events';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
-import { contributionRecord } from '../../src/core/mechanism';
 import { alignRuns } from '../../src/core/analysis/alignment';
-import { formatBytes } from '../../src/core/units';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
+import { derive, onDemandNotice } from './derive';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
@@ -135,12 +134,8 @@ export class PanelState {
     this.set({ base, records }, 'selection');
   }
 
-  /**
-   * The choices the views apply: a rollout multiplies every layer, so while some are still on the
-   * GPU it waits for them (addLayers); a long input shows its layers as they are.
-   */
-  private shownChoices(choices: AnalysisChoices, run = this.s.run): AnalysisChoices {
-    if (run?.onDemand) return { ...choices, words: false, hide: [], aggregate: undefined };
+  /** The choices the views apply: a rollout multiplies every layer, so while some are still on the GPU it waits for them (addLayers). */
+  private shownChoices(choices: AnalysisChoices): AnalysisChoices {
     return this.s.layersPending && choices.aggregate === 'rollout' ? { ...choices, aggregate: undefined } : choices;
   }
 
@@ -173,7 +168,7 @@ export class PanelState {
     const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
     const onDemand = (result.queryKeys?.length ?? 0) > 0;
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
-    const derived = derive(run, this.shownChoices(this.s.choices, run), onDemand ? 'attention' : this.s.weighting, undefined, this.compactAbove);
+    const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
     const notice = [request.notice, onDemand ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
@@ -383,33 +378,6 @@ export class PanelState {
  * With `compactAbove` and a compacted run, per-head records made from its layers (words, hiding,
  * contributions) are kept in a store of their own, compacted like the layers (`baseStore`).
  */
-function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined, compactAbove?: number): Derived {
-  const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
-  const byContribution = weighting === 'contribution' && contributions?.runId === run.request.runId;
-  const layers = byContribution ? run.records.map((r) => {
-    const c = contributions.byName.get(r.source.name);
-    return c ? contributionRecord(r, c) : r;
-  }) : run.records;
-  const base = perHeadRecords(layers, texts, choices);
-  if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
-    // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
-    const stored = storedRecords(base, compactAbove, false);
-    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate), baseStore: stored.store };
-  }
-  return { base, records: aggregateRecords(base, choices.aggregate), baseStore: undefined };
-}
-
-interface Derived {
-  base: AttentionRecord[];
-  records: AttentionRecord[];
-  baseStore?: LayerStore;
-}
-
 function allHeads(n: number): boolean[] {
   return Array<boolean>(n).fill(true);
-}
-
-/** What a long run keeps, for people. */
-function onDemandNotice(tokens: number, store: LayerStore): string {
-  return `${tokens.toLocaleString('en-US')} tokens: each layer's weights are computed from its queries and keys when shown (${formatBytes(store.heldBytes)} held instead of ${formatBytes(store.naiveBytes)}).`;
 }
