@@ -43,6 +43,11 @@ describe('A 4,096-token selection', () => {
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // Analyses that would compute and hold every layer at once are off, and say why.
+    for (const id of ['words', 'aggregate', 'hide', 'weighting']) {
+      expect(await frame.$eval(`#${id}`, (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
+    }
+    expect(await frame.$eval('#view-mode option[value="mechanism"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
     // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
     const layerBytes = 4 * TOKENS * TOKENS * 4;
     expect(await settledAttentionBytes(frame, 60)).toBeLessThan(layerBytes + (16 << 20));
