@@ -104,7 +104,7 @@ async function runExplorer(n: number): Promise<Record<string, number>> {
   const plainStatsMs = performance.now() - t0;
 
   const host = document.createElement('div');
-  host.style.cssText = 'width: 420px; position: relative';
+  host.style.cssText = 'width: 420px; height: 700px; overflow: auto; position: relative';
   document.body.replaceChildren(host);
   const model = new ExplorerModel();
   const view = new HeadGridView(host, model);
@@ -124,6 +124,26 @@ async function runExplorer(n: number): Promise<Record<string, number>> {
   document.body.appendChild(canvas);
   const plainGridMs = await time(() => plainGrid(canvas, grid.thumbnails, LAYERS * HEADS, grid.size, 30));
 
+  // The full-size explorer in the editor area: a 1050 × 760 tab (the editor area at 1400 × 900 with
+  // the sidebar open), its cells at least 64 pixels; against the plain grid at the same cell size.
+  const ehost = document.createElement('div');
+  ehost.style.cssText = 'width: 1050px; height: 760px; overflow: auto; position: relative';
+  document.body.replaceChildren(ehost);
+  const emodel = new ExplorerModel();
+  const eview = new HeadGridView(ehost, emodel, 'editor');
+  emodel.onDidChange((change) => (change === 'hover' ? eview.update() : eview.render()));
+  const editorFirst = await time(() => emodel.receive({ grid }));
+  const editorCell = eview.cellSize ?? 0;
+  const editorHovers: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    await time(() => emodel.hoverOn({ row: i % LAYERS, head: (i * 5) % HEADS }));
+    editorHovers.push(eview.stats.updateMs);
+  }
+  const ecanvas = document.createElement('canvas');
+  ecanvas.width = ecanvas.height = HEADS * (editorCell + 2);
+  document.body.appendChild(ecanvas);
+  const plainEditorGrid = await time(() => plainGrid(ecanvas, grid.thumbnails, LAYERS * HEADS, grid.size, editorCell));
+
   const mhost = document.createElement('div');
   mhost.style.cssText = 'width: 700px; height: 700px; position: relative';
   document.body.replaceChildren(mhost);
@@ -141,7 +161,7 @@ async function runExplorer(n: number): Promise<Record<string, number>> {
   mcanvas.height = 700;
   document.body.appendChild(mcanvas);
   const plainMatrixMs = await time(() => plainMatrix(mcanvas, records[0], 700 / n));
-  return { n, stats, gridData, plainStats: plainStatsMs, gridFirst, recolor, gridHover: median(hovers), gridHoverJs: median(hoverJs), plainGrid: plainGridMs, matrixFirst, matrixHover: median(mh), matrixHoverJs: median(mhJs), plainMatrix: plainMatrixMs };
+  return { n, stats, gridData, plainStats: plainStatsMs, gridFirst, recolor, gridHover: median(hovers), gridHoverJs: median(hoverJs), plainGrid: plainGridMs, editorCell, editorFirst, plainEditorGrid, editorHoverJs: median(editorHovers), matrixFirst, matrixHover: median(mh), matrixHoverJs: median(mhJs), plainMatrix: plainMatrixMs };
 }
 
 (window as unknown as { runExplorer: typeof runExplorer }).runExplorer = runExplorer;

@@ -39,9 +39,16 @@ const benchPage = async (file, viewport) => {
   console.log('plain baselines: statistics as one pass per statistic over nested arrays; grid as one fillRect per thumbnail pixel; heat map as one fillRect per cell');
   console.log('hover JS = the work a hover does before the browser paints (the on-screen time adds two frames)');
   console.log('tokens | stats 144 heads | plain stats | speed-up | stats + thumbnails | grid first draw | plain grid | speed-up | re-colour | grid hover JS | matrix first draw | plain matrix | speed-up | matrix hover JS');
+  const editor = [];
   for (const n of [128, 512, 1024]) {
     const r = await page.evaluate(([n]) => window.runExplorer(n), [n]);
+    editor.push(r);
     console.log(`${String(n).padStart(6)} | ${f(r.stats).padStart(15)} | ${f(r.plainStats).padStart(11)} | ${ratio(r.plainStats, r.stats).padStart(8)} | ${f(r.gridData).padStart(18)} | ${f(r.gridFirst).padStart(15)} | ${f(r.plainGrid).padStart(10)} | ${ratio(r.plainGrid, r.gridFirst).padStart(8)} | ${f(r.recolor).padStart(9)} | ${f(r.gridHoverJs).padStart(13)} | ${f(r.matrixFirst).padStart(17)} | ${f(r.plainMatrix).padStart(12)} | ${ratio(r.plainMatrix, r.matrixFirst).padStart(8)} | ${f(r.matrixHoverJs).padStart(15)}`);
+  }
+  console.log('\nthe same grid full size in the editor area (a 1050 × 760 tab, 1400 × 900 with the sidebar open); target: first draw under 300 ms with cells of at least 64 px');
+  console.log('tokens | cell | first draw | ÷ 300 ms | plain grid at that cell size | speed-up | hover JS');
+  for (const r of editor) {
+    console.log(`${String(r.n).padStart(6)} | ${r.editorCell} px | ${f(r.editorFirst).padStart(10)} | ${(r.editorFirst / 300).toFixed(2)} | ${f(r.plainEditorGrid).padStart(28)} | ${ratio(r.plainEditorGrid, r.editorFirst).padStart(8)} | ${f(r.editorHoverJs)}`);
   }
   await page.close();
 }

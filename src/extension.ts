@@ -15,7 +15,7 @@ import { AttentionPanels } from './panels/attentionPanel';
 import { RunNotifications } from './runs/runNotifications';
 import { RunRegistry } from './runs/runRegistry';
 import { RunStatusBar } from './runs/runStatusBar';
-import { HeadExplorerView } from './views/headExplorerView';
+import { HeadExplorers } from './views/headExplorerView';
 
 /** What activate() returns: a small API for integration tests and other extensions. */
 export interface AttentionLensApi {
@@ -31,7 +31,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
   const native = new NativeEngines(workerScript(vscode.Uri.joinPath(context.extensionUri, 'dist').fsPath));
   const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken, native);
   const show = new ShowAttention(runs, store, panels, native);
-  const explorer = new HeadExplorerView(context.extensionUri, runs);
+  const explorer = new HeadExplorers(context.extensionUri, runs);
   context.subscriptions.push(
     runs,
     editor,
@@ -43,7 +43,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     // Commands
     registerShowAttention(show),
     registerClearAttention(editor),
-    registerShowHeadExplorer(),
+    registerShowHeadExplorer(explorer),
     registerToggleInlineWeights(),
     registerStopNativeEngine(native),
     registerExport(panels, runs, explorer),

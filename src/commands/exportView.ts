@@ -13,7 +13,8 @@ import { formatBytes } from '../core/units';
 import type { AttentionPanels } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { writeAtomically } from '../export/fileExport';
-import type { HeadExplorerView } from '../views/headExplorerView';
+import type { ExplorerPlace } from '../core/protocol/explorer';
+import type { HeadExplorers } from '../views/headExplorerView';
 
 interface FormatItem extends vscode.QuickPickItem {
   format: ExportFormat;
@@ -42,11 +43,11 @@ export function exportFileName(model: string, selection: { recordIndex: number; 
   return `${safeName(model)}-layer${selection.recordIndex + 1}-${heads}.${format.extension}`;
 }
 
-export function registerExport(panels: AttentionPanels, runs: RunRegistry, explorer: HeadExplorerView): vscode.Disposable {
+export function registerExport(panels: AttentionPanels, runs: RunRegistry, explorers: HeadExplorers): vscode.Disposable {
   return vscode.Disposable.from(
     vscode.commands.registerCommand('attentionLens.export', (format?: ExportFormat) => exportFromPanel(panels, runs, format)),
     vscode.commands.registerCommand('attentionLens.exportReport', () => exportFromPanel(panels, runs, 'html')),
-    vscode.commands.registerCommand('attentionLens.exportHeadExplorer', () => exportFromExplorer(explorer, runs)),
+    vscode.commands.registerCommand('attentionLens.exportHeadExplorer', (place?: ExplorerPlace) => exportFromExplorer(explorers, runs, place === 'editor' || place === 'sidebar' ? place : undefined)),
   );
 }
 
@@ -64,9 +65,10 @@ async function saveTarget(name: string, item: FormatItem, title: string): Promis
   return target;
 }
 
-/** The head explorer's grid as shown (order, colouring, filter, selection), as SVG or PNG. */
-async function exportFromExplorer(explorer: HeadExplorerView, runs: RunRegistry): Promise<void> {
-  if (!explorer.hasGrid) {
+/** The head explorer's grid as shown (order, colouring, filter, selection), as SVG or PNG: the explorer at `place`, else the one in front. */
+async function exportFromExplorer(explorers: HeadExplorers, runs: RunRegistry, place: ExplorerPlace | undefined): Promise<void> {
+  const explorer = explorers.exportSource(place);
+  if (!explorer) {
     void vscode.window.showErrorMessage('Attention Lens: the head explorer shows no grid yet. Run Show Attention, open the head explorer, then export.');
     return;
   }

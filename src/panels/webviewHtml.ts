@@ -1,6 +1,7 @@
 /** HTML and Content Security Policy for Attention Lens webviews: one strict page shell for every view. */
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
+import type { ExplorerPlace } from '../core/protocol/explorer';
 
 /** A fresh nonce for one page load. */
 export function nonce(): string {
@@ -16,6 +17,8 @@ interface PageParts {
   body: string;
   /** `data-*` attributes of `<body>`: extension paths turned into webview URIs. */
   dataUris?: Record<string, string[]>;
+  /** Plain `data-*` attributes of `<body>` (fixed words written here, never user text). */
+  data?: Record<string, string>;
 }
 
 /** A page with a strict CSP (nonce, wasm-unsafe-eval, no remote origins). */
@@ -31,7 +34,7 @@ function page(webview: vscode.Webview, extensionUri: vscode.Uri, p: PageParts): 
     `img-src ${webview.cspSource} data:`,
     `font-src ${webview.cspSource}`,
   ].join('; ');
-  const data = Object.entries(p.dataUris ?? {}).map(([k, v]) => ` data-${k}="${uri(v)}"`).join('');
+  const data = [...Object.entries(p.dataUris ?? {}).map(([k, v]) => ` data-${k}="${uri(v)}"`), ...Object.entries(p.data ?? {}).map(([k, v]) => ` data-${k}="${v}"`)].join('');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -100,12 +103,14 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
   });
 }
 
-/** The head explorer page. */
-export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+/** The head explorer page, for the sidebar view or an editor tab (`place`: the grid's scale, and an Open in Editor button in the sidebar). */
+export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.Uri, place: ExplorerPlace): string {
+  const openInEditor = place === 'sidebar' ? '\n      <button id="open-editor" title="Open the head explorer full size in the editor area (Attention Lens: Open Head Explorer in Editor)">Open in Editor</button>' : '';
   return page(webview, extensionUri, {
     title: 'Head Explorer',
     css: ['media', 'headExplorer.css'],
     script: ['dist', 'explorer.js'],
+    data: { place },
     body: `<div id="app">
   <p id="empty" class="empty">Select text and run <strong>Show Attention</strong>: every layer and head appears here.</p>
   <div id="main" hidden>
@@ -113,13 +118,16 @@ export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.U
       <label>Colour <select id="color-by" aria-label="Colour cells by"></select></label>
       <label>Sort <select id="sort-by" aria-label="Sort heads in each layer by"></select></label>
       <label>Label <select id="label-filter" aria-label="Show only heads with this label"></select></label>
-      <button id="export" title="Export the grid as shown (SVG or PNG)…">Export…</button>
+      <button id="export" title="Export the grid as shown (SVG or PNG)…">Export…</button>${openInEditor}
     </div>
     <div id="title" class="title"></div>
-    <div id="grid" class="grid" tabindex="0" role="grid" aria-label="Heads: arrow keys move, Enter selects, Shift+Enter adds to the selection"></div>
     <div id="details" class="details" aria-live="polite"></div>
+    <div id="grid" class="grid" tabindex="0" role="grid" aria-label="Heads: arrow keys move, Enter selects, Shift+Enter adds to the selection"></div>
+    <details id="legend" class="legend" open>
+      <summary>Legend</summary>
+      <div id="legend-body"></div>
+    </details>
   </div>
-  <div id="mechanism" class="view mechanism" hidden aria-label="Mechanism view: one head's attention for one query token, step by step: query, keys, products, scores, weights, weighted values, output."></div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
 </div>`,
   });

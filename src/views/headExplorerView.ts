@@ -1,19 +1,18 @@
 /**
- * The head explorer: a webview view in the Attention Lens activity-bar container. Shows the grid
- * of the latest run from the runs registry and relays choices back through it; re-sends its whole
- * state whenever the page (re)loads, e.g. when the view becomes visible again.
+ * The head explorer: a webview view in the Attention Lens activity-bar container, and on demand a
+ * full-size tab in the editor area (Open Head Explorer in Editor). Each page shows the grid of the
+ * latest run from the runs registry and relays choices back through it; a page re-sends its whole
+ * state whenever it (re)loads, e.g. when the view becomes visible again.
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { assertNever } from '../core/protocol/common';
-import type { ExplorerState, FromExplorer, ToExplorer } from '../core/protocol/explorer';
+import type { ExplorerPlace, ExplorerState, FromExplorer, ToExplorer } from '../core/protocol/explorer';
 import { headExplorerHtml } from '../panels/webviewHtml';
 import type { Run, RunRegistry } from '../runs/runRegistry';
 
-/** Provider of the `attentionLens.headExplorer` view. */
-export class HeadExplorerView extends Disposable implements vscode.WebviewViewProvider {
-  static readonly viewId = 'attentionLens.headExplorer';
-  private view: vscode.WebviewView | undefined;
+/** One explorer page (the sidebar view's or the editor tab's). */
+class ExplorerPage extends Disposable {
   private ready = false;
   private runId: number | undefined;
   /** What was last posted (by identity), so unrelated run changes post nothing. */
@@ -22,9 +21,12 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
   /** Figures asked of the page, by export id. */
   private readonly exports = new Map<number, { resolve(data: Uint8Array): void; reject(e: Error): void }>();
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
+  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri, private readonly runs: RunRegistry, readonly place: ExplorerPlace) {
     super();
-    this._register(vscode.window.registerWebviewViewProvider(HeadExplorerView.viewId, this));
+    this.runId = runs.latest?.id;
+    webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')] };
+    webview.html = headExplorerHtml(webview, extensionUri, place);
+    this._register(webview.onDidReceiveMessage((m: FromExplorer) => this.onMessage(m)));
     this._register(runs.onDidAdd((run) => this.follow(run)));
     this._register(runs.onDidChange((run) => run.id === this.runId && this.send()));
     this._register(runs.onDidRemove((run) => {
@@ -34,18 +36,10 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
     }));
   }
 
-  resolveWebviewView(view: vscode.WebviewView): void {
-    this.view = view;
-    this.ready = false;
-    view.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] };
-    view.webview.html = headExplorerHtml(view.webview, this.extensionUri);
-    view.webview.onDidReceiveMessage((m: FromExplorer) => this.onMessage(m), undefined, []);
-    view.onDidDispose(() => {
-      if (this.view !== view) return;
-      this.view = undefined;
-      for (const e of this.exports.values()) e.reject(new Error('the head explorer was closed'));
-      this.exports.clear();
-    });
+  override dispose(): void {
+    for (const e of this.exports.values()) e.reject(new Error('the head explorer was closed'));
+    this.exports.clear();
+    super.dispose();
   }
 
   /** The state the page shows: the followed run's grid, selection and similarity. */
@@ -55,9 +49,9 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
   }
 
-  /** Whether the view shows a grid that can be exported. */
+  /** Whether the page shows a grid that can be exported. */
   get hasGrid(): boolean {
-    return !!this.view && this.ready && !!this.state().grid;
+    return this.ready && !!this.state().grid;
   }
 
   /** The page's figure of the grid as it is shown, SVG or PNG (2×). */
@@ -77,7 +71,7 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
 
   /** Posts the state when what the page shows changed (not for progress or summaries). */
   private send(): void {
-    if (!this.view || !this.ready) return;
+    if (!this.ready) return;
     const state = this.state();
     const key = [state.grid, state.selection, state.similarity];
     if (this.sent && key.every((v, i) => v === this.sent![i])) return;
@@ -86,7 +80,7 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
   }
 
   private post(message: ToExplorer): void {
-    void this.view?.webview.postMessage(message).then(undefined, () => undefined);
+    void this.webview.postMessage(message).then(undefined, () => undefined);
   }
 
   private onMessage(m: FromExplorer): void {
@@ -103,7 +97,10 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
         this.runs.requestSimilarity(m.runId, m.recordIndex, m.head);
         return;
       case 'export/request':
-        void vscode.commands.executeCommand('attentionLens.exportHeadExplorer');
+        void vscode.commands.executeCommand('attentionLens.exportHeadExplorer', this.place);
+        return;
+      case 'editor/open':
+        void vscode.commands.executeCommand('attentionLens.openHeadExplorerInEditor');
         return;
       case 'export/didMake':
         this.exports.get(m.exportId)?.resolve(m.data);
@@ -116,5 +113,61 @@ export class HeadExplorerView extends Disposable implements vscode.WebviewViewPr
       default:
         assertNever(m);
     }
+  }
+}
+
+/** The explorer pages: provider of the `attentionLens.headExplorer` view, and owner of the editor tab. */
+export class HeadExplorers extends Disposable implements vscode.WebviewViewProvider {
+  static readonly viewId = 'attentionLens.headExplorer';
+  static readonly editorViewType = 'attentionLens.headExplorerEditor';
+  private sidebar: ExplorerPage | undefined;
+  private editor: { panel: vscode.WebviewPanel; page: ExplorerPage } | undefined;
+
+  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry) {
+    super();
+    this._register(vscode.window.registerWebviewViewProvider(HeadExplorers.viewId, this));
+    this._register({ dispose: () => {
+      this.sidebar?.dispose();
+      this.editor?.panel.dispose();
+    } });
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.sidebar?.dispose();
+    const page = (this.sidebar = new ExplorerPage(view.webview, this.extensionUri, this.runs, 'sidebar'));
+    view.onDidDispose(() => {
+      page.dispose();
+      if (this.sidebar === page) this.sidebar = undefined;
+    });
+  }
+
+  /**
+   * Shows the explorer full size in the editor area: in the group of the text editor (the panel
+   * usually sits beside it, so a click on a head shows there), or brings an open one forward.
+   */
+  openInEditor(): void {
+    if (this.editor) {
+      this.editor.panel.reveal(undefined, false);
+      return;
+    }
+    const column = vscode.window.activeTextEditor?.viewColumn ?? vscode.ViewColumn.One;
+    const panel = vscode.window.createWebviewPanel(HeadExplorers.editorViewType, 'Head Explorer', column, { enableScripts: true });
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'activityBar.svg');
+    const page = new ExplorerPage(panel.webview, this.extensionUri, this.runs, 'editor');
+    this.editor = { panel, page };
+    panel.onDidDispose(() => {
+      page.dispose();
+      if (this.editor?.page === page) this.editor = undefined;
+    });
+  }
+
+  /**
+   * The page an export takes: the one that asked (its Export button), else the editor tab when it is
+   * the active one, else the sidebar view; undefined when none shows a grid.
+   */
+  exportSource(place?: ExplorerPlace): { hasGrid: boolean; figure(format: 'svg' | 'png'): Promise<Uint8Array> } | undefined {
+    const editor = this.editor?.page, sidebar = this.sidebar;
+    const candidates = place === 'editor' ? [editor] : place === 'sidebar' ? [sidebar] : this.editor?.panel.active ? [editor, sidebar] : [sidebar, editor];
+    return candidates.find((p) => p?.hasGrid);
   }
 }

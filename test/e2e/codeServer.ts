@@ -156,7 +156,7 @@ export function panelFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
   return webviewFrame(page, '#link-list', 'Attention Lens panel', timeoutMs);
 }
 
-/** The frame of the head explorer view. */
-export function explorerFrame(page: Page, timeoutMs = 60_000): Promise<Frame> {
-  return webviewFrame(page, '#grid', 'head explorer', timeoutMs);
+/** The frame of the head explorer: the sidebar view's, or the editor tab's. */
+export function explorerFrame(page: Page, timeoutMs = 60_000, place: 'sidebar' | 'editor' = 'sidebar'): Promise<Frame> {
+  return webviewFrame(page, `body[data-place="${place}"] #grid`, place === 'editor' ? 'head explorer in the editor area' : 'head explorer', timeoutMs);
 }

@@ -1,19 +1,22 @@
 /// <reference lib="dom" />
 // The head explorer in a real VS Code (code-server + Chromium): empty before a run, a grid of every
-// layer × head after Show Attention, and choices that reach the panel and the editor hover, both ways.
+// layer × head after Show Attention sized to the sidebar, a legend, choices that reach the panel and
+// the editor hover, both ways; and full size in the editor area, for BERT-base's 12 × 12 heads.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DOMParser } from '@xmldom/xmldom';
 import { unzipSync } from 'fflate';
 import type { Frame, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { maxAbsDifference, readNpy } from '../npy';
 import { ARTIFACTS, ROOT, explorerFrame } from './codeServer';
 import { useSession } from './session';
-import { editorHover, exportThroughDialog, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { editorHover, exportThroughDialog, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
 const inlineWeightLabels = (page: Page) => page.evaluate(() => Array.from(document.querySelectorAll('.monaco-editor .view-line span'))
@@ -29,6 +32,7 @@ describe('Head explorer', () => {
 
   it('shows every head after Show Attention, and a click there picks the head in the panel and the editor', async () => {
     const { page, server } = session;
+    await page.setViewportSize({ width: 1400, height: 900 });
     await page.goto(server.url);
     await openSampleAndSelect(page);
 
@@ -43,6 +47,13 @@ describe('Head explorer', () => {
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 60_000 });
     expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(4 * 8); // the bundled default: 4 layers × 8 heads
     expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/Tiny causal LM .* \d+ tokens/);
+    // At 1400 × 900 with the sidebar at its default width, the thumbnails fill it: 8 heads of at least 34 pixels.
+    expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cell))).toBeGreaterThanOrEqual(34);
+    // The legend: every badge with its rule and meaning, and how many heads carry it.
+    expect(await explorer.$eval('#legend', (d) => (d as HTMLDetailsElement).open)).toBe(true);
+    const badges = await explorer.$$eval('#legend .legend-badges tr', (rows) => rows.map((r) => r.textContent ?? ''));
+    expect(badges).toHaveLength(8);
+    expect(badges[0]).toMatch(/^Pprevious-token \(previous ≥ 0\.5\): at least half .*\d+ heads?$/);
 
     // Keyboard: down one layer, right three heads, Enter → layer 2, head 4 alone.
     await explorer.focus('#grid');
@@ -53,14 +64,14 @@ describe('Head explorer', () => {
 
     // Shift-click adds head 1 of the same layer.
     const grid = (await (await explorer.$('#grid'))!.boundingBox())!;
-    const [size, first] = await explorer.$eval('#grid', (g) => [Number(g.dataset.cellSize), Number(g.dataset.firstColumn)]);
+    const [size, first, row2] = await explorer.$eval('#grid', (g) => [Number(g.dataset.cellSize), Number(g.dataset.firstColumn), Number(g.dataset.rowTops!.split(',')[1])]);
     await page.keyboard.down('Shift');
-    await page.mouse.click(grid.x + first + size / 2, grid.y + 2 + size + size / 2);
+    await page.mouse.click(grid.x + first + size / 2, grid.y + row2 + size / 2);
     await page.keyboard.up('Shift');
     await expect.poll(() => pressedHeads(panel), { timeout: 10_000 }).toEqual([0, 3]);
 
     // Hover a cell: its statistics and labels.
-    await page.mouse.move(grid.x + first + size * 3 + size / 2, grid.y + 2 + size + size / 2);
+    await page.mouse.move(grid.x + first + size * 3 + size / 2, grid.y + row2 + size / 2);
     await explorer.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
     expect(await explorer.$eval('#tooltip', (t) => t.textContent)).toMatch(/Layer 2 · head 4[\s\S]*entropy[\s\S]*previous/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'head-explorer.png') });
@@ -71,7 +82,7 @@ describe('Head explorer', () => {
     await explorer.waitForFunction(() => /Layer 2 · head 2\b/.test(document.getElementById('details')!.textContent ?? ''), undefined, { timeout: 10_000 });
 
     // A plain click picks one head; the editor hover reports it.
-    await page.mouse.click(grid.x + first + size * 4 + size / 2, grid.y + 2 + size + size / 2);
+    await page.mouse.click(grid.x + first + size * 4 + size / 2, grid.y + row2 + size / 2);
     await expect.poll(() => pressedHeads(panel), { timeout: 10_000 }).toEqual([4]);
     const hover = await editorHover(page);
     expect(hover).toMatch(/Layer 2 · head 5/);
@@ -93,6 +104,94 @@ describe('Head explorer', () => {
     const pngFile = await exportThroughDialog(page, server.workspace, 'Figure as PNG', 'png', 'Attention Lens: Export Head Explorer Figure…');
     const png = PNG.sync.read(fs.readFileSync(pngFile));
     expect(png.width).toBe(2 * Number(figure.documentElement!.getAttribute('width')));
+
+    // The sidebar's Open in Editor: the same grid full size in the editor area, with the panel beside it.
+    await explorer.click('#open-editor');
+    const large = await explorerFrame(page, 30_000, 'editor');
+    await large.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 30_000 });
+    expect(Number(await large.$eval('#grid', (g) => g.dataset.cells))).toBe(4 * 8);
+    expect(Number(await large.$eval('#grid', (g) => g.dataset.cell))).toBeGreaterThan(Number(await explorer.$eval('#grid', (g) => g.dataset.cell)));
+    expect(await large.$('#open-editor')).toBeNull();
+    await large.waitForFunction(() => /Layer 2 · head 5/.test(document.getElementById('details')!.textContent ?? ''), undefined, { timeout: 10_000 });
+    // Without the sidebar the tab is wider: every head fits without scrolling.
+    await runCommand(page, 'View: Toggle Primary Side Bar Visibility');
+    await large.waitForFunction(() => {
+      const g = document.getElementById('grid')!;
+      return g.scrollWidth <= g.clientWidth;
+    }, undefined, { timeout: 10_000 });
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'head-explorer-editor.png') });
+    // The README's picture of the explorer: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'head-explorer-editor.png'), path.join(ROOT, 'docs/head-explorer.png'));
+    expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
+  });
+});
+
+// BERT-base's 12 layers × 12 heads at 512 tokens (a narrow stand-in: the grid depends on heads and tokens only).
+const { ensureRealSizeModel } = (await import(/* @vite-ignore */ pathToFileURL(path.join(ROOT, 'tools/real-size/generate.mjs')).href)) as { ensureRealSizeModel(shape: string, opts?: { cacheDir?: string }): Promise<string> };
+const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-explorer-e2e-'));
+const bertBase = await ensureRealSizeModel('bert-base-narrow', { cacheDir: cache });
+afterAll(() => fs.rmSync(cache, { recursive: true, force: true }));
+
+describe('Head explorer in the editor area', () => {
+  const session = useSession(false, { 'attentionLens.model': bertBase });
+
+  it('draws 12 × 12 heads at 512 tokens with cells of at least 64 pixels, redraws on resize, and answers keys, clicks and export', async () => {
+    const { page, server } = session;
+    await page.setViewportSize({ width: 1400, height: 900 });
+    fs.writeFileSync(path.join(server.workspace, 'long.txt'), fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').slice(0, 3000));
+    await page.goto(server.url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const panel = await showAttentionAndWait(page, undefined, (p) => openAndSelectAll(p, 'long.txt'));
+    expect(await panel.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    expect(await panel.$$eval('#link-list li', (l) => l.length)).toBe(512);
+
+    await runCommand(page, 'Attention Lens: Open Head Explorer in Editor');
+    const explorer = await explorerFrame(page, 60_000, 'editor');
+    await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 120_000 });
+    expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(144);
+    expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/512 tokens/);
+    const cell = Number(await explorer.$eval('#grid', (g) => g.dataset.cell));
+    expect(cell).toBeGreaterThanOrEqual(64);
+    expect(await explorer.$eval('#grid', (g) => g.dataset.cornerBadges)).toBe('0'); // letters fit every cell at this size
+
+    // A larger window: larger cells.
+    await page.setViewportSize({ width: 2400, height: 1400 });
+    await expect.poll(async () => Number(await explorer.$eval('#grid', (g) => g.dataset.cell)), { timeout: 10_000 }).toBeGreaterThan(cell);
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await expect.poll(async () => Number(await explorer.$eval('#grid', (g) => g.dataset.cell)), { timeout: 10_000 }).toBe(cell);
+
+    // Keyboard: down two layers, right five heads, Enter → layer 3, head 6 in the panel.
+    await explorer.focus('#grid');
+    for (const key of ['ArrowDown', 'ArrowDown', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'Enter']) await page.keyboard.press(key);
+    await panel.waitForFunction(() => (document.getElementById('layer-select') as HTMLSelectElement).value === '2', undefined, { timeout: 10_000 });
+    await expect.poll(() => pressedHeads(panel), { timeout: 10_000 }).toEqual([5]);
+
+    // A click on layer 1, head 12; its tooltip names the head.
+    // Head 12 lies past the group's width (12 cells of 64 pixels and more): the keyboard scrolls it into view.
+    await explorer.focus('#grid');
+    for (const key of ['ArrowUp', 'ArrowUp', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowRight']) await page.keyboard.press(key);
+    await explorer.waitForFunction(() => {
+      const g = document.getElementById('grid')!;
+      return g.scrollLeft > 0 && g.scrollLeft + g.clientWidth >= Number(g.dataset.firstColumn) + 12 * Number(g.dataset.cellSize) - 2; // the last column in view
+    }, undefined, { timeout: 5000 });
+    const [pitch, first, top, scrolled] = await explorer.$eval('#grid', (g) => [Number(g.dataset.cellSize), Number(g.dataset.firstColumn), Number(g.dataset.rowTops!.split(',')[0]), g.scrollLeft]);
+    const box = (await (await explorer.$('#grid'))!.boundingBox())!;
+    const at = { x: box.x + first + 11 * pitch + pitch / 2 - scrolled, y: box.y + top + pitch / 2 };
+    expect(at.x).toBeLessThan(box.x + box.width);
+    await page.mouse.move(at.x, at.y);
+    await explorer.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+    expect(await explorer.$eval('#tooltip', (t) => t.textContent)).toMatch(/^Layer 1 · head 12/);
+    await page.mouse.click(at.x, at.y);
+    await panel.waitForFunction(() => (document.getElementById('layer-select') as HTMLSelectElement).value === '0', undefined, { timeout: 10_000 });
+    await expect.poll(() => pressedHeads(panel), { timeout: 10_000 }).toEqual([11]);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'head-explorer-12x12.png') });
+
+    // Export from the editor tab: its grid, at its cell size.
+    const svg = new DOMParser().parseFromString(fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg', 'Attention Lens: Export Head Explorer Figure…'), 'utf8'), 'image/svg+xml');
+    const cells = Array.from(svg.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'cell');
+    expect(cells).toHaveLength(144);
+    expect(Number(cells[0].getElementsByTagName('rect')[0].getAttribute('width'))).toBe(cell);
     expect(server.extensionHostLogs()).not.toMatch(/unhandled/i);
   });
 });

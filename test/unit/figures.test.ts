@@ -7,7 +7,8 @@ import { LIGHT_STYLE, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { POOLED_MAX, matrixSvg } from '../../src/core/figure/matrixFigure';
 import { escapeXml, svgBeside, svgSize } from '../../src/core/figure/svg';
 import { correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
-import { gridLayout, gridSvg } from '../../src/core/figure/gridFigure';
+import { BADGE_MIN_CELL, GRID_PLACES, badgeKey, badgeMark, fitCell, gridLayout, gridSvg } from '../../src/core/figure/gridFigure';
+import type { HeadGrid } from '../../src/core/analysis/headGrid';
 import { buildHeadGrid } from '../../src/core/analysis/headGrid';
 import { textViewSvg } from '../../src/core/figure/textFigure';
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
@@ -20,6 +21,9 @@ function record(queries: number, keys: number, heads: number, fill: (h: number, 
   return { id: 'attentions.0', label: 'Layer 1', heads, queries, keys, data, queryTokens: tokens(queries), keyTokens: tokens(keys), causal: false, signed: false, overInput: true, source: { name: 'attentions.0', kind: 'self', layer: 0 } };
 }
 const measure = (t: string) => t.length * 7;
+/** `r` with one token list for queries and keys, so positional statistics (self, previous, distance) are defined. */
+const positional = (r: AttentionRecord): AttentionRecord => ({ ...r, keyTokens: r.queryTokens });
+const COLORS = { cellBg: '#eeeeee', tint: '#ff8800', badgeBg: '#444444', badgeFg: '#ffffff', corner: '#3794ff' };
 const parse = (svg: string) => {
   const errors: string[] = [];
   const doc = new DOMParser({ onError: (l, m) => errors.push(`${l}: ${m}`) }).parseFromString(svg, 'image/svg+xml');
@@ -149,16 +153,17 @@ describe('comparison figures', () => {
 
 describe('gridSvg', () => {
   it('lays the head explorer grid out as the view does: cells in the row’s order, tints, dimmed cells, selection, row labels', () => {
-    const grid = buildHeadGrid(1, [record(4, 4, 3, (h, q, k) => (k === Math.max(0, q - h) ? 1 : 0)), { ...record(4, 4, 2, () => 0.25), label: 'Layer 2' }], () => ({ special: new Uint8Array(4), punctuation: new Uint8Array(4) }), 8);
+    const grid = buildHeadGrid(1, [positional(record(4, 4, 3, (h, q, k) => (k === Math.max(0, q - h) ? 1 : 0))), { ...record(4, 4, 2, () => 0.25), label: 'Layer 2' }], () => ({ special: new Uint8Array(4), punctuation: new Uint8Array(4) }), 8);
     const order = [[2, 0, 1], [1, 0]];
     const layout = gridLayout(grid, order, 30);
     expect(layout.rowY).toEqual([2, 34]);
+    expect(layout.width).toBe(24 + 3 * 32 - 2 + 1);
     const tints = Float32Array.from([0, 0.5, 1, NaN, NaN]);
-    const svg = gridSvg({ grid, layout, tints, dimmed: (c) => c === 4, image: (c) => `data:image/png;base64,${c}`, style: LIGHT_STYLE, colors: { cellBg: '#eeeeee', tint: '#ff8800', badgeBg: '#444444', badgeFg: '#ffffff' }, selected: [{ row: 1, head: 0 }], title: 'Head explorer' });
+    const svg = gridSvg({ grid, layout, tints, dimmed: (c) => c === 4, image: (c) => `data:image/png;base64,${c}`, style: LIGHT_STYLE, colors: COLORS, selected: [{ row: 1, head: 0 }], title: 'Head explorer' });
     const doc = parse(svg);
     const cells = Array.from(doc.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'cell');
     expect(cells.map((c) => [c.getAttribute('data-layer'), c.getAttribute('data-head'), c.getAttribute('transform')])).toEqual([
-      ['0', '2', 'translate(58 2)'], ['0', '0', 'translate(90 2)'], ['0', '1', 'translate(122 2)'], ['1', '1', 'translate(58 34)'], ['1', '0', 'translate(90 34)'],
+      ['0', '2', 'translate(24 2)'], ['0', '0', 'translate(56 2)'], ['0', '1', 'translate(88 2)'], ['1', '1', 'translate(24 34)'], ['1', '0', 'translate(56 34)'],
     ]);
     // Head 3 of layer 1 (cell 2) has tint 1 → opacity 0.15 + 0.7; layer 2 has none; cell 4 (layer 2, head 2) is dimmed.
     expect(cells[0].getElementsByTagName('rect')[1].getAttribute('fill-opacity')).toBe('0.85');
@@ -167,7 +172,83 @@ describe('gridSvg', () => {
     expect(cells[4].getAttribute('opacity')).toBeNull();
     expect(cells[2].getElementsByTagName('image')[0].getAttribute('href')).toBe('data:image/png;base64,1');
     const selected = Array.from(doc.getElementsByTagName('rect')).filter((r) => r.getAttribute('class') === 'selected');
-    expect(selected.map((r) => [r.getAttribute('x'), r.getAttribute('y')])).toEqual([['89', '33']]);
+    expect(selected.map((r) => [r.getAttribute('x'), r.getAttribute('y')])).toEqual([['55', '33']]);
     expect(Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent)).toEqual(expect.arrayContaining(['Head explorer', 'L1', 'L2']));
+    // Badges in letters at 30 px (head 1 of layer 1 attends to itself: S), and their key under the grid.
+    const badge = cells[1].getElementsByTagName('text')[0];
+    expect([badge.textContent, badge.getAttribute('font-size')]).toEqual([expect.stringContaining('S'), '10']);
+    const key = Array.from(doc.getElementsByTagName('text')).filter((t) => t.getAttribute('class') === 'key').map((t) => t.textContent).join(' · ');
+    expect(key).toContain('S self');
+    expect(key).not.toContain('next-token');
+  });
+
+  it('marks the badges of cells too small for letters with a corner', () => {
+    const grid = buildHeadGrid(1, [positional(record(4, 4, 2, (h, q, k) => (k === q ? 1 : 0)))], () => ({ special: new Uint8Array(4), punctuation: new Uint8Array(4) }), 8);
+    const svg = gridSvg({ grid, layout: gridLayout(grid, [[0, 1]], 20), tints: new Float32Array(2).fill(NaN), dimmed: () => false, image: () => 'data:image/png;base64,', style: LIGHT_STYLE, colors: COLORS });
+    const cells = Array.from(parse(svg).getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'cell');
+    for (const c of cells) {
+      expect(c.getElementsByTagName('text')).toHaveLength(0);
+      const corner = c.getElementsByTagName('path')[0];
+      expect([corner.getAttribute('fill'), corner.getAttribute('d'), corner.getElementsByTagName('title')[0].textContent]).toEqual([COLORS.corner, 'M20 15V20H15Z', expect.stringContaining('S')]);
+    }
+  });
+});
+
+/** A grid of `layers` rows of `heads` cells (sizes only; no statistics). */
+function emptyGrid(layers: number, heads: number, section: 'self' | 'encoder' = 'self'): HeadGrid {
+  const cells = layers * heads;
+  return { runId: 1, size: 4, rows: Array.from({ length: layers }, (_, r) => ({ recordIndex: r, label: `Layer ${r + 1}`, section, heads })), thumbnails: new Uint8Array(cells * 16), stats: new Float32Array(cells * 8).fill(NaN) };
+}
+
+describe('fitCell', () => {
+  it('fills the width it has; the row labels go above each row where that leaves larger cells', () => {
+    const grid = emptyGrid(4, 8);
+    // A 300-pixel sidebar: 8 heads of at least 34 pixels, labels above the rows.
+    const fit = fitCell(grid, { width: 294, height: 700 }, 'sidebar');
+    expect(fit).toEqual({ cell: 34, labels: 'above' });
+    const l = gridLayout(grid, [[0]], fit.cell, GRID_PLACES.sidebar.fontPx, fit.labels);
+    expect(l.width).toBeLessThanOrEqual(294);
+    expect(gridLayout(grid, [[0]], fit.cell + 1, GRID_PLACES.sidebar.fontPx, fit.labels).width).toBeGreaterThan(294); // one pixel more would not fit
+    expect(l.rowY[0]).toBe(2 + l.labelLine);
+    // Wide enough, or short of height: labels at the left, the cells start after them.
+    const wide = fitCell(grid, { width: 900, height: 200 }, 'sidebar');
+    expect(wide.labels).toBe('left');
+    const lw = gridLayout(grid, [[0]], wide.cell, GRID_PLACES.sidebar.fontPx, wide.labels);
+    expect(lw.height).toBeLessThanOrEqual(200);
+    expect(lw.labelWidth).toBeGreaterThan(11); // "L4" has its room
+  });
+
+  it('fits the height too, within the place’s limits, and keeps the minimum (scrolling) when the space is smaller', () => {
+    const grid = emptyGrid(12, 12, 'encoder');
+    expect(fitCell(grid, { width: 2000, height: 700 }, 'editor').cell).toBe(64); // the height alone would give less: the editor's minimum
+    const l = gridLayout(grid, [[0]], 100, GRID_PLACES.editor.fontPx);
+    expect(fitCell(grid, { width: 2000, height: l.height }, 'editor')).toEqual({ cell: 100, labels: 'left' }); // exactly 100-pixel rows under the section header
+    expect(fitCell(grid, { width: 5000, height: 5000 }, 'editor').cell).toBe(GRID_PLACES.editor.maxCell);
+    expect(fitCell(grid, { width: 100, height: 100 }, 'sidebar').cell).toBe(GRID_PLACES.sidebar.minCell);
+  });
+});
+
+describe('badgeMark', () => {
+  it('writes letters of at least 10 px where they fit, larger in larger cells, else a corner', () => {
+    expect(badgeMark('', 80)).toBeUndefined();
+    const small = badgeMark('P', BADGE_MIN_CELL);
+    const large = badgeMark('P', 80);
+    expect(small).toMatchObject({ kind: 'text', fontPx: 10 });
+    expect(large).toMatchObject({ kind: 'text' });
+    expect(large!.kind === 'text' && large!.fontPx).toBeGreaterThan(10);
+    expect(badgeMark('P', BADGE_MIN_CELL - 1)).toMatchObject({ kind: 'corner' });
+    expect(badgeMark('PSFSpB', 34)).toMatchObject({ kind: 'corner' }); // five labels do not fit a 34-pixel cell
+    for (const cell of [28, 34, 50, 64, 100, 160]) {
+      const m = badgeMark('FSp', cell)!;
+      if (m.kind === 'text') expect(m.width).toBeLessThanOrEqual(cell - 2);
+    }
+  });
+
+  it('keys the badges that occur, in lines that fit the width', () => {
+    const grid = buildHeadGrid(1, [positional(record(4, 4, 2, (h, q, k) => (h === 0 ? (k === q ? 1 : 0) : k === 0 ? 1 : 0)))], () => ({ special: new Uint8Array(4), punctuation: new Uint8Array(4) }), 8);
+    expect(badgeKey(grid, 1000, 10).join(' · ')).toMatch(/^S self · F first-token\/sink · L local$/);
+    const narrow = badgeKey(grid, 80, 10);
+    expect(narrow.length).toBeGreaterThan(1);
+    for (const line of narrow) expect(line.length * 10 * 0.62).toBeLessThanOrEqual(Math.max(80, ...narrow.map((l) => l.length * 6.2)));
   });
 });

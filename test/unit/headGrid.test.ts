@@ -5,7 +5,7 @@ import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { buildHeadGrid, cellOffsets, cellStats, similarityToHead, thumbnail } from '../../src/core/analysis/headGrid';
 import { keyCategories } from '../../src/core/analysis/headStats';
 import type { TokenInfo } from '../../src/core/tokens';
-import { ExplorerModel, cellTints, clickSelection, rowOrder } from '../../webview/explorer/explorerModel';
+import { ExplorerModel, cellTints, clickSelection, rowOrder, tintMeaning } from '../../webview/explorer/explorerModel';
 
 const tokens: TokenInfo[] = ['<s>', 'a', 'b', '.'].map((text, i) => ({ id: i, text, start: Math.max(0, i - 1), end: i, special: i === 0 }));
 const TEXT = 'ab.';
@@ -64,6 +64,14 @@ describe('explorer model', () => {
     expect(Array.from(s)).toEqual([0.25, 1, 0.5, 1, 0.25]);
   });
 
+  it('says what the tint means for the legend: the statistic’s range over the grid, or what similarity and difference stand for', () => {
+    expect(tintMeaning({ grid }, 'none')).toBeUndefined();
+    expect(tintMeaning({ grid }, 'previous')).toEqual({ what: 'previous', faint: '0.000', strong: '1.000' });
+    expect(tintMeaning({ grid }, 'distance')).toEqual({ what: 'distance', faint: '0.00', strong: '1.50' }); // identity 0 tokens; the first-token head (0+1+2+3)/4
+    expect(tintMeaning({ grid }, 'similarity')).toBeUndefined(); // nothing computed yet
+    expect(tintMeaning({ grid, similarity: { recordIndex: 0, head: 1, distances: new Float32Array(5) } }, 'similarity')?.what).toMatch(/Jensen-Shannon/);
+  });
+
   it('selects one head on click, and adds or removes heads of the same layer with Shift', () => {
     expect(clickSelection(undefined, { row: 1, head: 2 }, true)).toEqual({ recordIndex: 1, heads: [2] });
     expect(clickSelection({ recordIndex: 1, heads: [2] }, { row: 1, head: 0 }, true)).toEqual({ recordIndex: 1, heads: [0, 2] });
@@ -92,5 +100,10 @@ describe('explorer model', () => {
     m.receive({ grid, selection: { recordIndex: 1, heads: [1] } });
     expect(changes).toEqual(['data', 'hover', 'hover', 'hover', 'hover', 'data', 'style', 'style']);
     expect(m.moveFocus('Enter')).toBe(false);
+    // The same run's grid filling in keeps the keyboard's cell; another run's starts over.
+    m.receive({ grid: { ...grid, stats: grid.stats.slice() } });
+    expect(m.focusedCell).toEqual({ row: 1, head: 0 });
+    m.receive({ grid: { ...grid, runId: grid.runId + 1 } });
+    expect(m.snapshot.focus).toEqual({ row: 0, column: 0 });
   });
 });

@@ -21,7 +21,7 @@ export function describeCell(grid: HeadGrid, cell: Cell): HTMLElement[] {
   const labels = document.createElement('div');
   labels.className = 'tip-labels';
   const found = headLabels(stats);
-  labels.textContent = found.length > 0 ? found.map((l) => `${l.label} (${ruleText(l)})`).join(' · ') : 'no label';
+  labels.textContent = found.length > 0 ? found.map((l) => `${l.badge} ${l.label} (${ruleText(l)})`).join(' · ') : 'no label';
   const d = grid.divergence;
   const cellIndex = cellOffsets(grid.rows)[cell.row] + cell.head;
   if (d && d.partner[cellIndex] >= 0) {

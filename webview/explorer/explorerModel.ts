@@ -73,16 +73,38 @@ export function cellTints(data: ExplorerState, colorBy: ColorBy): Float32Array {
     return out;
   }
   const i = STAT_NAMES.indexOf(colorBy);
-  let lo = Infinity, hi = -Infinity;
-  for (let c = 0; c < cells; c++) {
-    const v = grid.stats[c * STAT_NAMES.length + i];
-    if (!Number.isNaN(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-  }
+  const { lo, hi } = statRange(grid, colorBy);
   for (let c = 0; c < cells; c++) {
     const v = grid.stats[c * STAT_NAMES.length + i];
     if (!Number.isNaN(v)) out[c] = hi > lo ? (v - lo) / (hi - lo) : 1;
   }
   return out;
+}
+
+/** The smallest and largest value of a statistic over the grid's cells (Infinity and -Infinity when none is defined). */
+export function statRange(grid: HeadGrid, stat: StatName): { lo: number; hi: number } {
+  const i = STAT_NAMES.indexOf(stat);
+  const cells = cellOffsets(grid.rows).at(-1)!;
+  let lo = Infinity, hi = -Infinity;
+  for (let c = 0; c < cells; c++) {
+    const v = grid.stats[c * STAT_NAMES.length + i];
+    if (!Number.isNaN(v)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  }
+  return { lo, hi };
+}
+
+/** What the tint means, for the legend: the colouring's name and what faint and strong stand for. */
+export function tintMeaning(data: ExplorerState, colorBy: ColorBy): { what: string; faint: string; strong: string } | undefined {
+  const grid = data.grid;
+  if (!grid || colorBy === 'none') return undefined;
+  if (colorBy === 'similarity') {
+    return data.similarity ? { what: 'similarity to the selected head (1 − Jensen-Shannon distance)', faint: 'unlike it', strong: 'alike' } : undefined;
+  }
+  if (colorBy === 'divergence') return grid.divergence ? { what: `difference from ${grid.divergence.modelB}`, faint: 'close', strong: 'the most different (per measure)' } : undefined;
+  const { lo, hi } = statRange(grid, colorBy);
+  if (lo > hi) return { what: `${colorBy} (not defined for these heads)`, faint: '–', strong: '–' };
+  const digits = colorBy === 'distance' ? 2 : 3;
+  return { what: colorBy, faint: lo.toFixed(digits), strong: hi.toFixed(digits) };
 }
 
 /** The selection after a click on `cell`: that head alone, or with `additive` added to (or removed from) the heads shown. */
@@ -105,8 +127,11 @@ export class ExplorerModel {
 
   /** New state from the host (a new run, a new selection or similarities). */
   receive(data: ExplorerState): void {
-    const sameGrid = data.grid === this.s.data.grid;
-    this.set({ data, ...(sameGrid ? {} : { hover: null, focus: { row: 0, column: 0 } }) }, sameGrid ? 'style' : 'data');
+    const before = this.s.data.grid, after = data.grid;
+    const sameGrid = after === before;
+    // The same run's grid filling in (statistics arrive layer by layer) keeps the hover and the keyboard's cell.
+    const sameRun = !!before && !!after && before.runId === after.runId && before.rows.length === after.rows.length && before.rows.every((r, i) => r.heads === after.rows[i].heads);
+    this.set({ data, ...(sameGrid || sameRun ? {} : { hover: null, focus: { row: 0, column: 0 } }) }, sameGrid ? 'style' : 'data');
   }
 
   setColorBy(colorBy: ColorBy): void {

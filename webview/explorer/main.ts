@@ -6,6 +6,7 @@ import type { FromExplorer, ToExplorer } from '../../src/core/protocol/explorer'
 import { vscodeChannel } from '../channel';
 import { type ColorBy, ExplorerModel, type SortBy, clickSelection } from './explorerModel';
 import { HeadGridView } from './headGridView';
+import { renderLegend } from './legend';
 import { describeCell, describeSelection } from './cellText';
 import { svgToPng } from '../svgRaster';
 
@@ -13,7 +14,9 @@ const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as
 const channel = vscodeChannel<ToExplorer, FromExplorer>();
 const model = new ExplorerModel();
 const gridEl = el('grid');
-const view = new HeadGridView(gridEl, model);
+const place = document.body.dataset.place === 'editor' ? 'editor' : 'sidebar';
+const view = new HeadGridView(gridEl, model, place);
+view.onRender = (corners) => renderLegend(el('legend-body'), model.snapshot, corners);
 
 function options(select: HTMLSelectElement, items: Array<[string, string]>, onChange: (value: string) => void): void {
   select.replaceChildren(...items.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));
@@ -63,6 +66,7 @@ model.onDidChange((change) => {
 });
 
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
+el('open-editor')?.addEventListener('click', () => channel.post({ type: 'editor/open' }));
 gridEl.addEventListener('mousemove', (e) => model.hoverOn(view.hitTest(e.clientX, e.clientY)));
 gridEl.addEventListener('mouseleave', () => model.hoverOn(null));
 gridEl.addEventListener('click', (e) => {
@@ -72,7 +76,11 @@ gridEl.addEventListener('click', (e) => {
 gridEl.addEventListener('focus', () => view.update());
 gridEl.addEventListener('blur', () => view.update());
 gridEl.addEventListener('keydown', (e) => {
-  if (model.moveFocus(e.key)) e.preventDefault();
+  if (model.moveFocus(e.key)) {
+    e.preventDefault();
+    const cell = model.focusedCell;
+    if (cell) view.reveal(cell);
+  }
   else if (e.key === 'Enter' || e.key === ' ') {
     const cell = model.focusedCell;
     if (cell) select(cell, e.shiftKey);

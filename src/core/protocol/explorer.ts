@@ -2,6 +2,9 @@
 import type { HeadGrid } from '../analysis/headGrid';
 import type { HeadSelection } from './panel';
 
+/** Where an explorer page is shown: the sidebar view, or a tab in the editor area. */
+export type ExplorerPlace = 'sidebar' | 'editor';
+
 /** How alike every cell is to one head. */
 export interface Similarity {
   recordIndex: number;
@@ -36,6 +39,8 @@ export type FromExplorer =
   | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number }
   /** The explorer's Export button: run the export command. */
   | { type: 'export/request' }
+  /** The sidebar's Open in Editor button: show the explorer full size in the editor area. */
+  | { type: 'editor/open' }
   /** The figure asked for with `export/make` (a few hundred kilobytes: one message). */
   | { type: 'export/didMake'; exportId: number; data: Uint8Array }
   /** The figure could not be made. */
