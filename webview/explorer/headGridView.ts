@@ -2,8 +2,9 @@
  * The explorer grid: one row per layer (with encoder/decoder/cross section headers), one cell per
  * head, each a max-pooled thumbnail of the head's matrix on one canvas; tints, badges and the
  * label filter on top, and hover, selection and keyboard focus on an overlay canvas, so a hover
- * redraws only the overlay. Cells are sized to the space the grid has (its width, and the height
- * left in the window) and redrawn when it changes; thumbnails are pooled to the cell's device
+ * redraws only the overlay. Cells are sized to the grid's box (the width of the view, the height
+ * the controls and the legend leave) and redrawn when it changes; row labels sit on their own
+ * canvas, kept in view when the grid scrolls sideways. Thumbnails are pooled to the cell's device
  * pixels once per grid and size.
  */
 import { addCanvas } from '../canvas';
