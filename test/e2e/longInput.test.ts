@@ -2,8 +2,8 @@
 // Long inputs in the real extension (issue 24): 4,096 tokens through a tiny Qwen2.5 stand-in
 // whose config allows them (tools/real-size/llm.mjs; rotary angles are computed, so any position
 // works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
-// draws, says what it keeps, switches layers, the editor hovers, the explorer fills, and a figure
-// exports. The rows themselves are checked against the model's weights in
+// draws, says what it keeps, switches layers, the editor hovers, the explorer fills, a figure
+// exports, and word level with the mean of the heads is computed from the layer shown. The rows themselves are checked against the model's weights in
 // test/engine/queryKeys.test.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -43,10 +43,11 @@ describe('A 4,096-token selection', () => {
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    // Analyses that would compute and hold every layer at once are off, and say why.
-    for (const id of ['words', 'aggregate', 'hide', 'weighting']) {
-      expect(await frame.$eval(`#${id}`, (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
+    // What needs every layer's values or every layer at once is off, and says why; word level, hiding and mean/max are made from the layer shown.
+    for (const sel of ['#weighting', '#aggregate option[value="rollout"]']) {
+      expect(await frame.$eval(sel, (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
     }
+    for (const id of ['words', 'aggregate', 'hide']) expect(await frame.$eval(`#${id}`, (e) => (e as HTMLInputElement).disabled)).toBe(false);
     expect(await frame.$eval('#view-mode option[value="mechanism"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
     // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
     const layerBytes = 4 * TOKENS * TOKENS * 4;
@@ -70,6 +71,14 @@ describe('A 4,096-token selection', () => {
 
     const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+
+    // Word level and the mean of the heads, computed from the layer on screen when chosen.
+    await frame.check('#words');
+    await frame.selectOption('#aggregate', 'mean');
+    await frame.waitForFunction((n) => /words · mean of all 4 heads/.test(document.getElementById('layer-select')?.textContent ?? '')
+      && document.getElementById('link-list')!.children.length < n && Number(document.getElementById('view')?.dataset.links) > 0, TOKENS, { timeout: 120_000 });
+    expect(await frame.$$eval('#link-list li', (l) => l.length)).toBeGreaterThan(1000); // words of several pieces merged, not fewer
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-words-mean.png') });
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });
 });

@@ -2,7 +2,9 @@
 // would be too large, and takes the weights again for a model whose rows cannot be computed; the
 // layer store holds computed layers without their weights, computing them when read.
 import { describe, expect, it } from 'vitest';
-import type { AttentionLayer } from '../../src/core/attention';
+import { type AttentionLayer, recordOfLayer } from '../../src/core/attention';
+import { maxOverHeads, meanOverHeads } from '../../src/core/analysis/aggregate';
+import { perHeadRecords } from '../../src/core/analysis/transform';
 import { EngineError, type EngineOptions, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, keepsQueryKeys, layerWeights, weightBytes } from '../../src/core/queryKeys';
@@ -117,23 +119,48 @@ describe('Runner on long inputs', () => {
 });
 
 describe('PanelState on a long input', () => {
-  const tokens = Array.from({ length: 6 }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: i === 0 }));
+  // Tokens 2 and 3 are pieces of one word; token 0 is special.
+  const wordTokens = Array.from({ length: 6 }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: i === 0, ...(i > 0 ? { word: i === 3 ? 2 : i } : {}) }));
+  const tokens = wordTokens;
   const req: RunRequest = {
     runId: 1, model: { id: 'm', label: 'M', architecture: 'qwen2', onnxFile: 'u', onnxLabel: 'onnx/model.onnx', causal: true },
     backend: 'auto', text: 'abcdef', tokens, ids: Int32Array.from(tokens.map((t) => t.id)), maxLinksPerQuery: 12,
   };
 
-  it('shows the layers as they are, exact, and keeps word level, hiding, aggregates, contributions and the mechanism off', async () => {
+  it('shows the layers exact, makes word level, hiding and a mean or max over heads from the layer shown as the full tensor would, and keeps rollout, contributions and the mechanism off', async () => {
     const { PanelState } = await import('../../webview/panel/state');
     const state = new PanelState();
-    state.setChoices({ words: true, hide: ['special'], aggregate: 'mean' }); // chosen before, for shorter inputs
+    state.setChoices({ aggregate: 'rollout' }); // chosen before, for a shorter input
+    state.setWeighting('contribution');
     const layers = [qkLayer(0, 6), qkLayer(1, 6)];
     state.finish(req, { layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
     expect(state.snapshot.notice).toMatch(/^6 tokens: each layer's weights are computed from its queries and keys when shown \(/);
+    expect([state.snapshot.choices.aggregate, state.snapshot.weighting]).toEqual([undefined, 'attention']);
     expect(state.snapshot.records.map((r) => [r.label, r.heads, r.queries])).toEqual([['Layer 1', 2, 6], ['Layer 2', 2, 6]]);
     expect(Array.from(state.snapshot.records[1].data)).toEqual(Array.from(layerWeights(layers[1]).data));
+
+    // The same analyses of the full tensor, for reference.
+    const full = layers.map((l) => recordOfLayer({ name: l.name, kind: 'self', layer: l.layer, heads: l.heads, queries: 6, keys: 6, data: layerWeights(l).data }, { tokens: wordTokens, causal: true }));
+    const texts = { tokens: wordTokens, text: 'abcdef' };
+    const wordsHidden = perHeadRecords(full, texts, { words: true, hide: ['special'] });
+    state.setChoices({ words: true, hide: ['special'], aggregate: 'mean' });
+    const s = state.snapshot;
+    // Nothing computed yet: the records are made when read.
+    expect([s.baseStore?.heldBytes, s.recordStore?.heldBytes]).toEqual([0, 0]);
+    expect(s.base.map((r) => [r.label, r.heads, r.queries, r.keys])).toEqual(wordsHidden.map((r) => [r.label, r.heads, r.queries, r.keys]));
+    expect(s.base[1].queries).toBe(4); // six tokens, two merged into one word, the special one hidden
+    s.base.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(wordsHidden[i].data)));
+    const mean = wordsHidden.map(meanOverHeads);
+    expect(s.records.map((r) => [r.label, r.heads])).toEqual(mean.map((r) => [r.label, 1]));
+    s.records.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(mean[i].data)));
+    // Held while on screen only (layers read for a pass are let go after the task).
+    await s.recordStore!.pin([1]);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(s.recordStore!.heldBytes).toBe(4 * 4 * 4);
     state.setChoices({ aggregate: 'max' });
-    expect(state.snapshot.records[0].heads).toBe(2);
+    state.snapshot.records.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(maxOverHeads(wordsHidden[i]).data)));
+    state.setChoices({ aggregate: 'rollout' });
+    expect(state.snapshot.choices.aggregate).toBe('max');
     state.setViewMode('mechanism');
     expect(state.snapshot.viewMode).toBe('head');
     state.setWeighting('contribution');

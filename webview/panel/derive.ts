@@ -1,12 +1,14 @@
 /**
  * The records the panel's views show, derived from a run's layers by the analysis choices (word
- * level, hidden tokens, aggregates) and the weighting (weights or contributions). No DOM.
+ * level, hidden tokens, aggregates) and the weighting (weights or contributions); for a long input
+ * kept as queries and keys, as records computed when read. No DOM.
  */
 import type { AttentionRecord } from '../../src/core/attention';
+import { maxOverHeads, meanOverHeads, overHeadsHeader } from '../../src/core/analysis/aggregate';
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import { contributionRecord } from '../../src/core/mechanism';
 import { formatBytes } from '../../src/core/units';
-import { type LayerStore, isStored, storedRecords } from './layerStore';
+import { type ComputedLayer, type LayerStore, isStored, storedRecords } from './layerStore';
 import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
 
 /**
@@ -14,12 +16,8 @@ import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
  * `base`), kept in a store of their own when they are new arrays made from a stored run.
  */
 export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined, compactAbove?: number): Derived {
-  if (run.onDemand) {
-    // A long input kept as queries and keys: its layers as they are (anything else would compute and hold every layer at once).
-    choices = { ...choices, words: false, hide: [], aggregate: undefined };
-    weighting = 'attention';
-  }
   const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
+  if (run.onDemand) return deriveOnDemand(run, texts, choices);
   const byContribution = weighting === 'contribution' && contributions?.runId === run.request.runId;
   const layers = byContribution ? run.records.map((r) => {
     const c = contributions.byName.get(r.source.name);
@@ -29,15 +27,45 @@ export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weig
   if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
     // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
     const stored = storedRecords(base, compactAbove, false);
-    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate), baseStore: stored.store };
+    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate), baseStore: stored.store, recordStore: undefined };
   }
-  return { base, records: aggregateRecords(base, choices.aggregate), baseStore: undefined };
+  return { base, records: aggregateRecords(base, choices.aggregate), baseStore: undefined, recordStore: undefined };
 }
+
+/**
+ * A long input kept as queries and keys: word level, hiding and a mean or max over heads as
+ * records whose weights are computed from the layer's when read (kept while on screen), like the
+ * layers themselves, so no choice computes and holds every layer at once. A rollout (a product
+ * over every layer) and contributions (which need the values) stay off.
+ */
+function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoices): Derived {
+  const layers = run.records;
+  const perHead = choices.words || choices.hide.length > 0
+    ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data)
+    : undefined;
+  const base = perHead?.records ?? layers;
+  const how = choices.aggregate === 'mean' || choices.aggregate === 'max' ? choices.aggregate : undefined;
+  const shown = how
+    ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data)
+    : undefined;
+  return { base, records: shown?.records ?? base, baseStore: perHead?.store, recordStore: shown?.store };
+}
+
+/** Records with these headers whose weights `compute(i)` makes when they are read, in a store of their own (nothing held but what is on screen). */
+function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array): { records: AttentionRecord[]; store: LayerStore } {
+  const sources: ComputedLayer[] = headers.map((h, i) => ({ compute: () => compute(i), heldBytes: 0, naiveBytes: 4 * h.heads * h.queries * h.keys }));
+  return storedRecords(headers, Infinity, false, sources);
+}
+
+/** `r` with its weights read once (a stored record's come through a getter, once per element otherwise). */
+const plain = (r: AttentionRecord): AttentionRecord => ({ ...r, data: r.data });
 
 export interface Derived {
   base: AttentionRecord[];
   records: AttentionRecord[];
-  baseStore?: LayerStore;
+  baseStore: LayerStore | undefined;
+  /** Where `records` keep their weights when they are made on demand (a long input's mean or max over heads). */
+  recordStore: LayerStore | undefined;
 }
 
 /** What a long run keeps, for people. */

@@ -85,6 +85,8 @@ export interface PanelSnapshot {
   readonly baseStore?: LayerStore;
   /** The records the views draw: `base`, or one aggregate per layer. */
   readonly records: readonly AttentionRecord[];
+  /** Where `records` keep their weights when made on demand (a long input's mean or max over heads). */
+  readonly recordStore?: LayerStore;
   /** Thumbnails and statistics of `base`, once computed. */
   readonly grid?: HeadGrid;
   readonly recordIndex: number;

@@ -85,6 +85,7 @@ export class PanelState {
     const out: Array<[LayerStore, number[]]> = [];
     if (this.s.run?.store) out.push([this.s.run.store, this.layersOnScreen]);
     if (this.s.baseStore) out.push([this.s.baseStore, [this.s.recordIndex]]);
+    if (this.s.recordStore) out.push([this.s.recordStore, [this.s.recordIndex]]);
     if (this.s.compare) out.push([this.s.compare.storeB, [this.layerB]]);
     return out;
   }
@@ -168,9 +169,12 @@ export class PanelState {
     const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
     const onDemand = (result.queryKeys?.length ?? 0) > 0;
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
-    const derived = derive(run, this.s.choices, this.s.weighting, undefined, this.compactAbove);
+    // A long input has no rollout (a product over every layer) and no contributions (they need the values).
+    const choices = onDemand && this.s.choices.aggregate === 'rollout' ? { ...this.s.choices, aggregate: undefined } : this.s.choices;
+    const weighting = onDemand ? 'attention' : this.s.weighting;
+    const derived = derive(run, choices, weighting, undefined, this.compactAbove);
     const notice = [request.notice, onDemand ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
+    this.set({ run, choices, weighting, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
 
   /**
@@ -200,7 +204,7 @@ export class PanelState {
     const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
     const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
     this.set({
-      run: runA, base: records, baseStore: aligned.store, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      run: runA, base: records, baseStore: aligned.store, recordStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
       phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
       compare: { b: runB, alignment, records: onB.records, storeB: onB.store, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
@@ -236,6 +240,7 @@ export class PanelState {
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
   setChoices(patch: Partial<AnalysisChoices>): void {
     if (this.s.compare) return; // a comparison is made of aligned per-head records only
+    if (this.s.run?.onDemand && patch.aggregate === 'rollout') return; // a product over every layer, each computed
     const choices = { ...this.s.choices, ...patch };
     if (!this.s.run) return void this.set({ choices }, 'view');
     const derived = derive(this.s.run, this.shownChoices(choices), this.s.weighting, this.s.contributions, this.compactAbove);

@@ -9,22 +9,28 @@ export type Aggregation = 'mean' | 'max' | 'rollout';
 
 /** One record of a single head: the mean over heads. */
 export function meanOverHeads(r: AttentionRecord): AttentionRecord {
-  return overHeads(r, `mean of all ${r.heads} heads`, (acc, v) => acc + v / r.heads);
+  return overHeads(r, 'mean', (acc, v) => acc + v / r.heads);
 }
 
 /** One record of a single head: the elementwise max over heads (rows no longer sum to 1). */
 export function maxOverHeads(r: AttentionRecord): AttentionRecord {
-  return overHeads(r, `max of all ${r.heads} heads`, (acc, v) => Math.max(acc, v));
+  return overHeads(r, 'max', (acc, v) => Math.max(acc, v));
 }
 
-function overHeads(r: AttentionRecord, what: string, f: (acc: number, v: number) => number): AttentionRecord {
+/** The mean or max over heads without its weights (`data` empty): one head, its names, as `meanOverHeads`/`maxOverHeads` make them. */
+export function overHeadsHeader(r: AttentionRecord, how: 'mean' | 'max'): AttentionRecord {
+  return { ...r, id: `${how}(${r.id})`, label: `${r.label} · ${how} of all ${r.heads} heads`, heads: 1, data: new Float32Array(0) };
+}
+
+function overHeads(r: AttentionRecord, how: 'mean' | 'max', f: (acc: number, v: number) => number): AttentionRecord {
   const n = r.queries * r.keys;
   const data = new Float32Array(n);
+  const src = r.data; // once: a stored record's weights come through a getter
   for (let h = 0; h < r.heads; h++) {
     const off = h * n;
-    for (let i = 0; i < n; i++) data[i] = f(data[i], r.data[off + i]);
+    for (let i = 0; i < n; i++) data[i] = f(data[i], src[off + i]);
   }
-  return { ...r, id: `${what.split(' ')[0]}(${r.id})`, label: `${r.label} · ${what}`, heads: 1, data };
+  return { ...overHeadsHeader(r, how), data };
 }
 
 /**

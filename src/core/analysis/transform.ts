@@ -6,8 +6,8 @@ import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 import { type Aggregation, maxOverHeads, meanOverHeads, rollout } from './aggregate';
 import { type KeyCategories, keyCategories } from './headStats';
-import { type HideChoice, hideTokens } from './hiding';
-import { mergeWords, type Word, wordRecord } from './words';
+import { type HideChoice, hiddenHeader, hideTokens } from './hiding';
+import { mergeWords, type Word, wordHeader, wordRecord } from './words';
 
 /** What the user chose to look at. */
 export interface AnalysisChoices {
@@ -39,8 +39,11 @@ function spanResolver(run: RunTexts): (t: TokenInfo) => string {
   return (t) => (original.has(t) ? source(t).slice(t.start, t.end) : t.text);
 }
 
-/** Per-head records after word merge and hiding: the basis of statistics and of aggregation. */
-export function perHeadRecords(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>): AttentionRecord[] {
+/**
+ * Per-head records after word merge and hiding: the basis of statistics and of aggregation.
+ * `headersOnly`: their shapes, tokens and names without weights (`data` empty), nothing computed.
+ */
+export function perHeadRecords(records: readonly AttentionRecord[], run: RunTexts, choices: Pick<AnalysisChoices, 'words' | 'hide'>, headersOnly = false): AttentionRecord[] {
   const source = sourceOf(run);
   const words = new Map<readonly TokenInfo[], Word[]>();
   const wordsOf = (tokens: readonly TokenInfo[]) => {
@@ -52,8 +55,8 @@ export function perHeadRecords(records: readonly AttentionRecord[], run: RunText
     return w;
   };
   return records.map((r) => {
-    const merged = choices.words ? wordRecord(r, wordsOf(r.queryTokens), wordsOf(r.keyTokens)) : r;
-    return hideTokens(merged, choices.hide);
+    const merged = choices.words ? (headersOnly ? wordHeader : wordRecord)(r, wordsOf(r.queryTokens), wordsOf(r.keyTokens)) : r;
+    return (headersOnly ? hiddenHeader : hideTokens)(merged, choices.hide);
   });
 }
 

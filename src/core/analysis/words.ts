@@ -32,20 +32,26 @@ export function mergeWords(tokens: readonly TokenInfo[], text: string | ((t: Tok
   return words;
 }
 
+/** The word-level record without its weights (`data` empty): its shape, words and names, as `wordRecord` makes them. */
+export function wordHeader(r: AttentionRecord, queryWords: readonly Word[], keyWords: readonly Word[]): AttentionRecord {
+  const same = r.queryTokens === r.keyTokens && queryWords === keyWords;
+  return { ...r, id: `words(${r.id})`, label: `${r.label} · words`, queries: queryWords.length, keys: keyWords.length, data: new Float32Array(0), queryTokens: queryWords, keyTokens: same ? queryWords : keyWords };
+}
+
 /** The record at word level; `queryWords`/`keyWords` come from `mergeWords` of each side's tokens. */
 export function wordRecord(r: AttentionRecord, queryWords: readonly Word[], keyWords: readonly Word[]): AttentionRecord {
   const nq = queryWords.length, nk = keyWords.length;
   const data = new Float32Array(r.heads * nq * nk);
+  const src = r.data; // once: a stored record's weights come through a getter
   for (let h = 0; h < r.heads; h++) {
     for (let qi = 0; qi < nq; qi++) {
       const pieces = queryWords[qi].tokens;
       for (let ki = 0; ki < nk; ki++) {
         let sum = 0;
-        for (const q of pieces) for (const k of keyWords[ki].tokens) sum += r.data[(h * r.queries + q) * r.keys + k];
+        for (const q of pieces) for (const k of keyWords[ki].tokens) sum += src[(h * r.queries + q) * r.keys + k];
         data[(h * nq + qi) * nk + ki] = sum / pieces.length;
       }
     }
   }
-  const same = r.queryTokens === r.keyTokens && queryWords === keyWords;
-  return { ...r, id: `words(${r.id})`, label: `${r.label} · words`, queries: nq, keys: nk, data, queryTokens: queryWords, keyTokens: same ? queryWords : keyWords };
+  return { ...wordHeader(r, queryWords, keyWords), data };
 }
