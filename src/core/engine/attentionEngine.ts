@@ -58,6 +58,8 @@ export interface RunOutput {
    * computed when asked (`weightRows`), in view order; `layers` holds only those that could not be.
    */
   queryKeys?: QueryKeyLayer[];
+  /** With `RunOptions.logits`: the next-token logits. */
+  logits?: Logits;
 }
 
 /** One external data file of a model: its location as the graph names it, and its bytes. */
@@ -96,6 +98,19 @@ export interface EngineOptions {
 export interface RunOptions {
   /** With a mechanism engine: the attention outputs whose mechanism to return (default all). */
   mechanismOf?: readonly string[];
+  /**
+   * Also return the model's next-token logits (`RunOutput.logits`): the last position's (what
+   * generation needs), or every position's (`'all'`, for checking; vocabulary × tokens floats).
+   * Only for models with a `logits` output (`AttentionEngine.hasLogits`).
+   */
+  logits?: 'last' | 'all';
+}
+
+/** Next-token logits of a run: `rows` positions (the last ones) × `vocab`, row-major, float32. */
+export interface Logits {
+  rows: number;
+  vocab: number;
+  data: Float32Array;
 }
 
 /** Every layer of a run and every warning, waiting for the layers still on the GPU (the CLI, exports). */
@@ -228,11 +243,17 @@ export class AttentionEngine {
     return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0, queryKeys, half);
   }
 
+  /** Whether the model returns next-token logits (a language model's head), so it can generate. */
+  get hasLogits(): boolean {
+    return this.session.outputNames.includes(LOGITS);
+  }
+
   /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
   async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
+    if (options.logits && !this.hasLogits) throw new EngineError(`The model has no ${LOGITS} output (outputs: ${this.session.outputNames.join(', ')}): it shows attention but cannot generate. Export it with its language-model head (optimum's text-generation task).`, 'no-logits');
     const feeds = inputFeeds(this.ort, this.session, input, this.firstPosition);
     const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
-    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs)];
+    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs), ...(options.logits ? [LOGITS] : [])];
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
@@ -251,6 +272,7 @@ export class AttentionEngine {
     const millis = now() - t0;
     try {
       const out = await this.collect(results, input, millis);
+      if (options.logits) out.logits = await logitsOf(results[LOGITS], options.logits);
       if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input), this.halfPrecision, input.attentionMask);
       return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
@@ -332,6 +354,23 @@ export class AttentionEngine {
     await this.session.release().catch(() => undefined);
   }
 
+}
+
+/** The name of a language model's next-token logits output ([batch, positions, vocabulary]). */
+const LOGITS = 'logits';
+
+/** The last row (or every row) of a `[1, positions, vocabulary]` logits output, as float32; the tensor is released. */
+async function logitsOf(t: Ort.Tensor | undefined, which: 'last' | 'all'): Promise<Logits> {
+  if (!t) throw new EngineError('The run returned no logits.', 'run-failed');
+  try {
+    const dims = t.dims.map(Number);
+    if (dims.length !== 3 || dims[0] !== 1) throw new EngineError(`The logits have shape [${dims.join(', ')}]; expected [1, positions, vocabulary].`, 'run-failed');
+    const [, positions, vocab] = dims;
+    const all = layerOf({ name: LOGITS, kind: 'self', layer: 0, heads: 1, queries: positions, keys: vocab }, t.type, t.location === 'gpu-buffer' ? await t.getData() : t.data).data;
+    return which === 'all' ? { rows: positions, vocab, data: all } : { rows: 1, vocab, data: all.slice((positions - 1) * vocab) };
+  } finally {
+    t.dispose?.();
+  }
 }
 
 /**

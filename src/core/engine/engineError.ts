@@ -10,7 +10,7 @@
  */
 export type EngineErrorCode =
   | 'corrupt-model' | 'no-attention' | 'unknown-input' | 'run-failed' | 'no-webgpu' | 'too-large' | 'no-mechanism' | 'unsupported-op' | 'wasm-only'
-  | 'native-unavailable' | 'worker-died' | 'not-on-demand';
+  | 'native-unavailable' | 'worker-died' | 'not-on-demand' | 'no-logits';
 
 /** A failure the user can act on; `message` says what happened and what to do. */
 export class EngineError extends Error {
