@@ -16,7 +16,8 @@ import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { openCliEngine } from './cliEngine';
-import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseGenerateArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { generateCommand } from './cliGenerate';
 import { compare } from './cliCompare';
 import { formatBytes } from './core/units';
 import { formatMillis } from './core/timing';
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<void> {
   if (wantsHelp(argv)) return writeOut(`${HELP}\n`);
   if (argv[0] === 'download') return download(parseDownloadArgs(argv));
   if (argv[0] === 'compare') return compare(parseCompareArgs(argv), writeOut, writeChunk);
+  if (argv[0] === 'generate') return generateCommand(parseGenerateArgs(argv), writeOut, writeChunk);
   const args = parseInspectArgs(argv);
   const started = performance.now();
   const info = readModelFolder(args.model, args.onnx);

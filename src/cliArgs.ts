@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Aggregation } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
+import type { Sampling } from './core/generation/sampling';
 import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
 
 const EXPORTS: readonly string[] = [...DATA_EXPORTS, ...FIGURE_EXPORTS];
@@ -18,6 +19,9 @@ export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revisi
 
 /** The compare command's usage line. */
 export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
+
+/** The generate command's usage line. */
+export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
 
 /** The full help (`--help`, `help`, or no arguments). */
 export const HELP = `Attention Lens: transformer attention from the command line (Node: onnxruntime-node, or WebAssembly).
@@ -73,6 +77,29 @@ ${COMPARE_USAGE}
                           most and least alike heads
   --diff                  with --json: add A − B weights [head][query][key] where head counts match
   --layer-b N             compare every layer of A with layer N of B (from 1) instead
+  --backend …             as for inspect (default native)
+
+${GENERATE_USAGE}
+
+  Continues the text one token at a time (an encoder-decoder model writes an output for it, from
+  decoder_start_token_id), stopping at the config's eos_token_id (generation_config.json, else
+  config.json) or after --max-new-tokens (default 20; cut to the model's positions). Greedy unless a
+  sampling option is given. Each step keeps what the model looked at when it chose the token: the
+  last query's attention row over every key up to it, every layer and head (and the cross-attention
+  row over the source), with the chosen token's probability and rank and the most probable tokens.
+  The growing sequence is run again at each step.
+  --temperature T         sample from softmax(logits / T) (T > 0; 0: greedy)
+  --top-k K               sample among the K most probable tokens
+  --top-p P               sample among the fewest most probable tokens whose probability reaches P (0 < P ≤ 1)
+  --seed S                seed of the draws (default 0): the same seed gives the same tokens on every run and backend
+  --top K                 strongest keys printed per step (default 3; the last layer, mean of its heads)
+  --json                  print one JSON object: model, backend, text, output, stop ("eos", "max"),
+                          ids (prompt then output; encoder-decoder: the decoder's), tokens ({id, text,
+                          start, end, special, generated}; offsets into text + output, an
+                          encoder-decoder's into output, its source in sourceTokens) and steps
+                          ({step, query, token {id, text}, probability, rank, top [{id, text,
+                          probability}], attention [{name, kind, layer, heads, keys, weights
+                          [head][key]}]})
   --backend …             as for inspect (default native)
 
 ${DOWNLOAD_USAGE}
@@ -183,6 +210,57 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), backend: backendOf(opts.backend) };
 }
 
+/** A checked `generate` command line. */
+export interface GenerateArgs {
+  model: string;
+  onnx?: string;
+  text: string;
+  maxNewTokens: number;
+  /** Undefined: greedy. */
+  sampling?: Sampling;
+  /** Strongest keys printed per step. */
+  top: number;
+  json: boolean;
+  backend: CliBackend;
+}
+
+/** Parses `generate …`; throws with the usage line on any mistake. */
+export function parseGenerateArgs(argv: string[]): GenerateArgs {
+  const opts: Record<string, string | true> = {};
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') opts.json = true;
+    else if (['--model', '--onnx', '--text', '--text-file', '--max-new-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--top', '--backend'].includes(a)) {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${GENERATE_USAGE}`);
+      opts[a.slice(2)] = argv[++i];
+    } else throw new Error(`unknown argument ${a}. ${GENERATE_USAGE}`);
+  }
+  if (typeof opts.model !== 'string') throw new Error(`--model is required. ${GENERATE_USAGE}`);
+  const onnx = onnxFileOf(opts.onnx);
+  const number = (flag: string, ok: (n: number) => boolean, what: string): number | undefined => {
+    const v = opts[flag.slice(2)];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || !ok(n)) throw new Error(`${flag} takes ${what} (got "${v}")`);
+    return n;
+  };
+  const temperature = number('--temperature', (n) => n >= 0, 'a number from 0');
+  const topK = positive('--top-k', opts['top-k']);
+  const topP = number('--top-p', (n) => n > 0 && n <= 1, 'a number above 0, at most 1');
+  const seed = number('--seed', (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32, 'a whole number from 0 below 2³²');
+  const sampling = [temperature, topK, topP, seed].some((v) => v !== undefined) ? { temperature, topK, topP, seed } : undefined;
+  return {
+    model: path.resolve(opts.model),
+    onnx,
+    text: readText(opts, 'text', GENERATE_USAGE)!,
+    maxNewTokens: positive('--max-new-tokens', opts['max-new-tokens']) ?? 20,
+    sampling,
+    top: positive('--top', opts.top) ?? 3,
+    json: opts.json === true,
+    backend: backendOf(opts.backend),
+  };
+}
+
 /** `--<name>` or `--<name>-file`, exactly one (or neither when `optional`); never empty. */
 function readText(opts: Record<string, string | true>, name: string, usage: string, optional = false): string | undefined {
   const inline = opts[name], file = opts[`${name}-file`];
@@ -219,7 +297,7 @@ function positive(flag: string, v: string | true | undefined): number | undefine
 
 /** Parses `argv` (after the program name); throws with the usage line on any mistake. */
 export function parseInspectArgs(argv: string[]): InspectArgs {
-  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}": the commands are inspect, compare and download. ${USAGE}`);
+  if (argv[0] !== 'inspect') throw new Error(`unknown command "${argv[0]}": the commands are inspect, compare, generate and download. ${USAGE}`);
   const opts: Record<string, string | true> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
@@ -240,8 +318,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   if (exportFile && !EXPORTS.includes(path.extname(exportFile).toLowerCase())) throw new Error(`--export writes ${EXPORTS.join(', ')} files (got "${opts.export}")`);
   if (opts.mechanism === true && opts.json !== true) throw new Error(`--mechanism adds to the JSON output: add --json. ${USAGE}`);
   if (opts.mechanism === true && (opts.words === true || hide.length > 0)) throw new Error('--mechanism shows tokens as the model sees them: drop --words and --hide');
-  const onnx = typeof opts.onnx === 'string' ? opts.onnx : undefined;
-  if (onnx !== undefined && (path.isAbsolute(onnx) || onnx.split(/[\\/]/).includes('..') || !onnx.endsWith('.onnx'))) throw new Error(`--onnx names an ONNX file inside the model folder, such as onnx/model_q4.onnx (got "${onnx}")`);
+  const onnx = onnxFileOf(opts.onnx);
   return {
     model: path.resolve(opts.model),
     onnx,
@@ -260,6 +337,13 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     timings: opts.timings === true,
     backend: backendOf(opts.backend),
   };
+}
+
+/** `--onnx`'s value: an ONNX file inside the model folder, or undefined. */
+function onnxFileOf(v: string | true | undefined): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (path.isAbsolute(v) || v.split(/[\\/]/).includes('..') || !v.endsWith('.onnx')) throw new Error(`--onnx names an ONNX file inside the model folder, such as onnx/model_q4.onnx (got "${v}")`);
+  return v;
 }
 
 /** `--backend`'s value, default `native`. */

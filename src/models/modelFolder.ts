@@ -26,6 +26,8 @@ export interface ModelInfo {
   /** Encoder-decoder model that takes `decoder_input_ids` (T5, BART, …). */
   encoderDecoder: boolean;
   decoderStartTokenId?: number;
+  /** The ids that end a generated sequence: `generation_config.json`'s `eos_token_id`, else `config.json`'s (a number or a list); empty when neither says. */
+  eosTokenIds: number[];
   layers?: number;
   heads?: number;
   /** `config.vocab_size`: token ids must stay below it. */
@@ -108,6 +110,14 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** `eos_token_id` from `generation_config.json` (what `generate` reads), else `config.json`: one id or a list. */
+function eosIds(folder: string, config: Record<string, unknown>): number[] {
+  const ids = (v: unknown) => (Array.isArray(v) ? v : [v]).flatMap((x) => (num(x) === undefined ? [] : [x as number]));
+  const gen = path.join(folder, 'generation_config.json');
+  const fromGen = fs.existsSync(gen) ? ids(readJson(gen, 'generation_config.json').eos_token_id) : [];
+  return fromGen.length > 0 ? fromGen : ids(config.eos_token_id);
+}
+
 /** Every ONNX file of a model folder, relative to it: `onnx/*.onnx` then `model.onnx`, `onnx/model.onnx` first. */
 export function findOnnxFiles(folder: string): string[] {
   const dir = path.join(folder, 'onnx');
@@ -169,6 +179,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     causal: !encoderDecoder && (CAUSAL_TYPES.has(modelType) || config.is_decoder === true),
     encoderDecoder,
     decoderStartTokenId: num(config.decoder_start_token_id) ?? (encoderDecoder ? num(config.pad_token_id) : undefined),
+    eosTokenIds: eosIds(folder, config),
     layers: num(config.num_hidden_layers) ?? num(config.n_layer) ?? num(config.num_layers),
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
     vocabSize: num(config.vocab_size),

@@ -54,6 +54,11 @@ export class ModelTokenizer {
     return t;
   }
 
+  /** The text of `ids` as the tokenizer's decoder writes it (special tokens kept; an incomplete UTF-8 sequence as U+FFFD). */
+  decode(ids: readonly number[]): Promise<string> {
+    return this.tokenizer.decode([...ids], false);
+  }
+
   /** The string form of a token id (for labels such as a decoder start token). */
   idToToken(id: number): string {
     return this.tokenizer.idToToken(id) ?? `<${id}>`;
