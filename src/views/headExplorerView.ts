@@ -21,7 +21,8 @@ class ExplorerPage extends Disposable {
   /** Figures asked of the page, by export id. */
   private readonly exports = new Map<number, { resolve(data: Uint8Array): void; reject(e: Error): void }>();
 
-  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri, private readonly runs: RunRegistry, readonly place: ExplorerPlace) {
+  /** `visible`: whether the page is on screen (a hidden page's contents are gone until it is shown again, and it loads afresh). */
+  constructor(private readonly webview: vscode.Webview, extensionUri: vscode.Uri, private readonly runs: RunRegistry, readonly place: ExplorerPlace, private readonly visible: () => boolean) {
     super();
     this.runId = runs.latest?.id;
     webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')] };
@@ -37,9 +38,19 @@ class ExplorerPage extends Disposable {
   }
 
   override dispose(): void {
-    for (const e of this.exports.values()) e.reject(new Error('the head explorer was closed'));
-    this.exports.clear();
+    this.fail('the head explorer was closed');
     super.dispose();
+  }
+
+  /** The page went off screen: its contents are gone (it says `ready` again when shown), and so are the figures it was making. */
+  hidden(): void {
+    this.ready = false;
+    this.fail('the head explorer was hidden before the figure was made: show it and export again');
+  }
+
+  private fail(why: string): void {
+    for (const e of this.exports.values()) e.reject(new Error(why));
+    this.exports.clear();
   }
 
   /** The state the page shows: the followed run's grid, selection and similarity. */
@@ -49,9 +60,9 @@ class ExplorerPage extends Disposable {
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
   }
 
-  /** Whether the page shows a grid that can be exported. */
+  /** Whether the page shows a grid that can be exported: loaded, on screen, with a grid. */
   get hasGrid(): boolean {
-    return this.ready && !!this.state().grid;
+    return this.ready && !this.isDisposed && this.visible() && !!this.state().grid;
   }
 
   /** The page's figure of the grid as it is shown, SVG or PNG (2×). */
@@ -60,7 +71,11 @@ class ExplorerPage extends Disposable {
     const exportId = ++this.exportSeq;
     return new Promise((resolve, reject) => {
       this.exports.set(exportId, { resolve, reject });
-      this.post({ type: 'export/make', exportId, format });
+      void this.webview.postMessage({ type: 'export/make', exportId, format } satisfies ToExplorer).then((delivered) => {
+        if (delivered || !this.exports.has(exportId)) return;
+        this.exports.delete(exportId);
+        reject(new Error('the head explorer could not be reached: show it and export again'));
+      }, () => undefined);
     });
   }
 
@@ -134,7 +149,8 @@ export class HeadExplorers extends Disposable implements vscode.WebviewViewProvi
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.sidebar?.dispose();
-    const page = (this.sidebar = new ExplorerPage(view.webview, this.extensionUri, this.runs, 'sidebar'));
+    const page = (this.sidebar = new ExplorerPage(view.webview, this.extensionUri, this.runs, 'sidebar', () => view.visible));
+    view.onDidChangeVisibility(() => view.visible || page.hidden());
     view.onDidDispose(() => {
       page.dispose();
       if (this.sidebar === page) this.sidebar = undefined;
@@ -153,8 +169,9 @@ export class HeadExplorers extends Disposable implements vscode.WebviewViewProvi
     const column = vscode.window.activeTextEditor?.viewColumn ?? vscode.ViewColumn.One;
     const panel = vscode.window.createWebviewPanel(HeadExplorers.editorViewType, 'Head Explorer', column, { enableScripts: true });
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'activityBar.svg');
-    const page = new ExplorerPage(panel.webview, this.extensionUri, this.runs, 'editor');
+    const page = new ExplorerPage(panel.webview, this.extensionUri, this.runs, 'editor', () => panel.visible);
     this.editor = { panel, page };
+    panel.onDidChangeViewState(() => panel.visible || page.hidden());
     panel.onDidDispose(() => {
       page.dispose();
       if (this.editor?.page === page) this.editor = undefined;
@@ -163,7 +180,7 @@ export class HeadExplorers extends Disposable implements vscode.WebviewViewProvi
 
   /**
    * The page an export takes: the one that asked (its Export button), else the editor tab when it is
-   * the active one, else the sidebar view; undefined when none shows a grid.
+   * the active one, else the sidebar view; only a page on screen with a grid (undefined when none).
    */
   exportSource(place?: ExplorerPlace): { hasGrid: boolean; figure(format: 'svg' | 'png'): Promise<Uint8Array> } | undefined {
     const editor = this.editor?.page, sidebar = this.sidebar;

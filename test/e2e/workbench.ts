@@ -145,10 +145,20 @@ export async function exportThroughDialog(page: Page, workspace: string, label: 
   await runCommand(page, command);
   if (label) {
     const input = page.locator('.quick-input-widget');
-    await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.type(label);
-    // Under load an Enter pressed while the list still filters is lost: wait for the row to be chosen.
-    await input.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    const choose = async () => {
+      await input.locator('.monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.type(label);
+      // Under load an Enter pressed while the list still filters is lost: wait for the row to be chosen.
+      await input.locator('.monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    };
+    try {
+      await choose();
+    } catch {
+      // The list closed under us (a webview taking focus as it redraws, under load): ask once more.
+      await page.keyboard.press('Escape');
+      await runCommand(page, command);
+      await choose();
+    }
     await page.keyboard.press('Enter');
   }
   // The save dialog offers the workspace and a name from the model, layer and heads.

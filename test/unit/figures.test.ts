@@ -157,7 +157,7 @@ describe('gridSvg', () => {
     const order = [[2, 0, 1], [1, 0]];
     const layout = gridLayout(grid, order, 30);
     expect(layout.rowY).toEqual([2, 34]);
-    expect(layout.width).toBe(24 + 3 * 32 - 2 + 1);
+    expect(layout.width).toBe(24 + 3 * 32 - 2 + 2); // room for the selection outline beside the last column
     const tints = Float32Array.from([0, 0.5, 1, NaN, NaN]);
     const svg = gridSvg({ grid, layout, tints, dimmed: (c) => c === 4, image: (c) => `data:image/png;base64,${c}`, style: LIGHT_STYLE, colors: COLORS, selected: [{ row: 1, head: 0 }], title: 'Head explorer' });
     const doc = parse(svg);

@@ -10,7 +10,7 @@
 import { addCanvas } from '../canvas';
 import { type HeadGrid, cellOffsets } from '../../src/core/analysis/headGrid';
 import {
-  GRID_GAP as GAP, GRID_PLACES, type GridLayout, type GridPlace,
+  GRID_GAP as GAP, GRID_PLACES, GRID_TOP, type GridLayout, type GridPlace,
   badgeMark, cellBadges, columnX, fitCell, gridLayout, gridSvg, rowLabelAt, rowText, sectionHeight, tintAlpha,
 } from '../../src/core/figure/gridFigure';
 import { type Cell, type ExplorerModel, cellTints, rowOrder } from './explorerModel';
@@ -157,9 +157,10 @@ export class HeadGridView {
     ctx.textBaseline = 'middle';
     texts.forEach((text, r) => {
       const at = rowLabelAt(l, r);
+      // Above the row, short of the outlines that reach 2 pixels above the cells.
       const top = l.labels === 'left' ? l.rowY[r] - GAP : l.rowY[r] - l.labelLine;
       ctx.fillStyle = this.background();
-      ctx.fillRect(0, top, width, l.labels === 'left' ? l.cell + 2 * GAP : l.labelLine);
+      ctx.fillRect(0, top, width, l.labels === 'left' ? l.cell + 2 * GAP : l.labelLine - 2);
       ctx.fillStyle = theme.muted;
       ctx.textAlign = at.align === 'end' ? 'right' : 'left';
       ctx.fillText(text, at.x, at.y);
@@ -203,6 +204,8 @@ export class HeadGridView {
   hitTest(clientX: number, clientY: number): Cell | null {
     const l = this.layout;
     if (!l) return null;
+    // Cells scrolled under the row labels are hidden there: no hit.
+    if (l.labels === 'left' && clientX - this.host.getBoundingClientRect().left < l.labelWidth - 3) return null;
     const r = this.base.getBoundingClientRect();
     const x = clientX - r.left - l.labelWidth;
     const y = clientY - r.top;
@@ -231,7 +234,12 @@ export class HeadGridView {
     if (r.right > box.left + this.host.clientWidth) this.host.scrollLeft += r.right - box.left - this.host.clientWidth + GAP;
     else if (r.left < left) this.host.scrollLeft -= left - r.left;
     if (r.bottom > box.top + this.host.clientHeight) this.host.scrollTop += r.bottom - box.top - this.host.clientHeight + GAP;
-    else if (r.top < top) this.host.scrollTop -= top - r.top;
+    else if (r.top < top) {
+      // Up to the row's label line, and to its section's header when it is the section's first row.
+      const line = l.rowY[cell.row] - l.labelLine;
+      const header = l.sections.find((s) => s.y + sectionHeight(l.fontPx) === line);
+      this.host.scrollTop = Math.max(0, Math.min(this.host.scrollTop, (header?.y ?? line) - GRID_TOP));
+    }
   }
 
   private computeLayout(grid: HeadGrid): Layout {

@@ -17,6 +17,10 @@ const gridEl = el('grid');
 const place = document.body.dataset.place === 'editor' ? 'editor' : 'sidebar';
 const view = new HeadGridView(gridEl, model, place);
 view.onRender = (corners) => renderLegend(el('legend-body'), model.snapshot, corners);
+// The legend starts open; closed once, it stays closed in this view (the grid gets its room).
+const legend = el<HTMLDetailsElement>('legend');
+legend.open = channel.getState().legendOpen !== false;
+legend.addEventListener('toggle', () => channel.setState({ legendOpen: legend.open }));
 
 function options(select: HTMLSelectElement, items: Array<[string, string]>, onChange: (value: string) => void): void {
   select.replaceChildren(...items.map(([value, label]) => Object.assign(document.createElement('option'), { value, textContent: label })));

@@ -14,6 +14,8 @@ import { TITLE_HEIGHT, escapeXml, svgNumber, svgStart, svgTitle } from './svg';
 /** Gap between cells and top margin (CSS pixels). */
 export const GRID_GAP = 2;
 export const GRID_TOP = 2;
+/** Room beside the outer cells for the selection outline (2 pixels, drawn around the cell). */
+const OUTLINE = 2;
 /** Average glyph width of the UI fonts as a share of the font size (sizes boxes before any text is measured). */
 const CHAR_W = 0.62;
 
@@ -70,7 +72,7 @@ const sectionCount = (grid: HeadGrid) => grid.rows.filter((row, r) => row.sectio
 
 /** What the labels take: the first column's x and the line above each row. */
 function labelRoom(grid: HeadGrid, fontPx: number, labels: RowLabels): { firstX: number; line: number } {
-  if (labels === 'above') return { firstX: 1, line: fontPx + 4 };
+  if (labels === 'above') return { firstX: OUTLINE, line: fontPx + 4 };
   return { firstX: Math.ceil(Math.max(2, ...grid.rows.map((r) => rowLabel(r.label).length)) * fontPx * CHAR_W) + 10, line: 0 };
 }
 
@@ -85,8 +87,8 @@ export function fitCell(grid: HeadGrid, space: { width: number; height: number }
   const rows = Math.max(1, grid.rows.length);
   const fit = (labels: RowLabels) => {
     const { firstX, line } = labelRoom(grid, fontPx, labels);
-    // width = firstX + n·cell + (n − 1)·gap + 1; height = 2·top + sections + rows·(line + cell + gap)
-    const byWidth = Math.floor((space.width - firstX - 1 + GRID_GAP) / maxHeads) - GRID_GAP;
+    // width = firstX + n·cell + (n − 1)·gap + outline; height = 2·top + sections + rows·(line + cell + gap)
+    const byWidth = Math.floor((space.width - firstX - OUTLINE + GRID_GAP) / maxHeads) - GRID_GAP;
     const byHeight = Math.floor((space.height - 2 * GRID_TOP - sectionCount(grid) * sectionHeight(fontPx)) / rows) - line - GRID_GAP;
     return Math.max(minCell, Math.min(maxCell, byWidth, byHeight));
   };
@@ -111,7 +113,7 @@ export function gridLayout(grid: HeadGrid, order: number[][], cell: number, font
     rowY.push(y + line);
     y += line + cell + GRID_GAP;
   }
-  return { cell, width: firstX + maxHeads * (cell + GRID_GAP) - GRID_GAP + 1, height: y + GRID_TOP, labels, labelWidth: firstX, labelLine: line, fontPx, rowY, sections, order, offsets: cellOffsets(grid.rows) };
+  return { cell, width: firstX + maxHeads * (cell + GRID_GAP) - GRID_GAP + OUTLINE, height: y + GRID_TOP, labels, labelWidth: firstX, labelLine: line, fontPx, rowY, sections, order, offsets: cellOffsets(grid.rows) };
 }
 
 /** Left x of column `column`. */
