@@ -12,6 +12,7 @@ import { unzipSync } from 'fflate';
 import type { Frame, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LABEL_RULES } from '../../src/core/analysis/headLabels';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { maxAbsDifference, readNpy } from '../npy';
 import { ARTIFACTS, ROOT, explorerFrame } from './codeServer';
@@ -52,7 +53,7 @@ describe('Head explorer', () => {
     // The legend: every badge with its rule and meaning, and how many heads carry it.
     expect(await explorer.$eval('#legend', (d) => (d as HTMLDetailsElement).open)).toBe(true);
     const badges = await explorer.$$eval('#legend .legend-badges tr', (rows) => rows.map((r) => r.textContent ?? ''));
-    expect(badges).toHaveLength(8);
+    expect(badges).toHaveLength(LABEL_RULES.length);
     expect(badges[0]).toMatch(/^Pprevious-token \(previous ≥ 0\.5\): at least half .*\d+ heads?$/);
 
     // Keyboard: down one layer, right three heads, Enter → layer 2, head 4 alone.

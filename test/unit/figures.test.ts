@@ -9,6 +9,7 @@ import { escapeXml, svgBeside, svgSize } from '../../src/core/figure/svg';
 import { correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
 import { BADGE_MIN_CELL, GRID_PLACES, badgeKey, badgeMark, fitCell, gridLayout, gridSvg } from '../../src/core/figure/gridFigure';
 import type { HeadGrid } from '../../src/core/analysis/headGrid';
+import { STAT_NAMES } from '../../src/core/analysis/headStats';
 import { buildHeadGrid } from '../../src/core/analysis/headGrid';
 import { textViewSvg } from '../../src/core/figure/textFigure';
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
@@ -197,7 +198,7 @@ describe('gridSvg', () => {
 /** A grid of `layers` rows of `heads` cells (sizes only; no statistics). */
 function emptyGrid(layers: number, heads: number, section: 'self' | 'encoder' = 'self'): HeadGrid {
   const cells = layers * heads;
-  return { runId: 1, size: 4, rows: Array.from({ length: layers }, (_, r) => ({ recordIndex: r, label: `Layer ${r + 1}`, section, heads })), thumbnails: new Uint8Array(cells * 16), stats: new Float32Array(cells * 8).fill(NaN) };
+  return { runId: 1, size: 4, rows: Array.from({ length: layers }, (_, r) => ({ recordIndex: r, label: `Layer ${r + 1}`, section, heads })), thumbnails: new Uint8Array(cells * 16), stats: new Float32Array(cells * STAT_NAMES.length).fill(NaN) };
 }
 
 describe('fitCell', () => {

@@ -11,7 +11,9 @@ import { scopeLabel } from '../../src/core/analysis/summary';
 import { mergeWords, wordRecord } from '../../src/core/analysis/words';
 import type { TokenInfo } from '../../src/core/tokens';
 
-const tok = (text: string, start: number, end: number, special = false, word?: number): TokenInfo => ({ id: 0, text, start, end, special, ...(word === undefined ? {} : { word }) });
+// Each token its own id (repeated ids are a statistic of their own: duplicate tokens); `id` to repeat one.
+let nextId = 100;
+const tok = (text: string, start: number, end: number, special = false, word?: number, id = nextId++): TokenInfo => ({ id, text, start, end, special, ...(word === undefined ? {} : { word }) });
 /** A record from per-head matrices `[head][query][key]`. */
 function rec(heads: number[][][], tokens: TokenInfo[], opts: { causal?: boolean; kind?: 'self' | 'cross'; keyTokens?: TokenInfo[] } = {}): AttentionRecord {
   const kind = opts.kind ?? 'self';
@@ -48,7 +50,22 @@ describe('head statistics', () => {
 
   it('handles a single-token input: no previous or next token, entropy 0', () => {
     const one = rec([[[1]]], [tok('x', 0, 1)]);
-    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0 });
+    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null });
+  });
+
+  it('measures attention to earlier occurrences of the same token, over the tokens seen before', () => {
+    // "a b a b": positions 2 and 3 repeat 0 and 1. Head 1 looks back at the earlier occurrence; head 2 at the previous token.
+    const [a, b] = [7, 8];
+    const tokens = [tok('a', 0, 1, false, undefined, a), tok('b', 2, 3, false, undefined, b), tok('a', 4, 5, false, undefined, a), tok('b', 6, 7, false, undefined, b)];
+    const r = rec([
+      [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.9, 0, 0.1, 0], [0, 0.6, 0, 0.4]],
+      [[1, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]],
+    ], tokens, { causal: true });
+    const cat = keyCategories(tokens, 'a b a b');
+    expect(headStats(r, 0, cat).duplicate).toBeCloseTo((0.9 + 0.6) / 2, 6);
+    expect(headStats(r, 1, cat).duplicate).toBe(0);
+    expect(headLabels(headStats(r, 0, cat)).map((l) => l.label)).toContain('duplicate-token');
+    expect(headLabels(headStats(r, 1, cat)).map((l) => l.label)).not.toContain('duplicate-token');
   });
 
   it('uses every key for the entropy of a bidirectional head, and omits positions for cross attention', () => {

@@ -26,6 +26,7 @@ export const LABEL_RULES: readonly LabelRule[] = [
   { label: 'punctuation', stat: 'punctuation', op: '>=', threshold: 0.5, badge: '.', meaning: 'at least half goes to punctuation' },
   { label: 'broad', stat: 'entropy', op: '>=', threshold: 0.85, badge: 'B', meaning: 'attention is spread out: normalised entropy at least 0.85' },
   { label: 'local', stat: 'distance', op: '<=', threshold: 2, badge: 'L', meaning: 'attention stays near: mean distance at most 2 tokens' },
+  { label: 'duplicate-token', stat: 'duplicate', op: '>=', threshold: 0.5, badge: 'D', meaning: 'a token seen before gives at least half of its attention to its earlier occurrences' },
 ];
 
 /** "previous ≥ 0.5": the rule as a condition. */

@@ -1,13 +1,14 @@
 /**
  * Per-head statistics of attention on the current input (Clark et al. 2019, "What Does BERT
  * Look At?"): entropy, distance, and the share of attention on the previous, next and same
- * token, the first token, special tokens and punctuation. Definitions in the README. Pure.
+ * token, the first token, special tokens and punctuation; and on earlier occurrences of the
+ * query's own token (duplicate-token heads, Wang et al. 2022). Definitions in the README. Pure.
  */
 import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 
 /** Names of the statistics, in display order. */
-export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation'] as const;
+export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate'] as const;
 /** One statistic's name. */
 export type StatName = (typeof STAT_NAMES)[number];
 /** A head's statistics; `null` where undefined (no rows qualify, or positional stats of cross attention). */
@@ -73,6 +74,23 @@ function scanRow(data: Float32Array, bits: Int32Array, start: number, n: number,
   out[1] = dist;
 }
 
+/** Per position, the earlier positions holding the same token id (empty for a first occurrence), once per token list. */
+const earlierCache = new WeakMap<readonly TokenInfo[], Int32Array[]>();
+function earlierOccurrences(tokens: readonly TokenInfo[]): Int32Array[] {
+  let out = earlierCache.get(tokens);
+  if (!out) {
+    const seen = new Map<number, number[]>();
+    out = tokens.map((t, q) => {
+      const before = seen.get(t.id) ?? [];
+      const list = Int32Array.from(before);
+      seen.set(t.id, [...before, q]);
+      return list;
+    });
+    earlierCache.set(tokens, out);
+  }
+  return out;
+}
+
 /** The statistics of head `h` of `r`. */
 export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): HeadStats {
   const positional = isPositional(r);
@@ -81,7 +99,8 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
   const punctKeys = indices(cat.punctuation);
   const data = r.data;
   const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
-  let entropy = 0, distance = 0, prev = 0, next = 0, self = 0, first = 0, special = 0, punct = 0;
+  let entropy = 0, distance = 0, prev = 0, next = 0, self = 0, first = 0, special = 0, punct = 0, dup = 0, repeated = 0;
+  const earlier = positional ? earlierOccurrences(r.queryTokens) : [];
   const scan = new Float64Array(2);
   for (let q = 0; q < nq; q++) {
     const start = (h * nq + q) * nk;
@@ -96,6 +115,11 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
       self += data[start + q];
       if (q >= 1) prev += data[start + q - 1];
       if (q < nq - 1) next += data[start + q + 1];
+      const e = earlier[q];
+      if (e.length > 0) {
+        for (let i = 0; i < e.length; i++) dup += data[start + e[i]];
+        repeated++;
+      }
     }
   }
   const mean = (sum: number, count: number) => (count > 0 ? sum / count : null);
@@ -108,6 +132,7 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
     first: mean(first, nq),
     special: mean(special, nq),
     punctuation: mean(punct, nq),
+    duplicate: positional ? mean(dup, repeated) : null,
   };
 }
 
