@@ -110,11 +110,19 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** `eos_token_id` from `generation_config.json` (what `generate` reads), else `config.json`: one id or a list. */
+/**
+ * `eos_token_id` from `generation_config.json` (what `generate` reads), else `config.json`: one id or
+ * a list. An unreadable generation_config.json counts as absent: attention does not need it.
+ */
 function eosIds(folder: string, config: Record<string, unknown>): number[] {
   const ids = (v: unknown) => (Array.isArray(v) ? v : [v]).flatMap((x) => (num(x) === undefined ? [] : [x as number]));
   const gen = path.join(folder, 'generation_config.json');
-  const fromGen = fs.existsSync(gen) ? ids(readJson(gen, 'generation_config.json').eos_token_id) : [];
+  let fromGen: number[] = [];
+  try {
+    if (fs.existsSync(gen)) fromGen = ids(readJson(gen, 'generation_config.json').eos_token_id);
+  } catch {
+    fromGen = [];
+  }
   return fromGen.length > 0 ? fromGen : ids(config.eos_token_id);
 }
 

@@ -4,7 +4,9 @@
 // and mistakes on the command line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { readModelFolder } from '../../src/models/modelFolder';
 import { FIXTURES, ROOT, expectCliFailure, runCliAsync } from './cli';
 
 interface GenerateJson {
@@ -77,6 +79,20 @@ describe('attention-lens generate', () => {
     const cross = d.steps[2].attention.filter((a) => a.kind === 'cross');
     expect(cross.length).toBeGreaterThan(0);
     for (const a of cross) expect(a.keys).toBe(d.sourceTokens!.length);
+  });
+
+  it('reads the end-of-sequence ids from generation_config.json, else config.json, and ignores an unreadable one', () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-eos-'));
+    try {
+      fs.cpSync(path.join(FIXTURES, 'models/gpt2-attn'), folder, { recursive: true });
+      expect(readModelFolder(folder).eosTokenIds).toEqual([0]); // config.json's
+      fs.writeFileSync(path.join(folder, 'generation_config.json'), JSON.stringify({ eos_token_id: [5, 6] }));
+      expect(readModelFolder(folder).eosTokenIds).toEqual([5, 6]);
+      fs.writeFileSync(path.join(folder, 'generation_config.json'), '{ not json');
+      expect(readModelFolder(folder).eosTokenIds).toEqual([0]);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('cuts the maximum to the positions left, and says what is wrong on the command line', async () => {
