@@ -11,52 +11,27 @@
 //
 // Options (environment): BENCH_MODELS (default, qwen2.5-0.5b; default both), BENCH_NEW (new tokens;
 // default 32 for the bundled model, 8 for the stand-in, whose WebAssembly steps take seconds).
-import * as esbuild from 'esbuild';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { realSizeCacheDir } from '../tools/real-size/generate.mjs';
 import { ensureLlmVariant } from '../tools/real-size/llm.mjs';
+import { importFromSrc } from './srcModules.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const MODELS = (process.env.BENCH_MODELS ?? 'default,qwen2.5-0.5b').split(',').map((s) => s.trim()).filter(Boolean);
 const NEW = process.env.BENCH_NEW === undefined ? undefined : Number(process.env.BENCH_NEW);
 const PROMPT = 'In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep.';
 
-const cacheDir = path.join(root, 'node_modules', '.cache', 'attention-lens-bench');
-fs.mkdirSync(cacheDir, { recursive: true });
-const file = path.join(cacheDir, `generate-${process.pid}.mjs`);
-await esbuild.build({
-  stdin: {
-    contents: [
-      "export { AttentionEngine } from './src/core/engine/attentionEngine';",
-      "export { inputFeeds } from './src/core/engine/inputFeeds';",
-      "export { openSession } from './src/core/engine/session';",
-      "export { generate } from './src/core/generation/generate';",
-      "export { argmax } from './src/core/generation/sampling';",
-      "export { readModelFolder, engineFiles } from './src/models/modelFolder';",
-      "export { ModelTokenizer } from './src/models/tokenizer';",
-      "export { nativeModel, openNativeEngine, loadNativeOrt } from './src/native/nativeEngine';",
-    ].join('\n'),
-    resolveDir: root,
-    loader: 'ts',
-  },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  external: ['onnxruntime-web', 'onnxruntime-node', 'tokenizers'],
-  banner: { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' },
-  outfile: file,
-  logLevel: 'error',
-});
-let b;
-try {
-  b = await import(pathToFileURL(file).href);
-} finally {
-  fs.rmSync(file, { force: true });
-}
+const b = await importFromSrc([
+  "export { AttentionEngine } from './src/core/engine/attentionEngine';",
+  "export { inputFeeds } from './src/core/engine/inputFeeds';",
+  "export { openSession } from './src/core/engine/session';",
+  "export { generate } from './src/core/generation/generate';",
+  "export { argmax } from './src/core/generation/sampling';",
+  "export { readModelFolder, engineFiles } from './src/models/modelFolder';",
+  "export { ModelTokenizer } from './src/models/tokenizer';",
+  "export { nativeModel, openNativeEngine, loadNativeOrt } from './src/native/nativeEngine';",
+]);
 ortWeb.env.wasm.numThreads = 1;
 ortWeb.env.logLevel = 'fatal';
 const ortNode = b.loadNativeOrt();

@@ -12,14 +12,13 @@
 // about 3 s per row; BERT-base-sized models at 512 tokens use at most 3),
 // BENCH_MODELS (comma-separated: default, bert-base, gpt2-small; default "default,bert-base"),
 // ONNXRUNTIME_NODE (folder of an onnxruntime-node package installed elsewhere).
-import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-web';
 import { ensureRealSizeModel } from '../tools/real-size/generate.mjs';
+import { importFromSrc } from './srcModules.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -27,37 +26,14 @@ const MODELS = (process.env.BENCH_MODELS ?? 'default,bert-base').split(',').map(
 const LENGTHS = [32, 128, 512];
 const LEVELS = ['all', 'basic', 'disabled'];
 
-// The engine and its helpers, bundled from src/ like dist/cli.mjs (written under node_modules so its externals resolve).
-const cacheDir = path.join(root, 'node_modules', '.cache', 'attention-lens-bench');
-fs.mkdirSync(cacheDir, { recursive: true });
-const engineFile = path.join(cacheDir, `engine-${process.pid}.mjs`);
-await esbuild.build({
-  stdin: {
-    contents: [
-      "export { AttentionEngine } from './src/core/engine/attentionEngine';",
-      "export { exposeAttention } from './src/core/engine/graphSurgery';",
-      "export { recordOfLayer } from './src/core/attention';",
-      "export { readModelFolder, readOnnxBytes } from './src/models/modelFolder';",
-      "export { ModelTokenizer } from './src/models/tokenizer';",
-    ].join('\n'),
-    resolveDir: root,
-    loader: 'ts',
-  },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  external: ['onnxruntime-web', 'tokenizers'], // as dist/cli.mjs: protobuf bundled
-  banner: { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' },
-  outfile: engineFile,
-  logLevel: 'error',
-});
-let bundle;
-try {
-  bundle = await import(pathToFileURL(engineFile).href);
-} finally {
-  fs.rmSync(engineFile, { force: true });
-}
+// The engine and its helpers, bundled from src/ like dist/cli.mjs.
+const bundle = await importFromSrc([
+  "export { AttentionEngine } from './src/core/engine/attentionEngine';",
+  "export { exposeAttention } from './src/core/engine/graphSurgery';",
+  "export { recordOfLayer } from './src/core/attention';",
+  "export { readModelFolder, readOnnxBytes } from './src/models/modelFolder';",
+  "export { ModelTokenizer } from './src/models/tokenizer';",
+]);
 const { AttentionEngine, exposeAttention, recordOfLayer, readModelFolder, readOnnxBytes, ModelTokenizer } = bundle;
 
 ort.env.wasm.numThreads = 1; // webviews are not cross-origin isolated: one thread there
