@@ -4,6 +4,7 @@
 // computation of the weights they must give. Input `input_ids` [1, S] (and `attention_mask`), so
 // a folder with a tokenizer makes them a model the CLI and the extension can open.
 import { onnx } from 'onnx-proto';
+import { seededRandom } from '../../src/core/generation/sampling';
 
 export type AttentionForm =
   /** MatMul(Q, Kᵀ) → Div(√d) → Add(mask) → Softmax → MatMul(V) */
@@ -36,17 +37,8 @@ export interface AttentionGraphSpec {
 const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
 
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG (uniform in [0, 1)), the one generation samples with. */
+export const rng = seededRandom;
 
 interface Weights {
   embed: Float32Array; // [vocab, D]
