@@ -33,7 +33,7 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   if (info.eosTokenIds.length === 0) warn('neither generation_config.json nor config.json names an eos_token_id: generating until the maximum.');
   const engine = await openCliEngine(info, args.backend, {}, warn);
   const textOf = (id: number) => tokenizer.idToToken(id);
-  const lines: string[] = [];
+  const steps: GenerationStep[] = [];
   const printed = (s: GenerationStep) => {
     if (args.json) return;
     // The last layer's row, mean of its heads: the strongest keys.
@@ -46,10 +46,8 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
       for (const k of Array.from(mean.keys()).sort((a, b) => mean[b] - mean[a]).slice(0, args.top)) keys.push(`${JSON.stringify(textOf(sequence[k]))} #${k} ${mean[k].toFixed(3)}`);
     }
     const alternatives = s.top.filter((t) => t.id !== s.token).slice(0, 3).map((t) => `${JSON.stringify(textOf(t.id))} ${t.probability.toFixed(3)}`);
-    lines.push(`${String(s.step + 1).padStart(4)}  ${JSON.stringify(textOf(s.token)).padEnd(14)} p ${s.probability.toFixed(3)}${s.rank > 1 ? ` (rank ${s.rank})` : ''}  looked at ${keys.join(', ')}${alternatives.length ? `  · else ${alternatives.join(', ')}` : ''}`);
-    return out(`${lines.at(-1)}\n`);
+    return out(`${String(s.step + 1).padStart(4)}  ${JSON.stringify(textOf(s.token)).padEnd(14)} p ${s.probability.toFixed(3)}${s.rank > 1 ? ` (rank ${s.rank})` : ''}  looked at ${keys.join(', ')}${alternatives.length ? `  · else ${alternatives.join(', ')}` : ''}\n`);
   };
-  const steps: GenerationStep[] = [];
   let stop: StopReason;
   try {
     if (!args.json) await out(`${info.architecture} · ${prompt.length} tokens · ${args.sampling ? 'sampling' : 'greedy'} · up to ${maxNewTokens} new tokens · ${engine.backend}\n`);

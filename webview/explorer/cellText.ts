@@ -3,7 +3,7 @@ import { headLabels, ruleText } from '../../src/core/analysis/headLabels';
 import { type HeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
 import { STAT_NAMES } from '../../src/core/analysis/headStats';
 import type { HeadSelection } from '../../src/core/protocol/panel';
-import type { Cell } from './explorerModel';
+import { type Cell, statText } from './explorerModel';
 
 /** Tooltip content for a cell: title, a table of statistics, and its labels with the rules that gave them. */
 export function describeCell(grid: HeadGrid, cell: Cell): HTMLElement[] {
@@ -16,7 +16,7 @@ export function describeCell(grid: HeadGrid, cell: Cell): HTMLElement[] {
     const tr = table.insertRow();
     tr.insertCell().textContent = name;
     const v = stats[name];
-    tr.insertCell().textContent = v === null ? '–' : v.toFixed(name === 'distance' ? 2 : 3);
+    tr.insertCell().textContent = statText(name, v);
   }
   const labels = document.createElement('div');
   labels.className = 'tip-labels';

@@ -103,8 +103,12 @@ export function tintMeaning(data: ExplorerState, colorBy: ColorBy): { what: stri
   if (colorBy === 'divergence') return grid.divergence ? { what: `difference from ${grid.divergence.modelB}`, faint: 'close', strong: 'the most different (per measure)' } : undefined;
   const { lo, hi } = statRange(grid, colorBy);
   if (lo > hi) return { what: `${colorBy} (not defined for these heads)`, faint: '–', strong: '–' };
-  const digits = colorBy === 'distance' ? 2 : 3;
-  return { what: colorBy, faint: lo.toFixed(digits), strong: hi.toFixed(digits) };
+  return { what: colorBy, faint: statText(colorBy, lo), strong: statText(colorBy, hi) };
+}
+
+/** A statistic as the explorer writes it: distances in tokens to 2 decimals, shares to 3, '–' where undefined. */
+export function statText(name: StatName, v: number | null): string {
+  return v === null ? '–' : v.toFixed(name === 'distance' ? 2 : 3);
 }
 
 /** The selection after a click on `cell`: that head alone, or with `additive` added to (or removed from) the heads shown. */
