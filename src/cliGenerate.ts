@@ -6,7 +6,7 @@
  */
 import type { GenerateArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
-import { type GenerationStep, type StopReason, generate } from './core/generation/generate';
+import { type GenerationStep, NO_EOS_NOTICE, type StopReason, generate, newTokenLimit } from './core/generation/generate';
 import { type JsonSink, writeJson } from './core/jsonStream';
 import type { TokenInfo } from './core/tokens';
 import { readModelFolder } from './models/modelFolder';
@@ -22,15 +22,9 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) warn(notice);
   const prompt = prepared.tokens.map((t) => t.id);
-  // Every new token takes a position: the prompt's (a causal model) or the decoder's (after its start token).
-  const room = info.encoderDecoder ? info.maxPositions - 1 : info.maxPositions - prompt.length;
-  if (room < 1) throw new Error(`the text fills the model's ${info.maxPositions} positions: no room to generate. Give a shorter text.`);
-  let maxNewTokens = args.maxNewTokens;
-  if (maxNewTokens > room) {
-    warn(`--max-new-tokens ${maxNewTokens} is more than the ${room} positions left of the model's ${info.maxPositions}: generating at most ${room}.`);
-    maxNewTokens = room;
-  }
-  if (info.eosTokenIds.length === 0) warn('neither generation_config.json nor config.json names an eos_token_id: generating until the maximum.');
+  const { maxNewTokens, notice: cut } = newTokenLimit(args.maxNewTokens, prompt.length, info.maxPositions, info.encoderDecoder, `--max-new-tokens ${args.maxNewTokens}`);
+  if (cut) warn(cut);
+  if (info.eosTokenIds.length === 0) warn(NO_EOS_NOTICE);
   const engine = await openCliEngine(info, args.backend, {}, warn);
   const textOf = (id: number) => tokenizer.idToToken(id);
   const steps: GenerationStep[] = [];
@@ -62,12 +56,9 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   const output = await tokenizer.decode(generated);
   if (!args.json) return out(`\n${stop === 'eos' ? 'stopped at the end-of-sequence token' : `stopped after ${steps.length} tokens`}:\n${info.encoderDecoder ? '' : args.text}${output}\n`);
 
-  // Offsets of the generated tokens: where each one's text ends in the decoded output, as it grows.
-  const base = info.encoderDecoder ? 0 : args.text.length;
-  const ends: number[] = [];
-  for (let i = 1; i <= generated.length; i++) ends.push((await tokenizer.decode(generated.slice(0, i))).length);
+  const { tokens: continued } = await tokenizer.continuation(generated, info.encoderDecoder ? 0 : args.text.length);
   const tokens = (ts: readonly TokenInfo[]) => ts.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, special: t.special, generated: false }));
-  const made = generated.map((id, i) => ({ id, text: textOf(id), start: base + Math.min(ends[i - 1] ?? 0, ends[i]), end: base + ends[i], special: false, generated: true }));
+  const made = continued.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, special: false, generated: true }));
   const startId = info.decoderStartTokenId ?? 0;
   await writeJson({
     model: { folder: info.folder, architecture: info.architecture },

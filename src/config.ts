@@ -1,6 +1,7 @@
 /** Typed access to the `attentionLens.*` settings: the one place settings are read. */
 import * as vscode from 'vscode';
 import { type BackendSetting, parseBackendSetting } from './core/backend';
+import type { Sampling } from './core/generation/sampling';
 import { QUERY_KEYS_ABOVE_BYTES } from './core/queryKeys';
 
 /** `attentionLens.keepWeightsMB`'s default, where long inputs switch to queries and keys. */
@@ -21,6 +22,8 @@ export interface LensSettings {
   inlineWeights: boolean;
   /** Runs whose attention weights would take more (MB, float32) keep queries and keys instead. */
   keepWeightsMB: number;
+  /** Generate with Attention: new tokens at most, and how to choose them (greedy when `sampling` is absent). */
+  generation: { maxNewTokens: number; sampling?: Sampling };
 }
 
 /** Reads the current settings, ignoring workspace values for restricted settings when untrusted. */
@@ -38,6 +41,22 @@ export function readSettings(): LensSettings {
     warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
     keepWeightsMB: clampInt(c.get<number>('keepWeightsMB', KEEP_WEIGHTS_MB), 0, 1e6, KEEP_WEIGHTS_MB),
+    generation: {
+      maxNewTokens: clampInt(c.get<number>('generation.maxNewTokens', 32), 1, 4096, 32),
+      sampling: samplingSetting(c.get<number>('generation.temperature', 0), c.get<number>('generation.topK', 0), c.get<number>('generation.topP', 1), c.get<number>('generation.seed', 0)),
+    },
+  };
+}
+
+/** Sampling from the settings: a temperature above 0 samples (with top-k when above 0, top-p when below 1, and the seed); else greedy. */
+function samplingSetting(temperature: unknown, topK: unknown, topP: unknown, seed: unknown): Sampling | undefined {
+  const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (!finite(temperature) || temperature <= 0) return undefined;
+  return {
+    temperature: Math.min(temperature, 100),
+    ...(finite(topK) && topK >= 1 ? { topK: Math.round(topK) } : {}),
+    ...(finite(topP) && topP > 0 && topP < 1 ? { topP } : {}),
+    seed: finite(seed) ? Math.round(seed) >>> 0 : 0,
   };
 }
 

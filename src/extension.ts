@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { registerClearAttention } from './commands/clearAttention';
 import { CompareAttention, registerCompareCommands } from './commands/compareCommands';
 import { registerExport } from './commands/exportView';
+import { GenerateWithAttention, registerGenerateCommands } from './commands/generateWithAttention';
 import { redownloadAction, registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
 import { registerShowHeadExplorer } from './commands/showHeadExplorer';
@@ -51,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     registerAddModelFolder(store, (label) => show.modelChanged(label)),
     registerAddHubModel(store, (label) => show.modelChanged(label)),
     ...registerCompareCommands(new CompareAttention(show, store, runs, panels)),
+    ...registerGenerateCommands(new GenerateWithAttention(runs, show, panels)),
   );
   return { runs };
 }

@@ -11,13 +11,8 @@ import type { ModelStore } from '../modelStore';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { pickModel } from './modelCommands';
+import { type Source, selectionSource } from './selectionSource';
 import type { ShowAttention } from './showAttention';
-
-/** Where the inspected text of side A sits in its document. */
-interface Source {
-  document: vscode.TextDocument;
-  selection: vscode.Selection;
-}
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -25,7 +20,7 @@ export class CompareAttention {
 
   /** Two models on the selection: model A (the current one preselected), then model B. */
   async compareModels(editor: vscode.TextEditor | undefined): Promise<void> {
-    const source = this.selection(editor);
+    const source = selectionSource(editor, this.runs, 'compare');
     if (!source) return;
     const current = readSettings().model || this.store.bundled()[0]?.id;
     const a = await pickModel(this.store, 'Attention Lens: Compare Models — model A', current);
@@ -38,7 +33,7 @@ export class CompareAttention {
 
   /** The selection against an edited copy (asked for), or the first two selections, through the current model. */
   async compareEditedText(editor: vscode.TextEditor | undefined): Promise<void> {
-    const source = this.selection(editor);
+    const source = selectionSource(editor, this.runs, 'compare');
     if (!source) return;
     const texts = (editor?.selections ?? []).map((s) => editor!.document.getText(s)).filter((t) => t.trim().length > 0);
     const textA = source.document.getText(source.selection);
@@ -52,23 +47,6 @@ export class CompareAttention {
     if (textB === undefined) return;
     const model = readSettings().model;
     await this.start(source, model, model, textA, textB);
-  }
-
-  /**
-   * The first non-empty selection; without one (from the panel's button, say), the text of the
-   * run on screen while its document is unchanged; else a message that says to make one.
-   */
-  private selection(editor: vscode.TextEditor | undefined): Source | undefined {
-    const selection = editor?.selections.find((s) => !s.isEmpty && editor.document.getText(s).trim().length > 0);
-    if (editor && selection) return { document: editor.document, selection };
-    const shown = this.runs.latest;
-    const document = shown && vscode.workspace.textDocuments.find((d) => d.uri.toString() === shown.document.uri && d.version === shown.document.version);
-    if (shown && document) {
-      const { offset, length } = shown.document;
-      return { document, selection: new vscode.Selection(document.positionAt(offset), document.positionAt(offset + length)) };
-    }
-    void vscode.window.showInformationMessage('Attention Lens: select the text you want to compare, then run the command again.');
-    return undefined;
   }
 
   private async start(source: Source, settingA: string, settingB: string, textA: string, textB: string): Promise<void> {

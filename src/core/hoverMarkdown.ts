@@ -1,6 +1,7 @@
 /** The editor hover's Markdown for one token of a summary. Pure. */
 import { type ComparedSummary, type ViewSummary, attendedBy, positionOfToken } from './analysis/summary';
 import { inertMarkdown } from './markdown';
+import type { GeneratedStep } from './protocol/panel';
 import { type TokenInfo, tokenLabel } from './tokens';
 
 /**
@@ -26,6 +27,23 @@ export function hoverMarkdown(s: ViewSummary, tokens: readonly TokenInfo[], toke
     '|---|--:|--:|',
     ...lines,
   ].join('\n');
+}
+
+/**
+ * The editor hover of a generated token: its probability and rank, what the model nearly chose,
+ * then what the model looked at when it chose it (the row of the query before it, `step.query`).
+ */
+export function generatedMarkdown(s: ViewSummary, tokens: readonly TokenInfo[], step: GeneratedStep, top = 5): string {
+  const label = (t: { text: string }) => inertMarkdown(tokenLabel(t));
+  const chosen = [
+    `**Attention Lens** · generated token ${label(step.token)} (step ${step.step + 1}): p ${step.probability.toFixed(3)}, rank ${step.rank}`,
+    '',
+    '| it could have chosen | p |',
+    '|---|--:|',
+    ...step.top.slice(0, top).map((t) => `| ${t.id === step.token.id ? `**${label(t)}**` : label(t)} | ${t.probability.toFixed(3)} |`),
+  ];
+  const row = hoverMarkdown(s, tokens, step.query, top);
+  return [...chosen, ...(row ? ['', 'Chosen while the model looked at (the row of the token before it):', '', ...row.split('\n').slice(2)] : [])].join('\n');
 }
 
 /** The hover of a comparison: A's strongest keys with A's weight, B's and the difference; then B's own strongest. */

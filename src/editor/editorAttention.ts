@@ -8,7 +8,7 @@ import { readSettings } from '../config';
 import { Disposable } from '../disposable';
 import { type ViewSummary, attendedBy, opacityLevel, positionOfToken, tokensOfPosition } from '../core/analysis/summary';
 import { MIN_HIGHLIGHT_WEIGHT } from '../core/analysis/thresholds';
-import { hoverMarkdown } from '../core/hoverMarkdown';
+import { generatedMarkdown, hoverMarkdown } from '../core/hoverMarkdown';
 import { HIGHLIGHT } from '../core/palette';
 import type { TokenInfo } from '../core/tokens';
 import type { Run, RunRegistry } from '../runs/runRegistry';
@@ -22,6 +22,8 @@ interface InspectedText {
   version: number;
   tokens: readonly TokenInfo[];
   ranges: Array<vscode.Range | undefined>;
+  /** A generation's sequence: which tokens were generated, and their steps. */
+  generation?: Run['generation'];
 }
 
 /** Maps tokens (UTF-16 offsets from `base`) to document ranges; special tokens get none. */
@@ -65,6 +67,7 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
       this.redraw();
     }));
     this._register(runs.onDidAdd((run) => this.setInspected(run)));
+    this._register(runs.onDidMove((run) => this.inspected?.runId === run.id || !this.inspected ? this.setInspected(run) : undefined));
     this._register(runs.onDidChange((run) => this.setSummary(run)));
     this._register(runs.onDidRemove((run) => {
       if (this.inspected?.runId === run.id) this.clear();
@@ -92,7 +95,9 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
   provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
     const index = this.tokenAt(document, position);
     if (index === undefined || !this.inspected || !this.summary) return undefined;
-    const text = hoverMarkdown(this.summary, this.inspected.tokens, index);
+    const g = this.inspected.generation;
+    const step = g && index >= g.first ? g.steps[index - g.first] : undefined;
+    const text = step ? generatedMarkdown(this.summary, this.inspected.tokens, step) : hoverMarkdown(this.summary, this.inspected.tokens, index);
     return text ? new vscode.Hover(new vscode.MarkdownString(text), this.inspected.ranges[index]) : undefined;
   }
 
@@ -100,8 +105,8 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
   private setInspected(run: Run): void {
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === run.document.uri);
     if (!document || document.version !== run.document.version) return this.clear();
-    this.inspected = { runId: run.id, document, version: run.document.version, tokens: run.tokens, ranges: tokenRanges(document, run.document.offset, run.tokens) };
-    this.summary = undefined;
+    this.inspected = { runId: run.id, document, version: run.document.version, tokens: run.tokens, ranges: tokenRanges(document, run.document.offset, run.tokens), generation: run.generation };
+    this.summary = run.summary; // a moved run keeps the panel's view
     this.redraw();
   }
 

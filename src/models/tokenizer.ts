@@ -59,6 +59,23 @@ export class ModelTokenizer {
     return this.tokenizer.decode([...ids], false);
   }
 
+  /**
+   * Generated `ids` as text and tokens: the text as the decoder writes it, and each token spanning
+   * what its id added to that text, offset by `base` (where the output starts in the text the
+   * tokens index). A token that begins a multi-byte character its successor completes spans
+   * nothing; the one that completes it spans the character. `special` marks ids such as EOS.
+   */
+  async continuation(ids: readonly number[], base: number, special: (id: number) => boolean = () => false): Promise<{ text: string; tokens: TokenInfo[] }> {
+    const ends: number[] = [];
+    for (let i = 1; i <= ids.length; i++) ends.push((await this.decode(ids.slice(0, i))).length);
+    const text = await this.decode(ids);
+    const tokens = ids.map((id, i): TokenInfo => {
+      const end = Math.min(ends[i], text.length);
+      return { id, text: this.idToToken(id), start: base + Math.min(ends[i - 1] ?? 0, end), end: base + end, special: special(id) };
+    });
+    return { text, tokens };
+  }
+
   /** The string form of a token id (for labels such as a decoder start token). */
   idToToken(id: number): string {
     return this.tokenizer.idToToken(id) ?? `<${id}>`;

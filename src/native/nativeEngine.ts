@@ -127,17 +127,18 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Atte
   const external = externalOptions(model);
   const options: EngineOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys };
   const create = (backend: NativeBackend) => AttentionEngine.create(ortNode, bytes, backend, model.label, options);
+  const opened = (engine: AttentionEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, ...(notice ? { notice } : {}) } });
   try {
-    if (open.backend === 'native') return { engine: await create('native'), opened: { backend: 'native' } };
+    if (open.backend === 'native') return opened(await create('native'), 'native');
     try {
-      return { engine: await create('native-cuda'), opened: { backend: 'native-cuda' } };
+      return opened(await create('native-cuda'), 'native-cuda');
     } catch (e) {
       if (!isProviderFailure(e)) throw e;
       const why = e instanceof EngineError && e.code === 'wasm-only' ? e.message.replace(/ It runs on the CPU\.$/, '')
         : e instanceof EngineError && e.code === 'native-unavailable' ? e.message
           : `CUDA could not be used (${firstLine(e)})`;
       const notice = `${why}; ${backendLabel('native')} runs ${model.label} instead.`;
-      return { engine: await create('native'), opened: { backend: 'native', notice } };
+      return opened(await create('native'), 'native', notice);
     }
   } finally {
     // The session has the files mapped: the links can go (where the system lets mapped files be unlinked).

@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
+import { Emitter } from '../core/events';
 import { assertNever } from '../core/protocol/common';
 import { EngineError } from '../core/engine/engineError';
-import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { CompareSide, ExportFormat, FromPanel, GeneratedStep, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
 import type { NativeRunResult } from '../core/protocol/engine';
 import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
@@ -29,6 +30,9 @@ export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing' | 'compare'> &
   timing?: { commandAt: number; spans: TimingSpan[] };
   compare?: Omit<CompareSide, 'model'> & { model: PanelModel };
 };
+
+/** What a panel reports of generation: its steps, its end, the Insert and Copy buttons. */
+export type GenerationMessage = Extract<FromPanel, { type: 'generate/didStep' | 'generate/didFinish' | 'generation/use' }>;
 
 /** One open panel. */
 export class AttentionPanel extends Disposable {
@@ -57,13 +61,14 @@ export class AttentionPanel extends Disposable {
    */
   private pageLoad = 0;
 
-  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines) {
+  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines, private readonly onGeneration: (m: GenerationMessage) => void) {
     super();
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
     this._register(runs.onDidChange((run) => {
       if (run.id !== this.pending?.runId) return;
-      if (run.status === 'cancelled') return this.dispose(); // cancelled from the progress notification
+      // Cancelled from the progress notification: a generation stops and shows what it made; a run goes.
+      if (run.status === 'cancelled') return this.pending.generate ? this.stopGeneration(run.id) : this.dispose();
       // A selection made elsewhere (the head explorer): show it.
       const s = run.selection;
       if (this.ready && s && (this.shown?.runId !== run.id || this.shown.recordIndex !== s.recordIndex || this.shown.heads.join() !== s.heads.join())) {
@@ -115,6 +120,21 @@ export class AttentionPanel extends Disposable {
     const { commandAt, spans } = request.timing;
     const panel: TimingSpan[] = this.readyAt !== undefined && this.readyAt >= commandAt ? [{ stage: 'panel', start: Math.max(this.createdAt, commandAt), end: this.readyAt }] : [];
     return { ...request, timing: { commandAt, spans: [...spans.filter((s) => s.stage !== 'panel'), ...panel], sentAt: wallClock() } };
+  }
+
+  /** The texts of a generation's step, for the page's strip. */
+  decoded(runId: number, step: GeneratedStep, output: string): void {
+    if (this.ready && runId === this.pending?.runId) this.post({ type: 'generate/didDecode', runId, step, output });
+  }
+
+  /** Ends generation run `runId` after the step in progress; the page then reports what it made. */
+  stopGeneration(runId: number): void {
+    if (this.ready && runId === this.pending?.runId) this.post({ type: 'generate/stop', runId });
+  }
+
+  /** The generation this panel runs, if it is generating: its run id. */
+  get generating(): number | undefined {
+    return this.pending?.generate ? this.pending.runId : undefined;
   }
 
   /**
@@ -260,6 +280,14 @@ export class AttentionPanel extends Disposable {
       case 'compare/request':
         void vscode.commands.executeCommand('attentionLens.compareModels');
         return;
+      case 'generate/request':
+        void vscode.commands.executeCommand('attentionLens.generateWithAttention');
+        return;
+      case 'generate/didStep':
+      case 'generate/didFinish':
+      case 'generation/use':
+        this.onGeneration(m);
+        return;
       case 'engine/open':
         void this.openNative(m);
         return;
@@ -286,7 +314,7 @@ export class AttentionPanel extends Disposable {
     if (!model) return this.postFailure(m.requestId, new Error('the panel asked for a model it was not given'));
     const load = this.pageLoad;
     try {
-      const { engine, backend, notice } = await this.native.open({
+      const { engine, backend, notice, hasLogits } = await this.native.open({
         model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition },
         backend: m.backend,
         mechanism: m.mechanism,
@@ -294,7 +322,7 @@ export class AttentionPanel extends Disposable {
       });
       if (this.isDisposed || load !== this.pageLoad) return void this.native.release(engine); // closed or reloaded meanwhile
       this.engines.add(engine);
-      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, ...(notice ? { notice } : {}) });
+      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, ...(notice ? { notice } : {}) });
     } catch (e) {
       if (load === this.pageLoad) this.postFailure(m.requestId, e);
     }
@@ -335,11 +363,15 @@ export class AttentionPanel extends Disposable {
 export class AttentionPanels extends Disposable {
   static readonly viewType = 'attentionLens.panel';
   private current: AttentionPanel | undefined;
+  private readonly generation = new Emitter<{ panel: AttentionPanel; message: GenerationMessage }>();
+  /** The panel reported a generation's step or end, or its Insert or Copy button was pressed. */
+  readonly onDidGenerate = this.generation.event;
 
   constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>, private readonly native: NativeEngines) {
     super();
     this._register(onDidFocusToken(({ runId, index }) => this.current?.focusToken(runId, index)));
     this._register({ dispose: () => this.current?.dispose() });
+    this._register(this.generation);
   }
 
   /** The open panel, if any. */
@@ -360,7 +392,8 @@ export class AttentionPanels extends Disposable {
       { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] },
     );
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    this.current = new AttentionPanel(panel, this.extensionUri, this.runs, this.native);
+    const created: AttentionPanel = new AttentionPanel(panel, this.extensionUri, this.runs, this.native, (message) => this.generation.fire({ panel: created, message }));
+    this.current = created;
     return this.current;
   }
 }

@@ -75,6 +75,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <select id="weighting" aria-label="Link strength: attention weights, or each head's contributions (norm of weight × value through the output projection)" title="Weights α, or contributions ‖α·v·W_O‖ (Kobayashi et al. 2020), normalised per query and head"></select>
     <button id="export" class="export" title="Export the head view (SVG, PNG) or the run's data (JSON, NumPy)…">Export…</button>
     <button id="compare" class="export" title="Run the selection through two models and compare their attention (Compare Models…)">Compare…</button>
+    <button id="generate" class="export" title="Continue the selection with the model (an encoder-decoder model writes an output for it), showing what each new token was chosen from (Generate with Attention)">Generate</button>
     <span id="status" class="status" role="status" aria-live="polite">Waiting for a selection…</span>
   </header>
   <div id="compare-bar" class="toolbar compare-bar" role="toolbar" aria-label="Comparison controls" hidden>
@@ -82,6 +83,17 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <label>Model B <select id="layer-b" aria-label="Layer of model B compared with the layer on screen"></select></label>
     <span id="compare-models" class="compare-models"></span>
   </div>
+  <section id="generation" class="generation" aria-label="Generated tokens" hidden>
+    <div class="gen-head">
+      <span id="gen-status" class="gen-status" role="status" aria-live="polite"></span>
+      <button id="gen-stop" class="export" title="Stop generating after the step in progress; what was made is shown">Stop</button>
+      <button id="gen-insert" class="export" title="Insert the generated text into the editor after the selection">Insert into Editor</button>
+      <button id="gen-copy" class="export" title="Copy the generated text">Copy</button>
+    </div>
+    <div id="gen-tokens" class="gen-tokens" role="listbox" tabindex="0" aria-label="Generated tokens: left and right arrows move between steps"></div>
+    <input type="range" id="gen-slider" class="gen-slider" aria-label="Generation step" hidden>
+    <div id="gen-detail" class="gen-detail"></div>
+  </section>
   <div id="notice" class="notice" hidden></div>
   <div id="progress" class="progress" hidden><div class="bar"></div><span id="progress-text"></span></div>
   <div id="error" class="error" role="alert" hidden></div>

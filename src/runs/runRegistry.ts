@@ -8,7 +8,7 @@ import type { ViewSummary } from '../core/analysis/summary';
 import type { Backend } from '../core/backend';
 import { Emitter } from '../core/events';
 import type { Similarity } from '../core/protocol/explorer';
-import type { HeadSelection } from '../core/protocol/panel';
+import type { GeneratedStep, HeadSelection } from '../core/protocol/panel';
 import type { RunTimings } from '../core/timing';
 import type { TokenInfo } from '../core/tokens';
 
@@ -29,7 +29,10 @@ export interface RunDocument {
 export interface RunInit {
   model: { id: string; label: string };
   document: RunDocument;
+  /** The tokens in the document (a generation's output only once it is inserted). */
   tokens: readonly TokenInfo[];
+  /** A generation's sequence: the index of its first generated token and its steps (the editor's hovers show them). */
+  generation?: { first: number; steps: readonly GeneratedStep[] };
 }
 
 /** One inspection. Read-only outside the registry: change it through the registry's methods. */
@@ -62,6 +65,9 @@ export class RunRegistry {
   private readonly added = new Emitter<Run>();
   private readonly changed = new Emitter<Run>();
   private readonly removed = new Emitter<Run>();
+  private readonly moved = new Emitter<Run>();
+  /** A run's text moved in its document (a generation's output was inserted after it): its document and tokens are new. */
+  readonly onDidMove = this.moved.event;
   /** A run was added (status `running`). */
   readonly onDidAdd = this.added.event;
   /** A run's status, progress, result or summary changed. */
@@ -148,6 +154,15 @@ export class RunRegistry {
     if (run) this.update(run, { similarity });
   }
 
+  /** The run's text is now at `document` (a new version), with `tokens` in it. */
+  move(id: number, document: RunDocument, tokens: readonly TokenInfo[]): void {
+    const run = this.runs.get(id);
+    if (!run) return;
+    const moved: Run = { ...run, document, tokens };
+    this.runs.set(id, moved);
+    this.moved.fire(moved);
+  }
+
   /** Forgets a run (cancelling it first if it still runs). */
   remove(id: number): void {
     const run = this.runs.get(id);
@@ -158,7 +173,7 @@ export class RunRegistry {
   }
 
   dispose(): void {
-    for (const e of [this.added, this.changed, this.removed]) e.dispose();
+    for (const e of [this.added, this.changed, this.removed, this.moved]) e.dispose();
     this.similarityRequested.dispose();
   }
 

@@ -12,7 +12,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 /** Rows of the README's settings table: name → default as written. */
 function settingsTable(): Map<string, string> {
   const rows = new Map<string, string>();
-  for (const m of readme.matchAll(/^\| `(attentionLens\.\w+)` \| ([^|]+) \|/gm)) rows.set(m[1], m[2].trim());
+  for (const m of readme.matchAll(/^\| `(attentionLens\.[\w.]+)` \| ([^|]+) \|/gm)) rows.set(m[1], m[2].trim());
   return rows;
 }
 

@@ -41,12 +41,13 @@ export class HostEngines {
     return {
       backend: r.backend,
       notice: r.notice,
+      hasLogits: r.hasLogits ?? false,
       run: async (input: RunInput, options: RunOptions = {}): Promise<RunOutput> => {
         const reply = await this.request({
           type: 'engine/run',
           requestId: 0,
           engine: id,
-          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}) },
+          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}), ...(options.logits ? { logits: options.logits } : {}) },
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);

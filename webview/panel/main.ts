@@ -9,9 +9,7 @@ import { vscodeChannel } from '../channel';
 import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
-import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
-import { type MechanismLayer, contributionBasisText } from '../../src/core/mechanism';
-import { tokenLabel } from '../../src/core/tokens';
+import { contributionBasisText } from '../../src/core/mechanism';
 import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
 import type { LayerStore } from './layerStore';
 import { type RunTimings, wallClock } from '../../src/core/timing';
@@ -25,6 +23,8 @@ import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
 import { Exporter } from './exporter';
+import { GenerationStrip } from './generationStrip';
+import { MechanismPane } from './mechanismPane';
 
 /** Messages of a file the page could not fetch (the browsers' wordings). */
 const FETCH_FAILURE = /Failed to fetch|NetworkError|Load failed|Importing a module script failed|error loading dynamically imported module/i;
@@ -83,8 +83,11 @@ const runner = new Runner(
         show(req, { ...result, layers: [...result.layers, ...more.layers], warnings: [...result.warnings, ...more.warnings], moreToCome: false });
       } else state.addLayers(req, more);
     },
+    stepped: (req, s) => channel.post({ type: 'generate/didStep', runId: req.runId, step: { step: s.step, query: s.query, token: s.token, probability: s.probability, rank: s.rank, top: s.top } }),
+    generated: (req, tokens, stop) => channel.post({ type: 'generate/didFinish', runId: req.runId, tokens, stop }),
     failed: (req, message) => {
       if (comparison.owns(req)) return comparison.failed(req, message);
+      if (req.generate) strip.end(`Generation failed after the tokens shown: ${message}`);
       const report = () => {
         if (leaving) return;
         state.fail(message);
@@ -122,8 +125,31 @@ function start(request: RunRequest): void {
   held = undefined; // a rollout held for an older run is not coming
   state.begin(request);
   comparison.begin(request);
+  if (request.generate) {
+    strip.begin(request.generate.maxNewTokens);
+    void runner.generate(request);
+    return;
+  }
+  // A generation's whole sequence keeps the tokens that arrived on screen until its picture replaces them.
+  if (!request.generation) strip.show(undefined);
   void runner.start(request, { full: request.compare !== undefined });
 }
+
+const strip = new GenerationStrip(
+  { root: el('generation'), status: el('gen-status'), tokens: el('gen-tokens'), slider: el('gen-slider'), detail: el('gen-detail'), stop: el('gen-stop'), insert: el('gen-insert'), copy: el('gen-copy') },
+  {
+    stop: () => current && runner.stopGeneration(current.runId),
+    select: (step) => {
+      const g = state.snapshot.run?.request.generation;
+      if (g) state.focusQuery(step.query, g.decoder);
+    },
+    use: (how) => {
+      const request = state.snapshot.run?.request;
+      if (request?.generation) channel.post({ type: 'generation/use', runId: request.runId, how });
+    },
+  },
+);
+el('generate').addEventListener('click', () => channel.post({ type: 'generate/request' }));
 
 const comparison = new ComparisonRun({
   state,
@@ -139,76 +165,36 @@ const exporter = new Exporter({
   viewWidth: () => el('view').clientWidth,
   matrix: () => views.matrix.figureInput(),
   text: () => views.text.figureInput(),
-  mechanism: () => mechanismView.shown,
+  mechanism: () => mechanismPane.shown,
   comparison: () => comparePane.figures(),
   post: (m) => channel.post(m),
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
 
-/** The mechanism view's own choices; the layer is the toolbar's. */
-const mechanismChoice: { head: number; query: number; sort: MechanismViewState['sort'] } = { head: 0, query: 0, sort: 'position' };
-/** Mechanisms computed for the current run, by attention name (a new run clears them). */
-const mechanisms = new Map<string, Promise<MechanismLayer>>();
-let mechanismRun = -1;
-const mechanismView = new MechanismView(el('mechanism'), (p: MechanismPick) => {
-  Object.assign(mechanismChoice, p);
-  drawMechanism();
-});
+/** A translation's sequence waiting for its cross-attention layers (they may arrive after the first picture). */
+let crossFor: RunRequest | undefined;
 
-/** Shows the mechanism of the toolbar's layer for the chosen head and query, computing it once per layer and run. */
-function drawMechanism(): void {
-  const s = state.snapshot;
-  const run = s.run;
-  const name = (s.base[s.recordIndex] ?? s.records[s.recordIndex])?.source.name;
-  const raw = run?.records.find((r) => r.source.name === name);
-  if (!run || !raw || !name) return;
-  if (mechanismRun !== run.request.runId) {
-    mechanisms.clear();
-    mechanismRun = run.request.runId;
-  }
-  let pending = mechanisms.get(name);
-  if (!pending) {
-    pending = runner.mechanism(run.request, [name]).then(([layer]) => layer);
-    mechanisms.set(name, pending);
-    pending.catch(() => mechanisms.get(name) === pending && mechanisms.delete(name));
-    mechanismView.message(`Computing the queries, keys and values of ${raw.label} (a second WebAssembly session of the model)…`, true);
-  }
-  const runId = run.request.runId;
-  pending.then((layer) => {
-    const now = state.snapshot;
-    if (now.run?.request.runId !== runId || now.viewMode !== 'mechanism' || (now.base[now.recordIndex] ?? now.records[now.recordIndex])?.source.name !== name) return;
-    const head = Math.min(mechanismChoice.head, layer.heads - 1);
-    const query = Math.min(mechanismChoice.query, layer.queries - 1);
-    const weights = raw.data.subarray((head * raw.queries + query) * raw.keys, (head * raw.queries + query + 1) * raw.keys);
-    const reshaped = now.choices.words || now.choices.hide.length > 0 || now.choices.aggregate !== undefined;
-    mechanismView.render({
-      layer,
-      queryTokens: raw.queryTokens.map(tokenLabel),
-      keyTokens: raw.keyTokens.map(tokenLabel),
-      head,
-      query,
-      sort: mechanismChoice.sort,
-      weights,
-      note: reshaped ? 'The mechanism is per head and per token, as the model computes it: word merge, hidden tokens and aggregates in the toolbar do not apply here.' : undefined,
-    });
-  }, (e: Error) => mechanismView.message(e.message, false));
+/** A generation's sequence is on screen: its steps in the strip; a translation opens on its cross attention, as a matrix. */
+function showGeneration(request: RunRequest): void {
+  const g = request.generation;
+  strip.show(g);
+  crossFor = g?.decoder ? request : undefined;
+  if (crossFor) state.setViewMode('matrix');
+  openOnCross();
 }
 
-/**
- * The mechanism view follows the toolbar's layer, the one shown head (when one is soloed) and
- * the hovered or the editor's query token; it has no tooltip of its own.
- */
-function updateMechanism(change: Change): void {
-  const s = state.snapshot;
-  el('tooltip').hidden = true;
-  if (change === 'hover') {
-    if (s.hover?.side !== 'query' || s.choices.words || s.choices.hide.length > 0 || s.hover.index === mechanismChoice.query) return;
-    mechanismChoice.query = s.hover.index;
-  } else if (change === 'view' || change === 'run' || change === 'selection' || change === 'records') {
-    if (state.shownHeads.length === 1) mechanismChoice.head = state.shownHeads[0];
-  } else return;
-  drawMechanism();
+/** Shows the last cross-attention layer of the translation on screen, once it has arrived. */
+function openOnCross(): void {
+  const records = state.snapshot.records;
+  if (!crossFor || state.snapshot.run?.request !== crossFor) return;
+  let cross = records.length - 1;
+  while (cross >= 0 && records[cross].source.kind !== 'cross') cross--;
+  if (cross < 0 || state.snapshot.layersPending) return;
+  crossFor = undefined;
+  state.selectRecord(cross);
 }
+
+const mechanismPane = new MechanismPane(el('mechanism'), el('tooltip'), state, (req, names) => runner.mechanism(req, names));
 
 /** The run whose contributions are being computed (once per run). */
 let contributionsFor = -1;
@@ -300,7 +286,7 @@ state.onDidChange((change: Change) => {
       for (const [mode, c] of Object.entries(containers)) c.hidden = mode !== s.viewMode;
     }
     comparePane.draw(change, containers[s.viewMode]);
-    if (s.viewMode === 'mechanism') updateMechanism(change);
+    if (s.viewMode === 'mechanism') mechanismPane.update(change);
     else {
       const view = views[s.viewMode];
       // In a comparison the main view shows A, or A − B.
@@ -315,6 +301,8 @@ state.onDidChange((change: Change) => {
       // A tooltip the editor's cursor opened fades while the pointer is elsewhere, so it never hides what it points at.
       el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
     }
+    if (change === 'run') queueMicrotask(() => state.snapshot.run === s.run && showGeneration(s.run!.request));
+    if (change === 'records') queueMicrotask(openOnCross);
     if (change === 'run' || change === 'records' || change === 'selection') {
       pinOnScreen();
       compactLater();
@@ -361,6 +349,12 @@ channel.onMessage((m) => {
       return;
     case 'run/start':
       start(m.request);
+      return;
+    case 'generate/stop':
+      runner.stopGeneration(m.runId);
+      return;
+    case 'generate/didDecode':
+      if (current?.runId === m.runId) strip.add(m.step);
       return;
     case 'editor/didFocusToken':
       state.focusFromEditor(m.runId, m.index);

@@ -15,6 +15,8 @@ import { type QueryKeyLayer, keepsQueryKeys, runWeightBytes } from '../../src/co
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
+import { type GenerationStep, type StopReason, generate } from '../../src/core/generation/generate';
+import { ModelFiles } from './modelFiles';
 import { Placement, externalSizes, isModelProblem, shouldFallBack } from './placement';
 
 /** The part of `AttentionEngine` the runner uses. */
@@ -22,6 +24,8 @@ export interface Engine {
   readonly backend: Backend;
   /** Why it runs elsewhere than asked (the native engine's CUDA missing), said with the backend. */
   readonly notice?: string;
+  /** The model returns next-token logits (it can generate). */
+  readonly hasLogits?: boolean;
   run(input: RunInput, options?: RunOptions): Promise<RunOutput>;
   dispose(): Promise<void>;
 }
@@ -87,6 +91,10 @@ export interface RunnerEvents {
   /** The layers that stayed on the GPU, read back after `finished`; a failure to read them arrives as a warning. */
   more(request: RunRequest, more: MoreLayers): void;
   failed(request: RunRequest, message: string): void;
+  /** A generation (`RunRequest.generate`) made a step. */
+  stepped?(request: RunRequest, step: GenerationStep): void;
+  /** A generation ended: the generated ids and why (a failure goes to `failed` instead). */
+  generated?(request: RunRequest, tokens: number[], stop: StopReason): void;
 }
 
 /** Spans kept for the timings of the runs to come (older ones cannot belong to them). */
@@ -99,8 +107,7 @@ export class Runner {
   private engine: { key: string; promise: Promise<Engine> } | undefined;
   /** The mechanism engine (WASM, its own session with the extra outputs), opened when the mechanism view first asks. */
   private mechanismEngine: { file: string; promise: Promise<Engine> } | undefined;
-  private bytes: { file: string; promise: Promise<ModelBytes> } | undefined;
-  private readonly runtimes = new Map<WebBackend, Promise<OrtModule>>();
+  private readonly files: ModelFiles;
   private readonly spans: TimingSpan[] = [];
   private readonly placement: Placement;
   /** The backend each model's last run used: its mechanism runs there too when that is the native engine. */
@@ -108,10 +115,13 @@ export class Runner {
   private readonly now: () => number;
   /** The engine run in progress, superseded or not. */
   private inFlight: Promise<RunOutput> | undefined;
+  /** The generation in progress: stopping it ends it after the step in progress. */
+  private generating: { runId: number; stop: AbortController } | undefined;
 
   constructor(private readonly deps: RunnerDeps, private readonly events: RunnerEvents) {
     this.now = deps.now ?? wallClock;
     this.placement = new Placement(deps);
+    this.files = new ModelFiles(deps, (stage, f) => this.timed(stage, f), (stage, message, fraction) => this.progress(stage, message, fraction));
   }
 
   /**
@@ -123,7 +133,7 @@ export class Runner {
    */
   prepare(p: PrepareRequest): void {
     void this.placement.backendFor(p.model, p.backend)
-      .then((choice) => (isNative(choice.backend) ? undefined : Promise.all([this.runtimeFor(choice.backend), this.bytesFor(p.model)])))
+      .then((choice) => (isNative(choice.backend) ? undefined : Promise.all([this.files.runtime(choice.backend), this.files.bytes(p.model)])))
       .catch(() => undefined);
   }
 
@@ -133,7 +143,7 @@ export class Runner {
    * `full` (a comparison needs every weight).
    */
   async start(req: RunRequest, { full = false }: { full?: boolean } = {}): Promise<void> {
-    const gen = ++this.generation;
+    const gen = this.supersede();
     this.active = req;
     const stale = () => gen !== this.generation;
     const received = this.now();
@@ -213,6 +223,82 @@ export class Runner {
   }
 
   /**
+   * Generates from `req` (`req.generate`), superseding any run in progress: each step is reported
+   * as it is made (`events.stepped`), then the generated ids and why generation ended
+   * (`events.generated`). `stopGeneration` or a newer run ends it after the step in progress.
+   * Every weight is kept (a step needs its whole row); a GPU that fails before the first step
+   * hands over to WebAssembly as a run does.
+   */
+  async generate(req: RunRequest): Promise<void> {
+    const g = req.generate;
+    if (!g) throw new Error('not a generation request');
+    const gen = this.supersede();
+    const stop = new AbortController();
+    this.generating = { runId: req.runId, stop };
+    this.active = req;
+    const stale = () => gen !== this.generation;
+    let used: { key: string; promise: Promise<Engine> } | undefined;
+    let made = 0;
+    const attempt = async (choice: BackendChoice): Promise<void> => {
+      const engine = await this.engineFor(req.model, choice);
+      used = this.engine;
+      while (this.inFlight) {
+        this.progress('inference', 'Waiting for the previous run to end (onnxruntime cannot stop a run midway)…');
+        await this.inFlight.catch(() => undefined);
+      }
+      if (stale()) return;
+      const how = g.sampling ? `sampling, seed ${g.sampling.seed ?? 0}` : 'greedy';
+      this.progress('inference', `Generating with ${req.model.label} on ${backendLabel(engine.backend)} (${how}, up to ${g.maxNewTokens} tokens)…`, 0);
+      const run = (input: RunInput, options?: RunOptions) => {
+        const running = engine.run(input, options);
+        this.inFlight = running;
+        return running.finally(() => {
+          if (this.inFlight === running) this.inFlight = undefined;
+        });
+      };
+      const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, run }, Array.from(req.ids), { ...g, signal: stop.signal }, (s) => {
+        made++;
+        if (stale()) return stop.abort();
+        this.progress('inference', `Generating: ${s.step + 1} of up to ${g.maxNewTokens} tokens on ${backendLabel(engine.backend)}…`, (s.step + 1) / g.maxNewTokens);
+        this.events.stepped?.(req, s);
+      });
+      if (!stale()) this.events.generated?.(req, steps.map((s) => s.token), why);
+    };
+    try {
+      const choice = await this.placement.backendFor(req.model, req.backend);
+      try {
+        await attempt(choice);
+      } catch (e) {
+        // The GPU failed before any step (a lost device, an unsupported op): WebAssembly generates instead.
+        if (stale() || made > 0 || isNative(choice.backend) || !shouldFallBack(e, choice.backend, req.backend)) throw e;
+        const reason = `WebGPU failed (${(e as Error).message.split('\n')[0]}); using WebAssembly for this model`;
+        this.placement.gpuFailed(req.model.onnxFile, reason);
+        await attempt({ backend: 'wasm', reason });
+      }
+    } catch (e) {
+      if (used && this.engine === used && !(e instanceof EngineError && e.code === 'no-logits')) {
+        this.engine = undefined;
+        void used.promise.then((engine) => engine.dispose()).catch(() => undefined);
+      }
+      if (!stale()) this.events.failed(req, e instanceof Error ? e.message : String(e));
+    } finally {
+      if (this.generating?.stop === stop) this.generating = undefined;
+      if (!stale()) this.active = undefined;
+    }
+  }
+
+  /** Ends generation run `runId` after the step in progress (it reports what it made). */
+  stopGeneration(runId: number): void {
+    if (this.generating?.runId === runId) this.generating.stop.abort();
+  }
+
+  /** A new run or generation supersedes the one in progress (a generation stops after its step); returns its number. */
+  private supersede(): number {
+    this.generating?.stop.abort();
+    return ++this.generation;
+  }
+
+  /**
    * The mechanism of attention outputs `names` (default all) for `req`'s tokens. Runs a second session of the
    * model on WebAssembly whose graph also returns queries, keys, values and scores (they are too
    * large to keep for every run, and the WebGPU session's outputs stay as they are). The session
@@ -229,9 +315,9 @@ export class Runner {
         await previous?.then((e) => e.dispose(), () => undefined);
         if (native) return this.deps.native!.open(req.model, native, true);
         placeModel(req.model.onnxLabel, req.model.footprint, externalSizes(req.model), 'wasm', { backend: 'wasm', reason: 'the mechanism runs on WebAssembly' });
-        const [ort, bytes] = await Promise.all([this.runtimeFor('wasm'), this.bytesFor(req.model)]);
+        const [ort, bytes] = await Promise.all([this.files.runtime('wasm'), this.files.bytes(req.model)]);
         const engine = await this.deps.createEngine(ort, bytes.model, 'wasm', req.model.onnxLabel, { ...engineOptions(req.model, bytes), mechanism: true });
-        if (this.bytes?.file === req.model.onnxFile) this.bytes = undefined;
+        this.files.release(req.model.onnxFile);
         return engine;
       })();
       this.mechanismEngine = { file, promise };
@@ -269,68 +355,14 @@ export class Runner {
       this.progress('model', `Opening ${model.label} in ${backendLabel(backend)}…`);
       return this.timed('session', () => native.open(model, backend, false, queryKeys));
     }
-    const ort = this.runtimeFor(backend);
-    const bytes = this.bytesFor(model);
+    const ort = this.files.runtime(backend);
+    const bytes = this.files.bytes(model);
     const [o, b] = await Promise.all([ort, bytes]);
     await previous?.then((e) => e.dispose(), () => undefined);
     this.progress('model', `Preparing ${model.label} for ${backendLabel(backend)}…`);
     const engine = await this.timed('session', () => this.deps.createEngine(o, b.model, backend, model.onnxLabel, { ...engineOptions(model, b), queryKeys }));
-    // The session has the model now (onnxruntime's worker even took the buffer): do not hold a
-    // second copy of it; another backend for the same model reads it again.
-    if (this.bytes?.file === model.onnxFile) this.bytes = undefined;
+    this.files.release(model.onnxFile);
     return engine;
-  }
-
-  /** The runtime for `backend`: its binary read, then compiled, once; failures are not kept. */
-  private runtimeFor(backend: WebBackend): Promise<OrtModule> {
-    let p = this.runtimes.get(backend);
-    if (!p) {
-      this.progress('runtime', `Loading onnxruntime for ${backendLabel(backend)}…`);
-      p = this.timed('runtime', () => this.deps.readRuntime(backend)).then((binary) => this.timed('compile', () => this.deps.loadOrt(backend, binary)));
-      const made = p;
-      made.catch(() => {
-        if (this.runtimes.get(backend) === made) this.runtimes.delete(backend);
-      });
-      this.runtimes.set(backend, made);
-    }
-    return p;
-  }
-
-  /**
-   * The model's bytes (the ONNX file, then each external data file), read once per model until a
-   * session has them, with progress over all of them; failures are not kept.
-   */
-  private bytesFor(model: ModelDescriptor): Promise<ModelBytes> {
-    const { onnxFile, onnxLabel } = model;
-    if (this.bytes?.file !== onnxFile) {
-      const external = model.externalData ?? [];
-      const externalTotal = external.reduce((s, f) => s + f.bytes, 0);
-      const promise = this.timed('model', async () => {
-        let done = 0;
-        let onnxTotal = 0;
-        const read = (fileId: string, label: string, progress: (loaded: number, total: number) => void) => this.deps.readModel(fileId, label, progress);
-        const report = (label: string) => (loaded: number, total: number) => {
-          if (done === 0) onnxTotal = total;
-          const all = onnxTotal + externalTotal;
-          this.progress('model', `Loading ${label}: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}${external.length > 0 ? ` (${formatBytes(done + loaded)} of ${formatBytes(all)} in all)` : ''}`, all ? (done + loaded) / all : undefined);
-        };
-        const bytes = await read(onnxFile, onnxLabel, report(onnxLabel));
-        done = bytes.byteLength;
-        const externalData: ExternalDataFile[] = [];
-        for (const f of external) {
-          const data = await read(f.fileId, f.path, report(f.path));
-          if (data.byteLength !== f.bytes) throw new EngineError(`${f.path} changed while it was read (${data.byteLength} bytes, expected ${f.bytes}); run again.`, 'corrupt-model');
-          externalData.push({ path: f.path, data });
-          done += data.byteLength;
-        }
-        return { model: bytes, externalData };
-      });
-      this.bytes = { file: onnxFile, promise };
-      promise.catch(() => {
-        if (this.bytes?.promise === promise) this.bytes = undefined;
-      });
-    }
-    return this.bytes.promise;
   }
 
   /**

@@ -350,6 +350,26 @@ export class PanelState {
     this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true, 'editor');
   }
 
+  /**
+   * Shows what token `index` of the run (of its decoder tokens when `decoder`) attends to, as the
+   * generation's step slider asks: on a record whose queries are other tokens, the first record
+   * whose queries are these is shown first.
+   */
+  focusQuery(index: number, decoder: boolean): void {
+    const run = this.s.run;
+    const all = decoder ? run?.request.decoderTokens : run?.request.tokens;
+    if (!all) return;
+    const fits = (r: AttentionRecord) => (decoder ? !r.overInput : r.overInput);
+    if (this.record && !fits(this.record)) {
+      const i = this.s.records.findIndex(fits);
+      if (i >= 0) this.selectRecord(i);
+    }
+    const r = this.record;
+    if (!r || !fits(r)) return;
+    const p = positionOfToken(tokenUnits(r.queryTokens, all), index);
+    this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true, 'keyboard');
+  }
+
   /** Keyboard navigation of the view; true when `key` did something. */
   key(key: string): boolean {
     const r = this.record;

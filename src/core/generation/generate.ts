@@ -96,6 +96,22 @@ export async function generate(engine: GenerationEngine, input: readonly number[
   return { steps, stop: 'max' };
 }
 
+/**
+ * How many tokens a generation may make: `requested`, cut to the positions the model has left
+ * (every new token takes one: the prompt's for a causal model, the decoder's after its start
+ * token), with a notice when cut. `what` names the request in the notice ("--max-new-tokens 400").
+ * Throws when the input leaves no room.
+ */
+export function newTokenLimit(requested: number, promptLength: number, maxPositions: number, encoderDecoder: boolean, what = `${requested} new tokens`): { maxNewTokens: number; notice?: string } {
+  const room = encoderDecoder ? maxPositions - 1 : maxPositions - promptLength;
+  if (room < 1) throw new Error(`the text fills the model's ${maxPositions} positions: no room to generate. Give a shorter text.`);
+  if (requested <= room) return { maxNewTokens: requested };
+  return { maxNewTokens: room, notice: `${what} is more than the ${room} positions left of the model's ${maxPositions}: generating at most ${room}.` };
+}
+
+/** Said when a model names no end-of-sequence token. */
+export const NO_EOS_NOTICE = 'neither generation_config.json nor config.json names an eos_token_id: generating until the maximum.';
+
 function lastRow(l: Logits): Float32Array {
   return l.data.subarray((l.rows - 1) * l.vocab, l.rows * l.vocab);
 }

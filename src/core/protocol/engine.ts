@@ -5,6 +5,7 @@
  * data crosses as typed arrays (transferred, not copied, between threads). Pure.
  */
 import type { AttentionLayer } from '../attention';
+import type { Logits } from '../engine/attentionEngine';
 import type { NativeBackend } from '../backend';
 import type { EngineErrorCode } from '../engine/engineError';
 import type { MechanismLayer } from '../mechanism';
@@ -40,12 +41,16 @@ export interface NativeOpened {
   backend: NativeBackend;
   /** Said once to the user: CUDA asked for and not available, so the CPU runs it. */
   notice?: string;
+  /** The model returns next-token logits (it can generate). */
+  hasLogits?: boolean;
 }
 
 /** Token ids of one run, as the engine takes them. */
 export interface NativeInput {
   ids: Int32Array;
   decoderIds?: Int32Array;
+  /** Also return the next-token logits (`RunOptions.logits`). */
+  logits?: 'last' | 'all';
 }
 
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
@@ -56,6 +61,8 @@ export interface NativeRunResult {
   mechanism?: MechanismLayer[];
   /** With `queryKeys`: the layers kept as queries and keys. */
   queryKeys?: QueryKeyLayer[];
+  /** With `NativeInput.logits`: the next-token logits. */
+  logits?: Logits;
 }
 
 /** Host → worker. `engine` ids are the host's, unique for the life of the extension. */
@@ -73,7 +80,7 @@ export type FromNativeWorker =
 
 /** The buffers of a result, to transfer rather than copy. */
 export function resultBuffers(r: NativeRunResult): ArrayBuffer[] {
-  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data), ...(r.queryKeys ?? []).flatMap((l) => [l.q, l.k])];
+  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data), ...(r.queryKeys ?? []).flatMap((l) => [l.q, l.k]), ...(r.logits ? [r.logits.data] : [])];
   for (const m of r.mechanism ?? []) for (const v of Object.values(m)) if (ArrayBuffer.isView(v)) arrays.push(v);
   // Distinct, whole buffers only: a view into a larger shared buffer is copied instead.
   const buffers = new Set<ArrayBuffer>();

@@ -11,6 +11,8 @@ import type { WeightFootprint } from '../engine/modelWeights';
 import type { NativeAvailability, NativeInput, NativeRunResult } from './engine';
 import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
+import type { Sampling } from '../generation/sampling';
+import type { StopReason } from '../generation/generate';
 
 /** What the webview needs to know about the model it runs. */
 export interface ModelDescriptor {
@@ -60,6 +62,58 @@ export interface RunRequest {
   timing?: { commandAt: number; spans: TimingSpan[]; sentAt: number };
   /** Run B of a comparison: this request is run A, and the panel compares the two. */
   compare?: CompareSide;
+  /** Generate from `ids` (the prompt, or the source of an encoder-decoder model) instead of showing them: steps stream as `generate/didStep`. */
+  generate?: GenerateRequest;
+  /** This run is a generation's final sequence: its steps, for the step slider and the alternatives. */
+  generation?: GenerationRecord;
+}
+
+/** How to generate (`RunRequest.generate`). */
+export interface GenerateRequest {
+  /** Steps at most (already cut to the positions the model has left). */
+  maxNewTokens: number;
+  /** End-of-sequence ids; empty: generate until the maximum. */
+  eos: number[];
+  /** Greedy when absent. */
+  sampling?: Sampling;
+  /** How many of the most probable tokens each step lists. */
+  alternatives: number;
+  /** Encoder-decoder models: the decoder's first token. */
+  decoderStart?: number;
+}
+
+/** A step as the page reports it: ids and probabilities (the host, which has the tokenizer, adds the texts). */
+export interface StepReport {
+  step: number;
+  /** Position of the query that chose the token (in the decoder's tokens for encoder-decoder models). */
+  query: number;
+  token: number;
+  probability: number;
+  /** 1: the most probable token. */
+  rank: number;
+  top: Array<{ id: number; probability: number }>;
+}
+
+/** A generated token with its texts: what the step slider, the hovers and the text list show. */
+export interface GeneratedStep {
+  step: number;
+  query: number;
+  token: { id: number; text: string };
+  probability: number;
+  rank: number;
+  top: Array<{ id: number; text: string; probability: number }>;
+}
+
+/** The generation a run shows (`RunRequest.generation`). */
+export interface GenerationRecord {
+  /** Index of the first generated token in `tokens` (causal models) or `decoderTokens` (encoder-decoder models, 1: after the start token). */
+  first: number;
+  /** The generated tokens are decoder tokens. */
+  decoder: boolean;
+  steps: GeneratedStep[];
+  stop: StopReason;
+  /** The generated text, as the tokenizer decodes it. */
+  output: string;
 }
 
 /** The other side of a comparison: another model on the same text, or the same model on another text. */
@@ -111,8 +165,12 @@ export type ToPanel =
   | { type: 'export/make'; exportId: number; format: ExportFormat }
   /** Stop making an export (the user cancelled); answered with `export/didFail`. */
   | { type: 'export/cancel'; exportId: number }
-  /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available). */
-  | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string }
+  /** Stop the generation of run `runId` after the step in progress (it then reports `generate/didFinish`). */
+  | { type: 'generate/stop'; runId: number }
+  /** The texts of step `step` of run `runId` (reply to `generate/didStep`): the token, the alternatives, the output so far. */
+  | { type: 'generate/didDecode'; runId: number; step: GeneratedStep; output: string }
+  /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available), and whether it returns logits. */
+  | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string; hasLogits?: boolean }
   /**
    * Reply to `engine/run`: the run's first layer (every layer, and the mechanism, when it was asked
    * for), every warning, and how many layers follow in `engine/didRunLayer`s, one each, in order.
@@ -161,6 +219,14 @@ export type FromPanel =
   | { type: 'export/request' }
   /** The panel's Compare button: run Compare Models… on the selection shown. */
   | { type: 'compare/request' }
+  /** The panel's Generate button: run Generate with Attention on the selection shown. */
+  | { type: 'generate/request' }
+  /** A step of generation run `runId` was made (ids only; the host answers with `generate/didDecode`). */
+  | { type: 'generate/didStep'; runId: number; step: StepReport }
+  /** Generation run `runId` ended: the generated ids, and why it ended. The host then shows the whole sequence as a run. */
+  | { type: 'generate/didFinish'; runId: number; tokens: number[]; stop: StopReason }
+  /** The panel's Insert or Copy button: put run `runId`'s generated text into the editor after the selection, or on the clipboard. */
+  | { type: 'generation/use'; runId: number; how: 'insert' | 'copy' }
   /** Request: open model file `onnxFile` (an id the host gave) in the host's native engine; answered with `engine/didOpen` or `engine/didFail`. */
   | { type: 'engine/open'; requestId: number; onnxFile: string; backend: NativeBackend; mechanism: boolean; queryKeys?: boolean }
   /** Request: run an engine `engine/didOpen` named; answered with `engine/didRun` or `engine/didFail`. */

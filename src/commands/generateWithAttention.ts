@@ -1,0 +1,224 @@
+/**
+ * `attentionLens.generateWithAttention`: a causal model continues the selection (an
+ * encoder-decoder model writes an output for it). The host tokenizes and hands the panel a
+ * generation request; the panel generates and reports each step's ids, which the host decodes
+ * for the panel's strip; at the end the host shows the whole sequence as a run with the steps,
+ * and the panel's Insert and Copy buttons put the output in the editor or on the clipboard.
+ * `attentionLens.stopGeneration` stops after the step in progress.
+ */
+import * as vscode from 'vscode';
+import { readSettings } from '../config';
+import { NO_EOS_NOTICE, newTokenLimit } from '../core/generation/generate';
+import type { GeneratedStep, GenerationRecord, StepReport } from '../core/protocol/panel';
+import { wallClock } from '../core/timing';
+import type { TokenInfo } from '../core/tokens';
+import { showError } from '../errorMessages';
+import type { ModelInfo } from '../models/modelFolder';
+import { prepareInputs, truncationNotice } from '../models/prepareInputs';
+import type { ModelTokenizer } from '../models/tokenizer';
+import type { AttentionPanel, AttentionPanels, GenerationMessage, PanelModel } from '../panels/attentionPanel';
+import type { RunDocument, RunRegistry } from '../runs/runRegistry';
+import { selectionSource } from './selectionSource';
+import type { ShowAttention } from './showAttention';
+
+/** Alternatives listed per step. */
+const ALTERNATIVES = 5;
+
+/** A generation in progress, or shown: what the host needs to decode its steps and place its output. */
+interface Generation {
+  runId: number;
+  model: { entry: { id: string; label: string }; info: ModelInfo; panelModel: PanelModel };
+  tokenizer: ModelTokenizer;
+  /** The selection's text and tokens (the source, for an encoder-decoder model). */
+  text: string;
+  tokens: TokenInfo[];
+  document: RunDocument;
+  steps: GeneratedStep[];
+  notice?: string;
+}
+
+/** A shown generation's output, for Insert and Copy. */
+interface Output {
+  generation: Generation;
+  /** The text to insert: the output without a final end-of-sequence token. */
+  insert: string;
+  /** Every token of the sequence, offsets relative to the selection's start (causal models). */
+  tokens?: TokenInfo[];
+}
+
+/** Generates from editor selections: the Generate with Attention command's logic. */
+export class GenerateWithAttention {
+  private active: Generation | undefined;
+  /** The generation run on screen, by run id. */
+  private shown: { runId: number; output: Output } | undefined;
+  private queue = Promise.resolve();
+
+  constructor(private readonly runs: RunRegistry, private readonly show: ShowAttention, private readonly panels: AttentionPanels) {
+    // In order: a step's texts reach the strip before the next step's, and the end after both.
+    panels.onDidGenerate(({ panel, message }) => {
+      this.queue = this.queue.then(() => this.onMessage(panel, message)).catch((e: unknown) => showError(e, true));
+    });
+    // A generation that failed or whose panel closed is over.
+    const over = (run: { id: number; status?: string }) => {
+      if (this.active?.runId !== run.id || run.status === 'running') return;
+      this.active = undefined;
+      void vscode.commands.executeCommand('setContext', 'attentionLens.generating', false);
+    };
+    runs.onDidChange((run) => run.status === 'failed' && over(run));
+    runs.onDidRemove((run) => over({ id: run.id }));
+  }
+
+  /** Starts generating from the selection of `editor` (or the text on screen in the panel). */
+  async run(editor: vscode.TextEditor | undefined): Promise<void> {
+    const commandAt = wallClock();
+    const source = selectionSource(editor, this.runs, 'continue');
+    if (!source) return;
+    const { document, selection } = source;
+    const text = document.getText(selection);
+    const settings = readSettings();
+    let panel: AttentionPanel | undefined;
+    try {
+      const loaded = await this.show.loadModel(settings.model);
+      if (!loaded) return;
+      const { entry, info, model } = loaded;
+      panel = this.panels.createOrShow();
+      panel.prepare(model, settings.backend);
+      const tokenizer = this.show.tokenizer(info.folder);
+      const tokenizeStart = wallClock();
+      const prepared = await prepareInputs(info, tokenizer, text);
+      const limit = newTokenLimit(settings.generation.maxNewTokens, prepared.tokens.length, info.maxPositions, info.encoderDecoder, `attentionLens.generation.maxNewTokens (${settings.generation.maxNewTokens})`);
+      const notices = [truncationNotice(prepared, info.maxPositions), limit.notice, info.eosTokenIds.length === 0 ? NO_EOS_NOTICE.replace(/^n/, 'N') : undefined].filter((n): n is string => !!n);
+      for (const n of notices) void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
+      const runDocument: RunDocument = { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start), length: text.length };
+      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: runDocument, tokens: prepared.tokens });
+      this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text, tokens: prepared.tokens, document: runDocument, steps: [], notice: notices.join(' ') || undefined };
+      void vscode.commands.executeCommand('setContext', 'attentionLens.generating', true);
+      panel.start({
+        runId: run.id,
+        model,
+        backend: settings.backend,
+        text,
+        tokens: prepared.tokens,
+        ids: Int32Array.from(prepared.tokens, (t) => t.id),
+        notice: this.active.notice,
+        maxLinksPerQuery: settings.maxLinksPerQuery,
+        keepWeightsBytes: settings.keepWeightsMB * 1e6,
+        timing: { commandAt, spans: [{ stage: 'tokenize', start: tokenizeStart, end: wallClock() }] },
+        generate: {
+          maxNewTokens: limit.maxNewTokens,
+          eos: [...info.eosTokenIds],
+          ...(settings.generation.sampling ? { sampling: settings.generation.sampling } : {}),
+          alternatives: ALTERNATIVES,
+          ...(info.encoderDecoder ? { decoderStart: info.decoderStartTokenId ?? 0 } : {}),
+        },
+      });
+    } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose();
+      showError(e, true);
+    }
+  }
+
+  /** Stops the generation in progress after its step (what it made is shown). */
+  stop(): void {
+    const panel = this.panels.active;
+    const runId = panel?.generating;
+    if (panel && runId !== undefined) panel.stopGeneration(runId);
+    else void vscode.window.showInformationMessage('Attention Lens: nothing is being generated.');
+  }
+
+  private async onMessage(panel: AttentionPanel, m: GenerationMessage): Promise<void> {
+    if (m.type === 'generation/use') return this.use(m.runId, m.how);
+    const g = this.active;
+    if (!g || g.runId !== m.runId) return;
+    if (m.type === 'generate/didStep') {
+      const step = this.texts(g, m.step);
+      g.steps[step.step] = step;
+      const output = await g.tokenizer.decode(g.steps.map((s) => s.token.id));
+      this.runs.progress(g.runId, `Generated ${g.steps.length} token${g.steps.length === 1 ? '' : 's'}…`);
+      panel.decoded(g.runId, step, output);
+      return;
+    }
+    // generate/didFinish: the whole sequence, shown as a run with its steps.
+    this.active = undefined;
+    void vscode.commands.executeCommand('setContext', 'attentionLens.generating', false);
+    await this.showSequence(panel, g, m.tokens, m.stop);
+  }
+
+  /** A step with the texts of its token and alternatives. */
+  private texts(g: Generation, s: StepReport): GeneratedStep {
+    const text = (id: number) => g.tokenizer.idToToken(id);
+    return { step: s.step, query: s.query, token: { id: s.token, text: text(s.token) }, probability: s.probability, rank: s.rank, top: s.top.map((t) => ({ id: t.id, text: text(t.id), probability: t.probability })) };
+  }
+
+  /** Runs the prompt and the output together in the panel: every view then shows the generated sequence, with the step slider. */
+  private async showSequence(panel: AttentionPanel, g: Generation, generated: number[], stop: GenerationRecord['stop']): Promise<void> {
+    const { info, entry, panelModel } = g.model;
+    const eos = new Set(info.eosTokenIds);
+    const steps = generated.map((id, i) => g.steps[i] ?? this.texts(g, { step: i, query: -1, token: id, probability: NaN, rank: 0, top: [] }));
+    const decoder = info.encoderDecoder;
+    const { text: output, tokens: made } = await g.tokenizer.continuation(generated, decoder ? 0 : g.text.length, (id) => eos.has(id));
+    // The output without a final end-of-sequence token: what Insert and Copy use.
+    const kept = generated.length > 0 && eos.has(generated[generated.length - 1]) ? made.length - 1 : made.length;
+    const insert = kept === made.length ? output : output.slice(0, Math.max(0, (made[kept]?.start ?? 0) - (decoder ? 0 : g.text.length)));
+    const generation: GenerationRecord = { first: decoder ? 1 : g.tokens.length, decoder, steps, stop, output };
+    const settings = readSettings();
+    const startId = info.decoderStartTokenId ?? 0;
+    // Decoder tokens index the output, which is not the run's text: they carry no span.
+    const decoderTokens: TokenInfo[] | undefined = decoder ? [{ id: startId, text: g.tokenizer.idToToken(startId), start: 0, end: 0, special: true }, ...made.map((t) => ({ ...t, start: 0, end: 0, unplaced: true }))] : undefined;
+    const tokens = decoder ? g.tokens : [...g.tokens, ...made];
+    const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: g.document, tokens: g.tokens, generation: { first: generation.first, steps } });
+    this.shown = { runId: run.id, output: { generation: g, insert, ...(decoder ? {} : { tokens }) } };
+    panel.start({
+      runId: run.id,
+      model: panelModel,
+      backend: settings.backend,
+      text: decoder ? g.text : g.text + output,
+      tokens,
+      ids: Int32Array.from(tokens, (t) => t.id),
+      ...(decoderTokens ? { decoderTokens, decoderIds: Int32Array.from(decoderTokens, (t) => t.id) } : {}),
+      notice: g.notice,
+      maxLinksPerQuery: settings.maxLinksPerQuery,
+      keepWeightsBytes: settings.keepWeightsMB * 1e6,
+      generation,
+    });
+  }
+
+  /**
+   * Insert: the output goes right after the selection, when its document has not changed since
+   * (else it goes on the clipboard, and the message says why); the editor's hovers then cover the
+   * generated tokens too. Copy: the clipboard.
+   */
+  private async use(runId: number, how: 'insert' | 'copy'): Promise<void> {
+    const shown = this.shown;
+    if (!shown || shown.runId !== runId) return;
+    const { generation: g, insert, tokens } = shown.output;
+    if (insert.length === 0) return void vscode.window.showInformationMessage('Attention Lens: the generation made no text to use.');
+    if (how === 'copy') {
+      await vscode.env.clipboard.writeText(insert);
+      return void vscode.window.showInformationMessage('Attention Lens: the generated text is on the clipboard.');
+    }
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === g.document.uri);
+    if (!document || document.version !== g.document.version) {
+      await vscode.env.clipboard.writeText(insert);
+      return void vscode.window.showWarningMessage(`Attention Lens: ${document ? 'the document changed' : 'the document was closed'} since the generation started, so the text was not inserted; it is on the clipboard.`);
+    }
+    const at = document.positionAt(g.document.offset + g.document.length);
+    const edit = new vscode.WorkspaceEdit();
+    edit.insert(document.uri, at, insert);
+    if (!(await vscode.workspace.applyEdit(edit))) return void vscode.window.showWarningMessage('Attention Lens: the editor refused the insertion (a read-only document?). Use Copy instead.');
+    this.shown = undefined; // inserted once
+    // The inserted text belongs to the run now: the editor's hovers cover it (causal models, whose output continues the selection).
+    if (tokens && this.runs.get(runId)) {
+      const inDocument = tokens.filter((t) => t.end <= g.text.length + insert.length);
+      this.runs.move(runId, { ...g.document, version: document.version, length: g.document.length + insert.length }, inDocument);
+    }
+  }
+}
+
+/** Registers Generate with Attention and Stop Generating. */
+export function registerGenerateCommands(generate: GenerateWithAttention): vscode.Disposable[] {
+  return [
+    vscode.commands.registerCommand('attentionLens.generateWithAttention', () => generate.run(vscode.window.activeTextEditor)),
+    vscode.commands.registerCommand('attentionLens.stopGeneration', () => generate.stop()),
+  ];
+}
