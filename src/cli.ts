@@ -14,6 +14,7 @@ import { FONT_PX, LIGHT_STYLE, figureTitle, headViewSvg } from './core/figure/he
 import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
+import { inductionScores } from './core/analysis/induction';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { openCliEngine } from './cliEngine';
 import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseGenerateArgs, parseInspectArgs, wantsHelp } from './cliArgs';
@@ -29,7 +30,7 @@ import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder } from './models/modelFolder';
-import { prepareInputs, truncationNotice } from './models/prepareInputs';
+import { inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 async function main(argv: string[]): Promise<void> {
@@ -54,6 +55,9 @@ async function main(argv: string[]): Promise<void> {
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   }, { mechanismOf: only });
+  // Induction scores come from a run on the probe (causal models): one more pass, for --stats only.
+  const probe = args.stats ? await inductionProbeFor(info, tokenizer) : undefined;
+  const induction = probe ? new Map((await engine.run({ ids: probe.ids })).layers.map((l) => [l.name, inductionScores(l, probe)])) : undefined;
   await engine.dispose();
   if (args.timings) {
     const ms = formatMillis;
@@ -65,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
   // Words and hiding once; the aggregates and the statistics both start from these per-head records.
   const base = perHeadRecords(records, run, args);
   const shown = aggregateRecords(base, args.aggregate);
-  const heads = args.stats ? headTable(base, run) : undefined;
+  const heads = args.stats ? headTable(base, run, induction) : undefined;
   // Tokens (or words) as the attention indexes them, after --words and --hide.
   const document = () => runJson({
     model: { folder: info.folder, architecture: info.architecture },
@@ -158,9 +162,13 @@ function formatAttention(records: AttentionRecord[], args: InspectArgs): string[
 /** One row per head: where it is, its statistics and labels (the `--stats` JSON shape). */
 type HeadRow = { kind: string; layer: number; head: number; labels: string[] } & HeadStats;
 
-function headTable(base: AttentionRecord[], run: RunTexts): HeadRow[] {
+function headTable(base: AttentionRecord[], run: RunTexts, induction?: Map<string, Float32Array>): HeadRow[] {
   const stats = allHeadStats(base, categoriesFor(run));
-  return base.flatMap((r, i) => stats[i].map((s, head) => ({ kind: r.source.kind, layer: r.source.layer, head, ...s, labels: headLabels(s).map((l) => l.label) })));
+  return base.flatMap((r, i) => stats[i].map((s, head) => {
+    const score = induction?.get(r.source.name)?.[head];
+    const all = { ...s, induction: score === undefined ? null : score };
+    return { kind: r.source.kind, layer: r.source.layer, head, ...all, labels: headLabels(all).map((l) => l.label) };
+  }));
 }
 
 /** The head table for a terminal: aligned columns, 1-based layer and head numbers. */

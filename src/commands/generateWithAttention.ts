@@ -166,6 +166,7 @@ export class GenerateWithAttention {
     // Decoder tokens index the output, which is not the run's text: they carry no span.
     const decoderTokens: TokenInfo[] | undefined = decoder ? [{ id: startId, text: g.tokenizer.idToToken(startId), start: 0, end: 0, special: true }, ...made.map((t) => ({ ...t, start: 0, end: 0, unplaced: true }))] : undefined;
     const tokens = decoder ? g.tokens : [...g.tokens, ...made];
+    const induction = await this.show.inductionProbe(info);
     const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: g.document, tokens: g.tokens, generation: { first: generation.first, steps } });
     this.shown = { runId: run.id, output: { generation: g, insert, ...(decoder ? {} : { tokens }) } };
     panel.start({
@@ -180,6 +181,7 @@ export class GenerateWithAttention {
       maxLinksPerQuery: settings.maxLinksPerQuery,
       keepWeightsBytes: settings.keepWeightsMB * 1e6,
       generation,
+      ...(induction ? { induction } : {}),
     });
   }
 

@@ -13,7 +13,8 @@ import { showError } from '../errorMessages';
 import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
-import { prepareInputs, truncationNotice } from '../models/prepareInputs';
+import { inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
+import type { InductionProbe } from '../core/analysis/induction';
 import { ModelTokenizer } from '../models/tokenizer';
 import type { NativeEngines } from '../native/nativeEngines';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
@@ -26,6 +27,8 @@ export class ShowAttention {
   private readonly confirmedLarge = new Set<string>();
   /** Notices about model files already shown this session. */
   private readonly noticed = new Set<string>();
+  /** Induction probes by model folder. */
+  private readonly probes = new Map<string, Promise<InductionProbe | undefined>>();
 
   constructor(private readonly runs: RunRegistry, private readonly store: ModelStore, private readonly panels: AttentionPanels, private readonly native: NativeEngines) {}
 
@@ -62,7 +65,7 @@ export class ShowAttention {
       return;
     }
     const settings = readSettings();
-    let entry, info, prepared, panel, model: PanelModel;
+    let entry, info, prepared, panel, model: PanelModel, induction: InductionProbe | undefined;
     let tokenizeStart = 0;
     try {
       const loaded = await this.loadModel(settings.model);
@@ -72,7 +75,9 @@ export class ShowAttention {
       panel = this.panels.createOrShow();
       panel.prepare(model, settings.backend);
       tokenizeStart = wallClock();
+      const probe = this.inductionProbe(info);
       prepared = await prepareInputs(info, this.tokenizer(info.folder), text);
+      induction = await probe;
     } catch (e) {
       if (panel && !panel.hasRun) panel.dispose(); // opened for this run only: no empty panel left behind
       showError(e, true);
@@ -99,7 +104,18 @@ export class ShowAttention {
       maxLinksPerQuery: settings.maxLinksPerQuery,
       keepWeightsBytes: settings.keepWeightsMB * 1e6,
       timing: { commandAt, spans: [tokenized] },
+      ...(induction ? { induction } : {}),
     });
+  }
+
+  /** A causal model's induction probe (see `inductionProbeFor`), made once per model folder. */
+  inductionProbe(info: ModelInfo): Promise<InductionProbe | undefined> {
+    let p = this.probes.get(info.folder);
+    if (!p) {
+      p = inductionProbeFor(info, this.tokenizer(info.folder)).catch(() => undefined);
+      this.probes.set(info.folder, p);
+    }
+    return p;
   }
 
   /**

@@ -2,6 +2,7 @@
  * Turns text into the token ids a model run needs: one home for truncation and the
  * encoder-decoder shift-right, shared by the extension host and the CLI. No vscode import.
  */
+import { type InductionProbe, inductionProbe } from '../core/analysis/induction';
 import type { TokenInfo } from '../core/tokens';
 import { type ModelInfo, ModelFolderError } from './modelFolder';
 import { type ModelTokenizer, shiftRight } from './tokenizer';
@@ -24,6 +25,18 @@ export async function prepareInputs(info: ModelInfo, tokenizer: ModelTokenizer, 
   const targetTokens = target === undefined ? tokens : (await tokenizer.tokenize(target, info.maxPositions)).tokens;
   if (target !== undefined) checkVocabulary(info, targetTokens);
   return { tokens, decoderTokens: shiftRight(targetTokens, startId, tokenizer.idToToken(startId)), truncatedFrom };
+}
+
+/**
+ * The induction probe of a causal model (undefined for others): random ids of its vocabulary
+ * (added tokens and ids past the embedding table left out), after the special tokens its
+ * tokenizer puts before any text (a BOS).
+ */
+export async function inductionProbeFor(info: ModelInfo, tokenizer: ModelTokenizer): Promise<InductionProbe | undefined> {
+  if (!info.causal || info.encoderDecoder) return undefined;
+  const { size, added } = tokenizer.vocabulary();
+  const prefix = (await tokenizer.tokenize('', info.maxPositions)).tokens.filter((t) => t.special).map((t) => t.id);
+  return inductionProbe(Math.min(size, info.vocabSize ?? size), added, info.maxPositions, prefix);
 }
 
 /** A one-line notice for a truncated selection. */

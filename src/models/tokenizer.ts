@@ -76,6 +76,18 @@ export class ModelTokenizer {
     return { text, tokens };
   }
 
+  /** The vocabulary without added tokens, and the ids of the added (special) tokens, from tokenizer.json. */
+  vocabulary(): { size: number; added: Set<number> } {
+    const added = new Set<number>();
+    try {
+      const json = JSON.parse(fs.readFileSync(this.file, 'utf8')) as { added_tokens?: Array<{ id?: unknown }> };
+      for (const t of json.added_tokens ?? []) if (typeof t.id === 'number') added.add(t.id);
+    } catch {
+      /* read when loaded: a file changed since counts as having no added tokens */
+    }
+    return { size: this.tokenizer.getVocabSize(false), added };
+  }
+
   /** The string form of a token id (for labels such as a decoder start token). */
   idToToken(id: number): string {
     return this.tokenizer.idToToken(id) ?? `<${id}>`;

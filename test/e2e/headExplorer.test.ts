@@ -75,6 +75,8 @@ describe('Head explorer', () => {
     await page.mouse.move(grid.x + first + size * 3 + size / 2, grid.y + row2 + size / 2);
     await explorer.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
     expect(await explorer.$eval('#tooltip', (t) => t.textContent)).toMatch(/Layer 2 · head 4[\s\S]*entropy[\s\S]*previous/);
+    // The induction score, measured by the panel on its probe after the first picture (a number, not "–").
+    expect(await explorer.$eval('#tooltip', (t) => t.textContent)).toMatch(/induction\d\.\d{3}/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'head-explorer.png') });
 
     // The panel's own controls update the explorer: solo head 2 there.

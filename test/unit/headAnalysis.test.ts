@@ -5,7 +5,9 @@ import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { maxOverHeads, meanOverHeads, rollout } from '../../src/core/analysis/aggregate';
 import { headLabels, ruleText, LABEL_RULES } from '../../src/core/analysis/headLabels';
 import { headJsDistance, rowJsDistance } from '../../src/core/analysis/headSimilarity';
-import { headStats, isPunctuationSpan, keyCategories } from '../../src/core/analysis/headStats';
+import { STAT_NAMES, headStats, isPunctuationSpan, keyCategories } from '../../src/core/analysis/headStats';
+import { cellStats, withInduction } from '../../src/core/analysis/headGrid';
+import { inductionScores } from '../../src/core/analysis/induction';
 import { hideTokens } from '../../src/core/analysis/hiding';
 import { scopeLabel } from '../../src/core/analysis/summary';
 import { mergeWords, wordRecord } from '../../src/core/analysis/words';
@@ -50,7 +52,7 @@ describe('head statistics', () => {
 
   it('handles a single-token input: no previous or next token, entropy 0', () => {
     const one = rec([[[1]]], [tok('x', 0, 1)]);
-    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null });
+    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null, induction: null });
   });
 
   it('measures attention to earlier occurrences of the same token, over the tokens seen before', () => {
@@ -152,5 +154,28 @@ describe('word level and hiding', () => {
     const h = hideTokens(rec([[[1, 0, 0], [0, 1, 0], [0, 1, 0]]], mid), ['special']);
     expect(rows(h)).toEqual([[1, 0], [0, 0]]);
     expect(rows(hideTokens(rec([[[1, 0, 0], [0, 1, 0], [0, 1, 0]]], mid), ['first']))).toEqual([[1, 0], [1, 0]]);
+  });
+});
+
+describe('induction scores', () => {
+  it('average, per head, the weight from each token of the repeat to the token after its first occurrence, and fill the grid', () => {
+    // Prefix 1, period 2: tokens [bos, a, b, a, b]; the repeat is positions 3 and 4, their targets 2 and 3.
+    const probe = { ids: [0, 5, 6, 5, 6], prefix: 1, period: 2 };
+    const n = 5;
+    const data = new Float32Array(2 * n * n);
+    data[(0 * n + 3) * n + 2] = 1; // head 1: all on the induction target
+    data[(0 * n + 4) * n + 3] = 1;
+    data[(1 * n + 3) * n + 1] = 1; // head 2: on the earlier occurrence itself (a duplicate-token head)
+    data[(1 * n + 4) * n + 2] = 0.5;
+    data[(1 * n + 4) * n + 3] = 0.5;
+    const scores = inductionScores({ heads: 2, queries: n, keys: n, data }, probe);
+    expect(Array.from(scores)).toEqual([1, 0.25]);
+    expect(() => inductionScores({ heads: 1, queries: 4, keys: 4, data: new Float32Array(16) }, probe)).toThrow(/probe has 5 tokens/);
+    const grid = { runId: 1, rows: [{ recordIndex: 0, label: 'Layer 1', section: 'self' as const, heads: 2 }, { recordIndex: 1, label: 'Layer 2', section: 'self' as const, heads: 2 }], size: 1, thumbnails: new Uint8Array(4), stats: new Float32Array(4 * STAT_NAMES.length).fill(NaN) };
+    const filled = withInduction(grid, (row) => (row.recordIndex === 1 ? scores : undefined));
+    expect([0, 1, 2, 3].map((c) => cellStats(filled, c).induction)).toEqual([null, null, 1, 0.25]);
+    expect(headLabels(cellStats(filled, 2)).map((l) => l.label)).toContain('induction');
+    expect(headLabels(cellStats(filled, 3)).map((l) => l.label)).not.toContain('induction');
+    expect(grid.stats.every(Number.isNaN)).toBe(true); // the grid given is left as it was
   });
 });

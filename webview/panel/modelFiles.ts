@@ -3,12 +3,23 @@
  * compiled) and the current model's bytes (the ONNX file and its external data, with progress),
  * until a session has taken them. No DOM; runs under tests with fake dependencies.
  */
-import { EngineError, type ExternalDataFile, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { type EngineOptions, EngineError, type ExternalDataFile, type OrtModule } from '../../src/core/engine/attentionEngine';
 import { type WebBackend, backendLabel } from '../../src/core/backend';
 import type { ModelDescriptor, RunStage } from '../../src/core/protocol/panel';
 import type { TimingStage } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
-import type { ModelBytes, RunnerDeps } from './runner';
+import type { RunnerDeps } from './runner';
+
+/** A model's bytes as the engine takes them: the ONNX file and its external data files. */
+export interface ModelBytes {
+  model: Uint8Array;
+  externalData: ExternalDataFile[];
+}
+
+/** How the engine opens `model`: its external data, where its positions start. */
+export function engineOptions(model: ModelDescriptor, bytes: ModelBytes): EngineOptions {
+  return { externalData: bytes.externalData, firstPosition: model.firstPosition };
+}
 
 export class ModelFiles {
   private readonly runtimes = new Map<WebBackend, Promise<OrtModule>>();

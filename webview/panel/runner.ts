@@ -7,7 +7,7 @@
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, type NativeBackend, type WebBackend, backendLabel, isNative } from '../../src/core/backend';
-import { EngineError, type EngineOptions, type ExternalDataFile, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
+import { EngineError, type EngineOptions, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput, allLayers } from '../../src/core/engine/attentionEngine';
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
@@ -16,7 +16,7 @@ import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../.
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
 import { type GenerationStep, type StopReason, generate } from '../../src/core/generation/generate';
-import { ModelFiles } from './modelFiles';
+import { ModelFiles, engineOptions } from './modelFiles';
 import { Placement, externalSizes, isModelProblem, shouldFallBack } from './placement';
 
 /** The part of `AttentionEngine` the runner uses. */
@@ -38,12 +38,6 @@ export interface BackendChoice {
 
 /** What the machine offers: the backend the setting picks, and the WebGPU adapter's limits when there is an adapter. */
 export type MachineChoice = BackendChoice & { gpu?: GpuCaps };
-
-/** A model's bytes as the engine takes them: the ONNX file and its external data files. */
-export interface ModelBytes {
-  model: Uint8Array;
-  externalData: ExternalDataFile[];
-}
 
 /** What the runner needs from its surroundings (the browser, onnxruntime); fakes in tests. */
 export interface RunnerDeps {
@@ -242,20 +236,9 @@ export class Runner {
     const attempt = async (choice: BackendChoice): Promise<void> => {
       const engine = await this.engineFor(req.model, choice);
       used = this.engine;
-      while (this.inFlight) {
-        this.progress('inference', 'Waiting for the previous run to end (onnxruntime cannot stop a run midway)…');
-        await this.inFlight.catch(() => undefined);
-      }
       if (stale()) return;
-      const how = g.sampling ? `sampling, seed ${g.sampling.seed ?? 0}` : 'greedy';
-      this.progress('inference', `Generating with ${req.model.label} on ${backendLabel(engine.backend)} (${how}, up to ${g.maxNewTokens} tokens)…`, 0);
-      const run = (input: RunInput, options?: RunOptions) => {
-        const running = engine.run(input, options);
-        this.inFlight = running;
-        return running.finally(() => {
-          if (this.inFlight === running) this.inFlight = undefined;
-        });
-      };
+      this.progress('inference', `Generating with ${req.model.label} on ${backendLabel(engine.backend)} (${g.sampling ? `sampling, seed ${g.sampling.seed ?? 0}` : 'greedy'}, up to ${g.maxNewTokens} tokens)…`, 0);
+      const run = async (input: RunInput, options?: RunOptions) => (await this.exclusively(() => engine.run(input, options)))!;
       const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, run }, Array.from(req.ids), { ...g, signal: stop.signal }, (s) => {
         made++;
         if (stale()) return stop.abort();
@@ -371,28 +354,45 @@ export class Runner {
    * the runs waiting only the newest goes (undefined: superseded while waiting).
    */
   private async runOn(engine: Engine, req: RunRequest, stale: () => boolean, queryKeys: boolean): Promise<RunOutput | undefined> {
-    while (this.inFlight) {
-      this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`);
-      await this.inFlight.catch(() => undefined);
-      if (stale()) return undefined;
-    }
     const bytes = queryKeys ? runWeightBytes(req.ids.length, req.model.attention, req.decoderIds?.length) : undefined;
     const kept = queryKeys ? `; keeping queries and keys${bytes ? `, as every layer's weights would take ${formatBytes(bytes)}` : ''}` : '';
-    this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.ids.length.toLocaleString('en-US')} tokens${kept})…`);
-    const start = this.now();
-    const running = engine.run({ ids: req.ids, decoderIds: req.decoderIds });
-    this.inFlight = running;
-    let out: RunOutput;
-    try {
-      out = await running;
-    } finally {
-      if (this.inFlight === running) this.inFlight = undefined;
-    }
+    let start = 0;
+    const out = await this.exclusively(() => {
+      this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.ids.length.toLocaleString('en-US')} tokens${kept})…`);
+      start = this.now();
+      return engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+    }, stale, () => this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`));
+    if (!out) return undefined;
     const end = this.now();
     const inferenceEnd = Math.min(end, start + out.millis);
     this.record('inference', start, inferenceEnd);
     this.record('extraction', inferenceEnd, end);
     return out;
+  }
+
+  /** Every layer of `ids` through the session `req`'s run used, after the run in flight (undefined where that was a long input's, or is gone). */
+  async sideRun(req: RunRequest, ids: readonly number[]): Promise<AttentionLayer[] | undefined> {
+    const e = this.engine;
+    if (!e?.key.startsWith(`${req.model.onnxFile}|`) || e.key.endsWith('|queryKeys')) return undefined;
+    const engine = await e.promise;
+    const out = await this.exclusively(() => engine.run({ ids }));
+    return out && (await allLayers(out)).layers;
+  }
+
+  /** Runs `run` once the run in flight has ended (onnxruntime cannot stop one midway, and queues the others); undefined when `stale` meanwhile. */
+  private async exclusively(run: () => Promise<RunOutput>, stale = () => false, waiting?: () => void): Promise<RunOutput | undefined> {
+    while (this.inFlight) {
+      waiting?.();
+      await this.inFlight.catch(() => undefined);
+      if (stale()) return undefined;
+    }
+    const running = run();
+    this.inFlight = running;
+    try {
+      return await running;
+    } finally {
+      if (this.inFlight === running) this.inFlight = undefined;
+    }
   }
 
   private progress(stage: RunStage, message: string, fraction?: number): void {
@@ -411,9 +411,4 @@ export class Runner {
     this.spans.push({ stage, start, end });
     if (this.spans.length > MAX_SPANS) this.spans.splice(0, this.spans.length - MAX_SPANS);
   }
-}
-
-/** How the engine opens `model`: its external data, where its positions start. */
-function engineOptions(model: ModelDescriptor, bytes: ModelBytes): EngineOptions {
-  return { externalData: bytes.externalData, firstPosition: model.firstPosition };
 }

@@ -119,6 +119,18 @@ export function similarityToHead(records: readonly AttentionRecord[], from: numb
   return out;
 }
 
+/** The grid with each row's induction scores (`scores(row)`: one per head, undefined where not measured), in a new statistics array. */
+export function withInduction(grid: HeadGrid, scores: (row: GridRow) => Float32Array | undefined): HeadGrid {
+  const stats = grid.stats.slice();
+  const column = STAT_NAMES.indexOf('induction');
+  const offsets = cellOffsets(grid.rows);
+  grid.rows.forEach((row, i) => {
+    const s = scores(row);
+    for (let h = 0; h < row.heads; h++) stats[(offsets[i] + h) * STAT_NAMES.length + column] = s?.[h] ?? NaN;
+  });
+  return { ...grid, stats };
+}
+
 /** The statistics of one cell, as `headStats` gave them (NaN back to null). */
 export function cellStats(grid: HeadGrid, cell: number): HeadStats {
   const out = {} as HeadStats;

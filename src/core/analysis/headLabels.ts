@@ -27,6 +27,7 @@ export const LABEL_RULES: readonly LabelRule[] = [
   { label: 'broad', stat: 'entropy', op: '>=', threshold: 0.85, badge: 'B', meaning: 'attention is spread out: normalised entropy at least 0.85' },
   { label: 'local', stat: 'distance', op: '<=', threshold: 2, badge: 'L', meaning: 'attention stays near: mean distance at most 2 tokens' },
   { label: 'duplicate-token', stat: 'duplicate', op: '>=', threshold: 0.5, badge: 'D', meaning: 'a token seen before gives at least half of its attention to its earlier occurrences' },
+  { label: 'induction', stat: 'induction', op: '>=', threshold: 0.4, badge: 'I', meaning: 'on random tokens repeated once, each repeated token gives at least 0.4 of its attention to the token after its first occurrence' },
 ];
 
 /** "previous ≥ 0.5": the rule as a condition. */

@@ -3,15 +3,20 @@
  * Look At?"): entropy, distance, and the share of attention on the previous, next and same
  * token, the first token, special tokens and punctuation; and on earlier occurrences of the
  * query's own token (duplicate-token heads, Wang et al. 2022). Definitions in the README. Pure.
+ * (Induction scores come from a probe sequence: `induction.ts`.)
  */
 import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 
 /** Names of the statistics, in display order. */
-export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate'] as const;
+export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate', 'induction'] as const;
 /** One statistic's name. */
 export type StatName = (typeof STAT_NAMES)[number];
-/** A head's statistics; `null` where undefined (no rows qualify, or positional stats of cross attention). */
+/**
+ * A head's statistics; `null` where undefined (no rows qualify, or positional stats of cross
+ * attention). `induction` is measured on a probe sequence, not on the input (`induction.ts`):
+ * `headStats` leaves it `null` and the probe's run fills it in.
+ */
 export type HeadStats = Record<StatName, number | null>;
 
 /** Per-key categories the statistics need: which keys are special tokens and which are punctuation. */
@@ -133,6 +138,7 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
     special: mean(special, nq),
     punctuation: mean(punct, nq),
     duplicate: positional ? mean(dup, repeated) : null,
+    induction: null,
   };
 }
 

@@ -11,6 +11,7 @@ import type { WeightFootprint } from '../engine/modelWeights';
 import type { NativeAvailability, NativeInput, NativeRunResult } from './engine';
 import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
+import type { InductionProbe } from '../analysis/induction';
 import type { Sampling } from '../generation/sampling';
 import type { StopReason } from '../generation/generate';
 
@@ -66,6 +67,8 @@ export interface RunRequest {
   generate?: GenerateRequest;
   /** This run is a generation's final sequence: its steps, for the step slider and the alternatives. */
   generation?: GenerationRecord;
+  /** A causal model's induction probe: run once per model after the first picture, for the heads' induction scores. */
+  induction?: InductionProbe;
 }
 
 /** How to generate (`RunRequest.generate`). */
