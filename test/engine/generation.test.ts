@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AttentionEngine as Engine, AttentionEngine, allLayers } from '../../src/core/engine/attentionEngine';
+import { type AttentionEngine as Engine, AttentionEngine, type RunInput, type RunOptions, allLayers } from '../../src/core/engine/attentionEngine';
 import { generate } from '../../src/core/generation/generate';
 import { argmax } from '../../src/core/generation/sampling';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
@@ -73,6 +73,58 @@ describe.each(ENGINES)('generation on %s', (_name, open) => {
           for (let h = 0; h < l.heads; h++) expect(a.weights.subarray(h * a.keys, (h + 1) * a.keys).reduce((x, y) => x + y, 0)).toBeCloseTo(1, 4);
         }
       }
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe.each(ENGINES)('incremental generation with a key/value cache on %s', (_name, open) => {
+  // Exports with past inputs (tools/kv-fixtures/make.py): GPT-2 and Llama (grouped-query, RoPE) as
+  // plain PyTorch modules; reference.json holds PyTorch's greedy tokens and rows, from a full pass
+  // at every step.
+  it.each(['gpt2-past', 'llama-past'])('%s: the cache and the re-run give PyTorch’s tokens and rows, and each other’s', async (model) => {
+    const folder = path.join(FIXTURES, 'models', model);
+    const ref = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as { prompt: number[]; steps: Array<{ query: number; token: number; attention: number[][][] }> };
+    const engine = await open(readModelFolder(folder));
+    try {
+      expect(engine.hasPast).toBe(true);
+      const keys: number[] = [];
+      // How many tokens each run was fed: the prompt, then one at a time.
+      const fed: number[] = [];
+      const counting = { hasLogits: engine.hasLogits, hasPast: engine.hasPast, run: (input: RunInput, options?: RunOptions) => (fed.push(input.ids.length), engine.run(input, options)) };
+      const cached = await generate(counting, ref.prompt, { maxNewTokens: ref.steps.length, eos: [] }, (s) => void keys.push(s.attention.map((a) => a.keys)[0]));
+      const rerun = await generate(engine, ref.prompt, { maxNewTokens: ref.steps.length, eos: [], rerun: true });
+      for (const run of [cached, rerun]) {
+        expect(run.steps.map((s) => s.token)).toEqual(ref.steps.map((s) => s.token));
+        for (const [i, s] of run.steps.entries()) {
+          expect(s.query).toBe(ref.steps[i].query);
+          let diff = 0;
+          s.attention.forEach((a, l) => ref.steps[i].attention[l].forEach((row, h) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(a.weights[h * a.keys + k] - w))))));
+          expect(diff).toBeLessThanOrEqual(1e-5);
+        }
+      }
+      // Each step of the cached run saw every key up to its query: the prompt's and the tokens before.
+      expect(keys).toEqual(ref.steps.map((s) => s.query + 1));
+      expect(fed).toEqual([ref.prompt.length, ...ref.steps.slice(1).map(() => 1)]);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('continues a run from its cache: one new token attends over every key', async () => {
+    const folder = path.join(FIXTURES, 'models', 'gpt2-past');
+    const engine = await open(readModelFolder(folder));
+    try {
+      const first = await engine.run({ ids: [5, 6, 7] }, { cache: true });
+      expect(first.cache!.length).toBe(3);
+      const next = await engine.run({ ids: [8], past: first.cache }, { cache: true, logits: 'last' });
+      expect(next.cache!.length).toBe(4);
+      expect(next.layers.map((l) => [l.queries, l.keys])).toEqual([[1, 4], [1, 4]]);
+      const whole = await engine.run({ ids: [5, 6, 7, 8] });
+      const last = whole.layers[1];
+      const row = Array.from(last.data.subarray(3 * 4, 4 * 4));
+      expect(Array.from(next.layers[1].data.subarray(0, 4)).map((v, i) => Math.abs(v - row[i]) < 1e-5)).toEqual([true, true, true, true]);
     } finally {
       await engine.dispose();
     }

@@ -24,8 +24,9 @@ export interface Engine {
   readonly backend: Backend;
   /** Why it runs elsewhere than asked (the native engine's CUDA missing), said with the backend. */
   readonly notice?: string;
-  /** The model returns next-token logits (it can generate). */
+  /** The model returns next-token logits (it can generate); it takes a key/value cache (it generates incrementally). */
   readonly hasLogits?: boolean;
+  readonly hasPast?: boolean;
   run(input: RunInput, options?: RunOptions): Promise<RunOutput>;
   dispose(): Promise<void>;
 }
@@ -239,7 +240,7 @@ export class Runner {
       if (stale()) return;
       this.progress('inference', `Generating with ${req.model.label} on ${backendLabel(engine.backend)} (${g.sampling ? `sampling, seed ${g.sampling.seed ?? 0}` : 'greedy'}, up to ${g.maxNewTokens} tokens)…`, 0);
       const run = async (input: RunInput, options?: RunOptions) => (await this.exclusively(() => engine.run(input, options)))!;
-      const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, run }, Array.from(req.ids), { ...g, signal: stop.signal }, (s) => {
+      const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, hasPast: engine.hasPast, run }, Array.from(req.ids), { ...g, signal: stop.signal }, (s) => {
         made++;
         if (stale()) return stop.abort();
         this.progress('inference', `Generating: ${s.step + 1} of up to ${g.maxNewTokens} tokens on ${backendLabel(engine.backend)}…`, (s.step + 1) / g.maxNewTokens);

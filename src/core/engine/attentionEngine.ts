@@ -17,7 +17,7 @@ import type { QueryKeyOutputs } from './queryKeySurgery';
 import { type ExternalBytes, bytesOfFiles } from './mechanismGraph';
 import { weightFootprint } from './modelWeights';
 import { type ModelScan, bytesSource, scanModel } from './onnxScan';
-import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds } from './inputFeeds';
+import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds, isPastInput } from './inputFeeds';
 import { MEMORY, type ExternalSource, firstLine, openSession } from './session';
 
 export { EngineError, type EngineErrorCode } from './engineError';
@@ -31,6 +31,20 @@ export interface RunInput {
   decoderIds?: ArrayLike<number>;
   /** The input's attention mask (0: a padding token no query sees); all ones when absent. */
   attentionMask?: ArrayLike<number>;
+  /**
+   * A previous run's key/value cache (`RunOptions.cache`): `ids` continue it, so each attention
+   * has `ids.length` queries over `past.length + ids.length` keys. Decoder-only models with past
+   * inputs (`AttentionEngine.hasPast`).
+   */
+  past?: KvCache;
+}
+
+/** A run's key/value cache: its `present.*` outputs, fed back as `past_key_values.*`. Opaque outside the engine. */
+export interface KvCache {
+  /** The positions it holds. */
+  readonly length: number;
+  /** The tensors, by the input name they feed. */
+  readonly tensors: ReadonlyMap<string, unknown>;
 }
 
 /** Layers read after the first picture, and their warnings. */
@@ -60,6 +74,8 @@ export interface RunOutput {
   queryKeys?: QueryKeyLayer[];
   /** With `RunOptions.logits`: the next-token logits. */
   logits?: Logits;
+  /** With `RunOptions.cache`: the key/value cache after this run. */
+  cache?: KvCache;
 }
 
 /** One external data file of a model: its location as the graph names it, and its bytes. */
@@ -104,6 +120,8 @@ export interface RunOptions {
    * Only for models with a `logits` output (`AttentionEngine.hasLogits`).
    */
   logits?: 'last' | 'all';
+  /** Also return the key/value cache (`RunOutput.cache`), to continue from with `RunInput.past`. */
+  cache?: boolean;
 }
 
 /** Next-token logits of a run: `rows` positions (the last ones) × `vocab`, row-major, float32. */
@@ -123,7 +141,7 @@ export async function allLayers(out: RunOutput): Promise<MoreLayers> {
 function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, number] {
   const n = input.ids.length;
   const d = input.decoderIds?.length ?? n;
-  return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, n];
+  return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, (input.past?.length ?? 0) + n];
 }
 
 /**
@@ -248,12 +266,19 @@ export class AttentionEngine {
     return this.session.outputNames.includes(LOGITS);
   }
 
+  /** Whether the model takes a key/value cache (`past_key_values.*` inputs, `present.*` outputs): it can continue a run incrementally. */
+  get hasPast(): boolean {
+    return !this.session.inputNames.includes('decoder_input_ids') && this.session.inputNames.some(isPastInput) && this.session.outputNames.some((n) => n.startsWith(PRESENT));
+  }
+
   /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
   async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
+    if ((input.past || options.cache) && !this.hasPast) throw new EngineError('This export takes no key/value cache (past_key_values inputs and present outputs).', 'unknown-input');
     if (options.logits && !this.hasLogits) throw new EngineError(`The model has no ${LOGITS} output (outputs: ${this.session.outputNames.join(', ')}): it shows attention but cannot generate. Export it with its language-model head (optimum's text-generation task).`, 'no-logits');
     const feeds = inputFeeds(this.ort, this.session, input, this.firstPosition);
     const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
-    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs), ...(options.logits ? [LOGITS] : [])];
+    const presents = options.cache ? this.session.outputNames.filter((n) => n.startsWith(PRESENT)) : [];
+    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs), ...(options.logits ? [LOGITS] : []), ...presents];
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
@@ -273,6 +298,7 @@ export class AttentionEngine {
     try {
       const out = await this.collect(results, input, millis);
       if (options.logits) out.logits = await logitsOf(results[LOGITS], options.logits);
+      if (options.cache) out.cache = { length: (input.past?.length ?? 0) + input.ids.length, tensors: new Map(presents.map((n) => [`past_key_values.${n.slice(PRESENT.length)}`, results[n]])) };
       if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input), this.halfPrecision, input.attentionMask);
       return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
@@ -355,6 +381,9 @@ export class AttentionEngine {
   }
 
 }
+
+/** Outputs of the key/value cache: `present.N.key` feeds `past_key_values.N.key` of the next run. */
+const PRESENT = 'present.';
 
 /** The name of a language model's next-token logits output ([batch, positions, vocabulary]). */
 const LOGITS = 'logits';

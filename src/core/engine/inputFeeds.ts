@@ -18,6 +18,11 @@ export const DECODER_EXTRAS = new Set(['num_logits_to_keep', 'logits_to_keep', '
 const PAST = /^past_key_values\.\d+\.(?:(?:encoder|decoder)\.)?(?:key|value)$/;
 const USE_CACHE = 'use_cache_branch';
 
+/** Whether input `name` is a key/value cache input. */
+export function isPastInput(name: string): boolean {
+  return PAST.test(name);
+}
+
 /** Whether Attention Lens knows what to feed input `name`. */
 export function canFill(name: string): boolean {
   return ENCODER_INPUTS.has(name) || DECODER_INPUTS.has(name) || DECODER_EXTRAS.has(name) || PAST.test(name) || name === USE_CACHE;
@@ -27,6 +32,8 @@ export function canFill(name: string): boolean {
 export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input: RunInput, firstPosition = 0): Record<string, Ort.Tensor> {
   const { Tensor } = ort;
   const n = input.ids.length;
+  // With a cache, `ids` continue it: positions and the mask cover the cached ones too.
+  const past = input.past?.length ?? 0;
   const int64 = (values: ArrayLike<number>) => new Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(v)), [1, values.length]);
   const filled = (len: number, f: (i: number) => number) => int64(Array.from({ length: len }, (_, i) => f(i)));
   const dec = input.decoderIds;
@@ -34,15 +41,15 @@ export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input:
   for (const name of session.inputNames) {
     switch (name) {
       case 'input_ids': feeds[name] = int64(input.ids); break;
-      case 'attention_mask': feeds[name] = input.attentionMask ? int64(input.attentionMask) : filled(n, () => 1); break;
+      case 'attention_mask': feeds[name] = input.attentionMask ? int64(input.attentionMask) : filled(past + n, () => 1); break;
       case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
-      case 'position_ids': feeds[name] = filled(n, (i) => i + firstPosition); break;
+      case 'position_ids': feeds[name] = filled(n, (i) => past + i + firstPosition); break;
       case 'num_logits_to_keep':
       case 'logits_to_keep':
         feeds[name] = new Tensor('int64', BigInt64Array.of(1n), declaredRank(session, name) === 0 ? [] : [1]);
         break;
-      case 'seqlens_k': feeds[name] = new Tensor('int32', Int32Array.of(n - 1), [1]); break;
-      case 'total_sequence_length': feeds[name] = new Tensor('int32', Int32Array.of(n), declaredRank(session, name) === 0 ? [] : [1]); break;
+      case 'seqlens_k': feeds[name] = new Tensor('int32', Int32Array.of(past + n - 1), [1]); break;
+      case 'total_sequence_length': feeds[name] = new Tensor('int32', Int32Array.of(past + n), declaredRank(session, name) === 0 ? [] : [1]); break;
       case 'decoder_input_ids':
       case 'decoder_attention_mask':
       case 'decoder_position_ids': {
@@ -51,10 +58,10 @@ export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input:
         break;
       }
       case USE_CACHE:
-        feeds[name] = new Tensor('bool', [false], [1]);
+        feeds[name] = new Tensor('bool', [past > 0], [1]);
         break;
       default:
-        if (PAST.test(name)) feeds[name] = emptyPast(ort, session, name);
+        if (PAST.test(name)) feeds[name] = input.past ? cached(input, name) : emptyPast(ort, session, name);
     }
   }
   return feeds;
@@ -64,6 +71,13 @@ export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input:
 function declaredRank(session: Ort.InferenceSession, name: string): number | undefined {
   const meta = session.inputMetadata.find((m) => m.name === name);
   return meta && meta.isTensor ? meta.shape.length : undefined;
+}
+
+/** The cache's tensor for input `name`. */
+function cached(input: RunInput, name: string): Ort.Tensor {
+  const t = input.past?.tensors.get(name);
+  if (!t) throw new EngineError(`The key/value cache has no ${name}: it belongs to another model.`, 'unknown-input');
+  return t as Ort.Tensor;
 }
 
 /** A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared. */

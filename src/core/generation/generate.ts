@@ -5,18 +5,22 @@
  * decoder's self-attention row and its cross-attention row over the source), with the
  * next-token probabilities (the chosen token's, its rank, the most probable ones).
  *
- * This runs the growing sequence again at each step (any export with logits works this way; a
- * causal model's rows at earlier positions do not change as the sequence grows, so each step's
- * row is the full run's row at that position). Pure: the engine is passed in.
+ * A decoder-only export with a key/value cache (`past_key_values.*` inputs) runs incrementally:
+ * the prompt once, then each new token alone, fed the cache of the run before. Any other export
+ * with logits runs the growing sequence again at each step. Both give the same rows: a causal
+ * model's rows at earlier positions do not change as the sequence grows, so each step's row is
+ * the full run's row at that position. Pure: the engine is passed in.
  */
 import type { AttentionKind } from '../attention';
-import { type Logits, type RunInput, type RunOptions, type RunOutput, allLayers } from '../engine/attentionEngine';
+import { type KvCache, type Logits, type RunInput, type RunOptions, type RunOutput, allLayers } from '../engine/attentionEngine';
 import { EngineError } from '../engine/engineError';
 import { type Sampling, type TokenProbability, alternatives, chooseToken, seededRandom } from './sampling';
 
 /** What generation needs of an engine. */
 export interface GenerationEngine {
   readonly hasLogits: boolean;
+  /** The export takes a key/value cache: generation runs incrementally (absent: it does not). */
+  readonly hasPast?: boolean;
   run(input: RunInput, options?: RunOptions): Promise<RunOutput>;
 }
 
@@ -33,6 +37,8 @@ export interface GenerateOptions {
   decoderStart?: number;
   /** Checked before each step: when aborted, generation ends after the steps made ("stopped"). */
   signal?: AbortSignal;
+  /** Run the growing sequence again at each step even where the export has a key/value cache. */
+  rerun?: boolean;
 }
 
 /** One attention row of a step: `weights` is [heads][keys] (keys: the query's position + 1, or the source's tokens for cross attention). */
@@ -70,19 +76,22 @@ export async function generate(engine: GenerationEngine, input: readonly number[
   const random = seededRandom(options.sampling?.seed ?? 0);
   const encoderDecoder = options.decoderStart !== undefined;
   const sequence = encoderDecoder ? [options.decoderStart!] : [...input];
+  const incremental = !encoderDecoder && !options.rerun && engine.hasPast === true;
+  let past: KvCache | undefined;
   const steps: GenerationStep[] = [];
   for (let step = 0; step < options.maxNewTokens; step++) {
     if (options.signal?.aborted) return { steps, stop: 'stopped' };
-    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: sequence } : { ids: sequence };
-    const out = await engine.run(run, { logits: 'last' });
+    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: sequence } : past ? { ids: sequence.slice(past.length), past } : { ids: sequence };
+    const out = await engine.run(run, { logits: 'last', ...(incremental ? { cache: true } : {}) });
+    past = out.cache;
     const query = sequence.length - 1;
     const { layers } = await allLayers(out);
     const attention = layers.filter((l) => l.kind !== 'encoder').map((l): StepAttention => {
-      // The row of the last query, every head: keys up to it (self) or the whole source (cross).
-      const keys = l.kind === 'cross' ? l.keys : query + 1;
-      const weights = new Float32Array(l.heads * keys);
-      for (let h = 0; h < l.heads; h++) weights.set(l.data.subarray((h * l.queries + query) * l.keys, (h * l.queries + query) * l.keys + keys), h * keys);
-      return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, keys, weights };
+      // The row of the last query (the run's last), every head: every key up to it (self), or the whole source (cross).
+      const row = l.queries - 1;
+      const weights = new Float32Array(l.heads * l.keys);
+      for (let h = 0; h < l.heads; h++) weights.set(l.data.subarray((h * l.queries + row) * l.keys, (h * l.queries + row + 1) * l.keys), h * l.keys);
+      return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, keys: l.keys, weights };
     });
     const logits = lastRow(out.logits!);
     const token = chooseToken(logits, options.sampling, random);
