@@ -6,8 +6,9 @@ import { maxOverHeads, meanOverHeads, rollout } from '../../src/core/analysis/ag
 import { headLabels, ruleText, LABEL_RULES } from '../../src/core/analysis/headLabels';
 import { headJsDistance, rowJsDistance } from '../../src/core/analysis/headSimilarity';
 import { STAT_NAMES, headStats, isPunctuationSpan, keyCategories } from '../../src/core/analysis/headStats';
-import { cellStats, withInduction } from '../../src/core/analysis/headGrid';
+import { cellStats, withStatistic } from '../../src/core/analysis/headGrid';
 import { inductionScores } from '../../src/core/analysis/induction';
+import { retrievalScores } from '../../src/core/analysis/retrieval';
 import { hideTokens } from '../../src/core/analysis/hiding';
 import { scopeLabel } from '../../src/core/analysis/summary';
 import { mergeWords, wordRecord } from '../../src/core/analysis/words';
@@ -52,7 +53,7 @@ describe('head statistics', () => {
 
   it('handles a single-token input: no previous or next token, entropy 0', () => {
     const one = rec([[[1]]], [tok('x', 0, 1)]);
-    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null, induction: null });
+    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null, induction: null, retrieval: null });
   });
 
   it('measures attention to earlier occurrences of the same token, over the tokens seen before', () => {
@@ -172,10 +173,32 @@ describe('induction scores', () => {
     expect(Array.from(scores)).toEqual([1, 0.25]);
     expect(() => inductionScores({ heads: 1, queries: 4, keys: 4, data: new Float32Array(16) }, probe)).toThrow(/probe has 5 tokens/);
     const grid = { runId: 1, rows: [{ recordIndex: 0, label: 'Layer 1', section: 'self' as const, heads: 2 }, { recordIndex: 1, label: 'Layer 2', section: 'self' as const, heads: 2 }], size: 1, thumbnails: new Uint8Array(4), stats: new Float32Array(4 * STAT_NAMES.length).fill(NaN) };
-    const filled = withInduction(grid, (row) => (row.recordIndex === 1 ? scores : undefined));
+    const filled = withStatistic(grid, 'induction', (row) => (row.recordIndex === 1 ? scores : undefined));
     expect([0, 1, 2, 3].map((c) => cellStats(filled, c).induction)).toEqual([null, null, 1, 0.25]);
     expect(headLabels(cellStats(filled, 2)).map((l) => l.label)).toContain('induction');
     expect(headLabels(cellStats(filled, 3)).map((l) => l.label)).not.toContain('induction');
     expect(grid.stats.every(Number.isNaN)).toBe(true); // the grid given is left as it was
+  });
+});
+
+describe('retrieval scores', () => {
+  it('count, per head, the copying steps whose strongest key is an earlier occurrence of the token written', () => {
+    // Sequence a b c a b: steps chose "a" at query 2 (a copy: a is at 0) and "b" at query 3 (b is at 1), "x" at query 4 (no copy).
+    const ids = [7, 8, 9, 7, 8];
+    const steps = [{ query: 2, token: 7 }, { query: 3, token: 8 }, { query: 4, token: 99 }];
+    const n = 5;
+    const data = new Float32Array(2 * n * n);
+    const row = (h: number, q: number, w: number[]) => w.forEach((v, k) => (data[(h * n + q) * n + k] = v));
+    row(0, 2, [0.6, 0.3, 0.1]); // head 1 looks at the a it copies…
+    row(0, 3, [0.1, 0.7, 0.1, 0.1]); // …and at the b
+    row(1, 2, [0.2, 0.2, 0.6]); // head 2 looks at the token before
+    row(1, 3, [0.1, 0.8, 0.05, 0.05]); // but once at the b
+    expect(Array.from(retrievalScores({ heads: 2, queries: n, keys: n, data }, ids, steps))).toEqual([1, 0.5]);
+    // No step writes a token of its context: not measured.
+    expect(Array.from(retrievalScores({ heads: 2, queries: n, keys: n, data }, ids, [steps[2]])).every(Number.isNaN)).toBe(true);
+    const grid = { runId: 1, rows: [{ recordIndex: 0, label: 'Layer 1', section: 'self' as const, heads: 2 }], size: 1, thumbnails: new Uint8Array(2), stats: new Float32Array(2 * STAT_NAMES.length).fill(NaN) };
+    const filled = withStatistic(grid, 'retrieval', () => retrievalScores({ heads: 2, queries: n, keys: n, data }, ids, steps));
+    expect(headLabels(cellStats(filled, 0)).map((l) => l.label)).toContain('retrieval');
+    expect(cellStats(filled, 1).retrieval).toBe(0.5);
   });
 });

@@ -1,7 +1,6 @@
 /** The attention panel's page root: composes the state, the runner, the views and the controls. */
 import { headLabels } from '../../src/core/analysis/headLabels';
-import { type HeadGrid, cellOffsets, cellStats, similarityToHead, withInduction } from '../../src/core/analysis/headGrid';
-import { inductionScores } from '../../src/core/analysis/induction';
+import { cellOffsets, cellStats, similarityToHead } from '../../src/core/analysis/headGrid';
 import { comparedSummary, summarize } from '../../src/core/analysis/summary';
 import { tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { assertNever } from '../../src/core/protocol/common';
@@ -26,6 +25,7 @@ import { Toolbar } from './toolbar';
 import { Exporter } from './exporter';
 import { GenerationStrip } from './generationStrip';
 import { MechanismPane } from './mechanismPane';
+import { MeasuredStatistics } from './measuredStats';
 
 /** Messages of a file the page could not fetch (the browsers' wordings). */
 const FETCH_FAILURE = /Failed to fetch|NetworkError|Load failed|Importing a module script failed|error loading dynamically imported module/i;
@@ -172,29 +172,7 @@ const exporter = new Exporter({
 });
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
 
-/** Induction scores by model file (one run of the probe each), by attention output name; grids that have them. */
-const measuredInduction = new Map<string, Promise<Map<string, Float32Array> | undefined>>();
-const induced = new WeakSet<HeadGrid>();
-
-/** Adds the induction scores of the run's model to the grid on screen, running the probe on the run's session once per model. */
-function addInduction(): void {
-  const { run, grid, base } = state.snapshot;
-  const probe = run?.request.induction;
-  if (!run || !probe || !grid || induced.has(grid) || run.onDemand) return;
-  const file = run.request.model.onnxFile;
-  let scores = measuredInduction.get(file);
-  if (!scores) {
-    scores = runner.sideRun(run.request, probe.ids).then((layers) => layers && new Map(layers.filter((l) => l.kind === 'self').map((l) => [l.name, inductionScores(l, probe)])), () => undefined);
-    measuredInduction.set(file, scores);
-    void scores.then((m) => m || measuredInduction.delete(file)); // not measured (a long input's session): try with the next run
-  }
-  void scores.then((m) => {
-    if (!m || state.snapshot.grid !== grid) return;
-    const withScores = withInduction(grid, (row) => m.get(base[row.recordIndex]?.source.name ?? ''));
-    induced.add(withScores);
-    state.setGrid(withScores);
-  });
-}
+const measuredStats = new MeasuredStatistics(state, (req, ids) => runner.sideRun(req, ids));
 
 /** A translation's sequence waiting for its cross-attention layers (they may arrive after the first picture). */
 let crossFor: RunRequest | undefined;
@@ -345,7 +323,7 @@ state.onDidChange((change: Change) => {
         .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
-    if (change === 'grid') addInduction();
+    if (change === 'grid') measuredStats.update();
     // After this task: layers decoded or computed for a pass are let go by then.
     if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') setTimeout(showMemory, 0);
   }

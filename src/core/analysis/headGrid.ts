@@ -5,7 +5,7 @@
  */
 import type { AttentionKind, AttentionRecord } from '../attention';
 import { headJsDistance } from './headSimilarity';
-import { type HeadStats, type KeyCategories, STAT_NAMES, headStats } from './headStats';
+import { type HeadStats, type KeyCategories, STAT_NAMES, type StatName, headStats } from './headStats';
 
 /** Thumbnail side, in cells of the pooled matrix; the explorer pools further to its pixels. */
 export const THUMBNAIL_SIZE = 64;
@@ -119,10 +119,14 @@ export function similarityToHead(records: readonly AttentionRecord[], from: numb
   return out;
 }
 
-/** The grid with each row's induction scores (`scores(row)`: one per head, undefined where not measured), in a new statistics array. */
-export function withInduction(grid: HeadGrid, scores: (row: GridRow) => Float32Array | undefined): HeadGrid {
+/**
+ * The grid with statistic `name` of each row from `scores(row)` (one per head; undefined or NaN
+ * where not measured), in a new statistics array: the statistics measured apart from the input's
+ * (induction on a probe, retrieval from a generation).
+ */
+export function withStatistic(grid: HeadGrid, name: StatName, scores: (row: GridRow) => ArrayLike<number> | undefined): HeadGrid {
   const stats = grid.stats.slice();
-  const column = STAT_NAMES.indexOf('induction');
+  const column = STAT_NAMES.indexOf(name);
   const offsets = cellOffsets(grid.rows);
   grid.rows.forEach((row, i) => {
     const s = scores(row);

@@ -28,6 +28,7 @@ export const LABEL_RULES: readonly LabelRule[] = [
   { label: 'local', stat: 'distance', op: '<=', threshold: 2, badge: 'L', meaning: 'attention stays near: mean distance at most 2 tokens' },
   { label: 'duplicate-token', stat: 'duplicate', op: '>=', threshold: 0.5, badge: 'D', meaning: 'a token seen before gives at least half of its attention to its earlier occurrences' },
   { label: 'induction', stat: 'induction', op: '>=', threshold: 0.4, badge: 'I', meaning: 'on random tokens repeated once, each repeated token gives at least 0.4 of its attention to the token after its first occurrence' },
+  { label: 'retrieval', stat: 'retrieval', op: '>=', threshold: 0.5, badge: 'R', meaning: 'in a generation, when the token written was already in the text, the head looked hardest at that earlier occurrence at least half of the time' },
 ];
 
 /** "previous ≥ 0.5": the rule as a condition. */

@@ -9,13 +9,13 @@ import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 
 /** Names of the statistics, in display order. */
-export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate', 'induction'] as const;
+export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate', 'induction', 'retrieval'] as const;
 /** One statistic's name. */
 export type StatName = (typeof STAT_NAMES)[number];
 /**
  * A head's statistics; `null` where undefined (no rows qualify, or positional stats of cross
- * attention). `induction` is measured on a probe sequence, not on the input (`induction.ts`):
- * `headStats` leaves it `null` and the probe's run fills it in.
+ * attention). `induction` is measured on a probe sequence, not on the input (`induction.ts`), and
+ * `retrieval` from a generation's steps (`retrieval.ts`): `headStats` leaves them `null`.
  */
 export type HeadStats = Record<StatName, number | null>;
 
@@ -139,6 +139,7 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
     punctuation: mean(punct, nq),
     duplicate: positional ? mean(dup, repeated) : null,
     induction: null,
+    retrieval: null,
   };
 }
 
