@@ -15,6 +15,7 @@ import { monospaceMeasure } from './core/figure/svg';
 import { LABEL_RULES, headLabels, ruleText } from './core/analysis/headLabels';
 import { type HeadStats, STAT_NAMES, allHeadStats } from './core/analysis/headStats';
 import { inductionScores } from './core/analysis/induction';
+import { predictedLabels, predictionText } from './core/classification';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { openCliEngine } from './cliEngine';
 import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseGenerateArgs, parseInspectArgs, wantsHelp } from './cliArgs';
@@ -51,10 +52,12 @@ async function main(argv: string[]): Promise<void> {
   const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism }, (line) => process.stderr.write(`warning: ${line}\n`));
   const sessionAt = performance.now();
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
-  const { layers, millis, warnings, mechanism } = await engine.run({
+  const { layers, millis, warnings, mechanism, logits } = await engine.run({
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
-  }, { mechanismOf: only });
+  }, { mechanismOf: only, ...(info.labels && engine.hasLogits ? { logits: 'last' as const } : {}) });
+  // A classifier (id2label, logits of one row): its prediction.
+  const prediction = info.labels && predictedLabels(logits, info.labels);
   // Induction scores come from a run on the probe (causal models): one more pass, for --stats only.
   const probe = args.stats ? await inductionProbeFor(info, tokenizer) : undefined;
   const induction = probe ? new Map((await engine.run({ ids: probe.ids })).layers.map((l) => [l.name, inductionScores(l, probe)])) : undefined;
@@ -81,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
     heads,
     mechanism,
     warnings,
+    prediction,
   });
   if (args.export) {
     // Ctrl+C while writing: stop, leave no partial file, exit 130 as shells expect.
@@ -114,6 +118,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.export) return;
   const lines = [`${info.architecture} · ${prepared.tokens.length} tokens · ${layers.length} attention outputs (${shown.map((r) => r.label).join(', ')}) · ${engine.backend} · ${millis.toFixed(0)} ms`, ''];
+  if (prediction) lines.push(`predicted: ${predictionText(prediction)}`, '');
   lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
   await writeOut(lines.join('\n') + '\n');

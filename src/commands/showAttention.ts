@@ -137,6 +137,7 @@ export class ShowAttention {
       id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel, causal: info.causal,
       external: info.external, footprint: info.footprint, firstPosition: info.firstPosition, wasmOnly: wasmOnlyReason(info.ops),
       ...(info.layers && info.heads ? { attention: { layers: info.layers, heads: info.heads } } : {}),
+      ...(info.labels ? { labels: info.labels } : {}),
     };
     return { entry, info, model };
   }

@@ -32,6 +32,8 @@ export interface ModelInfo {
   heads?: number;
   /** `config.vocab_size`: token ids must stay below it. */
   vocabSize?: number;
+  /** A classifier's labels by class index (`config.id2label`); a model whose logits are one row of this many gives predictions. */
+  labels?: string[];
   /** Size of the .onnx file itself. */
   onnxBytes: number;
   /** The external data files its graph names (none for a single-file model). */
@@ -44,6 +46,20 @@ export interface ModelInfo {
   firstPosition: number;
   /** Worth saying, not stopping for (a config that disagrees with the graph). */
   notices: string[];
+}
+
+/** `config.id2label` as a list by class index (`{"0": "NEGATIVE", "1": "POSITIVE"}`), when it names every index from 0. */
+function labelsOf(config: Record<string, unknown>): { labels?: string[] } {
+  const map = config.id2label;
+  if (!map || typeof map !== 'object') return {};
+  const entries = Object.entries(map as Record<string, unknown>);
+  const labels: string[] = [];
+  for (const [k, v] of entries) {
+    const i = Number(k);
+    if (!Number.isInteger(i) || i < 0 || i >= entries.length || typeof v !== 'string') return {};
+    labels[i] = v;
+  }
+  return labels.length > 0 && labels.every((l) => l !== undefined) ? { labels } : {};
 }
 
 const CAUSAL_TYPES = new Set([
@@ -191,6 +207,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     layers: num(config.num_hidden_layers) ?? num(config.n_layer) ?? num(config.num_layers),
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
     vocabSize: num(config.vocab_size),
+    ...labelsOf(config),
     onnxBytes: fs.statSync(onnxPath).size,
     external: files.external,
     footprint: files.footprint,

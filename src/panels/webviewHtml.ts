@@ -95,6 +95,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <div id="gen-detail" class="gen-detail"></div>
   </section>
   <div id="notice" class="notice" hidden></div>
+  <div id="prediction" class="prediction" role="status" title="The model's labels (config.json's id2label) by probability, a softmax over its logits" hidden></div>
   <div id="progress" class="progress" hidden><div class="bar"></div><span id="progress-text"></span></div>
   <div id="error" class="error" role="alert" hidden></div>
   <div class="views">

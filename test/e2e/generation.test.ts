@@ -4,9 +4,10 @@
 // CLI's greedy tokens for the same text, the step slider and ←/→ replay the steps in the views,
 // Insert puts the output after the selection, and the editor's hover on a generated token shows
 // what the model nearly chose and what it looked at. A T5 fixture generates an output for its
-// source and opens on the cross-attention matrix.
+// source and opens on the cross-attention matrix. A classifier shows its predicted labels.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ import { tokenLabel } from '../../src/core/tokens';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { useSession } from './session';
-import { chooseFromContextMenu, firstLine, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
+import { chooseFromContextMenu, firstLine, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine, showAttentionByKey } from './workbench';
+import { attentionGraph } from '../engine/attentionGraphs';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const NEW_TOKENS = 8;
@@ -123,5 +125,28 @@ describe('Generate with Attention', () => {
     expect(await frame.$eval('#matrix', (m) => (m as HTMLElement).hidden)).toBe(false);
     await page.screenshot({ path: path.join(ARTIFACTS, 'generation-t5.png') });
     if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'generation-t5.png'), path.join(ROOT, 'docs/translation.png'));
+  });
+
+  it('shows a classifier’s predicted labels with their probabilities', async () => {
+    const { page, server } = session;
+    // A hand-built classifier (three labels) with the BERT fixture's tokenizer; the CLI gives the reference prediction.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-classifier-e2e-'));
+    try {
+      fs.cpSync(path.join(ROOT, 'test/fixtures/models/bert-plain'), dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'onnx/model.onnx'), attentionGraph({ form: 'eager', layers: 2, hidden: 32, heads: 4, kvHeads: 4, causal: false, vocab: 3000, seed: 5, classifier: 3 }));
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, id2label: { 0: 'negative', 1: 'neutral', 2: 'positive' } }));
+      const cli = await new Promise<{ prediction: Array<{ label: string; probability: number }> }>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', dir, '--text', SELECTED, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 },
+        (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
+      server.updateSettings({ 'attentionLens.model': dir });
+      await page.reload();
+      await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+      await openAndSelectAll(page, 'source.txt');
+      const frame = await showAttentionByKey(page);
+      await frame.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+      expect(await frame.$eval('#prediction', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe(`Predicted: ${cli.prediction.map((p) => `${p.label} ${p.probability.toFixed(3)}`).join(' · ')}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -32,6 +32,8 @@ export interface AttentionGraphSpec {
   seed: number;
   /** Opset of the graph (17 for unfused forms, 23 by default for the fused one; 24 also has Attention). */
   opset?: number;
+  /** A sequence classifier's labels: a `logits` output [1, labels] from the first token's final state. */
+  classifier?: number;
 }
 
 const F = onnx.TensorProto.DataType.FLOAT;
@@ -43,6 +45,7 @@ export const rng = seededRandom;
 interface Weights {
   embed: Float32Array; // [vocab, D]
   layers: Array<{ q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array }>; // [D, out]
+  classifier?: Float32Array; // [D, labels]
 }
 
 function weights(spec: AttentionGraphSpec): Weights {
@@ -53,6 +56,7 @@ function weights(spec: AttentionGraphSpec): Weights {
   return {
     embed: mat(spec.vocab * d, 1),
     layers: Array.from({ length: spec.layers }, () => ({ q: mat(d * d, 0.9), k: mat(d * kv, 0.9), v: mat(d * kv, 0.6), o: mat(d * d, 0.4) })),
+    ...(spec.classifier ? { classifier: mat(d * spec.classifier, 1) } : {}),
   };
 }
 
@@ -160,6 +164,10 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
     x = node('MatMul', [out, floats(`${p}/wo`, [d, d], lw.o)], `${p}/out`);
   });
   node('Identity', [x], 'last_hidden_state');
+  if (w.classifier) {
+    const first = node('Gather', [x, ints('first_token', [0])], 'first', [attr.int('axis', 1)]); // [1, 1, D]
+    node('Reshape', [node('MatMul', [first, floats('classifier', [d, spec.classifier!], w.classifier)], 'scores_cls'), ints('one_labels', [1, spec.classifier!])], 'logits');
+  }
 
   const type = (elem: number, dims: Array<number | string>) => onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: dims.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })) }) }) });
   return onnx.ModelProto.encode(onnx.ModelProto.create({
@@ -173,7 +181,7 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
       node: nodes,
       initializer: inits,
       input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: type(I64, [1, 'sequence']) }), onnx.ValueInfoProto.create({ name: 'attention_mask', type: type(I64, [1, 'sequence']) })],
-      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: type(F, [1, 'sequence', d]) })],
+      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: type(F, [1, 'sequence', d]) }), ...(spec.classifier ? [onnx.ValueInfoProto.create({ name: 'logits', type: type(F, [1, spec.classifier]) })] : [])],
     }),
   })).finish();
 }
@@ -184,6 +192,18 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
  * keys whose `mask` is 0 left out.
  */
 export function expectedAttention(spec: AttentionGraphSpec, ids: number[], mask: number[] = ids.map(() => 1)): number[][][][] {
+  return forward(spec, ids, mask).attention;
+}
+
+/** A classifier's logits (`spec.classifier`) for `ids`, in plain JS: the first token's final state times the classifier. */
+export function expectedClassifierLogits(spec: AttentionGraphSpec, ids: number[]): number[] {
+  const { x } = forward(spec, ids, ids.map(() => 1));
+  const w = weights(spec).classifier!;
+  const labels = spec.classifier!;
+  return Array.from({ length: labels }, (_, j) => x[0].reduce((s, v, i) => s + v * w[i * labels + j], 0));
+}
+
+function forward(spec: AttentionGraphSpec, ids: number[], mask: number[]): { attention: number[][][][]; x: number[][] } {
   const w = weights(spec);
   const d = spec.hidden;
   const dh = d / spec.heads;
@@ -212,5 +232,5 @@ export function expectedAttention(spec: AttentionGraphSpec, ids: number[], mask:
     out.push(probs);
     x = matmul(ctx, lw.o, d);
   }
-  return out;
+  return { attention: out, x };
 }

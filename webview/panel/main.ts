@@ -24,6 +24,7 @@ import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
 import { Exporter } from './exporter';
 import { GenerationStrip } from './generationStrip';
+import { predictionText } from '../../src/core/classification';
 import { MechanismPane } from './mechanismPane';
 import { MeasuredStatistics } from './measuredStats';
 
@@ -107,6 +108,9 @@ const runner = new Runner(
 function show(req: RunRequest, result: RunResult): void {
   const drawStart = wallClock();
   state.finish(req, result); // draws synchronously
+  const prediction = el('prediction');
+  prediction.hidden = !result.prediction;
+  prediction.textContent = result.prediction ? `Predicted: ${predictionText(result.prediction)}` : '';
   channel.post({ type: 'run/didFinish', runId: req.runId, backend: result.backend, millis: result.millis, backendReason: result.backendReason });
   // The picture is on screen after the next frame has been painted.
   requestAnimationFrame(() => requestAnimationFrame(() => {

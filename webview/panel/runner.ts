@@ -16,6 +16,7 @@ import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../.
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
 import { type GenerationStep, type StopReason, generate } from '../../src/core/generation/generate';
+import { type LabelProbability, predictedLabels } from '../../src/core/classification';
 import { ModelFiles, engineOptions } from './modelFiles';
 import { Placement, externalSizes, isModelProblem, shouldFallBack } from './placement';
 
@@ -77,6 +78,8 @@ export interface RunResult {
   moreToCome: boolean;
   /** Long inputs: the layers kept as queries and keys (their rows computed when a view asks). */
   queryKeys?: QueryKeyLayer[];
+  /** A classifier's most probable labels. */
+  prediction?: LabelProbability[];
 }
 
 /** How the runner reports; never called for a superseded run. `request` is absent while only preparing. */
@@ -199,7 +202,8 @@ export class Runner {
       const spans = this.spans.filter((s) => s.start >= since);
       this.lastBackend.set(req.model.onnxFile, engine.backend);
       const warnings = notice ? [...out.warnings, notice] : out.warnings;
-      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: engine.notice ?? choice.reason, warnings, spans, moreToCome: out.rest !== undefined, ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}) });
+      const prediction = req.model.labels && predictedLabels(out.logits, req.model.labels, 5);
+      this.events.finished(req, { layers: out.layers, backend: engine.backend, millis: out.millis, backendReason: engine.notice ?? choice.reason, warnings, spans, moreToCome: out.rest !== undefined, ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(prediction ? { prediction } : {}) });
       if (out.rest) {
         const more = await out.rest.catch((e: Error): MoreLayers => ({ layers: [], warnings: [`only the first layer could be read back from the GPU (${e.message.split('\n')[0]}); run again for the others`] }));
         if (!stale()) this.events.more(req, more);
@@ -361,7 +365,7 @@ export class Runner {
     const out = await this.exclusively(() => {
       this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.ids.length.toLocaleString('en-US')} tokens${kept})…`);
       start = this.now();
-      return engine.run({ ids: req.ids, decoderIds: req.decoderIds });
+      return engine.run({ ids: req.ids, decoderIds: req.decoderIds }, req.model.labels && engine.hasLogits ? { logits: 'last' } : {});
     }, stale, () => this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`));
     if (!out) return undefined;
     const end = this.now();

@@ -392,9 +392,10 @@ const LOGITS = 'logits';
 async function logitsOf(t: Ort.Tensor | undefined, which: 'last' | 'all'): Promise<Logits> {
   if (!t) throw new EngineError('The run returned no logits.', 'run-failed');
   try {
+    // [1, positions, vocabulary] for a language model, [1, labels] for a classifier (one row).
     const dims = t.dims.map(Number);
-    if (dims.length !== 3 || dims[0] !== 1) throw new EngineError(`The logits have shape [${dims.join(', ')}]; expected [1, positions, vocabulary].`, 'run-failed');
-    const [, positions, vocab] = dims;
+    if ((dims.length !== 3 && dims.length !== 2) || dims[0] !== 1) throw new EngineError(`The logits have shape [${dims.join(', ')}]; expected [1, positions, vocabulary] or [1, labels].`, 'run-failed');
+    const [positions, vocab] = dims.length === 3 ? dims.slice(1) : [1, dims[1]];
     const all = layerOf({ name: LOGITS, kind: 'self', layer: 0, heads: 1, queries: positions, keys: vocab }, t.type, t.location === 'gpu-buffer' ? await t.getData() : t.data).data;
     return which === 'all' ? { rows: positions, vocab, data: all } : { rows: 1, vocab, data: all.slice((positions - 1) * vocab) };
   } finally {

@@ -7,6 +7,7 @@
 import type { Aggregation } from '../analysis/aggregate';
 import { type AttentionRecord, type AttentionTensor, row } from '../attention';
 import { type MechanismLayer, mechanismRow } from '../mechanism';
+import type { LabelProbability } from '../classification';
 import type { TokenInfo } from '../tokens';
 
 export interface RunJsonInput {
@@ -22,6 +23,8 @@ export interface RunJsonInput {
   heads?: readonly unknown[];
   mechanism?: readonly MechanismLayer[];
   warnings: readonly string[];
+  /** A classifier's labels by probability. */
+  prediction?: readonly LabelProbability[];
 }
 
 /** The document, ready for `writeJson`. */
@@ -40,6 +43,7 @@ export function runJson(p: RunJsonInput) {
       keys,
       weights: rowViews({ heads, queries, keys, data }),
     })),
+    ...(p.prediction ? { prediction: p.prediction } : {}),
     ...(p.heads ? { heads: p.heads } : {}),
     ...(p.mechanism ? { mechanism: p.mechanism.map(mechanismJson) } : {}),
     ...(p.warnings.length > 0 ? { warnings: p.warnings } : {}),

@@ -35,6 +35,8 @@ export interface ModelDescriptor {
   wasmOnly?: string;
   /** Attention layers and heads per layer, from config.json (absent: not stated). */
   attention?: { layers: number; heads: number };
+  /** A classifier's labels (`config.id2label`): its runs also return the prediction. */
+  labels?: string[];
 }
 
 /** Host file ids of the onnxruntime WebAssembly binaries (gzipped), per backend (see `loadOrt`). */
