@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const name = process.argv[2];
-if (!/^\w+$/.test(name ?? '')) throw new Error('usage: node bench/e2eBench.mjs <firstPicture|soak|llm|native|long> [args]');
+if (!/^\w+$/.test(name ?? '')) throw new Error('usage: node bench/e2eBench.mjs <firstPicture|soak|llm|native|long|generation> [args]');
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'out/bench', `${name}.mjs`);
 await esbuild.build({

@@ -54,7 +54,7 @@ export class GenerateWithAttention {
   private queue = Promise.resolve();
 
   constructor(private readonly runs: RunRegistry, private readonly show: ShowAttention, private readonly panels: AttentionPanels) {
-    // In order: a step's texts reach the strip before the next step's, and the end after both.
+    // In order: every step is kept before the end shows the sequence.
     panels.onDidGenerate(({ panel, message }) => {
       this.queue = this.queue.then(() => this.onMessage(panel, message)).catch((e: unknown) => showError(e, true));
     });
@@ -109,6 +109,7 @@ export class GenerateWithAttention {
           eos: [...info.eosTokenIds],
           ...(settings.generation.sampling ? { sampling: settings.generation.sampling } : {}),
           alternatives: ALTERNATIVES,
+          vocabulary: this.vocabulary(info.folder, tokenizer),
           ...(info.encoderDecoder ? { decoderStart: info.decoderStartTokenId ?? 0 } : {}),
         },
       });
@@ -116,6 +117,15 @@ export class GenerateWithAttention {
       if (panel && !panel.hasRun) panel.dispose();
       showError(e, true);
     }
+  }
+
+  /** Token strings by id, read once per model folder. */
+  private readonly vocabularies = new Map<string, string[]>();
+
+  private vocabulary(folder: string, tokenizer: ModelTokenizer): string[] {
+    let v = this.vocabularies.get(folder);
+    if (!v) this.vocabularies.set(folder, (v = tokenizer.tokenStrings()));
+    return v;
   }
 
   /** Stops the generation in progress after its step (what it made is shown). */
@@ -133,9 +143,6 @@ export class GenerateWithAttention {
     if (m.type === 'generate/didStep') {
       const step = this.texts(g, m.step);
       g.steps[step.step] = step;
-      const output = await g.tokenizer.decode(g.steps.map((s) => s.token.id));
-      this.runs.progress(g.runId, `Generated ${g.steps.length} token${g.steps.length === 1 ? '' : 's'}…`);
-      panel.decoded(g.runId, step, output);
       return;
     }
     // generate/didFinish: the whole sequence, shown as a run with its steps.

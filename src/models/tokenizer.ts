@@ -88,6 +88,15 @@ export class ModelTokenizer {
     return { size: this.tokenizer.getVocabSize(false), added };
   }
 
+  /** Every token's string by id (added tokens included; `<id>` where an id has none). */
+  tokenStrings(): string[] {
+    const vocab = this.tokenizer.getVocab(true);
+    const out: string[] = [];
+    for (const [token, id] of Object.entries(vocab)) out[id] = token;
+    for (let i = 0; i < out.length; i++) out[i] ??= `<${i}>`;
+    return out;
+  }
+
   /** The string form of a token id (for labels such as a decoder start token). */
   idToToken(id: number): string {
     return this.tokenizer.idToToken(id) ?? `<${id}>`;

@@ -9,7 +9,7 @@ import { Disposable } from '../disposable';
 import { Emitter } from '../core/events';
 import { assertNever } from '../core/protocol/common';
 import { EngineError } from '../core/engine/engineError';
-import type { CompareSide, ExportFormat, FromPanel, GeneratedStep, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
+import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
 import type { NativeRunResult } from '../core/protocol/engine';
 import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
@@ -120,11 +120,6 @@ export class AttentionPanel extends Disposable {
     const { commandAt, spans } = request.timing;
     const panel: TimingSpan[] = this.readyAt !== undefined && this.readyAt >= commandAt ? [{ stage: 'panel', start: Math.max(this.createdAt, commandAt), end: this.readyAt }] : [];
     return { ...request, timing: { commandAt, spans: [...spans.filter((s) => s.stage !== 'panel'), ...panel], sentAt: wallClock() } };
-  }
-
-  /** The texts of a generation's step, for the page's strip. */
-  decoded(runId: number, step: GeneratedStep, output: string): void {
-    if (this.ready && runId === this.pending?.runId) this.post({ type: 'generate/didDecode', runId, step, output });
   }
 
   /** Ends generation run `runId` after the step in progress; the page then reports what it made. */

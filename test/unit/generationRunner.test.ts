@@ -74,7 +74,7 @@ const request = (runId: number, generate: Partial<GenerateRequest> | null = {}):
   tokens: [0, 1, 2].map((id, i) => ({ id, text: String(id), start: i, end: i + 1, special: false })),
   ids: Int32Array.of(3, 4, 5),
   maxLinksPerQuery: 12,
-  ...(generate ? { generate: { maxNewTokens: 4, eos: [], alternatives: 3, ...generate } } : {}),
+  ...(generate ? { generate: { maxNewTokens: 4, eos: [], alternatives: 3, vocabulary: [], ...generate } } : {}),
 });
 
 describe('Runner.generate', () => {

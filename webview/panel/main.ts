@@ -85,7 +85,17 @@ const runner = new Runner(
         show(req, { ...result, layers: [...result.layers, ...more.layers], warnings: [...result.warnings, ...more.warnings], moreToCome: false });
       } else state.addLayers(req, more);
     },
-    stepped: (req, s) => channel.post({ type: 'generate/didStep', runId: req.runId, step: { step: s.step, query: s.query, token: s.token, probability: s.probability, rank: s.rank, top: s.top } }),
+    stepped: (req, s) => {
+      channel.post({ type: 'generate/didStep', runId: req.runId, step: { step: s.step, query: s.query, token: s.token, probability: s.probability, rank: s.rank, top: s.top } });
+      if (req !== current || !req.generate) return;
+      const text = (id: number) => req.generate!.vocabulary[id] ?? `<${id}>`;
+      strip.add({ step: s.step, query: s.query, token: { id: s.token, text: text(s.token) }, probability: s.probability, rank: s.rank, top: s.top.map((t) => ({ ...t, text: text(t.id) })) });
+      // For the benchmark: when each step was made, and when its token was painted in the strip.
+      const made = wallClock();
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        data.generationSteps = JSON.stringify([...(JSON.parse(data.generationSteps ?? '[]') as number[][]), [made, wallClock()]]);
+      }));
+    },
     generated: (req, tokens, stop) => channel.post({ type: 'generate/didFinish', runId: req.runId, tokens, stop }),
     failed: (req, message) => {
       if (comparison.owns(req)) return comparison.failed(req, message);
@@ -132,6 +142,7 @@ function start(request: RunRequest): void {
   comparison.begin(request);
   if (request.generate) {
     strip.begin(request.generate.maxNewTokens);
+    data.generationSteps = '[]';
     void runner.generate(request);
     return;
   }
@@ -360,9 +371,6 @@ channel.onMessage((m) => {
       return;
     case 'generate/stop':
       runner.stopGeneration(m.runId);
-      return;
-    case 'generate/didDecode':
-      if (current?.runId === m.runId) strip.add(m.step);
       return;
     case 'editor/didFocusToken':
       state.focusFromEditor(m.runId, m.index);

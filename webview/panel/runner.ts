@@ -249,6 +249,8 @@ export class Runner {
         if (stale()) return stop.abort();
         this.progress('inference', `Generating: ${s.step + 1} of up to ${g.maxNewTokens} tokens on ${backendLabel(engine.backend)}…`, (s.step + 1) / g.maxNewTokens);
         this.events.stepped?.(req, s);
+        // A run on WebAssembly can resolve without leaving the task: let the page paint the step and take messages (Stop, the host's texts).
+        return new Promise<void>((resolve) => setTimeout(resolve, 0));
       });
       if (!stale()) this.events.generated?.(req, steps.map((s) => s.token), why);
     };

@@ -85,6 +85,8 @@ export interface GenerateRequest {
   alternatives: number;
   /** Encoder-decoder models: the decoder's first token. */
   decoderStart?: number;
+  /** Every token's string by id (the tokenizer's, with added tokens): the page labels the steps as they come, without asking the host. */
+  vocabulary: string[];
 }
 
 /** A step as the page reports it: ids and probabilities (the host, which has the tokenizer, adds the texts). */
@@ -172,8 +174,6 @@ export type ToPanel =
   | { type: 'export/cancel'; exportId: number }
   /** Stop the generation of run `runId` after the step in progress (it then reports `generate/didFinish`). */
   | { type: 'generate/stop'; runId: number }
-  /** The texts of step `step` of run `runId` (reply to `generate/didStep`): the token, the alternatives, the output so far. */
-  | { type: 'generate/didDecode'; runId: number; step: GeneratedStep; output: string }
   /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available), and whether it returns logits. */
   | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string; hasLogits?: boolean }
   /**
@@ -226,7 +226,7 @@ export type FromPanel =
   | { type: 'compare/request' }
   /** The panel's Generate button: run Generate with Attention on the selection shown. */
   | { type: 'generate/request' }
-  /** A step of generation run `runId` was made (ids only; the host answers with `generate/didDecode`). */
+  /** A step of generation run `runId` was made (ids: the host labels them with its tokenizer for the run that follows). */
   | { type: 'generate/didStep'; runId: number; step: StepReport }
   /** Generation run `runId` ended: the generated ids, and why it ended. The host then shows the whole sequence as a run. */
   | { type: 'generate/didFinish'; runId: number; tokens: number[]; stop: StopReason }
