@@ -31,7 +31,7 @@ import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder } from './models/modelFolder';
-import { inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
+import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 async function main(argv: string[]): Promise<void> {
@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<void> {
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
   const readAt = performance.now();
+  checkTextModel(info);
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
   const tokenizedAt = performance.now();

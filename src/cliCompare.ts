@@ -13,6 +13,7 @@ import type { CliBackend, CompareArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
 import { type PreparedSide, prepareComparison } from './models/compareInputs';
 import { type ModelInfo, readModelFolder } from './models/modelFolder';
+import { checkTextModel } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
@@ -52,6 +53,7 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   for (const n of infos.flatMap((i) => i.notices)) process.stderr.write(`warning: ${n}\n`);
   const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
   // One model (two texts): one tokenizer and, below, one session for both.
+  for (const info of infos) checkTextModel(info);
   const tokenizers = infos.map((info) => ModelTokenizer.load(info.folder));
   const sides = [ia, ib].map((info, i) => ({ info, tokenizer: tokenizers[Math.min(i, infos.length - 1)], text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
   const prepared = await prepareComparison(sides[0], sides[1]);

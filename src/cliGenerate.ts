@@ -10,13 +10,14 @@ import { type GenerationStep, NO_EOS_NOTICE, type StopReason, generate, newToken
 import { type JsonSink, writeJson } from './core/jsonStream';
 import type { TokenInfo } from './core/tokens';
 import { readModelFolder } from './models/modelFolder';
-import { prepareInputs, truncationNotice } from './models/prepareInputs';
+import { checkTextModel, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 export async function generateCommand(args: GenerateArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
   const warn = (line: string) => void process.stderr.write(`warning: ${line}\n`);
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) warn(n);
+  checkTextModel(info);
   const tokenizer = ModelTokenizer.load(info.folder);
   const prepared = await prepareInputs(info, tokenizer, args.text);
   const notice = truncationNotice(prepared, info.maxPositions);

@@ -13,7 +13,7 @@ import { showError } from '../errorMessages';
 import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
-import { inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
+import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
 import type { InductionProbe } from '../core/analysis/induction';
 import { ModelTokenizer } from '../models/tokenizer';
 import type { NativeEngines } from '../native/nativeEngines';
@@ -76,6 +76,7 @@ export class ShowAttention {
       panel.prepare(model, settings.backend);
       tokenizeStart = wallClock();
       const probe = this.inductionProbe(info);
+      checkTextModel(info);
       prepared = await prepareInputs(info, this.tokenizer(info.folder), text);
       induction = await probe;
     } catch (e) {

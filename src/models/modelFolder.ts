@@ -32,6 +32,8 @@ export interface ModelInfo {
   heads?: number;
   /** `config.vocab_size`: token ids must stay below it. */
   vocabSize?: number;
+  /** An image model (ViT and its kin): its patch size, and the processor settings' file (`preprocessor_config.json`); it takes images, not text. */
+  vision?: { patchSize: number; preprocessor: string };
   /** A classifier's labels by class index (`config.id2label`); a model whose logits are one row of this many gives predictions. */
   labels?: string[];
   /** Size of the .onnx file itself. */
@@ -61,6 +63,10 @@ function labelsOf(config: Record<string, unknown>): { labels?: string[] } {
   }
   return labels.length > 0 && labels.every((l) => l !== undefined) ? { labels } : {};
 }
+
+/** Image models whose tokens are a class token and patches (plus distillation or register tokens). */
+const VISION_TYPES = new Set(['vit', 'deit', 'beit', 'dinov2', 'dinov2_with_registers', 'data2vec-vision', 'vit_msn', 'vit_mae', 'vit_hybrid']);
+const PREPROCESSOR = 'preprocessor_config.json';
 
 const CAUSAL_TYPES = new Set([
   'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'mixtral', 'qwen2', 'qwen2_moe', 'qwen3', 'qwen3_moe', 'phi', 'phi3',
@@ -173,7 +179,11 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   const config = genai?.config ?? readJson(path.join(folder, 'config.json'), 'config.json');
   onnxFile ??= genai?.onnxFile;
   for (const f of ['tokenizer.json', 'tokenizer_config.json', ...ONNX_CANDIDATES, ...(onnxFile ? [onnxFile] : [])]) checkLink(path.join(folder, f), f);
-  if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
+  const image = VISION_TYPES.has(String(config.model_type));
+  if (image && !fs.existsSync(path.join(folder, PREPROCESSOR))) {
+    throw new ModelFolderError(`${PREPROCESSOR} is missing in ${folder}: an image model (${String(config.model_type)}) needs its image processor's settings (save them with image_processor.save_pretrained()).`);
+  }
+  if (!image && !fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
   }
   const onnxPath = onnxFile ? path.join(folder, onnxFile) : findOnnxFile(folder);
@@ -208,6 +218,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
     vocabSize: num(config.vocab_size),
     ...labelsOf(config),
+    ...(VISION_TYPES.has(modelType) ? { vision: { patchSize: num(config.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR) } } : {}),
     onnxBytes: fs.statSync(onnxPath).size,
     external: files.external,
     footprint: files.footprint,

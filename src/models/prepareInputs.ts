@@ -3,6 +3,7 @@
  * encoder-decoder shift-right, shared by the extension host and the CLI. No vscode import.
  */
 import { type InductionProbe, inductionProbe } from '../core/analysis/induction';
+import * as path from 'node:path';
 import type { TokenInfo } from '../core/tokens';
 import { type ModelInfo, ModelFolderError } from './modelFolder';
 import { type ModelTokenizer, shiftRight } from './tokenizer';
@@ -18,6 +19,7 @@ export interface PreparedInputs {
 
 /** Tokenizes `text` (and `target` for encoder-decoder models; defaults to `text`). */
 export async function prepareInputs(info: ModelInfo, tokenizer: ModelTokenizer, text: string, target?: string): Promise<PreparedInputs> {
+  checkTextModel(info);
   const { tokens, truncatedFrom } = await tokenizer.tokenize(text, info.maxPositions);
   checkVocabulary(info, tokens);
   if (!info.encoderDecoder) return { tokens, truncatedFrom };
@@ -37,6 +39,11 @@ export async function inductionProbeFor(info: ModelInfo, tokenizer: ModelTokeniz
   const { size, added } = tokenizer.vocabulary();
   const prefix = (await tokenizer.tokenize('', info.maxPositions)).tokens.filter((t) => t.special).map((t) => t.id);
   return inductionProbe(Math.min(size, info.vocabSize ?? size), added, info.maxPositions, prefix);
+}
+
+/** Throws, saying so, when `info` is an image model asked about text (call it before loading a tokenizer: such a model has none). */
+export function checkTextModel(info: ModelInfo): void {
+  if (info.vision) throw new ModelFolderError(`${path.basename(info.folder)} is an image model (${info.modelType}): it takes an image, not text. Choose a text model for text, or give it an image.`);
 }
 
 /** A one-line notice for a truncated selection. */

@@ -32,6 +32,11 @@ export interface RunInput {
   /** The input's attention mask (0: a padding token no query sees); all ones when absent. */
   attentionMask?: ArrayLike<number>;
   /**
+   * An image model's input: `pixel_values` as its processor makes it, `[1, channels, height,
+   * width]` (`ids` are then empty: the model makes its tokens from the patches).
+   */
+  pixelValues?: { data: Float32Array; dims: readonly number[] };
+  /**
    * A previous run's key/value cache (`RunOptions.cache`): `ids` continue it, so each attention
    * has `ids.length` queries over `past.length + ids.length` keys. Decoder-only models with past
    * inputs (`AttentionEngine.hasPast`).
@@ -138,7 +143,9 @@ export async function allLayers(out: RunOutput): Promise<MoreLayers> {
 }
 
 /** The query and key lengths an attention output must have for this input. */
-function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, number] {
+function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, number] | undefined {
+  // An image's tokens are the model's own (a class token, patches, registers): any square shape.
+  if (input.pixelValues) return undefined;
   const n = input.ids.length;
   const d = input.decoderIds?.length ?? n;
   return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, (input.past?.length ?? 0) + n];
@@ -299,7 +306,7 @@ export class AttentionEngine {
       const out = await this.collect(results, input, millis);
       if (options.logits) out.logits = await logitsOf(results[LOGITS], options.logits);
       if (options.cache) out.cache = { length: (input.past?.length ?? 0) + input.ids.length, tensors: new Map(presents.map((n) => [`past_key_values.${n.slice(PRESENT.length)}`, results[n]])) };
-      if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input), this.halfPrecision, input.attentionMask);
+      if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input) ?? [0, 0], this.halfPrecision, input.attentionMask);
       return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
       // A failed check or read back: release what the run holds (GPU buffers above all) before saying why.
@@ -317,7 +324,7 @@ export class AttentionEngine {
       if (!parsed || !t) continue;
       const dims = t.dims.map(Number);
       if (dims.length !== 4) throw new EngineError(`Output ${name} has shape [${dims.join(', ')}]; expected [batch, heads, query, key].`, 'run-failed');
-      const [q, k] = expectedShape(parsed.kind, input);
+      const [q, k] = expectedShape(parsed.kind, input) ?? [dims[2], dims[2]];
       if (dims[0] !== 1 || dims[2] !== q || dims[3] !== k) {
         throw new EngineError(`Output ${name} has shape [${dims.join(', ')}], but the input has ${q === k ? `${q} tokens` : `${q} decoder and ${k} encoder tokens`} (expected [1, heads, ${q}, ${k}]): the model's attention outputs do not follow the input (a fixed-size export?). Re-export with dynamic sequence axes.`, 'run-failed');
       }

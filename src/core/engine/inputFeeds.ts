@@ -7,7 +7,7 @@ import type * as Ort from 'onnxruntime-web';
 import type { OrtModule, RunInput } from './attentionEngine';
 import { EngineError } from './engineError';
 
-export const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids']);
+export const ENCODER_INPUTS = new Set(['input_ids', 'attention_mask', 'token_type_ids', 'position_ids', 'pixel_values']);
 export const DECODER_INPUTS = new Set(['decoder_input_ids', 'decoder_attention_mask', 'decoder_position_ids']);
 /**
  * Inputs of today's decoder exports: how many positions to compute logits for (1: the last; the
@@ -41,6 +41,11 @@ export function inputFeeds(ort: OrtModule, session: Ort.InferenceSession, input:
   for (const name of session.inputNames) {
     switch (name) {
       case 'input_ids': feeds[name] = int64(input.ids); break;
+      case 'pixel_values': {
+        if (!input.pixelValues) throw new EngineError('This is an image model: it takes an image, not text. Run Show Attention on an image file.', 'unknown-input');
+        feeds[name] = new Tensor('float32', input.pixelValues.data, [...input.pixelValues.dims]);
+        break;
+      }
       case 'attention_mask': feeds[name] = input.attentionMask ? int64(input.attentionMask) : filled(past + n, () => 1); break;
       case 'token_type_ids': feeds[name] = filled(n, () => 0); break;
       case 'position_ids': feeds[name] = filled(n, (i) => past + i + firstPosition); break;
