@@ -31,7 +31,9 @@ import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { readModelFolder } from './models/modelFolder';
-import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
+import { type PreparedInputs, checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
+import { imageInput } from './models/imageInputs';
+import { imageTokens } from './core/image/patches';
 import { ModelTokenizer } from './models/tokenizer';
 
 async function main(argv: string[]): Promise<void> {
@@ -44,23 +46,27 @@ async function main(argv: string[]): Promise<void> {
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
   const readAt = performance.now();
-  checkTextModel(info);
-  const tokenizer = ModelTokenizer.load(info.folder);
-  const prepared = await prepareInputs(info, tokenizer, args.text, args.target);
+  // An image model takes an image (its patches are its tokens); a text model its tokenizer's tokens.
+  const image = args.image ? imageInput(info, args.image) : undefined;
+  for (const n of image?.notices ?? []) process.stderr.write(`warning: ${n}\n`);
+  if (!image) checkTextModel(info);
+  const tokenizer = image ? undefined : ModelTokenizer.load(info.folder);
+  let prepared: PreparedInputs = tokenizer ? await prepareInputs(info, tokenizer, args.text, args.target) : { tokens: [] };
   const tokenizedAt = performance.now();
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism }, (line) => process.stderr.write(`warning: ${line}\n`));
   const sessionAt = performance.now();
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
-  const { layers, millis, warnings, mechanism, logits } = await engine.run({
+  const { layers, millis, warnings, mechanism, logits } = await engine.run(image ? { ids: [], pixelValues: image.pixelValues } : {
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   }, { mechanismOf: only, ...(info.labels && engine.hasLogits ? { logits: 'last' as const } : {}) });
+  if (image) prepared = { tokens: imageTokens(image.geometry, info.vision!.patchSize, layers[0]?.queries ?? 0) };
   // A classifier (id2label, logits of one row): its prediction.
   const prediction = info.labels && predictedLabels(logits, info.labels);
   // Induction scores come from a run on the probe (causal models): one more pass, for --stats only.
-  const probe = args.stats ? await inductionProbeFor(info, tokenizer) : undefined;
+  const probe = args.stats && tokenizer ? await inductionProbeFor(info, tokenizer) : undefined;
   const induction = probe ? new Map((await engine.run({ ids: probe.ids })).layers.map((l) => [l.name, inductionScores(l, probe)])) : undefined;
   await engine.dispose();
   if (args.timings) {
@@ -86,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
     mechanism,
     warnings,
     prediction,
+    ...(image ? { image: { file: args.image!, ...image.geometry.original }, pixelValues: { shape: image.pixelValues.dims, sha256: image.sha256 } } : {}),
   });
   if (args.export) {
     // Ctrl+C while writing: stop, leave no partial file, exit 130 as shells expect.

@@ -13,7 +13,7 @@ export const CLI_BACKENDS = ['native', 'native-cuda', 'wasm'] as const;
 export type CliBackend = (typeof CLI_BACKENDS)[number];
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings] [--backend native|native-cuda|wasm]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings] [--backend native|native-cuda|wasm]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -35,6 +35,8 @@ ${USAGE}
                           onnx/model.onnx, else model.onnx, else genai_config.json's)
   --text <string>         the text to inspect
   --text-file <path>      read the text from a file instead
+  --image <file>          an image (PNG, JPEG, GIF's first frame) for an image model (ViT, DeiT, BEiT,
+                          DINOv2): processed as its preprocessor_config.json says; each patch is a token
   --target <string>       decoder text of an encoder-decoder model (default: the input)
   --json                  print one JSON object (tokens, attention, and heads with --stats)
   --layer N               which attention to print without --json: N counts the outputs in order,
@@ -123,7 +125,10 @@ export interface InspectArgs {
   model: string;
   /** The ONNX file to run, relative to the model folder; undefined: the folder's default. */
   onnx?: string;
+  /** The text ('' with `image`). */
   text: string;
+  /** An image file (absolute) for an image model, instead of text. */
+  image?: string;
   target?: string;
   json: boolean;
   /** 1-based index of the attention output to print, or undefined for the last. */
@@ -144,7 +149,7 @@ export interface InspectArgs {
   backend: CliBackend;
 }
 
-const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export', '--backend']);
+const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--image', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export', '--backend']);
 const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism', '--timings']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
@@ -308,7 +313,10 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     } else throw new Error(`unknown argument ${a}. ${USAGE}`);
   }
   if (typeof opts.model !== 'string') throw new Error(`--model is required. ${USAGE}`);
-  const text = readText(opts, 'text', USAGE)!;
+  const image = typeof opts.image === 'string' ? path.resolve(opts.image) : undefined;
+  const text = readText(opts, 'text', USAGE, image !== undefined);
+  if (image && text !== undefined) throw new Error(`give text or an image, not both. ${USAGE}`);
+  if (image && (opts.words === true || opts.target !== undefined || opts.mechanism === true)) throw new Error('--words, --target and --mechanism are for text models: drop them with --image');
   const aggregate = opts.aggregate as string | undefined;
   if (aggregate !== undefined && !AGGREGATES.includes(aggregate as Aggregation)) throw new Error(`--aggregate must be one of ${AGGREGATES.join(', ')} (got "${aggregate}")`);
   const hide = typeof opts.hide === 'string' ? opts.hide.split(',').map((h) => h.trim()) : [];
@@ -322,7 +330,8 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   return {
     model: path.resolve(opts.model),
     onnx,
-    text,
+    text: text ?? '',
+    ...(image ? { image } : {}),
     target: typeof opts.target === 'string' ? opts.target : undefined,
     json: opts.json === true,
     layer: positive('--layer', opts.layer),

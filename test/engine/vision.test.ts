@@ -2,15 +2,20 @@
 // (tools/vision-fixtures/make_vit.py, a plain PyTorch module written as Hugging Face's
 // ViTForImageClassification computes it) takes the pixel values its reference holds and returns
 // PyTorch's attention (1e-4) and logits, on WebAssembly and native; a text input is refused.
+// Through the CLI, an image file is processed as ViTImageProcessor does (the reference's pixel
+// values, made with PIL and numpy, bit for bit), and bad images and folders are named.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { GifWriter } from 'omggif';
 import * as ort from 'onnxruntime-web';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { predictedLabels } from '../../src/core/classification';
 import { engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
-import { FIXTURES } from './cli';
+import { FIXTURES, inspect, runCli } from './cli';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -49,5 +54,69 @@ describe.each([
     } finally {
       await engine.dispose();
     }
+  });
+});
+
+describe('inspect --image', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-vision-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  type Doc = { image: { width: number; height: number }; pixelValues: { shape: number[]; sha256: string }; tokens: Array<{ text: string; special: boolean; patch?: { row: number; col: number; x: number; y: number; width: number; height: number } }>; attention: Array<{ weights: number[][][] }>; prediction: Array<{ label: string }> };
+
+  it.each(references.map((r) => r.image))('%s: the processor’s pixel values (PIL’s), PyTorch’s attention, patches with boxes in the image', (name) => {
+    const ref = references.find((r) => r.image === name)!;
+    const r = runCli(['inspect', '--model', FOLDER, '--image', path.join(FOLDER, name), '--json']);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as Doc;
+    // The tensor the model received is the reference's, bit for bit.
+    expect(out.pixelValues).toEqual({ shape: [1, 3, 32, 32], sha256: crypto.createHash('sha256').update(Buffer.from(ref.pixelValues, 'base64')).digest('hex') });
+    expect(out.image).toEqual({ file: path.join(FOLDER, name), width: ref.size[0], height: ref.size[1] });
+    let diff = 0;
+    out.attention.forEach((a, l) => a.weights.flat(2).forEach((w, i) => (diff = Math.max(diff, Math.abs(w - ref.attentions[l].flat(2)[i])))));
+    expect(diff).toBeLessThanOrEqual(1e-4);
+    expect(out.tokens[0]).toMatchObject({ text: '[CLS]', special: true });
+    expect(out.tokens).toHaveLength(17);
+    // Patch (1, 2) of the 4 × 4 grid on the 32 × 32 resize: x from 16 of 32, y from 8 of 32, in the original's pixels.
+    const [w, h] = ref.size;
+    expect(out.tokens[1 + 4 + 2]).toMatchObject({ text: 'patch 1,2', special: false, patch: { row: 1, col: 2, x: (16 * w) / 32, y: (8 * h) / 32, width: (8 * w) / 32, height: (8 * h) / 32 } });
+    const best = ref.logits.indexOf(Math.max(...ref.logits));
+    expect(out.prediction[0].label).toBe(readModelFolder(FOLDER).labels![best]);
+  });
+
+  it('says what is wrong with a text model, a corrupt or huge image, an SVG, an animated GIF and a missing processor config', () => {
+    const fail = (model: string, image: string) => {
+      const r = runCli(['inspect', '--model', model, '--image', image]);
+      expect(r.status).not.toBe(0);
+      return r.stderr;
+    };
+    const png = path.join(FOLDER, 'landscape.png');
+    expect(fail(path.join(FIXTURES, 'models/gpt2-attn'), png)).toMatch(/gpt2-attn is a text model \(gpt2\): it takes text, not an image/);
+    const corrupt = path.join(tmp, 'corrupt.png');
+    fs.writeFileSync(corrupt, fs.readFileSync(png).subarray(0, 200));
+    expect(fail(FOLDER, corrupt)).toMatch(/corrupt\.png is a corrupt or truncated PNG/);
+    // A 20,000 × 20,000 header: refused before anything is decoded.
+    const huge = Buffer.from(fs.readFileSync(png));
+    huge.writeUInt32BE(20000, 16);
+    huge.writeUInt32BE(20000, 20);
+    fs.writeFileSync(path.join(tmp, 'huge.png'), huge);
+    expect(fail(FOLDER, path.join(tmp, 'huge.png'))).toMatch(/huge\.png is 20000 × 20000 pixels, too large: images up to 50 million pixels/);
+    fs.writeFileSync(path.join(tmp, 'drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
+    expect(fail(FOLDER, path.join(tmp, 'drawing.svg'))).toMatch(/drawing\.svg is not an image Attention Lens can read here: PNG, JPEG and GIF are .*SVG is not supported/);
+    const noConfig = path.join(tmp, 'no-config');
+    fs.cpSync(FOLDER, noConfig, { recursive: true });
+    fs.rmSync(path.join(noConfig, 'preprocessor_config.json'));
+    expect(fail(noConfig, png)).toMatch(/preprocessor_config\.json is missing in .*: an image model \(vit\) needs its image processor's settings/);
+    const unknown = path.join(tmp, 'unknown-processor');
+    fs.cpSync(FOLDER, unknown, { recursive: true });
+    fs.writeFileSync(path.join(unknown, 'preprocessor_config.json'), JSON.stringify({ image_processor_type: 'SiglipImageProcessor' }));
+    expect(fail(unknown, png)).toMatch(/unknown-processor\/preprocessor_config\.json: .*SiglipImageProcessor/);
+    // An animated GIF: its first frame, said.
+    const gif = new Uint8Array(4096);
+    const writer = new GifWriter(gif, 4, 4, { palette: [0x000000, 0xff0000, 0x00ff00, 0xffffff], loop: 0 });
+    writer.addFrame(0, 0, 4, 4, new Array(16).fill(1));
+    writer.addFrame(0, 0, 4, 4, new Array(16).fill(2));
+    fs.writeFileSync(path.join(tmp, 'anim.gif'), gif.subarray(0, writer.end()));
+    const r = runCli(['inspect', '--model', FOLDER, '--image', path.join(tmp, 'anim.gif'), '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/anim\.gif is animated \(2 frames\): its first frame is used\./);
   });
 });

@@ -1,9 +1,9 @@
 /**
  * Runs one request at a time in the panel: loads onnxruntime, picks the backend, keeps the model
- * bytes and the engine for the next run, falls back from WebGPU to WASM when the GPU fails, and
- * drops results of runs superseded by a newer one. A model can be prepared (runtime and bytes)
- * before its first run, while the host still tokenizes. Records where the time goes.
- * Reports through callbacks; no DOM here, so it runs under tests with fake dependencies.
+ * bytes and the engine for the next run, falls back from WebGPU to WASM when the GPU fails, drops
+ * results of runs superseded by a newer one, and generates. A model can be prepared before its
+ * first run, while the host still tokenizes. Records where the time goes. Reports through
+ * callbacks; no DOM, so it runs under tests with fake dependencies.
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, type NativeBackend, type WebBackend, backendLabel, isNative } from '../../src/core/backend';
@@ -233,8 +233,7 @@ export class Runner {
     if (!g) throw new Error('not a generation request');
     const gen = this.supersede();
     const stop = new AbortController();
-    this.generating = { runId: req.runId, stop };
-    this.active = req;
+    [this.generating, this.active] = [{ runId: req.runId, stop }, req];
     const stale = () => gen !== this.generation;
     let used: { key: string; promise: Promise<Engine> } | undefined;
     let made = 0;
@@ -249,8 +248,7 @@ export class Runner {
         if (stale()) return stop.abort();
         this.progress('inference', `Generating: ${s.step + 1} of up to ${g.maxNewTokens} tokens on ${backendLabel(engine.backend)}…`, (s.step + 1) / g.maxNewTokens);
         this.events.stepped?.(req, s);
-        // A run on WebAssembly can resolve without leaving the task: let the page paint the step and take messages (Stop, the host's texts).
-        return new Promise<void>((resolve) => setTimeout(resolve, 0));
+        return new Promise<void>((resolve) => setTimeout(resolve, 0)); // a WebAssembly run may not leave the task: let the page paint and hear Stop
       });
       if (!stale()) this.events.generated?.(req, steps.map((s) => s.token), why);
     };

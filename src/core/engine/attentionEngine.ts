@@ -17,6 +17,7 @@ import type { QueryKeyOutputs } from './queryKeySurgery';
 import { type ExternalBytes, bytesOfFiles } from './mechanismGraph';
 import { weightFootprint } from './modelWeights';
 import { type ModelScan, bytesSource, scanModel } from './onnxScan';
+import { sanitizeNonFinite } from './nonFinite';
 import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds, isPastInput } from './inputFeeds';
 import { MEMORY, type ExternalSource, firstLine, openSession } from './session';
 
@@ -151,42 +152,6 @@ function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, 
   return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, (input.past?.length ?? 0) + n];
 }
 
-/**
- * Sets NaN and ±Infinity weights to 0, so every view, summary and JSON stays consistent, and names
- * each head that had them: "Layer 2 head 3: 4 of 256 weights were not numbers".
- */
-function sanitizeNonFinite(l: AttentionLayer): string[] {
-  const out: string[] = [];
-  const d = l.data;
-  const size = l.queries * l.keys;
-  for (let h = 0; h < l.heads; h++) {
-    const from = h * size;
-    const to = from + size;
-    // A branch-free pass first (x * 0 is NaN only for NaN and ±Infinity): clean heads, nearly all, cost one read each.
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let e = 0;
-    let i = from;
-    for (; i + 3 < to; i += 4) {
-      a += d[i] * 0;
-      b += d[i + 1] * 0;
-      c += d[i + 2] * 0;
-      e += d[i + 3] * 0;
-    }
-    for (; i < to; i++) a += d[i] * 0;
-    if (a + b + c + e === 0) continue;
-    let bad = 0;
-    for (let k = from; k < to; k++) {
-      if (!Number.isFinite(d[k])) {
-        d[k] = 0;
-        bad++;
-      }
-    }
-    if (bad > 0) out.push(`${l.kind === 'self' ? '' : `${l.kind} `}Layer ${l.layer + 1} head ${h + 1}: ${bad} of ${size} weights were not numbers (NaN or infinite) and show as 0`);
-  }
-  return out;
-}
 
 /** A loaded model session that answers attention queries. */
 export class AttentionEngine {

@@ -25,6 +25,9 @@ export interface RunJsonInput {
   warnings: readonly string[];
   /** A classifier's labels by probability. */
   prediction?: readonly LabelProbability[];
+  /** An image model's input: the image's file and size, and the tensor the model received (its shape and SHA-256). */
+  image?: { file: string; width: number; height: number };
+  pixelValues?: { shape: readonly number[]; sha256: string };
 }
 
 /** The document, ready for `writeJson`. */
@@ -32,6 +35,8 @@ export function runJson(p: RunJsonInput) {
   return {
     model: p.model,
     backend: p.backend,
+    ...(p.image ? { image: p.image } : {}),
+    ...(p.pixelValues ? { pixelValues: p.pixelValues } : {}),
     tokens: p.tokens,
     ...(p.decoderTokens ? { decoderTokens: p.decoderTokens } : {}),
     attention: p.records.map(({ source, heads, queries, keys, data }) => ({

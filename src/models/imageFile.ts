@@ -1,0 +1,75 @@
+/**
+ * Image files read in Node (the CLI): PNG (pngjs), JPEG (jpeg-js) and GIF (omggif, the first
+ * frame), decoded at their natural size into unpremultiplied RGBA, refused past a size limit
+ * before decoding. Other formats (WebP, BMP, SVG) are named as not supported here. No vscode.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GifReader } from 'omggif';
+import * as jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import type { DecodedImage } from '../core/image/preprocess';
+
+/** The most pixels decoded (about 200 MB of RGBA): a 20,000 × 20,000 image is refused, not decoded. */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
+/** An image read, and anything worth saying about it (an animated GIF's other frames). */
+export interface ReadImage {
+  image: DecodedImage;
+  notices: string[];
+}
+
+/** Reads and decodes `file`; throws with a message naming the file and what is wrong. */
+export function readImageFile(file: string): ReadImage {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`${file} could not be read (${(e as Error).message.split('\n')[0]})`);
+  }
+  const name = path.basename(file);
+  const kind = sniff(bytes);
+  if (!kind) throw new Error(`${name} is not an image Attention Lens can read here: PNG, JPEG and GIF are (WebP, BMP and others open in the editor's panel; SVG is not supported).`);
+  try {
+    if (kind === 'png') return { image: png(bytes, name), notices: [] };
+    if (kind === 'jpeg') return { image: jpg(bytes, name), notices: [] };
+    return gif(bytes, name);
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/too large|pixels/.test(message)) throw e;
+    throw new Error(`${name} is a corrupt or truncated ${kind.toUpperCase()} (${message.split('\n')[0]}).`);
+  }
+}
+
+function sniff(b: Buffer): 'png' | 'jpeg' | 'gif' | undefined {
+  if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47) return 'png';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 6 && /^GIF8[79]a$/.test(b.toString('latin1', 0, 6))) return 'gif';
+  return undefined;
+}
+
+function checkSize(name: string, width: number, height: number): void {
+  if (width * height > MAX_IMAGE_PIXELS) throw new Error(`${name} is ${width} × ${height} pixels, too large: images up to ${MAX_IMAGE_PIXELS / 1e6} million pixels are read. Scale it down first.`);
+}
+
+function png(bytes: Buffer, name: string): DecodedImage {
+  // IHDR's width and height, read before decoding.
+  if (bytes.length >= 24) checkSize(name, bytes.readUInt32BE(16), bytes.readUInt32BE(20));
+  const p = PNG.sync.read(bytes);
+  return { width: p.width, height: p.height, rgba: new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength) };
+}
+
+function jpg(bytes: Buffer, name: string): DecodedImage {
+  const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+  checkSize(name, j.width, j.height);
+  return { width: j.width, height: j.height, rgba: new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength) };
+}
+
+function gif(bytes: Buffer, name: string): ReadImage {
+  const g = new GifReader(new Uint8Array(bytes));
+  checkSize(name, g.width, g.height);
+  const rgba = new Uint8Array(g.width * g.height * 4);
+  g.decodeAndBlitFrameRGBA(0, rgba);
+  const frames = g.numFrames();
+  return { image: { width: g.width, height: g.height, rgba }, notices: frames > 1 ? [`${name} is animated (${frames} frames): its first frame is used.`] : [] };
+}
