@@ -14,6 +14,9 @@ import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/mod
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
+import { imageMime } from '../models/imageFile';
+import { imageInputOf } from '../models/imageInputs';
+import { imageTokens } from '../core/image/patches';
 import type { InductionProbe } from '../core/analysis/induction';
 import { ModelTokenizer } from '../models/tokenizer';
 import type { NativeEngines } from '../native/nativeEngines';
@@ -40,6 +43,54 @@ export class ShowAttention {
       return;
     }
     await this.inspect(textEditor.document, textEditor.selection, commandAt);
+  }
+
+  /**
+   * Shows the attention of the current (image) model over image file `uri`: read through VS Code's
+   * file system, processed on the host as the model's processor does, run and drawn in the panel.
+   */
+  async image(uri: vscode.Uri): Promise<void> {
+    const commandAt = wallClock();
+    const settings = readSettings();
+    const name = path.basename(uri.path);
+    let panel;
+    try {
+      const loaded = await this.loadModel(settings.model);
+      if (!loaded) return;
+      const { entry, info, model } = loaded;
+      if (!info.vision) {
+        void vscode.window.showWarningMessage(`Attention Lens: ${entry.label} is a text model: it cannot look at ${name}. Choose an image model (ViT, DeiT, BEiT, DINOv2) with Select Model…, then run Show Attention on the image again.`, 'Select Model…').then((a) => a && vscode.commands.executeCommand('attentionLens.selectModel'));
+        return;
+      }
+      panel = this.panels.createOrShow();
+      panel.prepare(model, settings.backend);
+      const readStart = wallClock();
+      const bytes = await vscode.workspace.fs.readFile(uri);
+      const mime = imageMime(bytes);
+      if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG and GIF are (SVG is not supported; convert WebP or BMP to PNG).`);
+      const input = imageInputOf(info, bytes, name);
+      for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
+      const { patchSize, specialTokens } = info.vision;
+      const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);
+      const tokens = imageTokens(input.geometry, patchSize, specialTokens + patches);
+      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens: [] });
+      panel.start({
+        runId: run.id,
+        model,
+        backend: settings.backend,
+        text: '',
+        tokens,
+        ids: new Int32Array(0),
+        maxLinksPerQuery: settings.maxLinksPerQuery,
+        keepWeightsBytes: settings.keepWeightsMB * 1e6,
+        timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
+        // A copy: the file's bytes may be a view into a larger (pooled) buffer, which a message would carry whole.
+        image: { pixelValues: input.pixelValues.data, dims: [...input.pixelValues.dims], bytes: new Uint8Array(bytes), mime, name, width: input.geometry.original.width, height: input.geometry.original.height },
+      });
+    } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose();
+      showError(e, true);
+    }
   }
 
   /** Another model became current: say so, and re-run the inspection on screen with it. */
@@ -181,7 +232,22 @@ export class ShowAttention {
   }
 }
 
-/** Registers `attentionLens.showAttention`: inspect the active editor's selection. */
+/**
+ * Registers `attentionLens.showAttention`: an image file (the explorer's context menu, or the
+ * image preview in front), else the active editor's selection.
+ */
 export function registerShowAttention(show: ShowAttention): vscode.Disposable {
-  return vscode.commands.registerCommand('attentionLens.showAttention', () => show.run(vscode.window.activeTextEditor));
+  return vscode.commands.registerCommand('attentionLens.showAttention', (arg?: unknown) => {
+    const image = arg instanceof vscode.Uri && IMAGE_FILE.test(arg.path) ? arg : previewedImage();
+    return image ? show.image(image) : show.run(vscode.window.activeTextEditor);
+  });
+}
+
+/** Image files Show Attention takes. */
+const IMAGE_FILE = /\.(png|jpe?g|gif|webp|bmp)$/i;
+
+/** The image shown by VS Code's image preview in the active tab, if that is what is in front. */
+function previewedImage(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputCustom && input.viewType === 'imagePreview.previewEditor' && !vscode.window.activeTextEditor ? input.uri : undefined;
 }

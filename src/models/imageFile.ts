@@ -27,7 +27,17 @@ export function readImageFile(file: string): ReadImage {
   } catch (e) {
     throw new Error(`${file} could not be read (${(e as Error).message.split('\n')[0]})`);
   }
-  const name = path.basename(file);
+  return decodeImage(bytes, path.basename(file));
+}
+
+/** The image type of `bytes` by its signature, as a MIME type; undefined for what is not read here. */
+export function imageMime(bytes: Uint8Array): string | undefined {
+  const kind = sniff(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return kind && `image/${kind}`;
+}
+
+/** Decodes the bytes of image file `name`; throws naming it and what is wrong. */
+export function decodeImage(bytes: Buffer, name: string): ReadImage {
   const kind = sniff(bytes);
   if (!kind) throw new Error(`${name} is not an image Attention Lens can read here: PNG, JPEG and GIF are (WebP, BMP and others open in the editor's panel; SVG is not supported).`);
   try {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageGeometry } from '../core/image/patches';
 import { parseProcessorConfig, preprocess } from '../core/image/preprocess';
-import { readImageFile } from './imageFile';
+import { type ReadImage, decodeImage, readImageFile } from './imageFile';
 import { type ModelInfo, ModelFolderError } from './modelFolder';
 
 /** An image ready for a run. */
@@ -38,8 +38,17 @@ export function processorOf(info: ModelInfo) {
 
 /** Reads `file` and processes it for `info`'s model. */
 export function imageInput(info: ModelInfo, file: string): ImageInput {
+  return processed(info, () => readImageFile(file));
+}
+
+/** Processes image file `name`'s bytes for `info`'s model. */
+export function imageInputOf(info: ModelInfo, bytes: Uint8Array, name: string): ImageInput {
+  return processed(info, () => decodeImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name));
+}
+
+function processed(info: ModelInfo, read: () => ReadImage): ImageInput {
   const config = processorOf(info);
-  const { image, notices } = readImageFile(file);
+  const { image, notices } = read();
   const p = preprocess(image, config);
   const bytes = new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength);
   return {

@@ -32,8 +32,8 @@ export interface ModelInfo {
   heads?: number;
   /** `config.vocab_size`: token ids must stay below it. */
   vocabSize?: number;
-  /** An image model (ViT and its kin): its patch size, and the processor settings' file (`preprocessor_config.json`); it takes images, not text. */
-  vision?: { patchSize: number; preprocessor: string };
+  /** An image model (ViT and its kin): its patch size, the processor settings' file (`preprocessor_config.json`), and the tokens it puts before the patches (class, DeiT's distillation, registers); it takes images, not text. */
+  vision?: { patchSize: number; preprocessor: string; specialTokens: number };
   /** A classifier's labels by class index (`config.id2label`); a model whose logits are one row of this many gives predictions. */
   labels?: string[];
   /** Size of the .onnx file itself. */
@@ -218,7 +218,7 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
     vocabSize: num(config.vocab_size),
     ...labelsOf(config),
-    ...(VISION_TYPES.has(modelType) ? { vision: { patchSize: num(config.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR) } } : {}),
+    ...(VISION_TYPES.has(modelType) ? { vision: { patchSize: num(config.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR), specialTokens: 1 + (modelType === 'deit' ? 1 : 0) + (num(config.num_register_tokens) ?? 0) } } : {}),
     onnxBytes: fs.statSync(onnxPath).size,
     external: files.external,
     footprint: files.footprint,

@@ -29,7 +29,7 @@ async function handle(m: ToNativeWorker): Promise<void> {
       case 'run': {
         const engine = engines.get(m.engine);
         if (!engine) throw new EngineError('The native engine no longer holds this model (it was released or restarted): run again.', 'worker-died');
-        const out = await engine.run({ ids: m.input.ids, decoderIds: m.input.decoderIds }, { mechanismOf: m.mechanismOf, logits: m.input.logits });
+        const out = await engine.run({ ids: m.input.ids, decoderIds: m.input.decoderIds, pixelValues: m.input.pixelValues }, { mechanismOf: m.mechanismOf, logits: m.input.logits });
         const result = { layers: out.layers, millis: out.millis, warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}), ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(out.logits ? { logits: out.logits } : {}) };
         return reply({ type: 'ran', id: m.id, result }, resultBuffers(result));
       }

@@ -105,6 +105,7 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
   <div id="matrix-b" class="view side-b" tabindex="0" hidden aria-label="Matrix view of model B, beside model A's."></div>
   <div id="correspondence" class="view correspondence" tabindex="0" hidden aria-label="Head correspondence: Jensen-Shannon distance from every head of A to every head of B; arrow keys move, Enter shows the pair side by side."></div>
   <div id="arcs" class="view" tabindex="0" hidden aria-label="Text view: the input with arcs to the tokens the hovered token attends to. Arrow keys move between tokens."></div>
+  <div id="image-view" class="view" tabindex="0" hidden aria-label="Image view: the image's patches; hover one, or move with the arrow keys, to see a heat map of what it attends to."></div>
   <div id="mechanism" class="view mechanism" hidden aria-label="Mechanism view: one head's attention for one query token, step by step: query, keys, products, scores, weights, weighted values, output."></div>
   </div>
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>

@@ -47,7 +47,7 @@ export class HostEngines {
           type: 'engine/run',
           requestId: 0,
           engine: id,
-          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}), ...(options.logits ? { logits: options.logits } : {}) },
+          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}), ...(options.logits ? { logits: options.logits } : {}), ...(input.pixelValues ? { pixelValues: { data: input.pixelValues.data, dims: [...input.pixelValues.dims] } } : {}) },
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);

@@ -9,6 +9,7 @@ import { vscodeChannel } from '../channel';
 import { HeadView } from '../views/headView';
 import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
+import { ImageView } from '../views/imageView';
 import { contributionBasisText } from '../../src/core/mechanism';
 import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
 import type { LayerStore } from './layerStore';
@@ -42,8 +43,8 @@ const data = document.body.dataset;
 const channel = vscodeChannel<ToPanel, FromPanel>();
 const state = new PanelState();
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
-const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover) };
-const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism') };
+const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover), image: new ImageView(el('image-view'), hover) };
+const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism'), image: el('image-view') };
 const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide'), weighting: el('weighting') }, state);
 const comparePane = new ComparePane({
   bar: el('compare-bar'), show: el('compare-show'), layerB: el('layer-b'), models: el('compare-models'),
@@ -148,6 +149,7 @@ function start(request: RunRequest): void {
   }
   // A generation's whole sequence keeps the tokens that arrived on screen until its picture replaces them.
   if (!request.generation) strip.show(undefined);
+  if (request.image) void views.image.setImage(request.image.bytes, request.image.mime, request.image.width, request.image.height).catch(() => undefined);
   void runner.start(request, { full: request.compare !== undefined });
 }
 
@@ -320,6 +322,8 @@ state.onDidChange((change: Change) => {
       el('tooltip').classList.toggle('passive', s.hoverSource === 'editor');
     }
     if (change === 'run') queueMicrotask(() => state.snapshot.run === s.run && showGeneration(s.run!.request));
+    // An image opens on the image view; text leaves it.
+    if (change === 'run' && (s.run.request.image ? s.viewMode !== 'image' : s.viewMode === 'image')) queueMicrotask(() => state.setViewMode(s.run?.request.image ? 'image' : 'head'));
     if (change === 'records') queueMicrotask(openOnCross);
     if (change === 'run' || change === 'records' || change === 'selection') {
       pinOnScreen();

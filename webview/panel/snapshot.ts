@@ -13,9 +13,9 @@ import type { Alignment } from '../../src/core/analysis/alignment';
 import type { LayerStore } from './layerStore';
 
 /** Views the panel can show. */
-export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism';
+export type ViewMode = 'head' | 'matrix' | 'text' | 'mechanism' | 'image';
 /** Every view mode, in toolbar order, with its name for people. */
-export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism']];
+export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head view'], ['matrix', 'Matrix'], ['text', 'Text'], ['mechanism', 'Mechanism'], ['image', 'Image']];
 
 /** What the links' strength is: the attention weights, or each head's contributions (mechanism). */
 export type Weighting = 'attention' | 'contribution';

@@ -277,6 +277,7 @@ export class PanelState {
   setViewMode(viewMode: ViewMode): void {
     if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix') return; // comparisons have a head view and a matrix
     if (this.s.run?.onDemand && viewMode === 'mechanism') return; // its scores and outputs are quadratic
+    if ((viewMode === 'image') !== (this.s.run?.request.image !== undefined) && (viewMode === 'image' || viewMode === 'text')) return; // images have no text, text no image
     if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
   }
 

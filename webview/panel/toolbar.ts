@@ -42,6 +42,9 @@ export class Toolbar {
   /** New run or new records: one option per record, one button per head. */
   rebuild(): void {
     const s = this.state.snapshot;
+    // An image run has an image view and no text view; a text run the other way round.
+    const image = s.run?.request.image !== undefined;
+    for (const o of Array.from(this.el.viewMode.options)) o.hidden = o.value === 'image' ? !image : image && o.value === 'text';
     this.el.layer.replaceChildren(...s.records.map((r, i) => Object.assign(document.createElement('option'), { value: String(i), textContent: r.label })));
     this.el.heads.replaceChildren(...s.visibleHeads.map((_, h) => {
       const b = document.createElement('button');

@@ -51,6 +51,8 @@ export interface NativeInput {
   decoderIds?: Int32Array;
   /** Also return the next-token logits (`RunOptions.logits`). */
   logits?: 'last' | 'all';
+  /** An image model's input (`RunInput.pixelValues`). */
+  pixelValues?: { data: Float32Array; dims: number[] };
 }
 
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */

@@ -71,6 +71,21 @@ export interface RunRequest {
   generation?: GenerationRecord;
   /** A causal model's induction probe: run once per model after the first picture, for the heads' induction scores. */
   induction?: InductionProbe;
+  /** An image model's run: `ids` are empty, `tokens` the image's (a class token, then patches with their boxes). */
+  image?: ImageRequest;
+}
+
+/** An image for an image model: its pixel values as the model's processor made them, and the file, to draw. */
+export interface ImageRequest {
+  pixelValues: Float32Array;
+  dims: number[];
+  /** The file's bytes and type (`image/png`, …), drawn under the heat map. */
+  bytes: Uint8Array;
+  mime: string;
+  /** Its name, for messages and titles. */
+  name: string;
+  width: number;
+  height: number;
 }
 
 /** How to generate (`RunRequest.generate`). */

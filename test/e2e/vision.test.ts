@@ -1,0 +1,85 @@
+/// <reference lib="dom" />
+// Images in the real extension (issue 26): with the tiny ViT classifier of
+// test/fixtures/models/vit-attn as the model, right-click a PNG in the explorer → Show Attention;
+// the panel opens on the image view with the classifier's labels, a patch under the pointer gets
+// a heat map of its row (the CLI's weights for the same image), and the layer and heads change it.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
+import { useSession } from './session';
+
+const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
+
+/** The CLI's run of the same image: the reference for what the panel draws. */
+function cliInspect(image: string): Promise<{ prediction: Array<{ label: string; probability: number }>; tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> }> {
+  return new Promise((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', VIT, '--image', image, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 },
+    (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
+}
+
+/** Moves the pointer onto the centre of patch (row, col) of the 4 × 4 grid over the image as drawn. */
+async function hoverPatch(frame: Frame, page: import('playwright-core').Page, rowIndex: number, col: number): Promise<void> {
+  const canvas = (await frame.$('#image-view canvas'))!;
+  const frameBox = (await canvas.boundingBox())!;
+  // The image is drawn centred, scaled to fit (70 × 45 pixels).
+  const scale = Math.min(frameBox.width / 70, frameBox.height / 45);
+  const left = frameBox.x + (frameBox.width - 70 * scale) / 2, top = frameBox.y + (frameBox.height - 45 * scale) / 2;
+  await page.mouse.move(left + (col + 0.5) * (70 / 4) * scale, top + (rowIndex + 0.5) * (45 / 4) * scale);
+}
+
+describe('Attention over an image', () => {
+  const session = useSession(false, { 'attentionLens.model': VIT });
+
+  it('opens from the explorer on an image, draws the heat map of the patch under the pointer, and follows layers and heads', async () => {
+    const { page, server } = session;
+    const image = path.join(server.workspace, 'landscape.png');
+    fs.copyFileSync(path.join(VIT, 'landscape.png'), image);
+    const cli = await cliInspect(image);
+    await page.goto(server.url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const item = page.getByRole('treeitem', { name: /landscape\.png/ });
+    await item.waitFor({ timeout: 60_000 });
+    const entry = page.getByRole('menuitem', { name: /Show Attention/ });
+    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
+      await item.click({ button: 'right' });
+      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
+    }
+    await entry.hover();
+    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
+    await page.keyboard.press('Enter');
+    const frame = await panelFrame(page);
+    await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
+    expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    await frame.waitForFunction(() => (document.getElementById('view-mode') as HTMLSelectElement).value === 'image', undefined, { timeout: 10_000 });
+    expect(await frame.$eval('#image-view', (v) => (v as HTMLElement).hidden)).toBe(false);
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.image !== undefined, undefined, { timeout: 10_000 });
+    expect(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.image)).toBe('decoded');
+    expect(await frame.$eval('#prediction', (e) => e.textContent)).toBe(`Predicted: ${cli.prediction.map((p) => `${p.label} ${p.probability.toFixed(3)}`).join(' · ')}`);
+    // The special token's button, and no text view for an image.
+    expect(await frame.$$eval('#image-view .image-special', (bs) => bs.map((b) => b.textContent))).toEqual(['[CLS]']);
+    expect(await frame.$eval('#view-mode option[value="text"]', (o) => (o as HTMLOptionElement).hidden)).toBe(true);
+
+    // Layer 1 (the toolbar's first), all heads: patch (1, 2) is token 1 + 4 + 2 = 7; its strongest patch weight is the CLI's.
+    await hoverPatch(frame, page, 1, 2);
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '7', undefined, { timeout: 10_000 });
+    const meanRow = (layer: number, heads: number[]) => cli.attention[layer].weights[0][7].map((_, k) => heads.reduce((s, h) => s + cli.attention[layer].weights[h][7][k], 0) / heads.length);
+    const strongest = (w: number[]) => Math.max(...w.slice(1));
+    expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(meanRow(0, [0, 1, 2, 3])), 3);
+    expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^patch 1,2 attends to: the strongest patch 0\.\d{3}/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vision-heat-map.png') });
+
+    // Layer 2, then head 3 alone: the heat map follows.
+    await frame.selectOption('#layer-select', '1');
+    await hoverPatch(frame, page, 1, 2);
+    await expect.poll(async () => Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat)), { timeout: 10_000 }).toBeCloseTo(strongest(meanRow(1, [0, 1, 2, 3])), 3);
+    await frame.dblclick('#heads button.head >> nth=2');
+    await hoverPatch(frame, page, 1, 2);
+    await expect.poll(async () => Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat)), { timeout: 10_000 }).toBeCloseTo(strongest(meanRow(1, [2])), 3);
+    // The class token, from its button.
+    await frame.hover('#image-view .image-special');
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '0', undefined, { timeout: 10_000 });
+    expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^\[CLS\] attends to/);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The image view of an image model's run: the image with its patch grid and, for the patch under
+ * the pointer (or the focused one; the class token from its button), a heat map of what it attends
+ * to: the mean over the visible heads of its row, each patch tinted by its weight relative to the
+ * row's largest patch weight. The weight on the special tokens is said in words, not drawn.
+ */
+import { addCanvas } from '../canvas';
+import type { AttentionRecord } from '../../src/core/attention';
+import { row } from '../../src/core/attention';
+import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
+import type { ImageToken } from '../../src/core/image/patches';
+import { cssVar, parseColor } from '../theme';
+import type { View } from './view';
+
+/** Everything the image view draws. */
+export interface ImageViewState {
+  record: AttentionRecord;
+  visibleHeads: readonly boolean[];
+  hover: TokenTarget | null;
+}
+
+/** Canvas image with a patch heat map. */
+export class ImageView implements View<ImageViewState> {
+  private readonly canvas: HTMLCanvasElement;
+  private readonly specials: HTMLElement;
+  private readonly caption: HTMLElement;
+  private bitmap: ImageBitmap | undefined;
+  private size = { width: 1, height: 1 };
+  private state: ImageViewState | undefined;
+  /** Where the image is drawn (CSS pixels in the canvas) and its scale from the original's pixels. */
+  private g = { left: 0, top: 0, scale: 1 };
+
+  constructor(private readonly host: HTMLElement, private readonly onHover: (t: TokenTarget | null) => void) {
+    host.classList.add('image-view');
+    this.specials = document.createElement('div');
+    this.specials.className = 'image-specials';
+    this.caption = document.createElement('div');
+    this.caption.className = 'image-caption';
+    this.caption.setAttribute('aria-live', 'polite');
+    host.append(this.specials);
+    this.canvas = addCanvas(host, 'image-canvas');
+    host.append(this.caption);
+    this.canvas.addEventListener('mousemove', (e) => onHover(this.hitTest(e.clientX, e.clientY)));
+    this.canvas.addEventListener('mouseleave', () => onHover(null));
+    new ResizeObserver(() => this.state && this.render(this.state)).observe(host);
+  }
+
+  /** The image to draw under the heat map (decoded by the browser: for display only; the model's pixels come from the host). */
+  async setImage(bytes: Uint8Array, mime: string, width: number, height: number): Promise<void> {
+    this.bitmap?.close();
+    this.bitmap = undefined;
+    this.size = { width, height };
+    try {
+      this.bitmap = await createImageBitmap(new Blob([bytes as BlobPart], { type: mime }));
+      this.host.dataset.image = 'decoded';
+    } catch (e) {
+      // The heat map still draws, over the patch grid alone.
+      this.host.dataset.image = `not decoded: ${(e as Error).message}`;
+    }
+    if (this.state) this.render(this.state);
+  }
+
+  render(state: ImageViewState): void {
+    this.state = state;
+    const tokens = state.record.queryTokens as readonly ImageToken[];
+    // One button per special token: the class token has no place in the image.
+    this.specials.replaceChildren(...tokens.flatMap((t, i) => {
+      if (t.patch) return [];
+      const b = document.createElement('button');
+      b.className = 'image-special';
+      b.textContent = t.text;
+      b.title = `What ${t.text} attends to`;
+      b.onmouseenter = () => this.onHover({ side: 'query', index: i });
+      b.onfocus = () => this.onHover({ side: 'query', index: i });
+      return [b];
+    }));
+    this.draw();
+  }
+
+  update(state: ImageViewState): void {
+    this.state = state;
+    this.draw();
+  }
+
+  hitTest(clientX: number, clientY: number): TokenTarget | null {
+    const tokens = (this.state?.record.queryTokens ?? []) as readonly ImageToken[];
+    const b = this.canvas.getBoundingClientRect();
+    const x = (clientX - b.left - this.g.left) / this.g.scale;
+    const y = (clientY - b.top - this.g.top) / this.g.scale;
+    const i = tokens.findIndex((t) => t.patch && x >= t.patch.x && x < t.patch.x + t.patch.width && y >= t.patch.y && y < t.patch.y + t.patch.height);
+    return i >= 0 ? { side: 'query', index: i } : null;
+  }
+
+  /** Client rectangle of a token's patch (or its button), for the tooltip. */
+  labelRect(t: TokenTarget): DOMRect {
+    const token = (this.state?.record.queryTokens as readonly ImageToken[] | undefined)?.[t.index];
+    if (!token?.patch) return this.specials.getBoundingClientRect();
+    const b = this.canvas.getBoundingClientRect();
+    const { left, top, scale } = this.g;
+    return new DOMRect(b.left + left + token.patch.x * scale, b.top + top + token.patch.y * scale, token.patch.width * scale, token.patch.height * scale);
+  }
+
+  private draw(): void {
+    const s = this.state;
+    if (!s) return;
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.max(200, this.host.clientWidth || 600);
+    const height = Math.max(160, (this.host.clientHeight || 500) - this.specials.offsetHeight - this.caption.offsetHeight - 8);
+    this.canvas.width = Math.round(width * dpr);
+    this.canvas.height = Math.round(height * dpr);
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    const scale = Math.min(width / this.size.width, height / this.size.height);
+    this.g = { left: (width - this.size.width * scale) / 2, top: (height - this.size.height * scale) / 2, scale };
+    const ctx = this.canvas.getContext('2d')!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const { left, top } = this.g;
+    if (this.bitmap) {
+      ctx.imageSmoothingEnabled = scale < 1;
+      ctx.drawImage(this.bitmap, left, top, this.size.width * scale, this.size.height * scale);
+    }
+    const tokens = s.record.queryTokens as readonly ImageToken[];
+    const box = (t: ImageToken) => [left + t.patch!.x * scale, top + t.patch!.y * scale, t.patch!.width * scale, t.patch!.height * scale] as const;
+    // The patch grid, faint.
+    ctx.strokeStyle = 'rgba(255, 255, 255, 0.25)';
+    ctx.lineWidth = 1;
+    for (const t of tokens) if (t.patch) ctx.strokeRect(...box(t));
+    const q = s.hover?.side === 'query' ? s.hover.index : undefined;
+    this.host.dataset.query = q === undefined ? '' : String(q);
+    if (q === undefined || q >= s.record.queries) {
+      this.host.dataset.heat = '';
+      this.caption.textContent = 'Hover a patch (or the class token above) to see what it attends to; arrow keys move between tokens.';
+      return;
+    }
+    const weights = this.rowMean(s, q);
+    let max = 0, onSpecial = 0;
+    tokens.forEach((t, k) => (t.patch ? (max = Math.max(max, weights[k])) : (onSpecial += weights[k])));
+    const [r, g, b] = parseColor(cssVar('--vscode-charts-orange', '#f0a030'));
+    for (const [k, t] of tokens.entries()) {
+      if (!t.patch || max <= 0) continue;
+      ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${(0.8 * weights[k]) / max})`;
+      ctx.fillRect(...box(t));
+    }
+    const from = tokens[q];
+    if (from?.patch) {
+      ctx.strokeStyle = cssVar('--vscode-focusBorder', '#0090f1');
+      ctx.lineWidth = 2;
+      ctx.strokeRect(...box(from));
+    }
+    this.host.dataset.heat = max.toFixed(4);
+    this.caption.textContent = `${from?.text ?? `token ${q}`} attends to: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`;
+  }
+
+  /** Row `q` averaged over the visible heads. */
+  private rowMean(s: ImageViewState, q: number): Float32Array {
+    const heads = s.visibleHeads.flatMap((v, h) => (v ? [h] : []));
+    const out = new Float32Array(s.record.keys);
+    for (const h of heads) {
+      const r = row(s.record, h, q);
+      for (let k = 0; k < out.length; k++) out[k] += r[k] / heads.length;
+    }
+    return out;
+  }
+}
