@@ -363,7 +363,7 @@ export class Runner {
     const kept = queryKeys ? `; keeping queries and keys${bytes ? `, as every layer's weights would take ${formatBytes(bytes)}` : ''}` : '';
     let start = 0;
     const out = await this.exclusively(() => {
-      this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${req.tokens.length.toLocaleString('en-US')} tokens${kept})…`);
+      this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${(req.image ? req.tokens : req.ids).length.toLocaleString('en-US')} tokens${kept})…`);
       start = this.now();
       return engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims } } : { ids: req.ids, decoderIds: req.decoderIds }, req.model.labels && engine.hasLogits ? { logits: 'last' } : {});
     }, stale, () => this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`));
