@@ -192,7 +192,7 @@ function formatHeadTable(rows: HeadRow[]): string[] {
     if (c === 'head') return String(row.head + 1);
     if (c === 'labels') return row.labels.join(', ');
     const v = row[c as keyof HeadStats];
-    return v === null ? '–' : v.toFixed(c === 'distance' ? 1 : 2);
+    return v === null ? '–' : v.toFixed(c === 'distance' || c === 'pixelDistance' ? 1 : 2);
   };
   const table = [cols, ...rows.map((r) => cols.map((c) => cell(r, c)))];
   const width = cols.map((_, j) => Math.max(...table.map((t) => t[j].length)));

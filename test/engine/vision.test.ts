@@ -15,7 +15,7 @@ import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { predictedLabels } from '../../src/core/classification';
 import { engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
-import { FIXTURES, inspect, runCli } from './cli';
+import { FIXTURES, runCli } from './cli';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -23,7 +23,7 @@ beforeAll(() => {
 });
 
 const FOLDER = path.join(FIXTURES, 'models', 'vit-attn');
-interface Reference { image: string; size: [number, number]; pixelValues: string; logits: number[]; attentions: number[][][][] }
+interface Reference { image: string; size: [number, number]; pixelValues: string; logits: number[]; attentions: number[][][][]; rollout: number[][]; meanDistance: number[][] }
 const references = JSON.parse(fs.readFileSync(path.join(FOLDER, 'reference.json'), 'utf8')) as Reference[];
 const floats = (b64: string) => {
   const bytes = Buffer.from(b64, 'base64');
@@ -80,6 +80,24 @@ describe('inspect --image', () => {
     expect(out.tokens[1 + 4 + 2]).toMatchObject({ text: 'patch 1,2', special: false, patch: { row: 1, col: 2, x: (16 * w) / 32, y: (8 * h) / 32, width: (8 * w) / 32, height: (8 * h) / 32 } });
     const best = ref.logits.indexOf(Math.max(...ref.logits));
     expect(out.prediction[0].label).toBe(readModelFolder(FOLDER).labels![best]);
+  });
+
+  it('gives each head’s mean attention distance in pixels, and the rollout, as an independent computation does', () => {
+    const ref = references[0];
+    const image = path.join(FOLDER, ref.image);
+    const r = runCli(['inspect', '--model', FOLDER, '--image', image, '--json', '--stats']);
+    const heads = (JSON.parse(r.stdout) as { heads: Array<{ layer: number; head: number; pixelDistance: number; labels: string[] }> }).heads;
+    expect(heads).toHaveLength(8);
+    for (const h of heads) expect(Math.abs(h.pixelDistance - ref.meanDistance[h.layer][h.head])).toBeLessThan(1e-4);
+    // A text model's heads have none.
+    const text = runCli(['inspect', '--model', path.join(FIXTURES, 'models/gpt2-attn'), '--text', 'The cat sat.', '--json', '--stats']);
+    expect((JSON.parse(text.stdout) as { heads: Array<{ pixelDistance: number | null }> }).heads.every((h) => h.pixelDistance === null)).toBe(true);
+    const rolled = runCli(['inspect', '--model', FOLDER, '--image', image, '--json', '--aggregate', 'rollout']);
+    const last = (JSON.parse(rolled.stdout) as { attention: Array<{ name: string; weights: number[][][] }> }).attention.at(-1)!;
+    expect(last.name).toBe('rollout(attentions.1)');
+    let diff = 0;
+    last.weights[0].forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - ref.rollout[q][k])))));
+    expect(diff).toBeLessThan(1e-4);
   });
 
   it('says what is wrong with a text model, a corrupt or huge image, an SVG, an animated GIF and a missing processor config', () => {

@@ -53,7 +53,7 @@ describe('head statistics', () => {
 
   it('handles a single-token input: no previous or next token, entropy 0', () => {
     const one = rec([[[1]]], [tok('x', 0, 1)]);
-    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null, induction: null, retrieval: null });
+    expect(headStats(one, 0, keyCategories(one.keyTokens, 'x'))).toEqual({ entropy: 0, distance: 0, previous: null, next: null, self: 1, first: 1, special: 0, punctuation: 0, duplicate: null, induction: null, retrieval: null, pixelDistance: null });
   });
 
   it('measures attention to earlier occurrences of the same token, over the tokens seen before', () => {

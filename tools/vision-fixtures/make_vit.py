@@ -91,6 +91,26 @@ def images():
     return {'landscape.png': Image.fromarray(rgb, 'RGB'), 'gray.png': Image.fromarray(gray, 'L'), 'alpha.png': Image.fromarray(alpha, 'RGBA')}
 
 
+def rollout(attentions):
+    """Abnar & Zuidema's rollout through every layer (vit-explain with mean head fusion and nothing discarded): per layer (mean of heads + I) / 2, rows renormalised, multiplied from the first layer on."""
+    result = np.eye(attentions[0].shape[-1])
+    for a in attentions:
+        m = a.mean(axis=0) + np.eye(a.shape[-1])
+        m = m / m.sum(axis=-1, keepdims=True)
+        result = m @ result
+    return result
+
+
+def mean_distance(a):
+    """Per head, the mean over query patches of the distance in input pixels between patch centres, weighted by the query's attention on the patches (renormalised over them; the class token left out)."""
+    grid = IMAGE // PATCH
+    pos = np.array([(i // grid, i % grid) for i in range(grid * grid)], dtype=np.float64)
+    dist = PATCH * np.sqrt(((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1))
+    w = a[:, 1:, 1:]
+    w = w / w.sum(axis=-1, keepdims=True)
+    return (w * dist[None]).sum(-1).mean(-1)
+
+
 def b64(a):
     return base64.b64encode(np.ascontiguousarray(a, dtype='<f4').tobytes()).decode()
 
@@ -120,8 +140,10 @@ def main():
         pixels = processed(Image.open(os.path.join(FOLDER, name)))
         with torch.no_grad():
             out = model(torch.from_numpy(pixels[None]))
+        attentions = [a[0].double().numpy() for a in out[1:]]
         refs.append({'image': name, 'size': [image.width, image.height], 'pixelValues': b64(pixels),
-                     'logits': out[0][0].tolist(), 'attentions': [a[0].tolist() for a in out[1:]]})
+                     'logits': out[0][0].tolist(), 'attentions': [a[0].tolist() for a in out[1:]],
+                     'rollout': rollout(attentions).tolist(), 'meanDistance': [mean_distance(a).tolist() for a in attentions]})
     names_out = ['logits'] + [f'attentions.{i}' for i in range(LAYERS)]
     axes = {'pixel_values': {0: 'batch'}, **{n: {0: 'batch'} for n in names_out}}
     torch.onnx.export(model, (torch.zeros(1, 3, IMAGE, IMAGE),), os.path.join(FOLDER, 'onnx', 'model.onnx'),

@@ -108,7 +108,7 @@ export function tintMeaning(data: ExplorerState, colorBy: ColorBy): { what: stri
 
 /** A statistic as the explorer writes it: distances in tokens to 2 decimals, shares to 3, '–' where undefined. */
 export function statText(name: StatName, v: number | null): string {
-  return v === null ? '–' : v.toFixed(name === 'distance' ? 2 : 3);
+  return v === null ? '–' : v.toFixed(name === 'pixelDistance' ? 1 : name === 'distance' ? 2 : 3);
 }
 
 /** The selection after a click on `cell`: that head alone, or with `additive` added to (or removed from) the heads shown. */

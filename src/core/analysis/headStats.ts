@@ -9,7 +9,7 @@ import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
 
 /** Names of the statistics, in display order. */
-export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate', 'induction', 'retrieval'] as const;
+export const STAT_NAMES = ['entropy', 'distance', 'previous', 'next', 'self', 'first', 'special', 'punctuation', 'duplicate', 'induction', 'retrieval', 'pixelDistance'] as const;
 /** One statistic's name. */
 export type StatName = (typeof STAT_NAMES)[number];
 /**
@@ -88,7 +88,7 @@ function earlierOccurrences(tokens: readonly TokenInfo[]): Int32Array[] {
     out = tokens.map((t, q) => {
       const before = seen.get(t.id) ?? [];
       const list = Int32Array.from(before);
-      seen.set(t.id, [...before, q]);
+      if (t.id >= 0) seen.set(t.id, [...before, q]); // an image's tokens (id −1) repeat nothing
       return list;
     });
     earlierCache.set(tokens, out);
@@ -140,7 +140,38 @@ export function headStats(r: AttentionRecord, h: number, cat: KeyCategories): He
     duplicate: positional ? mean(dup, repeated) : null,
     induction: null,
     retrieval: null,
+    pixelDistance: positional ? meanPixelDistance(r, h) : null,
   };
+}
+
+/**
+ * An image model's mean attention distance (Dosovitskiy et al. 2020, fig. 7): over the patches as
+ * queries, the distance in the model's input pixels between patch centres, averaged with the
+ * query's weights on the patches (renormalised over them, the special tokens left out); null
+ * where the tokens are not patches.
+ */
+function meanPixelDistance(r: AttentionRecord, h: number): number | null {
+  const patches = (r.keyTokens as ReadonlyArray<TokenInfo & { patch?: { row: number; col: number; size: number } }>).map((t) => t.patch);
+  if (!patches.some((p) => p)) return null;
+  let sum = 0, rows = 0;
+  for (let q = 0; q < r.queries; q++) {
+    const pq = patches[q];
+    if (!pq) continue;
+    const start = (h * r.queries + q) * r.keys;
+    let weighted = 0, mass = 0;
+    for (let k = 0; k < r.keys; k++) {
+      const pk = patches[k];
+      if (!pk) continue;
+      const w = r.data[start + k];
+      weighted += w * pq.size * Math.hypot(pq.row - pk.row, pq.col - pk.col);
+      mass += w;
+    }
+    if (mass > 0) {
+      sum += weighted / mass;
+      rows++;
+    }
+  }
+  return rows > 0 ? sum / rows : null;
 }
 
 /** Statistics of every head of every record: `[record][head]`. */

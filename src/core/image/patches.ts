@@ -6,10 +6,11 @@
  */
 import type { TokenInfo } from '../tokens';
 
-/** Where a token's patch lies: grid row and column, and its box in the original image (pixels, fractional). */
+/** Where a token's patch lies: grid row and column, its side in the model's input pixels, and its box in the original image (pixels, fractional). */
 export interface PatchBox {
   row: number;
   col: number;
+  size: number;
   x: number;
   y: number;
   width: number;
@@ -44,7 +45,7 @@ export function imageTokens(geometry: ImageGeometry, patchSize: number, total: n
     const col = i % cols;
     const x = (geometry.crop.left + col * patchSize) / sx;
     const y = (geometry.crop.top + row * patchSize) / sy;
-    return { id: -1, text: `patch ${row},${col}`, start: 0, end: 0, special: false, patch: { row, col, x, y, width: patchSize / sx, height: patchSize / sy } };
+    return { id: -1, text: `patch ${row},${col}`, start: 0, end: 0, special: false, patch: { row, col, size: patchSize, x, y, width: patchSize / sx, height: patchSize / sy } };
   };
   return [...Array.from({ length: extra }, (_, i) => special(i)), ...Array.from({ length: rows * cols }, (_, i) => patch(i))];
 }
