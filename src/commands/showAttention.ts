@@ -73,7 +73,8 @@ export class ShowAttention {
       const { patchSize, specialTokens } = info.vision;
       const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);
       const tokens = imageTokens(input.geometry, patchSize, specialTokens + patches);
-      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens: [] });
+      // No text document holds these tokens (the editor leaves them alone); the explorer counts them.
+      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens });
       panel.start({
         runId: run.id,
         model,

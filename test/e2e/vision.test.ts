@@ -2,13 +2,15 @@
 // Images in the real extension (issue 26): with the tiny ViT classifier of
 // test/fixtures/models/vit-attn as the model, right-click a PNG in the explorer → Show Attention;
 // the panel opens on the image view with the classifier's labels, a patch under the pointer gets
-// a heat map of its row (the CLI's weights for the same image), and the layer and heads change it.
+// a heat map of its row (the CLI's weights for the same image), and the layer and heads change it;
+// the head explorer's cells are maps of the image.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
+import { ARTIFACTS, ROOT, explorerFrame, panelFrame } from './codeServer';
+import { runCommand } from './workbench';
 import { useSession } from './session';
 
 const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
@@ -81,5 +83,12 @@ describe('Attention over an image', () => {
     await frame.hover('#image-view .image-special');
     await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '0', undefined, { timeout: 10_000 });
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^\[CLS\] attends to/);
+
+    // The head explorer draws each head as a map of the image.
+    await runCommand(page, 'Attention Lens: Show Head Explorer');
+    const explorer = await explorerFrame(page);
+    await explorer.waitForSelector('#main:not([hidden])', { timeout: 60_000 });
+    expect(await explorer.$eval('#legend', (l) => l.textContent)).toContain('a map of the image, each patch as bright as the class token’s attention to it');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vision-explorer.png') });
   });
 });

@@ -6,7 +6,7 @@ import { maxOverHeads, meanOverHeads, rollout } from '../../src/core/analysis/ag
 import { headLabels, ruleText, LABEL_RULES } from '../../src/core/analysis/headLabels';
 import { headJsDistance, rowJsDistance } from '../../src/core/analysis/headSimilarity';
 import { STAT_NAMES, headStats, isPunctuationSpan, keyCategories } from '../../src/core/analysis/headStats';
-import { cellStats, withStatistic } from '../../src/core/analysis/headGrid';
+import { cellStats, patchMap, withStatistic } from '../../src/core/analysis/headGrid';
 import { inductionScores } from '../../src/core/analysis/induction';
 import { retrievalScores } from '../../src/core/analysis/retrieval';
 import { hideTokens } from '../../src/core/analysis/hiding';
@@ -200,5 +200,22 @@ describe('retrieval scores', () => {
     const filled = withStatistic(grid, 'retrieval', () => retrievalScores({ heads: 2, queries: n, keys: n, data }, ids, steps));
     expect(headLabels(cellStats(filled, 0)).map((l) => l.label)).toContain('retrieval');
     expect(cellStats(filled, 1).retrieval).toBe(0.5);
+  });
+});
+
+describe('patch maps', () => {
+  it('draw an image model’s head as the class token’s attention over the patch grid, relative to the strongest patch', () => {
+    // [CLS] and a 2 × 2 grid; the class token's row gives patches 0.1, 0.2, 0.3, 0.4 (and 0 to itself).
+    const patch = (row: number, col: number) => ({ id: -1, text: `patch ${row},${col}`, start: 0, end: 0, special: false, patch: { row, col, size: 8, x: col * 8, y: row * 8, width: 8, height: 8 } });
+    const tokens = [{ id: -1, text: '[CLS]', start: 0, end: 0, special: true }, patch(0, 0), patch(0, 1), patch(1, 0), patch(1, 1)];
+    const n = 5;
+    const data = new Float32Array(n * n);
+    data.set([0, 0.1, 0.2, 0.3, 0.4], 0);
+    const r = { ...rec([[[0]]], [tok('x', 0, 1)]), heads: 1, queries: n, keys: n, data, queryTokens: tokens, keyTokens: tokens };
+    const map = patchMap(r, 0, 4)!;
+    // Each patch covers a 2 × 2 block of the 4 × 4 map: 0.1/0.4, 0.2/0.4, 0.3/0.4, 1.
+    expect(Array.from(map)).toEqual([64, 64, 128, 128, 64, 64, 128, 128, 191, 191, 255, 255, 191, 191, 255, 255]);
+    // Text tokens have no map.
+    expect(patchMap(rec([[[1]]], [tok('x', 0, 1)]), 0, 4)).toBeUndefined();
   });
 });

@@ -31,6 +31,8 @@ export interface HeadGrid {
   stats: Float32Array;
   /** What the cells show when it is not the attention weights (contributions), for people. */
   weighting?: string;
+  /** An image model's grid: each thumbnail is the class token's attention over the patches, as a map of the image. */
+  patchMaps?: boolean;
   /** In a comparison: how far each head of A (the grid's run) is from model B. */
   divergence?: GridDivergence;
 }
@@ -80,12 +82,37 @@ export function thumbnail(r: AttentionRecord, h: number, size: number, out: Uint
   return out;
 }
 
+/**
+ * An image model's head as a map of the image: the class token's attention (the mean of the
+ * patches' rows where there is none) on each patch, relative to the strongest patch, drawn on the
+ * patch grid stretched to `size` × `size` bytes. Undefined where the keys are not patches.
+ */
+export function patchMap(r: AttentionRecord, h: number, size: number, out: Uint8Array = new Uint8Array(size * size)): Uint8Array | undefined {
+  const keys = (r.keyTokens as ReadonlyArray<{ patch?: { row: number; col: number } }>).map((t) => t.patch);
+  if (!keys.some((p) => p) || r.queries !== r.keys) return undefined;
+  const rows = 1 + Math.max(...keys.map((p) => p?.row ?? 0));
+  const cols = 1 + Math.max(...keys.map((p) => p?.col ?? 0));
+  const cls = keys.findIndex((p) => !p);
+  const from = cls >= 0 ? [cls] : keys.flatMap((p, q) => (p ? [q] : []));
+  const map = new Float32Array(rows * cols);
+  for (const q of from) {
+    const start = (h * r.queries + q) * r.keys;
+    keys.forEach((p, k) => p && (map[p.row * cols + p.col] += r.data[start + k] / from.length));
+  }
+  const max = Math.max(...map);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) out[y * size + x] = max > 0 ? Math.round((map[Math.floor((y * rows) / size) * cols + Math.floor((x * cols) / size)] / max) * 255) : 0;
+  }
+  return out;
+}
+
 /** An empty grid for `records`: rows laid out, arrays allocated, cells to be filled by `fillGridRow`. */
 export function emptyHeadGrid(runId: number, records: readonly AttentionRecord[], maxSize = THUMBNAIL_SIZE): HeadGrid {
   const rows: GridRow[] = records.map((r, recordIndex) => ({ recordIndex, label: r.label, section: r.source.kind, heads: r.heads }));
   const cells = cellOffsets(rows).at(-1)!;
   const size = Math.max(1, Math.min(maxSize, Math.max(0, ...records.map((r) => Math.max(r.queries, r.keys)))));
-  return { runId, rows, size, thumbnails: new Uint8Array(cells * size * size), stats: new Float32Array(cells * STAT_NAMES.length) };
+  const patchMaps = records.some((r) => (r.keyTokens as ReadonlyArray<{ patch?: unknown }>).some((t) => t.patch));
+  return { runId, rows, size, thumbnails: new Uint8Array(cells * size * size), stats: new Float32Array(cells * STAT_NAMES.length), ...(patchMaps ? { patchMaps } : {}) };
 }
 
 /** Fills the cells of row `index` (record `r`): thumbnails and statistics of each head. */
@@ -93,7 +120,8 @@ export function fillGridRow(grid: HeadGrid, index: number, r: AttentionRecord, c
   const { size } = grid;
   let cell = cellOffsets(grid.rows)[index];
   for (let h = 0; h < r.heads; h++, cell++) {
-    thumbnail(r, h, size, grid.thumbnails.subarray(cell * size * size, (cell + 1) * size * size));
+    const out = grid.thumbnails.subarray(cell * size * size, (cell + 1) * size * size);
+    if (!(grid.patchMaps && patchMap(r, h, size, out))) thumbnail(r, h, size, out);
     const s = headStats(r, h, categories);
     STAT_NAMES.forEach((name, i) => (grid.stats[cell * STAT_NAMES.length + i] = s[name] ?? NaN));
   }
