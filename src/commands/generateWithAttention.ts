@@ -1,10 +1,10 @@
 /**
  * `attentionLens.generateWithAttention`: a causal model continues the selection (an
  * encoder-decoder model writes an output for it). The host tokenizes and hands the panel a
- * generation request; the panel generates and reports each step's ids, which the host decodes
- * for the panel's strip; at the end the host shows the whole sequence as a run with the steps,
- * and the panel's Insert and Copy buttons put the output in the editor or on the clipboard.
- * `attentionLens.stopGeneration` stops after the step in progress.
+ * generation request with the token strings; the panel generates, labels each step itself and
+ * reports its ids; at the end the host decodes the output and shows the whole sequence as a run
+ * with the steps, and the panel's Insert and Copy buttons put the output in the editor or on the
+ * clipboard. `attentionLens.stopGeneration` stops after the step in progress.
  */
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
@@ -14,7 +14,7 @@ import { wallClock } from '../core/timing';
 import type { TokenInfo } from '../core/tokens';
 import { showError } from '../errorMessages';
 import type { ModelInfo } from '../models/modelFolder';
-import { prepareInputs, truncationNotice } from '../models/prepareInputs';
+import { checkTextModel, prepareInputs, truncationNotice } from '../models/prepareInputs';
 import type { ModelTokenizer } from '../models/tokenizer';
 import type { AttentionPanel, AttentionPanels, GenerationMessage, PanelModel } from '../panels/attentionPanel';
 import type { RunDocument, RunRegistry } from '../runs/runRegistry';
@@ -52,6 +52,8 @@ export class GenerateWithAttention {
   /** The generation run on screen, by run id. */
   private shown: { runId: number; output: Output } | undefined;
   private queue = Promise.resolve();
+  /** Token strings by id, read once per model folder. */
+  private readonly vocabularies = new Map<string, string[]>();
 
   constructor(private readonly runs: RunRegistry, private readonly show: ShowAttention, private readonly panels: AttentionPanels) {
     // In order: every step is kept before the end shows the sequence.
@@ -83,6 +85,7 @@ export class GenerateWithAttention {
       const { entry, info, model } = loaded;
       panel = this.panels.createOrShow();
       panel.prepare(model, settings.backend);
+      checkTextModel(info);
       const tokenizer = this.show.tokenizer(info.folder);
       const tokenizeStart = wallClock();
       const prepared = await prepareInputs(info, tokenizer, text);
@@ -118,9 +121,6 @@ export class GenerateWithAttention {
       showError(e, true);
     }
   }
-
-  /** Token strings by id, read once per model folder. */
-  private readonly vocabularies = new Map<string, string[]>();
 
   private vocabulary(folder: string, tokenizer: ModelTokenizer): string[] {
     let v = this.vocabularies.get(folder);

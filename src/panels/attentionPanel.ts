@@ -102,7 +102,7 @@ export class AttentionPanel extends Disposable {
     this.preparing = undefined;
     if (previous !== undefined) this.runs.remove(previous); // the page drops it for the new one
     const b = request.compare;
-    this.panel.title = !b ? `Attention · ${request.model.label}` : b.sameModel ? `Compare texts · ${request.model.label}` : `Compare · ${request.model.label} ↔ ${b.model.label}`;
+    this.panel.title = !b ? `Attention · ${request.model.label}${request.image ? ` · ${request.image.name}` : ''}` : b.sameModel ? `Compare texts · ${request.model.label}` : `Compare · ${request.model.label} ↔ ${b.model.label}`;
     if (this.ready) this.post({ type: 'run/start', request: this.stamped(this.pending) });
   }
 

@@ -82,7 +82,7 @@ export interface ImageRequest {
   /** The file's bytes and type (`image/png`, …), drawn under the heat map. */
   bytes: Uint8Array;
   mime: string;
-  /** Its name, for messages and titles. */
+  /** Its file name, for the panel's title. */
   name: string;
   width: number;
   height: number;
@@ -116,7 +116,7 @@ export interface StepReport {
   top: Array<{ id: number; probability: number }>;
 }
 
-/** A generated token with its texts: what the step slider, the hovers and the text list show. */
+/** A generated token with its texts: what the strip, the step slider and the editor's hovers show. */
 export interface GeneratedStep {
   step: number;
   query: number;
