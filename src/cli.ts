@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<void> {
           ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers }, reportScript(), { signal: abort.signal })
           : await exportData(args.export, {
             json: document,
-            run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers },
+            run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers, ...(image ? { pixelValues: image.pixelValues } : {}) },
           }, { signal: abort.signal });
       process.stderr.write(`wrote ${args.export} (${formatBytes(bytes)})\n`);
     } catch (e) {

@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { unzipSync } from 'fflate';
 import { GifWriter } from 'omggif';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { predictedLabels } from '../../src/core/classification';
 import { engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { FIXTURES, runCli } from './cli';
+import { readNpy } from '../npy';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -98,6 +100,21 @@ describe('inspect --image', () => {
     let diff = 0;
     last.weights[0].forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - ref.rollout[q][k])))));
     expect(diff).toBeLessThan(1e-4);
+  });
+
+  it('exports the pixel values and each token’s patch to NumPy', () => {
+    const ref = references[0];
+    const file = path.join(tmp, 'run.npz');
+    const r = runCli(['inspect', '--model', FOLDER, '--image', path.join(FOLDER, ref.image), '--export', file]);
+    expect(r.status).toBe(0);
+    const npz = unzipSync(fs.readFileSync(file));
+    const pixels = readNpy(npz['pixel_values.npy']);
+    expect(pixels.shape).toEqual([1, 3, 32, 32]);
+    expect(Float32Array.from(pixels.values as number[])).toEqual(floats(ref.pixelValues));
+    const patches = readNpy(npz['patches.npy']);
+    expect(patches.shape).toEqual([17, 6]);
+    expect((patches.values as number[]).slice(0, 12)).toEqual([-1, -1, -1, -1, -1, -1, 0, 0, 0, 0, ref.size[0] / 4, ref.size[1] / 4]);
+    expect(readNpy(npz['attentions.npy']).shape).toEqual([2, 4, 17, 17]);
   });
 
   it('says what is wrong with a text model, a corrupt or huge image, an SVG, an animated GIF and a missing processor config', () => {

@@ -210,7 +210,9 @@ export class Exporter {
     const grid = s.grid && buildHeadGrid(request.runId, full.base, categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens }));
     const offsets = grid && cellOffsets(grid.rows);
     const heads = grid && offsets ? grid.rows.flatMap((row, i) => Array.from({ length: row.heads }, (_, h) => {
-      const stats = cellStats(grid, offsets[i] + h);
+      // Measured apart from the input (a probe, a generation's steps): as the panel has them.
+      const measured = cellStats(s.grid!, offsets[i] + h);
+      const stats = { ...cellStats(grid, offsets[i] + h), induction: measured.induction, retrieval: measured.retrieval };
       return { kind: row.section, layer: full.base[row.recordIndex]?.source.layer ?? i, head: h, ...stats, labels: headLabels(stats).map((l) => l.label) };
     })) : undefined;
     return runJson({
@@ -222,6 +224,7 @@ export class Exporter {
       aggregate: s.choices.aggregate,
       heads,
       warnings: [],
+      ...(request.image ? { image: { file: request.image.name, width: request.image.width, height: request.image.height }, pixelValues: { shape: request.image.dims, sha256: await sha256(request.image.pixelValues) } } : {}),
     });
   }
 
@@ -239,8 +242,15 @@ export class Exporter {
     const { request } = s.run;
     const records = await withFullPrecision(s.run.records);
     const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
-    return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers };
+    const image = request.image && { pixelValues: { data: request.image.pixelValues, dims: request.image.dims } };
+    return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers, ...image };
   }
+}
+
+/** SHA-256 of a float32 tensor's bytes (little-endian, as the CLI digests them), hex. */
+async function sha256(data: Float32Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The report page's bundle, read from the extension like the page's other files. */

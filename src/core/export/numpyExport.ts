@@ -2,7 +2,8 @@
  * A run as NumPy arrays, for `numpy.load` and nothing else: float32 attention
  * `[layers, heads, queries, keys]` per kind (`attentions`, or `encoder_attentions`,
  * `decoder_attentions`, `cross_attentions`), int64 token ids, the tokens' texts as a Unicode array
- * and their UTF-16 offsets into the text, plus `tokens.json` for readers other than NumPy.
+ * and their UTF-16 offsets into the text (an image model's run: float32 `pixel_values` and each
+ * token's patch instead), plus `tokens.json` for readers other than NumPy.
  * Always the layers as the model returned them, in full precision. Pure.
  */
 import { type AttentionKind, type AttentionLayer, compareLayers } from '../attention';
@@ -17,6 +18,8 @@ export interface ExportRun {
   tokens: readonly TokenInfo[];
   decoderTokens?: readonly TokenInfo[];
   layers: readonly AttentionLayer[];
+  /** An image model's input: float32 `pixel_values` as the model received it, and each patch token's box. */
+  pixelValues?: { data: Float32Array; dims: readonly number[] };
 }
 
 const PREFIX: Record<AttentionKind, string> = { self: 'attentions', encoder: 'encoder_attentions', decoder: 'decoder_attentions', cross: 'cross_attentions' };
@@ -39,7 +42,13 @@ export function numpyEntries(run: ExportRun): ArchiveEntry[] {
     add(`${prefix}tokens`, { dtype: 'unicode', shape: [tokens.length], data: tokens.map((t) => t.text) });
     add(`${prefix}offsets`, { dtype: 'int64', shape: [tokens.length, 2], data: BigInt64Array.from(tokens.flatMap((t) => [BigInt(t.start), BigInt(t.end)])) });
   };
-  tokenArrays('', run.tokens);
+  if (run.pixelValues) {
+    add('pixel_values', { dtype: 'float32', shape: [...run.pixelValues.dims], data: [run.pixelValues.data] });
+    // Each token's patch: row, column, and its box in the original image (x, y, width, height); −1 for special tokens.
+    const boxes = run.tokens.map((t) => (t as TokenInfo & { patch?: { row: number; col: number; x: number; y: number; width: number; height: number } }).patch);
+    add('patches', { dtype: 'float32', shape: [run.tokens.length, 6], data: [Float32Array.from(boxes.flatMap((p) => (p ? [p.row, p.col, p.x, p.y, p.width, p.height] : [-1, -1, -1, -1, -1, -1])))] });
+    add('tokens', { dtype: 'unicode', shape: [run.tokens.length], data: run.tokens.map((t) => t.text) });
+  } else tokenArrays('', run.tokens);
   if (run.decoderTokens) tokenArrays('decoder_', run.decoderTokens);
   const json = {
     model: run.model,
