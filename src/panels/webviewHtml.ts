@@ -93,6 +93,10 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <div id="gen-tokens" class="gen-tokens" role="listbox" tabindex="0" aria-label="Generated tokens: left and right arrows move between steps"></div>
     <input type="range" id="gen-slider" class="gen-slider" aria-label="Generation step" hidden>
     <div id="gen-detail" class="gen-detail"></div>
+    <details class="gen-list">
+      <summary>Steps as text</summary>
+      <ol id="gen-steps"></ol>
+    </details>
   </section>
   <div id="notice" class="notice" hidden></div>
   <div id="prediction" class="prediction" role="status" title="The model's labels (config.json's id2label) by probability, a softmax over its logits" hidden></div>

@@ -66,6 +66,10 @@ describe('Generate with Attention', () => {
     const generated = cli.tokens.filter((t) => t.generated).map((t) => tokenLabel(t));
     expect(await frame.$$eval('#gen-tokens .gen-token', (bs) => bs.map((b) => b.textContent))).toEqual(generated);
     expect(await frame.$eval('#gen-status', (e) => e.textContent)).toMatch(/^8 generated tokens \(reached the maximum number of new tokens\)/);
+    // The steps as text: each token with its probability and what else was likely.
+    const listed = await frame.$$eval('#gen-steps li', (lis) => lis.map((l) => l.textContent ?? ''));
+    expect(listed).toHaveLength(NEW_TOKENS);
+    expect(listed[0]).toMatch(new RegExp(`^${generated[0].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} p 0\\.\\d{3} · also likely: `));
     // The whole sequence is one run: the layer's queries are the prompt and the output.
     expect(Number(await frame.$eval('#view', (v) => (v as HTMLElement).dataset.links))).toBeGreaterThan(0);
 

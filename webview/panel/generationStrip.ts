@@ -14,6 +14,8 @@ export interface StripElements {
   tokens: HTMLElement;
   slider: HTMLInputElement;
   detail: HTMLElement;
+  /** The steps as text: each token, its probability and rank, and the alternatives. */
+  list: HTMLOListElement;
   stop: HTMLButtonElement;
   insert: HTMLButtonElement;
   copy: HTMLButtonElement;
@@ -25,6 +27,16 @@ export interface StripActions {
   /** Show step `step`'s query row (the sequence is on screen). */
   select(step: GeneratedStep): void;
   use(how: 'insert' | 'copy'): void;
+}
+
+/** "·Paris p 0.812 · also likely: ·London 0.051, ·Rome 0.020" (with the rank when the token was not the most probable). */
+function stepText(s: GeneratedStep): string {
+  const others = s.top.filter((t) => t.id !== s.token.id).slice(0, 4).map((t) => `${tokenLabel(t)} ${t.probability.toFixed(3)}`);
+  return `${tokenLabel(s.token)} p ${s.probability.toFixed(3)}${s.rank > 1 ? ` (rank ${s.rank}, sampled)` : ''}${others.length ? ` · also likely: ${others.join(', ')}` : ''}`;
+}
+
+function listItem(s: GeneratedStep): HTMLLIElement {
+  return Object.assign(document.createElement('li'), { textContent: stepText(s) });
 }
 
 const WHY: Record<GenerationRecord['stop'], string> = {
@@ -67,6 +79,7 @@ export class GenerationStrip {
     this.steps[step.step] = step;
     this.chips[step.step] = this.chip(step);
     this.el.tokens.append(this.chips[step.step]);
+    this.el.list.append(listItem(step));
     this.el.status.textContent = `Generating: ${this.steps.length} of up to ${this.max} tokens… (the picture of the whole sequence follows)`;
   }
 
@@ -89,6 +102,7 @@ export class GenerationStrip {
     this.steps = g.steps;
     this.chips = g.steps.map((s) => this.chip(s));
     this.el.tokens.replaceChildren(...this.chips);
+    this.el.list.replaceChildren(...g.steps.map(listItem));
     this.el.status.textContent = `${g.steps.length} generated token${g.steps.length === 1 ? '' : 's'} (${WHY[g.stop]}). Choose a token to see what the model looked at when it chose it.`;
     this.el.slider.hidden = g.steps.length === 0;
     this.el.slider.max = String(g.steps.length);
@@ -107,8 +121,7 @@ export class GenerationStrip {
     this.el.tokens.setAttribute('aria-activedescendant', chip.id);
     this.el.slider.value = String(at + 1);
     const s = this.steps[at];
-    const others = s.top.filter((t) => t.id !== s.token.id).slice(0, 4).map((t) => `${tokenLabel(t)} ${t.probability.toFixed(3)}`);
-    this.el.detail.textContent = `Step ${at + 1} of ${this.steps.length}: ${tokenLabel(s.token)} p ${s.probability.toFixed(3)}${s.rank > 1 ? ` (rank ${s.rank}, sampled)` : ''}${others.length ? ` · also likely: ${others.join(', ')}` : ''}. The views show the row of the query that chose it (position ${s.query + 1}).`;
+    this.el.detail.textContent = `Step ${at + 1} of ${this.steps.length}: ${stepText(s)}. The views show the row of the query that chose it (position ${s.query + 1}).`;
     this.actions.select(s);
   }
 
@@ -124,6 +137,7 @@ export class GenerationStrip {
     this.selected = -1;
     this.el.root.hidden = false;
     this.el.tokens.replaceChildren();
+    this.el.list.replaceChildren();
     this.el.tokens.removeAttribute('aria-activedescendant');
     this.el.detail.textContent = '';
     this.el.stop.hidden = !live;

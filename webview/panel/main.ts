@@ -154,7 +154,7 @@ function start(request: RunRequest): void {
 }
 
 const strip = new GenerationStrip(
-  { root: el('generation'), status: el('gen-status'), tokens: el('gen-tokens'), slider: el('gen-slider'), detail: el('gen-detail'), stop: el('gen-stop'), insert: el('gen-insert'), copy: el('gen-copy') },
+  { root: el('generation'), status: el('gen-status'), tokens: el('gen-tokens'), slider: el('gen-slider'), detail: el('gen-detail'), list: el('gen-steps'), stop: el('gen-stop'), insert: el('gen-insert'), copy: el('gen-copy') },
   {
     stop: () => current && runner.stopGeneration(current.runId),
     select: (step) => {
