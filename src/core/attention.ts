@@ -81,6 +81,17 @@ export function row(a: AttentionTensor, head: number, query: number): Float32Arr
   return a.data.subarray(start, start + a.keys);
 }
 
+/** Row `query` averaged over the heads `visibleHeads` marks. */
+export function meanRow(a: AttentionTensor, visibleHeads: readonly boolean[], query: number): Float32Array {
+  const heads = visibleHeads.flatMap((v, h) => (v ? [h] : []));
+  const out = new Float32Array(a.keys);
+  for (const h of heads) {
+    const r = row(a, h, query);
+    for (let k = 0; k < out.length; k++) out[k] += r[k] / heads.length;
+  }
+  return out;
+}
+
 /** The token sequences of one run: the input and, for encoder-decoder models, the decoder's. */
 export interface RunTokens {
   tokens: readonly TokenInfo[];

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, ROOT, explorerFrame, panelFrame } from './codeServer';
-import { runCommand } from './workbench';
+import { exportThroughDialog, runCommand } from './workbench';
 import { useSession } from './session';
 
 const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
@@ -83,6 +83,11 @@ describe('Attention over an image', () => {
     await frame.hover('#image-view .image-special');
     await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '0', undefined, { timeout: 10_000 });
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^\[CLS\] attends to/);
+    // The figure: the image embedded, and the class token's row as tints over the patches.
+    const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
+    expect(svg).toMatch(/<image href="data:image\/png;base64,[A-Za-z0-9+/=]{100,}"/);
+    expect(svg).toContain('what [CLS] attends to');
+    expect((svg.match(/fill-opacity="[\d.]+"/g) ?? []).length).toBeGreaterThan(8);
 
     // The head explorer draws each head as a map of the image.
     await runCommand(page, 'Attention Lens: Show Head Explorer');

@@ -4,7 +4,7 @@
  * values) or as PNG at twice the on-screen pixels, and the run's data as the CLI's JSON document or a NumPy
  * archive (always the full-precision weights). Cancellable between chunks.
  */
-import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
+import { type AttentionLayer, type AttentionRecord, meanRow } from '../../src/core/attention';
 import { layerComparisons } from '../../src/core/analysis/compare';
 import { compareJson } from '../../src/core/export/compareJson';
 import { type CorrespondenceInput, correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
@@ -15,6 +15,8 @@ import { categoriesFor } from '../../src/core/analysis/transform';
 import { writeArchive } from '../../src/core/export/archive';
 import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlReport';
 import { numpyEntries } from '../../src/core/export/numpyExport';
+import { imageSvg } from '../../src/core/figure/imageFigure';
+import type { ImageToken } from '../../src/core/image/patches';
 import { runJson } from '../../src/core/export/runJson';
 import { type FigureStyle, figureTitle, headViewSvg } from '../../src/core/figure/headViewFigure';
 import { MATRIX_FONT_PX, type MatrixFigureInput, matrixSvg } from '../../src/core/figure/matrixFigure';
@@ -135,6 +137,23 @@ export class Exporter {
         title: `${s.run.request.model.label} · ${mechanism.layer.name} · head ${mechanism.head + 1} · mechanism`,
       });
     }
+    if (s.viewMode === 'image' && s.run.request.image) {
+      const image = s.run.request.image;
+      const q = s.hover?.side === 'query' && s.hover.index < record.queries ? s.hover.index : undefined;
+      const weights = q === undefined ? undefined : meanRow(record, s.visibleHeads, q);
+      return imageSvg({
+        href: `data:${image.mime};base64,${base64(image.bytes)}`,
+        width: image.width,
+        height: image.height,
+        scale: 640 / Math.max(image.width, image.height),
+        tokens: record.queryTokens as readonly ImageToken[],
+        ...(q !== undefined && weights ? { row: { query: q, weights } } : {}),
+        style: themeStyle(),
+        accent: cssVar('--vscode-charts-orange', '#f0a030'),
+        focus: cssVar('--vscode-focusBorder', '#007fd4'),
+        title: q === undefined ? `${image.name} · ${title}` : `${image.name} · ${meanTitle} · what ${record.queryTokens[q].text} attends to`,
+      });
+    }
     const text = s.viewMode === 'text' ? this.deps.text() : undefined;
     if (text) {
       return textViewSvg({ ...text, style: themeStyle(), accent: cssVar('--vscode-charts-orange', '#d18616'), focus: cssVar('--vscode-focusBorder', '#007fd4'), title: meanTitle });
@@ -245,6 +264,13 @@ export class Exporter {
     const image = request.image && { pixelValues: { data: request.image.pixelValues, dims: request.image.dims } };
     return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers, ...image };
   }
+}
+
+/** Bytes as base64 (in slices: a spread of millions of arguments would overflow the stack). */
+function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
 }
 
 /** SHA-256 of a float32 tensor's bytes (little-endian, as the CLI digests them), hex. */

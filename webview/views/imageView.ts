@@ -5,8 +5,7 @@
  * row's largest patch weight. The weight on the special tokens is said in words, not drawn.
  */
 import { addCanvas } from '../canvas';
-import type { AttentionRecord } from '../../src/core/attention';
-import { row } from '../../src/core/attention';
+import { type AttentionRecord, meanRow } from '../../src/core/attention';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import type { ImageToken } from '../../src/core/image/patches';
 import { cssVar, parseColor } from '../theme';
@@ -133,7 +132,7 @@ export class ImageView implements View<ImageViewState> {
       this.caption.textContent = 'Hover a patch (or the class token above) to see what it attends to; arrow keys move between tokens.';
       return;
     }
-    const weights = this.rowMean(s, q);
+    const weights = meanRow(s.record, s.visibleHeads, q);
     let max = 0, onSpecial = 0;
     tokens.forEach((t, k) => (t.patch ? (max = Math.max(max, weights[k])) : (onSpecial += weights[k])));
     const [r, g, b] = parseColor(cssVar('--vscode-charts-orange', '#f0a030'));
@@ -150,16 +149,5 @@ export class ImageView implements View<ImageViewState> {
     }
     this.host.dataset.heat = max.toFixed(4);
     this.caption.textContent = `${from?.text ?? `token ${q}`} attends to: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`;
-  }
-
-  /** Row `q` averaged over the visible heads. */
-  private rowMean(s: ImageViewState, q: number): Float32Array {
-    const heads = s.visibleHeads.flatMap((v, h) => (v ? [h] : []));
-    const out = new Float32Array(s.record.keys);
-    for (const h of heads) {
-      const r = row(s.record, h, q);
-      for (let k = 0; k < out.length; k++) out[k] += r[k] / heads.length;
-    }
-    return out;
   }
 }
