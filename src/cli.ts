@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
   const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
   // Words and hiding once; the aggregates and the statistics both start from these per-head records.
   const base = perHeadRecords(records, run, args);
-  const shown = aggregateRecords(base, args.aggregate);
+  const shown = aggregateRecords(base, args.aggregate, args.rollout);
   const heads = args.stats ? headTable(base, run, induction) : undefined;
   // Tokens (or words) as the attention indexes them, after --words and --hide.
   const document = () => runJson({

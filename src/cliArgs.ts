@@ -1,7 +1,7 @@
 /** Arguments of `attention-lens inspect`: parsed and checked, with messages that say what to type. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Aggregation } from './core/analysis/aggregate';
+import type { Aggregation, RolloutOptions } from './core/analysis/aggregate';
 import type { HideChoice } from './core/analysis/hiding';
 import type { Sampling } from './core/generation/sampling';
 import { DATA_EXPORTS, FIGURE_EXPORTS } from './export/fileExport';
@@ -13,7 +13,7 @@ export const CLI_BACKENDS = ['native', 'native-cuda', 'wasm'] as const;
 export type CliBackend = (typeof CLI_BACKENDS)[number];
 
 /** The usage line, shown with every argument error. */
-export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings] [--backend native|native-cuda|wasm]';
+export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--target <string>] [--json] [--layer N] [--head H] [--top K] [--stats] [--aggregate mean|max|rollout [--rollout-fusion mean|max|min] [--rollout-discard R]] [--words] [--hide special|first[,…]] [--mechanism] [--export FILE] [--timings] [--backend native|native-cuda|wasm]';
 /** The download command's usage line. */
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
@@ -47,6 +47,10 @@ ${USAGE}
   --stats                 per-head statistics and labels (a table without --json)
   --aggregate mean|max|rollout
                           one aggregate per layer instead of the heads
+  --rollout-fusion mean|max|min
+                          with rollout: fuse each layer's heads by their mean (default), max or min
+  --rollout-discard R     with rollout: drop each fused layer's smallest share R (0 to 0.99) of weights
+                          first, as vit-explain does
   --words                 merge subword tokens into words (the tokenizer's word ids)
   --hide special|first    drop special tokens and/or the first token, rows renormalised
   --export FILE           also write the run to FILE: .json (the --json document), .npz (NumPy:
@@ -137,6 +141,8 @@ export interface InspectArgs {
   head?: number;
   top: number;
   stats: boolean;
+  /** With `--aggregate rollout`: head fusion and discarded share. */
+  rollout?: RolloutOptions;
   aggregate?: Aggregation;
   words: boolean;
   hide: HideChoice[];
@@ -149,7 +155,7 @@ export interface InspectArgs {
   backend: CliBackend;
 }
 
-const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--image', '--target', '--aggregate', '--hide', '--layer', '--head', '--top', '--export', '--backend']);
+const VALUE_FLAGS = new Set(['--model', '--onnx', '--text', '--text-file', '--image', '--target', '--aggregate', '--rollout-fusion', '--rollout-discard', '--hide', '--layer', '--head', '--top', '--export', '--backend']);
 const SWITCHES = new Set(['--json', '--stats', '--words', '--mechanism', '--timings']);
 const AGGREGATES: readonly Aggregation[] = ['mean', 'max', 'rollout'];
 const HIDE: readonly HideChoice[] = ['special', 'first'];
@@ -319,6 +325,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   if (image && (opts.words === true || opts.target !== undefined || opts.mechanism === true)) throw new Error('--words, --target and --mechanism are for text models: drop them with --image');
   const aggregate = opts.aggregate as string | undefined;
   if (aggregate !== undefined && !AGGREGATES.includes(aggregate as Aggregation)) throw new Error(`--aggregate must be one of ${AGGREGATES.join(', ')} (got "${aggregate}")`);
+  const rollout = rolloutOptions(opts, aggregate);
   const hide = typeof opts.hide === 'string' ? opts.hide.split(',').map((h) => h.trim()) : [];
   const wrong = hide.find((h) => !HIDE.includes(h as HideChoice));
   if (wrong !== undefined) throw new Error(`--hide takes ${HIDE.join(', ')} or both, comma-separated (got "${wrong}")`);
@@ -339,6 +346,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     top: positive('--top', opts.top) ?? 3,
     stats: opts.stats === true,
     aggregate: aggregate as Aggregation | undefined,
+    ...(rollout ? { rollout } : {}),
     words: opts.words === true,
     hide: hide as HideChoice[],
     mechanism: opts.mechanism === true,
@@ -346,6 +354,17 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
     timings: opts.timings === true,
     backend: backendOf(opts.backend),
   };
+}
+
+/** `--rollout-fusion` and `--rollout-discard`, which only a rollout takes. */
+function rolloutOptions(opts: Record<string, string | true>, aggregate: string | undefined): RolloutOptions | undefined {
+  const fusion = opts['rollout-fusion'], discard = opts['rollout-discard'];
+  if (fusion === undefined && discard === undefined) return undefined;
+  if (aggregate !== 'rollout') throw new Error('--rollout-fusion and --rollout-discard go with --aggregate rollout');
+  if (fusion !== undefined && !['mean', 'max', 'min'].includes(fusion as string)) throw new Error(`--rollout-fusion must be one of mean, max, min (got "${fusion}")`);
+  const share = discard === undefined ? undefined : Number(discard);
+  if (share !== undefined && !(share >= 0 && share < 1)) throw new Error(`--rollout-discard is a share from 0 to 0.99 (got "${discard}")`);
+  return { ...(fusion !== undefined ? { fusion: fusion as RolloutOptions['fusion'] } : {}), ...(share !== undefined ? { discard: share } : {}) };
 }
 
 /** `--onnx`'s value: an ONNX file inside the model folder, or undefined. */

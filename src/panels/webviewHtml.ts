@@ -70,6 +70,8 @@ export function attentionPanelHtml(webview: vscode.Webview, extensionUri: vscode
     <label>Attention <select id="layer-select" aria-label="Layer"></select></label>
     <div id="heads" class="heads" role="group" aria-label="Heads: click to show or hide, double-click or Shift+Enter to show only this head"></div>
     <select id="aggregate" aria-label="Heads or an aggregate"></select>
+    <select id="rollout-fusion" aria-label="Rollout: how each layer's heads are fused" title="Rollout (Abnar &amp; Zuidema): each layer's heads fused by their mean, max or min (vit-explain's head fusion)" hidden></select>
+    <select id="rollout-discard" aria-label="Rollout: the share of each layer's smallest weights dropped" title="Rollout: drop each fused layer's smallest weights first (vit-explain's discard ratio)" hidden></select>
     <label title="Merge subword tokens into words (the tokenizer's word ids)"><input type="checkbox" id="words"> Words</label>
     <select id="hide" aria-label="Hide tokens"></select>
     <select id="weighting" aria-label="Link strength: attention weights, or each head's contributions (norm of weight × value through the output projection)" title="Weights α, or contributions ‖α·v·W_O‖ (Kobayashi et al. 2020), normalised per query and head"></select>

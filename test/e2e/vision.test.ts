@@ -89,6 +89,13 @@ describe('Attention over an image', () => {
     expect(svg).toContain('what [CLS] attends to');
     expect((svg.match(/fill-opacity="[\d.]+"/g) ?? []).length).toBeGreaterThan(8);
 
+    // Rollout with vit-explain's choices: max of heads, the lowest 90 % dropped.
+    await frame.selectOption('#aggregate', 'rollout');
+    await frame.waitForSelector('#rollout-fusion:not([hidden])', { timeout: 10_000 });
+    await frame.selectOption('#rollout-fusion', 'max');
+    await frame.selectOption('#rollout-discard', '0.9');
+    await expect.poll(() => frame.$eval('#layer-select', (s) => (s as HTMLSelectElement).selectedOptions[0]?.textContent ?? ''), { timeout: 10_000 }).toMatch(/^Rollout through .* \(max of heads, lowest 90 % discarded\)$/);
+
     // The head explorer draws each head as a map of the image.
     await runCommand(page, 'Attention Lens: Show Head Explorer');
     const explorer = await explorerFrame(page);

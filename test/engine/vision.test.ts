@@ -25,7 +25,7 @@ beforeAll(() => {
 });
 
 const FOLDER = path.join(FIXTURES, 'models', 'vit-attn');
-interface Reference { image: string; size: [number, number]; pixelValues: string; logits: number[]; attentions: number[][][][]; rollout: number[][]; meanDistance: number[][] }
+interface Reference { image: string; size: [number, number]; pixelValues: string; logits: number[]; attentions: number[][][][]; rollout: number[][]; rolloutMaxDiscard: number[][]; meanDistance: number[][] }
 const references = JSON.parse(fs.readFileSync(path.join(FOLDER, 'reference.json'), 'utf8')) as Reference[];
 const floats = (b64: string) => {
   const bytes = Buffer.from(b64, 'base64');
@@ -100,6 +100,13 @@ describe('inspect --image', () => {
     let diff = 0;
     last.weights[0].forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - ref.rollout[q][k])))));
     expect(diff).toBeLessThan(1e-4);
+    // vit-explain's choices: the heads' max, the lowest half of each layer discarded.
+    const fused = runCli(['inspect', '--model', FOLDER, '--image', image, '--json', '--aggregate', 'rollout', '--rollout-fusion', 'max', '--rollout-discard', '0.5']);
+    const maxLast = (JSON.parse(fused.stdout) as { attention: Array<{ weights: number[][][] }> }).attention.at(-1)!;
+    diff = 0;
+    maxLast.weights[0].forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - ref.rolloutMaxDiscard[q][k])))));
+    expect(diff).toBeLessThan(1e-4);
+    expect(runCli(['inspect', '--model', FOLDER, '--image', image, '--rollout-fusion', 'max']).stderr).toMatch(/--rollout-fusion and --rollout-discard go with --aggregate rollout/);
   });
 
   it('exports the pixel values and each token’s patch to NumPy', () => {

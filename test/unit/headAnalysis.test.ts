@@ -219,3 +219,18 @@ describe('patch maps', () => {
     expect(patchMap(rec([[[1]]], [tok('x', 0, 1)]), 0, 4)).toBeUndefined();
   });
 });
+
+describe('rollout options', () => {
+  it('fuse the heads by min or max and drop the lowest share of each fused layer before the identity is added', () => {
+    // One layer, two heads over two tokens.
+    const r = rec([[[0.9, 0.1], [0.4, 0.6]], [[0.5, 0.5], [0.2, 0.8]]], [tok('a', 0, 1), tok('b', 2, 3)]);
+    const at = (opts: Parameters<typeof rollout>[1]) => Array.from(rollout([r], opts)[0].data).map((v) => Number(v.toFixed(6)));
+    // min fusion [[0.5, 0.1], [0.2, 0.6]] + I, halved, rows renormalised.
+    expect(at({ fusion: 'min' })).toEqual([0.75 / 0.8, 0.05 / 0.8, 0.1 / 0.9, 0.8 / 0.9].map((v) => Number(v.toFixed(6))));
+    // max fusion [[0.9, 0.5], [0.4, 0.8]], lowest 50 % (0.4 and 0.5) dropped: [[0.9, 0], [0, 0.8]] + I → the identity.
+    expect(at({ fusion: 'max', discard: 0.5 })).toEqual([1, 0, 0, 1]);
+    expect(rollout([r], { fusion: 'max', discard: 0.5 })[0].label).toBe(`Rollout through ${r.label} (max of heads, lowest 50 % discarded)`);
+    // Entry 0 (the first token on itself) is never dropped.
+    expect(at({ fusion: 'min', discard: 0.75 })[0]).toBe(1);
+  });
+});

@@ -91,11 +91,17 @@ def images():
     return {'landscape.png': Image.fromarray(rgb, 'RGB'), 'gray.png': Image.fromarray(gray, 'L'), 'alpha.png': Image.fromarray(alpha, 'RGBA')}
 
 
-def rollout(attentions):
-    """Abnar & Zuidema's rollout through every layer (vit-explain with mean head fusion and nothing discarded): per layer (mean of heads + I) / 2, rows renormalised, multiplied from the first layer on."""
+def rollout(attentions, fusion='mean', discard=0.0):
+    """Abnar & Zuidema's rollout through every layer, with vit-explain's head fusion (mean, max, min) and discarding: per layer
+    the fused heads with their smallest `discard` share set to 0 (entry 0 kept), (fused + I) / 2, rows renormalised, multiplied
+    from the first layer on."""
     result = np.eye(attentions[0].shape[-1])
     for a in attentions:
-        m = a.mean(axis=0) + np.eye(a.shape[-1])
+        fused = {'mean': a.mean(axis=0), 'max': a.max(axis=0), 'min': a.min(axis=0)}[fusion].copy()
+        flat = fused.reshape(-1)
+        lowest = np.argsort(flat, kind='stable')[:int(flat.size * discard)]
+        flat[lowest[lowest != 0]] = 0
+        m = flat.reshape(fused.shape) + np.eye(a.shape[-1])
         m = m / m.sum(axis=-1, keepdims=True)
         result = m @ result
     return result
@@ -143,7 +149,7 @@ def main():
         attentions = [a[0].double().numpy() for a in out[1:]]
         refs.append({'image': name, 'size': [image.width, image.height], 'pixelValues': b64(pixels),
                      'logits': out[0][0].tolist(), 'attentions': [a[0].tolist() for a in out[1:]],
-                     'rollout': rollout(attentions).tolist(), 'meanDistance': [mean_distance(a).tolist() for a in attentions]})
+                     'rollout': rollout(attentions).tolist(), 'rolloutMaxDiscard': rollout(attentions, 'max', 0.5).tolist(), 'meanDistance': [mean_distance(a).tolist() for a in attentions]})
     names_out = ['logits'] + [f'attentions.{i}' for i in range(LAYERS)]
     axes = {'pixel_values': {0: 'batch'}, **{n: {0: 'batch'} for n in names_out}}
     torch.onnx.export(model, (torch.zeros(1, 3, IMAGE, IMAGE),), os.path.join(FOLDER, 'onnx', 'model.onnx'),

@@ -27,9 +27,9 @@ export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weig
   if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
     // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
     const stored = storedRecords(base, compactAbove, false);
-    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate), baseStore: stored.store, recordStore: undefined };
+    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate, choices.rollout), baseStore: stored.store, recordStore: undefined };
   }
-  return { base, records: aggregateRecords(base, choices.aggregate), baseStore: undefined, recordStore: undefined };
+  return { base, records: aggregateRecords(base, choices.aggregate, choices.rollout), baseStore: undefined, recordStore: undefined };
 }
 
 /**

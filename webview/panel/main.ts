@@ -45,7 +45,7 @@ const state = new PanelState();
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover), image: new ImageView(el('image-view'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism'), image: el('image-view') };
-const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide'), weighting: el('weighting') }, state);
+const toolbar = new Toolbar({ viewMode: el('view-mode'), layer: el('layer-select'), heads: el('heads'), aggregate: el('aggregate'), words: el('words'), hide: el('hide'), weighting: el('weighting'), rolloutFusion: el('rollout-fusion'), rolloutDiscard: el('rollout-discard') }, state);
 const comparePane = new ComparePane({
   bar: el('compare-bar'), show: el('compare-show'), layerB: el('layer-b'), models: el('compare-models'),
   headB: el('view-b'), matrixB: el('matrix-b'), correspondence: el('correspondence'), headA: el('view'), matrixA: el('matrix'),

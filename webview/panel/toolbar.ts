@@ -14,10 +14,15 @@ export interface ToolbarElements {
   words: HTMLInputElement;
   hide: HTMLSelectElement;
   weighting: HTMLSelectElement;
+  /** With the rollout: head fusion, and the share of each layer's weights dropped. */
+  rolloutFusion: HTMLSelectElement;
+  rolloutDiscard: HTMLSelectElement;
 }
 
 const AGGREGATES: Array<[string, string]> = [['', 'Heads'], ['mean', 'Mean of heads'], ['max', 'Max of heads'], ['rollout', 'Rollout']];
 const WEIGHTINGS: Array<[Weighting, string]> = [['attention', 'Weights α'], ['contribution', 'Contributions ‖α·v·W_O‖']];
+const FUSIONS: Array<[string, string]> = [['mean', 'Heads fused: mean'], ['max', 'Heads fused: max'], ['min', 'Heads fused: min']];
+const DISCARDS: Array<[string, string]> = [['0', 'Every weight'], ['0.5', 'Lowest 50 % dropped'], ['0.9', 'Lowest 90 % dropped'], ['0.95', 'Lowest 95 % dropped']];
 const HIDE: Array<[string, string]> = [['', 'Show all tokens'], ['special', 'Hide special tokens'], ['first', 'Hide the first token'], ['special,first', 'Hide special and first']];
 
 function fill(select: HTMLSelectElement, items: ReadonlyArray<readonly [string, string]>): void {
@@ -31,6 +36,11 @@ export class Toolbar {
     fill(el.aggregate, AGGREGATES);
     fill(el.hide, HIDE);
     fill(el.weighting, WEIGHTINGS);
+    fill(el.rolloutFusion, FUSIONS);
+    fill(el.rolloutDiscard, DISCARDS);
+    const rollout = () => state.setChoices({ rollout: { fusion: el.rolloutFusion.value as 'mean' | 'max' | 'min', discard: Number(el.rolloutDiscard.value) } });
+    el.rolloutFusion.onchange = rollout;
+    el.rolloutDiscard.onchange = rollout;
     el.viewMode.onchange = () => state.setViewMode(el.viewMode.value as ViewMode);
     el.layer.onchange = () => state.selectRecord(Number(el.layer.value));
     el.aggregate.onchange = () => state.setChoices({ aggregate: (el.aggregate.value || undefined) as Aggregation | undefined });
@@ -69,6 +79,9 @@ export class Toolbar {
     this.el.hide.value = s.choices.hide.join(',');
     this.el.weighting.value = s.weighting;
     this.el.heads.hidden = s.choices.aggregate !== undefined;
+    this.el.rolloutFusion.hidden = this.el.rolloutDiscard.hidden = s.choices.aggregate !== 'rollout' || s.compare !== undefined;
+    this.el.rolloutFusion.value = s.choices.rollout?.fusion ?? 'mean';
+    this.el.rolloutDiscard.value = String(s.choices.rollout?.discard ?? 0);
     // A comparison is made of aligned per-head records: no aggregates, word merge, hiding or contributions, no text or mechanism view.
     const comparing = s.compare !== undefined;
     for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;

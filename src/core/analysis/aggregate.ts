@@ -38,23 +38,55 @@ function overHeads(r: AttentionRecord, how: 'mean' | 'max', f: (acc: number, v: 
  * Ã = 0.5·mean over heads + 0.5·I with rows renormalised, and rollout after layer L is
  * Ã_L·…·Ã_1. Returns one single-head record per layer.
  */
-export function rollout(layers: readonly AttentionRecord[]): AttentionRecord[] {
+export function rollout(layers: readonly AttentionRecord[], options: RolloutOptions = {}): AttentionRecord[] {
   if (layers.length === 0) return [];
   const n = layers[0].queries;
   for (const l of layers) if (l.queries !== n || l.keys !== n) throw new Error(`rollout needs square attention of one length; ${l.label} is ${l.queries}×${l.keys}`);
+  const fusion = options.fusion ?? 'mean';
+  const discard = options.discard ?? 0;
+  const how = [fusion !== 'mean' ? `${fusion} of heads` : '', discard > 0 ? `lowest ${Math.round(discard * 100)} % discarded` : ''].filter(Boolean).join(', ');
   const out: AttentionRecord[] = [];
   let acc: Float32Array | undefined;
   for (const l of layers) {
-    const mean = meanOverHeads(l).data;
+    const fused = fusion === 'mean' ? meanOverHeads(l).data : fusion === 'max' ? maxOverHeads(l).data : minOverHeads(l);
+    const kept = discard > 0 ? discardLowest(fused, discard) : fused;
     const t = new Float64Array(n * n);
     for (let q = 0; q < n; q++) {
       let sum = 0;
-      for (let k = 0; k < n; k++) sum += t[q * n + k] = 0.5 * mean[q * n + k] + (q === k ? 0.5 : 0);
+      for (let k = 0; k < n; k++) sum += t[q * n + k] = 0.5 * kept[q * n + k] + (q === k ? 0.5 : 0);
       if (sum > 0) for (let k = 0; k < n; k++) t[q * n + k] /= sum;
     }
     acc = acc ? matmul(t, acc, n) : Float32Array.from(t);
-    out.push({ ...l, id: `rollout(${l.id})`, label: `Rollout through ${l.label}`, heads: 1, data: acc });
+    out.push({ ...l, id: `rollout(${l.id})`, label: `Rollout through ${l.label}${how ? ` (${how})` : ''}`, heads: 1, data: acc });
   }
+  return out;
+}
+
+/** How rollout fuses each layer's heads (vit-explain's head fusion) and which weights it drops first. */
+export interface RolloutOptions {
+  /** The mean of the heads (Abnar & Zuidema), or their max or min. */
+  fusion?: 'mean' | 'max' | 'min';
+  /** Drop this share (0–1) of each fused layer's smallest weights before the identity is added, as vit-explain does (the first token's weight on itself is kept). */
+  discard?: number;
+}
+
+/** The minimum over heads, `[queries][keys]`. */
+function minOverHeads(l: AttentionRecord): Float32Array {
+  const size = l.queries * l.keys;
+  const out = Float32Array.from(l.data.subarray(0, size));
+  for (let h = 1; h < l.heads; h++) for (let i = 0; i < size; i++) out[i] = Math.min(out[i], l.data[h * size + i]);
+  return out;
+}
+
+/**
+ * `m` with its `share` smallest entries set to 0 (ties broken by position), except entry 0 (the
+ * first token on itself), which vit-explain keeps.
+ */
+function discardLowest(m: Float32Array, share: number): Float32Array {
+  const count = Math.floor(m.length * share);
+  const order = Array.from(m.keys()).sort((a, b) => m[a] - m[b] || a - b).slice(0, count);
+  const out = Float32Array.from(m);
+  for (const i of order) if (i !== 0) out[i] = 0;
   return out;
 }
 

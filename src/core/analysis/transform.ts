@@ -4,7 +4,7 @@
  */
 import type { AttentionRecord } from '../attention';
 import type { TokenInfo } from '../tokens';
-import { type Aggregation, maxOverHeads, meanOverHeads, rollout } from './aggregate';
+import { type Aggregation, type RolloutOptions, maxOverHeads, meanOverHeads, rollout } from './aggregate';
 import { type KeyCategories, keyCategories } from './headStats';
 import { type HideChoice, hiddenHeader, hideTokens } from './hiding';
 import { mergeWords, type Word, wordHeader, wordRecord } from './words';
@@ -15,6 +15,8 @@ export interface AnalysisChoices {
   hide: readonly HideChoice[];
   /** Undefined: every head. */
   aggregate?: Aggregation;
+  /** With the rollout: its head fusion and discarded share. */
+  rollout?: RolloutOptions;
 }
 
 /** The texts the run's token spans index into: the input, and the decoder target if it differs. */
@@ -61,12 +63,12 @@ export function perHeadRecords(records: readonly AttentionRecord[], run: RunText
 }
 
 /** The records to show from per-head `base` records: themselves, or one aggregate per layer (rollout covers attention over the input). */
-export function aggregateRecords(base: AttentionRecord[], aggregate: Aggregation | undefined): AttentionRecord[] {
+export function aggregateRecords(base: AttentionRecord[], aggregate: Aggregation | undefined, options?: RolloutOptions): AttentionRecord[] {
   switch (aggregate) {
     case undefined: return base;
     case 'mean': return base.map(meanOverHeads);
     case 'max': return base.map(maxOverHeads);
-    case 'rollout': return rollout(base.filter((r) => r.overInput && r.queries === r.keys));
+    case 'rollout': return rollout(base.filter((r) => r.overInput && r.queries === r.keys), options);
   }
 }
 
