@@ -1,5 +1,5 @@
-// Bundles the extension host, the CLI, the webviews (panel, head explorer) and the HTML report's page with esbuild, and copies the
-// onnxruntime-web runtime files the webview loads from extension files.
+// Bundles the extension host, the CLI, the webviews (panel, head explorer) and the HTML report's page with esbuild, copies the
+// onnxruntime-web runtime files the webview loads from extension files, and draws the Marketplace icon.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +22,10 @@ for (const f of ORT_BINARIES) {
   const gz = zlib.gzipSync(fs.readFileSync(path.join(root, 'node_modules/onnxruntime-web/dist', f)), { level: 9 });
   fs.writeFileSync(path.join(ortOut, `${f}.gz`), gz);
 }
+
+// The Marketplace's icon: a 128 × 128 PNG (it takes no SVG), drawn from the activity icon's SVG.
+const { Resvg } = await import('@resvg/resvg-js');
+fs.writeFileSync(path.join(dist, 'icon.png'), new Resvg(fs.readFileSync(path.join(root, 'media/icon.svg')), { fitTo: { mode: 'width', value: 128 }, background: '#1e1e1e' }).render().asPng());
 
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
 const builds = [

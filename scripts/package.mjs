@@ -54,6 +54,6 @@ for (const target of targets) {
   const native = NATIVE[target] ? [...NATIVE_JS, `node_modules/onnxruntime-node/bin/napi-v6/${NATIVE[target]}/**`].map((p) => `!${p}`) : [];
   fs.writeFileSync(ignore, [base, `!node_modules/tokenizers/${TARGETS[target]}`, ...native, ''].join('\n'));
   const out = path.join(outDir, `${pkg.name}-${target}-${pkg.version}.vsix`);
-  execFileSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignore, '--out', out, '--no-rewrite-relative-links', '--allow-missing-repository', '--skip-license'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(process.execPath, [vsce, 'package', '--target', target, '--ignoreFile', ignore, '--out', out, '--no-rewrite-relative-links', '--allow-missing-repository'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   console.log(`${target}: ${out} (${(fs.statSync(out).size / 1048576).toFixed(1)} MB)`);
 }
