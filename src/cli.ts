@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
   const readAt = performance.now();
   // An image model takes an image (its patches are its tokens); a text model its tokenizer's tokens.
-  const image = args.image ? imageInput(info, args.image) : undefined;
+  const image = args.image ? await imageInput(info, args.image) : undefined;
   for (const n of image?.notices ?? []) process.stderr.write(`warning: ${n}\n`);
   if (!image) checkTextModel(info);
   const tokenizer = image ? undefined : ModelTokenizer.load(info.folder);

@@ -68,7 +68,7 @@ export class ShowAttention {
       const bytes = await vscode.workspace.fs.readFile(uri);
       const mime = imageMime(bytes);
       if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG and GIF are (SVG is not supported; convert WebP or BMP to PNG).`);
-      const input = imageInputOf(info, bytes, name);
+      const input = await imageInputOf(info, bytes, name);
       for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
       const { patchSize, specialTokens } = info.vision;
       const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);

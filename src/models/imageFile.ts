@@ -1,12 +1,15 @@
 /**
- * Image files read in Node (the CLI): PNG (pngjs), JPEG (jpeg-js) and GIF (omggif, the first
- * frame), decoded at their natural size into unpremultiplied RGBA, refused past a size limit
+ * Image files read in Node (the CLI and the extension host): PNG (pngjs), JPEG (MozJPEG compiled
+ * to WebAssembly, @jsquash/jpeg: libjpeg-turbo's decoder, so the pixels equal Pillow's, chroma
+ * upsampling included; jpeg-js was measured 22/255 apart on a 4:2:0 JPEG) and GIF (omggif, the
+ * first frame), decoded at their natural size into unpremultiplied RGBA, refused past a size limit
  * before decoding. Other formats (WebP, BMP, SVG) are named as not supported here. No vscode.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
 import { GifReader } from 'omggif';
-import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { DecodedImage } from '../core/image/preprocess';
 
@@ -20,7 +23,7 @@ export interface ReadImage {
 }
 
 /** Reads and decodes `file`; throws with a message naming the file and what is wrong. */
-export function readImageFile(file: string): ReadImage {
+export async function readImageFile(file: string): Promise<ReadImage> {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
@@ -37,12 +40,12 @@ export function imageMime(bytes: Uint8Array): string | undefined {
 }
 
 /** Decodes the bytes of image file `name`; throws naming it and what is wrong. */
-export function decodeImage(bytes: Buffer, name: string): ReadImage {
+export async function decodeImage(bytes: Buffer, name: string): Promise<ReadImage> {
   const kind = sniff(bytes);
   if (!kind) throw new Error(`${name} is not an image Attention Lens can read here: PNG, JPEG and GIF are (WebP, BMP and others open in the editor's panel; SVG is not supported).`);
   try {
     if (kind === 'png') return { image: png(bytes, name), notices: [] };
-    if (kind === 'jpeg') return { image: jpg(bytes, name), notices: [] };
+    if (kind === 'jpeg') return { image: await jpg(bytes, name), notices: [] };
     return gif(bytes, name);
   } catch (e) {
     const message = (e as Error).message;
@@ -69,10 +72,37 @@ function png(bytes: Buffer, name: string): DecodedImage {
   return { width: p.width, height: p.height, rgba: new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength) };
 }
 
-function jpg(bytes: Buffer, name: string): DecodedImage {
-  const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
-  checkSize(name, j.width, j.height);
+async function jpg(bytes: Buffer, name: string): Promise<DecodedImage> {
+  const size = jpegSize(bytes);
+  if (size) checkSize(name, size.width, size.height);
+  await (jpegReady ??= initJpeg(await WebAssembly.compile(fs.readFileSync(mozjpegWasm()))));
+  const j = await decodeJpeg(new Uint8Array(bytes).buffer);
   return { width: j.width, height: j.height, rgba: new Uint8Array(j.data.buffer, j.data.byteOffset, j.data.byteLength) };
+}
+
+let jpegReady: Promise<void> | undefined;
+
+/**
+ * The decoder's WebAssembly: beside the bundle (the build copies it into dist/: the extension
+ * host's folder, or the CLI script's), else in node_modules (tests run the sources).
+ */
+function mozjpegWasm(): string {
+  const folders = [typeof __dirname === 'string' ? __dirname : undefined, process.argv[1] && path.dirname(process.argv[1])];
+  for (const folder of folders) if (folder && fs.existsSync(path.join(folder, 'mozjpeg_dec.wasm'))) return path.join(folder, 'mozjpeg_dec.wasm');
+  return createRequire(path.join(process.cwd(), 'index.js')).resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm');
+}
+
+/** A JPEG's size from its start-of-frame marker, read before decoding; undefined if none is found. */
+function jpegSize(b: Buffer): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 9 < b.length && b[i] === 0xff) {
+    const marker = b[i + 1];
+    const length = b.readUInt16BE(i + 2);
+    // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { height: b.readUInt16BE(i + 5), width: b.readUInt16BE(i + 7) };
+    i += 2 + length;
+  }
+  return undefined;
 }
 
 function gif(bytes: Buffer, name: string): ReadImage {

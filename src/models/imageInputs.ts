@@ -37,18 +37,18 @@ export function processorOf(info: ModelInfo) {
 }
 
 /** Reads `file` and processes it for `info`'s model. */
-export function imageInput(info: ModelInfo, file: string): ImageInput {
+export function imageInput(info: ModelInfo, file: string): Promise<ImageInput> {
   return processed(info, () => readImageFile(file));
 }
 
 /** Processes image file `name`'s bytes for `info`'s model. */
-export function imageInputOf(info: ModelInfo, bytes: Uint8Array, name: string): ImageInput {
+export function imageInputOf(info: ModelInfo, bytes: Uint8Array, name: string): Promise<ImageInput> {
   return processed(info, () => decodeImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name));
 }
 
-function processed(info: ModelInfo, read: () => ReadImage): ImageInput {
+async function processed(info: ModelInfo, read: () => Promise<ReadImage>): Promise<ImageInput> {
   const config = processorOf(info);
-  const { image, notices } = read();
+  const { image, notices } = await read();
   const p = preprocess(image, config);
   const bytes = new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength);
   return {

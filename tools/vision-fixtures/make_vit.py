@@ -6,7 +6,7 @@ attentions.N [batch, heads, tokens, tokens], eager attention), in the Hugging Fa
 config.json (model_type vit, id2label), preprocessor_config.json (ViTImageProcessor),
 onnx/model.onnx.
 
-reference.json: for test images made here (non-square RGB, grayscale, RGBA), the pixel values
+reference.json: for test images made here (non-square RGB, grayscale, RGBA, a 4:2:0 JPEG), the pixel values
 as transformers' ViTImageProcessor makes them (Pillow's convert and resize, then numpy's rescale
 and normalisation, as in transformers.image_transforms), PyTorch's attentions [layer][head][q][k]
 and logits. Run with Debian's interpreter:
@@ -88,7 +88,8 @@ def images():
     rgb = np.clip(rgb + rng.normal(0, 20, rgb.shape), 0, 255).astype(np.uint8)
     gray = np.clip((x * 2 + y * 3) % 256 + rng.normal(0, 10, x.shape), 0, 255).astype(np.uint8)
     alpha = np.clip(np.concatenate([rgb, ((x * 4) % 256)[..., None]], -1), 0, 255).astype(np.uint8)
-    return {'landscape.png': Image.fromarray(rgb, 'RGB'), 'gray.png': Image.fromarray(gray, 'L'), 'alpha.png': Image.fromarray(alpha, 'RGBA')}
+    # photo.jpg is saved as Pillow's JPEG (quality 75, 4:2:0 chroma) and read back through its decoder, as the processor would read it.
+    return {'landscape.png': Image.fromarray(rgb, 'RGB'), 'gray.png': Image.fromarray(gray, 'L'), 'alpha.png': Image.fromarray(alpha, 'RGBA'), 'photo.jpg': Image.fromarray(rgb[::-1], 'RGB')}
 
 
 def rollout(attentions, fusion='mean', discard=0.0):
