@@ -222,11 +222,10 @@ export class Runner {
   }
 
   /**
-   * Generates from `req` (`req.generate`), superseding any run in progress: each step is reported
-   * as it is made (`events.stepped`), then the generated ids and why generation ended
-   * (`events.generated`). `stopGeneration` or a newer run ends it after the step in progress.
-   * Every weight is kept (a step needs its whole row); a GPU that fails before the first step
-   * hands over to WebAssembly as a run does.
+   * Generates from `req` (`req.generate`), superseding any run in progress: each step as it is made
+   * (`events.stepped`), then the ids and why it ended (`events.generated`). `stopGeneration` or a
+   * newer run ends it after the step in progress. Every weight is kept (a step needs its whole
+   * row); a GPU that fails before the first step hands over to WebAssembly as a run does.
    */
   async generate(req: RunRequest): Promise<void> {
     const g = req.generate;
@@ -375,10 +374,10 @@ export class Runner {
     return out;
   }
 
-  /** Every layer of `ids` through the session `req`'s run used, after the run in flight (undefined where that was a long input's, or is gone). */
+  /** Every layer of `ids` through the session `req`'s run used, after the run in flight; undefined where that was a long input's, is gone, or is on WebGPU (a run there that never ends, as on a lost device, would hold up the next). */
   async sideRun(req: RunRequest, ids: readonly number[]): Promise<AttentionLayer[] | undefined> {
     const e = this.engine;
-    if (!e?.key.startsWith(`${req.model.onnxFile}|`) || e.key.endsWith('|queryKeys')) return undefined;
+    if (!e?.key.startsWith(`${req.model.onnxFile}|`) || e.key.endsWith('|queryKeys') || e.key.endsWith('|webgpu')) return undefined;
     const engine = await e.promise;
     const out = await this.exclusively(() => engine.run({ ids }));
     return out && (await allLayers(out)).layers;
