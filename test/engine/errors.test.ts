@@ -79,12 +79,12 @@ describe('CLI errors', () => {
     const dir = brokenModel('wrong-inputs', (d) => {
       const f = path.join(d, 'onnx/model.onnx');
       const model = onnx.ModelProto.decode(fs.readFileSync(f));
-      const rename = (x: string) => (x === 'input_ids' ? 'pixel_values' : x);
+      const rename = (x: string) => (x === 'input_ids' ? 'input_features' : x);
       for (const n of model.graph!.node!) n.input = n.input!.map(rename);
       for (const i of model.graph!.input!) i.name = rename(i.name!);
       fs.writeFileSync(f, onnx.ModelProto.encode(model).finish());
     });
-    fails(['inspect', '--model', dir, '--text', 'hi'], /expects inputs Attention Lens cannot fill: pixel_values/);
+    fails(['inspect', '--model', dir, '--text', 'hi'], /expects inputs Attention Lens cannot fill: input_features/);
   });
 
   it('refuses a tokenizer whose ids exceed the embedding table', () => {
