@@ -298,7 +298,7 @@ state.onDidChange((change: Change) => {
   if (record && s.run) {
     if (change !== 'hover') {
       // Controls and the visible container change with the selection, never with a hover (the hot path).
-      const key = `${s.run.request.runId}|${s.records.length}|${s.visibleHeads.length}|${s.records[0]?.id}`;
+      const key = `${s.run.request.runId}|${s.records.length}|${s.visibleHeads.length}|${s.records[0]?.id}|${s.records[0]?.label}`;
       if (key !== toolbarKey) {
         toolbarKey = key;
         toolbar.rebuild();
