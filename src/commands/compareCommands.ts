@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { showError } from '../errorMessages';
 import { prepareComparison } from '../models/compareInputs';
+import { checkTextModel } from '../models/prepareInputs';
 import type { ModelStore } from '../modelStore';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
@@ -56,6 +57,9 @@ export class CompareAttention {
       const a = await this.show.loadModel(settingA);
       const b = settingB === settingA ? a : await this.show.loadModel(settingB);
       if (!a || !b) return;
+      // Comparisons are of text: an image model says so before a tokenizer it lacks is looked for.
+      checkTextModel(a.info);
+      checkTextModel(b.info);
       panel = this.panels.createOrShow();
       panel.prepare(a.model, settings.backend);
       const prepared = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Attention Lens: tokenizing both sides…' }, () => prepareComparison(
