@@ -22,6 +22,8 @@ export interface LensSettings {
   inlineWeights: boolean;
   /** Runs whose attention weights would take more (MB, float32) keep queries and keys instead. */
   keepWeightsMB: number;
+  /** Ask before running a selection of at least this many tokens (0: never). */
+  confirmTokens: number;
   /** Generate with Attention: new tokens at most, and how to choose them (greedy when `sampling` is absent). */
   generation: { maxNewTokens: number; sampling?: Sampling };
 }
@@ -41,6 +43,7 @@ export function readSettings(): LensSettings {
     warnModelSizeMB: clampInt(restricted<number>('warnModelSizeMB', 500), 1, 1e6, 500),
     inlineWeights: c.get<boolean>('inlineWeights', false) === true,
     keepWeightsMB: clampInt(c.get<number>('keepWeightsMB', KEEP_WEIGHTS_MB), 0, 1e6, KEEP_WEIGHTS_MB),
+    confirmTokens: clampInt(c.get<number>('confirmTokens', 8192), 0, 1e8, 8192),
     generation: {
       maxNewTokens: clampInt(c.get<number>('generation.maxNewTokens', 32), 1, 4096, 32),
       sampling: samplingSetting(c.get<number>('generation.temperature', 0), c.get<number>('generation.topK', 0), c.get<number>('generation.topP', 1), c.get<number>('generation.seed', 0)),

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { wallClock } from '../core/timing';
 import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } from '../core/engine/backendLimits';
+import { longRunQuestion } from '../core/queryKeys';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
@@ -137,6 +138,12 @@ export class ShowAttention {
       return;
     }
     const tokenized = { stage: 'tokenize' as const, start: tokenizeStart, end: wallClock() };
+    // A very long selection: say what it costs, and ask.
+    const question = longRunQuestion(prepared.tokens.length, info.maxPositions, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, settings.confirmTokens, settings.keepWeightsMB * 1e6);
+    if (question && (await vscode.window.showWarningMessage(`Attention Lens: ${question}`, { modal: true }, 'Run')) !== 'Run') {
+      if (!panel.hasRun) panel.dispose();
+      return;
+    }
     const notice = truncationNotice(prepared, info.maxPositions);
     if (notice) void vscode.window.showWarningMessage(`Attention Lens: ${notice}`);
     const run = this.runs.add({

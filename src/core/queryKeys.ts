@@ -6,6 +6,7 @@
  */
 import type { AttentionKind, AttentionLayer } from './attention';
 import type { TensorLike } from './mechanism';
+import { formatBytes } from './units';
 
 /** One attention layer as queries and keys; `weightRows` gives its weights. */
 export interface QueryKeyLayer {
@@ -199,4 +200,21 @@ export function rowDifference(l: QueryKeyLayer, query: number, row: Float32Array
     }
   }
   return worst;
+}
+
+/**
+ * What to ask before running `tokens` tokens when that is at least `askFrom` (0: never ask):
+ * how long the input is against the model's limit, what every layer's weights would take, and
+ * whether they are kept as queries and keys instead. Undefined below the threshold.
+ */
+export function longRunQuestion(tokens: number, maxPositions: number, attention: { layers: number; heads: number } | undefined, askFrom: number, keepLimit = QUERY_KEYS_ABOVE_BYTES): string | undefined {
+  if (askFrom <= 0 || tokens < askFrom) return undefined;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const bytes = runWeightBytes(tokens, attention);
+  const kept = keepsQueryKeys(tokens, attention, 0, keepLimit);
+  const cost = bytes === undefined
+    ? 'The model does not give its layers and heads, so what the weights take is not known'
+    : `Every layer's attention weights would take ${formatBytes(bytes)} (${attention!.layers} layers × ${attention!.heads} heads × ${count(tokens)}² × 4 bytes)`;
+  const how = kept ? '; they are kept as each layer\'s queries and keys instead, and a layer\'s weights are computed when it is shown' : '';
+  return `The selection is ${count(tokens)} tokens (the model takes up to ${count(maxPositions)}). ${cost}${how}. The run may take minutes on this machine. Run it?`;
 }

@@ -7,7 +7,7 @@ import { maxOverHeads, meanOverHeads } from '../../src/core/analysis/aggregate';
 import { perHeadRecords } from '../../src/core/analysis/transform';
 import { EngineError, type EngineOptions, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
-import { type QueryKeyLayer, keepsQueryKeys, layerWeights, weightBytes } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, keepsQueryKeys, layerWeights, longRunQuestion, weightBytes } from '../../src/core/queryKeys';
 import { LayerStore, computedLayer, runLayers } from '../../webview/panel/layerStore';
 import { type RunResult, Runner } from '../../webview/panel/runner';
 
@@ -165,5 +165,15 @@ describe('PanelState on a long input', () => {
     expect(state.snapshot.viewMode).toBe('head');
     state.setWeighting('contribution');
     expect(state.snapshot.weighting).toBe('attention');
+  });
+});
+
+describe('the question before a very long run', () => {
+  it('says how long the input is against the model’s limit, what the weights would take and that they are kept as queries and keys', () => {
+    const q = longRunQuestion(8192, 32768, { layers: 24, heads: 14 }, 8192);
+    expect(q).toBe("The selection is 8,192 tokens (the model takes up to 32,768). Every layer's attention weights would take 90.2 GB (24 layers × 14 heads × 8,192² × 4 bytes); they are kept as each layer's queries and keys instead, and a layer's weights are computed when it is shown. The run may take minutes on this machine. Run it?");
+    expect(longRunQuestion(8191, 32768, { layers: 24, heads: 14 }, 8192)).toBeUndefined();
+    expect(longRunQuestion(100_000, 131072, { layers: 24, heads: 14 }, 0)).toBeUndefined();
+    expect(longRunQuestion(9000, 16384, undefined, 8192)).toMatch(/^The selection is 9,000 tokens \(the model takes up to 16,384\)\. The model does not give its layers and heads, so what the weights take is not known; they are kept/);
   });
 });
