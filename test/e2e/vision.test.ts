@@ -71,6 +71,8 @@ describe('Attention over an image', () => {
     expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(meanRow(0, [0, 1, 2, 3])), 3);
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^patch 1,2 attends to: the strongest patch 0\.\d{3}/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'vision-heat-map.png') });
+    // The README's picture of images: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'vision-heat-map.png'), path.join(ROOT, 'docs/vision.png'));
 
     // Layer 2, then head 3 alone: the heat map follows.
     await frame.selectOption('#layer-select', '1');
