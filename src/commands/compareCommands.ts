@@ -13,7 +13,7 @@ import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { pickModel } from './modelCommands';
 import { type Source, selectionSource } from './selectionSource';
-import type { ShowAttention } from './showAttention';
+import { type ShowAttention, runRequest } from './showAttention';
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -75,16 +75,10 @@ export class CompareAttention {
       const ids = (tokens: { id: number }[] | undefined) => tokens && Int32Array.from(tokens, (t) => t.id);
       const sideB: PanelModel = b.model;
       panel.start({
-        runId: run.id,
-        model: a.model,
-        backend: settings.backend,
-        text: prepared.a.text,
-        tokens: prepared.a.tokens,
-        ids: ids(prepared.a.tokens)!,
+        ...runRequest(run.id, a.model, settings, prepared.a.text, prepared.a.tokens),
         decoderTokens: prepared.a.decoderTokens,
         decoderIds: ids(prepared.a.decoderTokens),
         notice: prepared.notice,
-        maxLinksPerQuery: settings.maxLinksPerQuery,
         compare: {
           model: sideB,
           text: prepared.b.text,

@@ -19,7 +19,7 @@ import type { ModelTokenizer } from '../models/tokenizer';
 import type { AttentionPanel, AttentionPanels, GenerationMessage, PanelModel } from '../panels/attentionPanel';
 import type { RunDocument, RunRegistry } from '../runs/runRegistry';
 import { selectionSource } from './selectionSource';
-import type { ShowAttention } from './showAttention';
+import { type ShowAttention, runRequest } from './showAttention';
 
 /** Alternatives listed per step. */
 const ALTERNATIVES = 5;
@@ -97,15 +97,8 @@ export class GenerateWithAttention {
       this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text, tokens: prepared.tokens, document: runDocument, steps: [], notice: notices.join(' ') || undefined };
       void vscode.commands.executeCommand('setContext', 'attentionLens.generating', true);
       panel.start({
-        runId: run.id,
-        model,
-        backend: settings.backend,
-        text,
-        tokens: prepared.tokens,
-        ids: Int32Array.from(prepared.tokens, (t) => t.id),
+        ...runRequest(run.id, model, settings, text, prepared.tokens),
         notice: this.active.notice,
-        maxLinksPerQuery: settings.maxLinksPerQuery,
-        keepWeightsBytes: settings.keepWeightsMB * 1e6,
         timing: { commandAt, spans: [{ stage: 'tokenize', start: tokenizeStart, end: wallClock() }] },
         generate: {
           maxNewTokens: limit.maxNewTokens,
@@ -177,16 +170,9 @@ export class GenerateWithAttention {
     const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: g.document, tokens: g.tokens, generation: { first: generation.first, steps } });
     this.shown = { runId: run.id, output: { generation: g, insert, ...(decoder ? {} : { tokens }) } };
     panel.start({
-      runId: run.id,
-      model: panelModel,
-      backend: settings.backend,
-      text: decoder ? g.text : g.text + output,
-      tokens,
-      ids: Int32Array.from(tokens, (t) => t.id),
+      ...runRequest(run.id, panelModel, settings, decoder ? g.text : g.text + output, tokens),
       ...(decoderTokens ? { decoderTokens, decoderIds: Int32Array.from(decoderTokens, (t) => t.id) } : {}),
       notice: g.notice,
-      maxLinksPerQuery: settings.maxLinksPerQuery,
-      keepWeightsBytes: settings.keepWeightsMB * 1e6,
       generation,
       ...(induction ? { induction } : {}),
     });

@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readSettings } from '../config';
+import { type LensSettings, readSettings } from '../config';
+import type { TokenInfo } from '../core/tokens';
 import { wallClock } from '../core/timing';
 import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } from '../core/engine/backendLimits';
 import { longRunQuestion } from '../core/queryKeys';
@@ -21,7 +22,7 @@ import { imageTokens } from '../core/image/patches';
 import type { InductionProbe } from '../core/analysis/induction';
 import { ModelTokenizer } from '../models/tokenizer';
 import type { NativeEngines } from '../native/nativeEngines';
-import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
+import type { AttentionPanels, PanelModel, PanelRunRequest } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 
 /** Inspects editor selections: the Show Attention command's logic. */
@@ -77,14 +78,7 @@ export class ShowAttention {
       // No text document holds these tokens (the editor leaves them alone); the explorer counts them.
       const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens });
       panel.start({
-        runId: run.id,
-        model,
-        backend: settings.backend,
-        text: '',
-        tokens,
-        ids: new Int32Array(0),
-        maxLinksPerQuery: settings.maxLinksPerQuery,
-        keepWeightsBytes: settings.keepWeightsMB * 1e6,
+        ...runRequest(run.id, model, settings, '', tokens, true),
         timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
         // A copy: the file's bytes may be a view into a larger (pooled) buffer, which a message would carry whole.
         image: { pixelValues: input.pixelValues.data, dims: [...input.pixelValues.dims], bytes: new Uint8Array(bytes), mime, name, width: input.geometry.original.width, height: input.geometry.original.height },
@@ -152,17 +146,10 @@ export class ShowAttention {
       tokens: prepared.tokens,
     });
     panel.start({
-      runId: run.id,
-      model,
-      backend: settings.backend,
-      text,
-      tokens: prepared.tokens,
-      ids: Int32Array.from(prepared.tokens, (t) => t.id),
+      ...runRequest(run.id, model, settings, text, prepared.tokens),
       decoderTokens: prepared.decoderTokens,
       decoderIds: prepared.decoderTokens ? Int32Array.from(prepared.decoderTokens, (t) => t.id) : undefined,
       notice,
-      maxLinksPerQuery: settings.maxLinksPerQuery,
-      keepWeightsBytes: settings.keepWeightsMB * 1e6,
       timing: { commandAt, spans: [tokenized] },
       ...(induction ? { induction } : {}),
     });
@@ -238,6 +225,23 @@ export class ShowAttention {
     }
     return t;
   }
+}
+
+/**
+ * What every run request of the panel carries: the run, the model, the backend and the settings
+ * that shape it, and the tokens with their ids (an image's tokens have none: its pixels go instead).
+ */
+export function runRequest(runId: number, model: PanelModel, settings: LensSettings, text: string, tokens: TokenInfo[], image = false): PanelRunRequest {
+  return {
+    runId,
+    model,
+    backend: settings.backend,
+    text,
+    tokens,
+    ids: image ? new Int32Array(0) : Int32Array.from(tokens, (t) => t.id),
+    maxLinksPerQuery: settings.maxLinksPerQuery,
+    keepWeightsBytes: settings.keepWeightsMB * 1e6,
+  };
 }
 
 /**
