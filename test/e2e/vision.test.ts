@@ -103,6 +103,8 @@ describe('Attention over an image', () => {
     const explorer = await explorerFrame(page);
     await explorer.waitForSelector('#main:not([hidden])', { timeout: 60_000 });
     expect(await explorer.$eval('#legend', (l) => l.textContent)).toContain('a map of the image, each patch as bright as the class token’s attention to it');
+    // Mean attention distance against depth: a dot per head.
+    expect(await explorer.$$eval('#legend .distance-chart circle', (cs) => cs.length)).toBe(8);
     await page.screenshot({ path: path.join(ARTIFACTS, 'vision-explorer.png') });
   });
 });

@@ -2,6 +2,7 @@
 // relative to its strongest patch, the query outlined; text inert.
 import { describe, expect, it } from 'vitest';
 import { imageSvg } from '../../src/core/figure/imageFigure';
+import { distanceChartSvg } from '../../src/core/figure/distanceFigure';
 import { LIGHT_STYLE } from '../../src/core/figure/headViewFigure';
 import { imageTokens } from '../../src/core/image/patches';
 
@@ -26,5 +27,16 @@ describe('imageSvg', () => {
     const svg = imageSvg(base);
     expect(svg).not.toContain('fill="#f0a030"');
     expect(svg.match(/stroke="#ffffff"/g)).toHaveLength(4);
+  });
+});
+
+describe('distanceChartSvg', () => {
+  it('puts one dot per head at its layer and distance, on a scale up to the largest', () => {
+    const svg = distanceChartSvg([{ layer: 0, head: 0, value: 10 }, { layer: 0, head: 1, value: 20 }, { layer: 1, head: 0, value: 5 }], 2, LIGHT_STYLE, '#f0a030', 260, 150);
+    const dots = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    // x: 34 (layer 1) and 252 (layer 2); y: 8 at the top (20 px), 122 at 0.
+    expect(dots).toEqual([[34, 65], [34, 8], [252, 93.5]]);
+    expect(svg).toContain('<title>layer 1, head 2: 20 px</title>');
+    expect(svg).toContain('>20</text>');
   });
 });

@@ -6,6 +6,8 @@
 import { LABEL_RULES, headLabels, ruleText } from '../../src/core/analysis/headLabels';
 import { cellOffsets, cellStats } from '../../src/core/analysis/headGrid';
 import { BADGE_MIN_CELL } from '../../src/core/figure/gridFigure';
+import { distanceChartSvg } from '../../src/core/figure/distanceFigure';
+import { cssVar } from '../theme';
 import { type ExplorerSnapshot, tintMeaning } from './explorerModel';
 
 const node = <K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text = ''): HTMLElementTagNameMap[K] => Object.assign(document.createElement(tag), { className, textContent: text });
@@ -45,10 +47,30 @@ export function renderLegend(root: HTMLElement, s: ExplorerSnapshot, corners: nu
   }
 
   const parts: HTMLElement[] = [cell, colour, table];
+  const chart = grid.patchMaps ? distanceChart(grid) : undefined;
+  if (chart) parts.push(chart);
   if (corners > 0) {
     const p = node('p', 'legend-line');
     p.append(node('span', 'corner'), node('span', 'legend-text', ` Cells narrower than ${BADGE_MIN_CELL} px, or with more labels than fit, show this corner instead of the letters: hover them for their labels, or open the explorer in the editor for larger cells.`));
     parts.push(p);
   }
   root.replaceChildren(...parts);
+}
+
+/**
+ * An image model's mean attention distance against depth (Dosovitskiy et al. 2020, fig. 7): one
+ * dot per head. The SVG holds numbers and fixed words only; it is parsed as SVG, never as HTML.
+ */
+function distanceChart(grid: NonNullable<ExplorerSnapshot['data']['grid']>): HTMLElement | undefined {
+  const offsets = cellOffsets(grid.rows);
+  const rows = grid.rows.filter((r) => r.section === 'self' || r.section === 'encoder');
+  const points = rows.flatMap((row, layer) => Array.from({ length: row.heads }, (_, head) => ({ layer, head, value: cellStats(grid, offsets[grid.rows.indexOf(row)] + head).pixelDistance })))
+    .flatMap((p) => (p.value === null ? [] : [{ ...p, value: p.value }]));
+  if (points.length === 0) return undefined;
+  const style = { background: 'transparent', foreground: cssVar('--vscode-foreground', '#cccccc'), muted: cssVar('--vscode-descriptionForeground', '#999999'), fontFamily: cssVar('--vscode-font-family', 'sans-serif') };
+  const svg = new DOMParser().parseFromString(distanceChartSvg(points, rows.length, style, cssVar('--vscode-charts-orange', '#f0a030')), 'image/svg+xml').documentElement;
+  const figure = node('figure', 'distance-chart');
+  figure.setAttribute('aria-label', `Mean attention distance of each head, by layer: ${rows.map((_, l) => `layer ${l + 1} ${points.filter((p) => p.layer === l).map((p) => p.value.toFixed(1)).join(', ')} px`).join('; ')}`);
+  figure.append(document.importNode(svg, true));
+  return figure;
 }
