@@ -60,7 +60,32 @@ function weights(spec: AttentionGraphSpec): Weights {
   };
 }
 
-const attr = {
+/** Nodes and initializers of a graph being written, and the calls that add them (each returns the name it made). */
+export function graphBuilder() {
+  const nodes: onnx.INodeProto[] = [];
+  const inits: onnx.ITensorProto[] = [];
+  const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => {
+    nodes.push(onnx.NodeProto.create({ opType, name: `${output}/node`, input, output: [output], attribute }));
+    return output;
+  };
+  const floats = (name: string, dims: number[], data: ArrayLike<number>) => {
+    inits.push(onnx.TensorProto.create({ name, dataType: F, dims, floatData: Array.from(data) }));
+    return name;
+  };
+  /** An int64 initializer, one-dimensional unless `dims` says otherwise (`[]`: a scalar). */
+  const ints = (name: string, data: number[], dims = [data.length]) => {
+    inits.push(onnx.TensorProto.create({ name, dataType: I64, dims, int64Data: data }));
+    return name;
+  };
+  return { nodes, inits, node, floats, ints };
+}
+
+/** A graph input's or output's type: `elem` with dims fixed (numbers) or symbolic (names). */
+export function tensorType(elem: number, dims: Array<number | string>): onnx.ITypeProto {
+  return onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: dims.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })) }) }) });
+}
+
+export const attr = {
   int: (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i }),
   ints: (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
   float: (name: string, f: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f }),
@@ -72,20 +97,7 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
   const d = spec.hidden;
   const dh = d / spec.heads;
   const kvd = dh * spec.kvHeads;
-  const nodes: onnx.INodeProto[] = [];
-  const inits: onnx.ITensorProto[] = [];
-  const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => {
-    nodes.push(onnx.NodeProto.create({ opType, name: `${output}/node`, input, output: [output], attribute }));
-    return output;
-  };
-  const floats = (name: string, dims: number[], data: ArrayLike<number>) => {
-    inits.push(onnx.TensorProto.create({ name, dataType: F, dims, floatData: Array.from(data) }));
-    return name;
-  };
-  const ints = (name: string, data: number[]) => {
-    inits.push(onnx.TensorProto.create({ name, dataType: I64, dims: [data.length], int64Data: data }));
-    return name;
-  };
+  const { nodes, inits, node, floats, ints } = graphBuilder();
 
   floats('embed', [spec.vocab, d], w.embed);
   let x = node('Gather', ['embed', 'input_ids'], 'x0', [attr.int('axis', 0)]); // [1, S, D]
@@ -169,7 +181,6 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
     node('Reshape', [node('MatMul', [first, floats('classifier', [d, spec.classifier!], w.classifier)], 'scores_cls'), ints('one_labels', [1, spec.classifier!])], 'logits');
   }
 
-  const type = (elem: number, dims: Array<number | string>) => onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: dims.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })) }) }) });
   return onnx.ModelProto.encode(onnx.ModelProto.create({
     irVersion: 10,
     opsetImport: [
@@ -180,8 +191,8 @@ export function attentionGraph(spec: AttentionGraphSpec): Uint8Array {
       name: `attention-${spec.form}`,
       node: nodes,
       initializer: inits,
-      input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: type(I64, [1, 'sequence']) }), onnx.ValueInfoProto.create({ name: 'attention_mask', type: type(I64, [1, 'sequence']) })],
-      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: type(F, [1, 'sequence', d]) }), ...(spec.classifier ? [onnx.ValueInfoProto.create({ name: 'logits', type: type(F, [1, spec.classifier]) })] : [])],
+      input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: tensorType(I64, [1, 'sequence']) }), onnx.ValueInfoProto.create({ name: 'attention_mask', type: tensorType(I64, [1, 'sequence']) })],
+      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: tensorType(F, [1, 'sequence', d]) }), ...(spec.classifier ? [onnx.ValueInfoProto.create({ name: 'logits', type: tensorType(F, [1, spec.classifier]) })] : [])],
     }),
   })).finish();
 }

@@ -8,6 +8,7 @@
 // token). `induction: false` gives layer 1, head 1 the token as key too: a model without induction.
 import { onnx } from 'onnx-proto';
 import { seededRandom } from '../../src/core/generation/sampling';
+import { attr, graphBuilder, tensorType } from './attentionGraphs';
 
 const TOKEN = 64;
 /** Positions the model has (the position part is one-hot). */
@@ -47,35 +48,22 @@ export function inductionGraph(vocab: number, induction = true): Uint8Array {
     set(l1.k, d, DH + d, 1); // key = the token (duplicate-token)
   }
 
-  const nodes: onnx.INodeProto[] = [];
-  const inits: onnx.ITensorProto[] = [];
-  const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => {
-    nodes.push(onnx.NodeProto.create({ opType, name: `${output}/node`, input, output: [output], attribute }));
-    return output;
-  };
-  const floats = (name: string, dims: number[], data: ArrayLike<number>) => {
-    inits.push(onnx.TensorProto.create({ name, dataType: F, dims, floatData: Array.from(data) }));
-    return name;
-  };
-  const ints = (name: string, dims: number[], data: number[]) => {
-    inits.push(onnx.TensorProto.create({ name, dataType: I64, dims, int64Data: data }));
-    return name;
-  };
-  const int = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-  const perm = (p: number[]) => onnx.AttributeProto.create({ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: p });
+  const { nodes, inits, node, floats, ints } = graphBuilder();
+  const int = attr.int;
+  const perm = (p: number[]) => attr.ints('perm', p);
 
   // x = embed[ids] + positions[0 … S−1]
-  const s = node('Squeeze', [node('Slice', [node('Shape', ['input_ids'], 'shape'), ints('i1', [1], [1]), ints('i2', [1], [2])], 'len1')], 'len');
-  const range = node('Range', [ints('zero', [], [0]), s, ints('one', [], [1])], 'range');
+  const s = node('Squeeze', [node('Slice', [node('Shape', ['input_ids'], 'shape'), ints('i1', [1]), ints('i2', [2])], 'len1')], 'len');
+  const range = node('Range', [ints('zero', [0], []), s, ints('one', [1], [])], 'range');
   let x = node('Add', [node('Gather', [floats('embed', [vocab, D], embed), 'input_ids'], 'tok', [int('axis', 0)]), node('Gather', [floats('pos', [INDUCTION_POSITIONS, D], positions), range], 'posx', [int('axis', 0)])], 'x0');
   // Causal bias: (1 − tril(ones[S, S])) · −1e9, and −1e9 on masked keys.
   const square = node('Concat', ['len1', 'len1'], 'square', [int('axis', 0)]);
   const ones = node('ConstantOfShape', [square], 'ones', [onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: onnx.TensorProto.create({ dataType: F, dims: [1], floatData: [1] }) })]);
   const upper = node('Sub', [floats('onef', [], [1]), node('Trilu', [ones], 'tril', [int('upper', 0)])], 'upper');
   const keyMask = node('Mul', [node('Sub', ['onef', node('Cast', ['attention_mask'], 'maskf', [int('to', F)])], 'notmask'), floats('neg', [], [-1e9])], 'keybias');
-  const bias = node('Add', [node('Mul', [upper, 'neg'], 'causal'), node('Unsqueeze', [keyMask, ints('axes12', [2], [1, 2])], 'keybias4')], 'bias');
-  ints('bshd', [4], [1, -1, HEADS, DH]);
-  ints('bsd', [3], [1, -1, D]);
+  const bias = node('Add', [node('Mul', [upper, 'neg'], 'causal'), node('Unsqueeze', [keyMask, ints('axes12', [1, 2])], 'keybias4')], 'bias');
+  ints('bshd', [1, -1, HEADS, DH]);
+  ints('bsd', [1, -1, D]);
   [l0, l1].forEach((w, l) => {
     const p = `l${l}`;
     const heads = (t: string) => node('Transpose', [node('Reshape', [t, 'bshd'], `${t}/r`)], `${t}/t`, [perm([0, 2, 1, 3])]);
@@ -88,7 +76,6 @@ export function inductionGraph(vocab: number, induction = true): Uint8Array {
     x = node('Add', [x, node('MatMul', [ctx, floats(`${p}/wo`, [D, D], w.o)], `${p}/out`)], `${p}/res`);
   });
   node('Identity', [x], 'last_hidden_state');
-  const type = (elem: number, dims: Array<number | string>) => onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: elem, shape: onnx.TensorShapeProto.create({ dim: dims.map((v) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v })) }) }) });
   return onnx.ModelProto.encode(onnx.ModelProto.create({
     irVersion: 10,
     opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })],
@@ -96,8 +83,8 @@ export function inductionGraph(vocab: number, induction = true): Uint8Array {
       name: 'induction',
       node: nodes,
       initializer: inits,
-      input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: type(I64, [1, 'sequence']) }), onnx.ValueInfoProto.create({ name: 'attention_mask', type: type(I64, [1, 'sequence']) })],
-      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: type(F, [1, 'sequence', D]) })],
+      input: [onnx.ValueInfoProto.create({ name: 'input_ids', type: tensorType(I64, [1, 'sequence']) }), onnx.ValueInfoProto.create({ name: 'attention_mask', type: tensorType(I64, [1, 'sequence']) })],
+      output: [onnx.ValueInfoProto.create({ name: 'last_hidden_state', type: tensorType(F, [1, 'sequence', D]) })],
     }),
   })).finish();
 }
