@@ -8,7 +8,7 @@ import { type AttentionRecord, recordOfLayer } from './core/attention';
 import { compareJson } from './core/export/compareJson';
 import { alignRuns } from './core/analysis/alignment';
 import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
-import type { AttentionEngine } from './core/engine/attentionEngine';
+import type { ModelEngine } from './core/engine/splitEngine';
 import type { CliBackend, CompareArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
 import { type PreparedSide, prepareComparison } from './models/compareInputs';
@@ -18,7 +18,7 @@ import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
 /** The records over the input of one side's run (encoder-decoder models: the encoder's); a failure names the side. */
-async function runSide(engine: AttentionEngine, info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
+async function runSide(engine: ModelEngine, info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
   try {
     const { layers, warnings } = await engine.run({ ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
     for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
@@ -29,8 +29,8 @@ async function runSide(engine: AttentionEngine, info: ModelInfo, p: PreparedSide
 }
 
 /** `f` with a session of `info`'s model (side `name`), released after. */
-async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend, f: (engine: AttentionEngine) => Promise<T>): Promise<T> {
-  let engine: AttentionEngine;
+async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend, f: (engine: ModelEngine) => Promise<T>): Promise<T> {
+  let engine: ModelEngine;
   try {
     engine = await openCliEngine(info, backend, {}, (line) => process.stderr.write(`warning: model ${name}: ${line}\n`));
   } catch (e) {

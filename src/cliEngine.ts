@@ -6,12 +6,13 @@
 import * as ort from 'onnxruntime-web';
 import type { CliBackend } from './cliArgs';
 import { isNative } from './core/backend';
-import { AttentionEngine, EngineError, type EngineOptions } from './core/engine/attentionEngine';
+import { EngineError, type EngineOptions } from './core/engine/attentionEngine';
+import { type ModelEngine, openEngine } from './core/engine/splitEngine';
 import { type ModelInfo, engineFiles } from './models/modelFolder';
 import { nativeModel, openNativeEngine } from './native/nativeEngine';
 
 /** `info`'s model opened on `backend` (falling back as the module comment says); `warn` gets each notice. */
-export async function openCliEngine(info: ModelInfo, backend: CliBackend, options: Pick<EngineOptions, 'mechanism'>, warn: (line: string) => void): Promise<AttentionEngine> {
+export async function openCliEngine(info: ModelInfo, backend: CliBackend, options: Pick<EngineOptions, 'mechanism'>, warn: (line: string) => void): Promise<ModelEngine> {
   if (isNative(backend)) {
     try {
       const { engine, opened } = await openNativeEngine({ model: nativeModel(info), backend, mechanism: options.mechanism });
@@ -25,5 +26,5 @@ export async function openCliEngine(info: ModelInfo, backend: CliBackend, option
   const files = engineFiles(info);
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'fatal'; // errors arrive as exceptions with their message; ORT's coloured log lines stay out of stderr
-  return AttentionEngine.create(ort, files.bytes, 'wasm', files.label, { ...files.options, ...options });
+  return openEngine(ort, files.bytes, 'wasm', files.label, { ...files.options, ...options });
 }

@@ -12,7 +12,7 @@ import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } fro
 import { longRunQuestion } from '../core/queryKeys';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
-import { ModelFolderError, type ModelInfo, readModelFolder } from '../models/modelFolder';
+import { ModelFolderError, type ModelInfo, decoderFiles, readModelFolder } from '../models/modelFolder';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
@@ -185,6 +185,7 @@ export class ShowAttention {
       external: info.external, footprint: info.footprint, firstPosition: info.firstPosition, wasmOnly: wasmOnlyReason(info.ops),
       ...(info.layers && info.heads ? { attention: { layers: info.layers, heads: info.heads } } : {}),
       ...(info.labels ? { labels: info.labels } : {}),
+      ...(info.decoders ? { decoders: decoderFiles(info) } : {}),
     };
     return { entry, info, model };
   }
@@ -263,3 +264,4 @@ function previewedImage(): vscode.Uri | undefined {
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
   return input instanceof vscode.TabInputCustom && input.viewType === 'imagePreview.previewEditor' && !vscode.window.activeTextEditor ? input.uri : undefined;
 }
+

@@ -4,9 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EngineOptions } from '../core/engine/attentionEngine';
+import type { DecoderParts, OpenOptions } from '../core/engine/splitEngine';
+import type { ModelPartFile } from '../core/protocol/engine';
 import { fitOn, tooLargeMessage } from '../core/engine/backendLimits';
-import type { WeightFootprint } from '../core/engine/modelWeights';
+import { type WeightFootprint, addFootprints } from '../core/engine/modelWeights';
 import { type ExternalDataPath, readBytes, readExternalData, readModelFiles } from './modelFiles';
 import { ModelFolderError } from './modelFolderError';
 
@@ -36,7 +37,13 @@ export interface ModelInfo {
   vision?: { patchSize: number; preprocessor: string; specialTokens: number };
   /** A classifier's labels by class index (`config.id2label`); a model whose logits are one row of this many gives predictions. */
   labels?: string[];
-  /** Size of the .onnx file itself. */
+  /**
+   * A split encoder-decoder export (Optimum's layout): `onnxPath` is its encoder, and these its
+   * decoders, the one that starts (`decoder_model.onnx`, else `decoder_model_merged.onnx`) and the
+   * one that continues from a cache (`decoder_with_past_model.onnx`), with the same variant suffix.
+   */
+  decoders?: { decoder: string; withPast?: string };
+  /** Size of the .onnx file itself (of every file, for a split model). */
   onnxBytes: number;
   /** The external data files its graph names (none for a single-file model). */
   external: ExternalDataPath[];
@@ -80,6 +87,32 @@ const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', '
  */
 const PADDING_OFFSET_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'ibert', 'mpnet', 'markuplm', 'longformer', 'luke', 'roberta-prelayernorm', 'esm']);
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
+
+/** Optimum's split encoder-decoder files: the part, and a variant suffix (`_quantized`, `_q4`, `_fp16`) the set shares. */
+const SPLIT_PART = /^(encoder_model|decoder_model_merged|decoder_with_past_model|decoder_model)(_[A-Za-z0-9]+)?\.onnx$/;
+
+/** A split file's set: `onnx/decoder_model_q4.onnx` → its folder, part and suffix; undefined for any other file. */
+function splitName(rel: string): { dir: string; part: string; suffix: string } | undefined {
+  const m = SPLIT_PART.exec(path.posix.basename(rel));
+  return m ? { dir: path.posix.dirname(rel), part: m[1], suffix: m[2] ?? '' } : undefined;
+}
+
+/**
+ * The files of the split set that `rel` (relative, any part) belongs to, when the folder has its
+ * encoder and a decoder: the decoder that starts (`decoder_model`, else `decoder_model_merged`) and
+ * the with-past decoder when there is one. Undefined for any other file.
+ */
+export function splitParts(folder: string, rel: string): { encoder: string; decoder: string; withPast?: string } | undefined {
+  const name = splitName(rel.replace(/\\/g, '/'));
+  if (!name) return undefined;
+  const file = (part: string) => path.posix.join(name.dir, `${part}${name.suffix}.onnx`);
+  const has = (f: string) => fs.existsSync(path.join(folder, f));
+  const encoder = file('encoder_model');
+  const decoder = [file('decoder_model'), file('decoder_model_merged')].find(has);
+  if (!has(encoder) || !decoder) return undefined;
+  const withPast = decoder === file('decoder_model') && has(file('decoder_with_past_model')) ? file('decoder_with_past_model') : undefined;
+  return { encoder, decoder, ...(withPast ? { withPast } : {}) };
+}
 
 /** JSON files larger than this are not configuration (a mistaken file, or a hostile one). */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
@@ -153,10 +186,15 @@ export function findOnnxFiles(folder: string): string[] {
   const dir = path.join(folder, 'onnx');
   const inOnnx = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => `onnx/${f}`) : [];
   const all = [...inOnnx, ...(fs.existsSync(path.join(folder, 'model.onnx')) ? ['model.onnx'] : [])];
-  return all.sort((a, b) => Number(b === ONNX_CANDIDATES[0]) - Number(a === ONNX_CANDIDATES[0]));
+  // A split encoder-decoder set is one choice, named by its encoder (its decoders come with it).
+  const choices = all.filter((f) => {
+    const parts = splitParts(folder, f);
+    return !parts || parts.encoder === f;
+  });
+  return choices.sort((a, b) => Number(b === ONNX_CANDIDATES[0]) - Number(a === ONNX_CANDIDATES[0]));
 }
 
-/** The ONNX file to use: `onnx/model.onnx`, then `model.onnx`, then the only `onnx/*.onnx`. */
+/** The ONNX file to use: `onnx/model.onnx`, then `model.onnx`, then the only `onnx/*.onnx` (a split set counts as one). */
 export function findOnnxFile(folder: string): string | undefined {
   for (const rel of ONNX_CANDIDATES) {
     const p = path.join(folder, rel);
@@ -194,8 +232,12 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
       ? `${folder} has several ONNX files (${several.join(', ')}) and no onnx/model.onnx: choose one with "Attention Lens: Add Model Folder…".`
       : `No ONNX file in ${folder}: expected onnx/model.onnx or model.onnx. Export the model to ONNX (see the README).`);
   }
-  checkLink(onnxPath, path.relative(folder, onnxPath));
-  const files = readModelFiles(folder, onnxPath, config);
+  const encoderDecoder = config.is_encoder_decoder === true || ENCODER_DECODER_TYPES.has(String(config.model_type));
+  const split = encoderDecoder ? splitOf(folder, path.relative(folder, onnxPath)) : undefined;
+  const mainPath = split ? path.join(folder, split.encoder) : onnxPath;
+  checkLink(mainPath, path.relative(folder, mainPath));
+  const files = readModelFiles(folder, mainPath, config);
+  const decoders = split ? readDecoders(folder, split, config) : undefined;
   const tokConfigPath = path.join(folder, 'tokenizer_config.json');
   const tokConfig = fs.existsSync(tokConfigPath) ? readJson(tokConfigPath, 'tokenizer_config.json') : {};
 
@@ -203,12 +245,11 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   const archs = Array.isArray(config.architectures) ? config.architectures : [];
   const architecture = typeof archs[0] === 'string' ? archs[0] : modelType;
   const maxPositions = positionLimit(config, tokConfig, modelType);
-  const encoderDecoder = config.is_encoder_decoder === true || ENCODER_DECODER_TYPES.has(modelType);
   return {
     folder,
     architecture,
     modelType,
-    onnxPath,
+    onnxPath: mainPath,
     maxPositions,
     causal: !encoderDecoder && (CAUSAL_TYPES.has(modelType) || config.is_decoder === true),
     encoderDecoder,
@@ -219,15 +260,44 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     vocabSize: num(config.vocab_size),
     ...labelsOf(config),
     ...(VISION_TYPES.has(modelType) ? { vision: { patchSize: num(config.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR), specialTokens: 1 + (modelType === 'deit' ? 1 : 0) + (num(config.num_register_tokens) ?? 0) } } : {}),
-    onnxBytes: fs.statSync(onnxPath).size,
+    ...(decoders ? { decoders: decoders.paths } : {}),
+    onnxBytes: fs.statSync(mainPath).size + (decoders?.bytes ?? 0),
     external: files.external,
-    footprint: files.footprint,
-    ops: files.scan.ops,
+    footprint: decoders ? decoders.footprints.reduce(addFootprints, files.footprint) : files.footprint,
+    ops: [...new Set([...files.scan.ops, ...(decoders?.ops ?? [])])],
     firstPosition: firstPosition(modelType, files.scan.inputs.map((i) => i.name)),
     notices: files.notices,
   };
 }
 
+/**
+ * The split set of an encoder-decoder model's chosen file (any of its parts). A part without its
+ * set is refused by name: a decoder cannot run without its encoder, nor an encoder generate.
+ */
+function splitOf(folder: string, rel: string): { encoder: string; decoder: string; withPast?: string } | undefined {
+  const parts = splitParts(folder, rel);
+  const name = splitName(rel.replace(/\\/g, '/'));
+  if (name && !parts) {
+    const dir = name.dir === '.' ? '' : `${name.dir}/`;
+    const set = `${dir}encoder_model${name.suffix}.onnx with ${dir}decoder_model${name.suffix}.onnx (or ${dir}decoder_model_merged${name.suffix}.onnx)`;
+    throw new ModelFolderError(`${rel} is one part of a split encoder-decoder export, and ${folder} lacks the rest: it needs ${set}. Download every part of the variant.`);
+  }
+  return parts;
+}
+
+/** A split model's decoders: their paths, sizes, footprints and operators. They must keep their weights inside the file. */
+function readDecoders(folder: string, split: { decoder: string; withPast?: string }, config: Record<string, unknown>): { paths: { decoder: string; withPast?: string }; bytes: number; footprints: WeightFootprint[]; ops: string[] } {
+  const rels = [split.decoder, ...(split.withPast ? [split.withPast] : [])];
+  const read = rels.map((rel) => {
+    const file = path.join(folder, rel);
+    checkLink(file, rel);
+    const files = readModelFiles(folder, file, config);
+    if (files.external.length > 0) throw new ModelFolderError(`${rel} keeps its weights in external data files (${files.external.map((f) => f.location).join(', ')}), which Attention Lens does not yet read for a split model's decoders. Choose a smaller variant of the model, or export it as one model.onnx.`);
+    return { bytes: fs.statSync(file).size, footprint: files.footprint, ops: files.scan.ops };
+  });
+  const paths = { decoder: path.join(folder, split.decoder), ...(split.withPast ? { withPast: path.join(folder, split.withPast) } : {}) };
+  return { paths, bytes: read.reduce((s, r) => s + r.bytes, 0), footprints: read.map((r) => r.footprint), ops: read.flatMap((r) => r.ops) };
+}
 const GENAI_CONFIG = 'genai_config.json';
 
 /**
@@ -279,11 +349,32 @@ function positionLimit(config: Record<string, unknown>, tokConfig: Record<string
  * What the engine needs to open a model in Node (the CLI, tests): its ONNX bytes, its external data
  * as bytes, and how to feed it. Refuses a model WebAssembly cannot hold before reading any of it.
  */
-export function engineFiles(info: ModelInfo): { bytes: Uint8Array; label: string; options: Pick<EngineOptions, 'externalData' | 'firstPosition'> } {
+export function engineFiles(info: ModelInfo): { bytes: Uint8Array; label: string; options: Pick<OpenOptions, 'externalData' | 'firstPosition' | 'decoders'> } {
   const label = path.relative(info.folder, info.onnxPath);
   const fit = fitOn('wasm', info.footprint, undefined, info.external.map((f) => f.bytes));
   if (!fit.fits) throw new ModelFolderError(tooLargeMessage(label, info.footprint, [fit]));
-  return { bytes: readOnnxBytes(info), label, options: { externalData: readExternalData(info.external), firstPosition: info.firstPosition } };
+  return { bytes: readOnnxBytes(info), label, options: { externalData: readExternalData(info.external), firstPosition: info.firstPosition, ...(info.decoders ? { decoders: decoderBytes(info) } : {}) } };
+}
+
+/** A split model's decoders as the panel and the native engine take them: paths, and names relative to the folder. */
+export function decoderFiles(info: ModelInfo): { decoder: ModelPartFile; withPast?: ModelPartFile } | undefined {
+  if (!info.decoders) return undefined;
+  const part = (file: string) => ({ path: file, label: path.relative(info.folder, file) });
+  return { decoder: part(info.decoders.decoder), ...(info.decoders.withPast ? { withPast: part(info.decoders.withPast) } : {}) };
+}
+
+/** A split model's decoders as the engine opens them (read here: they keep their weights inside the file). */
+export function decoderBytes(info: ModelInfo): DecoderParts | undefined {
+  const files = decoderFiles(info);
+  if (!files) return undefined;
+  const part = (f: ModelPartFile) => {
+    try {
+      return { bytes: readBytes(f.path), label: f.label };
+    } catch (e) {
+      throw new ModelFolderError(`${f.path} could not be read (${(e as Error).message}).`);
+    }
+  };
+  return { decoder: part(files.decoder), ...(files.withPast ? { withPast: part(files.withPast) } : {}) };
 }
 
 /** Reads the ONNX bytes of a model, with a clear error when the file cannot be read. */

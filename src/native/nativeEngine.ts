@@ -9,19 +9,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import { type NativeBackend, backendLabel } from '../core/backend';
-import { AttentionEngine, EngineError, type EngineOptions, type OrtModule } from '../core/engine/attentionEngine';
+import { EngineError, type EngineOptions, type OrtModule } from '../core/engine/attentionEngine';
+import { type ModelEngine, type OpenOptions, openEngine } from '../core/engine/splitEngine';
 import type { ExternalBytes } from '../core/engine/mechanismGraph';
 import { firstLine } from '../core/engine/session';
-import type { NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
+import type { ModelPartFile, NativeModel, NativeOpen, NativeOpened } from '../core/protocol/engine';
 import { formatBytes } from '../core/units';
 import { readBytes, readExternalData } from '../models/modelFiles';
-import type { ModelInfo } from '../models/modelFolder';
+import { type ModelInfo, decoderFiles } from '../models/modelFolder';
 
 let ort: OrtModule | undefined;
 
 /** A model folder as the native engine opens it (the CLI, tests). */
 export function nativeModel(info: ModelInfo): NativeModel {
-  return { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition };
+  const decoders = decoderFiles(info);
+  return { onnxPath: info.onnxPath, label: path.relative(info.folder, info.onnxPath), external: info.external, firstPosition: info.firstPosition, ...(decoders ? { decoders } : {}) };
 }
 
 /**
@@ -115,19 +117,23 @@ function isProviderFailure(e: unknown): boolean {
  * no device, or a model whose attention only the CPU kernels return) falls back to the CPU, and
  * says so once in `notice`.
  */
-export async function openNativeEngine(open: NativeOpen): Promise<{ engine: AttentionEngine; opened: NativeOpened }> {
+export async function openNativeEngine(open: NativeOpen): Promise<{ engine: ModelEngine; opened: NativeOpened }> {
   const ortNode = loadNativeOrt();
   const { model } = open;
-  let bytes: Uint8Array;
-  try {
-    bytes = readBytes(model.onnxPath);
-  } catch (e) {
-    throw new EngineError(`${model.onnxPath} could not be read (${firstLine(e)}).`, 'corrupt-model');
-  }
+  const read = (file: string) => {
+    try {
+      return readBytes(file);
+    } catch (e) {
+      throw new EngineError(`${file} could not be read (${firstLine(e)}).`, 'corrupt-model');
+    }
+  };
+  const bytes = read(model.onnxPath);
+  const part = (f: ModelPartFile) => ({ bytes: read(f.path), label: f.label });
+  const decoders = model.decoders && { decoder: part(model.decoders.decoder), ...(model.decoders.withPast ? { withPast: part(model.decoders.withPast) } : {}) };
   const external = externalOptions(model);
-  const options: EngineOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys };
-  const create = (backend: NativeBackend) => AttentionEngine.create(ortNode, bytes, backend, model.label, options);
-  const opened = (engine: AttentionEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, ...(notice ? { notice } : {}) } });
+  const options: OpenOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys, ...(decoders ? { decoders } : {}) };
+  const create = (backend: NativeBackend) => openEngine(ortNode, bytes, backend, model.label, options);
+  const opened = (engine: ModelEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, ...(notice ? { notice } : {}) } });
   try {
     if (open.backend === 'native') return opened(await create('native'), 'native');
     try {

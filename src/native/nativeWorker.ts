@@ -4,14 +4,14 @@
  * extension host's). Replies once per request; results' buffers are transferred, not copied.
  */
 import { parentPort } from 'node:worker_threads';
-import type { AttentionEngine } from '../core/engine/attentionEngine';
+import type { ModelEngine } from '../core/engine/splitEngine';
 import { EngineError } from '../core/engine/engineError';
 import { type FromNativeWorker, type ToNativeWorker, resultBuffers } from '../core/protocol/engine';
 import { openNativeEngine } from './nativeEngine';
 
 const port = parentPort;
 if (!port) throw new Error('nativeWorker runs as a worker thread');
-const engines = new Map<number, AttentionEngine>();
+const engines = new Map<number, ModelEngine>();
 /** Requests in arrival order: a run waits for the session it needs to have opened. */
 let queue = Promise.resolve();
 

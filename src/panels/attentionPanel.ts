@@ -10,7 +10,7 @@ import { Emitter } from '../core/events';
 import { assertNever } from '../core/protocol/common';
 import { EngineError } from '../core/engine/engineError';
 import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
-import type { NativeRunResult } from '../core/protocol/engine';
+import type { NativeModel, NativeRunResult } from '../core/protocol/engine';
 import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
@@ -19,10 +19,12 @@ import { HostFiles } from './hostFiles';
 import { attentionPanelHtml } from './webviewHtml';
 
 /** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
-export type PanelModel = Omit<RunRequest['model'], 'onnxFile' | 'externalData'> & {
+export type PanelModel = Omit<RunRequest['model'], 'onnxFile' | 'externalData' | 'decoders'> & {
   onnxPath: string;
   /** External data files on the host: location as the graph names it, path, size. */
   external?: Array<{ location: string; path: string; bytes: number }>;
+  /** A split encoder-decoder model's decoders on the host. */
+  decoders?: NativeModel['decoders'];
 };
 /** The panel's request with the model as the host knows it; `timing` without `sentAt` (set when sent). */
 export type PanelRunRequest = Omit<RunRequest, 'model' | 'timing' | 'compare'> & {
@@ -107,11 +109,12 @@ export class AttentionPanel extends Disposable {
   }
 
   private descriptor(model: PanelModel): RunRequest['model'] {
-    const { onnxPath, external, ...rest } = model;
+    const { onnxPath, external, decoders, ...rest } = model;
     const externalData = external?.map((f) => ({ fileId: this.grantModelFile(f.path), path: f.location, bytes: f.bytes }));
     const onnxFile = this.grantModelFile(onnxPath);
+    const part = (f: { path: string; label: string }) => ({ fileId: this.grantModelFile(f.path), label: f.label, bytes: fs.statSync(f.path).size });
     this.models.set(onnxFile, model);
-    return { ...rest, onnxFile, ...(externalData?.length ? { externalData } : {}) };
+    return { ...rest, onnxFile, ...(externalData?.length ? { externalData } : {}), ...(decoders ? { decoders: { decoder: part(decoders.decoder), ...(decoders.withPast ? { withPast: part(decoders.withPast) } : {}) } } : {}) };
   }
 
   /** The request as sent now: with the panel's start when it happened after the command, and the send time. */
@@ -310,7 +313,7 @@ export class AttentionPanel extends Disposable {
     const load = this.pageLoad;
     try {
       const { engine, backend, notice, hasLogits } = await this.native.open({
-        model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition },
+        model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition, ...(model.decoders ? { decoders: model.decoders } : {}) },
         backend: m.backend,
         mechanism: m.mechanism,
         queryKeys: m.queryKeys,

@@ -1,4 +1,5 @@
-// Generation with attention (src/core/generation): on the GPT-2, Llama and T5 fixtures, on both
+// Generation with attention (src/core/generation): on the GPT-2, Llama and T5 fixtures (T5 also in
+// Optimum's split layout, with a key/value cache), on both
 // engines, greedy generation chooses the largest logit of one full forward pass over the final
 // sequence at every step, and each step's attention rows equal that pass's rows at the step's query
 // (1e-5); a seed gives the same tokens on WebAssembly and native; a model without logits says so.
@@ -6,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AttentionEngine as Engine, AttentionEngine, type RunInput, type RunOptions, allLayers } from '../../src/core/engine/attentionEngine';
+import { type RunInput, type RunOptions, allLayers } from '../../src/core/engine/attentionEngine';
+import { type ModelEngine as Engine, openEngine } from '../../src/core/engine/splitEngine';
 import { generate } from '../../src/core/generation/generate';
 import { argmax } from '../../src/core/generation/sampling';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
@@ -23,7 +25,7 @@ type Opener = (info: ModelInfo) => Promise<Engine>;
 const ENGINES: Array<[string, Opener]> = [
   ['WebAssembly', (info) => {
     const f = engineFiles(info);
-    return AttentionEngine.create(ort, f.bytes, 'wasm', f.label, f.options);
+    return openEngine(ort, f.bytes, 'wasm', f.label, f.options);
   }],
   ['native', async (info) => (await openNativeEngine({ model: nativeModel(info), backend: 'native' })).engine],
 ];
@@ -112,6 +114,50 @@ describe.each(ENGINES)('incremental generation with a key/value cache on %s', (_
     }
   });
 
+  // Optimum's split layout (tools/kv-fixtures/make_t5.py): encoder_model.onnx, decoder_model.onnx and
+  // decoder_with_past_model.onnx, without attention outputs (found by surgery, as on the Hub's).
+  it('t5-split: the encoder runs once, the with-past decoder takes one token a step, and both paths give PyTorch’s tokens and rows', async () => {
+    const folder = path.join(FIXTURES, 'models', 't5-split');
+    type Rows = number[][][];
+    const ref = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as {
+      prompt: number[]; decoderStart: number; steps: Array<{ query: number; token: number; decoder: Rows; cross: Rows }>;
+      full: { decoderIds: number[]; encoder: number[][][][]; decoder: number[][][][]; cross: number[][][][] };
+    };
+    const info = readModelFolder(folder);
+    expect([path.basename(info.onnxPath), path.basename(info.decoders!.decoder), path.basename(info.decoders!.withPast!)]).toEqual(['encoder_model.onnx', 'decoder_model.onnx', 'decoder_with_past_model.onnx']);
+    const engine = await open(info);
+    try {
+      expect([engine.hasLogits, engine.hasPast]).toEqual([true, true]);
+      const fed: string[] = [];
+      const counting = { hasLogits: true, hasPast: true, run: (input: RunInput, options?: RunOptions) => (fed.push(`${input.past ? 'past' : 'source'}+${input.decoderIds!.length}`), engine.run(input, options)) };
+      const options = { maxNewTokens: ref.steps.length, eos: [], decoderStart: ref.decoderStart };
+      const cached = await generate(counting, ref.prompt, options);
+      const rerun = await generate(engine, ref.prompt, { ...options, rerun: true });
+      expect(fed).toEqual(['source+1', ...ref.steps.slice(1).map(() => 'past+1')]);
+      for (const run of [cached, rerun]) {
+        expect(run.steps.map((s) => s.token)).toEqual(ref.steps.map((s) => s.token));
+        for (const [i, s] of run.steps.entries()) {
+          expect(s.query).toBe(ref.steps[i].query);
+          expect(s.attention.map((a) => `${a.kind}.${a.layer}:${a.keys}`)).toEqual([0, 1].map((l) => `decoder.${l}:${s.query + 1}`).concat([0, 1].map((l) => `cross.${l}:${ref.prompt.length}`)));
+          let diff = 0;
+          for (const a of s.attention) ref.steps[i][a.kind as 'decoder' | 'cross'][a.layer].forEach((row, h) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(a.weights[h * a.keys + k] - w)))));
+          expect(diff).toBeLessThanOrEqual(1e-5);
+        }
+      }
+      // Show Attention on the split model: encoder, decoder and cross attention of one pass, as PyTorch's.
+      const { layers } = await allLayers(await engine.run({ ids: ref.prompt, decoderIds: ref.full.decoderIds }));
+      expect(layers.map((l) => `${l.name}[${l.queries}×${l.keys}]`)).toEqual(['encoder', 'decoder', 'cross'].flatMap((kind) => [0, 1].map((i) => {
+        const [q, k] = kind === 'encoder' ? [7, 7] : kind === 'decoder' ? [6, 6] : [6, 7];
+        return `${kind}_attentions.${i}[${q}×${k}]`;
+      })));
+      let diff = 0;
+      for (const l of layers) ref.full[l.kind as 'encoder' | 'decoder' | 'cross'][l.layer].forEach((head, h) => head.forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(l.data[(h * l.queries + q) * l.keys + k] - w))))));
+      expect(diff).toBeLessThanOrEqual(1e-5);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   it('continues a run from its cache: one new token attends over every key', async () => {
     const folder = path.join(FIXTURES, 'models', 'gpt2-past');
     const engine = await open(readModelFolder(folder));
@@ -167,7 +213,7 @@ describe('sampling through a model', () => {
 
   it('refuses a model without logits, saying it shows attention but cannot generate', async () => {
     const spec: AttentionGraphSpec = { form: 'sdpa', layers: 1, hidden: 16, heads: 4, kvHeads: 4, causal: true, vocab: 64, seed: 2 };
-    const engine = await AttentionEngine.create(ort, attentionGraph(spec), 'wasm');
+    const engine = await openEngine(ort, attentionGraph(spec), 'wasm');
     try {
       expect(engine.hasLogits).toBe(false);
       await expect(generate(engine, [1, 2, 3], { maxNewTokens: 2, eos: [] })).rejects.toThrow(/no logits output: it shows attention but cannot generate/);

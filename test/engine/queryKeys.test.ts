@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AttentionEngine as Engine, AttentionEngine, type RunInput, allLayers } from '../../src/core/engine/attentionEngine';
+import { type RunInput, allLayers } from '../../src/core/engine/attentionEngine';
+import { type ModelEngine as Engine, openEngine } from '../../src/core/engine/splitEngine';
 import { type QueryKeyLayer, layerWeights, weightRows } from '../../src/core/queryKeys';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
@@ -39,7 +40,7 @@ type Opener = (info: ModelInfo, queryKeys: boolean) => Promise<Engine>;
 const ENGINES: Array<[string, Opener]> = [
   ['WebAssembly', (info, queryKeys) => {
     const f = engineFiles(info);
-    return AttentionEngine.create(ort, f.bytes, 'wasm', f.label, { ...f.options, queryKeys });
+    return openEngine(ort, f.bytes, 'wasm', f.label, { ...f.options, queryKeys });
   }],
   ['native', async (info, queryKeys) => (await openNativeEngine({ model: nativeModel(info), backend: 'native', queryKeys })).engine],
 ];

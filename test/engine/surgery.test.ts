@@ -259,7 +259,13 @@ describe('merged decoders: attention inside the branches of an If', () => {
     const ops = onnx.ModelProto.decode(out.bytes).graph!.node!.map((n) => n.opType);
     expect(ops).not.toContain('If');
     expect(out.found.map((f) => [f.name, f.op])).toEqual([['attentions.0', 'Softmax'], ['attentions.1', 'Softmax']]);
+    expect(out.withoutPast).toBe(true);
     expect(maxDifference(await run(bytes, ids), reference)).toBeLessThanOrEqual(1e-4);
+    // The graph ignores a past now: generation must re-run the sequence, not feed it a cache.
+    const engine = await AttentionEngine.create(ort, bytes, 'wasm');
+    expect(engine.hasPast).toBe(false);
+    await expect(engine.run({ ids: [1], past: { length: 1, tensors: new Map() } })).rejects.toThrow(/takes no key\/value cache/);
+    await engine.dispose();
   });
 
   it('pairs the attentions of both branches of any other If as new outputs of it', async () => {

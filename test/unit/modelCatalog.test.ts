@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatBytes } from '../../src/core/units';
 import { buildCatalog, describeFolder } from '../../src/models/modelCatalog';
-import { readModelFolder } from '../../src/models/modelFolder';
+import { findOnnxFiles, readModelFolder } from '../../src/models/modelFolder';
 import { resolveModel } from '../../src/models/modelRegistry';
 
 const FIX = path.resolve(__dirname, '../fixtures/models');
@@ -109,5 +109,54 @@ describe('model folder messages', () => {
     fs.rmSync(onnx);
     fs.symlinkSync('../blobs/0123abcd', onnx); // a Hugging Face cache whose blob was deleted
     expect(() => readModelFolder(dangling)).toThrow(/onnx\/model\.onnx is a symbolic link to a file that does not exist: .* → \.\.\/blobs\/0123abcd/);
+  });
+});
+
+describe('split encoder-decoder exports (Optimum’s layout)', () => {
+  /** A copy of the split T5 fixture in `name`, with its ONNX files renamed by `rename` (undefined: left out). */
+  function splitFolder(name: string, rename: (file: string) => string | undefined = (f) => f): string {
+    const folder = path.join(tmp, name);
+    fs.mkdirSync(path.join(folder, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(FIX, 't5-split', f), path.join(folder, f));
+    for (const f of fs.readdirSync(path.join(FIX, 't5-split', 'onnx'))) {
+      const to = rename(f);
+      if (to) fs.copyFileSync(path.join(FIX, 't5-split', 'onnx', f), path.join(folder, 'onnx', to));
+    }
+    return folder;
+  }
+  const names = (info: ReturnType<typeof readModelFolder>) => [info.onnxPath, info.decoders?.decoder, info.decoders?.withPast].map((f) => f && path.relative(info.folder, f));
+
+  it('opens the encoder with its decoders, and offers each variant once, by its encoder', () => {
+    const folder = splitFolder('variants', (f) => f);
+    for (const f of fs.readdirSync(path.join(folder, 'onnx'))) fs.copyFileSync(path.join(folder, 'onnx', f), path.join(folder, 'onnx', f.replace('.onnx', '_quantized.onnx')));
+    expect(findOnnxFiles(folder)).toEqual(['onnx/encoder_model.onnx', 'onnx/encoder_model_quantized.onnx']);
+    // A variant chosen by any of its parts opens the whole set, with the same suffix.
+    expect(names(readModelFolder(folder, 'onnx/decoder_model_quantized.onnx'))).toEqual(['onnx/encoder_model_quantized.onnx', 'onnx/decoder_model_quantized.onnx', 'onnx/decoder_with_past_model_quantized.onnx']);
+    const info = readModelFolder(folder, 'onnx/encoder_model.onnx');
+    expect(names(info)).toEqual(['onnx/encoder_model.onnx', 'onnx/decoder_model.onnx', 'onnx/decoder_with_past_model.onnx']);
+    // Every file counts in the size: the encoder's alone would let a model past the limits.
+    const sizes = ['encoder_model', 'decoder_model', 'decoder_with_past_model'].map((f) => fs.statSync(path.join(folder, 'onnx', `${f}.onnx`)).size);
+    expect(info.onnxBytes).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect(info.footprint.protoBytes).toBe(info.onnxBytes);
+  });
+
+  it('takes a merged decoder when there is no decoder_model.onnx (it re-runs: no with-past decoder)', () => {
+    const folder = splitFolder('merged', (f) => (f === 'decoder_model.onnx' ? 'decoder_model_merged.onnx' : f === 'decoder_with_past_model.onnx' ? undefined : f));
+    expect(names(readModelFolder(folder))).toEqual(['onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx', undefined]);
+  });
+
+  it('names the missing part of a set: a decoder without its encoder, an encoder without a decoder', () => {
+    const noEncoder = splitFolder('no-encoder', (f) => (f === 'encoder_model.onnx' ? undefined : f));
+    expect(() => readModelFolder(noEncoder, 'onnx/decoder_model.onnx')).toThrow(/onnx\/decoder_model\.onnx is one part of a split encoder-decoder export, and .* lacks the rest: it needs onnx\/encoder_model\.onnx with onnx\/decoder_model\.onnx/);
+    const noDecoder = splitFolder('no-decoder', (f) => (f === 'encoder_model.onnx' ? f : undefined));
+    expect(() => readModelFolder(noDecoder)).toThrow(/onnx\/encoder_model\.onnx is one part of a split encoder-decoder export/);
+  });
+
+  it('leaves a decoder-only model’s decoder_model_merged.onnx a model of its own', () => {
+    const folder = path.join(tmp, 'gpt2-merged');
+    fs.cpSync(path.join(FIX, 'gpt2-attn'), folder, { recursive: true });
+    fs.renameSync(path.join(folder, 'onnx', 'model.onnx'), path.join(folder, 'onnx', 'decoder_model_merged.onnx'));
+    const info = readModelFolder(folder);
+    expect([path.relative(folder, info.onnxPath), info.decoders]).toEqual(['onnx/decoder_model_merged.onnx', undefined]);
   });
 });

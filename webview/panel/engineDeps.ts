@@ -4,7 +4,7 @@
  * Browser only (DecompressionStream, dynamic import); the runner itself has no DOM.
  */
 import type { WebBackend } from '../../src/core/backend';
-import { AttentionEngine } from '../../src/core/engine/attentionEngine';
+import { openEngine } from '../../src/core/engine/splitEngine';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
 import type { FromPanel, RuntimeFiles, ToPanel } from '../../src/core/protocol/panel';
 import { HostEngines } from './hostEngine';
@@ -59,7 +59,7 @@ export class PanelEngines {
       loadOrt: (backend, binary) => loadOrt(this.bundles[backend], binary, backend),
       chooseBackend,
       readModel: (fileId, label, onProgress) => this.files.read(fileId, label, onProgress),
-      createEngine: AttentionEngine.create,
+      createEngine: openEngine,
       native: { availability: () => this.ready?.native, open: (model, backend, mechanism, queryKeys) => this.host.open(model, backend, mechanism, queryKeys) },
     };
   }

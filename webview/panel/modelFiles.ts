@@ -3,22 +3,24 @@
  * compiled) and the current model's bytes (the ONNX file and its external data, with progress),
  * until a session has taken them. No DOM; runs under tests with fake dependencies.
  */
-import { type EngineOptions, EngineError, type ExternalDataFile, type OrtModule } from '../../src/core/engine/attentionEngine';
+import { EngineError, type ExternalDataFile, type OrtModule } from '../../src/core/engine/attentionEngine';
+import type { DecoderParts, OpenOptions } from '../../src/core/engine/splitEngine';
 import { type WebBackend, backendLabel } from '../../src/core/backend';
-import type { ModelDescriptor, RunStage } from '../../src/core/protocol/panel';
+import type { ModelDescriptor, ModelPart, RunStage } from '../../src/core/protocol/panel';
 import type { TimingStage } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
 import type { RunnerDeps } from './runner';
 
-/** A model's bytes as the engine takes them: the ONNX file and its external data files. */
+/** A model's bytes as the engine takes them: the ONNX file and its external data files (and a split model's decoders). */
 export interface ModelBytes {
   model: Uint8Array;
   externalData: ExternalDataFile[];
+  decoders?: DecoderParts;
 }
 
-/** How the engine opens `model`: its external data, where its positions start. */
-export function engineOptions(model: ModelDescriptor, bytes: ModelBytes): EngineOptions {
-  return { externalData: bytes.externalData, firstPosition: model.firstPosition };
+/** How the engine opens `model`: its external data, where its positions start, a split model's decoders. */
+export function engineOptions(model: ModelDescriptor, bytes: ModelBytes): OpenOptions {
+  return { externalData: bytes.externalData, firstPosition: model.firstPosition, ...(bytes.decoders ? { decoders: bytes.decoders } : {}) };
 }
 
 export class ModelFiles {
@@ -54,7 +56,8 @@ export class ModelFiles {
     const { onnxFile, onnxLabel } = model;
     if (this.read?.file !== onnxFile) {
       const external = model.externalData ?? [];
-      const externalTotal = external.reduce((s, f) => s + f.bytes, 0);
+      const parts = [model.decoders?.decoder, model.decoders?.withPast].filter((p) => p !== undefined);
+      const externalTotal = [...external, ...parts].reduce((s, f) => s + f.bytes, 0);
       const promise = this.timed('model', async () => {
         let done = 0;
         let onnxTotal = 0;
@@ -73,7 +76,14 @@ export class ModelFiles {
           externalData.push({ path: f.path, data });
           done += data.byteLength;
         }
-        return { model: bytes, externalData };
+        // A split model's decoders, read like the encoder.
+        const part = async (p: ModelPart) => {
+          const data = await read(p.fileId, p.label, report(p.label));
+          done += data.byteLength;
+          return { bytes: data, label: p.label };
+        };
+        const decoders = model.decoders && { decoder: await part(model.decoders.decoder), ...(model.decoders.withPast ? { withPast: await part(model.decoders.withPast) } : {}) };
+        return { model: bytes, externalData, ...(decoders ? { decoders } : {}) };
       });
       this.read = { file: onnxFile, promise };
       promise.catch(() => {

@@ -7,7 +7,8 @@
  */
 import type { AttentionLayer } from '../../src/core/attention';
 import { type Backend, type BackendSetting, type NativeBackend, type WebBackend, backendLabel, isNative } from '../../src/core/backend';
-import { EngineError, type EngineOptions, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput, allLayers } from '../../src/core/engine/attentionEngine';
+import { EngineError, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput, allLayers } from '../../src/core/engine/attentionEngine';
+import type { OpenOptions } from '../../src/core/engine/splitEngine';
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
@@ -50,7 +51,7 @@ export interface RunnerDeps {
   chooseBackend(setting: BackendSetting): Promise<MachineChoice>;
   /** The bytes of model file `fileId` (from the host), with progress. */
   readModel(fileId: string, label: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array>;
-  createEngine(ort: OrtModule, bytes: Uint8Array, backend: WebBackend, fileLabel: string, options?: EngineOptions): Promise<Engine>;
+  createEngine(ort: OrtModule, bytes: Uint8Array, backend: WebBackend, fileLabel: string, options?: OpenOptions): Promise<Engine>;
   /**
    * The extension host's native engine (onnxruntime-node): whether it can run here (undefined: not
    * known yet), and opening a model in it. Absent where there is none.

@@ -18,7 +18,7 @@ import { type ExternalBytes, bytesOfFiles } from './mechanismGraph';
 import { weightFootprint } from './modelWeights';
 import { type ModelScan, bytesSource, scanModel } from './onnxScan';
 import { sanitizeNonFinite } from './nonFinite';
-import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, canFill, inputFeeds, isPastInput } from './inputFeeds';
+import { DECODER_EXTRAS, DECODER_INPUTS, ENCODER_INPUTS, SPLIT_DECODER_INPUTS, cacheAfter, canFill, inputFeeds, isPastInput } from './inputFeeds';
 import { MEMORY, type ExternalSource, firstLine, openSession } from './session';
 
 export { EngineError, type EngineErrorCode } from './engineError';
@@ -43,6 +43,8 @@ export interface RunInput {
    * inputs (`AttentionEngine.hasPast`).
    */
   past?: KvCache;
+  /** A split encoder-decoder model's decoder: the encoder's output (`RunOutput.hidden`), which `ids` (the source) produced. */
+  encoderHidden?: unknown;
 }
 
 /** A run's key/value cache: its `present.*` outputs, fed back as `past_key_values.*`. Opaque outside the engine. */
@@ -82,6 +84,8 @@ export interface RunOutput {
   logits?: Logits;
   /** With `RunOptions.cache`: the key/value cache after this run. */
   cache?: KvCache;
+  /** With `RunOptions.hidden`: an encoder's output (`last_hidden_state`), as a tensor to feed its decoder. */
+  hidden?: unknown;
 }
 
 /** One external data file of a model: its location as the graph names it, and its bytes. */
@@ -128,6 +132,8 @@ export interface RunOptions {
   logits?: 'last' | 'all';
   /** Also return the key/value cache (`RunOutput.cache`), to continue from with `RunInput.past`. */
   cache?: boolean;
+  /** Also return the encoder's output (`RunOutput.hidden`): the encoder of a split encoder-decoder model. */
+  hidden?: boolean;
 }
 
 /** Next-token logits of a run: `rows` positions (the last ones) × `vocab`, row-major, float32. */
@@ -149,7 +155,8 @@ function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, 
   if (input.pixelValues) return undefined;
   const n = input.ids.length;
   const d = input.decoderIds?.length ?? n;
-  return kind === 'decoder' ? [d, d] : kind === 'cross' ? [d, n] : [n, (input.past?.length ?? 0) + n];
+  const past = input.past?.length ?? 0;
+  return kind === 'decoder' ? [d, past + d] : kind === 'cross' ? [d, n] : [n, past + n];
 }
 
 
@@ -169,6 +176,8 @@ export class AttentionEngine {
     private readonly queryKeyOutputs: QueryKeyOutputs[] = [],
     /** The weights are float16 (the probe rows differ from float64 rows by float16 rounding). */
     private readonly halfPrecision = false,
+    /** A merged decoder whose no-past branch replaced its If: it ignores a past, so it is run without one. */
+    private readonly withoutPast = false,
   ) {}
 
   /**
@@ -198,6 +207,7 @@ export class AttentionEngine {
     let exposed: FoundAttention[] = [];
     let mechanism: MechanismOutputs[] = [];
     let queryKeys: QueryKeyOutputs[] = [];
+    let withoutPast = false;
     if (!session || !hasAttention(session.outputNames)) {
       await session?.release().catch(() => undefined);
       try {
@@ -206,6 +216,7 @@ export class AttentionEngine {
         exposed = surgery.found;
         mechanism = surgery.mechanism;
         queryKeys = surgery.queryKeys;
+        withoutPast = surgery.withoutPast === true;
         if (options.mechanism && mechanism.length === 0) {
           throw new EngineError(`${fileLabel}: attention was found, but not the queries and keys behind it (no score product Q·Kᵀ before any of its ${exposed.length} softmaxes), so its mechanism cannot be shown. The attention views work as usual.`, 'no-mechanism');
         }
@@ -226,11 +237,11 @@ export class AttentionEngine {
     if (unknown.length > 0) {
       await session.release().catch(() => undefined);
       throw new EngineError(
-        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS, ...DECODER_EXTRAS].join(', ')}, past_key_values.N.key/value and use_cache_branch.`,
+        `${fileLabel} expects inputs Attention Lens cannot fill: ${unknown.join(', ')}. Supported inputs: ${[...ENCODER_INPUTS, ...DECODER_INPUTS, ...SPLIT_DECODER_INPUTS, ...DECODER_EXTRAS].join(', ')}, past_key_values.N.key/value and use_cache_branch.`,
         'unknown-input',
       );
     }
-    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0, queryKeys, half);
+    return new AttentionEngine(ort, session, backend, attentionOutputs, exposed, mechanism, options.firstPosition ?? 0, queryKeys, half, withoutPast);
   }
 
   /** Whether the model returns next-token logits (a language model's head), so it can generate. */
@@ -240,17 +251,24 @@ export class AttentionEngine {
 
   /** Whether the model takes a key/value cache (`past_key_values.*` inputs, `present.*` outputs): it can continue a run incrementally. */
   get hasPast(): boolean {
-    return !this.session.inputNames.includes('decoder_input_ids') && this.session.inputNames.some(isPastInput) && this.session.outputNames.some((n) => n.startsWith(PRESENT));
+    return !this.withoutPast && !this.session.inputNames.includes('decoder_input_ids') && this.session.inputNames.some(isPastInput) && this.hasPresent;
+  }
+
+  /** Whether the model returns a key/value cache (`present.*` outputs), as a split model's first decoder run does without taking one. */
+  get hasPresent(): boolean {
+    return this.session.outputNames.some((n) => n.startsWith(PRESENT));
   }
 
   /** Runs the model once and returns every attention output (and, with a mechanism engine, their mechanism). */
   async run(input: RunInput, options: RunOptions = {}): Promise<RunOutput> {
-    if ((input.past || options.cache) && !this.hasPast) throw new EngineError('This export takes no key/value cache (past_key_values inputs and present outputs).', 'unknown-input');
+    if ((input.past && !this.hasPast) || (options.cache && !this.hasPresent)) throw new EngineError('This export takes no key/value cache (past_key_values inputs and present outputs).', 'unknown-input');
     if (options.logits && !this.hasLogits) throw new EngineError(`The model has no ${LOGITS} output (outputs: ${this.session.outputNames.join(', ')}): it shows attention but cannot generate. Export it with its language-model head (optimum's text-generation task).`, 'no-logits');
     const feeds = inputFeeds(this.ort, this.session, input, this.firstPosition);
     const taps = this.mechanism.filter((m) => !options.mechanismOf || options.mechanismOf.includes(m.attention));
     const presents = options.cache ? this.session.outputNames.filter((n) => n.startsWith(PRESENT)) : [];
-    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs), ...(options.logits ? [LOGITS] : []), ...presents];
+    const hidden = options.hidden ? [HIDDEN] : [];
+    if (options.hidden && !this.session.outputNames.includes(HIDDEN)) throw new EngineError(`This encoder has no ${HIDDEN} output (outputs: ${this.session.outputNames.join(', ')}), so its decoder cannot be fed.`, 'unknown-input');
+    const fetches = [...this.attentionOutputs, ...taps.flatMap((m) => Object.values(m.outputs)), ...queryKeyFetches(this.queryKeyOutputs), ...(options.logits ? [LOGITS] : []), ...presents, ...hidden];
     const t0 = now();
     let results: Ort.InferenceSession.OnnxValueMapType;
     try {
@@ -270,7 +288,8 @@ export class AttentionEngine {
     try {
       const out = await this.collect(results, input, millis);
       if (options.logits) out.logits = await logitsOf(results[LOGITS], options.logits);
-      if (options.cache) out.cache = { length: (input.past?.length ?? 0) + input.ids.length, tensors: new Map(presents.map((n) => [`past_key_values.${n.slice(PRESENT.length)}`, results[n]])) };
+      if (options.cache) out.cache = cacheAfter(input, presents.map((n) => [`past_key_values.${n.slice(PRESENT.length)}`, results[n]]));
+      if (options.hidden) out.hidden = results[HIDDEN];
       if (this.queryKeyOutputs.length > 0) out.queryKeys = queryKeyLayers(this.queryKeyOutputs, results, (kind) => expectedShape(kind, input) ?? [0, 0], this.halfPrecision, input.attentionMask);
       return taps.length > 0 ? { ...out, mechanism: this.mechanismOf(taps, results, out.layers) } : out;
     } catch (e) {
@@ -359,6 +378,8 @@ const PRESENT = 'present.';
 
 /** The name of a language model's next-token logits output ([batch, positions, vocabulary]). */
 const LOGITS = 'logits';
+/** An encoder's output, which its decoder attends to. */
+const HIDDEN = 'last_hidden_state';
 
 /** The last row (or every row) of a `[1, positions, vocabulary]` logits output, as float32; the tensor is released. */
 async function logitsOf(t: Ort.Tensor | undefined, which: 'last' | 'all'): Promise<Logits> {

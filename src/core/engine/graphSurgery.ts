@@ -62,6 +62,8 @@ export interface SurgeryResult {
    * rewritten model points into them for its large weights instead of holding a second copy.
    */
   inlineData?: { path: string; data: Uint8Array };
+  /** A merged decoder's no-past branch replaced its If: the graph ignores any past it is fed. */
+  withoutPast?: true;
 }
 
 export interface SurgeryOptions {
@@ -117,10 +119,10 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   }
 
   if (options.externalData) inlineSmallExternal(graph, options.externalData);
-  inlineCacheBranch(graph);
+  const withoutPast = inlineCacheBranch(graph);
   const nodes = graph.node ?? [];
   const main = findSources(graph, options, fileLabel, options.externalData);
-  const decoderInputs = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n.startsWith('decoder_')));
+  const decoderInputs = decoderSide((graph.input ?? []).map((i) => i.name ?? ''));
   const dependsOnDecoder = decoderInputs.size > 0 ? decoderReach(nodes, decoderInputs) : undefined;
   const taken = new Set(allNodes(graph).flatMap((n) => n.output ?? []));
   const counters: Record<AttentionKind, number> = { self: 0, encoder: 0, decoder: 0, cross: 0 };
@@ -186,7 +188,7 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }
   const inlineData = options.keepInline ? undefined : pointIntoOriginal(graph, bytes);
-  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, queryKeys, ...(inlineData ? { inlineData } : {}) };
+  return { bytes: onnx.ModelProto.encode(model).finish(), found, mechanism, queryKeys, ...(inlineData ? { inlineData } : {}), ...(withoutPast ? { withoutPast: true as const } : {}) };
 }
 
 /** The location the rewritten graph gives the original bytes, as an external data file. */
@@ -266,33 +268,35 @@ function inlineSmallExternal(graph: onnx.IGraphProto, external: ExternalBytes): 
   }
 }
 
-/** The merged decoder's condition: true with a past, false without (Attention Lens always feeds false). */
+/** The merged decoder's condition: true with a past, false without. */
 const USE_CACHE_BRANCH = 'use_cache_branch';
 
 /**
  * A legacy merged decoder (`decoder_model_merged.onnx`) keeps every layer inside the two branches
  * of an If on the `use_cache_branch` input: with a past (then) and without (else). Attention Lens
- * always feeds false and an empty past, so only the else branch ever runs: its nodes replace the If
- * in the graph. Exact for what is fed, and onnxruntime then holds the weights once (with the If,
- * each branch kept copies of its own: SmolLM2-135M's merged export peaked at 3.0 GB in the CLI,
- * its model.onnx at 1.7 GB). Left alone when a branch's names would collide with the graph's.
+ * then feeds false and an empty past (the engine runs it without a cache), so only the else branch
+ * ever runs: its nodes replace the If in the graph. Exact for what is fed, and onnxruntime then
+ * holds the weights once (with the If, each branch kept copies of its own: SmolLM2-135M's merged
+ * export peaked at 3.0 GB in the CLI, its model.onnx at 1.7 GB). Left alone when a branch's names
+ * would collide with the graph's. True when it was replaced.
  */
-function inlineCacheBranch(graph: onnx.IGraphProto): void {
+function inlineCacheBranch(graph: onnx.IGraphProto): boolean {
   const nodes = graph.node ?? [];
   const at = nodes.findIndex((n) => n.opType === 'If' && (n.domain ?? '') === '' && n.input?.[0] === USE_CACHE_BRANCH && ifBranches(n));
-  if (at < 0 || !(graph.input ?? []).some((i) => i.name === USE_CACHE_BRANCH)) return;
+  if (at < 0 || !(graph.input ?? []).some((i) => i.name === USE_CACHE_BRANCH)) return false;
   const node = nodes[at];
   const branch = ifBranches(node)![1];
   const outer = new Set([...nodes.filter((n) => n !== node).flatMap((n) => n.output ?? []), ...(graph.input ?? []).map((i) => i.name ?? ''), ...(graph.initializer ?? []).map((t) => t.name ?? '')]);
   const inner = [...(branch.node ?? []).flatMap((n) => n.output ?? []), ...(branch.initializer ?? []).map((t) => t.name ?? '')].filter(Boolean);
   const results = (branch.output ?? []).map((o) => o.name ?? '');
-  if (inner.some((name) => outer.has(name)) || results.length !== (node.output ?? []).length) return;
+  if (inner.some((name) => outer.has(name)) || results.length !== (node.output ?? []).length) return false;
   const ifOutputs = node.output ?? [];
   // The If's outputs keep their names: the branch's results flow into them (unless already so named).
   const identities = ifOutputs.flatMap((name, i) => (!name || name === results[i] ? [] : [onnx.NodeProto.create({ opType: 'Identity', name: `attention_lens/${USE_CACHE_BRANCH}/${name}`, input: [results[i]], output: [name] })]));
-  if (ifOutputs.some((name, i) => name && name !== results[i] && inner.includes(name))) return;
+  if (ifOutputs.some((name, i) => name && name !== results[i] && inner.includes(name))) return false;
   graph.node = [...nodes.slice(0, at), ...(branch.node ?? []), ...identities, ...nodes.slice(at + 1)];
   graph.initializer = [...(graph.initializer ?? []), ...(branch.initializer ?? [])];
+  return true;
 }
 
 /**
@@ -318,6 +322,19 @@ function valuePath(softmax: string, consumers: Consumers): { weights: string; ma
     return undefined;
   };
   return walk(softmax, softmax, false, 0);
+}
+
+/**
+ * The inputs that carry the decoder's side of an encoder-decoder graph: `decoder_*` in one graph
+ * of both; in a decoder of its own (Optimum's decoder_model.onnx, which takes the encoder's output
+ * as `encoder_hidden_states` or its keys and values as `past_key_values.N.encoder.*`), its
+ * `input_ids` and its own past. Empty for a graph of one side.
+ */
+function decoderSide(inputs: string[]): Set<string> {
+  const joint = inputs.filter((n) => n.startsWith('decoder_'));
+  if (joint.length > 0) return new Set(joint);
+  const decoderOnly = inputs.some((n) => n === 'encoder_hidden_states' || /^past_key_values\.\d+\.encoder\./.test(n));
+  return new Set(decoderOnly ? inputs.filter((n) => n === 'input_ids' || /^past_key_values\.\d+\.decoder\./.test(n)) : []);
 }
 
 /** Names of all tensors computed from any of `inputs`. */

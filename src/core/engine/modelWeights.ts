@@ -51,6 +51,19 @@ export function weightFootprint(scan: ModelScan): WeightFootprint {
   return { protoBytes: scan.protoBytes, weightBytes, halfBytes, largest, externalBytes, ...(quantization ? { quantization } : {}) };
 }
 
+/** The footprint of two graphs loaded together (a split model's encoder and decoders): sums, the larger largest tensor. */
+export function addFootprints(a: WeightFootprint, b: WeightFootprint): WeightFootprint {
+  const quantization = a.quantization === '4-bit' || b.quantization === '4-bit' ? '4-bit' : a.quantization ?? b.quantization;
+  return {
+    protoBytes: a.protoBytes + b.protoBytes,
+    weightBytes: a.weightBytes + b.weightBytes,
+    halfBytes: a.halfBytes + b.halfBytes,
+    largest: b.largest.bytes > a.largest.bytes ? b.largest : a.largest,
+    externalBytes: a.externalBytes + b.externalBytes,
+    ...(quantization ? { quantization } : {}),
+  };
+}
+
 /** Every external data file of a scanned model, in the order the graph first names them. */
 export function externalFiles(scan: ModelScan): ExternalFile[] {
   const byLocation = new Map<string, ExternalFile>();

@@ -5,11 +5,12 @@
  * decoder's self-attention row and its cross-attention row over the source), with the
  * next-token probabilities (the chosen token's, its rank, the most probable ones).
  *
- * A decoder-only export with a key/value cache (`past_key_values.*` inputs) runs incrementally:
- * the prompt once, then each new token alone, fed the cache of the run before. Any other export
- * with logits runs the growing sequence again at each step. Both give the same rows: a causal
- * model's rows at earlier positions do not change as the sequence grows, so each step's row is
- * the full run's row at that position. Pure: the engine is passed in.
+ * An export with a key/value cache (`past_key_values.*` inputs: a decoder-only model, or a split
+ * encoder-decoder model's with-past decoder) runs incrementally: the prompt (or the source and the
+ * decoder's start token) once, then each new token alone, fed the cache of the run before. Any
+ * other export with logits runs the growing sequence again at each step. Both give the same rows:
+ * a causal decoder's rows at earlier positions do not change as the sequence grows, so each step's
+ * row is the full run's row at that position. Pure: the engine is passed in.
  */
 import type { AttentionKind } from '../attention';
 import { type KvCache, type Logits, type RunInput, type RunOptions, type RunOutput, allLayers } from '../engine/attentionEngine';
@@ -76,12 +77,14 @@ export async function generate(engine: GenerationEngine, input: readonly number[
   const random = seededRandom(options.sampling?.seed ?? 0);
   const encoderDecoder = options.decoderStart !== undefined;
   const sequence = encoderDecoder ? [options.decoderStart!] : [...input];
-  const incremental = !encoderDecoder && !options.rerun && engine.hasPast === true;
+  const incremental = !options.rerun && engine.hasPast === true;
   let past: KvCache | undefined;
   const steps: GenerationStep[] = [];
   for (let step = 0; step < options.maxNewTokens; step++) {
     if (options.signal?.aborted) return { steps, stop: 'stopped' };
-    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: sequence } : past ? { ids: sequence.slice(past.length), past } : { ids: sequence };
+    // With a cache, only the tokens it does not hold: the last one chosen.
+    const fresh = past ? sequence.slice(past.length) : sequence;
+    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: fresh, past } : { ids: fresh, past };
     const out = await engine.run(run, { logits: 'last', ...(incremental ? { cache: true } : {}) });
     past = out.cache;
     const query = sequence.length - 1;

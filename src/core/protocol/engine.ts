@@ -26,6 +26,14 @@ export interface NativeModel {
   external: Array<{ location: string; path: string; bytes: number }>;
   /** The first position id the export expects (1 for Gemma 3's exports). */
   firstPosition?: number;
+  /** A split encoder-decoder model (`onnxPath` is its encoder): its decoders on disk. */
+  decoders?: { decoder: ModelPartFile; withPast?: ModelPartFile };
+}
+
+/** One more ONNX file of a model (a split model's decoder): its path on disk, and its name relative to the model folder. */
+export interface ModelPartFile {
+  path: string;
+  label: string;
 }
 
 /** What to open: a model on a native backend, with the mechanism's extra outputs, or as queries and keys (long inputs). */

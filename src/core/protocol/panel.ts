@@ -37,6 +37,15 @@ export interface ModelDescriptor {
   attention?: { layers: number; heads: number };
   /** A classifier's labels (`config.id2label`): its runs also return the prediction. */
   labels?: string[];
+  /** A split encoder-decoder model (`onnxFile` is its encoder): its decoders' file ids (read like the ONNX file), names and sizes. */
+  decoders?: { decoder: ModelPart; withPast?: ModelPart };
+}
+
+/** One more ONNX file of a model (a split model's decoder), as the page reads it. */
+export interface ModelPart {
+  fileId: string;
+  label: string;
+  bytes: number;
 }
 
 /** Host file ids of the onnxruntime WebAssembly binaries (gzipped), per backend (see `loadOrt`). */
