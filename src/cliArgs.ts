@@ -119,7 +119,9 @@ ${DOWNLOAD_USAGE}
   data is fetched. Every file is verified against the Hub's listing (size and SHA-256 or git blob
   id) before it counts, and the ONNX file is linked last; prints progress on stderr and the
   snapshot folder on stdout.
-  --file <path>           the ONNX file in the repository (default onnx/model.onnx)
+  --file <path>           the ONNX file in the repository (default onnx/model.onnx); for a split
+                          encoder-decoder export, its encoder (onnx/encoder_model.onnx, or a
+                          variant's): its decoders come with it
   --cache-dir <dir>       another cache folder
 
 Errors are one line on stderr and a non-zero exit.`;

@@ -99,7 +99,8 @@ export function registerAddHubModel(store: ModelStore, onSelected: OnModelSelect
 /** What the Hub picker says of an ONNX file: the bytes to download, and how many data files come with it. */
 function sizeDescription(f: HubOnnxFile): string {
   const n = f.dataFiles.length;
-  return n === 0 ? formatBytes(f.size) : `${formatBytes(f.size)} (.onnx + ${n} data file${n === 1 ? '' : 's'})`;
+  const parts = f.decoders?.length ? ` with ${f.decoders.map((d) => d.slice(d.lastIndexOf('/') + 1)).join(', ')}` : '';
+  return `${formatBytes(f.size)}${n === 0 ? '' : ` (.onnx + ${n} data file${n === 1 ? '' : 's'})`}${parts}`;
 }
 
 /** What a download gets from its progress notification. */

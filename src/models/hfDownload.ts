@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type HubRef, MODEL_FILES, OPTIONAL_FILES, type TransferOptions, fetchFile, progressOver, repoCommit, safeJoin } from './hub';
 import { type HubFileDigest, cachedDataFiles, expectedBytes, externalDataDigests, modelFileDigests } from './hubFiles';
+import { decodersOf, splitSet } from './splitLayout';
 
 /** A download into a Hugging Face cache folder (`HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`). */
 export interface HfCacheDownloadOptions extends TransferOptions {
@@ -95,7 +96,8 @@ export async function redownloadToHfCache(ref: HubRef, o: HfCacheDownloadOptions
   const repo = safeJoin(o.cacheDir, getRepoFolderName({ name: ref.id, type: 'model' }));
   const snapshot = safeJoin(repo, `snapshots/${ref.revision.replace(/\//g, '--')}`);
   const data = cachedDataFiles(ref, snapshot, o.onnxFile);
-  for (const file of [o.onnxFile, ...data, ...MODEL_FILES, ...OPTIONAL_FILES]) {
+  const set = splitSet(o.onnxFile, (f) => fs.existsSync(safeJoin(snapshot, f)));
+  for (const file of [o.onnxFile, ...data, ...(set ? decodersOf(set) : []), ...MODEL_FILES, ...OPTIONAL_FILES]) {
     const link = safeJoin(snapshot, file);
     let target: string | undefined;
     try {

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatBytes } from '../core/units';
 import { type HubFileDigest, cachedDataFiles, expectedBytes, externalDataDigests, modelFileDigests } from './hubFiles';
+import { decodersOf, splitSet } from './splitLayout';
 
 /** A Hub model reference: `org/name` with an optional `@revision`. */
 export interface HubRef {
@@ -107,7 +108,8 @@ export function hubRefOfFolder(cacheRoot: string, folder: string): HubRef | unde
 export async function redownloadHubModel(ref: HubRef, o: DownloadOptions): Promise<string> {
   const folder = cachedModelFolder(o.cacheRoot, ref);
   const data = cachedDataFiles(ref, folder, o.onnxFile);
-  for (const file of [o.onnxFile, ...data, ...MODEL_FILES, ...OPTIONAL_FILES]) fs.rmSync(safeJoin(folder, file), { force: true });
+  const set = splitSet(o.onnxFile, (f) => fs.existsSync(safeJoin(folder, f)));
+  for (const file of [o.onnxFile, ...data, ...(set ? decodersOf(set) : []), ...MODEL_FILES, ...OPTIONAL_FILES]) fs.rmSync(safeJoin(folder, file), { force: true });
   return downloadHubModel(ref, o);
 }
 
@@ -192,8 +194,11 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   fs.mkdirSync(staging, { recursive: true });
   const doFetch = o.fetchImpl ?? fetch;
   let data: HubFileDigest[];
+  /** A split set's decoders, listed before its encoder. */
+  let decoders: string[];
   try {
     const { files, listed } = await modelFileDigests(ref, o, o.onnxFile);
+    decoders = files.filter((f) => f.path.endsWith('.onnx') && f.path !== o.onnxFile).map((f) => f.path);
     const tally = progressOver(o, expectedBytes(files, listed, o.onnxFile));
     for (const expected of files) {
       await fetchFile(doFetch, safeJoin(staging, expected.path), expected, ref, tally.options());
@@ -213,7 +218,7 @@ export async function downloadHubModel(ref: HubRef, o: DownloadOptions): Promise
   }
   // Merge into the cached folder (another ONNX variant may already be there); the data files move
   // before the ONNX file, which moves last: a folder without it never counts as a cached model.
-  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, ...data.map((d) => d.path), o.onnxFile]) {
+  for (const file of [...MODEL_FILES, ...OPTIONAL_FILES, ...data.map((d) => d.path), ...decoders, o.onnxFile]) {
     const from = safeJoin(staging, file);
     if (!fs.existsSync(from)) continue;
     const to = safeJoin(final, file);

@@ -13,6 +13,7 @@ import { type ModelScan, ScanError } from '../core/engine/onnxScan';
 import { formatBytes } from '../core/units';
 import { HubError, type HubRef, MODEL_FILES, OPTIONAL_FILES, safeJoin } from './hub';
 import { scanOnnxFile } from './modelFiles';
+import { decodersOf, splitSet } from './splitLayout';
 
 /** One ONNX file of a repository. */
 export interface HubOnnxFile {
@@ -21,6 +22,8 @@ export interface HubOnnxFile {
   size: number;
   /** Its external data files beside it, as exporters name them (`model.onnx_data`, `model.onnx_data_1`, …, `model.onnx.data`). */
   dataFiles: string[];
+  /** A split encoder-decoder set (`path` is its encoder): its decoders, downloaded with it and counted in `size`. */
+  decoders?: string[];
   /** Why the file cannot be run at all; undefined when it can. */
   problem?: string;
 }
@@ -105,7 +108,9 @@ export interface ModelDigests {
  */
 export async function modelFileDigests(ref: HubRef, o: HubListOptions, onnxFile: string): Promise<ModelDigests> {
   const listed = new Map((await listHubFiles(ref, o)).map((f) => [f.path, f]));
-  const files = [...MODEL_FILES, ...OPTIONAL_FILES, onnxFile].flatMap((file) => {
+  // A split set's decoders come before its encoder, the ONNX file named.
+  const set = splitSet(onnxFile, (f) => listed.has(f));
+  const files = [...MODEL_FILES, ...OPTIONAL_FILES, ...(set ? decodersOf(set) : []), onnxFile].flatMap((file) => {
     const expected = listed.get(file);
     if (expected) return [expected];
     if (OPTIONAL_FILES.includes(file)) return [];
@@ -193,12 +198,20 @@ export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<
   if (missing.length > 0) throw new HubError(`${ref.id} has no ${missing.join(' or ')}: Attention Lens needs the model's config.json and tokenizer.json next to the ONNX file.`, 'not-found');
   const onnx = entries.filter((e) => e.path.endsWith('.onnx'));
   if (onnx.length === 0) throw new HubError(`${ref.id} has no ONNX file. Choose a repository with an ONNX export (for example one from Xenova or onnx-community).`, 'not-found');
+  const has = (f: string) => sizes.has(f);
   return onnx
+    // A split encoder-decoder set is one choice, named by its encoder.
+    .filter((e) => {
+      const set = splitSet(e.path, has);
+      return !set || set.encoder === e.path;
+    })
     .map((e): HubOnnxFile => {
+      const set = splitSet(e.path, has);
+      const decoders = set ? decodersOf(set) : [];
       const dataFiles = siblingDataFiles(e.path, sizes.keys());
-      const size = dataFiles.reduce((sum, d) => sum + sizes.get(d)!, e.size);
+      const size = [...dataFiles, ...decoders].reduce((sum, d) => sum + sizes.get(d)!, e.size);
       const tooBig = e.size > LIMITS.protobuf && dataFiles.length === 0;
-      return { path: e.path, size, dataFiles, ...(tooBig ? { problem: `${formatBytes(e.size)} in one protobuf, over its 2 GB limit, with no external data file beside it: no ONNX runtime can read it` } : {}) };
+      return { path: e.path, size, dataFiles, ...(decoders.length ? { decoders } : {}), ...(tooBig ? { problem: `${formatBytes(e.size)} in one protobuf, over its 2 GB limit, with no external data file beside it: no ONNX runtime can read it` } : {}) };
     })
     .sort((a, b) => Number(b.path === 'onnx/model.onnx') - Number(a.path === 'onnx/model.onnx') || a.path.localeCompare(b.path));
 }

@@ -10,6 +10,7 @@ import { fitOn, tooLargeMessage } from '../core/engine/backendLimits';
 import { type WeightFootprint, addFootprints } from '../core/engine/modelWeights';
 import { type ExternalDataPath, readBytes, readExternalData, readModelFiles } from './modelFiles';
 import { ModelFolderError } from './modelFolderError';
+import { type SplitSet, splitSet, splitSetNeeds } from './splitLayout';
 
 export { ModelFolderError };
 
@@ -88,30 +89,9 @@ const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', '
 const PADDING_OFFSET_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'ibert', 'mpnet', 'markuplm', 'longformer', 'luke', 'roberta-prelayernorm', 'esm']);
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
-/** Optimum's split encoder-decoder files: the part, and a variant suffix (`_quantized`, `_q4`, `_fp16`) the set shares. */
-const SPLIT_PART = /^(encoder_model|decoder_model_merged|decoder_with_past_model|decoder_model)(_[A-Za-z0-9]+)?\.onnx$/;
-
-/** A split file's set: `onnx/decoder_model_q4.onnx` → its folder, part and suffix; undefined for any other file. */
-function splitName(rel: string): { dir: string; part: string; suffix: string } | undefined {
-  const m = SPLIT_PART.exec(path.posix.basename(rel));
-  return m ? { dir: path.posix.dirname(rel), part: m[1], suffix: m[2] ?? '' } : undefined;
-}
-
-/**
- * The files of the split set that `rel` (relative, any part) belongs to, when the folder has its
- * encoder and a decoder: the decoder that starts (`decoder_model`, else `decoder_model_merged`) and
- * the with-past decoder when there is one. Undefined for any other file.
- */
-export function splitParts(folder: string, rel: string): { encoder: string; decoder: string; withPast?: string } | undefined {
-  const name = splitName(rel.replace(/\\/g, '/'));
-  if (!name) return undefined;
-  const file = (part: string) => path.posix.join(name.dir, `${part}${name.suffix}.onnx`);
-  const has = (f: string) => fs.existsSync(path.join(folder, f));
-  const encoder = file('encoder_model');
-  const decoder = [file('decoder_model'), file('decoder_model_merged')].find(has);
-  if (!has(encoder) || !decoder) return undefined;
-  const withPast = decoder === file('decoder_model') && has(file('decoder_with_past_model')) ? file('decoder_with_past_model') : undefined;
-  return { encoder, decoder, ...(withPast ? { withPast } : {}) };
+/** The split set of file `rel` in `folder` (see `splitSet`), paths relative to the folder. */
+export function splitParts(folder: string, rel: string): SplitSet | undefined {
+  return splitSet(rel, (f) => fs.existsSync(path.join(folder, f)));
 }
 
 /** JSON files larger than this are not configuration (a mistaken file, or a hostile one). */
@@ -274,19 +254,17 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
  * The split set of an encoder-decoder model's chosen file (any of its parts). A part without its
  * set is refused by name: a decoder cannot run without its encoder, nor an encoder generate.
  */
-function splitOf(folder: string, rel: string): { encoder: string; decoder: string; withPast?: string } | undefined {
+function splitOf(folder: string, rel: string): SplitSet | undefined {
   const parts = splitParts(folder, rel);
-  const name = splitName(rel.replace(/\\/g, '/'));
-  if (name && !parts) {
-    const dir = name.dir === '.' ? '' : `${name.dir}/`;
-    const set = `${dir}encoder_model${name.suffix}.onnx with ${dir}decoder_model${name.suffix}.onnx (or ${dir}decoder_model_merged${name.suffix}.onnx)`;
+  const set = splitSetNeeds(rel);
+  if (set && !parts) {
     throw new ModelFolderError(`${rel} is one part of a split encoder-decoder export, and ${folder} lacks the rest: it needs ${set}. Download every part of the variant.`);
   }
   return parts;
 }
 
 /** A split model's decoders: their paths, sizes, footprints and operators. They must keep their weights inside the file. */
-function readDecoders(folder: string, split: { decoder: string; withPast?: string }, config: Record<string, unknown>): { paths: { decoder: string; withPast?: string }; bytes: number; footprints: WeightFootprint[]; ops: string[] } {
+function readDecoders(folder: string, split: SplitSet, config: Record<string, unknown>): { paths: { decoder: string; withPast?: string }; bytes: number; footprints: WeightFootprint[]; ops: string[] } {
   const rels = [split.decoder, ...(split.withPast ? [split.withPast] : [])];
   const read = rels.map((rel) => {
     const file = path.join(folder, rel);

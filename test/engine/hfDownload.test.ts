@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverHfCache } from '../../src/models/hfCache';
 import { downloadToHfCache, hfRefOfFolder, redownloadToHfCache } from '../../src/models/hfDownload';
 import { HubError, parseHubId } from '../../src/models/hub';
+import { listHubOnnxFiles } from '../../src/models/hubFiles';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { FIXTURES, ROOT, inspect } from './cli';
 import { type ExternalDataRepos, type HubServer, REPO_COMMIT, externalDataRepos, startHubServer } from './hubServer';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   fs.cpSync(BERT, repo, { recursive: true });
   fs.copyFileSync(path.join(BERT, 'onnx/model.onnx'), path.join(repo, 'onnx/model_quantized.onnx'));
   llm = await externalDataRepos(path.join(tmp, 'llm-repos'));
-  hub = await startHubServer({ 'test-org/tiny-bert': repo, 'test-org/llm': llm.whole, 'test-org/llm-unsafe': llm.unsafe });
+  hub = await startHubServer({ 'test-org/tiny-bert': repo, 'test-org/llm': llm.whole, 'test-org/llm-unsafe': llm.unsafe, 'test-org/t5': path.join(FIXTURES, 'models/t5-split') });
 });
 afterAll(async () => {
   await hub.close();
@@ -108,6 +109,27 @@ describe('attention-lens download', () => {
     const again = await redownloadToHfCache(ref, { endpoint: hub.endpoint, cacheDir: cache, onnxFile: 'onnx/model.onnx' });
     expect(again).toBe(snapshot);
     expect(fs.readFileSync(onnx).equals(fs.readFileSync(path.join(BERT, 'onnx/model.onnx')))).toBe(true);
+  });
+});
+
+describe('a split encoder-decoder export (Optimum’s layout) on the Hub', () => {
+  it('is offered as one choice, by its encoder, and downloads with its decoders, linked before it', async () => {
+    const t5 = parseHubId('test-org/t5');
+    const listed = await listHubOnnxFiles(t5, { endpoint: hub.endpoint });
+    const onnx = path.join(FIXTURES, 'models/t5-split/onnx');
+    const size = (f: string) => fs.statSync(path.join(onnx, f)).size;
+    expect(listed.map((f) => [f.path, f.decoders, f.size])).toEqual([['onnx/encoder_model.onnx', ['onnx/decoder_model.onnx', 'onnx/decoder_with_past_model.onnx'], size('encoder_model.onnx') + size('decoder_model.onnx') + size('decoder_with_past_model.onnx')]]);
+    const cache = path.join(tmp, 'cache-t5');
+    const r = await cli(['download', 'test-org/t5', '--file', 'onnx/encoder_model.onnx', '--cache-dir', cache]);
+    expect(r.status).toBe(0);
+    const done = r.stderr.split('\n').filter((l) => / 100 % of /.test(l)).map((l) => l.split(':')[0]);
+    expect(done.filter((f) => f.endsWith('.onnx'))).toEqual(['onnx/decoder_model.onnx', 'onnx/decoder_with_past_model.onnx', 'onnx/encoder_model.onnx']);
+    const info = readModelFolder(r.stdout.trim());
+    expect([info.onnxPath, info.decoders?.decoder, info.decoders?.withPast].map((f) => f && fs.readFileSync(f).equals(fs.readFileSync(path.join(onnx, path.basename(f)))))).toEqual([true, true, true]);
+    // Re-download fetches the decoders again too.
+    const before = hub.requests.length;
+    await redownloadToHfCache({ id: 'test-org/t5', revision: REPO_COMMIT }, { endpoint: hub.endpoint, cacheDir: cache, onnxFile: 'onnx/encoder_model.onnx' });
+    expect(hub.requests.slice(before).filter((x) => x.method === 'GET' && /\.onnx$/.test(x.url)).map((x) => x.url.split('/').at(-1)).sort()).toEqual(['decoder_model.onnx', 'decoder_with_past_model.onnx', 'encoder_model.onnx']);
   });
 });
 
