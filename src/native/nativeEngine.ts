@@ -133,7 +133,7 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Mode
   const external = externalOptions(model);
   const options: OpenOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys, ...(decoders ? { decoders } : {}) };
   const create = (backend: NativeBackend) => openEngine(ortNode, bytes, backend, model.label, options);
-  const opened = (engine: ModelEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, ...(notice ? { notice } : {}) } });
+  const opened = (engine: ModelEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, hasPast: engine.hasPast, ...(notice ? { notice } : {}) } });
   try {
     if (open.backend === 'native') return opened(await create('native'), 'native');
     try {

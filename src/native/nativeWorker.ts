@@ -4,6 +4,7 @@
  * extension host's). Replies once per request; results' buffers are transferred, not copied.
  */
 import { parentPort } from 'node:worker_threads';
+import type { KvCache } from '../core/engine/attentionEngine';
 import type { ModelEngine } from '../core/engine/splitEngine';
 import { EngineError } from '../core/engine/engineError';
 import { type FromNativeWorker, type ToNativeWorker, resultBuffers } from '../core/protocol/engine';
@@ -12,6 +13,12 @@ import { openNativeEngine } from './nativeEngine';
 const port = parentPort;
 if (!port) throw new Error('nativeWorker runs as a worker thread');
 const engines = new Map<number, ModelEngine>();
+/**
+ * Each engine's latest key/value cache, by handle: a generation continues its last run, so one per
+ * engine is kept (its tensors stay here; the page holds the handle).
+ */
+const caches = new Map<number, { handle: number; cache: KvCache }>();
+let handles = 0;
 /** Requests in arrival order: a run waits for the session it needs to have opened. */
 let queue = Promise.resolve();
 
@@ -29,13 +36,20 @@ async function handle(m: ToNativeWorker): Promise<void> {
       case 'run': {
         const engine = engines.get(m.engine);
         if (!engine) throw new EngineError('The native engine no longer holds this model (it was released or restarted): run again.', 'worker-died');
-        const out = await engine.run({ ids: m.input.ids, decoderIds: m.input.decoderIds, pixelValues: m.input.pixelValues }, { mechanismOf: m.mechanismOf, logits: m.input.logits });
-        const result = { layers: out.layers, millis: out.millis, warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}), ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(out.logits ? { logits: out.logits } : {}) };
+        const kept = caches.get(m.engine);
+        if (m.input.past !== undefined && kept?.handle !== m.input.past) throw new EngineError('The native engine no longer holds this key/value cache (a newer run replaced it): generate again.', 'run-failed');
+        const past = m.input.past !== undefined ? kept!.cache : undefined;
+        const out = await engine.run({ ids: m.input.ids, decoderIds: m.input.decoderIds, pixelValues: m.input.pixelValues, past }, { mechanismOf: m.mechanismOf, logits: m.input.logits, cache: m.input.cache });
+        caches.delete(m.engine);
+        const cache = out.cache && { handle: ++handles, length: out.cache.length };
+        if (cache) caches.set(m.engine, { handle: cache.handle, cache: out.cache! });
+        const result = { layers: out.layers, millis: out.millis, warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}), ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(out.logits ? { logits: out.logits } : {}), ...(cache ? { cache } : {}) };
         return reply({ type: 'ran', id: m.id, result }, resultBuffers(result));
       }
       case 'dispose': {
         const engine = engines.get(m.engine);
         engines.delete(m.engine);
+        caches.delete(m.engine);
         await engine?.dispose();
         return reply({ type: 'disposed', id: m.id });
       }

@@ -312,7 +312,7 @@ export class AttentionPanel extends Disposable {
     if (!model) return this.postFailure(m.requestId, new Error('the panel asked for a model it was not given'));
     const load = this.pageLoad;
     try {
-      const { engine, backend, notice, hasLogits } = await this.native.open({
+      const { engine, backend, notice, hasLogits, hasPast } = await this.native.open({
         model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition, ...(model.decoders ? { decoders: model.decoders } : {}) },
         backend: m.backend,
         mechanism: m.mechanism,
@@ -320,7 +320,7 @@ export class AttentionPanel extends Disposable {
       });
       if (this.isDisposed || load !== this.pageLoad) return void this.native.release(engine); // closed or reloaded meanwhile
       this.engines.add(engine);
-      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, ...(notice ? { notice } : {}) });
+      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, hasPast, ...(notice ? { notice } : {}) });
     } catch (e) {
       if (load === this.pageLoad) this.postFailure(m.requestId, e);
     }

@@ -1,12 +1,15 @@
 // The extension host's native engine: onnxruntime-node on a worker thread (dist/nativeWorker.js),
-// as the panel uses it. Its attention is the in-process native engine's, runs at once are answered
-// in order, and a worker that ends mid-request (stopped, or out of memory) fails what it had with a
+// as the panel uses it. Its attention is the in-process native engine's, a generation's key/value
+// cache stays in the worker behind a handle, runs at once are answered in order, and a worker that ends mid-request (stopped, or out of memory) fails what it had with a
 // message while the next request gets a fresh worker.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/core/engine/engineError';
-import type { NativeModel } from '../../src/core/protocol/engine';
+import type { NativeInput, NativeModel } from '../../src/core/protocol/engine';
+import type { ModelDescriptor } from '../../src/core/protocol/panel';
+import { generate } from '../../src/core/generation/generate';
+import { HostEngines } from '../../webview/panel/hostEngine';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { NativeEngines, nativeAvailability, workerScript } from '../../src/native/nativeEngines';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
@@ -52,6 +55,36 @@ describe('the native engine on a worker thread', () => {
     await direct.dispose();
     expect(out.queryKeys!.map((l) => [l.name, l.heads, l.kvHeads, l.causal])).toEqual(weights.map((l) => [l.name, 4, 2, true]));
     out.queryKeys!.forEach((l, i) => expect(maxDifference(layerWeights(l).data, weights[i].data)).toBeLessThanOrEqual(1e-6));
+  });
+
+  it('keeps a generation’s key/value cache in the worker: the page holds a handle, and gets PyTorch’s tokens (GPT-2, split T5)', async () => {
+    const host = new NativeEngines(SCRIPT);
+    engines = host;
+    for (const name of ['gpt2-past', 't5-split']) {
+      const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'models', name, 'reference.json'), 'utf8')) as { prompt: number[]; decoderStart?: number; steps: Array<{ token: number }> };
+      const opened = await host.open({ model: model(name), backend: 'native' });
+      expect(opened.hasPast).toBe(true);
+      // The page's side, its messages carried to the host's engines as the panel carries them.
+      const sent: NativeInput[] = [];
+      const page: HostEngines = new HostEngines((m) => {
+        if (m.type === 'engine/open') page.receive({ type: 'engine/didOpen', requestId: m.requestId, engine: opened.engine, backend: opened.backend, hasLogits: opened.hasLogits, hasPast: opened.hasPast });
+        if (m.type === 'engine/run') {
+          sent.push(m.input);
+          host.run(m.engine, m.input, m.mechanismOf).then(
+            (result) => page.receive({ type: 'engine/didRun', requestId: m.requestId, result, more: 0 }),
+            (e: EngineError) => page.receive({ type: 'engine/didFail', requestId: m.requestId, message: e.message, code: e.code }),
+          );
+        }
+      });
+      const engine = await page.open({ onnxFile: name } as ModelDescriptor, 'native');
+      expect(engine.hasPast).toBe(true);
+      const { steps } = await generate({ hasLogits: true, hasPast: engine.hasPast, run: (i, o) => engine.run(i, o) }, ref.prompt, { maxNewTokens: ref.steps.length, eos: [], decoderStart: ref.decoderStart });
+      expect(steps.map((s) => s.token)).toEqual(ref.steps.map((s) => s.token));
+      // The first run keeps a cache; each later one sends one token and the handle of the run before.
+      expect(sent.map((i) => [i.cache === true, i.past !== undefined, (i.decoderIds ?? i.ids).length])).toEqual(ref.steps.map((_, k) => [true, k > 0, k === 0 && ref.decoderStart === undefined ? ref.prompt.length : 1]));
+      // A cache a newer run replaced is gone: said, not guessed at.
+      await expect(engine.run({ ids: [1], decoderIds: [1], past: { length: 1, tensors: new Map(), handle: sent.length - 1 } })).rejects.toThrow(/no longer holds this key\/value cache/);
+    }
   });
 
   it('answers two runs sent at once, each with its own input', async () => {

@@ -42,16 +42,28 @@ export class HostEngines {
       backend: r.backend,
       notice: r.notice,
       hasLogits: r.hasLogits ?? false,
+      hasPast: r.hasPast ?? false,
       run: async (input: RunInput, options: RunOptions = {}): Promise<RunOutput> => {
+        if (input.past && input.past.handle === undefined) throw new EngineError('This key/value cache belongs to another engine.', 'run-failed');
         const reply = await this.request({
           type: 'engine/run',
           requestId: 0,
           engine: id,
-          input: { ids: Int32Array.from(input.ids), ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}), ...(options.logits ? { logits: options.logits } : {}), ...(input.pixelValues ? { pixelValues: { data: input.pixelValues.data, dims: [...input.pixelValues.dims] } } : {}) },
+          input: {
+            ids: Int32Array.from(input.ids),
+            ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}),
+            ...(options.logits ? { logits: options.logits } : {}),
+            ...(input.pixelValues ? { pixelValues: { data: input.pixelValues.data, dims: [...input.pixelValues.dims] } } : {}),
+            // The cache stays in the host's worker: the page holds its handle.
+            ...(options.cache ? { cache: true } : {}),
+            ...(input.past ? { past: input.past.handle } : {}),
+          },
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
-        const out: RunOutput = reply.result; // the same fields: a native run keeps nothing on a GPU
+        const { cache, ...result } = reply.result;
+        // The same fields: a native run keeps nothing on a GPU.
+        const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}) };
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
         const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], expected: reply.more, resolve }));

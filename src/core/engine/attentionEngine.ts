@@ -53,6 +53,8 @@ export interface KvCache {
   readonly length: number;
   /** The tensors, by the input name they feed. */
   readonly tensors: ReadonlyMap<string, unknown>;
+  /** A cache the native engine's worker holds (its tensors stay there): its handle. */
+  readonly handle?: number;
 }
 
 /** Layers read after the first picture, and their warnings. */

@@ -51,6 +51,8 @@ export interface NativeOpened {
   notice?: string;
   /** The model returns next-token logits (it can generate). */
   hasLogits?: boolean;
+  /** It takes a key/value cache (`AttentionEngine.hasPast`): generation continues runs by `NativeInput.past`. */
+  hasPast?: boolean;
 }
 
 /** Token ids of one run, as the engine takes them. */
@@ -61,6 +63,10 @@ export interface NativeInput {
   logits?: 'last' | 'all';
   /** An image model's input (`RunInput.pixelValues`). */
   pixelValues?: { data: Float32Array; dims: number[] };
+  /** Keep this run's key/value cache in the worker (`RunOptions.cache`): the result says its handle. */
+  cache?: boolean;
+  /** Continue the cache kept under this handle (`RunInput.past`); `ids` (or `decoderIds`) are the tokens it does not hold. */
+  past?: number;
 }
 
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
@@ -73,6 +79,8 @@ export interface NativeRunResult {
   queryKeys?: QueryKeyLayer[];
   /** With `NativeInput.logits`: the next-token logits. */
   logits?: Logits;
+  /** With `NativeInput.cache`: the kept cache's handle, and the positions it holds (the tensors stay in the worker). */
+  cache?: { handle: number; length: number };
 }
 
 /** Host → worker. `engine` ids are the host's, unique for the life of the extension. */

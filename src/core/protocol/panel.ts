@@ -199,7 +199,7 @@ export type ToPanel =
   /** Stop the generation of run `runId` after the step in progress (it then reports `generate/didFinish`). */
   | { type: 'generate/stop'; runId: number }
   /** Reply to `engine/open`: the host's native engine holds the model, on `backend` (`notice`: CUDA was not available), and whether it returns logits. */
-  | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string; hasLogits?: boolean }
+  | { type: 'engine/didOpen'; requestId: number; engine: number; backend: NativeBackend; notice?: string; hasLogits?: boolean; hasPast?: boolean }
   /**
    * Reply to `engine/run`: the run's first layer (every layer, and the mechanism, when it was asked
    * for), every warning, and how many layers follow in `engine/didRunLayer`s, one each, in order.
