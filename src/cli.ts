@@ -30,7 +30,7 @@ import { scopeLabel } from './core/analysis/summary';
 import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
-import { readModelFolder } from './models/modelFolder';
+import { ModelFolderError, readModelFolder } from './models/modelFolder';
 import { type PreparedInputs, checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { imageInput } from './models/imageInputs';
 import { imageTokens } from './core/image/patches';
@@ -47,6 +47,7 @@ async function main(argv: string[]): Promise<void> {
   for (const n of info.notices) process.stderr.write(`warning: ${n}\n`);
   const readAt = performance.now();
   // An image model takes an image (its patches are its tokens); a text model its tokenizer's tokens.
+  if (info.vision && info.encoderDecoder) throw new ModelFolderError(`${path.basename(info.folder)} is an image captioner: its attention is what it looked at while writing a caption. Run attention-lens generate --model ${info.folder} --image <file>.`);
   const image = args.image ? await imageInput(info, args.image) : undefined;
   for (const n of image?.notices ?? []) process.stderr.write(`warning: ${n}\n`);
   if (!image) checkTextModel(info);

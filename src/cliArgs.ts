@@ -21,7 +21,7 @@ export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revisi
 export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
 
 /** The generate command's usage line. */
-export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
+export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
 
 /** The full help (`--help`, `help`, or no arguments). */
 export const HELP = `Attention Lens: transformer attention from the command line (Node: onnxruntime-node, or WebAssembly).
@@ -93,7 +93,11 @@ ${GENERATE_USAGE}
   sampling option is given. Each step keeps what the model looked at when it chose the token: the
   last query's attention row over every key up to it, every layer and head (and the cross-attention
   row over the source), with the chosen token's probability and rank and the most probable tokens.
-  The growing sequence is run again at each step.
+  An export with a key/value cache (past_key_values inputs; a split encoder-decoder model's
+  decoder_with_past_model.onnx) takes one token per step; any other runs the growing sequence again.
+  --image <file>          caption an image with a vision-encoder-decoder model (a ViT encoder and a
+                          text decoder): the source is the image's patches (sourceTokens in --json,
+                          each with its box, as inspect --image gives them)
   --temperature T         sample from softmax(logits / T) (T > 0; 0: greedy)
   --top-k K               sample among the K most probable tokens
   --top-p P               sample among the fewest most probable tokens whose probability reaches P (0 < P ≤ 1)
@@ -229,6 +233,8 @@ export interface GenerateArgs {
   onnx?: string;
   text: string;
   maxNewTokens: number;
+  /** A captioner's image (instead of `text`, which is then empty). */
+  image?: string;
   /** Undefined: greedy. */
   sampling?: Sampling;
   /** Strongest keys printed per step. */
@@ -243,7 +249,7 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') opts.json = true;
-    else if (['--model', '--onnx', '--text', '--text-file', '--max-new-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--top', '--backend'].includes(a)) {
+    else if (['--model', '--onnx', '--text', '--text-file', '--image', '--max-new-tokens', '--temperature', '--top-k', '--top-p', '--seed', '--top', '--backend'].includes(a)) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${GENERATE_USAGE}`);
       opts[a.slice(2)] = argv[++i];
     } else throw new Error(`unknown argument ${a}. ${GENERATE_USAGE}`);
@@ -265,7 +271,7 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
   return {
     model: path.resolve(opts.model),
     onnx,
-    text: readText(opts, 'text', GENERATE_USAGE)!,
+    ...generationSource(opts),
     maxNewTokens: positive('--max-new-tokens', opts['max-new-tokens']) ?? 20,
     sampling,
     top: positive('--top', opts.top) ?? 3,
@@ -275,6 +281,13 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
 }
 
 /** `--<name>` or `--<name>-file`, exactly one (or neither when `optional`); never empty. */
+/** What `generate` writes about: a text, or (`--image`) a captioner's image. */
+function generationSource(opts: Record<string, string | true>): { text: string; image?: string } {
+  if (typeof opts.image !== 'string') return { text: readText(opts, 'text', GENERATE_USAGE)! };
+  if (opts.text !== undefined || opts['text-file'] !== undefined) throw new Error(`give one of --text, --text-file and --image. ${GENERATE_USAGE}`);
+  return { text: '', image: path.resolve(opts.image) };
+}
+
 function readText(opts: Record<string, string | true>, name: string, usage: string, optional = false): string | undefined {
   const inline = opts[name], file = opts[`${name}-file`];
   if (typeof inline === 'string' && typeof file === 'string') throw new Error(`give one of --${name} and --${name}-file. ${usage}`);

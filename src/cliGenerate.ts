@@ -9,20 +9,26 @@ import { openCliEngine } from './cliEngine';
 import { type GenerationStep, NO_EOS_NOTICE, type StopReason, generate, newTokenLimit } from './core/generation/generate';
 import { type JsonSink, writeJson } from './core/jsonStream';
 import type { TokenInfo } from './core/tokens';
-import { readModelFolder } from './models/modelFolder';
-import { checkTextModel, prepareInputs, truncationNotice } from './models/prepareInputs';
+import * as path from 'node:path';
+import { imageTokens } from './core/image/patches';
+import { type ImageInput, imageInput } from './models/imageInputs';
+import { type ModelInfo, ModelFolderError, readModelFolder } from './models/modelFolder';
+import { type PreparedInputs, checkTextModel, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 export async function generateCommand(args: GenerateArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
   const warn = (line: string) => void process.stderr.write(`warning: ${line}\n`);
   const info = readModelFolder(args.model, args.onnx);
   for (const n of info.notices) warn(n);
-  checkTextModel(info);
+  // A captioner writes about an image: its patches are the source (a token each, with its box).
+  const image = args.image ? await captionImage(info, args.image) : undefined;
+  for (const n of image?.notices ?? []) warn(n);
+  if (!image) checkTextModel(info);
   const tokenizer = ModelTokenizer.load(info.folder);
-  const prepared = await prepareInputs(info, tokenizer, args.text);
-  const notice = truncationNotice(prepared, info.maxPositions);
+  const prepared: { tokens: TokenInfo[] } = image ? { tokens: image.tokens } : await prepareInputs(info, tokenizer, args.text);
+  const notice = image ? undefined : truncationNotice(prepared as PreparedInputs, info.maxPositions);
   if (notice) warn(notice);
-  const prompt = prepared.tokens.map((t) => t.id);
+  const prompt = image ? [] : prepared.tokens.map((t) => t.id);
   const { maxNewTokens, notice: cut } = newTokenLimit(args.maxNewTokens, prompt.length, info.maxPositions, info.encoderDecoder, `--max-new-tokens ${args.maxNewTokens}`);
   if (cut) warn(cut);
   if (info.eosTokenIds.length === 0) warn(NO_EOS_NOTICE);
@@ -31,22 +37,24 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   const steps: GenerationStep[] = [];
   const printed = (s: GenerationStep) => {
     if (args.json) return;
-    // The last layer's row, mean of its heads: the strongest keys.
-    const last = s.attention.filter((a) => a.kind !== 'cross').at(-1);
+    // The last layer's row, mean of its heads: the strongest keys (a caption's: the patches of its last cross attention).
+    const last = s.attention.filter((a) => (image ? a.kind === 'cross' : a.kind !== 'cross')).at(-1);
     const keys: string[] = [];
     if (last) {
       const mean = new Float64Array(last.keys);
       for (let h = 0; h < last.heads; h++) for (let k = 0; k < last.keys; k++) mean[k] += last.weights[h * last.keys + k] / last.heads;
       const sequence = info.encoderDecoder ? [info.decoderStartTokenId ?? 0, ...steps.map((x) => x.token)] : [...prompt, ...steps.map((x) => x.token)];
-      for (const k of Array.from(mean.keys()).sort((a, b) => mean[b] - mean[a]).slice(0, args.top)) keys.push(`${JSON.stringify(textOf(sequence[k]))} #${k} ${mean[k].toFixed(3)}`);
+      const label = (k: number) => (image ? image.tokens[k]?.text ?? `#${k}` : JSON.stringify(textOf(sequence[k])));
+      for (const k of Array.from(mean.keys()).sort((a, b) => mean[b] - mean[a]).slice(0, args.top)) keys.push(`${label(k)} #${k} ${mean[k].toFixed(3)}`);
     }
     const alternatives = s.top.filter((t) => t.id !== s.token).slice(0, 3).map((t) => `${JSON.stringify(textOf(t.id))} ${t.probability.toFixed(3)}`);
     return out(`${String(s.step + 1).padStart(4)}  ${JSON.stringify(textOf(s.token)).padEnd(14)} p ${s.probability.toFixed(3)}${s.rank > 1 ? ` (rank ${s.rank})` : ''}  looked at ${keys.join(', ')}${alternatives.length ? `  · else ${alternatives.join(', ')}` : ''}\n`);
   };
   let stop: StopReason;
   try {
-    if (!args.json) await out(`${info.architecture} · ${prompt.length} tokens · ${args.sampling ? 'sampling' : 'greedy'} · up to ${maxNewTokens} new tokens · ${engine.backend}\n`);
-    ({ stop } = await generate(engine, prompt, { maxNewTokens, eos: info.eosTokenIds, sampling: args.sampling, decoderStart: info.encoderDecoder ? info.decoderStartTokenId ?? 0 : undefined }, (s) => {
+    if (!args.json) await out(`${info.architecture} · ${image ? `${path.basename(args.image!)}, ${image.tokens.length} patches` : `${prompt.length} tokens`} · ${args.sampling ? 'sampling' : 'greedy'} · up to ${maxNewTokens} new tokens · ${engine.backend}\n`);
+    const source = image ? { pixelValues: image.input.pixelValues } : {};
+    ({ stop } = await generate(engine, prompt, { maxNewTokens, eos: info.eosTokenIds, sampling: args.sampling, decoderStart: info.encoderDecoder ? info.decoderStartTokenId ?? 0 : undefined, ...source }, (s) => {
       steps.push(s);
       return printed(s);
     }));
@@ -65,11 +73,12 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
     model: { folder: info.folder, architecture: info.architecture },
     backend: engine.backend,
     text: args.text,
+    ...(image ? { image: { file: args.image!, ...image.input.geometry.original }, pixelValues: { shape: image.input.pixelValues.dims, sha256: image.input.sha256 } } : {}),
     output,
     stop,
     ids: info.encoderDecoder ? [startId, ...generated] : [...prompt, ...generated],
     tokens: info.encoderDecoder ? [{ id: startId, text: textOf(startId), start: 0, end: 0, special: true, generated: false }, ...made] : [...tokens(prepared.tokens), ...made],
-    ...(info.encoderDecoder ? { sourceTokens: tokens(prepared.tokens) } : {}),
+    ...(info.encoderDecoder ? { sourceTokens: image ? image.tokens : tokens(prepared.tokens) } : {}),
     steps: steps.map((s) => ({
       step: s.step,
       query: s.query,
@@ -81,4 +90,15 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
     })),
   }, chunk);
   await out('\n');
+}
+
+/** A captioner's image, processed, and its tokens (the class token and the patches, with their boxes); a model that does not caption is refused. */
+async function captionImage(info: ModelInfo, file: string): Promise<{ input: ImageInput; tokens: TokenInfo[]; notices: string[] }> {
+  if (!info.vision || !info.encoderDecoder) {
+    throw new ModelFolderError(`${path.basename(info.folder)} (${info.architecture}) does not caption images: --image needs a vision-encoder-decoder model (a ViT encoder and a text decoder). ${info.vision ? 'For this image model, use attention-lens inspect --image.' : 'For this text model, give --text.'}`);
+  }
+  const input = await imageInput(info, file);
+  const { patchSize, specialTokens } = info.vision;
+  const patches = Math.floor(input.geometry.crop.height / patchSize) * Math.floor(input.geometry.crop.width / patchSize);
+  return { input, tokens: imageTokens(input.geometry, patchSize, patches + specialTokens), notices: input.notices };
 }

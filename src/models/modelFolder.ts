@@ -197,11 +197,15 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   const config = genai?.config ?? readJson(path.join(folder, 'config.json'), 'config.json');
   onnxFile ??= genai?.onnxFile;
   for (const f of ['tokenizer.json', 'tokenizer_config.json', ...ONNX_CANDIDATES, ...(onnxFile ? [onnxFile] : [])]) checkLink(path.join(folder, f), f);
-  const image = VISION_TYPES.has(String(config.model_type));
+  // A captioner (vision-encoder-decoder) keeps its image encoder's and text decoder's settings in sub-configs.
+  const captioner = config.model_type === VISION_ENCODER_DECODER ? { encoder: subConfig(config.encoder), decoder: subConfig(config.decoder) } : undefined;
+  const visionType = String((captioner?.encoder ?? config).model_type);
+  const image = VISION_TYPES.has(visionType);
   if (image && !fs.existsSync(path.join(folder, PREPROCESSOR))) {
     throw new ModelFolderError(`${PREPROCESSOR} is missing in ${folder}: an image model (${String(config.model_type)}) needs its image processor's settings (save them with image_processor.save_pretrained()).`);
   }
-  if (!image && !fs.existsSync(path.join(folder, 'tokenizer.json'))) {
+  if (captioner && !image) throw new ModelFolderError(`${folder} is a vision-encoder-decoder model whose encoder is ${visionType}: Attention Lens reads ViT-family encoders (${[...VISION_TYPES].join(', ')}).`);
+  if ((!image || captioner) && !fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelFolderError(`tokenizer.json is missing in ${folder}. Attention Lens tokenizes with the model's own tokenizer.json (save it with tokenizer.save_pretrained()).`);
   }
   const onnxPath = onnxFile ? path.join(folder, onnxFile) : findOnnxFile(folder);
@@ -224,7 +228,9 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
   const modelType = typeof config.model_type === 'string' ? config.model_type : 'unknown';
   const archs = Array.isArray(config.architectures) ? config.architectures : [];
   const architecture = typeof archs[0] === 'string' ? archs[0] : modelType;
-  const maxPositions = positionLimit(config, tokConfig, modelType);
+  // A captioner's text settings (positions, layers, vocabulary) are its decoder's.
+  const text = captioner?.decoder ?? config;
+  const maxPositions = positionLimit(text, tokConfig, String(text.model_type ?? modelType));
   return {
     folder,
     architecture,
@@ -235,11 +241,11 @@ export function readModelFolder(folder: string, onnxFile?: string): ModelInfo {
     encoderDecoder,
     decoderStartTokenId: num(config.decoder_start_token_id) ?? (encoderDecoder ? num(config.pad_token_id) : undefined),
     eosTokenIds: eosIds(folder, config),
-    layers: num(config.num_hidden_layers) ?? num(config.n_layer) ?? num(config.num_layers),
-    heads: num(config.num_attention_heads) ?? num(config.n_head) ?? num(config.num_heads),
-    vocabSize: num(config.vocab_size),
-    ...labelsOf(config),
-    ...(VISION_TYPES.has(modelType) ? { vision: { patchSize: num(config.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR), specialTokens: 1 + (modelType === 'deit' ? 1 : 0) + (num(config.num_register_tokens) ?? 0) } } : {}),
+    layers: num(text.num_hidden_layers) ?? num(text.n_layer) ?? num(text.num_layers),
+    heads: num(text.num_attention_heads) ?? num(text.n_head) ?? num(text.num_heads),
+    vocabSize: num(text.vocab_size),
+    ...(captioner ? {} : labelsOf(config)),
+    ...(image ? { vision: visionOf(folder, captioner?.encoder ?? config) } : {}),
     ...(decoders ? { decoders: decoders.paths } : {}),
     onnxBytes: fs.statSync(mainPath).size + (decoders?.bytes ?? 0),
     external: files.external,
@@ -277,6 +283,18 @@ function readDecoders(folder: string, split: SplitSet, config: Record<string, un
   return { paths, bytes: read.reduce((s, r) => s + r.bytes, 0), footprints: read.map((r) => r.footprint), ops: read.flatMap((r) => r.ops) };
 }
 const GENAI_CONFIG = 'genai_config.json';
+/** An image encoder with a text decoder (a captioner): `config.encoder` and `config.decoder` hold their settings. */
+const VISION_ENCODER_DECODER = 'vision-encoder-decoder';
+
+function subConfig(v: unknown): Record<string, unknown> {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** An image encoder's patches and special tokens, from its config. */
+function visionOf(folder: string, encoder: Record<string, unknown>): NonNullable<ModelInfo['vision']> {
+  const type = String(encoder.model_type);
+  return { patchSize: num(encoder.patch_size) ?? 16, preprocessor: path.join(folder, PREPROCESSOR), specialTokens: 1 + (type === 'deit' ? 1 : 0) + (num(encoder.num_register_tokens) ?? 0) };
+}
 
 /**
  * What `genai_config.json` says, in config.json's terms: the model type, the decoder's shape and

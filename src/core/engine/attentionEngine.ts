@@ -45,6 +45,8 @@ export interface RunInput {
   past?: KvCache;
   /** A split encoder-decoder model's decoder: the encoder's output (`RunOutput.hidden`), which `ids` (the source) produced. */
   encoderHidden?: unknown;
+  /** A decoder's source length when `ids` are not its tokens (a captioner's image patches): the keys of its cross attention. */
+  sourceLength?: number;
 }
 
 /** A run's key/value cache: its `present.*` outputs, fed back as `past_key_values.*`. Opaque outside the engine. */
@@ -158,7 +160,7 @@ function expectedShape(kind: AttentionLayer['kind'], input: RunInput): [number, 
   const n = input.ids.length;
   const d = input.decoderIds?.length ?? n;
   const past = input.past?.length ?? 0;
-  return kind === 'decoder' ? [d, past + d] : kind === 'cross' ? [d, n] : [n, past + n];
+  return kind === 'decoder' ? [d, past + d] : kind === 'cross' ? [d, input.sourceLength ?? n] : [n, past + n];
 }
 
 

@@ -12,7 +12,7 @@
 import { type AttentionLayer, compareLayers } from '../attention';
 import type { Backend } from '../backend';
 import type { MechanismLayer } from '../mechanism';
-import { AttentionEngine, type EngineOptions, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from './attentionEngine';
+import { AttentionEngine, type EngineOptions, type KvCache, type MoreLayers, type OrtModule, type RunInput, type RunOptions, type RunOutput } from './attentionEngine';
 import { EngineError } from './engineError';
 import type { FoundAttention } from './graphSurgery';
 
@@ -54,6 +54,18 @@ export async function openEngine(ort: OrtModule, bytes: Uint8Array, backend: Bac
 const ENCODER_PREFIX = 'encoder_';
 function asEncoder<T extends { name: string; kind: AttentionLayer['kind'] }>(a: T): T {
   return a.kind === 'self' ? { ...a, kind: 'encoder', name: `${ENCODER_PREFIX}${a.name}` } : a;
+}
+
+/** Dimension `i` of a tensor the engine returned (undefined when it is not one). */
+function dimOf(t: unknown, i: number): number | undefined {
+  const dims = (t as { dims?: readonly number[] } | undefined)?.dims;
+  return dims && dims.length > i ? Number(dims[i]) : undefined;
+}
+
+/** The source length a split cache holds: its cross-attention keys (`past_key_values.N.encoder.key`, [batch, heads, source, size]). */
+function cachedSource(cache: KvCache): number | undefined {
+  for (const [name, t] of cache.tensors) if (/\.encoder\.key$/.test(name)) return dimOf(t, 2);
+  return undefined;
 }
 
 export class SplitEngine implements ModelEngine {
@@ -119,12 +131,15 @@ export class SplitEngine implements ModelEngine {
     const own = (names: readonly string[] | undefined, encoder: boolean) =>
       names?.flatMap((n) => (n.startsWith(ENCODER_PREFIX) === encoder ? [encoder ? n.slice(ENCODER_PREFIX.length) : n] : []));
     const decoderOptions: RunOptions = { ...options, mechanismOf: own(options.mechanismOf, false) };
+    // An image's patches are the source: its length is the encoder output's (or the cached cross keys').
+    const image = input.pixelValues !== undefined;
     if (input.past) {
       if (!this.hasPast || !this.withPast) throw new EngineError('This export takes no key/value cache (no decoder_with_past_model.onnx).', 'unknown-input');
-      return this.withPast.run({ ids: input.ids, attentionMask: input.attentionMask, decoderIds, past: input.past }, decoderOptions);
+      return this.withPast.run({ ids: input.ids, attentionMask: input.attentionMask, decoderIds, past: input.past, ...(image ? { sourceLength: cachedSource(input.past) } : {}) }, decoderOptions);
     }
     const enc = await this.encoder.run({ ids: input.ids, attentionMask: input.attentionMask, pixelValues: input.pixelValues }, { hidden: true, mechanismOf: own(options.mechanismOf, true) });
-    const dec = await this.decoder.run({ ids: input.ids, attentionMask: input.attentionMask, decoderIds, encoderHidden: enc.hidden }, decoderOptions);
+    const sourceLength = image ? dimOf(enc.hidden, 1) : undefined;
+    const dec = await this.decoder.run({ ids: input.ids, attentionMask: input.attentionMask, decoderIds, encoderHidden: enc.hidden, ...(sourceLength !== undefined ? { sourceLength } : {}) }, decoderOptions);
     const rests = [enc.rest?.then((m) => ({ ...m, layers: m.layers.map(asEncoder) })), dec.rest].filter((r): r is Promise<MoreLayers> => r !== undefined);
     const rest = rests.length > 0 ? Promise.all(rests).then((all) => ({ layers: all.flatMap((m) => m.layers).sort(compareLayers), warnings: all.flatMap((m) => m.warnings) })) : undefined;
     rest?.catch(() => undefined); // the caller reports it

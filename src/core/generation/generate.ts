@@ -40,6 +40,8 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Run the growing sequence again at each step even where the export has a key/value cache. */
   rerun?: boolean;
+  /** A captioner's image (`RunInput.pixelValues`): the source its decoder writes about; `input` is then empty. */
+  pixelValues?: RunInput['pixelValues'];
 }
 
 /** One attention row of a step: `weights` is [heads][keys] (keys: the query's position + 1, or the source's tokens for cross attention). */
@@ -84,7 +86,7 @@ export async function generate(engine: GenerationEngine, input: readonly number[
     if (options.signal?.aborted) return { steps, stop: 'stopped' };
     // With a cache, only the tokens it does not hold: the last one chosen.
     const fresh = past ? sequence.slice(past.length) : sequence;
-    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: fresh, past } : { ids: fresh, past };
+    const run: RunInput = encoderDecoder ? { ids: input, decoderIds: fresh, past, ...(options.pixelValues ? { pixelValues: options.pixelValues } : {}) } : { ids: fresh, past };
     const out = await engine.run(run, { logits: 'last', ...(incremental ? { cache: true } : {}) });
     past = out.cache;
     const query = sequence.length - 1;
