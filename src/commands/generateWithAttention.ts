@@ -1,6 +1,6 @@
 /**
  * `attentionLens.generateWithAttention`: a causal model continues the selection (an
- * encoder-decoder model writes an output for it). The host tokenizes and hands the panel a
+ * encoder-decoder model writes an output for it; a captioner, given an image, captions it). The host tokenizes and hands the panel a
  * generation request with the token strings; the panel generates, labels each step itself and
  * reports its ids; at the end the host decodes the output and shows the whole sequence as a run
  * with the steps, and the panel's Insert and Copy buttons put the output in the editor or on the
@@ -9,7 +9,7 @@
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { NO_EOS_NOTICE, newTokenLimit } from '../core/generation/generate';
-import type { GeneratedStep, GenerationRecord, StepReport } from '../core/protocol/panel';
+import type { GenerateRequest, GeneratedStep, GenerationRecord, ImageRequest, StepReport } from '../core/protocol/panel';
 import { wallClock } from '../core/timing';
 import type { TokenInfo } from '../core/tokens';
 import { showError } from '../errorMessages';
@@ -19,7 +19,7 @@ import type { ModelTokenizer } from '../models/tokenizer';
 import type { AttentionPanel, AttentionPanels, GenerationMessage, PanelModel } from '../panels/attentionPanel';
 import type { RunDocument, RunRegistry } from '../runs/runRegistry';
 import { selectionSource } from './selectionSource';
-import { type ShowAttention, runRequest } from './showAttention';
+import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 
 /** Alternatives listed per step. */
 const ALTERNATIVES = 5;
@@ -29,9 +29,11 @@ interface Generation {
   runId: number;
   model: { entry: { id: string; label: string }; info: ModelInfo; panelModel: PanelModel };
   tokenizer: ModelTokenizer;
-  /** The selection's text and tokens (the source, for an encoder-decoder model). */
+  /** The selection's text and tokens (the source, for an encoder-decoder model; a captioner's image patches). */
   text: string;
   tokens: TokenInfo[];
+  /** A captioner's image, drawn under its cross attention. */
+  image?: ImageRequest;
   document: RunDocument;
   steps: GeneratedStep[];
   notice?: string;
@@ -100,19 +102,64 @@ export class GenerateWithAttention {
         ...runRequest(run.id, model, settings, text, prepared.tokens),
         notice: this.active.notice,
         timing: { commandAt, spans: [{ stage: 'tokenize', start: tokenizeStart, end: wallClock() }] },
-        generate: {
-          maxNewTokens: limit.maxNewTokens,
-          eos: [...info.eosTokenIds],
-          ...(settings.generation.sampling ? { sampling: settings.generation.sampling } : {}),
-          alternatives: ALTERNATIVES,
-          vocabulary: this.vocabulary(info.folder, tokenizer),
-          ...(info.encoderDecoder ? { decoderStart: info.decoderStartTokenId ?? 0 } : {}),
-        },
+        generate: this.request(info, tokenizer, limit.maxNewTokens),
       });
     } catch (e) {
       if (panel && !panel.hasRun) panel.dispose();
       showError(e, true);
     }
+  }
+
+  /** Captions image file `uri` with the current model (a vision-encoder-decoder captioner). */
+  async caption(uri: vscode.Uri): Promise<void> {
+    const commandAt = wallClock();
+    const settings = readSettings();
+    let panel: AttentionPanel | undefined;
+    try {
+      const loaded = await this.show.loadModel(settings.model);
+      if (!loaded) return;
+      const { entry, info, model } = loaded;
+      if (!info.vision || !info.encoderDecoder) {
+        const what = info.vision ? 'an image classifier: Show Attention shows what its patches attend to' : 'a text model: it generates from text';
+        void vscode.window.showWarningMessage(`Attention Lens: ${entry.label} is ${what}. To caption an image, choose a vision-encoder-decoder model (a ViT encoder with a text decoder) with Select Model….`, 'Select Model…').then((a) => a && vscode.commands.executeCommand('attentionLens.selectModel'));
+        return;
+      }
+      panel = this.panels.createOrShow();
+      panel.prepare(model, settings.backend);
+      const readStart = wallClock();
+      const { tokens, image } = await this.show.imageRequest(uri, info);
+      const tokenizer = this.show.tokenizer(info.folder);
+      const limit = newTokenLimit(settings.generation.maxNewTokens, 0, info.maxPositions, true, `attentionLens.generation.maxNewTokens (${settings.generation.maxNewTokens})`);
+      const notices = [limit.notice, info.eosTokenIds.length === 0 ? NO_EOS_NOTICE.replace(/^n/, 'N') : undefined].filter((n): n is string => !!n);
+      for (const n of notices) void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
+      const document: RunDocument = { uri: uri.toString(), version: 0, offset: 0, length: 0 };
+      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document, tokens });
+      this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text: '', tokens, image, document, steps: [], notice: notices.join(' ') || undefined };
+      void vscode.commands.executeCommand('setContext', 'attentionLens.generating', true);
+      panel.start({
+        ...runRequest(run.id, model, settings, '', tokens, true),
+        notice: this.active.notice,
+        timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
+        image,
+        generate: this.request(info, tokenizer, limit.maxNewTokens),
+      });
+    } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose();
+      showError(e, true);
+    }
+  }
+
+  /** What the panel generates with: the limits, the end-of-sequence ids, the sampling settings, the token strings. */
+  private request(info: ModelInfo, tokenizer: ModelTokenizer, maxNewTokens: number): GenerateRequest {
+    const { sampling } = readSettings().generation;
+    return {
+      maxNewTokens,
+      eos: [...info.eosTokenIds],
+      ...(sampling ? { sampling } : {}),
+      alternatives: ALTERNATIVES,
+      vocabulary: this.vocabulary(info.folder, tokenizer),
+      ...(info.encoderDecoder ? { decoderStart: info.decoderStartTokenId ?? 0 } : {}),
+    };
   }
 
   private vocabulary(folder: string, tokenizer: ModelTokenizer): string[] {
@@ -170,7 +217,8 @@ export class GenerateWithAttention {
     const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: g.document, tokens: g.tokens, generation: { first: generation.first, steps } });
     this.shown = { runId: run.id, output: { generation: g, insert, ...(decoder ? {} : { tokens }) } };
     panel.start({
-      ...runRequest(run.id, panelModel, settings, decoder ? g.text : g.text + output, tokens),
+      ...runRequest(run.id, panelModel, settings, decoder ? g.text : g.text + output, tokens, g.image !== undefined),
+      ...(g.image ? { image: g.image } : {}),
       ...(decoderTokens ? { decoderTokens, decoderIds: Int32Array.from(decoderTokens, (t) => t.id) } : {}),
       notice: g.notice,
       generation,
@@ -192,6 +240,8 @@ export class GenerateWithAttention {
       await vscode.env.clipboard.writeText(insert);
       return void vscode.window.showInformationMessage('Attention Lens: the generated text is on the clipboard.');
     }
+    // A caption goes where the cursor is in the active editor (an image is no text document).
+    if (g.image) return this.insertCaption(insert);
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === g.document.uri);
     if (!document || document.version !== g.document.version) {
       await vscode.env.clipboard.writeText(insert);
@@ -208,12 +258,25 @@ export class GenerateWithAttention {
       this.runs.move(runId, { ...g.document, version: document.version, length: g.document.length + insert.length }, inDocument);
     }
   }
+
+  /** Inserts a caption at the cursor of the active text editor; with none, puts it on the clipboard and says so. */
+  private async insertCaption(caption: string): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      await vscode.env.clipboard.writeText(caption);
+      return void vscode.window.showInformationMessage('Attention Lens: no text editor is open to insert the caption into; it is on the clipboard.');
+    }
+    if (!(await editor.edit((e) => e.replace(editor.selection, caption)))) void vscode.window.showWarningMessage('Attention Lens: the editor refused the insertion (a read-only document?). Use Copy instead.');
+  }
 }
 
-/** Registers Generate with Attention and Stop Generating. */
+/** Registers Generate with Attention (on an image: caption it) and Stop Generating. */
 export function registerGenerateCommands(generate: GenerateWithAttention): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('attentionLens.generateWithAttention', () => generate.run(vscode.window.activeTextEditor)),
+    vscode.commands.registerCommand('attentionLens.generateWithAttention', (arg?: unknown) => {
+      const image = imageTarget(arg);
+      return image ? generate.caption(image) : generate.run(vscode.window.activeTextEditor);
+    }),
     vscode.commands.registerCommand('attentionLens.stopGeneration', () => generate.stop()),
   ];
 }

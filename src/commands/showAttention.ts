@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { type LensSettings, readSettings } from '../config';
+import type { ImageRequest } from '../core/protocol/panel';
 import type { TokenInfo } from '../core/tokens';
 import { wallClock } from '../core/timing';
 import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } from '../core/engine/backendLimits';
@@ -64,29 +65,42 @@ export class ShowAttention {
         void vscode.window.showWarningMessage(`Attention Lens: ${entry.label} is a text model: it cannot look at ${name}. Choose an image model (ViT, DeiT, BEiT, DINOv2) with Select Model…, then run Show Attention on the image again.`, 'Select Model…').then((a) => a && vscode.commands.executeCommand('attentionLens.selectModel'));
         return;
       }
+      // A captioner's attention is what it looked at while writing: it captions the image.
+      if (info.encoderDecoder) return void (await vscode.commands.executeCommand('attentionLens.generateWithAttention', uri));
       panel = this.panels.createOrShow();
       panel.prepare(model, settings.backend);
       const readStart = wallClock();
-      const bytes = await vscode.workspace.fs.readFile(uri);
-      const mime = imageMime(bytes);
-      if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG and GIF are (SVG is not supported; convert WebP or BMP to PNG).`);
-      const input = await imageInputOf(info, bytes, name);
-      for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
-      const { patchSize, specialTokens } = info.vision;
-      const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);
-      const tokens = imageTokens(input.geometry, patchSize, specialTokens + patches);
+      const { tokens, image } = await this.imageRequest(uri, info);
       // No text document holds these tokens (the editor leaves them alone); the explorer counts them.
       const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens });
       panel.start({
         ...runRequest(run.id, model, settings, '', tokens, true),
         timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
-        // A copy: the file's bytes may be a view into a larger (pooled) buffer, which a message would carry whole.
-        image: { pixelValues: input.pixelValues.data, dims: [...input.pixelValues.dims], bytes: new Uint8Array(bytes), mime, name, width: input.geometry.original.width, height: input.geometry.original.height },
+        image,
       });
     } catch (e) {
       if (panel && !panel.hasRun) panel.dispose();
       showError(e, true);
     }
+  }
+
+  /**
+   * Reads image file `uri` through VS Code's file system and processes it for `info`'s image model:
+   * its tokens (the class token and the patches, with their boxes) and the panel's image request.
+   */
+  async imageRequest(uri: vscode.Uri, info: ModelInfo): Promise<{ tokens: TokenInfo[]; image: ImageRequest }> {
+    const name = path.basename(uri.path);
+    const bytes = await vscode.workspace.fs.readFile(uri);
+    const mime = imageMime(bytes);
+    if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG and GIF are (SVG is not supported; convert WebP or BMP to PNG).`);
+    const input = await imageInputOf(info, bytes, name);
+    for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
+    const { patchSize, specialTokens } = info.vision!;
+    const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);
+    const tokens = imageTokens(input.geometry, patchSize, specialTokens + patches);
+    // A copy: the file's bytes may be a view into a larger (pooled) buffer, which a message would carry whole.
+    const image = { pixelValues: input.pixelValues.data, dims: [...input.pixelValues.dims], bytes: new Uint8Array(bytes), mime, name, width: input.geometry.original.width, height: input.geometry.original.height };
+    return { tokens, image };
   }
 
   /** Another model became current: say so, and re-run the inspection on screen with it. */
@@ -251,9 +265,14 @@ export function runRequest(runId: number, model: PanelModel, settings: LensSetti
  */
 export function registerShowAttention(show: ShowAttention): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.showAttention', (arg?: unknown) => {
-    const image = arg instanceof vscode.Uri && IMAGE_FILE.test(arg.path) ? arg : previewedImage();
+    const image = imageTarget(arg);
     return image ? show.image(image) : show.run(vscode.window.activeTextEditor);
   });
+}
+
+/** The image a command is about: the file it was given (the explorer's context menu), else the image preview in front. */
+export function imageTarget(arg: unknown): vscode.Uri | undefined {
+  return arg instanceof vscode.Uri && IMAGE_FILE.test(arg.path) ? arg : previewedImage();
 }
 
 /** Image files Show Attention takes. */

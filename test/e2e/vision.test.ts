@@ -3,7 +3,9 @@
 // test/fixtures/models/vit-attn as the model, right-click a PNG in the explorer → Show Attention;
 // the panel opens on the image view with the classifier's labels, a patch under the pointer gets
 // a heat map of its row (the CLI's weights for the same image), and the layer and heads change it;
-// the head explorer's cells are maps of the image.
+// the head explorer's cells are maps of the image. With the tiny captioner of
+// test/fixtures/models/vit-gpt2-captioner, Show Attention on an image writes a caption, and each
+// word's heat map is where the model looked when it wrote it (the CLI's rows).
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +16,13 @@ import { exportThroughDialog, runCommand } from './workbench';
 import { useSession } from './session';
 
 const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
+const CAPTIONER = path.join(ROOT, 'test/fixtures/models/vit-gpt2-captioner');
+
+/** The CLI's caption of the same image: the reference for the strip and the heat maps. */
+function cliCaption(image: string, steps: number): Promise<{ tokens: Array<{ text: string; generated: boolean }>; steps: Array<{ query: number; attention: Array<{ kind: string; layer: number; weights: number[][] }> }> }> {
+  return new Promise((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'generate', '--model', CAPTIONER, '--image', image, '--max-new-tokens', String(steps), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 },
+    (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
+}
 
 /** The CLI's run of the same image: the reference for what the panel draws. */
 function cliInspect(image: string): Promise<{ prediction: Array<{ label: string; probability: number }>; tokens: Array<{ text: string }>; attention: Array<{ weights: number[][][] }> }> {
@@ -106,5 +115,52 @@ describe('Attention over an image', () => {
     // Mean attention distance against depth: a dot per head.
     expect(await explorer.$$eval('#legend .distance-chart circle', (cs) => cs.length)).toBe(8);
     await page.screenshot({ path: path.join(ARTIFACTS, 'vision-explorer.png') });
+  });
+
+  it('captions an image: the words stream in, and each word’s heat map is where the model looked when it wrote it', async () => {
+    const { page, server } = session;
+    server.updateSettings({ 'attentionLens.model': CAPTIONER, 'attentionLens.generation.maxNewTokens': 4 });
+    const image = path.join(server.workspace, 'photo.jpg');
+    fs.copyFileSync(path.join(CAPTIONER, 'photo.jpg'), image);
+    const cli = await cliCaption(image, 4);
+    await page.reload();
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    // Show Attention on an image with a captioner captions it (the side bar showed the head explorer).
+    await runCommand(page, 'View: Show Explorer');
+    const item = page.getByRole('treeitem', { name: /photo\.jpg/ });
+    await item.waitFor({ timeout: 60_000 });
+    const entry = page.getByRole('menuitem', { name: /^Show Attention/ });
+    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
+      await item.click({ button: 'right' });
+      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
+    }
+    await entry.hover();
+    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
+    await page.keyboard.press('Enter');
+    const frame = await panelFrame(page);
+    await frame.waitForFunction(() => document.body.dataset.state === 'ready' && !document.getElementById('gen-slider')!.hidden, undefined, { timeout: 120_000, polling: 100 });
+    expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    const words = cli.tokens.filter((t) => t.generated).map((t) => t.text);
+    expect(await frame.$$eval('#gen-tokens .gen-token', (bs) => bs.length)).toBe(words.length);
+    // It opens on the image, on the last cross-attention layer, a button per word.
+    await frame.waitForFunction(() => (document.getElementById('view-mode') as HTMLSelectElement).value === 'image', undefined, { timeout: 10_000 });
+    await expect.poll(() => frame.$eval('#layer-select', (s) => (s as HTMLSelectElement).selectedOptions[0]?.textContent ?? ''), { timeout: 10_000 }).toMatch(/cross Layer 2/i);
+    expect(await frame.$$eval('#image-view .image-special', (bs) => bs.length)).toBe(words.length);
+    // Hover the second word: the heat map is the row that chose it (query 1), the CLI's step 2, mean of the heads.
+    const strongest = (step: number) => {
+      const cross = cli.steps[step].attention.filter((a) => a.kind === 'cross').at(-1)!;
+      const mean = cross.weights[0].map((_, k) => cross.weights.reduce((s, row) => s + row[k], 0) / cross.weights.length);
+      return Math.max(...mean.slice(1));
+    };
+    await frame.hover('#image-view .image-special >> nth=1');
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '1', undefined, { timeout: 10_000 });
+    expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(1), 3);
+    expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^Writing .+, the model looked at: the strongest patch 0\.\d{3}/);
+    // Stepping through the strip moves the heat map to each word's row.
+    await frame.click('#gen-tokens .gen-token >> nth=3');
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '3', undefined, { timeout: 10_000 });
+    expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(3), 3);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vision-caption.png') });
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'vision-caption.png'), path.join(ROOT, 'docs/caption.png'));
   });
 });

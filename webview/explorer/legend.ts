@@ -24,7 +24,7 @@ export function renderLegend(root: HTMLElement, s: ExplorerSnapshot, corners: nu
   for (let c = 0; c < cells; c++) for (const l of headLabels(cellStats(grid, c))) counts.set(l.label, (counts.get(l.label) ?? 0) + 1);
 
   const cell = node('p', 'legend-line', grid.patchMaps
-    ? 'Each cell is one head: a map of the image, each patch as bright as the class token’s attention to it, relative to the head’s strongest patch. Outlined: the heads shown in the panel. Hover a cell for its statistics.'
+    ? 'Each cell is one head: a map of the image, each patch as bright as the class token’s attention to it (a caption’s cross attention: the mean of its words’), relative to the head’s strongest patch; a caption’s own attention is its matrix. Outlined: the heads shown in the panel. Hover a cell for its statistics.'
     : 'Each cell is one head: its attention matrix, queries down and keys across, max-pooled so that no strong link disappears; brighter is stronger. Outlined: the heads shown in the panel. Hover a cell for its statistics.');
   const colour = node('p', 'legend-line');
   const tint = tintMeaning(s.data, s.colorBy);

@@ -199,7 +199,8 @@ function showGeneration(request: RunRequest): void {
   const g = request.generation;
   strip.show(g);
   crossFor = g?.decoder ? request : undefined;
-  if (crossFor) state.setViewMode('matrix');
+  // A caption's cross attention is over the image: its heat map; a translation's a matrix.
+  if (crossFor) state.setViewMode(request.image ? 'image' : 'matrix');
   openOnCross();
 }
 

@@ -243,7 +243,7 @@ export class Runner {
       if (stale()) return;
       this.progress('inference', `Generating with ${req.model.label} on ${backendLabel(engine.backend)} (${g.sampling ? `sampling, seed ${g.sampling.seed ?? 0}` : 'greedy'}, up to ${g.maxNewTokens} tokens)…`, 0);
       const run = async (input: RunInput, options?: RunOptions) => (await this.exclusively(() => engine.run(input, options)))!;
-      const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, hasPast: engine.hasPast, run }, Array.from(req.ids), { ...g, signal: stop.signal }, (s) => {
+      const { steps, stop: why } = await generate({ hasLogits: engine.hasLogits ?? false, hasPast: engine.hasPast, run }, Array.from(req.ids), { ...g, signal: stop.signal, ...(req.image ? { pixelValues: { data: req.image.pixelValues, dims: req.image.dims } } : {}) }, (s) => {
         made++;
         if (stale()) return stop.abort();
         this.progress('inference', `Generating: ${s.step + 1} of up to ${g.maxNewTokens} tokens on ${backendLabel(engine.backend)}…`, (s.step + 1) / g.maxNewTokens);
@@ -365,7 +365,7 @@ export class Runner {
     const out = await this.exclusively(() => {
       this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${(req.image ? req.tokens : req.ids).length.toLocaleString('en-US')} tokens${kept})…`);
       start = this.now();
-      return engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims } } : { ids: req.ids, decoderIds: req.decoderIds }, req.model.labels && engine.hasLogits ? { logits: 'last' } : {});
+      return engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, req.model.labels && engine.hasLogits ? { logits: 'last' } : {});
     }, stale, () => this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`));
     if (!out) return undefined;
     const end = this.now();

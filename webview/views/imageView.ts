@@ -3,9 +3,13 @@
  * the pointer (or the focused one; the class token from its button), a heat map of what it attends
  * to: the mean over the visible heads of its row, each patch tinted by its weight relative to the
  * row's largest patch weight. The weight on the special tokens is said in words, not drawn.
+ * A captioner's cross attention has the caption's tokens as queries and the patches as keys: each
+ * word is a button whose heat map is the row that chose it (the row of the token before it), what
+ * the model looked at when it wrote the word.
  */
 import { addCanvas } from '../canvas';
-import { type AttentionRecord, meanRow } from '../../src/core/attention';
+import { type AttentionRecord, layerLabel, meanRow } from '../../src/core/attention';
+import { tokenLabel } from '../../src/core/tokens';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import type { ImageToken } from '../../src/core/image/patches';
 import { cssVar, parseColor } from '../theme';
@@ -62,22 +66,35 @@ export class ImageView implements View<ImageViewState> {
   render(state: ImageViewState): void {
     this.state = state;
     const tokens = state.record.queryTokens as readonly ImageToken[];
-    // One button per special token: the class token has no place in the image.
-    this.specials.replaceChildren(...tokens.flatMap((t, i) => {
-      if (t.patch) return [];
+    const button = (text: string, title: string, query: number) => {
       const b = document.createElement('button');
       b.className = 'image-special';
-      b.textContent = t.text;
-      b.title = `What ${t.text} attends to`;
-      b.onmouseenter = () => this.onHover({ side: 'query', index: i });
-      b.onfocus = () => this.onHover({ side: 'query', index: i });
-      return [b];
-    }));
+      b.textContent = text;
+      b.title = title;
+      b.onmouseenter = () => this.onHover({ side: 'query', index: query });
+      b.onfocus = () => this.onHover({ side: 'query', index: query });
+      return b;
+    };
+    // A caption's words, each with the row that chose it (the token before it's); else the queries
+    // without a place in the image (the class token).
+    const buttons = state.record.source.kind === 'cross'
+      ? tokens.slice(1).map((t, q) => button(tokenLabel(t), `Where the model looked when it wrote ${tokenLabel(t)}`, q))
+      : tokens.flatMap((t, i) => (t.patch ? [] : [button(t.text, `What ${t.text} attends to`, i)]));
+    this.specials.replaceChildren(...buttons);
+    this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === this.buttonOf(state)));
     this.draw();
+  }
+
+  /** The button of the query on show (a caption's: the word its row chose), or -1. */
+  private buttonOf(state: ImageViewState): number {
+    const q = state.hover?.side === 'query' ? state.hover.index : -1;
+    if (state.record.source.kind === 'cross') return q;
+    return (state.record.queryTokens as readonly ImageToken[]).slice(0, q + 1).filter((t) => !t.patch).length - 1;
   }
 
   update(state: ImageViewState): void {
     this.state = state;
+    this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === this.buttonOf(state)));
     this.draw();
   }
 
@@ -119,7 +136,9 @@ export class ImageView implements View<ImageViewState> {
       ctx.imageSmoothingEnabled = scale < 1;
       ctx.drawImage(this.bitmap, left, top, this.size.width * scale, this.size.height * scale);
     }
-    const tokens = s.record.queryTokens as readonly ImageToken[];
+    // The patches are the keys (the queries too, in the encoder's self attention).
+    const tokens = s.record.keyTokens as readonly ImageToken[];
+    const from = (s.record.queryTokens as readonly ImageToken[])[s.hover?.side === 'query' ? s.hover.index : -1];
     const box = (t: ImageToken) => [left + t.patch!.x * scale, top + t.patch!.y * scale, t.patch!.width * scale, t.patch!.height * scale] as const;
     // The patch grid, faint.
     ctx.strokeStyle = 'rgba(255, 255, 255, 0.25)';
@@ -127,9 +146,16 @@ export class ImageView implements View<ImageViewState> {
     for (const t of tokens) if (t.patch) ctx.strokeRect(...box(t));
     const q = s.hover?.side === 'query' ? s.hover.index : undefined;
     this.host.dataset.query = q === undefined ? '' : String(q);
+    if (!tokens.some((t) => t.patch)) {
+      this.host.dataset.heat = '';
+      this.caption.textContent = `${layerLabel(s.record.source)} is the caption's attention to itself, not to the image: choose an encoder or cross layer, or the head view.`;
+      return;
+    }
     if (q === undefined || q >= s.record.queries) {
       this.host.dataset.heat = '';
-      this.caption.textContent = 'Hover a patch (or the class token above) to see what it attends to; arrow keys move between tokens.';
+      this.caption.textContent = s.record.source.kind === 'cross'
+        ? 'Hover a word of the caption above (or step through it) to see where the model looked when it wrote it.'
+        : 'Hover a patch (or the class token above) to see what it attends to; arrow keys move between tokens.';
       return;
     }
     const weights = meanRow(s.record, s.visibleHeads, q);
@@ -141,13 +167,15 @@ export class ImageView implements View<ImageViewState> {
       ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${(0.8 * weights[k]) / max})`;
       ctx.fillRect(...box(t));
     }
-    const from = tokens[q];
     if (from?.patch) {
       ctx.strokeStyle = cssVar('--vscode-focusBorder', '#0090f1');
       ctx.lineWidth = 2;
       ctx.strokeRect(...box(from));
     }
     this.host.dataset.heat = max.toFixed(4);
-    this.caption.textContent = `${from?.text ?? `token ${q}`} attends to: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`;
+    const written = s.record.source.kind === 'cross' ? (s.record.queryTokens as readonly ImageToken[])[q + 1] : undefined;
+    this.caption.textContent = written
+      ? `Writing ${tokenLabel(written)}, the model looked at: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`
+      : `${from ? (from.patch ? from.text : tokenLabel(from)) : `token ${q}`} attends to: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`;
   }
 }

@@ -84,16 +84,19 @@ export function thumbnail(r: AttentionRecord, h: number, size: number, out: Uint
 
 /**
  * An image model's head as a map of the image: the class token's attention (the mean of the
- * patches' rows where there is none) on each patch, relative to the strongest patch, drawn on the
- * patch grid stretched to `size` × `size` bytes. Undefined where the keys are not patches.
+ * patches' rows where there is none; a captioner's cross attention: the mean of the caption's rows)
+ * on each patch, relative to the strongest patch, drawn on the patch grid stretched to `size` ×
+ * `size` bytes. Undefined where the keys are not patches.
  */
 export function patchMap(r: AttentionRecord, h: number, size: number, out: Uint8Array = new Uint8Array(size * size)): Uint8Array | undefined {
   const keys = (r.keyTokens as ReadonlyArray<{ patch?: { row: number; col: number } }>).map((t) => t.patch);
-  if (!keys.some((p) => p) || r.queries !== r.keys) return undefined;
+  if (!keys.some((p) => p)) return undefined;
   const rows = 1 + Math.max(...keys.map((p) => p?.row ?? 0));
   const cols = 1 + Math.max(...keys.map((p) => p?.col ?? 0));
-  const cls = keys.findIndex((p) => !p);
-  const from = cls >= 0 ? [cls] : keys.flatMap((p, q) => (p ? [q] : []));
+  // The image's own attention (its queries are its tokens): the class token's row; other queries (a caption's words): all of them.
+  const own = r.queries === r.keys && (r.queryTokens as ReadonlyArray<{ patch?: unknown }>).some((t) => t.patch);
+  const cls = own ? keys.findIndex((p) => !p) : -1;
+  const from = cls >= 0 ? [cls] : own ? keys.flatMap((p, q) => (p ? [q] : [])) : Array.from({ length: r.queries }, (_, q) => q);
   const map = new Float32Array(rows * cols);
   for (const q of from) {
     const start = (h * r.queries + q) * r.keys;
