@@ -27,8 +27,9 @@ for (const f of ORT_BINARIES) {
 const { Resvg } = await import('@resvg/resvg-js');
 fs.writeFileSync(path.join(dist, 'icon.png'), new Resvg(fs.readFileSync(path.join(root, 'media/icon.svg')), { fitTo: { mode: 'width', value: 128 }, background: '#1e1e1e' }).render().asPng());
 
-// The JPEG decoder's WebAssembly (MozJPEG), read beside the bundles by the CLI and the extension host.
+// The JPEG and WebP decoders' WebAssembly (MozJPEG, libwebp), read beside the bundles by the CLI and the extension host.
 fs.copyFileSync(path.join(root, 'node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), path.join(dist, 'mozjpeg_dec.wasm'));
+fs.copyFileSync(path.join(root, 'node_modules/@jsquash/webp/codec/dec/webp_dec.wasm'), path.join(dist, 'webp_dec.wasm'));
 
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
 const builds = [

@@ -35,7 +35,7 @@ ${USAGE}
                           onnx/model.onnx, else model.onnx, else genai_config.json's)
   --text <string>         the text to inspect
   --text-file <path>      read the text from a file instead
-  --image <file>          an image (PNG, JPEG, GIF's first frame) for an image model (ViT, DeiT, BEiT,
+  --image <file>          an image (PNG, JPEG, WebP, BMP, GIF's first frame) for an image model (ViT, DeiT, BEiT,
                           DINOv2): processed as its preprocessor_config.json says; each patch is a token
   --target <string>       decoder text of an encoder-decoder model (default: the input)
   --json                  print one JSON object (tokens, attention, and heads with --stats)

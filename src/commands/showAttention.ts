@@ -92,7 +92,7 @@ export class ShowAttention {
     const name = path.basename(uri.path);
     const bytes = await vscode.workspace.fs.readFile(uri);
     const mime = imageMime(bytes);
-    if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG and GIF are (SVG is not supported; convert WebP or BMP to PNG).`);
+    if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG, WebP, BMP and GIF are (SVG is not supported: export it to PNG).`);
     const input = await imageInputOf(info, bytes, name);
     for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
     const { patchSize, specialTokens } = info.vision!;

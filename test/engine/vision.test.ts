@@ -142,7 +142,7 @@ describe('inspect --image', () => {
     fs.writeFileSync(path.join(tmp, 'huge.png'), huge);
     expect(fail(FOLDER, path.join(tmp, 'huge.png'))).toMatch(/huge\.png is 20000 × 20000 pixels, too large: images up to 50 million pixels/);
     fs.writeFileSync(path.join(tmp, 'drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
-    expect(fail(FOLDER, path.join(tmp, 'drawing.svg'))).toMatch(/drawing\.svg is not an image Attention Lens can read here: PNG, JPEG and GIF are .*SVG is not supported/);
+    expect(fail(FOLDER, path.join(tmp, 'drawing.svg'))).toMatch(/drawing\.svg is not an image Attention Lens can read: PNG, JPEG, WebP, BMP and GIF are \(SVG is not supported/);
     const noConfig = path.join(tmp, 'no-config');
     fs.cpSync(FOLDER, noConfig, { recursive: true });
     fs.rmSync(path.join(noConfig, 'preprocessor_config.json'));
