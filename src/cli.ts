@@ -32,7 +32,9 @@ import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
 import { ModelFolderError, readModelFolder } from './models/modelFolder';
 import { type PreparedInputs, checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
-import { imageInput } from './models/imageInputs';
+import { type ImageInput, imageInput } from './models/imageInputs';
+import { imageMime } from './models/imageFile';
+import type { ReportRun } from './core/export/htmlReport';
 import { imageTokens } from './core/image/patches';
 import { ModelTokenizer } from './models/tokenizer';
 
@@ -106,7 +108,7 @@ async function main(argv: string[]): Promise<void> {
       const bytes = ext === '.svg' || ext === '.png'
         ? await (ext === '.svg' ? exportText : exportPng)(args.export, figure(shown, args, label))
         : ext === '.html'
-          ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers }, reportScript(), { signal: abort.signal })
+          ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers, ...(image ? { image: reportImage(args.image!, image) } : {}) }, reportScript(), { signal: abort.signal })
           : await exportData(args.export, {
             json: document,
             run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers, ...(image ? { pixelValues: image.pixelValues } : {}) },
@@ -266,3 +268,9 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** The image file as the HTML report embeds it. */
+function reportImage(file: string, input: ImageInput): NonNullable<ReportRun['image']> {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  return { name: path.basename(file), mime: imageMime(bytes) ?? 'application/octet-stream', width: input.geometry.original.width, height: input.geometry.original.height, bytes };
+}

@@ -78,3 +78,35 @@ describe('the HTML report', () => {
     expect(await page.$$eval('button.head.off', (b) => b.length)).toBe(3);
   });
 });
+
+describe('the HTML report of an image model’s run', () => {
+  it('draws the image with the heat map of the patch under the pointer (the CLI’s weights), offline, and maps of the image as thumbnails', async () => {
+    const vit = path.join(ROOT, 'test/fixtures/models/vit-attn');
+    const imageReport = path.join(tmp, 'image-report.html');
+    execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', vit, '--image', path.join(vit, 'landscape.png'), '--export', imageReport]);
+    const cli = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', vit, '--image', path.join(vit, 'landscape.png'), '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 })) as { attention: Array<{ weights: number[][][] }> };
+    const page = await browser.context.newPage();
+    const seen: string[] = [];
+    const errors: string[] = [];
+    await browser.context.route(`file://${imageReport}`, (route) => route.continue());
+    page.on('request', (r) => r.url() !== `file://${imageReport}` && seen.push(r.url()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.goto(`file://${imageReport}`);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('image-view')!.dataset.image !== undefined, undefined, { timeout: 10_000 });
+    expect([await page.$eval('#image-view', (v) => (v as HTMLElement).dataset.image), await page.$eval('.text', (t) => t.textContent)]).toEqual(['decoded', 'landscape.png (70 × 45)']);
+    // Patch (1, 2) of the 4 × 4 grid over the 70 × 45 image: token 7; its strongest patch weight, mean of the heads, is the CLI's.
+    const canvas = (await page.$('#image-view canvas'))!;
+    const box = (await canvas.boundingBox())!;
+    const scale = Math.min(box.width / 70, box.height / 45);
+    await page.mouse.move(box.x + (box.width - 70 * scale) / 2 + 2.5 * 17.5 * scale, box.y + (box.height - 45 * scale) / 2 + 1.5 * 11.25 * scale);
+    await page.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '7', undefined, { timeout: 10_000 });
+    const w = cli.attention[0].weights;
+    const mean = w[0][7].map((_, k) => w.reduce((s, head) => s + head[7][k], 0) / w.length);
+    expect(Number(await page.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(Math.max(...mean.slice(1)), 3);
+    expect(await page.$$eval('.grid canvas', (c) => c.length)).toBe(2 * 4);
+    expect([seen, errors]).toEqual([[], []]);
+    await page.close();
+  });
+});

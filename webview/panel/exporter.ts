@@ -251,7 +251,8 @@ export class Exporter {
   private async report(): Promise<ReportRun> {
     const { model, text, tokens, decoderTokens, layers } = await this.run();
     const request = this.deps.state.snapshot.run!.request;
-    return { title: `Attention · ${model.label}`, model: `${model.label} (${model.architecture})`, text, tokens, decoderTokens, causal: request.model.causal, layers };
+    const image = request.image && { image: { name: request.image.name, mime: request.image.mime, width: request.image.width, height: request.image.height, bytes: request.image.bytes } };
+    return { title: `Attention · ${model.label}`, model: `${model.label} (${model.architecture})`, text, tokens, decoderTokens, causal: request.model.causal, layers, ...image };
   }
 
   /** The run's layers as the model returned them, in full precision. */

@@ -1,6 +1,7 @@
 /**
  * The standalone HTML report's page: reads the run from `#report-data`, then draws the head view
- * and the matrix of the chosen layer and heads (click a head to show or hide it, double-click to
+ * (an image model's run: the image view, a heat map of the patch or word under the pointer) and
+ * the matrix of the chosen layer and heads (click a head to show or hide it, double-click to
  * show only it; hover a token for its strongest partners), every head as a thumbnail grid (click
  * one to show it), and the head statistics with their labels. Everything it needs is in the file;
  * it makes no request. Text from the model or the document is only ever set as text.
@@ -8,24 +9,26 @@
 import { type AttentionLayer, type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { headLabels } from '../../src/core/analysis/headLabels';
 import { STAT_NAMES, allHeadStats } from '../../src/core/analysis/headStats';
-import { THUMBNAIL_SIZE, thumbnail } from '../../src/core/analysis/headGrid';
+import { THUMBNAIL_SIZE, patchMap, thumbnail } from '../../src/core/analysis/headGrid';
 import { type TokenTarget, tokenFocus } from '../../src/core/analysis/tokenFocus';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { ReportData } from '../../src/core/export/htmlReport';
 import { headColor } from '../../src/core/palette';
 import { tokenLabel } from '../../src/core/tokens';
 import { HeadView } from '../views/headView';
+import { ImageView } from '../views/imageView';
 import { MatrixView } from '../views/matrixView';
 
 /** Links per query on long inputs, as the panel's default. */
 const MAX_LINKS = 12;
 
-function decode(base64: string): Float32Array {
+function bytesOf(base64: string): Uint8Array {
   const binary = atob(base64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
+  return bytes;
 }
+const decode = (base64: string) => new Float32Array(bytesOf(base64).buffer);
 
 function make<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
   const e = Object.assign(document.createElement(tag), props);
@@ -43,14 +46,16 @@ const state = { record: 0, visible: records[0] ? Array<boolean>(records[0].heads
 document.body.append(
   make('h1', { textContent: data.title }),
   make('p', { className: 'meta', textContent: `${data.model} · ${data.tokens.length} tokens · ${records.length} attention outputs · made ${data.created.slice(0, 16).replace('T', ' ')} by Attention Lens` }),
-  make('div', { className: 'text', textContent: data.text }),
+  make('div', { className: 'text', textContent: data.image ? `${data.image.name} (${data.image.width} × ${data.image.height})` : data.text }),
 );
 
 // Controls and the two views.
 const layerSelect = make('select', { ariaLabel: 'Layer' }, ...records.map((r, i) => make('option', { value: String(i), textContent: r.label })));
 const heads = make('div', { className: 'heads', role: 'group', ariaLabel: 'Heads' });
 document.body.append(make('div', { className: 'controls' }, make('label', {}, 'Attention ', layerSelect), heads));
-const headPane = make('div', { id: 'view', className: 'view', tabIndex: 0, ariaLabel: 'Head view: queries left, keys right' });
+const headPane = data.image
+  ? make('div', { id: 'image-view', className: 'view', ariaLabel: 'Image: the heat map of the patch or word under the pointer' })
+  : make('div', { id: 'view', className: 'view', tabIndex: 0, ariaLabel: 'Head view: queries left, keys right' });
 const matrixPane = make('div', { id: 'matrix', className: 'view', ariaLabel: 'Matrix: queries down, keys across' });
 document.body.append(make('div', { className: 'panes' }, headPane, matrixPane));
 const tooltip = make('div', { className: 'tooltip', hidden: true, role: 'tooltip' });
@@ -59,7 +64,9 @@ const hover = (t: TokenTarget | null) => {
   state.hover = t;
   update();
 };
-const headView = new HeadView(headPane, hover);
+// An image's run draws the image with its heat map where a text's draws the head view.
+const headView = data.image ? new ImageView(headPane, hover) : new HeadView(headPane, hover);
+if (data.image) void (headView as ImageView).setImage(bytesOf(data.image.data), data.image.mime, data.image.width, data.image.height);
 const matrixView = new MatrixView(matrixPane, hover);
 
 // Every head as a thumbnail, and the statistics.
@@ -136,7 +143,8 @@ records.forEach((r, i) => {
     canvas.dataset.record = String(i);
     canvas.dataset.head = String(h);
     const ctx = canvas.getContext('2d')!;
-    const pixels = thumbnail(r, h, size);
+    // An image's heads are maps of the image where their keys are patches, as in the head explorer.
+    const pixels = (data.image && patchMap(r, h, size)) || thumbnail(r, h, size);
     const img = ctx.createImageData(size, size);
     for (let p = 0; p < pixels.length; p++) {
       img.data.set([209, 134, 22, pixels[p]], p * 4);

@@ -19,12 +19,15 @@ export interface ReportRun {
   decoderTokens?: readonly TokenInfo[];
   causal: boolean;
   layers: readonly AttentionLayer[];
+  /** An image model's run: the image file (drawn under the heat map), its type and size in pixels. */
+  image?: { name: string; mime: string; width: number; height: number; bytes: Uint8Array };
 }
 
-/** The JSON the page reads (`#report-data`): the run, with `data` in base64 per layer. */
-export interface ReportData extends Omit<ReportRun, 'layers'> {
+/** The JSON the page reads (`#report-data`): the run, with `data` in base64 per layer (and the image's bytes). */
+export interface ReportData extends Omit<ReportRun, 'layers' | 'image'> {
   created: string;
   layers: Array<Omit<AttentionLayer, 'data'> & { data: string }>;
+  image?: Omit<NonNullable<ReportRun['image']>, 'bytes'> & { data: string };
 }
 
 /** The report's style: light and dark follow the reader's system; the views read these variables as VS Code's. */
@@ -54,15 +57,17 @@ h2 { font-size: 14px; margin: 16px 0 6px; }
 .grid canvas { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid var(--vscode-panel-border); cursor: pointer; }
 .grid canvas.selected { outline: 2px solid var(--vscode-focusBorder); }
 table.stats { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 12px; }
+.image-view { display: flex; flex-direction: column; gap: 4px; } .image-specials { display: flex; flex-wrap: wrap; gap: 4px; }
+.image-special { font: inherit; font-family: var(--vscode-editor-font-family); color: var(--vscode-foreground); background: transparent; border: 1px solid var(--vscode-panel-border); padding: 0 6px; cursor: pointer; }
+.image-special.current, .image-special:focus-visible { outline: 1px solid var(--vscode-focusBorder); } .image-caption { color: var(--vscode-descriptionForeground); }
 table.stats th, table.stats td { padding: 2px 8px; text-align: right; border-bottom: 1px solid var(--vscode-panel-border); } table.stats td:last-child, table.stats th:last-child { text-align: left; }
 `;
 
 /** Bytes of base64 encoded per piece (a multiple of 3, so pieces join without padding). */
 const BASE64_PIECE = 3 * 64 * 1024;
 
-/** `data`'s bytes (little-endian float32) in base64, piece by piece. */
-function* base64Pieces(data: Float32Array): Generator<string> {
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+/** `bytes` (a float32 layer's little-endian bytes, an image file) in base64, piece by piece. */
+function* base64Pieces(bytes: Uint8Array): Generator<string> {
   for (let at = 0; at < bytes.length; at += BASE64_PIECE) {
     const piece = bytes.subarray(at, at + BASE64_PIECE);
     let binary = '';
@@ -101,14 +106,15 @@ export async function* htmlReportChunks(run: ReportRun, script: string, created 
 <body>
 <noscript>This report needs JavaScript to draw its views; the data is in the #report-data element of this file.</noscript>
 <script type="application/json" id="report-data">`;
-  const { layers, ...rest } = run;
-  const head = scriptJson({ ...rest, created });
+  const { layers, image, ...rest } = run;
+  const picture = image && { name: image.name, mime: image.mime, width: image.width, height: image.height, data: [...base64Pieces(image.bytes)].join('') };
+  const head = scriptJson({ ...rest, ...(picture ? { image: picture } : {}), created });
   yield `${head.slice(0, -1)},"layers":[`;
   for (const [i, l] of layers.entries()) {
     const { data, ...meta } = l;
     const m = scriptJson(meta);
     yield `${i > 0 ? ',' : ''}${m.slice(0, -1)},"data":"`;
-    yield* base64Pieces(data);
+    yield* base64Pieces(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     yield '"}';
   }
   yield `]}</script>
