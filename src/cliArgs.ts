@@ -18,7 +18,7 @@ export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <fi
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
 /** The compare command's usage line. */
-export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
+export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path> | --image <file>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
 
 /** The generate command's usage line. */
 export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
@@ -77,6 +77,9 @@ ${COMPARE_USAGE}
   one to one when both tokenizations are identical, else at the words of the text (split on spaces
   and punctuation; rows renormalised over the words); two texts pair the tokens a diff leaves
   unchanged. Layer i of A faces layer round(i·(L_B−1)/(L_A−1)) of B.
+  --image <file>          two image models on one image (each processes it as its own
+                          preprocessor_config.json says): patch with patch on the same grid, else at
+                          the coarser grid's patches (a finer patch counts in the one holding its centre)
   --json                  print both token lists, the alignment, and per layer pair every head
                           pair's Jensen-Shannon distance, each head's best match in B, and the mean
                           absolute difference where head counts match; without it, a table of the
@@ -197,6 +200,8 @@ export interface CompareArgs {
   /** One folder (two texts) or two (two models), absolute. */
   models: string[];
   text: string;
+  /** Two image models on this image (`text` is then empty). */
+  image?: string;
   textB?: string;
   json: boolean;
   diff: boolean;
@@ -212,13 +217,18 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json' || a === '--diff') opts[a.slice(2)] = true;
-    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--layer-b', '--backend'].includes(a)) {
+    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--image', '--layer-b', '--backend'].includes(a)) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${COMPARE_USAGE}`);
       if (a === '--model') models.push(path.resolve(argv[++i]));
       else opts[a.slice(2)] = argv[++i];
     } else throw new Error(`unknown argument ${a}. ${COMPARE_USAGE}`);
   }
   if (models.length < 1 || models.length > 2) throw new Error(`give one --model (two texts) or two (one text). ${COMPARE_USAGE}`);
+  if (typeof opts.image === 'string') {
+    if (models.length !== 2 || ['text', 'text-file', 'text-b', 'text-b-file'].some((k) => opts[k] !== undefined)) throw new Error(`--image compares two models (two --model) on one image, without --text. ${COMPARE_USAGE}`);
+    if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
+    return { models, text: '', image: path.resolve(opts.image), json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), backend: backendOf(opts.backend) };
+  }
   const text = readText(opts, 'text', COMPARE_USAGE)!;
   const textB = readText(opts, 'text-b', COMPARE_USAGE, true);
   if (models.length === 1 && textB === undefined) throw new Error(`one model compares two texts: add --text-b, or a second --model. ${COMPARE_USAGE}`);

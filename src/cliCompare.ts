@@ -11,16 +11,19 @@ import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, lay
 import type { ModelEngine } from './core/engine/splitEngine';
 import type { CliBackend, CompareArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
-import { type PreparedSide, prepareComparison } from './models/compareInputs';
+import { type PreparedComparison, type PreparedSide, prepareComparison } from './models/compareInputs';
+import type { RunInput } from './core/engine/attentionEngine';
+import { imageTokens } from './core/image/patches';
+import { imageInput } from './models/imageInputs';
 import { type ModelInfo, readModelFolder } from './models/modelFolder';
 import { checkTextModel } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
 /** The records over the input of one side's run (encoder-decoder models: the encoder's); a failure names the side. */
-async function runSide(engine: ModelEngine, info: ModelInfo, p: PreparedSide, name: string): Promise<AttentionRecord[]> {
+async function runSide(engine: ModelEngine, info: ModelInfo, p: PreparedSide & { pixelValues?: RunInput['pixelValues'] }, name: string): Promise<AttentionRecord[]> {
   try {
-    const { layers, warnings } = await engine.run({ ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
+    const { layers, warnings } = await engine.run(p.pixelValues ? { ids: [], pixelValues: p.pixelValues } : { ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
     for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
     return layers.map((l) => recordOfLayer(l, { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal })).filter((r) => r.overInput);
   } catch (e) {
@@ -52,11 +55,7 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const infos = args.models.map((m) => readModelFolder(m));
   for (const n of infos.flatMap((i) => i.notices)) process.stderr.write(`warning: ${n}\n`);
   const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
-  // One model (two texts): one tokenizer and, below, one session for both.
-  for (const info of infos) checkTextModel(info);
-  const tokenizers = infos.map((info) => ModelTokenizer.load(info.folder));
-  const sides = [ia, ib].map((info, i) => ({ info, tokenizer: tokenizers[Math.min(i, infos.length - 1)], text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
-  const prepared = await prepareComparison(sides[0], sides[1]);
+  const prepared = args.image ? await imageSides(ia, ib, args.image) : await textSides(infos, args);
   if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
   const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
   const [recordsA, recordsB] = infos.length === 1
@@ -78,6 +77,29 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   }), chunk);
   await out('\n');
 }
+
+/** Both sides of a comparison of texts. One model (two texts): one tokenizer and, in `compare`, one session for both. */
+async function textSides(infos: ModelInfo[], args: CompareArgs): Promise<PreparedComparison> {
+  for (const info of infos) checkTextModel(info);
+  const tokenizers = infos.map((info) => ModelTokenizer.load(info.folder));
+  const sides = [infos[0], infos.at(-1)!].map((info, i) => ({ info, tokenizer: tokenizers[Math.min(i, infos.length - 1)], text: i === 0 ? args.text : args.textB ?? args.text, label: path.basename(info.folder) }));
+  return prepareComparison(sides[0], sides[1]);
+}
+
+/** Both sides of two image models on one image: each processes it as its own processor says; its patches are its tokens. */
+async function imageSides(a: ModelInfo, b: ModelInfo, file: string): Promise<{ a: ImageSide; b: ImageSide; notice?: string }> {
+  const side = async (info: ModelInfo, name: string): Promise<ImageSide> => {
+    if (info.vision && info.encoderDecoder) throw new Error(`model ${name} (${info.folder}) is an image captioner: compare image models (ViT, DeiT, BEiT, DINOv2) on an image.`);
+    const input = await imageInput(info, file);
+    for (const n of input.notices) process.stderr.write(`warning: ${n}\n`);
+    const { patchSize, specialTokens } = info.vision!;
+    const patches = Math.floor(input.geometry.crop.height / patchSize) * Math.floor(input.geometry.crop.width / patchSize);
+    return { text: '', tokens: imageTokens(input.geometry, patchSize, patches + specialTokens), pixelValues: input.pixelValues };
+  };
+  return { a: await side(a, 'A'), b: await side(b, 'B') };
+}
+
+type ImageSide = PreparedSide & { pixelValues: RunInput['pixelValues'] };
 
 /** The most and least alike head pairs (best match of each head of A), for a terminal. */
 function table(layers: LayerComparison[], alignment: string, identical: boolean): string {

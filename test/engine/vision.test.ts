@@ -162,3 +162,48 @@ describe('inspect --image', () => {
     expect(r.stderr).toMatch(/anim\.gif is animated \(2 frames\): its first frame is used\./);
   });
 });
+
+describe('compare --image: two image models on one image', () => {
+  const PATCH16 = path.join(FIXTURES, 'models', 'vit-patch16');
+  const image = path.join(FOLDER, 'landscape.png');
+  type Heads = number[][][];
+
+  it('meets at the coarser grid: A − B is the 4 × 4 model’s rows pooled into the 2 × 2 model’s patches, minus the 2 × 2 model’s, from PyTorch’s weights', () => {
+    const r = runCli(['compare', '--model', FOLDER, '--model', PATCH16, '--image', image, '--json', '--diff', '--backend', 'wasm']);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout) as { alignment: { kind: string; units: unknown }; layers: Array<{ layerA: number; layerB: number; diff: Heads }> };
+    expect(doc.alignment.kind).toBe('areas');
+    const a = references.find((x) => x.image === 'landscape.png')!.attentions;
+    const b = (JSON.parse(fs.readFileSync(path.join(PATCH16, 'reference.json'), 'utf8')) as { attentions: Heads[] }).attentions;
+    // Token t ≥ 1 of the 4 × 4 grid is patch (r, c) = ((t−1)/4, (t−1)%4); it lies in area (r/2, c/2) of the 2 × 2 grid, token 1 + 2·(r/2) + c/2.
+    const area = (t: number) => Math.floor((t - 1) / 8) * 2 + Math.floor(((t - 1) % 4) / 2);
+    const patchesIn = (u: number) => Array.from({ length: 16 }, (_, i) => i + 1).filter((t) => area(t) === u);
+    // An area's row: the mean of its patches' rows, each key area the sum of its patches' weights, renormalised over the areas.
+    const pooled = (rows: number[][]) => [0, 1, 2, 3].map((u) => {
+      const sums = [0, 1, 2, 3].map((v) => patchesIn(u).reduce((s, q) => s + patchesIn(v).reduce((x, k) => x + rows[q][k], 0), 0) / patchesIn(u).length);
+      const total = sums.reduce((x, y) => x + y, 0);
+      return sums.map((x) => x / total);
+    });
+    const own = (rows: number[][]) => [1, 2, 3, 4].map((q) => {
+      const total = [1, 2, 3, 4].reduce((s, k) => s + rows[q][k], 0);
+      return [1, 2, 3, 4].map((k) => rows[q][k] / total);
+    });
+    let diff = 0;
+    for (const l of doc.layers) {
+      expect(l.diff.length).toBe(4);
+      l.diff.forEach((head, h) => {
+        const expected = pooled(a[l.layerA][h]).map((row, q) => row.map((w, k) => w - own(b[l.layerB][h])[q][k]));
+        head.forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - expected[q][k])))));
+      });
+    }
+    expect(diff).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('pairs patch with patch on the same grid, and refuses text flags and a captioner', () => {
+    const same = runCli(['compare', '--model', FOLDER, '--model', FOLDER, '--image', image]);
+    expect(same.stdout).toMatch(/^alignment: patches: both models cut the image into the same 16 patches/);
+    expect(runCli(['compare', '--model', FOLDER, '--model', PATCH16, '--image', image, '--text', 'x']).stderr).toMatch(/--image compares two models \(two --model\) on one image, without --text/);
+    const captioner = runCli(['compare', '--model', FOLDER, '--model', path.join(FIXTURES, 'models', 'vit-gpt2-captioner'), '--image', image]);
+    expect(captioner.stderr).toMatch(/model B .* is an image captioner/);
+  });
+});

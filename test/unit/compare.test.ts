@@ -6,6 +6,7 @@ import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { alignRuns, sameTokens, textWords } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondence, differenceRecord, headDivergenceSteps, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
 import { rowJsDistance } from '../../src/core/analysis/headSimilarity';
+import type { ImageToken } from '../../src/core/image/patches';
 import type { TokenInfo } from '../../src/core/tokens';
 
 const tok = (text: string, start: number, end: number, id = 0, special = false): TokenInfo => ({ id, text, start, end, special });
@@ -85,6 +86,45 @@ describe('alignment', () => {
     expect(al.description).toMatch(/4 tokens are unchanged and compared, 1 of A and 2 of B are not/);
     // Nothing in common: said, not an empty picture.
     expect(() => alignRuns({ text: 'x', tokens: [tok('x', 0, 1, 7)] }, { text: 'y', tokens: [tok('y', 0, 1, 8)] }, true)).toThrow(/share no token/);
+  });
+});
+
+describe('alignment of two image models on one image', () => {
+  /** [CLS] then a `rows` × `cols` grid over a `w` × `h` image. */
+  const grid = (rows: number, cols: number, w = 40, h = 20): ImageToken[] => [
+    { id: -1, text: '[CLS]', start: 0, end: 0, special: true },
+    ...Array.from({ length: rows * cols }, (_, i): ImageToken => {
+      const row = Math.floor(i / cols), col = i % cols;
+      return { id: -1, text: `patch ${row},${col}`, start: 0, end: 0, special: false, patch: { row, col, size: 8, x: (col * w) / cols, y: (row * h) / rows, width: w / cols, height: h / rows } };
+    }),
+  ];
+
+  it('pairs patch with patch (and [CLS] with [CLS]) on the same grid, rows as they are', () => {
+    const al = alignRuns({ text: '', tokens: grid(2, 2) }, { text: '', tokens: grid(2, 2) });
+    expect([al.kind, al.renormalised, al.pairs]).toEqual(['patches', false, [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4]]]);
+    // A model without the class token: the patches alone, rows renormalised over them.
+    const noCls = grid(2, 2).slice(1);
+    const al2 = alignRuns({ text: '', tokens: grid(2, 2) }, { text: '', tokens: noCls });
+    expect([al2.kind, al2.renormalised, al2.pairs]).toEqual(['patches', true, [[1, 0], [2, 1], [3, 2], [4, 3]]]);
+  });
+
+  it('meets at the coarser grid’s patches, each finer patch in the one holding its centre, special tokens left out', () => {
+    const fine = grid(2, 4), coarse = grid(1, 2);
+    const al = alignRuns({ text: '', tokens: fine }, { text: '', tokens: coarse });
+    expect([al.kind, al.renormalised, al.pairs]).toEqual(['areas', true, [[0, 0], [1, 1]]]);
+    // Left half: fine patches (0,0), (0,1), (1,0), (1,1) = tokens 1, 2, 5, 6.
+    expect(al.a.members).toEqual([[1, 2, 5, 6], [3, 4, 7, 8]]);
+    expect(al.b.members).toEqual([[1], [2]]);
+    expect(al.a.units.map((t) => t.text)).toEqual(['patch 0,0', 'patch 0,1']);
+    // A's rows: the class token's uniform, every patch row puts 0.5 on [CLS] and 0.5 on its own patch.
+    const n = fine.length;
+    const rows = Array.from({ length: n }, (_, q) => Array.from({ length: n }, (_, k) => (q === 0 ? 1 / n : (k === 0 ? 0.5 : 0) + (k === q ? 0.5 : 0))));
+    const wa = alignedRecord(rec([rows], fine), al, 'a');
+    // Left area: each of its patches' rows keeps 0.5 on itself (left) and none on the right; renormalised: [1, 0].
+    expect(matrix(wa)).toEqual([[1, 0], [0, 1]]);
+    const wb = alignedRecord(rec([[[0.2, 0.5, 0.3], [0.1, 0.6, 0.3], [0.4, 0.2, 0.4]]], coarse), al, 'b');
+    expect(matrix(wb)).toEqual([[0.666667, 0.333333], [0.333333, 0.666667]]);
+    expect(al.description).toMatch(/^image areas: the models cut the image into 8 and 2 patches/);
   });
 });
 

@@ -2,9 +2,12 @@
  * How the tokens of two runs correspond, so that their attention can be compared cell by cell:
  * identical tokenizations pair token with token; two tokenizers on one text meet at the text's
  * words (a token belongs to every word it overlaps); two texts through one model pair the tokens
- * that a diff of their token sequences leaves unchanged. Pure.
+ * that a diff of their token sequences leaves unchanged. Two image models on one image pair patch
+ * with patch on the same grid, and meet at the coarser grid's patches otherwise (each patch of
+ * the finer grid belongs to the coarser patch its centre lies in). Pure.
  */
 import { diffArrays } from 'diff';
+import type { ImageToken, PatchBox } from '../image/patches';
 import type { TokenInfo } from '../tokens';
 
 /** One side's units (tokens or words) and, per unit, the token indices it gathers. */
@@ -17,8 +20,8 @@ export interface AlignedSide {
 
 /** What corresponds between run A and run B. */
 export interface Alignment {
-  /** `tokens`: token with token; `words`: the words of the text. */
-  kind: 'tokens' | 'words';
+  /** `tokens`: token with token; `words`: the words of the text; `patches`: patch with patch; `areas`: the coarser grid's patches. */
+  kind: 'tokens' | 'words' | 'patches' | 'areas';
   /** The runs' texts differ (two inputs on one model): only the tokens a diff leaves unchanged are paired. */
   edited: boolean;
   a: AlignedSide;
@@ -87,6 +90,8 @@ export function alignRuns(a: AlignmentInput, b: AlignmentInput, sameModel = fals
 }
 
 function align(a: AlignmentInput, b: AlignmentInput, sameModel: boolean): Alignment {
+  const image = imageAlignment(a.tokens as readonly ImageToken[], b.tokens as readonly ImageToken[]);
+  if (image) return image;
   if (a.text === b.text) {
     if (sameTokens(a.tokens, b.tokens)) {
       const side = tokenSide(a.tokens);
@@ -103,6 +108,56 @@ function align(a: AlignmentInput, b: AlignmentInput, sameModel: boolean): Alignm
   }
   if (!sameModel) throw new Error('two different texts can be compared on one model only');
   return editAlignment(a, b);
+}
+
+/**
+ * Two runs over one image (their tokens have patches): the same grid pairs patch with patch (and
+ * special tokens of the same name, [CLS] with [CLS]); different grids meet at the coarser grid's
+ * patches, each patch of the finer grid a member of the coarser patch holding its centre, special
+ * tokens left out and rows renormalised. Undefined when either run's tokens have no patches.
+ */
+function imageAlignment(a: readonly ImageToken[], b: readonly ImageToken[]): Alignment | undefined {
+  const pa = a.flatMap((t, i) => (t.patch ? [i] : [])), pb = b.flatMap((t, i) => (t.patch ? [i] : []));
+  if (pa.length === 0 || pb.length === 0) return undefined;
+  const same = pa.length === pb.length && pa.every((i, k) => sameBox(a[i].patch!, b[pb[k]].patch!));
+  if (same) {
+    const specials = a.flatMap((t, i): Array<[number, number]> => {
+      const j = t.patch ? -1 : b.findIndex((u) => !u.patch && u.text === t.text);
+      return j >= 0 ? [[i, j]] : [];
+    });
+    const pairs = [...specials, ...pa.map((i, k): [number, number] => [i, pb[k]])].sort((x, y) => x[0] - y[0]);
+    const all = pairs.length === a.length && pairs.length === b.length;
+    return {
+      kind: 'patches', edited: false, a: tokenSide(a), b: tokenSide(b), pairs, renormalised: !all,
+      description: `patches: both models cut the image into the same ${pa.length} patches, compared patch by patch${all ? '' : '; special tokens without a counterpart are left out and each row renormalised'}`,
+    };
+  }
+  // The coarser grid's patches are the units; the finer grid's patches join the one holding their centre.
+  const [coarse, fine, coarseTokens, fineTokens] = pa.length <= pb.length ? [pa, pb, a, b] : [pb, pa, b, a];
+  const units = coarse.map((i) => coarseTokens[i]);
+  const coarseSide: AlignedSide = { units, members: coarse.map((i) => [i]), owners: coarseTokens.map((t) => (t.patch ? 1 : 0)) };
+  const members = coarse.map(() => [] as number[]);
+  const owners = fineTokens.map(() => 0);
+  for (const i of fine) {
+    const p = fineTokens[i].patch!;
+    const cx = p.x + p.width / 2, cy = p.y + p.height / 2;
+    const u = units.findIndex((t) => cx >= t.patch!.x && cx < t.patch!.x + t.patch!.width && cy >= t.patch!.y && cy < t.patch!.y + t.patch!.height);
+    if (u < 0) continue;
+    members[u].push(i);
+    owners[i] = 1;
+  }
+  const fineSide: AlignedSide = { units, members, owners };
+  const pairs = units.flatMap((_, u): Array<[number, number]> => (members[u].length > 0 ? [[u, u]] : []));
+  const [sa, sb] = coarseTokens === a ? [coarseSide, fineSide] : [fineSide, coarseSide];
+  return {
+    kind: 'areas', edited: false, a: sa, b: sb, pairs, renormalised: true,
+    description: `image areas: the models cut the image into ${pa.length} and ${pb.length} patches, so attention is compared between the ${units.length} patches of the coarser grid (a finer patch counts in the one holding its centre). Attention to special tokens is left out and each row renormalised`,
+  };
+}
+
+function sameBox(p: PatchBox, q: PatchBox): boolean {
+  const close = (x: number, y: number) => Math.abs(x - y) < 1e-6;
+  return p.row === q.row && p.col === q.col && close(p.x, q.x) && close(p.y, q.y) && close(p.width, q.width) && close(p.height, q.height);
 }
 
 /**
