@@ -1,7 +1,8 @@
 /**
- * `attentionLens.compareModels` (two models, one selection) and `attentionLens.compareEditedText`
- * (one model, the selection and an edited copy or a second selection): tokenize both sides on
- * the host, add run A to the registry, and hand both to the panel, which runs and compares them.
+ * `attentionLens.compareModels` (two models, one selection; on an image, two image models) and
+ * `attentionLens.compareEditedText` (one model, the selection and an edited copy or a second
+ * selection): tokenize (or process the image) for both sides on the host, add run A to the
+ * registry, and hand both to the panel, which runs and compares them.
  */
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
@@ -13,7 +14,8 @@ import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { pickModel } from './modelCommands';
 import { type Source, selectionSource } from './selectionSource';
-import { type ShowAttention, runRequest } from './showAttention';
+import { type ShowAttention, imageTarget, runRequest } from './showAttention';
+import { ModelFolderError } from '../models/modelFolder';
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -23,13 +25,47 @@ export class CompareAttention {
   async compareModels(editor: vscode.TextEditor | undefined): Promise<void> {
     const source = selectionSource(editor, this.runs, 'compare');
     if (!source) return;
+    const models = await this.pickTwo();
+    if (!models) return;
+    const text = source.document.getText(source.selection);
+    await this.start(source, models.a, models.b, text, text);
+  }
+
+  /** Model A (the current one preselected), then model B: their settings. */
+  private async pickTwo(): Promise<{ a: string; b: string } | undefined> {
     const current = readSettings().model || this.store.bundled()[0]?.id;
     const a = await pickModel(this.store, 'Attention Lens: Compare Models — model A', current);
-    if (!a) return;
-    const b = await pickModel(this.store, `Attention Lens: Compare Models — model B (compared with ${a.label})`, undefined);
-    if (!b) return;
-    const text = source.document.getText(source.selection);
-    await this.start(source, a.setting, b.setting, text, text);
+    const b = a && (await pickModel(this.store, `Attention Lens: Compare Models — model B (compared with ${a.label})`, undefined));
+    return a && b ? { a: a.setting, b: b.setting } : undefined;
+  }
+
+  /** Two image models on image file `uri`: each processes it as its own processor says; their patches are compared by patch or by area. */
+  async compareImage(uri: vscode.Uri): Promise<void> {
+    const models = await this.pickTwo();
+    if (!models) return;
+    const settings = readSettings();
+    let panel;
+    try {
+      const a = await this.show.loadModel(models.a);
+      const b = a && (await this.show.loadModel(models.b));
+      if (!a || !b) return;
+      for (const [side, m] of [['A', a], ['B', b]] as const) {
+        if (!m.info.vision || m.info.encoderDecoder) throw new ModelFolderError(`Model ${side} (${m.entry.label}) is ${m.info.vision ? 'an image captioner' : 'a text model'}: compare two image models (ViT, DeiT, BEiT, DINOv2) on an image.`);
+      }
+      panel = this.panels.createOrShow();
+      panel.prepare(a.model, settings.backend);
+      const sideA = await this.show.imageRequest(uri, a.info);
+      const sideB = await this.show.imageRequest(uri, b.info);
+      const run = this.runs.add({ model: { id: a.entry.id, label: a.entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens: sideA.tokens });
+      panel.start({
+        ...runRequest(run.id, a.model, settings, '', sideA.tokens, true),
+        image: sideA.image,
+        compare: { model: b.model, text: '', tokens: sideB.tokens, ids: new Int32Array(0), sameModel: false, image: sideB.image },
+      });
+    } catch (e) {
+      if (panel && !panel.hasRun) panel.dispose();
+      showError(e, true);
+    }
   }
 
   /** The selection against an edited copy (asked for), or the first two selections, through the current model. */
@@ -99,7 +135,10 @@ export class CompareAttention {
 /** Registers both comparison commands. */
 export function registerCompareCommands(compare: CompareAttention): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('attentionLens.compareModels', () => compare.compareModels(vscode.window.activeTextEditor)),
+    vscode.commands.registerCommand('attentionLens.compareModels', (arg?: unknown) => {
+      const image = imageTarget(arg);
+      return image ? compare.compareImage(image) : compare.compareModels(vscode.window.activeTextEditor);
+    }),
     vscode.commands.registerCommand('attentionLens.compareEditedText', () => compare.compareEditedText(vscode.window.activeTextEditor)),
   ];
 }

@@ -5,7 +5,8 @@
 // a heat map of its row (the CLI's weights for the same image), and the layer and heads change it;
 // the head explorer's cells are maps of the image. With the tiny captioner of
 // test/fixtures/models/vit-gpt2-captioner, Show Attention on an image writes a caption, and each
-// word's heat map is where the model looked when it wrote it (the CLI's rows).
+// word's heat map is where the model looked when it wrote it (the CLI's rows). Compare Models… on
+// an image with two ViTs of different grids compares them by image area (the CLI's A − B).
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ import { useSession } from './session';
 
 const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
 const CAPTIONER = path.join(ROOT, 'test/fixtures/models/vit-gpt2-captioner');
+const PATCH16 = path.join(ROOT, 'test/fixtures/models/vit-patch16');
 
 /** The CLI's caption of the same image: the reference for the strip and the heat maps. */
 function cliCaption(image: string, steps: number): Promise<{ tokens: Array<{ text: string; generated: boolean }>; steps: Array<{ query: number; attention: Array<{ kind: string; layer: number; weights: number[][] }> }> }> {
@@ -162,5 +164,48 @@ describe('Attention over an image', () => {
     expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(3), 3);
     await page.screenshot({ path: path.join(ARTIFACTS, 'vision-caption.png') });
     if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'vision-caption.png'), path.join(ROOT, 'docs/caption.png'));
+  });
+
+  it('compares two image models on one image: by image area when their grids differ, A − B as a signed heat map', async () => {
+    const { page, server } = session;
+    server.updateSettings({ 'attentionLens.model': VIT, 'attentionLens.models': [VIT, PATCH16] });
+    const image = path.join(server.workspace, 'landscape.png');
+    const cli = await new Promise<{ layers: Array<{ diff: number[][][] }> }>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'compare', '--model', VIT, '--model', PATCH16, '--image', image, '--json', '--diff'], { encoding: 'utf8', maxBuffer: 1 << 26 },
+      (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
+    await page.reload();
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    await runCommand(page, 'View: Show Explorer');
+    const item = page.getByRole('treeitem', { name: /landscape\.png/ });
+    await item.waitFor({ timeout: 60_000 });
+    const entry = page.getByRole('menuitem', { name: /Compare Models…/ });
+    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
+      await item.click({ button: 'right' });
+      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
+    }
+    await entry.hover();
+    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
+    await page.keyboard.press('Enter');
+    for (const [title, label] of [[/model A/, undefined], [/model B/, 'vit-patch16']] as const) {
+      const widget = page.locator('.quick-input-widget', { hasText: title });
+      await widget.waitFor({ timeout: 15_000 });
+      if (label) await page.keyboard.type(label);
+      await widget.locator('.monaco-list-row.focused', label ? { hasText: label } : {}).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+      await widget.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+    }
+    const frame = await panelFrame(page);
+    await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
+    expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    expect(await frame.$eval('#notice', (e) => e.textContent)).toMatch(/image areas: the models cut the image into 16 and 4 patches/);
+    await frame.waitForFunction(() => (document.getElementById('view-mode') as HTMLSelectElement).value === 'image', undefined, { timeout: 10_000 });
+    // A − B on the 2 × 2 areas: the top-left area's row, mean of the heads, as the CLI's --diff.
+    await frame.selectOption('#compare-show', 'difference');
+    await hoverPatch(frame, page, 0, 0);
+    await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '0', undefined, { timeout: 10_000 });
+    const d = cli.layers[0].diff;
+    const mean = d[0][0].map((_, k) => d.reduce((s, head) => s + head[0][k], 0) / d.length);
+    expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(Math.max(...mean.map(Math.abs)), 3);
+    expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/the largest difference 0\.\d{3} \(blue: more attention in A, red: more in B\)/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vision-compare.png') });
   });
 });

@@ -159,12 +159,15 @@ export class ImageView implements View<ImageViewState> {
       return;
     }
     const weights = meanRow(s.record, s.visibleHeads, q);
+    // A difference (A − B) is signed, on the comparison's scale: more in A blue, more in B red, by its size against the largest.
+    const signed = s.record.signed === true;
     let max = 0, onSpecial = 0;
-    tokens.forEach((t, k) => (t.patch ? (max = Math.max(max, weights[k])) : (onSpecial += weights[k])));
-    const [r, g, b] = parseColor(cssVar('--vscode-charts-orange', '#f0a030'));
+    tokens.forEach((t, k) => (t.patch ? (max = Math.max(max, signed ? Math.abs(weights[k]) : weights[k])) : (onSpecial += weights[k])));
+    const [r, g, b] = parseColor(signed ? cssVar('--vscode-charts-blue', '#3794ff') : cssVar('--vscode-charts-orange', '#f0a030'));
+    const [nr, ng, nb] = parseColor(cssVar('--vscode-charts-red', '#f14c4c'));
     for (const [k, t] of tokens.entries()) {
       if (!t.patch || max <= 0) continue;
-      ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${(0.8 * weights[k]) / max})`;
+      ctx.fillStyle = weights[k] >= 0 ? `rgba(${r}, ${g}, ${b}, ${(0.8 * weights[k]) / max})` : `rgba(${nr}, ${ng}, ${nb}, ${(0.8 * -weights[k]) / max})`;
       ctx.fillRect(...box(t));
     }
     if (from?.patch) {
@@ -174,7 +177,9 @@ export class ImageView implements View<ImageViewState> {
     }
     this.host.dataset.heat = max.toFixed(4);
     const written = s.record.source.kind === 'cross' ? (s.record.queryTokens as readonly ImageToken[])[q + 1] : undefined;
-    this.caption.textContent = written
+    this.caption.textContent = signed
+      ? `${from ? from.text : `token ${q}`}, ${s.record.label}: the largest difference ${max.toFixed(3)} (blue: more attention in A, red: more in B).`
+      : written
       ? `Writing ${tokenLabel(written)}, the model looked at: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`
       : `${from ? (from.patch ? from.text : tokenLabel(from)) : `token ${q}`} attends to: the strongest patch ${max.toFixed(3)} (brightest), special tokens ${onSpecial.toFixed(3)} in all.`;
   }

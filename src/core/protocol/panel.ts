@@ -157,6 +157,8 @@ export interface CompareSide {
   decoderIds?: Int32Array;
   /** Both sides run the same model (two texts). */
   sameModel: boolean;
+  /** Two image models on one image: B's pixel values, as its own processor made them. */
+  image?: ImageRequest;
 }
 
 /** A model to get ready (runtime, bytes, session) before its first run, e.g. while the host tokenizes. */
