@@ -347,7 +347,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs {
   const image = typeof opts.image === 'string' ? path.resolve(opts.image) : undefined;
   const text = readText(opts, 'text', USAGE, image !== undefined);
   if (image && text !== undefined) throw new Error(`give text or an image, not both. ${USAGE}`);
-  if (image && (opts.words === true || opts.target !== undefined || opts.mechanism === true)) throw new Error('--words, --target and --mechanism are for text models: drop them with --image');
+  if (image && (opts.words === true || opts.target !== undefined)) throw new Error('--words and --target are for text models: drop them with --image');
   const aggregate = opts.aggregate as string | undefined;
   if (aggregate !== undefined && !AGGREGATES.includes(aggregate as Aggregation)) throw new Error(`--aggregate must be one of ${AGGREGATES.join(', ')} (got "${aggregate}")`);
   const rollout = rolloutOptions(opts, aggregate);

@@ -1,6 +1,6 @@
 // The mechanism (--mechanism) against the identities that define attention, for every fixture
 // model, eager and SDPA (the real bert-sdpa export, and the others rewritten into that form),
-// with and without attention outputs: softmax(scores) over the unmasked keys
+// with and without attention outputs, and an image model: softmax(scores) over the unmasked keys
 // gives the weights, scores = scale·q·kᵀ on unmasked keys (not T5: it adds a position bias and
 // does not scale), and each head's output is Σₖ weight·v.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,36 +51,53 @@ describe.each([
   ['t5-attn sdpa-form', false],
 ])('%s', (name, scaled) => {
   it('the mechanism reproduces the weights, the scores and the outputs', () => {
-    const out = inspect(folderOf(name), TEXT, ['--mechanism']) as ReturnType<typeof inspect> & { mechanism: MechanismJson[] };
-    expect(out.mechanism.map((m) => m.name)).toEqual(out.attention.map((a) => a.name));
-    let masked = 0;
-    for (const m of out.mechanism) {
-      const weights = out.attention.find((a) => a.name === m.name)!.weights;
-      expect(m.q).toHaveLength(m.heads);
-      for (let h = 0; h < m.heads; h++) {
-        m.scores[h].forEach((row, i) => {
-          // Softmax over the unmasked keys.
-          const live = row.map((s, j) => [s, j] as const).filter(([s]) => s !== null) as Array<readonly [number, number]>;
-          masked += row.length - live.length;
-          const top = Math.max(...live.map(([s]) => s));
-          const sum = live.reduce((a, [s]) => a + Math.exp(s - top), 0);
-          for (const [s, j] of live) expect(Math.abs(Math.exp(s - top) / sum - weights[h][i][j])).toBeLessThan(1e-4);
-          row.forEach((s, j) => s === null && expect(weights[h][i][j]).toBeLessThan(1e-6));
-          if (scaled) {
-            expect(m.scale).not.toBeNull();
-            for (const [s, j] of live) expect(rel(s, m.scale! * dot(m.q[h][i], m.k[h][j]), s)).toBeLessThan(1e-4);
-          }
-          // Σₖ weight·v, dimension by dimension.
-          m.output[h][i].forEach((o, d) => expect(rel(o, weights[h][i].reduce((a, w, j) => a + w * m.v[h][j][d], 0), o)).toBeLessThan(1e-4));
-          // Contributions are weights times a per-key norm: zero exactly where the weight is.
-          m.contribution[h][i].forEach((c, j) => expect(c === 0).toBe(weights[h][i][j] === 0));
-        });
-      }
-    }
+    const out = inspect(folderOf(name), TEXT, ['--mechanism']) as MechanismRun;
+    const masked = expectMechanism(out, scaled);
     if (name.startsWith('gpt2') || name.startsWith('llama')) expect(masked).toBeGreaterThan(0); // causal: later keys are masked
     expect(out.mechanism.every((m) => m.contributionBasis === 'output-projection')).toBe(true);
   });
 });
+
+it('an image model’s mechanism (the ViT fixture, patches as tokens) holds the same identities', () => {
+  const vit = path.join(FIXTURES, 'models/vit-attn');
+  const r = runCli(['inspect', '--model', vit, '--image', path.join(vit, 'photo.jpg'), '--json', '--mechanism']);
+  expect(r.status).toBe(0);
+  const out = JSON.parse(r.stdout) as MechanismRun;
+  expect(out.mechanism.map((m) => [m.name, m.heads, m.q[0].length])).toEqual([['attentions.0', 4, 17], ['attentions.1', 4, 17]]);
+  expect(expectMechanism(out, true)).toBe(0);
+});
+
+type MechanismRun = ReturnType<typeof inspect> & { mechanism: MechanismJson[] };
+
+/** Checks every identity of `out`'s mechanism against its weights; returns how many scores were masked. */
+function expectMechanism(out: MechanismRun, scaled: boolean): number {
+  expect(out.mechanism.map((m) => m.name)).toEqual(out.attention.map((a) => a.name));
+  let masked = 0;
+  for (const m of out.mechanism) {
+    const weights = out.attention.find((a) => a.name === m.name)!.weights;
+    expect(m.q).toHaveLength(m.heads);
+    for (let h = 0; h < m.heads; h++) {
+      m.scores[h].forEach((row, i) => {
+        // Softmax over the unmasked keys.
+        const live = row.map((s, j) => [s, j] as const).filter(([s]) => s !== null) as Array<readonly [number, number]>;
+        masked += row.length - live.length;
+        const top = Math.max(...live.map(([s]) => s));
+        const sum = live.reduce((a, [s]) => a + Math.exp(s - top), 0);
+        for (const [s, j] of live) expect(Math.abs(Math.exp(s - top) / sum - weights[h][i][j])).toBeLessThan(1e-4);
+        row.forEach((s, j) => s === null && expect(weights[h][i][j]).toBeLessThan(1e-6));
+        if (scaled) {
+          expect(m.scale).not.toBeNull();
+          for (const [s, j] of live) expect(rel(s, m.scale! * dot(m.q[h][i], m.k[h][j]), s)).toBeLessThan(1e-4);
+        }
+        // Σₖ weight·v, dimension by dimension.
+        m.output[h][i].forEach((o, d) => expect(rel(o, weights[h][i].reduce((a, w, j) => a + w * m.v[h][j][d], 0), o)).toBeLessThan(1e-4));
+        // Contributions are weights times a per-key norm: zero exactly where the weight is.
+        m.contribution[h][i].forEach((c, j) => expect(c === 0).toBe(weights[h][i][j] === 0));
+      });
+    }
+  }
+  return masked;
+}
 
 it("contributions are ‖α·v·W_Oʰ‖ with W_O read by its Hugging Face name (GPT-2's c_proj, a Gemm in the graph)", () => {
   const folder = path.join(FIXTURES, 'models/gpt2-plain');
