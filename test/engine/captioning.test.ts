@@ -7,6 +7,7 @@
 // and one pass over the caption gives PyTorch's encoder, decoder and cross attention.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +87,34 @@ describe.each([
       }
     } finally {
       await engine.dispose();
+    }
+  });
+});
+
+describe('a captioner with a merged decoder (decoder_model_merged.onnx alone, as tools/kv-fixtures/merge_decoders.py makes it from the two)', () => {
+  it('runs the branch without a past: the same caption and rows, the sequence run again each step', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-merged-'));
+    try {
+      fs.cpSync(FOLDER, folder, { recursive: true });
+      for (const f of ['decoder_model.onnx', 'decoder_with_past_model.onnx']) fs.rmSync(path.join(folder, 'onnx', f));
+      const info = readModelFolder(folder);
+      expect([info.decoders?.decoder && path.basename(info.decoders.decoder), info.decoders?.withPast]).toEqual(['decoder_model_merged.onnx', undefined]);
+      const f = engineFiles(info);
+      const engine = await openEngine(ort, f.bytes, 'wasm', f.label, f.options);
+      try {
+        expect(engine.hasPast).toBe(false);
+        const ref = references[0];
+        const image = await imageInput(info, path.join(folder, ref.image));
+        const { steps } = await generate(engine, [], { maxNewTokens: ref.steps.length, eos: [], decoderStart: 0, pixelValues: image.pixelValues });
+        expect(steps.map((s) => s.token)).toEqual(ref.steps.map((s) => s.token));
+        let diff = 0;
+        for (const [i, s] of steps.entries()) for (const a of s.attention) ref.steps[i][a.kind as 'decoder' | 'cross'][a.layer].forEach((row, h) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(a.weights[h * a.keys + k] - w)))));
+        expect(diff).toBeLessThanOrEqual(1e-5);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -5,7 +5,9 @@ weights, exported with torch.onnx.export in Optimum's split layout, as the Hub s
 onnx/encoder_model.onnx (pixel_values -> last_hidden_state), onnx/decoder_model.onnx (input_ids,
 encoder_hidden_states -> logits, present.N.decoder/encoder.key/value) and
 onnx/decoder_with_past_model.onnx (input_ids, past_key_values.N.decoder/encoder.key/value ->
-logits, present.N.decoder.key/value), without attention outputs (Attention Lens finds them).
+logits, present.N.decoder.key/value), without attention outputs (Attention Lens finds them), and
+onnx/decoder_model_merged.onnx made from the two by tools/kv-fixtures/merge_decoders.py (run it
+after this script).
 
 The encoder is the vit-attn fixture's ViT (tools/vision-fixtures/make_vit.py: its layers, its
 processor) with the final layer norm ViTModel applies; the decoder is GPT-2 (learned positions,

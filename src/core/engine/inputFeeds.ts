@@ -108,14 +108,19 @@ function cached(input: RunInput, name: string): Ort.Tensor {
   return t as Ort.Tensor;
 }
 
-/** A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared. */
+/**
+ * A past of length 0: batch 1, symbolic sequence dims 0, fixed dims (heads, head size) as declared.
+ * A sequence fixed in the graph (a merged decoder's cross-attention past, exported for one source
+ * length) gets zeros of that length: the branch without a past never reads them.
+ */
 function emptyPast(ort: OrtModule, session: Ort.InferenceSession, name: string): Ort.Tensor {
   const meta = session.inputMetadata.find((m) => m.name === name);
   const shape = meta && meta.isTensor ? meta.shape : [];
   const dims = shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? 1 : 0));
   const type = meta && meta.isTensor ? meta.type : 'float32';
   if (dims.length !== 4) throw new EngineError(`Input ${name} has ${dims.length} dimensions; expected [batch, heads, past, head size].`, 'unknown-input');
-  return type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+  const size = dims.reduce((a, b) => a * b, 1);
+  return type === 'float16' ? new ort.Tensor('float16', new Uint16Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
 }
 
 /**
