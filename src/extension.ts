@@ -5,6 +5,7 @@ import { CompareAttention, registerCompareCommands } from './commands/compareCom
 import { registerExport } from './commands/exportView';
 import { GenerateWithAttention, registerGenerateCommands } from './commands/generateWithAttention';
 import { redownloadAction, registerAddHubModel, registerAddModelFolder, registerSelectModel } from './commands/modelCommands';
+import { registerWalkthrough } from './commands/walkthrough';
 import { ShowAttention, registerShowAttention } from './commands/showAttention';
 import { registerShowHeadExplorer } from './commands/showHeadExplorer';
 import { registerStopNativeEngine } from './commands/stopNativeEngine';
@@ -43,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     explorer,
     // Commands
     registerShowAttention(show),
+    ...registerWalkthrough(context.extension),
     registerClearAttention(editor),
     registerShowHeadExplorer(explorer),
     registerToggleInlineWeights(),

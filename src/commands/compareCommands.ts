@@ -13,7 +13,7 @@ import type { ModelStore } from '../modelStore';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
 import { pickModel } from './modelCommands';
-import { type Source, selectionSource } from './selectionSource';
+import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 import { ModelFolderError } from '../models/modelFolder';
 
@@ -137,8 +137,8 @@ export function registerCompareCommands(compare: CompareAttention): vscode.Dispo
   return [
     vscode.commands.registerCommand('attentionLens.compareModels', (arg?: unknown) => {
       const image = imageTarget(arg);
-      return image ? compare.compareImage(image) : compare.compareModels(vscode.window.activeTextEditor);
+      return image ? compare.compareImage(image) : compare.compareModels(selectionEditor());
     }),
-    vscode.commands.registerCommand('attentionLens.compareEditedText', () => compare.compareEditedText(vscode.window.activeTextEditor)),
+    vscode.commands.registerCommand('attentionLens.compareEditedText', () => compare.compareEditedText(selectionEditor())),
   ];
 }

@@ -18,7 +18,7 @@ import { checkTextModel, prepareInputs, truncationNotice } from '../models/prepa
 import type { ModelTokenizer } from '../models/tokenizer';
 import type { AttentionPanel, AttentionPanels, GenerationMessage, PanelModel } from '../panels/attentionPanel';
 import type { RunDocument, RunRegistry } from '../runs/runRegistry';
-import { selectionSource } from './selectionSource';
+import { selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 
 /** Alternatives listed per step. */
@@ -275,7 +275,7 @@ export function registerGenerateCommands(generate: GenerateWithAttention): vscod
   return [
     vscode.commands.registerCommand('attentionLens.generateWithAttention', (arg?: unknown) => {
       const image = imageTarget(arg);
-      return image ? generate.caption(image) : generate.run(vscode.window.activeTextEditor);
+      return image ? generate.caption(image) : generate.run(selectionEditor());
     }),
     vscode.commands.registerCommand('attentionLens.stopGeneration', () => generate.stop()),
   ];

@@ -9,6 +9,14 @@ export interface Source {
 }
 
 /**
+ * The editor a command on the selection works on: the active text editor, else (from the
+ * walkthrough or another non-text editor in front) a visible text editor with a selection.
+ */
+export function selectionEditor(): vscode.TextEditor | undefined {
+  return vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors.find((e) => e.selections.some((s) => !s.isEmpty));
+}
+
+/**
  * The first non-empty selection of `editor`; without one (from a panel button, say), the text of
  * the run on screen while its document is unchanged; else undefined, after a message that says to
  * select text and `retry` (what to run again).

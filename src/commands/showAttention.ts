@@ -14,6 +14,7 @@ import { longRunQuestion } from '../core/queryKeys';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
 import { ModelFolderError, type ModelInfo, decoderFiles, readModelFolder } from '../models/modelFolder';
+import { selectionEditor } from './selectionSource';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
 import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
@@ -266,7 +267,7 @@ export function runRequest(runId: number, model: PanelModel, settings: LensSetti
 export function registerShowAttention(show: ShowAttention): vscode.Disposable {
   return vscode.commands.registerCommand('attentionLens.showAttention', (arg?: unknown) => {
     const image = imageTarget(arg);
-    return image ? show.image(image) : show.run(vscode.window.activeTextEditor);
+    return image ? show.image(image) : show.run(selectionEditor());
   });
 }
 

@@ -34,6 +34,8 @@ function tokenRanges(document: vscode.TextDocument, base: number, tokens: readon
 /** Hover provider and decorations for the latest run over a document. */
 export class EditorAttention extends Disposable implements vscode.HoverProvider {
   private inspected: InspectedText | undefined;
+  /** A hover was shown: the walkthrough step that asks for one is done. */
+  private hovered = false;
   private summary: ViewSummary | undefined;
   private readonly levels: vscode.TextEditorDecorationType[];
   private readonly focus: vscode.TextEditorDecorationType;
@@ -98,7 +100,10 @@ export class EditorAttention extends Disposable implements vscode.HoverProvider 
     const g = this.inspected.generation;
     const step = g && index >= g.first ? g.steps[index - g.first] : undefined;
     const text = step ? generatedMarkdown(this.summary, this.inspected.tokens, step) : hoverMarkdown(this.summary, this.inspected.tokens, index);
-    return text ? new vscode.Hover(new vscode.MarkdownString(text), this.inspected.ranges[index]) : undefined;
+    if (!text) return undefined;
+    // The walkthrough's "hover a token" step completes on this context key.
+    if (!this.hovered) void vscode.commands.executeCommand('setContext', 'attentionLens.hoveredToken', (this.hovered = true));
+    return new vscode.Hover(new vscode.MarkdownString(text), this.inspected.ranges[index]);
   }
 
   /** A new run over a document: show it (no summary until the panel sends one). */

@@ -238,6 +238,9 @@ describe('Show Attention on user models without attention outputs', () => {
     // The steps are there for this head and token: the query vector, every key's products and the output.
     expect(await frame.$$eval('#mechanism canvas.mech-strip', (c) => c.length)).toBeGreaterThan(rows.length * 2);
     expect(await frame.$eval('#mechanism', (m) => m.textContent ?? '')).toMatch(/score = 0\.2500 = 1\/√16 × q·k/);
+    // The README's picture of the mechanism: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
+    await page.screenshot({ path: path.join(ARTIFACTS, 'mechanism.png') });
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'mechanism.png'), path.join(ROOT, 'docs/mechanism.png'));
     await frame.selectOption('#view-mode', 'head');
     // Links by contribution: every layer's mechanism, then the views redraw with them and say so.
     await frame.selectOption('#weighting', 'contribution');
@@ -419,7 +422,7 @@ describe('Show Attention with broken model files', () => {
       await page.goto(server.url);
       await openSampleAndSelect(page);
       await runCommand(page, 'Attention Lens: Show Attention');
-      await page.locator('.notifications-toasts').getByText(/tokenizer\.json is missing in .*no-tokenizer/).first().waitFor({ timeout: 10_000 });
+      await page.locator('.notifications-toasts').getByText(/tokenizer\.json is missing in .*no-tokenizer/).first().waitFor({ timeout: 30_000 });
       for (const f of page.frames()) expect(await f.$('#link-list').catch(() => null)).toBeNull();
     });
   });
