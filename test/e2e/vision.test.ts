@@ -170,6 +170,7 @@ describe('Attention over an image', () => {
     const { page, server } = session;
     server.updateSettings({ 'attentionLens.model': VIT, 'attentionLens.models': [VIT, PATCH16] });
     const image = path.join(server.workspace, 'landscape.png');
+    fs.copyFileSync(path.join(VIT, 'landscape.png'), image);
     const cli = await new Promise<{ layers: Array<{ diff: number[][][] }> }>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'compare', '--model', VIT, '--model', PATCH16, '--image', image, '--json', '--diff'], { encoding: 'utf8', maxBuffer: 1 << 26 },
       (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
     await page.reload();

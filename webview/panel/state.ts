@@ -275,7 +275,8 @@ export class PanelState {
 
   /** Switches between the head view, the matrix and the text view. */
   setViewMode(viewMode: ViewMode): void {
-    if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix') return; // comparisons have a head view and a matrix
+    // Comparisons have a head view and a matrix (and, of two image models, the image: A, or A − B).
+    if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix' && !(viewMode === 'image' && this.s.run?.request.image)) return;
     if (this.s.run?.onDemand && viewMode === 'mechanism') return; // its scores and outputs are quadratic
     if ((viewMode === 'image') !== (this.s.run?.request.image !== undefined) && (viewMode === 'image' || viewMode === 'text')) return; // images have no text, text no image
     if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
