@@ -74,44 +74,41 @@ export class GenerateWithAttention {
 
   /** Starts generating from the selection of `editor` (or the text on screen in the panel). */
   async run(editor: vscode.TextEditor | undefined): Promise<void> {
-    const commandAt = wallClock();
     const source = selectionSource(editor, this.runs, 'continue');
     if (!source) return;
     const { document, selection } = source;
     const text = document.getText(selection);
-    const settings = readSettings();
-    let panel: AttentionPanel | undefined;
-    try {
-      const loaded = await this.show.loadModel(settings.model);
-      if (!loaded) return;
-      const { entry, info, model } = loaded;
-      panel = this.panels.createOrShow();
-      panel.prepare(model, settings.backend);
-      checkTextModel(info);
-      const tokenizer = this.show.tokenizer(info.folder);
-      const tokenizeStart = wallClock();
-      const prepared = await prepareInputs(info, tokenizer, text);
-      const limit = newTokenLimit(settings.generation.maxNewTokens, prepared.tokens.length, info.maxPositions, info.encoderDecoder, `attentionLens.generation.maxNewTokens (${settings.generation.maxNewTokens})`);
-      const notices = [truncationNotice(prepared, info.maxPositions), limit.notice, info.eosTokenIds.length === 0 ? NO_EOS_NOTICE.replace(/^n/, 'N') : undefined].filter((n): n is string => !!n);
-      for (const n of notices) void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
-      const runDocument: RunDocument = { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start), length: text.length };
-      const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: runDocument, tokens: prepared.tokens });
-      this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text, tokens: prepared.tokens, document: runDocument, steps: [], notice: notices.join(' ') || undefined };
-      void vscode.commands.executeCommand('setContext', 'attentionLens.generating', true);
-      panel.start({
-        ...runRequest(run.id, model, settings, text, prepared.tokens),
-        notice: this.active.notice,
-        timing: { commandAt, spans: [{ stage: 'tokenize', start: tokenizeStart, end: wallClock() }] },
-        generate: this.request(info, tokenizer, limit.maxNewTokens),
-      });
-    } catch (e) {
-      if (panel && !panel.hasRun) panel.dispose();
-      showError(e, true);
-    }
+    const textModel = (info: ModelInfo) => {
+      checkTextModel(info); // throws, saying why, for an image model
+      return true;
+    };
+    await this.begin(textModel, async (info) => {
+      const prepared = await prepareInputs(info, this.show.tokenizer(info.folder), text);
+      const notice = truncationNotice(prepared, info.maxPositions);
+      return { text, tokens: prepared.tokens, document: { uri: document.uri.toString(), version: document.version, offset: document.offsetAt(selection.start), length: text.length }, ...(notice ? { notice } : {}) };
+    });
   }
 
   /** Captions image file `uri` with the current model (a vision-encoder-decoder captioner). */
   async caption(uri: vscode.Uri): Promise<void> {
+    const captioner = (info: ModelInfo, label: string) => {
+      if (info.vision && info.encoderDecoder) return true;
+      const what = info.vision ? 'an image classifier: Show Attention shows what its patches attend to' : 'a text model: it generates from text';
+      void vscode.window.showWarningMessage(`Attention Lens: ${label} is ${what}. To caption an image, choose a vision-encoder-decoder model (a ViT encoder with a text decoder) with Select Model….`, 'Select Model…').then((a) => a && vscode.commands.executeCommand('attentionLens.selectModel'));
+      return false;
+    };
+    await this.begin(captioner, async (info) => {
+      const { tokens, image } = await this.show.imageRequest(uri, info);
+      return { text: '', tokens, image, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 } };
+    });
+  }
+
+  /**
+   * Loads the current model and checks it can generate from this source (`fits`: false when it
+   * said why not), opens the panel, reads the source (`read`: the selection's tokens, or an
+   * image's) meanwhile, and hands the panel the generation request.
+   */
+  private async begin(fits: (info: ModelInfo, label: string) => boolean, read: (info: ModelInfo) => Promise<{ text: string; tokens: TokenInfo[]; document: RunDocument; image?: ImageRequest; notice?: string }>): Promise<void> {
     const commandAt = wallClock();
     const settings = readSettings();
     let panel: AttentionPanel | undefined;
@@ -119,28 +116,25 @@ export class GenerateWithAttention {
       const loaded = await this.show.loadModel(settings.model);
       if (!loaded) return;
       const { entry, info, model } = loaded;
-      if (!info.vision || !info.encoderDecoder) {
-        const what = info.vision ? 'an image classifier: Show Attention shows what its patches attend to' : 'a text model: it generates from text';
-        void vscode.window.showWarningMessage(`Attention Lens: ${entry.label} is ${what}. To caption an image, choose a vision-encoder-decoder model (a ViT encoder with a text decoder) with Select Model….`, 'Select Model…').then((a) => a && vscode.commands.executeCommand('attentionLens.selectModel'));
-        return;
-      }
+      if (!fits(info, entry.label)) return;
       panel = this.panels.createOrShow();
       panel.prepare(model, settings.backend);
       const readStart = wallClock();
-      const { tokens, image } = await this.show.imageRequest(uri, info);
+      const source = await read(info);
+      const { text, tokens, document, image } = source;
       const tokenizer = this.show.tokenizer(info.folder);
-      const limit = newTokenLimit(settings.generation.maxNewTokens, 0, info.maxPositions, true, `attentionLens.generation.maxNewTokens (${settings.generation.maxNewTokens})`);
-      const notices = [limit.notice, info.eosTokenIds.length === 0 ? NO_EOS_NOTICE.replace(/^n/, 'N') : undefined].filter((n): n is string => !!n);
+      const { maxNewTokens } = settings.generation;
+      const limit = newTokenLimit(maxNewTokens, image ? 0 : tokens.length, info.maxPositions, info.encoderDecoder, `attentionLens.generation.maxNewTokens (${maxNewTokens})`);
+      const notices = [source.notice, limit.notice, info.eosTokenIds.length === 0 ? NO_EOS_NOTICE.replace(/^n/, 'N') : undefined].filter((n): n is string => !!n);
       for (const n of notices) void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
-      const document: RunDocument = { uri: uri.toString(), version: 0, offset: 0, length: 0 };
       const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document, tokens });
-      this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text: '', tokens, image, document, steps: [], notice: notices.join(' ') || undefined };
+      this.active = { runId: run.id, model: { entry, info, panelModel: model }, tokenizer, text, tokens, ...(image ? { image } : {}), document, steps: [], notice: notices.join(' ') || undefined };
       void vscode.commands.executeCommand('setContext', 'attentionLens.generating', true);
       panel.start({
-        ...runRequest(run.id, model, settings, '', tokens, true),
+        ...runRequest(run.id, model, settings, text, tokens, image !== undefined),
         notice: this.active.notice,
         timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
-        image,
+        ...(image ? { image } : {}),
         generate: this.request(info, tokenizer, limit.maxNewTokens),
       });
     } catch (e) {

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, ROOT, explorerFrame, panelFrame } from './codeServer';
-import { exportThroughDialog, runCommand } from './workbench';
+import { chooseFromExplorerMenu, exportThroughDialog, runCommand } from './workbench';
 import { useSession } from './session';
 
 const VIT = path.join(ROOT, 'test/fixtures/models/vit-attn');
@@ -52,16 +52,7 @@ describe('Attention over an image', () => {
     const cli = await cliInspect(image);
     await page.goto(server.url);
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-    const item = page.getByRole('treeitem', { name: /landscape\.png/ });
-    await item.waitFor({ timeout: 60_000 });
-    const entry = page.getByRole('menuitem', { name: /Show Attention/ });
-    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
-      await item.click({ button: 'right' });
-      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
-    }
-    await entry.hover();
-    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
-    await page.keyboard.press('Enter');
+    await chooseFromExplorerMenu(page, /landscape\.png/, /Show Attention/);
     const frame = await panelFrame(page);
     await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
@@ -129,16 +120,7 @@ describe('Attention over an image', () => {
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
     // Show Attention on an image with a captioner captions it (the side bar showed the head explorer).
     await runCommand(page, 'View: Show Explorer');
-    const item = page.getByRole('treeitem', { name: /photo\.jpg/ });
-    await item.waitFor({ timeout: 60_000 });
-    const entry = page.getByRole('menuitem', { name: /^Show Attention/ });
-    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
-      await item.click({ button: 'right' });
-      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
-    }
-    await entry.hover();
-    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
-    await page.keyboard.press('Enter');
+    await chooseFromExplorerMenu(page, /photo\.jpg/, /^Show Attention/);
     const frame = await panelFrame(page);
     await frame.waitForFunction(() => document.body.dataset.state === 'ready' && !document.getElementById('gen-slider')!.hidden, undefined, { timeout: 120_000, polling: 100 });
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
@@ -176,16 +158,7 @@ describe('Attention over an image', () => {
     await page.reload();
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
     await runCommand(page, 'View: Show Explorer');
-    const item = page.getByRole('treeitem', { name: /landscape\.png/ });
-    await item.waitFor({ timeout: 60_000 });
-    const entry = page.getByRole('menuitem', { name: /Compare Models…/ });
-    for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
-      await item.click({ button: 'right' });
-      await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
-    }
-    await entry.hover();
-    for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
-    await page.keyboard.press('Enter');
+    await chooseFromExplorerMenu(page, /landscape\.png/, /Compare Models…/);
     for (const [title, label] of [[/model A/, undefined], [/model B/, 'vit-patch16']] as const) {
       const widget = page.locator('.quick-input-widget', { hasText: title });
       await widget.waitFor({ timeout: 15_000 });

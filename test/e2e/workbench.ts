@@ -193,6 +193,21 @@ export async function chooseFromContextMenu(page: Page, name: RegExp): Promise<v
   await page.keyboard.press('Enter');
 }
 
+/** Chooses `name` from the explorer's context menu on the file named `file` (the explorer must be in view). */
+export async function chooseFromExplorerMenu(page: Page, file: RegExp, name: RegExp): Promise<void> {
+  const treeItem = page.getByRole('treeitem', { name: file });
+  await treeItem.waitFor({ timeout: 60_000 });
+  const entry = page.getByRole('menuitem', { name });
+  for (let attempt = 0; attempt < 3 && !(await entry.isVisible()); attempt++) {
+    await treeItem.click({ button: 'right' });
+    await entry.waitFor({ timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
+  }
+  // As in chooseFromContextMenu: hover until the item is focused, then Enter.
+  await entry.hover();
+  for (let i = 0; i < 50 && !(await entry.evaluate((e) => !!e.closest('.focused'))); i++) await page.waitForTimeout(100);
+  await page.keyboard.press('Enter');
+}
+
 /** The panel's JS heap in bytes (Chromium with --enable-precise-memory-info); after a forced GC when `gc` (--js-flags=--expose-gc). */
 export async function panelHeap(frame: Frame, gc = false): Promise<number> {
   if (gc) {

@@ -23,13 +23,7 @@ def main():
     make_vit.PATCH = 16
     torch.manual_seed(9)
     model = make_vit.Vit().eval()
-    g = torch.Generator().manual_seed(9)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'layernorm' in name or name.startswith('norm'):
-                p.fill_(1.0 if name.endswith('weight') else 0.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    make_vit.init(model, 9)
     os.makedirs(os.path.join(FOLDER, 'onnx'), exist_ok=True)
     config = json.load(open(os.path.join(make_vit.FOLDER, 'config.json')))
     with open(os.path.join(FOLDER, 'config.json'), 'w') as f:
