@@ -30,19 +30,20 @@ export function sdpaStyle(bytes: Uint8Array): Uint8Array {
   const producer = new Map(nodes.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
   let rewritten = 0;
   for (const sm of nodes.filter((n) => n.opType === 'Softmax')) {
-    // Softmax ← Add(mask/bias …) ← Mul(MatMul, scale) ← MatMul(Q, Kᵀ), as every eager fixture has it.
+    // Softmax ← Add(mask/bias …) ← Mul(MatMul, scale) (or Div(MatMul, 1/scale), as the ViT's) ← MatMul(Q, Kᵀ), as every eager fixture has it.
     let t = sm.input![0];
     let scaleNode: onnx.INodeProto | undefined;
     for (let i = 0; i < 4 && !scaleNode; i++) {
       const p = producer.get(t);
       if (!p) break;
-      if (p.opType === 'Mul' && producer.get(p.input![0])?.opType === 'MatMul') scaleNode = p;
+      if ((p.opType === 'Mul' || p.opType === 'Div') && producer.get(p.input![0])?.opType === 'MatMul') scaleNode = p;
       else t = p.input![0];
     }
     if (!scaleNode) continue;
     const matmul = producer.get(scaleNode.input![0])!;
     const root = `sdpa_style/${rewritten}`;
-    graph.initializer!.push(onnx.TensorProto.create({ name: `${root}/sqrt_scale`, dataType: F, dims: [], floatData: [Math.sqrt(scalarOf(graph, scaleNode.input![1]))] }));
+    const factor = scalarOf(graph, scaleNode.input![1]);
+    graph.initializer!.push(onnx.TensorProto.create({ name: `${root}/sqrt_scale`, dataType: F, dims: [], floatData: [Math.sqrt(scaleNode.opType === 'Div' ? 1 / factor : factor)] }));
     const [q, k] = matmul.input!;
     const scaled = [q, k].map((x, i) => {
       nodes.push(onnx.NodeProto.create({ opType: 'Mul', name: `${root}/scale_${i}`, input: [x, `${root}/sqrt_scale`], output: [`${root}/scaled_${i}`] }));

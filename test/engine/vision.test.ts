@@ -17,6 +17,7 @@ import { predictedLabels } from '../../src/core/classification';
 import { engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { FIXTURES, runCli } from './cli';
+import { fixtureFolder } from './sdpaStyle';
 import { readNpy } from '../npy';
 
 beforeAll(() => {
@@ -160,6 +161,26 @@ describe('inspect --image', () => {
     const r = runCli(['inspect', '--model', FOLDER, '--image', path.join(tmp, 'anim.gif'), '--json']);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/anim\.gif is animated \(2 frames\): its first frame is used\./);
+  });
+});
+
+describe('a ViT exported with SDPA attention (no attention outputs: found by graph surgery)', () => {
+  it('gives PyTorch’s attention for every fixture image', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-vit-sdpa-'));
+    try {
+      const folder = fixtureFolder('vit-attn sdpa-form', tmp);
+      for (const ref of references) {
+        const r = runCli(['inspect', '--model', folder, '--image', path.join(FOLDER, ref.image), '--json', '--backend', 'wasm']);
+        expect(r.status).toBe(0);
+        const out = JSON.parse(r.stdout) as { attention: Array<{ name: string; weights: number[][][] }> };
+        expect(out.attention.map((a) => a.name)).toEqual(['attentions.0', 'attentions.1']);
+        let diff = 0;
+        out.attention.forEach((a, l) => a.weights.forEach((head, h) => head.forEach((row, q) => row.forEach((w, k) => (diff = Math.max(diff, Math.abs(w - ref.attentions[l][h][q][k])))))));
+        expect(diff).toBeLessThanOrEqual(1e-4);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 
