@@ -42,6 +42,16 @@ async function hoverPatch(frame: Frame, page: import('playwright-core').Page, ro
   await page.mouse.move(left + (col + 0.5) * (70 / 4) * scale, top + (rowIndex + 0.5) * (45 / 4) * scale);
 }
 
+/** Opens image file `name` of the workspace in VS Code's image preview (Quick Open). */
+async function openImage(page: import('playwright-core').Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  await page.keyboard.type(name);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 20_000 });
+  await page.keyboard.press('Enter');
+  await page.getByRole('tab', { name: new RegExp(name.replace('.', '\\.')) }).first().waitFor({ timeout: 20_000 });
+  await page.locator('.monaco-workbench iframe.webview.ready').first().waitFor({ state: 'attached', timeout: 20_000 }).catch(() => undefined);
+}
+
 describe('Attention over an image', () => {
   const session = useSession(false, { 'attentionLens.model': VIT });
 
@@ -118,9 +128,9 @@ describe('Attention over an image', () => {
     const cli = await cliCaption(image, 4);
     await page.reload();
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-    // Show Attention on an image with a captioner captions it (the side bar showed the head explorer).
-    await runCommand(page, 'View: Show Explorer');
-    await chooseFromExplorerMenu(page, /photo\.jpg/, /^Show Attention/);
+    // Show Attention on an image with a captioner captions it: from the palette, with the image's preview in front.
+    await openImage(page, 'photo.jpg');
+    await runCommand(page, 'Attention Lens: Show Attention');
     const frame = await panelFrame(page);
     await frame.waitForFunction(() => document.body.dataset.state === 'ready' && !document.getElementById('gen-slider')!.hidden, undefined, { timeout: 120_000, polling: 100 });
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
@@ -157,8 +167,8 @@ describe('Attention over an image', () => {
       (e, out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve(JSON.parse(out)))));
     await page.reload();
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-    await runCommand(page, 'View: Show Explorer');
-    await chooseFromExplorerMenu(page, /landscape\.png/, /Compare Models…/);
+    await openImage(page, 'landscape.png');
+    await runCommand(page, 'Attention Lens: Compare Models…');
     for (const [title, label] of [[/model A/, undefined], [/model B/, 'vit-patch16']] as const) {
       const widget = page.locator('.quick-input-widget', { hasText: title });
       await widget.waitFor({ timeout: 15_000 });
