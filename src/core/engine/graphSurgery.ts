@@ -11,6 +11,7 @@ import type { AttentionKind } from '../attention';
 import { addOutput, allNodes, floatOutput, ifBranches, renameTensor } from './graphEdit';
 import { type QueryKeyOutputs, exposeQueryKeys } from './queryKeySurgery';
 import { Constants, type Consumers, type ExternalBytes, externalRaw, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
+import { isSplitDecoder } from './inputFeeds';
 
 /** Attention that cannot be exposed; `message` says why and what to do. */
 export class SurgeryError extends Error {
@@ -333,8 +334,7 @@ function valuePath(softmax: string, consumers: Consumers): { weights: string; ma
 function decoderSide(inputs: string[]): Set<string> {
   const joint = inputs.filter((n) => n.startsWith('decoder_'));
   if (joint.length > 0) return new Set(joint);
-  const decoderOnly = inputs.some((n) => n === 'encoder_hidden_states' || /^past_key_values\.\d+\.encoder\./.test(n));
-  return new Set(decoderOnly ? inputs.filter((n) => n === 'input_ids' || /^past_key_values\.\d+\.decoder\./.test(n)) : []);
+  return new Set(isSplitDecoder(inputs) ? inputs.filter((n) => n === 'input_ids' || /^past_key_values\.\d+\.decoder\./.test(n)) : []);
 }
 
 /** Names of all tensors computed from any of `inputs`. */
