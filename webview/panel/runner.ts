@@ -314,7 +314,7 @@ export class Runner {
       });
     }
     const engine = await this.mechanismEngine.promise;
-    const out = await engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims } } : { ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: names });
+    const out = await engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: names });
     const missing = names?.find((n) => !out.mechanism?.some((m) => m.name === n));
     if (missing || !out.mechanism?.length) throw new EngineError(`The mechanism of ${missing ?? 'this model'} could not be found in its graph (its queries and keys are not a plain score product).`, 'no-mechanism');
     return out.mechanism;
