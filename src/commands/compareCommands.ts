@@ -135,8 +135,8 @@ export class CompareAttention {
 /** Registers both comparison commands. */
 export function registerCompareCommands(compare: CompareAttention): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('attentionLens.compareModels', (arg?: unknown) => {
-      const image = imageTarget(arg);
+    vscode.commands.registerCommand('attentionLens.compareModels', async (arg?: unknown) => {
+      const image = await imageTarget(arg);
       return image ? compare.compareImage(image) : compare.compareModels(selectionEditor());
     }),
     vscode.commands.registerCommand('attentionLens.compareEditedText', () => compare.compareEditedText(selectionEditor())),

@@ -267,8 +267,8 @@ export class GenerateWithAttention {
 /** Registers Generate with Attention (on an image: caption it) and Stop Generating. */
 export function registerGenerateCommands(generate: GenerateWithAttention): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('attentionLens.generateWithAttention', (arg?: unknown) => {
-      const image = imageTarget(arg);
+    vscode.commands.registerCommand('attentionLens.generateWithAttention', async (arg?: unknown) => {
+      const image = await imageTarget(arg);
       return image ? generate.caption(image) : generate.run(selectionEditor());
     }),
     vscode.commands.registerCommand('attentionLens.stopGeneration', () => generate.stop()),

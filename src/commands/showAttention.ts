@@ -265,15 +265,34 @@ export function runRequest(runId: number, model: PanelModel, settings: LensSetti
  * image preview in front), else the active editor's selection.
  */
 export function registerShowAttention(show: ShowAttention): vscode.Disposable {
-  return vscode.commands.registerCommand('attentionLens.showAttention', (arg?: unknown) => {
-    const image = imageTarget(arg);
+  return vscode.commands.registerCommand('attentionLens.showAttention', async (arg?: unknown) => {
+    const image = await imageTarget(arg);
     return image ? show.image(image) : show.run(selectionEditor());
   });
 }
 
-/** The image a command is about: the file it was given (the explorer's context menu), else the image preview in front. */
-export function imageTarget(arg: unknown): vscode.Uri | undefined {
-  return arg instanceof vscode.Uri && IMAGE_FILE.test(arg.path) ? arg : previewedImage();
+/** How long a command waits for the editor tabs when nothing is in front (they reach an extension host just started a moment later). */
+const TABS_SETTLE_MS = 500;
+
+/**
+ * The image a command is about: the file it was given (the explorer's context menu), else the
+ * image preview in front. With neither a text editor nor tabs known yet (the first command after
+ * the window opened activates the extension before its tabs arrive), it waits for them briefly.
+ */
+export async function imageTarget(arg: unknown): Promise<vscode.Uri | undefined> {
+  if (arg instanceof vscode.Uri && IMAGE_FILE.test(arg.path)) return arg;
+  if (!vscode.window.activeTextEditor && !vscode.window.tabGroups.activeTabGroup.activeTab) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, TABS_SETTLE_MS);
+      const listener = vscode.window.tabGroups.onDidChangeTabs(done);
+      function done() {
+        clearTimeout(timer);
+        listener.dispose();
+        resolve();
+      }
+    });
+  }
+  return previewedImage();
 }
 
 /** Image files Show Attention takes. */

@@ -49,7 +49,25 @@ async function openImage(page: import('playwright-core').Page, name: string): Pr
   await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 20_000 });
   await page.keyboard.press('Enter');
   await page.getByRole('tab', { name: new RegExp(name.replace('.', '\\.')) }).first().waitFor({ timeout: 20_000 });
-  await page.locator('.monaco-workbench iframe.webview.ready').first().waitFor({ state: 'attached', timeout: 20_000 }).catch(() => undefined);
+  // The preview has loaded the image when the status bar gives its size.
+  await page.locator('.statusbar-item', { hasText: /^\d+x\d+$/ }).first().waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Runs palette command `title` with the image preview in front until the panel opens (under load
+ * the extension host may not yet know the preview is the active tab, and the command then asks
+ * for a text selection instead). The panel frame.
+ */
+async function runOnImage(page: import('playwright-core').Page, title: string): Promise<import('playwright-core').Frame> {
+  for (let attempt = 0; ; attempt++) {
+    await runCommand(page, title);
+    try {
+      return await panelFrame(page, 20_000);
+    } catch (e) {
+      if (attempt === 2) throw e;
+      await page.keyboard.press('Escape');
+    }
+  }
 }
 
 describe('Attention over an image', () => {
@@ -130,8 +148,7 @@ describe('Attention over an image', () => {
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
     // Show Attention on an image with a captioner captions it: from the palette, with the image's preview in front.
     await openImage(page, 'photo.jpg');
-    await runCommand(page, 'Attention Lens: Show Attention');
-    const frame = await panelFrame(page);
+    const frame = await runOnImage(page, 'Attention Lens: Show Attention');
     await frame.waitForFunction(() => document.body.dataset.state === 'ready' && !document.getElementById('gen-slider')!.hidden, undefined, { timeout: 120_000, polling: 100 });
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
     const words = cli.tokens.filter((t) => t.generated).map((t) => t.text);
@@ -168,7 +185,12 @@ describe('Attention over an image', () => {
     await page.reload();
     await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
     await openImage(page, 'landscape.png');
-    await runCommand(page, 'Attention Lens: Compare Models…');
+    // As runOnImage: the command again when the host did not yet see the preview (no model picker then).
+    const pickerA = page.locator('.quick-input-widget', { hasText: /model A/ });
+    for (let attempt = 0; attempt < 3 && !(await pickerA.isVisible()); attempt++) {
+      await runCommand(page, 'Attention Lens: Compare Models…');
+      await pickerA.waitFor({ timeout: 10_000 }).catch(() => undefined);
+    }
     for (const [title, label] of [[/model A/, undefined], [/model B/, 'vit-patch16']] as const) {
       const widget = page.locator('.quick-input-widget', { hasText: title });
       await widget.waitFor({ timeout: 15_000 });
