@@ -13,7 +13,6 @@ import type { CliBackend, CompareArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
 import { type PreparedComparison, type PreparedSide, prepareComparison } from './models/compareInputs';
 import type { RunInput } from './core/engine/attentionEngine';
-import { imageTokens } from './core/image/patches';
 import { imageInput } from './models/imageInputs';
 import { type ModelInfo, readModelFolder } from './models/modelFolder';
 import { checkTextModel } from './models/prepareInputs';
@@ -92,9 +91,7 @@ async function imageSides(a: ModelInfo, b: ModelInfo, file: string): Promise<{ a
     if (info.vision && info.encoderDecoder) throw new Error(`model ${name} (${info.folder}) is an image captioner: compare image models (ViT, DeiT, BEiT, DINOv2) on an image.`);
     const input = await imageInput(info, file);
     for (const n of input.notices) process.stderr.write(`warning: ${n}\n`);
-    const { patchSize, specialTokens } = info.vision!;
-    const patches = Math.floor(input.geometry.crop.height / patchSize) * Math.floor(input.geometry.crop.width / patchSize);
-    return { text: '', tokens: imageTokens(input.geometry, patchSize, patches + specialTokens), pixelValues: input.pixelValues };
+    return { text: '', tokens: input.tokens, pixelValues: input.pixelValues };
   };
   return { a: await side(a, 'A'), b: await side(b, 'B') };
 }

@@ -10,10 +10,9 @@ import { type GenerationStep, NO_EOS_NOTICE, type StopReason, generate, newToken
 import { type JsonSink, writeJson } from './core/jsonStream';
 import type { TokenInfo } from './core/tokens';
 import * as path from 'node:path';
-import { imageTokens } from './core/image/patches';
 import { type ImageInput, imageInput } from './models/imageInputs';
 import { type ModelInfo, ModelFolderError, readModelFolder } from './models/modelFolder';
-import { type PreparedInputs, checkTextModel, prepareInputs, truncationNotice } from './models/prepareInputs';
+import { checkTextModel, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 
 export async function generateCommand(args: GenerateArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
@@ -25,10 +24,12 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   for (const n of image?.notices ?? []) warn(n);
   if (!image) checkTextModel(info);
   const tokenizer = ModelTokenizer.load(info.folder);
-  const prepared: { tokens: TokenInfo[] } = image ? { tokens: image.tokens } : await prepareInputs(info, tokenizer, args.text);
-  const notice = image ? undefined : truncationNotice(prepared as PreparedInputs, info.maxPositions);
+  // A text's tokens are the prompt (or an encoder-decoder model's source); an image's are its patches, and the prompt is empty.
+  const prepared = image ? undefined : await prepareInputs(info, tokenizer, args.text);
+  const notice = prepared && truncationNotice(prepared, info.maxPositions);
   if (notice) warn(notice);
-  const prompt = image ? [] : prepared.tokens.map((t) => t.id);
+  const textTokens = prepared?.tokens ?? [];
+  const prompt = textTokens.map((t) => t.id);
   const { maxNewTokens, notice: cut } = newTokenLimit(args.maxNewTokens, prompt.length, info.maxPositions, info.encoderDecoder, `--max-new-tokens ${args.maxNewTokens}`);
   if (cut) warn(cut);
   if (info.eosTokenIds.length === 0) warn(NO_EOS_NOTICE);
@@ -53,7 +54,7 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   let stop: StopReason;
   try {
     if (!args.json) await out(`${info.architecture} · ${image ? `${path.basename(args.image!)}, ${image.tokens.length} patches` : `${prompt.length} tokens`} · ${args.sampling ? 'sampling' : 'greedy'} · up to ${maxNewTokens} new tokens · ${engine.backend}\n`);
-    const source = image ? { pixelValues: image.input.pixelValues } : {};
+    const source = image ? { pixelValues: image.pixelValues } : {};
     ({ stop } = await generate(engine, prompt, { maxNewTokens, eos: info.eosTokenIds, sampling: args.sampling, decoderStart: info.encoderDecoder ? info.decoderStartTokenId ?? 0 : undefined, ...source }, (s) => {
       steps.push(s);
       return printed(s);
@@ -73,12 +74,12 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
     model: { folder: info.folder, architecture: info.architecture },
     backend: engine.backend,
     text: args.text,
-    ...(image ? { image: { file: args.image!, ...image.input.geometry.original }, pixelValues: { shape: image.input.pixelValues.dims, sha256: image.input.sha256 } } : {}),
+    ...(image ? { image: { file: args.image!, ...image.geometry.original }, pixelValues: { shape: image.pixelValues.dims, sha256: image.sha256 } } : {}),
     output,
     stop,
     ids: info.encoderDecoder ? [startId, ...generated] : [...prompt, ...generated],
-    tokens: info.encoderDecoder ? [{ id: startId, text: textOf(startId), start: 0, end: 0, special: true, generated: false }, ...made] : [...tokens(prepared.tokens), ...made],
-    ...(info.encoderDecoder ? { sourceTokens: image ? image.tokens : tokens(prepared.tokens) } : {}),
+    tokens: info.encoderDecoder ? [{ id: startId, text: textOf(startId), start: 0, end: 0, special: true, generated: false }, ...made] : [...tokens(textTokens), ...made],
+    ...(info.encoderDecoder ? { sourceTokens: image ? image.tokens : tokens(textTokens) } : {}),
     steps: steps.map((s) => ({
       step: s.step,
       query: s.query,
@@ -92,13 +93,10 @@ export async function generateCommand(args: GenerateArgs, out: (text: string) =>
   await out('\n');
 }
 
-/** A captioner's image, processed, and its tokens (the class token and the patches, with their boxes); a model that does not caption is refused. */
-async function captionImage(info: ModelInfo, file: string): Promise<{ input: ImageInput; tokens: TokenInfo[]; notices: string[] }> {
+/** A captioner's image, processed, with its tokens (the class token and the patches, with their boxes); a model that does not caption is refused. */
+async function captionImage(info: ModelInfo, file: string): Promise<ImageInput> {
   if (!info.vision || !info.encoderDecoder) {
     throw new ModelFolderError(`${path.basename(info.folder)} (${info.architecture}) does not caption images: --image needs a vision-encoder-decoder model (a ViT encoder and a text decoder). ${info.vision ? 'For this image model, use attention-lens inspect --image.' : 'For this text model, give --text.'}`);
   }
-  const input = await imageInput(info, file);
-  const { patchSize, specialTokens } = info.vision;
-  const patches = Math.floor(input.geometry.crop.height / patchSize) * Math.floor(input.geometry.crop.width / patchSize);
-  return { input, tokens: imageTokens(input.geometry, patchSize, patches + specialTokens), notices: input.notices };
+  return imageInput(info, file);
 }

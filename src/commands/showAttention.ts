@@ -20,7 +20,6 @@ import type { ModelStore } from '../modelStore';
 import { checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from '../models/prepareInputs';
 import { imageMime } from '../models/imageFile';
 import { imageInputOf } from '../models/imageInputs';
-import { imageTokens } from '../core/image/patches';
 import type { InductionProbe } from '../core/analysis/induction';
 import { ModelTokenizer } from '../models/tokenizer';
 import type { NativeEngines } from '../native/nativeEngines';
@@ -96,9 +95,7 @@ export class ShowAttention {
     if (!mime) throw new ModelFolderError(`${name} is not an image Attention Lens can read: PNG, JPEG, WebP, BMP and GIF are (SVG is not supported: export it to PNG).`);
     const input = await imageInputOf(info, bytes, name);
     for (const n of input.notices) void vscode.window.showInformationMessage(`Attention Lens: ${n}`);
-    const { patchSize, specialTokens } = info.vision!;
-    const patches = Math.floor(input.geometry.crop.width / patchSize) * Math.floor(input.geometry.crop.height / patchSize);
-    const tokens = imageTokens(input.geometry, patchSize, specialTokens + patches);
+    const { tokens } = input;
     // A copy: the file's bytes may be a view into a larger (pooled) buffer, which a message would carry whole.
     const image = { pixelValues: input.pixelValues.data, dims: [...input.pixelValues.dims], bytes: new Uint8Array(bytes), mime, name, width: input.geometry.original.width, height: input.geometry.original.height };
     return { tokens, image };

@@ -200,13 +200,10 @@ export async function listHubOnnxFiles(ref: HubRef, o: HubListOptions): Promise<
   if (onnx.length === 0) throw new HubError(`${ref.id} has no ONNX file. Choose a repository with an ONNX export (for example one from Xenova or onnx-community).`, 'not-found');
   const has = (f: string) => sizes.has(f);
   return onnx
+    .map((e) => ({ e, set: splitSet(e.path, has) }))
     // A split encoder-decoder set is one choice, named by its encoder.
-    .filter((e) => {
-      const set = splitSet(e.path, has);
-      return !set || set.encoder === e.path;
-    })
-    .map((e): HubOnnxFile => {
-      const set = splitSet(e.path, has);
+    .filter(({ e, set }) => !set || set.encoder === e.path)
+    .map(({ e, set }): HubOnnxFile => {
       const decoders = set ? decodersOf(set) : [];
       const dataFiles = siblingDataFiles(e.path, sizes.keys());
       const size = [...dataFiles, ...decoders].reduce((sum, d) => sum + sizes.get(d)!, e.size);

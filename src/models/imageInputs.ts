@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ImageGeometry } from '../core/image/patches';
+import { type ImageGeometry, type ImageToken, imageTokens } from '../core/image/patches';
 import { parseProcessorConfig, preprocess } from '../core/image/preprocess';
 import { type ReadImage, decodeImage, readImageFile } from './imageFile';
 import { type ModelInfo, ModelFolderError } from './modelFolder';
@@ -15,6 +15,8 @@ import { type ModelInfo, ModelFolderError } from './modelFolder';
 export interface ImageInput {
   pixelValues: { data: Float32Array; dims: [number, number, number, number] };
   geometry: ImageGeometry;
+  /** The tokens the model makes of it: its special tokens (the class token…), then a patch per cell of the crop, with its box. */
+  tokens: ImageToken[];
   /** SHA-256 of the float32 tensor's little-endian bytes, hex. */
   sha256: string;
   notices: string[];
@@ -51,9 +53,12 @@ async function processed(info: ModelInfo, read: () => Promise<ReadImage>): Promi
   const { image, notices } = await read();
   const p = preprocess(image, config);
   const bytes = new Uint8Array(p.pixelValues.buffer, p.pixelValues.byteOffset, p.pixelValues.byteLength);
+  const { patchSize, specialTokens } = info.vision!;
+  const patches = Math.floor(p.geometry.crop.width / patchSize) * Math.floor(p.geometry.crop.height / patchSize);
   return {
     pixelValues: { data: p.pixelValues, dims: [1, p.channels, p.height, p.width] },
     geometry: p.geometry,
+    tokens: imageTokens(p.geometry, patchSize, specialTokens + patches),
     sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
     notices,
   };

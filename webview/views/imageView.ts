@@ -12,7 +12,7 @@ import { type AttentionRecord, layerLabel, meanRow } from '../../src/core/attent
 import { tokenLabel } from '../../src/core/tokens';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import type { ImageToken } from '../../src/core/image/patches';
-import { cssVar, parseColor } from '../theme';
+import { cssVar, parseColor, signHues } from '../theme';
 import type { View } from './view';
 
 /** Everything the image view draws. */
@@ -81,20 +81,20 @@ export class ImageView implements View<ImageViewState> {
       ? tokens.slice(1).map((t, q) => button(tokenLabel(t), `Where the model looked when it wrote ${tokenLabel(t)}`, q))
       : tokens.flatMap((t, i) => (t.patch ? [] : [button(t.text, `What ${t.text} attends to`, i)]));
     this.specials.replaceChildren(...buttons);
-    this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === this.buttonOf(state)));
+    this.markCurrent(state);
     this.draw();
   }
 
-  /** The button of the query on show (a caption's: the word its row chose), or -1. */
-  private buttonOf(state: ImageViewState): number {
+  /** Outlines the button of the query on show (a caption's: the word its row chose). */
+  private markCurrent(state: ImageViewState): void {
     const q = state.hover?.side === 'query' ? state.hover.index : -1;
-    if (state.record.source.kind === 'cross') return q;
-    return (state.record.queryTokens as readonly ImageToken[]).slice(0, q + 1).filter((t) => !t.patch).length - 1;
+    const current = state.record.source.kind === 'cross' ? q : (state.record.queryTokens as readonly ImageToken[]).slice(0, q + 1).filter((t) => !t.patch).length - 1;
+    this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === current));
   }
 
   update(state: ImageViewState): void {
     this.state = state;
-    this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === this.buttonOf(state)));
+    this.markCurrent(state);
     this.draw();
   }
 
@@ -163,8 +163,9 @@ export class ImageView implements View<ImageViewState> {
     const signed = s.record.signed === true;
     let max = 0, onSpecial = 0;
     tokens.forEach((t, k) => (t.patch ? (max = Math.max(max, signed ? Math.abs(weights[k]) : weights[k])) : (onSpecial += weights[k])));
-    const [r, g, b] = parseColor(signed ? cssVar('--vscode-charts-blue', '#3794ff') : cssVar('--vscode-charts-orange', '#f0a030'));
-    const [nr, ng, nb] = parseColor(cssVar('--vscode-charts-red', '#f14c4c'));
+    const hues = signHues();
+    const [r, g, b] = parseColor(signed ? hues.positive : cssVar('--vscode-charts-orange', '#f0a030'));
+    const [nr, ng, nb] = parseColor(hues.negative);
     for (const [k, t] of tokens.entries()) {
       if (!t.patch || max <= 0) continue;
       ctx.fillStyle = weights[k] >= 0 ? `rgba(${r}, ${g}, ${b}, ${(0.8 * weights[k]) / max})` : `rgba(${nr}, ${ng}, ${nb}, ${(0.8 * -weights[k]) / max})`;
