@@ -100,6 +100,8 @@ describe('Attention over an image', () => {
     const strongest = (w: number[]) => Math.max(...w.slice(1));
     expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(meanRow(0, [0, 1, 2, 3])), 3);
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^patch 1,2 attends to: the strongest patch 0\.\d{3}/);
+    // A patch has no button: none is outlined.
+    expect(await frame.$$eval('#image-view .image-special.current', (bs) => bs.length)).toBe(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'vision-heat-map.png') });
     // The README's picture of images: `UPDATE_SCREENSHOT=1 npm run test:e2e` refreshes it.
     if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(path.join(ARTIFACTS, 'vision-heat-map.png'), path.join(ROOT, 'docs/vision.png'));
@@ -115,6 +117,7 @@ describe('Attention over an image', () => {
     await frame.hover('#image-view .image-special');
     await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '0', undefined, { timeout: 10_000 });
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^\[CLS\] attends to/);
+    expect(await frame.$$eval('#image-view .image-special.current', (bs) => bs.map((b) => b.textContent))).toEqual(['[CLS]']);
     // The figure: the image embedded, and the class token's row as tints over the patches.
     const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
     expect(svg).toMatch(/<image href="data:image\/png;base64,[A-Za-z0-9+/=]{100,}"/);
@@ -165,6 +168,7 @@ describe('Attention over an image', () => {
     };
     await frame.hover('#image-view .image-special >> nth=1');
     await frame.waitForFunction(() => document.getElementById('image-view')!.dataset.query === '1', undefined, { timeout: 10_000 });
+    expect(await frame.$$eval('#image-view .image-special', (bs) => bs.map((b) => b.classList.contains('current')))).toEqual(words.map((_, i) => i === 1));
     expect(Number(await frame.$eval('#image-view', (v) => (v as HTMLElement).dataset.heat))).toBeCloseTo(strongest(1), 3);
     expect(await frame.$eval('#image-view .image-caption', (c) => c.textContent)).toMatch(/^Writing .+, the model looked at: the strongest patch 0\.\d{3}/);
     // Stepping through the strip moves the heat map to each word's row.

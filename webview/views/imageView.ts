@@ -88,7 +88,10 @@ export class ImageView implements View<ImageViewState> {
   /** Outlines the button of the query on show (a caption's: the word its row chose). */
   private markCurrent(state: ImageViewState): void {
     const q = state.hover?.side === 'query' ? state.hover.index : -1;
-    const current = state.record.source.kind === 'cross' ? q : (state.record.queryTokens as readonly ImageToken[]).slice(0, q + 1).filter((t) => !t.patch).length - 1;
+    const tokens = state.record.queryTokens as readonly ImageToken[];
+    // A special token's button is its place among the special tokens; a patch has none.
+    const special = tokens[q] !== undefined && !tokens[q].patch;
+    const current = state.record.source.kind === 'cross' ? q : special ? tokens.slice(0, q + 1).filter((t) => !t.patch).length - 1 : -1;
     this.specials.querySelectorAll('button').forEach((b, i) => b.classList.toggle('current', i === current));
   }
 
