@@ -1,4 +1,5 @@
 /** Attention Lens: entry point. Builds the services and registers what the user can reach. */
+import { activationDone } from './activationClock';
 import * as vscode from 'vscode';
 import { registerClearAttention } from './commands/clearAttention';
 import { CompareAttention, registerCompareCommands } from './commands/compareCommands';
@@ -18,6 +19,10 @@ import { RunNotifications } from './runs/runNotifications';
 import { RunRegistry } from './runs/runRegistry';
 import { RunStatusBar } from './runs/runStatusBar';
 import { HeadExplorers } from './views/headExplorerView';
+import type { Backend } from './core/backend';
+
+/** Where `auto` ran the last model on this machine (globalState): the host opens models ahead where the page will run them natively. */
+const LAST_AUTO_BACKEND = 'attentionLens.lastAutoBackend';
 
 /** What activate() returns: a small API for integration tests and other extensions. */
 export interface AttentionLensApi {
@@ -31,7 +36,10 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
   const editor = new EditorAttention(runs);
   // The native engine (onnxruntime-node) on a worker thread, started on the first native run.
   const native = new NativeEngines(workerScript(vscode.Uri.joinPath(context.extensionUri, 'dist').fsPath));
-  const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken, native);
+  const panels = new AttentionPanels(context.extensionUri, runs, editor.onDidFocusToken, native, {
+    lastAuto: () => context.globalState.get<Backend>(LAST_AUTO_BACKEND),
+    remember: (backend) => void context.globalState.update(LAST_AUTO_BACKEND, backend),
+  });
   const show = new ShowAttention(runs, store, panels, native);
   const explorer = new HeadExplorers(context.extensionUri, runs);
   context.subscriptions.push(
@@ -56,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): AttentionLensApi {
     ...registerCompareCommands(new CompareAttention(show, store, runs, panels)),
     ...registerGenerateCommands(new GenerateWithAttention(runs, show, panels)),
   );
+  activationDone();
   return { runs };
 }
 

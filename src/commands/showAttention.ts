@@ -3,6 +3,7 @@
  * and hand it to the panel. Everything after that (progress, results, editor, status bar) follows
  * the registry.
  */
+import { activationSpans } from '../activationClock';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { type LensSettings, readSettings } from '../config';
@@ -75,7 +76,7 @@ export class ShowAttention {
       const run = this.runs.add({ model: { id: entry.id, label: entry.label }, document: { uri: uri.toString(), version: 0, offset: 0, length: 0 }, tokens });
       panel.start({
         ...runRequest(run.id, model, settings, '', tokens, true),
-        timing: { commandAt, spans: [{ stage: 'tokenize', start: readStart, end: wallClock() }] },
+        timing: { commandAt, spans: [...activationSpans(commandAt), { stage: 'tokenize', start: readStart, end: wallClock() }] },
         image,
       });
     } catch (e) {
@@ -162,7 +163,7 @@ export class ShowAttention {
       decoderTokens: prepared.decoderTokens,
       decoderIds: prepared.decoderTokens ? Int32Array.from(prepared.decoderTokens, (t) => t.id) : undefined,
       notice,
-      timing: { commandAt, spans: [tokenized] },
+      timing: { commandAt, spans: [...activationSpans(commandAt), tokenized] },
       ...(induction ? { induction } : {}),
     });
   }

@@ -6,7 +6,7 @@
  */
 
 /** Stages of one run, in the order they usually start. */
-export type TimingStage = 'tokenize' | 'panel' | 'transfer' | 'runtime' | 'compile' | 'model' | 'session' | 'inference' | 'extraction' | 'draw';
+export type TimingStage = 'activation' | 'tokenize' | 'panel' | 'transfer' | 'runtime' | 'compile' | 'model' | 'session' | 'inference' | 'extraction' | 'draw' | 'paint';
 
 /** One stage's interval, in epoch milliseconds. */
 export interface TimingSpan {
@@ -24,6 +24,7 @@ export interface RunTimings {
 
 /** Names for people, in display order. */
 export const TIMING_STAGES: ReadonlyArray<[TimingStage, string]> = [
+  ['activation', 'extension activation'],
   ['tokenize', 'tokenize'],
   ['panel', 'panel start'],
   ['transfer', 'transfer to panel'],
@@ -34,6 +35,7 @@ export const TIMING_STAGES: ReadonlyArray<[TimingStage, string]> = [
   ['inference', 'inference'],
   ['extraction', 'attention extraction'],
   ['draw', 'first draw'],
+  ['paint', 'paint (two frames)'],
 ];
 
 /** Milliseconds per stage (spans of one stage added up); stages that did not happen are absent. */

@@ -43,6 +43,8 @@ export class NativeEngines {
   private readonly reopening = new Map<number, Promise<unknown>>();
   /** A stopped worker still finishing the native call it was in (a thread cannot be interrupted there). */
   private exiting: Promise<void> | undefined;
+  /** Openings begun before anyone asked (`openAhead`), by what they open: `open` takes them. */
+  private readonly ahead = new Map<string, Promise<{ engine: number } & NativeOpened>>();
 
   /**
    * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
@@ -55,8 +57,34 @@ export class NativeEngines {
     return (this.available ??= nativeAvailability());
   }
 
-  /** Opens a model; resolves with the host's id for the engine and where it runs. */
-  async open(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
+  /**
+   * Starts opening `open` before anyone asks for it (a panel still starting up will): the `open`
+   * of the same model, backend and options takes it. One not taken within `keepMs` is released.
+   */
+  openAhead(open: NativeOpen, keepMs = 60_000): void {
+    const key = JSON.stringify(open);
+    if (this.ahead.has(key)) return;
+    const opening = this.openNew(open);
+    opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
+    this.ahead.set(key, opening);
+    const timer = setTimeout(() => {
+      if (this.ahead.get(key) !== opening) return;
+      this.ahead.delete(key);
+      void opening.then(({ engine }) => this.release(engine), () => undefined);
+    }, keepMs);
+    timer.unref?.();
+  }
+
+  /** Opens a model (or takes the opening `openAhead` began for it); resolves with the host's id for the engine and where it runs. */
+  open(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
+    const key = JSON.stringify(open);
+    const opening = this.ahead.get(key);
+    if (!opening) return this.openNew(open);
+    this.ahead.delete(key);
+    return opening;
+  }
+
+  private async openNew(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
     const engine = ++this.engineSeq;
     const opened = await this.openOnWorker(engine, open);
     this.opened.set(engine, open);

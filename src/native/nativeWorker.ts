@@ -3,6 +3,7 @@
  * the host asks, one request at a time (onnxruntime-node's run() blocks this thread, never the
  * extension host's). Replies once per request; results' buffers are transferred, not copied.
  */
+import { wallClock } from '../core/timing';
 import { parentPort } from 'node:worker_threads';
 import type { KvCache } from '../core/engine/attentionEngine';
 import type { ModelEngine } from '../core/engine/splitEngine';
@@ -43,7 +44,7 @@ async function handle(m: ToNativeWorker): Promise<void> {
         caches.delete(m.engine);
         const cache = out.cache && { handle: ++handles, length: out.cache.length };
         if (cache) caches.set(m.engine, { handle: cache.handle, cache: out.cache! });
-        const result = { layers: out.layers, millis: out.millis, warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}), ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(out.logits ? { logits: out.logits } : {}), ...(cache ? { cache } : {}) };
+        const result = { layers: out.layers, millis: out.millis, ranAt: wallClock(), warnings: out.warnings, ...(out.mechanism ? { mechanism: out.mechanism } : {}), ...(out.queryKeys ? { queryKeys: out.queryKeys } : {}), ...(out.logits ? { logits: out.logits } : {}), ...(cache ? { cache } : {}) };
         return reply({ type: 'ran', id: m.id, result }, resultBuffers(result));
       }
       case 'dispose': {

@@ -8,14 +8,14 @@ import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { Emitter } from '../core/events';
 import { assertNever } from '../core/protocol/common';
-import { EngineError } from '../core/engine/engineError';
 import type { CompareSide, ExportFormat, FromPanel, HeadSelection, PrepareRequest, RunRequest, RuntimeFiles, ToPanel } from '../core/protocol/panel';
-import type { NativeModel, NativeRunResult } from '../core/protocol/engine';
+import type { NativeModel } from '../core/protocol/engine';
 import type { NativeEngines } from '../native/nativeEngines';
 import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
 import { HostFiles } from './hostFiles';
+import { PanelEngines, type PlacementMemory } from './panelEngines';
 import { attentionPanelHtml } from './webviewHtml';
 
 /** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
@@ -54,17 +54,12 @@ export class AttentionPanel extends Disposable {
   private readonly exports = new Map<number, { chunk(data: Uint8Array, written: number, total: number): void; finish(): void; fail(message: string): void }>();
   /** The models this page was given, by the id of their ONNX file: what `engine/open` may name. */
   private readonly models = new Map<string, PanelModel>();
-  /** Native engines this page opened and has not released. */
-  private readonly engines = new Set<number>();
-  /**
-   * Which load of the page this is (counted at each 'ready'): a reloaded page has a fresh engine
-   * client whose request ids start again, so answers to the previous load's requests are dropped
-   * and its engines released.
-   */
-  private pageLoad = 0;
+  /** The native engines this page opens and runs. */
+  private readonly engines: PanelEngines;
 
-  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines, private readonly onGeneration: (m: GenerationMessage) => void) {
+  constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines, placements: PlacementMemory, private readonly onGeneration: (m: GenerationMessage) => void) {
     super();
+    this.engines = new PanelEngines(native, placements, (m) => panel.webview.postMessage(m));
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
     this._register(runs.onDidChange((run) => {
@@ -106,6 +101,7 @@ export class AttentionPanel extends Disposable {
     const b = request.compare;
     this.panel.title = !b ? `Attention · ${request.model.label}${request.image ? ` · ${request.image.name}` : ''}` : b.sameModel ? `Compare texts · ${request.model.label}` : `Compare · ${request.model.label} ↔ ${b.model.label}`;
     if (this.ready) this.post({ type: 'run/start', request: this.stamped(this.pending) });
+    else this.engines.openAhead(this.pending, request.model);
   }
 
   private descriptor(model: PanelModel): RunRequest['model'] {
@@ -228,9 +224,7 @@ export class AttentionPanel extends Disposable {
   private onMessage(m: FromPanel): void {
     switch (m.type) {
       case 'ready':
-        this.pageLoad++;
-        for (const engine of this.engines) void this.native.release(engine); // the previous load's, unreachable now
-        this.engines.clear();
+        this.engines.pageLoaded();
         this.ready = true;
         this.readyAt ??= wallClock();
         this.post({ type: 'ready/reply', runtime: this.runtime, native: this.native.availability(), request: this.pending && this.stamped(this.pending), prepare: this.preparing });
@@ -242,6 +236,7 @@ export class AttentionPanel extends Disposable {
         this.runs.progress(m.runId, m.message);
         return;
       case 'run/didFinish':
+        if (this.pending?.runId === m.runId) this.engines.finished(this.pending, m.backend);
         this.runs.finish(m.runId, { backend: m.backend, millis: m.millis, backendReason: m.backendReason });
         return;
       case 'run/didDraw':
@@ -287,69 +282,22 @@ export class AttentionPanel extends Disposable {
         this.onGeneration(m);
         return;
       case 'engine/open':
-        void this.openNative(m);
+        void this.engines.open(m, this.models.get(m.onnxFile));
         return;
-      case 'engine/run': {
-        const load = this.pageLoad;
-        this.native.run(m.engine, m.input, m.mechanismOf).then(
-          (result) => (load === this.pageLoad ? this.sendResult(m.requestId, result, load).catch(() => undefined) : undefined), // the panel closed meanwhile
-          (e: unknown) => load === this.pageLoad && this.postFailure(m.requestId, e),
-        );
+      case 'engine/run':
+        this.engines.run(m);
         return;
-      }
       case 'engine/release':
-        this.engines.delete(m.engine);
-        void this.native.release(m.engine);
+        this.engines.release(m.engine);
         return;
       default:
         assertNever(m);
     }
   }
 
-  /** Opens a model this page was given in the native engine, on the backend it asks for. */
-  private async openNative(m: Extract<FromPanel, { type: 'engine/open' }>): Promise<void> {
-    const model = this.models.get(m.onnxFile);
-    if (!model) return this.postFailure(m.requestId, new Error('the panel asked for a model it was not given'));
-    const load = this.pageLoad;
-    try {
-      const { engine, backend, notice, hasLogits, hasPast } = await this.native.open({
-        model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition, ...(model.decoders ? { decoders: model.decoders } : {}) },
-        backend: m.backend,
-        mechanism: m.mechanism,
-        queryKeys: m.queryKeys,
-      });
-      if (this.isDisposed || load !== this.pageLoad) return void this.native.release(engine); // closed or reloaded meanwhile
-      this.engines.add(engine);
-      this.post({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, hasPast, ...(notice ? { notice } : {}) });
-    } catch (e) {
-      if (load === this.pageLoad) this.postFailure(m.requestId, e);
-    }
-  }
-
-  /**
-   * Sends a native run's result: the first layer at once, then the others one message each, each
-   * after the page took the last (measured in code-server: BERT-base's 151 MB at 512 tokens took
-   * 20 s to cross as one message, where the picture needs only the first layer). A mechanism run
-   * goes whole: its view needs every tensor.
-   */
-  private async sendResult(requestId: number, result: NativeRunResult, load: number): Promise<void> {
-    const later = result.mechanism ? [] : result.layers.slice(1);
-    const first = result.layers.slice(0, result.layers.length - later.length);
-    await this.panel.webview.postMessage({ type: 'engine/didRun', requestId, result: { ...result, layers: first }, more: later.length } satisfies ToPanel);
-    for (const layer of later) {
-      if (this.isDisposed || load !== this.pageLoad) return;
-      await this.panel.webview.postMessage({ type: 'engine/didRunLayer', requestId, layer } satisfies ToPanel);
-    }
-  }
-
-  private postFailure(requestId: number, e: unknown): void {
-    this.post({ type: 'engine/didFail', requestId, message: e instanceof Error ? e.message : String(e), ...(e instanceof EngineError ? { code: e.code } : {}) });
-  }
-
   override dispose(): void {
     if (this.isDisposed) return;
-    for (const engine of this.engines) void this.native.release(engine);
-    this.engines.clear();
+    this.engines.dispose();
     for (const e of [...this.exports.values()]) e.fail('the panel was closed during the export');
     super.dispose();
     this.panel.dispose();
@@ -365,7 +313,7 @@ export class AttentionPanels extends Disposable {
   /** The panel reported a generation's step or end, or its Insert or Copy button was pressed. */
   readonly onDidGenerate = this.generation.event;
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>, private readonly native: NativeEngines) {
+  constructor(private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, onDidFocusToken: vscode.Event<{ runId: number; index: number }>, private readonly native: NativeEngines, private readonly placements: PlacementMemory) {
     super();
     this._register(onDidFocusToken(({ runId, index }) => this.current?.focusToken(runId, index)));
     this._register({ dispose: () => this.current?.dispose() });
@@ -390,7 +338,7 @@ export class AttentionPanels extends Disposable {
       { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')] },
     );
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
-    const created: AttentionPanel = new AttentionPanel(panel, this.extensionUri, this.runs, this.native, (message) => this.generation.fire({ panel: created, message }));
+    const created: AttentionPanel = new AttentionPanel(panel, this.extensionUri, this.runs, this.native, this.placements, (message) => this.generation.fire({ panel: created, message }));
     this.current = created;
     return this.current;
   }

@@ -87,6 +87,23 @@ describe('the native engine on a worker thread', () => {
     }
   });
 
+  it('hands an opening begun ahead to the open that asks for the same model, and releases one nobody takes', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const ahead = { model: model('gpt2-plain'), backend: 'native' as const };
+    engines.openAhead(ahead); // engine 1, opening now
+    const other = await engines.open({ ...ahead, queryKeys: true }); // another choice: opened anew
+    const taken = await engines.open({ model: model('gpt2-plain'), backend: 'native' });
+    expect([other.engine, taken.engine]).toEqual([2, 1]);
+    expect((await engines.run(taken.engine, { ids: IDS })).layers.length).toBeGreaterThan(0);
+    // Taken once: the next open of the same model opens it anew.
+    expect((await engines.open(ahead)).engine).toBe(3);
+    const late = { model: model('llama-attn'), backend: 'native' as const };
+    engines.openAhead(late, 50); // engine 4, not taken in time
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await engines.open(late)).engine).toBe(5); // the worker answers in order: engine 4 was opened, then released
+    await expect(engines.run(4, { ids: IDS })).rejects.toThrow(/never given or has released/);
+  });
+
   it('answers two runs sent at once, each with its own input', async () => {
     engines = new NativeEngines(SCRIPT);
     const { engine } = await engines.open({ model: model('bert-attn'), backend: 'native' });

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { AttentionLayer } from '../../src/core/attention';
 import { EngineError } from '../../src/core/engine/attentionEngine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
-import { HostEngines } from '../../webview/panel/hostEngine';
+import { HostEngines, nativeSpans } from '../../webview/panel/hostEngine';
+import { stageTotals } from '../../src/core/timing';
 
 const MODEL: ModelDescriptor = { id: 'm', label: 'M', architecture: 'gpt2', onnxFile: 'file-1', onnxLabel: 'onnx/model.onnx', causal: true };
 const layer = (i: number): AttentionLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, queries: 1, keys: 1, data: Float32Array.of(i) });
@@ -51,5 +52,23 @@ describe('HostEngines', () => {
     const err = await engines.open(MODEL, 'native').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineError);
     expect(err).toMatchObject({ code: 'native-unavailable', message: 'The native engine (onnxruntime-node) is not available on darwin-x64.' });
+  });
+
+  it('breaks a native run\'s time into the crossings and the run, from the host\'s clock readings', async () => {
+    const { engines } = page((m, reply) => {
+      if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 1, backend: 'native' });
+      if (m.type === 'engine/run') {
+        const now = Date.now();
+        reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [layer(0)], millis: 2, warnings: [], ranAt: now + 3, sentAt: now + 4 }, more: 0 });
+      }
+    });
+    const out = await (await engines.open(MODEL, 'native')).run({ ids: [1] });
+    expect(out.spans?.map((s) => s.stage)).toEqual(['transfer', 'inference', 'extraction', 'transfer']);
+    expect(out.spans![1].end - out.spans![1].start).toBeCloseTo(2, 0);
+    for (const [a, b] of out.spans!.slice(1).map((s, i) => [out.spans![i], s])) expect(b.start).toBe(a.end);
+    // Clocks that disagree never give a negative span, and the run is counted whole.
+    const skewed = stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(50, 40, 30, 30, 45) });
+    expect(skewed).toEqual({ transfer: 0, inference: 30, extraction: 0 });
+    expect(stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(10, 60, 30, 70, 90) })).toEqual({ transfer: 20 + 20, inference: 30, extraction: 10 });
   });
 });

@@ -9,6 +9,7 @@ import type { AttentionLayer } from '../../src/core/attention';
 import { EngineError, type EngineErrorCode, type MoreLayers, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
 import type { Engine } from './runner';
+import { type TimingSpan, wallClock } from '../../src/core/timing';
 
 type Reply = Extract<ToPanel, { type: 'engine/didOpen' | 'engine/didRun' | 'engine/didFail' }>;
 
@@ -45,6 +46,7 @@ export class HostEngines {
       hasPast: r.hasPast ?? false,
       run: async (input: RunInput, options: RunOptions = {}): Promise<RunOutput> => {
         if (input.past && input.past.handle === undefined) throw new EngineError('This key/value cache belongs to another engine.', 'run-failed');
+        const posted = wallClock();
         const reply = await this.request({
           type: 'engine/run',
           requestId: 0,
@@ -61,9 +63,9 @@ export class HostEngines {
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
-        const { cache, ...result } = reply.result;
+        const { cache, ranAt, sentAt, ...result } = reply.result;
         // The same fields: a native run keeps nothing on a GPU.
-        const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}) };
+        const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}), ...(ranAt && sentAt ? { spans: nativeSpans(posted, ranAt, result.millis, sentAt, wallClock()) } : {}) };
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
         const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], expected: reply.more, resolve }));
@@ -104,6 +106,24 @@ export class HostEngines {
     if (reply.type === 'engine/didFail') throw new EngineError(reply.message, (reply.code ?? 'run-failed') as EngineErrorCode);
     return reply;
   }
+}
+
+/**
+ * A native run's time from the page: its request crossing to the host's worker, the run, the
+ * result crossing back to the host and then to the page (each crossing a message, over the
+ * remote connection in code-server).
+ */
+export function nativeSpans(posted: number, ranAt: number, millis: number, sentAt: number, received: number): TimingSpan[] {
+  // Clocks of two threads that disagree by a little never make a span negative nor shorten the run.
+  const started = Math.max(posted, ranAt - millis);
+  const ran = started + millis;
+  const sent = Math.max(ran, sentAt);
+  return [
+    { stage: 'transfer', start: posted, end: started },
+    { stage: 'inference', start: started, end: ran },
+    { stage: 'extraction', start: ran, end: sent },
+    { stage: 'transfer', start: sent, end: Math.max(sent, received) },
+  ];
 }
 
 function unexpected(r: Reply): Error {

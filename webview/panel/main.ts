@@ -119,6 +119,7 @@ const runner = new Runner(
 function show(req: RunRequest, result: RunResult): void {
   const drawStart = wallClock();
   state.finish(req, result); // draws synchronously
+  const drawEnd = wallClock();
   const prediction = el('prediction');
   prediction.hidden = !result.prediction;
   prediction.textContent = result.prediction ? `Predicted: ${predictionText(result.prediction)}` : '';
@@ -127,7 +128,7 @@ function show(req: RunRequest, result: RunResult): void {
   requestAnimationFrame(() => requestAnimationFrame(() => {
     const pictureAt = wallClock();
     const host = req.timing;
-    const timings: RunTimings = { commandAt: host?.commandAt ?? drawStart, spans: [...(host?.spans ?? []), ...result.spans, { stage: 'draw', start: drawStart, end: pictureAt }], pictureAt };
+    const timings: RunTimings = { commandAt: host?.commandAt ?? drawStart, spans: [...(host?.spans ?? []), ...result.spans, { stage: 'draw', start: drawStart, end: drawEnd }, { stage: 'paint', start: drawEnd, end: pictureAt }], pictureAt };
     document.body.dataset.timings = JSON.stringify(timings);
     channel.post({ type: 'run/didDraw', runId: req.runId, timings });
   }));

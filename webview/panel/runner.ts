@@ -370,8 +370,7 @@ export class Runner {
     if (!out) return undefined;
     const end = this.now();
     const inferenceEnd = Math.min(end, start + out.millis);
-    this.record('inference', start, inferenceEnd);
-    this.record('extraction', inferenceEnd, end);
+    for (const span of out.spans ?? [{ stage: 'inference', start, end: inferenceEnd }, { stage: 'extraction', start: inferenceEnd, end }]) this.record(span.stage, span.start, span.end);
     return out;
   }
 

@@ -4,6 +4,7 @@
  * Node on WebAssembly (CLI and tests) and natively (onnxruntime-node: the extension host's worker,
  * the CLI). No DOM and no vscode here.
  */
+import type { TimingSpan } from '../timing';
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionLayer, compareLayers, parseAttentionName } from '../attention';
 import { type Backend, onCpuKernels } from '../backend';
@@ -90,6 +91,8 @@ export interface RunOutput {
   cache?: KvCache;
   /** With `RunOptions.hidden`: an encoder's output (`last_hidden_state`), as a tensor to feed its decoder. */
   hidden?: unknown;
+  /** Where the run's time went, when the engine knows more than `millis` (the native engine: the crossings to the host and back). */
+  spans?: TimingSpan[];
 }
 
 /** One external data file of a model: its location as the graph names it, and its bytes. */

@@ -81,6 +81,9 @@ export interface NativeRunResult {
   logits?: Logits;
   /** With `NativeInput.cache`: the kept cache's handle, and the positions it holds (the tensors stay in the worker). */
   cache?: { handle: number; length: number };
+  /** Wall clock when the worker's run ended, and when the host sent the result on (the panel's breakdown of a run's time). */
+  ranAt?: number;
+  sentAt?: number;
 }
 
 /** Host → worker. `engine` ids are the host's, unique for the life of the extension. */

@@ -1,0 +1,149 @@
+/**
+ * A panel's side of the native engine: opens and runs models for its page by message, keeps the
+ * engines that page holds (released when it reloads or the panel closes), and opens a model ahead
+ * while the page starts. No vscode here: `send` posts to the page.
+ */
+import * as fs from 'node:fs';
+import { type Backend, type NativeBackend, isNative } from '../core/backend';
+import { EngineError } from '../core/engine/engineError';
+import type { NativeOpen, NativeRunResult } from '../core/protocol/engine';
+import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
+import { keepsQueryKeys } from '../core/queryKeys';
+import { wallClock } from '../core/timing';
+import type { NativeEngines } from '../native/nativeEngines';
+import type { PanelModel } from './attentionPanel';
+
+/** Where `auto` ran the last model on this machine, remembered across windows: a model is opened ahead only where the page will run it. */
+export interface PlacementMemory {
+  lastAuto(): Backend | undefined;
+  remember(backend: Backend): void;
+}
+
+/** In `auto`, before any run on this machine said where models run, a model this small is opened ahead in the native engine on the chance. */
+const GUESS_AHEAD_BYTES = 256 * 1024 * 1024;
+
+export class PanelEngines {
+  /** Native engines the page opened and has not released. */
+  private readonly engines = new Set<number>();
+  /**
+   * Which load of the page this is (counted at each `pageLoaded`): a reloaded page has a fresh
+   * engine client whose request ids start again, so answers to the previous load's requests are
+   * dropped and its engines released.
+   */
+  private load = 0;
+  private closed = false;
+
+  constructor(private readonly native: NativeEngines, private readonly placements: PlacementMemory, private readonly send: (m: ToPanel) => PromiseLike<unknown>) {}
+
+  /** The page (re)loaded: the previous load's engines are unreachable now. */
+  pageLoaded(): void {
+    this.load++;
+    this.releaseAll();
+  }
+
+  /**
+   * A page takes about a second to start (measured: 0.9–1.1 s in code-server), and a native run
+   * would only then open its model: the host opens it now, as the page will ask (same backend,
+   * same choice of weights or queries and keys), and the page's `engine/open` takes it. Plain runs
+   * only, where the page will run natively: the setting says so, or `auto` ran natively last
+   * time on this machine (or nothing has run yet and the model is small).
+   */
+  openAhead(request: RunRequest, model: PanelModel): void {
+    if (request.compare || request.generate || request.image || !this.native.availability().available) return;
+    let backend: NativeBackend | undefined;
+    if (isNative(request.backend)) backend = request.backend;
+    else if (request.backend === 'auto') {
+      const last = this.placements.lastAuto();
+      if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
+    }
+    if (!backend) return;
+    const queryKeys = keepsQueryKeys(request.ids.length, request.model.attention, request.decoderIds?.length, request.keepWeightsBytes);
+    this.native.openAhead(nativeOpen(model, backend, false, queryKeys));
+  }
+
+  /** A run of `request` ended on `backend`: where `auto` runs is remembered. */
+  finished(request: RunRequest, backend: Backend): void {
+    if (request.backend === 'auto') this.placements.remember(backend);
+  }
+
+  /** Opens `model` (a model this page was given; undefined if it names another) on the backend the page asks for. */
+  async open(m: Extract<FromPanel, { type: 'engine/open' }>, model: PanelModel | undefined): Promise<void> {
+    if (!model) return this.fail(m.requestId, new Error('the panel asked for a model it was not given'));
+    const load = this.load;
+    try {
+      const { engine, backend, notice, hasLogits, hasPast } = await this.native.open(nativeOpen(model, m.backend, m.mechanism, m.queryKeys));
+      if (this.closed || load !== this.load) return void this.native.release(engine); // closed or reloaded meanwhile
+      this.engines.add(engine);
+      void this.send({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, hasPast, ...(notice ? { notice } : {}) });
+    } catch (e) {
+      if (load === this.load) this.fail(m.requestId, e);
+    }
+  }
+
+  /** Runs an engine the page opened; the result goes to the page (dropped if it reloaded or closed meanwhile). */
+  run(m: Extract<FromPanel, { type: 'engine/run' }>): void {
+    const load = this.load;
+    this.native.run(m.engine, m.input, m.mechanismOf).then(
+      (result) => (load === this.load ? this.sendResult(m.requestId, result, load).catch(() => undefined) : undefined),
+      (e: unknown) => load === this.load && this.fail(m.requestId, e),
+    );
+  }
+
+  release(engine: number): void {
+    this.engines.delete(engine);
+    void this.native.release(engine);
+  }
+
+  dispose(): void {
+    this.closed = true;
+    this.releaseAll();
+  }
+
+  private releaseAll(): void {
+    for (const engine of this.engines) void this.native.release(engine);
+    this.engines.clear();
+  }
+
+  /**
+   * Sends a native run's result: the first layer at once, then the others one message each, each
+   * after the page took the last (measured in code-server: BERT-base's 151 MB at 512 tokens took
+   * 20 s to cross as one message, where the picture needs only the first layer). A mechanism run
+   * goes whole: its view needs every tensor.
+   */
+  private async sendResult(requestId: number, result: NativeRunResult, load: number): Promise<void> {
+    const later = result.mechanism ? [] : result.layers.slice(1);
+    const first = result.layers.slice(0, result.layers.length - later.length);
+    await this.send({ type: 'engine/didRun', requestId, result: { ...result, layers: first, sentAt: wallClock() }, more: later.length });
+    for (const layer of later) {
+      if (this.closed || load !== this.load) return;
+      await this.send({ type: 'engine/didRunLayer', requestId, layer });
+    }
+  }
+
+  private fail(requestId: number, e: unknown): void {
+    void this.send({ type: 'engine/didFail', requestId, message: e instanceof Error ? e.message : String(e), ...(e instanceof EngineError ? { code: e.code } : {}) });
+  }
+}
+
+/** What the native engine opens for `model`: one shape for the page's requests and the openings ahead, which are matched by it. */
+function nativeOpen(model: PanelModel, backend: NativeBackend, mechanism: boolean, queryKeys: boolean | undefined): NativeOpen {
+  return {
+    model: { onnxPath: model.onnxPath, label: model.onnxLabel, external: model.external ?? [], firstPosition: model.firstPosition, ...(model.decoders ? { decoders: model.decoders } : {}) },
+    backend,
+    ...(mechanism ? { mechanism } : {}),
+    ...(queryKeys ? { queryKeys } : {}),
+  };
+}
+
+/** The files of `model` in bytes (0 for one gone since it was checked: its run reports that). */
+function modelBytes(model: PanelModel): number {
+  const size = (f: string) => {
+    try {
+      return fs.statSync(f).size;
+    } catch {
+      return 0;
+    }
+  };
+  const d = model.decoders;
+  return size(model.onnxPath) + (model.external ?? []).reduce((n, f) => n + f.bytes, 0) + (d ? size(d.decoder.path) + (d.withPast ? size(d.withPast.path) : 0) : 0);
+}

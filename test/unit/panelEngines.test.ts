@@ -1,0 +1,112 @@
+// The panel's side of the native engine in the host: which models it opens ahead while the page
+// starts (only where the page will run natively, with the page's own choice of weights or
+// queries and keys), where `auto` ran is remembered, and a reloaded page's engines are released
+// and its answers dropped.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/core/backend';
+import type { NativeOpen } from '../../src/core/protocol/engine';
+import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
+import type { NativeEngines } from '../../src/native/nativeEngines';
+import type { PanelModel } from '../../src/panels/attentionPanel';
+import { PanelEngines } from '../../src/panels/panelEngines';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panel-engines-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const onnx = path.join(dir, 'model.onnx');
+fs.writeFileSync(onnx, new Uint8Array(1000));
+
+const MODEL: PanelModel = { id: 'm', label: 'M', architecture: 'gpt2', onnxPath: onnx, onnxLabel: 'onnx/model.onnx', causal: true, attention: { layers: 24, heads: 14 } };
+
+function request(over: Partial<RunRequest> = {}): RunRequest {
+  return { runId: 1, model: { ...MODEL, onnxFile: 'f1' } as RunRequest['model'], backend: 'auto', text: '', tokens: [], ids: new Int32Array(100), maxLinksPerQuery: 8, ...over };
+}
+
+/** A native engine that logs what it is asked and answers at once. */
+function fakeNative(available = true) {
+  const log: string[] = [];
+  const ahead: NativeOpen[] = [];
+  let seq = 0;
+  const native = {
+    availability: () => ({ available, reason: available ? 'here' : 'not here' }),
+    openAhead: (o: NativeOpen) => void ahead.push(o),
+    open: async (o: NativeOpen) => {
+      log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}`);
+      return { engine: ++seq, backend: o.backend };
+    },
+    run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine }),
+    release: async (engine: number) => void log.push(`release ${engine}`),
+  };
+  return { native: native as unknown as NativeEngines, log, ahead };
+}
+
+function panel(native: NativeEngines, last?: Backend) {
+  const remembered: Backend[] = [];
+  const sent: ToPanel[] = [];
+  const engines = new PanelEngines(native, { lastAuto: () => last, remember: (b) => void remembered.push(b) }, async (m) => void sent.push(m));
+  return { engines, remembered, sent };
+}
+
+describe('PanelEngines', () => {
+  it('opens ahead where the page will run natively, as the page will ask', () => {
+    const cases: Array<[string, Partial<RunRequest>, Backend | undefined, boolean, string[]]> = [
+      ['auto, nothing run yet, a small model', {}, undefined, true, ['native']],
+      ['auto, last run native', {}, 'native', true, ['native']],
+      ['auto, last run on WebGPU', {}, 'webgpu', true, []],
+      ['auto, last run on WebAssembly (native failed)', {}, 'wasm', true, []],
+      ['the setting names native-cuda', { backend: 'native-cuda' }, 'webgpu', true, ['native-cuda']],
+      ['the setting names wasm', { backend: 'wasm' }, undefined, true, []],
+      ['a comparison (both models, every weight)', { compare: {} as RunRequest['compare'] }, 'native', true, []],
+      ['a generation', { generate: {} as RunRequest['generate'] }, 'native', true, []],
+      ['no native engine here', {}, 'native', false, []],
+    ];
+    for (const [what, over, last, available, expected] of cases) {
+      const { native, ahead } = fakeNative(available);
+      panel(native, last).engines.openAhead(request(over), MODEL);
+      expect(ahead.map((o) => o.backend), what).toEqual(expected);
+    }
+  });
+
+  it('opens ahead with queries and keys when the page will keep them (a long input), and never a large model on a guess', () => {
+    const { native, ahead } = fakeNative();
+    const { engines } = panel(native);
+    engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL); // 24 × 14 × 4096² × 4 bytes: far past 512 MB
+    engines.openAhead(request({ ids: new Int32Array(100) }), MODEL);
+    expect(ahead.map((o) => Boolean(o.queryKeys))).toEqual([true, false]);
+    expect(ahead[1]).toEqual({ model: { onnxPath: onnx, label: 'onnx/model.onnx', external: [], firstPosition: undefined }, backend: 'native' });
+    const big = { ...MODEL, external: [{ location: 'model.onnx_data', path: onnx, bytes: 2e9 }] };
+    engines.openAhead(request(), big);
+    expect(ahead.length).toBe(2);
+    panel(native, 'native').engines.openAhead(request(), big);
+    expect(ahead.length).toBe(3);
+  });
+
+  it('remembers where auto ran, not where a named backend did', () => {
+    const { native } = fakeNative();
+    const { engines, remembered } = panel(native);
+    engines.finished(request(), 'native');
+    engines.finished(request({ backend: 'wasm' }), 'wasm');
+    engines.finished(request(), 'webgpu');
+    expect(remembered).toEqual(['native', 'webgpu']);
+  });
+
+  it('releases a reloaded page\'s engines, drops answers meant for it, and refuses a model the page was not given', async () => {
+    const { native, log } = fakeNative();
+    const { engines, sent } = panel(native);
+    await engines.open({ type: 'engine/open', requestId: 1, onnxFile: 'f1', backend: 'native', mechanism: false }, MODEL);
+    expect(sent.at(-1)).toMatchObject({ type: 'engine/didOpen', requestId: 1, engine: 1 });
+    engines.run({ type: 'engine/run', requestId: 2, engine: 1, input: { ids: Int32Array.of(1) } });
+    engines.pageLoaded(); // reloaded while it ran: its answer is dropped
+    expect(log).toEqual(['open native', 'release 1']);
+    const opening = engines.open({ type: 'engine/open', requestId: 3, onnxFile: 'f1', backend: 'native', mechanism: false }, MODEL);
+    engines.pageLoaded(); // reloaded while it opened: the engine is released, nobody is answered
+    await opening;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(log).toEqual(['open native', 'release 1', 'open native', 'release 2']);
+    expect(sent.map((m) => m.type)).toEqual(['engine/didOpen']);
+    await engines.open({ type: 'engine/open', requestId: 4, onnxFile: 'f9', backend: 'native', mechanism: false }, undefined);
+    expect(sent.at(-1)).toMatchObject({ type: 'engine/didFail', requestId: 4, message: 'the panel asked for a model it was not given' });
+  });
+});
