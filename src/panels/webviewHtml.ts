@@ -1,6 +1,8 @@
 /** HTML and Content Security Policy for Attention Lens webviews: one strict page shell for every view. */
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
+import { inlineSafe } from '../core/inlineScript';
 import type { ExplorerPlace } from '../core/protocol/explorer';
 
 /** A fresh nonce for one page load. */
@@ -21,10 +23,29 @@ interface PageParts {
   data?: Record<string, string>;
 }
 
-/** A page with a strict CSP (nonce, wasm-unsafe-eval, no remote origins). */
+/** Extension files inlined into pages, by path, with the modification time they were read at (a watch build rewrites them). */
+const inlined = new Map<string, { mtimeMs: number; text: string }>();
+
+/** `file`'s text, read once per version. */
+function fileText(file: string): string {
+  const mtimeMs = fs.statSync(file).mtimeMs;
+  const hit = inlined.get(file);
+  if (hit?.mtimeMs === mtimeMs) return hit.text;
+  const text = fs.readFileSync(file, 'utf8');
+  inlined.set(file, { mtimeMs, text });
+  return text;
+}
+
+/**
+ * A page with a strict CSP (nonce, wasm-unsafe-eval, no remote origins). Its script and stylesheet
+ * are inlined, under the page's nonce: a webview fetches its own resources through a service
+ * worker and the extension host, which took 0.5–0.7 s for the first file in code-server (the
+ * panel's start, measured by `npm run bench:first-picture`), where the page's HTML arrives at once.
+ */
 function page(webview: vscode.Webview, extensionUri: vscode.Uri, p: PageParts): string {
   const n = nonce();
   const uri = (parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString();
+  const file = (parts: string[]) => vscode.Uri.joinPath(extensionUri, ...parts).fsPath;
   const csp = [
     "default-src 'none'",
     `script-src 'nonce-${n}' ${webview.cspSource} 'wasm-unsafe-eval'`,
@@ -35,18 +56,25 @@ function page(webview: vscode.Webview, extensionUri: vscode.Uri, p: PageParts): 
     `font-src ${webview.cspSource}`,
   ].join('; ');
   const data = [...Object.entries(p.dataUris ?? {}).map(([k, v]) => ` data-${k}="${uri(v)}"`), ...Object.entries(p.data ?? {}).map(([k, v]) => ` data-${k}="${v}"`)].join('');
+  // The source map's address is relative to the script's, which an inlined script no longer has.
+  const map = [...p.script.slice(0, -1), `${p.script[p.script.length - 1]}.map`];
+  const script = fileText(file(p.script)).replace(/\/\/# sourceMappingURL=\S+\s*$/, `//# sourceMappingURL=${uri(map)}\n`);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${uri(p.css)}" nonce="${n}">
+<style nonce="${n}">
+${inlineSafe(fileText(file(p.css)))}
+</style>
 <title>${p.title}</title>
 </head>
 <body${data}>
 ${p.body}
-<script type="module" nonce="${n}" src="${uri(p.script)}"></script>
+<script type="module" nonce="${n}">
+${inlineSafe(script)}
+</script>
 </body>
 </html>`;
 }

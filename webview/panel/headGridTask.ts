@@ -13,11 +13,19 @@ let generation = 0;
 /** Yields to the event loop (input, paint) before the next slice of work. */
 export const nextTask = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/** Builds the grid of a run's per-head `records`; resolves undefined when a newer call superseded it. */
+/** Resolves once the frame after this one has been painted: the picture just drawn is on screen. */
+export const afterPaint = (): Promise<void> => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+
+/**
+ * Builds the grid of a run's per-head `records`; resolves undefined when a newer call superseded
+ * it. It starts once the picture drawn with the run is painted: a layer's task (tens of ms) run
+ * between the two frames would hold the picture back (measured: 50–100 ms of a warm run's paint).
+ */
 export async function computeHeadGrid(request: RunRequest, records: readonly AttentionRecord[]): Promise<HeadGrid | undefined> {
   const gen = ++generation;
   const categories = categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens });
   const grid = emptyHeadGrid(request.runId, records);
+  await afterPaint();
   for (let i = 0; i < records.length; i++) {
     await nextTask();
     if (gen !== generation) return undefined;

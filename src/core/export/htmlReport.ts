@@ -9,6 +9,7 @@
 import type { AttentionLayer } from '../attention';
 import type { TokenInfo } from '../tokens';
 import { escapeXml } from '../figure/svg';
+import { inlineSafe } from '../inlineScript';
 
 /** What the report shows. */
 export interface ReportRun {
@@ -91,8 +92,7 @@ async function sha256(text: string): Promise<string> {
  * Layers are written one at a time, so a large run never becomes one string.
  */
 export async function* htmlReportChunks(run: ReportRun, script: string, created = new Date().toISOString()): AsyncGenerator<string> {
-  // The bundle must not end the inline <script> early.
-  const safeScript = script.replace(/<\/script/gi, '<\\/script');
+  const safeScript = inlineSafe(script);
   const csp = `default-src 'none'; script-src 'sha256-${await sha256(safeScript)}'; style-src 'sha256-${await sha256(REPORT_CSS)}'; img-src data:`;
   yield `<!DOCTYPE html>
 <html lang="en">
