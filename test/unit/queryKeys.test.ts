@@ -38,6 +38,31 @@ describe('weightRows', () => {
     close(weightRows(layer({ keyMask: Uint8Array.of(0, 0, 0) }), 0, 0, 1), [0, 0, 0]);
   });
 
+  it('equals the definition on a larger layer: any row range, odd counts, grouped keys, a past, a window and padding', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    const heads = 4, kvHeads = 2, keys = 37, d = 6;
+    for (const [queries, causal, window, masked] of [[37, false, undefined, false], [29, true, undefined, true], [37, true, 10, true], [1, true, undefined, false]] as const) {
+      const l = layer({ heads, kvHeads, queries, keys, headDim: d, scale: 0.4, causal, window, q: Float32Array.from({ length: heads * queries * d }, rnd), k: Float32Array.from({ length: kvHeads * keys * d }, rnd), keyMask: masked ? Uint8Array.from({ length: keys }, (_, j) => (j % 7 === 3 ? 0 : 1)) : undefined });
+      for (const [head, from, to] of [[0, 0, queries], [3, Math.min(5, queries - 1), Math.min(30, queries)], [2, queries - 1, queries]]) {
+        const rows = weightRows(l, head, from, to);
+        for (let i = from; i < to; i++) {
+          // The definition: softmax over the keys query i sees of scale · q·k, with the key head of its group.
+          const pos = i + keys - queries;
+          const seen = (j: number) => (!causal || j <= pos) && (!window || j > pos - window) && (!masked || j % 7 !== 3);
+          const g = Math.floor(head / (heads / kvHeads));
+          const scores = Array.from({ length: keys }, (_, j) => {
+            let dot = 0;
+            for (let x = 0; x < d; x++) dot += l.q[(head * queries + i) * d + x] * l.k[(g * keys + j) * d + x];
+            return seen(j) ? Math.exp(0.4 * dot) : 0;
+          });
+          const z = scores.reduce((a, b) => a + b, 0);
+          for (let j = 0; j < keys; j++) expect(Math.abs(rows[(i - from) * keys + j] - scores[j] / z)).toBeLessThan(1e-7);
+        }
+      }
+    }
+  });
+
   it('layerWeights lays the heads out [heads][queries][keys]', () => {
     const l = layerWeights(layer());
     expect([l.heads, l.queries, l.keys, l.data.length]).toEqual([2, 3, 3, 18]);
