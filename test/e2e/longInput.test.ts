@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, explorerFrame } from './codeServer';
 import { useSession } from './session';
 import { llmGenerator } from '../llmStandIns';
-import { editorHover, exportThroughDialog, openAndSelectAll, runCommand, settledAttentionBytes, showAttentionAndWait } from './workbench';
+import { editorHover, exportThroughDialog, openAndSelectAll, runCommand, settledAttentionBytes, showAttentionAndWait, startExport } from './workbench';
 
 const TOKENS = 4096;
 const generator = await llmGenerator();
@@ -71,6 +71,12 @@ describe('A 4,096-token selection', () => {
 
     const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // The JSON document would hold every layer at once: refused, pointing to the archive, which computes one layer at a time.
+    const files = fs.readdirSync(server.workspace).length;
+    await startExport(page, 'Data as JSON', 'json');
+    await page.locator('.notifications-toasts', { hasText: 'Export NumPy (.npz) instead' }).first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('.notifications-toasts').first().textContent()).toMatch(/the export failed \(this run is long enough that its layers are computed from queries and keys one at a time; a JSON document would hold every layer's weights at once \(536\.9 MB\)/);
+    expect(fs.readdirSync(server.workspace).length).toBe(files);
 
     // Special tokens hidden and the mean of the heads, computed from the layer on screen when chosen
     // (this tokenizer gives every piece one word id, so word level would make one word of it all).

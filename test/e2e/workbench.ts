@@ -142,6 +142,18 @@ export async function nextTimings(page: Page, after: number, frame?: Frame, time
 /** Runs Export… (or `command`), picks `label`, accepts the save dialog's default path in `workspace`; the file once it exists. */
 export async function exportThroughDialog(page: Page, workspace: string, label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<string> {
   const before = new Set(fs.readdirSync(workspace));
+  await startExport(page, label, extension, command);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const made = fs.readdirSync(workspace).filter((f) => !before.has(f) && f.endsWith(`.${extension}`));
+    if (made.length === 1) return path.join(workspace, made[0]);
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no .${extension} file appeared in the workspace`);
+}
+
+/** Runs Export… (or `command`), picks `label` and accepts the save dialog's default path. */
+export async function startExport(page: Page, label: string | undefined, extension: string, command = 'Attention Lens: Export…'): Promise<void> {
   await runCommand(page, command);
   if (label) {
     const input = page.locator('.quick-input-widget');
@@ -164,13 +176,6 @@ export async function exportThroughDialog(page: Page, workspace: string, label: 
   // The save dialog offers the workspace and a name from the model, layer and heads.
   await page.waitForFunction((ext) => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith(ext), `.${extension}`, { timeout: 30_000 });
   await page.keyboard.press('Enter');
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const made = fs.readdirSync(workspace).filter((f) => !before.has(f) && f.endsWith(`.${extension}`));
-    if (made.length === 1) return path.join(workspace, made[0]);
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`no .${extension} file appeared in the workspace`);
 }
 
 /**

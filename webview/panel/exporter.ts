@@ -14,7 +14,7 @@ import { buildHeadGrid, cellOffsets, cellStats } from '../../src/core/analysis/h
 import { categoriesFor } from '../../src/core/analysis/transform';
 import { writeArchive } from '../../src/core/export/archive';
 import { type ReportRun, htmlReportChunks } from '../../src/core/export/htmlReport';
-import { numpyEntries } from '../../src/core/export/numpyExport';
+import { type ExportRun, numpyEntries } from '../../src/core/export/numpyExport';
 import { imageSvg } from '../../src/core/figure/imageFigure';
 import type { ImageToken } from '../../src/core/image/patches';
 import { runJson } from '../../src/core/export/runJson';
@@ -24,7 +24,8 @@ import { type TextFigureInput, textViewSvg } from '../../src/core/figure/textFig
 import { mechanismSvg } from '../../src/core/figure/mechanismFigure';
 import type { MechanismViewState } from '../views/mechanismView';
 import { jsonChunks } from '../../src/core/jsonStream';
-import type { ExportFormat, FromPanel } from '../../src/core/protocol/panel';
+import { formatBytes } from '../../src/core/units';
+import type { ExportFormat, FromPanel, RunRequest } from '../../src/core/protocol/panel';
 import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
@@ -74,6 +75,7 @@ export class Exporter {
     this.running.set(exportId, abort);
     const out = new ChunkSender(exportId, abort.signal, this.deps.post);
     try {
+      this.refuseWhole(format);
       switch (format) {
         case 'svg':
           await out.write(new TextEncoder().encode(this.svg()));
@@ -90,7 +92,7 @@ export class Exporter {
           break;
         }
         case 'npz':
-          await writeArchive(numpyEntries(await this.run()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
+          await writeArchive(numpyEntries(this.streamedRun()), (chunk) => out.write(chunk), { signal: abort.signal, onProgress: (written, total) => out.progress(written, total) });
           break;
       }
       await out.flush();
@@ -100,6 +102,18 @@ export class Exporter {
     } finally {
       this.running.delete(exportId);
     }
+  }
+
+  /**
+   * A long input's layers are computed one at a time from queries and keys; the JSON document and
+   * the HTML report would hold every layer's weights at once, so they are refused for such a run,
+   * with the format that streams.
+   */
+  private refuseWhole(format: ExportFormat): void {
+    const run = this.deps.state.snapshot.run;
+    if (!run?.onDemand || (format !== 'json' && format !== 'html')) return;
+    const bytes = run.store?.naiveBytes;
+    throw new Error(`this run is long enough that its layers are computed from queries and keys one at a time; ${format === 'json' ? 'a JSON document' : 'an HTML report'} would hold every layer's weights at once${bytes ? ` (${formatBytes(bytes)})` : ''}. Export NumPy (.npz) instead: it computes and writes one layer at a time`);
   }
 
   cancel(exportId: number): void {
@@ -256,15 +270,40 @@ export class Exporter {
   }
 
   /** The run's layers as the model returned them, in full precision. */
-  private async run() {
+  private async run(): Promise<ExportRun> {
     const s = this.deps.state.snapshot;
     if (!s.run) throw new Error('the panel shows no attention yet');
-    const { request } = s.run;
     const records = await withFullPrecision(s.run.records);
-    const layers: AttentionLayer[] = records.map((r) => ({ ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data: r.data }));
-    const image = request.image && { pixelValues: { data: request.image.pixelValues, dims: request.image.dims } };
-    return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, layers, ...image };
+    return { ...this.runOf(s.run.request), layers: records.map((r) => layerOf(r, r.data)) };
   }
+
+  /**
+   * The run for a data export, its layers read one at a time as they are written (read back in
+   * full precision, or computed from queries and keys): a long input's export never holds more
+   * than a layer (a 24-layer, 14-head model at 2,048 tokens: 235 MB, where every layer is 5.6 GB).
+   */
+  private streamedRun(): ExportRun {
+    const s = this.deps.state.snapshot;
+    if (!s.run) throw new Error('the panel shows no attention yet');
+    const records = new Map(s.run.records.map((r) => [layerOf(r, NO_WEIGHTS), r] as const));
+    return {
+      ...this.runOf(s.run.request),
+      layers: [...records.keys()],
+      readLayer: async (l) => (await withFullPrecision([records.get(l)!]))[0].data,
+    };
+  }
+
+  private runOf(request: RunRequest): Omit<ExportRun, 'layers'> {
+    const image = request.image && { pixelValues: { data: request.image.pixelValues, dims: request.image.dims } };
+    return { model: { label: request.model.label, folder: request.model.id, architecture: request.model.architecture }, text: request.text, tokens: request.tokens, decoderTokens: request.decoderTokens, ...image };
+  }
+}
+
+const NO_WEIGHTS = new Float32Array(0);
+
+/** Record `r` as the layer the model returned, with weights `data`. */
+function layerOf(r: AttentionRecord, data: Float32Array): AttentionLayer {
+  return { ...r.source, heads: r.heads, queries: r.queries, keys: r.keys, data };
 }
 
 /** Bytes as base64 (in slices: a spread of millions of arguments would overflow the stack). */

@@ -5,11 +5,12 @@
  * the caller decides where the bytes go.
  */
 import { Zip, ZipPassThrough } from 'fflate';
+import type { Chunk } from './npy';
 
-/** One file of the archive, as byte chunks in order. */
+/** One file of the archive, as byte chunks in order (those made when written are made one at a time, when reached). */
 export interface ArchiveEntry {
   name: string;
-  chunks: readonly Uint8Array[];
+  chunks: readonly Chunk[];
 }
 
 /** Receives the archive's bytes in order; a returned promise is awaited before more are made. */
@@ -45,13 +46,19 @@ export async function writeArchive(entries: readonly ArchiveEntry[], sink: ByteS
   for (const entry of entries) {
     const file = new ZipPassThrough(entry.name);
     zip.add(file);
-    const slices = entry.chunks.flatMap((c) => Array.from({ length: Math.max(1, Math.ceil(c.byteLength / SLICE)) }, (_, i) => c.subarray(i * SLICE, (i + 1) * SLICE)));
-    for (const [i, slice] of slices.entries()) {
+    if (entry.chunks.length === 0) file.push(new Uint8Array(0), true);
+    for (const [c, chunk] of entry.chunks.entries()) {
       options.signal?.throwIfAborted();
-      file.push(slice, i === slices.length - 1);
-      written += slice.byteLength;
-      await flush();
-      options.onProgress?.(written, total);
+      const bytes = chunk instanceof Uint8Array ? chunk : await chunk.read();
+      const slices = Math.max(1, Math.ceil(bytes.byteLength / SLICE));
+      for (let i = 0; i < slices; i++) {
+        options.signal?.throwIfAborted();
+        const slice = bytes.subarray(i * SLICE, (i + 1) * SLICE);
+        file.push(slice, c === entry.chunks.length - 1 && i === slices - 1);
+        written += slice.byteLength;
+        await flush();
+        options.onProgress?.(written, total);
+      }
     }
   }
   zip.end();

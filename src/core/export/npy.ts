@@ -5,9 +5,18 @@
  * (no copy of hundreds of megabytes of attention). Pure.
  */
 
-/** An array to write: float32, int64 or int32 numbers, or Unicode strings (`<U`, fixed width). */
+/** Float32 values made when they are written (a long input's layer, computed from its queries and keys): how many, and how. */
+export interface LaterFloats {
+  length: number;
+  read(): Float32Array | Promise<Float32Array>;
+}
+
+/** A file's bytes, or bytes made when they are written (`byteLength` known before). */
+export type Chunk = Uint8Array | { byteLength: number; read(): Uint8Array | Promise<Uint8Array> };
+
+/** An array to write: float32 (in parts, each given or made when written), int64 or int32 numbers, or Unicode strings (`<U`, fixed width). */
 export type NpyArray =
-  | { dtype: 'float32'; shape: readonly number[]; data: readonly Float32Array[] }
+  | { dtype: 'float32'; shape: readonly number[]; data: readonly (Float32Array | LaterFloats)[] }
   | { dtype: 'int64'; shape: readonly number[]; data: BigInt64Array }
   | { dtype: 'int32'; shape: readonly number[]; data: Int32Array }
   | { dtype: 'unicode'; shape: readonly number[]; data: readonly string[] };
@@ -48,14 +57,28 @@ function bytesOf(a: Float32Array | BigInt64Array | Int32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** The `.npy` file of `a`, as chunks in order; the float32 data are views of the caller's arrays. */
-export function npyChunks(a: NpyArray): Uint8Array[] {
+/**
+ * The `.npy` file of `a`, as chunks in order; the float32 data are views of the caller's arrays,
+ * or made when written (each part checked for its length then).
+ */
+export function npyChunks(a: NpyArray): Chunk[] {
   const count = a.shape.reduce((n, d) => n * d, 1);
   switch (a.dtype) {
     case 'float32': {
       const n = a.data.reduce((s, d) => s + d.length, 0);
       if (n !== count) throw new Error(`npy: ${n} float32 values for shape ${tuple(a.shape)}`);
-      return [npyHeader('<f4', a.shape), ...a.data.map(bytesOf)];
+      const part = (d: Float32Array | LaterFloats): Chunk => {
+        if (d instanceof Float32Array) return bytesOf(d);
+        return {
+          byteLength: 4 * d.length,
+          read: async () => {
+            const values = await d.read();
+            if (values.length !== d.length) throw new Error(`npy: ${values.length} float32 values made where ${d.length} were announced`);
+            return bytesOf(values);
+          },
+        };
+      };
+      return [npyHeader('<f4', a.shape), ...a.data.map(part)];
     }
     case 'int64':
     case 'int32':

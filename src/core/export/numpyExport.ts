@@ -9,7 +9,7 @@
 import { type AttentionKind, type AttentionLayer, compareLayers } from '../attention';
 import type { TokenInfo } from '../tokens';
 import type { ArchiveEntry } from './archive';
-import { type NpyArray, npyChunks } from './npy';
+import { type LaterFloats, type NpyArray, npyChunks } from './npy';
 
 /** What a data export holds. */
 export interface ExportRun {
@@ -20,6 +20,11 @@ export interface ExportRun {
   layers: readonly AttentionLayer[];
   /** An image model's input: float32 `pixel_values` as the model received it, and each patch token's box. */
   pixelValues?: { data: Float32Array; dims: readonly number[] };
+  /**
+   * Where each layer's weights are read when they are written, instead of its `data`: a long
+   * input's layers, each computed in turn, so the export never holds more than one.
+   */
+  readLayer?(layer: AttentionLayer): Promise<Float32Array>;
 }
 
 const PREFIX: Record<AttentionKind, string> = { self: 'attentions', encoder: 'encoder_attentions', decoder: 'decoder_attentions', cross: 'cross_attentions' };
@@ -30,12 +35,13 @@ export function numpyEntries(run: ExportRun): ArchiveEntry[] {
   const add = (name: string, a: NpyArray) => entries.push({ name: `${name}.npy`, chunks: npyChunks(a) });
   const byKind = new Map<AttentionKind, AttentionLayer[]>();
   for (const l of [...run.layers].sort(compareLayers)) byKind.set(l.kind, [...(byKind.get(l.kind) ?? []), l]);
+  const weights = (l: AttentionLayer): Float32Array | LaterFloats => (run.readLayer ? { length: l.heads * l.queries * l.keys, read: () => run.readLayer!(l) } : l.data);
   for (const [kind, layers] of byKind) {
     const [first] = layers;
     const same = layers.every((l) => l.heads === first.heads && l.queries === first.queries && l.keys === first.keys);
-    if (same) add(PREFIX[kind], { dtype: 'float32', shape: [layers.length, first.heads, first.queries, first.keys], data: layers.map((l) => l.data) });
+    if (same) add(PREFIX[kind], { dtype: 'float32', shape: [layers.length, first.heads, first.queries, first.keys], data: layers.map(weights) });
     // Layers of different shapes (rare) cannot stack: one array each, named like the output.
-    else for (const l of layers) add(l.name, { dtype: 'float32', shape: [l.heads, l.queries, l.keys], data: [l.data] });
+    else for (const l of layers) add(l.name, { dtype: 'float32', shape: [l.heads, l.queries, l.keys], data: [weights(l)] });
   }
   const tokenArrays = (prefix: string, tokens: readonly TokenInfo[]) => {
     add(`${prefix}input_ids`, { dtype: 'int64', shape: [tokens.length], data: BigInt64Array.from(tokens, (t) => BigInt(t.id)) });
