@@ -32,13 +32,16 @@ fs.copyFileSync(path.join(root, 'node_modules/@jsquash/jpeg/codec/dec/mozjpeg_de
 fs.copyFileSync(path.join(root, 'node_modules/@jsquash/webp/codec/dec/webp_dec.wasm'), path.join(dist, 'webp_dec.wasm'));
 
 const common = { bundle: true, sourcemap: true, logLevel: 'warning', absWorkingDir: root };
+// The panel's layer worker (a long input's layers computed off the page's thread), as text inside
+// the panel's script: a webview's files are of another origin, which a worker may not load.
+const layerWorker = await esbuild.build({ entryPoints: ['webview/panel/layerWorker.ts'], bundle: true, write: false, absWorkingDir: root, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'warning' });
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode', 'tokenizers', 'onnxruntime-node'] },
   // The native engine's worker thread in the extension host (onnxruntime-node's run() blocks its thread).
   { ...common, entryPoints: ['src/native/nativeWorker.ts'], outfile: 'dist/nativeWorker.js', platform: 'node', format: 'cjs', target: 'node20', external: ['onnxruntime-node'] },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.mjs', platform: 'node', format: 'esm', target: 'node20', external: ['tokenizers', 'onnxruntime-web', 'onnxruntime-node', '@resvg/resvg-js'], banner: { js: '#!/usr/bin/env node\nimport { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' } },
   // The pages are minified (webview.js 616 → about 250 KB): each byte crosses code-server's connection as the panel starts.
-  { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'], minify: true },
+  { ...common, entryPoints: ['webview/panel/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'esm', target: 'es2022', external: ['onnxruntime-web'], minify: true, define: { __LAYER_WORKER__: JSON.stringify(layerWorker.outputFiles[0].text) } },
   { ...common, entryPoints: ['webview/explorer/main.ts'], outfile: 'dist/explorer.js', platform: 'browser', format: 'esm', target: 'es2022', minify: true },
   // The HTML report's page: inlined into each report, so minified and without a source map.
   { ...common, entryPoints: ['webview/report/main.ts'], outfile: 'dist/report.js', platform: 'browser', format: 'iife', target: 'es2022', minify: true, sourcemap: false, legalComments: 'none' },

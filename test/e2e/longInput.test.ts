@@ -54,10 +54,13 @@ describe('A 4,096-token selection', () => {
     expect(await settledAttentionBytes(frame, 60)).toBeLessThan(layerBytes + (16 << 20));
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input.png') });
 
-    // Layer 2, computed when chosen.
-    await frame.selectOption('#layer-select', '1');
-    await frame.waitForFunction(() => document.body.dataset.state === 'ready' && Number(document.getElementById('view')?.dataset.links) > 0, undefined, { timeout: 60_000 });
-    await frame.selectOption('#layer-select', '0');
+    // Layer 2, computed when chosen (in the page's workers: the switch waits for it), then layer 1 again.
+    for (const [value, label] of [['1', 'Layer 2'], ['0', 'Layer 1']]) {
+      await frame.selectOption('#layer-select', value);
+      await frame.waitForFunction((label) => document.body.dataset.state === 'ready' && !document.body.dataset.computing && (document.getElementById('link-list-title')?.textContent ?? '').includes(label)
+        && Number(document.getElementById('view')?.dataset.links) > 0, label, { timeout: 60_000 });
+    }
+    expect(await frame.$eval('body', (b) => b.dataset.layerWorkers)).toBe('working');
 
     const hover = await editorHover(page);
     expect(hover).toMatch(/Layer 1/);

@@ -168,6 +168,43 @@ describe('PanelState on a long input', () => {
   });
 });
 
+describe('a long input\'s layers computed off the page\'s thread', () => {
+  it('switches layer only once the layer is computed (the page free meanwhile, its status saying so), then reads it without computing it again', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const { computeLayersWith } = await import('../../webview/panel/layerStore');
+    const asked: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // The workers, as the page has them: results arrive later, as messages do.
+    computeLayersWith(async (l) => {
+      asked.push(l.name);
+      await gate;
+      return layerWeights(l).data;
+    });
+    try {
+      const state = new PanelState();
+      const layers = [qkLayer(0, 6), qkLayer(1, 6), qkLayer(2, 6)];
+      const req: RunRequest = { runId: 2, model: { id: 'm', label: 'M', architecture: 'qwen2', onnxFile: 'u', onnxLabel: 'onnx/model.onnx', causal: true }, backend: 'auto', text: 'abcdef', tokens: Array.from({ length: 6 }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: false })), ids: Int32Array.of(0, 1, 2, 3, 4, 5), maxLinksPerQuery: 12 };
+      state.finish(req, { layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
+      await new Promise((r) => setTimeout(r, 0)); // the first picture's layer, read then, is let go
+      state.selectRecord(2);
+      expect([state.snapshot.recordIndex, state.snapshot.computing, asked]).toEqual([0, 'Layer 3', ['attentions.2']]);
+      release();
+      await gate;
+      await new Promise((r) => setTimeout(r, 0));
+      expect([state.snapshot.recordIndex, state.snapshot.computing]).toEqual([2, undefined]);
+      expect(Array.from(state.snapshot.records[2].data)).toEqual(Array.from(layerWeights(layers[2]).data));
+      // The explorer's choice waits alike; a layer that needs no computing is chosen at once.
+      state.setSelection(1, [0]);
+      expect(state.snapshot.recordIndex).toBe(2);
+      await new Promise((r) => setTimeout(r, 0));
+      expect([state.snapshot.recordIndex, state.snapshot.visibleHeads, asked]).toEqual([1, [true, false], ['attentions.2', 'attentions.1']]);
+    } finally {
+      computeLayersWith(undefined);
+    }
+  });
+});
+
 describe('the question before a very long run', () => {
   it('says how long the input is against the model’s limit, what the weights would take and that they are kept as queries and keys', () => {
     const q = longRunQuestion(8192, 32768, { layers: 24, heads: 14 }, 8192);

@@ -8,7 +8,7 @@ import { maxOverHeads, meanOverHeads, overHeadsHeader } from '../../src/core/ana
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import { contributionRecord } from '../../src/core/mechanism';
 import { formatBytes } from '../../src/core/units';
-import { type ComputedLayer, type LayerStore, isStored, storedRecords } from './layerStore';
+import { type ComputedLayer, type LayerStore, isStored, prepareRecords, storedRecords } from './layerStore';
 import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
 
 /**
@@ -41,19 +41,31 @@ export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weig
 function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoices): Derived {
   const layers = run.records;
   const perHead = choices.words || choices.hide.length > 0
-    ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data)
+    ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data, (i) => layers[i])
     : undefined;
   const base = perHead?.records ?? layers;
   const how = choices.aggregate === 'mean' || choices.aggregate === 'max' ? choices.aggregate : undefined;
   const shown = how
-    ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data)
+    ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data, (i) => base[i])
     : undefined;
   return { base, records: shown?.records ?? base, baseStore: perHead?.store, recordStore: shown?.store };
 }
 
-/** Records with these headers whose weights `compute(i)` makes when they are read, in a store of their own (nothing held but what is on screen). */
-function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array): { records: AttentionRecord[]; store: LayerStore } {
-  const sources: ComputedLayer[] = headers.map((h, i) => ({ compute: () => compute(i), heldBytes: 0, naiveBytes: 4 * h.heads * h.queries * h.keys }));
+/**
+ * Records with these headers whose weights `compute(i)` makes when they are read from record
+ * `from(i)`, in a store of their own (nothing held but what is on screen); made off the page's
+ * thread, that record is computed there first.
+ */
+function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord): { records: AttentionRecord[]; store: LayerStore } {
+  const sources: ComputedLayer[] = headers.map((h, i) => ({
+    compute: () => compute(i),
+    computeLater: async () => {
+      await prepareRecords([from(i)]);
+      return compute(i);
+    },
+    heldBytes: 0,
+    naiveBytes: 4 * h.heads * h.queries * h.keys,
+  }));
   return storedRecords(headers, Infinity, false, sources);
 }
 

@@ -7,6 +7,7 @@ import { type HeadGrid, cellOffsets, emptyHeadGrid, fillGridRow } from '../../sr
 import { headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
+import { prepareRecords } from './layerStore';
 
 let generation = 0;
 
@@ -28,6 +29,8 @@ export async function computeHeadGrid(request: RunRequest, records: readonly Att
   await afterPaint();
   for (let i = 0; i < records.length; i++) {
     await nextTask();
+    // A long input's layer is computed in the page's workers, then read at once.
+    await prepareRecords([records[i]]);
     if (gen !== generation) return undefined;
     fillGridRow(grid, i, records[i], categories(records[i]));
   }

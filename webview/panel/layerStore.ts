@@ -21,6 +21,8 @@ import { type QueryKeyLayer, layerWeights, queryKeyBytes, weightBytes } from '..
 /** A layer computed when it is read (long inputs: from its queries and keys), never held whole unless on screen. */
 export interface ComputedLayer {
   compute(): Float32Array;
+  /** The same, off the page's thread where the page has workers (`computeLayersWith`). */
+  computeLater(): Promise<Float32Array>;
   /** Bytes it holds to compute the layer (queries and keys). */
   heldBytes: number;
   /** Bytes of the layer once computed. */
@@ -46,6 +48,8 @@ export class LayerStore {
   private scratch: { i: number; data: Float32Array }[] = [];
   private releasing = false;
   private pinned: ReadonlySet<number> = new Set();
+  /** Computed layers being made off the page's thread (`prepare`). */
+  private readonly preparing = new Map<number, Promise<Float32Array>>();
 
   /** `keepFull` false: the full precision is dropped, not kept in Blobs (records made from 16-bit copies have none worth keeping). */
   constructor(layers: readonly LayerSource[], readonly compactAbove = COMPACT_ABOVE_BYTES, private readonly keepFull = true) {
@@ -102,6 +106,32 @@ export class LayerStore {
       return s.data;
     }
     const data = this.computed[i]?.compute() ?? fromFloat16(this.half[i]!);
+    this.keepForNow(i, data);
+    return data;
+  }
+
+  /** Whether reading layer `i` now would compute it (kept as queries and keys, and not held). */
+  needsComputing(i: number): boolean {
+    return this.computed[i] !== undefined && !this.full[i] && !this.scratch.some((s) => s.i === i);
+  }
+
+  /**
+   * Computes layer `i` off the page's thread when reading it would compute it, so that the read
+   * that follows in the same task is immediate (a layer switch, a pass over every layer).
+   */
+  async prepare(i: number): Promise<void> {
+    if (!this.needsComputing(i)) return;
+    let making = this.preparing.get(i);
+    if (!making) {
+      making = this.computed[i]!.computeLater().finally(() => this.preparing.delete(i));
+      this.preparing.set(i, making);
+    }
+    const data = await making;
+    if (this.needsComputing(i)) this.keepForNow(i, data);
+  }
+
+  /** Keeps a decoded or computed layer among the recent ones, let go after the task. */
+  private keepForNow(i: number, data: Float32Array): void {
     this.scratch.push({ i, data });
     if (this.scratch.length > SCRATCH) this.scratch.shift();
     // A pass over every layer runs within a task (or one layer per task): the decoded copies go after it.
@@ -112,7 +142,6 @@ export class LayerStore {
         this.releasing = false;
       }, 0);
     }
-    return data;
   }
 
   /**
@@ -178,7 +207,7 @@ export class LayerStore {
 
   /** Layer `i` in full precision (for exports): held, or read back. */
   async fullLayer(i: number): Promise<Float32Array> {
-    return this.full[i] ?? this.computed[i]?.compute() ?? this.readBack(i);
+    return this.full[i] ?? (await this.computed[i]?.computeLater()) ?? this.readBack(i);
   }
 
   private async readBack(i: number): Promise<Float32Array> {
@@ -221,9 +250,32 @@ export function withFullPrecision(records: readonly AttentionRecord[]): Promise<
   }));
 }
 
+/** Computes layers off the page's thread (its workers), once the page has set it. */
+let later: ((l: QueryKeyLayer) => Promise<Float32Array>) | undefined;
+
+/** The page computes layers kept as queries and keys with `compute` when it can wait for them (a failure computes them here instead). */
+export function computeLayersWith(compute: ((l: QueryKeyLayer) => Promise<Float32Array>) | undefined): void {
+  later = compute;
+}
+
 /** A layer kept as queries and keys, computed when read. */
 export function computedLayer(l: QueryKeyLayer): ComputedLayer {
-  return { compute: () => layerWeights(l).data, heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l) };
+  const compute = () => layerWeights(l).data;
+  return { compute, computeLater: async () => (later ? later(l).catch(() => compute()) : compute()), heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l) };
+}
+
+/** Computes, off the page's thread where it can, the layers `records` are read from that reading now would compute. */
+export async function prepareRecords(records: readonly AttentionRecord[]): Promise<void> {
+  await Promise.all(records.map((r) => {
+    const home = homes.get(r);
+    return home?.store.prepare(home.i);
+  }));
+}
+
+/** Whether reading `record` now would compute its layer from queries and keys. */
+export function needsComputing(record: AttentionRecord): boolean {
+  const home = homes.get(record);
+  return home !== undefined && home.store.needsComputing(home.i);
 }
 
 const NO_WEIGHTS = new Float32Array(0);

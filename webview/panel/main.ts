@@ -12,7 +12,8 @@ import { TextView } from '../views/textView';
 import { ImageView } from '../views/imageView';
 import { contributionBasisText } from '../../src/core/mechanism';
 import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
-import type { LayerStore } from './layerStore';
+import { type LayerStore, computeLayersWith } from './layerStore';
+import { LayerWorkers } from './layerWorkers';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import { PanelEngines } from './engineDeps';
 import { Runner, type RunResult } from './runner';
@@ -42,6 +43,9 @@ const data = document.body.dataset;
 
 const channel = vscodeChannel<ToPanel, FromPanel>();
 const state = new PanelState();
+// A long input's layers are computed from queries and keys in workers, the page staying free.
+const layerWorkers = new LayerWorkers();
+computeLayersWith((l) => layerWorkers.compute(l));
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover), image: new ImageView(el('image-view'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism'), image: el('image-view') };

@@ -76,6 +76,8 @@ export interface LoadedRun {
 
 /** Everything the panel shows. */
 export interface PanelSnapshot {
+  /** A long input's record being computed off the page's thread before it is shown (its label). */
+  computing?: string;
   readonly run?: LoadedRun;
   /** Word level, hidden tokens and aggregation chosen in the toolbar. */
   readonly choices: AnalysisChoices;

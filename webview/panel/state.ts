@@ -15,7 +15,7 @@ import type { RunResult } from './runner';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
 import { derive, onDemandNotice } from './derive';
-import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
+import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -301,10 +301,18 @@ export class PanelState {
   /** Shows record `i` (a layer); keeps the head choice when the head count matches. Out of range: ignored. */
   selectRecord(i: number): void {
     const records = this.s.records;
-    if (i < 0 || i >= records.length || i === this.s.recordIndex) return;
+    if (i < 0 || i >= records.length || i === this.s.recordIndex || this.computeFirst(records[i], () => this.selectRecord(i))) return;
     const heads = records[i].heads;
     const visibleHeads = this.s.visibleHeads.length === heads ? this.s.visibleHeads : allHeads(heads);
     this.set({ recordIndex: i, visibleHeads, hover: null, reveal: false }, 'selection');
+  }
+
+  /** A long input's `record` is computed in the page's workers first (the page stays free), then `then` runs if it is still there; true while that is so. */
+  private computeFirst(record: AttentionRecord, then: () => void): boolean {
+    if (!needsComputing(record)) return false;
+    this.set({ computing: record.label }, 'phase');
+    void prepareRecords([record]).then(() => (this.set({ computing: undefined }, 'phase'), this.s.records.includes(record) && then()));
+    return true;
   }
 
   /** Shows or hides head `h`. */
@@ -323,7 +331,7 @@ export class PanelState {
   setSelection(recordIndex: number, heads: readonly number[]): void {
     if (this.s.choices.aggregate !== undefined && this.s.base[recordIndex]) this.setChoices({ aggregate: undefined });
     const r = this.s.records[recordIndex];
-    if (!r) return;
+    if (!r || this.computeFirst(r, () => this.setSelection(recordIndex, heads))) return;
     const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
     const c = this.s.compare;
     if (c && heads.length === 1) {
