@@ -72,8 +72,8 @@ export function weightBytes(l: Pick<QueryKeyLayer, 'heads' | 'queries' | 'keys'>
  * Rows `from`…`to − 1` of head `head`'s weights, `[to − from][keys]`, into `out` when given. Dot
  * products and the softmax run in float64; a row whose keys are all masked is 0 (as SDPA exports
  * guard it). Two queries go together against four keys at a time, so each loaded value serves
- * several products (about 1.8× the speed of one query against one key; the same sums in the same
- * order, so the same weights to the last bit).
+ * several products (1.6–1.7× the speed of one query against one key, `npm run bench:rows`; the
+ * same sums in the same order, so the same weights to the last bit).
  */
 export function weightRows(l: QueryKeyLayer, head: number, from: number, to: number, out = new Float32Array((to - from) * l.keys)): Float32Array {
   const { keys, headDim: d } = l;
@@ -161,10 +161,15 @@ function seenRange(l: QueryKeyLayer, i: number, offset = l.keys - l.queries): [n
 
 /** Every weight of the layer, `[heads][queries][keys]`, as the model's own attention output holds them. */
 export function layerWeights(l: QueryKeyLayer): AttentionLayer {
-  const data = new Float32Array(l.heads * l.queries * l.keys);
+  return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, data: headWeights(l, 0, l.heads) };
+}
+
+/** Every weight of heads `from`…`to − 1`, `[to − from][queries][keys]` (a share of the layer, for one of several workers). */
+export function headWeights(l: QueryKeyLayer, from: number, to: number): Float32Array {
   const size = l.queries * l.keys;
-  for (let h = 0; h < l.heads; h++) weightRows(l, h, 0, l.queries, data.subarray(h * size, (h + 1) * size));
-  return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, data };
+  const data = new Float32Array((to - from) * size);
+  for (let h = from; h < to; h++) weightRows(l, h, 0, l.queries, data.subarray((h - from) * size, (h - from + 1) * size));
+  return data;
 }
 
 /** Why a tensor cannot be read as queries or keys. */

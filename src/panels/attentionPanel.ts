@@ -15,7 +15,7 @@ import { writeAtomically } from '../export/fileExport';
 import { type TimingSpan, wallClock } from '../core/timing';
 import type { RunRegistry } from '../runs/runRegistry';
 import { HostFiles } from './hostFiles';
-import { PanelEngines, type PlacementMemory } from './panelEngines';
+import { PanelNative, type PlacementMemory } from './panelNative';
 import { attentionPanelHtml } from './webviewHtml';
 
 /** A model as the host knows it: the ONNX file as a host path; the panel turns it into a webview URI. */
@@ -55,11 +55,11 @@ export class AttentionPanel extends Disposable {
   /** The models this page was given, by the id of their ONNX file: what `engine/open` may name. */
   private readonly models = new Map<string, PanelModel>();
   /** The native engines this page opens and runs. */
-  private readonly engines: PanelEngines;
+  private readonly engines: PanelNative;
 
   constructor(private readonly panel: vscode.WebviewPanel, private readonly extensionUri: vscode.Uri, private readonly runs: RunRegistry, private readonly native: NativeEngines, placements: PlacementMemory, private readonly onGeneration: (m: GenerationMessage) => void) {
     super();
-    this.engines = new PanelEngines(native, placements, (m) => panel.webview.postMessage(m));
+    this.engines = new PanelNative(native, placements, (m) => panel.webview.postMessage(m));
     this._register(panel.onDidDispose(() => this.dispose()));
     this._register(panel.webview.onDidReceiveMessage((m: FromPanel) => this.onMessage(m)));
     this._register(runs.onDidChange((run) => {

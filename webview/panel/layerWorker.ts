@@ -1,10 +1,10 @@
 /**
  * A worker of the panel's that computes heads of a long input's layer from its queries and keys
- * (`weightRows`), so the page's thread stays free while a layer is made. Bundled into the page's
+ * (`headWeights`), so the page's thread stays free while a layer is made. Bundled into the page's
  * script as text (scripts/build.mjs) and started from a Blob: a webview's own files are of another
  * origin, which a worker may not load.
  */
-import { type QueryKeyLayer, weightRows } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, headWeights } from '../../src/core/queryKeys';
 
 /** Page → worker: heads `from`…`to − 1` of `layer`. */
 export interface LayerTask {
@@ -21,9 +21,7 @@ const scope = self as unknown as { onmessage: ((e: MessageEvent<LayerTask>) => v
 
 scope.onmessage = ({ data: { id, layer, from, to } }) => {
   try {
-    const size = layer.queries * layer.keys;
-    const data = new Float32Array((to - from) * size);
-    for (let h = from; h < to; h++) weightRows(layer, h, 0, layer.queries, data.subarray((h - from) * size, (h - from + 1) * size));
+    const data = headWeights(layer, from, to);
     scope.postMessage({ id, data }, [data.buffer]);
   } catch (e) {
     scope.postMessage({ id, error: e instanceof Error ? e.message : String(e) });

@@ -22,7 +22,7 @@ export interface PlacementMemory {
 /** In `auto`, before any run on this machine said where models run, a model this small is opened ahead in the native engine on the chance. */
 const GUESS_AHEAD_BYTES = 256 * 1024 * 1024;
 
-export class PanelEngines {
+export class PanelNative {
   /** Native engines the page opened and has not released. */
   private readonly engines = new Set<number>();
   /**

@@ -11,7 +11,7 @@ import type { NativeOpen } from '../../src/core/protocol/engine';
 import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import type { NativeEngines } from '../../src/native/nativeEngines';
 import type { PanelModel } from '../../src/panels/attentionPanel';
-import { PanelEngines } from '../../src/panels/panelEngines';
+import { PanelNative } from '../../src/panels/panelNative';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panel-engines-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -45,11 +45,11 @@ function fakeNative(available = true) {
 function panel(native: NativeEngines, last?: Backend) {
   const remembered: Backend[] = [];
   const sent: ToPanel[] = [];
-  const engines = new PanelEngines(native, { lastAuto: () => last, remember: (b) => void remembered.push(b) }, async (m) => void sent.push(m));
+  const engines = new PanelNative(native, { lastAuto: () => last, remember: (b) => void remembered.push(b) }, async (m) => void sent.push(m));
   return { engines, remembered, sent };
 }
 
-describe('PanelEngines', () => {
+describe('PanelNative', () => {
   it('opens ahead where the page will run natively, as the page will ask', () => {
     const cases: Array<[string, Partial<RunRequest>, Backend | undefined, boolean, string[]]> = [
       ['auto, nothing run yet, a small model', {}, undefined, true, ['native']],
