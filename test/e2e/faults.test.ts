@@ -29,7 +29,11 @@ const problemToasts = (page: Parameters<typeof showAttentionByKey>[0]) =>
 const errorText = (f: Frame) => f.$eval('#error', (e) => e.textContent ?? '');
 
 describe('Show Attention when files and the panel change under it', () => {
-  const session = useSession(false, { 'attentionLens.model': model });
+  // On WebAssembly: the page reads the runtime and the model itself, so a run lasts seconds and a
+  // reload lands in the middle of it (the native engine, opening the model while the page starts,
+  // can finish this model's run before the test sees it running; its reload is unit-tested in
+  // panelNative.test.ts).
+  const session = useSession(false, { 'attentionLens.model': model, 'attentionLens.backend': 'wasm' });
 
   it('a model file replaced between runs is read again: a damaged one says so, the restored one runs', async () => {
     const { page, server } = session;
