@@ -52,6 +52,11 @@ export function keepsQueryKeys(tokens: number, attention: { layers: number; head
   return bytes === undefined ? tokens + decoderTokens >= QUERY_KEYS_FROM_TOKENS : bytes >= limit;
 }
 
+/** Whether a run of the panel keeps queries and keys: the page decides so, and the host, opening the model ahead, decides alike. */
+export function runKeepsQueryKeys(run: { ids: ArrayLike<number>; decoderIds?: ArrayLike<number>; model: { attention?: { layers: number; heads: number } }; keepWeightsBytes?: number }): boolean {
+  return keepsQueryKeys(run.ids.length, run.model.attention, run.decoderIds?.length, run.keepWeightsBytes);
+}
+
 /** Bytes of every layer's weights in float32 for a run (self, or encoder, decoder and cross attention); undefined without the model's shape. */
 export function runWeightBytes(tokens: number, attention: { layers: number; heads: number } | undefined, decoderTokens = 0): number | undefined {
   const n = tokens, d = decoderTokens;

@@ -8,7 +8,7 @@ import { type Backend, type NativeBackend, isNative } from '../core/backend';
 import { EngineError } from '../core/engine/engineError';
 import type { NativeOpen, NativeRunResult } from '../core/protocol/engine';
 import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
-import { keepsQueryKeys } from '../core/queryKeys';
+import { runKeepsQueryKeys } from '../core/queryKeys';
 import { wallClock } from '../core/timing';
 import type { NativeEngines } from '../native/nativeEngines';
 import type { PanelModel } from './attentionPanel';
@@ -57,8 +57,7 @@ export class PanelNative {
       if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
     }
     if (!backend) return;
-    const queryKeys = keepsQueryKeys(request.ids.length, request.model.attention, request.decoderIds?.length, request.keepWeightsBytes);
-    this.native.openAhead(nativeOpen(model, backend, false, queryKeys));
+    this.native.openAhead(nativeOpen(model, backend, false, runKeepsQueryKeys(request)));
   }
 
   /** A run of `request` ended on `backend`: where `auto` runs is remembered. */

@@ -12,7 +12,7 @@ import type { OpenOptions } from '../../src/core/engine/splitEngine';
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
-import { type QueryKeyLayer, keepsQueryKeys, runWeightBytes } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, runKeepsQueryKeys, runWeightBytes } from '../../src/core/queryKeys';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -149,7 +149,7 @@ export class Runner {
     if (req.timing) this.record('transfer', req.timing.sentAt, received);
     /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
     let used: { key: string; promise: Promise<Engine> } | undefined;
-    let queryKeys = !full && keepsQueryKeys(req.ids.length, req.model.attention, req.decoderIds?.length, req.keepWeightsBytes);
+    let queryKeys = !full && runKeepsQueryKeys(req);
     let notice = '';
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);
