@@ -12,7 +12,9 @@ import { type RunInput, allLayers } from '../../src/core/engine/attentionEngine'
 import { type ModelEngine as Engine, openEngine } from '../../src/core/engine/splitEngine';
 import { type QueryKeyLayer, layerWeights, weightRows } from '../../src/core/queryKeys';
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
-import { nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
+import { loadNativeOrt, nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
+import { exposeAttention } from '../../src/core/engine/graphSurgery';
+import { onnx } from 'onnx-proto';
 import { llmGenerator, llmReference, maxDifference } from '../llmStandIns';
 import { FIXTURES } from './cli';
 import { fixtureFolder } from './sdpaStyle';
@@ -169,6 +171,69 @@ describe('padding', () => {
           expect(maxDifference(row.subarray(0, n), unpadded)).toBeLessThanOrEqual(1e-5);
         }
       }
+    }
+  });
+});
+
+describe('what a long run computes and holds', () => {
+  // onnxruntime runs a graph in an order of its own (a depth-first walk back from the outputs) and
+  // runs every node, read or not. Its own profile says in which order the nodes ran.
+  const ortNode = loadNativeOrt() as unknown as typeof import('onnxruntime-node');
+
+  /** The names of the nodes as onnxruntime ran them, once, on `ids`. */
+  async function ranNodes(bytes: Uint8Array, ids: number[]): Promise<string[]> {
+    const dir = fs.mkdtempSync(path.join(tmp, 'profile-'));
+    const session = await ortNode.InferenceSession.create(bytes, { enableProfiling: true, profileFilePrefix: path.join(dir, 'run') });
+    const n = ids.length;
+    const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
+    for (const name of session.inputNames) {
+      if (name === 'input_ids') feeds[name] = new ortNode.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]);
+      else if (name === 'attention_mask') feeds[name] = new ortNode.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
+      else if (name === 'position_ids') feeds[name] = new ortNode.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, n]);
+      else throw new Error(`unexpected input ${name}`);
+    }
+    await session.run(feeds);
+    session.endProfiling();
+    await session.release();
+    const [file] = fs.readdirSync(dir);
+    const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Array<{ cat: string; name: string }>;
+    return events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).map((e) => e.name.slice(0, -'_kernel_time'.length));
+  }
+
+  it.each(['bert-attn', 'gpt2-plain', 'llama-attn'])('%s: each layer\'s probe rows are taken before the next layer\'s attention, and no logits are computed', async (name) => {
+    const folder = folderOf(name);
+    const [ref] = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];
+    const bytes = fs.readFileSync(path.join(folder, 'onnx/model.onnx'));
+    const surgery = exposeAttention(bytes, name, { queryKeys: true, keepInline: true });
+    expect(surgery.queryKeys.length).toBeGreaterThan(1);
+    const ran = await ranNodes(surgery.bytes, ref.ids);
+    // Before: every probe after the last layer, so every layer's n² weights alive at once.
+    surgery.queryKeys.forEach((qk, i) => {
+      const probe = ran.findIndex((n) => n.includes(`${qk.attention}/probe`));
+      const next = surgery.found[i + 1];
+      expect(probe, qk.attention).toBeGreaterThan(ran.indexOf(surgery.found[i].node));
+      if (next) expect(probe, qk.attention).toBeLessThan(ran.indexOf(next.node));
+    });
+    // The head's logits ([1, n, 3000]) are no output, and the nodes that made them are gone.
+    const model = onnx.ModelProto.decode(surgery.bytes);
+    expect(model.graph!.output!.map((o) => o.name)).not.toContain('logits');
+    const heads = onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.output?.includes('logits') || n.name?.includes('lm_head') || n.name?.includes('cls'));
+    expect(heads.length).toBeGreaterThan(0);
+    for (const h of heads) expect(ran).not.toContain(h.name);
+  });
+
+  it('keeps the logits for a full run, and the rows of a long run are unchanged by all this', async () => {
+    const info = readModelFolder(folderOf('llama-attn'));
+    const [ref] = JSON.parse(fs.readFileSync(path.join(info.folder, 'reference.json'), 'utf8')) as Reference[];
+    const full = await ENGINES[1][1](info, false);
+    const long = await ENGINES[1][1](info, true);
+    try {
+      expect([full.hasLogits, long.hasLogits]).toEqual([true, false]);
+      const stored = (await allLayers(await full.run({ ids: ref.ids }))).layers;
+      expect(onDemandDifference(stored, (await long.run({ ids: ref.ids })).queryKeys!)).toBeLessThanOrEqual(OWN_WEIGHTS.native);
+    } finally {
+      await full.dispose();
+      await long.dispose();
     }
   });
 });

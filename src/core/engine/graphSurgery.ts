@@ -8,8 +8,8 @@
  */
 import { onnx } from 'onnx-proto';
 import type { AttentionKind } from '../attention';
-import { addOutput, allNodes, floatOutput, ifBranches, renameTensor } from './graphEdit';
-import { type QueryKeyOutputs, exposeQueryKeys } from './queryKeySurgery';
+import { addOutput, allNodes, floatOutput, ifBranches, removeDeadNodes, renameTensor } from './graphEdit';
+import { type QueryKeyOutputs, exposeQueryKeys, vocabularyLogits } from './queryKeySurgery';
 import { Constants, type Consumers, type ExternalBytes, externalRaw, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 import { isSplitDecoder } from './inputFeeds';
 
@@ -83,7 +83,8 @@ export interface SurgeryOptions {
   /**
    * Long inputs: return each attention as its queries and keys and two rows of its weights
    * instead of its weights (quadratic in the tokens) wherever its score product is found and is
-   * a constant multiple of q·kᵀ; the others keep their weights.
+   * a constant multiple of q·kᵀ; the others keep their weights. A language model's logits are
+   * dropped (`vocabularyLogits`).
    */
   queryKeys?: boolean;
 }
@@ -184,7 +185,11 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
       });
     }
   }
-  if (dropped.size > 0) graph.output = (graph.output ?? []).filter((o) => !dropped.has(o.name ?? ''));
+  if (queryKeys.length > 0) for (const o of graph.output ?? []) if (vocabularyLogits(o)) dropped.add(o.name ?? '');
+  if (dropped.size > 0) {
+    graph.output = (graph.output ?? []).filter((o) => !dropped.has(o.name ?? ''));
+    removeDeadNodes(graph);
+  }
   if (found.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }

@@ -3,7 +3,7 @@
  * tokens) and two rows of its weights to check them against, instead of its weights. Pure.
  */
 import type { onnx } from 'onnx-proto';
-import { addRowsOutput } from './graphEdit';
+import { addRowsOutput, computeEarly } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
 
 /** Rows of the weights the queries and keys are checked against: the first query's and the last's. */
@@ -41,10 +41,25 @@ export function exposeQueryKeys(
 ): QueryKeyOutputs | undefined {
   if (tensors.shaped || (!('fused' in tensors) && tensors.scale === null)) return undefined;
   const probe = addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  // Else every layer's weights would stay alive until the end of the run, for two rows of each.
+  computeEarly(graph, probe, source);
   if ('fused' in tensors) {
     const { q, k } = expose({ q: tensors.q, k: tensors.k });
     return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
   }
   const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
   return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe };
+}
+
+/**
+ * Whether `o` is a language model's logits, `[batch, tokens, vocabulary]`. A long run (queries and
+ * keys) reads no logits (generation opens its own session; a classifier's are `[batch, labels]`),
+ * and onnxruntime computes every output of the graph whether it is asked for or not: on the
+ * Qwen2.5-0.5B shape the head's 151,936 logits per token cost 1.2 MB of memory per token and half
+ * the run's time.
+ */
+export function vocabularyLogits(o: onnx.IValueInfoProto): boolean {
+  const dims = o.type?.tensorType?.shape?.dim;
+  const last = dims?.[dims.length - 1]?.dimValue;
+  return o.name === 'logits' && dims?.length === 3 && last !== undefined && last !== null && Number(last) > 1024;
 }
