@@ -106,16 +106,21 @@ export class PanelNative {
   /**
    * Sends a native run's result: the first layer at once, then the others one message each, each
    * after the page took the last (measured in code-server: BERT-base's 151 MB at 512 tokens took
-   * 20 s to cross as one message, where the picture needs only the first layer). A mechanism run
-   * goes whole: its view needs every tensor.
+   * 20 s to cross as one message, where the picture needs only the first layer). So do layers kept
+   * as queries and keys, when every layer is (a Qwen2.5-0.5B shape's 100 MB at 1,024 tokens took
+   * 14 s). A mechanism run goes whole: its view needs every tensor.
    */
   private async sendResult(requestId: number, result: NativeRunResult, load: number): Promise<void> {
     const later = result.mechanism ? [] : result.layers.slice(1);
     const first = result.layers.slice(0, result.layers.length - later.length);
-    await this.send({ type: 'engine/didRun', requestId, result: { ...result, layers: first, sentAt: wallClock() }, more: later.length });
-    for (const layer of later) {
+    const queryKeys = result.queryKeys ?? [];
+    const laterKeys = result.mechanism || first.length > 0 ? [] : queryKeys.slice(1);
+    const firstKeys = queryKeys.slice(0, queryKeys.length - laterKeys.length);
+    const sent = { ...result, layers: first, ...(result.queryKeys ? { queryKeys: firstKeys } : {}), sentAt: wallClock() };
+    await this.send({ type: 'engine/didRun', requestId, result: sent, more: later.length + laterKeys.length });
+    for (const m of [...later.map((layer) => ({ layer })), ...laterKeys.map((queryKey) => ({ queryKey }))]) {
       if (this.closed || load !== this.load) return;
-      await this.send({ type: 'engine/didRunLayer', requestId, layer });
+      await this.send({ type: 'engine/didRunLayer', requestId, ...m });
     }
   }
 

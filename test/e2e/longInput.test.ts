@@ -40,6 +40,8 @@ describe('A 4,096-token selection', () => {
     const frame = await showAttentionAndWait(page, undefined, (p) => openAndSelectAll(p, 'long.txt'));
     expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
     expect(await frame.$eval('body', (b) => b.dataset.backend)).toBe('native');
+    // The first layer is drawn with the run; the other follows (its queries and keys one message after).
+    await frame.waitForSelector('body[data-layers-pending="false"]', { timeout: 60_000 });
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);

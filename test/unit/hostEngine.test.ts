@@ -45,6 +45,22 @@ describe('HostEngines', () => {
     expect(sent.filter((m) => m.type === 'engine/release')).toEqual([{ type: 'engine/release', engine: 7 }]);
   });
 
+  it('gathers queries and keys that arrive after the first layer into the run\'s rest', async () => {
+    const qk = (i: number) => ({ name: `attentions.${i}`, kind: 'self' as const, layer: i, heads: 1, kvHeads: 1, queries: 1, keys: 1, headDim: 1, scale: 1, q: Float32Array.of(i), k: Float32Array.of(i), causal: true });
+    const { engines } = page((m, reply) => {
+      if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 1, backend: 'native' });
+      if (m.type === 'engine/run') {
+        reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [], queryKeys: [qk(0)], millis: 3, warnings: [] }, more: 2 });
+        reply({ type: 'engine/didRunLayer', requestId: m.requestId, queryKey: qk(1) });
+        reply({ type: 'engine/didRunLayer', requestId: m.requestId, queryKey: qk(2) });
+      }
+    });
+    const out = await (await engines.open(MODEL, 'native', false, true)).run({ ids: [5] });
+    expect(out.queryKeys!.map((l) => l.name)).toEqual(['attentions.0']);
+    const rest = await out.rest!;
+    expect([rest.layers, rest.queryKeys!.map((l) => l.name)]).toEqual([[], ['attentions.1', 'attentions.2']]);
+  });
+
   it('fails with the host\'s message and code', async () => {
     const { engines } = page((m, reply) => {
       if (m.type === 'engine/open') reply({ type: 'engine/didFail', requestId: m.requestId, message: 'The native engine (onnxruntime-node) is not available on darwin-x64.', code: 'native-unavailable' });

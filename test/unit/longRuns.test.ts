@@ -166,6 +166,29 @@ describe('PanelState on a long input', () => {
     state.setWeighting('contribution');
     expect(state.snapshot.weighting).toBe('attention');
   });
+
+  it('draws the first layer while the others arrive (the native engine sends one layer per message), then takes them in, its notice counting every layer', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const state = new PanelState();
+    const n = 300;
+    const long: RunRequest = { ...req, text: 'x'.repeat(n), tokens: Array.from({ length: n }, (_, i) => ({ id: i, text: 'x', start: i, end: i + 1, special: false })), ids: new Int32Array(n) };
+    const layers = [qkLayer(0, n), qkLayer(1, n), qkLayer(2, n)];
+    state.finish(long, { layers: [], queryKeys: layers.slice(0, 1), backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: true });
+    expect([state.snapshot.layersPending, state.snapshot.records.length]).toEqual([true, 1]);
+    // 2 heads × 300² float32 weights per layer: 0.7 MB; three: 2.2 MB.
+    expect(state.snapshot.notice).toMatch(/^300 tokens: .* held instead of 0\.7 MB\)\.$/);
+    // The first layer drawn meanwhile (computed and held while on screen) changes nothing in it.
+    await state.snapshot.run!.store!.pin([0]);
+    expect(state.snapshot.run!.store!.heldBytes).toBeGreaterThan(2 * n * n * 4);
+    state.addLayers(long, { layers: [], queryKeys: layers.slice(1), warnings: ['late'] });
+    const s = state.snapshot;
+    expect([s.layersPending, s.records.map((r) => r.label)]).toEqual([false, ['Layer 1', 'Layer 2', 'Layer 3']]);
+    expect(s.notice).toMatch(/^300 tokens: .* held instead of 2\.2 MB\)\. Warning: late\.$/);
+    expect(Array.from(s.records[2].data)).toEqual(Array.from(layerWeights(layers[2]).data));
+    // A later run's layers are not taken into this one.
+    state.addLayers({ ...long, runId: 2 }, { layers: [], queryKeys: [qkLayer(3, n)], warnings: [] });
+    expect(state.snapshot.records.length).toBe(3);
+  });
 });
 
 describe('a long input\'s layers computed off the page\'s thread', () => {

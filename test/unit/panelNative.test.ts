@@ -7,7 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/core/backend';
-import type { NativeOpen } from '../../src/core/protocol/engine';
+import type { NativeOpen, NativeRunResult } from '../../src/core/protocol/engine';
+import type { QueryKeyLayer } from '../../src/core/queryKeys';
+import type { AttentionLayer } from '../../src/core/attention';
 import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import type { NativeEngines } from '../../src/native/nativeEngines';
 import type { PanelModel } from '../../src/panels/attentionPanel';
@@ -24,8 +26,8 @@ function request(over: Partial<RunRequest> = {}): RunRequest {
   return { runId: 1, model: { ...MODEL, onnxFile: 'f1' } as RunRequest['model'], backend: 'auto', text: '', tokens: [], ids: new Int32Array(100), maxLinksPerQuery: 8, ...over };
 }
 
-/** A native engine that logs what it is asked and answers at once. */
-function fakeNative(available = true) {
+/** A native engine that logs what it is asked and answers at once (runs with `result`). */
+function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
   const log: string[] = [];
   const ahead: NativeOpen[] = [];
   let seq = 0;
@@ -36,7 +38,7 @@ function fakeNative(available = true) {
       log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}`);
       return { engine: ++seq, backend: o.backend };
     },
-    run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine }),
+    run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine, ...result }),
     release: async (engine: number) => void log.push(`release ${engine}`),
   };
   return { native: native as unknown as NativeEngines, log, ahead };
@@ -108,5 +110,24 @@ describe('PanelNative', () => {
     expect(sent.map((m) => m.type)).toEqual(['engine/didOpen']);
     await engines.open({ type: 'engine/open', requestId: 4, onnxFile: 'f9', backend: 'native', mechanism: false }, undefined);
     expect(sent.at(-1)).toMatchObject({ type: 'engine/didFail', requestId: 4, message: 'the panel asked for a model it was not given' });
+  });
+
+  it('sends a run\'s first layer with it and the others one message each, weights or queries and keys alike; a mechanism run whole', async () => {
+    const weights = (i: number): AttentionLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, queries: 1, keys: 1, data: Float32Array.of(i) });
+    const qk = (i: number): QueryKeyLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, kvHeads: 1, queries: 1, keys: 1, headDim: 1, scale: 1, q: Float32Array.of(i), k: Float32Array.of(i), causal: true });
+    const cases: Array<[string, Partial<NativeRunResult>, string[]]> = [
+      ['weights', { layers: [0, 1, 2].map(weights) }, ['run 1 layer(s) 0 queryKeys, 2 more', 'layer attentions.1', 'layer attentions.2']],
+      ['queries and keys', { queryKeys: [0, 1, 2].map(qk) }, ['run 0 layer(s) 1 queryKeys, 2 more', 'queryKey attentions.1', 'queryKey attentions.2']],
+      ['a mechanism run', { layers: [0, 1].map(weights), mechanism: [] }, ['run 2 layer(s) 0 queryKeys, 0 more']],
+    ];
+    for (const [what, result, expected] of cases) {
+      const { native } = fakeNative(true, result);
+      const { engines, sent } = panel(native);
+      await engines.open({ type: 'engine/open', requestId: 1, onnxFile: 'f1', backend: 'native', mechanism: false }, MODEL);
+      engines.run({ type: 'engine/run', requestId: 2, engine: 1, input: { ids: Int32Array.of(1) } });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(sent.slice(1).map((m) => m.type === 'engine/didRun' ? `run ${m.result.layers.length} layer(s) ${m.result.queryKeys?.length ?? 0} queryKeys, ${m.more} more`
+        : m.type === 'engine/didRunLayer' ? (m.layer ? `layer ${m.layer.name}` : `queryKey ${m.queryKey!.name}`) : m.type), what).toEqual(expected);
+    }
   });
 });

@@ -3,12 +3,13 @@
  * level, hidden tokens, aggregates) and the weighting (weights or contributions); for a long input
  * kept as queries and keys, as records computed when read. No DOM.
  */
-import type { AttentionRecord } from '../../src/core/attention';
+import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { maxOverHeads, meanOverHeads, overHeadsHeader } from '../../src/core/analysis/aggregate';
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import { contributionRecord } from '../../src/core/mechanism';
 import { formatBytes } from '../../src/core/units';
-import { type ComputedLayer, type LayerStore, isStored, prepareRecords, storedRecords } from './layerStore';
+import type { MoreLayers } from '../../src/core/engine/attentionEngine';
+import { type ComputedLayer, type LayerStore, isStored, prepareRecords, runLayers, storedRecord, storedRecords } from './layerStore';
 import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
 
 /**
@@ -82,5 +83,20 @@ export interface Derived {
 
 /** What a long run keeps, for people. */
 export function onDemandNotice(tokens: number, store: LayerStore): string {
-  return `${tokens.toLocaleString('en-US')} tokens: each layer's weights are computed from its queries and keys when shown (${formatBytes(store.heldBytes)} held instead of ${formatBytes(store.naiveBytes)}).`;
+  return `${tokens.toLocaleString('en-US')} tokens: each layer's weights are computed from its queries and keys when shown (${formatBytes(store.keptBytes)} held instead of ${formatBytes(store.naiveBytes)}).`;
+}
+
+/**
+ * `run` with the layers that arrived after its first appended (`more`: weights read back from a
+ * GPU, or queries and keys from the native engine), and a long run's `notice` counting them.
+ */
+export function withLaterLayers(run: LoadedRun, more: MoreLayers, notice: string): { run: LoadedRun; notice: string } {
+  const { request, store } = run;
+  const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
+  const before = run.onDemand && store ? onDemandNotice(request.ids.length, store) : undefined;
+  const arrived = runLayers(more.layers, more.queryKeys);
+  const at = run.records.length;
+  store?.append(arrived.map((a) => a.source));
+  const added = arrived.map((a, i) => (store ? storedRecord(recordOfLayer(a.layer, tokens), store, at + i) : recordOfLayer(a.layer, tokens)));
+  return { run: { ...run, records: [...run.records, ...added] }, notice: before && store ? notice.replace(before, onDemandNotice(request.ids.length, store)) : notice };
 }

@@ -110,7 +110,9 @@ export class Exporter {
    * with the format that streams.
    */
   private refuseWhole(format: ExportFormat): void {
-    const run = this.deps.state.snapshot.run;
+    const { run, layersPending } = this.deps.state.snapshot;
+    // A figure is what is on screen; data would miss the layers still on their way.
+    if (layersPending && format !== 'svg' && format !== 'png') throw new Error(`the run's other layers are still arriving (${run?.records.length ?? 0} here so far); export once they are here (the status line says when they are arriving)`);
     if (!run?.onDemand || (format !== 'json' && format !== 'html')) return;
     const bytes = run.store?.naiveBytes;
     throw new Error(`this run is long enough that its layers are computed from queries and keys one at a time; ${format === 'json' ? 'a JSON document' : 'an HTML report'} would hold every layer's weights at once${bytes ? ` (${formatBytes(bytes)})` : ''}. Export NumPy (.npz) instead: it computes and writes one layer at a time`);

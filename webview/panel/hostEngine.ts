@@ -6,6 +6,7 @@
  */
 import type { NativeBackend } from '../../src/core/backend';
 import type { AttentionLayer } from '../../src/core/attention';
+import type { QueryKeyLayer } from '../../src/core/queryKeys';
 import { EngineError, type EngineErrorCode, type MoreLayers, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
 import type { Engine } from './runner';
@@ -16,6 +17,7 @@ type Reply = Extract<ToPanel, { type: 'engine/didOpen' | 'engine/didRun' | 'engi
 /** Layers of a run still arriving (`engine/didRunLayer`), and who waits for them. */
 interface Arriving {
   layers: AttentionLayer[];
+  queryKeys: QueryKeyLayer[];
   expected: number;
   resolve(more: MoreLayers): void;
 }
@@ -68,7 +70,7 @@ export class HostEngines {
         const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}), ...(ranAt && sentAt ? { spans: nativeSpans(posted, ranAt, result.millis, sentAt, wallClock()) } : {}) };
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
-        const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], expected: reply.more, resolve }));
+        const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], queryKeys: [], expected: reply.more, resolve }));
         return { ...out, rest };
       },
       dispose: async () => {
@@ -83,10 +85,12 @@ export class HostEngines {
   receive(m: ToPanel): boolean {
     if (m.type === 'engine/didRunLayer') {
       const a = this.arriving.get(m.requestId);
-      a?.layers.push(m.layer);
-      if (a && a.layers.length === a.expected) {
+      if (m.layer) a?.layers.push(m.layer);
+      else a?.queryKeys.push(m.queryKey);
+      if (a && a.layers.length + a.queryKeys.length === a.expected) {
         this.arriving.delete(m.requestId);
-        a.resolve({ layers: a.layers, warnings: [] }); // the run's warnings covered every layer
+        // The run's warnings covered every layer.
+        a.resolve({ layers: a.layers, warnings: [], ...(a.queryKeys.length > 0 ? { queryKeys: a.queryKeys } : {}) });
       }
       return true;
     }

@@ -85,6 +85,13 @@ export class LayerStore {
     return n;
   }
 
+  /** Bytes kept whatever is on screen: layers held whole, and the queries and keys of computed ones (not the weights computed from them). */
+  get keptBytes(): number {
+    let n = 0;
+    for (let i = 0; i < this.full.length; i++) n += this.computed[i]?.heldBytes ?? (this.full[i]?.byteLength ?? 0) + (this.half[i]?.byteLength ?? 0);
+    return n;
+  }
+
   /** Bytes kept for full precision outside the page (in Blobs). */
   get blobBytes(): number {
     return this.blobs.reduce((n, b) => n + (b?.size ?? 0), 0);

@@ -75,7 +75,7 @@ const runner = new Runner(
     finished: (req, result) => {
       if (comparison.owns(req)) return comparison.finished(req, result);
       // A rollout multiplies every layer: wait for the layers still on the GPU rather than draw a partial one.
-      if (result.moreToCome && state.snapshot.choices.aggregate === 'rollout') {
+      if (result.moreToCome && state.snapshot.choices.aggregate === 'rollout' && !result.queryKeys?.length) {
         held = { req, result };
         state.progress('render', 'Reading every layer for the rollout…');
         return;

@@ -14,7 +14,7 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { derive, onDemandNotice } from './derive';
+import { derive, onDemandNotice, withLaterLayers } from './derive';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
@@ -228,12 +228,9 @@ export class PanelState {
   addLayers(request: RunRequest, more: MoreLayers): void {
     const run = this.s.run;
     if (!run || run.request.runId !== request.runId || this.s.compare) return;
-    const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const at = run.records.length;
-    run.store?.append(more.layers.map((l) => l.data));
-    const added = more.layers.map((l, i) => (run.store ? storedRecord(recordOfLayer(l, tokens), run.store, at + i) : recordOfLayer(l, tokens)));
-    const next: LoadedRun = { ...run, records: [...run.records, ...added] };
-    const notice = [this.s.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
+    const later = withLaterLayers(run, more, this.s.notice);
+    const next = later.run;
+    const notice = [later.notice, ...more.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run: next, ...derive(next, this.s.choices, this.s.weighting, this.s.contributions, this.compactAbove), notice, layersPending: false }, 'records');
   }
 

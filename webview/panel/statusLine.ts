@@ -36,8 +36,10 @@ export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number
     el.status.textContent = `${request.model.label} · ${backendLabel(backend, 'short')} · ${request.tokens.length} tokens · ${millis.toFixed(0)} ms · ${links} links`;
     el.status.title = backendReason ? `${backendLabel(backend)}: ${backendReason}` : '';
     document.body.dataset.backend = backend;
+    if (s.layersPending) el.status.textContent += ` · the other layers arriving…`;
     if (s.computing) el.status.textContent = `Computing ${s.computing} from its queries and keys…`;
   }
+  document.body.dataset.layersPending = String(s.layersPending);
   document.body.dataset.computing = s.computing ?? '';
   if (p.name !== 'idle') document.body.dataset.state = p.name;
 }

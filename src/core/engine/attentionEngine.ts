@@ -64,6 +64,7 @@ export interface KvCache {
 export interface MoreLayers {
   layers: AttentionLayer[];
   warnings: string[];
+  queryKeys?: QueryKeyLayer[]; // layers kept as queries and keys, sent after the first (native engine)
 }
 
 /**

@@ -12,6 +12,7 @@ import type { NativeAvailability, NativeInput, NativeRunResult } from './engine'
 import type { RunTimings, TimingSpan } from '../timing';
 import type { TokenInfo } from '../tokens';
 import type { InductionProbe } from '../analysis/induction';
+import type { QueryKeyLayer } from '../queryKeys';
 import type { Sampling } from '../generation/sampling';
 import type { StopReason } from '../generation/generate';
 
@@ -207,8 +208,9 @@ export type ToPanel =
    * for), every warning, and how many layers follow in `engine/didRunLayer`s, one each, in order.
    */
   | { type: 'engine/didRun'; requestId: number; result: NativeRunResult; more: number }
-  /** The next layer of run `requestId` (see `engine/didRun`). */
-  | { type: 'engine/didRunLayer'; requestId: number; layer: AttentionLayer }
+  /** The next layer of run `requestId` (see `engine/didRun`): its weights, or its queries and keys. */
+  | { type: 'engine/didRunLayer'; requestId: number; layer: AttentionLayer; queryKey?: undefined }
+  | { type: 'engine/didRunLayer'; requestId: number; queryKey: QueryKeyLayer; layer?: undefined }
   /** Reply to `engine/open` or `engine/run` that failed, with a message for the user. */
   | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode };
 
