@@ -124,8 +124,7 @@ export interface EngineOptions {
   /**
    * Long inputs: return each attention as its queries and keys (`RunOutput.queryKeys`) where its
    * weights are softmax(scale·q·kᵀ + mask), checked on two rows the model computed; the weights
-   * themselves (quadratic in the tokens) never leave onnxruntime. Not with `mechanism`. Such an
-   * engine computes no language-model logits (`hasLogits` false): a long run reads none.
+   * themselves (quadratic in the tokens) never leave onnxruntime. Not with `mechanism`. No logits.
    */
   queryKeys?: boolean;
 }
