@@ -2,7 +2,8 @@
 // Code, so that onnxruntime's own memory and time show without the panel's. The Qwen2.5-0.5B-shaped
 // q4 stand-in (tools/real-size/llm.mjs) at 1,024, 2,048 and 4,096 tokens, each run in a process of
 // its own (peak resident memory is per process):
-// - the baseline: the model as shipped, in a bare onnxruntime-node session, fetching its logits;
+// - the baseline: the model as shipped, in a bare onnxruntime-node session on every core (as the
+//   engine's), fetching its logits;
 // - the long run: the engine as the panel opens it for long inputs (queries and keys, two probe
 //   rows per layer; no logits).
 // Each figure with its ratio to the baseline, and the peak against the weights plus the naive
@@ -29,7 +30,7 @@ async function child(kind, file, n) {
   ort.env.logLevel = 'fatal';
   const ids = Array.from({ length: n }, (_, i) => 100 + ((i * 37) % 5000));
   if (kind === 'bare') {
-    const session = await ort.InferenceSession.create(file);
+    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: os.availableParallelism() });
     const feeds = {};
     for (const name of session.inputNames) {
       if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]);
