@@ -29,21 +29,15 @@ async function child(kind, file, n) {
   const ort = require('onnxruntime-node');
   ort.env.logLevel = 'fatal';
   const ids = Array.from({ length: n }, (_, i) => 100 + ((i * 37) % 5000));
+  const { importFromSrc } = await import(pathToFileURL(path.join(ROOT, 'bench/srcModules.mjs')).href);
+  const { AttentionEngine, inputFeeds } = await importFromSrc(["export { AttentionEngine } from './src/core/engine/attentionEngine';", "export { inputFeeds } from './src/core/engine/inputFeeds';"]);
   if (kind === 'bare') {
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: os.availableParallelism() });
-    const feeds = {};
-    for (const name of session.inputNames) {
-      if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]);
-      else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-      else if (name === 'position_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, n]);
-      else feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 64]); // an empty key/value cache
-    }
+    const feeds = inputFeeds(ort, session, { ids }); // an empty key/value cache
     const t = performance.now();
     await session.run(feeds, ['logits']);
     return { peak: peakRss(), millis: performance.now() - t };
   }
-  const { importFromSrc } = await import(pathToFileURL(path.join(ROOT, 'bench/srcModules.mjs')).href);
-  const { AttentionEngine } = await importFromSrc(["export { AttentionEngine } from './src/core/engine/attentionEngine';"]);
   const engine = await AttentionEngine.create(ort, fs.readFileSync(file), 'native', path.basename(file), { queryKeys: true });
   const t = performance.now();
   const out = await engine.run({ ids });

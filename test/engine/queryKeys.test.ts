@@ -14,6 +14,7 @@ import { type QueryKeyLayer, layerWeights, weightRows } from '../../src/core/que
 import { type ModelInfo, engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { loadNativeOrt, nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { exposeAttention } from '../../src/core/engine/graphSurgery';
+import { inputFeeds } from '../../src/core/engine/inputFeeds';
 import { onnx } from 'onnx-proto';
 import { llmGenerator, llmReference, maxDifference } from '../llmStandIns';
 import { FIXTURES } from './cli';
@@ -178,21 +179,13 @@ describe('padding', () => {
 describe('what a long run computes and holds', () => {
   // onnxruntime runs a graph in an order of its own (a depth-first walk back from the outputs) and
   // runs every node, read or not. Its own profile says in which order the nodes ran.
-  const ortNode = loadNativeOrt() as unknown as typeof import('onnxruntime-node');
+  const ortNode = loadNativeOrt();
 
   /** The names of the nodes as onnxruntime ran them, once, on `ids`. */
   async function ranNodes(bytes: Uint8Array, ids: number[]): Promise<string[]> {
     const dir = fs.mkdtempSync(path.join(tmp, 'profile-'));
     const session = await ortNode.InferenceSession.create(bytes, { enableProfiling: true, profileFilePrefix: path.join(dir, 'run') });
-    const n = ids.length;
-    const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
-    for (const name of session.inputNames) {
-      if (name === 'input_ids') feeds[name] = new ortNode.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]);
-      else if (name === 'attention_mask') feeds[name] = new ortNode.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-      else if (name === 'position_ids') feeds[name] = new ortNode.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, n]);
-      else throw new Error(`unexpected input ${name}`);
-    }
-    await session.run(feeds);
+    await session.run(inputFeeds(ortNode, session, { ids }));
     session.endProfiling();
     await session.release();
     const [file] = fs.readdirSync(dir);

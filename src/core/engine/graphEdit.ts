@@ -28,7 +28,8 @@ export function addOutput(graph: onnx.IGraphProto, tensor: string, name: string)
 
 /**
  * Adds `node` to `graph` just after the node that makes its first input (at the end when an input
- * or an initializer makes it), so that the list stays in the topological order ONNX asks for.
+ * or an initializer makes it): where the layer it reads is, so that a node `computeEarly` puts on
+ * the model's path after it keeps the list in the topological order ONNX asks for.
  */
 export function insertAfterProducer(graph: onnx.IGraphProto, node: onnx.INodeProto): void {
   const nodes = graph.node ?? [];
@@ -45,9 +46,9 @@ export function insertAfterProducer(graph: onnx.IGraphProto, node: onnx.INodePro
  * kept every layer's n² weights at once (1.35 GB more at 1,024 tokens on the Qwen2.5-0.5B shape,
  * 24 layers' worth; quadratic). The next tensor `t` on the model's path becomes
  * `Where(max(tap) > +∞, t, t)`: the same values, whatever the tap holds (NaN included), but it can
- * be computed only once the tap is. False when no node reads `source` but the tap.
+ * be computed only once the tap is. Nothing changes where no such `t` is found (a graph output).
  */
-export function computeEarly(graph: onnx.IGraphProto, tap: string, source: string): boolean {
+export function computeEarly(graph: onnx.IGraphProto, tap: string, source: string): void {
   const nodes = graph.node ?? [];
   const ours = (n: onnx.INodeProto) => n.name?.startsWith('attention_lens/') === true;
   // The node that reads the source on the model's path; a fused operator's weights are a side
@@ -55,7 +56,7 @@ export function computeEarly(graph: onnx.IGraphProto, tap: string, source: strin
   const reader = nodes.findIndex((n) => !ours(n) && n.input?.includes(source));
   const at = reader >= 0 ? reader : nodes.findIndex((n) => !ours(n) && n.output?.includes(source));
   const next = at < 0 ? undefined : nodes[at].output?.[0];
-  if (!next || next === source || (graph.output ?? []).some((o) => o.name === next)) return false;
+  if (!next || next === source || (graph.output ?? []).some((o) => o.name === next)) return;
   const tapAt = nodes.findIndex((n) => n.output?.includes(tap));
   const held = `${tap}/after`;
   for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === next ? held : x));
@@ -70,7 +71,6 @@ export function computeEarly(graph: onnx.IGraphProto, tap: string, source: strin
     node('Where', [`${tap}/never`, next, next], held),
     ...nodes.slice(after),
   ];
-  return true;
 }
 
 /**
