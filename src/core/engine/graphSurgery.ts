@@ -9,7 +9,7 @@
 import { onnx } from 'onnx-proto';
 import type { AttentionKind } from '../attention';
 import { addOutput, allNodes, floatOutput, ifBranches, removeDeadNodes, renameTensor } from './graphEdit';
-import { type QueryKeyOutputs, exposeQueryKeys, vocabularyLogits } from './queryKeySurgery';
+import { type Blockable, type QueryKeyOutputs, blockAttentions, exposeQueryKeys, vocabularyLogits } from './queryKeySurgery';
 import { Constants, type Consumers, type ExternalBytes, externalRaw, type FusedMechanismTensors, type MechanismTensors, type Producers, fusedMechanismTensors, mechanismTensors, scorePath } from './mechanismGraph';
 import { isSplitDecoder } from './inputFeeds';
 
@@ -131,6 +131,8 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
   const found: FoundAttention[] = [];
   const mechanism: MechanismOutputs[] = [];
   const queryKeys: QueryKeyOutputs[] = [];
+  const blockable: Blockable[] = [];
+  const opset = Number((model.opsetImport ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version ?? 0);
   /** Outputs of the graph's own that hold weights now returned as queries and keys. */
   const dropped = new Set<string>();
   /** The next free output name of `kind`; an internal tensor that already has it (a stripped attention output) is renamed. */
@@ -149,7 +151,7 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     /** Exposes each tensor of `tensors` as `attention_lens/<name>/<role>` (a stripped attention output was renamed above: follow it). */
     const expose = <T extends Record<string, string>>(tensors: T): T =>
       Object.fromEntries(Object.entries(tensors).map(([role, t]) => [role, addOutput(graph, t === name && renamed ? renamed : t, `attention_lens/${name}/${role}`)])) as T;
-    const qk = options.queryKeys && !options.mechanism && tensors ? exposeQueryKeys(graph, name, source, tensors, expose) : undefined;
+    const qk = options.queryKeys && !options.mechanism && tensors ? exposeQueryKeys(graph, name, source, tensors, expose, opset, blockable) : undefined;
     if (qk) {
       queryKeys.push(qk);
       if (renamed) dropped.add(renamed);
@@ -190,6 +192,7 @@ export function exposeAttention(bytes: Uint8Array, fileLabel = 'model.onnx', opt
     graph.output = (graph.output ?? []).filter((o) => !dropped.has(o.name ?? ''));
     removeDeadNodes(graph);
   }
+  blockAttentions(graph, blockable);
   if (found.length === 0) {
     throw new SurgeryError(`No attention found in ${fileLabel}: no Softmax feeds a MatMul with the values, and the graph has no attention outputs. ${RECIPE}`);
   }

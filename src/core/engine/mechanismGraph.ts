@@ -21,6 +21,8 @@ export interface MechanismTensors {
   v: string;
   /** Scores entering the softmax [batch, heads, query, key]: scaled, masked, biased. */
   scores: string;
+  /** The score product's own output, before any scale, mask or bias. */
+  product: string;
   /** Per-head output weights × values [batch, heads, query, headDim]. */
   output: string;
   /**
@@ -100,6 +102,7 @@ export function mechanismTensors(softmax: onnx.INodeProto, valueMatMul: onnx.INo
     keysT: k.tensor,
     v: valueMatMul.input![1],
     scores: softmax.input![0],
+    product: path.matmul.output![0],
     output: valueMatMul.output![0],
     scale,
     shaped: path.shaped,

@@ -3,8 +3,9 @@
  * tokens) and two rows of its weights to check them against, instead of its weights. Pure.
  */
 import type { onnx } from 'onnx-proto';
-import { addRowsOutput, computeEarly } from './graphEdit';
+import { addOutput, addRowsOutput, computeEarly } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
+import { type AttentionChain, attentionChain, blockQueries, probeRows, readOutside } from './queryBlocks';
 
 /** Rows of the weights the queries and keys are checked against: the first query's and the last's. */
 export const PROBE_ROWS = [0, -1] as const;
@@ -27,10 +28,15 @@ export interface QueryKeyOutputs {
   probe: string;
 }
 
+/** An attention whose queries can be computed in blocks (`blockAttentions`), by its output name. */
+export type Blockable = { name: string; chain: AttentionChain };
+
 /**
  * Exposes attention `name` (weights in `source`) as queries, keys and probe rows; undefined when its
  * scores are not a constant multiple of q·kᵀ before the mask (soft-capping, a factor that is not a
  * constant), so it keeps its weights. `expose` adds tensors as the attention's outputs by role.
+ * An unfused attention whose ops between the score and value products are known has its probe
+ * rows computed on their own, and joins `blockable`.
  */
 export function exposeQueryKeys(
   graph: onnx.IGraphProto,
@@ -38,17 +44,36 @@ export function exposeQueryKeys(
   source: string,
   tensors: MechanismTensors | FusedMechanismTensors,
   expose: <T extends Record<string, string>>(tensors: T) => T,
+  opset: number,
+  blockable: Blockable[],
 ): QueryKeyOutputs | undefined {
   if (tensors.shaped || (!('fused' in tensors) && tensors.scale === null)) return undefined;
-  const probe = addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  const chain = 'fused' in tensors ? undefined : attentionChain(graph, tensors.product, tensors.output, opset);
+  const probe = chain
+    ? addOutput(graph, probeRows(graph, chain, source, `attention_lens/${name}/probe_rows`), `attention_lens/${name}/probe`)
+    : addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  if (chain) blockable.push({ name, chain });
   // Else every layer's weights would stay alive until the end of the run, for two rows of each.
-  computeEarly(graph, probe, source);
+  else computeEarly(graph, probe, source);
   if ('fused' in tensors) {
     const { q, k } = expose({ q: tensors.q, k: tensors.k });
     return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
   }
   const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
   return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe };
+}
+
+/**
+ * Computes each attention of `blockable` in blocks of queries (`blockQueries`) where nothing
+ * outside it reads its scores or weights (once the outputs a long run drops are gone, and the
+ * nodes only they read).
+ */
+export function blockAttentions(graph: onnx.IGraphProto, blockable: Blockable[]): void {
+  for (const { name, chain } of blockable) {
+    // The last layer's attention output is read by nothing once the logits are gone.
+    const live = (graph.node ?? []).includes(chain.values);
+    if (live && !readOutside(graph, chain)) blockQueries(graph, chain, `attention_lens/${name}/blocks`);
+  }
 }
 
 /**
