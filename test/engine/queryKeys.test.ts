@@ -230,6 +230,23 @@ describe('what a long run computes and holds', () => {
     for (const h of lmHeads) expect(ran.map((r) => r.name)).not.toContain(h.name);
   });
 
+  it('returns grouped-query keys once per key head, as the model stores them, not repeated per query head', async () => {
+    const folder = folderOf('llama-attn'); // 4 query heads sharing 2 key heads
+    const [ref] = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];
+    const surgery = exposeAttention(fs.readFileSync(path.join(folder, 'onnx/model.onnx')), 'llama-attn', { queryKeys: true, keepInline: true });
+    const session = await ortNode.InferenceSession.create(surgery.bytes);
+    try {
+      const results = await session.run(inputFeeds(ortNode, session, { ids: ref.ids }));
+      for (const qk of surgery.queryKeys) {
+        expect(qk.transposed).toBe(false);
+        expect(results[qk.keys].dims).toEqual([1, 2, ref.ids.length, 16]);
+        expect(results[qk.q].dims).toEqual([1, 4, ref.ids.length, 16]);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
   it('keeps the logits for a full run, and the rows of a long run are unchanged by all this', async () => {
     const info = readModelFolder(folderOf('llama-attn'));
     const [ref] = JSON.parse(fs.readFileSync(path.join(info.folder, 'reference.json'), 'utf8')) as Reference[];
