@@ -73,6 +73,8 @@ describe('A 4,096-token selection', () => {
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 120_000 });
     expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(2 * 4);
     expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/4,?096 tokens/);
+    // The layer not on screen was measured in the page's workers, a head at a time: its weights never came to the page.
+    expect(await frame.$eval('body', (b) => b.dataset.gridRows)).toBe('workers');
 
     const svg = fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Figure as SVG', 'svg'), 'utf8');
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);

@@ -230,6 +230,33 @@ describe('what a long run computes and holds', () => {
     for (const h of lmHeads) expect(ran.map((r) => r.name)).not.toContain(h.name);
   });
 
+  it('keeps an attention whole where something else reads its scores, and gives the same rows', async () => {
+    const folder = folderOf('llama-attn');
+    const [ref] = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];
+    const bytes = fs.readFileSync(path.join(folder, 'onnx/model.onnx'));
+    const model = onnx.ModelProto.decode(bytes);
+    const graph = model.graph!;
+    const softmax = graph.node!.find((n) => n.opType === 'Softmax')!;
+    graph.node!.push(onnx.NodeProto.create({ opType: 'Shape', name: 'read_scores', input: [softmax.input![0]], output: ['scores_shape'] }));
+    graph.output!.push(onnx.ValueInfoProto.create({ name: 'scores_shape', type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.INT64 }) }) }));
+    const read = exposeAttention(onnx.ModelProto.encode(model).finish(), 'read', { queryKeys: true, keepInline: true });
+    const plain = exposeAttention(bytes, 'plain', { queryKeys: true, keepInline: true });
+    const names = (b: Uint8Array) => onnx.ModelProto.decode(b).graph!.node!.map((n) => n.name ?? '');
+    expect(names(plain.bytes).some((n) => n.startsWith('attention_lens/attentions.0/blocks/'))).toBe(true);
+    expect(names(read.bytes).some((n) => n.startsWith('attention_lens/attentions.0/blocks/'))).toBe(false);
+    expect(names(read.bytes)).toContain(softmax.name);
+    const probes = async (b: Uint8Array) => {
+      const session = await ortNode.InferenceSession.create(b);
+      try {
+        const results = await session.run(inputFeeds(ortNode, session, { ids: ref.ids }));
+        return read.queryKeys.map((qk) => Array.from(results[qk.probe].data as Float32Array));
+      } finally {
+        await session.release();
+      }
+    };
+    expect(await probes(read.bytes)).toEqual(await probes(plain.bytes));
+  });
+
   it('returns grouped-query keys once per key head, as the model stores them, not repeated per query head', async () => {
     const folder = folderOf('llama-attn'); // 4 query heads sharing 2 key heads
     const [ref] = JSON.parse(fs.readFileSync(path.join(folder, 'reference.json'), 'utf8')) as Reference[];

@@ -2,7 +2,8 @@
 // ordering, tints, filters, clicks and keyboard focus.
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
-import { buildHeadGrid, cellOffsets, cellStats, similarityToHead, thumbnail } from '../../src/core/analysis/headGrid';
+import { buildHeadGrid, cellOffsets, cellStats, emptyHeadGrid, rowCells, setGridRow, similarityToHead, thumbnail } from '../../src/core/analysis/headGrid';
+import { type QueryKeyLayer, headWeights, layerWeights } from '../../src/core/queryKeys';
 import { keyCategories } from '../../src/core/analysis/headStats';
 import type { TokenInfo } from '../../src/core/tokens';
 import { ExplorerModel, cellTints, clickSelection, rowOrder, tintMeaning } from '../../webview/explorer/explorerModel';
@@ -105,5 +106,32 @@ describe('explorer model', () => {
     expect(m.focusedCell).toEqual({ row: 1, head: 0 });
     m.receive({ grid: { ...grid, runId: grid.runId + 1 } });
     expect(m.snapshot.focus).toEqual({ row: 0, column: 0 });
+  });
+});
+
+describe('a long input\'s grid row, from queries and keys a head at a time', () => {
+  // What the page's workers do for a layer kept as queries and keys (webview/panel/layerWorker.ts):
+  // each worker's share of heads, each head computed alone, measured and let go.
+  const n = 9;
+  const causalTokens: TokenInfo[] = Array.from({ length: n }, (_, i) => ({ id: i, text: i % 3 === 2 ? '.' : `t${i}`, start: i, end: i + 1, special: i === 0 }));
+  const text = causalTokens.map((t) => t.text).join('');
+  const qk: QueryKeyLayer = {
+    name: 'attentions.0', kind: 'self', layer: 0, heads: 4, kvHeads: 2, queries: n, keys: n, headDim: 3, scale: 0.7, causal: true,
+    q: Float32Array.from({ length: 4 * n * 3 }, (_, i) => Math.sin(i * 1.7)),
+    k: Float32Array.from({ length: 2 * n * 3 }, (_, i) => Math.cos(i * 0.9)),
+  };
+  const whole = recordOfLayer(layerWeights(qk), { tokens: causalTokens, causal: true });
+
+  it('fills the same cells as the layer computed whole, split between workers at any head', () => {
+    const categories = keyCategories(whole.keyTokens, text);
+    const expected = buildHeadGrid(1, [whole], () => categories);
+    for (const split of [[0, 4], [0, 1, 4], [0, 2, 3, 4]]) {
+      const got = emptyHeadGrid(1, [whole]);
+      const header = { ...whole, data: new Float32Array(0) };
+      for (let p = 0; p + 1 < split.length; p++) setGridRow(got, 0, rowCells(header, categories, got.size, false, split[p], split[p + 1], (h) => headWeights(qk, h, h + 1)));
+      expect(Array.from(got.thumbnails)).toEqual(Array.from(expected.thumbnails));
+      expect(Array.from(got.stats)).toEqual(Array.from(expected.stats));
+    }
+    expect(expected.thumbnails.some((v) => v > 0)).toBe(true);
   });
 });

@@ -3,13 +3,23 @@
  * stay responsive while it runs; a newer run abandons an older computation.
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { type HeadGrid, cellOffsets, emptyHeadGrid, fillGridRow } from '../../src/core/analysis/headGrid';
+import { type HeadGrid, type RowCells, cellOffsets, emptyHeadGrid, fillGridRow, setGridRow } from '../../src/core/analysis/headGrid';
 import { headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
-import { prepareRecords } from './layerStore';
+import type { QueryKeyLayer } from '../../src/core/queryKeys';
+import { prepareRecords, queryKeysToCompute } from './layerStore';
+import type { GridTask } from './layerWorker';
 
 let generation = 0;
+
+/** Computes a long input's grid rows in the page's workers, once the page has set it. */
+let rowsLater: ((l: QueryKeyLayer, task: GridTask) => Promise<RowCells[]>) | undefined;
+
+/** The page fills the grid rows of layers kept as queries and keys with `compute` (a failure fills them here instead). */
+export function gridRowsWith(compute: typeof rowsLater): void {
+  rowsLater = compute;
+}
 
 /** Yields to the event loop (input, paint) before the next slice of work. */
 export const nextTask = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -29,10 +39,21 @@ export async function computeHeadGrid(request: RunRequest, records: readonly Att
   await afterPaint();
   for (let i = 0; i < records.length; i++) {
     await nextTask();
-    // A long input's layer is computed in the page's workers, then read at once.
-    await prepareRecords([records[i]]);
+    const r = records[i];
+    // A long input's layer not on screen: its cells are computed in the page's workers, a head at
+    // a time, and only they come back (the layer would take 940 MB at 4,096 tokens on 14 heads).
+    const qk = rowsLater && queryKeysToCompute(r);
+    const cells = qk && (await rowsLater!(qk, { record: { ...r, data: new Float32Array(0) }, categories: categories(r), size: grid.size, patchMaps: grid.patchMaps === true }).catch(() => undefined));
     if (gen !== generation) return undefined;
-    fillGridRow(grid, i, records[i], categories(records[i]));
+    if (cells) {
+      for (const c of cells) setGridRow(grid, i, c);
+      document.body.dataset.gridRows = 'workers'; // for the tests
+      continue;
+    }
+    // Else the layer is computed in the page's workers, then read at once.
+    await prepareRecords([r]);
+    if (gen !== generation) return undefined;
+    fillGridRow(grid, i, r, categories(r));
   }
   return grid;
 }

@@ -27,6 +27,8 @@ export interface ComputedLayer {
   heldBytes: number;
   /** Bytes of the layer once computed. */
   naiveBytes: number;
+  /** The queries and keys it is computed from, where it is a layer of the run (not a record made from layers). */
+  layer?: QueryKeyLayer;
 }
 
 /** A layer's weights as they arrive: every weight, or a way to compute them. */
@@ -115,6 +117,11 @@ export class LayerStore {
     const data = this.computed[i]?.compute() ?? fromFloat16(this.half[i]!);
     this.keepForNow(i, data);
     return data;
+  }
+
+  /** The queries and keys layer `i` is computed from, where it is a run's layer so kept. */
+  queryKeyLayer(i: number): QueryKeyLayer | undefined {
+    return this.computed[i]?.layer;
   }
 
   /** Whether reading layer `i` now would compute it (kept as queries and keys, and not held). */
@@ -268,7 +275,7 @@ export function computeLayersWith(compute: ((l: QueryKeyLayer) => Promise<Float3
 /** A layer kept as queries and keys, computed when read. */
 export function computedLayer(l: QueryKeyLayer): ComputedLayer {
   const compute = () => layerWeights(l).data;
-  return { compute, computeLater: async () => (later ? later(l).catch(() => compute()) : compute()), heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l) };
+  return { compute, computeLater: async () => (later ? later(l).catch(() => compute()) : compute()), heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l), layer: l };
 }
 
 /** Computes, off the page's thread where it can, the layers `records` are read from that reading now would compute. */
@@ -277,6 +284,12 @@ export async function prepareRecords(records: readonly AttentionRecord[]): Promi
     const home = homes.get(r);
     return home?.store.prepare(home.i);
   }));
+}
+
+/** The queries and keys `record`'s weights are computed from, where it is a run's layer kept so and not held now (reading it would compute it). */
+export function queryKeysToCompute(record: AttentionRecord): QueryKeyLayer | undefined {
+  const home = homes.get(record);
+  return home && home.store.needsComputing(home.i) ? home.store.queryKeyLayer(home.i) : undefined;
 }
 
 /** Whether reading `record` now would compute its layer from queries and keys. */

@@ -4,23 +4,44 @@
  * script as text (scripts/build.mjs) and started from a Blob: a webview's own files are of another
  * origin, which a worker may not load.
  */
+import { type RowCells, rowCells } from '../../src/core/analysis/headGrid';
+import type { KeyCategories } from '../../src/core/analysis/headStats';
+import type { AttentionRecord } from '../../src/core/attention';
 import { type QueryKeyLayer, headWeights } from '../../src/core/queryKeys';
 
-/** Page → worker: heads `from`…`to − 1` of `layer`. */
+/** The head explorer's cells of a layer's record, instead of its weights. */
+export interface GridTask {
+  /** The record the layer is shown as (its weights are not sent). */
+  record: AttentionRecord;
+  categories: KeyCategories;
+  size: number;
+  patchMaps: boolean;
+}
+
+/** Page → worker: heads `from`…`to − 1` of `layer`, as weights or (`grid`) as the explorer's cells. */
 export interface LayerTask {
   id: number;
   layer: QueryKeyLayer;
   from: number;
   to: number;
+  grid?: GridTask;
 }
 
-/** Worker → page: those heads' weights, `[to − from][queries][keys]`, or why they could not be made. */
-export type LayerTaskDone = { id: number; data: Float32Array } | { id: number; error: string };
+/**
+ * Worker → page: those heads' weights, `[to − from][queries][keys]`, or their cells (each head
+ * computed, measured and let go in turn: the layer is never held whole), or why they could not be made.
+ */
+export type LayerTaskDone = { id: number; data: Float32Array } | { id: number; cells: RowCells } | { id: number; error: string };
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<LayerTask>) => void) | null; postMessage(m: LayerTaskDone, transfer?: Transferable[]): void };
 
-scope.onmessage = ({ data: { id, layer, from, to } }) => {
+scope.onmessage = ({ data: { id, layer, from, to, grid } }) => {
   try {
+    if (grid) {
+      const cells = rowCells(grid.record, grid.categories, grid.size, grid.patchMaps, from, to, (h) => headWeights(layer, h, h + 1));
+      scope.postMessage({ id, cells }, [cells.thumbnails.buffer, cells.stats.buffer]);
+      return;
+    }
     const data = headWeights(layer, from, to);
     scope.postMessage({ id, data }, [data.buffer]);
   } catch (e) {

@@ -3,15 +3,18 @@
  * a layer switch, the explorer's statistics and exports wait for them without freezing the page
  * (a 14-head layer at 2,048 tokens is about 2 s of arithmetic on one core). Browser only.
  */
+import type { RowCells } from '../../src/core/analysis/headGrid';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
-import type { LayerTask, LayerTaskDone } from './layerWorker';
+import type { GridTask, LayerTask, LayerTaskDone } from './layerWorker';
+
+type Done = Exclude<LayerTaskDone, { error: string }>;
 
 /** The worker's bundle, as text (scripts/build.mjs defines it). */
 declare const __LAYER_WORKER__: string;
 
 export class LayerWorkers {
   private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, { resolve(d: Float32Array): void; reject(e: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(d: Done): void; reject(e: Error): void }>();
   private seq = 0;
   /** Why the workers failed (their script would not start, as under a stricter policy): the page computes layers itself then. */
   private broken: string | undefined;
@@ -25,16 +28,39 @@ export class LayerWorkers {
 
   /** Every weight of layer `l`, `[heads][queries][keys]`. */
   async compute(l: QueryKeyLayer): Promise<Float32Array> {
+    const size = l.queries * l.keys;
+    const { bounds, done } = await this.split(l);
+    const data = done.map((d) => {
+      if (!('data' in d)) throw new Error('a worker returned cells for a layer');
+      return d.data;
+    });
+    if (data.length === 1) return data[0];
+    const out = new Float32Array(l.heads * size);
+    data.forEach((d, p) => out.set(d, bounds[p] * size));
+    return out;
+  }
+
+  /**
+   * The head explorer's cells of layer `l` shown as `grid.record`, each worker's share of heads
+   * computed one head at a time and measured there: the page never receives the layer's weights
+   * (940 MB at 4,096 tokens on a 14-head layer), only thumbnails and statistics.
+   */
+  async gridRow(l: QueryKeyLayer, grid: GridTask): Promise<RowCells[]> {
+    const { done } = await this.split(l, grid);
+    return done.map((d) => {
+      if (!('cells' in d)) throw new Error('a worker returned weights for a grid row');
+      return d.cells;
+    });
+  }
+
+  /** Layer `l`'s heads split between the workers, each share's result. */
+  private async split(l: QueryKeyLayer, grid?: GridTask): Promise<{ bounds: number[]; done: Done[] }> {
     this.start();
     if (this.broken) throw new Error(this.broken);
     const parts = Math.min(this.workers.length, l.heads);
-    const size = l.queries * l.keys;
     const bounds = Array.from({ length: parts + 1 }, (_, p) => Math.round((p * l.heads) / parts));
-    const done = await Promise.all(bounds.slice(0, -1).map((from, p) => this.task(this.workers[p], l, from, bounds[p + 1])));
-    if (done.length === 1) return done[0];
-    const out = new Float32Array(l.heads * size);
-    done.forEach((d, p) => out.set(d, bounds[p] * size));
-    return out;
+    const done = await Promise.all(bounds.slice(0, -1).map((from, p) => this.task(this.workers[p], { id: ++this.seq, layer: l, from, to: bounds[p + 1], ...(grid ? { grid } : {}) })));
+    return { bounds, done };
   }
 
   private start(): void {
@@ -46,7 +72,7 @@ export class LayerWorkers {
         const wait = this.waiting.get(data.id);
         this.waiting.delete(data.id);
         if ('error' in data) wait?.reject(new Error(`a layer could not be computed from its queries and keys: ${data.error}`));
-        else wait?.resolve(data.data);
+        else wait?.resolve(data);
         document.body.dataset.layerWorkers = this.broken ? 'failed' : 'working'; // for the tests
       };
       w.onerror = (e) => {
@@ -60,11 +86,10 @@ export class LayerWorkers {
     }
   }
 
-  private task(worker: Worker, layer: QueryKeyLayer, from: number, to: number): Promise<Float32Array> {
-    const id = ++this.seq;
+  private task(worker: Worker, task: LayerTask): Promise<Done> {
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, layer, from, to } satisfies LayerTask);
+      this.waiting.set(task.id, { resolve, reject });
+      worker.postMessage(task);
     });
   }
 }

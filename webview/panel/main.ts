@@ -11,7 +11,7 @@ import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
 import { ImageView } from '../views/imageView';
 import { contributionBasisText } from '../../src/core/mechanism';
-import { computeHeadGrid, nextTask, withDivergence } from './headGridTask';
+import { computeHeadGrid, gridRowsWith, nextTask, withDivergence } from './headGridTask';
 import { type LayerStore, computeLayersWith } from './layerStore';
 import { LayerWorkers } from './layerWorkers';
 import { type RunTimings, wallClock } from '../../src/core/timing';
@@ -46,6 +46,7 @@ const state = new PanelState();
 // A long input's layers are computed from queries and keys in workers, the page staying free.
 const layerWorkers = new LayerWorkers();
 computeLayersWith((l) => layerWorkers.compute(l));
+gridRowsWith((l, task) => layerWorkers.gridRow(l, task));
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover), image: new ImageView(el('image-view'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism'), image: el('image-view') };

@@ -120,14 +120,43 @@ export function emptyHeadGrid(runId: number, records: readonly AttentionRecord[]
 
 /** Fills the cells of row `index` (record `r`): thumbnails and statistics of each head. */
 export function fillGridRow(grid: HeadGrid, index: number, r: AttentionRecord, categories: KeyCategories): void {
-  const { size } = grid;
-  let cell = cellOffsets(grid.rows)[index];
-  for (let h = 0; h < r.heads; h++, cell++) {
-    const out = grid.thumbnails.subarray(cell * size * size, (cell + 1) * size * size);
-    if (!(grid.patchMaps && patchMap(r, h, size, out))) thumbnail(r, h, size, out);
-    const s = headStats(r, h, categories);
-    STAT_NAMES.forEach((name, i) => (grid.stats[cell * STAT_NAMES.length + i] = s[name] ?? NaN));
+  const data = r.data;
+  const size = r.queries * r.keys;
+  setGridRow(grid, index, rowCells(r, categories, grid.size, grid.patchMaps === true, 0, r.heads, (h) => data.subarray(h * size, (h + 1) * size)));
+}
+
+/** Thumbnails (`size`² bytes each) and statistics (`STAT_NAMES` each) of heads `from`…`to − 1` of a record. */
+export interface RowCells {
+  from: number;
+  thumbnails: Uint8Array;
+  stats: Float32Array;
+}
+
+/**
+ * The cells of heads `from`…`to − 1` of record `r`, `head(h)` giving head h's weights
+ * `[queries][keys]` (`r.data` is not read): one head at a time, so that a long input's layer,
+ * computed a head at a time from its queries and keys, is never held whole (a worker's share of a
+ * grid row).
+ */
+export function rowCells(r: AttentionRecord, categories: KeyCategories, size: number, patchMaps: boolean, from: number, to: number, head: (h: number) => Float32Array): RowCells {
+  const thumbnails = new Uint8Array((to - from) * size * size);
+  const stats = new Float32Array((to - from) * STAT_NAMES.length);
+  for (let h = from; h < to; h++) {
+    const one: AttentionRecord = { ...r, heads: 1, data: head(h) };
+    const cell = h - from;
+    const out = thumbnails.subarray(cell * size * size, (cell + 1) * size * size);
+    if (!(patchMaps && patchMap(one, 0, size, out))) thumbnail(one, 0, size, out);
+    const s = headStats(one, 0, categories);
+    STAT_NAMES.forEach((name, i) => (stats[cell * STAT_NAMES.length + i] = s[name] ?? NaN));
   }
+  return { from, thumbnails, stats };
+}
+
+/** Puts `cells` (heads `cells.from`… of row `index`) into `grid`. */
+export function setGridRow(grid: HeadGrid, index: number, cells: RowCells): void {
+  const cell = cellOffsets(grid.rows)[index] + cells.from;
+  grid.thumbnails.set(cells.thumbnails, cell * grid.size * grid.size);
+  grid.stats.set(cells.stats, cell * STAT_NAMES.length);
 }
 
 /** Builds the grid of every head of `records` at once; `categories` gives each record's key categories. */
