@@ -17,6 +17,12 @@ export interface MechanismTensors {
   q: string;
   /** Keys as the score product takes them, transposed: [batch, heads, headDim, key], unscaled. */
   keysT: string;
+  /**
+   * The same keys as the model stores them, [batch, kvHeads, key, headDim]: before the score
+   * product's transpose and before grouped-query repetition (`storedKeys`); undefined when the
+   * transpose is another.
+   */
+  keys?: string;
   /** Values [batch, heads, key, headDim], after grouped-query repetition. */
   v: string;
   /** Scores entering the softmax [batch, heads, query, key]: scaled, masked, biased. */
@@ -100,6 +106,7 @@ export function mechanismTensors(softmax: onnx.INodeProto, valueMatMul: onnx.INo
   return {
     q: q.tensor,
     keysT: k.tensor,
+    keys: storedKeys(k.tensor, producer, constants),
     v: valueMatMul.input![1],
     scores: softmax.input![0],
     product: path.matmul.output![0],
@@ -108,6 +115,25 @@ export function mechanismTensors(softmax: onnx.INodeProto, valueMatMul: onnx.INo
     shaped: path.shaped,
     projection: outputProjection(valueMatMul.output![0], consumers, constants),
   };
+}
+
+/**
+ * The keys behind the score product's operand `keysT` [batch, heads, headDim, key]: the input of
+ * its transpose (`[0, 1, 3, 2]`), and before that, where the heads are a grouped-query repetition
+ * as Hugging Face's `repeat_kv` exports it (Unsqueeze at axis 2, Expand, Reshape), its input.
+ */
+function storedKeys(keysT: string, producer: Producers, constants: Constants): string | undefined {
+  const made = (t: string | undefined, op: string) => {
+    const n = t === undefined ? undefined : producer.get(t);
+    return n?.opType === op && (n.domain ?? '') === '' ? n : undefined;
+  };
+  const transpose = made(keysT, 'Transpose');
+  if (transpose?.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number).join(',') !== '0,1,3,2') return undefined;
+  const repeated = transpose.input![0];
+  const expand = made(made(repeated, 'Reshape')?.input?.[0], 'Expand');
+  const unsqueeze = made(expand?.input?.[0], 'Unsqueeze');
+  const axes = unsqueeze && (unsqueeze.attribute?.find((a) => a.name === 'axes')?.ints?.map(Number) ?? [constants.scalar(unsqueeze.input?.[1])]);
+  return unsqueeze && axes?.length === 1 && axes[0] === 2 ? unsqueeze.input![0] : repeated;
 }
 
 /**
@@ -293,8 +319,8 @@ export function externalRaw(t: onnx.ITensorProto, external: ExternalBytes | unde
 }
 
 /**
- * A float tensor's values (float32, float64 or float16; raw, typed or external fields); undefined
- * for other types, and for external data whose file is not given.
+ * A tensor's values as float32 (float32, float64, float16, and int64 for axes and counts; raw,
+ * typed or external fields); undefined for other types, and for external data whose file is not given.
  */
 export function tensorValues(t: onnx.ITensorProto, external?: ExternalBytes): Float32Array | undefined {
   const isExternal = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
@@ -311,6 +337,10 @@ export function tensorValues(t: onnx.ITensorProto, external?: ExternalBytes): Fl
     case onnx.TensorProto.DataType.FLOAT16:
       if (view) return Float32Array.from({ length: raw.length / 2 }, (_, i) => halfToFloat(view.getUint16(i * 2, true)));
       return Float32Array.from(t.int32Data ?? [], halfToFloat);
+    case onnx.TensorProto.DataType.INT64:
+      // Axes and counts (an Unsqueeze's axes), small enough to be exact.
+      if (view) return Float32Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+      return Float32Array.from(t.int64Data ?? [], (v) => Number(v));
     default:
       return undefined;
   }
