@@ -60,17 +60,39 @@ export function computeEarly(graph: onnx.IGraphProto, tap: string, source: strin
   const tapAt = nodes.findIndex((n) => n.output?.includes(tap));
   const held = `${tap}/after`;
   for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === next ? held : x));
-  const infinity = `${tap}/infinity`;
-  graph.initializer = [...(graph.initializer ?? []), onnx.TensorProto.create({ name: infinity, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [Infinity] })];
-  const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => onnx.NodeProto.create({ opType, name: `attention_lens/${output}`, input, output: [output], attribute });
   const after = Math.max(at, tapAt) + 1;
-  graph.node = [
-    ...nodes.slice(0, after),
-    node('ReduceMax', [tap], `${tap}/max`, [onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 })]),
-    node('Greater', [`${tap}/max`, infinity], `${tap}/never`),
-    node('Where', [`${tap}/never`, next, next], held),
-    ...nodes.slice(after),
+  graph.node = [...nodes.slice(0, after), ...waitFor(graph, next, tap, held), ...nodes.slice(after)];
+}
+
+/**
+ * Nodes that make `held`, the values of `t`, once `after` has been computed:
+ * `Where(max(after) > +∞, t, t)`, the same values whatever `after` holds (NaN included; cast to
+ * float32 first, so any float type serves). onnxruntime runs a node once its inputs are made, so
+ * what reads `held` runs after `after`, whatever order its walk would have chosen.
+ */
+export function waitFor(graph: onnx.IGraphProto, t: string, after: string, held: string): onnx.INodeProto[] {
+  const node = (opType: string, input: string[], output: string, attribute: onnx.IAttributeProto[] = []) => onnx.NodeProto.create({ opType, name: output, input, output: [output], attribute });
+  const int = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  return [
+    node('Cast', [after], `${held}/as_float`, [int('to', onnx.TensorProto.DataType.FLOAT)]),
+    node('ReduceMax', [`${held}/as_float`], `${held}/max`, [int('keepdims', 0)]),
+    node('Greater', [`${held}/max`, floatConstant(graph, 'infinity', Infinity)], `${held}/never`),
+    node('Where', [`${held}/never`, t, t], held),
   ];
+}
+
+/** The float32 scalar `value` as an initializer of the graph, `attention_lens/constant/<name>` (added once). */
+export function floatConstant(graph: onnx.IGraphProto, name: string, value: number): string {
+  const full = `attention_lens/constant/${name}`;
+  if (!(graph.initializer ?? []).some((t) => t.name === full)) {
+    graph.initializer = [...(graph.initializer ?? []), onnx.TensorProto.create({ name: full, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [value] })];
+  }
+  return full;
+}
+
+/** An int64 tensor `name` holding `values` (dimensions `dims`: a vector of them by default). */
+export function int64Tensor(name: string, values: readonly number[], dims: number[] = [values.length]): onnx.TensorProto {
+  return onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.INT64, dims, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
 }
 
 /**
@@ -103,8 +125,7 @@ export function renameTensor(graph: onnx.IGraphProto, from: string, to: string):
  */
 export function addRowsOutput(graph: onnx.IGraphProto, tensor: string, rows: readonly number[], name: string): string {
   const indices = `${name}/indices`;
-  const raw = new Uint8Array(BigInt64Array.from(rows.map(BigInt)).buffer);
-  graph.initializer = [...(graph.initializer ?? []), onnx.TensorProto.create({ name: indices, dataType: onnx.TensorProto.DataType.INT64, dims: [rows.length], rawData: raw })];
+  graph.initializer = [...(graph.initializer ?? []), int64Tensor(indices, rows)];
   const gathered = `${name}/gathered`;
   insertAfterProducer(graph, onnx.NodeProto.create({ opType: 'Gather', name: `attention_lens/${gathered}`, input: [tensor, indices], output: [gathered], attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 })] }));
   return addOutput(graph, gathered, name);

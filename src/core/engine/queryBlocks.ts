@@ -7,7 +7,7 @@
  * keys. Pure: edits an ONNX graph in place.
  */
 import { onnx } from 'onnx-proto';
-import { allNodes } from './graphEdit';
+import { allNodes, int64Tensor, waitFor } from './graphEdit';
 
 /**
  * The blocks of queries a long run's attention is computed in: 1/8 of its n² scores alive at a
@@ -38,8 +38,6 @@ export interface AttentionChain {
   values: onnx.INodeProto;
 }
 
-const int64 = (name: string, values: number[], dims: number[] = [values.length]) =>
-  onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.INT64, dims, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
 const attr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
 
 /**
@@ -103,7 +101,7 @@ class RowGraph {
   /** An int64 constant of the graph (shared by every attention). */
   constant(name: string, values: number[], dims?: number[]): string {
     const full = `attention_lens/constant/${name}`;
-    if (!(this.graph.initializer ?? []).some((t) => t.name === full)) this.graph.initializer = [...(this.graph.initializer ?? []), int64(full, values, dims)];
+    if (!(this.graph.initializer ?? []).some((t) => t.name === full)) this.graph.initializer = [...(this.graph.initializer ?? []), int64Tensor(full, values, dims)];
     return full;
   }
 
@@ -120,7 +118,7 @@ class RowGraph {
   broadcastable(side: string, tag: string): { tensor: string; last: string } {
     const shape = this.op('Shape', [side], `${tag}/shape`);
     const pad = this.op('Max', [this.op('Sub', [this.constant('two', [2]), this.op('Shape', [shape], `${tag}/rank`)], `${tag}/missing`), this.constant('zero', [0])], `${tag}/pad`);
-    const ones = this.op('ConstantOfShape', [pad], `${tag}/ones`, [onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: int64('one', [1]) })]);
+    const ones = this.op('ConstantOfShape', [pad], `${tag}/ones`, [onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: int64Tensor('one', [1]) })]);
     const full = this.op('Concat', [ones, shape], `${tag}/full_shape`, [attr('axis', 0)]);
     const tensor = this.op('Reshape', [side, full], `${tag}/reshaped`);
     const rows = this.op('Gather', [full, this.constant('minus_two', [-2], [])], `${tag}/rows`, [attr('axis', 0)]);
@@ -162,17 +160,9 @@ class RowGraph {
 
   /** `t` once `after` has been computed, whatever it holds: so that onnxruntime runs `after` first. */
   gate(t: string, after: string, tag: string): string {
-    const max = this.op('ReduceMax', [this.op('Cast', [after], `${tag}/as_float`, [attr('to', onnx.TensorProto.DataType.FLOAT)])], `${tag}/max`, [attr('keepdims', 0)]);
-    const never = this.op('Greater', [max, this.floatConstant('infinity', Infinity)], `${tag}/never`);
-    return this.op('Where', [never, t, t], `${tag}/gated`);
-  }
-
-  private floatConstant(name: string, value: number): string {
-    const full = `attention_lens/constant/${name}`;
-    if (!(this.graph.initializer ?? []).some((t) => t.name === full)) {
-      this.graph.initializer = [...(this.graph.initializer ?? []), onnx.TensorProto.create({ name: full, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [value] })];
-    }
-    return full;
+    const held = `${this.prefix}/${tag}/gated`;
+    this.nodes.push(...waitFor(this.graph, t, after, held));
+    return held;
   }
 }
 
