@@ -6,6 +6,7 @@
  */
 import type { AttentionKind, AttentionLayer } from './attention';
 import type { TensorLike } from './mechanism';
+import { rowKernel } from './kernels/rowKernel';
 import { formatBytes } from './units';
 
 /** One attention layer as queries and keys; `weightRows` gives its weights. */
@@ -74,89 +75,30 @@ export function weightBytes(l: Pick<QueryKeyLayer, 'heads' | 'queries' | 'keys'>
 }
 
 /**
- * Rows `from`…`to − 1` of head `head`'s weights, `[to − from][keys]`, into `out` when given. Dot
- * products and the softmax run in float64; a row whose keys are all masked is 0 (as SDPA exports
- * guard it). Two queries go together against four keys at a time, so each loaded value serves
- * several products (1.6–1.7× the speed of one query against one key, `npm run bench:rows`; the
- * same sums in the same order, so the same weights to the last bit).
+ * Rows `from`…`to − 1` of head `head`'s weights, `[to − from][keys]`, into `out` when given
+ * (`zeroed`: it holds zeros there already, as a new array does). Dot products and the softmax run
+ * in float64 (the WebAssembly kernel of kernels/rows.wat, two queries against four keys at a time);
+ * a row whose keys are all masked is 0 (as SDPA exports guard it). Only the keys a row sees are
+ * written into a zeroed array, so a causal layer's upper half is never touched: the system never
+ * backs those pages (half the memory of a new layer), and this machine's page faults cost about
+ * 3 ms per MB.
  */
-export function weightRows(l: QueryKeyLayer, head: number, from: number, to: number, out = new Float32Array((to - from) * l.keys)): Float32Array {
+export function weightRows(l: QueryKeyLayer, head: number, from: number, to: number, out?: Float32Array, zeroed = !out): Float32Array {
+  out ??= new Float32Array((to - from) * l.keys);
   const { keys, headDim: d } = l;
-  const g = Math.floor(head / (l.heads / l.kvHeads));
-  const kBase = g * keys * d;
+  const kernel = rowKernel();
+  kernel.load(l.k, Math.floor(head / (l.heads / l.kvHeads)), keys, d);
   const offset = keys - l.queries;
-  const s0 = new Float64Array(keys);
-  const s1 = new Float64Array(keys);
   for (let i = from; i < to; i += 2) {
     const pair = i + 1 < to;
     const q0 = (head * l.queries + i) * d;
     const [f0, e0] = seenRange(l, i, offset);
     const [f1, e1] = pair ? seenRange(l, i + 1, offset) : [f0, e0];
-    dotsOfTwo(l, pair ? [q0, q0 + d] : [q0, q0], kBase, Math.min(f0, f1), Math.max(e0, e1) + 1, s0, s1);
-    softmaxInto(l, s0, f0, e0, out, (i - from) * keys);
-    if (pair) softmaxInto(l, s1, f1, e1, out, (i + 1 - from) * keys);
+    kernel.dots(l.q, q0, pair ? q0 + d : q0, d, Math.min(f0, f1), Math.max(e0, e1) + 1);
+    kernel.softmax(0, f0, e0, l.scale, l.keyMask, out, (i - from) * keys, zeroed);
+    if (pair) kernel.softmax(1, f1, e1, l.scale, l.keyMask, out, (i + 1 - from) * keys, zeroed);
   }
   return out;
-}
-
-/** The dot products of queries at `q0` and `q1` with keys `start`…`end − 1`, into `s0` and `s1` (indexed by key). */
-function dotsOfTwo(l: QueryKeyLayer, [q0, q1]: [number, number], kBase: number, start: number, end: number, s0: Float64Array, s1: Float64Array): void {
-  const { q, k, headDim: d } = l;
-  let j = start;
-  for (; j + 4 <= end; j += 4) {
-    const a = kBase + j * d, b = a + d, c = b + d, e = c + d;
-    let a0 = 0, b0 = 0, c0 = 0, e0 = 0, a1 = 0, b1 = 0, c1 = 0, e1 = 0;
-    for (let x = 0; x < d; x++) {
-      const x0 = q[q0 + x], x1 = q[q1 + x];
-      const ka = k[a + x], kb = k[b + x], kc = k[c + x], ke = k[e + x];
-      a0 += x0 * ka;
-      b0 += x0 * kb;
-      c0 += x0 * kc;
-      e0 += x0 * ke;
-      a1 += x1 * ka;
-      b1 += x1 * kb;
-      c1 += x1 * kc;
-      e1 += x1 * ke;
-    }
-    s0[j] = a0;
-    s0[j + 1] = b0;
-    s0[j + 2] = c0;
-    s0[j + 3] = e0;
-    s1[j] = a1;
-    s1[j + 1] = b1;
-    s1[j + 2] = c1;
-    s1[j + 3] = e1;
-  }
-  for (; j < end; j++) {
-    const a = kBase + j * d;
-    let a0 = 0, a1 = 0;
-    for (let x = 0; x < d; x++) {
-      const ka = k[a + x];
-      a0 += q[q0 + x] * ka;
-      a1 += q[q1 + x] * ka;
-    }
-    s0[j] = a0;
-    s1[j] = a1;
-  }
-}
-
-/** One row's softmax over keys `first`…`last` from their dot products `dots` (overwritten), into `out` at `row`; zeros elsewhere. */
-function softmaxInto(l: QueryKeyLayer, dots: Float64Array, first: number, last: number, out: Float32Array, row: number): void {
-  out.fill(0, row, row + l.keys);
-  let max = -Infinity;
-  for (let j = first; j <= last; j++) {
-    const s = l.keyMask && l.keyMask[j] === 0 ? -Infinity : l.scale * dots[j];
-    dots[j] = s;
-    if (s > max) max = s;
-  }
-  if (max === -Infinity) return;
-  let sum = 0;
-  for (let j = first; j <= last; j++) {
-    const e = dots[j] === -Infinity ? 0 : Math.exp(dots[j] - max);
-    dots[j] = e;
-    sum += e;
-  }
-  for (let j = first; j <= last; j++) out[row + j] = dots[j] / sum;
 }
 
 /** The first and last key query `i` sees (before padding): the causal mask and the window. */
@@ -173,7 +115,7 @@ export function layerWeights(l: QueryKeyLayer): AttentionLayer {
 export function headWeights(l: QueryKeyLayer, from: number, to: number): Float32Array {
   const size = l.queries * l.keys;
   const data = new Float32Array((to - from) * size);
-  for (let h = from; h < to; h++) weightRows(l, h, 0, l.queries, data.subarray((h - from) * size, (h - from + 1) * size));
+  for (let h = from; h < to; h++) weightRows(l, h, 0, l.queries, data.subarray((h - from) * size, (h - from + 1) * size), true);
   return data;
 }
 
