@@ -51,6 +51,29 @@ describe('summaries', () => {
     expect(topK([0.1, 0.5, 0.2, 0.9, 0.3], 3)).toEqual([3, 1, 4]);
     expect(topK([0.2, 0.2, 0.1], 2)).toEqual([0, 1]);
     expect(topK([1], 5)).toEqual([0]);
+    expect(topK([3, 1], 0)).toEqual([]);
+    // Against a stable sort, largest first (ties: lower index first), on values with many ties.
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const [n, k] of [[50, 1], [50, 5], [7, 7], [300, 12], [3, 9]]) {
+      const values = Float32Array.from({ length: n }, () => Math.floor(rnd() * 20) / 20);
+      const want = Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
+      expect(topK(values, k)).toEqual(want);
+    }
+  });
+
+  it('reads no key after the query of a causal record (a long layer\'s untouched memory)', () => {
+    const r = record();
+    const read: number[] = [];
+    // Rows of the layer's weights behind a proxy that notes every index read.
+    const noted = (a: number, b: number) => new Proxy(r.data.subarray(a, b), {
+      get: (t, p) => (typeof p === 'string' && /^\d+$/.test(p) ? (read.push(a + Number(p)), t[Number(p)]) : Reflect.get(t, p, t)),
+    });
+    const s = summarize(1, { ...r, data: { subarray: noted } as unknown as Float32Array }, [0, 1], 3);
+    expect(read.length).toBeGreaterThan(0);
+    const query = (i: number) => Math.floor(i / 3) % 3, key = (i: number) => i % 3;
+    expect(read.filter((i) => key(i) > query(i))).toEqual([]);
+    expect(attendedBy(s, 1)).toEqual([{ key: 0, weight: expect.closeTo(0.6) }, { key: 1, weight: expect.closeTo(0.4) }]);
   });
 
   it('averages the chosen heads', () => {
