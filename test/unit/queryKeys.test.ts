@@ -1,7 +1,7 @@
 // Rows of attention from queries and keys (src/core/queryKeys.ts) against hand-worked answers:
 // the softmax of scaled dot products, the causal mask, a sliding window, padding, shared key heads.
 import { describe, expect, it } from 'vitest';
-import { type QueryKeyLayer, headsFirst, layerWeights, sharedHeads, weightRows } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, headByHead, headsFirst, layerWeights, sharedHeads, weightRows } from '../../src/core/queryKeys';
 
 const E = Math.E;
 /** Two heads over three tokens in two dimensions; head 1 shares head 0's keys when kvHeads is 1. */
@@ -60,6 +60,20 @@ describe('weightRows', () => {
           for (let j = 0; j < keys; j++) expect(Math.abs(rows[(i - from) * keys + j] - scores[j] / z)).toBeLessThan(1e-7);
         }
       }
+    }
+  });
+
+  it('headByHead gives each head in turn in one array, as weightRows does', () => {
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 4 - 2;
+    const [heads, n, d] = [4, 21, 4];
+    const l = layer({ heads, kvHeads: 2, queries: n, keys: n, headDim: d, causal: true, window: 6, keyMask: Uint8Array.from({ length: n }, (_, j) => (j % 5 === 1 ? 0 : 1)), q: Float32Array.from({ length: heads * n * d }, rnd), k: Float32Array.from({ length: 2 * n * d }, rnd) });
+    const next = headByHead(l);
+    const first = next(2);
+    for (const h of [2, 0, 3, 1, 3]) {
+      const got = next(h);
+      expect(got).toBe(first);
+      expect(Array.from(got)).toEqual(Array.from(weightRows(l, h, 0, n)));
     }
   });
 

@@ -7,7 +7,7 @@
 import { type RowCells, rowCells } from '../../src/core/analysis/headGrid';
 import type { KeyCategories } from '../../src/core/analysis/headStats';
 import type { AttentionRecord } from '../../src/core/attention';
-import { type QueryKeyLayer, headWeights } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, headByHead, headWeights } from '../../src/core/queryKeys';
 
 /** The head explorer's cells of a layer's record, instead of its weights. */
 export interface GridTask {
@@ -38,7 +38,7 @@ const scope = self as unknown as { onmessage: ((e: MessageEvent<LayerTask>) => v
 scope.onmessage = ({ data: { id, layer, from, to, grid } }) => {
   try {
     if (grid) {
-      const cells = rowCells(grid.record, grid.categories, grid.size, grid.patchMaps, from, to, (h) => headWeights(layer, h, h + 1));
+      const cells = rowCells(grid.record, grid.categories, grid.size, grid.patchMaps, from, to, headByHead(layer));
       scope.postMessage({ id, cells }, [cells.thumbnails.buffer, cells.stats.buffer]);
       return;
     }
