@@ -46,6 +46,8 @@ interface Row {
   hover: number;
   explorer: number;
   held: number;
+  /** Each stage's span from the key, for where the time between inference and picture goes. */
+  timeline: string;
 }
 
 /** Time in the panel from `act` (run in the page) to the next frame, the better of three. */
@@ -107,6 +109,7 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
       rendererPeak: peakRssOf(/chrom(e|ium).*--type=renderer/),
       peak: peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), naive: weights + 4 * layers * heads * tokens * tokens,
       layerSwitch, switchStall, hover, explorer: explorerMs, held,
+      timeline: (timings as RunTimings).spans.map((s) => `${s.stage} ${Math.round(s.start - t0)}–${Math.round(s.end - t0)}`).join(', ') + `, picture ${Math.round(timings.pictureAt - t0)}`,
     };
   });
   return row!;
@@ -127,8 +130,12 @@ export async function main(): Promise<void> {
   console.log('---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:');
   // 512 tokens twice: weights kept whole (the default there), and as queries and keys (keepWeightsMB 0).
   const cases = lengths.flatMap((n) => (n === 512 ? [[n, false], [n, true]] : [[n, false]]) as Array<[number, boolean]>);
+  const timelines: string[] = [];
   for (const [n, onDemand] of cases) {
     const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads, onDemand);
     console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.open)} | ${formatMillis(r.inference)} | ${((r.picture - r.open) / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.rendererPeak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.switchStall)} | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)}`);
+    timelines.push(`${n}${onDemand ? ' (queries and keys)' : ''}: ${r.timeline}`);
   }
+  console.log('\ntimelines (each stage\'s span in ms from the key):');
+  for (const t of timelines) console.log(t);
 }
