@@ -80,8 +80,8 @@ export function weightBytes(l: Pick<QueryKeyLayer, 'heads' | 'queries' | 'keys'>
  * in float64 (the WebAssembly kernel of kernels/rows.wat, two queries against four keys at a time);
  * a row whose keys are all masked is 0 (as SDPA exports guard it). Only the keys a row sees are
  * written into a zeroed array, so a causal layer's upper half is never touched: the system never
- * backs those pages (half the memory of a new layer), and this machine's page faults cost about
- * 3 ms per MB.
+ * backs those pages (half the memory of a new layer), and first touching memory is not free (about
+ * 3 ms per MB on the 2-core machine the benches run on).
  */
 export function weightRows(l: QueryKeyLayer, head: number, from: number, to: number, out?: Float32Array, zeroed = !out): Float32Array {
   out ??= new Float32Array((to - from) * l.keys);
@@ -116,7 +116,7 @@ export function layerWeights(l: QueryKeyLayer): AttentionLayer {
  * cells): one array serves every head, each overwriting the last. Every head of a layer sees the
  * same keys in each row, so what one head leaves at 0 the next does too, and nothing need be
  * cleared; the pass touches one head's memory instead of the layer's (14 × 64 MB at 4,096 tokens,
- * each new array's pages faulted in at about 3 ms per MB on this machine).
+ * each new array's pages first touched at about 3 ms per MB on the benches' machine).
  */
 export function headByHead(l: QueryKeyLayer): (head: number) => Float32Array {
   let buffer: Float32Array | undefined;
