@@ -32,6 +32,12 @@ export interface QueryKeyLayer {
   window?: number;
   /** Keys that are padding (0), which no query sees; absent: none. */
   keyMask?: Uint8Array;
+  /**
+   * A position bias added to each head's scores that depends only on how far the key is from the
+   * query (T5's relative buckets, ALiBi): `[heads][2 · keys − 1]`, the bias of key j for the query
+   * at position p at `keys − 1 + j − p` (−∞: a key the query does not see). Absent: none.
+   */
+  bias?: Float32Array;
 }
 
 /**
@@ -65,8 +71,8 @@ export function runWeightBytes(tokens: number, attention: { layers: number; head
 }
 
 /** Bytes a layer kept as queries and keys holds. */
-export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k'>): number {
-  return l.q.byteLength + l.k.byteLength;
+export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias'>): number {
+  return l.q.byteLength + l.k.byteLength + (l.bias?.byteLength ?? 0);
 }
 
 /** Bytes the same layer's weights would hold in float32. */
@@ -88,15 +94,18 @@ export function weightRows(l: QueryKeyLayer, head: number, from: number, to: num
   const { keys, headDim: d } = l;
   const kernel = rowKernel();
   kernel.load(l.k, Math.floor(head / (l.heads / l.kvHeads)), keys, d);
+  if (l.bias) kernel.loadBias(l.bias, head);
   const offset = keys - l.queries;
+  // Where the bias of key 0 lies for query i (at position i + offset).
+  const biasAt = (i: number) => (l.bias ? keys - 1 - (i + offset) : undefined);
   for (let i = from; i < to; i += 2) {
     const pair = i + 1 < to;
     const q0 = (head * l.queries + i) * d;
     const [f0, e0] = seenRange(l, i, offset);
     const [f1, e1] = pair ? seenRange(l, i + 1, offset) : [f0, e0];
     kernel.dots(l.q, q0, pair ? q0 + d : q0, d, Math.min(f0, f1), Math.max(e0, e1) + 1);
-    kernel.softmax(0, f0, e0, l.scale, l.keyMask, out, (i - from) * keys, zeroed);
-    if (pair) kernel.softmax(1, f1, e1, l.scale, l.keyMask, out, (i + 1 - from) * keys, zeroed);
+    kernel.softmax(0, f0, e0, l.scale, l.keyMask, out, (i - from) * keys, zeroed, biasAt(i));
+    if (pair) kernel.softmax(1, f1, e1, l.scale, l.keyMask, out, (i + 1 - from) * keys, zeroed, biasAt(i + 1));
   }
   return out;
 }

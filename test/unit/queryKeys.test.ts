@@ -63,6 +63,32 @@ describe('weightRows', () => {
     }
   });
 
+  it('adds a relative position bias to each head\'s scores, −∞ where it hides a key', () => {
+    let seed = 9;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    const [heads, kvHeads, n, d] = [4, 2, 13, 3];
+    for (const causal of [false, true]) {
+      // bias of head h at relative position r = j − i: random, except −∞ at r = −5 (no key five back)
+      const rel = (h: number, r: number) => (r === -5 ? -Infinity : Math.fround(3 * Math.sin(h + 0.7 * r)));
+      const bias = Float32Array.from({ length: heads * (2 * n - 1) }, (_, x) => rel(Math.floor(x / (2 * n - 1)), (x % (2 * n - 1)) - (n - 1)));
+      const l = layer({ heads, kvHeads, queries: n, keys: n, headDim: d, scale: 0.5, causal, bias, q: Float32Array.from({ length: heads * n * d }, rnd), k: Float32Array.from({ length: kvHeads * n * d }, rnd) });
+      for (let h = 0; h < heads; h++) {
+        const rows = weightRows(l, h, 0, n);
+        for (let i = 0; i < n; i++) {
+          const g = Math.floor(h / (heads / kvHeads));
+          const e = Array.from({ length: n }, (_, j) => {
+            if (causal && j > i) return 0;
+            let dot = 0;
+            for (let x = 0; x < d; x++) dot += l.q[(h * n + i) * d + x] * l.k[(g * n + j) * d + x];
+            return Math.exp(0.5 * dot + rel(h, j - i));
+          });
+          const z = e.reduce((a, b) => a + b, 0);
+          for (let j = 0; j < n; j++) expect(Math.abs(rows[i * n + j] - e[j] / z)).toBeLessThan(1e-7);
+        }
+      }
+    }
+  });
+
   it('headByHead gives each head in turn in one array, as weightRows does', () => {
     let seed = 5;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 4 - 2;

@@ -165,7 +165,7 @@ export class Runner {
       } catch (e) {
         if (stale()) throw e;
         if (e instanceof EngineError && e.code === 'not-on-demand' && queryKeys) {
-          // Rows cannot be computed from queries and keys (a position bias): the weights themselves, as for shorter inputs.
+          // Rows cannot be computed from queries and keys (a position bias that depends on more than the distance from query to key): the weights themselves, as for shorter inputs.
           queryKeys = false;
           notice = `${e.message.replace(/\.$/, '')}: the weights are kept whole, which takes more memory`;
         } else if (!shouldFallBack(e, choice.backend, req.backend)) {

@@ -128,14 +128,20 @@ class RowGraph {
   /**
    * The chain's nodes again for rows `rows` (int64, 1-D) of the queries, up to `upTo`; returns the
    * new name of every tensor the chain made. Side inputs of broadcasting ops are gathered along
-   * dimension −2 (a dimension of 1, such as a padding mask's, by its one row).
+   * dimension −2 (a dimension of 1, such as a padding mask's, by its one row). `zeroQueries`: from
+   * queries of zeros, so that the scores hold only what the chain adds to them (bias and mask).
    */
-  clone(chain: AttentionChain, rows: string, tag: string, upTo?: string): Map<string, string> {
+  clone(chain: AttentionChain, rows: string, tag: string, upTo?: string, zeroQueries = false): Map<string, string> {
     const renamed = new Map<string, string>();
     const sides = this.sides;
+    const queries = (t: string) => {
+      const q = this.op('Gather', [t, rows], `${tag}/q`, [attr('axis', -2)]);
+      // Zeros of the queries' type and shape (queries are finite).
+      return zeroQueries ? this.op('Sub', [q, q], `${tag}/zero_q`) : q;
+    };
     const take = (t: string, i: number, n: onnx.INodeProto): string => {
       if (t === '' || renamed.has(t)) return renamed.get(t) ?? t;
-      if (n === chain.product) return i === 0 ? this.op('Gather', [t, rows], `${tag}/q`, [attr('axis', -2)]) : t;
+      if (n === chain.product) return i === 0 ? queries(t) : t;
       if (n === chain.values || !BROADCAST.has(n.opType ?? '') || this.fewerThanTwoDims(t)) return t;
       if (!sides.has(t)) sides.set(t, this.broadcastable(t, `side${sides.size}`));
       const side = sides.get(t)!;
@@ -178,13 +184,26 @@ function insertBefore(graph: onnx.IGraphProto, at: onnx.INodeProto, added: onnx.
  * computed again from the queries by the model's own ops: `[batch, heads, 2, keys]`, the tensor's
  * type. The full weights need not exist for them.
  */
-export function probeRows(graph: onnx.IGraphProto, chain: AttentionChain, weights: string, name: string): string {
+export function probeRows(graph: onnx.IGraphProto, chain: AttentionChain, weights: string, name: string): { probe: string; bias?: string } {
   const g = new RowGraph(graph, name);
-  const last = g.op('Sub', [g.queries(chain.product.input![0]), g.constant('one_scalar', [1], [])], 'last_query');
+  const queries = g.queries(chain.product.input![0]);
+  const last = g.op('Sub', [queries, g.constant('one_scalar', [1], [])], 'last_query');
   const rows = g.op('Concat', [g.constant('zero', [0]), g.op('Reshape', [last, g.constant('one', [1])], 'last_query_1d')], 'rows', [attr('axis', 0)]);
-  const out = g.clone(chain, rows, 'rows', weights).get(weights)!;
+  const probe = g.clone(chain, rows, 'rows', weights).get(weights)!;
+  // `BIAS_ROWS` of the scores from queries of zeros, just before the softmax: what the model adds
+  // to q·kᵀ there (a position bias, the mask), `[batch, heads or 1, 5, keys]`. For a bias that
+  // depends only on j − i, the first row holds it for keys at or after the query and the last row
+  // for keys at or before it: all of it; the rows a quarter, half and three quarters down show
+  // whether it does (queryKeyRun.ts, `relativeBias`).
+  const softmax = chain.nodes.find((n) => n.opType === 'Softmax');
+  let bias: string | undefined;
+  if (softmax) {
+    const at = (k: number) => g.op('Reshape', [g.op('Div', [g.op('Mul', [queries, g.constant(`times_${k}`, [k], [])], `quarter_${k}_times`), g.constant('four', [4], [])], `quarter_${k}`), g.constant('one', [1])], `quarter_${k}_1d`);
+    const biasRows = g.op('Concat', [rows, at(1), at(2), at(3)], 'bias_rows', [attr('axis', 0)]);
+    bias = g.clone(chain, biasRows, 'bias', softmax.input![0], true).get(softmax.input![0]);
+  }
   insertBefore(graph, chain.values, g.nodes);
-  return out;
+  return { probe, ...(bias ? { bias } : {}) };
 }
 
 /**

@@ -18,7 +18,7 @@ export const PROBE_TOLERANCE = { float32: 1e-4, float16: 3e-2 };
 
 /** The outputs a run fetches for these attentions. */
 export function queryKeyFetches(outputs: readonly QueryKeyOutputs[]): string[] {
-  return outputs.flatMap((o) => [o.q, o.keys, o.probe]);
+  return outputs.flatMap((o) => [o.q, o.keys, o.probe, ...(o.bias ? [o.bias] : [])]);
 }
 
 /**
@@ -60,17 +60,58 @@ export function queryKeyLayers(
     const last = probeRow(probe.data, layer, 1);
     if (parsed.kind === 'self' && n > 1) layer.causal = onlyPast(first, layer);
     if (layer.causal) layer.window = slidingWindow(last, layer);
+    // A position bias in the scores (T5's, ALiBi's), kept as one row per head where it depends only
+    // on how far the key is from the query.
+    const bias = o.bias ? relativeBias(tensor(o.bias), layer) : undefined;
+    if (bias) layer.bias = bias;
     const worst = Math.max(rowDifference(layer, 0, first), rowDifference(layer, n - 1, last));
     if (!(worst <= PROBE_TOLERANCE[half ? 'float16' : 'float32'])) {
       const mask = layer.window ? `causal mask with a window of ${layer.window}` : layer.causal ? 'causal mask' : 'full mask';
       throw new EngineError(
-        `${label}: its weights are not softmax(scale·q·kᵀ) under a ${mask} (a row differs by ${worst.toPrecision(2)}: a position bias in the scores, as T5's or ALiBi's, or a sliding window), so its rows cannot be computed from its queries and keys.`,
+        `${label}: its weights are not softmax(scale·q·kᵀ + bias) under a ${mask}, with a bias that depends only on the distance from query to key (a row differs by ${worst.toPrecision(2)}: a position bias of another kind, padding inside it, or a sliding window), so its rows cannot be computed from its queries and keys.`,
         'not-on-demand',
       );
     }
     return layer;
   });
   return layers.sort(compareLayers);
+}
+
+/**
+ * The position bias of `l` as `QueryKeyLayer.bias` (`[heads][2 · keys − 1]`, by key position less
+ * query position), from what the model adds to the scores of five queries (`bias`, `[1, heads or
+ * 1, 5, keys]`: the first, the last, and those ⌊n/4⌋, ⌊n/2⌋ and ⌊3n/4⌋ down): the first row holds
+ * it for keys at or after the query, the last row for keys at or before it, and the other three
+ * must hold the same bias at the same distances. Undefined when it adds nothing to the keys the
+ * queries see, when it depends on more than the distance (an absolute position bias, padding), or
+ * unless queries and keys are the same tokens.
+ */
+export function relativeBias(bias: { dims: readonly number[]; data: Float32Array }, l: QueryKeyLayer): Float32Array | undefined {
+  const [batch, heads, rows, keys] = bias.dims.map(Number);
+  if (bias.dims.length !== 4 || batch !== 1 || rows !== 5 || keys !== l.keys || l.queries !== l.keys || (heads !== 1 && heads !== l.heads)) return undefined;
+  const m = l.keys, width = 2 * m - 1;
+  const out = new Float32Array(l.heads * width);
+  let any = false;
+  for (let h = 0; h < l.heads; h++) {
+    const row = (r: number) => bias.data.subarray(((heads === 1 ? 0 : h) * 5 + r) * m, ((heads === 1 ? 0 : h) * 5 + r + 1) * m);
+    const [first, last] = [row(0), row(1)];
+    for (let x = 0; x < width; x++) {
+      const d = x - (m - 1);
+      const v = d >= 0 ? first[d] : last[d + m - 1];
+      out[h * width + x] = v;
+      if (v !== 0 && !(d > 0 && l.causal)) any = true; // the causal mask alone adds nothing the queries see
+    }
+    for (const [r, p] of [[2, Math.floor(m / 4)], [3, Math.floor(m / 2)], [4, Math.floor((3 * m) / 4)]]) {
+      const middle = row(r);
+      for (let j = 0; j <= (l.causal ? p : m - 1); j++) if (!same(middle[j], out[h * width + m - 1 + j - p])) return undefined;
+    }
+  }
+  return any ? out : undefined;
+}
+
+/** Two biases alike: equal to float32 rounding, or both masking (−∞ or float32's lowest). */
+function same(a: number, b: number): boolean {
+  return a === b || (a < -1e30 && b < -1e30) || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a));
 }
 
 /** Probe row `which` (0: the first query's, 1: the last's) as `[heads][keys]`. */

@@ -26,6 +26,8 @@ export interface QueryKeyOutputs {
   /** The score product's constant factor (unfused). */
   scale?: number;
   probe: string;
+  /** What the model adds to the scores of the probe rows (`probeRows`), `[1, heads or 1, 2, keys]`; absent for fused operators. */
+  bias?: string;
 }
 
 /** An attention whose queries can be computed in blocks (`blockAttentions`), by its output name. */
@@ -49,9 +51,9 @@ export function exposeQueryKeys(
 ): QueryKeyOutputs | undefined {
   if (tensors.shaped || (!('fused' in tensors) && tensors.scale === null)) return undefined;
   const chain = 'fused' in tensors ? undefined : attentionChain(graph, tensors.product, tensors.output, opset);
-  const probe = chain
-    ? addOutput(graph, probeRows(graph, chain, source, `attention_lens/${name}/probe_rows`), `attention_lens/${name}/probe`)
-    : addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  const rows = chain && probeRows(graph, chain, source, `attention_lens/${name}/probe_rows`);
+  const probe = rows ? addOutput(graph, rows.probe, `attention_lens/${name}/probe`) : addRowsOutput(graph, source, PROBE_ROWS, `attention_lens/${name}/probe`);
+  const bias = rows?.bias ? { bias: addOutput(graph, rows.bias, `attention_lens/${name}/bias`) } : {};
   if (chain) blockable.push({ name, chain });
   // Else every layer's weights would stay alive until the end of the run, for two rows of each.
   else computeEarly(graph, probe, source);
@@ -62,10 +64,10 @@ export function exposeQueryKeys(
   // Keys as the model stores them: on the Qwen2.5-0.5B shape 2 heads instead of 14, 300 MB less at 4,096 tokens.
   if (tensors.keys) {
     const { q, keys } = expose({ q: tensors.q, keys: tensors.keys });
-    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe };
+    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe, ...bias };
   }
   const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
-  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe };
+  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe, ...bias };
 }
 
 /**

@@ -87,9 +87,10 @@ export class SplitEngine implements ModelEngine {
       return e;
     };
     try {
-      // Queries and keys (long inputs) need scores without a position bias: not T5's, so never asked of a split model.
+      // Long inputs keep the encoder's attention as queries and keys (T5's relative bias as one row
+      // per head); the decoders' attention grows with the decoder's tokens, and keeps its weights.
       const shared: EngineOptions = { firstPosition: options.firstPosition, mechanism: options.mechanism };
-      const enc = await open(encoder, { ...options, queryKeys: false });
+      const enc = await open(encoder, options);
       const dec = await open(parts.decoder, shared);
       // A merged decoder that keeps its cache branch continues from its own cache.
       const withPast = parts.withPast ? await open(parts.withPast, shared) : dec.hasPast ? dec : undefined;
@@ -151,6 +152,7 @@ export class SplitEngine implements ModelEngine {
       warnings: [...enc.warnings, ...dec.warnings],
       rest,
       mechanism,
+      ...(enc.queryKeys ? { queryKeys: enc.queryKeys.map(asEncoder) } : {}),
     };
   }
 

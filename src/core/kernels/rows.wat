@@ -109,14 +109,14 @@
     (f64x2.mul (local.get $p)
       (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero (local.get $k))) (v128.const i64x2 1023 1023)) (i32.const 52))))
 
-  ;; Softmax of one row: the scores scale·$s[j] for keys $first…$last (−∞ for a key not seen),
-  ;; written as float32 into $out[j]; $s is overwritten. Returns the largest score: −∞ when every
-  ;; key is masked, and then nothing is written.
-  (func (export "softmax") (param $s i32) (param $first i32) (param $last i32) (param $scale f64) (param $out i32) (result f64)
+  ;; Softmax of one row: the scores scale·$s[j] (plus $bias[j] where $bias is not −1) for keys
+  ;; $first…$last (−∞ for a key not seen), written as float32 into $out[j]; $s is overwritten.
+  ;; Returns the largest score: −∞ when every key is masked, and then nothing is written.
+  (func (export "softmax") (param $s i32) (param $first i32) (param $last i32) (param $scale f64) (param $bias i32) (param $out i32) (result f64)
     (local $j i32) (local $at i32) (local $end i32) (local $max f64) (local $sum f64)
     (local $v v128) (local $m v128) (local $acc v128) (local $low v128)
     (local.set $end (i32.add (local.get $last) (i32.const 1)))
-    ;; pass 1: scale, and the largest
+    ;; pass 1: scale, add the bias, and the largest
     (local.set $max (f64.const -inf))
     (local.set $m (v128.const f64x2 -inf -inf))
     (local.set $j (local.get $first))
@@ -125,6 +125,8 @@
         (br_if $done (i32.gt_s (i32.add (local.get $j) (i32.const 2)) (local.get $end)))
         (local.set $at (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 3))))
         (local.set $v (f64x2.mul (v128.load (local.get $at)) (f64x2.splat (local.get $scale))))
+        (if (i32.ge_s (local.get $bias) (i32.const 0))
+          (then (local.set $v (f64x2.add (local.get $v) (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 3))))))))
         (v128.store (local.get $at) (local.get $v))
         (local.set $m (f64x2.max (local.get $m) (local.get $v)))
         (local.set $j (i32.add (local.get $j) (i32.const 2)))
@@ -133,6 +135,8 @@
       (then
         (local.set $at (i32.add (local.get $s) (i32.shl (local.get $j) (i32.const 3))))
         (f64.store (local.get $at) (f64.mul (f64.load (local.get $at)) (local.get $scale)))
+        (if (i32.ge_s (local.get $bias) (i32.const 0))
+          (then (f64.store (local.get $at) (f64.add (f64.load (local.get $at)) (f64.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 3))))))))
         (local.set $max (f64.load (local.get $at)))))
     (local.set $max (f64.max (local.get $max) (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m)))))
     (if (f64.eq (local.get $max) (f64.const -inf)) (then (return (local.get $max))))
