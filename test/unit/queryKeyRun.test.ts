@@ -44,7 +44,11 @@ describe('a position bias in the scores', () => {
     const rel = (h: number, r: number) => Math.fround(h === 0 ? -0.4 * Math.abs(r) : Math.cos(r)); // ALiBi-like, and arbitrary
     const [l] = layersOf((h, i, j) => rel(h, j - i));
     expect(l.bias).toBeDefined();
-    for (let h = 0; h < H; h++) for (let r = -(N - 1); r <= N - 1; r++) expect(l.bias![h * (2 * N - 1) + N - 1 + r]).toBe(rel(h, r));
+    // each head's bias less its value at distance 0, which no softmax sees
+    for (let h = 0; h < H; h++) for (let r = -(N - 1); r <= N - 1; r++) expect(l.bias![h * (2 * N - 1) + N - 1 + r]).toBeCloseTo(rel(h, r) - rel(h, 0), 6);
+    // BLOOM's ALiBi adds slope · j: the same as slope · (j − i) to every row's softmax
+    const [bloom] = layersOf((h, i, j) => -0.25 * (h + 1) * j);
+    for (let x = 0; x < 2 * N - 1; x++) expect(bloom.bias![x]).toBeCloseTo(-0.25 * (x - (N - 1)), 6);
   });
 
   it('is refused, naming the layer, when it depends on where the query is (an absolute position bias)', () => {

@@ -182,7 +182,8 @@ function insertBefore(graph: onnx.IGraphProto, at: onnx.INodeProto, added: onnx.
 /**
  * Rows `PROBE_ROWS` (the first query's and the last's) of the weights tensor `weights` on `chain`,
  * computed again from the queries by the model's own ops: `[batch, heads, 2, keys]`, the tensor's
- * type. The full weights need not exist for them.
+ * type. The full weights need not exist for them. With a softmax on the chain, also `bias`: what
+ * the model adds to the scores of five queries (below).
  */
 export function probeRows(graph: onnx.IGraphProto, chain: AttentionChain, weights: string, name: string): { probe: string; bias?: string } {
   const g = new RowGraph(graph, name);
@@ -190,7 +191,7 @@ export function probeRows(graph: onnx.IGraphProto, chain: AttentionChain, weight
   const last = g.op('Sub', [queries, g.constant('one_scalar', [1], [])], 'last_query');
   const rows = g.op('Concat', [g.constant('zero', [0]), g.op('Reshape', [last, g.constant('one', [1])], 'last_query_1d')], 'rows', [attr('axis', 0)]);
   const probe = g.clone(chain, rows, 'rows', weights).get(weights)!;
-  // `BIAS_ROWS` of the scores from queries of zeros, just before the softmax: what the model adds
+  // Five rows of the scores from queries of zeros, just before the softmax: what the model adds
   // to q·kᵀ there (a position bias, the mask), `[batch, heads or 1, 5, keys]`. For a bias that
   // depends only on j − i, the first row holds it for keys at or after the query and the last row
   // for keys at or before it: all of it; the rows a quarter, half and three quarters down show

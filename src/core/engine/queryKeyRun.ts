@@ -82,9 +82,10 @@ export function queryKeyLayers(
  * query position), from what the model adds to the scores of five queries (`bias`, `[1, heads or
  * 1, 5, keys]`: the first, the last, and those ⌊n/4⌋, ⌊n/2⌋ and ⌊3n/4⌋ down): the first row holds
  * it for keys at or after the query, the last row for keys at or before it, and the other three
- * must hold the same bias at the same distances. Undefined when it adds nothing to the keys the
- * queries see, when it depends on more than the distance (an absolute position bias, padding), or
- * unless queries and keys are the same tokens.
+ * must hold the same bias at the same distances. Each row is taken less its value at the query's
+ * own key, which the softmax does not see: so BLOOM's ALiBi, slope · j, is slope · (j − i) too.
+ * Undefined when it adds nothing to the keys the queries see, when it depends on more than the
+ * distance (an absolute position bias, padding), or unless queries and keys are the same tokens.
  */
 export function relativeBias(bias: { dims: readonly number[]; data: Float32Array }, l: QueryKeyLayer): Float32Array | undefined {
   const [batch, heads, rows, keys] = bias.dims.map(Number);
@@ -93,8 +94,12 @@ export function relativeBias(bias: { dims: readonly number[]; data: Float32Array
   const out = new Float32Array(l.heads * width);
   let any = false;
   for (let h = 0; h < l.heads; h++) {
-    const row = (r: number) => bias.data.subarray(((heads === 1 ? 0 : h) * 5 + r) * m, ((heads === 1 ? 0 : h) * 5 + r + 1) * m);
-    const [first, last] = [row(0), row(1)];
+    /** Row `r` of the bias (the query at position `p`), less its value at the query's own key. */
+    const row = (r: number, p: number) => {
+      const at = ((heads === 1 ? 0 : h) * 5 + r) * m;
+      return Array.from(bias.data.subarray(at, at + m), (v) => v - bias.data[at + p]);
+    };
+    const [first, last] = [row(0, 0), row(1, m - 1)];
     for (let x = 0; x < width; x++) {
       const d = x - (m - 1);
       const v = d >= 0 ? first[d] : last[d + m - 1];
@@ -102,7 +107,7 @@ export function relativeBias(bias: { dims: readonly number[]; data: Float32Array
       if (v !== 0 && !(d > 0 && l.causal)) any = true; // the causal mask alone adds nothing the queries see
     }
     for (const [r, p] of [[2, Math.floor(m / 4)], [3, Math.floor(m / 2)], [4, Math.floor((3 * m) / 4)]]) {
-      const middle = row(r);
+      const middle = row(r, p);
       for (let j = 0; j <= (l.causal ? p : m - 1); j++) if (!same(middle[j], out[h * width + m - 1 + j - p])) return undefined;
     }
   }

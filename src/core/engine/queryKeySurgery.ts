@@ -26,7 +26,7 @@ export interface QueryKeyOutputs {
   /** The score product's constant factor (unfused). */
   scale?: number;
   probe: string;
-  /** What the model adds to the scores of the probe rows (`probeRows`), `[1, heads or 1, 2, keys]`; absent for fused operators. */
+  /** What the model adds to the scores of five queries (`probeRows`), `[1, heads or 1, 5, keys]`; absent for fused operators. */
   bias?: string;
 }
 
