@@ -1,12 +1,11 @@
 /**
  * The WebAssembly kernel behind `weightRows` (rows.wat): dot products and softmax in float64 SIMD,
  * about twice the speed of the JavaScript it replaced (3.4–3.7 times the plain loop against
- * 1.6–1.7, `npm run bench:rows`). One
- * instance per thread (the page, each worker, the extension host, the CLI), compiled on first use;
- * the module is under 4 KB, so it compiles synchronously even on a browser's main thread. Its
- * memory holds one key head in float64 (2 MB at 4,096 tokens of head size 64), one query head's
- * position bias where the layer has one, two queries, their dot products and an output row. Pure:
- * no DOM, no Node.
+ * 1.6–1.7, `npm run bench:rows`). One instance per thread (the page, each worker, the extension
+ * host, the CLI), compiled on first use; the module is under 4 KB, so it compiles synchronously
+ * even on a browser's main thread. Its memory holds one key head in float64 (2 MB at 4,096 tokens
+ * of head size 64), one query head's position bias where the layer has one, two queries, their dot
+ * products and an output row. Pure: no DOM, no Node.
  */
 import { ROWS_WASM } from './rowsWasm';
 
