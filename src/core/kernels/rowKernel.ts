@@ -103,7 +103,7 @@ class RowKernel {
     }
     if (!zeroed) out.fill(0, row, row + this.keys);
     const max = this.x.softmax(s, first, last, scale, bias === undefined ? -1 : this.bias + bias * 8, this.out);
-    if (max === -Infinity || first > last) return;
+    if (max === -Infinity) return; // every key masked, or none seen (first > last)
     out.set(this.f32.subarray(this.out / 4 + first, this.out / 4 + last + 1), row + first);
   }
 
