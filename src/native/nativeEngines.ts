@@ -141,9 +141,10 @@ export class NativeEngines {
     return exiting;
   }
 
-  dispose(): void {
+  /** Ends the worker for good; resolves once it has exited (a test's file must not end while it is still stopping). */
+  dispose(): Promise<void> {
     this.disposed = true;
-    void this.stop('VS Code is closing');
+    return this.stop('VS Code is closing');
   }
 
   private async openOnWorker(engine: number, open: NativeOpen): Promise<NativeOpened> {

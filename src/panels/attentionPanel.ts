@@ -297,7 +297,7 @@ export class AttentionPanel extends Disposable {
 
   override dispose(): void {
     if (this.isDisposed) return;
-    this.engines.dispose();
+    void this.engines.dispose();
     for (const e of [...this.exports.values()]) e.fail('the panel was closed during the export');
     super.dispose();
     this.panel.dispose();
