@@ -6,6 +6,7 @@
  */
 import type { AttentionKind, AttentionLayer } from './attention';
 import type { TensorLike } from './mechanism';
+import { type RolloutMatrix, fuseHeads, rolloutStep } from './analysis/aggregate';
 import { rowKernel } from './kernels/rowKernel';
 import { formatBytes } from './units';
 
@@ -130,6 +131,25 @@ export function layerWeights(l: QueryKeyLayer): AttentionLayer {
 export function headByHead(l: QueryKeyLayer): (head: number) => Float32Array {
   let buffer: Float32Array | undefined;
   return (head) => (buffer ? weightRows(l, head, 0, l.queries, buffer, true) : (buffer = weightRows(l, head, 0, l.queries)));
+}
+
+/** One layer of a rollout (`rolloutStep`): its heads fused, from a layer's queries and keys or given so, after the rollout through the layers before. */
+export interface RolloutTask {
+  previous?: RolloutMatrix;
+  layer?: QueryKeyLayer;
+  /** `[n][n]`: the heads already fused (a record made from a layer: word level, hidden tokens). */
+  fused?: Float32Array;
+  n: number;
+  fusion: 'mean' | 'max' | 'min';
+  discard: number;
+}
+
+/** The rollout through `task`'s layer; its heads computed one at a time into one array, never the whole layer. */
+export function rolloutLayer(task: RolloutTask): RolloutMatrix {
+  const l = task.layer;
+  const fused = task.fused ?? (l && fuseHeads(l.heads, l.queries * l.keys, headByHead(l), task.fusion));
+  if (!fused || fused.length !== task.n * task.n) throw new Error(`a rollout layer needs ${task.n} × ${task.n} weights`);
+  return rolloutStep(task.previous, fused, task.n, task.discard);
 }
 
 /** Every weight of heads `from`…`to − 1`, `[to − from][queries][keys]` (a share of the layer, for one of several workers). */

@@ -3,7 +3,8 @@
 // whose config allows them (tools/real-size/llm.mjs; rotary angles are computed, so any position
 // works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
 // draws, says what it keeps, switches layers, the editor hovers, the explorer fills, a figure
-// exports, and hiding with the mean of the heads is computed from the layer shown. The rows themselves are checked against the model's weights in
+// exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads is
+// computed from the layer shown. The rows themselves are checked against the model's weights in
 // test/engine/queryKeys.test.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,11 +46,9 @@ describe('A 4,096-token selection', () => {
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    // What needs every layer's values or every layer at once is off, and says why; word level, hiding and mean/max are made from the layer shown.
-    for (const sel of ['#weighting', '#aggregate option[value="rollout"]']) {
-      expect(await frame.$eval(sel, (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
-    }
-    for (const id of ['words', 'aggregate', 'hide']) expect(await frame.$eval(`#${id}`, (e) => (e as HTMLInputElement).disabled)).toBe(false);
+    // What needs every layer's values is off, and says why; word level, hiding and mean/max are made from the layer shown, the rollout by a pass.
+    expect(await frame.$eval('#weighting', (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
+    for (const sel of ['#words', '#aggregate', '#hide', '#aggregate option[value="rollout"]']) expect(await frame.$eval(sel, (e) => (e as HTMLInputElement).disabled)).toBe(false);
     expect(await frame.$eval('#view-mode option[value="mechanism"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
     // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
     const layerBytes = 4 * TOKENS * TOKENS * 4;
@@ -84,6 +83,15 @@ describe('A 4,096-token selection', () => {
     await page.locator('.notifications-toasts', { hasText: 'Export NumPy (.npz) instead' }).first().waitFor({ timeout: 30_000 });
     expect(await page.locator('.notifications-toasts').first().textContent()).toMatch(/the export failed \(this run is long enough that its layers are computed from queries and keys one at a time; a JSON document would hold every layer's weights at once \(536\.9 MB\)/);
     expect(fs.readdirSync(server.workspace).length).toBe(files);
+
+    // The rollout: a pass over both layers in the page's worker, then drawn; each layer's is its own record.
+    await frame.selectOption('#aggregate', 'rollout');
+    for (const [value, label] of [['0', 'Rollout through Layer 1'], ['1', 'Rollout through Layer 2']]) {
+      await frame.selectOption('#layer-select', value);
+      await frame.waitForFunction((label) => document.body.dataset.state === 'ready' && (document.getElementById('link-list-title')?.textContent ?? '').includes(label)
+        && Number(document.getElementById('view')?.dataset.links) > 0, label, { timeout: 120_000 });
+    }
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-rollout.png') });
 
     // Special tokens hidden and the mean of the heads, computed from the layer on screen when chosen
     // (this tokenizer gives every piece one word id, so word level would make one word of it all).

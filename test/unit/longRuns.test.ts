@@ -127,7 +127,7 @@ describe('PanelState on a long input', () => {
     backend: 'auto', text: 'abcdef', tokens, ids: Int32Array.from(tokens.map((t) => t.id)), maxLinksPerQuery: 12,
   };
 
-  it('shows the layers exact, makes word level, hiding and a mean or max over heads from the layer shown as the full tensor would, and keeps rollout, contributions and the mechanism off', async () => {
+  it('shows the layers exact, makes word level, hiding and a mean or max over heads from the layer shown as the full tensor would, and keeps contributions and the mechanism off (the rollout: longRollout.test.ts)', async () => {
     const { PanelState } = await import('../../webview/panel/state');
     const state = new PanelState();
     state.setChoices({ aggregate: 'rollout' }); // chosen before, for a shorter input
@@ -135,7 +135,8 @@ describe('PanelState on a long input', () => {
     const layers = [qkLayer(0, 6), qkLayer(1, 6)];
     state.finish(req, { layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
     expect(state.snapshot.notice).toMatch(/^6 tokens: each layer's weights are computed from its queries and keys when shown \(/);
-    expect([state.snapshot.choices.aggregate, state.snapshot.weighting]).toEqual([undefined, 'attention']);
+    // The rollout stays chosen: its pass (not run here) makes it; the layers' heads show until then.
+    expect([state.snapshot.choices.aggregate, state.snapshot.weighting]).toEqual(['rollout', 'attention']);
     expect(state.snapshot.records.map((r) => [r.label, r.heads, r.queries])).toEqual([['Layer 1', 2, 6], ['Layer 2', 2, 6]]);
     expect(Array.from(state.snapshot.records[1].data)).toEqual(Array.from(layerWeights(layers[1]).data));
 
@@ -159,8 +160,6 @@ describe('PanelState on a long input', () => {
     expect(s.recordStore!.heldBytes).toBe(4 * 4 * 4);
     state.setChoices({ aggregate: 'max' });
     state.snapshot.records.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(maxOverHeads(wordsHidden[i]).data)));
-    state.setChoices({ aggregate: 'rollout' });
-    expect(state.snapshot.choices.aggregate).toBe('max');
     state.setViewMode('mechanism');
     expect(state.snapshot.viewMode).toBe('head');
     state.setWeighting('contribution');

@@ -11,6 +11,7 @@ import { formatBytes } from '../../src/core/units';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import { type ComputedLayer, type LayerStore, isStored, prepareRecords, runLayers, storedRecord, storedRecords } from './layerStore';
 import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
+import { rolloutKey } from './longRollout';
 
 /**
  * The per-head records (`base`) and what the views show (`records`: an aggregate per layer, or
@@ -37,7 +38,8 @@ export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weig
  * A long input kept as queries and keys: word level, hiding and a mean or max over heads as
  * records whose weights are computed from the layer's when read (kept while on screen), like the
  * layers themselves, so no choice computes and holds every layer at once. A rollout (a product
- * over every layer) and contributions (which need the values) stay off.
+ * over every layer) is the run's once its pass has made it for these choices (the heads until
+ * then); contributions (which need the values) stay off.
  */
 function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoices): Derived {
   const layers = run.records;
@@ -45,6 +47,10 @@ function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoice
     ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data, (i) => layers[i])
     : undefined;
   const base = perHead?.records ?? layers;
+  if (choices.aggregate === 'rollout') {
+    const made = run.rollout?.key === rolloutKey(run.request.runId, choices) ? run.rollout : undefined;
+    return { base, records: made?.records ?? base, baseStore: perHead?.store, recordStore: made?.store };
+  }
   const how = choices.aggregate === 'mean' || choices.aggregate === 'max' ? choices.aggregate : undefined;
   const shown = how
     ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data, (i) => base[i])

@@ -292,6 +292,12 @@ export function queryKeysToCompute(record: AttentionRecord): QueryKeyLayer | und
   return home && home.store.needsComputing(home.i) ? home.store.queryKeyLayer(home.i) : undefined;
 }
 
+/** The queries and keys `record`'s weights are computed from, where it is a run's layer kept so (held now or not). */
+export function queryKeysOf(record: AttentionRecord): QueryKeyLayer | undefined {
+  const home = homes.get(record);
+  return home?.store.queryKeyLayer(home.i);
+}
+
 /** Whether reading `record` now would compute its layer from queries and keys. */
 export function needsComputing(record: AttentionRecord): boolean {
   const home = homes.get(record);

@@ -7,7 +7,8 @@
 import { type RowCells, rowCells } from '../../src/core/analysis/headGrid';
 import type { KeyCategories } from '../../src/core/analysis/headStats';
 import type { AttentionRecord } from '../../src/core/attention';
-import { type QueryKeyLayer, headByHead, headWeights } from '../../src/core/queryKeys';
+import type { RolloutMatrix } from '../../src/core/analysis/aggregate';
+import { type QueryKeyLayer, type RolloutTask, headByHead, headWeights, rolloutLayer } from '../../src/core/queryKeys';
 
 /** The head explorer's cells of a layer's record, instead of its weights. */
 export interface GridTask {
@@ -18,25 +19,26 @@ export interface GridTask {
   patchMaps: boolean;
 }
 
-/** Page → worker: heads `from`…`to − 1` of `layer`, as weights or (`grid`) as the explorer's cells. */
-export interface LayerTask {
-  id: number;
-  layer: QueryKeyLayer;
-  from: number;
-  to: number;
-  grid?: GridTask;
-}
+/** Page → worker: heads `from`…`to − 1` of `layer`, as weights or (`grid`) as the explorer's cells; or a layer of a rollout. */
+export type LayerTask = { id: number; layer: QueryKeyLayer; from: number; to: number; grid?: GridTask } | { id: number; rollout: RolloutTask };
 
 /**
  * Worker → page: those heads' weights, `[to − from][queries][keys]`, or their cells (each head
  * computed, measured and let go in turn: the layer is never held whole), or why they could not be made.
  */
-export type LayerTaskDone = { id: number; data: Float32Array } | { id: number; cells: RowCells } | { id: number; error: string };
+export type LayerTaskDone = { id: number; data: Float32Array } | { id: number; cells: RowCells } | { id: number; rollout: RolloutMatrix } | { id: number; error: string };
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<LayerTask>) => void) | null; postMessage(m: LayerTaskDone, transfer?: Transferable[]): void };
 
-scope.onmessage = ({ data: { id, layer, from, to, grid } }) => {
+scope.onmessage = ({ data: task }) => {
+  const { id } = task;
   try {
+    if ('rollout' in task) {
+      const rollout = rolloutLayer(task.rollout);
+      scope.postMessage({ id, rollout }, [rollout.data.buffer, rollout.ends.buffer]);
+      return;
+    }
+    const { layer, from, to, grid } = task;
     if (grid) {
       const cells = rowCells(grid.record, grid.categories, grid.size, grid.patchMaps, from, to, headByHead(layer));
       scope.postMessage({ id, cells }, [cells.thumbnails.buffer, cells.stats.buffer]);

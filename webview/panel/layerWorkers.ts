@@ -4,7 +4,8 @@
  * (a 14-head layer at 2,048 tokens is about 2 s of arithmetic on one core). Browser only.
  */
 import type { RowCells } from '../../src/core/analysis/headGrid';
-import type { QueryKeyLayer } from '../../src/core/queryKeys';
+import type { RolloutMatrix } from '../../src/core/analysis/aggregate';
+import { type QueryKeyLayer, type RolloutTask, rolloutLayer } from '../../src/core/queryKeys';
 import type { GridTask, LayerTask, LayerTaskDone } from './layerWorker';
 
 type Done = Exclude<LayerTaskDone, { error: string }>;
@@ -51,6 +52,18 @@ export class LayerWorkers {
       if (!('cells' in d)) throw new Error('a worker returned weights for a grid row');
       return d.cells;
     });
+  }
+
+  /**
+   * A layer of a long input's rollout, in the first worker (each layer needs the one before; its
+   * previous rollout is copied there, the page keeps its own); on the page when the workers failed.
+   */
+  async rollout(task: RolloutTask): Promise<RolloutMatrix> {
+    this.start();
+    if (this.broken) return rolloutLayer(task);
+    const done = await this.task(this.workers[0], { id: ++this.seq, rollout: task });
+    if (!('rollout' in done)) throw new Error('a worker returned something else for a rollout layer');
+    return done.rollout;
   }
 
   /** Layer `l`'s heads split between the workers, each share's result. */

@@ -14,6 +14,7 @@ import { contributionBasisText } from '../../src/core/mechanism';
 import { computeHeadGrid, gridRowsWith, nextTask, withDivergence } from './headGridTask';
 import { type LayerStore, computeLayersWith } from './layerStore';
 import { LayerWorkers } from './layerWorkers';
+import { LongRolloutPass } from './longRollout';
 import { type RunTimings, wallClock } from '../../src/core/timing';
 import { PanelEngines } from './engineDeps';
 import { Runner, type RunResult } from './runner';
@@ -47,6 +48,7 @@ const state = new PanelState();
 const layerWorkers = new LayerWorkers();
 computeLayersWith((l) => layerWorkers.compute(l));
 gridRowsWith((l, task) => layerWorkers.gridRow(l, task));
+const rolloutPass = new LongRolloutPass(state, (task) => layerWorkers.rollout(task), (request) => request === current);
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
 const views = { head: new HeadView(el('view'), hover), matrix: new MatrixView(el('matrix'), hover), text: new TextView(el('arcs'), hover), image: new ImageView(el('image-view'), hover) };
 const containers: Record<ViewMode, HTMLElement> = { head: el('view'), matrix: el('matrix'), text: el('arcs'), mechanism: el('mechanism'), image: el('image-view') };
@@ -340,6 +342,7 @@ state.onDidChange((change: Change) => {
     if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
     // After this change has been handled: it may change the state again.
     if (change === 'run' || change === 'records') queueMicrotask(ensureContributions);
+    if (change === 'run' || change === 'records' || change === 'selection') queueMicrotask(() => rolloutPass.ensure());
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
     if ((change === 'run' && !s.layersPending) || change === 'records') {
       const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;

@@ -10,6 +10,7 @@ import type { Backend } from '../../src/core/backend';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { ContributionBasis } from '../../src/core/mechanism';
 import type { Alignment } from '../../src/core/analysis/alignment';
+import type { LongRollout } from './longRollout';
 import type { LayerStore } from './layerStore';
 
 /** Views the panel can show. */
@@ -68,10 +69,12 @@ export interface LoadedRun {
   backendReason?: string;
   millis: number;
   /**
-   * Long inputs: layers kept as queries and keys. Analyses that make new records from every layer
-   * at once (word level, hiding, aggregates, contributions) and the mechanism view are off.
+   * Long inputs: layers kept as queries and keys, each computed when shown. Contributions (they
+   * need every layer's values) and the mechanism view are off; the rollout is made by a pass.
    */
   onDemand?: boolean;
+  /** A long input's rollout, once made for the choices its key names (`LongRolloutPass`). */
+  rollout?: LongRollout;
 }
 
 /** Everything the panel shows. */

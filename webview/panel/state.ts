@@ -15,6 +15,7 @@ import type { RunResult } from './runner';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
 import { derive, onDemandNotice, withLaterLayers } from './derive';
+import { type LongRollout, rolloutKey } from './longRollout';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
@@ -93,7 +94,7 @@ export class PanelState {
   /** Indices of the run's layers the views on screen are made from (kept in full precision). */
   get layersOnScreen(): number[] {
     const run = this.s.run;
-    if (!run) return [];
+    if (!run || (run.rollout && this.s.recordStore === run.rollout.store)) return []; // a long input's rollout is not made from the layer shown
     const names = new Set<string>();
     for (const r of [this.s.base[this.s.recordIndex], this.s.records[this.s.recordIndex]]) if (r) names.add(r.source.name);
     return run.records.flatMap((r, i) => (names.has(r.source.name) ? [i] : []));
@@ -169,12 +170,10 @@ export class PanelState {
     const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
     const onDemand = (result.queryKeys?.length ?? 0) > 0;
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
-    // A long input has no rollout (a product over every layer) and no contributions (they need the values).
-    const choices = onDemand && this.s.choices.aggregate === 'rollout' ? { ...this.s.choices, aggregate: undefined } : this.s.choices;
-    const weighting = onDemand ? 'attention' : this.s.weighting;
-    const derived = derive(run, choices, weighting, undefined, this.compactAbove);
+    const weighting = onDemand ? 'attention' : this.s.weighting; // a long input has no contributions (they need the values); its rollout: longRollout.ts
+    const derived = derive(run, this.s.choices, weighting, undefined, this.compactAbove);
     const notice = [request.notice, onDemand ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
-    this.set({ run, choices, weighting, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
+    this.set({ run, weighting, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
   }
 
   /**
@@ -237,15 +236,24 @@ export class PanelState {
   /** Changes word level, hidden tokens or aggregation; keeps the layer where it still exists. */
   setChoices(patch: Partial<AnalysisChoices>): void {
     if (this.s.compare) return; // a comparison is made of aligned per-head records only
-    if (this.s.run?.onDemand && patch.aggregate === 'rollout') return; // a product over every layer, each computed
     const choices = { ...this.s.choices, ...patch };
-    if (!this.s.run) return void this.set({ choices }, 'view');
-    const derived = derive(this.s.run, this.shownChoices(choices), this.s.weighting, this.s.contributions, this.compactAbove);
+    const was = this.s.run;
+    if (!was) return void this.set({ choices }, 'view');
+    const run = was.rollout && was.rollout.key !== rolloutKey(was.request.runId, choices) ? { ...was, rollout: undefined } : was; // made for other choices: it goes (a matrix per layer)
+    const derived = derive(run, this.shownChoices(choices), this.s.weighting, this.s.contributions, this.compactAbove);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
     const visibleHeads = heads === this.s.visibleHeads.length && choices.aggregate === undefined ? this.s.visibleHeads : allHeads(heads);
     const keepGrid = choices.words === this.s.choices.words && choices.hide.join() === this.s.choices.hide.join();
-    this.set({ choices, ...derived, grid: keepGrid ? this.s.grid : undefined, recordIndex, visibleHeads, hover: null, reveal: false }, keepGrid ? 'selection' : 'records');
+    this.set({ run, choices, ...derived, grid: keepGrid ? this.s.grid : undefined, recordIndex, visibleHeads, hover: null, reveal: false }, keepGrid ? 'selection' : 'records');
+  }
+
+  /** A long input's rollout pass ended: what it made for the current choices (none: stopped or failed); the views show it. */
+  setRollout(rollout: LongRollout | undefined): void {
+    const run = this.s.run;
+    if (!run?.onDemand || (rollout && rollout.key !== rolloutKey(run.request.runId, this.s.choices))) return;
+    this.s = { ...this.s, run: { ...run, rollout }, phase: { name: 'ready' } };
+    this.setChoices({});
   }
 
   /** Links by attention weight or by contribution; the views show weights until contributions arrive (`setContributions`). */
@@ -405,11 +413,7 @@ export class PanelState {
   }
 }
 
-/**
- * The records a run shows under `choices`, by contribution when chosen and computed for this run.
- * With `compactAbove` and a compacted run, per-head records made from its layers (words, hiding,
- * contributions) are kept in a store of their own, compacted like the layers (`baseStore`).
- */
+/** `n` heads, every one shown. */
 function allHeads(n: number): boolean[] {
   return Array<boolean>(n).fill(true);
 }

@@ -86,17 +86,14 @@ export class Toolbar {
     const comparing = s.compare !== undefined;
     for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;
     this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = (comparing && o.value !== 'head' && o.value !== 'matrix') || (s.run?.onDemand === true && o.value === 'mechanism')));
-    // A long input kept as queries and keys: each record is computed when shown, so what needs every layer at once is off.
+    // A long input kept as queries and keys: each record is computed when shown, so contributions (every layer's values) are off; its rollout is a pass over every layer.
     const long = s.run?.onDemand === true;
     const weighting = this.el.weighting;
     weighting.disabled = long;
     weighting.dataset.title ??= weighting.title;
     weighting.title = long ? 'Not available for a long input kept as queries and keys: contributions need every layer’s values' : weighting.dataset.title;
     const rollout = this.el.aggregate.querySelector<HTMLOptionElement>('option[value="rollout"]');
-    if (rollout) {
-      rollout.disabled = long;
-      rollout.title = long ? 'Not available for a long input kept as queries and keys: a rollout multiplies every layer' : '';
-    }
+    if (rollout) rollout.title = long ? 'A long input’s rollout is computed once, layer by layer, with its progress shown: it keeps a matrix per layer' : '';
     this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
       b.setAttribute('aria-pressed', String(s.visibleHeads[h]));
       b.classList.toggle('off', !s.visibleHeads[h]);

@@ -68,8 +68,13 @@ export function aggregateRecords(base: AttentionRecord[], aggregate: Aggregation
     case undefined: return base;
     case 'mean': return base.map(meanOverHeads);
     case 'max': return base.map(maxOverHeads);
-    case 'rollout': return rollout(base.filter((r) => r.overInput && r.queries === r.keys), options);
+    case 'rollout': return rollout(rolloutLayers(base), options);
   }
+}
+
+/** The records a rollout runs through: attention over the input, square (self attention). */
+export function rolloutLayers(base: readonly AttentionRecord[]): AttentionRecord[] {
+  return base.filter((r) => r.overInput && r.queries === r.keys);
 }
 
 /** The key categories (special, punctuation) of any record of the run, words included. */
