@@ -16,6 +16,7 @@ import { pickModel } from './modelCommands';
 import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 import { ModelFolderError } from '../models/modelFolder';
+import { comparisonTooLong } from '../core/queryKeys';
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -102,6 +103,14 @@ export class CompareAttention {
         { info: a.info, tokenizer: this.show.tokenizer(a.info.folder), text: textA, label: a.entry.label },
         { info: b.info, tokenizer: this.show.tokenizer(b.info.folder), text: textB, label: b.entry.label },
       ));
+      // Both runs are kept whole: a side long enough to be kept as queries and keys is refused before anything runs.
+      const side = (m: typeof a, p: typeof prepared.a, name: string) => ({ label: name, tokens: p.tokens.length, decoderTokens: p.decoderTokens?.length, attention: m.info.layers && m.info.heads ? { layers: m.info.layers, heads: m.info.heads } : undefined });
+      const same = settingA === settingB;
+      const tooLong = comparisonTooLong([side(a, prepared.a, same ? 'text A' : `model A (${a.entry.label})`), side(b, prepared.b, same ? 'text B' : `model B (${b.entry.label})`)], settings.keepWeightsMB * 1e6);
+      if (tooLong) {
+        if (!panel.hasRun) panel.dispose();
+        return showError(new Error(`cannot compare: ${tooLong}.`));
+      }
       if (prepared.notice) void vscode.window.showWarningMessage(`Attention Lens: ${prepared.notice}`);
       const run = this.runs.add({
         model: { id: a.entry.id, label: a.entry.label },

@@ -71,6 +71,24 @@ export function runWeightBytes(tokens: number, attention: { layers: number; head
   return attention && 4 * attention.layers * attention.heads * (n * n + d * d + d * n);
 }
 
+/**
+ * Why a comparison of these sides cannot run, or undefined: a comparison keeps every layer's
+ * weights of both runs (their tokens aligned, their differences taken), so a side long enough to
+ * be kept as queries and keys (`keepsQueryKeys` at `limit`, never below the default: a limit of 0
+ * keeps every single run as queries and keys, not every comparison) is refused, with how long a
+ * selection the model can compare.
+ */
+export function comparisonTooLong(sides: ReadonlyArray<{ label: string; tokens: number; decoderTokens?: number; attention?: { layers: number; heads: number } }>, limit = QUERY_KEYS_ABOVE_BYTES): string | undefined {
+  const at = Math.max(limit, QUERY_KEYS_ABOVE_BYTES);
+  const long = sides.find((s) => keepsQueryKeys(s.tokens, s.attention, s.decoderTokens, at));
+  if (!long) return undefined;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const bytes = runWeightBytes(long.tokens, long.attention, long.decoderTokens);
+  const most = long.attention ? Math.floor(Math.sqrt((at - 1) / (4 * long.attention.layers * long.attention.heads))) : QUERY_KEYS_FROM_TOKENS - 1;
+  const cost = bytes === undefined ? '' : ` (${formatBytes(bytes)}: ${long.attention!.layers} layers × ${long.attention!.heads} heads × ${count(long.tokens)}² × 4 bytes)`;
+  return `a comparison keeps every layer's attention weights of both runs, and ${long.label}'s run of ${count(long.tokens)} tokens would take too much memory for that${cost}. Compare a selection of at most about ${count(most)} tokens, or look at each text on its own with Show Attention, which computes a long input's layers from their queries and keys`;
+}
+
 /** Bytes a layer kept as queries and keys holds. */
 export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias'>): number {
   return l.q.byteLength + l.k.byteLength + (l.bias?.byteLength ?? 0);

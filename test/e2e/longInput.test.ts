@@ -100,6 +100,19 @@ describe('A 4,096-token selection', () => {
     await frame.waitForFunction((n) => /without special tokens · mean of all 4 heads/.test(document.getElementById('layer-select')?.textContent ?? '')
       && document.getElementById('link-list')!.children.length === n - 1 && Number(document.getElementById('view')?.dataset.links) > 0, TOKENS, { timeout: 120_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-hidden-mean.png') });
+
+    // A comparison keeps both runs whole: so long a selection is refused before anything runs, saying what fits.
+    await runCommand(page, 'Attention Lens: Compare with Edited Text…');
+    const box = page.locator('.quick-input-widget', { hasText: /Compare with Edited Text/ });
+    await box.waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Home');
+    await page.keyboard.type('Yesterday ');
+    await page.keyboard.press('Enter');
+    const refusal = page.locator('.notifications-toasts', { hasText: 'cannot compare' }).first();
+    await refusal.waitFor({ timeout: 60_000 });
+    expect(await refusal.textContent()).toMatch(/cannot compare: a comparison keeps every layer's attention weights of both runs, and text A's run of 4,096 tokens would take too much memory for that \(536\.9 MB: 2 layers × 4 heads × 4,096² × 4 bytes\)\. Compare a selection of at most about 3,999 tokens/);
+    // The panel still shows the long run.
+    expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('ready');
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });
 });
