@@ -93,7 +93,7 @@ function causalFused(n) {
 }
 
 console.log('');
-console.log('a long input\'s rollout, one causal layer times the rollout before it: rolloutStep (four rows at a time, only up to each row\'s last weight) against the plain product row by row over every key, same run (ours the best of three, plain once)');
+console.log('a long input\'s rollout, one causal layer times the rollout before it: rolloutStep (WebAssembly: four rows by four keys at a time, only up to each row\'s last weight) against the plain product row by row over every key, same run (ours the best of three, plain once)');
 console.log('tokens | rolloutStep | plain | plain ÷ ours | same bits');
 console.log('---:|---:|---:|---:|---');
 for (const n of [1024, 2048]) {

@@ -4,7 +4,7 @@
 // choice, and keeps what it made compacted like a run's layers.
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
-import { type RolloutMatrix, type RolloutOptions, rollout } from '../../src/core/analysis/aggregate';
+import { type RolloutMatrix, type RolloutOptions, rollout, rolloutStep } from '../../src/core/analysis/aggregate';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, type RolloutTask, layerWeights, rolloutLayer } from '../../src/core/queryKeys';
 
@@ -62,6 +62,51 @@ const SHAPES: Array<[string, (layer: number, n: number) => QueryKeyLayer]> = [
   ['bidirectional, padded', (l, n) => qkLayer(l, n, { causal: false, keyMask: Uint8Array.from({ length: n }, (_, i) => (i >= n - 3 ? 0 : 1)) }, 3, 3)],
   ['causal, a position bias', (l, n) => qkLayer(l, n, { bias: Float32Array.from({ length: 4 * (2 * n - 1) }, (_, i) => -0.05 * Math.abs((i % (2 * n - 1)) - (n - 1))) })],
 ];
+
+/** One step as the rollout's loop read before the kernel: Ã's row, then its product with the rollout before, row by row over every key, in float64. */
+function plainStep(previous: Float32Array | undefined, fused: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  for (let q = 0; q < n; q++) {
+    const t = new Float64Array(n);
+    let sum = 0;
+    for (let k = 0; k < n; k++) sum += t[k] = 0.5 * fused[q * n + k] + (q === k ? 0.5 : 0);
+    for (let k = 0; k < n; k++) t[k] /= sum;
+    if (!previous) {
+      out.set(t, q * n);
+      continue;
+    }
+    const row = new Float64Array(n);
+    for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) row[k] += t[j] * previous[j * n + k];
+    out.set(row, q * n);
+  }
+  return out;
+}
+
+describe('the rollout\'s product (kernels/rollout.wat)', () => {
+  it('has the bits of the plain product, for any length, causal or not, with rows that start late or hold zeros', () => {
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const n of [1, 2, 3, 5, 8, 17, 64, 131]) {
+      for (const shape of ['causal', 'window', 'full', 'sparse']) {
+        const fused = () => {
+          const m = new Float32Array(n * n);
+          for (let q = 0; q < n; q++) {
+            const from = shape === 'window' ? Math.max(0, q - 4) : 0, to = shape === 'causal' || shape === 'window' ? q : n - 1;
+            let s = 0;
+            for (let k = from; k <= to; k++) s += m[q * n + k] = shape === 'sparse' && rnd() < 0.5 ? 0 : rnd() + 1e-3;
+            if (s > 0) for (let k = from; k <= to; k++) m[q * n + k] /= s;
+          }
+          return m;
+        };
+        const a = fused(), b = fused();
+        const first = rolloutStep(undefined, a, n);
+        expect(Array.from(first.data)).toEqual(Array.from(plainStep(undefined, a, n)));
+        const second = rolloutStep(first, b, n);
+        expect([n, shape, Array.from(second.data)]).toEqual([n, shape, Array.from(plainStep(plainStep(undefined, a, n), b, n))]);
+      }
+    }
+  });
+});
 
 describe('a long input\'s rollout, a layer at a time from queries and keys', () => {
   for (const [what, make] of SHAPES) {

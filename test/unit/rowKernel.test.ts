@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type QueryKeyLayer, weightRows } from '../../src/core/queryKeys';
 import { ROWS_WASM } from '../../src/core/kernels/rowsWasm';
+import { ROLLOUT_WASM } from '../../src/core/kernels/rolloutWasm';
 // @ts-expect-error: a plain script of the build, without types
 import { compileKernel } from '../../scripts/build-kernels.mjs';
 
@@ -26,9 +27,11 @@ function softmax(dots: number[]): number[] {
 const f32Close = (a: number, b: number) => Math.abs(a - b) <= Math.max(Math.abs(b) * 2 ** -23, 1.5e-45);
 
 describe('the rows kernel', () => {
-  it('is what rows.wat compiles to (run `npm run build:kernels` after editing it)', async () => {
-    const bytes: Uint8Array = await compileKernel('rows.wat');
-    expect(Buffer.from(ROWS_WASM).equals(Buffer.from(bytes))).toBe(true);
+  it('is what rows.wat compiles to, and the rollout\'s product what rollout.wat does (run `npm run build:kernels` after editing them)', async () => {
+    for (const [file, committed] of [['rows.wat', ROWS_WASM], ['rollout.wat', ROLLOUT_WASM]] as const) {
+      const bytes: Uint8Array = await compileKernel(file);
+      expect([file, Buffer.from(committed).equals(Buffer.from(bytes))]).toEqual([file, true]);
+    }
   });
 
   it('gives each weight to float32 precision, for score gaps from 0 to beyond e^−708', () => {

@@ -3,6 +3,7 @@
  * rollout across layers (Abnar & Zuidema 2020). Pure.
  */
 import type { AttentionRecord } from '../attention';
+import { ROLLOUT_WASM } from '../kernels/rolloutWasm';
 
 /** How heads are combined where one head could be shown. */
 export type Aggregation = 'mean' | 'max' | 'rollout';
@@ -90,22 +91,23 @@ export interface RolloutMatrix {
  * made a layer at a time in a worker, has the same bits as one made from every layer. Rows are
  * written only up to their last weight that is not 0: the product of causal layers stays
  * lower-triangular, and neither its upper half nor the products that would fill it with 0 are
- * touched (a sixth of the full product's work). Four rows are made at a time, each row of
- * `previous` read once for the four (memory, not arithmetic, bounds this product).
+ * touched (a sixth of the full product's work). The product is WebAssembly (kernels/rollout.wat):
+ * four rows and four keys at a time, each value of `previous` read once for the four rows.
  */
 export function rolloutStep(previous: RolloutMatrix | undefined, fused: Float32Array, n: number, discard = 0): RolloutMatrix {
   const kept = discard > 0 ? discardLowest(fused, discard) : fused;
   const data = new Float32Array(n * n);
   const ends = new Int32Array(n);
-  const t = new Float64Array(BLOCK * n);
-  const rows = new Float64Array(BLOCK * n);
-  const lasts = new Int32Array(BLOCK);
-  for (let q0 = 0; q0 < n; q0 += BLOCK) {
-    const count = Math.min(BLOCK, n - q0);
-    let lastOfAll = 0, written = 0;
+  const np = (n + 3) & ~3;
+  const kernel = previous ? productKernel(previous, n, np) : undefined;
+  const t = kernel?.t ?? new Float64Array(4 * np);
+  for (let q0 = 0; q0 < n; q0 += 4) {
+    const count = Math.min(4, n - q0);
+    let lastOfAll = 0;
+    t.fill(0);
     for (let r = 0; r < count; r++) {
       // Ã's row: its weights, halved, and half on the diagonal; renormalised.
-      const q = q0 + r, off = q * n, tr = r * n;
+      const q = q0 + r, off = q * n, tr = r * np;
       let last = q;
       for (let k = n - 1; k > q; k--) {
         if (kept[off + k] !== 0) {
@@ -116,33 +118,19 @@ export function rolloutStep(previous: RolloutMatrix | undefined, fused: Float32A
       let sum = 0;
       for (let k = 0; k <= last; k++) sum += t[tr + k] = 0.5 * kept[off + k] + (q === k ? 0.5 : 0);
       if (sum > 0) for (let k = 0; k <= last; k++) t[tr + k] /= sum;
-      for (let k = last + 1; k < n; k++) t[tr + k] = 0;
-      lasts[r] = last;
       if (last > lastOfAll) lastOfAll = last;
     }
-    if (!previous) {
-      for (let r = 0; r < count; r++) for (let k = 0; k <= lasts[r]; k++) data[(q0 + r) * n + k] = t[r * n + k];
-      written = lastOfAll + 1;
+    let written = lastOfAll + 1;
+    if (!kernel) {
+      for (let r = 0; r < count; r++) data.set(t.subarray(r * np, r * np + written), (q0 + r) * n);
     } else {
-      // Adding 0·b (a row past its last weight, or a 0 weight) leaves a sum as it is: the four rows share one loop.
-      const b = previous.data;
-      let reach = 0;
-      rows.fill(0);
+      // The keys the product reaches: the rows of `previous` the block weighs, as far as they go.
+      written = 0;
       for (let j = 0; j <= lastOfAll; j++) {
-        const v0 = t[j], v1 = count > 1 ? t[n + j] : 0, v2 = count > 2 ? t[2 * n + j] : 0, v3 = count > 3 ? t[3 * n + j] : 0;
-        if (v0 === 0 && v1 === 0 && v2 === 0 && v3 === 0) continue;
-        const to = previous.ends[j], from = j * n;
-        for (let k = 0; k < to; k++) {
-          const x = b[from + k];
-          rows[k] += v0 * x;
-          rows[n + k] += v1 * x;
-          rows[2 * n + k] += v2 * x;
-          rows[3 * n + k] += v3 * x;
-        }
-        if (to > reach) reach = to;
+        if (previous!.ends[j] > written && (t[j] !== 0 || t[np + j] !== 0 || t[2 * np + j] !== 0 || t[3 * np + j] !== 0)) written = previous!.ends[j];
       }
-      for (let r = 0; r < count; r++) for (let k = 0; k < reach; k++) data[(q0 + r) * n + k] = rows[r * n + k];
-      written = reach;
+      kernel.product(lastOfAll, (written + 3) & ~3);
+      for (let r = 0; r < count; r++) data.set(kernel.out.subarray(r * np, r * np + written), (q0 + r) * n);
     }
     for (let r = 0; r < count; r++) {
       const off = (q0 + r) * n;
@@ -154,8 +142,32 @@ export function rolloutStep(previous: RolloutMatrix | undefined, fused: Float32A
   return { data, ends };
 }
 
-/** Rows of the rollout made together. */
-const BLOCK = 4;
+/** The compiled product, compiled once per thread; each layer's instance (and its memory, the previous rollout's size) goes with the layer. */
+let productModule: WebAssembly.Module | undefined;
+
+/**
+ * rollout.wat's product over `previous` laid out in a new instance's memory (rows padded to `np`,
+ * a multiple of 4): `t` takes four rows of Ã, `product(last, reach)` multiplies them into `out`.
+ */
+function productKernel(previous: RolloutMatrix, n: number, np: number) {
+  productModule ??= new WebAssembly.Module(ROLLOUT_WASM);
+  const x = new WebAssembly.Instance(productModule, {}).exports as unknown as { memory: WebAssembly.Memory; product(t: number, b: number, ends: number, starts: number, np: number, last: number, reach: number, out: number): void };
+  const b = 0, endsAt = b + 4 * n * np, startsAt = endsAt + 4 * n, tAt = (startsAt + np + 7) & ~7, outAt = tAt + 32 * np;
+  const bytes = outAt + 16 * np;
+  x.memory.grow(Math.max(0, Math.ceil(bytes / 65536) - x.memory.buffer.byteLength / 65536));
+  const buffer = x.memory.buffer;
+  const rows = new Float32Array(buffer, b, n * np);
+  for (let j = 0; j < n; j++) rows.set(previous.data.subarray(j * n, j * n + previous.ends[j]), j * np);
+  new Int32Array(buffer, endsAt, n).set(previous.ends);
+  // starts[k / 4]: the first row that reaches key k (rows before it are 0 there).
+  const starts = new Int32Array(buffer, startsAt, np / 4).fill(n);
+  for (let j = n - 1; j >= 0; j--) for (let c = 0; c * 4 < previous.ends[j]; c++) starts[c] = j;
+  return {
+    t: new Float64Array(buffer, tAt, 4 * np),
+    out: new Float32Array(buffer, outAt, 4 * np),
+    product: (last: number, reach: number) => x.product(tAt, b, endsAt, startsAt, np, last, reach, outAt),
+  };
+}
 
 /** How rollout fuses each layer's heads (vit-explain's head fusion) and which weights it drops first. */
 export interface RolloutOptions {
