@@ -255,6 +255,9 @@ export class AttentionPanel extends Disposable {
       case 'heads/didCompute':
         this.runs.setGrid(m.grid);
         return;
+      case 'heads/didProgress':
+        this.runs.setGridProgress(m.runId, m.done, m.of);
+        return;
       case 'similarity/didCompute':
         this.runs.setSimilarity(m.runId, { recordIndex: m.recordIndex, head: m.head, distances: m.distances });
         return;

@@ -54,6 +54,8 @@ export interface Run extends RunInit {
   readonly selection?: HeadSelection;
   /** Thumbnails and statistics of every head, for the explorer. */
   readonly grid?: HeadGrid;
+  /** How far the panel is in measuring the grid (layers done of all), until it arrives. */
+  readonly gridProgress?: { done: number; of: number };
   /** Distances from one head to every cell, when the explorer asked for them. */
   readonly similarity?: Similarity;
 }
@@ -140,7 +142,13 @@ export class RunRegistry {
   /** The explorer's data for a run arrived. */
   setGrid(grid: HeadGrid): void {
     const run = this.runs.get(grid.runId);
-    if (run && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { grid });
+    if (run && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { grid, gridProgress: undefined });
+  }
+
+  /** The panel measured `done` of `of` layers of a run's grid (a long input's takes minutes); ignored once a grid is there. */
+  setGridProgress(runId: number, done: number, of: number): void {
+    const run = this.runs.get(runId);
+    if (run && !run.grid && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { gridProgress: { done, of } });
   }
 
   /** Asks for the similarity of every head to one head of a run. */

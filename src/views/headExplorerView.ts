@@ -56,7 +56,8 @@ class ExplorerPage extends Disposable {
   /** The state the page shows: the followed run's grid, selection and similarity. */
   state(): ExplorerState {
     const run = this.runId === undefined ? undefined : this.runs.get(this.runId);
-    if (!run?.grid) return {};
+    const p = run?.gridProgress;
+    if (!run?.grid) return p ? { progress: `Measuring every head of ${run!.model.label} (${run!.tokens.length.toLocaleString('en-US')} tokens): layer ${Math.min(p.done + 1, p.of)} of ${p.of}…` } : {};
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
   }
 
@@ -88,7 +89,7 @@ class ExplorerPage extends Disposable {
   private send(): void {
     if (!this.ready) return;
     const state = this.state();
-    const key = [state.grid, state.selection, state.similarity];
+    const key = [state.grid, state.selection, state.similarity, state.progress];
     if (this.sent && key.every((v, i) => v === this.sent![i])) return;
     this.sent = key;
     this.post({ type: 'state/didChange', state });

@@ -93,8 +93,13 @@ describe('RunRegistry: what the head explorer and the panel share', () => {
     runs.onDidRequestSimilarity((r) => asked.push(`${r.runId}:${r.recordIndex}:${r.head}`));
     const a = runs.add(init());
     const grid = { runId: a.id, rows: [], size: 1, thumbnails: new Uint8Array(0), stats: new Float32Array(0) };
+    // How far the panel is, until the grid arrives (a long input's takes minutes); then that is gone.
+    runs.setGridProgress(a.id, 3, 24);
+    expect(runs.get(a.id)?.gridProgress).toEqual({ done: 3, of: 24 });
     runs.setGrid(grid);
-    expect(runs.get(a.id)?.grid).toBe(grid);
+    expect([runs.get(a.id)?.grid, runs.get(a.id)?.gridProgress]).toEqual([grid, undefined]);
+    runs.setGridProgress(a.id, 4, 24); // a late message of the pass
+    expect(runs.get(a.id)?.gridProgress).toBeUndefined();
     runs.requestSimilarity(a.id, 1, 2);
     runs.requestSimilarity(42, 1, 2); // no such run
     expect(asked).toEqual(['1:1:2']);

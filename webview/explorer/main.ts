@@ -51,7 +51,9 @@ function select(cell: { row: number; head: number }, additive: boolean): void {
 
 model.onDidChange((change) => {
   const { data, hover } = model.snapshot;
-  el('empty').hidden = !!data.grid;
+  el('empty').hidden = !!data.grid || !!data.progress;
+  el('measuring').hidden = !!data.grid || !data.progress;
+  el('measuring').textContent = data.grid ? '' : data.progress ?? '';
   el('main').hidden = !data.grid;
   const d = data.grid?.divergence;
   el('title').textContent = [data.title, data.grid?.weighting, d && `compared with ${d.modelB}: click a head to see it beside its closest head of B`].filter(Boolean).join(' · ');

@@ -12,6 +12,8 @@ import { prepareRecords, queryKeysToCompute } from './layerStore';
 import type { GridTask } from './layerWorker';
 
 let generation = 0;
+/** A grid measured for longer than this says how far it is. */
+const PROGRESS_AFTER_MS = 500;
 
 /** Computes a long input's grid rows in the page's workers, once the page has set it. */
 let rowsLater: ((l: QueryKeyLayer, task: GridTask) => Promise<RowCells[]>) | undefined;
@@ -29,16 +31,20 @@ export const afterPaint = (): Promise<void> => new Promise<void>((resolve) => re
 
 /**
  * Builds the grid of a run's per-head `records`; resolves undefined when a newer call superseded
- * it. It starts once the picture drawn with the run is painted: a layer's task (tens of ms) run
+ * it; after half a second, `progress` hears how many layers are done before each next one.
+ * It starts once the picture drawn with the run is painted: a layer's task (tens of ms) run
  * between the two frames would hold the picture back (measured: 50–100 ms of a warm run's paint).
  */
-export async function computeHeadGrid(request: RunRequest, records: readonly AttentionRecord[]): Promise<HeadGrid | undefined> {
+export async function computeHeadGrid(request: RunRequest, records: readonly AttentionRecord[], progress?: (done: number, of: number) => void): Promise<HeadGrid | undefined> {
   const gen = ++generation;
   const categories = categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens });
   const grid = emptyHeadGrid(request.runId, records);
   await afterPaint();
+  const started = performance.now();
   for (let i = 0; i < records.length; i++) {
     await nextTask();
+    // Told once it takes long enough to be seen waiting for (a long input's: minutes).
+    if (progress && gen === generation && performance.now() - started > PROGRESS_AFTER_MS) progress(i, records.length);
     const r = records[i];
     // A long input's layer not on screen: its cells are computed in the page's workers, a head at
     // a time, and only they come back (the layer would take 940 MB at 4,096 tokens on 14 heads).

@@ -347,7 +347,7 @@ state.onDidChange((change: Change) => {
     if ((change === 'run' && !s.layersPending) || change === 'records') {
       const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;
       const c = s.compare;
-      void computeHeadGrid(s.run.request, s.base)
+      void computeHeadGrid(s.run.request, s.base, (done, of) => channel.post({ type: 'heads/didProgress', runId: s.run!.request.runId, done, of }))
         .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), s.run?.request.compare?.sameModel ? 'the edited text' : c.b.request.model.label) : grid))
         .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
     }

@@ -20,6 +20,8 @@ export interface ExplorerState {
   similarity?: Similarity;
   /** Model label and token count, for the header. */
   title?: string;
+  /** While the grid is being measured and none is shown: how far, for people. */
+  progress?: string;
 }
 
 /** Host → explorer. */

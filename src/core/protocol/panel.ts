@@ -240,6 +240,8 @@ export type FromPanel =
   | { type: 'selection/didChange'; runId: number; selection: HeadSelection }
   /** Thumbnails and statistics of every head, computed after the first draw. */
   | { type: 'heads/didCompute'; grid: HeadGrid }
+  /** The grid is being measured (a long input's takes minutes): `done` of `of` layers so far. */
+  | { type: 'heads/didProgress'; runId: number; done: number; of: number }
   /** Jensen-Shannon distance from one head to every cell of the grid (NaN where shapes differ). */
   | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array }
   /** The next bytes of an export, in order; `written` of `total` bytes of data made so far (total 0: unknown). */
