@@ -73,6 +73,9 @@ export class AttentionPanel extends Disposable {
         this.post({ type: 'selection/set', runId: run.id, selection: s });
       }
     }));
+    this._register(runs.onDidRequestGrid(({ runId, measure }) => {
+      if (this.ready && runId === this.pending?.runId) this.post({ type: 'heads/measure', runId, measure });
+    }));
     this._register(runs.onDidRequestSimilarity(({ runId, recordIndex, head }) => {
       if (this.ready && runId === this.pending?.runId) this.post({ type: 'similarity/compute', runId, recordIndex, head });
     }));
@@ -256,7 +259,7 @@ export class AttentionPanel extends Disposable {
         this.runs.setGrid(m.grid);
         return;
       case 'heads/didProgress':
-        this.runs.setGridProgress(m.runId, m.done, m.of);
+        this.runs.setGridProgress(m.runId, m.done, m.of, m.stopped);
         return;
       case 'similarity/didCompute':
         this.runs.setSimilarity(m.runId, { recordIndex: m.recordIndex, head: m.head, distances: m.distances });

@@ -161,7 +161,7 @@ export function headExplorerHtml(webview: vscode.Webview, extensionUri: vscode.U
     data: { place },
     body: `<div id="app">
   <p id="empty" class="empty">Select text and run <strong>Show Attention</strong>: every layer and head appears here.</p>
-  <p id="measuring" class="empty" role="status" hidden></p>
+  <div id="measuring" class="empty" hidden><span id="measuring-text" role="status"></span> <button id="measuring-action"></button></div>
   <div id="main" hidden>
     <div class="controls" role="toolbar" aria-label="Head explorer controls">
       <label>Colour <select id="color-by" aria-label="Colour cells by"></select></label>

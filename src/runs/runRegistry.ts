@@ -54,8 +54,8 @@ export interface Run extends RunInit {
   readonly selection?: HeadSelection;
   /** Thumbnails and statistics of every head, for the explorer. */
   readonly grid?: HeadGrid;
-  /** How far the panel is in measuring the grid (layers done of all), until it arrives. */
-  readonly gridProgress?: { done: number; of: number };
+  /** How far the panel is in measuring the grid (layers done of all), until it arrives; `stopped` when asked to stop. */
+  readonly gridProgress?: { done: number; of: number; stopped?: boolean };
   /** Distances from one head to every cell, when the explorer asked for them. */
   readonly similarity?: Similarity;
 }
@@ -79,6 +79,9 @@ export class RunRegistry {
   private readonly similarityRequested = new Emitter<{ runId: number; recordIndex: number; head: number }>();
   /** Someone asked how alike every head of a run is to one head; the panel holding the tensors answers with `setSimilarity`. */
   readonly onDidRequestSimilarity = this.similarityRequested.event;
+  private readonly gridRequested = new Emitter<{ runId: number; measure: boolean }>();
+  /** Someone asked to stop measuring a run's grid, or to measure it again (`requestGrid`). */
+  readonly onDidRequestGrid = this.gridRequested.event;
 
   /** Adds a running run. */
   add(init: RunInit): Run {
@@ -145,10 +148,15 @@ export class RunRegistry {
     if (run && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { grid, gridProgress: undefined });
   }
 
-  /** The panel measured `done` of `of` layers of a run's grid (a long input's takes minutes); ignored once a grid is there. */
-  setGridProgress(runId: number, done: number, of: number): void {
+  /** The panel measured `done` of `of` layers of a run's grid (a long input's takes minutes), and goes on unless `stopped`; ignored once a grid is there. */
+  setGridProgress(runId: number, done: number, of: number, stopped = false): void {
     const run = this.runs.get(runId);
-    if (run && !run.grid && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { gridProgress: { done, of } });
+    if (run && !run.grid && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { gridProgress: { done, of, ...(stopped ? { stopped } : {}) } });
+  }
+
+  /** Asks the panel holding a run to stop measuring its grid, or to measure it again. */
+  requestGrid(runId: number, measure: boolean): void {
+    if (this.runs.has(runId)) this.gridRequested.fire({ runId, measure });
   }
 
   /** Asks for the similarity of every head to one head of a run. */
@@ -183,6 +191,7 @@ export class RunRegistry {
   dispose(): void {
     for (const e of [this.added, this.changed, this.removed, this.moved]) e.dispose();
     this.similarityRequested.dispose();
+    this.gridRequested.dispose();
   }
 
   private updateRunning(id: number, patch: Partial<Run>): void {

@@ -57,7 +57,12 @@ class ExplorerPage extends Disposable {
   state(): ExplorerState {
     const run = this.runId === undefined ? undefined : this.runs.get(this.runId);
     const p = run?.gridProgress;
-    if (!run?.grid) return p ? { progress: `Measuring every head of ${run!.model.label} (${run!.tokens.length.toLocaleString('en-US')} tokens): layer ${Math.min(p.done + 1, p.of)} of ${p.of}…` } : {};
+    if (!run?.grid) {
+      if (!p) return {};
+      const of = `${run!.model.label} (${run!.tokens.length.toLocaleString('en-US')} tokens)`;
+      const text = p.stopped ? `Measuring every head of ${of} was stopped after ${p.done} of ${p.of} layers.` : `Measuring every head of ${of}: layer ${Math.min(p.done + 1, p.of)} of ${p.of}…`;
+      return { progress: { runId: run!.id, text, stopped: p.stopped === true } };
+    }
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
   }
 
@@ -89,7 +94,7 @@ class ExplorerPage extends Disposable {
   private send(): void {
     if (!this.ready) return;
     const state = this.state();
-    const key = [state.grid, state.selection, state.similarity, state.progress];
+    const key = [state.grid, state.selection, state.similarity, state.progress?.text];
     if (this.sent && key.every((v, i) => v === this.sent![i])) return;
     this.sent = key;
     this.post({ type: 'state/didChange', state });
@@ -111,6 +116,9 @@ class ExplorerPage extends Disposable {
         return;
       case 'similarity/compute':
         this.runs.requestSimilarity(m.runId, m.recordIndex, m.head);
+        return;
+      case 'heads/measure':
+        this.runs.requestGrid(m.runId, m.measure);
         return;
       case 'export/request':
         void vscode.commands.executeCommand('attentionLens.exportHeadExplorer', this.place);

@@ -96,6 +96,14 @@ describe('RunRegistry: what the head explorer and the panel share', () => {
     // How far the panel is, until the grid arrives (a long input's takes minutes); then that is gone.
     runs.setGridProgress(a.id, 3, 24);
     expect(runs.get(a.id)?.gridProgress).toEqual({ done: 3, of: 24 });
+    // The explorer's Stop and Measure again reach the panel holding the run; the panel says where it stopped.
+    const grids: string[] = [];
+    runs.onDidRequestGrid((r) => grids.push(`${r.runId}:${r.measure}`));
+    runs.requestGrid(a.id, false);
+    runs.requestGrid(42, true); // no such run
+    expect(grids).toEqual(['1:false']);
+    runs.setGridProgress(a.id, 4, 24, true);
+    expect(runs.get(a.id)?.gridProgress).toEqual({ done: 4, of: 24, stopped: true });
     runs.setGrid(grid);
     expect([runs.get(a.id)?.grid, runs.get(a.id)?.gridProgress]).toEqual([grid, undefined]);
     runs.setGridProgress(a.id, 4, 24); // a late message of the pass

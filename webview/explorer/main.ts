@@ -53,7 +53,8 @@ model.onDidChange((change) => {
   const { data, hover } = model.snapshot;
   el('empty').hidden = !!data.grid || !!data.progress;
   el('measuring').hidden = !!data.grid || !data.progress;
-  el('measuring').textContent = data.grid ? '' : data.progress ?? '';
+  el('measuring-text').textContent = data.grid ? '' : data.progress?.text ?? '';
+  el('measuring-action').textContent = data.progress?.stopped ? 'Measure again' : 'Stop';
   el('main').hidden = !data.grid;
   const d = data.grid?.divergence;
   el('title').textContent = [data.title, data.grid?.weighting, d && `compared with ${d.modelB}: click a head to see it beside its closest head of B`].filter(Boolean).join(' · ');
@@ -73,6 +74,10 @@ model.onDidChange((change) => {
 
 el('export').addEventListener('click', () => channel.post({ type: 'export/request' }));
 el('open-editor')?.addEventListener('click', () => channel.post({ type: 'editor/open' }));
+el('measuring-action').addEventListener('click', () => {
+  const p = model.snapshot.data.progress;
+  if (p) channel.post({ type: 'heads/measure', runId: p.runId, measure: p.stopped });
+});
 gridEl.addEventListener('mousemove', (e) => model.hoverOn(view.hitTest(e.clientX, e.clientY)));
 gridEl.addEventListener('mouseleave', () => model.hoverOn(null));
 gridEl.addEventListener('click', (e) => {

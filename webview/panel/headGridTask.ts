@@ -12,6 +12,8 @@ import { prepareRecords, queryKeysToCompute } from './layerStore';
 import type { GridTask } from './layerWorker';
 
 let generation = 0;
+/** The pass in progress: layers done of all. */
+let measuring: { done: number; of: number } | undefined;
 /** A grid measured for longer than this says how far it is. */
 const PROGRESS_AFTER_MS = 500;
 
@@ -30,21 +32,32 @@ export const nextTask = (): Promise<void> => new Promise<void>((resolve) => setT
 export const afterPaint = (): Promise<void> => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
 
 /**
- * Builds the grid of a run's per-head `records`; resolves undefined when a newer call superseded
- * it; after half a second, `progress` hears how many layers are done before each next one.
+ * Builds the grid of a run's per-head `records`; resolves undefined when a newer call or
+ * `stopHeadGrid` superseded it; after half a second, `progress` hears how many layers are done before each next one.
  * It starts once the picture drawn with the run is painted: a layer's task (tens of ms) run
  * between the two frames would hold the picture back (measured: 50–100 ms of a warm run's paint).
  */
 export async function computeHeadGrid(request: RunRequest, records: readonly AttentionRecord[], progress?: (done: number, of: number) => void): Promise<HeadGrid | undefined> {
   const gen = ++generation;
+  measuring = { done: 0, of: records.length };
+  try {
+    return await measure(gen, request, records, progress);
+  } finally {
+    if (gen === generation) measuring = undefined;
+  }
+}
+
+async function measure(gen: number, request: RunRequest, records: readonly AttentionRecord[], progress?: (done: number, of: number) => void): Promise<HeadGrid | undefined> {
   const categories = categoriesFor({ tokens: request.tokens, text: request.text, decoderTokens: request.decoderTokens });
   const grid = emptyHeadGrid(request.runId, records);
   await afterPaint();
   const started = performance.now();
   for (let i = 0; i < records.length; i++) {
     await nextTask();
+    if (gen !== generation) return undefined;
+    measuring = { done: i, of: records.length };
     // Told once it takes long enough to be seen waiting for (a long input's: minutes).
-    if (progress && gen === generation && performance.now() - started > PROGRESS_AFTER_MS) progress(i, records.length);
+    if (progress && performance.now() - started > PROGRESS_AFTER_MS) progress(i, records.length);
     const r = records[i];
     // A long input's layer not on screen: its cells are computed in the page's workers, a head at
     // a time, and only they come back (the layer would take 940 MB at 4,096 tokens on 14 heads).
@@ -62,6 +75,17 @@ export async function computeHeadGrid(request: RunRequest, records: readonly Att
     fillGridRow(grid, i, r, categories(r));
   }
   return grid;
+}
+
+/** Whether a grid pass is in progress. */
+export const measuringGrid = (): boolean => measuring !== undefined;
+
+/** Abandons the grid pass in progress (the explorer's Stop: a long input's takes minutes); where it was, or undefined when none was running. */
+export function stopHeadGrid(): { done: number; of: number } | undefined {
+  const was = measuring;
+  measuring = undefined;
+  generation++;
+  return was;
 }
 
 /**

@@ -11,8 +11,9 @@ import { MatrixView } from '../views/matrixView';
 import { TextView } from '../views/textView';
 import { ImageView } from '../views/imageView';
 import { contributionBasisText } from '../../src/core/mechanism';
-import { computeHeadGrid, gridRowsWith, nextTask, withDivergence } from './headGridTask';
-import { type LayerStore, computeLayersWith } from './layerStore';
+import { computeHeadGrid, gridRowsWith, measuringGrid, stopHeadGrid, withDivergence } from './headGridTask';
+import { computeLayersWith } from './layerStore';
+import { compactLater, pinOnScreen, showMemory } from './storeUpkeep';
 import { LayerWorkers } from './layerWorkers';
 import { LongRolloutPass } from './longRollout';
 import { type RunTimings, wallClock } from '../../src/core/timing';
@@ -265,39 +266,15 @@ function publishSummary(): void {
   if (summary && record.overInput && s.run.request.runId === current?.runId && s.run.request.model === current.model) channel.post({ type: 'view/didChange', summary });
 }
 
-/** Once the picture is painted, the panel's stores are compacted (one layer per task); the memory figure follows. */
-function compactLater(): void {
-  const stores = state.stores.map(([store]) => store);
-  const gone = (store: LayerStore) => () => !state.stores.some(([s]) => s === store);
-  requestAnimationFrame(() => requestAnimationFrame(() => {
-    for (const store of stores) {
-      void store.compact(nextTask, gone(store)).then((changed) => {
-        if (changed && !gone(store)()) showMemory();
-      });
-    }
-  }));
-}
-
-/** Keeps what the views on screen are made from in full precision; when layers come back, what was made from them is made again. */
-function pinOnScreen(): void {
-  const run = state.snapshot.run;
-  for (const [store, onScreen] of state.stores) {
-    store.pin(onScreen).then(
-      (upgraded) => {
-        if (upgraded && state.snapshot.run === run) state.refreshPrecision();
-        else setTimeout(showMemory, 0); // computed layers kept or let go
-      },
-      (e: Error) => state.snapshot.run === run && state.warn(`${e.message}. The views show a 16-bit copy meanwhile`),
-    );
-  }
-}
-
-/** The panel's memory, for the benchmark (and anyone curious in the webview's developer tools). */
-function showMemory(): void {
-  const store = state.snapshot.run?.store;
-  data.attentionBytes = String(state.heldBytes);
-  data.attentionBlobBytes = String(store?.blobBytes ?? 0);
-  data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
+/** Measures the explorer's grid of the records shown (every head of every layer), telling the host how far it is. */
+function measureGrid(): void {
+  const s = state.snapshot, run = s.run;
+  if (!run) return;
+  const applied = s.weighting === 'contribution' && s.contributions?.runId === run.request.runId ? s.contributions : undefined;
+  const c = s.compare;
+  void computeHeadGrid(run.request, s.base, (done, of) => channel.post({ type: 'heads/didProgress', runId: run.request.runId, done, of }))
+    .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), run.request.compare?.sameModel ? 'the edited text' : c.b.request.model.label) : grid))
+    .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
 }
 
 let toolbarKey = '';
@@ -335,8 +312,8 @@ state.onDidChange((change: Change) => {
     if (change === 'run' && (s.run.request.image ? s.viewMode !== 'image' : s.viewMode === 'image')) queueMicrotask(() => state.setViewMode(s.run?.request.image ? 'image' : 'head'));
     if (change === 'records') queueMicrotask(openOnCross);
     if (change === 'run' || change === 'records' || change === 'selection') {
-      pinOnScreen();
-      compactLater();
+      pinOnScreen(state);
+      compactLater(state);
     }
     if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') publishSummary();
     if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid') channel.post({ type: 'selection/didChange', runId: s.run.request.runId, selection: state.headSelection });
@@ -344,17 +321,11 @@ state.onDidChange((change: Change) => {
     if (change === 'run' || change === 'records') queueMicrotask(ensureContributions);
     if (change === 'run' || change === 'records' || change === 'selection') queueMicrotask(() => rolloutPass.ensure());
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
-    if ((change === 'run' && !s.layersPending) || change === 'records') {
-      const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run.request.runId ? s.contributions : undefined;
-      const c = s.compare;
-      void computeHeadGrid(s.run.request, s.base, (done, of) => channel.post({ type: 'heads/didProgress', runId: s.run!.request.runId, done, of }))
-        .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), s.run?.request.compare?.sameModel ? 'the edited text' : c.b.request.model.label) : grid))
-        .then((grid) => grid && state.setGrid(applied ? { ...grid, weighting: contributionBasisText(applied.basis) } : grid));
-    }
+    if ((change === 'run' && !s.layersPending) || change === 'records') measureGrid();
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     if (change === 'grid') measuredStats.update();
     // After this task: layers decoded or computed for a pass are let go by then.
-    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') setTimeout(showMemory, 0);
+    if (change === 'run' || change === 'records' || change === 'selection' || change === 'grid' || change === 'precision') setTimeout(() => showMemory(state), 0);
   }
   renderStatus(statusEls, s, views.head.stats.links);
 });
@@ -398,6 +369,13 @@ channel.onMessage((m) => {
     case 'export/cancel':
       exporter.cancel(m.exportId);
       return;
+    case 'heads/measure': {
+      if (state.snapshot.run?.request.runId !== m.runId || state.snapshot.grid) return;
+      const stopped = m.measure ? undefined : stopHeadGrid();
+      if (m.measure && !measuringGrid()) measureGrid();
+      else if (stopped) channel.post({ type: 'heads/didProgress', runId: m.runId, ...stopped, stopped: true });
+      return;
+    }
     case 'similarity/compute': {
       const s = state.snapshot;
       if (s.run?.request.runId !== m.runId || !s.base[m.recordIndex]) return;

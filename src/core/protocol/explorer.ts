@@ -20,8 +20,8 @@ export interface ExplorerState {
   similarity?: Similarity;
   /** Model label and token count, for the header. */
   title?: string;
-  /** While the grid is being measured and none is shown: how far, for people. */
-  progress?: string;
+  /** While the grid is being measured and none is shown: how far, for people, and whether it was stopped. */
+  progress?: { runId: number; text: string; stopped: boolean };
 }
 
 /** Host → explorer. */
@@ -39,6 +39,8 @@ export type FromExplorer =
   | { type: 'selection/set'; runId: number; selection: HeadSelection }
   /** Colour the grid by similarity to this head. */
   | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number }
+  /** Stop measuring a run's grid (a long input's takes minutes), or measure it again. */
+  | { type: 'heads/measure'; runId: number; measure: boolean }
   /** The explorer's Export button: run the export command. */
   | { type: 'export/request' }
   /** The sidebar's Open in Editor button: show the explorer full size in the editor area. */

@@ -195,6 +195,8 @@ export type ToPanel =
   | { type: 'file/didFail'; fileId: string; message: string }
   /** Compute how alike every head is to head `head` of record `recordIndex`. */
   | { type: 'similarity/compute'; runId: number; recordIndex: number; head: number }
+  /** Stop measuring the grid of run `runId` (the pass is abandoned), or measure it again. */
+  | { type: 'heads/measure'; runId: number; measure: boolean }
   /** Make an export of what the panel shows; answered with `export/chunk`s, then `export/didFinish` or `export/didFail`. */
   | { type: 'export/make'; exportId: number; format: ExportFormat }
   /** Stop making an export (the user cancelled); answered with `export/didFail`. */
@@ -240,8 +242,8 @@ export type FromPanel =
   | { type: 'selection/didChange'; runId: number; selection: HeadSelection }
   /** Thumbnails and statistics of every head, computed after the first draw. */
   | { type: 'heads/didCompute'; grid: HeadGrid }
-  /** The grid is being measured (a long input's takes minutes): `done` of `of` layers so far. */
-  | { type: 'heads/didProgress'; runId: number; done: number; of: number }
+  /** The grid is being measured (a long input's takes minutes): `done` of `of` layers so far; `stopped`: no further (asked to stop). */
+  | { type: 'heads/didProgress'; runId: number; done: number; of: number; stopped?: boolean }
   /** Jensen-Shannon distance from one head to every cell of the grid (NaN where shapes differ). */
   | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array }
   /** The next bytes of an export, in order; `written` of `total` bytes of data made so far (total 0: unknown). */

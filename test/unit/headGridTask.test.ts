@@ -1,0 +1,68 @@
+// The head explorer's grid measured in the panel (webview/panel/headGridTask.ts): a pass that takes
+// long says how far it is, and the explorer's Stop abandons it; measured again, it completes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { recordOfLayer } from '../../src/core/attention';
+import { buildHeadGrid } from '../../src/core/analysis/headGrid';
+import { categoriesFor } from '../../src/core/analysis/transform';
+import type { RunRequest } from '../../src/core/protocol/panel';
+import { type QueryKeyLayer, layerWeights } from '../../src/core/queryKeys';
+import { computeHeadGrid, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
+import { computeLayersWith, computedLayer, storedRecords } from '../../webview/panel/layerStore';
+
+// The page's frames, as a browser gives them.
+(globalThis as { requestAnimationFrame?: (f: () => void) => void }).requestAnimationFrame ??= (f) => setTimeout(f, 0);
+
+function qkLayer(layer: number, n: number): QueryKeyLayer {
+  const q = Float32Array.from({ length: 2 * n * 2 }, (_, i) => Math.sin(i + layer));
+  const k = Float32Array.from({ length: n * 2 }, (_, i) => Math.cos(i * 0.7 + layer));
+  return { name: `attentions.${layer}`, kind: 'self', layer, heads: 2, kvHeads: 1, queries: n, keys: n, headDim: 2, scale: 0.5, q, k, causal: true };
+}
+
+const n = 6;
+const tokens = Array.from({ length: n }, (_, i) => ({ id: i, text: `t${i}`, start: i, end: i + 1, special: false }));
+const request: RunRequest = { runId: 3, model: { id: 'm', label: 'M', architecture: 'qwen2', onnxFile: 'u', onnxLabel: 'onnx/model.onnx', causal: true }, backend: 'auto', text: 'abcdef', tokens, ids: Int32Array.from(tokens.map((t) => t.id)), maxLinksPerQuery: 12 };
+const layers = [0, 1, 2].map((l) => qkLayer(l, n));
+const headers = layers.map((l) => recordOfLayer({ ...layerWeights(l), data: new Float32Array(0) }, { tokens, causal: true }));
+
+afterEach(() => computeLayersWith(undefined));
+
+describe('the grid pass', () => {
+  it('says how far it is once it has taken half a second, stops when asked (saying where), and completes when measured again', async () => {
+    // Each layer computed "in the workers", the second held back until released.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    computeLayersWith(async (l) => {
+      if (l.layer === 1) await gate;
+      return layerWeights(l).data;
+    });
+    const { records } = storedRecords(headers, Infinity, false, layers.map(computedLayer));
+    const heard: string[] = [];
+    const first = computeHeadGrid(request, records, (done, of) => heard.push(`${done}/${of}`));
+    await new Promise((r) => setTimeout(r, 700)); // layer 2 waits on the gate past half a second
+    expect(measuringGrid()).toBe(true);
+    expect(stopHeadGrid()).toEqual({ done: 1, of: 3 });
+    release();
+    expect(await first).toBeUndefined();
+    expect(measuringGrid()).toBe(false);
+    expect(heard).toEqual([]); // the pass was under half a second when it reached layer 2
+    const again = await computeHeadGrid(request, records);
+    const full = buildHeadGrid(request.runId, layers.map((l, i) => ({ ...headers[i], data: layerWeights(l).data })), categoriesFor({ tokens, text: 'abcdef' }));
+    expect(Array.from(again!.stats)).toEqual(Array.from(full.stats));
+    expect(stopHeadGrid()).toBeUndefined(); // none running
+  });
+
+  it('reports each layer after half a second', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    computeLayersWith(async (l) => {
+      if (l.layer === 0) await gate;
+      return layerWeights(l).data;
+    });
+    const { records } = storedRecords(headers, Infinity, false, layers.map(computedLayer));
+    const heard: string[] = [];
+    const pass = computeHeadGrid(request, records, (done, of) => heard.push(`${done}/${of}`));
+    setTimeout(release, 600);
+    expect(await pass).toBeDefined();
+    expect(heard).toEqual(['1/3', '2/3']);
+  });
+});
