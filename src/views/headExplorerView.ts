@@ -58,10 +58,11 @@ class ExplorerPage extends Disposable {
     const run = this.runId === undefined ? undefined : this.runs.get(this.runId);
     const p = run?.gridProgress;
     if (!run?.grid) {
-      if (!p) return {};
-      const of = `${run!.model.label} (${run!.tokens.length.toLocaleString('en-US')} tokens)`;
+      if (!run || run.status === 'failed' || run.status === 'cancelled') return {};
+      const of = `${run.model.label} (${run.tokens.length.toLocaleString('en-US')} tokens)`;
+      if (!p) return { progress: { runId: run.id, text: run.status === 'running' ? `Running ${of}: every head appears here once its picture is drawn.` : `Measuring every head of ${of}…` } };
       const text = p.stopped ? `Measuring every head of ${of} was stopped after ${p.done} of ${p.of} layers.` : `Measuring every head of ${of}: layer ${Math.min(p.done + 1, p.of)} of ${p.of}…`;
-      return { progress: { runId: run!.id, text, stopped: p.stopped === true } };
+      return { progress: { runId: run.id, text, action: p.stopped ? 'measure' : 'stop' } };
     }
     return { grid: run.grid, selection: run.selection, similarity: run.similarity, title: `${run.model.label} · ${run.tokens.length} tokens` };
   }

@@ -54,7 +54,8 @@ model.onDidChange((change) => {
   el('empty').hidden = !!data.grid || !!data.progress;
   el('measuring').hidden = !!data.grid || !data.progress;
   el('measuring-text').textContent = data.grid ? '' : data.progress?.text ?? '';
-  el('measuring-action').textContent = data.progress?.stopped ? 'Measure again' : 'Stop';
+  el('measuring-action').hidden = !data.progress?.action;
+  el('measuring-action').textContent = data.progress?.action === 'measure' ? 'Measure again' : 'Stop';
   el('main').hidden = !data.grid;
   const d = data.grid?.divergence;
   el('title').textContent = [data.title, data.grid?.weighting, d && `compared with ${d.modelB}: click a head to see it beside its closest head of B`].filter(Boolean).join(' · ');
@@ -76,7 +77,7 @@ el('export').addEventListener('click', () => channel.post({ type: 'export/reques
 el('open-editor')?.addEventListener('click', () => channel.post({ type: 'editor/open' }));
 el('measuring-action').addEventListener('click', () => {
   const p = model.snapshot.data.progress;
-  if (p) channel.post({ type: 'heads/measure', runId: p.runId, measure: p.stopped });
+  if (p?.action) channel.post({ type: 'heads/measure', runId: p.runId, measure: p.action === 'measure' });
 });
 gridEl.addEventListener('mousemove', (e) => model.hoverOn(view.hitTest(e.clientX, e.clientY)));
 gridEl.addEventListener('mouseleave', () => model.hoverOn(null));

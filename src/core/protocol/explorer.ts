@@ -20,8 +20,8 @@ export interface ExplorerState {
   similarity?: Similarity;
   /** Model label and token count, for the header. */
   title?: string;
-  /** While the grid is being measured and none is shown: how far, for people, and whether it was stopped. */
-  progress?: { runId: number; text: string; stopped: boolean };
+  /** While the followed run has no grid yet: where it is, for people, and what the button beside it does (stop measuring, or measure again). */
+  progress?: { runId: number; text: string; action?: 'stop' | 'measure' };
 }
 
 /** Host → explorer. */
