@@ -11,7 +11,9 @@
  * - the first picture (key to picture; a fresh window, so opening the model is part of it) less
  *   the opening, against the inference in it;
  * - a layer switch and a hover in the panel, each until the next frame, against a 16 ms frame;
- * - the head explorer's grid filled, after the picture.
+ * - the head explorer's grid filled, after the picture;
+ * - then the rollout chosen, until it is drawn (a pass over every layer for a long input), and
+ *   the renderer's peak memory after it.
  *
  *   npm run bench:long                       # 512, 1,024, 2,048 and 4,096 tokens
  *   npm run bench:long -- --tokens 512,1024  # some lengths
@@ -46,6 +48,9 @@ interface Row {
   hover: number;
   explorer: number;
   held: number;
+  /** Choosing the rollout until it is drawn, and the renderer's peak after it. */
+  rollout: number;
+  rolloutPeak: number;
   /** Each stage's span from the key, for where the time between inference and picture goes. */
   timeline: string;
 }
@@ -103,12 +108,18 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
       const r = v.getBoundingClientRect();
       v.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + 20, clientY: r.top + 12 + 16 * (i + 1), bubbles: true }));`))) as number;
     const held = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
+    const [peak, rendererPeak] = [peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), peakRssOf(/chrom(e|ium).*--type=renderer/)];
+    // The rollout through every layer, until the first layer's is drawn (a long input's is a pass over every layer).
+    const rolloutStart = Date.now();
+    await frame.selectOption('#layer-select', '0');
+    await frame.selectOption('#aggregate', 'rollout');
+    await frame.waitForFunction(() => document.body.dataset.state === 'ready' && (document.getElementById('link-list-title')?.textContent ?? '').includes('Rollout through Layer 1'), undefined, { timeout: 3_600_000, polling: 50 });
+    const rollout = Date.now() - rolloutStart;
     const t = stageTotals(timings as RunTimings);
     row = {
       tokens, onDemand: /computed from its queries and keys/.test(notice), picture: timings.pictureAt - t0, open: (t.model ?? 0) + (t.session ?? 0), inference: t.inference ?? 0,
-      rendererPeak: peakRssOf(/chrom(e|ium).*--type=renderer/),
-      peak: peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), naive: weights + 4 * layers * heads * tokens * tokens,
-      layerSwitch, switchStall, hover, explorer: explorerMs, held,
+      rendererPeak, peak, naive: weights + 4 * layers * heads * tokens * tokens,
+      layerSwitch, switchStall, hover, explorer: explorerMs, held, rollout, rolloutPeak: peakRssOf(/chrom(e|ium).*--type=renderer/),
       timeline: (timings as RunTimings).spans.map((s) => `${s.stage} ${Math.round(s.start - t0)}–${Math.round(s.end - t0)}`).join(', ') + `, picture ${Math.round(timings.pictureAt - t0)}`,
     };
   });
@@ -126,14 +137,14 @@ export async function main(): Promise<void> {
   const [layers, heads] = [info.layers!, info.heads!];
   const source = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').repeat(8);
   console.log(`\nLong inputs: Qwen2.5-0.5B-shaped q4 stand-in (${layers} layers × ${heads} heads, ${formatBytes(info.footprint.weightBytes)} of weights), native engine, ${os.cpus().length} cores: ${os.cpus()[0]?.model ?? ''}, ${formatBytes(os.totalmem())}`);
-  console.log('tokens | weights kept as | key → picture | of which opening the model | of which inference | picture less opening ÷ inference | peak memory: host + renderer | of which the renderer (the panel) | weights + L·H·n²·4 | peak ÷ that | attention held in the panel | layer switch | ÷ 16 ms | longest frame gap in it | hover | ÷ 16 ms | explorer filled after the picture');
-  console.log('---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:');
+  console.log('tokens | weights kept as | key → picture | of which opening the model | of which inference | picture less opening ÷ inference | peak memory: host + renderer | of which the renderer (the panel) | weights + L·H·n²·4 | peak ÷ that | attention held in the panel | layer switch | ÷ 16 ms | longest frame gap in it | hover | ÷ 16 ms | explorer filled after the picture | rollout, chosen to drawn | renderer peak after it');
+  console.log('---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:');
   // 512 tokens twice: weights kept whole (the default there), and as queries and keys (keepWeightsMB 0).
   const cases = lengths.flatMap((n) => (n === 512 ? [[n, false], [n, true]] : [[n, false]]) as Array<[number, boolean]>);
   const timelines: string[] = [];
   for (const [n, onDemand] of cases) {
     const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads, onDemand);
-    console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.open)} | ${formatMillis(r.inference)} | ${((r.picture - r.open) / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.rendererPeak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.switchStall)} | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)}`);
+    console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.open)} | ${formatMillis(r.inference)} | ${((r.picture - r.open) / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.rendererPeak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.switchStall)} | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)} | ${formatMillis(r.rollout)} | ${formatBytes(r.rolloutPeak)}`);
     timelines.push(`${n}${onDemand ? ' (queries and keys)' : ''}: ${r.timeline}`);
   }
   console.log('\ntimelines (each stage\'s span in ms from the key):');
