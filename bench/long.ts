@@ -13,7 +13,7 @@
  * - a layer switch and a hover in the panel, each until the next frame, against a 16 ms frame;
  * - the head explorer's grid filled, after the picture;
  * - then the rollout chosen, until it is drawn (a pass over every layer for a long input), and
- *   the renderer's peak memory after it.
+ *   the largest peak of any renderer process alive after it.
  *
  *   npm run bench:long                       # 512, 1,024, 2,048 and 4,096 tokens
  *   npm run bench:long -- --tokens 512,1024  # some lengths
@@ -48,7 +48,7 @@ interface Row {
   hover: number;
   explorer: number;
   held: number;
-  /** Choosing the rollout until it is drawn, and the renderer's peak after it. */
+  /** Choosing the rollout until it is drawn, and the largest peak of any renderer alive after it. */
   rollout: number;
   rolloutPeak: number;
   /** Each stage's span from the key, for where the time between inference and picture goes. */
