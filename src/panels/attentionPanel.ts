@@ -259,7 +259,7 @@ export class AttentionPanel extends Disposable {
         this.runs.setGrid(m.grid);
         return;
       case 'heads/didProgress':
-        this.runs.setGridProgress(m.runId, m.done, m.of, m.stopped);
+        this.runs.setGridProgress(m.runId, m.done, m.of, m.stopped ? 'stopped' : m.waiting ? 'waiting' : undefined);
         return;
       case 'similarity/didCompute':
         this.runs.setSimilarity(m.runId, { recordIndex: m.recordIndex, head: m.head, distances: m.distances });

@@ -54,8 +54,8 @@ export interface Run extends RunInit {
   readonly selection?: HeadSelection;
   /** Thumbnails and statistics of every head, for the explorer. */
   readonly grid?: HeadGrid;
-  /** How far the panel is in measuring the grid (layers done of all), until it arrives; `stopped` when asked to stop. */
-  readonly gridProgress?: { done: number; of: number; stopped?: boolean };
+  /** How far the panel is in measuring the grid (layers done of all), until it arrives; `stopped` when asked to stop, `waiting` until asked to start (a long input's). */
+  readonly gridProgress?: { done: number; of: number; stopped?: boolean; waiting?: boolean };
   /** Distances from one head to every cell, when the explorer asked for them. */
   readonly similarity?: Similarity;
 }
@@ -148,10 +148,15 @@ export class RunRegistry {
     if (run && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { grid, gridProgress: undefined });
   }
 
-  /** The panel measured `done` of `of` layers of a run's grid (a long input's takes minutes), and goes on unless `stopped`; ignored once a grid is there. */
-  setGridProgress(runId: number, done: number, of: number, stopped = false): void {
+  /**
+   * The panel measured `done` of `of` layers of a run's grid (a long input's takes minutes), and
+   * goes on unless `how` says it stopped or waits to be asked; ignored once a grid is there, except
+   * `waiting`, which the panel says when what the grid is made from changed: the grid there goes.
+   */
+  setGridProgress(runId: number, done: number, of: number, how?: 'stopped' | 'waiting'): void {
     const run = this.runs.get(runId);
-    if (run && !run.grid && run.status !== 'cancelled' && run.status !== 'failed') this.update(run, { gridProgress: { done, of, ...(stopped ? { stopped } : {}) } });
+    if (!run || run.status === 'cancelled' || run.status === 'failed' || (run.grid && how !== 'waiting')) return;
+    this.update(run, { gridProgress: { done, of, ...(how ? { [how]: true } : {}) }, ...(how === 'waiting' ? { grid: undefined, similarity: undefined } : {}) });
   }
 
   /** Asks the panel holding a run to stop measuring its grid, or to measure it again. */

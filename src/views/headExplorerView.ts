@@ -61,6 +61,7 @@ class ExplorerPage extends Disposable {
       if (!run || run.status === 'failed' || run.status === 'cancelled') return {};
       const of = `${run.model.label} (${run.tokens.length.toLocaleString('en-US')} tokens)`;
       if (!p) return { progress: { runId: run.id, text: run.status === 'running' ? `Running ${of}: every head appears here once its picture is drawn.` : `Measuring every head of ${of}…` } };
+      if (p.waiting) return { progress: { runId: run.id, text: `Every head of ${of} is measured once this view is shown…` } };
       const text = p.stopped ? `Measuring every head of ${of} was stopped after ${p.done} of ${p.of} layers.` : `Measuring every head of ${of}: layer ${Math.min(p.done + 1, p.of)} of ${p.of}…`;
       return { progress: { runId: run.id, text, action: p.stopped ? 'measure' : 'stop' } };
     }
@@ -94,6 +95,9 @@ class ExplorerPage extends Disposable {
   /** Posts the state when what the page shows changed (not for progress or summaries). */
   private send(): void {
     if (!this.ready) return;
+    // A long input's grid waits for an explorer on screen to ask for it (it holds the panel's worker for minutes).
+    const run = this.runId === undefined ? undefined : this.runs.get(this.runId);
+    if (run?.gridProgress?.waiting && this.visible()) this.runs.requestGrid(run.id, true);
     const state = this.state();
     const key = [state.grid, state.selection, state.similarity, state.progress?.text];
     if (this.sent && key.every((v, i) => v === this.sent![i])) return;

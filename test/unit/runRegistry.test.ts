@@ -102,12 +102,16 @@ describe('RunRegistry: what the head explorer and the panel share', () => {
     runs.requestGrid(a.id, false);
     runs.requestGrid(42, true); // no such run
     expect(grids).toEqual(['1:false']);
-    runs.setGridProgress(a.id, 4, 24, true);
+    runs.setGridProgress(a.id, 4, 24, 'stopped');
     expect(runs.get(a.id)?.gridProgress).toEqual({ done: 4, of: 24, stopped: true });
     runs.setGrid(grid);
     expect([runs.get(a.id)?.grid, runs.get(a.id)?.gridProgress]).toEqual([grid, undefined]);
     runs.setGridProgress(a.id, 4, 24); // a late message of the pass
     expect(runs.get(a.id)?.gridProgress).toBeUndefined();
+    // A long input's records changed (word level, hiding): its grid waits to be asked for again, and the old one goes.
+    runs.setGridProgress(a.id, 0, 24, 'waiting');
+    expect([runs.get(a.id)?.grid, runs.get(a.id)?.gridProgress]).toEqual([undefined, { done: 0, of: 24, waiting: true }]);
+    runs.setGrid(grid);
     runs.requestSimilarity(a.id, 1, 2);
     runs.requestSimilarity(42, 1, 2); // no such run
     expect(asked).toEqual(['1:1:2']);

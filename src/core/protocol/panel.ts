@@ -242,8 +242,12 @@ export type FromPanel =
   | { type: 'selection/didChange'; runId: number; selection: HeadSelection }
   /** Thumbnails and statistics of every head, computed after the first draw. */
   | { type: 'heads/didCompute'; grid: HeadGrid }
-  /** The grid is being measured (a long input's takes minutes): `done` of `of` layers so far; `stopped`: no further (asked to stop). */
-  | { type: 'heads/didProgress'; runId: number; done: number; of: number; stopped?: boolean }
+  /**
+   * The grid is being measured (a long input's takes minutes): `done` of `of` layers so far;
+   * `stopped`: no further (asked to stop); `waiting`: a long input's, not started until an
+   * explorer on screen asks for it (`heads/measure`).
+   */
+  | { type: 'heads/didProgress'; runId: number; done: number; of: number; stopped?: boolean; waiting?: boolean }
   /** Jensen-Shannon distance from one head to every cell of the grid (NaN where shapes differ). */
   | { type: 'similarity/didCompute'; runId: number; recordIndex: number; head: number; distances: Float32Array }
   /** The next bytes of an export, in order; `written` of `total` bytes of data made so far (total 0: unknown). */
