@@ -321,9 +321,12 @@ state.onDidChange((change: Change) => {
     if (change === 'run' || change === 'records') queueMicrotask(ensureContributions);
     if (change === 'run' || change === 'records' || change === 'selection') queueMicrotask(() => rolloutPass.ensure());
     // The grid covers every layer: with layers still on their way, it waits for them ('records').
-    // A long input's grid (minutes, in the panel's worker) waits until an explorer on screen asks for it ('heads/measure').
-    if (((change === 'run' && !s.layersPending) || change === 'records') && s.run.onDemand) channel.post({ type: 'heads/didProgress', runId: s.run.request.runId, done: 0, of: s.base.length, waiting: true });
-    else if ((change === 'run' && !s.layersPending) || change === 'records') measureGrid();
+    const gridDue = (change === 'run' && !s.layersPending) || change === 'records';
+    if (gridDue && s.run.onDemand) {
+      // A long input's grid (minutes, in the panel's worker) waits until an explorer on screen asks for it ('heads/measure'); an older pass goes.
+      stopHeadGrid();
+      channel.post({ type: 'heads/didProgress', runId: s.run.request.runId, done: 0, of: s.base.length, waiting: true });
+    } else if (gridDue) measureGrid();
     if (change === 'grid' && s.grid) channel.post({ type: 'heads/didCompute', grid: s.grid });
     if (change === 'grid') measuredStats.update();
     // After this task: layers decoded or computed for a pass are let go by then.
