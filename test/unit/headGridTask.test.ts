@@ -26,16 +26,20 @@ const headers = layers.map((l) => recordOfLayer({ ...layerWeights(l), data: new 
 
 afterEach(() => computeLayersWith(undefined));
 
+/** The layers as a long run's records, each computed "in the workers", layer `held` kept back until `release()`. */
+function gatedRecords(held: number) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  computeLayersWith(async (l) => {
+    if (l.layer === held) await gate;
+    return layerWeights(l).data;
+  });
+  return { records: storedRecords(headers, Infinity, false, layers.map(computedLayer)).records, release };
+}
+
 describe('the grid pass', () => {
   it('says how far it is once it has taken half a second, stops when asked (saying where), and completes when measured again', async () => {
-    // Each layer computed "in the workers", the second held back until released.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    computeLayersWith(async (l) => {
-      if (l.layer === 1) await gate;
-      return layerWeights(l).data;
-    });
-    const { records } = storedRecords(headers, Infinity, false, layers.map(computedLayer));
+    const { records, release } = gatedRecords(1);
     const heard: string[] = [];
     const first = computeHeadGrid(request, records, (done, of) => heard.push(`${done}/${of}`));
     await new Promise((r) => setTimeout(r, 700)); // layer 2 waits on the gate past half a second
@@ -52,13 +56,7 @@ describe('the grid pass', () => {
   });
 
   it('reports each layer after half a second', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    computeLayersWith(async (l) => {
-      if (l.layer === 0) await gate;
-      return layerWeights(l).data;
-    });
-    const { records } = storedRecords(headers, Infinity, false, layers.map(computedLayer));
+    const { records, release } = gatedRecords(0);
     const heard: string[] = [];
     const pass = computeHeadGrid(request, records, (done, of) => heard.push(`${done}/${of}`));
     setTimeout(release, 600);

@@ -8,7 +8,7 @@
  * layer on screen read back (24 layers at 2,048 tokens: 201 MB in the page, 403 MB in Blobs).
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { type RolloutMatrix, type RolloutOptions, fuseHeads, rolloutHeader } from '../../src/core/analysis/aggregate';
+import { type RolloutMatrix, type RolloutOptions, fusedRecord, rolloutHeader } from '../../src/core/analysis/aggregate';
 import { type AnalysisChoices, rolloutLayers } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { RolloutTask } from '../../src/core/queryKeys';
@@ -49,8 +49,7 @@ export async function longRollout(base: readonly AttentionRecord[], options: Rol
     if (!layer) {
       await prepareRecords([r]);
       if (stopped()) return undefined;
-      const data = r.data;
-      fused = fuseHeads(r.heads, n * n, (h) => data.subarray(h * n * n, (h + 1) * n * n), fusion);
+      fused = fusedRecord(r, fusion);
     }
     previous = await step({ previous, layer, fused, n, fusion, discard });
     if (stopped()) return undefined;

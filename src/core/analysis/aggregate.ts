@@ -24,9 +24,14 @@ export function overHeadsHeader(r: AttentionRecord, how: 'mean' | 'max'): Attent
 }
 
 function overHeads(r: AttentionRecord, how: 'mean' | 'max'): AttentionRecord {
+  return { ...overHeadsHeader(r, how), data: fusedRecord(r, how) };
+}
+
+/** `r`'s heads fused into one `[queries][keys]` (`fuseHeads`). */
+export function fusedRecord(r: AttentionRecord, fusion: 'mean' | 'max' | 'min'): Float32Array {
   const size = r.queries * r.keys;
   const src = r.data; // once: a stored record's weights come through a getter
-  return { ...overHeadsHeader(r, how), data: fuseHeads(r.heads, size, (h) => src.subarray(h * size, (h + 1) * size), how) };
+  return fuseHeads(r.heads, size, (h) => src.subarray(h * size, (h + 1) * size), fusion);
 }
 
 /**
@@ -64,8 +69,7 @@ export function rollout(layers: readonly AttentionRecord[], options: RolloutOpti
   const fusion = options.fusion ?? 'mean';
   let acc: RolloutMatrix | undefined;
   return layers.map((l) => {
-    const data = l.data; // once: a stored record's weights come through a getter
-    acc = rolloutStep(acc, fuseHeads(l.heads, n * n, (h) => data.subarray(h * n * n, (h + 1) * n * n), fusion), n, options.discard);
+    acc = rolloutStep(acc, fusedRecord(l, fusion), n, options.discard);
     return { ...rolloutHeader(l, options), data: acc.data };
   });
 }
