@@ -5,7 +5,7 @@
  * GPT-2, BERT…); the engine checks each layer against a row the model itself computed. Pure.
  */
 import type { AttentionKind, AttentionLayer } from './attention';
-import type { TensorLike } from './mechanism';
+import type { ContributionBasis, TensorLike } from './mechanism';
 import { type RolloutMatrix, fuseHeads, rolloutStep } from './analysis/aggregate';
 import { rowKernel } from './kernels/rowKernel';
 import { formatBytes } from './units';
@@ -39,6 +39,24 @@ export interface QueryKeyLayer {
    * at position p at `keys − 1 + j − p` (−∞: a key the query does not see). Absent: none.
    */
   bias?: Float32Array;
+  /**
+   * Each key's ‖v·W_Oʰ‖ per head (‖v‖ without the projection, as `valueNormBasis` says),
+   * `[heads][keys]`: what the key's value moves the head's output by, per unit of weight.
+   */
+  valueNorms?: Float32Array;
+  valueNormBasis?: ContributionBasis;
+  /** Rows are the contributions ‖α·v·W_Oʰ‖ normalised per query (`contributionLayer`), not the weights. */
+  byContribution?: boolean;
+}
+
+/**
+ * `l` whose rows are its contributions instead of its weights (Kobayashi et al. 2020): each weight
+ * times its key's `valueNorms`, the row normalised to sum 1 as `contributionRecord` does with a
+ * layer's full contributions (a row whose products are all 0 stays 0).
+ */
+export function contributionLayer(l: QueryKeyLayer): QueryKeyLayer {
+  if (!l.valueNorms || l.valueNorms.length !== l.heads * l.keys) throw new QueryKeyError(`${l.name} has no value norms for its ${l.heads} heads and ${l.keys} keys, so its contributions cannot be computed`);
+  return { ...l, byContribution: true };
 }
 
 /**
@@ -90,8 +108,8 @@ export function comparisonTooLong(sides: ReadonlyArray<{ label: string; tokens: 
 }
 
 /** Bytes a layer kept as queries and keys holds. */
-export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias'>): number {
-  return l.q.byteLength + l.k.byteLength + (l.bias?.byteLength ?? 0);
+export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias' | 'valueNorms'>): number {
+  return l.q.byteLength + l.k.byteLength + (l.bias?.byteLength ?? 0) + (l.valueNorms?.byteLength ?? 0);
 }
 
 /** Bytes the same layer's weights would hold in float32. */
@@ -115,6 +133,7 @@ export function weightRows(l: QueryKeyLayer, head: number, from: number, to: num
   kernel.load(l.k, Math.floor(head / (l.heads / l.kvHeads)), keys, d);
   if (l.bias) kernel.loadBias(l.bias, head);
   const offset = keys - l.queries;
+  const norms = l.byContribution ? l.valueNorms!.subarray(head * keys, (head + 1) * keys) : undefined;
   // Where the bias of key 0 lies for query i (at position i + offset).
   const biasAt = (i: number) => (l.bias ? keys - 1 - (i + offset) : undefined);
   for (let i = from; i < to; i += 2) {
@@ -125,8 +144,22 @@ export function weightRows(l: QueryKeyLayer, head: number, from: number, to: num
     kernel.dots(l.q, q0, pair ? q0 + d : q0, d, Math.min(f0, f1), Math.max(e0, e1) + 1);
     kernel.softmax(0, f0, e0, l.scale, l.keyMask, out, (i - from) * keys, zeroed, biasAt(i));
     if (pair) kernel.softmax(1, f1, e1, l.scale, l.keyMask, out, (i + 1 - from) * keys, zeroed, biasAt(i + 1));
+    if (norms) {
+      byNorms(out, (i - from) * keys, norms, f0, e0);
+      if (pair) byNorms(out, (i + 1 - from) * keys, norms, f1, e1);
+    }
   }
   return out;
+}
+
+/** Row `out[at…]`'s weights of keys `first`…`last` times their norms, normalised to sum 1 (all 0 stays 0). */
+function byNorms(out: Float32Array, at: number, norms: Float32Array, first: number, last: number): void {
+  let sum = 0;
+  for (let j = first; j <= last; j++) {
+    out[at + j] *= norms[j];
+    sum += out[at + j]; // the product as stored (float32), as `contributionRecord` sums it
+  }
+  if (sum > 0) for (let j = first; j <= last; j++) out[at + j] = out[at + j] / sum;
 }
 
 /** The first and last key query `i` sees (before padding): the causal mask and the window. */

@@ -39,7 +39,19 @@ export interface MechanismTensors {
   /** Whether an op other than scaling, mask and bias changes the scores (soft-capping): scores ≠ scale·q·kᵀ + bias. */
   shaped: boolean;
   /** The output projection W_O [heads·headDim, hidden], row-major, when the MatMul after the heads are concatenated was found. */
-  projection?: { data: Float32Array; rows: number; cols: number };
+  projection?: Projection;
+}
+
+/**
+ * W_O `[heads·headDim, hidden]`, row-major, and the graph tensor it was read from (`transposed`:
+ * that tensor holds it `[hidden, heads·headDim]`, as a Gemm with transB does).
+ */
+export interface Projection {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+  tensor?: string;
+  transposed?: boolean;
 }
 
 /**
@@ -59,7 +71,7 @@ export interface FusedMechanismTensors {
   scale?: number;
   /** Soft-capping (`softcap` > 0) makes the scores a function of q·kᵀ other than a multiple. */
   shaped: boolean;
-  projection?: { data: Float32Array; rows: number; cols: number };
+  projection?: Projection;
 }
 
 /**
@@ -200,7 +212,7 @@ function unscaled(tensor: string, producer: Producers, constants: Constants): { 
  * (MatMul, or Gemm as GPT-2's Conv1D exports). Shape reads on the way are ignored. Any other
  * arrangement leaves the projection unknown (and the contributions fall back to ‖α·v‖).
  */
-function outputProjection(output: string, consumers: Consumers, constants: Constants): MechanismTensors['projection'] {
+function outputProjection(output: string, consumers: Consumers, constants: Constants): Projection | undefined {
   const transpose = next(output, consumers);
   const perm = transpose?.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number);
   if (transpose?.opType !== 'Transpose' || perm?.join(',') !== '0,2,1,3') return undefined;
@@ -215,20 +227,24 @@ function next(t: string, consumers: Consumers): onnx.INodeProto | undefined {
 }
 
 /** W_O after the heads are concatenated in `t` (rows of heads·headDim): through reshapes to a MatMul or Gemm with a constant. */
-function concatenatedProjection(t: string, consumers: Consumers, constants: Constants): MechanismTensors['projection'] {
+function concatenatedProjection(t: string, consumers: Consumers, constants: Constants): Projection | undefined {
   let node = next(t, consumers);
   for (let step = 0; node?.opType === 'Reshape' && step < MAX_STEPS; step++) node = next(node.output![0], consumers);
-  if (node?.opType === 'MatMul') return constants.matrix(node.input![1]);
+  const tensor = node?.input?.[1];
+  if (node?.opType === 'MatMul') {
+    const w = constants.matrix(tensor!);
+    return w && { ...w, tensor };
+  }
   if (node?.opType === 'Gemm') {
     const attr = (name: string) => node!.attribute?.find((a) => a.name === name);
     if (Number(attr('transA')?.i ?? 0) !== 0 || (attr('alpha')?.f ?? 1) !== 1) return undefined;
-    const w = constants.matrix(node.input![1]);
-    return w && Number(attr('transB')?.i ?? 0) === 1 ? transposed(w) : w;
+    const w = constants.matrix(tensor!);
+    return w && (Number(attr('transB')?.i ?? 0) === 1 ? { ...transposed(w), tensor, transposed: true } : { ...w, tensor });
   }
   return undefined;
 }
 
-function transposed(m: NonNullable<MechanismTensors['projection']>): NonNullable<MechanismTensors['projection']> {
+function transposed(m: Projection): Projection {
   const data = new Float32Array(m.data.length);
   for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) data[c * m.rows + r] = m.data[r * m.cols + c];
   return { data, rows: m.cols, cols: m.rows };
@@ -268,7 +284,7 @@ export class Constants {
   }
 
   /** A 2-D float constant (initializer or Constant), row-major. */
-  matrix(name: string): MechanismTensors['projection'] {
+  matrix(name: string): Projection | undefined {
     const t = this.tensor(name);
     const dims = (t?.dims ?? []).map(Number);
     const data = t && tensorValues(t, this.external);

@@ -18,7 +18,7 @@ export const PROBE_TOLERANCE = { float32: 1e-4, float16: 3e-2 };
 
 /** The outputs a run fetches for these attentions. */
 export function queryKeyFetches(outputs: readonly QueryKeyOutputs[]): string[] {
-  return outputs.flatMap((o) => [o.q, o.keys, o.probe, ...(o.bias ? [o.bias] : [])]);
+  return outputs.flatMap((o) => [o.q, o.keys, o.probe, ...(o.bias ? [o.bias] : []), ...(o.norms ? [o.norms] : [])]);
 }
 
 /**
@@ -64,6 +64,8 @@ export function queryKeyLayers(
     // on how far the key is from the query.
     const bias = o.bias ? relativeBias(tensor(o.bias), layer) : undefined;
     if (bias) layer.bias = bias;
+    const norms = o.norms && results[o.norms] ? headNorms(tensor(o.norms).data, layer) : undefined;
+    if (norms) Object.assign(layer, { valueNorms: norms, valueNormBasis: o.normBasis ?? 'value-norm' });
     const worst = Math.max(rowDifference(layer, 0, first), rowDifference(layer, n - 1, last));
     if (!(worst <= PROBE_TOLERANCE[half ? 'float16' : 'float32'])) {
       const mask = layer.window ? `causal mask with a window of ${layer.window}` : layer.causal ? 'causal mask' : 'full mask';
@@ -75,6 +77,20 @@ export function queryKeyLayers(
     return layer;
   });
   return layers.sort(compareLayers);
+}
+
+/**
+ * Each key's value norm per query head, `[heads][keys]`, from the graph's `[1, heads, keys]` (or
+ * `[1, kvHeads, keys]`, each shared by its group of query heads); undefined when it holds neither,
+ * or a value that is not a norm (the layer then has no contributions, and the run goes on).
+ */
+function headNorms(data: Float32Array, l: QueryKeyLayer): Float32Array | undefined {
+  if (!data.every((x) => x >= 0 && Number.isFinite(x))) return undefined;
+  if (data.length === l.heads * l.keys) return Float32Array.from(data);
+  if (data.length !== l.kvHeads * l.keys) return undefined;
+  const out = new Float32Array(l.heads * l.keys), group = l.heads / l.kvHeads;
+  for (let h = 0; h < l.heads; h++) out.set(data.subarray(Math.floor(h / group) * l.keys, (Math.floor(h / group) + 1) * l.keys), h * l.keys);
+  return out;
 }
 
 /**

@@ -3,9 +3,11 @@
  * tokens) and two rows of its weights to check them against, instead of its weights. Pure.
  */
 import type { onnx } from 'onnx-proto';
+import type { ContributionBasis } from '../mechanism';
 import { addOutput, addRowsOutput, computeEarly } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
 import { type AttentionChain, attentionChain, blockQueries, probeRows, readOutside } from './queryBlocks';
+import { exposeValueNorms } from './valueNormSurgery';
 
 /** Rows of the weights the queries and keys are checked against: the first query's and the last's. */
 export const PROBE_ROWS = [0, -1] as const;
@@ -28,6 +30,9 @@ export interface QueryKeyOutputs {
   probe: string;
   /** What the model adds to the scores of five queries (`probeRows`), `[1, heads or 1, 5, keys]`; absent for fused operators. */
   bias?: string;
+  /** Each key's ‖v·W_Oʰ‖ (or ‖v‖, as `normBasis` says), `[1, heads or kvHeads, keys]`: the contributions' weights (`exposeValueNorms`). */
+  norms?: string;
+  normBasis?: ContributionBasis;
 }
 
 /** An attention whose queries can be computed in blocks (`blockAttentions`), by its output name. */
@@ -57,17 +62,19 @@ export function exposeQueryKeys(
   if (chain) blockable.push({ name, chain });
   // Else every layer's weights would stay alive until the end of the run, for two rows of each.
   else computeEarly(graph, probe, source);
+  const made = exposeValueNorms(graph, name, tensors, opset);
+  const norms = made ? { norms: made.norms, normBasis: made.basis } : {};
   if ('fused' in tensors) {
     const { q, k } = expose({ q: tensors.q, k: tensors.k });
-    return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe };
+    return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe, ...norms };
   }
   // Keys as the model stores them: on the Qwen2.5-0.5B shape 2 heads instead of 14, 300 MB less at 4,096 tokens.
   if (tensors.keys) {
     const { q, keys } = expose({ q: tensors.q, keys: tensors.keys });
-    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe, ...bias };
+    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe, ...bias, ...norms };
   }
   const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
-  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe, ...bias };
+  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe, ...bias, ...norms };
 }
 
 /**
