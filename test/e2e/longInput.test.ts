@@ -3,8 +3,8 @@
 // whose config allows them (tools/real-size/llm.mjs; rotary angles are computed, so any position
 // works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
 // draws, says what it keeps, switches layers, the editor hovers, the explorer fills, a figure
-// exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads is
-// computed from the layer shown. The rows themselves are checked against the model's weights in
+// exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads, and
+// contributions, are computed from the layer shown. The rows themselves are checked against the model's weights in
 // test/engine/queryKeys.test.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -46,9 +46,8 @@ describe('A 4,096-token selection', () => {
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    // What needs every layer's values is off, and says why; word level, hiding and mean/max are made from the layer shown, the rollout by a pass.
-    expect(await frame.$eval('#weighting', (e) => [(e as HTMLInputElement).disabled, e.getAttribute('title')])).toEqual([true, expect.stringMatching(/^Not available for a long input kept as queries and keys/)]);
-    for (const sel of ['#words', '#aggregate', '#hide', '#aggregate option[value="rollout"]']) expect(await frame.$eval(sel, (e) => (e as HTMLInputElement).disabled)).toBe(false);
+    // The mechanism (quadratic scores and outputs) is off; contributions (each key's value norm came with the queries and keys), word level, hiding and mean/max are made from the layer shown, the rollout by a pass.
+    for (const sel of ['#weighting', '#words', '#aggregate', '#hide', '#aggregate option[value="rollout"]']) expect(await frame.$eval(sel, (e) => (e as HTMLInputElement).disabled)).toBe(false);
     expect(await frame.$eval('#view-mode option[value="mechanism"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
     // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
     const layerBytes = 4 * TOKENS * TOKENS * 4;
@@ -100,6 +99,15 @@ describe('A 4,096-token selection', () => {
     await frame.waitForFunction((n) => /without special tokens · mean of all 4 heads/.test(document.getElementById('layer-select')?.textContent ?? '')
       && document.getElementById('link-list')!.children.length === n - 1 && Number(document.getElementById('view')?.dataset.links) > 0, TOKENS, { timeout: 120_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-hidden-mean.png') });
+
+    // Contributions ‖α·v·W_Oʰ‖: the layer shown computed from its queries and keys, each weight times its key's value norm.
+    const weighted = await frame.$eval('#link-list', (l) => l.textContent);
+    await frame.selectOption('#weighting', 'contribution');
+    await frame.waitForFunction(() => document.body.dataset.weighting === 'contribution' && document.body.dataset.state === 'ready' && !document.body.dataset.computing
+      && Number(document.getElementById('view')?.dataset.links) > 0, undefined, { timeout: 120_000 });
+    expect(await frame.$eval('#notice', (n) => n.textContent)).toMatch(/Links show contributions ‖α·v·W_Oʰ‖ \(through the output projection\), normalised per query and head\./);
+    await frame.waitForFunction((before) => document.getElementById('link-list')?.textContent !== before, weighted, { timeout: 60_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-contributions.png') });
 
     // A comparison keeps both runs whole: so long a selection is refused before anything runs, saying what fits.
     await runCommand(page, 'Attention Lens: Compare with Edited Text…');

@@ -45,7 +45,7 @@ async function bothWays(open: (options: { mechanism?: boolean; queryKeys?: boole
   }
 }
 
-const record = (l: AttentionLayer): AttentionRecord => recordOfLayer(l, { tokens: [] });
+const record = (l: AttentionLayer): AttentionRecord => recordOfLayer(l, { tokens: [], causal: false });
 
 /**
  * Every layer's norms against the mechanism's contributions (weight × norm, for every query and

@@ -2,15 +2,18 @@
 // long says how far it is, and the explorer's Stop abandons it; measured again, it completes.
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordOfLayer } from '../../src/core/attention';
-import { buildHeadGrid } from '../../src/core/analysis/headGrid';
+import { buildHeadGrid, rowCells } from '../../src/core/analysis/headGrid';
+import { contributionRecord } from '../../src/core/mechanism';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
-import { type QueryKeyLayer, layerWeights } from '../../src/core/queryKeys';
-import { computeHeadGrid, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
+import { type QueryKeyLayer, headByHead, layerWeights } from '../../src/core/queryKeys';
+import { computeHeadGrid, gridRowsWith, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
 import { computeLayersWith, computedLayer, storedRecords } from '../../webview/panel/layerStore';
 
 // The page's frames, as a browser gives them.
 (globalThis as { requestAnimationFrame?: (f: () => void) => void }).requestAnimationFrame ??= (f) => setTimeout(f, 0);
+// The page's body, where the pass marks how it measured (for the e2e tests).
+(globalThis as { document?: unknown }).document ??= { body: { dataset: {} } };
 
 function qkLayer(layer: number, n: number): QueryKeyLayer {
   const q = Float32Array.from({ length: 2 * n * 2 }, (_, i) => Math.sin(i + layer));
@@ -24,7 +27,10 @@ const request: RunRequest = { runId: 3, model: { id: 'm', label: 'M', architectu
 const layers = [0, 1, 2].map((l) => qkLayer(l, n));
 const headers = layers.map((l) => recordOfLayer({ ...layerWeights(l), data: new Float32Array(0) }, { tokens, causal: true }));
 
-afterEach(() => computeLayersWith(undefined));
+afterEach(() => {
+  computeLayersWith(undefined);
+  gridRowsWith(undefined);
+});
 
 /** The layers as a long run's records, each computed "in the workers", layer `held` kept back until `release()`. */
 function gatedRecords(held: number) {
@@ -62,5 +68,30 @@ describe('the grid pass', () => {
     setTimeout(release, 600);
     expect(await pass).toBeDefined();
     expect(heard).toEqual(['1/3', '2/3']);
+  });
+});
+
+describe('a long run weighed by contributions', () => {
+  it('measures each layer’s contributions in the workers (the layer sent with its value norms), as the full tensors’ contributions give them', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const normed = layers.map((l) => ({ ...l, valueNorms: Float32Array.from({ length: l.heads * n }, (_, i) => 0.3 + Math.abs(Math.sin(2 * i + l.layer))), valueNormBasis: 'output-projection' as const }));
+    const state = new PanelState();
+    state.setWeighting('contribution');
+    state.finish(request, { layers: [], queryKeys: normed, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
+    state.setContributions({ runId: request.runId, byName: new Map(), basis: 'output-projection' });
+    const sent: boolean[] = [];
+    // The workers, as layerWorker.ts measures a layer: one head at a time, from queries and keys.
+    gridRowsWith(async (l, task) => {
+      sent.push(l.byContribution === true);
+      return [rowCells(task.record, task.categories, task.size, task.patchMaps, 0, l.heads, headByHead(l))];
+    });
+    const grid = await computeHeadGrid(request, state.snapshot.base);
+    expect(sent).toEqual([true, true, true]);
+    expect(document.body.dataset.gridRows).toBe('workers');
+    const contributions = normed.map((l, i) => contributionRecord({ ...headers[i], data: layerWeights(l).data }, layerWeights(l).data.map((w, j) => w * l.valueNorms[Math.floor(j / (n * n)) * n + (j % n)])));
+    const full = buildHeadGrid(request.runId, contributions, categoriesFor({ tokens, text: 'abcdef' }));
+    // NaN where a statistic has nothing to measure, in both.
+    expect(Array.from(grid!.stats, (x, i) => (Number.isNaN(x) && Number.isNaN(full.stats[i])) || Math.abs(x - full.stats[i]) < 1e-6).every(Boolean)).toBe(true);
+    expect(Array.from(grid!.thumbnails)).toEqual(Array.from(full.thumbnails));
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { type RolloutMatrix, type RolloutOptions, rollout, rolloutStep } from '../../src/core/analysis/aggregate';
+import { contributionRecord } from '../../src/core/mechanism';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, type RolloutTask, layerWeights, rolloutLayer } from '../../src/core/queryKeys';
 
@@ -215,6 +216,37 @@ describe('the rollout pass of a long run in the panel', () => {
     release!();
     await until(() => state.snapshot.phase.name === 'ready');
     expect([state.snapshot.phase.name, state.snapshot.run!.rollout, state.snapshot.records.map((r) => r.heads)]).toEqual(['ready', undefined, [4, 4, 4]]);
+  });
+
+  it('with contributions, rolls out each layer\'s contributions as the full tensors\' give it, each layer sent to the worker with its value norms; weights again make it again', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const { LongRolloutPass } = await import('../../webview/panel/longRollout');
+    const state = new PanelState();
+    const normed = layers.map((l) => ({ ...l, valueNorms: Float32Array.from({ length: l.heads * n }, (_, i) => 0.2 + Math.abs(Math.cos(i + l.layer))), valueNormBasis: 'output-projection' as const }));
+    const sent: boolean[] = [];
+    const pass = new LongRolloutPass(state, async (task) => {
+      sent.push(task.layer?.byContribution === true);
+      return rolloutLayer(structuredClone(task));
+    }, (r) => r === state.snapshot.run?.request);
+    state.setWeighting('contribution');
+    state.finish(req, { ...result, queryKeys: normed });
+    state.setContributions({ runId: req.runId, byName: new Map(), basis: 'output-projection' });
+    state.setChoices({ aggregate: 'rollout' });
+    pass.ensure();
+    await until(() => state.snapshot.run?.rollout !== undefined);
+    expect(sent).toEqual([true, true, true]);
+    // The full tensors' contributions: weight × the key's norm, normalised per query (the mechanism's own function).
+    const contributions = fullRecords(normed).map((r, l) => contributionRecord(r, r.data.map((w, i) => w * normed[l].valueNorms[Math.floor(i / (n * n)) * n + (i % n)])));
+    const whole = rollout(contributions);
+    state.snapshot.records.forEach((r, i) => expect(Math.max(...Array.from(r.data, (x, j) => Math.abs(x - whole[i].data[j])))).toBeLessThan(1e-6));
+    const byWeights = rollout(fullRecords(normed));
+    expect(Math.max(...Array.from(state.snapshot.records[2].data, (x, j) => Math.abs(x - byWeights[2].data[j])))).toBeGreaterThan(1e-3);
+    state.setWeighting('attention');
+    expect(state.snapshot.records.map((r) => r.heads)).toEqual([4, 4, 4]); // the heads, until the weights' rollout is made
+    pass.ensure();
+    await until(() => sent.length === 6 && state.snapshot.records[0].heads === 1);
+    expect(sent.slice(3)).toEqual([false, false, false]);
+    state.snapshot.records.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(byWeights[i].data)));
   });
 
   it('says what failed and goes back to the heads when a layer cannot be made', async () => {

@@ -7,9 +7,12 @@ import { maxOverHeads, meanOverHeads } from '../../src/core/analysis/aggregate';
 import { perHeadRecords } from '../../src/core/analysis/transform';
 import { EngineError, type EngineOptions, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
+import { contributionRecord } from '../../src/core/mechanism';
 import { type QueryKeyLayer, comparisonTooLong, keepsQueryKeys, layerWeights, longRunQuestion, weightBytes } from '../../src/core/queryKeys';
 import { LayerStore, computedLayer, runLayers } from '../../webview/panel/layerStore';
 import { type RunResult, Runner } from '../../webview/panel/runner';
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])));
 
 /** A causal layer of `heads` heads over `n` tokens, queries and keys of 2 dimensions. */
 function qkLayer(layer: number, n: number, heads = 2): QueryKeyLayer {
@@ -164,6 +167,45 @@ describe('PanelState on a long input', () => {
     expect(state.snapshot.viewMode).toBe('head');
     state.setWeighting('contribution');
     expect(state.snapshot.weighting).toBe('attention');
+  });
+
+  it('weighs a long input by contributions where its layers came with value norms: each layer, word level, hiding and the mean made from them as from the full tensor’s contributions', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const { longContributions } = await import('../../webview/panel/derive');
+    const { rolloutKey } = await import('../../webview/panel/longRollout');
+    const state = new PanelState();
+    const withNorms = (l: QueryKeyLayer): QueryKeyLayer => ({ ...l, valueNorms: Float32Array.from({ length: l.heads * l.keys }, (_, i) => 0.25 + Math.abs(Math.sin(3 * i + l.layer))), valueNormBasis: 'output-projection' });
+    const layers = [withNorms(qkLayer(0, 6)), withNorms(qkLayer(1, 6))];
+    state.setWeighting('contribution');
+    state.finish(req, { layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
+    expect(state.snapshot.weighting).toBe('contribution'); // kept: every layer has its norms
+    expect(longContributions(state.snapshot.run!.records)).toBe('output-projection');
+    // Weights until the page hands the contributions over (main.ts, once the run is in).
+    expect(Array.from(state.snapshot.records[1].data)).toEqual(Array.from(layerWeights(layers[1]).data));
+    state.setContributions({ runId: 1, byName: new Map(), basis: 'output-projection' });
+    // The full tensor's contributions: each weight times its key's norm, by the full path's normalisation.
+    const full = layers.map((l) => {
+      const w = layerWeights(l).data;
+      const record = recordOfLayer({ name: l.name, kind: 'self', layer: l.layer, heads: l.heads, queries: 6, keys: 6, data: w }, { tokens: wordTokens, causal: true });
+      return contributionRecord(record, w.map((x, i) => x * l.valueNorms![Math.floor(i / 36) * 6 + (i % 6)]));
+    });
+    const s = state.snapshot;
+    expect(s.weightStore?.heldBytes).toBe(0); // the queries and keys are the run's
+    s.records.forEach((r, i) => {
+      expect(r.id).toBe(`${layers[i].name}|contribution`);
+      expect(maxDiff(r.data, full[i].data)).toBeLessThan(1e-7);
+      expect(maxDiff(r.data, layerWeights(layers[i]).data)).toBeGreaterThan(1e-3); // not the weights
+    });
+    state.setChoices({ words: true, hide: ['special'], aggregate: 'mean' });
+    const mean = perHeadRecords(full, { tokens: wordTokens, text: 'abcdef' }, { words: true, hide: ['special'] }).map(meanOverHeads);
+    state.snapshot.records.forEach((r, i) => expect(maxDiff(r.data, mean[i].data)).toBeLessThan(1e-7));
+    // A rollout made of weights is not one made of contributions.
+    const choices = { words: false, hide: [], aggregate: 'rollout' as const };
+    expect(rolloutKey(1, choices, state.snapshot)).not.toBe(rolloutKey(1, choices, { weighting: 'attention' }));
+    state.setChoices({ words: false, hide: [], aggregate: undefined });
+    state.setWeighting('attention');
+    expect(Array.from(state.snapshot.records[0].data)).toEqual(Array.from(layerWeights(layers[0]).data));
+    expect(state.snapshot.weightStore).toBeUndefined();
   });
 
   it('draws the first layer while the others arrive (the native engine sends one layer per message), then takes them in, its notice counting every layer', async () => {

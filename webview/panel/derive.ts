@@ -6,11 +6,12 @@
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { maxOverHeads, meanOverHeads, overHeadsHeader } from '../../src/core/analysis/aggregate';
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
-import { contributionRecord } from '../../src/core/mechanism';
+import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
+import { contributionLayer } from '../../src/core/queryKeys';
 import { formatBytes } from '../../src/core/units';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
-import { type ComputedLayer, type LayerStore, isStored, prepareRecords, runLayers, storedRecord, storedRecords } from './layerStore';
-import type { ContributionSet, LoadedRun, Weighting } from './snapshot';
+import { type ComputedLayer, type LayerStore, computedLayer, isStored, prepareRecords, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
+import { type ContributionSet, type LoadedRun, type Weighting, appliedContributions } from './snapshot';
 import { rolloutKey } from './longRollout';
 
 /**
@@ -19,43 +20,68 @@ import { rolloutKey } from './longRollout';
  */
 export function derive(run: LoadedRun, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined, compactAbove?: number): Derived {
   const texts: RunTexts = { tokens: run.request.tokens, text: run.request.text, decoderTokens: run.request.decoderTokens };
-  if (run.onDemand) return deriveOnDemand(run, texts, choices);
-  const byContribution = weighting === 'contribution' && contributions?.runId === run.request.runId;
-  const layers = byContribution ? run.records.map((r) => {
-    const c = contributions.byName.get(r.source.name);
+  if (run.onDemand) return deriveOnDemand(run, texts, choices, weighting, contributions);
+  const applied = appliedContributions({ weighting, contributions }, run.request.runId);
+  const layers = applied ? run.records.map((r) => {
+    const c = applied.byName.get(r.source.name);
     return c ? contributionRecord(r, c) : r;
   }) : run.records;
   const base = perHeadRecords(layers, texts, choices);
   if (run.store && compactAbove !== undefined && base.some((r) => !isStored(r))) {
     // Made from 16-bit copies off screen, so their full precision is not worth keeping: 16 bits only.
     const stored = storedRecords(base, compactAbove, false);
-    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate, choices.rollout), baseStore: stored.store, recordStore: undefined };
+    return { base: stored.records, records: aggregateRecords(stored.records, choices.aggregate, choices.rollout), baseStore: stored.store, recordStore: undefined, weightStore: undefined };
   }
-  return { base, records: aggregateRecords(base, choices.aggregate, choices.rollout), baseStore: undefined, recordStore: undefined };
+  return { base, records: aggregateRecords(base, choices.aggregate, choices.rollout), baseStore: undefined, recordStore: undefined, weightStore: undefined };
+}
+
+/**
+ * What a long run's contributions are made with: every layer kept as queries and keys came with
+ * each key's value norm (‖v·W_Oʰ‖, or ‖v‖ where the projection was not found); undefined when one
+ * did not, or a layer kept its weights (it has no values).
+ */
+export function longContributions(records: readonly AttentionRecord[]): ContributionBasis | undefined {
+  const layers = records.map(queryKeysOf);
+  if (layers.length === 0 || layers.some((l) => !l?.valueNorms)) return undefined;
+  return layers.every((l) => l!.valueNormBasis === 'output-projection') ? 'output-projection' : 'value-norm';
 }
 
 /**
  * A long input kept as queries and keys: word level, hiding and a mean or max over heads as
  * records whose weights are computed from the layer's when read (kept while on screen), like the
- * layers themselves, so no choice computes and holds every layer at once. A rollout (a product
- * over every layer) is the run's once its pass has made it for these choices (the heads until
- * then); contributions (which need the values) stay off.
+ * layers themselves, so no choice computes and holds every layer at once. Contributions are
+ * layers computed so too (each weight times its key's value norm, `contributionLayer`). A rollout
+ * (a product over every layer) is the run's once its pass has made it for these choices (the
+ * heads until then).
  */
-function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoices): Derived {
-  const layers = run.records;
+function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoices, weighting: Weighting, contributions: ContributionSet | undefined): Derived {
+  const byContribution = appliedContributions({ weighting, contributions }, run.request.runId) !== undefined;
+  const weighted = byContribution && longContributions(run.records) ? contributionRecords(run.records) : undefined;
+  const layers = weighted?.records ?? run.records;
   const perHead = choices.words || choices.hide.length > 0
     ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data, (i) => layers[i])
     : undefined;
   const base = perHead?.records ?? layers;
+  const weightStore = weighted?.store;
   if (choices.aggregate === 'rollout') {
-    const made = run.rollout?.key === rolloutKey(run.request.runId, choices) ? run.rollout : undefined;
-    return { base, records: made?.records ?? base, baseStore: perHead?.store, recordStore: made?.store };
+    const made = run.rollout?.key === rolloutKey(run.request.runId, choices, { weighting, contributions }) ? run.rollout : undefined;
+    return { base, records: made?.records ?? base, baseStore: perHead?.store, recordStore: made?.store, weightStore };
   }
   const how = choices.aggregate === 'mean' || choices.aggregate === 'max' ? choices.aggregate : undefined;
   const shown = how
     ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data, (i) => base[i])
     : undefined;
-  return { base, records: shown?.records ?? base, baseStore: perHead?.store, recordStore: shown?.store };
+  return { base, records: shown?.records ?? base, baseStore: perHead?.store, recordStore: shown?.store, weightStore };
+}
+
+/**
+ * A long run's layers as their contributions, computed from queries, keys and value norms when
+ * read (in the page's workers, like the layers): the queries and keys are the run's, so this
+ * store holds nothing of its own but the layer on screen.
+ */
+function contributionRecords(layers: readonly AttentionRecord[]): { records: AttentionRecord[]; store: LayerStore } {
+  const sources = layers.map((r) => ({ ...computedLayer(contributionLayer(queryKeysOf(r)!)), heldBytes: 0 }));
+  return storedRecords(layers.map((r) => ({ ...r, id: `${r.id}|contribution` })), Infinity, false, sources);
 }
 
 /**
@@ -85,6 +111,8 @@ export interface Derived {
   baseStore: LayerStore | undefined;
   /** Where `records` keep their weights when they are made on demand (a long input's mean or max over heads). */
   recordStore: LayerStore | undefined;
+  /** A long input's layers as contributions, computed when read (`base` and `records` are made from them). */
+  weightStore: LayerStore | undefined;
 }
 
 /** What a long run keeps, for people. */

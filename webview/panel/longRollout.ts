@@ -15,6 +15,7 @@ import type { RolloutTask } from '../../src/core/queryKeys';
 import { formatBytes } from '../../src/core/units';
 import { nextTask } from './headGridTask';
 import { COMPACT_ABOVE_BYTES, LayerStore, prepareRecords, queryKeysOf, storedRecord } from './layerStore';
+import { type ContributionSet, type Weighting, appliedContributions } from './snapshot';
 import type { PanelState } from './state';
 
 /** A long run's rollout for the choices `key` names: one record per layer, their weights in `store`. */
@@ -24,9 +25,10 @@ export interface LongRollout {
   store: LayerStore;
 }
 
-/** What a rollout of run `runId` is made for (its words, hidden tokens, fusion and discard); undefined when no rollout is chosen. */
-export function rolloutKey(runId: number, choices: AnalysisChoices): string | undefined {
-  return choices.aggregate === 'rollout' ? JSON.stringify([runId, choices.words, choices.hide, choices.rollout?.fusion ?? 'mean', choices.rollout?.discard ?? 0]) : undefined;
+/** What a rollout of run `runId` is made for (its words, hidden tokens, fusion and discard, and weights or contributions); undefined when no rollout is chosen. */
+export function rolloutKey(runId: number, choices: AnalysisChoices, weighting: { weighting: Weighting; contributions?: ContributionSet }): string | undefined {
+  const contributions = appliedContributions(weighting, runId) !== undefined;
+  return choices.aggregate === 'rollout' ? JSON.stringify([runId, choices.words, choices.hide, choices.rollout?.fusion ?? 'mean', choices.rollout?.discard ?? 0, contributions]) : undefined;
 }
 
 /**
@@ -79,11 +81,11 @@ export class LongRolloutPass {
   ensure(): void {
     const s = this.state.snapshot, run = s.run;
     if (!run?.onDemand || s.compare || s.layersPending) return;
-    const key = rolloutKey(run.request.runId, s.choices);
+    const key = rolloutKey(run.request.runId, s.choices, s);
     if (!key || run.rollout?.key === key || this.running === key) return;
     this.running = key;
     const { request } = run;
-    const stopped = () => this.running !== key || rolloutKey(this.state.snapshot.run?.request.runId ?? -1, this.state.snapshot.choices) !== key || !this.isCurrent(request);
+    const stopped = () => this.running !== key || rolloutKey(this.state.snapshot.run?.request.runId ?? -1, this.state.snapshot.choices, this.state.snapshot) !== key || !this.isCurrent(request);
     const layers = rolloutLayers(s.base), n = layers[0]?.queries ?? 0;
     const progress = (done: number, of: number) => {
       if (!stopped()) this.state.progress('render', `Rollout: layer ${Math.min(done + 1, of)} of ${of} (every layer's rollout, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, takes ${rolloutCost(of, n)}); choose Heads to stop`, done / of);

@@ -22,7 +22,8 @@ import { Runner, type RunResult } from './runner';
 import { ComparePane } from './comparePane';
 import { ComparisonRun } from './comparisonRun';
 import { PanelState } from './state';
-import type { Change, ViewMode } from './snapshot';
+import { type Change, type ViewMode, appliedContributions } from './snapshot';
+import { longContributions } from './derive';
 import { renderStatus } from './statusLine';
 import { renderLinkList, renderTooltip } from './textForms';
 import { Toolbar } from './toolbar';
@@ -235,6 +236,9 @@ function ensureContributions(): void {
   const run = s.run;
   if (s.weighting !== 'contribution' || !run || s.layersPending || s.contributions?.runId === run.request.runId || contributionsFor === run.request.runId) return;
   const runId = (contributionsFor = run.request.runId);
+  // A long input's come with its queries and keys (each key's value norm): its layers are computed as contributions when shown.
+  const basis = run.onDemand ? longContributions(run.records) : undefined;
+  if (run.onDemand) return basis ? state.setContributions({ runId, byName: new Map(), basis }) : state.setWeighting('attention');
   state.setWeighting('contribution', 'Computing each head’s contributions (a second WebAssembly session of the model)…');
   runner.mechanism(run.request).then(
     (layers) => {
@@ -270,7 +274,7 @@ function publishSummary(): void {
 function measureGrid(): void {
   const s = state.snapshot, run = s.run;
   if (!run) return;
-  const applied = s.weighting === 'contribution' && s.contributions?.runId === run.request.runId ? s.contributions : undefined;
+  const applied = appliedContributions(s, run.request.runId);
   const c = s.compare;
   void computeHeadGrid(run.request, s.base, (done, of) => channel.post({ type: 'heads/didProgress', runId: run.request.runId, done, of }))
     .then((grid) => (grid && c ? withDivergence(grid, s.records, c.records, (i) => state.layerBOf(i), run.request.compare?.sameModel ? 'the edited text' : c.b.request.model.label) : grid))

@@ -21,6 +21,11 @@ export const VIEW_MODES: ReadonlyArray<[ViewMode, string]> = [['head', 'Head vie
 /** What the links' strength is: the attention weights, or each head's contributions (mechanism). */
 export type Weighting = 'attention' | 'contribution';
 
+/** The contributions the views apply to run `runId`: chosen, and made for it. */
+export function appliedContributions(s: { weighting: Weighting; contributions?: ContributionSet }, runId: number): ContributionSet | undefined {
+  return s.weighting === 'contribution' && s.contributions?.runId === runId ? s.contributions : undefined;
+}
+
 /** Contributions of every layer of one run, by attention name. */
 export interface ContributionSet {
   runId: number;
@@ -92,6 +97,8 @@ export interface PanelSnapshot {
   readonly records: readonly AttentionRecord[];
   /** Where `records` keep their weights when made on demand (a long input's mean or max over heads). */
   readonly recordStore?: LayerStore;
+  /** A long input's layers as contributions, computed when read: what `base` is made from then. */
+  readonly weightStore?: LayerStore;
   /** Thumbnails and statistics of `base`, once computed. */
   readonly grid?: HeadGrid;
   readonly recordIndex: number;

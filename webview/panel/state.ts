@@ -14,7 +14,7 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { derive, onDemandNotice, withLaterLayers } from './derive';
+import { derive, longContributions, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
@@ -86,7 +86,7 @@ export class PanelState {
     const out: Array<[LayerStore, number[]]> = [];
     if (this.s.run?.store) out.push([this.s.run.store, this.layersOnScreen]);
     if (this.s.baseStore) out.push([this.s.baseStore, [this.s.recordIndex]]);
-    if (this.s.recordStore) out.push([this.s.recordStore, [this.s.recordIndex]]);
+    for (const store of [this.s.recordStore, this.s.weightStore]) if (store) out.push([store, [this.s.recordIndex]]);
     if (this.s.compare) out.push([this.s.compare.storeB, [this.layerB]]);
     return out;
   }
@@ -170,7 +170,7 @@ export class PanelState {
     const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
     const onDemand = (result.queryKeys?.length ?? 0) > 0;
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
-    const weighting = onDemand ? 'attention' : this.s.weighting; // a long input has no contributions (they need the values); its rollout: longRollout.ts
+    const weighting = onDemand && !longContributions(records) ? 'attention' : this.s.weighting; // contributions of a long input need every layer's value norms; its rollout: longRollout.ts
     const derived = derive(run, this.s.choices, weighting, undefined, this.compactAbove);
     const notice = [request.notice, onDemand ? onDemandNotice(request.ids.length, store) : '', ...result.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join(' ');
     this.set({ run, weighting, ...derived, grid: undefined, recordIndex: 0, visibleHeads: allHeads(derived.records[0]?.heads ?? 0), hover: null, reveal: false, phase: { name: 'ready' }, notice, layersPending: result.moreToCome, contributions: undefined, compare: undefined }, 'run');
@@ -203,7 +203,7 @@ export class PanelState {
     const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
     const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
     this.set({
-      run: runA, base: records, baseStore: aligned.store, recordStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      run: runA, base: records, baseStore: aligned.store, recordStore: undefined, weightStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
       phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
       compare: { b: runB, alignment, records: onB.records, storeB: onB.store, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
@@ -239,7 +239,7 @@ export class PanelState {
     const choices = { ...this.s.choices, ...patch };
     const was = this.s.run;
     if (!was) return void this.set({ choices }, 'view');
-    const run = was.rollout && was.rollout.key !== rolloutKey(was.request.runId, choices) ? { ...was, rollout: undefined } : was; // made for other choices: it goes (a matrix per layer)
+    const run = was.rollout && was.rollout.key !== rolloutKey(was.request.runId, choices, this.s) ? { ...was, rollout: undefined } : was; // made for other choices: it goes (a matrix per layer)
     const derived = derive(run, this.shownChoices(choices), this.s.weighting, this.s.contributions, this.compactAbove);
     const recordIndex = Math.min(this.s.recordIndex, Math.max(0, derived.records.length - 1));
     const heads = derived.records[recordIndex]?.heads ?? 0;
@@ -251,14 +251,14 @@ export class PanelState {
   /** A long input's rollout pass ended: what it made for the current choices (none: stopped or failed); the views show it. */
   setRollout(rollout: LongRollout | undefined): void {
     const run = this.s.run;
-    if (!run?.onDemand || (rollout && rollout.key !== rolloutKey(run.request.runId, this.s.choices))) return;
+    if (!run?.onDemand || (rollout && rollout.key !== rolloutKey(run.request.runId, this.s.choices, this.s))) return;
     this.s = { ...this.s, run: { ...run, rollout }, phase: { name: 'ready' } };
     this.setChoices({});
   }
 
   /** Links by attention weight or by contribution; the views show weights until contributions arrive (`setContributions`). */
   setWeighting(weighting: Weighting, note = ''): void {
-    if (this.s.compare || (this.s.run?.onDemand && weighting !== 'attention')) return;
+    if (this.s.compare || (this.s.run?.onDemand && weighting !== 'attention' && !longContributions(this.s.run.records))) return;
     if (weighting === this.s.weighting && note === this.s.weightingNote) return;
     this.s = { ...this.s, weighting, weightingNote: note };
     this.rederive();

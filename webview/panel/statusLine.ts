@@ -1,7 +1,7 @@
 /** The panel's status: the notice, progress bar, error and status line, and the page's `data-state`. */
 import { backendLabel } from '../../src/core/backend';
 import { contributionBasisText } from '../../src/core/mechanism';
-import type { PanelSnapshot } from './snapshot';
+import { type PanelSnapshot, appliedContributions } from './snapshot';
 
 /** The elements this module owns. */
 export interface StatusElements {
@@ -15,7 +15,7 @@ export interface StatusElements {
 /** Shows `s`'s phase; `links` is the number of links the view drew. */
 export function renderStatus(el: StatusElements, s: PanelSnapshot, links: number): void {
   const p = s.phase;
-  const applied = s.weighting === 'contribution' && s.contributions?.runId === s.run?.request.runId ? s.contributions : undefined;
+  const applied = s.run && appliedContributions(s, s.run.request.runId);
   const notice = [s.notice, s.weightingNote, applied ? `Links show ${contributionBasisText(applied.basis)}.` : ''].filter(Boolean).join(' ');
   el.notice.hidden = !notice;
   el.notice.textContent = notice;

@@ -3,6 +3,7 @@ import type { Aggregation } from '../../src/core/analysis/aggregate';
 import type { HideChoice } from '../../src/core/analysis/hiding';
 import { headColor } from '../../src/core/palette';
 import type { PanelState } from './state';
+import { longContributions } from './derive';
 import { VIEW_MODES, type ViewMode, type Weighting } from './snapshot';
 
 /** The controls the toolbar owns. */
@@ -86,12 +87,13 @@ export class Toolbar {
     const comparing = s.compare !== undefined;
     for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;
     this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = (comparing && o.value !== 'head' && o.value !== 'matrix') || (s.run?.onDemand === true && o.value === 'mechanism')));
-    // A long input kept as queries and keys: each record is computed when shown, so contributions (every layer's values) are off; its rollout is a pass over every layer.
+    // A long input kept as queries and keys: each record is computed when shown, contributions too where every layer came with its value norms; its rollout is a pass over every layer.
     const long = s.run?.onDemand === true;
+    const noContributions = long && !longContributions(s.run!.records);
     const weighting = this.el.weighting;
-    weighting.disabled = long;
+    weighting.disabled = noContributions;
     weighting.dataset.title ??= weighting.title;
-    weighting.title = long ? 'Not available for a long input kept as queries and keys: contributions need every layer’s values' : weighting.dataset.title;
+    weighting.title = noContributions ? 'Not available for this long input: a layer kept its weights, or its values could not be read from the graph, and contributions need every layer’s' : weighting.dataset.title;
     const rollout = this.el.aggregate.querySelector<HTMLOptionElement>('option[value="rollout"]');
     if (rollout) rollout.title = long ? 'A long input’s rollout is computed once, layer by layer, with its progress shown: it keeps a matrix per layer' : '';
     this.el.heads.querySelectorAll<HTMLButtonElement>('button.head').forEach((b, h) => {
