@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onnx } from 'onnx-proto';
 import { type AttentionLayer, type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { AttentionEngine, type RunInput, allLayers } from '../../src/core/engine/attentionEngine';
 import { openEngine } from '../../src/core/engine/splitEngine';
@@ -108,6 +109,21 @@ describe('on WebAssembly', () => {
     const run = await bothWays((options) => AttentionEngine.create(ort, bytes, 'wasm', 'model.onnx', options), { ids: IDS.map((i) => i % 128) });
     expect(run.queryKeys.map((l) => [l.heads, l.kvHeads])).toEqual([[4, 2], [4, 2]]);
     expect(expectSameContributions(run, 'output-projection')).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('a fused operator whose projection is not a constant: ‖v‖ of each key head, shared by its group', async () => {
+    const model = onnx.ModelProto.decode(attentionGraph({ form: 'gqa-contrib', layers: 2, hidden: 32, heads: 4, kvHeads: 2, causal: true, vocab: 128, seed: 5 }));
+    const graph = model.graph!;
+    // W_O times 1, computed in the graph: the same model, but W_O is no longer a constant the surgery reads.
+    graph.initializer!.push(onnx.TensorProto.create({ name: 'one_f', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [1] }));
+    for (const l of [0, 1]) {
+      graph.node!.unshift(onnx.NodeProto.create({ opType: 'Mul', name: `l${l}/wo_times_one`, input: [`l${l}/wo`, 'one_f'], output: [`l${l}/wo_computed`] }));
+      for (const n of graph.node!) if (n.opType === 'MatMul') n.input = n.input!.map((x) => (x === `l${l}/wo` ? `l${l}/wo_computed` : x));
+    }
+    const bytes = onnx.ModelProto.encode(model).finish();
+    const run = await bothWays((options) => AttentionEngine.create(ort, bytes, 'wasm', 'model.onnx', options), { ids: IDS.map((i) => i % 128) });
+    expect(expectSameContributions(run, 'value-norm')).toBeLessThanOrEqual(1e-6);
+    for (const l of run.queryKeys) expect(Array.from(l.valueNorms!.subarray(0, l.keys))).toEqual(Array.from(l.valueNorms!.subarray(l.keys, 2 * l.keys))); // heads 0 and 1 share key head 0
   });
 
   it('a projection held in 4 bits (MatMulNBits) is not read: the norms are ‖v‖, as the mechanism’s', async () => {

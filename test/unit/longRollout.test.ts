@@ -242,6 +242,7 @@ describe('the rollout pass of a long run in the panel', () => {
     const byWeights = rollout(fullRecords(normed));
     expect(Math.max(...Array.from(state.snapshot.records[2].data, (x, j) => Math.abs(x - byWeights[2].data[j])))).toBeGreaterThan(1e-3);
     state.setWeighting('attention');
+    expect(state.snapshot.run!.rollout).toBeUndefined(); // the contributions' rollout goes (a matrix per layer)
     expect(state.snapshot.records.map((r) => r.heads)).toEqual([4, 4, 4]); // the heads, until the weights' rollout is made
     pass.ensure();
     await until(() => sent.length === 6 && state.snapshot.records[0].heads === 1);

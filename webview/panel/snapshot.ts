@@ -74,8 +74,8 @@ export interface LoadedRun {
   backendReason?: string;
   millis: number;
   /**
-   * Long inputs: layers kept as queries and keys, each computed when shown. Contributions (they
-   * need every layer's values) and the mechanism view are off; the rollout is made by a pass.
+   * Long inputs: layers kept as queries and keys, each computed when shown (as contributions too,
+   * from each key's value norm). The mechanism view is off; the rollout is made by a pass.
    */
   onDemand?: boolean;
   /** A long input's rollout, once made for the choices its key names (`LongRolloutPass`). */

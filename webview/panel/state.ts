@@ -46,8 +46,7 @@ export class PanelState {
   /** In a comparison: the layer of B facing record `i` of A. */
   layerBOf(i: number): number {
     const c = this.s.compare;
-    if (!c) return 0;
-    return c.layerB ?? mapLayer(i, this.s.records.length, c.records.length);
+    return c ? c.layerB ?? mapLayer(i, this.s.records.length, c.records.length) : 0;
   }
 
   /** In a comparison: which heads of B show. */
@@ -273,9 +272,10 @@ export class PanelState {
 
   /** Records again after the weighting changed; the layer and the heads stay. */
   private rederive(): void {
-    if (!this.s.run) return void this.set({}, 'view');
-    const derived = derive(this.s.run, this.s.choices, this.s.weighting, this.s.contributions, this.compactAbove);
-    this.set({ ...derived, grid: undefined, hover: null, reveal: false }, 'records');
+    const was = this.s.run;
+    if (!was) return void this.set({}, 'view');
+    const run = was.rollout && was.rollout.key !== rolloutKey(was.request.runId, this.s.choices, this.s) ? { ...was, rollout: undefined } : was; // made for the other weighting: it goes
+    this.set({ run, ...derive(run, this.s.choices, this.s.weighting, this.s.contributions, this.compactAbove), grid: undefined, hover: null, reveal: false }, 'records');
   }
 
   /** Switches between the head view, the matrix and the text view. */

@@ -37,9 +37,9 @@ export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors:
   let v = asFloat(tensors.v, 'values');
   let squares: string;
   if (fused) {
-    // [1, keys, kvHeads·dim] → [1, kvHeads, 1, keys, dim]: one row of keys for each group of query heads.
-    const split = node('Reshape', [v, constant('split_shape', fused.projection?.tensor ? [0, 0, fused.kvHeads, 1, -1] : [0, 0, fused.kvHeads, -1])], 'split');
-    v = node('Transpose', [split], 'by_head', [ints('perm', fused.projection?.tensor ? [0, 2, 3, 1, 4] : [0, 2, 1, 3])]);
+    // [1, keys, kvHeads·dim] → [1, kvHeads, 1, keys, dim] (one row of keys for each group of query heads), or [1, kvHeads, keys, dim] without W_O.
+    const split = node('Reshape', [v, constant('split_shape', w ? [0, 0, fused.kvHeads, 1, -1] : [0, 0, fused.kvHeads, -1])], 'split');
+    v = node('Transpose', [split], 'by_head', [ints('perm', w ? [0, 2, 3, 1, 4] : [0, 2, 1, 3])]);
   }
   if (w) {
     let rows = asFloat(w, 'projection');
