@@ -18,7 +18,9 @@ export interface MechanismLayer {
   kind: AttentionKind;
   layer: number;
   heads: number;
+  /** The queries held: `queries` of them from `firstQuery` (0 unless given: a long input's mechanism holds the one query shown). */
   queries: number;
+  firstQuery?: number;
   keys: number;
   /** Size of the query/key vectors; `valueDim` of the values (the same in every common model). */
   headDim: number;
@@ -147,6 +149,13 @@ function batchFree(layer: string, what: string, t: TensorLike): [number, number,
   if (d.length === 4 && d[0] === 1) return [d[1], d[2], d[3]];
   if (d.length === 3) return [d[0], d[1], d[2]];
   throw new MechanismError(`${layer}: the ${what} have shape [${d.join(', ')}]; the mechanism view needs [1, heads, tokens, dims].`);
+}
+
+/** Where query `query` (its position among the layer's queries) is held in `m`'s per-query arrays. */
+export function queryRow(m: Pick<MechanismLayer, 'firstQuery' | 'queries'>, query: number): number {
+  const row = query - (m.firstQuery ?? 0);
+  if (!(row >= 0 && row < m.queries)) throw new RangeError(`query ${query} is not held in this mechanism (queries ${m.firstQuery ?? 0} to ${(m.firstQuery ?? 0) + m.queries - 1})`);
+  return row;
 }
 
 /** Row `i` of head `h` in a `[heads][rows][cols]` array, as a view. */

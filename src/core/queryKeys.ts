@@ -47,6 +47,11 @@ export interface QueryKeyLayer {
   valueNormBasis?: ContributionBasis;
   /** Rows are the contributions ‖α·v·W_Oʰ‖ normalised per query (`contributionLayer`), not the weights. */
   byContribution?: boolean;
+  /** The values as the model stores them, `[kvHeads][keys][valueDim]` (the mechanism of a query, `queryMechanism`). */
+  values?: Float32Array;
+  valueDim?: number;
+  /** W_Oʰ·W_Oʰᵀ per head, `[heads][valueDim][valueDim]`, where the output projection was found: ‖o·W_Oʰ‖² = o·G·oᵀ. */
+  gram?: Float32Array;
 }
 
 /**
@@ -108,8 +113,8 @@ export function comparisonTooLong(sides: ReadonlyArray<{ label: string; tokens: 
 }
 
 /** Bytes a layer kept as queries and keys holds. */
-export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias' | 'valueNorms'>): number {
-  return l.q.byteLength + l.k.byteLength + (l.bias?.byteLength ?? 0) + (l.valueNorms?.byteLength ?? 0);
+export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias' | 'valueNorms' | 'values' | 'gram'>): number {
+  return l.q.byteLength + l.k.byteLength + [l.bias, l.valueNorms, l.values, l.gram].reduce((n, a) => n + (a?.byteLength ?? 0), 0);
 }
 
 /** Bytes the same layer's weights would hold in float32. */

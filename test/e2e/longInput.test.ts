@@ -3,8 +3,8 @@
 // whose config allows them (tools/real-size/llm.mjs; rotary angles are computed, so any position
 // works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
 // draws, says what it keeps, switches layers, the editor hovers, the explorer fills, a figure
-// exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads, and
-// contributions, are computed from the layer shown. The rows themselves are checked against the model's weights in
+// exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads,
+// contributions and the mechanism of a query are computed from what the layer keeps. The rows themselves are checked against the model's weights in
 // test/engine/queryKeys.test.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -46,9 +46,8 @@ describe('A 4,096-token selection', () => {
     const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     expect(notice).toMatch(/only the first 4096 are shown\. 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
-    // The mechanism (quadratic scores and outputs) is off; contributions (each key's value norm came with the queries and keys), word level, hiding and mean/max are made from the layer shown, the rollout by a pass.
-    for (const sel of ['#weighting', '#words', '#aggregate', '#hide', '#aggregate option[value="rollout"]']) expect(await frame.$eval(sel, (e) => (e as HTMLInputElement).disabled)).toBe(false);
-    expect(await frame.$eval('#view-mode option[value="mechanism"]', (o) => (o as HTMLOptionElement).disabled)).toBe(true);
+    // Contributions (each key's value norm came with the queries and keys), the mechanism (of one query, from the values kept), word level, hiding and mean/max are made from the layer shown, the rollout by a pass.
+    for (const sel of ['#weighting', '#words', '#aggregate', '#hide', '#aggregate option[value="rollout"]', '#view-mode option[value="mechanism"]']) expect(await frame.$eval(sel, (e) => (e as HTMLInputElement).disabled)).toBe(false);
     // Once settled, the panel holds the queries and keys and the one layer on screen (of two).
     const layerBytes = 4 * TOKENS * TOKENS * 4;
     expect(await settledAttentionBytes(frame, 60)).toBeLessThan(layerBytes + (16 << 20));
@@ -108,6 +107,20 @@ describe('A 4,096-token selection', () => {
     expect(await frame.$eval('#notice', (n) => n.textContent)).toMatch(/Links show contributions ‖α·v·W_Oʰ‖ \(through the output projection\), normalised per query and head\./);
     await frame.waitForFunction((before) => document.getElementById('link-list')?.textContent !== before, weighted, { timeout: 60_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-contributions.png') });
+
+    // The mechanism of one query, computed from what the layer keeps (its values; no second run of the model).
+    await frame.selectOption('#view-mode', 'mechanism');
+    await frame.waitForSelector('#mechanism[data-state="ready"]', { timeout: 60_000 });
+    const query = 4000;
+    await frame.selectOption('#mech-query', String(query));
+    await frame.selectOption('#mech-sort', 'weight');
+    await frame.waitForSelector(`#mechanism[data-query="${query}"]`);
+    const rows = await frame.$$eval('#mechanism .mech-row[data-key]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.key), Number((e as HTMLElement).dataset.weight)] as const));
+    expect(rows.length).toBeGreaterThan(3);
+    expect(rows.every(([key], i) => key <= query && (i === 0 || rows[i - 1][1] >= rows[i][1]))).toBe(true); // causal, by weight
+    expect(rows[0][1]).toBeGreaterThan(0);
+    expect(await frame.$eval('#mechanism', (m) => m.textContent ?? '')).toMatch(/score = 0\.\d{4} = 1\/√\d+ × q·k/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-mechanism.png') });
 
     // A comparison keeps both runs whole: so long a selection is refused before anything runs, saying what fits.
     await runCommand(page, 'Attention Lens: Compare with Edited Text…');

@@ -1,10 +1,11 @@
-// Contributions of a long input (issue 24): each key's ‖v·W_Oʰ‖, computed inside the graph through
+// Contributions and the mechanism of a long input (issue 24): each key's ‖v·W_Oʰ‖, computed inside the graph through
 // W_Oʰ's Gram matrix and returned with the queries and keys, against the mechanism run's
 // contributions (the values and the projection read out and multiplied in JavaScript; checked
 // against W_O read from the file in mechanism.test.ts), on every fixture architecture, the fused
 // operators, grouped-query heads, and a model whose projection is quantized (‖v‖ then, as the
 // mechanism says). The contribution rows computed from queries, keys and norms equal the full
-// layer's contributions normalised per query.
+// layer's contributions normalised per query; and the mechanism of a query, computed from the values
+// the layer keeps, equals the mechanism run's row of it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ import { AttentionEngine, type RunInput, allLayers } from '../../src/core/engine
 import { openEngine } from '../../src/core/engine/splitEngine';
 import { type MechanismLayer, contributionRecord } from '../../src/core/mechanism';
 import { type QueryKeyLayer, contributionLayer, layerWeights } from '../../src/core/queryKeys';
+import { hasQueryMechanism, queryMechanism } from '../../src/core/queryMechanism';
 import { engineFiles, readModelFolder } from '../../src/models/modelFolder';
 import { loadNativeOrt, nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { llmGenerator, maxDifference } from '../llmStandIns';
@@ -74,8 +76,49 @@ function expectSameContributions(run: Awaited<ReturnType<typeof bothWays>>, basi
     worst = Math.max(worst, maxDifference(rows, full));
     // Weights, not contributions, unless asked for.
     expect(maxDifference(layerWeights(l).data, weights.data)).toBeLessThan(1e-5);
+    expectSameMechanism(l, m, weights);
   }
   return worst;
+}
+
+/**
+ * The mechanism of each query computed from what the layer keeps (`queryMechanism`) against the
+ * mechanism run's row of it: queries, keys and values of every head, the scores (masked alike),
+ * the weights, the output, the contributions and each head's share.
+ */
+function expectSameMechanism(l: QueryKeyLayer, m: MechanismLayer, weights: AttentionLayer): void {
+  expect(hasQueryMechanism(l)).toBe(true);
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+    expect(a.length, what).toBe(b.length);
+    for (let x = 0; x < a.length; x++) {
+      if (Number.isNaN(b[x])) expect(a[x], `${what} ${x}`).toBeNaN();
+      else expect(Math.abs(a[x] - b[x]), `${what} ${x}`).toBeLessThan(1e-4 * Math.max(1, Math.abs(b[x])));
+    }
+  };
+  const [n, keys, d, dv] = [m.queries, m.keys, m.headDim, m.valueDim];
+  for (const query of new Set([0, Math.floor(n / 2), n - 1])) {
+    const mine = queryMechanism(l, query);
+    const one = mine.layer;
+    expect([one.heads, one.queries, one.firstQuery, one.keys, one.headDim, one.valueDim, one.contributionBasis]).toEqual([m.heads, 1, query, keys, d, dv, m.contributionBasis]);
+    expect(one.scale).toBeCloseTo(m.scale!, 6);
+    const rows = (data: Float32Array, cols: number) => Float32Array.from({ length: m.heads * cols }, (_, x) => data[(Math.floor(x / cols) * n + query) * cols + (x % cols)]);
+    close(one.q, rows(m.q, d), 'q');
+    close(one.k, m.k, 'k');
+    close(one.v, m.v, 'v');
+    const scores = rows(m.scores, keys);
+    if (l.bias) {
+      // A position bias is kept relative to the query's own key: each row's scores are the model's less one constant (which the softmax does not see).
+      for (let h = 0; h < m.heads; h++) {
+        const at = h * keys + query, shift = scores[at] - one.scores[at];
+        for (let j = 0; j < keys; j++) scores[h * keys + j] -= shift;
+      }
+    }
+    close(one.scores, scores, 'scores');
+    close(mine.weights, rows(weights.data, keys), 'weights');
+    close(one.output, rows(m.output, dv), 'output');
+    close(one.contribution, rows(m.contribution, keys), 'contribution');
+    close(one.headNorms, rows(m.headNorms, 1), 'head norms');
+  }
 }
 
 const IDS = [5, 17, 2, 99, 41, 8, 63, 20, 11];
@@ -91,6 +134,15 @@ describe('on WebAssembly', () => {
     expect(run.queryKeys.length).toBeGreaterThan(0);
     if (name.startsWith('llama')) expect(run.queryKeys.every((l) => l.kvHeads < l.heads)).toBe(true);
     expect(expectSameContributions(run, 'output-projection')).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('t5-attn: with its relative position bias in the scores, encoder, decoder and cross attention', async () => {
+    const run = await bothWays(folderOpen('t5-attn'), { ids: IDS, decoderIds: [0, ...IDS.slice(0, 5)] });
+    expect(run.queryKeys.map((l) => [l.name, l.bias !== undefined])).toEqual([
+      ['encoder_attentions.0', true], ['encoder_attentions.1', true], ['decoder_attentions.0', true], ['decoder_attentions.1', true], ['cross_attentions.0', false], ['cross_attentions.1', false],
+    ]);
+    // T5's rows meet its own weights within 1e-5, as in queryKeys.test.ts: it does not scale its scores, so float32 rounds its weights more.
+    expect(expectSameContributions(run, 'output-projection')).toBeLessThanOrEqual(1e-5);
   });
 
   it('pads: padding keys have no contribution, and the others are as the full layer’s', async () => {

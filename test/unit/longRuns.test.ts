@@ -208,6 +208,23 @@ describe('PanelState on a long input', () => {
     expect(state.snapshot.weightStore).toBeUndefined();
   });
 
+  it('opens the mechanism view on a long input whose every layer kept its values and value norms, and not otherwise', async () => {
+    const { PanelState } = await import('../../webview/panel/state');
+    const state = new PanelState();
+    const kept = (l: QueryKeyLayer): QueryKeyLayer => ({ ...l, values: Float32Array.from({ length: l.kvHeads * l.keys * 2 }, (_, i) => Math.sin(i)), valueDim: 2, valueNorms: new Float32Array(l.heads * l.keys).fill(1), valueNormBasis: 'value-norm' });
+    const finish = (runId: number, queryKeys: QueryKeyLayer[]) => state.finish({ ...req, runId }, { layers: [], queryKeys, backend: 'native', millis: 1, warnings: [], spans: [], backendReason: '', moreToCome: false });
+    finish(1, [kept(qkLayer(0, 6)), qkLayer(1, 6)]);
+    state.setViewMode('mechanism');
+    expect(state.snapshot.viewMode).toBe('head'); // layer 2 kept no values
+    // Norms through the projection need its Gram matrices too.
+    finish(2, [kept(qkLayer(0, 6)), { ...kept(qkLayer(1, 6)), valueNormBasis: 'output-projection' }]);
+    state.setViewMode('mechanism');
+    expect(state.snapshot.viewMode).toBe('head');
+    finish(3, [kept(qkLayer(0, 6)), kept(qkLayer(1, 6))]);
+    state.setViewMode('mechanism');
+    expect(state.snapshot.viewMode).toBe('mechanism');
+  });
+
   it('draws the first layer while the others arrive (the native engine sends one layer per message), then takes them in, its notice counting every layer', async () => {
     const { PanelState } = await import('../../webview/panel/state');
     const state = new PanelState();

@@ -8,6 +8,7 @@ import { maxOverHeads, meanOverHeads, overHeadsHeader } from '../../src/core/ana
 import { type AnalysisChoices, type RunTexts, aggregateRecords, perHeadRecords } from '../../src/core/analysis/transform';
 import { type ContributionBasis, contributionRecord } from '../../src/core/mechanism';
 import { contributionLayer } from '../../src/core/queryKeys';
+import { hasQueryMechanism } from '../../src/core/queryMechanism';
 import { formatBytes } from '../../src/core/units';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import { type ComputedLayer, type LayerStore, computedLayer, isStored, prepareRecords, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
@@ -44,6 +45,11 @@ export function longContributions(records: readonly AttentionRecord[]): Contribu
   const layers = records.map(queryKeysOf);
   if (layers.length === 0 || layers.some((l) => !l?.valueNorms)) return undefined;
   return layers.every((l) => l!.valueNormBasis === 'output-projection') ? 'output-projection' : 'value-norm';
+}
+
+/** Whether every layer of a long run kept its values (and value norms): the mechanism view computes a query's from them. */
+export function longMechanism(records: readonly AttentionRecord[]): boolean {
+  return records.length > 0 && records.every((r) => hasQueryMechanism(queryKeysOf(r)));
 }
 
 /**

@@ -1,12 +1,16 @@
 /**
  * The mechanism view's controller: follows the toolbar's layer, the one shown head (when one is
  * soloed) and the hovered or the editor's query token, and computes each layer's mechanism once
- * per run (a second session of the model, through the runner).
+ * per run (a second session of the model, through the runner); a long input's, for the query
+ * shown, from what its layer keeps.
  */
+import type { AttentionRecord } from '../../src/core/attention';
 import type { MechanismLayer } from '../../src/core/mechanism';
+import { queryMechanism } from '../../src/core/queryMechanism';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { tokenLabel } from '../../src/core/tokens';
 import { MechanismView, type MechanismPick, type MechanismViewState } from '../views/mechanismView';
+import { queryKeysOf } from './layerStore';
 import type { Change } from './snapshot';
 import type { PanelState } from './state';
 
@@ -50,6 +54,19 @@ export class MechanismPane {
     const name = (s.base[s.recordIndex] ?? s.records[s.recordIndex])?.source.name;
     const raw = run?.records.find((r) => r.source.name === name);
     if (!run || !raw || !name) return;
+    // A long input's layer keeps its values: the query shown is computed from what it keeps, with no second run.
+    const kept = run.onDemand ? queryKeysOf(raw) : undefined;
+    if (kept) {
+      const query = Math.min(this.choice.query, kept.queries - 1);
+      try {
+        const { layer, weights } = queryMechanism(kept, query);
+        const shifted = kept.bias ? 'This layer’s position bias is kept relative to the query’s own key, so each score here is the model’s less one constant for the whole row, which the softmax does not see: the weights are the model’s.' : undefined;
+        this.show(layer, raw, query, (head) => weights.subarray(head * kept.keys, (head + 1) * kept.keys), shifted);
+      } catch (e) {
+        this.view.message((e as Error).message, false);
+      }
+      return;
+    }
     if (this.run !== run.request.runId) {
       this.mechanisms.clear();
       this.run = run.request.runId;
@@ -66,20 +83,25 @@ export class MechanismPane {
     pending.then((layer) => {
       const now = this.state.snapshot;
       if (now.run?.request.runId !== runId || now.viewMode !== 'mechanism' || (now.base[now.recordIndex] ?? now.records[now.recordIndex])?.source.name !== name) return;
-      const head = Math.min(this.choice.head, layer.heads - 1);
       const query = Math.min(this.choice.query, layer.queries - 1);
-      const weights = raw.data.subarray((head * raw.queries + query) * raw.keys, (head * raw.queries + query + 1) * raw.keys);
-      const reshaped = now.choices.words || now.choices.hide.length > 0 || now.choices.aggregate !== undefined;
-      this.view.render({
-        layer,
-        queryTokens: raw.queryTokens.map(tokenLabel),
-        keyTokens: raw.keyTokens.map(tokenLabel),
-        head,
-        query,
-        sort: this.choice.sort,
-        weights,
-        note: reshaped ? 'The mechanism is per head and per token, as the model computes it: word merge, hidden tokens and aggregates in the toolbar do not apply here.' : undefined,
-      });
+      this.show(layer, raw, query, (head) => raw.data.subarray((head * raw.queries + query) * raw.keys, (head * raw.queries + query + 1) * raw.keys));
     }, (e: Error) => this.view.message(e.message, false));
+  }
+
+  /** Draws `layer`'s mechanism of `query` for the chosen head, whose weights `weightsOf` gives, with `note` above it. */
+  private show(layer: MechanismLayer, raw: AttentionRecord, query: number, weightsOf: (head: number) => Float32Array, note?: string): void {
+    const now = this.state.snapshot;
+    const head = Math.min(this.choice.head, layer.heads - 1);
+    const reshaped = now.choices.words || now.choices.hide.length > 0 || now.choices.aggregate !== undefined;
+    this.view.render({
+      layer,
+      queryTokens: raw.queryTokens.map(tokenLabel),
+      keyTokens: raw.keyTokens.map(tokenLabel),
+      head,
+      query,
+      sort: this.choice.sort,
+      weights: weightsOf(head),
+      note: [reshaped ? 'The mechanism is per head and per token, as the model computes it: word merge, hidden tokens and aggregates in the toolbar do not apply here.' : '', note ?? ''].filter(Boolean).join(' ') || undefined,
+    });
   }
 }

@@ -75,7 +75,8 @@ export interface LoadedRun {
   millis: number;
   /**
    * Long inputs: layers kept as queries and keys, each computed when shown (as contributions too,
-   * from each key's value norm). The mechanism view is off; the rollout is made by a pass.
+   * from each key's value norm); the mechanism of the query shown is computed from the values
+   * they keep; the rollout is made by a pass.
    */
   onDemand?: boolean;
   /** A long input's rollout, once made for the choices its key names (`LongRolloutPass`). */

@@ -14,7 +14,7 @@ import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { alignRuns } from '../../src/core/analysis/alignment';
 import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
-import { derive, longContributions, onDemandNotice, withLaterLayers } from './derive';
+import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
@@ -282,7 +282,7 @@ export class PanelState {
   setViewMode(viewMode: ViewMode): void {
     // Comparisons have a head view and a matrix (and, of two image models, the image: A, or A − B).
     if (this.s.compare && viewMode !== 'head' && viewMode !== 'matrix' && !(viewMode === 'image' && this.s.run?.request.image)) return;
-    if (this.s.run?.onDemand && viewMode === 'mechanism') return; // its scores and outputs are quadratic
+    if (this.s.run?.onDemand && viewMode === 'mechanism' && !longMechanism(this.s.run.records)) return; // a query's is computed from the values its layers keep
     if ((viewMode === 'image') !== (this.s.run?.request.image !== undefined) && (viewMode === 'image' || viewMode === 'text')) return; // images have no text, text no image
     if (viewMode !== this.s.viewMode) this.set({ viewMode, hover: null, reveal: false }, 'view');
   }

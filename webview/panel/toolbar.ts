@@ -3,7 +3,7 @@ import type { Aggregation } from '../../src/core/analysis/aggregate';
 import type { HideChoice } from '../../src/core/analysis/hiding';
 import { headColor } from '../../src/core/palette';
 import type { PanelState } from './state';
-import { longContributions } from './derive';
+import { longContributions, longMechanism } from './derive';
 import { VIEW_MODES, type ViewMode, type Weighting } from './snapshot';
 
 /** The controls the toolbar owns. */
@@ -86,7 +86,8 @@ export class Toolbar {
     // A comparison is made of aligned per-head records: no aggregates, word merge, hiding or contributions, no text or mechanism view.
     const comparing = s.compare !== undefined;
     for (const e of [this.el.aggregate, this.el.hide, this.el.weighting, this.el.words.parentElement!]) e.hidden = comparing;
-    this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = (comparing && o.value !== 'head' && o.value !== 'matrix') || (s.run?.onDemand === true && o.value === 'mechanism')));
+    const noMechanism = s.run?.onDemand === true && !longMechanism(s.run.records);
+    this.el.viewMode.querySelectorAll('option').forEach((o) => (o.disabled = (comparing && o.value !== 'head' && o.value !== 'matrix') || (noMechanism && o.value === 'mechanism')));
     // A long input kept as queries and keys: each record is computed when shown, contributions too where every layer came with its value norms; its rollout is a pass over every layer.
     const long = s.run?.onDemand === true;
     const noContributions = long && !longContributions(s.run!.records);

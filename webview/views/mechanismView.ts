@@ -7,7 +7,7 @@
  * are colour strips; pointing at a cell shows its exact value. Text from the model is inert.
  */
 import { cellTone, columnScales, headShare, keyOrder } from '../../src/core/figure/mechanismFigure';
-import { type MechanismLayer, mechanismRow as vectorOf } from '../../src/core/mechanism';
+import { type MechanismLayer, mechanismRow as vectorOf, queryRow } from '../../src/core/mechanism';
 import { cssVar, parseColor, signHues } from '../theme';
 
 /** What the view draws; `tokens` label the queries and keys of this attention. */
@@ -89,7 +89,7 @@ export class MechanismView {
     this.root.dataset.query = String(s.query);
     this.renderControls(s);
 
-    const q = vectorOf(m.q, m.queries, m.headDim, h, s.query);
+    const q = vectorOf(m.q, m.queries, m.headDim, h, queryRow(m, s.query));
     // The same order and colour scales as the exported figure (src/core/figure/mechanismFigure.ts).
     this.order = keyOrder(s.weights, s.sort);
     this.scales = columnScales(m, h, s.query, s.weights);
@@ -112,7 +112,7 @@ export class MechanismView {
     this.drawn = '';
     this.drawRows();
 
-    const out = vectorOf(m.output, m.queries, m.valueDim, h, s.query);
+    const out = vectorOf(m.output, m.queries, m.valueDim, h, queryRow(m, s.query));
     const share = headShare(m, h, s.query);
     const basis = m.contributionBasis === 'output-projection' ? '‖α·v·W_Oʰ‖, through the output projection' : '‖α·v‖ (the output projection was not found in the graph)';
     this.footer.replaceChildren(
@@ -144,7 +144,7 @@ export class MechanismView {
     if (key === this.drawn) return;
     this.drawn = key;
     const h = s.head;
-    const q = vectorOf(m.q, m.queries, m.headDim, h, s.query);
+    const q = vectorOf(m.q, m.queries, m.headDim, h, queryRow(m, s.query));
     const rows: HTMLElement[] = [];
     for (let r = first; r < last; r++) {
       const j = this.order[r];
@@ -152,7 +152,7 @@ export class MechanismView {
       const v = vectorOf(m.v, m.keys, m.valueDim, h, j);
       const prod = kv.map((x, d) => x * q[d]);
       const dot = prod.reduce((a, b) => a + b, 0);
-      const score = m.scores[(h * m.queries + s.query) * m.keys + j];
+      const score = m.scores[(h * m.queries + queryRow(m, s.query)) * m.keys + j];
       const weight = s.weights[j];
       const row = document.createElement('div');
       row.className = 'mech-row';
@@ -170,7 +170,7 @@ export class MechanismView {
         cell('mech-num', masked ? 'masked' : fmt(score)),
         weightCell(weight),
         strip(v.map((x) => x * weight), this.scales.wv, 'weight × v'),
-        cell('mech-num', fmt(m.contribution[(h * m.queries + s.query) * m.keys + j])),
+        cell('mech-num', fmt(m.contribution[(h * m.queries + queryRow(m, s.query)) * m.keys + j])),
       );
       rows.push(row);
     }

@@ -25,6 +25,8 @@ export interface MechanismTensors {
   keys?: string;
   /** Values [batch, heads, key, headDim], after grouped-query repetition. */
   v: string;
+  /** The same values as the model stores them, [batch, kvHeads, key, headDim]: before grouped-query repetition (`beforeRepeat`). */
+  storedValues: string;
   /** Scores entering the softmax [batch, heads, query, key]: scaled, masked, biased. */
   scores: string;
   /** The score product's own output, before any scale, mask or bias. */
@@ -120,6 +122,7 @@ export function mechanismTensors(softmax: onnx.INodeProto, valueMatMul: onnx.INo
     keysT: k.tensor,
     keys: storedKeys(k.tensor, producer, constants),
     v: valueMatMul.input![1],
+    storedValues: beforeRepeat(valueMatMul.input![1], producer, constants),
     scores: softmax.input![0],
     product: path.matmul.output![0],
     output: valueMatMul.output![0],
@@ -135,17 +138,26 @@ export function mechanismTensors(softmax: onnx.INodeProto, valueMatMul: onnx.INo
  * as Hugging Face's `repeat_kv` exports it (Unsqueeze at axis 2, Expand, Reshape), its input.
  */
 function storedKeys(keysT: string, producer: Producers, constants: Constants): string | undefined {
-  const made = (t: string | undefined, op: string) => {
-    const n = t === undefined ? undefined : producer.get(t);
-    return n?.opType === op && (n.domain ?? '') === '' ? n : undefined;
-  };
-  const transpose = made(keysT, 'Transpose');
+  const transpose = madeBy(keysT, 'Transpose', producer);
   if (transpose?.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number).join(',') !== '0,1,3,2') return undefined;
-  const repeated = transpose.input![0];
-  const expand = made(made(repeated, 'Reshape')?.input?.[0], 'Expand');
-  const unsqueeze = made(expand?.input?.[0], 'Unsqueeze');
+  return beforeRepeat(transpose.input![0], producer, constants);
+}
+
+/** The node of op `op` (default domain) that makes `t`, or undefined. */
+function madeBy(t: string | undefined, op: string, producer: Producers): onnx.INodeProto | undefined {
+  const n = t === undefined ? undefined : producer.get(t);
+  return n?.opType === op && (n.domain ?? '') === '' ? n : undefined;
+}
+
+/**
+ * `t` [batch, heads, tokens, dim] before a grouped-query repetition of its heads as Hugging Face's
+ * `repeat_kv` exports it (Unsqueeze at axis 2, Expand, Reshape): its input; `t` itself otherwise.
+ */
+export function beforeRepeat(t: string, producer: Producers, constants: Constants): string {
+  const expand = madeBy(madeBy(t, 'Reshape', producer)?.input?.[0], 'Expand', producer);
+  const unsqueeze = madeBy(expand?.input?.[0], 'Unsqueeze', producer);
   const axes = unsqueeze && (unsqueeze.attribute?.find((a) => a.name === 'axes')?.ints?.map(Number) ?? [constants.scalar(unsqueeze.input?.[1])]);
-  return unsqueeze && axes?.length === 1 && axes[0] === 2 ? unsqueeze.input![0] : repeated;
+  return unsqueeze && axes?.length === 1 && axes[0] === 2 ? unsqueeze.input![0] : t;
 }
 
 /**

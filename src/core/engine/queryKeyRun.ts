@@ -18,7 +18,7 @@ export const PROBE_TOLERANCE = { float32: 1e-4, float16: 3e-2 };
 
 /** The outputs a run fetches for these attentions. */
 export function queryKeyFetches(outputs: readonly QueryKeyOutputs[]): string[] {
-  return outputs.flatMap((o) => [o.q, o.keys, o.probe, ...(o.bias ? [o.bias] : []), ...(o.norms ? [o.norms] : [])]);
+  return outputs.flatMap((o) => [o.q, o.keys, o.probe, ...[o.bias, o.norms, o.gram, o.values].filter((x): x is string => x !== undefined)]);
 }
 
 /**
@@ -66,6 +66,10 @@ export function queryKeyLayers(
     if (bias) layer.bias = bias;
     const norms = o.norms && results[o.norms] ? headNorms(tensor(o.norms).data, layer) : undefined;
     if (norms) Object.assign(layer, { valueNorms: norms, valueNormBasis: o.normBasis ?? 'value-norm' });
+    const values = o.values && results[o.values] ? storedValues(tensor(o.values), layer, o.fused?.kvHeads) : undefined;
+    if (values) Object.assign(layer, { values: values.data, valueDim: values.dim });
+    const gram = values && o.gram && results[o.gram] ? tensor(o.gram).data : undefined;
+    if (gram && gram.length === layer.heads * values!.dim ** 2) layer.gram = Float32Array.from(gram);
     const worst = Math.max(rowDifference(layer, 0, first), rowDifference(layer, n - 1, last));
     if (!(worst <= PROBE_TOLERANCE[half ? 'float16' : 'float32'])) {
       const mask = layer.window ? `causal mask with a window of ${layer.window}` : layer.causal ? 'causal mask' : 'full mask';
@@ -77,6 +81,17 @@ export function queryKeyLayers(
     return layer;
   });
   return layers.sort(compareLayers);
+}
+
+/** Values `[kvHeads][keys][dim]` of layer `l` from the graph's (a grouped-query repetition undone); undefined when they do not fit its key heads. */
+function storedValues(t: { dims: readonly number[]; data: Float32Array }, l: QueryKeyLayer, fusedKvHeads?: number): { data: Float32Array; dim: number } | undefined {
+  try {
+    const v = sharedHeads(headsFirst('values', t, fusedKvHeads));
+    return v.heads === l.kvHeads && v.tokens === l.keys ? { data: v.data, dim: v.dim } : undefined;
+  } catch (e) {
+    if (e instanceof QueryKeyError) return undefined;
+    throw e;
+  }
 }
 
 /**

@@ -33,6 +33,10 @@ export interface QueryKeyOutputs {
   /** Each key's ‖v·W_Oʰ‖ (or ‖v‖, as `normBasis` says), `[1, heads or kvHeads, keys]`: the contributions' weights (`exposeValueNorms`). */
   norms?: string;
   normBasis?: ContributionBasis;
+  /** W_Oʰ·W_Oʰᵀ per head, `[heads][dim][dim]` (a fused operator's `[kvHeads][group][dim][dim]`, the same order), with the projection. */
+  gram?: string;
+  /** The values as the model stores them: `[1, kvHeads, m, d]`, or a fused operator's `[1, m, kvHeads·d]` (the mechanism view). */
+  values?: string;
 }
 
 /** An attention whose queries can be computed in blocks (`blockAttentions`), by its output name. */
@@ -63,7 +67,7 @@ export function exposeQueryKeys(
   // Else every layer's weights would stay alive until the end of the run, for two rows of each.
   else computeEarly(graph, probe, source);
   const made = exposeValueNorms(graph, name, tensors, opset);
-  const norms = made ? { norms: made.norms, normBasis: made.basis } : {};
+  const norms = { ...(made ? { norms: made.norms, normBasis: made.basis } : {}), ...(made?.gram ? { gram: made.gram } : {}), ...expose({ values: 'fused' in tensors ? tensors.v : tensors.storedValues }) };
   if ('fused' in tensors) {
     const { q, k } = expose({ q: tensors.q, k: tensors.k });
     return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe, ...norms };

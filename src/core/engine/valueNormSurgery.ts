@@ -11,13 +11,13 @@ import { computeEarly, floatOutput, int64Tensor } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
 
 /**
- * Adds `attention_lens/<name>/norms` to `graph`: each key's norm per head, `[1, heads, keys]`, or
+ * Adds `attention_lens/<name>/norms` to `graph` (and the Gram matrices as `gram`): each key's norm per head, `[1, heads, keys]`, or
  * `[1, kvHeads, keys]` when a fused operator's values are shared by a group of query heads and no
  * projection was found (the reader repeats them). Computed before the model goes past the values,
  * so they are not held to the end of the run. Undefined for a fused operator whose head counts the
  * graph does not give (4-D inputs: their layout is not known here).
  */
-export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors: MechanismTensors | FusedMechanismTensors, opset: number): { norms: string; basis: ContributionBasis } | undefined {
+export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors: MechanismTensors | FusedMechanismTensors, opset: number): { norms: string; basis: ContributionBasis; gram?: string } | undefined {
   const fused = 'fused' in tensors ? tensors : undefined;
   if (fused && (fused.heads <= 0 || fused.kvHeads <= 0 || fused.heads % fused.kvHeads !== 0)) return undefined;
   const p = `attention_lens/${name}/norms`;
@@ -36,6 +36,7 @@ export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors:
   const w = tensors.projection?.tensor;
   let v = asFloat(tensors.v, 'values');
   let squares: string;
+  let gram: string | undefined;
   if (fused) {
     // [1, keys, kvHeads·dim] → [1, kvHeads, 1, keys, dim] (one row of keys for each group of query heads), or [1, kvHeads, keys, dim] without W_O.
     const split = node('Reshape', [v, constant('split_shape', w ? [0, 0, fused.kvHeads, 1, -1] : [0, 0, fused.kvHeads, -1])], 'split');
@@ -50,7 +51,7 @@ export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors:
       ? constant('blocks_shape', [fused.kvHeads, fused.heads / fused.kvHeads, -1, cols])
       : node('Concat', [constant('minus_one', [-1]), node('Gather', [node('Shape', [v], 'shape'), constant('last', [3])], 'dim', [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 })]), constant('cols', [cols])], 'blocks', [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 })]);
     const heads = node('Reshape', [rows, blocks], 'heads');
-    const gram = node('MatMul', [heads, node('Transpose', [heads], 'heads_t', [ints('perm', fused ? [0, 1, 3, 2] : [0, 2, 1])])], 'gram');
+    gram = node('MatMul', [heads, node('Transpose', [heads], 'heads_t', [ints('perm', fused ? [0, 1, 3, 2] : [0, 2, 1])])], 'gram');
     squares = node('Mul', [node('MatMul', [v, gram], 'v_gram'), v], 'squares');
   } else {
     squares = node('Mul', [v, v], 'squares');
@@ -65,7 +66,8 @@ export function exposeValueNorms(graph: onnx.IGraphProto, name: string, tensors:
   const nodes = graph.node ?? [];
   const at = Math.max(...[tensors.v, ...(w ? [w] : [])].map((t) => nodes.findIndex((n) => n.output?.includes(t))));
   graph.node = [...nodes.slice(0, at + 1), ...added, ...nodes.slice(at + 1)];
-  graph.output = [...(graph.output ?? []), floatOutput(p)];
+  // W_Oʰ·W_Oʰᵀ too, [heads][dim][dim] (the mechanism's share of each head: ‖o·W_Oʰ‖), a few hundred kB a layer.
+  graph.output = [...(graph.output ?? []), floatOutput(p), ...(gram ? [floatOutput(gram)] : [])];
   computeEarly(graph, p, tensors.v);
-  return { norms: p, basis: w ? 'output-projection' : 'value-norm' };
+  return { norms: p, basis: w ? 'output-projection' : 'value-norm', ...(gram ? { gram } : {}) };
 }

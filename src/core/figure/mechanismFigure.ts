@@ -4,7 +4,7 @@
  * same size in every row), a vector cell's colour and opacity, and the whole view as a standalone
  * SVG (every key, not only the rows in sight). Pure.
  */
-import { type MechanismLayer, mechanismRow as vectorOf } from '../mechanism';
+import { type MechanismLayer, mechanismRow as vectorOf, queryRow } from '../mechanism';
 import type { FigureStyle } from './headViewFigure';
 import { escapeXml, svgNumber, svgStart } from './svg';
 
@@ -19,7 +19,7 @@ export function keyOrder(weights: ArrayLike<number>, order: KeyOrder): number[] 
 
 /** The largest |value| of each column kind over all keys (k, q∘k, weight × v); 1 where all are 0. */
 export function columnScales(m: MechanismLayer, head: number, query: number, weights: ArrayLike<number>): { k: number; qk: number; wv: number } {
-  const q = vectorOf(m.q, m.queries, m.headDim, head, query);
+  const q = vectorOf(m.q, m.queries, m.headDim, head, queryRow(m, query));
   let k = 0, qk = 0, wv = 0;
   for (let j = 0; j < m.keys; j++) {
     const kv = vectorOf(m.k, m.keys, m.headDim, head, j);
@@ -40,9 +40,10 @@ export function cellTone(x: number, scale: number): { positive: boolean; alpha: 
 
 /** Share of each head in the layer's output for `query` (‖o·W_Oʰ‖ over all heads). */
 export function headShare(m: MechanismLayer, head: number, query: number): number {
+  const row = queryRow(m, query);
   let total = 0;
-  for (let h = 0; h < m.heads; h++) total += m.headNorms[h * m.queries + query];
-  return total > 0 ? m.headNorms[head * m.queries + query] / total : 0;
+  for (let h = 0; h < m.heads; h++) total += m.headNorms[h * m.queries + row];
+  return total > 0 ? m.headNorms[head * m.queries + row] / total : 0;
 }
 
 export interface MechanismFigureInput {
@@ -99,7 +100,8 @@ export function mechanismSvg(p: MechanismFigureInput): string {
     text(8, y, p.title, ' font-size="12"');
     y += 20;
   }
-  const q = vectorOf(m.q, m.queries, m.headDim, h, p.query);
+  const row = queryRow(m, p.query);
+  const q = vectorOf(m.q, m.queries, m.headDim, h, row);
   const scale = m.scale === null ? 'a factor that is not a constant of the graph' : svgNumber(m.scale, 4);
   text(8, y, `Query "${p.queryTokens[p.query] ?? p.query}" (#${p.query}), head ${h + 1} of ${m.name}, ${m.headDim} dimensions.`);
   y += 16;
@@ -114,7 +116,7 @@ export function mechanismSvg(p: MechanismFigureInput): string {
     const kv = vectorOf(m.k, m.keys, m.headDim, h, j);
     const v = vectorOf(m.v, m.keys, m.valueDim, h, j);
     const prod = Array.from(kv, (kx, d) => kx * q[d]);
-    const score = m.scores[(h * m.queries + p.query) * m.keys + j];
+    const score = m.scores[(h * m.queries + row) * m.keys + j];
     const w = p.weights[j];
     const cy = y + ROW / 2;
     out.push(`<g class="key" data-key="${j}" data-weight="${svgNumber(w, 6)}">`);
@@ -126,12 +128,12 @@ export function mechanismSvg(p: MechanismFigureInput): string {
     text(x[4], cy + 4, Number.isNaN(score) ? 'masked' : score.toFixed(4));
     text(x[5] + 2, cy + 4, w.toFixed(4));
     strip(Array.from(v, (vx) => vx * w), scales.wv, x[6], y + 4);
-    text(x[7], cy + 4, m.contribution[(h * m.queries + p.query) * m.keys + j].toFixed(4));
+    text(x[7], cy + 4, m.contribution[(h * m.queries + row) * m.keys + j].toFixed(4));
     out.push('</g>');
     y += ROW;
   }
   y += 16;
-  const o = vectorOf(m.output, m.queries, m.valueDim, h, p.query);
+  const o = vectorOf(m.output, m.queries, m.valueDim, h, row);
   text(8, y + 10, 'output = Σ weight × v');
   strip(o, Math.max(...Array.from(o, Math.abs)) || 1, 150, y);
   y += 30;

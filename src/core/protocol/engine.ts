@@ -101,7 +101,7 @@ export type FromNativeWorker =
 
 /** The buffers of a result, to transfer rather than copy. */
 export function resultBuffers(r: NativeRunResult): ArrayBuffer[] {
-  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data), ...(r.queryKeys ?? []).flatMap((l) => [l.q, l.k, ...(l.bias ? [l.bias] : []), ...(l.valueNorms ? [l.valueNorms] : [])]), ...(r.logits ? [r.logits.data] : [])];
+  const arrays: ArrayBufferView[] = [...r.layers.map((l) => l.data), ...(r.queryKeys ?? []).flatMap((l) => [l.q, l.k, ...[l.bias, l.valueNorms, l.values, l.gram].filter((a): a is Float32Array => a !== undefined)]), ...(r.logits ? [r.logits.data] : [])];
   for (const m of r.mechanism ?? []) for (const v of Object.values(m)) if (ArrayBuffer.isView(v)) arrays.push(v);
   // Distinct, whole buffers only: a view into a larger shared buffer is copied instead.
   const buffers = new Set<ArrayBuffer>();
