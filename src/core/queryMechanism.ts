@@ -5,7 +5,7 @@
  * the scores, the weights, the output, the contributions and the heads' shares, as the mechanism of
  * the full tensors holds them for that row. Pure.
  */
-import type { MechanismLayer } from './mechanism';
+import { MASKED_SCORE, type MechanismLayer } from './mechanism';
 import { type QueryKeyLayer, weightRows } from './queryKeys';
 
 /** Whether `l` keeps what `queryMechanism` needs: its values and each key's value norm. */
@@ -45,7 +45,8 @@ export function queryMechanism(l: QueryKeyLayer, query: number): { layer: Mechan
       if (l.keyMask && l.keyMask[j] === 0) continue;
       let dot = 0;
       for (let x = 0; x < d; x++) dot += q[h * d + x] * k[(h * m + j) * d + x];
-      scores[h * m + j] = l.scale * dot + (l.bias ? l.bias[h * (2 * m - 1) + m - 1 + j - position] : 0);
+      const score = l.scale * dot + (l.bias ? l.bias[h * (2 * m - 1) + m - 1 + j - position] : 0);
+      scores[h * m + j] = score > MASKED_SCORE ? score : NaN; // a bias that masks, as the full mechanism reads it
       for (let x = 0; x < dv; x++) o[x] += row[j] * v[(h * m + j) * dv + x];
       contribution[h * m + j] = row[j] * l.valueNorms![h * m + j];
     }

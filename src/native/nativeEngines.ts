@@ -125,15 +125,19 @@ export class NativeEngines {
 
   /**
    * Ends the worker: what it had in hand fails now with `why`, and it exits, freeing every session,
-   * as soon as the native call it is in returns (onnxruntime cannot stop a run midway, nor can a
-   * thread be interrupted inside one). The next request starts a fresh worker once it has exited,
-   * so two never hold models at once. Resolves when it has exited.
+   * as soon as the native call it is in returns (onnxruntime cannot stop a run midway). It is asked
+   * to leave, never terminated: a thread ended while onnxruntime-node's asynchronous run is in
+   * flight aborts the whole process (here the extension host) once that run completes. The next
+   * request starts a fresh worker once it has exited, so two never hold models at once. Resolves
+   * when it has exited.
    */
   stop(why = 'it was stopped'): Promise<void> {
     const w = this.worker;
     if (!w) return this.exiting ?? Promise.resolve();
     this.ended(w, why);
-    const exiting = w.terminate().then(() => undefined, () => undefined);
+    const exiting = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.ref(); // whoever waits for it keeps this process alive until it has left
+    w.postMessage({ type: 'exit', id: 0 } satisfies ToNativeWorker);
     this.exiting = exiting;
     void exiting.then(() => {
       if (this.exiting === exiting) this.exiting = undefined;

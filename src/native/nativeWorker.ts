@@ -60,6 +60,23 @@ async function handle(m: ToNativeWorker): Promise<void> {
   }
 }
 
+/** Set once the host asked this thread to end: requests still queued are not started. */
+let leaving = false;
+
 port.on('message', (m: ToNativeWorker) => {
-  queue = queue.then(() => handle(m));
+  if (m.type === 'exit') leaving = true;
+  queue = queue.then(() => (m.type === 'exit' ? leave() : leaving ? undefined : handle(m)));
 });
+
+/**
+ * Ends this thread once the native call in hand has returned, every session released first. The
+ * host never terminates it: a thread ended while onnxruntime-node's asynchronous work is in flight
+ * (a run, a session being created) aborts the whole process when that work completes into an
+ * environment that is gone ('terminate called after throwing an instance of Napi::Error').
+ */
+async function leave(): Promise<void> {
+  for (const engine of engines.values()) await engine.dispose().catch(() => undefined);
+  engines.clear();
+  caches.clear();
+  process.exit(0);
+}

@@ -90,7 +90,9 @@ export interface NativeRunResult {
 export type ToNativeWorker =
   | { type: 'open'; id: number; engine: number; open: NativeOpen }
   | { type: 'run'; id: number; engine: number; input: NativeInput; mechanismOf?: string[] }
-  | { type: 'dispose'; id: number; engine: number };
+  | { type: 'dispose'; id: number; engine: number }
+  /** Release every session once the request in hand is answered, then end the thread (no reply). */
+  | { type: 'exit'; id: number };
 
 /** Worker → host: one reply per request `id`. */
 export type FromNativeWorker =
