@@ -154,7 +154,14 @@ describe('Head explorer in the editor area', () => {
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 120_000 });
     expect(Number(await explorer.$eval('#grid', (g) => g.dataset.cells))).toBe(144);
     expect(await explorer.$eval('#title', (t) => t.textContent)).toMatch(/512 tokens/);
-    const cell = Number(await explorer.$eval('#grid', (g) => g.dataset.cell));
+    // The editor's webview may still be taking its size when the grid first draws (the cells then
+    // at their 64-pixel minimum): the size the grid settles at, the same over half a second.
+    let cell = -1;
+    for (let last = -2, tries = 0; cell !== last && tries < 40; tries++) {
+      last = cell;
+      await new Promise((r) => setTimeout(r, 500));
+      cell = Number(await explorer.$eval('#grid', (g) => g.dataset.cell));
+    }
     expect(cell).toBeGreaterThanOrEqual(64);
     expect(await explorer.$eval('#grid', (g) => g.dataset.cornerBadges)).toBe('0'); // letters fit every cell at this size
 

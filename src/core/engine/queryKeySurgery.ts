@@ -67,18 +67,19 @@ export function exposeQueryKeys(
   // Else every layer's weights would stay alive until the end of the run, for two rows of each.
   else computeEarly(graph, probe, source);
   const made = exposeValueNorms(graph, name, tensors, opset);
-  const norms = { ...(made ? { norms: made.norms, normBasis: made.basis } : {}), ...(made?.gram ? { gram: made.gram } : {}), ...expose({ values: 'fused' in tensors ? tensors.v : tensors.storedValues }) };
+  // What contributions and the mechanism of a query need: each key's value norm, W_Oʰ·W_Oʰᵀ and the values as stored (all linear in the tokens).
+  const values = { ...(made ? { norms: made.norms, normBasis: made.basis } : {}), ...(made?.gram ? { gram: made.gram } : {}), ...expose({ values: 'fused' in tensors ? tensors.v : tensors.storedValues }) };
   if ('fused' in tensors) {
     const { q, k } = expose({ q: tensors.q, k: tensors.k });
-    return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe, ...norms };
+    return { attention: name, q, keys: k, transposed: false, fused: { heads: tensors.heads, kvHeads: tensors.kvHeads, scale: tensors.scale }, probe, ...values };
   }
   // Keys as the model stores them: on the Qwen2.5-0.5B shape 2 heads instead of 14, 300 MB less at 4,096 tokens.
   if (tensors.keys) {
     const { q, keys } = expose({ q: tensors.q, keys: tensors.keys });
-    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe, ...bias, ...norms };
+    return { attention: name, q, keys, transposed: false, scale: tensors.scale!, probe, ...bias, ...values };
   }
   const { q, keysT } = expose({ q: tensors.q, keysT: tensors.keysT });
-  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe, ...bias, ...norms };
+  return { attention: name, q, keys: keysT, transposed: true, scale: tensors.scale!, probe, ...bias, ...values };
 }
 
 /**

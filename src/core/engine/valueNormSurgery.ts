@@ -11,9 +11,10 @@ import { computeEarly, floatOutput, int64Tensor } from './graphEdit';
 import type { FusedMechanismTensors, MechanismTensors } from './mechanismGraph';
 
 /**
- * Adds `attention_lens/<name>/norms` to `graph` (and the Gram matrices as `gram`): each key's norm per head, `[1, heads, keys]`, or
- * `[1, kvHeads, keys]` when a fused operator's values are shared by a group of query heads and no
- * projection was found (the reader repeats them). Computed before the model goes past the values,
+ * Adds `attention_lens/<name>/norms` to `graph`, and W_Oʰ·W_Oʰᵀ as `gram` where the projection was
+ * found: each key's norm per head, `[1, heads, keys]`, or `[1, kvHeads, keys]` when a fused
+ * operator's values are shared by a group of query heads and no projection was found (the reader
+ * repeats them). Computed before the model goes past the values,
  * so they are not held to the end of the run. Undefined for a fused operator whose head counts the
  * graph does not give (4-D inputs: their layout is not known here).
  */
