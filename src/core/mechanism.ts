@@ -5,7 +5,7 @@
  * weight": ‖α·v·W_Oʰ‖ with the output projection, else ‖α·v‖). Pure: arrays in, arrays out.
  */
 import type { AttentionKind, AttentionRecord } from './attention';
-import { QueryKeyError, headsFirst, keysByToken } from './queryKeys';
+import { QueryKeyError, headsFirst, keysByToken, perQueryHead } from './queryKeys';
 
 /** Scores at or below this (or not finite) were masked: masks add −∞ or the most negative float, never a score a model computes. */
 export const MASKED_SCORE = -1e8;
@@ -199,13 +199,12 @@ export function fusedSteps(
   const scale = f.scale ?? 1 / Math.sqrt(dim);
   const qs = Q.data;
   const keysT = new Float32Array(H * dim * m);
-  const vs = new Float32Array(H * m * dv);
+  const vs = perQueryHead(V.data, H, K.heads, m * dv);
   const scores = new Float32Array(H * n * m);
   const output = new Float32Array(H * n * dv);
   for (let h = 0; h < H; h++) {
     const g = Math.floor(h / group);
     for (let j = 0; j < m; j++) for (let x = 0; x < dim; x++) keysT[(h * dim + x) * m + j] = K.data[(g * m + j) * dim + x];
-    vs.set(V.data.subarray(g * m * dv, (g + 1) * m * dv), h * m * dv);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < m; j++) {
         const w = weights[(h * n + i) * m + j];

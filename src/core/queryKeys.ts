@@ -112,6 +112,13 @@ export function comparisonTooLong(sides: ReadonlyArray<{ label: string; tokens: 
   return `a comparison keeps every layer's attention weights of both runs, and ${long.label}'s run of ${count(long.tokens)} tokens would take too much memory for that${cost}. Compare a selection of at most about ${count(most)} tokens, or look at each text on its own with Show Attention, which computes a long input's layers from their queries and keys`;
 }
 
+/** `[kvHeads][size]` blocks repeated for each query head of their group, `[heads][size]` (grouped-query attention). */
+export function perQueryHead(data: Float32Array, heads: number, kvHeads: number, size: number): Float32Array {
+  const out = new Float32Array(heads * size), group = heads / kvHeads;
+  for (let h = 0; h < heads; h++) out.set(data.subarray(Math.floor(h / group) * size, (Math.floor(h / group) + 1) * size), h * size);
+  return out;
+}
+
 /** Bytes a layer kept as queries and keys holds. */
 export function queryKeyBytes(l: Pick<QueryKeyLayer, 'q' | 'k' | 'bias' | 'valueNorms' | 'values' | 'gram'>): number {
   return l.q.byteLength + l.k.byteLength + [l.bias, l.valueNorms, l.values, l.gram].reduce((n, a) => n + (a?.byteLength ?? 0), 0);

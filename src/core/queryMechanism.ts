@@ -6,7 +6,7 @@
  * the full tensors holds them for that row. Pure.
  */
 import { MASKED_SCORE, type MechanismLayer } from './mechanism';
-import { type QueryKeyLayer, weightRows } from './queryKeys';
+import { type QueryKeyLayer, perQueryHead, weightRows } from './queryKeys';
 
 /** Whether `l` keeps what `queryMechanism` needs: its values and each key's value norm. */
 export function hasQueryMechanism(l: QueryKeyLayer | undefined): boolean {
@@ -22,13 +22,8 @@ export function queryMechanism(l: QueryKeyLayer, query: number): { layer: Mechan
   if (!hasQueryMechanism(l)) throw new Error(`${l.name} was not returned with its values, so its mechanism cannot be shown from its queries and keys`);
   if (!(query >= 0 && query < l.queries)) throw new RangeError(`query ${query} is outside ${l.name}'s ${l.queries} queries`);
   const { heads, keys: m, headDim: d } = l;
-  const dv = l.valueDim!, group = heads / l.kvHeads, position = query + m - l.queries;
-  const perHead = (data: Float32Array, dim: number) => {
-    const out = new Float32Array(heads * m * dim);
-    for (let h = 0; h < heads; h++) out.set(data.subarray(Math.floor(h / group) * m * dim, (Math.floor(h / group) + 1) * m * dim), h * m * dim);
-    return out;
-  };
-  const k = perHead(l.k, d), v = perHead(l.values!, dv);
+  const dv = l.valueDim!, position = query + m - l.queries;
+  const k = perQueryHead(l.k, heads, l.kvHeads, m * d), v = perQueryHead(l.values!, heads, l.kvHeads, m * dv);
   const q = new Float32Array(heads * d);
   const scores = new Float32Array(heads * m).fill(NaN);
   const weights = new Float32Array(heads * m);

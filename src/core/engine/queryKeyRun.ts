@@ -5,7 +5,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { type AttentionKind, compareLayers, layerLabel, parseAttentionName } from '../attention';
-import { type QueryKeyLayer, QueryKeyError, headsFirst, rowDifference, sharedHeads, untransposedKeys } from '../queryKeys';
+import { type QueryKeyLayer, QueryKeyError, headsFirst, perQueryHead, rowDifference, sharedHeads, untransposedKeys } from '../queryKeys';
 import { EngineError } from './engineError';
 import type { QueryKeyOutputs } from './queryKeySurgery';
 
@@ -102,10 +102,7 @@ function storedValues(t: { dims: readonly number[]; data: Float32Array }, l: Que
 function headNorms(data: Float32Array, l: QueryKeyLayer): Float32Array | undefined {
   if (!data.every((x) => x >= 0 && Number.isFinite(x))) return undefined;
   if (data.length === l.heads * l.keys) return Float32Array.from(data);
-  if (data.length !== l.kvHeads * l.keys) return undefined;
-  const out = new Float32Array(l.heads * l.keys), group = l.heads / l.kvHeads;
-  for (let h = 0; h < l.heads; h++) out.set(data.subarray(Math.floor(h / group) * l.keys, (Math.floor(h / group) + 1) * l.keys), h * l.keys);
-  return out;
+  return data.length === l.kvHeads * l.keys ? perQueryHead(data, l.heads, l.kvHeads, l.keys) : undefined;
 }
 
 /**
