@@ -196,7 +196,12 @@ describe('natively', () => {
   });
 });
 
-it('a layer without norms has no contributions, and says so', () => {
+it('a layer without norms has no contributions, nor one without values a mechanism, and each says so', () => {
   const l: QueryKeyLayer = { name: 'attentions.0', kind: 'self', layer: 0, heads: 1, kvHeads: 1, queries: 1, keys: 1, headDim: 1, scale: 1, q: new Float32Array(1), k: new Float32Array(1), causal: false };
   expect(() => contributionLayer(l)).toThrow(/attentions\.0 has no value norms for its 1 heads and 1 keys/);
+  expect(hasQueryMechanism(l)).toBe(false);
+  expect(() => queryMechanism(l, 0)).toThrow(/attentions\.0 was not returned with its values, so its mechanism cannot be shown from its queries and keys/);
+  const kept = { ...l, values: new Float32Array(1), valueDim: 1, valueNorms: new Float32Array(1), valueNormBasis: 'value-norm' as const };
+  expect(() => queryMechanism(kept, 1)).toThrow(/query 1 is outside attentions\.0's 1 queries/);
+  expect(queryMechanism(kept, 0).layer.firstQuery).toBe(0);
 });
