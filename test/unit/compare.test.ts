@@ -171,7 +171,7 @@ describe('comparison', () => {
     expect(identicalRecords(a, [a[0], rec([h1, h1], tokens, 1)])).toBe(false);
   });
 
-  it('gives the explorer each head’s divergence: by index when heads correspond, else by best match, a step per head', () => {
+  it('gives the explorer each head’s divergence: by index when heads correspond, else by best match, a step per pair of heads', () => {
     const headDivergence = (a: AttentionRecord, b: AttentionRecord) => {
       const steps = headDivergenceSteps(a, b);
       let step = steps.next();
@@ -187,6 +187,6 @@ describe('comparison', () => {
     expect(other.measure).toBe('JS distance to the best match');
     expect(Array.from(other.partner)).toEqual([1, 1, 0]);
     expect(other.values[0]).toBe(0);
-    expect([same.yields, other.yields]).toEqual([0, 3]);
+    expect([same.yields, other.yields]).toEqual([0, 6]); // a step per pair of heads
   });
 });
