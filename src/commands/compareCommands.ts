@@ -16,7 +16,7 @@ import { pickModel } from './modelCommands';
 import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 import { ModelFolderError } from '../models/modelFolder';
-import { comparisonTooLong } from '../core/queryKeys';
+import { longRunQuestion } from '../core/queryKeys';
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -103,13 +103,14 @@ export class CompareAttention {
         { info: a.info, tokenizer: this.show.tokenizer(a.info.folder), text: textA, label: a.entry.label },
         { info: b.info, tokenizer: this.show.tokenizer(b.info.folder), text: textB, label: b.entry.label },
       ));
-      // Both runs are kept whole: a side long enough to be kept as queries and keys is refused before anything runs.
-      const side = (m: typeof a, p: typeof prepared.a, name: string) => ({ label: name, tokens: p.tokens.length, decoderTokens: p.decoderTokens?.length, attention: m.info.layers && m.info.heads ? { layers: m.info.layers, heads: m.info.heads } : undefined });
+      // A very long side (a long input keeps queries and keys, each side alike): say what the longer one costs, and ask.
       const same = settingA === settingB;
-      const tooLong = comparisonTooLong([side(a, prepared.a, same ? 'text A' : `model A (${a.entry.label})`), side(b, prepared.b, same ? 'text B' : `model B (${b.entry.label})`)], settings.keepWeightsMB * 1e6);
-      if (tooLong) {
+      const [m, p, name] = prepared.b.tokens.length > prepared.a.tokens.length ? [b, prepared.b, same ? 'Text B' : `Model B (${b.entry.label})`] : [a, prepared.a, same ? 'Text A' : `Model A (${a.entry.label})`];
+      const asked = longRunQuestion(p.tokens.length, m.info.maxPositions, m.info.layers && m.info.heads ? { layers: m.info.layers, heads: m.info.heads } : undefined, settings.confirmTokens, settings.keepWeightsMB * 1e6);
+      const question = asked && `${name}: ${asked}`;
+      if (question && (await vscode.window.showWarningMessage(`Attention Lens: ${question}`, { modal: true }, 'Run')) !== 'Run') {
         if (!panel.hasRun) panel.dispose();
-        return showError(new Error(`cannot compare: ${tooLong}.`));
+        return;
       }
       if (prepared.notice) void vscode.window.showWarningMessage(`Attention Lens: ${prepared.notice}`);
       const run = this.runs.add({

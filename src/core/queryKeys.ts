@@ -95,21 +95,22 @@ export function runWeightBytes(tokens: number, attention: { layers: number; head
 }
 
 /**
- * Why a comparison of these sides cannot run, or undefined: a comparison keeps every layer's
- * weights of both runs (their tokens aligned, their differences taken), so a side long enough to
- * be kept as queries and keys (`keepsQueryKeys` at `limit`, never below the default: a limit of 0
- * keeps every single run as queries and keys, not every comparison) is refused, with how long a
- * selection the model can compare.
+ * Whether `a` and `b` give the same weights: the same shape, scale, masks and bias, and the same
+ * queries and keys bit for bit (a model compared with itself on one text). Reads no weights, so a
+ * long comparison knows without computing a layer.
  */
-export function comparisonTooLong(sides: ReadonlyArray<{ label: string; tokens: number; decoderTokens?: number; attention?: { layers: number; heads: number } }>, limit = QUERY_KEYS_ABOVE_BYTES): string | undefined {
-  const at = Math.max(limit, QUERY_KEYS_ABOVE_BYTES);
-  const long = sides.find((s) => keepsQueryKeys(s.tokens, s.attention, s.decoderTokens, at));
-  if (!long) return undefined;
-  const count = (n: number) => n.toLocaleString('en-US');
-  const bytes = runWeightBytes(long.tokens, long.attention, long.decoderTokens);
-  const most = long.attention ? Math.floor(Math.sqrt((at - 1) / (4 * long.attention.layers * long.attention.heads))) : QUERY_KEYS_FROM_TOKENS - 1;
-  const cost = bytes === undefined ? '' : ` (${formatBytes(bytes)}: ${long.attention!.layers} layers × ${long.attention!.heads} heads × ${count(long.tokens)}² × 4 bytes)`;
-  return `a comparison keeps every layer's attention weights of both runs, and ${long.label}'s run of ${count(long.tokens)} tokens would take too much memory for that${cost}. Compare a selection of at most about ${count(most)} tokens, or look at each text on its own with Show Attention, which computes a long input's layers from their queries and keys`;
+export function sameQueryKeys(a: QueryKeyLayer, b: QueryKeyLayer): boolean {
+  return a.heads === b.heads && a.kvHeads === b.kvHeads && a.queries === b.queries && a.keys === b.keys && a.headDim === b.headDim && a.scale === b.scale
+    && a.causal === b.causal && a.window === b.window && !a.byContribution && !b.byContribution
+    && same(a.q, b.q) && same(a.k, b.k) && same(a.keyMask, b.keyMask) && same(a.bias, b.bias);
+}
+
+/** Two arrays (or two absent ones) with the same elements. */
+function same(x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean {
+  if (x === y) return true;
+  if (!x || !y || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+  return true;
 }
 
 /** `[kvHeads][size]` blocks repeated for each query head of their group, `[heads][size]` (grouped-query attention). */

@@ -4,7 +4,8 @@
 // works), run by the native engine (auto, no hardware GPU here) as queries and keys. The panel
 // draws, says what it keeps, switches layers, the editor hovers, the explorer fills, a figure
 // exports, the rollout is made by a pass over the layers, and hiding with the mean of the heads,
-// contributions and the mechanism of a query are computed from what the layer keeps. The rows themselves are checked against the model's weights in
+// contributions and the mechanism of a query are computed from what the layer keeps, and a
+// comparison with an edited copy runs both sides so. The rows themselves are checked against the model's weights in
 // test/engine/queryKeys.test.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,7 +34,7 @@ const TEXT = Array.from({ length: 260 }, (_, i) => SENTENCES[i % SENTENCES.lengt
 describe('A 4,096-token selection', () => {
   const session = useSession(false, { 'attentionLens.model': made.folder });
 
-  it('draws from queries and keys, hovers, switches layers, fills the explorer and exports', async () => {
+  it('draws from queries and keys, hovers, switches layers, fills the explorer, exports and compares with an edited copy', async () => {
     const { page, server } = session;
     fs.writeFileSync(path.join(server.workspace, 'long.txt'), TEXT);
     await page.goto(server.url);
@@ -122,17 +123,39 @@ describe('A 4,096-token selection', () => {
     expect(await frame.$eval('#mechanism', (m) => m.textContent ?? '')).toMatch(/score = 0\.\d{4} = 1\/√\d+ × q·k/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-mechanism.png') });
 
-    // A comparison keeps both runs whole: so long a selection is refused before anything runs, saying what fits.
+    // A comparison of so long a selection with an edited copy: both runs kept as queries and keys,
+    // their tokens aligned through a diff, each side's aligned layer computed when shown.
     await runCommand(page, 'Attention Lens: Compare with Edited Text…');
     const box = page.locator('.quick-input-widget', { hasText: /Compare with Edited Text/ });
     await box.waitFor({ timeout: 15_000 });
     await page.keyboard.press('Home');
     await page.keyboard.type('Yesterday ');
     await page.keyboard.press('Enter');
-    const refusal = page.locator('.notifications-toasts', { hasText: 'cannot compare' }).first();
-    await refusal.waitFor({ timeout: 60_000 });
-    expect(await refusal.textContent()).toMatch(/cannot compare: a comparison keeps every layer's attention weights of both runs, and text A's run of 4,096 tokens would take too much memory for that \(536\.9 MB: 2 layers × 4 heads × 4,096² × 4 bytes\)\. Compare a selection of at most about 3,999 tokens/);
-    // The panel still shows the long run.
+    await frame.waitForFunction(() => document.body.dataset.state === 'ready' && /Compared by/.test(document.getElementById('notice')?.textContent ?? ''), undefined, { timeout: 300_000 });
+    expect(await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent))).toBe('');
+    const compared = await frame.$eval('#notice', (n) => n.textContent ?? '');
+    expect(compared).toMatch(/Compared by tokens of two texts: \d+ edits?; \d+ tokens are unchanged and compared/);
+    expect(compared).toMatch(/Run A: 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)\. Run B: 4,096 tokens/);
+    expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
+    expect(Number(await frame.$eval('#view-b', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // A − B, from the two layers on screen; the panel holds them and the queries and keys, not the other layers (8 in all).
+    await frame.selectOption('#compare-show', 'difference');
+    await frame.waitForFunction(() => document.getElementById('view-b')!.hidden && Number(document.getElementById('view')?.dataset.links) > 0, undefined, { timeout: 60_000 });
+    expect(await settledAttentionBytes(frame, 60)).toBeLessThan(2 * layerBytes + (32 << 20));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-compare-difference.png') });
+    // The head correspondence: 4 × 4 pairs of rows over 4,096 tokens, a pair per task.
+    await frame.selectOption('#compare-show', 'correspondence');
+    await frame.waitForSelector('#correspondence[data-best-matches]', { timeout: 120_000 });
+    const best = (await frame.$eval('#correspondence', (e) => e.dataset.bestMatches ?? '')).split(',').map(Number);
+    expect(best.length === 4 && best.every((h) => h >= 0 && h < 4)).toBe(true);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-compare-correspondence.png') });
+    // The comparison's JSON document would hold both runs' weights at once: refused, saying what exports instead.
+    await startExport(page, 'Data as JSON', 'json');
+    const refused = page.locator('.notifications-toasts', { hasText: "the comparison's JSON document" }).first();
+    await refused.waitFor({ timeout: 30_000 });
+    expect(await refused.textContent()).toMatch(/both runs are long enough that layers are computed from queries and keys one at a time; the comparison's JSON document would hold both runs' weights at once \(1\.1 GB\)\. Export NumPy \(\.npz\) instead/);
+    expect(fs.readdirSync(server.workspace).length).toBe(files);
+    // The panel shows the comparison.
     expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('ready');
     expect(server.extensionHostLogs()).not.toMatch(/unhandled|rejected promise/i);
   });

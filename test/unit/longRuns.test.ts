@@ -8,7 +8,7 @@ import { perHeadRecords } from '../../src/core/analysis/transform';
 import { EngineError, type EngineOptions, type OrtModule } from '../../src/core/engine/attentionEngine';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { contributionRecord } from '../../src/core/mechanism';
-import { type QueryKeyLayer, comparisonTooLong, keepsQueryKeys, layerWeights, longRunQuestion, weightBytes } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, keepsQueryKeys, layerWeights, longRunQuestion, weightBytes } from '../../src/core/queryKeys';
 import { LayerStore, computedLayer, runLayers } from '../../webview/panel/layerStore';
 import { type RunResult, Runner } from '../../webview/panel/runner';
 
@@ -100,13 +100,14 @@ describe('Runner on long inputs', () => {
     return { runner, opened, finished, progress };
   }
 
-  it('asks for queries and keys on a long input, and for the weights on a short one or a comparison', async () => {
+  it('asks for queries and keys on a long input (a side of a comparison too), and for the weights on a short one', async () => {
     const h = harness();
     await h.runner.start(request(2048));
     await h.runner.start(request(64));
-    await h.runner.start(request(2048, true), { full: true });
-    expect(h.opened).toEqual(['queryKeys', 'weights']);
-    expect(h.finished.map((r) => [r.layers.length, r.queryKeys?.length ?? 0])).toEqual([[0, 1], [1, 0], [1, 0]]);
+    await h.runner.start(request(2048, true));
+    await h.runner.start(request(64, true));
+    expect(h.finished.map((r) => [r.layers.length, r.queryKeys?.length ?? 0])).toEqual([[0, 1], [1, 0], [0, 1], [1, 0]]);
+    expect(new Set(h.opened)).toEqual(new Set(['queryKeys', 'weights']));
     // What it costs is said while it runs: 24 × 14 × 2048² × 4 bytes.
     expect(h.progress).toContain("Running M on WebAssembly (2,048 tokens; keeping queries and keys, as every layer's weights would take 5.6 GB)…");
     expect(h.progress).toContain('Running M on WebAssembly (64 tokens)…');
@@ -293,22 +294,5 @@ describe('the question before a very long run', () => {
     expect(longRunQuestion(8191, 32768, { layers: 24, heads: 14 }, 8192)).toBeUndefined();
     expect(longRunQuestion(100_000, 131072, { layers: 24, heads: 14 }, 0)).toBeUndefined();
     expect(longRunQuestion(9000, 16384, undefined, 8192)).toMatch(/^The selection is 9,000 tokens \(the model takes up to 16,384\)\. The model does not give its layers and heads, so what the weights take is not known; they are kept/);
-  });
-});
-
-describe('a comparison of long inputs', () => {
-  it('is refused when a side would be kept as queries and keys (a comparison keeps both runs whole), saying how long a selection the model can compare', () => {
-    const qwen = { layers: 24, heads: 14 };
-    expect(comparisonTooLong([{ label: 'model A (Qwen)', tokens: 617, attention: qwen }, { label: 'model B (BERT)', tokens: 512, attention: { layers: 12, heads: 12 } }])).toBeUndefined();
-    expect(comparisonTooLong([{ label: 'text A', tokens: 512, attention: qwen }, { label: 'text B', tokens: 2048, attention: qwen }])).toBe(
-      "a comparison keeps every layer's attention weights of both runs, and text B's run of 2,048 tokens would take too much memory for that (5.6 GB: 24 layers × 14 heads × 2,048² × 4 bytes). Compare a selection of at most about 617 tokens, or look at each text on its own with Show Attention, which computes a long input's layers from their queries and keys",
-    );
-    expect(keepsQueryKeys(617, qwen)).toBe(false); // the length it names is one a single run keeps whole
-    // A limit of 0 (every single run kept as queries and keys) does not refuse every comparison; a higher one allows longer ones.
-    expect(comparisonTooLong([{ label: 'A', tokens: 512, attention: qwen }], 0)).toBeUndefined();
-    expect(comparisonTooLong([{ label: 'A', tokens: 2048, attention: qwen }], 6e9)).toBeUndefined();
-    expect(comparisonTooLong([{ label: 'A', tokens: 2048, attention: qwen }], 2e9)).toMatch(/at most about 1,219 tokens/);
-    // Without the model's shape: by token count.
-    expect(comparisonTooLong([{ label: 'A', tokens: 2048 }])).toMatch(/A's run of 2,048 tokens would take too much memory for that\. Compare a selection of at most about 2,047 tokens/);
   });
 });

@@ -4,7 +4,7 @@
  * correspondence. Reads the state, changes it only through its actions.
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { correspondenceRows, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
+import { correspondencePairs, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { CorrespondenceView } from '../views/correspondenceView';
 import { HeadView } from '../views/headView';
@@ -13,6 +13,12 @@ import type { PanelState } from './state';
 import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
 import { nextTask } from './headGridTask';
+import { plain, prepareRecords } from './layerStore';
+
+/** Cells (rows × keys × pairs) the correspondence computes in one task: tens of milliseconds. */
+const TASK_CELLS = 4 << 20;
+/** Rows × keys from which the correspondence says how many pairs it has done (1,024 tokens). */
+const LONG_CELLS = 1 << 20;
 
 /** The elements the pane owns. */
 export interface ComparePaneElements {
@@ -106,19 +112,28 @@ export class ComparePane {
   }
 
   /**
-   * Every head pair's distance for `a` and `b`, one head of A per task (a BERT-base layer at 512
-   * tokens takes most of a second), then drawn if they are still on screen.
+   * Every head pair's distance for `a` and `b`, a few million cells per task (a BERT-base layer at
+   * 512 tokens takes most of a second in all; one pair at 4,096 tokens, 16.8 million cells, takes
+   * a task of its own), saying how far it is on long inputs, then drawn if still on screen.
    */
   private async computeDistances(a: AttentionRecord, b: AttentionRecord): Promise<void> {
     if (this.computing?.a === a && this.computing.b === b) return;
     const job = (this.computing = { a, b });
-    this.correspondence.message(`Computing the Jensen-Shannon distance of every head pair (${a.heads} × ${b.heads})…`);
-    const rows = correspondenceRows(a, b);
+    const what = `Computing the Jensen-Shannon distance of every head pair (${a.heads} × ${b.heads})`;
+    this.correspondence.message(`${what}…`);
+    // A long input's layers are computed in the page's workers first, then read once (held while this runs).
+    await prepareRecords([a, b]);
+    if (this.computing !== job) return;
+    const pair = correspondencePairs(plain(a), plain(b));
     const d = new Float32Array(a.heads * b.heads);
-    for (let ha = 0; ha < a.heads; ha++) {
-      await nextTask();
-      if (this.computing !== job) return;
-      d.set(rows(ha), ha * b.heads);
+    const cells = a.queries * a.keys, perTask = Math.max(1, Math.floor(TASK_CELLS / cells));
+    for (let i = 0; i < d.length; i++) {
+      if (i % perTask === 0) {
+        await nextTask();
+        if (this.computing !== job) return;
+        if (cells >= LONG_CELLS) this.correspondence.message(`${what}: ${i} of ${d.length} pairs…`);
+      }
+      d[i] = pair(Math.floor(i / b.heads), i % b.heads);
     }
     this.computing = undefined;
     this.distances = { a, b, d };

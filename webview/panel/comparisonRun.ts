@@ -1,6 +1,7 @@
 /**
  * The run of a comparison in the panel: A, then B, one session at a time, each with every layer
- * (layers still on the GPU are awaited); then both go to the state. A side that fails is named,
+ * (layers still on the GPU, or a long input's queries and keys still coming from the native
+ * engine, are awaited); then both go to the state. A side that fails is named,
  * and the other side's result is kept. No DOM here.
  */
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
@@ -55,7 +56,8 @@ export class ComparisonRun {
     const first = this.partial.get(req);
     if (!first) return;
     this.partial.delete(req);
-    this.finished(req, { ...first, layers: [...first.layers, ...more.layers], warnings: [...first.warnings, ...more.warnings], moreToCome: false });
+    const queryKeys = [...(first.queryKeys ?? []), ...(more.queryKeys ?? [])];
+    this.finished(req, { ...first, layers: [...first.layers, ...more.layers], warnings: [...first.warnings, ...more.warnings], moreToCome: false, ...(queryKeys.length ? { queryKeys } : {}) });
   }
 
   /** A side failed: A's failure still runs B; B's keeps A's result, or reports both. */

@@ -11,7 +11,7 @@ import { contributionLayer } from '../../src/core/queryKeys';
 import { hasQueryMechanism } from '../../src/core/queryMechanism';
 import { formatBytes } from '../../src/core/units';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
-import { type ComputedLayer, type LayerStore, computedLayer, isStored, prepareRecords, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
+import { type LayerStore, computedLayer, computedRecords, isStored, plain, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
 import { type ContributionSet, type LoadedRun, type Weighting, appliedContributions } from './snapshot';
 import { rolloutKey } from './longRollout';
 
@@ -89,27 +89,6 @@ function contributionRecords(layers: readonly AttentionRecord[]): { records: Att
   const sources = layers.map((r) => ({ ...computedLayer(contributionLayer(queryKeysOf(r)!)), heldBytes: 0 }));
   return storedRecords(layers.map((r) => ({ ...r, id: `${r.id}|contribution` })), Infinity, false, sources);
 }
-
-/**
- * Records with these headers whose weights `compute(i)` makes when they are read from record
- * `from(i)`, in a store of their own (nothing held but what is on screen); made off the page's
- * thread, that record is computed there first.
- */
-function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord): { records: AttentionRecord[]; store: LayerStore } {
-  const sources: ComputedLayer[] = headers.map((h, i) => ({
-    compute: () => compute(i),
-    computeLater: async () => {
-      await prepareRecords([from(i)]);
-      return compute(i);
-    },
-    heldBytes: 0,
-    naiveBytes: 4 * h.heads * h.queries * h.keys,
-  }));
-  return storedRecords(headers, Infinity, false, sources);
-}
-
-/** `r` with its weights read once (a stored record's come through a getter, once per element otherwise). */
-const plain = (r: AttentionRecord): AttentionRecord => ({ ...r, data: r.data });
 
 export interface Derived {
   base: AttentionRecord[];

@@ -29,6 +29,7 @@ import type { ExportFormat, FromPanel, RunRequest } from '../../src/core/protoco
 import { cssVar, editorFont, signHues } from '../theme';
 import { svgToPng } from '../svgRaster';
 import type { PanelState } from './state';
+import type { LoadedRun } from './snapshot';
 import { withFullPrecision } from './layerStore';
 import { nextTask } from './headGridTask';
 
@@ -106,16 +107,24 @@ export class Exporter {
 
   /**
    * A long input's layers are computed one at a time from queries and keys; the JSON document and
-   * the HTML report would hold every layer's weights at once, so they are refused for such a run,
-   * with the format that streams.
+   * the HTML report would hold every layer's weights at once, so they are refused for such a run
+   * (or a comparison with such a side), with the format that streams.
    */
   private refuseWhole(format: ExportFormat): void {
     const { run, layersPending } = this.deps.state.snapshot;
     // A figure is what is on screen; data would miss the layers still on their way.
     if (layersPending && format !== 'svg' && format !== 'png') throw new Error(`the run's other layers are still arriving (${run?.records.length ?? 0} here so far); export once they are here (the status line says when they are arriving)`);
+    const c = this.deps.state.snapshot.compare;
+    const held = (runs: Array<LoadedRun | undefined>) => {
+      const bytes = runs.reduce((n, r) => n + (r?.onDemand ? r.store?.naiveBytes ?? 0 : 0), 0);
+      return ` at once${bytes ? ` (${formatBytes(bytes)})` : ''}`;
+    };
+    if (c && format === 'json' && (run?.onDemand || c.b.onDemand)) {
+      const which = run?.onDemand && c.b.onDemand ? 'both runs are' : `run ${run?.onDemand ? 'A' : 'B'} is`;
+      throw new Error(`${which} long enough that layers are computed from queries and keys one at a time; the comparison's JSON document would hold both runs' weights${held([run, c.b])}. Export NumPy (.npz) instead for run A's layers, computed and written one at a time, or a figure of what is on screen`);
+    }
     if (!run?.onDemand || (format !== 'json' && format !== 'html')) return;
-    const bytes = run.store?.naiveBytes;
-    throw new Error(`this run is long enough that its layers are computed from queries and keys one at a time; ${format === 'json' ? 'a JSON document' : 'an HTML report'} would hold every layer's weights at once${bytes ? ` (${formatBytes(bytes)})` : ''}. Export NumPy (.npz) instead: it computes and writes one layer at a time`);
+    throw new Error(`this run is long enough that its layers are computed from queries and keys one at a time; ${format === 'json' ? 'a JSON document' : 'an HTML report'} would hold every layer's weights${held([run])}. Export NumPy (.npz) instead: it computes and writes one layer at a time`);
   }
 
   cancel(exportId: number): void {

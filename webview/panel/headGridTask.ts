@@ -8,7 +8,7 @@ import { headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
-import { prepareRecords, queryKeysToCompute } from './layerStore';
+import { plain, prepareRecords, queryKeysToCompute } from './layerStore';
 import type { GridTask } from './layerWorker';
 
 let generation = 0;
@@ -101,9 +101,13 @@ export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord
   for (let i = 0; i < a.length; i++) {
     await nextTask();
     if (gen !== generation) return undefined;
-    const rb = b[layerOf(i)];
-    // One head of A per task where heads are matched by distance (most of a second a layer at BERT-base size).
-    const steps = headDivergenceSteps(a[i], rb);
+    // A long input's layers are computed in the page's workers first, then read once each (a
+    // stored record's weights come through a getter) and held while the layer's steps run.
+    await prepareRecords([a[i], b[layerOf(i)]]);
+    if (gen !== generation) return undefined;
+    const ra = plain(a[i]), rb = plain(b[layerOf(i)]);
+    // One pair of heads per task where heads are matched by distance (most of a second a layer at BERT-base size).
+    const steps = headDivergenceSteps(ra, rb);
     let step = steps.next();
     for (; !step.done; step = steps.next()) {
       await nextTask();

@@ -264,6 +264,27 @@ export function withFullPrecision(records: readonly AttentionRecord[]): Promise<
   }));
 }
 
+/**
+ * Records with these headers whose weights `compute(i)` makes when they are read from record
+ * `from(i)`, in a store of their own (nothing held but what is on screen); made off the page's
+ * thread, that record is computed there first.
+ */
+export function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord): { records: AttentionRecord[]; store: LayerStore } {
+  const sources: ComputedLayer[] = headers.map((h, i) => ({
+    compute: () => compute(i),
+    computeLater: async () => {
+      await prepareRecords([from(i)]);
+      return compute(i);
+    },
+    heldBytes: 0,
+    naiveBytes: 4 * h.heads * h.queries * h.keys,
+  }));
+  return storedRecords(headers, Infinity, false, sources);
+}
+
+/** `r` with its weights read once (a stored record's come through a getter, once per element otherwise). */
+export const plain = (r: AttentionRecord): AttentionRecord => ({ ...r, data: r.data });
+
 /** Computes layers off the page's thread (its workers), once the page has set it. */
 let later: ((l: QueryKeyLayer) => Promise<Float32Array>) | undefined;
 

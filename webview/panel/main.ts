@@ -160,7 +160,7 @@ function start(request: RunRequest): void {
   // A generation's whole sequence keeps the tokens that arrived on screen until its picture replaces them.
   if (!request.generation) strip.show(undefined);
   if (request.image) void views.image.setImage(request.image.bytes, request.image.mime, request.image.width, request.image.height).catch(() => undefined);
-  void runner.start(request, { full: request.compare !== undefined });
+  void runner.start(request);
 }
 
 const strip = new GenerationStrip(
@@ -181,7 +181,7 @@ el('generate').addEventListener('click', () => channel.post({ type: 'generate/re
 
 const comparison = new ComparisonRun({
   state,
-  startRun: (req) => void runner.start(req, { full: true }),
+  startRun: (req) => void runner.start(req),
   show,
   post: (m) => channel.post(m),
   isCurrent: (req) => req === current,

@@ -138,10 +138,10 @@ export class Runner {
 
   /**
    * Starts `req`, superseding any run in progress; resolves when it has finished or failed. A run
-   * whose weights would be too large keeps queries and keys instead (`RunResult.queryKeys`), unless
-   * `full` (a comparison needs every weight).
+   * whose weights would be too large keeps queries and keys instead (`RunResult.queryKeys`), each
+   * side of a comparison alike.
    */
-  async start(req: RunRequest, { full = false }: { full?: boolean } = {}): Promise<void> {
+  async start(req: RunRequest): Promise<void> {
     const gen = this.supersede();
     this.active = req;
     const stale = () => gen !== this.generation;
@@ -149,7 +149,7 @@ export class Runner {
     if (req.timing) this.record('transfer', req.timing.sentAt, received);
     /** The engine entry the run used last: dropped if the run fails, so the next run opens a fresh session. */
     let used: { key: string; promise: Promise<Engine> } | undefined;
-    let queryKeys = !full && runKeepsQueryKeys(req);
+    let queryKeys = runKeepsQueryKeys(req);
     let notice = '';
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);

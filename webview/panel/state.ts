@@ -12,8 +12,8 @@ import { Emitter } from '../../src/core/events';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
-import { alignRuns } from '../../src/core/analysis/alignment';
-import { alignedRecord, bestMatches, correspondenceRows, identicalRecords, mapLayer } from '../../src/core/analysis/compare';
+import { bestMatches, correspondenceRows, mapLayer } from '../../src/core/analysis/compare';
+import { compareRuns } from './comparedRuns';
 import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
 import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
@@ -76,6 +76,8 @@ export class PanelState {
     if (this.s.grid) for (const a of [this.s.grid.thumbnails, this.s.grid.stats]) buffers.add(a.buffer);
     let n = 0;
     for (const [store] of this.stores) n += store.heldBytes;
+    const layersB = this.s.compare?.b.store;
+    if (layersB && layersB !== this.s.compare?.storeB) n += layersB.heldBytes; // a long B's layers, from which its aligned records are computed
     for (const b of buffers) n += b.byteLength;
     return n;
   }
@@ -83,7 +85,8 @@ export class PanelState {
   /** Where the records keep their weights, each with the indices the views on screen use (kept in full precision). */
   get stores(): Array<[LayerStore, number[]]> {
     const out: Array<[LayerStore, number[]]> = [];
-    if (this.s.run?.store) out.push([this.s.run.store, this.layersOnScreen]);
+    // A comparison whose records are not A's layers (aligned through words or an edit) draws none of them.
+    if (this.s.run?.store) out.push([this.s.run.store, this.s.compare && this.s.baseStore ? [] : this.layersOnScreen]);
     if (this.s.baseStore) out.push([this.s.baseStore, [this.s.recordIndex]]);
     for (const store of [this.s.recordStore, this.s.weightStore]) if (store) out.push([store, [this.s.recordIndex]]);
     if (this.s.compare) out.push([this.s.compare.storeB, [this.layerB]]);
@@ -180,32 +183,13 @@ export class PanelState {
    * B sits beside it. Word level, hiding, aggregation and contributions do not apply to comparisons.
    */
   finishCompare(request: RunRequest, a: RunResult, b: { request: RunRequest; result: RunResult }): void {
-    const overInput = (req: RunRequest, result: RunResult) => {
-      const tokens = { tokens: req.tokens, decoderTokens: req.decoderTokens, causal: req.model.causal };
-      return result.layers.map((l) => recordOfLayer(l, tokens)).filter((r) => r.overInput);
-    };
-    const rawA = overInput(request, a), rawB = overInput(b.request, b.result);
-    const alignment = alignRuns({ text: request.text, tokens: request.tokens }, { text: b.request.text, tokens: b.request.tokens }, request.compare?.sameModel === true);
-    const alignedA = rawA.map((r) => alignedRecord(r, alignment, 'a'));
-    const alignedB = rawB.map((r) => alignedRecord(r, alignment, 'b'));
-    const identical = identicalRecords(alignedA, alignedB);
-    // Kept like a run's layers: A's layers as the model returned them (its exports) and both sides'
-    // aligned records; an aligned record that is its layer shares its store. B's own layers go.
-    const layersA = storedRecords(rawA, this.compactAbove);
-    const aligned = alignedA.every((r, i) => r.data === rawA[i].data)
-      ? { records: alignedA.map((r, i) => storedRecord(r, layersA.store, i)), store: undefined }
-      : storedRecords(alignedA, this.compactAbove);
-    const onB = storedRecords(alignedB, this.compactAbove);
-    const runA: LoadedRun = { request, records: layersA.records, store: layersA.store, backend: a.backend, backendReason: a.backendReason, millis: a.millis };
-    const runB: LoadedRun = { request: b.request, records: [], backend: b.result.backend, millis: b.result.millis };
-    const records = aligned.records;
-    const warnings = [...a.warnings, ...b.result.warnings].map((w) => `Warning: ${w}.`);
-    const notice = [request.notice, `Compared by ${alignment.description}.`, identical ? 'The two runs are identical: every difference is 0.' : '', ...warnings].filter(Boolean).join(' ');
+    const made = compareRuns(request, a, b, this.compactAbove);
+    const records = made.records;
     this.set({
-      run: runA, base: records, baseStore: aligned.store, recordStore: undefined, weightStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
-      phase: { name: 'ready' }, notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
+      run: made.run, base: records, baseStore: made.store, recordStore: undefined, weightStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
+      phase: { name: 'ready' }, notice: made.notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
-      compare: { b: runB, alignment, records: onB.records, storeB: onB.store, show: identical ? 'side' : this.s.compare?.show ?? 'side', identical },
+      compare: { b: made.b, alignment: made.alignment, records: made.recordsB, storeB: made.storeB, show: made.identical ? 'side' : this.s.compare?.show ?? 'side', identical: made.identical },
     }, 'run');
   }
 
@@ -306,17 +290,22 @@ export class PanelState {
   /** Shows record `i` (a layer); keeps the head choice when the head count matches. Out of range: ignored. */
   selectRecord(i: number): void {
     const records = this.s.records;
-    if (i < 0 || i >= records.length || i === this.s.recordIndex || this.computeFirst(records[i], () => this.selectRecord(i))) return;
+    if (i < 0 || i >= records.length || i === this.s.recordIndex || this.computeFirst(i, () => this.selectRecord(i))) return;
     const heads = records[i].heads;
     const visibleHeads = this.s.visibleHeads.length === heads ? this.s.visibleHeads : allHeads(heads);
     this.set({ recordIndex: i, visibleHeads, hover: null, reveal: false }, 'selection');
   }
 
-  /** A long input's `record` is computed in the page's workers first (the page stays free), then `then` runs if it is still there; true while that is so. */
-  private computeFirst(record: AttentionRecord, then: () => void): boolean {
-    if (!needsComputing(record)) return false;
+  /**
+   * A long input's record `i` (and in a comparison B's facing it) is computed in the page's workers
+   * first (the page stays free), then `then` runs if it is still there; true while that is so.
+   */
+  private computeFirst(i: number, then: () => void): boolean {
+    const record = this.s.records[i], b = this.s.compare?.records[this.layerBOf(i)];
+    const records = [record, b].filter((r): r is AttentionRecord => r !== undefined && needsComputing(r));
+    if (records.length === 0) return false;
     this.set({ computing: record.label }, 'phase');
-    void prepareRecords([record]).then(() => (this.set({ computing: undefined }, 'phase'), this.s.records.includes(record) && then()));
+    void prepareRecords(records).then(() => (this.set({ computing: undefined }, 'phase'), this.s.records.includes(record) && then()));
     return true;
   }
 
@@ -336,7 +325,7 @@ export class PanelState {
   setSelection(recordIndex: number, heads: readonly number[]): void {
     if (this.s.choices.aggregate !== undefined && this.s.base[recordIndex]) this.setChoices({ aggregate: undefined });
     const r = this.s.records[recordIndex];
-    if (!r || this.computeFirst(r, () => this.setSelection(recordIndex, heads))) return;
+    if (!r || this.computeFirst(recordIndex, () => this.setSelection(recordIndex, heads))) return;
     const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
     const c = this.s.compare;
     if (c && heads.length === 1) {

@@ -1,0 +1,141 @@
+// Comparisons of long inputs (issue 24): each side kept as queries and keys, both sides' aligned
+// records computed when read, and every compared number (records, A − B, the head
+// correspondence, the explorer's divergence) what the same comparison of the full tensors gives.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
+import { correspondence, differenceRecord } from '../../src/core/analysis/compare';
+import { emptyHeadGrid } from '../../src/core/analysis/headGrid';
+import type { RunRequest } from '../../src/core/protocol/panel';
+import { type QueryKeyLayer, layerWeights, queryKeyBytes, sameQueryKeys } from '../../src/core/queryKeys';
+import type { TokenInfo } from '../../src/core/tokens';
+import { ComparisonRun } from '../../webview/panel/comparisonRun';
+import { withDivergence } from '../../webview/panel/headGridTask';
+import { computeLayersWith } from '../../webview/panel/layerStore';
+import type { RunResult } from '../../webview/panel/runner';
+import { PanelState } from '../../webview/panel/state';
+
+const N = 9;
+
+/** Layer `layer` of a model (`seed`): `heads` query heads over `kvHeads` key heads, dimension 3, over `n` tokens. */
+function qkLayer(seed: number, layer: number, n: number, { heads = 4, kvHeads = 2, causal = true } = {}): QueryKeyLayer {
+  const q = Float32Array.from({ length: heads * n * 3 }, (_, i) => Math.sin(1.3 * i + seed + 7 * layer));
+  const k = Float32Array.from({ length: kvHeads * n * 3 }, (_, i) => Math.cos(0.7 * i + 2 * seed + layer));
+  return { name: `attentions.${layer}`, kind: 'self', layer, heads, kvHeads, queries: n, keys: n, headDim: 3, scale: 0.8, q, k, causal };
+}
+
+const tokensOf = (ids: number[], offset = 0): TokenInfo[] => ids.map((id, i) => ({ id, text: `t${id}`, start: offset + i, end: offset + i + 1, special: false }));
+const model = (label: string, causal = true) => ({ id: label, label, architecture: 'qwen2', onnxFile: label, onnxLabel: 'onnx/model.onnx', causal });
+const ids = Array.from({ length: N }, (_, i) => i);
+const text = 'x'.repeat(N);
+
+function request(runId: number, over: Partial<RunRequest> = {}): RunRequest {
+  return { runId, model: model('A'), backend: 'auto', text, tokens: tokensOf(ids), ids: Int32Array.from(ids), maxLinksPerQuery: 12, ...over };
+}
+
+const asQueryKeys = (layers: QueryKeyLayer[], moreToCome = false): RunResult => ({ layers: [], queryKeys: layers, backend: 'native', millis: 1, warnings: [], backendReason: '', spans: [], moreToCome });
+const asWeights = (layers: QueryKeyLayer[]): RunResult => ({ layers: layers.map((l): AttentionLayer => layerWeights(l)), backend: 'wasm', millis: 1, warnings: [], backendReason: '', spans: [], moreToCome: false });
+
+/** The same comparison twice: from queries and keys, and from the full tensors. */
+function compareBoth(a: RunRequest, layersA: QueryKeyLayer[], b: RunRequest, layersB: QueryKeyLayer[]) {
+  const long = new PanelState(), full = new PanelState();
+  long.finishCompare(a, asQueryKeys(layersA), { request: b, result: asQueryKeys(layersB) });
+  full.finishCompare(a, asWeights(layersA), { request: b, result: asWeights(layersB) });
+  return { long, full };
+}
+
+const weights = (r: AttentionRecord) => Array.from(r.data);
+
+/** Every record of A and B, the difference where heads correspond, the correspondence and the explorer's divergence: equal in both states. */
+async function expectSameComparison(long: PanelState, full: PanelState) {
+  const [l, f] = [long.snapshot, full.snapshot];
+  expect(l.compare!.alignment).toEqual(f.compare!.alignment);
+  expect(l.records.map((r) => [r.id, r.label, r.heads, r.queries, r.keys])).toEqual(f.records.map((r) => [r.id, r.label, r.heads, r.queries, r.keys]));
+  l.records.forEach((r, i) => expect(weights(r)).toEqual(weights(f.records[i])));
+  l.compare!.records.forEach((r, i) => expect(weights(r)).toEqual(weights(f.compare!.records[i])));
+  for (let i = 0; i < l.records.length; i++) {
+    const [ra, rb, fa, fb] = [l.records[i], l.compare!.records[long.layerBOf(i)], f.records[i], f.compare!.records[full.layerBOf(i)]];
+    if (ra.heads === rb.heads) expect(weights(differenceRecord(ra, rb))).toEqual(weights(differenceRecord(fa, fb)));
+    expect(Array.from(correspondence(ra, rb))).toEqual(Array.from(correspondence(fa, fb)));
+  }
+  const divergence = async (s: PanelState) => (await withDivergence(emptyHeadGrid(1, s.snapshot.records), s.snapshot.records, s.snapshot.compare!.records, (i) => s.layerBOf(i), 'B'))!.divergence!;
+  const [dl, df] = [await divergence(long), await divergence(full)];
+  expect(Array.from(dl.values)).toEqual(Array.from(df.values));
+  expect(Array.from(dl.partner)).toEqual(Array.from(df.partner));
+  expect(dl.measures).toEqual(df.measures);
+}
+
+afterEach(() => computeLayersWith(undefined));
+
+describe('a comparison of long inputs', () => {
+  it('compares two models on one text from queries and keys, holding nothing quadratic until read, with the full tensors’ numbers', async () => {
+    const layersA = [0, 1].map((i) => qkLayer(1, i, N));
+    const layersB = [0, 1, 2].map((i) => qkLayer(5, i, N, { heads: 3, kvHeads: 3, causal: false })); // another model: 3 heads, bidirectional
+    const b = request(1, { model: model('B', false) });
+    const a = request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } });
+    const { long, full } = compareBoth(a, layersA, b, layersB);
+    const s = long.snapshot;
+    // Nothing quadratic is held: each side's queries and keys only.
+    expect(long.heldBytes).toBe([...layersA, ...layersB].reduce((n, l) => n + queryKeyBytes(l), 0));
+    expect([s.run!.onDemand, s.compare!.b.onDemand]).toEqual([true, true]);
+    expect(s.notice).toMatch(/Compared by tokens: both tokenizations are identical\. Run A: 9 tokens: each layer's weights are computed from its queries and keys when shown \([^)]+\)\. Run B: 9 tokens: each layer's weights are computed/);
+    expect([s.compare!.identical, full.snapshot.compare!.identical]).toEqual([false, false]);
+    await expectSameComparison(long, full);
+  });
+
+  it('compares two texts through one model (an edit): the aligned records are computed from each side’s layers when read', async () => {
+    const edited = [99, 98, ...ids.slice(1)]; // the first token replaced by two
+    const b = request(1, { text: `yz${text.slice(1)}`, tokens: tokensOf(edited), ids: Int32Array.from(edited) });
+    const a = request(1, { compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: true } });
+    const layersA = [0, 1].map((i) => qkLayer(1, i, N)), layersB = [0, 1].map((i) => qkLayer(2, i, N + 1));
+    const { long, full } = compareBoth(a, layersA, b, layersB);
+    const s = long.snapshot;
+    expect(s.compare!.alignment).toMatchObject({ kind: 'tokens', edited: true, pairs: ids.slice(1).map((i) => [i, i + 1]) });
+    expect(s.records[0].queries).toBe(N - 1);
+    expect(long.heldBytes).toBe([...layersA, ...layersB].reduce((n, l) => n + queryKeyBytes(l), 0));
+    await expectSameComparison(long, full);
+  });
+
+  it('knows two runs are identical from their queries and keys, without computing a layer', () => {
+    const layers = [0, 1].map((i) => qkLayer(3, i, N));
+    const a = request(1, { compare: { model: model('A'), text, tokens: tokensOf(ids), ids: Int32Array.from(ids), sameModel: false } });
+    const { long, full } = compareBoth(a, layers, request(1), layers.map((l) => ({ ...l, q: l.q.slice(), k: l.k.slice() })));
+    expect([long.snapshot.compare!.identical, full.snapshot.compare!.identical]).toEqual([true, true]);
+    expect(long.snapshot.notice).toMatch(/The two runs are identical: every difference is 0\./);
+    expect(long.heldBytes).toBe(2 * layers.reduce((n, l) => n + queryKeyBytes(l), 0)); // nothing was computed to know it
+    // One query of one layer apart: not identical.
+    const moved = layers.map((l, i) => (i === 1 ? { ...l, q: l.q.map((v, j) => (j === 5 ? v + 1e-3 : v)) } : l));
+    const other = compareBoth(a, layers, request(1), moved);
+    expect([other.long.snapshot.compare!.identical, other.full.snapshot.compare!.identical]).toEqual([false, false]);
+    expect(sameQueryKeys(layers[0], { ...layers[0], keyMask: Uint8Array.from(ids, (i) => (i === 0 ? 0 : 1)) })).toBe(false);
+    expect(sameQueryKeys(layers[0], { ...layers[0], window: 4 })).toBe(false);
+  });
+
+  it('waits for a long side’s queries and keys still coming from the native engine, then compares every layer', () => {
+    const state = new PanelState();
+    const started: RunRequest[] = [];
+    const a = request(7, { compare: { model: model('B'), text, tokens: tokensOf(ids), ids: Int32Array.from(ids), sameModel: false } });
+    const run = new ComparisonRun({ state, startRun: (r) => started.push(r), show: () => undefined, post: () => undefined, isCurrent: () => true });
+    run.begin(a);
+    const layersA = [0, 1, 2].map((i) => qkLayer(1, i, N));
+    run.finished(a, asQueryKeys(layersA.slice(0, 1), true));
+    expect(started).toEqual([]);
+    run.more(a, { layers: [], warnings: [], queryKeys: layersA.slice(1) });
+    expect(started).toHaveLength(1);
+    run.finished(started[0], asQueryKeys([0, 1, 2].map((i) => qkLayer(4, i, N))));
+    expect(state.snapshot.records.map((r) => r.label)).toEqual(['Layer 1', 'Layer 2', 'Layer 3']);
+    state.snapshot.records.forEach((r, i) => expect(weights(r)).toEqual(Array.from(layerWeights(layersA[i]).data)));
+  });
+
+  it('switches layer once A’s layer and B’s facing it are computed off the page’s thread', async () => {
+    const computed: string[] = [];
+    computeLayersWith(async (l) => (computed.push(`${l.name}/${l.q[0]}`), layerWeights(l).data));
+    const layersA = [0, 1].map((i) => qkLayer(1, i, N)), layersB = [0, 1].map((i) => qkLayer(6, i, N));
+    const b = request(1, { model: model('B') });
+    const { long } = compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
+    long.selectRecord(1);
+    expect([long.snapshot.recordIndex, long.snapshot.computing]).toEqual([0, 'Layer 2']);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect([long.snapshot.recordIndex, long.snapshot.computing]).toEqual([1, undefined]);
+    expect(computed.sort()).toEqual([`attentions.1/${layersA[1].q[0]}`, `attentions.1/${layersB[1].q[0]}`].sort());
+  });
+});
