@@ -17,6 +17,7 @@ import { type Source, selectionEditor, selectionSource } from './selectionSource
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
 import { ModelFolderError } from '../models/modelFolder';
 import { longRunQuestion } from '../core/queryKeys';
+import { showLineBreaks } from '../core/lineBreaks';
 
 /** Runs comparisons; shares model loading and tokenizers with Show Attention. */
 export class CompareAttention {
@@ -76,12 +77,17 @@ export class CompareAttention {
     const texts = (editor?.selections ?? []).map((s) => editor!.document.getText(s)).filter((t) => t.trim().length > 0);
     const textA = source.document.getText(source.selection);
     let textB: string | undefined = texts.length >= 2 ? texts[1] : undefined;
-    textB ??= await vscode.window.showInputBox({
-      title: 'Attention Lens: Compare with Edited Text',
-      prompt: 'Edit the text; its attention is compared with the selection’s (tokens aligned through a diff)',
-      value: textA,
-      validateInput: (v) => (v.trim().length === 0 ? 'The edited text is empty' : v === textA ? 'Change something to compare (the text is unchanged)' : undefined),
-    });
+    if (textB === undefined) {
+      // The input box drops line breaks from its value: each shows as a mark, and is one again after.
+      const lines = showLineBreaks(textA);
+      const edited = await vscode.window.showInputBox({
+        title: 'Attention Lens: Compare with Edited Text',
+        prompt: `Edit the text; its attention is compared with the selection’s (tokens aligned through a diff)${lines.mark ? `. Line breaks show as ${lines.mark}: keep, move or paste one` : ''}`,
+        value: lines.shown,
+        validateInput: (v) => (v.trim().length === 0 ? 'The edited text is empty' : v === lines.shown ? 'Change something to compare (the text is unchanged)' : undefined),
+      });
+      textB = edited === undefined ? undefined : lines.restore(edited);
+    }
     if (textB === undefined) return;
     const model = readSettings().model;
     await this.start(source, model, model, textA, textB);
