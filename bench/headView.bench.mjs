@@ -64,6 +64,15 @@ const benchPage = async (file, viewport) => {
     const r = await page.evaluate(([n]) => window.runCompare(n), [n]);
     console.log(`${String(n).padStart(6)} | ${f(r.ours)} | ${f(r.naive)} | ${ratio(r.naive, r.ours)} | ${r.maxDiff.toExponential(1)}`);
   }
+  // A long comparison computes one pair of heads per task: how long a task takes, against one pass reading both heads.
+  console.log('\none pair of heads of a long comparison (one task of the panel) against one pass that only reads both heads (a sum), better of three each');
+  console.log('tokens | mask | pair | read both | pair ÷ read');
+  for (const n of [1024, 2048, 4096]) {
+    for (const causal of [true, false]) {
+      const r = await page.evaluate(([n, causal]) => window.runPair(n, causal), [n, causal]);
+      console.log(`${String(n).padStart(6)} | ${causal ? 'causal' : 'none  '} | ${f(r.pair)} | ${f(r.read)} | ${ratio(r.pair, r.read)}`);
+    }
+  }
   await page.close();
 }
 

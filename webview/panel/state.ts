@@ -16,7 +16,7 @@ import { bestMatches, correspondenceRows, mapLayer } from '../../src/core/analys
 import { compareRuns } from './comparedRuns';
 import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
-import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecord, storedRecords, withFullPrecision } from './layerStore';
+import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
