@@ -96,7 +96,7 @@ async function exportFromPanel(panels: AttentionPanels, runs: RunRegistry, forma
   if (!item) return;
   // A comparison is named after both sides: `tiny-causal-vs-tiny-masked-layer1-all-heads.svg`.
   const model = panel.comparedWith ? `${run.model.label}-vs-${panel.comparedWith}` : run.model.label;
-  const target = await saveTarget(exportFileName(model, run.selection, run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item), item, `Export ${item.label.toLowerCase()}`);
+  const target = await saveTarget(exportFileName(model, run.selection, run.selection?.of ?? run.grid?.rows[run.selection?.recordIndex ?? 0]?.heads, item), item, `Export ${item.label.toLowerCase()}`);
   if (!target) return;
   try {
     const bytes = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting ${path.basename(target.fsPath)}`, cancellable: true }, (progress, token) => {

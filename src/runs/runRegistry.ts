@@ -138,8 +138,10 @@ export class RunRegistry {
   setSelection(runId: number, selection: HeadSelection): void {
     const run = this.runs.get(runId);
     const s = run?.selection;
-    if (!run || (s && s.recordIndex === selection.recordIndex && s.heads.join() === selection.heads.join())) return;
-    this.update(run, { selection: { recordIndex: selection.recordIndex, heads: [...selection.heads] } });
+    // The head count stays known for the record when a selection does not say it (the explorer's).
+    const of = selection.of ?? (s?.recordIndex === selection.recordIndex ? s.of : undefined);
+    if (!run || (s && s.recordIndex === selection.recordIndex && s.heads.join() === selection.heads.join() && s.of === of)) return;
+    this.update(run, { selection: { recordIndex: selection.recordIndex, heads: [...selection.heads], ...(of !== undefined ? { of } : {}) } });
   }
 
   /** The explorer's data for a run arrived. */

@@ -242,7 +242,7 @@ describe('PanelState', () => {
     state.setChoices({ aggregate: 'mean' });
     expect(state.record?.label).toBe('Layer 2 · mean of all 4 heads');
     expect(state.shownHeads).toEqual([0]);
-    expect(state.headSelection).toEqual({ recordIndex: 1, heads: [0, 1, 2, 3] });
+    expect(state.headSelection).toEqual({ recordIndex: 1, heads: [0, 1, 2, 3], of: 4 });
     state.setChoices({ aggregate: undefined });
     expect([state.record?.label, state.shownHeads]).toEqual(['Layer 2', [0, 1, 2, 3]]);
     expect(changes.slice(-2)).toEqual(['selection', 'selection']); // the grid stays: same per-head records

@@ -85,6 +85,13 @@ describe('RunRegistry: what the head explorer and the panel share', () => {
     runs.setSelection(9, { recordIndex: 0, heads: [0] });
     expect(runs.get(1)?.selection).toEqual({ recordIndex: 2, heads: [1, 3] });
     expect(events).toEqual(['add 1', 'change 1 running', 'change 1 running']);
+    // The panel says how many heads the record has; a selection that does not (the explorer's) keeps it for that record only.
+    runs.setSelection(1, { recordIndex: 2, heads: [1, 3], of: 4 });
+    runs.setSelection(1, { recordIndex: 2, heads: [0, 1, 2, 3] });
+    expect(runs.get(1)?.selection).toEqual({ recordIndex: 2, heads: [0, 1, 2, 3], of: 4 });
+    runs.setSelection(1, { recordIndex: 1, heads: [0] });
+    expect(runs.get(1)?.selection).toEqual({ recordIndex: 1, heads: [0] });
+    expect(events).toHaveLength(6);
   });
 
   it('takes the grid of a live run, relays similarity requests, and stores their answers', () => {

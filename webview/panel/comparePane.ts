@@ -12,11 +12,8 @@ import { MatrixView } from '../views/matrixView';
 import type { PanelState } from './state';
 import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
-import { nextTask } from './headGridTask';
+import { TASK_CELLS, nextTask } from './headGridTask';
 import { plain, prepareRecords } from './layerStore';
-
-/** Cells (rows × keys × pairs) the correspondence computes in one task: tens of milliseconds. */
-const TASK_CELLS = 4 << 20;
 /** Rows × keys from which the correspondence says how many pairs it has done (1,024 tokens). */
 const LONG_CELLS = 1 << 20;
 

@@ -25,6 +25,9 @@ export function gridRowsWith(compute: typeof rowsLater): void {
   rowsLater = compute;
 }
 
+/** Cells (rows × keys, summed over pairs of heads) a comparison's pass computes in one task: tens of milliseconds. */
+export const TASK_CELLS = 4 << 20;
+
 /** Yields to the event loop (input, paint) before the next slice of work. */
 export const nextTask = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
@@ -106,10 +109,14 @@ export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord
     await prepareRecords([a[i], b[layerOf(i)]]);
     if (gen !== generation) return undefined;
     const ra = plain(a[i]), rb = plain(b[layerOf(i)]);
-    // One pair of heads per task where heads are matched by distance (most of a second a layer at BERT-base size).
+    // Pairs of heads, where heads are matched by distance, a few million cells per task (most of
+    // a second a layer at BERT-base size; one pair a task at 4,096 tokens).
     const steps = headDivergenceSteps(ra, rb);
-    let step = steps.next();
+    let step = steps.next(), pending = 0;
     for (; !step.done; step = steps.next()) {
+      pending += ra.queries * ra.keys;
+      if (pending < TASK_CELLS) continue;
+      pending = 0;
       await nextTask();
       if (gen !== generation) return undefined;
     }

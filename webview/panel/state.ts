@@ -144,10 +144,10 @@ export class PanelState {
   }
 
   /** The selection in per-head terms (an aggregate stands for every head of its layer). */
-  get headSelection(): { recordIndex: number; heads: number[] } {
+  get headSelection(): { recordIndex: number; heads: number[]; of?: number } {
     const base = this.s.base[this.s.recordIndex];
     const aggregated = this.s.choices.aggregate !== undefined;
-    return { recordIndex: this.s.recordIndex, heads: aggregated && base ? Array.from({ length: base.heads }, (_, h) => h) : this.shownHeads };
+    return { recordIndex: this.s.recordIndex, heads: aggregated && base ? Array.from({ length: base.heads }, (_, h) => h) : this.shownHeads, of: base?.heads };
   }
 
   /** Indices of the visible heads. */

@@ -172,6 +172,8 @@ export interface PrepareRequest {
 export interface HeadSelection {
   recordIndex: number;
   heads: number[];
+  /** How many heads the record has (the panel says; names an export of every head before the explorer's grid is in). */
+  of?: number;
 }
 
 /** Stages of a run, in order. */
