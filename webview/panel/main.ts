@@ -238,7 +238,7 @@ function ensureContributions(): void {
   const runId = (contributionsFor = run.request.runId);
   // A long input's come with its queries and keys (each key's value norm): its layers are computed as contributions when shown.
   const basis = run.onDemand ? longContributions(run.records) : undefined;
-  if (run.onDemand) return basis ? state.setContributions({ runId, byName: new Map(), basis }) : state.setWeighting('attention');
+  if (run.onDemand) return basis ? state.setContributions({ runId, byName: new Map(), basis }) : state.setWeighting('attention', 'Contributions are not available for this run: some of its layers came without each key’s value norm, which a long input’s contributions are computed from.');
   state.setWeighting('contribution', 'Computing each head’s contributions (a second WebAssembly session of the model)…');
   runner.mechanism(run.request).then(
     (layers) => {
