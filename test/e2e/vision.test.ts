@@ -48,9 +48,19 @@ async function openImage(page: import('playwright-core').Page, name: string): Pr
   await page.keyboard.type(name);
   await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 20_000 });
   await page.keyboard.press('Enter');
-  await page.getByRole('tab', { name: new RegExp(name.replace('.', '\\.')) }).first().waitFor({ timeout: 20_000 });
-  // The preview has loaded the image when the status bar gives its size.
-  await page.locator('.statusbar-item', { hasText: /^\d+x\d+$/ }).first().waitFor({ timeout: 20_000 });
+  const tab = page.getByRole('tab', { name: new RegExp(name.replace('.', '\\.')) }).first();
+  await tab.waitFor({ timeout: 20_000 });
+  // The preview has loaded the image when the status bar gives its size. Once in a CI run (after a
+  // reload, under load) it did not within 20 s: the tab is clicked (focused) and waited for again.
+  const size = page.locator('.statusbar-item', { hasText: /^\d+x\d+$/ }).first();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await size.waitFor({ timeout: 20_000 });
+    } catch (e) {
+      if (attempt === 3) throw e;
+      await tab.click();
+    }
+  }
 }
 
 /**
