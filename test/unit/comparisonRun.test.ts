@@ -35,6 +35,7 @@ describe('ComparisonRun', () => {
     expect(started).toHaveLength(1);
     const b = started[0];
     expect(b.model.label).toBe('B');
+    expect(b.keepWeightsBytes).toBeUndefined(); // the default, as A's
     expect(run.owns(b)).toBe(true);
     run.finished(b, result([layer(0, [1, 0, 0.5, 0.5]), layer(1, [1, 0, 0.6, 0.4])]));
     expect(state.snapshot.compare?.records).toHaveLength(2);
@@ -71,5 +72,17 @@ describe('ComparisonRun', () => {
     other.supersede();
     other.run.finished(requestA, result([layer(0, [1, 0, 0.5, 0.5])]));
     expect(other.started).toEqual([]);
+  });
+});
+
+describe('ComparisonRun with attentionLens.keepWeightsMB set', () => {
+  it('runs B under the same limit as A, so each side keeps its weights or its queries and keys alike', () => {
+    const state = new PanelState();
+    const started: RunRequest[] = [];
+    const run = new ComparisonRun({ state, startRun: (r) => started.push(r), show: () => undefined, post: () => undefined, isCurrent: () => true });
+    const a = { ...requestA, keepWeightsBytes: 0 };
+    run.begin(a);
+    run.finished(a, result([layer(0, [1, 0, 0.5, 0.5])]));
+    expect(started.map((b) => [b.model.label, b.keepWeightsBytes])).toEqual([['B', 0]]);
   });
 });

@@ -37,7 +37,7 @@ export class ComparisonRun {
     this.resultA = this.failedA = undefined;
     this.a = request.compare ? request : undefined;
     const c = request.compare;
-    this.b = c && { runId: request.runId, model: c.model, backend: request.backend, text: c.text, tokens: c.tokens, ids: c.ids, decoderTokens: c.decoderTokens, decoderIds: c.decoderIds, maxLinksPerQuery: request.maxLinksPerQuery, ...(c.image ? { image: c.image } : {}) };
+    this.b = c && { runId: request.runId, model: c.model, backend: request.backend, text: c.text, tokens: c.tokens, ids: c.ids, decoderTokens: c.decoderTokens, decoderIds: c.decoderIds, maxLinksPerQuery: request.maxLinksPerQuery, ...(request.keepWeightsBytes !== undefined ? { keepWeightsBytes: request.keepWeightsBytes } : {}), ...(c.image ? { image: c.image } : {}) };
   }
 
   owns(req: RunRequest): boolean {
