@@ -84,6 +84,11 @@ describe('alignment', () => {
     expect(al.edited).toBe(true);
     expect(al.pairs).toEqual([[0, 0], [1, 1], [3, 4], [4, 5]]);
     expect(al.description).toMatch(/4 tokens are unchanged and compared, 1 of A and 2 of B are not/);
+    // B's record over the pairs: each paired cell as B has it, nothing renormalised.
+    const weights = Array.from({ length: 2 }, (_, h) => Array.from({ length: b.length }, (_, q) => Array.from({ length: b.length }, (_, k) => (h + 1) * 0.01 + q * 0.1 + k * 0.001)));
+    const wb = alignedRecord(rec(weights, b), al, 'b');
+    expect(matrix(wb, 1)).toEqual(al.pairs.map(([, q]) => al.pairs.map(([, k]) => +Math.fround(weights[1][q][k]).toFixed(6))));
+    expect(wb.queryTokens.map((t) => t.text)).toEqual(['[CLS]', 'the', ' sat', '[SEP]']);
     // Nothing in common: said, not an empty picture.
     expect(() => alignRuns({ text: 'x', tokens: [tok('x', 0, 1, 7)] }, { text: 'y', tokens: [tok('y', 0, 1, 8)] }, true)).toThrow(/share no token/);
   });

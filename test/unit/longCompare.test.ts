@@ -3,7 +3,7 @@
 // correspondence, the explorer's divergence) what the same comparison of the full tensors gives.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
-import { correspondence, differenceRecord } from '../../src/core/analysis/compare';
+import { bestMatches, correspondence, differenceRecord } from '../../src/core/analysis/compare';
 import { emptyHeadGrid } from '../../src/core/analysis/headGrid';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, layerWeights, queryKeyBytes, sameQueryKeys } from '../../src/core/queryKeys';
@@ -137,5 +137,34 @@ describe('a comparison of long inputs', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect([long.snapshot.recordIndex, long.snapshot.computing]).toEqual([1, undefined]);
     expect(computed.sort()).toEqual([`attentions.1/${layersA[1].q[0]}`, `attentions.1/${layersB[1].q[0]}`].sort());
+  });
+
+  it('finds the head of B closest to an explorer’s head of A a few million cells per task on long inputs, B’s heads showing meanwhile', async () => {
+    const n = 1100; // 4 heads of B × 1,100² cells: past one task's share
+    const layersA = [qkLayer(1, 0, n)], layersB = [qkLayer(6, 0, n)];
+    const b = request(1, { model: model('B'), tokens: tokensOf(Array.from({ length: n }, (_, i) => i)), ids: Int32Array.from({ length: n }, (_, i) => i), text: 'x'.repeat(n) });
+    const { long } = compareBoth(request(1, { ...b, model: model('A'), compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
+    const expected = bestMatches(correspondence(long.snapshot.records[0], long.snapshot.compare!.records[0]), 4, 4)[2].head;
+    long.setSelection(0, [2]);
+    expect([long.snapshot.visibleHeads, long.snapshot.compare!.show, long.snapshot.compare!.headsB]).toEqual([[false, false, true, false], 'side', undefined]);
+    await expect.poll(() => long.snapshot.compare!.headsB, { timeout: 10_000 }).toEqual([expected]);
+    // A newer choice drops an older search (the layers on screen held, as the panel keeps them).
+    for (const [store, onScreen] of long.stores) await store.pin(onScreen);
+    long.setSelection(0, [3]);
+    expect(long.snapshot.visibleHeads).toEqual([false, false, false, true]);
+    long.toggleHead(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(long.snapshot.compare!.headsB).toBeUndefined();
+  });
+
+  it('changes B’s layer once it is computed off the page’s thread', async () => {
+    const computed: string[] = [];
+    computeLayersWith(async (l) => (computed.push(l.name), layerWeights(l).data));
+    const b = request(1, { model: model('B') });
+    const { long } = compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), [qkLayer(1, 0, N)], b, [0, 1, 2].map((i) => qkLayer(6, i, N)));
+    long.setLayerB(2);
+    expect([long.layerB, long.snapshot.computing]).toEqual([0, 'Layer 3']);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect([long.layerB, long.snapshot.computing, computed]).toEqual([2, undefined, ['attentions.2']]);
   });
 });

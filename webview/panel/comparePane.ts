@@ -118,16 +118,22 @@ export class ComparePane {
     const job = (this.computing = { a, b });
     const what = `Computing the Jensen-Shannon distance of every head pair (${a.heads} × ${b.heads})`;
     this.correspondence.message(`${what}…`);
+    // Abandoned once the correspondence of these records is no longer on screen (it holds both layers while it runs).
+    const wanted = () => {
+      const on = this.computing === job && this.state.record === a && this.state.recordB === b && this.state.snapshot.compare?.show === 'correspondence';
+      if (!on && this.computing === job) this.computing = undefined;
+      return on;
+    };
     // A long input's layers are computed in the page's workers first, then read once (held while this runs).
     await prepareRecords([a, b]);
-    if (this.computing !== job) return;
+    if (!wanted()) return;
     const pair = correspondencePairs(plain(a), plain(b));
     const d = new Float32Array(a.heads * b.heads);
     const cells = a.queries * a.keys, perTask = Math.max(1, Math.floor(TASK_CELLS / cells));
     for (let i = 0; i < d.length; i++) {
       if (i % perTask === 0) {
         await nextTask();
-        if (this.computing !== job) return;
+        if (!wanted()) return;
         if (cells >= LONG_CELLS) this.correspondence.message(`${what}: ${i} of ${d.length} pairs…`);
       }
       d[i] = pair(Math.floor(i / b.heads), i % b.heads);

@@ -4,7 +4,7 @@
  */
 import type { AttentionRecord } from '../../src/core/attention';
 import { type HeadGrid, type RowCells, cellOffsets, emptyHeadGrid, fillGridRow, setGridRow } from '../../src/core/analysis/headGrid';
-import { headDivergenceSteps } from '../../src/core/analysis/compare';
+import { bestMatches, correspondencePairs, headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
@@ -89,6 +89,29 @@ export function stopHeadGrid(): { done: number; of: number } | undefined {
   measuring = undefined;
   generation++;
   return was;
+}
+
+/**
+ * The head of `b` closest to head `head` of `a` (aligned records) by Jensen-Shannon distance, as
+ * the head correspondence measures it, a few million cells per task; undefined once `still` says
+ * it is no longer wanted.
+ */
+export async function closestHead(a: AttentionRecord, b: AttentionRecord, head: number, still: () => boolean): Promise<number | undefined> {
+  await prepareRecords([a, b]);
+  if (!still()) return undefined;
+  const pair = correspondencePairs(plain(a), plain(b));
+  const distances = new Float32Array(b.heads);
+  let pending = 0;
+  for (let hb = 0; hb < b.heads; hb++) {
+    pending += a.queries * a.keys;
+    if (pending >= TASK_CELLS) {
+      pending = 0;
+      await nextTask();
+      if (!still()) return undefined;
+    }
+    distances[hb] = pair(head, hb);
+  }
+  return bestMatches(distances, 1, b.heads)[0].head;
 }
 
 /**

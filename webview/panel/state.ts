@@ -13,6 +13,7 @@ import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
 import { bestMatches, correspondenceRows, mapLayer } from '../../src/core/analysis/compare';
+import { TASK_CELLS, closestHead } from './headGridTask';
 import { compareRuns } from './comparedRuns';
 import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
@@ -203,7 +204,10 @@ export class PanelState {
   setLayerB(i: number | undefined): void {
     const c = this.s.compare;
     // The explorer's divergence follows B's layers: the grid is made again ('records').
-    if (c && (i === undefined || (i >= 0 && i < c.records.length)) && i !== c.layerB) this.set({ compare: { ...c, layerB: i }, grid: undefined, hover: null, reveal: false }, 'records');
+    if (!c || !(i === undefined || (i >= 0 && i < c.records.length)) || i === c.layerB) return;
+    const b = c.records[i ?? mapLayer(this.s.recordIndex, this.s.records.length, c.records.length)];
+    if (this.computeFirst([b], () => this.setLayerB(i))) return;
+    this.set({ compare: { ...c, layerB: i }, grid: undefined, hover: null, reveal: false }, 'records');
   }
 
   /** The rest of the run's layers arrived (read back from the GPU after the first picture); the view keeps its place. */
@@ -297,15 +301,16 @@ export class PanelState {
   }
 
   /**
-   * A long input's record `i` (and in a comparison B's facing it) is computed in the page's workers
-   * first (the page stays free), then `then` runs if it is still there; true while that is so.
+   * A long input's record `i` (and in a comparison B's facing it), or `records`, computed in the
+   * page's workers first (the page stays free), then `then` runs if they are still shown; true while that is so.
    */
-  private computeFirst(i: number, then: () => void): boolean {
-    const record = this.s.records[i], b = this.s.compare?.records[this.layerBOf(i)];
-    const records = [record, b].filter((r): r is AttentionRecord => r !== undefined && needsComputing(r));
+  private computeFirst(i: number | AttentionRecord[], then: () => void): boolean {
+    const all = typeof i === 'number' ? [this.s.records[i], this.s.compare?.records[this.layerBOf(i)]] : i;
+    const records = all.filter((r): r is AttentionRecord => r !== undefined && needsComputing(r));
     if (records.length === 0) return false;
-    this.set({ computing: record.label }, 'phase');
-    void prepareRecords(records).then(() => (this.set({ computing: undefined }, 'phase'), this.s.records.includes(record) && then()));
+    const shown = (r: AttentionRecord) => this.s.records.includes(r) || this.s.compare?.records.includes(r) === true;
+    this.set({ computing: records[0].label }, 'phase');
+    void prepareRecords(records).then(() => (this.set({ computing: undefined }, 'phase'), records.every(shown) && then()));
     return true;
   }
 
@@ -329,10 +334,14 @@ export class PanelState {
     const visibleHeads = Array.from({ length: r.heads }, (_, h) => heads.includes(h));
     const c = this.s.compare;
     if (c && heads.length === 1) {
-      // From the explorer: that head of A beside its closest head of B (one head of A against B's: cheap).
+      // From the explorer: that head of A beside its closest head of B; on long inputs (seconds) B's
+      // heads show until it is found, a few million cells per task.
       const rb = c.records[this.layerBOf(recordIndex)];
-      const best = bestMatches(correspondenceRows(r, rb)(heads[0]), 1, rb.heads)[0].head;
-      return void this.set({ recordIndex, visibleHeads, compare: { ...c, show: 'side', headsB: [best] }, hover: null, reveal: false }, 'selection');
+      const beside = (headsB: number[] | undefined) => this.set({ recordIndex, visibleHeads, compare: { ...c, show: 'side', headsB }, hover: null, reveal: false }, 'selection');
+      if (r.queries * r.keys * rb.heads <= TASK_CELLS) return beside([bestMatches(correspondenceRows(r, rb)(heads[0]), 1, rb.heads)[0].head]);
+      beside(c.headsB);
+      const shown = this.s.compare, still = () => this.s.compare === shown && this.s.visibleHeads === visibleHeads && this.s.recordIndex === recordIndex;
+      return void closestHead(r, rb, heads[0], still).then((best) => best !== undefined && still() && beside([best]));
     }
     if (recordIndex === this.s.recordIndex && visibleHeads.join() === this.s.visibleHeads.join()) return;
     const hover = recordIndex === this.s.recordIndex ? this.s.hover : null;

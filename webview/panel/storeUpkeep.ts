@@ -40,5 +40,8 @@ export function showMemory(state: PanelState): void {
   const data = document.body.dataset;
   data.attentionBytes = String(state.heldBytes);
   data.attentionBlobBytes = String(store?.blobBytes ?? 0);
-  data.layerPrecision = store && !state.layersOnScreen.every((i) => store.isFull(i)) ? '16-bit' : 'full';
+  // What the view draws: the run's layers on screen, or a comparison's records aligned apart from them.
+  const s = state.snapshot;
+  const drawn: Array<[LayerStore, number[]]> = s.compare && s.baseStore ? [[s.baseStore, [s.recordIndex]]] : store ? [[store, state.layersOnScreen]] : [];
+  data.layerPrecision = drawn.every(([at, shown]) => shown.every((i) => at.isFull(i))) ? 'full' : '16-bit';
 }

@@ -38,16 +38,25 @@ export function alignedRecord(r: AttentionRecord, alignment: Alignment, side: 'a
   const units = alignment.pairs.map((p) => p[side === 'a' ? 0 : 1]);
   const n = units.length;
   const data = new Float32Array(r.heads * n * n);
+  // Units of one token each, owned once (tokens paired through an edit): the same sums, as one
+  // read per weight (a long input's layer is 14 × 4,096² of them).
+  const single = units.every((u) => s.members[u].length === 1 && s.owners[s.members[u][0]] === 1);
+  const at = single ? Int32Array.from(units, (u) => s.members[u][0]) : undefined;
   for (let h = 0; h < r.heads; h++) {
     for (let qi = 0; qi < n; qi++) {
-      const queries = s.members[units[qi]];
       const out = (h * n + qi) * n;
-      for (const q of queries) {
-        const from = (h * r.queries + q) * r.keys;
-        for (let ki = 0; ki < n; ki++) {
-          let sum = 0;
-          for (const k of s.members[units[ki]]) sum += weights[from + k] / s.owners[k];
-          data[out + ki] += sum / queries.length;
+      if (at) {
+        const from = (h * r.queries + at[qi]) * r.keys;
+        for (let ki = 0; ki < n; ki++) data[out + ki] = weights[from + at[ki]];
+      } else {
+        const queries = s.members[units[qi]];
+        for (const q of queries) {
+          const from = (h * r.queries + q) * r.keys;
+          for (let ki = 0; ki < n; ki++) {
+            let sum = 0;
+            for (const k of s.members[units[ki]]) sum += weights[from + k] / s.owners[k];
+            data[out + ki] += sum / queries.length;
+          }
         }
       }
       if (alignment.renormalised) {
@@ -122,21 +131,23 @@ export function correspondenceRows(a: AttentionRecord, b: AttentionRecord): (ha:
  */
 export function correspondencePairs(a: AttentionRecord, b: AttentionRecord): (ha: number, hb: number) => number {
   if (a.queries !== b.queries || a.keys !== b.keys) throw new Error(`records over different tokens: ${a.queries}×${a.keys} and ${b.queries}×${b.keys}`);
-  const ad = a.data, bd = b.data; // read once: a stored record's weights come through a getter
   const { queries: nq, keys: nk } = a;
-  const sa = rowScales(ad, nk), sb = rowScales(bd, nk);
-  const ea = rowEntropyTerms(ad, sa, nk), eb = rowEntropyTerms(bd, sb, nk);
+  // Each head's row scales and entropy terms are made when a pair first needs them (one logarithm
+  // per weight, as a pair costs), so a caller's task holds at most two heads' and one pair's work.
+  const sideA = rowTerms(a.data, a.heads, nq, nk), sideB = rowTerms(b.data, b.heads, nq, nk);
+  const ad = sideA.data, bd = sideB.data;
   return (ha, hb) => {
+    const [sa, ea] = sideA.head(ha), [sb, eb] = sideB.head(hb);
     let sum = 0;
     for (let q = 0; q < nq; q++) {
       const ra = (ha * nq + q) * nk, rb = (hb * nq + q) * nk;
-      const xa = sa[ha * nq + q], xb = sb[hb * nq + q];
+      const xa = sa[q], xb = sb[q];
       let cross = 0;
       for (let k = 0; k < nk; k++) {
         const m = ad[ra + k] * xa + bd[rb + k] * xb;
         if (m > 0) cross += m * (Math.log2(m) - 1);
       }
-      const d = 0.5 * (ea[ha * nq + q] + eb[hb * nq + q]) - 0.5 * cross;
+      const d = 0.5 * (ea[q] + eb[q]) - 0.5 * cross;
       // The three sums cancel for identical rows up to rounding (~1e-18): that is a distance of 0, not 1e-9.
       sum += d > ROUNDING ? Math.sqrt(Math.min(1, d)) : 0;
     }
@@ -144,30 +155,34 @@ export function correspondencePairs(a: AttentionRecord, b: AttentionRecord): (ha
   };
 }
 
-/** Per row, what scales it to sum to 1 (0 for a row without weight). */
-function rowScales(data: Float32Array, keys: number): Float64Array {
-  const out = new Float64Array(data.length / keys);
-  for (let r = 0; r < out.length; r++) {
-    let total = 0;
-    for (let k = r * keys, end = k + keys; k < end; k++) total += data[k];
-    out[r] = total > 0 ? 1 / total : 0;
-  }
-  return out;
-}
-
-/** Σ p·log₂ p of every row, scaled by `scales`. */
-function rowEntropyTerms(data: Float32Array, scales: Float64Array, keys: number): Float64Array {
-  const out = new Float64Array(scales.length);
-  for (let r = 0; r < out.length; r++) {
-    let s = 0;
-    const x = scales[r];
-    for (let k = r * keys, end = k + keys; k < end; k++) {
-      const p = data[k] * x;
-      if (p > 0) s += p * Math.log2(p);
-    }
-    out[r] = s;
-  }
-  return out;
+/**
+ * A record's weights (read once: a stored record's come through a getter) and, per head when
+ * first asked, each row's scale to sum 1 (0 for a row without weight) and Σ p·log₂ p of the row so
+ * scaled.
+ */
+function rowTerms(weights: Float32Array, heads: number, queries: number, keys: number): { data: Float32Array; head(h: number): [Float64Array, Float64Array] } {
+  const made: Array<[Float64Array, Float64Array] | undefined> = new Array(heads);
+  return {
+    data: weights,
+    head(h) {
+      let terms = made[h];
+      if (terms) return terms;
+      const scales = new Float64Array(queries), entropy = new Float64Array(queries);
+      for (let q = 0; q < queries; q++) {
+        const start = (h * queries + q) * keys, end = start + keys;
+        let total = 0;
+        for (let k = start; k < end; k++) total += weights[k];
+        const x = (scales[q] = total > 0 ? 1 / total : 0);
+        let e = 0;
+        for (let k = start; k < end; k++) {
+          const p = weights[k] * x;
+          if (p > 0) e += p * Math.log2(p);
+        }
+        entropy[q] = e;
+      }
+      return (made[h] = terms = [scales, entropy]);
+    },
+  };
 }
 
 /** Divergence below which `correspondencePairs` counts rows as identical: the rounding of its sums, far below any real difference (a distance of 1e-7). */
