@@ -10,7 +10,7 @@ import { type QueryKeyLayer, layerWeights, queryKeyBytes, sameQueryKeys } from '
 import type { TokenInfo } from '../../src/core/tokens';
 import { ComparisonRun } from '../../webview/panel/comparisonRun';
 import { withDivergence } from '../../webview/panel/headGridTask';
-import { computeLayersWith } from '../../webview/panel/layerStore';
+import { computeLayersWith, prepareRecords } from '../../webview/panel/layerStore';
 import type { RunResult } from '../../webview/panel/runner';
 import { PanelState } from '../../webview/panel/state';
 
@@ -93,6 +93,13 @@ describe('a comparison of long inputs', () => {
     expect(s.records[0].queries).toBe(N - 1);
     expect(long.heldBytes).toBe([...layersA, ...layersB].reduce((n, l) => n + queryKeyBytes(l), 0));
     await expectSameComparison(long, full);
+    // Off the page's thread: each side's layer from the workers, then aligned a head per task.
+    let asked = 0;
+    computeLayersWith(async (l) => (asked++, layerWeights(l).data));
+    const [ra, rb] = [s.records[1], s.compare!.records[1]];
+    await prepareRecords([ra, rb]);
+    expect([weights(ra), weights(rb)]).toEqual([weights(full.snapshot.records[1]), weights(full.snapshot.compare!.records[1])]);
+    expect(asked).toBe(2);
   });
 
   it('knows two runs are identical from their queries and keys, without computing a layer', () => {

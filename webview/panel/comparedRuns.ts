@@ -7,10 +7,11 @@
  */
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
-import { alignedHeader, alignedRecord, alignsAsIs, identicalRecords } from '../../src/core/analysis/compare';
+import { alignedHeader, alignedRecord, alignedRecordSteps, alignsAsIs, identicalRecords } from '../../src/core/analysis/compare';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { sameQueryKeys } from '../../src/core/queryKeys';
 import { onDemandNotice } from './derive';
+import { nextTask } from './headGridTask';
 import { type LayerStore, computedRecords, plain, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
 import type { RunResult } from './runner';
 import type { LoadedRun } from './snapshot';
@@ -88,6 +89,15 @@ function side(request: RunRequest, result: RunResult, compactAbove: number): Sid
 function aligned(s: Side, alignment: Alignment, which: 'a' | 'b', compactAbove: number): { records: AttentionRecord[]; store: LayerStore } {
   const headers = s.records.map((r) => alignedHeader(r, alignment, which, NO_WEIGHTS));
   if (s.records.every((r) => alignsAsIs(r, alignment))) return { records: headers.map((h, i) => storedRecord(h, s.store, i)), store: s.store };
-  if (s.onDemand) return computedRecords(headers, (i) => alignedRecord(plain(s.records[i]), alignment, which).data, (i) => s.records[i]);
+  if (s.onDemand) {
+    // Made when read; off the page's thread the side's layer is computed in the workers, then aligned a head per task.
+    const later = async (i: number) => {
+      const steps = alignedRecordSteps(plain(s.records[i]), alignment, which);
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) await nextTask();
+      return step.value.data;
+    };
+    return computedRecords(headers, (i) => alignedRecord(plain(s.records[i]), alignment, which).data, (i) => s.records[i], later);
+  }
   return storedRecords(s.records.map((r) => alignedRecord(r, alignment, which)), compactAbove);
 }

@@ -31,6 +31,14 @@ export function alignedHeader(r: AttentionRecord, alignment: Alignment, side: 'a
  * its weight among them). Rows are renormalised when the alignment says so.
  */
 export function alignedRecord(r: AttentionRecord, alignment: Alignment, side: 'a' | 'b'): AttentionRecord {
+  const steps = alignedRecordSteps(r, alignment, side);
+  let step = steps.next();
+  while (!step.done) step = steps.next();
+  return step.value;
+}
+
+/** `alignedRecord` one head per step (it yields between heads), for callers that keep a page responsive (a long input's word alignment takes seconds a layer). */
+export function* alignedRecordSteps(r: AttentionRecord, alignment: Alignment, side: 'a' | 'b'): Generator<void, AttentionRecord> {
   const weights = r.data; // read once: a stored record's weights come through a getter
   // Identical tokenizations: the record as it is (no copy).
   if (alignsAsIs(r, alignment)) return alignedHeader(r, alignment, side, weights);
@@ -43,6 +51,7 @@ export function alignedRecord(r: AttentionRecord, alignment: Alignment, side: 'a
   const single = units.every((u) => s.members[u].length === 1 && s.owners[s.members[u][0]] === 1);
   const at = single ? Int32Array.from(units, (u) => s.members[u][0]) : undefined;
   for (let h = 0; h < r.heads; h++) {
+    if (h > 0) yield;
     for (let qi = 0; qi < n; qi++) {
       const out = (h * n + qi) * n;
       if (at) {
