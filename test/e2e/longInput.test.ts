@@ -144,7 +144,17 @@ describe('A 4,096-token selection', () => {
     // keys, not the other layers (8 in all); the difference drawn from them is the pane's own.
     await frame.selectOption('#compare-show', 'difference');
     await frame.waitForFunction(() => document.getElementById('view-b')!.hidden && Number(document.getElementById('view')?.dataset.links) > 0, undefined, { timeout: 60_000 });
-    expect(await settledAttentionBytes(frame, 60)).toBeLessThan(2 * layerBytes + (32 << 20));
+    // The figure is written after each change, and once (a CI run, the explorer's pass over both
+    // runs running meanwhile) it read three layers and stayed so. A change (side by side and back)
+    // writes it again: the test fails only if the third layer stays held.
+    const held = async () => {
+      const bytes = await settledAttentionBytes(frame, 30);
+      if (bytes < 2 * layerBytes + (32 << 20)) return bytes;
+      await frame.selectOption('#compare-show', 'side');
+      await frame.selectOption('#compare-show', 'difference');
+      return bytes;
+    };
+    await expect.poll(held, { timeout: 180_000, intervals: [1000] }).toBeLessThan(2 * layerBytes + (32 << 20));
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-compare-difference.png') });
     // The head correspondence: 4 × 4 pairs of rows over 4,096 tokens, a pair per task.
     await frame.selectOption('#compare-show', 'correspondence');
