@@ -154,7 +154,7 @@ describe('A 4,096-token selection', () => {
       await frame.selectOption('#compare-show', 'difference');
       return bytes;
     };
-    await expect.poll(held, { timeout: 180_000, intervals: [1000] }).toBeLessThan(2 * layerBytes + (32 << 20));
+    await expect.poll(held, { timeout: 180_000, interval: 1000 }).toBeLessThan(2 * layerBytes + (32 << 20));
     await page.screenshot({ path: path.join(ARTIFACTS, 'long-input-compare-difference.png') });
     // The head correspondence: 4 × 4 pairs of rows over 4,096 tokens, a pair per task.
     await frame.selectOption('#compare-show', 'correspondence');
