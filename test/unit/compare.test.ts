@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
 import { alignRuns, sameTokens, textWords } from '../../src/core/analysis/alignment';
-import { alignedRecord, bestMatches, correspondence, differenceRecord, headDivergenceSteps, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
+import { alignedRecord, bestMatches, correspondence, correspondenceSteps, differenceRecord, headDivergenceSteps, identicalRecords, layerComparisons, mapLayer, meanAbsDifference } from '../../src/core/analysis/compare';
 import { rowJsDistance } from '../../src/core/analysis/headSimilarity';
 import type { ImageToken } from '../../src/core/image/patches';
 import type { TokenInfo } from '../../src/core/tokens';
@@ -160,6 +160,12 @@ describe('comparison', () => {
     // A self comparison has zeros on the diagonal.
     const self = correspondence(a, a);
     expect([self[0], self[4], self[8]]).toEqual([0, 0, 0]);
+    // In steps, one pair of heads each, for some heads of A: the same distances.
+    const steps = correspondenceSteps(a, b, [2, 1]);
+    let step = steps.next(), yields = 0;
+    for (; !step.done; step = steps.next()) yields++;
+    expect(Array.from(step.value)).toEqual([m[4], m[5], m[2], m[3]]);
+    expect(yields).toBe(3); // between the four pairs
   });
 
   it('maps layers proportionally and compares each layer of A with its layer of B', () => {

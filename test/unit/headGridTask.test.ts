@@ -7,7 +7,7 @@ import { contributionRecord } from '../../src/core/mechanism';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, headByHead, layerWeights } from '../../src/core/queryKeys';
-import { computeHeadGrid, gridRowsWith, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
+import { TASK_CELLS, computeHeadGrid, gridRowsWith, inTasks, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
 import { computeLayersWith, computedLayer, storedRecords } from '../../webview/panel/layerStore';
 
 // The page's frames, as a browser gives them.
@@ -93,5 +93,49 @@ describe('a long run weighed by contributions', () => {
     // NaN where a statistic has nothing to measure, in both.
     expect(Array.from(grid!.stats, (x, i) => (Number.isNaN(x) && Number.isNaN(full.stats[i])) || Math.abs(x - full.stats[i]) < 1e-6).every(Boolean)).toBe(true);
     expect(Array.from(grid!.thumbnails)).toEqual(Array.from(full.thumbnails));
+  });
+});
+
+describe('work in tasks', () => {
+  /** Steps that record which task ran each one (a counter the event loop's tasks advance). */
+  function counted(steps: number, task: () => number) {
+    const ran: number[] = [];
+    function* work(): Generator<void, string> {
+      for (let i = 0; i < steps; i++) {
+        ran.push(task());
+        if (i + 1 < steps) yield;
+      }
+      return 'done';
+    }
+    return { ran, work };
+  }
+  function taskCounter() {
+    let n = 0, on = true;
+    const tick = () => on && setTimeout(() => (n++, tick()), 0);
+    tick();
+    return { now: () => n, stop: () => (on = false) };
+  }
+
+  it('runs nothing in the caller’s task, and about TASK_CELLS cells a task', async () => {
+    const tasks = taskCounter();
+    const { ran, work } = counted(8, tasks.now);
+    const before = tasks.now();
+    const result = inTasks(work(), TASK_CELLS / 4, () => true);
+    expect(ran).toEqual([]);
+    expect(await result).toBe('done');
+    tasks.stop();
+    expect(ran[0]).toBeGreaterThan(before);
+    // Four steps of a quarter each share a task; the eight make two.
+    expect(new Set(ran.slice(0, 4)).size).toBe(1);
+    expect(new Set(ran.slice(4)).size).toBe(1);
+    expect(ran[4]).toBeGreaterThan(ran[3]);
+  });
+
+  it('stops when no longer wanted, telling how many steps were done at each yield', async () => {
+    const heard: number[] = [];
+    const { ran, work } = counted(5, () => 0);
+    expect(await inTasks(work(), TASK_CELLS, (done) => (heard.push(done), done < 3))).toBeUndefined();
+    expect(heard).toEqual([0, 1, 2, 3]);
+    expect(ran.length).toBe(3);
   });
 });

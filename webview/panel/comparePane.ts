@@ -4,7 +4,7 @@
  * correspondence. Reads the state, changes it only through its actions.
  */
 import type { AttentionRecord } from '../../src/core/attention';
-import { correspondencePairs, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
+import { correspondenceSteps, differenceRecord, mapLayer } from '../../src/core/analysis/compare';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
 import { CorrespondenceView } from '../views/correspondenceView';
 import { HeadView } from '../views/headView';
@@ -12,7 +12,7 @@ import { MatrixView } from '../views/matrixView';
 import type { PanelState } from './state';
 import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
-import { TASK_CELLS, nextTask } from './headGridTask';
+import { inTasks } from './headGridTask';
 import { plain, prepareRecords } from './layerStore';
 /** Rows × keys from which the correspondence says how many pairs it has done (1,024 tokens). */
 const LONG_CELLS = 1 << 20;
@@ -127,17 +127,13 @@ export class ComparePane {
     // A long input's layers are computed in the page's workers first, then read once (held while this runs).
     await prepareRecords([a, b]);
     if (!wanted()) return;
-    const pair = correspondencePairs(plain(a), plain(b));
-    const d = new Float32Array(a.heads * b.heads);
-    const cells = a.queries * a.keys, perTask = Math.max(1, Math.floor(TASK_CELLS / cells));
-    for (let i = 0; i < d.length; i++) {
-      if (i % perTask === 0) {
-        await nextTask();
-        if (!wanted()) return;
-        if (cells >= LONG_CELLS) this.correspondence.message(`${what}: ${i} of ${d.length} pairs…`);
-      }
-      d[i] = pair(Math.floor(i / b.heads), i % b.heads);
-    }
+    const cells = a.queries * a.keys, pairs = a.heads * b.heads;
+    const d = await inTasks(correspondenceSteps(plain(a), plain(b)), cells, (done) => {
+      if (!wanted()) return false;
+      if (cells >= LONG_CELLS) this.correspondence.message(`${what}: ${done} of ${pairs} pairs…`);
+      return true;
+    });
+    if (!d) return;
     this.computing = undefined;
     this.distances = { a, b, d };
     if (this.state.record === a && this.state.recordB === b && this.state.snapshot.compare?.show === 'correspondence') this.draw('selection', this.main ?? this.el.headA);

@@ -5,14 +5,14 @@
  * computed from its layers when read too, so a comparison of long inputs holds nothing quadratic
  * but what is on screen. No DOM.
  */
-import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
+import type { AttentionRecord } from '../../src/core/attention';
 import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
 import { alignedHeader, alignedRecord, alignedRecordSteps, alignsAsIs, identicalRecords } from '../../src/core/analysis/compare';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { sameQueryKeys } from '../../src/core/queryKeys';
 import { onDemandNotice } from './derive';
-import { nextTask } from './headGridTask';
-import { type LayerStore, computedRecords, plain, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
+import { inTasks } from './headGridTask';
+import { type LayerStore, computedRecords, plain, queryKeysOf, runRecords, storedRecord, storedRecords } from './layerStore';
 import type { RunResult } from './runner';
 import type { LoadedRun } from './snapshot';
 
@@ -33,13 +33,8 @@ export interface ComparedRuns {
   notice: string;
 }
 
-/** One side's layers over the input, in a store of their own. */
-interface Side {
-  records: AttentionRecord[];
-  store: LayerStore;
-  /** Some layers are kept as queries and keys. */
-  onDemand: boolean;
-}
+/** One side's layers over the input, in a store of their own (`onDemand`: some kept as queries and keys). */
+type Side = ReturnType<typeof runRecords>;
 
 const NO_WEIGHTS = new Float32Array(0);
 
@@ -76,10 +71,7 @@ export function compareRuns(request: RunRequest, a: RunResult, b: { request: Run
 
 /** A run's layers over the input, as the model returned them or as queries and keys. */
 function side(request: RunRequest, result: RunResult, compactAbove: number): Side {
-  const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-  const layers = runLayers(result.layers, result.queryKeys).map((l) => ({ record: recordOfLayer(l.layer, tokens), source: l.source })).filter((l) => l.record.overInput);
-  const { records, store } = storedRecords(layers.map((l) => l.record), compactAbove, true, layers.map((l) => l.source));
-  return { records, store, onDemand: layers.some((l) => !(l.source instanceof Float32Array)) };
+  return runRecords(result.layers, result.queryKeys, { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal }, compactAbove, (r) => r.overInput);
 }
 
 /**
@@ -92,10 +84,8 @@ function aligned(s: Side, alignment: Alignment, which: 'a' | 'b', compactAbove: 
   if (s.onDemand) {
     // Made when read; off the page's thread the side's layer is computed in the workers, then aligned a head per task.
     const later = async (i: number) => {
-      const steps = alignedRecordSteps(plain(s.records[i]), alignment, which);
-      let step = steps.next();
-      for (; !step.done; step = steps.next()) await nextTask();
-      return step.value.data;
+      const r = plain(s.records[i]);
+      return (await inTasks(alignedRecordSteps(r, alignment, which), r.queries * r.keys, () => true))!.data;
     };
     return computedRecords(headers, (i) => alignedRecord(plain(s.records[i]), alignment, which).data, (i) => s.records[i], later);
   }

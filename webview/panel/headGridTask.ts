@@ -4,7 +4,7 @@
  */
 import type { AttentionRecord } from '../../src/core/attention';
 import { type HeadGrid, type RowCells, cellOffsets, emptyHeadGrid, fillGridRow, setGridRow } from '../../src/core/analysis/headGrid';
-import { bestMatches, correspondencePairs, headDivergenceSteps } from '../../src/core/analysis/compare';
+import { bestMatches, correspondenceSteps, headDivergenceSteps } from '../../src/core/analysis/compare';
 import { categoriesFor } from '../../src/core/analysis/transform';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
@@ -92,6 +92,24 @@ export function stopHeadGrid(): { done: number; of: number } | undefined {
 }
 
 /**
+ * Runs `steps` to its end in the event loop's tasks, none in the caller's: it yields first, then
+ * whenever about `TASK_CELLS` cells were worked through (`cellsPerStep` a step); undefined once
+ * `still(stepsDone)`, asked at each yield, says the result is no longer wanted.
+ */
+export async function inTasks<T>(steps: Generator<void, T>, cellsPerStep: number, still: (stepsDone: number) => boolean): Promise<T | undefined> {
+  await nextTask();
+  if (!still(0)) return undefined;
+  let step = steps.next(), pending = cellsPerStep, done = 1;
+  for (; !step.done; step = steps.next(), pending += cellsPerStep, done++) {
+    if (pending < TASK_CELLS) continue;
+    pending = 0;
+    await nextTask();
+    if (!still(done)) return undefined;
+  }
+  return step.value;
+}
+
+/**
  * The head of `b` closest to head `head` of `a` (aligned records) by Jensen-Shannon distance, as
  * the head correspondence measures it, a few million cells per task; undefined once `still` says
  * it is no longer wanted.
@@ -99,19 +117,8 @@ export function stopHeadGrid(): { done: number; of: number } | undefined {
 export async function closestHead(a: AttentionRecord, b: AttentionRecord, head: number, still: () => boolean): Promise<number | undefined> {
   await prepareRecords([a, b]);
   if (!still()) return undefined;
-  const pair = correspondencePairs(plain(a), plain(b));
-  const distances = new Float32Array(b.heads);
-  let pending = 0;
-  for (let hb = 0; hb < b.heads; hb++) {
-    pending += a.queries * a.keys;
-    if (pending >= TASK_CELLS) {
-      pending = 0;
-      await nextTask();
-      if (!still()) return undefined;
-    }
-    distances[hb] = pair(head, hb);
-  }
-  return bestMatches(distances, 1, b.heads)[0].head;
+  const distances = await inTasks(correspondenceSteps(plain(a), plain(b), [head]), a.queries * a.keys, still);
+  return distances && bestMatches(distances, 1, b.heads)[0].head;
 }
 
 /**
@@ -134,16 +141,8 @@ export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord
     const ra = plain(a[i]), rb = plain(b[layerOf(i)]);
     // Pairs of heads, where heads are matched by distance, a few million cells per task (most of
     // a second a layer at BERT-base size; one pair a task at 4,096 tokens).
-    const steps = headDivergenceSteps(ra, rb);
-    let step = steps.next(), pending = 0;
-    for (; !step.done; step = steps.next()) {
-      pending += ra.queries * ra.keys;
-      if (pending < TASK_CELLS) continue;
-      pending = 0;
-      await nextTask();
-      if (gen !== generation) return undefined;
-    }
-    const d = step.value;
+    const d = await inTasks(headDivergenceSteps(ra, rb), ra.queries * ra.keys, () => gen === generation);
+    if (!d) return undefined;
     values.set(d.values, cells[i]);
     partner.set(d.partner, cells[i]);
     layersB.push(rb.label);

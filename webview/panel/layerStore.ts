@@ -14,7 +14,7 @@
  * Long inputs keep layers as `ComputedLayer`s (queries and keys): nothing quadratic is held; a
  * layer is computed in full precision when read, kept while on screen, and never compacted.
  */
-import { type AttentionLayer, type AttentionRecord, compareLayers } from '../../src/core/attention';
+import { type AttentionLayer, type AttentionRecord, type RunTokens, compareLayers, recordOfLayer } from '../../src/core/attention';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
 import { type QueryKeyLayer, layerWeights, queryKeyBytes, weightBytes } from '../../src/core/queryKeys';
 
@@ -335,4 +335,14 @@ export function runLayers(layers: readonly AttentionLayer[], queryKeys: readonly
   const whole = layers.map((layer) => ({ layer, source: layer.data as LayerSource }));
   const computed = queryKeys.map((q) => ({ layer: { name: q.name, kind: q.kind, layer: q.layer, heads: q.heads, queries: q.queries, keys: q.keys, data: NO_WEIGHTS }, source: computedLayer(q) as LayerSource }));
   return [...whole, ...computed].sort((a, b) => compareLayers(a.layer, b.layer));
+}
+
+/**
+ * A run's layers as records in a store of their own (`keep` picks which): weights as the model
+ * returned them, or queries and keys whose weights are computed when read (then `onDemand`).
+ */
+export function runRecords(layers: readonly AttentionLayer[], queryKeys: readonly QueryKeyLayer[] | undefined, tokens: RunTokens, compactAbove: number, keep: (r: AttentionRecord) => boolean = () => true): { records: AttentionRecord[]; store: LayerStore; onDemand: boolean } {
+  const kept = runLayers(layers, queryKeys).map((l) => ({ record: recordOfLayer(l.layer, tokens), source: l.source })).filter((l) => keep(l.record));
+  const { records, store } = storedRecords(kept.map((l) => l.record), compactAbove, true, kept.map((l) => l.source));
+  return { records, store, onDemand: kept.some((l) => !(l.source instanceof Float32Array)) };
 }

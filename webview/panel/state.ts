@@ -3,7 +3,7 @@
  * hovered token, the view mode and the phase of the current run. Changed only through the named
  * actions below; views subscribe and never read state back from the DOM. No DOM here.
  */
-import { type AttentionRecord, recordOfLayer } from '../../src/core/attention';
+import type { AttentionRecord } from '../../src/core/attention';
 import type { HeadGrid } from '../../src/core/analysis/headGrid';
 import { positionOfToken, tokenUnits } from '../../src/core/analysis/summary';
 import type { TokenTarget } from '../../src/core/analysis/tokenFocus';
@@ -17,7 +17,7 @@ import { TASK_CELLS, closestHead } from './headGridTask';
 import { compareRuns } from './comparedRuns';
 import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
 import { type LongRollout, rolloutKey } from './longRollout';
-import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runLayers, storedRecords, withFullPrecision } from './layerStore';
+import { COMPACT_ABOVE_BYTES, type LayerStore, isStored, needsComputing, prepareRecords, runRecords, withFullPrecision } from './layerStore';
 import { type Change, type CompareShow, type ContributionSet, INITIAL, type LoadedRun, type PanelSnapshot, type ViewMode, type Weighting } from './snapshot';
 
 /** The panel's state and its actions. */
@@ -169,9 +169,7 @@ export class PanelState {
   /** The run finished: its first record, every head, nothing hovered. */
   finish(request: RunRequest, result: RunResult): void {
     const tokens = { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal };
-    const layers = runLayers(result.layers, result.queryKeys);
-    const { records, store } = storedRecords(layers.map((l) => recordOfLayer(l.layer, tokens)), this.compactAbove, true, layers.map((l) => l.source));
-    const onDemand = (result.queryKeys?.length ?? 0) > 0;
+    const { records, store, onDemand } = runRecords(result.layers, result.queryKeys, tokens, this.compactAbove);
     const run: LoadedRun = { request, records, store, backend: result.backend, backendReason: result.backendReason, millis: result.millis, ...(onDemand ? { onDemand } : {}) };
     const weighting = onDemand && !longContributions(records) ? 'attention' : this.s.weighting; // contributions of a long input need every layer's value norms; its rollout: longRollout.ts
     const derived = derive(run, this.s.choices, weighting, undefined, this.compactAbove);

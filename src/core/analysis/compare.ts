@@ -165,6 +165,21 @@ export function correspondencePairs(a: AttentionRecord, b: AttentionRecord): (ha
 }
 
 /**
+ * `correspondence` for heads `headsA` of A (default all) against every head of B, one pair of heads
+ * a step (a caller yields between steps: a pair at 4,096 tokens takes a task of its own); returns
+ * `[headsA.length × b.heads]`, row-major.
+ */
+export function* correspondenceSteps(a: AttentionRecord, b: AttentionRecord, headsA: readonly number[] = Array.from({ length: a.heads }, (_, h) => h)): Generator<void, Float32Array> {
+  const pair = correspondencePairs(a, b);
+  const out = new Float32Array(headsA.length * b.heads);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = pair(headsA[Math.floor(i / b.heads)], i % b.heads);
+    if (i + 1 < out.length) yield;
+  }
+  return out;
+}
+
+/**
  * A record's weights (read once: a stored record's come through a getter) and, per head when
  * first asked, each row's scale to sum 1 (0 for a row without weight) and Σ p·log₂ p of the row so
  * scaled.
