@@ -39,12 +39,42 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Where the VSIX is installed once for every session of a test run (2–3 s a time otherwise). */
+const INSTALLED = path.join(ROOT, 'test-results/.installed');
+
+/**
+ * An extensions folder with the current VSIX installed by code-server, made again when the VSIX
+ * changes (its size and time name the folder; made aside, then renamed, so a half-made one is
+ * never used).
+ */
+function installedOnce(entry: string): string {
+  const vsix = vsixPath(), stat = fs.statSync(vsix);
+  const name = `${stat.size}-${Math.round(stat.mtimeMs)}`, dir = path.join(INSTALLED, name);
+  if (fs.existsSync(path.join(dir, 'extensions/extensions.json'))) return path.join(dir, 'extensions');
+  fs.mkdirSync(INSTALLED, { recursive: true });
+  for (const old of fs.readdirSync(INSTALLED)) fs.rmSync(path.join(INSTALLED, old), { recursive: true, force: true });
+  const making = fs.mkdtempSync(path.join(INSTALLED, 'making-'));
+  execFileSync(process.execPath, [entry, '--user-data-dir', path.join(making, 'user-data'), '--extensions-dir', path.join(making, 'extensions'), '--install-extension', vsix], { stdio: 'pipe' });
+  // extensions.json names the folder it was installed in: written for `dir`, where it will stay.
+  const list = path.join(making, 'extensions/extensions.json');
+  fs.writeFileSync(list, fs.readFileSync(list, 'utf8').split(path.join(making, 'extensions')).join(path.join(dir, 'extensions')));
+  fs.renameSync(making, dir);
+  return path.join(dir, 'extensions');
+}
+
+/** A session's own copy of the installed extensions (code-server writes to its extensions folder). */
+function copyInstalled(from: string, to: string): void {
+  fs.cpSync(from, to, { recursive: true });
+  const list = path.join(to, 'extensions.json');
+  fs.writeFileSync(list, fs.readFileSync(list, 'utf8').split(from).join(to));
+}
+
 /** A running code-server with the extension installed and a workspace open. */
 export class CodeServer {
   private constructor(readonly url: string, readonly workspace: string, private readonly proc: ChildProcess, private readonly dir: string, readonly log: () => string) {}
 
   /**
-   * Installs the VSIX into a fresh profile and starts code-server on a free loopback port.
+   * Puts the installed VSIX into a fresh profile and starts code-server on a free loopback port.
    * `untrusted` keeps workspace trust on, so the workspace opens in Restricted Mode once declined;
    * `workspaceSettings` go to the workspace's .vscode/settings.json.
    */
@@ -73,7 +103,7 @@ export class CodeServer {
     }));
     const entry = path.join(pkg, 'out/node/entry.js');
     const common = ['--user-data-dir', userData, '--extensions-dir', extensions];
-    execFileSync(process.execPath, [entry, ...common, '--install-extension', vsixPath()], { stdio: 'pipe' });
+    copyInstalled(installedOnce(entry), extensions);
     const port = await freePort();
     let log = '';
     const trust = opts.untrusted ? [] : ['--disable-workspace-trust'];
