@@ -8,9 +8,14 @@
 //   rows per layer; no logits).
 // Each figure with its ratio to the baseline, and the peak against the weights plus the naive
 // L·H·n²·4 bytes of every layer's weights.
+// Then the CLI (dist/cli.mjs, native) on the same model and lengths, a process per run: `inspect`
+// printing one layer and `inspect --stats` (a pass over every layer), each with its layers kept as
+// queries and keys (the default past --keep-weights-mb) against every weight kept (--keep-weights-mb
+// high enough), the baseline, where the machine's memory holds them (not at 4,096: 22.5 GB).
 //
 //   npm run bench:long-engine                        # 1,024, 2,048 and 4,096 tokens
 //   npm run bench:long-engine -- --tokens 512,1024   # some lengths
+//   npm run bench:long-engine -- --cli-only          # the CLI's part only
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -63,8 +68,6 @@ async function main() {
   const [layers, heads] = [config.num_hidden_layers, config.num_attention_heads];
   const weights = fs.statSync(file).size;
   console.log(`\nLong inputs through the native engine in Node: Qwen2.5-0.5B-shaped q4 stand-in (${layers} layers × ${heads} heads, ${mb(weights)}), onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${os.cpus().length} cores, ${mb(os.totalmem())}`);
-  console.log('tokens | bare model: peak memory | bare model: run | long run: peak memory | ÷ bare | long run: run | ÷ bare | weights + L·H·n²·4 | long run\'s peak ÷ that');
-  console.log('---:|---:|---:|---:|---:|---:|---:|---:|---:');
   const run = (kind, n) => {
     try {
       return JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, file, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
@@ -72,6 +75,61 @@ async function main() {
       return { failed: String(e.signal ?? e.status ?? e.message).slice(0, 80) };
     }
   };
+  if (!argv.includes('--cli-only')) engineTable(lengths, file, layers, heads, weights, run);
+  await cliTable(lengths, folder, onnx, layers, heads, weights);
+}
+
+/** The CLI's peak memory and time per length, for one layer printed and for --stats, long against full. */
+async function cliTable(lengths, folder, onnx, layers, heads, weights) {
+  const { Tokenizer } = require('tokenizers');
+  const tok = Tokenizer.fromFile(path.join(folder, 'tokenizer.json'));
+  const words = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').repeat(8).split(/(?<=\s)/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-cli-long-'));
+  const peakFile = path.join(dir, 'peak.cjs');
+  // Loaded before the CLI: writes the process's peak resident memory on exit.
+  fs.writeFileSync(peakFile, "process.on('exit', () => require('fs').writeFileSync(process.env.PEAK_FILE, /VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]));");
+  console.log(`\nThe CLI (dist/cli.mjs inspect, native engine) on the same model: peak resident memory and wall time of the process (model read, run and output), long (queries and keys) against full (--keep-weights-mb ${1e6}).`);
+  console.log('tokens | output | full: peak | full: time | long: peak | ÷ full | long: time | ÷ full | weights + L·H·n²·4');
+  console.log('---:|---|---:|---:|---:|---:|---:|---:|---:');
+  try {
+    for (const n of lengths) {
+      // The text of n tokens: the longest run of whole words that tokenizes to at most n.
+      let lo = 1, hi = words.length;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if ((await tok.encode(words.slice(0, mid).join(''))).getIds().length <= n) lo = mid;
+        else hi = mid - 1;
+      }
+      const textFile = path.join(dir, 'text.txt');
+      fs.writeFileSync(textFile, words.slice(0, lo).join('').trimEnd());
+      const naive = weights + layers * heads * n * n * 4;
+      for (const [output, extra] of [['one layer', []], ['--stats', ['--stats']]]) {
+        const cli = (keep) => {
+          const t = performance.now();
+          try {
+            execFileSync(process.execPath, ['-r', peakFile, path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', folder, '--onnx', onnx, '--text-file', textFile, '--keep-weights-mb', String(keep), ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PEAK_FILE: path.join(dir, 'peak') }, maxBuffer: 1 << 24 });
+            return { peak: Number(fs.readFileSync(path.join(dir, 'peak'), 'utf8')) * 1024, millis: performance.now() - t };
+          } catch (e) {
+            return { failed: String(e.signal ?? e.status ?? e.message).slice(0, 80) };
+          }
+        };
+        // Every weight at once needs the naive bytes: run only where they fit in half the machine's memory.
+        const full = naive < os.totalmem() / 2 ? cli(1e6) : { failed: `not run: ${mb(naive)}` };
+        const long = cli(512);
+        const cell = (r, f) => (r.failed ? r.failed : f(r));
+        const ratio = (f) => (full.failed || long.failed ? '–' : `${f().toFixed(2)}×`);
+        console.log(`${n} | ${output} | ${cell(full, (r) => mb(r.peak))} | ${cell(full, (r) => s(r.millis))} | ${cell(long, (r) => mb(r.peak))} | ${ratio(() => long.peak / full.peak)} | ${cell(long, (r) => s(r.millis))} | ${ratio(() => long.millis / full.millis)} | ${mb(naive)}`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The engine alone: the bare model against the long run, per length. */
+function engineTable(lengths, file, layers, heads, weights, run) {
+  console.log('tokens | bare model: peak memory | bare model: run | long run: peak memory | ÷ bare | long run: run | ÷ bare | weights + L·H·n²·4 | long run\'s peak ÷ that');
+  console.log('---:|---:|---:|---:|---:|---:|---:|---:|---:');
   for (const n of lengths) {
     const bare = run('bare', n);
     const long = run('long', n);

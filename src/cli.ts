@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
+import { type AttentionLayer, type AttentionRecord, compareLayers, parseAttentionName, recordOfLayer } from './core/attention';
+import { onDemandAggregates, onDemandPerHead, onDemandRun } from './core/analysis/onDemand';
+import { type QueryKeyLayer, keepsQueryKeys, layerWeights, queryKeyBytes, weightBytes } from './core/queryKeys';
 import { runJson } from './core/export/runJson';
 import { exportData, exportReport, exportText } from './export/fileExport';
 import { exportPng } from './export/pngExport';
@@ -18,7 +20,8 @@ import { inductionScores } from './core/analysis/induction';
 import { predictedLabels, predictionText } from './core/classification';
 import { aggregateRecords, categoriesFor, perHeadRecords, type RunTexts } from './core/analysis/transform';
 import { openCliEngine } from './cliEngine';
-import { type DownloadArgs, HELP, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseGenerateArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { type DownloadArgs, type InspectArgs, parseCompareArgs, parseDownloadArgs, parseGenerateArgs, parseInspectArgs, wantsHelp } from './cliArgs';
+import { HELP } from './cliHelp';
 import { generateCommand } from './cliGenerate';
 import { compare } from './cliCompare';
 import { formatBytes } from './core/units';
@@ -58,19 +61,24 @@ async function main(argv: string[]): Promise<void> {
   const tokenizedAt = performance.now();
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
-  const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism }, (line) => process.stderr.write(`warning: ${line}\n`));
+  // A long input keeps each layer's queries and keys; its weights are computed when written, a layer at a time.
+  const long = !image && !args.mechanism && keepsQueryKeys(prepared.tokens.length, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, prepared.decoderTokens?.length, args.keepWeightsBytes);
+  if (long && args.export && path.extname(args.export).toLowerCase() === '.html') throw new Error(`an HTML report holds every layer's weights at once, and these ${prepared.tokens.length.toLocaleString('en-US')} tokens pass --keep-weights-mb (${formatBytes(args.keepWeightsBytes)}): export .npz or .json (written a layer at a time), or .svg or .png (one layer); or raise --keep-weights-mb`);
+  const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism, queryKeys: long }, (line) => process.stderr.write(`warning: ${line}\n`));
   const sessionAt = performance.now();
   const only = args.mechanism && args.layer !== undefined ? mechanismChoice(engine.attentionOutputs, args.layer) : undefined;
-  const { layers, millis, warnings, mechanism, logits } = await engine.run(image ? { ids: [], pixelValues: image.pixelValues } : {
+  const { layers: returned, queryKeys, millis, warnings, mechanism, logits } = await engine.run(image ? { ids: [], pixelValues: image.pixelValues } : {
     ids: prepared.tokens.map((t) => t.id),
     decoderIds: prepared.decoderTokens?.map((t) => t.id),
   }, { mechanismOf: only, ...(info.labels && engine.hasLogits ? { logits: 'last' as const } : {}) });
-  if (image) prepared = { tokens: imageTokens(image.geometry, info.vision!.patchSize, layers[0]?.queries ?? 0) };
+  if (image) prepared = { tokens: imageTokens(image.geometry, info.vision!.patchSize, returned[0]?.queries ?? 0) };
   // A classifier (id2label, logits of one row): its prediction.
   const prediction = info.labels && predictedLabels(logits, info.labels);
   // Induction scores come from a run on the probe (causal models): one more pass, for --stats only.
   const probe = args.stats && tokenizer ? await inductionProbeFor(info, tokenizer) : undefined;
-  const induction = probe ? new Map((await engine.run({ ids: probe.ids })).layers.map((l) => [l.name, inductionScores(l, probe)])) : undefined;
+  // The probe is short: its layers kept as queries and keys (a long run's engine) are computed whole.
+  const probed = probe && (await engine.run({ ids: probe.ids }));
+  const induction = probe && probed ? new Map([...probed.layers, ...(probed.queryKeys ?? []).map(layerWeights)].map((l) => [l.name, inductionScores(l, probe)])) : undefined;
   await engine.dispose();
   if (args.timings) {
     const ms = formatMillis;
@@ -78,10 +86,13 @@ async function main(argv: string[]): Promise<void> {
   }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const run: RunTexts = { tokens: prepared.tokens, text: args.text, decoderTokens: prepared.decoderTokens, target: args.target };
-  const records = layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
+  const onDemand = queryKeys?.length ? onDemandRun(returned, queryKeys, { ...run, causal: info.causal }) : undefined;
+  if (onDemand) process.stderr.write(`note: ${onDemandNote(prepared.tokens.length, queryKeys!, onDemand.layers)}\n`);
+  const layers = onDemand?.layers ?? returned;
+  const records = onDemand?.records ?? layers.map((l) => recordOfLayer(l, { ...run, causal: info.causal }));
   // Words and hiding once; the aggregates and the statistics both start from these per-head records.
-  const base = perHeadRecords(records, run, args);
-  const shown = aggregateRecords(base, args.aggregate, args.rollout);
+  const base = onDemand ? onDemandPerHead(records, run, args) : perHeadRecords(records, run, args);
+  const shown = (onDemand ? onDemandAggregates : aggregateRecords)(base, args.aggregate, args.rollout);
   const heads = args.stats ? headTable(base, run, induction) : undefined;
   // Tokens (or words) as the attention indexes them, after --words and --hide.
   const document = () => runJson({
@@ -111,7 +122,7 @@ async function main(argv: string[]): Promise<void> {
           ? await exportReport(args.export, { title: `Attention · ${label}`, model: `${label} (${info.architecture})`, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, causal: info.causal, layers, ...(image ? { image: reportImage(args.image!, image) } : {}) }, reportScript(), { signal: abort.signal })
           : await exportData(args.export, {
             json: document,
-            run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers, ...(image ? { pixelValues: image.pixelValues } : {}) },
+            run: { model: { label, folder: info.folder, architecture: info.architecture }, text: args.text, tokens: prepared.tokens, decoderTokens: prepared.decoderTokens, layers, ...(image ? { pixelValues: image.pixelValues } : {}), ...(onDemand ? { readLayer: async (l) => onDemand.weightsOf(l.name) } : {}) },
           }, { signal: abort.signal });
       process.stderr.write(`wrote ${args.export} (${formatBytes(bytes)})\n`);
     } catch (e) {
@@ -133,6 +144,12 @@ async function main(argv: string[]): Promise<void> {
   lines.push(...formatAttention(shown, args));
   if (heads) lines.push('', ...formatHeadTable(heads));
   await writeOut(lines.join('\n') + '\n');
+}
+
+/** What a long run keeps, for people. */
+function onDemandNote(tokens: number, kept: readonly QueryKeyLayer[], layers: readonly AttentionLayer[]): string {
+  const held = kept.reduce((n, l) => n + queryKeyBytes(l), 0), naive = layers.reduce((n, l) => n + weightBytes(l), 0);
+  return `${tokens.toLocaleString('en-US')} tokens: ${kept.length} of ${layers.length} attention outputs are kept as queries and keys (${formatBytes(held)}), each one's weights computed when written, instead of ${formatBytes(naive)} of weights at once (--keep-weights-mb sets where this starts)`;
 }
 
 /** The HTML report's page script, built beside this CLI (dist/report.js). */

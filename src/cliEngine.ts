@@ -12,10 +12,10 @@ import { type ModelInfo, engineFiles } from './models/modelFolder';
 import { nativeModel, openNativeEngine } from './native/nativeEngine';
 
 /** `info`'s model opened on `backend` (falling back as the module comment says); `warn` gets each notice. */
-export async function openCliEngine(info: ModelInfo, backend: CliBackend, options: Pick<EngineOptions, 'mechanism'>, warn: (line: string) => void): Promise<ModelEngine> {
+export async function openCliEngine(info: ModelInfo, backend: CliBackend, options: Pick<EngineOptions, 'mechanism' | 'queryKeys'>, warn: (line: string) => void): Promise<ModelEngine> {
   if (isNative(backend)) {
     try {
-      const { engine, opened } = await openNativeEngine({ model: nativeModel(info), backend, mechanism: options.mechanism });
+      const { engine, opened } = await openNativeEngine({ model: nativeModel(info), backend, mechanism: options.mechanism, queryKeys: options.queryKeys });
       if (opened.notice) warn(opened.notice);
       return engine;
     } catch (e) {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMPARE_USAGE, DOWNLOAD_USAGE, GENERATE_USAGE, USAGE } from '../../src/cliArgs';
+import { COMPARE_USAGE, DOWNLOAD_USAGE, GENERATE_USAGE, USAGE } from '../../src/cliHelp';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DOCS = path.join(ROOT, 'docs');

@@ -2,7 +2,8 @@
  * The JSON document of a run, as `attention-lens inspect --json` prints it and a data export
  * saves it: model, backend, tokens with UTF-16 offsets, every attention tensor as
  * `weights[head][query][key]`, and head statistics and the mechanism when computed. Rows are
- * views into the tensors (no copy); `writeJson` streams them. Pure.
+ * views into the tensors (no copy), each record's read when it is written; `writeJson` streams
+ * them. Pure.
  */
 import type { Aggregation } from '../analysis/aggregate';
 import { type AttentionRecord, type AttentionTensor, row } from '../attention';
@@ -39,14 +40,15 @@ export function runJson(p: RunJsonInput) {
     ...(p.pixelValues ? { pixelValues: p.pixelValues } : {}),
     tokens: p.tokens,
     ...(p.decoderTokens ? { decoderTokens: p.decoderTokens } : {}),
-    attention: p.records.map(({ source, heads, queries, keys, data }) => ({
-      name: p.aggregate ? `${p.aggregate}(${source.name})` : source.name,
-      kind: source.kind,
-      layer: source.layer,
-      heads,
-      queries,
-      keys,
-      weights: rowViews({ heads, queries, keys, data }),
+    attention: p.records.map((r) => ({
+      name: p.aggregate ? `${p.aggregate}(${r.source.name})` : r.source.name,
+      kind: r.source.kind,
+      layer: r.source.layer,
+      heads: r.heads,
+      queries: r.queries,
+      keys: r.keys,
+      // Read when written: a long run's layers are computed one at a time, never all at once.
+      weights: { toJSON: () => rowViews(r) },
     })),
     ...(p.prediction ? { prediction: p.prediction } : {}),
     ...(p.heads ? { heads: p.heads } : {}),
