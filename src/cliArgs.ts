@@ -90,6 +90,8 @@ export interface CompareArgs {
   diff: boolean;
   /** 1-based layer of B every layer of A is compared with; undefined: proportional. */
   layerB?: number;
+  /** Past this many bytes of a side's weights, its layers are kept as queries and keys (`--keep-weights-mb`). */
+  keepWeightsBytes: number;
   backend: CliBackend;
 }
 
@@ -100,7 +102,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json' || a === '--diff') opts[a.slice(2)] = true;
-    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--image', '--layer-b', '--backend'].includes(a)) {
+    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--image', '--layer-b', '--keep-weights-mb', '--backend'].includes(a)) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${COMPARE_USAGE}`);
       if (a === '--model') models.push(path.resolve(argv[++i]));
       else opts[a.slice(2)] = argv[++i];
@@ -110,14 +112,14 @@ export function parseCompareArgs(argv: string[]): CompareArgs {
   if (typeof opts.image === 'string') {
     if (models.length !== 2 || ['text', 'text-file', 'text-b', 'text-b-file'].some((k) => opts[k] !== undefined)) throw new Error(`--image compares two models (two --model) on one image, without --text. ${COMPARE_USAGE}`);
     if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
-    return { models, text: '', image: path.resolve(opts.image), json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), backend: backendOf(opts.backend) };
+    return { models, text: '', image: path.resolve(opts.image), json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
   }
   const text = readText(opts, 'text', COMPARE_USAGE)!;
   const textB = readText(opts, 'text-b', COMPARE_USAGE, true);
   if (models.length === 1 && textB === undefined) throw new Error(`one model compares two texts: add --text-b, or a second --model. ${COMPARE_USAGE}`);
   if (models.length === 2 && textB !== undefined) throw new Error('compare two models on one text, or two texts on one model, not both at once');
   if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
-  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), backend: backendOf(opts.backend) };
+  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
 }
 
 /** A checked `generate` command line. */

@@ -7,7 +7,9 @@ import * as path from 'node:path';
 import { type AttentionRecord, recordOfLayer } from './core/attention';
 import { compareJson } from './core/export/compareJson';
 import { alignRuns } from './core/analysis/alignment';
-import { type LayerComparison, alignedRecord, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
+import { type LayerComparison, alignedRecord, alignsAsIs, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
+import { onDemandAligned, onDemandRun } from './core/analysis/onDemand';
+import { type QueryKeyLayer, keepsQueryKeys, sameQueryKeys } from './core/queryKeys';
 import type { ModelEngine } from './core/engine/splitEngine';
 import type { CliBackend, CompareArgs } from './cliArgs';
 import { openCliEngine } from './cliEngine';
@@ -19,22 +21,36 @@ import { checkTextModel } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
 
-/** The records over the input of one side's run (encoder-decoder models: the encoder's); a failure names the side. */
-async function runSide(engine: ModelEngine, info: ModelInfo, p: PreparedSide & { pixelValues?: RunInput['pixelValues'] }, name: string): Promise<AttentionRecord[]> {
+/** One side's records over the input (encoder-decoder models: the encoder's), and its layers kept as queries and keys (a long input). */
+interface Side {
+  records: AttentionRecord[];
+  /** Some layers are kept as queries and keys: the records compute them when read. */
+  onDemand: boolean;
+  /** Every layer, where all are kept as queries and keys (none returned whole). */
+  queryKeys?: QueryKeyLayer[];
+}
+
+/** The records over the input of one side's run; a failure names the side. */
+async function runSide(engine: ModelEngine, info: ModelInfo, p: PreparedSide & { pixelValues?: RunInput['pixelValues'] }, name: string): Promise<Side> {
   try {
-    const { layers, warnings } = await engine.run(p.pixelValues ? { ids: [], pixelValues: p.pixelValues } : { ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
+    const { layers, queryKeys, warnings } = await engine.run(p.pixelValues ? { ids: [], pixelValues: p.pixelValues } : { ids: p.tokens.map((t) => t.id), decoderIds: p.decoderTokens?.map((t) => t.id) });
     for (const w of warnings) process.stderr.write(`warning: model ${name}: ${w}\n`);
-    return layers.map((l) => recordOfLayer(l, { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal })).filter((r) => r.overInput);
+    const run = { tokens: p.tokens, decoderTokens: p.decoderTokens, causal: info.causal };
+    if (queryKeys?.length) {
+      process.stderr.write(`note: model ${name}: ${p.tokens.length.toLocaleString('en-US')} tokens: its layers are kept as queries and keys, each layer's weights computed when compared\n`);
+      return { records: onDemandRun(layers, queryKeys, run).records.filter((r) => r.overInput), onDemand: true, ...(layers.length === 0 ? { queryKeys } : {}) };
+    }
+    return { records: layers.map((l) => recordOfLayer(l, run)).filter((r) => r.overInput), onDemand: false };
   } catch (e) {
     throw sideError(name, info, e);
   }
 }
 
-/** `f` with a session of `info`'s model (side `name`), released after. */
-async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend, f: (engine: ModelEngine) => Promise<T>): Promise<T> {
+/** `f` with a session of `info`'s model (side `name`), released after; `long`: layers kept as queries and keys. */
+async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend, long: boolean, f: (engine: ModelEngine) => Promise<T>): Promise<T> {
   let engine: ModelEngine;
   try {
-    engine = await openCliEngine(info, backend, {}, (line) => process.stderr.write(`warning: model ${name}: ${line}\n`));
+    engine = await openCliEngine(info, backend, { queryKeys: long }, (line) => process.stderr.write(`warning: model ${name}: ${line}\n`));
   } catch (e) {
     throw sideError(name, info, e);
   }
@@ -57,14 +73,22 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const prepared = args.image ? await imageSides(ia, ib, args.image) : await textSides(infos, args);
   if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
   const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
-  const [recordsA, recordsB] = infos.length === 1
-    ? await withEngine(ia, 'A', args.backend, async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
-    : [await withEngine(ia, 'A', args.backend, (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', args.backend, (engine) => runSide(engine, ib, prepared.b, 'B'))];
-  const a = recordsA.map((r) => alignedRecord(r, alignment, 'a'));
-  const b = recordsB.map((r) => alignedRecord(r, alignment, 'b'));
+  // A side whose weights would pass --keep-weights-mb keeps queries and keys (images: never; their patches are few).
+  const long = (info: ModelInfo, p: PreparedSide) => !args.image && keepsQueryKeys(p.tokens.length, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, p.decoderTokens?.length, args.keepWeightsBytes);
+  const [sideA, sideB] = infos.length === 1
+    ? await withEngine(ia, 'A', args.backend, long(ia, prepared.a) || long(ib, prepared.b), async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
+    : [await withEngine(ia, 'A', args.backend, long(ia, prepared.a), (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', args.backend, long(ib, prepared.b), (engine) => runSide(engine, ib, prepared.b, 'B'))];
+  const aligned = (s: Side, side: 'a' | 'b') => (s.onDemand ? onDemandAligned(s.records, alignment, side) : s.records.map((r) => alignedRecord(r, alignment, side)));
+  const a = aligned(sideA, 'a'), b = aligned(sideB, 'b');
   if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);
-  const layers = layerComparisons(a, b, args.layerB === undefined ? undefined : () => args.layerB! - 1);
-  const identical = identicalRecords(a, b);
+  // Long sides compute each layer as it is compared (seconds a layer pair): say how far it is on a terminal.
+  const progress = (sideA.onDemand || sideB.onDemand) && process.stderr.isTTY ? (done: number, of: number) => process.stderr.write(`\rcomparing layer ${done + 1} of ${of}…`) : undefined;
+  const layers = layerComparisons(a, b, args.layerB === undefined ? undefined : () => args.layerB! - 1, progress);
+  if (progress) process.stderr.write('\r\x1b[K');
+  const identical = sideA.queryKeys && sideB.queryKeys
+    // Long runs kept wholly as queries and keys: the same queries and keys give the same weights, known without computing them again.
+    ? a.length === b.length && sideA.records.every((r, i) => alignsAsIs(r, alignment) && alignsAsIs(sideB.records[i], alignment)) && sideA.queryKeys.length === sideB.queryKeys.length && sideA.queryKeys.every((l, i) => sameQueryKeys(l, sideB.queryKeys![i]))
+    : identicalRecords(a, b);
   if (identical) process.stderr.write('note: the two runs are identical: every difference is 0.\n');
   if (!args.json) return out(table(layers, alignment.description, identical));
   // Streamed: with --diff at full length the document runs to hundreds of megabytes.

@@ -6,7 +6,7 @@ export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <fi
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
 /** The compare command's usage line. */
-export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path> | --image <file>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--backend native|native-cuda|wasm]';
+export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path> | --image <file>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--keep-weights-mb N] [--backend native|native-cuda|wasm]';
 
 /** The generate command's usage line. */
 export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
@@ -77,6 +77,8 @@ ${COMPARE_USAGE}
                           most and least alike heads
   --diff                  with --json: add A − B weights [head][query][key] where head counts match
   --layer-b N             compare every layer of A with layer N of B (from 1) instead
+  --keep-weights-mb N     as for inspect, each side by its own weights (--json --diff computes A − B
+                          a layer at a time)
   --backend …             as for inspect (default native)
 
 ${GENERATE_USAGE}

@@ -2,7 +2,8 @@
 // keys and computes its weights when it writes them, a layer at a time. Everything it writes equals
 // what the same command writes with every weight kept: the JSON's weights, word level, hiding, the
 // aggregates and the statistics, and the NumPy archive; an HTML report, which holds every weight at
-// once, is refused with a way forward. --keep-weights-mb 0 makes the fixtures' short texts long.
+// once, is refused with a way forward. `compare` likewise, each side by its own weights: every
+// distance, mean |A − B| and A − B weight. --keep-weights-mb 0 makes the fixtures' short texts long.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -92,5 +93,39 @@ describe('inspect past --keep-weights-mb', () => {
       /an HTML report holds every layer's weights at once, and these \d+ tokens pass --keep-weights-mb \(0\.0 MB\): export \.npz or \.json \(written a layer at a time\), or \.svg or \.png \(one layer\); or raise --keep-weights-mb/);
     expect(fs.existsSync(report)).toBe(false);
     expectCliFailure(['inspect', '--model', path.join(FIXTURES, 'models/llama-attn'), '--text', TEXT, '--keep-weights-mb', '-1'], /--keep-weights-mb takes a number of megabytes from 0 \(got "-1"\)/);
+  });
+});
+
+/** The largest difference between two JSON values' numbers; anything else must be equal. */
+function numericDifference(x: unknown, y: unknown, at = ''): number {
+  if (typeof x === 'number' && typeof y === 'number') return Math.abs(x - y);
+  if (Array.isArray(x) && Array.isArray(y)) {
+    expect(y.length, at).toBe(x.length);
+    return x.reduce((m: number, v, i) => Math.max(m, numericDifference(v, y[i], `${at}[${i}]`)), 0);
+  }
+  if (x && y && typeof x === 'object' && typeof y === 'object') {
+    expect(Object.keys(y as object), at).toEqual(Object.keys(x as object));
+    return Object.entries(x).reduce((m: number, [k, v]) => Math.max(m, numericDifference(v, (y as Record<string, unknown>)[k], `${at}.${k}`)), 0);
+  }
+  expect(y, at).toEqual(x);
+  return 0;
+}
+
+describe('compare past --keep-weights-mb', () => {
+  const model = (name: string) => ['--model', path.join(FIXTURES, 'models', name)];
+  it.each([
+    ['two models, one tokenizer (token for token)', [...model('bert-attn'), ...model('bert-plain')], true],
+    ['two tokenizers (aligned at the words)', [...model('gpt2-attn'), ...model('llama-attn')], false],
+    ['two texts on one model (aligned by the edit)', [...model('gpt2-plain'), '--text-b', 'The dog sat on the mat because it was tired.'], false],
+  ])('%s: distances, mean |A − B| and A − B as every weight kept gives them', async (_what, models, identical) => {
+    const args = ['compare', ...models, '--text', TEXT, '--json', '--diff'];
+    const [full, long] = await Promise.all([runCliAsync(args), runCliAsync([...args, '--keep-weights-mb', '0'])]);
+    expect([full.status, long.status], long.stderr).toEqual([0, 0]);
+    expect(full.stderr).not.toMatch(/queries and keys/);
+    expect(long.stderr).toMatch(/^note: model A: \d+ tokens: its layers are kept as queries and keys/m);
+    expect(long.stderr).toMatch(/^note: model B: \d+ tokens: its layers are kept as queries and keys/m);
+    const [f, l] = [JSON.parse(full.stdout) as { identical: boolean; layers: unknown[] }, JSON.parse(long.stdout) as { identical: boolean; layers: unknown[] }];
+    expect([f.identical, l.identical]).toEqual([identical, identical]);
+    expect(numericDifference(f, l)).toBeLessThanOrEqual(1.5e-6);
   });
 });

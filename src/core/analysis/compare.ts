@@ -237,10 +237,11 @@ export interface LayerComparison {
 
 /**
  * Compares the aligned records of A with those of B, layer by layer: layer i of A with
- * `layerOf(i)` of B (proportional by default).
+ * `layerOf(i)` of B (proportional by default); `progress` hears each layer before it is compared.
  */
-export function layerComparisons(a: readonly AttentionRecord[], b: readonly AttentionRecord[], layerOf: (i: number) => number = (i) => mapLayer(i, a.length, b.length)): LayerComparison[] {
+export function layerComparisons(a: readonly AttentionRecord[], b: readonly AttentionRecord[], layerOf: (i: number) => number = (i) => mapLayer(i, a.length, b.length), progress?: (done: number, of: number) => void): LayerComparison[] {
   return a.map((ra, i) => {
+    progress?.(i, a.length);
     const j = layerOf(i);
     const rb = b[j];
     return {

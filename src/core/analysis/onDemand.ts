@@ -1,7 +1,8 @@
 /**
  * A long run's attention as records whose weights are computed when read (the CLI's long inputs):
  * layers kept as queries and keys (`queryKeys.ts`), and what is made from them (word level, hidden
- * tokens, a mean or max over heads, the rollout), each the same numbers the full tensors give. A
+ * tokens, a mean or max over heads, the rollout, a comparison's alignment), each the same numbers
+ * the full tensors give. A
  * pass that reads the records one after another (the JSON document, the statistics, a NumPy
  * archive) holds the last record read at each of these steps, never every layer. Pure.
  */
@@ -9,6 +10,8 @@ import { type AttentionLayer, type AttentionRecord, type RunTokens, compareLayer
 import { type QueryKeyLayer, layerWeights } from '../queryKeys';
 import { type Aggregation, type RolloutMatrix, type RolloutOptions, fusedRecord, maxOverHeads, meanOverHeads, overHeadsHeader, rolloutHeader, rolloutStep } from './aggregate';
 import { type AnalysisChoices, type RunTexts, perHeadRecords, rolloutLayers } from './transform';
+import type { Alignment } from './alignment';
+import { alignedHeader, alignedRecord, alignsAsIs } from './compare';
 
 /** Weights computed when asked, the last one kept (asked again, it is not computed again). */
 class LastComputed {
@@ -78,4 +81,10 @@ export function onDemandAggregates(base: readonly AttentionRecord[], aggregate: 
     for (let j = at ? at.i + 1 : 0; j <= i; j++) at = { i: j, matrix: rolloutStep(at?.matrix, fusedRecord(layers[j], fusion), n, options.discard) };
     return at!.matrix.data;
   });
+}
+
+/** A side's records over the units `alignment` pairs: themselves where it pairs token with token, else computed from each when read. */
+export function onDemandAligned(records: readonly AttentionRecord[], alignment: Alignment, side: 'a' | 'b'): AttentionRecord[] {
+  if (records.every((r) => alignsAsIs(r, alignment))) return [...records];
+  return computedRecords(records.map((r) => alignedHeader(r, alignment, side, new Float32Array(0))), (i) => alignedRecord({ ...records[i], data: records[i].data }, alignment, side).data);
 }

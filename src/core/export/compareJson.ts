@@ -2,8 +2,8 @@
  * The JSON document of a comparison, as `attention-lens compare --json` prints it and the panel's
  * data export of a comparison saves it: both token lists, the alignment (each unit's tokens on
  * both sides), and per layer pair the head correspondence, best matches and, where heads
- * correspond, the mean |A − B| and (with `diff`) the A − B weights. Rows are views (no copy);
- * `writeJson` streams them. Pure.
+ * correspond, the mean |A − B| and (with `diff`) the A − B weights, each layer pair's made as
+ * it is written. Rows are views (no copy); `writeJson` streams them. Pure.
  */
 import type { Alignment } from '../analysis/alignment';
 import { type LayerComparison, bestMatches, differenceRecord } from '../analysis/compare';
@@ -41,7 +41,8 @@ export function compareJson(p: CompareJsonInput) {
       jsDistance: Array.from({ length: l.headsA }, (_, h) => l.distances.subarray(h * l.headsB, (h + 1) * l.headsB)),
       bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
       meanAbsDifference: l.meanAbsDifference ?? null,
-      ...(p.diff && l.meanAbsDifference ? { diff: rowViews(differenceRecord(p.a[l.layerA], p.b[l.layerB])) } : {}),
+      // Made when written: one layer pair's A − B at a time (long inputs compute their layers when read).
+      ...(p.diff && l.meanAbsDifference ? { diff: { toJSON: () => rowViews(differenceRecord(p.a[l.layerA], p.b[l.layerB])) } } : {}),
     })),
     ...(p.notice ? { notice: p.notice } : {}),
   };
