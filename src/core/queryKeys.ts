@@ -7,6 +7,7 @@
 import type { AttentionKind, AttentionLayer } from './attention';
 import type { ContributionBasis, TensorLike } from './mechanism';
 import { type RolloutMatrix, fuseHeads, rolloutStep } from './analysis/aggregate';
+import { type HeadAlignment, alignHead } from './analysis/compare';
 import { rowKernel } from './kernels/rowKernel';
 import { formatBytes } from './units';
 
@@ -222,6 +223,19 @@ export function headWeights(l: QueryKeyLayer, from: number, to: number): Float32
   const data = new Float32Array((to - from) * size);
   for (let h = from; h < to; h++) weightRows(l, h, 0, l.queries, data.subarray((h - from) * size, (h - from + 1) * size), true);
   return data;
+}
+
+/**
+ * Heads `from`…`to − 1` of `l` over a comparison's paired units, `[to − from][n][n]` (`alignHead`),
+ * each head computed in turn into one array and aligned: the layer is never held whole (a
+ * worker's share of a long side's aligned layer; 940 MB at 4,096 tokens on 14 heads, where the
+ * aligned heads take as much as the units' n²).
+ */
+export function alignedHeads(l: QueryKeyLayer, from: number, to: number, how: HeadAlignment): Float32Array {
+  const n = how.units.length, head = headByHead(l);
+  const out = new Float32Array((to - from) * n * n);
+  for (let h = from; h < to; h++) alignHead(head(h), l.keys, how, out.subarray((h - from) * n * n, (h - from + 1) * n * n));
+  return out;
 }
 
 /** Why a tensor cannot be read as queries or keys. */

@@ -6,11 +6,12 @@ import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
 import { bestMatches, correspondence, differenceRecord } from '../../src/core/analysis/compare';
 import { emptyHeadGrid } from '../../src/core/analysis/headGrid';
 import type { RunRequest } from '../../src/core/protocol/panel';
-import { type QueryKeyLayer, layerWeights, queryKeyBytes, sameQueryKeys } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, alignedHeads, layerWeights, queryKeyBytes, sameQueryKeys } from '../../src/core/queryKeys';
 import type { TokenInfo } from '../../src/core/tokens';
 import { ComparisonRun } from '../../webview/panel/comparisonRun';
 import { withDivergence } from '../../webview/panel/headGridTask';
 import { computeLayersWith, prepareRecords } from '../../webview/panel/layerStore';
+import { alignLayersWith } from '../../webview/panel/comparedRuns';
 import type { RunResult } from '../../webview/panel/runner';
 import { PanelState } from '../../webview/panel/state';
 
@@ -64,7 +65,10 @@ async function expectSameComparison(long: PanelState, full: PanelState) {
   expect(dl.measures).toEqual(df.measures);
 }
 
-afterEach(() => computeLayersWith(undefined));
+afterEach(() => {
+  computeLayersWith(undefined);
+  alignLayersWith(undefined);
+});
 
 describe('a comparison of long inputs', () => {
   it('compares two models on one text from queries and keys, holding nothing quadratic until read, with the full tensors’ numbers', async () => {
@@ -93,12 +97,20 @@ describe('a comparison of long inputs', () => {
     expect(s.records[0].queries).toBe(N - 1);
     expect(long.heldBytes).toBe([...layersA, ...layersB].reduce((n, l) => n + queryKeyBytes(l), 0));
     await expectSameComparison(long, full);
-    // Off the page's thread: each side's layer from the workers, then aligned a head per task.
-    let asked = 0;
+    // Off the page's thread: each side's layer aligned in the workers (as layerWorker.ts does, a
+    // head at a time), the layer itself never sent to the page.
+    let asked = 0, aligned = 0;
     computeLayersWith(async (l) => (asked++, layerWeights(l).data));
+    alignLayersWith(async (l, how) => (aligned++, alignedHeads(l, 0, l.heads, how)));
     const [ra, rb] = [s.records[1], s.compare!.records[1]];
     await prepareRecords([ra, rb]);
     expect([weights(ra), weights(rb)]).toEqual([weights(full.snapshot.records[1]), weights(full.snapshot.compare!.records[1])]);
+    expect([asked, aligned]).toEqual([0, 2]);
+    // Workers that fail: each side's layer from the workers' layer computation, then aligned a head per task here.
+    alignLayersWith(async () => Promise.reject(new Error('no workers')));
+    const [ra0, rb0] = [s.records[0], s.compare!.records[0]];
+    await prepareRecords([ra0, rb0]);
+    expect([weights(ra0), weights(rb0)]).toEqual([weights(full.snapshot.records[0]), weights(full.snapshot.compare!.records[0])]);
     expect(asked).toBe(2);
   });
 

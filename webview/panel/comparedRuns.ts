@@ -7,12 +7,12 @@
  */
 import type { AttentionRecord } from '../../src/core/attention';
 import { type Alignment, alignRuns } from '../../src/core/analysis/alignment';
-import { alignedHeader, alignedRecord, alignedRecordSteps, alignsAsIs, identicalRecords } from '../../src/core/analysis/compare';
+import { type HeadAlignment, alignedHeader, alignedRecord, alignedRecordSteps, alignsAsIs, headAlignment, identicalRecords } from '../../src/core/analysis/compare';
 import type { RunRequest } from '../../src/core/protocol/panel';
-import { sameQueryKeys } from '../../src/core/queryKeys';
+import { type QueryKeyLayer, sameQueryKeys } from '../../src/core/queryKeys';
 import { onDemandNotice } from './derive';
 import { inTasks } from './headGridTask';
-import { type LayerStore, computedRecords, plain, queryKeysOf, runRecords, storedRecord, storedRecords } from './layerStore';
+import { type LayerStore, computedRecords, plain, prepareRecords, queryKeysOf, queryKeysToCompute, runRecords, storedRecord, storedRecords } from './layerStore';
 import type { RunResult } from './runner';
 import type { LoadedRun } from './snapshot';
 
@@ -69,6 +69,14 @@ export function compareRuns(request: RunRequest, a: RunResult, b: { request: Run
   };
 }
 
+/** Aligns a long side's layer in the page's workers, once the page has set it. */
+let alignLater: ((l: QueryKeyLayer, how: HeadAlignment) => Promise<Float32Array>) | undefined;
+
+/** The page aligns long sides' layers with `align` (a failure aligns them on the page instead). */
+export function alignLayersWith(align: typeof alignLater): void {
+  alignLater = align;
+}
+
 /** A run's layers over the input, as the model returned them or as queries and keys. */
 function side(request: RunRequest, result: RunResult, compactAbove: number): Side {
   return runRecords(result.layers, result.queryKeys, { tokens: request.tokens, decoderTokens: request.decoderTokens, causal: request.model.causal }, compactAbove, (r) => r.overInput);
@@ -82,8 +90,14 @@ function aligned(s: Side, alignment: Alignment, which: 'a' | 'b', compactAbove: 
   const headers = s.records.map((r) => alignedHeader(r, alignment, which, NO_WEIGHTS));
   if (s.records.every((r) => alignsAsIs(r, alignment))) return { records: headers.map((h, i) => storedRecord(h, s.store, i)), store: s.store };
   if (s.onDemand) {
-    // Made when read; off the page's thread the side's layer is computed in the workers, then aligned a head per task.
+    // Made when read; off the page's thread aligned in the workers (else the side's layer computed there, then aligned a head per task here).
+    const how = headAlignment(alignment, which);
     const later = async (i: number) => {
+      // In the workers, a head at a time: the side's layer never reaches the page (940 MB at 4,096 tokens on 14 heads).
+      const layer = alignLater && queryKeysToCompute(s.records[i]);
+      const inWorkers = layer && (await alignLater!(layer, how).catch(() => undefined));
+      if (inWorkers) return inWorkers;
+      await prepareRecords([s.records[i]]);
       const r = plain(s.records[i]);
       return (await inTasks(alignedRecordSteps(r, alignment, which), r.queries * r.keys, () => true))!.data;
     };

@@ -267,14 +267,16 @@ export function withFullPrecision(records: readonly AttentionRecord[]): Promise<
 /**
  * Records with these headers whose weights `compute(i)` makes when they are read from record
  * `from(i)`, in a store of their own (nothing held but what is on screen); made off the page's
- * thread, that record is computed there first, then `later(i)` (in steps) or `compute(i)` runs.
+ * thread: `later(i)` where given (it prepares what it needs), else that record is computed there
+ * first and `compute(i)` runs.
  */
 export function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord, later?: (i: number) => Promise<Float32Array>): { records: AttentionRecord[]; store: LayerStore } {
   const sources: ComputedLayer[] = headers.map((h, i) => ({
     compute: () => compute(i),
     computeLater: async () => {
+      if (later) return later(i);
       await prepareRecords([from(i)]);
-      return later ? later(i) : compute(i);
+      return compute(i);
     },
     heldBytes: 0,
     naiveBytes: 4 * h.heads * h.queries * h.keys,

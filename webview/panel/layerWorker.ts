@@ -1,6 +1,7 @@
 /**
  * A worker of the panel's that computes heads of a long input's layer from its queries and keys
- * (`headWeights`), so the page's thread stays free while a layer is made. Bundled into the page's
+ * (`headWeights`; or their explorer cells, or their comparison's alignment), so the page's thread
+ * stays free while a layer is made. Bundled into the page's
  * script as text (scripts/build.mjs) and started from a Blob: a webview's own files are of another
  * origin, which a worker may not load.
  */
@@ -8,7 +9,8 @@ import { type RowCells, rowCells } from '../../src/core/analysis/headGrid';
 import type { KeyCategories } from '../../src/core/analysis/headStats';
 import type { AttentionRecord } from '../../src/core/attention';
 import type { RolloutMatrix } from '../../src/core/analysis/aggregate';
-import { type QueryKeyLayer, type RolloutTask, headByHead, headWeights, rolloutLayer } from '../../src/core/queryKeys';
+import type { HeadAlignment } from '../../src/core/analysis/compare';
+import { type QueryKeyLayer, type RolloutTask, alignedHeads, headByHead, headWeights, rolloutLayer } from '../../src/core/queryKeys';
 
 /** The head explorer's cells of a layer's record, instead of its weights. */
 export interface GridTask {
@@ -19,8 +21,8 @@ export interface GridTask {
   patchMaps: boolean;
 }
 
-/** Page → worker: heads `from`…`to − 1` of `layer`, as weights or (`grid`) as the explorer's cells; or a layer of a rollout. */
-export type LayerTask = { id: number; layer: QueryKeyLayer; from: number; to: number; grid?: GridTask } | { id: number; rollout: RolloutTask };
+/** Page → worker: heads `from`…`to − 1` of `layer`, as weights, (`grid`) as the explorer's cells or (`align`) over a comparison's paired units; or a layer of a rollout. */
+export type LayerTask = { id: number; layer: QueryKeyLayer; from: number; to: number; grid?: GridTask; align?: HeadAlignment } | { id: number; rollout: RolloutTask };
 
 /**
  * Worker → page: those heads' weights, `[to − from][queries][keys]`, or their cells (each head
@@ -38,13 +40,13 @@ scope.onmessage = ({ data: task }) => {
       scope.postMessage({ id, rollout }, [rollout.data.buffer, rollout.ends.buffer]);
       return;
     }
-    const { layer, from, to, grid } = task;
+    const { layer, from, to, grid, align } = task;
     if (grid) {
       const cells = rowCells(grid.record, grid.categories, grid.size, grid.patchMaps, from, to, headByHead(layer));
       scope.postMessage({ id, cells }, [cells.thumbnails.buffer, cells.stats.buffer]);
       return;
     }
-    const data = headWeights(layer, from, to);
+    const data = align ? alignedHeads(layer, from, to, align) : headWeights(layer, from, to);
     scope.postMessage({ id, data }, [data.buffer]);
   } catch (e) {
     scope.postMessage({ id, error: e instanceof Error ? e.message : String(e) });

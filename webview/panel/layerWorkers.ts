@@ -5,6 +5,7 @@
  */
 import type { RowCells } from '../../src/core/analysis/headGrid';
 import type { RolloutMatrix } from '../../src/core/analysis/aggregate';
+import type { HeadAlignment } from '../../src/core/analysis/compare';
 import { type QueryKeyLayer, type RolloutTask, rolloutLayer } from '../../src/core/queryKeys';
 import type { GridTask, LayerTask, LayerTaskDone } from './layerWorker';
 
@@ -27,10 +28,10 @@ export class LayerWorkers {
    */
   constructor(private readonly count = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1))) {}
 
-  /** Every weight of layer `l`, `[heads][queries][keys]`. */
-  async compute(l: QueryKeyLayer): Promise<Float32Array> {
-    const size = l.queries * l.keys;
-    const { bounds, done } = await this.split(l);
+  /** Every weight of layer `l`, `[heads][queries][keys]`; with `align`, over a comparison's paired units, `[heads][n][n]` (the layer never reaches the page). */
+  async compute(l: QueryKeyLayer, align?: HeadAlignment): Promise<Float32Array> {
+    const size = align ? align.units.length ** 2 : l.queries * l.keys;
+    const { bounds, done } = await this.split(l, align ? { align } : {});
     const data = done.map((d) => {
       if (!('data' in d)) throw new Error('a worker returned cells for a layer');
       return d.data;
@@ -47,7 +48,7 @@ export class LayerWorkers {
    * (940 MB at 4,096 tokens on a 14-head layer), only thumbnails and statistics.
    */
   async gridRow(l: QueryKeyLayer, grid: GridTask): Promise<RowCells[]> {
-    const { done } = await this.split(l, grid);
+    const { done } = await this.split(l, { grid });
     return done.map((d) => {
       if (!('cells' in d)) throw new Error('a worker returned weights for a grid row');
       return d.cells;
@@ -67,12 +68,12 @@ export class LayerWorkers {
   }
 
   /** Layer `l`'s heads split between the workers, each share's result. */
-  private async split(l: QueryKeyLayer, grid?: GridTask): Promise<{ bounds: number[]; done: Done[] }> {
+  private async split(l: QueryKeyLayer, what: { grid?: GridTask; align?: HeadAlignment } = {}): Promise<{ bounds: number[]; done: Done[] }> {
     this.start();
     if (this.broken) throw new Error(this.broken);
     const parts = Math.min(this.workers.length, l.heads);
     const bounds = Array.from({ length: parts + 1 }, (_, p) => Math.round((p * l.heads) / parts));
-    const done = await Promise.all(bounds.slice(0, -1).map((from, p) => this.task(this.workers[p], { id: ++this.seq, layer: l, from, to: bounds[p + 1], ...(grid ? { grid } : {}) })));
+    const done = await Promise.all(bounds.slice(0, -1).map((from, p) => this.task(this.workers[p], { id: ++this.seq, layer: l, from, to: bounds[p + 1], ...what })));
     return { bounds, done };
   }
 

@@ -20,6 +20,7 @@ import { type RunTimings, wallClock } from '../../src/core/timing';
 import { PanelEngines } from './engineDeps';
 import { Runner, type RunResult } from './runner';
 import { ComparePane } from './comparePane';
+import { alignLayersWith } from './comparedRuns';
 import { ComparisonRun } from './comparisonRun';
 import { PanelState } from './state';
 import { type Change, type ViewMode, appliedContributions } from './snapshot';
@@ -49,6 +50,7 @@ const state = new PanelState();
 // A long input's layers are computed from queries and keys in workers, the page staying free.
 const layerWorkers = new LayerWorkers();
 computeLayersWith((l) => layerWorkers.compute(l));
+alignLayersWith((l, how) => layerWorkers.compute(l, how));
 gridRowsWith((l, task) => layerWorkers.gridRow(l, task));
 const rolloutPass = new LongRolloutPass(state, (task) => layerWorkers.rollout(task), (request) => request === current);
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);

@@ -42,40 +42,67 @@ export function* alignedRecordSteps(r: AttentionRecord, alignment: Alignment, si
   const weights = r.data; // read once: a stored record's weights come through a getter
   // Identical tokenizations: the record as it is (no copy).
   if (alignsAsIs(r, alignment)) return alignedHeader(r, alignment, side, weights);
-  const s: AlignedSide = alignment[side];
-  const units = alignment.pairs.map((p) => p[side === 'a' ? 0 : 1]);
-  const n = units.length;
+  const how = headAlignment(alignment, side);
+  const n = how.units.length, size = r.queries * r.keys;
   const data = new Float32Array(r.heads * n * n);
-  // Units of one token each, owned once (tokens paired through an edit): the same sums, as one
-  // read per weight (a long input's layer is 14 × 4,096² of them).
-  const single = units.every((u) => s.members[u].length === 1 && s.owners[s.members[u][0]] === 1);
-  const at = single ? Int32Array.from(units, (u) => s.members[u][0]) : undefined;
   for (let h = 0; h < r.heads; h++) {
     if (h > 0) yield;
-    for (let qi = 0; qi < n; qi++) {
-      const out = (h * n + qi) * n;
-      if (at) {
-        const from = (h * r.queries + at[qi]) * r.keys;
-        for (let ki = 0; ki < n; ki++) data[out + ki] = weights[from + at[ki]];
-      } else {
-        const queries = s.members[units[qi]];
-        for (const q of queries) {
-          const from = (h * r.queries + q) * r.keys;
-          for (let ki = 0; ki < n; ki++) {
-            let sum = 0;
-            for (const k of s.members[units[ki]]) sum += weights[from + k] / s.owners[k];
-            data[out + ki] += sum / queries.length;
-          }
-        }
-      }
-      if (alignment.renormalised) {
-        let total = 0;
-        for (let ki = 0; ki < n; ki++) total += data[out + ki];
-        if (total > 0) for (let ki = 0; ki < n; ki++) data[out + ki] /= total;
-      }
-    }
+    alignHead(weights.subarray(h * size, (h + 1) * size), r.keys, how, data.subarray(h * n * n, (h + 1) * n * n));
   }
   return alignedHeader(r, alignment, side, data);
+}
+
+/**
+ * What aligning one side's heads takes, as plain arrays (a page's worker is sent it): the tokens of
+ * each paired unit in pair order, how many units each token belongs to, whether rows are
+ * renormalised, and where every unit is one token owned once (an edit), that token.
+ */
+export interface HeadAlignment {
+  units: number[][];
+  owners: number[];
+  renormalised: boolean;
+  single?: Int32Array;
+}
+
+/** `alignment`'s side `side` as `alignHead` takes it. */
+export function headAlignment(alignment: Alignment, side: 'a' | 'b'): HeadAlignment {
+  const s: AlignedSide = alignment[side];
+  const units = alignment.pairs.map((p) => s.members[p[side === 'a' ? 0 : 1]]);
+  // Units of one token each, owned once (tokens paired through an edit): the same sums, as one
+  // read per weight (a long input's layer is 14 × 4,096² of them).
+  const single = units.every((u) => u.length === 1 && s.owners[u[0]] === 1) ? Int32Array.from(units, (u) => u[0]) : undefined;
+  return { units, owners: s.owners, renormalised: alignment.renormalised, ...(single ? { single } : {}) };
+}
+
+/**
+ * One head's weights `[queries][keys]` over the paired units, into `out` `[n][n]` (zeros): a
+ * unit's row is the mean of its tokens' rows, its column the sum of its tokens' columns, each
+ * token's weight shared among the units it belongs to; rows renormalised when `how` says so.
+ */
+export function alignHead(head: ArrayLike<number>, keys: number, how: HeadAlignment, out: Float32Array): void {
+  const n = how.units.length, at = how.single;
+  for (let qi = 0; qi < n; qi++) {
+    const row = qi * n;
+    if (at) {
+      const from = at[qi] * keys;
+      for (let ki = 0; ki < n; ki++) out[row + ki] = head[from + at[ki]];
+    } else {
+      const queries = how.units[qi];
+      for (const q of queries) {
+        const from = q * keys;
+        for (let ki = 0; ki < n; ki++) {
+          let sum = 0;
+          for (const k of how.units[ki]) sum += head[from + k] / how.owners[k];
+          out[row + ki] += sum / queries.length;
+        }
+      }
+    }
+    if (how.renormalised) {
+      let total = 0;
+      for (let ki = 0; ki < n; ki++) total += out[row + ki];
+      if (total > 0) for (let ki = 0; ki < n; ki++) out[row + ki] /= total;
+    }
+  }
 }
 
 /** A − B for every head (both aligned, with the same heads), on a scale signed around 0. */
