@@ -85,9 +85,12 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const progress = (sideA.onDemand || sideB.onDemand) && process.stderr.isTTY ? (done: number, of: number) => process.stderr.write(`\rcomparing layer ${done + 1} of ${of}…`) : undefined;
   const layers = layerComparisons(a, b, args.layerB === undefined ? undefined : () => args.layerB! - 1, progress);
   if (progress) process.stderr.write('\r\x1b[K');
-  const identical = sideA.queryKeys && sideB.queryKeys
-    // Long runs kept wholly as queries and keys: the same queries and keys give the same weights, known without computing them again.
-    ? a.length === b.length && sideA.records.every((r, i) => alignsAsIs(r, alignment) && alignsAsIs(sideB.records[i], alignment)) && sideA.queryKeys.length === sideB.queryKeys.length && sideA.queryKeys.every((l, i) => sameQueryKeys(l, sideB.queryKeys![i]))
+  // Long runs kept wholly as queries and keys, paired token for token: the same queries and keys
+  // give the same weights, known without computing them again. Else the weights say (the first
+  // layer that differs ends it).
+  const byQueryKeys = sideA.queryKeys && sideB.queryKeys && a.length === b.length && sideA.records.every((r, i) => alignsAsIs(r, alignment) && alignsAsIs(sideB.records[i], alignment));
+  const identical = byQueryKeys
+    ? sideA.queryKeys!.length === sideB.queryKeys!.length && sideA.queryKeys!.every((l, i) => sameQueryKeys(l, sideB.queryKeys![i]))
     : identicalRecords(a, b);
   if (identical) process.stderr.write('note: the two runs are identical: every difference is 0.\n');
   if (!args.json) return out(table(layers, alignment.description, identical));

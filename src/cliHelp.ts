@@ -51,7 +51,8 @@ ${USAGE}
                           (weights × values) and each key's contribution (‖α·v·W_O‖, else ‖α·v‖)
   --keep-weights-mb N     past N MB of weights (every layer's, float32; default 512), keep each layer's
                           queries and keys and compute its weights when written, one layer at a time
-                          (0: always); .html reports need every weight at once and are refused there
+                          (0: always); .html reports need every weight at once and are refused there;
+                          not with --mechanism or --image, which keep every weight
   --timings               print where the time went on stderr: reading the model files, tokenizing,
                           opening the session, inference
   --backend native|native-cuda|wasm
@@ -77,8 +78,8 @@ ${COMPARE_USAGE}
                           most and least alike heads
   --diff                  with --json: add A − B weights [head][query][key] where head counts match
   --layer-b N             compare every layer of A with layer N of B (from 1) instead
-  --keep-weights-mb N     as for inspect, each side by its own weights (--json --diff computes A − B
-                          a layer at a time)
+  --keep-weights-mb N     as for inspect, each model by its own weights (one model on two texts:
+                          both runs, when either is long); compared a layer pair at a time
   --backend …             as for inspect (default native)
 
 ${GENERATE_USAGE}

@@ -52,13 +52,21 @@ function installedOnce(entry: string): string {
   const name = `${stat.size}-${Math.round(stat.mtimeMs)}`, dir = path.join(INSTALLED, name);
   if (fs.existsSync(path.join(dir, 'extensions/extensions.json'))) return path.join(dir, 'extensions');
   fs.mkdirSync(INSTALLED, { recursive: true });
-  for (const old of fs.readdirSync(INSTALLED)) fs.rmSync(path.join(INSTALLED, old), { recursive: true, force: true });
+  // Earlier builds' folders go (another process's folder still being made stays).
+  for (const old of fs.readdirSync(INSTALLED)) if (!old.startsWith('making-')) fs.rmSync(path.join(INSTALLED, old), { recursive: true, force: true });
   const making = fs.mkdtempSync(path.join(INSTALLED, 'making-'));
-  execFileSync(process.execPath, [entry, '--user-data-dir', path.join(making, 'user-data'), '--extensions-dir', path.join(making, 'extensions'), '--install-extension', vsix], { stdio: 'pipe' });
-  // extensions.json names the folder it was installed in: written for `dir`, where it will stay.
-  const list = path.join(making, 'extensions/extensions.json');
-  fs.writeFileSync(list, fs.readFileSync(list, 'utf8').split(path.join(making, 'extensions')).join(path.join(dir, 'extensions')));
-  fs.renameSync(making, dir);
+  try {
+    execFileSync(process.execPath, [entry, '--user-data-dir', path.join(making, 'user-data'), '--extensions-dir', path.join(making, 'extensions'), '--install-extension', vsix], { stdio: 'pipe' });
+    // extensions.json names the folder it was installed in: written for `dir`, where it will stay.
+    const list = path.join(making, 'extensions/extensions.json');
+    fs.writeFileSync(list, fs.readFileSync(list, 'utf8').split(path.join(making, 'extensions')).join(path.join(dir, 'extensions')));
+    fs.renameSync(making, dir);
+  } catch (e) {
+    // Another process made it first: use theirs.
+    if (!fs.existsSync(path.join(dir, 'extensions/extensions.json'))) throw e;
+  } finally {
+    fs.rmSync(making, { recursive: true, force: true });
+  }
   return path.join(dir, 'extensions');
 }
 

@@ -88,6 +88,20 @@ describe('inspect past --keep-weights-mb', () => {
     const npy = (f: string) => readNpy(unzipSync(fs.readFileSync(f))['attentions.npy']);
     expect(npy(long).shape).toEqual(npy(full).shape);
     expect(maxAbsDifference(npy(full), npy(long))).toBeLessThanOrEqual(1.5e-6);
+    // The JSON document and a figure of one layer, likewise.
+    const files = (ext: string) => [path.join(tmp, `full.${ext}`), path.join(tmp, `long.${ext}`)];
+    for (const ext of ['json', 'svg']) {
+      const [f, l] = files(ext);
+      await Promise.all([inspect('llama-attn', ['--export', f, '--layer', '2']), inspect('llama-attn', ['--export', l, '--layer', '2', '--keep-weights-mb', '0'])]);
+    }
+    const [fj, lj] = files('json').map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as InspectJson);
+    expect(weightDifference(fj, lj)).toBeLessThanOrEqual(1.5e-6);
+    // The same links of the same pairs drawn, their weights written to 6 digits.
+    const links = (f: string) => Array.from(fs.readFileSync(f, 'utf8').matchAll(/<line [^>]*data-query="(\d+)" data-key="(\d+)" data-weight="([\d.]+)"/g), (m) => [Number(m[1]), Number(m[2]), Number(m[3])]);
+    const [fl, ll] = files('svg').map(links);
+    expect(fl.length).toBeGreaterThan(10);
+    expect(ll.map(([q, k]) => [q, k])).toEqual(fl.map(([q, k]) => [q, k]));
+    ll.forEach(([, , w], i) => expect(Math.abs(w - fl[i][2])).toBeLessThanOrEqual(2.5e-6)); // 1.5e-6 apart, each rounded to 1e-6
     const report = path.join(tmp, 'report.html');
     expectCliFailure(['inspect', '--model', path.join(FIXTURES, 'models/llama-attn'), '--text', TEXT, '--export', report, '--keep-weights-mb', '0'],
       /an HTML report holds every layer's weights at once, and these \d+ tokens pass --keep-weights-mb \(0\.0 MB\): export \.npz or \.json \(written a layer at a time\), or \.svg or \.png \(one layer\); or raise --keep-weights-mb/);
@@ -117,13 +131,16 @@ describe('compare past --keep-weights-mb', () => {
     ['two models, one tokenizer (token for token)', [...model('bert-attn'), ...model('bert-plain')], true],
     ['two tokenizers (aligned at the words)', [...model('gpt2-attn'), ...model('llama-attn')], false],
     ['two texts on one model (aligned by the edit)', [...model('gpt2-plain'), '--text-b', 'The dog sat on the mat because it was tired.'], false],
-  ])('%s: distances, mean |A − B| and A − B as every weight kept gives them', async (_what, models, identical) => {
+    // 32·n² bytes of weights: llama-attn's 16 tokens reach 8,000 bytes, gpt2-attn's 15 do not.
+    ['one long side and one not, every layer against layer 1 of B', [...model('llama-attn'), ...model('gpt2-attn'), '--layer-b', '1'], false, '0.008'],
+  ] as Array<[string, string[], boolean, string?]>)('%s: distances, mean |A − B| and A − B as every weight kept gives them', async (_what, models, identical, keep = '0') => {
     const args = ['compare', ...models, '--text', TEXT, '--json', '--diff'];
-    const [full, long] = await Promise.all([runCliAsync(args), runCliAsync([...args, '--keep-weights-mb', '0'])]);
+    const [full, long] = await Promise.all([runCliAsync(args), runCliAsync([...args, '--keep-weights-mb', keep])]);
     expect([full.status, long.status], long.stderr).toEqual([0, 0]);
     expect(full.stderr).not.toMatch(/queries and keys/);
     expect(long.stderr).toMatch(/^note: model A: \d+ tokens: its layers are kept as queries and keys/m);
-    expect(long.stderr).toMatch(/^note: model B: \d+ tokens: its layers are kept as queries and keys/m);
+    if (keep === '0') expect(long.stderr).toMatch(/^note: model B: \d+ tokens: its layers are kept as queries and keys/m);
+    else expect(long.stderr).not.toMatch(/model B: .*queries and keys/);
     const [f, l] = [JSON.parse(full.stdout) as { identical: boolean; layers: unknown[] }, JSON.parse(long.stdout) as { identical: boolean; layers: unknown[] }];
     expect([f.identical, l.identical]).toEqual([identical, identical]);
     expect(numericDifference(f, l)).toBeLessThanOrEqual(1.5e-6);

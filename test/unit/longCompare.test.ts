@@ -106,7 +106,7 @@ describe('a comparison of long inputs', () => {
     await prepareRecords([ra, rb]);
     expect([weights(ra), weights(rb)]).toEqual([weights(full.snapshot.records[1]), weights(full.snapshot.compare!.records[1])]);
     expect([asked, aligned]).toEqual([0, 2]);
-    // Workers that fail: each side's layer from the workers' layer computation, then aligned a head per task here.
+    // Workers that fail to align: each side's layer from the workers' layer computation, then aligned here in tasks.
     alignLayersWith(async () => Promise.reject(new Error('no workers')));
     const [ra0, rb0] = [s.records[0], s.compare!.records[0]];
     await prepareRecords([ra0, rb0]);

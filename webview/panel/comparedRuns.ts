@@ -90,7 +90,8 @@ function aligned(s: Side, alignment: Alignment, which: 'a' | 'b', compactAbove: 
   const headers = s.records.map((r) => alignedHeader(r, alignment, which, NO_WEIGHTS));
   if (s.records.every((r) => alignsAsIs(r, alignment))) return { records: headers.map((h, i) => storedRecord(h, s.store, i)), store: s.store };
   if (s.onDemand) {
-    // Made when read; off the page's thread aligned in the workers (else the side's layer computed there, then aligned a head per task here).
+    // Made when read; off the page's thread aligned in the workers (else the side's layer computed
+    // there, then aligned here a few million cells per task: a head per task from 2,048 tokens).
     const how = headAlignment(alignment, which);
     const later = async (i: number) => {
       // In the workers, a head at a time: the side's layer never reaches the page (940 MB at 4,096 tokens on 14 heads).

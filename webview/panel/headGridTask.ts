@@ -132,10 +132,9 @@ export async function withDivergence(grid: HeadGrid, a: readonly AttentionRecord
   const partner = new Int16Array(values.length).fill(-1);
   const layersB: string[] = [], measures: string[] = [];
   for (let i = 0; i < a.length; i++) {
-    await nextTask();
-    if (gen !== generation) return undefined;
     // A long input's layers are computed in the page's workers first, then read once each (a
-    // stored record's weights come through a getter) and held while the layer's steps run.
+    // stored record's weights come through a getter) and held while the layer's steps run, in
+    // tasks of their own (`inTasks` yields first).
     await prepareRecords([a[i], b[layerOf(i)]]);
     if (gen !== generation) return undefined;
     const ra = plain(a[i]), rb = plain(b[layerOf(i)]);
