@@ -140,6 +140,8 @@ describe('A 4,096-token selection', () => {
     expect(compared).toMatch(/Run A: 4,096 tokens: each layer's weights are computed from its queries and keys when shown \(\d+(\.\d)? MB held instead of 536\.9 MB\)\. Run B: 4,096 tokens/);
     expect(Number(await frame.$eval('#view', (v) => v.dataset.links))).toBeGreaterThan(0);
     expect(Number(await frame.$eval('#view-b', (v) => v.dataset.links))).toBeGreaterThan(0);
+    // Each side's layer aligned in the page's workers: the layer itself never came to the page.
+    expect(await frame.$eval('body', (b) => b.dataset.alignedIn)).toBe('workers');
     // A − B, from the two layers on screen: the panel's stores hold those two and the queries and
     // keys, not the other layers (8 in all); the difference drawn from them is the pane's own.
     await frame.selectOption('#compare-show', 'difference');

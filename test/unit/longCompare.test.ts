@@ -37,12 +37,17 @@ const asQueryKeys = (layers: QueryKeyLayer[], moreToCome = false): RunResult => 
 const asWeights = (layers: QueryKeyLayer[]): RunResult => ({ layers: layers.map((l): AttentionLayer => layerWeights(l)), backend: 'wasm', millis: 1, warnings: [], backendReason: '', spans: [], moreToCome: false });
 
 /** The same comparison twice: from queries and keys, and from the full tensors. */
-function compareBoth(a: RunRequest, layersA: QueryKeyLayer[], b: RunRequest, layersB: QueryKeyLayer[]) {
+async function compareBoth(a: RunRequest, layersA: QueryKeyLayer[], b: RunRequest, layersB: QueryKeyLayer[]) {
   const long = new PanelState(), full = new PanelState();
-  long.finishCompare(a, asQueryKeys(layersA), { request: b, result: asQueryKeys(layersB) });
-  full.finishCompare(a, asWeights(layersA), { request: b, result: asWeights(layersB) });
+  await Promise.all([
+    long.finishCompare(a, asQueryKeys(layersA), { request: b, result: asQueryKeys(layersB) }),
+    full.finishCompare(a, asWeights(layersA), { request: b, result: asWeights(layersB) }),
+  ]);
+  await nextTask(); // the layers computed to be shown first are let go after their task (the panel pins what it draws)
   return { long, full };
 }
+
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 const weights = (r: AttentionRecord) => Array.from(r.data);
 
@@ -76,7 +81,7 @@ describe('a comparison of long inputs', () => {
     const layersB = [0, 1, 2].map((i) => qkLayer(5, i, N, { heads: 3, kvHeads: 3, causal: false })); // another model: 3 heads, bidirectional
     const b = request(1, { model: model('B', false) });
     const a = request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } });
-    const { long, full } = compareBoth(a, layersA, b, layersB);
+    const { long, full } = await compareBoth(a, layersA, b, layersB);
     const s = long.snapshot;
     // Nothing quadratic is held: each side's queries and keys only.
     expect(long.heldBytes).toBe([...layersA, ...layersB].reduce((n, l) => n + queryKeyBytes(l), 0));
@@ -91,7 +96,7 @@ describe('a comparison of long inputs', () => {
     const b = request(1, { text: `yz${text.slice(1)}`, tokens: tokensOf(edited), ids: Int32Array.from(edited) });
     const a = request(1, { compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: true } });
     const layersA = [0, 1].map((i) => qkLayer(1, i, N)), layersB = [0, 1].map((i) => qkLayer(2, i, N + 1));
-    const { long, full } = compareBoth(a, layersA, b, layersB);
+    const { long, full } = await compareBoth(a, layersA, b, layersB);
     const s = long.snapshot;
     expect(s.compare!.alignment).toMatchObject({ kind: 'tokens', edited: true, pairs: ids.slice(1).map((i) => [i, i + 1]) });
     expect(s.records[0].queries).toBe(N - 1);
@@ -114,22 +119,25 @@ describe('a comparison of long inputs', () => {
     expect(asked).toBe(2);
   });
 
-  it('knows two runs are identical from their queries and keys, without computing a layer', () => {
+  it('knows two runs are identical from their queries and keys, computing only the layers shown first', async () => {
+    const computed: string[] = [];
+    computeLayersWith(async (l) => (computed.push(l.name), layerWeights(l).data));
     const layers = [0, 1].map((i) => qkLayer(3, i, N));
     const a = request(1, { compare: { model: model('A'), text, tokens: tokensOf(ids), ids: Int32Array.from(ids), sameModel: false } });
-    const { long, full } = compareBoth(a, layers, request(1), layers.map((l) => ({ ...l, q: l.q.slice(), k: l.k.slice() })));
+    const { long, full } = await compareBoth(a, layers, request(1), layers.map((l) => ({ ...l, q: l.q.slice(), k: l.k.slice() })));
     expect([long.snapshot.compare!.identical, full.snapshot.compare!.identical]).toEqual([true, true]);
     expect(long.snapshot.notice).toMatch(/The two runs are identical: every difference is 0\./);
-    expect(long.heldBytes).toBe(2 * layers.reduce((n, l) => n + queryKeyBytes(l), 0)); // nothing was computed to know it
+    expect(computed).toEqual(['attentions.0', 'attentions.0']); // A's and B's first layers, to be drawn; not layer 2 to know it
+    expect(long.heldBytes).toBe(2 * layers.reduce((n, l) => n + queryKeyBytes(l), 0));
     // One query of one layer apart: not identical.
     const moved = layers.map((l, i) => (i === 1 ? { ...l, q: l.q.map((v, j) => (j === 5 ? v + 1e-3 : v)) } : l));
-    const other = compareBoth(a, layers, request(1), moved);
+    const other = await compareBoth(a, layers, request(1), moved);
     expect([other.long.snapshot.compare!.identical, other.full.snapshot.compare!.identical]).toEqual([false, false]);
     expect(sameQueryKeys(layers[0], { ...layers[0], keyMask: Uint8Array.from(ids, (i) => (i === 0 ? 0 : 1)) })).toBe(false);
     expect(sameQueryKeys(layers[0], { ...layers[0], window: 4 })).toBe(false);
   });
 
-  it('waits for a long side’s queries and keys still coming from the native engine, then compares every layer', () => {
+  it('waits for a long side’s queries and keys still coming from the native engine, then compares every layer', async () => {
     const state = new PanelState();
     const started: RunRequest[] = [];
     const a = request(7, { compare: { model: model('B'), text, tokens: tokensOf(ids), ids: Int32Array.from(ids), sameModel: false } });
@@ -141,6 +149,10 @@ describe('a comparison of long inputs', () => {
     run.more(a, { layers: [], warnings: [], queryKeys: layersA.slice(1) });
     expect(started).toHaveLength(1);
     run.finished(started[0], asQueryKeys([0, 1, 2].map((i) => qkLayer(4, i, N))));
+    // Shown once A's first layer and B's facing it are computed (off the page's thread where it has workers).
+    expect(state.snapshot.computing).toBe('Layer 1');
+    await expect.poll(() => state.snapshot.records.length).toBe(3);
+    expect(state.snapshot.computing).toBeUndefined();
     expect(state.snapshot.records.map((r) => r.label)).toEqual(['Layer 1', 'Layer 2', 'Layer 3']);
     state.snapshot.records.forEach((r, i) => expect(weights(r)).toEqual(Array.from(layerWeights(layersA[i]).data)));
   });
@@ -150,7 +162,8 @@ describe('a comparison of long inputs', () => {
     computeLayersWith(async (l) => (computed.push(`${l.name}/${l.q[0]}`), layerWeights(l).data));
     const layersA = [0, 1].map((i) => qkLayer(1, i, N)), layersB = [0, 1].map((i) => qkLayer(6, i, N));
     const b = request(1, { model: model('B') });
-    const { long } = compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
+    const { long } = await compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
+    computed.length = 0; // the first layers, computed to be shown
     long.selectRecord(1);
     expect([long.snapshot.recordIndex, long.snapshot.computing]).toEqual([0, 'Layer 2']);
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -162,7 +175,7 @@ describe('a comparison of long inputs', () => {
     const n = 1100; // 4 heads of B × 1,100² cells: past one task's share
     const layersA = [qkLayer(1, 0, n)], layersB = [qkLayer(6, 0, n)];
     const b = request(1, { model: model('B'), tokens: tokensOf(Array.from({ length: n }, (_, i) => i)), ids: Int32Array.from({ length: n }, (_, i) => i), text: 'x'.repeat(n) });
-    const { long } = compareBoth(request(1, { ...b, model: model('A'), compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
+    const { long } = await compareBoth(request(1, { ...b, model: model('A'), compare: { model: b.model, text: b.text, tokens: b.tokens, ids: b.ids, sameModel: false } }), layersA, b, layersB);
     const expected = bestMatches(correspondence(long.snapshot.records[0], long.snapshot.compare!.records[0]), 4, 4)[2].head;
     long.setSelection(0, [2]);
     expect([long.snapshot.visibleHeads, long.snapshot.compare!.show, long.snapshot.compare!.headsB]).toEqual([[false, false, true, false], 'side', undefined]);
@@ -180,7 +193,8 @@ describe('a comparison of long inputs', () => {
     const computed: string[] = [];
     computeLayersWith(async (l) => (computed.push(l.name), layerWeights(l).data));
     const b = request(1, { model: model('B') });
-    const { long } = compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), [qkLayer(1, 0, N)], b, [0, 1, 2].map((i) => qkLayer(6, i, N)));
+    const { long } = await compareBoth(request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } }), [qkLayer(1, 0, N)], b, [0, 1, 2].map((i) => qkLayer(6, i, N)));
+    computed.length = 0; // the first layers, computed to be shown
     long.setLayerB(2);
     expect([long.layerB, long.snapshot.computing]).toEqual([0, 'Layer 3']);
     await new Promise((resolve) => setTimeout(resolve, 0));

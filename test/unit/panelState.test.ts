@@ -4,6 +4,7 @@ import type { AttentionLayer } from '../../src/core/attention';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { TokenInfo } from '../../src/core/tokens';
 import { PanelState } from '../../webview/panel/state';
+import { viewKey } from '../../webview/panel/viewKeys';
 import type { Change } from '../../webview/panel/snapshot';
 
 const tokens: TokenInfo[] = ['<s>', 'a', 'b'].map((text, i) => ({ id: i, text, start: i, end: i + 1, special: i === 0 }));
@@ -207,30 +208,30 @@ describe('PanelState', () => {
 
   it('moves with the keyboard between tokens, sides and layers, and ignores other keys', () => {
     load();
-    expect(state.key('ArrowDown')).toBe(true);
+    expect(viewKey(state, 'ArrowDown')).toBe(true);
     expect(state.snapshot.hover).toEqual({ side: 'query', index: 0 });
-    state.key('ArrowDown');
-    state.key('ArrowDown');
-    state.key('ArrowDown'); // stays on the last token
+    viewKey(state, 'ArrowDown');
+    viewKey(state, 'ArrowDown');
+    viewKey(state, 'ArrowDown'); // stays on the last token
     expect(state.snapshot.hover).toEqual({ side: 'query', index: 2 });
-    state.key('ArrowRight');
+    viewKey(state, 'ArrowRight');
     expect(state.snapshot.hover).toEqual({ side: 'key', index: 2 });
-    state.key('ArrowUp');
+    viewKey(state, 'ArrowUp');
     expect(state.snapshot.hover).toEqual({ side: 'key', index: 1 });
-    state.key('Escape');
+    viewKey(state, 'Escape');
     expect(state.snapshot.hover).toBeNull();
-    state.key('PageDown');
+    viewKey(state, 'PageDown');
     expect(state.snapshot.recordIndex).toBe(1);
-    state.key('PageDown');
+    viewKey(state, 'PageDown');
     expect(state.snapshot.recordIndex).toBe(1);
-    state.key('PageUp');
+    viewKey(state, 'PageUp');
     expect(state.snapshot.recordIndex).toBe(0);
-    expect(state.key('a')).toBe(false);
-    expect(state.key('toString')).toBe(false);
+    expect(viewKey(state, 'a')).toBe(false);
+    expect(viewKey(state, 'toString')).toBe(false);
   });
 
   it('ignores keys before any run is loaded, and shows a failure with its message', () => {
-    expect(state.key('ArrowDown')).toBe(false);
+    expect(viewKey(state, 'ArrowDown')).toBe(false);
     state.fail('boom');
     expect(state.snapshot.phase).toEqual({ name: 'error', message: 'boom' });
   });
@@ -293,7 +294,7 @@ describe('PanelState', () => {
     expect([state.snapshot.hover, state.snapshot.hoverSource]).toEqual([{ side: 'query', index: 2 }, 'editor']);
     state.hoverOn({ side: 'query', index: 2 }); // the pointer arrives on the same token: now it is the pointer's
     expect(state.snapshot.hoverSource).toBe('pointer');
-    state.key('ArrowUp');
+    viewKey(state, 'ArrowUp');
     expect(state.snapshot.hoverSource).toBe('keyboard');
   });
 });

@@ -14,6 +14,7 @@ import { COMPARE_SHOWS, type Change, type CompareShow } from './snapshot';
 import type { ComparisonFigures } from './exporter';
 import { inTasks } from './headGridTask';
 import { plain, prepareRecords } from './layerStore';
+import { viewKey } from './viewKeys';
 /** Rows × keys from which the correspondence says how many pairs it has done (1,024 tokens). */
 const LONG_CELLS = 1 << 20;
 
@@ -50,7 +51,7 @@ export class ComparePane {
     el.show.onchange = () => state.setCompareShow(el.show.value as CompareShow);
     el.layerB.onchange = () => state.setLayerB(el.layerB.value === '' ? undefined : Number(el.layerB.value));
     for (const [a, b] of [[el.headA, el.headB], [el.matrixA, el.matrixB]]) syncScroll(a, b);
-    for (const c of [el.headB, el.matrixB]) c.addEventListener('keydown', (e) => state.key(e.key) && e.preventDefault());
+    for (const c of [el.headB, el.matrixB]) c.addEventListener('keydown', (e) => viewKey(state, e.key) && e.preventDefault());
   }
 
   /** Whether heads of A and B correspond by index (same count), so A − B exists. */

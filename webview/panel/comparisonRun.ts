@@ -49,7 +49,7 @@ export class ComparisonRun {
     if (req === this.a) {
       this.resultA = result;
       this.runB();
-    } else this.done(result);
+    } else void this.done(result);
   }
 
   more(req: RunRequest, more: MoreLayers): void {
@@ -85,7 +85,7 @@ export class ComparisonRun {
     this.deps.startRun(this.b);
   }
 
-  private done(resultB: RunResult): void {
+  private async done(resultB: RunResult): Promise<void> {
     const a = this.a, b = this.b;
     if (!a || !b || !this.deps.isCurrent(a)) return;
     if (this.failedA) {
@@ -96,7 +96,8 @@ export class ComparisonRun {
     }
     const resultA = this.resultA!;
     try {
-      this.deps.state.finishCompare(a, resultA, { request: b, result: resultB });
+      await this.deps.state.finishCompare(a, resultA, { request: b, result: resultB }, () => this.deps.isCurrent(a));
+      if (!this.deps.isCurrent(a)) return;
     } catch (e) {
       this.deps.state.fail(`The two runs cannot be compared: ${(e as Error).message}`);
       this.deps.post({ type: 'run/didFail', runId: a.runId, message: `The two runs cannot be compared: ${(e as Error).message}` });

@@ -23,6 +23,7 @@ import { ComparePane } from './comparePane';
 import { alignLayersWith } from './comparedRuns';
 import { ComparisonRun } from './comparisonRun';
 import { PanelState } from './state';
+import { viewKey } from './viewKeys';
 import { type Change, type ViewMode, appliedContributions } from './snapshot';
 import { longContributions } from './derive';
 import { renderStatus } from './statusLine';
@@ -50,7 +51,11 @@ const state = new PanelState();
 // A long input's layers are computed from queries and keys in workers, the page staying free.
 const layerWorkers = new LayerWorkers();
 computeLayersWith((l) => layerWorkers.compute(l));
-alignLayersWith((l, how) => layerWorkers.compute(l, how));
+alignLayersWith(async (l, how) => {
+  const aligned = await layerWorkers.compute(l, how);
+  document.body.dataset.alignedIn = 'workers'; // for the tests
+  return aligned;
+});
 gridRowsWith((l, task) => layerWorkers.gridRow(l, task));
 const rolloutPass = new LongRolloutPass(state, (task) => layerWorkers.rollout(task), (request) => request === current);
 const hover = (t: Parameters<PanelState['hoverOn']>[0]) => state.hoverOn(t);
@@ -344,7 +349,7 @@ state.onDidChange((change: Change) => {
 // The mechanism view's own controls (selects, the scrolling key list) keep their keys.
 for (const c of [containers.head, containers.matrix, containers.text]) {
   c.addEventListener('keydown', (e) => {
-    if (state.key(e.key)) e.preventDefault();
+    if (viewKey(state, e.key)) e.preventDefault();
   });
 }
 

@@ -179,12 +179,19 @@ export class PanelState {
 
   /**
    * A comparison finished: A becomes the run (its records over the input, aligned with B's units),
-   * B sits beside it. Word level, hiding, aggregation and contributions do not apply to comparisons.
+   * B sits beside it, once the records first shown are computed in the page's workers (long
+   * sides: the page stays free meanwhile) and if `still()`. Word level, hiding, aggregation and
+   * contributions do not apply to comparisons.
    */
-  finishCompare(request: RunRequest, a: RunResult, b: { request: RunRequest; result: RunResult }): void {
+  async finishCompare(request: RunRequest, a: RunResult, b: { request: RunRequest; result: RunResult }, still = () => true): Promise<void> {
     const made = compareRuns(request, a, b, this.compactAbove);
-    const records = made.records;
-    this.set({
+    const records = made.records, first = [records[0], made.recordsB[mapLayer(0, records.length, made.recordsB.length)]].filter((r) => r && needsComputing(r));
+    if (first.length > 0) {
+      this.set({ computing: first[0].label }, 'phase');
+      await prepareRecords(first);
+      if (!still()) return;
+    }
+    this.set({ computing: undefined,
       run: made.run, base: records, baseStore: made.store, recordStore: undefined, weightStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
       phase: { name: 'ready' }, notice: made.notice, layersPending: false, contributions: undefined, choices: { words: false, hide: [] }, weighting: 'attention', weightingNote: '',
       viewMode: this.s.viewMode === 'head' || this.s.viewMode === 'matrix' ? this.s.viewMode : 'head',
@@ -379,28 +386,6 @@ export class PanelState {
     if (!r || !fits(r)) return;
     const p = positionOfToken(tokenUnits(r.queryTokens, all), index);
     this.hoverOn(p >= 0 ? { side: 'query', index: p } : null, true, 'keyboard');
-  }
-
-  /** Keyboard navigation of the view; true when `key` did something. */
-  key(key: string): boolean {
-    const r = this.record;
-    if (!r) return false;
-    const side = this.s.hover?.side ?? 'query';
-    const n = side === 'query' ? r.queries : r.keys;
-    const at = this.s.hover?.index ?? -1;
-    const to = (t: TokenTarget | null, reveal = false) => this.hoverOn(t, reveal, 'keyboard');
-    const moves: Record<string, () => void> = {
-      ArrowDown: () => to({ side, index: Math.min(n - 1, at + 1) }, true),
-      ArrowUp: () => to({ side, index: Math.max(0, at - 1) }, true),
-      ArrowLeft: () => to({ side: 'query', index: Math.min(r.queries - 1, Math.max(0, at)) }),
-      ArrowRight: () => to({ side: 'key', index: Math.min(r.keys - 1, Math.max(0, at)) }),
-      Escape: () => to(null),
-      PageDown: () => this.selectRecord(this.s.recordIndex + 1),
-      PageUp: () => this.selectRecord(this.s.recordIndex - 1),
-    };
-    if (!Object.hasOwn(moves, key)) return false;
-    moves[key]();
-    return true;
   }
 
   private set(patch: Partial<PanelSnapshot>, change: Change): void {
