@@ -189,6 +189,18 @@ describe('a comparison of long inputs', () => {
     expect(long.snapshot.compare!.headsB).toBeUndefined();
   });
 
+  it('drops a long comparison whose first layers came after a newer run took the panel, its status line cleared', async () => {
+    const b = request(1, { model: model('B') });
+    const a = request(1, { compare: { model: b.model, text, tokens: b.tokens, ids: b.ids, sameModel: false } });
+    const state = new PanelState();
+    let current = true;
+    const shown = state.finishCompare(a, asQueryKeys([qkLayer(1, 0, N)]), { request: b, result: asQueryKeys([qkLayer(6, 0, N)]) }, () => current);
+    expect([state.snapshot.computing, state.snapshot.compare]).toEqual(['Layer 1', undefined]);
+    current = false;
+    await shown;
+    expect([state.snapshot.computing, state.snapshot.compare, state.snapshot.records]).toEqual([undefined, undefined, []]);
+  });
+
   it('changes B’s layer once it is computed off the page’s thread', async () => {
     const computed: string[] = [];
     computeLayersWith(async (l) => (computed.push(l.name), layerWeights(l).data));

@@ -1,9 +1,9 @@
 /**
  * A worker of the panel's that computes heads of a long input's layer from its queries and keys
  * (`headWeights`; or their explorer cells, or their comparison's alignment), so the page's thread
- * stays free while a layer is made. Bundled into the page's
- * script as text (scripts/build.mjs) and started from a Blob: a webview's own files are of another
- * origin, which a worker may not load.
+ * stays free while a layer is made. Bundled into the page's script as text (scripts/build.mjs)
+ * and started from a Blob: a webview's own files are of another origin, which a worker may not
+ * load.
  */
 import { type RowCells, rowCells } from '../../src/core/analysis/headGrid';
 import type { KeyCategories } from '../../src/core/analysis/headStats';

@@ -187,9 +187,11 @@ export class PanelState {
     const made = compareRuns(request, a, b, this.compactAbove);
     const records = made.records, first = [records[0], made.recordsB[mapLayer(0, records.length, made.recordsB.length)]].filter((r) => r && needsComputing(r));
     if (first.length > 0) {
-      this.set({ computing: first[0].label }, 'phase');
+      const computing = first[0].label;
+      this.set({ computing }, 'phase');
       await prepareRecords(first);
-      if (!still()) return;
+      // A newer run took the panel: say nothing more of this one.
+      if (!still()) return void (this.s.computing === computing && this.set({ computing: undefined }, 'phase'));
     }
     this.set({ computing: undefined,
       run: made.run, base: records, baseStore: made.store, recordStore: undefined, weightStore: undefined, records, grid: undefined, recordIndex: 0, visibleHeads: allHeads(records[0]?.heads ?? 0), hover: null, reveal: false,
