@@ -2,9 +2,9 @@
  * A long run's attention as records whose weights are computed when read (the CLI's long inputs):
  * layers kept as queries and keys (`queryKeys.ts`), and what is made from them (word level, hidden
  * tokens, a mean or max over heads, the rollout, a comparison's alignment), each the same numbers
- * the full tensors give. A
- * pass that reads the records one after another (the JSON document, the statistics, a NumPy
- * archive) holds the last record read at each of these steps, never every layer. Pure.
+ * the full tensors give. A pass that reads the records one after another (the JSON document, the
+ * statistics, a NumPy archive) holds the last record read at each of these steps, never every
+ * layer. Pure.
  */
 import { type AttentionLayer, type AttentionRecord, type RunTokens, compareLayers, recordOfLayer } from '../attention';
 import { type QueryKeyLayer, layerWeights } from '../queryKeys';
