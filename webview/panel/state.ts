@@ -12,7 +12,7 @@ import { Emitter } from '../../src/core/events';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
 import type { RunRequest, RunStage } from '../../src/core/protocol/panel';
 import type { RunResult } from './runner';
-import { bestMatches, correspondenceRows, mapLayer } from '../../src/core/analysis/compare';
+import { allSteps, bestMatches, correspondenceSteps, mapLayer } from '../../src/core/analysis/compare';
 import { TASK_CELLS, closestHead } from './headGridTask';
 import { compareRuns } from './comparedRuns';
 import { derive, longContributions, longMechanism, onDemandNotice, withLaterLayers } from './derive';
@@ -345,7 +345,7 @@ export class PanelState {
       // heads show until it is found, a few million cells per task.
       const rb = c.records[this.layerBOf(recordIndex)];
       const beside = (headsB: number[] | undefined) => this.set({ recordIndex, visibleHeads, compare: { ...c, show: 'side', headsB }, hover: null, reveal: false }, 'selection');
-      if (r.queries * r.keys * rb.heads <= TASK_CELLS) return beside([bestMatches(correspondenceRows(r, rb)(heads[0]), 1, rb.heads)[0].head]);
+      if (r.queries * r.keys * rb.heads <= TASK_CELLS) return beside([bestMatches(allSteps(correspondenceSteps(r, rb, [heads[0]])), 1, rb.heads)[0].head]);
       beside(c.headsB);
       const shown = this.s.compare, still = () => this.s.compare === shown && this.s.visibleHeads === visibleHeads && this.s.recordIndex === recordIndex;
       return void closestHead(r, rb, heads[0], still).then((best) => best !== undefined && still() && beside([best]));

@@ -31,7 +31,11 @@ export function alignedHeader(r: AttentionRecord, alignment: Alignment, side: 'a
  * its weight among them). Rows are renormalised when the alignment says so.
  */
 export function alignedRecord(r: AttentionRecord, alignment: Alignment, side: 'a' | 'b'): AttentionRecord {
-  const steps = alignedRecordSteps(r, alignment, side);
+  return allSteps(alignedRecordSteps(r, alignment, side));
+}
+
+/** What `steps` returns, its steps run at once (callers that need not yield between them). */
+export function allSteps<T>(steps: Generator<void, T>): T {
   let step = steps.next();
   while (!step.done) step = steps.next();
   return step.value;
@@ -142,19 +146,7 @@ function sameShape(a: AttentionRecord, b: AttentionRecord): void {
  * `[a.heads × b.heads]`, row-major; 0 means the same pattern.
  */
 export function correspondence(a: AttentionRecord, b: AttentionRecord): Float32Array {
-  const out = new Float32Array(a.heads * b.heads);
-  const rows = correspondenceRows(a, b);
-  for (let ha = 0; ha < a.heads; ha++) out.set(rows(ha), ha * b.heads);
-  return out;
-}
-
-/**
- * `correspondence` one head of A at a time (for callers that yield between heads): `rows(ha)` is
- * head `ha` of A against every head of B. See `correspondencePairs`.
- */
-export function correspondenceRows(a: AttentionRecord, b: AttentionRecord): (ha: number) => Float32Array {
-  const pair = correspondencePairs(a, b);
-  return (ha) => Float32Array.from({ length: b.heads }, (_, hb) => pair(ha, hb));
+  return allSteps(correspondenceSteps(a, b));
 }
 
 /**
