@@ -33,7 +33,7 @@ import { scopeLabel } from './core/analysis/summary';
 import { writeJson } from './core/jsonStream';
 import { tokenFocus } from './core/analysis/tokenFocus';
 import { markerLegend, tokenLabel } from './core/tokens';
-import { ModelFolderError, readModelFolder } from './models/modelFolder';
+import { ModelFolderError, attentionShape, readModelFolder } from './models/modelFolder';
 import { type PreparedInputs, checkTextModel, inductionProbeFor, prepareInputs, truncationNotice } from './models/prepareInputs';
 import { type ImageInput, imageInput } from './models/imageInputs';
 import { imageMime } from './models/imageFile';
@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
   const notice = truncationNotice(prepared, info.maxPositions);
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   // A long input keeps each layer's queries and keys; its weights are computed when written, a layer at a time.
-  const long = !image && !args.mechanism && keepsQueryKeys(prepared.tokens.length, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, prepared.decoderTokens?.length, args.keepWeightsBytes);
+  const long = !image && !args.mechanism && keepsQueryKeys(prepared.tokens.length, attentionShape(info), prepared.decoderTokens?.length, args.keepWeightsBytes);
   if (long && args.export && path.extname(args.export).toLowerCase() === '.html') throw new Error(`an HTML report holds every layer's weights at once, and these ${prepared.tokens.length.toLocaleString('en-US')} tokens pass --keep-weights-mb (${formatBytes(args.keepWeightsBytes)}): export .npz or .json (written a layer at a time), or .svg or .png (one layer); or raise --keep-weights-mb`);
   const engine = await openCliEngine(info, args.backend, { mechanism: args.mechanism, queryKeys: long }, (line) => process.stderr.write(`warning: ${line}\n`));
   const sessionAt = performance.now();

@@ -16,7 +16,7 @@ import { openCliEngine } from './cliEngine';
 import { type PreparedComparison, type PreparedSide, prepareComparison } from './models/compareInputs';
 import type { RunInput } from './core/engine/attentionEngine';
 import { imageInput } from './models/imageInputs';
-import { type ModelInfo, readModelFolder } from './models/modelFolder';
+import { type ModelInfo, attentionShape, readModelFolder } from './models/modelFolder';
 import { checkTextModel } from './models/prepareInputs';
 import { ModelTokenizer } from './models/tokenizer';
 import { type JsonSink, writeJson } from './core/jsonStream';
@@ -74,7 +74,7 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   if (prepared.notice) process.stderr.write(`warning: ${prepared.notice}\n`);
   const alignment = alignRuns({ text: prepared.a.text, tokens: prepared.a.tokens }, { text: prepared.b.text, tokens: prepared.b.tokens }, infos.length === 1);
   // A side whose weights would pass --keep-weights-mb keeps queries and keys (images: never; their patches are few).
-  const long = (info: ModelInfo, p: PreparedSide) => !args.image && keepsQueryKeys(p.tokens.length, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, p.decoderTokens?.length, args.keepWeightsBytes);
+  const long = (info: ModelInfo, p: PreparedSide) => !args.image && keepsQueryKeys(p.tokens.length, attentionShape(info), p.decoderTokens?.length, args.keepWeightsBytes);
   const [sideA, sideB] = infos.length === 1
     ? await withEngine(ia, 'A', args.backend, long(ia, prepared.a) || long(ib, prepared.b), async (engine) => [await runSide(engine, ia, prepared.a, 'A'), await runSide(engine, ib, prepared.b, 'B')])
     : [await withEngine(ia, 'A', args.backend, long(ia, prepared.a), (engine) => runSide(engine, ia, prepared.a, 'A')), await withEngine(ib, 'B', args.backend, long(ib, prepared.b), (engine) => runSide(engine, ib, prepared.b, 'B'))];

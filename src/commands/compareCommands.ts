@@ -15,7 +15,7 @@ import type { RunRegistry } from '../runs/runRegistry';
 import { pickModel } from './modelCommands';
 import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
-import { ModelFolderError } from '../models/modelFolder';
+import { ModelFolderError, attentionShape } from '../models/modelFolder';
 import { longRunQuestion } from '../core/queryKeys';
 import { showLineBreaks } from '../core/lineBreaks';
 
@@ -112,7 +112,7 @@ export class CompareAttention {
       // A very long side (a long input keeps queries and keys, each side alike): say what the longer one costs, and ask.
       const same = settingA === settingB;
       const [m, p, name] = prepared.b.tokens.length > prepared.a.tokens.length ? [b, prepared.b, same ? 'Text B' : `Model B (${b.entry.label})`] : [a, prepared.a, same ? 'Text A' : `Model A (${a.entry.label})`];
-      const asked = longRunQuestion(p.tokens.length, m.info.maxPositions, m.info.layers && m.info.heads ? { layers: m.info.layers, heads: m.info.heads } : undefined, settings.confirmTokens, settings.keepWeightsMB * 1e6);
+      const asked = longRunQuestion(p.tokens.length, m.info.maxPositions, attentionShape(m.info), settings.confirmTokens, settings.keepWeightsMB * 1e6);
       const question = asked && `${name}: ${asked}`;
       if (question && (await vscode.window.showWarningMessage(`Attention Lens: ${question}`, { modal: true }, 'Run')) !== 'Run') {
         if (!panel.hasRun) panel.dispose();

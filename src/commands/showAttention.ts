@@ -14,7 +14,7 @@ import { LIMITS, describeFootprint, fitOn, tooLargeMessage, wasmOnlyReason } fro
 import { longRunQuestion } from '../core/queryKeys';
 import { BYTES_PER_MB, formatBytes } from '../core/units';
 import { showError } from '../errorMessages';
-import { ModelFolderError, type ModelInfo, decoderFiles, readModelFolder } from '../models/modelFolder';
+import { ModelFolderError, type ModelInfo, attentionShape, decoderFiles, readModelFolder } from '../models/modelFolder';
 import { selectionEditor } from './selectionSource';
 import { type ModelEntry, resolveModel } from '../models/modelRegistry';
 import type { ModelStore } from '../modelStore';
@@ -146,7 +146,7 @@ export class ShowAttention {
     }
     const tokenized = { stage: 'tokenize' as const, start: tokenizeStart, end: wallClock() };
     // A very long selection: say what it costs, and ask.
-    const question = longRunQuestion(prepared.tokens.length, info.maxPositions, info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined, settings.confirmTokens, settings.keepWeightsMB * 1e6);
+    const question = longRunQuestion(prepared.tokens.length, info.maxPositions, attentionShape(info), settings.confirmTokens, settings.keepWeightsMB * 1e6);
     if (question && (await vscode.window.showWarningMessage(`Attention Lens: ${question}`, { modal: true }, 'Run')) !== 'Run') {
       if (!panel.hasRun) panel.dispose();
       return;
@@ -193,10 +193,11 @@ export class ShowAttention {
       void vscode.window.showWarningMessage(`Attention Lens: ${n}`);
     }
     if (!(await this.confirmSize(info, onnxLabel, settings.warnModelSizeMB))) return undefined;
+    const attention = attentionShape(info);
     const model: PanelModel = {
       id: entry.id, label: entry.label, architecture: info.architecture, onnxPath: info.onnxPath, onnxLabel, causal: info.causal,
       external: info.external, footprint: info.footprint, firstPosition: info.firstPosition, wasmOnly: wasmOnlyReason(info.ops),
-      ...(info.layers && info.heads ? { attention: { layers: info.layers, heads: info.heads } } : {}),
+      ...(attention ? { attention } : {}),
       ...(info.labels ? { labels: info.labels } : {}),
       ...(info.decoders ? { decoders: decoderFiles(info) } : {}),
     };

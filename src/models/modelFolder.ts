@@ -89,6 +89,11 @@ const ENCODER_DECODER_TYPES = new Set(['t5', 'mt5', 'bart', 'mbart', 'marian', '
 const PADDING_OFFSET_TYPES = new Set(['roberta', 'xlm-roberta', 'xlm-roberta-xl', 'camembert', 'data2vec-text', 'ibert', 'mpnet', 'markuplm', 'longformer', 'luke', 'roberta-prelayernorm', 'esm']);
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
+/** The model's attention layers and heads, where its config gives both (what a run's weights would take is L·H·n²·4 bytes). */
+export function attentionShape(info: Pick<ModelInfo, 'layers' | 'heads'>): { layers: number; heads: number } | undefined {
+  return info.layers && info.heads ? { layers: info.layers, heads: info.heads } : undefined;
+}
+
 /** The split set of file `rel` in `folder` (see `splitSet`), paths relative to the folder. */
 export function splitParts(folder: string, rel: string): SplitSet | undefined {
   return splitSet(rel, (f) => fs.existsSync(path.join(folder, f)));
