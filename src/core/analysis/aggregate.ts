@@ -64,14 +64,20 @@ export function fuseHeads(heads: number, size: number, head: (h: number) => Arra
  */
 export function rollout(layers: readonly AttentionRecord[], options: RolloutOptions = {}): AttentionRecord[] {
   if (layers.length === 0) return [];
-  const n = layers[0].queries;
-  for (const l of layers) if (l.queries !== n || l.keys !== n) throw new Error(`rollout needs square attention of one length; ${l.label} is ${l.queries}×${l.keys}`);
+  const n = rolloutLength(layers);
   const fusion = options.fusion ?? 'mean';
   let acc: RolloutMatrix | undefined;
   return layers.map((l) => {
     acc = rolloutStep(acc, fusedRecord(l, fusion), n, options.discard);
     return { ...rolloutHeader(l, options), data: acc.data };
   });
+}
+
+/** The one length n of `layers` (at least one), each n × n; throws naming a layer that is not, as a rollout needs. */
+export function rolloutLength(layers: readonly AttentionRecord[]): number {
+  const n = layers[0].queries;
+  for (const l of layers) if (l.queries !== n || l.keys !== n) throw new Error(`rollout needs square attention of one length; ${l.label} is ${l.queries}×${l.keys}`);
+  return n;
 }
 
 /** Layer `l`'s rollout record without its weights (`data` empty), named as `rollout` names it. */

@@ -8,7 +8,7 @@
  */
 import { type AttentionLayer, type AttentionRecord, type RunTokens, compareLayers, recordOfLayer } from '../attention';
 import { type QueryKeyLayer, layerWeights } from '../queryKeys';
-import { type Aggregation, type RolloutMatrix, type RolloutOptions, fusedRecord, maxOverHeads, meanOverHeads, overHeadsHeader, rolloutHeader, rolloutStep } from './aggregate';
+import { type Aggregation, type RolloutMatrix, type RolloutOptions, fusedRecord, maxOverHeads, meanOverHeads, overHeadsHeader, rolloutHeader, rolloutLength, rolloutStep } from './aggregate';
 import { type AnalysisChoices, type RunTexts, perHeadRecords, rolloutLayers } from './transform';
 import type { Alignment } from './alignment';
 import { alignedHeader, alignedRecord, alignsAsIs } from './compare';
@@ -72,8 +72,7 @@ export function onDemandAggregates(base: readonly AttentionRecord[], aggregate: 
   if (aggregate !== 'rollout') return computedRecords(base.map((r) => overHeadsHeader(r, aggregate)), (i) => (aggregate === 'mean' ? meanOverHeads : maxOverHeads)(base[i]).data);
   const layers = rolloutLayers(base);
   if (layers.length === 0) return [];
-  const n = layers[0].queries;
-  for (const l of layers) if (l.queries !== n || l.keys !== n) throw new Error(`rollout needs square attention of one length; ${l.label} is ${l.queries}×${l.keys}`);
+  const n = rolloutLength(layers);
   const fusion = options.fusion ?? 'mean';
   let at: { i: number; matrix: RolloutMatrix } | undefined;
   return computedRecords(layers.map((l) => rolloutHeader(l, options)), (i) => {
