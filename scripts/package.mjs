@@ -14,7 +14,7 @@ const wanted = args.flatMap((a, i) => (args[i - 1] === '--target' ? [a] : []));
 const targets = wanted.length ? wanted : Object.keys(TARGETS);
 for (const t of targets) ignoreFileFor(t); // an unknown target fails before the build
 
-execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
+// vsce runs `vscode:prepublish` (npm run build) before packaging each target: dist/ is built there.
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const vsce = path.join(root, 'node_modules/@vscode/vsce/vsce');
 const outDir = path.join(root, 'out');
