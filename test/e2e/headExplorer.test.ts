@@ -16,7 +16,7 @@ import { LABEL_RULES } from '../../src/core/analysis/headLabels';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { maxAbsDifference, readNpy } from '../npy';
 import { ARTIFACTS, ROOT, explorerFrame } from './codeServer';
-import { useSession } from './session';
+import { openWorkbench, useSession } from './session';
 import { editorHover, exportThroughDialog, openAndSelectAll, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 /** Texts of decorations drawn after tokens in the editor (Monaco renders them as ::after content). */
@@ -206,112 +206,114 @@ describe('Head explorer in the editor area', () => {
   });
 });
 
-describe('Analysis views in the panel', () => {
+// One window for the two: the analysis views, then a long selection in the panel they leave.
+describe('The panel on the bundled default', () => {
   const session = useSession(false);
 
-  it('the matrix and text views draw and answer a hover; rollout and word level change what is drawn', async () => {
-    const { page, server } = session;
-    await page.goto(server.url);
-    await openSampleAndSelect(page);
-    const panel = await showAttentionByKey(page);
-    await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
-    const tokens = await panel.$$eval('#link-list li', (l) => l.length);
+  describe('Analysis views in the panel', () => {
+    it('the matrix and text views draw and answer a hover; rollout and word level change what is drawn', async () => {
+      const { page } = session;
+      await openWorkbench(session);
+      await openSampleAndSelect(page);
+      const panel = await showAttentionByKey(page);
+      await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+      const tokens = await panel.$$eval('#link-list li', (l) => l.length);
 
-    // Matrix: every cell, exact values on hover, drag to zoom, double-click back.
-    await panel.selectOption('#view-mode', 'matrix');
-    await panel.waitForSelector('#matrix:not([hidden])[data-cells]');
-    expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(tokens * tokens);
-    const box = (await (await panel.$('#matrix'))!.boundingBox())!;
-    const at = async (q: number, k: number) => {
-      const [left, top, cell] = (await panel.$eval('#matrix', (m) => m.dataset.origin!)).split(',').map(Number);
-      return { x: box.x + left + (k + 0.5) * cell, y: box.y + top + (q + 0.5) * cell };
-    };
-    const p = await at(5, 2);
-    await page.mouse.move(p.x, p.y);
-    await panel.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
-    expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/\(#5\) attends to[\s\S]*→ .* \(#2\): 0\.\d{4}/);
-    const from = await at(1, 1);
-    const to = await at(4, 4);
-    await page.mouse.move(from.x, from.y);
-    await page.mouse.down();
-    await page.mouse.move(to.x, to.y, { steps: 4 });
-    await page.mouse.up();
-    await panel.waitForSelector('#matrix[data-zoomed="true"]');
-    expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(16);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'matrix-zoomed.png') });
-    await page.mouse.dblclick(to.x, to.y);
-    await panel.waitForSelector('#matrix[data-zoomed="false"]');
+      // Matrix: every cell, exact values on hover, drag to zoom, double-click back.
+      await panel.selectOption('#view-mode', 'matrix');
+      await panel.waitForSelector('#matrix:not([hidden])[data-cells]');
+      expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(tokens * tokens);
+      const box = (await (await panel.$('#matrix'))!.boundingBox())!;
+      const at = async (q: number, k: number) => {
+        const [left, top, cell] = (await panel.$eval('#matrix', (m) => m.dataset.origin!)).split(',').map(Number);
+        return { x: box.x + left + (k + 0.5) * cell, y: box.y + top + (q + 0.5) * cell };
+      };
+      const p = await at(5, 2);
+      await page.mouse.move(p.x, p.y);
+      await panel.waitForSelector('#tooltip:not([hidden])', { timeout: 5000 });
+      expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/\(#5\) attends to[\s\S]*→ .* \(#2\): 0\.\d{4}/);
+      const from = await at(1, 1);
+      const to = await at(4, 4);
+      await page.mouse.move(from.x, from.y);
+      await page.mouse.down();
+      await page.mouse.move(to.x, to.y, { steps: 4 });
+      await page.mouse.up();
+      await panel.waitForSelector('#matrix[data-zoomed="true"]');
+      expect(Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBe(16);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'matrix-zoomed.png') });
+      await page.mouse.dblclick(to.x, to.y);
+      await panel.waitForSelector('#matrix[data-zoomed="false"]');
 
-    // Word level: fewer rows and columns; rollout: one aggregate per layer, and different links.
-    await panel.check('#words');
-    await expect.poll(async () => Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBeLessThan(tokens * tokens);
-    await panel.uncheck('#words');
-    const before = await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent));
-    await panel.selectOption('#aggregate', 'rollout');
-    await expect.poll(() => panel.$eval('#layer-select option', (o) => o.textContent)).toMatch(/^Rollout through Layer 1/);
-    await panel.selectOption('#layer-select', '3');
-    expect(await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent))).not.toEqual(before);
-    expect(await panel.$eval('#heads', (h) => (h as HTMLElement).hidden)).toBe(true);
-    expect(await panel.locator('#heads').isVisible()).toBe(false); // hidden on screen too, not only in the DOM
+      // Word level: fewer rows and columns; rollout: one aggregate per layer, and different links.
+      await panel.check('#words');
+      await expect.poll(async () => Number(await panel.$eval('#matrix', (m) => m.dataset.cells))).toBeLessThan(tokens * tokens);
+      await panel.uncheck('#words');
+      const before = await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent));
+      await panel.selectOption('#aggregate', 'rollout');
+      await expect.poll(() => panel.$eval('#layer-select option', (o) => o.textContent)).toMatch(/^Rollout through Layer 1/);
+      await panel.selectOption('#layer-select', '3');
+      expect(await panel.$$eval('#link-list li', (l) => l.map((x) => x.textContent))).not.toEqual(before);
+      expect(await panel.$eval('#heads', (h) => (h as HTMLElement).hidden)).toBe(true);
+      expect(await panel.locator('#heads').isVisible()).toBe(false); // hidden on screen too, not only in the DOM
 
-    // Text view: running text, arcs from the hovered token.
-    await panel.selectOption('#aggregate', '');
-    await panel.selectOption('#view-mode', 'text');
-    await panel.waitForSelector('#arcs:not([hidden])[data-tokens]');
-    const span = (await panel.$$('#arcs span.tok'))[6];
-    await span.hover();
-    await expect.poll(async () => Number(await panel.$eval('#arcs', (a) => a.dataset.arcs ?? '0'))).toBeGreaterThan(0);
-    expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to/);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'text-view.png') });
+      // Text view: running text, arcs from the hovered token.
+      await panel.selectOption('#aggregate', '');
+      await panel.selectOption('#view-mode', 'text');
+      await panel.waitForSelector('#arcs:not([hidden])[data-tokens]');
+      const span = (await panel.$$('#arcs span.tok'))[6];
+      await span.hover();
+      await expect.poll(async () => Number(await panel.$eval('#arcs', (a) => a.dataset.arcs ?? '0'))).toBeGreaterThan(0);
+      expect(await panel.$eval('#tooltip', (t) => t.textContent)).toMatch(/attends to/);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'text-view.png') });
+    });
   });
-});
 
-describe('Long inputs in the panel', () => {
-  const session = useSession(false);
+  describe('Long inputs in the panel', () => {
+    it('keeps the layers off screen in 16 bits, and the layer on screen and the exports in full precision', async () => {
+      const { page, server } = session;
+      // The bundled default (4 layers × 8 heads) at its full 512 positions (the selection is cut there): 34 MB of attention, above the panel's 16 MB threshold.
+      const text = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').slice(0, 2000).trimEnd();
+      fs.writeFileSync(path.join(server.workspace, 'long.txt'), text);
+      await openWorkbench(session);
+      // The editors and the panel the test before left (when it ran) go: the run opens a panel of its own.
+      await runCommand(page, 'View: Close All Editors');
+      await openAndSelectAll(page, 'long.txt');
+      const panel = await showAttentionByKey(page);
+      await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+      const tokens = await panel.$$eval('#link-list li', (l) => l.length);
+      const naive = 4 * 8 * tokens * tokens * 4;
+      expect(naive).toBeGreaterThan(16 << 20);
+      // The first layer draws first; the others follow (the native engine sends them one by one).
+      await expect.poll(() => panel.$$eval('#layer-select option', (o) => o.length), { timeout: 60_000 }).toBe(4);
+      // Once drawn, the layers are compacted: layer 1 in full and every layer in 16 bits, the grid besides.
+      await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, 0.8 * naive, { timeout: 60_000 });
+      expect(await panel.$eval('body', (b) => b.dataset.layerPrecision)).toBe('full');
 
-  it('keeps the layers off screen in 16 bits, and the layer on screen and the exports in full precision', async () => {
-    const { page, server } = session;
-    // The bundled default (4 layers × 8 heads) at its full 512 positions (the selection is cut there): 34 MB of attention, above the panel's 16 MB threshold.
-    const text = fs.readFileSync(path.join(ROOT, 'sample/genesis.txt'), 'utf8').slice(0, 2000).trimEnd();
-    fs.writeFileSync(path.join(server.workspace, 'long.txt'), text);
-    await page.goto(server.url);
-    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
-    await openAndSelectAll(page, 'long.txt');
-    const panel = await showAttentionByKey(page);
-    await panel.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
-    const tokens = await panel.$$eval('#link-list li', (l) => l.length);
-    const naive = 4 * 8 * tokens * tokens * 4;
-    expect(naive).toBeGreaterThan(16 << 20);
-    // The first layer draws first; the others follow (the native engine sends them one by one).
-    await expect.poll(() => panel.$$eval('#layer-select option', (o) => o.length), { timeout: 60_000 }).toBe(4);
-    // Once drawn, the layers are compacted: layer 1 in full and every layer in 16 bits, the grid besides.
-    await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, 0.8 * naive, { timeout: 60_000 });
-    expect(await panel.$eval('body', (b) => b.dataset.layerPrecision)).toBe('full');
+      // Layer 4 by keyboard: drawn at once, then in full precision.
+      await panel.focus('#view');
+      for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
+      await expect.poll(() => panel.$eval('#layer-select', (s) => (s as HTMLSelectElement).value)).toBe('3');
+      await panel.waitForSelector('body[data-layer-precision="full"]', { timeout: 30_000 });
+      expect(await panel.$$eval('#link-list li', (l) => l.length)).toBe(tokens);
+      const held = Number(await panel.$eval('body', (b) => b.dataset.attentionBytes));
+      expect(held).toBeLessThan(0.8 * naive);
+      // Word level: the merged records are compacted too (they used to add a full copy of every layer):
+      // 16 bits each, and the one on screen in full besides.
+      await panel.check('#words');
+      await expect.poll(async () => Number(await panel.$eval('#link-list', (l) => l.children.length)), { timeout: 30_000 }).toBeLessThan(tokens);
+      const words = await panel.$eval('#link-list', (l) => l.children.length);
+      const wordsNaive = 4 * 8 * words * words * 4;
+      await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, held + 0.8 * wordsNaive, { timeout: 60_000 });
+      await panel.uncheck('#words');
 
-    // Layer 4 by keyboard: drawn at once, then in full precision.
-    await panel.focus('#view');
-    for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
-    await expect.poll(() => panel.$eval('#layer-select', (s) => (s as HTMLSelectElement).value)).toBe('3');
-    await panel.waitForSelector('body[data-layer-precision="full"]', { timeout: 30_000 });
-    expect(await panel.$$eval('#link-list li', (l) => l.length)).toBe(tokens);
-    const held = Number(await panel.$eval('body', (b) => b.dataset.attentionBytes));
-    expect(held).toBeLessThan(0.8 * naive);
-    // Word level: the merged records are compacted too (they used to add a full copy of every layer):
-    // 16 bits each, and the one on screen in full besides.
-    await panel.check('#words');
-    await expect.poll(async () => Number(await panel.$eval('#link-list', (l) => l.children.length)), { timeout: 30_000 }).toBeLessThan(tokens);
-    const words = await panel.$eval('#link-list', (l) => l.children.length);
-    const wordsNaive = 4 * 8 * words * words * 4;
-    await panel.waitForFunction((limit) => Number(document.body.dataset.attentionBytes) < limit, held + 0.8 * wordsNaive, { timeout: 60_000 });
-    await panel.uncheck('#words');
-
-    // The NumPy export holds every layer as the model returned it: the CLI's, not a 16-bit copy's.
-    const exported = unzipSync(fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Data as NumPy', 'npz')))['attentions.npy'];
-    const cliFile = path.join(server.workspace, 'cli.npz');
-    await new Promise<void>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundledModels(ROOT)[0].folder, '--text-file', path.join(server.workspace, 'long.txt'), '--export', cliFile],
-      (e, _out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve())));
-    const panelNpy = readNpy(exported), cliNpy = readNpy(unzipSync(fs.readFileSync(cliFile))['attentions.npy']);
-    expect(panelNpy.shape).toEqual([4, 8, tokens, tokens]);
-    expect(maxAbsDifference(panelNpy, cliNpy)).toBeLessThan(1e-6); // a 16-bit copy is off by up to 2⁻¹¹ of a weight
+      // The NumPy export holds every layer as the model returned it: the CLI's, not a 16-bit copy's.
+      const exported = unzipSync(fs.readFileSync(await exportThroughDialog(page, server.workspace, 'Data as NumPy', 'npz')))['attentions.npy'];
+      const cliFile = path.join(server.workspace, 'cli.npz');
+      await new Promise<void>((resolve, reject) => execFile(process.execPath, [path.join(ROOT, 'dist/cli.mjs'), 'inspect', '--model', bundledModels(ROOT)[0].folder, '--text-file', path.join(server.workspace, 'long.txt'), '--export', cliFile],
+        (e, _out, err) => (e ? reject(new Error(`CLI failed: ${err}`)) : resolve())));
+      const panelNpy = readNpy(exported), cliNpy = readNpy(unzipSync(fs.readFileSync(cliFile))['attentions.npy']);
+      expect(panelNpy.shape).toEqual([4, 8, tokens, tokens]);
+      expect(maxAbsDifference(panelNpy, cliNpy)).toBeLessThan(1e-6); // a 16-bit copy is off by up to 2⁻¹¹ of a weight
+    });
   });
 });

@@ -31,3 +31,13 @@ export function useSession(webgpu: boolean, settings: Record<string, unknown> = 
   });
   return session;
 }
+
+/**
+ * Opens the workbench on the session's folder unless the page shows it already: tests that share
+ * a session go on in the window the one before left (each new session costs 10–12 s here), and one
+ * run alone (`-t`) opens it itself.
+ */
+export async function openWorkbench({ page, server }: Session): Promise<void> {
+  if (!page.url().startsWith(server.url.slice(0, server.url.indexOf('?')))) await page.goto(server.url);
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+}

@@ -13,7 +13,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledModels } from '../../src/models/modelRegistry';
 import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
-import { useSession } from './session';
+import { openWorkbench, useSession } from './session';
 import { type Npy, maxAbsDifference, readNpy } from '../npy';
 import { attentionGraph } from '../engine/attentionGraphs';
 import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
@@ -197,6 +197,46 @@ describe('Show Attention when things go wrong', () => {
     expect(log.length).toBeGreaterThan(0);
     expect(log).not.toMatch(/unhandled|rejected promise/i);
   });
+
+  it('Select Model… lists the bundled models with their shape and size, and the choice is used and remembered', async () => {
+    const { page, server } = session;
+    const models = bundled();
+    const other = models[1];
+    // In the window the tests above left (a new session costs 10–12 s): their panel goes, and
+    // `auto` (the native engine here) takes over from WebAssembly, as in a fresh window.
+    server.updateSettings({ 'attentionLens.backend': 'auto' });
+    await openWorkbench(session);
+    const tab = page.locator('.tab', { hasText: 'Attention ·' });
+    if (await tab.count()) await tab.locator('.codicon-close').click();
+    await openSampleAndSelect(page);
+    await runCommand(page, 'Attention Lens: Select Model');
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await rows.first().waitFor({ timeout: 10_000 });
+    const texts = await rows.allInnerTexts();
+    for (const m of models) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
+    await page.keyboard.type(other.label);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: other.label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await page.locator('.notifications-toasts').getByText(new RegExp(`now uses ${other.label.replace(/[()]/g, '\\$&')}`)).first().waitFor({ timeout: 10_000 });
+    await selectFirstLine(page);
+    const frame = await showAttentionByKey(page);
+    await frame.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+    expect((await frame.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
+    await page.reload();
+    await openSampleAndSelect(page);
+    const again = await showAttentionByKey(page);
+    await again.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
+    expect((await again.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
+
+    // With an inspection open, choosing another model runs the same selection on it at once.
+    await runCommand(page, 'Attention Lens: Select Model');
+    // Type only once the model picker is up: keys typed before it opens would edit the document.
+    await page.locator('.quick-input-widget', { hasText: 'model for Show Attention' }).waitFor({ timeout: 10_000 });
+    await page.keyboard.type(models[0].label);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: models[0].label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await again.waitForFunction((label) => document.body.dataset.state === 'ready' && (document.getElementById('status')?.textContent ?? '').startsWith(label), models[0].label, { timeout: 90_000 });
+  });
 });
 
 describe('Show Attention on user models without attention outputs', () => {
@@ -348,58 +388,20 @@ describe('Show Attention in an untrusted workspace', () => {
   });
 });
 
-describe('Select Model…', () => {
-  const session = useSession(false);
-
-  it('lists the bundled models with their shape and size, and the choice is used and remembered', async () => {
-    const { page, server } = session;
-    const models = bundled();
-    const other = models[1];
-    await page.goto(server.url);
-    await openSampleAndSelect(page);
-    await runCommand(page, 'Attention Lens: Select Model');
-    const rows = page.locator('.quick-input-list .monaco-list-row');
-    await rows.first().waitFor({ timeout: 10_000 });
-    const texts = await rows.allInnerTexts();
-    for (const m of models) expect(texts.some((t) => t.includes(m.label) && /\d+ layers × \d+ heads · \d+\.\d MB/.test(t))).toBe(true);
-    await page.keyboard.type(other.label);
-    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: other.label }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
-    await page.locator('.notifications-toasts').getByText(new RegExp(`now uses ${other.label.replace(/[()]/g, '\\$&')}`)).first().waitFor({ timeout: 10_000 });
-    await selectFirstLine(page);
-    const frame = await showAttentionByKey(page);
-    await frame.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
-    expect((await frame.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
-    await page.reload();
-    await openSampleAndSelect(page);
-    const again = await showAttentionByKey(page);
-    await again.waitForSelector('body[data-state="ready"]', { timeout: 60_000 });
-    expect((await again.$eval('#status', (s) => s.textContent ?? '')).startsWith(other.label)).toBe(true);
-
-    // With an inspection open, choosing another model runs the same selection on it at once.
-    await runCommand(page, 'Attention Lens: Select Model');
-    // Type only once the model picker is up: keys typed before it opens would edit the document.
-    await page.locator('.quick-input-widget', { hasText: 'model for Show Attention' }).waitFor({ timeout: 10_000 });
-    await page.keyboard.type(models[0].label);
-    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: models[0].label }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
-    await again.waitForFunction((label) => document.body.dataset.state === 'ready' && (document.getElementById('status')?.textContent ?? '').startsWith(label), models[0].label, { timeout: 90_000 });
-  });
-});
-
 describe('Show Attention with broken model files', () => {
+  // One model folder, broken one way and then another, in one window (each session costs 10–12 s).
   const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-broken-'));
-  const truncated = path.join(broken, 'truncated');
-  const noTokenizer = path.join(broken, 'no-tokenizer');
-  for (const dir of [truncated, noTokenizer]) fs.cpSync(path.join(ROOT, 'test/fixtures/models/gpt2-attn'), dir, { recursive: true });
-  const onnxFile = path.join(truncated, 'onnx/model.onnx');
+  const model = path.join(broken, 'broken-gpt2');
+  const fixture = path.join(ROOT, 'test/fixtures/models/gpt2-attn');
+  fs.cpSync(fixture, model, { recursive: true });
+  const onnxFile = path.join(model, 'onnx/model.onnx');
   fs.writeFileSync(onnxFile, fs.readFileSync(onnxFile).subarray(0, 4096));
-  fs.rmSync(path.join(noTokenizer, 'tokenizer.json'));
-  const session = useSession(false, { 'attentionLens.model': truncated });
+  const session = useSession(false, { 'attentionLens.model': model });
+  afterAll(() => fs.rmSync(broken, { recursive: true, force: true }));
 
   it('a truncated model.onnx: the panel and a notification name the file and what to do', async () => {
-    const { page, server } = session;
-    await page.goto(server.url);
+    const { page } = session;
+    await openWorkbench(session);
     await openSampleAndSelect(page);
     const frame = await openPanelFromContextMenu(page);
     expect(await frame.$eval('body', (b) => b.dataset.state)).toBe('error');
@@ -412,29 +414,30 @@ describe('Show Attention with broken model files', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'truncated-model.png') });
   });
 
-  afterAll(() => fs.rmSync(broken, { recursive: true, force: true }));
-
-  describe('a missing tokenizer.json', () => {
-    const inner = useSession(false, { 'attentionLens.model': noTokenizer });
-
-    it('a notification names it and no panel opens', async () => {
-      const { page, server } = inner;
-      await page.goto(server.url);
-      await openSampleAndSelect(page);
-      await runCommand(page, 'Attention Lens: Show Attention');
-      // A toast, or (hidden meanwhile under load: CI's whole suite) the notification center. Twice
-      // in CI under load neither showed it within 30 s: the waits are longer, and a failure leaves
-      // a screenshot and the extension host's log to say why.
-      const message = /tokenizer\.json is missing in .*no-tokenizer/;
-      const shown = (where: string, timeout: number) => page.locator(where).getByText(message).first().waitFor({ timeout }).then(() => true, () => false);
-      if (!(await shown('.notifications-toasts', 45_000))) {
-        await runCommand(page, 'Notifications: Show Notifications');
-        if (!(await shown('.notifications-center', 15_000))) {
-          await page.screenshot({ path: path.join(ARTIFACTS, 'missing-tokenizer-failure.png') });
-          throw new Error(`no notification named the missing tokenizer.json (screenshot: missing-tokenizer-failure.png); the extension host's log ends: ${server.extensionHostLogs().slice(-3000)}`);
-        }
+  it('a missing tokenizer.json: a notification names it and no panel opens', async () => {
+    const { page, server } = session;
+    // The model is whole again, and its tokenizer.json gone; the panel and notifications of the test before go.
+    fs.copyFileSync(path.join(fixture, 'onnx/model.onnx'), onnxFile);
+    fs.rmSync(path.join(model, 'tokenizer.json'), { force: true });
+    await openWorkbench(session);
+    const tab = page.locator('.tab', { hasText: 'Attention ·' });
+    if (await tab.count()) await tab.locator('.codicon-close').click();
+    await runCommand(page, 'Notifications: Clear All Notifications');
+    if (await page.locator('.notifications-center.visible').isVisible()) await runCommand(page, 'Notifications: Hide Notifications');
+    await openSampleAndSelect(page);
+    await runCommand(page, 'Attention Lens: Show Attention');
+    // A toast, or (hidden meanwhile under load: CI's whole suite) the notification center. Twice
+    // in CI under load neither showed it within 30 s: the waits are longer, and a failure leaves
+    // a screenshot and the extension host's log to say why.
+    const message = /tokenizer\.json is missing in .*broken-gpt2/;
+    const shown = (where: string, timeout: number) => page.locator(where).getByText(message).first().waitFor({ timeout }).then(() => true, () => false);
+    if (!(await shown('.notifications-toasts', 45_000))) {
+      await runCommand(page, 'Notifications: Show Notifications');
+      if (!(await shown('.notifications-center', 15_000))) {
+        await page.screenshot({ path: path.join(ARTIFACTS, 'missing-tokenizer-failure.png') });
+        throw new Error(`no notification named the missing tokenizer.json (screenshot: missing-tokenizer-failure.png); the extension host's log ends: ${server.extensionHostLogs().slice(-3000)}`);
       }
-      for (const f of page.frames()) expect(await f.$('#link-list').catch(() => null)).toBeNull();
-    });
+    }
+    for (const f of page.frames()) expect(await f.$('#link-list').catch(() => null)).toBeNull();
   });
 });
