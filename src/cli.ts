@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
   const probe = args.stats && tokenizer ? await inductionProbeFor(info, tokenizer) : undefined;
   // The probe is short: its layers kept as queries and keys (a long run's engine) are computed whole.
   const probed = probe && (await engine.run({ ids: probe.ids }));
-  const induction = probe && probed ? new Map([...probed.layers, ...(probed.queryKeys ?? []).map(layerWeights)].map((l) => [l.name, inductionScores(l, probe)])) : undefined;
+  const induction = probe && probed ? new Map([...probed.layers, ...(probed.queryKeys ?? []).map((l) => layerWeights(l))].map((l) => [l.name, inductionScores(l, probe)])) : undefined;
   await engine.dispose();
   if (args.timings) {
     const ms = formatMillis;

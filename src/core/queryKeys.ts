@@ -181,9 +181,9 @@ function seenRange(l: QueryKeyLayer, i: number, offset = l.keys - l.queries): [n
   return [l.window ? Math.max(0, i + offset - l.window + 1) : 0, l.causal ? Math.min(l.keys - 1, i + offset) : l.keys - 1];
 }
 
-/** Every weight of the layer, `[heads][queries][keys]`, as the model's own attention output holds them. */
-export function layerWeights(l: QueryKeyLayer): AttentionLayer {
-  return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, data: headWeights(l, 0, l.heads) };
+/** Every weight of the layer, `[heads][queries][keys]`, as the model's own attention output holds them (into `into` when given: zeroed, of that length). */
+export function layerWeights(l: QueryKeyLayer, into?: Float32Array): AttentionLayer {
+  return { name: l.name, kind: l.kind, layer: l.layer, heads: l.heads, queries: l.queries, keys: l.keys, data: headWeights(l, 0, l.heads, into) };
 }
 
 /**
@@ -217,10 +217,11 @@ export function rolloutLayer(task: RolloutTask): RolloutMatrix {
   return rolloutStep(task.previous, fused, task.n, task.discard);
 }
 
-/** Every weight of heads `from`…`to − 1`, `[to − from][queries][keys]` (a share of the layer, for one of several workers). */
-export function headWeights(l: QueryKeyLayer, from: number, to: number): Float32Array {
+/** Every weight of heads `from`…`to − 1`, `[to − from][queries][keys]` (a share of the layer, for one of several workers), into `into` when given (zeroed, of that length). */
+export function headWeights(l: QueryKeyLayer, from: number, to: number, into?: Float32Array): Float32Array {
   const size = l.queries * l.keys;
-  const data = new Float32Array((to - from) * size);
+  if (into && into.length !== (to - from) * size) throw new Error(`${(to - from) * size} weights do not fit in an array of ${into.length}`);
+  const data = into ?? new Float32Array((to - from) * size);
   for (let h = from; h < to; h++) weightRows(l, h, 0, l.queries, data.subarray((h - from) * size, (h - from + 1) * size), true);
   return data;
 }

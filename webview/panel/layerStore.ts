@@ -17,6 +17,7 @@
 import { type AttentionLayer, type AttentionRecord, type RunTokens, compareLayers, recordOfLayer } from '../../src/core/attention';
 import { fromFloat16, toFloat16 } from '../../src/core/float16';
 import { type QueryKeyLayer, layerWeights, queryKeyBytes, weightBytes } from '../../src/core/queryKeys';
+import { takeSpareLayer } from './spareLayer';
 
 /** A layer computed when it is read (long inputs: from its queries and keys), never held whole unless on screen. */
 export interface ComputedLayer {
@@ -297,7 +298,7 @@ export function computeLayersWith(compute: ((l: QueryKeyLayer) => Promise<Float3
 
 /** A layer kept as queries and keys, computed when read. */
 export function computedLayer(l: QueryKeyLayer): ComputedLayer {
-  const compute = () => layerWeights(l).data;
+  const compute = () => layerWeights(l, takeSpareLayer(l)).data;
   return { compute, computeLater: async () => (later ? later(l).catch(() => compute()) : compute()), heldBytes: queryKeyBytes(l), naiveBytes: weightBytes(l), layer: l };
 }
 

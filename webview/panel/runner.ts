@@ -13,6 +13,7 @@ import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLi
 import type { MechanismLayer } from '../../src/core/mechanism';
 import type { NativeAvailability } from '../../src/core/protocol/engine';
 import { type QueryKeyLayer, runKeepsQueryKeys, runWeightBytes } from '../../src/core/queryKeys';
+import { withSpareLayer } from './spareLayer';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
 import { type TimingSpan, type TimingStage, wallClock } from '../../src/core/timing';
 import { formatBytes } from '../../src/core/units';
@@ -153,15 +154,18 @@ export class Runner {
     let notice = '';
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);
-      let engine: Engine;
-      let out: RunOutput;
-      try {
+      let engine!: Engine;
+      /** The run on `choice`'s engine; undefined when superseded. */
+      const attempt = async () => {
         engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
-        if (stale()) return;
-        const o = await this.runOn(engine, req, stale, queryKeys);
-        if (!o) return;
-        out = o;
+        return stale() ? undefined : this.runOn(engine, req, stale, queryKeys);
+      };
+      let out: RunOutput | undefined;
+      try {
+        // The first picture's layer array is readied while the model opens and runs.
+        out = await withSpareLayer(req, queryKeys, stale, attempt);
+        if (!out) return;
       } catch (e) {
         if (stale()) throw e;
         if (e instanceof EngineError && e.code === 'not-on-demand' && queryKeys) {
@@ -190,12 +194,8 @@ export class Runner {
             choice = { backend: 'wasm', reason };
           }
         }
-        engine = await this.engineFor(req.model, choice, queryKeys);
-        used = this.engine;
-        if (stale()) return;
-        const o = await this.runOn(engine, req, stale, queryKeys);
-        if (!o) return;
-        out = o;
+        out = await attempt();
+        if (!out) return;
       }
       if (stale()) return;
       this.progress('render', 'Drawing…');
