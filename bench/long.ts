@@ -17,6 +17,7 @@
  *
  *   npm run bench:long                       # 512, 1,024, 2,048 and 4,096 tokens
  *   npm run bench:long -- --tokens 512,1024  # some lengths
+ *   npm run bench:long -- --tokens 4096 --picture-only  # the first picture only (and the peak until then)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -67,7 +68,7 @@ const untilFrame = (act: string) => `(async () => {
   return best;
 })()`;
 
-async function measure(folder: string, onnx: string, tokens: number, text: string, weights: number, layers: number, heads: number, onDemand: boolean): Promise<Row> {
+async function measure(folder: string, onnx: string, tokens: number, text: string, weights: number, layers: number, heads: number, onDemand: boolean, pictureOnly: boolean): Promise<Row> {
   let row: Row | undefined;
   const settings = { 'attentionLens.backend': 'native', 'attentionLens.model': path.join(folder, onnx), 'attentionLens.warnModelSizeMB': 100_000, ...(onDemand ? { 'attentionLens.keepWeightsMB': 0 } : {}) };
   await session(settings, { 'long.txt': text }, async (page) => {
@@ -75,6 +76,17 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
     const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
     const { frame, timings } = await nextTimings(page, t0 - 60_000, undefined, 3_600_000);
     const pictureAt = Date.now();
+    if (pictureOnly) {
+      const t = stageTotals(timings as RunTimings);
+      const peak = peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), rendererPeak = peakRssOf(/chrom(e|ium).*--type=renderer/);
+      const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
+      row = {
+        tokens, onDemand: /computed from its queries and keys/.test(notice), picture: timings.pictureAt - t0, open: (t.model ?? 0) + (t.session ?? 0), inference: t.inference ?? 0,
+        rendererPeak, peak, naive: weights + 4 * layers * heads * tokens * tokens, layerSwitch: NaN, switchStall: NaN, hover: NaN, explorer: NaN, held: NaN, rollout: NaN, rolloutPeak: NaN,
+        timeline: (timings as RunTimings).spans.map((s) => `${s.stage} ${Math.round(s.start - t0)}–${Math.round(s.end - t0)}`).join(', ') + `, picture ${Math.round(timings.pictureAt - t0)}`,
+      };
+      return;
+    }
     // The grid is computed in the panel from the picture on; the explorer shows it when it is done.
     await runCommand(page, 'Attention Lens: Show Head Explorer');
     const explorer = await explorerFrame(page, 120_000);
@@ -130,6 +142,8 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
 export async function main(): Promise<void> {
   const argv = process.argv.slice(3);
   const lengths = argv.includes('--tokens') ? argv[argv.indexOf('--tokens') + 1].split(',').map(Number) : [512, 1024, 2048, 4096];
+  // Only the first picture and the peak until then (the explorer, switch, hover and rollout take minutes at 4,096 tokens).
+  const pictureOnly = argv.includes('--picture-only');
   const gen = (await import(pathToFileURL(path.join(ROOT, 'tools/real-size/llm.mjs')).href)) as { ensureLlmVariant(c: string, s: string, v: string, o: { log?: (m: string) => void }): { folder: string; onnx: string } };
   const cache = path.join(process.env.ATTENTION_LENS_CACHE ?? path.join(os.homedir(), '.cache', 'attention-lens'), 'real-size');
   const { folder, onnx } = gen.ensureLlmVariant(cache, 'qwen2.5-0.5b', 'q4', { log: (m) => console.error(m) });
@@ -142,9 +156,12 @@ export async function main(): Promise<void> {
   // 512 tokens twice: weights kept whole (the default there), and as queries and keys (keepWeightsMB 0).
   const cases = lengths.flatMap((n) => (n === 512 ? [[n, false], [n, true]] : [[n, false]]) as Array<[number, boolean]>);
   const timelines: string[] = [];
+  // What --picture-only did not measure prints as –.
+  const ms = (x: number) => (Number.isNaN(x) ? '–' : formatMillis(x)), bytes = (x: number) => (Number.isNaN(x) ? '–' : formatBytes(x));
+  const frames = (x: number) => (Number.isNaN(x) ? '–' : `${(x / FRAME_MS).toFixed(1)}×`);
   for (const [n, onDemand] of cases) {
-    const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads, onDemand);
-    console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${formatMillis(r.picture)} | ${formatMillis(r.open)} | ${formatMillis(r.inference)} | ${((r.picture - r.open) / r.inference).toFixed(2)}× | ${formatBytes(r.peak)} | ${formatBytes(r.rendererPeak)} | ${formatBytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${formatBytes(r.held)} | ${formatMillis(r.layerSwitch)} | ${(r.layerSwitch / FRAME_MS).toFixed(1)}× | ${formatMillis(r.switchStall)} | ${formatMillis(r.hover)} | ${(r.hover / FRAME_MS).toFixed(1)}× | ${formatMillis(r.explorer)} | ${formatMillis(r.rollout)} | ${formatBytes(r.rolloutPeak)}`);
+    const r = await measure(folder, onnx, n, await textOfTokens(folder, source, n), info.footprint.weightBytes, layers, heads, onDemand, pictureOnly);
+    console.log(`${n} | ${r.onDemand ? 'queries and keys' : 'weights'} | ${ms(r.picture)} | ${ms(r.open)} | ${ms(r.inference)} | ${((r.picture - r.open) / r.inference).toFixed(2)}× | ${bytes(r.peak)} | ${bytes(r.rendererPeak)} | ${bytes(r.naive)} | ${(r.peak / r.naive).toFixed(2)}× | ${bytes(r.held)} | ${ms(r.layerSwitch)} | ${frames(r.layerSwitch)} | ${ms(r.switchStall)} | ${ms(r.hover)} | ${frames(r.hover)} | ${ms(r.explorer)} | ${ms(r.rollout)} | ${bytes(r.rolloutPeak)}`);
     timelines.push(`${n}${onDemand ? ' (queries and keys)' : ''}: ${r.timeline}`);
   }
   console.log('\ntimelines (each stage\'s span in ms from the key):');
