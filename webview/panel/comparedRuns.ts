@@ -12,7 +12,7 @@ import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, sameQueryKeys } from '../../src/core/queryKeys';
 import { onDemandNotice } from './derive';
 import { inTasks } from './headGridTask';
-import { type LayerStore, computedRecords, plain, prepareRecords, queryKeysOf, queryKeysToCompute, runRecords, storedRecord, storedRecords } from './layerStore';
+import { type LayerStore, computedRecordStore, plain, prepareRecords, queryKeysOf, queryKeysToCompute, runRecords, storedRecord, storedRecords } from './layerStore';
 import type { RunResult } from './runner';
 import type { LoadedRun } from './snapshot';
 
@@ -102,7 +102,7 @@ function aligned(s: Side, alignment: Alignment, which: 'a' | 'b', compactAbove: 
       const r = plain(s.records[i]);
       return (await inTasks(alignedRecordSteps(r, alignment, which), r.queries * r.keys, () => true))!.data;
     };
-    return computedRecords(headers, (i) => alignedRecord(plain(s.records[i]), alignment, which).data, (i) => s.records[i], later);
+    return computedRecordStore(headers, (i) => alignedRecord(plain(s.records[i]), alignment, which).data, (i) => s.records[i], later);
   }
   return storedRecords(s.records.map((r) => alignedRecord(r, alignment, which)), compactAbove);
 }

@@ -11,7 +11,7 @@ import { contributionLayer } from '../../src/core/queryKeys';
 import { hasQueryMechanism } from '../../src/core/queryMechanism';
 import { formatBytes } from '../../src/core/units';
 import type { MoreLayers } from '../../src/core/engine/attentionEngine';
-import { type LayerStore, computedLayer, computedRecords, isStored, plain, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
+import { type LayerStore, computedLayer, computedRecordStore, isStored, plain, queryKeysOf, runLayers, storedRecord, storedRecords } from './layerStore';
 import { type ContributionSet, type LoadedRun, type Weighting, appliedContributions } from './snapshot';
 import { rolloutKey } from './longRollout';
 
@@ -65,7 +65,7 @@ function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoice
   const weighted = byContribution && longContributions(run.records) ? contributionRecords(run.records) : undefined;
   const layers = weighted?.records ?? run.records;
   const perHead = choices.words || choices.hide.length > 0
-    ? computedRecords(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data, (i) => layers[i])
+    ? computedRecordStore(perHeadRecords(layers, texts, choices, true), (i) => perHeadRecords([plain(layers[i])], texts, choices)[0].data, (i) => layers[i])
     : undefined;
   const base = perHead?.records ?? layers;
   const weightStore = weighted?.store;
@@ -75,7 +75,7 @@ function deriveOnDemand(run: LoadedRun, texts: RunTexts, choices: AnalysisChoice
   }
   const how = choices.aggregate === 'mean' || choices.aggregate === 'max' ? choices.aggregate : undefined;
   const shown = how
-    ? computedRecords(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data, (i) => base[i])
+    ? computedRecordStore(base.map((r) => overHeadsHeader(r, how)), (i) => (how === 'mean' ? meanOverHeads : maxOverHeads)(plain(base[i])).data, (i) => base[i])
     : undefined;
   return { base, records: shown?.records ?? base, baseStore: perHead?.store, recordStore: shown?.store, weightStore };
 }

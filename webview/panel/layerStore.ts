@@ -271,7 +271,7 @@ export function withFullPrecision(records: readonly AttentionRecord[]): Promise<
  * thread: `later(i)` where given (it prepares what it needs), else that record is computed there
  * first and `compute(i)` runs.
  */
-export function computedRecords(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord, later?: (i: number) => Promise<Float32Array>): { records: AttentionRecord[]; store: LayerStore } {
+export function computedRecordStore(headers: readonly AttentionRecord[], compute: (i: number) => Float32Array, from: (i: number) => AttentionRecord, later?: (i: number) => Promise<Float32Array>): { records: AttentionRecord[]; store: LayerStore } {
   const sources: ComputedLayer[] = headers.map((h, i) => ({
     compute: () => compute(i),
     computeLater: async () => {
