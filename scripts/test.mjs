@@ -34,6 +34,7 @@ try {
   if (!(await checks).every(Boolean)) throw new Error('type-check failed');
   step('test-electron integration', process.execPath, ['test/integration/runTest.mjs']);
 } catch {
+  await checks; // their output, whatever failed
   process.exit(1);
 }
 

@@ -1,6 +1,6 @@
 // The head explorer's grid measured in the panel (webview/panel/headGridTask.ts): a pass that takes
 // long says how far it is, and the explorer's Stop abandons it; measured again, it completes.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { recordOfLayer } from '../../src/core/attention';
 import { buildHeadGrid, rowCells } from '../../src/core/analysis/headGrid';
 import { contributionRecord } from '../../src/core/mechanism';
@@ -10,10 +10,17 @@ import { type QueryKeyLayer, headByHead, layerWeights } from '../../src/core/que
 import { TASK_CELLS, computeHeadGrid, gridRowsWith, inTasks, measuringGrid, stopHeadGrid } from '../../webview/panel/headGridTask';
 import { computeLayersWith, computedLayer, storedRecords } from '../../webview/panel/layerStore';
 
-// The page's frames, as a browser gives them.
-(globalThis as { requestAnimationFrame?: (f: () => void) => void }).requestAnimationFrame ??= (f) => setTimeout(f, 0);
-// The page's body, where the pass marks how it measured (for the e2e tests).
-(globalThis as { document?: unknown }).document ??= { body: { dataset: {} } };
+// The page's frames, as a browser gives them, and its body, where the pass marks how it measured
+// (for the e2e tests): for this file only (the unit files share a process).
+const page = globalThis as { requestAnimationFrame?: (f: () => void) => void; document?: unknown };
+const had = { requestAnimationFrame: page.requestAnimationFrame, document: page.document };
+beforeAll(() => {
+  page.requestAnimationFrame ??= (f) => setTimeout(f, 0);
+  page.document ??= { body: { dataset: {} } };
+});
+afterAll(() => {
+  for (const key of ['requestAnimationFrame', 'document'] as const) if (had[key] === undefined) delete page[key];
+});
 
 function qkLayer(layer: number, n: number): QueryKeyLayer {
   const q = Float32Array.from({ length: 2 * n * 2 }, (_, i) => Math.sin(i + layer));

@@ -35,10 +35,14 @@ describe('the spare layer', () => {
     expect(takeSpareLayer(layer())).toBeUndefined();
   });
 
-  it('holds the weights a fresh array would, when the first picture computes into it', async () => {
-    const out = await withSpareLayer(request(), true, () => false, async () => 'drawn');
-    expect(out).toBe('drawn');
+  it('is readied for a run that draws, and the first picture computes into it the weights a fresh array would hold', async () => {
     const l = layer();
+    expect(await withSpareLayer(request(), true, () => false, async () => 'drawn')).toBe('drawn');
+    await tasks(); // its pages touched
+    expect(takeSpareLayer(l)?.length).toBe(HEADS * N * N);
+
+    await withSpareLayer(request(), true, () => false, async () => 'drawn');
+    await tasks();
     const expected = layerWeights(l).data;
     const computed = computedLayer(l).compute();
     expect(Array.from(computed)).toEqual(Array.from(expected));
@@ -67,11 +71,15 @@ describe('the spare layer', () => {
     }
   });
 
-  it('a newer run\'s replaces the one before', async () => {
+  it('a newer run\'s replaces the one before, and a newer run that readies none drops it', async () => {
     prepareSpareLayer(HEADS, N, true, () => true);
     prepareSpareLayer(HEADS, N - 1, true, () => true);
     await tasks();
     expect(takeSpareLayer(layer())).toBeUndefined();
     expect(takeSpareLayer(layer({ queries: N - 1, keys: N - 1 }))?.length).toBe(HEADS * (N - 1) * (N - 1));
+
+    await withSpareLayer(request(), true, () => false, async () => 'drawn');
+    await withSpareLayer(request(), false, () => false, async () => 'drawn'); // a short run, say
+    expect(takeSpareLayer(layer())).toBeUndefined();
   });
 });

@@ -188,7 +188,7 @@ el('generate').addEventListener('click', () => channel.post({ type: 'generate/re
 
 const comparison = new ComparisonRun({
   state,
-  startRun: (req) => void runner.start(req),
+  startRun: (req) => void runner.start(req, false), // B's: its first picture comes from the workers, no array readied for it
   show,
   post: (m) => channel.post(m),
   isCurrent: (req) => req === current,

@@ -142,7 +142,7 @@ export class Runner {
    * whose weights would be too large keeps queries and keys instead (`RunResult.queryKeys`), each
    * side of a comparison alike.
    */
-  async start(req: RunRequest): Promise<void> {
+  async start(req: RunRequest, readyFirstLayer = true): Promise<void> {
     const gen = this.supersede();
     this.active = req;
     const stale = () => gen !== this.generation;
@@ -163,8 +163,8 @@ export class Runner {
       };
       let out: RunOutput | undefined;
       try {
-        // The first picture's layer array is readied while the model opens and runs.
-        out = await withSpareLayer(req, queryKeys, stale, attempt);
+        // The first picture's layer array is readied while the model opens and runs (not for a comparison's B, drawn from the workers).
+        out = await withSpareLayer(req, queryKeys && readyFirstLayer, stale, attempt);
         if (!out) return;
       } catch (e) {
         if (stale()) throw e;
@@ -194,7 +194,7 @@ export class Runner {
             choice = { backend: 'wasm', reason };
           }
         }
-        out = await attempt();
+        out = await withSpareLayer(req, queryKeys && readyFirstLayer, stale, attempt);
         if (!out) return;
       }
       if (stale()) return;

@@ -60,10 +60,12 @@ export function prepareSpareLayer(heads: number, n: number, causal: boolean, sti
 
 /**
  * `run()`, with an array readied meanwhile for the first layer of `req` when it is kept as queries
- * and keys and that layer is self-attention over its tokens; dropped unless the run ends with
- * something to draw (undefined: superseded).
+ * and keys (`queryKeys`: and its first picture is computed on the page) and that layer is
+ * self-attention over its tokens; dropped unless the run ends with something to draw (undefined:
+ * superseded).
  */
 export async function withSpareLayer<T>(req: RunRequest, queryKeys: boolean, stale: () => boolean, run: () => Promise<T | undefined>): Promise<T | undefined> {
+  spare = undefined; // an earlier run's, untaken, goes whether or not this one readies one
   const a = req.model.attention;
   const ended = queryKeys && a && !req.image && !req.decoderIds && !req.compare ? prepareSpareLayer(a.heads, req.ids.length, req.model.causal, () => !stale()) : () => undefined;
   let drawn = false;
