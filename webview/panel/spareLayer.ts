@@ -7,8 +7,8 @@
  * the layer's rows will be written to (a causal layer's lower half), a few megabytes per task, and
  * the first layer the page computes from queries and keys with that shape takes the array (its
  * first draw at 4,096 tokens: 3.4 s instead of 6.7–7.7 s). One at a time; dropped when a newer
- * run prepares one, when its run ends without a picture, or a minute after. Plain JS (tasks and
- * arrays): the unit tests run it in Node.
+ * run starts, when its run ends without a picture, or a minute after. Plain JS (tasks and arrays):
+ * the unit tests run it in Node.
  */
 import type { RunRequest } from '../../src/core/protocol/panel';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
