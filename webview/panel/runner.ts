@@ -140,7 +140,7 @@ export class Runner {
   /**
    * Starts `req`, superseding any run in progress; resolves when it has finished or failed. A run
    * whose weights would be too large keeps queries and keys instead (`RunResult.queryKeys`), each
-   * side of a comparison alike.
+   * side of a comparison alike; `readyFirstLayer`: its first layer's array is readied meanwhile.
    */
   async start(req: RunRequest, readyFirstLayer = true): Promise<void> {
     const gen = this.supersede();
