@@ -76,23 +76,22 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
     const t0 = await paletteEnter(page, 'Attention Lens: Show Attention');
     const { frame, timings } = await nextTimings(page, t0 - 60_000, undefined, 3_600_000);
     const pictureAt = Date.now();
-    if (pictureOnly) {
+    /** What the first picture's run measured, with the peaks read now. */
+    const firstPicture = async () => {
       const t = stageTotals(timings as RunTimings);
-      const peak = peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), rendererPeak = peakRssOf(/chrom(e|ium).*--type=renderer/);
       const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
-      row = {
+      return {
         tokens, onDemand: /computed from its queries and keys/.test(notice), picture: timings.pictureAt - t0, open: (t.model ?? 0) + (t.session ?? 0), inference: t.inference ?? 0,
-        rendererPeak, peak, naive: weights + 4 * layers * heads * tokens * tokens, layerSwitch: NaN, switchStall: NaN, hover: NaN, explorer: NaN, held: NaN, rollout: NaN, rolloutPeak: NaN,
+        peak: peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), rendererPeak: peakRssOf(/chrom(e|ium).*--type=renderer/), naive: weights + 4 * layers * heads * tokens * tokens,
         timeline: (timings as RunTimings).spans.map((s) => `${s.stage} ${Math.round(s.start - t0)}–${Math.round(s.end - t0)}`).join(', ') + `, picture ${Math.round(timings.pictureAt - t0)}`,
       };
-      return;
-    }
+    };
+    if (pictureOnly) return void (row = { ...(await firstPicture()), layerSwitch: NaN, switchStall: NaN, hover: NaN, explorer: NaN, held: NaN, rollout: NaN, rolloutPeak: NaN });
     // The grid is computed in the panel from the picture on; the explorer shows it when it is done.
     await runCommand(page, 'Attention Lens: Show Head Explorer');
     const explorer = await explorerFrame(page, 120_000);
     await explorer.waitForSelector('#main:not([hidden]) #grid[data-cells]', { timeout: 3_600_000 });
     const explorerMs = Date.now() - pictureAt;
-    const notice = await frame.$eval('#notice', (n) => n.textContent ?? '');
     // Layer 2 and back: each computed (in the page's workers) or decoded when chosen, until it is
     // drawn, the better of three; and the longest gap between the page's frames meanwhile.
     const { best: layerSwitch, stall: switchStall } = (await frame.evaluate(`(async () => {
@@ -120,20 +119,14 @@ async function measure(folder: string, onnx: string, tokens: number, text: strin
       const r = v.getBoundingClientRect();
       v.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + 20, clientY: r.top + 12 + 16 * (i + 1), bubbles: true }));`))) as number;
     const held = Number(await frame.$eval('body', (b) => b.dataset.attentionBytes ?? 0));
-    const [peak, rendererPeak] = [peakRssOf(/--type=extensionHost/) + peakRssOf(/chrom(e|ium).*--type=renderer/), peakRssOf(/chrom(e|ium).*--type=renderer/)];
+    const measured = await firstPicture(); // the peaks before the rollout
     // The rollout through every layer, until the first layer's is drawn (a long input's is a pass over every layer).
     const rolloutStart = Date.now();
     await frame.selectOption('#layer-select', '0');
     await frame.selectOption('#aggregate', 'rollout');
     await frame.waitForFunction(() => document.body.dataset.state === 'ready' && (document.getElementById('link-list-title')?.textContent ?? '').includes('Rollout through Layer 1'), undefined, { timeout: 3_600_000, polling: 50 });
     const rollout = Date.now() - rolloutStart;
-    const t = stageTotals(timings as RunTimings);
-    row = {
-      tokens, onDemand: /computed from its queries and keys/.test(notice), picture: timings.pictureAt - t0, open: (t.model ?? 0) + (t.session ?? 0), inference: t.inference ?? 0,
-      rendererPeak, peak, naive: weights + 4 * layers * heads * tokens * tokens,
-      layerSwitch, switchStall, hover, explorer: explorerMs, held, rollout, rolloutPeak: peakRssOf(/chrom(e|ium).*--type=renderer/),
-      timeline: (timings as RunTimings).spans.map((s) => `${s.stage} ${Math.round(s.start - t0)}–${Math.round(s.end - t0)}`).join(', ') + `, picture ${Math.round(timings.pictureAt - t0)}`,
-    };
+    row = { ...measured, layerSwitch, switchStall, hover, explorer: explorerMs, held, rollout, rolloutPeak: peakRssOf(/chrom(e|ium).*--type=renderer/) };
   });
   return row!;
 }

@@ -16,7 +16,7 @@ import { ARTIFACTS, ROOT, panelFrame } from './codeServer';
 import { openWorkbench, useSession } from './session';
 import { type Npy, maxAbsDifference, readNpy } from '../npy';
 import { attentionGraph } from '../engine/attentionGraphs';
-import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
+import { chooseFromContextMenu, closePanelTab, editorHover, exportThroughDialog, firstLine, highlightCount, openSampleAndSelect, runCommand, selectFirstLine, showAttentionAndWait, showAttentionByKey } from './workbench';
 
 const SELECTED = 'The cat sat on the mat because it was tired.';
 const results: Record<string, string[]> = {};
@@ -206,8 +206,7 @@ describe('Show Attention when things go wrong', () => {
     // `auto` (the native engine here) takes over from WebAssembly, as in a fresh window.
     server.updateSettings({ 'attentionLens.backend': 'auto' });
     await openWorkbench(session);
-    const tab = page.locator('.tab', { hasText: 'Attention ·' });
-    if (await tab.count()) await tab.locator('.codicon-close').click();
+    await closePanelTab(page);
     await openSampleAndSelect(page);
     await runCommand(page, 'Attention Lens: Select Model');
     const rows = page.locator('.quick-input-list .monaco-list-row');
@@ -420,8 +419,7 @@ describe('Show Attention with broken model files', () => {
     fs.copyFileSync(path.join(fixture, 'onnx/model.onnx'), onnxFile);
     fs.rmSync(path.join(model, 'tokenizer.json'), { force: true });
     await openWorkbench(session);
-    const tab = page.locator('.tab', { hasText: 'Attention ·' });
-    if (await tab.count()) await tab.locator('.codicon-close').click();
+    await closePanelTab(page);
     await runCommand(page, 'Notifications: Clear All Notifications');
     if (await page.locator('.notifications-center.visible').isVisible()) await runCommand(page, 'Notifications: Hide Notifications');
     await openSampleAndSelect(page);

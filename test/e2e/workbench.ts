@@ -49,6 +49,12 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   }
 }
 
+/** Closes the Attention Lens panel's tab where one is open (a test going on in the window another left). */
+export async function closePanelTab(page: Page): Promise<void> {
+  const tab = page.locator('.tab', { hasText: 'Attention ·' });
+  if (await tab.count()) await tab.locator('.codicon-close').click();
+}
+
 /** Selects line 1 and waits until VS Code reports the selection (keys can race editor focus). */
 export async function selectFirstLine(page: Page): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {

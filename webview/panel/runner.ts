@@ -155,16 +155,15 @@ export class Runner {
     try {
       let choice = await this.placement.backendFor(req.model, req.backend);
       let engine!: Engine;
-      /** The run on `choice`'s engine; undefined when superseded. */
-      const attempt = async () => {
+      /** The run on `choice`'s engine, its first layer's array readied meanwhile (not for a comparison's B, drawn from the workers); undefined when superseded. */
+      const attempt = () => withSpareLayer(req, queryKeys && readyFirstLayer, stale, async () => {
         engine = await this.engineFor(req.model, choice, queryKeys);
         used = this.engine;
         return stale() ? undefined : this.runOn(engine, req, stale, queryKeys);
-      };
+      });
       let out: RunOutput | undefined;
       try {
-        // The first picture's layer array is readied while the model opens and runs (not for a comparison's B, drawn from the workers).
-        out = await withSpareLayer(req, queryKeys && readyFirstLayer, stale, attempt);
+        out = await attempt();
         if (!out) return;
       } catch (e) {
         if (stale()) throw e;
@@ -194,7 +193,7 @@ export class Runner {
             choice = { backend: 'wasm', reason };
           }
         }
-        out = await withSpareLayer(req, queryKeys && readyFirstLayer, stale, attempt);
+        out = await attempt();
         if (!out) return;
       }
       if (stale()) return;
