@@ -85,6 +85,11 @@ export async function editorHover(page: Page): Promise<string> {
  * (the binding needs it) and no panel appears, from the command palette instead. The panel frame.
  */
 export async function showAttentionByKey(page: Page): Promise<Frame> {
+  // A fresh window registers extensions' contributions, key bindings among them, a second or two
+  // after it shows the workbench: a key pressed before is lost (in one of three fresh windows the
+  // extension never activated, and the palette's fallback cost 25 s more; waiting for the
+  // extension's activity bar entry, which comes with the bindings, four of four took the key).
+  await page.locator('.activitybar [aria-label="Attention Lens"]').first().waitFor({ timeout: 60_000 });
   await page.keyboard.press('Control+Alt+A');
   const frame = await panelFrame(page, 20_000).catch(() => undefined);
   if (frame) return frame;
