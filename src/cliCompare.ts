@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { type AttentionRecord, recordOfLayer } from './core/attention';
 import { compareJson } from './core/export/compareJson';
 import { alignRuns } from './core/analysis/alignment';
-import { type LayerComparison, alignedRecord, alignsAsIs, bestMatches, identicalRecords, layerComparisons } from './core/analysis/compare';
+import { type LayerComparison, alignedRecord, alignsAsIs, bestMatches, identicalRecords, layerComparisons, mapLayer } from './core/analysis/compare';
 import { onDemandAligned, onDemandRun } from './core/analysis/onDemand';
 import { type QueryKeyLayer, keepsQueryKeys, sameQueryKeys } from './core/queryKeys';
 import type { ModelEngine } from './core/engine/splitEngine';
@@ -81,10 +81,10 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const aligned = (s: Side, side: 'a' | 'b') => (s.onDemand ? onDemandAligned(s.records, alignment, side) : s.records.map((r) => alignedRecord(r, alignment, side)));
   const a = aligned(sideA, 'a'), b = aligned(sideB, 'b');
   if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);
+  const layerOf = args.layerB === undefined ? (i: number) => mapLayer(i, a.length, b.length) : () => args.layerB! - 1;
   // Long sides compute each layer as it is compared (seconds a layer pair): say how far it is on a terminal.
   const progress = (sideA.onDemand || sideB.onDemand) && process.stderr.isTTY ? (done: number, of: number) => process.stderr.write(`\rcomparing layer ${done + 1} of ${of}…`) : undefined;
-  const layers = layerComparisons(a, b, args.layerB === undefined ? undefined : () => args.layerB! - 1, progress);
-  if (progress) process.stderr.write('\r\x1b[K');
+  const progressDone = () => progress && process.stderr.write('\r\x1b[K');
   // Long runs kept wholly as queries and keys, paired token for token: the same queries and keys
   // give the same weights, known without computing them again. Else the weights say (the first
   // layer that differs ends it).
@@ -93,14 +93,20 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
     ? sideA.queryKeys!.length === sideB.queryKeys!.length && sideA.queryKeys!.every((l, i) => sameQueryKeys(l, sideB.queryKeys![i]))
     : identicalRecords(a, b);
   if (identical) process.stderr.write('note: the two runs are identical: every difference is 0.\n');
-  if (!args.json) return out(table(layers, alignment.description, identical));
-  // Streamed: with --diff at full length the document runs to hundreds of megabytes.
+  if (!args.json) {
+    const layers = layerComparisons(a, b, layerOf, progress);
+    progressDone();
+    return out(table(layers, alignment.description, identical));
+  }
+  // Streamed: with --diff at full length the document runs to hundreds of megabytes. Each layer
+  // pair is compared as it is written, its A − B right after from the same computed layers.
   await writeJson(compareJson({
     models: [ia, ib].map((i) => ({ folder: i.folder, architecture: i.architecture })),
     texts: [prepared.a.text, prepared.b.text],
     tokens: [prepared.a.tokens, prepared.b.tokens],
-    alignment, a, b, layers, identical, diff: args.diff, notice: prepared.notice,
+    alignment, a, b, layerOf, progress, identical, diff: args.diff, notice: prepared.notice,
   }), chunk);
+  progressDone();
   await out('\n');
 }
 

@@ -3,7 +3,12 @@
 // correspondence, the explorer's divergence) what the same comparison of the full tensors gives.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AttentionLayer, AttentionRecord } from '../../src/core/attention';
-import { bestMatches, correspondence, differenceRecord } from '../../src/core/analysis/compare';
+import { bestMatches, correspondence, differenceRecord, layerComparisons } from '../../src/core/analysis/compare';
+import { alignRuns } from '../../src/core/analysis/alignment';
+import { computedRecords } from '../../src/core/analysis/onDemand';
+import { recordOfLayer } from '../../src/core/attention';
+import { compareJson } from '../../src/core/export/compareJson';
+import { jsonChunks } from '../../src/core/jsonStream';
 import { emptyHeadGrid } from '../../src/core/analysis/headGrid';
 import type { RunRequest } from '../../src/core/protocol/panel';
 import { type QueryKeyLayer, alignedHeads, layerWeights, queryKeyBytes, sameQueryKeys } from '../../src/core/queryKeys';
@@ -211,5 +216,36 @@ describe('a comparison of long inputs', () => {
     expect([long.layerB, long.snapshot.computing]).toEqual([0, 'Layer 3']);
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect([long.layerB, long.snapshot.computing, computed]).toEqual([2, undefined, ['attentions.2']]);
+  });
+});
+
+describe('the compare document of long inputs', () => {
+  it('computes each layer of A and of B once, its A − B included, and gives what the full tensors give', () => {
+    const run = { tokens: tokensOf(ids), causal: true };
+    const layers = (seed: number) => [0, 1, 2].map((l) => recordOfLayer(layerWeights(qkLayer(seed, l, N)), run));
+    const fullA = layers(1), fullB = layers(2);
+    const computed: string[] = [];
+    const lazy = (side: string, full: AttentionRecord[]) => computedRecords(full.map((r) => ({ ...r, data: new Float32Array(0) })), (i) => {
+      computed.push(`${side}${i}`);
+      return full[i].data.slice();
+    });
+    const alignment = alignRuns({ text, tokens: tokensOf(ids) }, { text, tokens: tokensOf(ids) });
+    const doc = (a: AttentionRecord[], b: AttentionRecord[], layerOf: (i: number) => number) =>
+      JSON.parse([...jsonChunks(compareJson({ models: [], texts: [text, text], tokens: [tokensOf(ids), tokensOf(ids)], alignment, a, b, layerOf, identical: false, diff: true }))].join('')) as { layers: Array<{ layerB: number; jsDistance: number[][]; meanAbsDifference: number[]; diff: number[][][] }> };
+    const heard: number[] = [];
+    const long = JSON.parse(JSON.stringify(doc(lazy('A', fullA), lazy('B', fullB), (i) => 2 - i)));
+    expect(computed).toEqual(['A0', 'B2', 'A1', 'B1', 'A2', 'B0']);
+    const full = doc(fullA, fullB, (i) => 2 - i);
+    expect(long).toEqual(full);
+    // And what each layer says is the comparison's and the difference's own.
+    const expected = layerComparisons(fullA, fullB, (i) => 2 - i);
+    full.layers.forEach((l, i) => {
+      expect(l.layerB).toBe(2 - i);
+      expect(l.meanAbsDifference).toEqual(Array.from(expected[i].meanAbsDifference!));
+      expect(l.diff.flat(2)).toEqual(Array.from(differenceRecord(fullA[i], fullB[2 - i]).data));
+    });
+    // Progress hears each pair as it is written.
+    [...jsonChunks(compareJson({ models: [], texts: [text, text], tokens: [tokensOf(ids), tokensOf(ids)], alignment, a: fullA, b: fullB, layerOf: (i) => i, progress: (done) => heard.push(done), identical: false, diff: false }))].join('');
+    expect(heard).toEqual([0, 1, 2]);
   });
 });

@@ -5,7 +5,6 @@
  * archive (always the full-precision weights). Cancellable between chunks.
  */
 import { type AttentionLayer, type AttentionRecord, meanRow } from '../../src/core/attention';
-import { layerComparisons } from '../../src/core/analysis/compare';
 import { compareJson } from '../../src/core/export/compareJson';
 import { type CorrespondenceInput, correspondenceSvg } from '../../src/core/figure/correspondenceFigure';
 import { svgBeside } from '../../src/core/figure/svg';
@@ -245,7 +244,7 @@ export class Exporter {
         texts: [a.text, b.text],
         tokens: [a.tokens, b.tokens],
         alignment: c.alignment, a: full.records, b: full.recordsB!,
-        layers: layerComparisons(full.records, full.recordsB!, (i) => this.deps.state.layerBOf(i)),
+        layerOf: (i) => this.deps.state.layerBOf(i),
         identical: c.identical, diff: true, notice: a.notice,
       });
     }

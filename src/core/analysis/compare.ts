@@ -259,16 +259,20 @@ export interface LayerComparison {
  * `layerOf(i)` of B (proportional by default); `progress` hears each layer before it is compared.
  */
 export function layerComparisons(a: readonly AttentionRecord[], b: readonly AttentionRecord[], layerOf: (i: number) => number = (i) => mapLayer(i, a.length, b.length), progress?: (done: number, of: number) => void): LayerComparison[] {
-  return a.map((ra, i) => {
+  return a.map((_, i) => {
     progress?.(i, a.length);
-    const j = layerOf(i);
-    const rb = b[j];
-    return {
-      layerA: i, layerB: j, labelA: ra.label, labelB: rb.label,
-      distances: correspondence(ra, rb), headsA: ra.heads, headsB: rb.heads,
-      meanAbsDifference: ra.heads === rb.heads ? meanAbsDifference(ra, rb) : undefined,
-    };
+    return layerComparison(a, b, i, layerOf(i));
   });
+}
+
+/** Layer `i` of A compared with layer `j` of B. */
+export function layerComparison(a: readonly AttentionRecord[], b: readonly AttentionRecord[], i: number, j: number): LayerComparison {
+  const ra = a[i], rb = b[j];
+  return {
+    layerA: i, layerB: j, labelA: ra.label, labelB: rb.label,
+    distances: correspondence(ra, rb), headsA: ra.heads, headsB: rb.heads,
+    meanAbsDifference: ra.heads === rb.heads ? meanAbsDifference(ra, rb) : undefined,
+  };
 }
 
 /** True when every compared weight of A equals B's exactly (a model compared with itself). */

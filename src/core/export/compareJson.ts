@@ -2,11 +2,12 @@
  * The JSON document of a comparison, as `attention-lens compare --json` prints it and the panel's
  * data export of a comparison saves it: both token lists, the alignment (each unit's tokens on
  * both sides), and per layer pair the head correspondence, best matches and, where heads
- * correspond, the mean |A − B| and (with `diff`) the A − B weights, each layer pair's made as
- * it is written. Rows are views (no copy); `writeJson` streams them. Pure.
+ * correspond, the mean |A − B| and (with `diff`) the A − B weights. Each layer pair is compared
+ * as it is written, its A − B right after: records computed when read (long inputs) are computed
+ * once for both. Rows are views (no copy); `writeJson` streams them. Pure.
  */
 import type { Alignment } from '../analysis/alignment';
-import { type LayerComparison, bestMatches, differenceRecord } from '../analysis/compare';
+import { bestMatches, differenceRecord, layerComparison } from '../analysis/compare';
 import type { AttentionRecord } from '../attention';
 import { rowViews } from './runJson';
 import type { TokenInfo } from '../tokens';
@@ -16,10 +17,12 @@ export interface CompareJsonInput {
   texts: [string, string];
   tokens: [readonly TokenInfo[], readonly TokenInfo[]];
   alignment: Alignment;
-  /** Aligned records of A and B, and the layer pairs compared. */
+  /** Aligned records of A and B; layer i of A is compared with `layerOf(i)` of B. */
   a: readonly AttentionRecord[];
   b: readonly AttentionRecord[];
-  layers: readonly LayerComparison[];
+  layerOf: (i: number) => number;
+  /** Hears each layer pair before it is compared (as the document is written). */
+  progress?: (done: number, of: number) => void;
   identical: boolean;
   /** Add A − B where heads correspond. */
   diff: boolean;
@@ -36,13 +39,19 @@ export function compareJson(p: CompareJsonInput) {
     tokens: [tokens(p.tokens[0]), tokens(p.tokens[1])],
     alignment: { kind: al.kind, edited: al.edited, renormalised: al.renormalised, description: al.description, units: al.pairs.map(([i, j]) => ({ a: al.a.members[i], b: al.b.members[j], text: al.a.units[i].text })) },
     identical: p.identical,
-    layers: p.layers.map((l) => ({
-      layerA: l.layerA, layerB: l.layerB, labelA: l.labelA, labelB: l.labelB, headsA: l.headsA, headsB: l.headsB,
-      jsDistance: Array.from({ length: l.headsA }, (_, h) => l.distances.subarray(h * l.headsB, (h + 1) * l.headsB)),
-      bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
-      meanAbsDifference: l.meanAbsDifference ?? null,
-      // Made when written: one layer pair's A − B at a time (long inputs compute their layers when read).
-      ...(p.diff && l.meanAbsDifference ? { diff: { toJSON: () => rowViews(differenceRecord(p.a[l.layerA], p.b[l.layerB])) } } : {}),
+    layers: p.a.map((_, i) => ({
+      toJSON: () => {
+        p.progress?.(i, p.a.length);
+        const l = layerComparison(p.a, p.b, i, p.layerOf(i));
+        return {
+          layerA: l.layerA, layerB: l.layerB, labelA: l.labelA, labelB: l.labelB, headsA: l.headsA, headsB: l.headsB,
+          jsDistance: Array.from({ length: l.headsA }, (_, h) => l.distances.subarray(h * l.headsB, (h + 1) * l.headsB)),
+          bestMatch: bestMatches(l.distances, l.headsA, l.headsB),
+          meanAbsDifference: l.meanAbsDifference ?? null,
+          // Made when written, after the pair's comparison: one layer pair's A − B at a time.
+          ...(p.diff && l.meanAbsDifference ? { diff: { toJSON: () => rowViews(differenceRecord(p.a[l.layerA], p.b[l.layerB])) } } : {}),
+        };
+      },
     })),
     ...(p.notice ? { notice: p.notice } : {}),
   };
