@@ -209,6 +209,22 @@ export async function chooseFromContextMenu(page: Page, name: RegExp): Promise<v
   await page.keyboard.press('Enter');
 }
 
+/** Right-click the selection → Show Attention; the panel frame once it finished (ready or error). */
+export async function openPanelFromContextMenu(page: Page): Promise<Frame> {
+  await chooseFromContextMenu(page, /Show Attention/);
+  const frame = await panelFrame(page);
+  await frame.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 120_000 });
+  return frame;
+}
+
+/** As `openPanelFromContextMenu`, and throws the panel's error if it shows one. */
+export async function runFromContextMenu(page: Page): Promise<Frame> {
+  const frame = await openPanelFromContextMenu(page);
+  const error = await frame.$eval('#error', (e) => ((e as HTMLElement).hidden ? '' : e.textContent ?? ''));
+  if (error) throw new Error(`the panel shows an error: ${error}`);
+  return frame;
+}
+
 /** Chooses `name` from the explorer's context menu on the file named `file` (the explorer must be in view). */
 export async function chooseFromExplorerMenu(page: Page, file: RegExp, name: RegExp): Promise<void> {
   const treeItem = page.getByRole('treeitem', { name: file });
