@@ -82,6 +82,8 @@ export function parseDownloadArgs(argv: string[]): DownloadArgs {
 export interface CompareArgs {
   /** One folder (two texts) or two (two models), absolute. */
   models: string[];
+  /** Per model, the ONNX file in its folder `--onnx` chose after it (two variants of one folder: the same folder twice). */
+  onnx: Array<string | undefined>;
   text: string;
   /** Two image models on this image (`text` is then empty). */
   image?: string;
@@ -98,28 +100,35 @@ export interface CompareArgs {
 /** Parses `compare …`; throws with the usage line on any mistake. */
 export function parseCompareArgs(argv: string[]): CompareArgs {
   const models: string[] = [];
+  const onnx: Array<string | undefined> = [];
   const opts: Record<string, string | true> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json' || a === '--diff') opts[a.slice(2)] = true;
-    else if (['--model', '--text', '--text-file', '--text-b', '--text-b-file', '--image', '--layer-b', '--keep-weights-mb', '--backend'].includes(a)) {
+    else if (['--model', '--onnx', '--text', '--text-file', '--text-b', '--text-b-file', '--image', '--layer-b', '--keep-weights-mb', '--backend'].includes(a)) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value. ${COMPARE_USAGE}`);
-      if (a === '--model') models.push(path.resolve(argv[++i]));
-      else opts[a.slice(2)] = argv[++i];
+      if (a === '--model') {
+        models.push(path.resolve(argv[++i]));
+        onnx.push(undefined);
+      } else if (a === '--onnx') {
+        // Each --onnx chooses the file of the --model before it.
+        if (models.length === 0 || onnx[models.length - 1] !== undefined) throw new Error(`--onnx follows the --model whose file it chooses, once each. ${COMPARE_USAGE}`);
+        onnx[models.length - 1] = onnxFileOf(argv[++i]);
+      } else opts[a.slice(2)] = argv[++i];
     } else throw new Error(`unknown argument ${a}. ${COMPARE_USAGE}`);
   }
   if (models.length < 1 || models.length > 2) throw new Error(`give one --model (two texts) or two (one text). ${COMPARE_USAGE}`);
   if (typeof opts.image === 'string') {
     if (models.length !== 2 || ['text', 'text-file', 'text-b', 'text-b-file'].some((k) => opts[k] !== undefined)) throw new Error(`--image compares two models (two --model) on one image, without --text. ${COMPARE_USAGE}`);
     if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
-    return { models, text: '', image: path.resolve(opts.image), json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
+    return { models, onnx, text: '', image: path.resolve(opts.image), json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
   }
   const text = readText(opts, 'text', COMPARE_USAGE)!;
   const textB = readText(opts, 'text-b', COMPARE_USAGE, true);
   if (models.length === 1 && textB === undefined) throw new Error(`one model compares two texts: add --text-b, or a second --model. ${COMPARE_USAGE}`);
   if (models.length === 2 && textB !== undefined) throw new Error('compare two models on one text, or two texts on one model, not both at once');
   if (opts.diff === true && opts.json !== true) throw new Error(`--diff adds to the JSON output: add --json. ${COMPARE_USAGE}`);
-  return { models, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
+  return { models, onnx, text, textB, json: opts.json === true, diff: opts.diff === true, layerB: positive('--layer-b', opts['layer-b']), keepWeightsBytes: keepWeightsOf(opts['keep-weights-mb']), backend: backendOf(opts.backend) };
 }
 
 /** A checked `generate` command line. */

@@ -62,12 +62,13 @@ async function withEngine<T>(info: ModelInfo, name: string, backend: CliBackend,
 }
 
 function sideError(name: string, info: ModelInfo, e: unknown): Error {
-  return new Error(`model ${name} (${info.folder}) failed: ${(e as Error).message}`);
+  // The file, not only the folder: two variants of one folder may be compared.
+  return new Error(`model ${name} (${info.onnxPath}) failed: ${(e as Error).message}`);
 }
 
 /** Runs the comparison and writes it through `out` (JSON, or a table of the most and least alike heads). */
 export async function compare(args: CompareArgs, out: (text: string) => Promise<void>, chunk: JsonSink): Promise<void> {
-  const infos = args.models.map((m) => readModelFolder(m));
+  const infos = args.models.map((m, i) => readModelFolder(m, args.onnx[i]));
   for (const n of infos.flatMap((i) => i.notices)) process.stderr.write(`warning: ${n}\n`);
   const [ia, ib] = infos.length === 2 ? infos : [infos[0], infos[0]];
   const prepared = args.image ? await imageSides(ia, ib, args.image) : await textSides(infos, args);
@@ -101,7 +102,10 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   // Streamed: with --diff at full length the document runs to hundreds of megabytes. Each layer
   // pair is compared as it is written, its A − B right after from the same computed layers.
   await writeJson(compareJson({
-    models: [ia, ib].map((i) => ({ folder: i.folder, architecture: i.architecture })),
+    models: [ia, ib].map((info, k) => {
+      const onnx = args.onnx[infos.length === 2 ? k : 0];
+      return { folder: info.folder, ...(onnx ? { onnx } : {}), architecture: info.architecture };
+    }),
     texts: [prepared.a.text, prepared.b.text],
     tokens: [prepared.a.tokens, prepared.b.tokens],
     alignment, a, b, layerOf, progress, identical, diff: args.diff, notice: prepared.notice,

@@ -6,7 +6,7 @@ export const USAGE = 'usage: attention-lens inspect --model <folder> [--onnx <fi
 export const DOWNLOAD_USAGE = 'usage: attention-lens download <org/name>[@revision] [--file onnx/model.onnx] [--cache-dir DIR]';
 
 /** The compare command's usage line. */
-export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--model <B>] (--text <string> | --text-file <path> | --image <file>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--keep-weights-mb N] [--backend native|native-cuda|wasm]';
+export const COMPARE_USAGE = 'usage: attention-lens compare --model <A> [--onnx <file>] [--model <B> [--onnx <file>]] (--text <string> | --text-file <path> | --image <file>) [--text-b <string> | --text-b-file <path>] [--json] [--diff] [--layer-b N] [--keep-weights-mb N] [--backend native|native-cuda|wasm]';
 
 /** The generate command's usage line. */
 export const GENERATE_USAGE = 'usage: attention-lens generate --model <folder> [--onnx <file>] (--text <string> | --text-file <path> | --image <file>) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--top K] [--json] [--backend native|native-cuda|wasm]';
@@ -69,6 +69,9 @@ ${COMPARE_USAGE}
   one to one when both tokenizations are identical, else at the words of the text (split on spaces
   and punctuation; rows renormalised over the words); two texts pair the tokens a diff leaves
   unchanged. Layer i of A faces layer round(i·(L_B−1)/(L_A−1)) of B.
+  --onnx <file>           the ONNX file of the --model before it, as for inspect; two variants of
+                          one folder (a quantized one against the full one): give the folder twice,
+                          e.g. --model F --model F --onnx onnx/model_q4.onnx
   --image <file>          two image models on one image (each processes it as its own
                           preprocessor_config.json says): patch with patch on the same grid, else at
                           the coarser grid's patches (a finer patch counts in the one holding its centre)

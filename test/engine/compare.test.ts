@@ -1,5 +1,7 @@
 // `attention-lens compare` on the fixture and bundled models, checked against separate
 // `inspect --json` runs and the definitions (Jensen-Shannon distance, mean |A − B|, words).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, type InspectJson, ROOT, runCliAsync as runCli } from './cli';
@@ -131,6 +133,28 @@ describe('attention-lens compare', async () => {
     expect(out.layers[0].meanAbsDifference!.every((d) => d > 0)).toBe(true);
   });
 
+  it('compares two ONNX files of one folder (--onnx after each --model) as it compares the folders they came from', async () => {
+    // A folder holding two exports of one model: with attention outputs (model.onnx) and without (graph surgery).
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-variants-'));
+    try {
+      fs.cpSync(model('gpt2-attn'), folder, { recursive: true });
+      fs.copyFileSync(path.join(model('gpt2-plain'), 'onnx/model.onnx'), path.join(folder, 'onnx/model_plain.onnx'));
+      const [variants, folders] = await Promise.all([
+        compare(['--model', folder, '--model', folder, '--onnx', 'onnx/model_plain.onnx', '--text', TEXT, '--diff']),
+        compare(['--model', model('gpt2-attn'), '--model', model('gpt2-plain'), '--text', TEXT, '--diff']),
+      ]);
+      expect((variants as unknown as { models: unknown[] }).models).toEqual([{ folder, architecture: 'gpt2' }, { folder, onnx: 'onnx/model_plain.onnx', architecture: 'gpt2' }]);
+      expect(variants.layers).toEqual(folders.layers);
+      expect(variants.alignment.kind).toBe('tokens');
+      // Each --onnx is its model's: one given after A that is not there is named.
+      const r = await runCli(['compare', '--model', folder, '--onnx', 'onnx/model_q4.onnx', '--model', folder, '--text', TEXT]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/model_q4\.onnx/);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('refuses what it cannot compare, with a message', async () => {
     const fails = async (args: string[], message: RegExp) => {
       const r = await runCli(['compare', ...args]);
@@ -138,6 +162,9 @@ describe('attention-lens compare', async () => {
       expect(r.stderr).toMatch(message);
     };
     await fails(['--model', model('bert-attn'), '--text', 'a'], /add --text-b, or a second --model/);
+    await fails(['--onnx', 'onnx/model.onnx', '--model', model('bert-attn'), '--model', model('bert-attn'), '--text', 'a'], /--onnx follows the --model/);
+    await fails(['--model', model('bert-attn'), '--onnx', 'onnx/model.onnx', '--onnx', 'onnx/model.onnx', '--model', model('bert-attn'), '--text', 'a'], /--onnx follows the --model whose file it chooses, once each/);
+    await fails(['--model', model('bert-attn'), '--onnx', '../model.onnx', '--model', model('bert-attn'), '--text', 'a'], /--onnx names an ONNX file inside the model folder/);
     await fails(['--model', model('bert-attn'), '--model', model('gpt2-attn'), '--text', 'a', '--text-b', 'b'], /not both at once/);
     await fails(['--model', model('bert-attn'), '--model', model('gpt2-attn'), '--text', 'a', '--diff'], /add --json/);
     await fails(['--model', model('bert-attn'), '--model', model('gpt2-attn'), '--text', 'a', '--layer-b', '9'], /--layer-b 9 is out of range/);

@@ -13,7 +13,8 @@ import { rowViews } from './runJson';
 import type { TokenInfo } from '../tokens';
 
 export interface CompareJsonInput {
-  models: Array<{ folder: string; architecture: string }>;
+  /** The folders, and the ONNX file where one was chosen (two variants of one folder). */
+  models: Array<{ folder: string; onnx?: string; architecture: string }>;
   texts: [string, string];
   tokens: [readonly TokenInfo[], readonly TokenInfo[]];
   alignment: Alignment;
