@@ -4,6 +4,7 @@
  * selection): tokenize (or process the image) for both sides on the host, add run A to the
  * registry, and hand both to the panel, which runs and compares them.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../config';
 import { showError } from '../errorMessages';
@@ -12,10 +13,10 @@ import { checkTextModel } from '../models/prepareInputs';
 import type { ModelStore } from '../modelStore';
 import type { AttentionPanels, PanelModel } from '../panels/attentionPanel';
 import type { RunRegistry } from '../runs/runRegistry';
-import { pickModel } from './modelCommands';
+import { chooseOnnx, pickModel } from './modelCommands';
 import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
-import { ModelFolderError, attentionShape } from '../models/modelFolder';
+import { ModelFolderError, attentionShape, findOnnxFiles } from '../models/modelFolder';
 import { longRunQuestion } from '../core/queryKeys';
 import { showLineBreaks } from '../core/lineBreaks';
 
@@ -33,12 +34,29 @@ export class CompareAttention {
     await this.start(source, models.a, models.b, text, text);
   }
 
-  /** Model A (the current one preselected), then model B: their settings. */
+  /**
+   * Model A (the current one preselected), then model B: their settings. A folder with several
+   * ONNX files asks which (so two variants of one folder compare, a quantised one against the
+   * full one); its setting then names the file.
+   */
   private async pickTwo(): Promise<{ a: string; b: string } | undefined> {
     const current = readSettings().model || this.store.bundled()[0]?.id;
     const a = await pickModel(this.store, 'Attention Lens: Compare Models — model A', current);
-    const b = a && (await pickModel(this.store, `Attention Lens: Compare Models — model B (compared with ${a.label})`, undefined));
-    return a && b ? { a: a.setting, b: b.setting } : undefined;
+    const fileA = a && (await this.fileOf(a.setting, 'A'));
+    const b = fileA && (await pickModel(this.store, `Attention Lens: Compare Models — model B (compared with ${a.label}${fileA === a.setting ? '' : ` ${path.basename(fileA)}`})`, undefined));
+    const fileB = b && (await this.fileOf(b.setting, 'B'));
+    return fileA && fileB ? { a: fileA, b: fileB } : undefined;
+  }
+
+  /** `setting` itself, or where it names a folder with several ONNX files, the one chosen (undefined: cancelled). */
+  private async fileOf(setting: string, side: 'A' | 'B'): Promise<string | undefined> {
+    if (setting.startsWith('bundled:') || setting.toLowerCase().endsWith('.onnx')) return setting;
+    const files = findOnnxFiles(setting);
+    if (files.length < 2) return setting;
+    const current = this.store.onnxFileFor(setting) ?? files[0];
+    const file = await chooseOnnx(setting, `Attention Lens: Compare Models — model ${side}: which ONNX file of ${path.basename(setting)}?`, current);
+    if (file === undefined) return undefined;
+    return file === null ? setting : path.join(setting, file);
   }
 
   /** Two image models on image file `uri`: each processes it as its own processor says; their patches are compared by patch or by area. */

@@ -17,15 +17,26 @@ const SOURCE_LABEL = { bundled: 'Bundled', added: 'Added', settings: 'From setti
 export type OnModelSelected = (label: string) => void;
 
 
-/** The ONNX file to use, asking when a folder has several: null when it has none, undefined when cancelled. */
-async function chooseOnnx(folder: string): Promise<string | undefined | null> {
+/**
+ * The ONNX file to use, asking when a folder has several (`current`, when given, marked and
+ * preselected): null when it has none, undefined when cancelled.
+ */
+export async function chooseOnnx(folder: string, title = `${path.basename(folder)} has several ONNX files`, current?: string): Promise<string | undefined | null> {
   const files = findOnnxFiles(folder);
   if (files.length === 0) return null;
   if (files.length === 1) return files[0];
-  const pick = await vscode.window.showQuickPick(
-    files.map((f) => ({ label: f, description: formatBytes(fs.statSync(path.join(folder, f)).size) })),
-    { title: `${path.basename(folder)} has several ONNX files`, placeHolder: 'Choose the one to run (fp32 runs everywhere; fp16 needs WebGPU shader-f16)' },
-  );
+  const qp = vscode.window.createQuickPick<vscode.QuickPickItem>();
+  qp.items = files.map((f) => ({ label: f, description: `${formatBytes(fs.statSync(path.join(folder, f)).size)}${f === current ? ' · current' : ''}` }));
+  qp.title = title;
+  qp.placeholder = 'Choose the one to run (fp32 runs everywhere; fp16 needs WebGPU shader-f16)';
+  const preselected = qp.items.find((i) => i.label === current);
+  if (preselected) qp.activeItems = [preselected];
+  const pick = await new Promise<vscode.QuickPickItem | undefined>((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+    qp.onDidHide(() => resolve(undefined));
+    qp.show();
+  });
+  qp.dispose();
   return pick?.label;
 }
 

@@ -3,17 +3,21 @@
 // two bundled models: different tokenizers and head counts), both sides drawn, hover shared,
 // the head correspondence, the editor hover; then Compare with Edited Text… and its difference view.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import type { Frame, Page } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, ROOT, explorerFrame, panelFrame } from './codeServer';
 import { useSession } from './session';
 import { chooseFromContextMenu, editorHover, exportThroughDialog, firstLine, openSampleAndSelect, runCommand, selectFirstLine } from './workbench';
 
-/** Picks `label` in the open quick pick (typing filters it), or accepts the preselected item. */
+/**
+ * Picks `label` in the quick pick whose title matches `title` (typing filters it), or accepts the
+ * preselected item; returns once that pick has closed or given way to another.
+ */
 async function pick(page: Page, title: RegExp, label?: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget', { hasText: title });
+  const widget = page.locator('.quick-input-widget').filter({ has: page.locator('.quick-input-title', { hasText: title }) });
   await widget.waitFor({ timeout: 15_000 });
   if (label) {
     await page.keyboard.type(label);
@@ -35,15 +39,21 @@ async function ready(page: Page): Promise<Frame> {
 const visible = (frame: Frame, id: string) => frame.$eval(`#${id}`, (e) => !(e as HTMLElement).hidden);
 
 describe('model comparison', () => {
-  const session = useSession(false);
+  // A folder holding two exports of one model (with attention outputs, and without: graph surgery),
+  // listed in the settings, for the comparison of two ONNX files of one folder.
+  const variants = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-variants-')), 'gpt2-variants');
+  fs.cpSync(path.join(ROOT, 'test/fixtures/models/gpt2-attn'), variants, { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'test/fixtures/models/gpt2-plain/onnx/model.onnx'), path.join(variants, 'onnx/model_plain.onnx'));
+  afterAll(() => fs.rmSync(path.dirname(variants), { recursive: true, force: true }));
+  const session = useSession(false, { 'attentionLens.models': [variants] });
 
   it('compares the two bundled models side by side, with a shared hover, the head correspondence and the editor hover', async () => {
     const { page, server } = session;
     await page.goto(server.url);
     await openSampleAndSelect(page);
     await chooseFromContextMenu(page, /Compare Models…/);
-    await pick(page, /model A/); // the current model is preselected
-    await pick(page, /model B/, 'Tiny masked');
+    await pick(page, /model A$/); // the current model is preselected
+    await pick(page, /model B \(/, 'Tiny masked');
     const frame = await ready(page);
 
     // Both models, side by side, and the alignment in use said plainly.
@@ -158,5 +168,20 @@ describe('model comparison', () => {
     await frame.click('#compare');
     await page.locator('.quick-input-widget', { hasText: /model A/ }).waitFor({ timeout: 15_000 });
     await page.keyboard.press('Escape');
+  });
+
+  it('compares two ONNX files of one folder: each side asks which file, and the two are compared token for token', async () => {
+    const { page } = session;
+    await selectFirstLine(page);
+    await chooseFromContextMenu(page, /Compare Models…/);
+    await pick(page, /model A$/, 'gpt2-variants');
+    await pick(page, /model A: which ONNX file of gpt2-variants/); // the folder's own, preselected
+    await pick(page, /model B \(/, 'gpt2-variants');
+    await pick(page, /model B: which ONNX file of gpt2-variants/, 'model_plain');
+    const frame = await ready(page);
+    expect(await frame.$eval('#compare-models', (e) => e.textContent)).toMatch(/A \(left\): gpt2-variants \(model\.onnx\).*B \(right\): gpt2-variants \(model_plain\.onnx\)/);
+    // One tokenizer, the same heads: compared token for token, and by head.
+    expect(await frame.$eval('#notice', (e) => e.textContent)).not.toMatch(/tokenizers differ/);
+    expect(await frame.$eval('#compare-show option[value="difference"]', (o) => (o as HTMLOptionElement).disabled)).toBe(false);
   });
 });
