@@ -4,8 +4,8 @@
 // its own (peak resident memory is per process):
 // - the baseline: the model as shipped, in a bare onnxruntime-node session on every core (as the
 //   engine's), fetching its logits;
-// - the long run: the engine as the panel opens it for long inputs (queries and keys, two probe
-//   rows per layer; no logits).
+// - the long run: the native engine as the panel opens it for long inputs (openNativeEngine:
+//   queries and keys, two probe rows per layer; no logits).
 // Each figure with its ratio to the baseline, and the peak against the weights plus the naive
 // L·H·n²·4 bytes of every layer's weights.
 // Then the CLI (dist/cli.mjs, native) on the same model and lengths, a process per run: `inspect`
@@ -35,7 +35,7 @@ async function child(kind, file, n) {
   ort.env.logLevel = 'fatal';
   const ids = Array.from({ length: n }, (_, i) => 100 + ((i * 37) % 5000));
   const { importFromSrc } = await import(pathToFileURL(path.join(ROOT, 'bench/srcModules.mjs')).href);
-  const { AttentionEngine, inputFeeds } = await importFromSrc(["export { AttentionEngine } from './src/core/engine/attentionEngine';", "export { inputFeeds } from './src/core/engine/inputFeeds';"]);
+  const { inputFeeds, openNativeEngine } = await importFromSrc(["export { inputFeeds } from './src/core/engine/inputFeeds';", "export { openNativeEngine } from './src/native/nativeEngine';"]);
   if (kind === 'bare') {
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: os.availableParallelism() });
     const feeds = inputFeeds(ort, session, { ids }); // an empty key/value cache
@@ -43,7 +43,8 @@ async function child(kind, file, n) {
     await session.run(feeds, ['logits']);
     return { peak: peakRss(), millis: performance.now() - t };
   }
-  const engine = await AttentionEngine.create(ort, fs.readFileSync(file), 'native', path.basename(file), { queryKeys: true });
+  // As the extension host's worker opens it (the file's weights mapped by onnxruntime, not read here).
+  const { engine } = await openNativeEngine({ model: { onnxPath: file, label: path.basename(file), external: [] }, backend: 'native', queryKeys: true });
   const t = performance.now();
   const out = await engine.run({ ids });
   if (!out.queryKeys?.length) throw new Error('the long run returned no queries and keys');

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ByteSource, type ModelScan, ScanError, scanModel } from '../core/engine/onnxScan';
+import { type Skeleton, skeletonModel } from '../core/engine/onnxSkeleton';
 import { type WeightFootprint, externalFiles, firstUnsafe, weightFootprint } from '../core/engine/modelWeights';
 import { formatBytes } from '../core/units';
 import { ModelFolderError } from './modelFolderError';
@@ -129,6 +130,19 @@ export function readExternalData(files: readonly ExternalDataPath[]): Array<{ pa
       throw new ModelFolderError(`${f.path} could not be read (${(e as Error).message}).`);
     }
   });
+}
+
+/**
+ * The model in `file` without its large weights, which point back into the file under `location`
+ * (`skeletonModel`); undefined when it has none that large. Reads the graph, not the weights.
+ */
+export function readSkeleton(file: string, location: string): Skeleton | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return skeletonModel(fileSource(fd, fs.fstatSync(fd).size), location);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A file's bytes as a Uint8Array viewing the Buffer read (no second copy: 440 MB took 2.5 s to copy). */

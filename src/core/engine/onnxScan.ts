@@ -80,11 +80,11 @@ export function elementBytes(dataType: number, count: number): number {
 const WINDOW = 64 * 1024;
 const VARINT = 0;
 const FIXED64 = 1;
-const LENGTH_DELIMITED = 2;
+export const LENGTH_DELIMITED = 2;
 const FIXED32 = 5;
 
 /** A read position over a `ByteSource`, buffering a window so that headers cost one read each. */
-class Cursor {
+export class Cursor {
   pos = 0;
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
