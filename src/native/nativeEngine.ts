@@ -126,6 +126,49 @@ function skeletonOf(file: string): { bytes: Uint8Array; file: NativeModel['exter
   }
 }
 
+/** A file as it was when a session mapped it. */
+interface FileState {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+function fileState(file: string): FileState {
+  const st = fs.statSync(file);
+  return { path: file, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/**
+ * `engine`, refusing to run once a file it maps has changed on disk: onnxruntime reads weights
+ * from the mapping, and a file rewritten in place under it (a copy over it) ends the whole process
+ * at the first read past its new end (SIGBUS), the extension host included. Checked before each
+ * run; a change during a run is not caught.
+ */
+function guarded(engine: ModelEngine, files: FileState[]): ModelEngine {
+  if (files.length === 0) return engine;
+  return {
+    get backend() { return engine.backend; },
+    get attentionOutputs() { return engine.attentionOutputs; },
+    get exposed() { return engine.exposed; },
+    get hasLogits() { return engine.hasLogits; },
+    get hasPast() { return engine.hasPast; },
+    run: (input, options) => {
+      const changed = files.find((f) => {
+        try {
+          const now = fileState(f.path);
+          return now.size !== f.size || now.mtimeMs !== f.mtimeMs || now.ino !== f.ino;
+        } catch {
+          return true; // gone
+        }
+      });
+      if (changed) return Promise.reject(new EngineError(`${path.basename(changed.path)} changed on disk since the model was opened (its weights are read from the file while it runs), so the model was not run on it. Run again: the model is opened afresh.`, 'run-failed'));
+      return engine.run(input, options);
+    },
+    dispose: () => engine.dispose(),
+  };
+}
+
 /** Whether a failure on CUDA is the provider's (missing libraries, no device) rather than the model's. */
 function isProviderFailure(e: unknown): boolean {
   if (!(e instanceof EngineError)) return true;
@@ -157,7 +200,9 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Mode
   const decoders = model.decoders && { decoder: part(model.decoders.decoder), ...(model.decoders.withPast ? { withPast: part(model.decoders.withPast) } : {}) };
   const external = externalOptions(skeleton ? { ...model, external: [skeleton.file] } : model);
   const options: OpenOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys, ...(decoders ? { decoders } : {}) };
-  const create = (backend: NativeBackend) => openEngine(ortNode, bytes, backend, model.label, options);
+  // The files onnxruntime maps: each run first checks they are as they were when it opened.
+  const mapped = external.options.externalFolder ? (skeleton ? [skeleton.file] : model.external).map((f) => fileState(f.path)) : [];
+  const create = async (backend: NativeBackend) => guarded(await openEngine(ortNode, bytes, backend, model.label, options), mapped);
   const opened = (engine: ModelEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, hasPast: engine.hasPast, ...(notice ? { notice } : {}) } });
   try {
     if (open.backend === 'native') return opened(await create('native'), 'native');

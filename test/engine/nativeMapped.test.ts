@@ -1,0 +1,45 @@
+// The native engine reads a single-file model's graph and lets onnxruntime map its weights from
+// the file (nativeEngine.ts, onnxSkeleton.ts): the attention is what the model gives when read
+// whole, and a file rewritten in place under an open session is refused before a run, which
+// would otherwise end the process at the first read past the file's new end.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AttentionEngine } from '../../src/core/engine/attentionEngine';
+import { loadNativeOrt, nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
+import { readModelFolder } from '../../src/models/modelFolder';
+import { FIXTURES } from './cli';
+
+const IDS = [2, 17, 431, 88, 1203, 17, 952, 3];
+const folder = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-mapped-')), 'gpt2-plain');
+fs.cpSync(path.join(FIXTURES, 'models/gpt2-plain'), folder, { recursive: true });
+const onnx = path.join(folder, 'onnx/model.onnx');
+const original = fs.readFileSync(onnx);
+afterAll(() => fs.rmSync(path.dirname(folder), { recursive: true, force: true }));
+
+describe('a single-file model on the native engine', () => {
+  it('gives the attention of the model read whole, and refuses to run once its file is rewritten in place', async () => {
+    const open = () => openNativeEngine({ model: nativeModel(readModelFolder(folder)), backend: 'native' });
+    const { engine } = await open();
+    const mapped = await engine.run({ ids: IDS });
+    // The same graph surgery on the whole file's bytes, in memory: the same weights, bit for bit.
+    const whole = await AttentionEngine.create(loadNativeOrt(), new Uint8Array(original), 'native', 'onnx/model.onnx');
+    const inMemory = await whole.run({ ids: IDS });
+    await whole.dispose();
+    expect(mapped.layers.map((l) => l.name)).toEqual(inMemory.layers.map((l) => l.name));
+    mapped.layers.forEach((l, i) => expect(Buffer.from(l.data.buffer).equals(Buffer.from(inMemory.layers[i].data.buffer))).toBe(true));
+
+    // Copied over in place (the same file, shorter): refused, and this process goes on.
+    fs.writeFileSync(onnx, original.subarray(0, 4096));
+    await expect(engine.run({ ids: IDS })).rejects.toThrow(/model\.onnx changed on disk since the model was opened .* Run again/);
+    // Put back: still not the file the session mapped; opened afresh, it runs as before.
+    fs.writeFileSync(onnx, original);
+    await expect(engine.run({ ids: IDS })).rejects.toThrow(/changed on disk/);
+    await engine.dispose();
+    const again = await open();
+    const rerun = await again.engine.run({ ids: IDS });
+    rerun.layers.forEach((l, i) => expect(Buffer.from(l.data.buffer).equals(Buffer.from(mapped.layers[i].data.buffer))).toBe(true));
+    await again.engine.dispose();
+  });
+});
