@@ -2,8 +2,9 @@
  * The native engine: onnxruntime-node behind the same `AttentionEngine` (surgery, mechanism,
  * fused-op weights unchanged), opening models by path. External data is memory-mapped from the
  * model's folder by onnxruntime (no copy, no 4 GiB ceiling), and so are a single-file model's
- * large weights (its graph names them as external data in the file itself); only the graph and the
- * few small tensors the graph surgery reads are read here. Node only (the CLI, the extension host's worker, tests); no vscode.
+ * large weights (its graph names them as external data in the file itself); only the graph and
+ * the few small tensors the graph surgery reads are read here. Node only (the CLI, the extension
+ * host's worker, tests); no vscode.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
