@@ -83,8 +83,9 @@ export async function compare(args: CompareArgs, out: (text: string) => Promise<
   const a = aligned(sideA, 'a'), b = aligned(sideB, 'b');
   if (args.layerB !== undefined && args.layerB > b.length) throw new Error(`--layer-b ${args.layerB} is out of range: model B has ${b.length} attention layers`);
   const layerOf = args.layerB === undefined ? (i: number) => mapLayer(i, a.length, b.length) : () => args.layerB! - 1;
-  // Long sides compute each layer as it is compared (seconds a layer pair): say how far it is on a terminal.
-  const progress = (sideA.onDemand || sideB.onDemand) && process.stderr.isTTY ? (done: number, of: number) => process.stderr.write(`\rcomparing layer ${done + 1} of ${of}…`) : undefined;
+  // Long sides compute each layer as it is compared (seconds a layer pair): say how far it is on a
+  // terminal (not one the JSON is printed on as well: the document is written as they are compared).
+  const progress = (sideA.onDemand || sideB.onDemand) && process.stderr.isTTY && !(args.json && process.stdout.isTTY) ? (done: number, of: number) => process.stderr.write(`\rcomparing layer ${done + 1} of ${of}…`) : undefined;
   const progressDone = () => progress && process.stderr.write('\r\x1b[K');
   // Long runs kept wholly as queries and keys, paired token for token: the same queries and keys
   // give the same weights, known without computing them again. Else the weights say (the first

@@ -16,7 +16,7 @@ import type { RunRegistry } from '../runs/runRegistry';
 import { chooseOnnx, pickModel } from './modelCommands';
 import { type Source, selectionEditor, selectionSource } from './selectionSource';
 import { type ShowAttention, imageTarget, runRequest } from './showAttention';
-import { ModelFolderError, attentionShape, findOnnxFiles } from '../models/modelFolder';
+import { ModelFolderError, attentionShape, findOnnxFile, findOnnxFiles } from '../models/modelFolder';
 import { longRunQuestion } from '../core/queryKeys';
 import { showLineBreaks } from '../core/lineBreaks';
 
@@ -53,7 +53,9 @@ export class CompareAttention {
     if (setting.startsWith('bundled:') || setting.toLowerCase().endsWith('.onnx')) return setting;
     const files = findOnnxFiles(setting);
     if (files.length < 2) return setting;
-    const current = this.store.onnxFileFor(setting) ?? files[0];
+    // The file the folder runs now: the one chosen for it, else its default (onnx/model.onnx, then model.onnx).
+    const runs = findOnnxFile(setting);
+    const current = this.store.onnxFileFor(setting) ?? files.find((f) => path.join(setting, f) === runs);
     const file = await chooseOnnx(setting, `Attention Lens: Compare Models — model ${side}: which ONNX file of ${path.basename(setting)}?`, current);
     if (file === undefined) return undefined;
     return file === null ? setting : path.join(setting, file);

@@ -134,12 +134,15 @@ export function readExternalData(files: readonly ExternalDataPath[]): Array<{ pa
 
 /**
  * The model in `file` without its large weights, which point back into the file under `location`
- * (`skeletonModel`); undefined when it has none that large. Reads the graph, not the weights.
+ * (`skeletonModel`), with the file as it was read (so that a change after is seen); undefined when
+ * it has none that large. Reads the graph, not the weights.
  */
-export function readSkeleton(file: string, location: string): Skeleton | undefined {
+export function readSkeleton(file: string, location: string): (Skeleton & { read: Pick<fs.Stats, 'size' | 'mtimeMs' | 'ino'> }) | undefined {
   const fd = fs.openSync(file, 'r');
   try {
-    return skeletonModel(fileSource(fd, fs.fstatSync(fd).size), location);
+    const { size, mtimeMs, ino } = fs.fstatSync(fd);
+    const skeleton = skeletonModel(fileSource(fd, size), location);
+    return skeleton && { ...skeleton, read: { size, mtimeMs, ino } };
   } finally {
     fs.closeSync(fd);
   }

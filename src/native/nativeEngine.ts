@@ -84,7 +84,8 @@ const MAX_READ = 2 ** 31 - 1;
  * mapped from there; where no link can be made (another file system), files up to 2 GiB are read.
  */
 function externalOptions(model: NativeModel): { options: Pick<EngineOptions, 'externalData' | 'externalFolder'>; links?: string } {
-  // A single-file model: nothing to map, and the surgery may point the rewritten graph into the original bytes.
+  // A single-file model read whole (no weight large enough to leave in the file): nothing to map,
+  // and the surgery may point the rewritten graph into the original bytes.
   if (model.external.length === 0) return { options: {} };
   const folder = path.dirname(model.onnxPath);
   const real = (p: string) => {
@@ -117,11 +118,11 @@ function externalOptions(model: NativeModel): { options: Pick<EngineOptions, 'ex
  * `file` without its large weights, which it names as external data in itself; undefined when it
  * has none that large, or cannot be read so (reading it whole then says why).
  */
-function skeletonOf(file: string): { bytes: Uint8Array; file: NativeModel['external'][number] } | undefined {
+function skeletonOf(file: string): { bytes: Uint8Array; file: NativeModel['external'][number]; state: FileState } | undefined {
   const location = path.basename(file);
   try {
     const s = readSkeleton(file, location);
-    return s && { bytes: s.bytes, file: { location, path: file, bytes: fs.statSync(file).size } };
+    return s && { bytes: s.bytes, file: { location, path: file, bytes: s.read.size }, state: { path: file, ...s.read } };
   } catch {
     return undefined;
   }
@@ -135,9 +136,14 @@ interface FileState {
   ino: number;
 }
 
-function fileState(file: string): FileState {
-  const st = fs.statSync(file);
-  return { path: file, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+/** `file` as it is now; undefined when it cannot be read (onnxruntime then says which file is missing). */
+function fileState(file: string): FileState | undefined {
+  try {
+    const st = fs.statSync(file);
+    return { path: file, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -156,12 +162,8 @@ function guarded(engine: ModelEngine, files: FileState[]): ModelEngine {
     get hasPast() { return engine.hasPast; },
     run: (input, options) => {
       const changed = files.find((f) => {
-        try {
-          const now = fileState(f.path);
-          return now.size !== f.size || now.mtimeMs !== f.mtimeMs || now.ino !== f.ino;
-        } catch {
-          return true; // gone
-        }
+        const now = fileState(f.path); // undefined: gone
+        return now?.size !== f.size || now.mtimeMs !== f.mtimeMs || now.ino !== f.ino;
       });
       if (changed) return Promise.reject(new EngineError(`${path.basename(changed.path)} changed on disk since the model was opened (its weights are read from the file while it runs), so the model was not run on it. Run again: the model is opened afresh.`, 'run-failed'));
       return engine.run(input, options);
@@ -201,8 +203,9 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Mode
   const decoders = model.decoders && { decoder: part(model.decoders.decoder), ...(model.decoders.withPast ? { withPast: part(model.decoders.withPast) } : {}) };
   const external = externalOptions(skeleton ? { ...model, external: [skeleton.file] } : model);
   const options: OpenOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys, ...(decoders ? { decoders } : {}) };
-  // The files onnxruntime maps: each run first checks they are as they were when it opened.
-  const mapped = external.options.externalFolder ? (skeleton ? [skeleton.file] : model.external).map((f) => fileState(f.path)) : [];
+  // The files onnxruntime maps: each run first checks they are as they were when it opened (the
+  // model's own file as the graph was read from it).
+  const mapped = !external.options.externalFolder ? [] : skeleton ? [skeleton.state] : model.external.flatMap((f) => fileState(f.path) ?? []);
   const create = async (backend: NativeBackend) => guarded(await openEngine(ortNode, bytes, backend, model.label, options), mapped);
   const opened = (engine: ModelEngine, backend: NativeBackend, notice?: string) => ({ engine, opened: { backend, hasLogits: engine.hasLogits, hasPast: engine.hasPast, ...(notice ? { notice } : {}) } });
   try {

@@ -89,7 +89,7 @@ export async function showAttentionByKey(page: Page): Promise<Frame> {
   // after it shows the workbench: a key pressed before is lost (in one of three fresh windows the
   // extension never activated, and the palette's fallback cost 25 s more; waiting for the
   // extension's activity bar entry, which comes with the bindings, four of four took the key).
-  await page.locator('.activitybar [aria-label="Attention Lens"]').first().waitFor({ timeout: 60_000 });
+  await page.locator('.activitybar [aria-label="Attention Lens"]').first().waitFor({ timeout: 60_000 }).catch(() => undefined);
   await page.keyboard.press('Control+Alt+A');
   const frame = await panelFrame(page, 20_000).catch(() => undefined);
   if (frame) return frame;

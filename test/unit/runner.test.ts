@@ -400,6 +400,17 @@ describe('Runner with the native engine (the extension host)', () => {
     await h.runner.mechanism(big(request(1))).catch(() => undefined);
     expect(h.log).toEqual(['native open model-a native', 'native open model-a native mechanism']);
   });
+
+  it('opens the mechanism afresh after a mechanism run failed (its model file changed under the native engine)', async () => {
+    let fail = false;
+    const h = harness({ native: { available: true }, failOn: () => (fail ? new EngineError('model.onnx changed on disk since the model was opened', 'run-failed') : undefined) });
+    await h.runner.start(big(request(1)));
+    fail = true;
+    await expect(h.runner.mechanism(big(request(1)))).rejects.toThrow(/changed on disk/);
+    fail = false;
+    await h.runner.mechanism(big(request(1))).catch(() => undefined); // this stub's mechanism is empty
+    expect(h.log).toEqual(['native open model-a native', 'native open model-a native mechanism', 'native dispose native', 'native open model-a native mechanism']);
+  });
 });
 
 describe('Runner with layers read back after the first picture (WebGPU)', () => {

@@ -239,12 +239,14 @@ export class Exporter {
     const c = s.compare;
     if (c) {
       const a = s.run.request, b = c.b.request;
+      // B's layer for each of A's as it is now: the document is written over many tasks, while the panel can change it.
+      const layerB = full.records.map((_, i) => this.deps.state.layerBOf(i));
       return compareJson({
         models: [a, b].map((r) => ({ folder: r.model.id, architecture: r.model.architecture })),
         texts: [a.text, b.text],
         tokens: [a.tokens, b.tokens],
         alignment: c.alignment, a: full.records, b: full.recordsB!,
-        layerOf: (i) => this.deps.state.layerBOf(i),
+        layerOf: (i) => layerB[i],
         identical: c.identical, diff: true, notice: a.notice,
       });
     }

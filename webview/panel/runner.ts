@@ -308,12 +308,14 @@ export class Runner {
         return engine;
       })();
       this.mechanismEngine = { file, promise };
-      promise.catch(() => {
-        if (this.mechanismEngine?.promise === promise) this.mechanismEngine = undefined;
-      });
+      promise.catch(() => this.mechanismEngine?.promise === promise && (this.mechanismEngine = undefined));
     }
-    const engine = await this.mechanismEngine.promise;
-    const out = await engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: names });
+    const entry = this.mechanismEngine, engine = await entry.promise;
+    const out = await engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, { mechanismOf: names }).catch((e: unknown) => {
+      // As for a run's engine: one whose run failed (its model file changed under it) is opened afresh next time.
+      if (this.mechanismEngine === entry) { this.mechanismEngine = undefined; void engine.dispose(); }
+      throw e;
+    });
     const missing = names?.find((n) => !out.mechanism?.some((m) => m.name === n));
     if (missing || !out.mechanism?.length) throw new EngineError(`The mechanism of ${missing ?? 'this model'} could not be found in its graph (its queries and keys are not a plain score product).`, 'no-mechanism');
     return out.mechanism;

@@ -42,7 +42,7 @@ export function skeletonModel(src: ByteSource, location: string, minBytes = 64 *
         const bodyEnd = c.end();
         const body = rewrite(tag >>> 3, bodyEnd);
         c.pos = bodyEnd;
-        parts.push(...(body ?? [range(start, bodyEnd)]));
+        for (const part of body ?? [range(start, bodyEnd)]) parts.push(part); // a graph has tens of thousands of parts
       } else {
         c.skip(tag & 7);
         parts.push(range(start, c.pos));
