@@ -116,13 +116,16 @@ function externalOptions(model: NativeModel): { options: Pick<EngineOptions, 'ex
 
 /**
  * `file` without its large weights, which it names as external data in itself; undefined when it
- * has none that large, or cannot be read so (reading it whole then says why).
+ * has none that large, or cannot be read so (reading it whole then says why). A link (the Hugging
+ * Face cache links each file to a blob) is followed: the weights are mapped from the blob's own
+ * folder, with no link of ours (one across file systems, as to a tmpfs, could not be made).
  */
 function skeletonOf(file: string): { bytes: Uint8Array; file: NativeModel['external'][number]; state: FileState } | undefined {
-  const location = path.basename(file);
   try {
-    const s = readSkeleton(file, location);
-    return s && { bytes: s.bytes, file: { location, path: file, bytes: s.read.size }, state: { path: file, ...s.read } };
+    const real = fs.realpathSync(file);
+    const location = path.basename(real);
+    const s = readSkeleton(real, location);
+    return s && { bytes: s.bytes, file: { location, path: real, bytes: s.read.size }, state: { path: real, ...s.read } };
   } catch {
     return undefined;
   }
@@ -201,7 +204,7 @@ export async function openNativeEngine(open: NativeOpen): Promise<{ engine: Mode
   const bytes = skeleton?.bytes ?? read(model.onnxPath);
   const part = (f: ModelPartFile) => ({ bytes: read(f.path), label: f.label });
   const decoders = model.decoders && { decoder: part(model.decoders.decoder), ...(model.decoders.withPast ? { withPast: part(model.decoders.withPast) } : {}) };
-  const external = externalOptions(skeleton ? { ...model, external: [skeleton.file] } : model);
+  const external = externalOptions(skeleton ? { ...model, onnxPath: skeleton.file.path, external: [skeleton.file] } : model);
   const options: OpenOptions = { ...external.options, firstPosition: model.firstPosition, mechanism: open.mechanism, queryKeys: open.queryKeys, ...(decoders ? { decoders } : {}) };
   // The files onnxruntime maps: each run first checks they are as they were when it opened (the
   // model's own file as the graph was read from it).

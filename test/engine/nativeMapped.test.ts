@@ -42,4 +42,28 @@ describe('a single-file model on the native engine', () => {
     rerun.layers.forEach((l, i) => expect(Buffer.from(l.data.buffer).equals(Buffer.from(mapped.layers[i].data.buffer))).toBe(true));
     await again.engine.dispose();
   });
+
+  it('follows a link to a blob, as in the Hugging Face cache: the blob is mapped, and a blob rewritten in place is refused', async () => {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-linked-'));
+    try {
+      const blob = path.join(cache, 'blobs', '0123abcd');
+      fs.mkdirSync(path.dirname(blob), { recursive: true });
+      fs.writeFileSync(blob, original);
+      const snapshot = path.join(cache, 'snapshots', 'main');
+      fs.cpSync(folder, snapshot, { recursive: true });
+      fs.rmSync(path.join(snapshot, 'onnx/model.onnx'));
+      fs.symlinkSync(path.relative(path.join(snapshot, 'onnx'), blob), path.join(snapshot, 'onnx/model.onnx'));
+      const { engine } = await openNativeEngine({ model: nativeModel(readModelFolder(snapshot)), backend: 'native' });
+      const linked = await engine.run({ ids: IDS });
+      const { engine: plain } = await openNativeEngine({ model: nativeModel(readModelFolder(folder)), backend: 'native' });
+      const direct = await plain.run({ ids: IDS });
+      await plain.dispose();
+      linked.layers.forEach((l, i) => expect(Buffer.from(l.data.buffer).equals(Buffer.from(direct.layers[i].data.buffer))).toBe(true));
+      fs.writeFileSync(blob, original.subarray(0, 4096));
+      await expect(engine.run({ ids: IDS })).rejects.toThrow(/0123abcd changed on disk/);
+      await engine.dispose();
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
+  });
 });
