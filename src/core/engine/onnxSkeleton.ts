@@ -5,12 +5,12 @@
  * the weights from disk. Everything else is copied as it is, field by field, from the wire format.
  * Pure: reads through a `ByteSource`.
  */
+import { onnx } from 'onnx-proto';
+import { Writer } from 'protobufjs/minimal';
 import { type ByteSource, Cursor, LENGTH_DELIMITED, ScanError } from './onnxScan';
 
-/** ModelProto.graph, GraphProto.initializer, TensorProto.raw_data, .external_data and .data_location. */
-const GRAPH = 7, INITIALIZER = 5, RAW_DATA = 9, EXTERNAL_DATA = 13, DATA_LOCATION = 14;
-/** TensorProto.DataLocation.EXTERNAL. */
-const EXTERNAL = 1;
+/** ModelProto.graph, GraphProto.initializer, TensorProto.raw_data. */
+const GRAPH = 7, INITIALIZER = 5, RAW_DATA = 9;
 
 export interface Skeleton {
   /** The model's protobuf without the weights it points at. */
@@ -65,8 +65,12 @@ export function skeletonModel(src: ByteSource, location: string, minBytes = 64 *
     }
     tensors++;
     weightBytes += raw.length;
-    const entry = (key: string, value: string) => field(EXTERNAL_DATA, [...field(1, [utf8(key)]), ...field(2, [utf8(value)])]);
-    return [...fields, ...entry('location', location), ...entry('offset', String(raw.offset)), ...entry('length', String(raw.length)), Uint8Array.from([(DATA_LOCATION << 3) | 0, EXTERNAL])];
+    // Appended fields merge into the message (protobuf's rule), the data location last so that it wins.
+    const external = onnx.TensorProto.encode({
+      externalData: Object.entries({ location, offset: String(raw.offset), length: String(raw.length) }).map(([key, value]) => ({ key, value })),
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    }).finish();
+    return [...fields, external];
   };
   const graph = () => message(src.size, (f, bodyEnd) => (f === GRAPH ? field(GRAPH, message(bodyEnd, (g, tensorEnd) => (g === INITIALIZER ? wrap(INITIALIZER, tensor(tensorEnd)) : undefined))) : undefined));
   const parts = graph();
@@ -80,20 +84,8 @@ function wrap(number: number, body: Uint8Array[] | undefined): Uint8Array[] | un
 
 function field(number: number, body: Uint8Array[]): Uint8Array[] {
   const length = body.reduce((n, b) => n + b.length, 0);
-  return [Uint8Array.from([...varint((number << 3) | LENGTH_DELIMITED), ...varint(length)]), ...body];
+  return [Writer.create().uint32((number << 3) | LENGTH_DELIMITED).uint32(length).finish(), ...body];
 }
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return out;
-}
-
-const utf8 = (s: string) => new TextEncoder().encode(s);
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
