@@ -25,19 +25,26 @@ export async function chooseOnnx(folder: string, title = `${path.basename(folder
   const files = findOnnxFiles(folder);
   if (files.length === 0) return null;
   if (files.length === 1) return files[0];
-  const qp = vscode.window.createQuickPick<vscode.QuickPickItem>();
-  qp.items = files.map((f) => ({ label: f, description: `${formatBytes(fs.statSync(path.join(folder, f)).size)}${f === current ? ' · current' : ''}` }));
-  qp.title = title;
-  qp.placeholder = 'Choose the one to run (fp32 runs everywhere; fp16 needs WebGPU shader-f16)';
-  const preselected = qp.items.find((i) => i.label === current);
-  if (preselected) qp.activeItems = [preselected];
-  const pick = await new Promise<vscode.QuickPickItem | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
-    qp.onDidHide(() => resolve(undefined));
-    qp.show();
-  });
-  qp.dispose();
+  const items = files.map((f) => ({ label: f, description: `${formatBytes(fs.statSync(path.join(folder, f)).size)}${f === current ? ' · current' : ''}` }));
+  const pick = await quickPick(items, { title, placeholder: 'Choose the one to run (fp32 runs everywhere; fp16 needs WebGPU shader-f16)' }, items.find((i) => i.label === current));
   return pick?.label;
+}
+
+/** A quick pick of `items` with `active` preselected (which showQuickPick cannot do): the item accepted, undefined when dismissed. */
+async function quickPick<T extends vscode.QuickPickItem>(items: T[], options: Partial<Pick<vscode.QuickPick<T>, 'title' | 'placeholder' | 'matchOnDescription' | 'matchOnDetail'>>, active: T | undefined): Promise<T | undefined> {
+  const qp = vscode.window.createQuickPick<T>();
+  Object.assign(qp, options);
+  qp.items = items;
+  if (active) qp.activeItems = [active];
+  try {
+    return await new Promise<T | undefined>((resolve) => {
+      qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+      qp.onDidHide(() => resolve(undefined));
+      qp.show();
+    });
+  } finally {
+    qp.dispose();
+  }
 }
 
 /** `attentionLens.addModelFolder`: pick a local Hugging Face-style folder. */
@@ -202,18 +209,7 @@ export async function pickModel(store: ModelStore, title: string, current: strin
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(folder-opened) Add Model Folder…', command: 'attentionLens.addModelFolder' });
   items.push({ label: '$(cloud-download) Add Model from Hugging Face Hub…', command: 'attentionLens.addHubModel' });
-  const qp = vscode.window.createQuickPick<Item>();
-  qp.items = items;
-  qp.title = title;
-  qp.matchOnDescription = qp.matchOnDetail = true;
-  const preselected = items.find((i) => i.setting !== undefined && i.setting === current);
-  if (preselected) qp.activeItems = [preselected];
-  const pick = await new Promise<Item | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
-    qp.onDidHide(() => resolve(undefined));
-    qp.show();
-  });
-  qp.dispose();
+  const pick = await quickPick(items, { title, matchOnDescription: true, matchOnDetail: true }, items.find((i) => i.setting !== undefined && i.setting === current));
   if (!pick) return undefined;
   if (pick.command) return void vscode.commands.executeCommand(pick.command);
   if (!pick.setting) return void showError(new ModelFolderError(pick.description ?? 'This model cannot be used.'));
