@@ -180,6 +180,7 @@ describe('model comparison', () => {
     await pick(page, /model B: which ONNX file of gpt2-variants/, 'model_plain');
     const frame = await ready(page);
     expect(await frame.$eval('#compare-models', (e) => e.textContent)).toMatch(/A \(left\): gpt2-variants \(model\.onnx\).*B \(right\): gpt2-variants \(model_plain\.onnx\)/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'compare-variants.png') });
     // One tokenizer, the same heads: compared token for token, and by head.
     expect(await frame.$eval('#notice', (e) => e.textContent)).not.toMatch(/tokenizers differ/);
     expect(await frame.$eval('#compare-show option[value="difference"]', (o) => (o as HTMLOptionElement).disabled)).toBe(false);
