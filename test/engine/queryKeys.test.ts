@@ -222,7 +222,7 @@ describe('what a long run computes and holds', () => {
     }));
   }
 
-  it.each(['bert-attn', 'gpt2-plain', 'llama-attn'])('%s: no layer\'s scores exist whole, its blocks of queries run one after the other, and no logits are computed', async (name) => {
+  it.each(['bert-attn', 'gpt2-plain', 'llama-attn'])('%s: no layer\'s scores exist whole, its blocks of queries run one after the other, each layer\'s probe rows before the next layer, and no logits are computed', async (name) => {
     const folder = folderOf(name);
     const heads = 4;
     const ids = Array.from({ length: 200 }, (_, i) => 5 + ((i * 37) % 2900));
@@ -243,6 +243,17 @@ describe('what a long run computes and holds', () => {
       const at = (b: number, step: string) => ran.findIndex((r) => r.name.startsWith(`attention_lens/${qk.attention}/blocks/block${b}/`) && r.name.includes(step));
       for (let b = 0; b + 1 < QUERY_BLOCKS; b++) expect(at(b, 'MatMul_1') === -1 ? at(b, 'MatMul') : at(b, 'MatMul_1'), `${qk.attention} block ${b}`).toBeLessThan(at(b + 1, '/q'));
       expect(at(QUERY_BLOCKS - 1, '/q')).toBeGreaterThan(0);
+    }
+    // Each layer's probe rows (and the bias's) run before the next layer begins: left to the end
+    // of the run, they held every layer's queries and repeated keys until then.
+    const order = surgery.queryKeys.map((qk) => {
+      const mine = ran.flatMap((r, i) => (r.name.startsWith(`attention_lens/${qk.attention}/`) ? [i] : []));
+      const probes = ran.flatMap((r, i) => (r.name.startsWith(`attention_lens/${qk.attention}/probe_rows/`) ? [i] : []));
+      return { first: Math.min(...mine), probes: probes.length, lastProbe: Math.max(...probes) };
+    });
+    for (let i = 0; i + 1 < order.length; i++) {
+      expect(order[i].probes).toBeGreaterThan(0);
+      expect(order[i].lastProbe, surgery.queryKeys[i].attention).toBeLessThan(order[i + 1].first);
     }
     // The head's logits ([1, n, 3000]) are no output, and the nodes that made them are gone.
     const model = onnx.ModelProto.decode(surgery.bytes);

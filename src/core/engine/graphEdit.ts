@@ -56,12 +56,22 @@ export function computeEarly(graph: onnx.IGraphProto, tap: string, source: strin
   const reader = nodes.findIndex((n) => !ours(n) && n.input?.includes(source));
   const at = reader >= 0 ? reader : nodes.findIndex((n) => !ours(n) && n.output?.includes(source));
   const next = at < 0 ? undefined : nodes[at].output?.[0];
-  if (!next || next === source || (graph.output ?? []).some((o) => o.name === next)) return;
+  if (next && next !== source) holdUntil(graph, next, tap);
+}
+
+/**
+ * Makes every reader of `t` (a tensor on the model's path, made by a node) wait until `tap` is
+ * computed, through `waitFor`; nothing changes where `t` is a graph output.
+ */
+export function holdUntil(graph: onnx.IGraphProto, t: string, tap: string): void {
+  const nodes = graph.node ?? [];
+  const at = nodes.findIndex((n) => n.output?.includes(t));
+  if (at < 0 || (graph.output ?? []).some((o) => o.name === t)) return;
   const tapAt = nodes.findIndex((n) => n.output?.includes(tap));
   const held = `${tap}/after`;
-  for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === next ? held : x));
+  for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === t ? held : x));
   const after = Math.max(at, tapAt) + 1;
-  graph.node = [...nodes.slice(0, after), ...waitFor(graph, next, tap, held), ...nodes.slice(after)];
+  graph.node = [...nodes.slice(0, after), ...waitFor(graph, t, tap, held), ...nodes.slice(after)];
 }
 
 /**
