@@ -10,6 +10,9 @@ import { AttentionEngine } from '../../src/core/engine/attentionEngine';
 import { loadNativeOrt, nativeModel, openNativeEngine } from '../../src/native/nativeEngine';
 import { readModelFolder } from '../../src/models/modelFolder';
 import { FIXTURES } from './cli';
+import { bytesSource } from '../../src/core/engine/onnxScan';
+import { skeletonModel } from '../../src/core/engine/onnxSkeleton';
+import { N, skeletonCaseModel, skeletonCaseOutput, values } from '../skeletonCases';
 
 const IDS = [2, 17, 431, 88, 1203, 17, 952, 3];
 const folder = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-mapped-')), 'gpt2-plain');
@@ -64,6 +67,31 @@ describe('a single-file model on the native engine', () => {
       await engine.dispose();
     } finally {
       fs.rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('reads weights from every place a file holds them: the skeleton runs as the whole file does (typed fields, a sparse initializer, a branch\'s initializer)', async () => {
+    const ort = loadNativeOrt();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-skeleton-'));
+    try {
+      const bytes = skeletonCaseModel();
+      fs.writeFileSync(path.join(dir, 'model.onnx'), bytes);
+      const skeleton = skeletonModel(bytesSource(bytes), 'model.onnx')!;
+      expect(skeleton.tensors).toBe(1);
+      const whole = await ort.InferenceSession.create(bytes);
+      const mapped = await ort.InferenceSession.create(skeleton.bytes, { extra: { session: { model_external_initializers_file_folder_path: dir } } });
+      const x = values(7);
+      for (const cond of [true, false]) {
+        const feeds = { x: new ort.Tensor('float32', x, [N]), cond: new ort.Tensor('bool', Uint8Array.of(cond ? 1 : 0), []) };
+        const [a, b] = [await whole.run(feeds), await mapped.run(feeds)];
+        const expected = skeletonCaseOutput(x, cond);
+        expect(Buffer.from((a.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+        expect(Buffer.from((b.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+      }
+      await whole.release();
+      await mapped.release();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

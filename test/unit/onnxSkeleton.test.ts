@@ -6,6 +6,7 @@ import { onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { bytesSource } from '../../src/core/engine/onnxScan';
 import { skeletonModel } from '../../src/core/engine/onnxSkeleton';
+import { skeletonCaseModel, values } from '../skeletonCases';
 
 const FIXTURES = path.join(__dirname, '../fixtures/models');
 /** Byte for byte (vitest's deep equality takes seconds over megabytes). */
@@ -35,6 +36,25 @@ describe('skeletonModel', () => {
     });
     const rest = (m: onnx.ModelProto) => onnx.ModelProto.encode({ ...m, graph: { ...m.graph!, initializer: [] } }).finish();
     expect(same(rest(after), rest(before))).toBe(true);
+  });
+
+  it('points only the main graph\'s raw initializers into the file: typed fields, sparse initializers and a branch\'s initializers stay as they are', () => {
+    const bytes = skeletonCaseModel();
+    const skeleton = skeletonModel(bytesSource(bytes), 'model.onnx')!;
+    const before = onnx.ModelProto.decode(bytes), after = onnx.ModelProto.decode(skeleton.bytes);
+    expect([skeleton.tensors, skeleton.weightBytes]).toEqual([1, values(1).byteLength]);
+    const [raw, typed, small] = after.graph!.initializer!;
+    expect(raw.dataLocation).toBe(onnx.TensorProto.DataLocation.EXTERNAL);
+    const entry = Object.fromEntries(raw.externalData!.map((e) => [e.key, e.value]));
+    expect(same(bytes.subarray(Number(entry.offset), Number(entry.offset) + Number(entry.length)), before.graph!.initializer![0].rawData)).toBe(true);
+    const encoded = (x: onnx.ITensorProto) => onnx.TensorProto.encode(x).finish();
+    expect([typed, small].every((t, i) => same(encoded(t), encoded(before.graph!.initializer![i + 1])))).toBe(true);
+    expect(typed.floatData!.length).toBe(values(2).length);
+    // Everything but the main graph's initializers, the sparse one and the If's branches included, byte for byte.
+    const rest = (m: onnx.ModelProto) => onnx.ModelProto.encode({ ...m, graph: { ...m.graph!, initializer: [] } }).finish();
+    expect(same(rest(after), rest(before))).toBe(true);
+    expect(after.graph!.sparseInitializer!.length).toBe(1);
+    expect(after.graph!.node!.find((n) => n.opType === 'If')!.attribute![0].g!.initializer![0].rawData!.byteLength).toBe(values(6).byteLength);
   });
 
   it('leaves a model with no weight that large alone', () => {
