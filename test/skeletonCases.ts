@@ -24,8 +24,9 @@ const node = (opType: string, input: string[], output: string, attribute: onnx.I
 /** The model's bytes. The sparse initializer holds every 7th element of `values(5)`. */
 export function skeletonCaseModel(): Uint8Array {
   const every7 = Array.from({ length: Math.ceil(N / 7) }, (_, i) => i * 7);
+  const dense = values(5);
   const sparse = onnx.SparseTensorProto.create({
-    values: raw('sparse', Float32Array.from(every7, (i) => values(5)[i])),
+    values: raw('sparse', Float32Array.from(every7, (i) => dense[i])),
     indices: onnx.TensorProto.create({ name: 'sparse_indices', dataType: onnx.TensorProto.DataType.INT64, dims: [every7.length], int64Data: every7 }),
     dims: [N],
   });

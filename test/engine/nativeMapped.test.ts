@@ -80,16 +80,19 @@ describe('a single-file model on the native engine', () => {
       expect(skeleton.tensors).toBe(1);
       const whole = await ort.InferenceSession.create(bytes);
       const mapped = await ort.InferenceSession.create(skeleton.bytes, { extra: { session: { model_external_initializers_file_folder_path: dir } } });
-      const x = values(7);
-      for (const cond of [true, false]) {
-        const feeds = { x: new ort.Tensor('float32', x, [N]), cond: new ort.Tensor('bool', Uint8Array.of(cond ? 1 : 0), []) };
-        const [a, b] = [await whole.run(feeds), await mapped.run(feeds)];
-        const expected = skeletonCaseOutput(x, cond);
-        expect(Buffer.from((a.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
-        expect(Buffer.from((b.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+      try {
+        const x = values(7);
+        for (const cond of [true, false]) {
+          const feeds = { x: new ort.Tensor('float32', x, [N]), cond: new ort.Tensor('bool', Uint8Array.of(cond ? 1 : 0), []) };
+          const [a, b] = [await whole.run(feeds), await mapped.run(feeds)];
+          const expected = skeletonCaseOutput(x, cond);
+          expect(Buffer.from((a.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+          expect(Buffer.from((b.y.data as Float32Array).buffer).equals(Buffer.from(expected.buffer))).toBe(true);
+        }
+      } finally {
+        await whole.release();
+        await mapped.release();
       }
-      await whole.release();
-      await mapped.release();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -244,16 +244,17 @@ describe('what a long run computes and holds', () => {
       for (let b = 0; b + 1 < QUERY_BLOCKS; b++) expect(at(b, 'MatMul_1') === -1 ? at(b, 'MatMul') : at(b, 'MatMul_1'), `${qk.attention} block ${b}`).toBeLessThan(at(b + 1, '/q'));
       expect(at(QUERY_BLOCKS - 1, '/q')).toBeGreaterThan(0);
     }
-    // Each layer's probe rows (and the bias's) run before the next layer begins: left to the end
-    // of the run, they held every layer's queries and repeated keys until then.
+    // Each layer's probe rows (and the bias's) and its value norms run before the next layer
+    // begins: left to the end of the run, they held every layer's queries and repeated keys (or
+    // values) until then.
     const order = surgery.queryKeys.map((qk) => {
-      const mine = ran.flatMap((r, i) => (r.name.startsWith(`attention_lens/${qk.attention}/`) ? [i] : []));
-      const probes = ran.flatMap((r, i) => (r.name.startsWith(`attention_lens/${qk.attention}/probe_rows/`) ? [i] : []));
-      return { first: Math.min(...mine), probes: probes.length, lastProbe: Math.max(...probes) };
+      const at = (prefix: string) => ran.flatMap((r, i) => (r.name.startsWith(`attention_lens/${qk.attention}/${prefix}`) ? [i] : []));
+      const [probes, norms] = [at('probe_rows/'), at('norms/')];
+      return { first: Math.min(...at('')), taps: [probes.length, norms.length], last: Math.max(...probes, ...norms) };
     });
     for (let i = 0; i + 1 < order.length; i++) {
-      expect(order[i].probes).toBeGreaterThan(0);
-      expect(order[i].lastProbe, surgery.queryKeys[i].attention).toBeLessThan(order[i + 1].first);
+      expect(order[i].taps.every((n) => n > 0)).toBe(true);
+      expect(order[i].last, surgery.queryKeys[i].attention).toBeLessThan(order[i + 1].first);
     }
     // The head's logits ([1, n, 3000]) are no output, and the nodes that made them are gone.
     const model = onnx.ModelProto.decode(surgery.bytes);

@@ -60,15 +60,20 @@ export function computeEarly(graph: onnx.IGraphProto, tap: string, source: strin
 }
 
 /**
- * Makes every reader of `t` (a tensor on the model's path, made by a node) wait until `tap` is
- * computed, through `waitFor`; nothing changes where `t` is a graph output.
+ * Makes every reader of `t` (a tensor on the model's path, made by a node) in the main graph wait
+ * until `tap` is computed, through `waitFor`. Nothing changes where that cannot keep the nodes in
+ * order without moving any: `t` is a graph output, the tap is made after a node that reads `t`
+ * (which covers a tap computed from `t`: waiting for it would be a cycle), or the tap is held
+ * already. Readers inside a subgraph (an If's branch) are not held.
  */
 export function holdUntil(graph: onnx.IGraphProto, t: string, tap: string): void {
   const nodes = graph.node ?? [];
   const at = nodes.findIndex((n) => n.output?.includes(t));
-  if (at < 0 || (graph.output ?? []).some((o) => o.name === t)) return;
   const tapAt = nodes.findIndex((n) => n.output?.includes(tap));
   const held = `${tap}/after`;
+  const firstReader = nodes.findIndex((n) => n.input?.includes(t));
+  if (at < 0 || tapAt < 0 || (graph.output ?? []).some((o) => o.name === t)) return;
+  if ((firstReader >= 0 && firstReader <= tapAt) || nodes.some((n) => n.output?.includes(held))) return;
   for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === t ? held : x));
   const after = Math.max(at, tapAt) + 1;
   graph.node = [...nodes.slice(0, after), ...waitFor(graph, t, tap, held), ...nodes.slice(after)];

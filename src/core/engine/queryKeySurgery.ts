@@ -85,7 +85,7 @@ export function exposeQueryKeys(
 /**
  * Computes each attention of `blockable` in blocks of queries (`blockQueries`) where nothing
  * outside it reads its scores or weights (once the outputs a long run drops are gone, and the
- * nodes only they read).
+ * nodes only they read); blocked or not, the model goes on past the attention once its taps are made.
  */
 export function blockAttentions(graph: onnx.IGraphProto, blockable: Blockable[]): void {
   for (const { name, chain, taps } of blockable) {
