@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { EngineError } from '../core/engine/engineError';
-import type { FromNativeWorker, NativeAvailability, NativeInput, NativeOpen, NativeOpened, NativeRunResult, ToNativeWorker } from '../core/protocol/engine';
+import { type FromNativeWorker, type NativeAvailability, type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, type ToNativeWorker, sameNativeInput } from '../core/protocol/engine';
 
 /** onnxruntime-node's binding for this platform, where its package ships it. */
 export function nativeAvailability(): NativeAvailability {
@@ -45,6 +45,8 @@ export class NativeEngines {
   private exiting: Promise<void> | undefined;
   /** Openings begun before anyone asked (`openAhead`), by what they open: `open` takes them. */
   private readonly ahead = new Map<string, Promise<{ engine: number } & NativeOpened>>();
+  /** Runs begun on those openings before anyone asked, by engine: the first `run` of that engine takes its own if it asks the same. */
+  private readonly runsAhead = new Map<number, { input: NativeInput; result: Promise<NativeRunResult> }>();
 
   /**
    * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
@@ -60,12 +62,24 @@ export class NativeEngines {
   /**
    * Starts opening `open` before anyone asks for it (a panel still starting up will): the `open`
    * of the same model, backend and options takes it. One not taken within `keepMs` is released.
+   * With `input` (what the first run will be, from what the model turned out to be), that run
+   * begins once the model is open, and the engine's first `run` takes it if it asks the same
+   * input, without mechanism; one that asks another waits behind it (the worker runs one at a time).
    */
-  openAhead(open: NativeOpen, keepMs = 60_000): void {
+  openAhead(open: NativeOpen, input?: (opened: NativeOpened) => NativeInput, keepMs = 60_000): void {
     const key = JSON.stringify(open);
     if (this.ahead.has(key)) return;
     const opening = this.openNew(open);
     opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
+    if (input) {
+      void opening.then(({ engine, ...opened }) => {
+        if (!this.opened.has(engine)) return; // released meanwhile
+        const given = input(opened);
+        const result = this.run(engine, given);
+        result.catch(() => undefined); // reported to whoever takes it
+        this.runsAhead.set(engine, { input: given, result });
+      }, () => undefined);
+    }
     this.ahead.set(key, opening);
     const timer = setTimeout(() => {
       if (this.ahead.get(key) !== opening) return;
@@ -96,6 +110,11 @@ export class NativeEngines {
    * again on a fresh worker first: only the request in hand when a worker ends fails.
    */
   async run(engine: number, input: NativeInput, mechanismOf?: string[]): Promise<NativeRunResult> {
+    const ahead = this.runsAhead.get(engine);
+    if (ahead) {
+      this.runsAhead.delete(engine);
+      if (!mechanismOf && sameNativeInput(ahead.input, input)) return ahead.result;
+    }
     const open = this.opened.get(engine);
     if (!open) throw new EngineError('The native engine was asked to run a model it was never given or has released.', 'worker-died');
     if (!this.live.has(engine)) {
@@ -114,6 +133,7 @@ export class NativeEngines {
   /** Releases an engine's session (nothing to do when its worker has ended since). */
   async release(engine: number): Promise<void> {
     this.opened.delete(engine);
+    this.runsAhead.delete(engine);
     if (!this.live.delete(engine) || !this.worker) return;
     await this.request({ type: 'dispose', id: 0, engine }).catch(() => undefined);
   }
@@ -195,6 +215,7 @@ export class NativeEngines {
     if (this.worker !== w) return;
     this.worker = undefined;
     this.live.clear();
+    this.runsAhead.clear(); // the engines' next runs open them again on a fresh worker and run anew
     const out = /memory|allocation/i.test(why) ? ' (out of memory: select less text, or choose a smaller variant of the model)' : '';
     for (const p of this.pending.values()) p.reject(new EngineError(`The native engine ended before it answered: ${why}${out}. Run again: a fresh engine starts, and the model is loaded again.`, 'worker-died'));
     this.pending.clear();

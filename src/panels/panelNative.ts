@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { type Backend, type NativeBackend, isNative } from '../core/backend';
 import { EngineError } from '../core/engine/engineError';
-import type { NativeOpen, NativeRunResult } from '../core/protocol/engine';
+import { type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, plainRunOptions } from '../core/protocol/engine';
 import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
 import { runKeepsQueryKeys } from '../core/queryKeys';
 import { wallClock } from '../core/timing';
@@ -44,7 +44,8 @@ export class PanelNative {
   /**
    * A page takes about a second to start (measured: 0.9–1.1 s in code-server), and a native run
    * would only then open its model: the host opens it now, as the page will ask (same backend,
-   * same choice of weights or queries and keys), and the page's `engine/open` takes it. Plain runs
+   * same choice of weights or queries and keys), and the page's `engine/open` takes it, and runs
+   * the request's tokens once it is open, which the page's first `engine/run` takes. Plain runs
    * only, where the page will run natively: the setting says so, or `auto` ran natively last
    * time on this machine (or nothing has run yet and the model is small).
    */
@@ -57,7 +58,9 @@ export class PanelNative {
       if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
     }
     if (!backend) return;
-    this.native.openAhead(nativeOpen(model, backend, false, runKeepsQueryKeys(request)));
+    // Its first run too, as the page will ask it: the run's crossings to the page and back are off its path.
+    const input = (opened: NativeOpened): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) });
+    this.native.openAhead(nativeOpen(model, backend, false, runKeepsQueryKeys(request)), input);
   }
 
   /** A run of `request` ended on `backend`: where `auto` runs is remembered. */

@@ -102,10 +102,39 @@ describe('the native engine on a worker thread', () => {
     // Taken once: the next open of the same model opens it anew.
     expect((await engines.open(ahead)).engine).toBe(3);
     const late = { model: model('llama-attn'), backend: 'native' as const };
-    engines.openAhead(late, 50); // engine 4, not taken in time
+    engines.openAhead(late, undefined, 50); // engine 4, not taken in time
     await new Promise((r) => setTimeout(r, 200));
     expect((await engines.open(late)).engine).toBe(5); // the worker answers in order: engine 4 was opened, then released
     await expect(engines.run(4, { ids: IDS })).rejects.toThrow(/never given or has released/);
+  });
+
+  it('runs ahead what the page will ask first, and hands it to that run; another input, a mechanism run or a second run runs anew', async () => {
+    engines = new NativeEngines(SCRIPT);
+    const sent: string[] = [];
+    const request = (engines as unknown as { request(m: { type: string }): Promise<unknown> }).request.bind(engines);
+    Object.assign(engines, { request: (m: { type: string }) => (sent.push(m.type), request(m)) });
+    const ahead = { model: model('gpt2-plain'), backend: 'native' as const };
+    const asked: boolean[] = [];
+    engines.openAhead(ahead, (opened) => (asked.push(opened.hasLogits === true), { ids: IDS }));
+    const { engine } = await engines.open(ahead);
+    expect(sent).toEqual(['open', 'run']); // begun as soon as the model was open, before the page asks
+    expect(asked).toEqual([true]); // from what the model turned out to be (the page's choice of logits)
+    const first = await engines.run(engine, { ids: Int32Array.from(IDS) });
+    expect(sent).toEqual(['open', 'run']); // the page's first run is the one begun ahead
+    expect(first.layers[0].queries).toBe(IDS.length);
+    const again = await engines.run(engine, { ids: IDS });
+    expect(sent).toEqual(['open', 'run', 'run']); // taken once
+    expect(again.layers.map((l) => Array.from(l.data))).toEqual(first.layers.map((l) => Array.from(l.data)));
+
+    const other = { model: model('bert-attn'), backend: 'native' as const };
+    engines.openAhead(other, () => ({ ids: IDS }));
+    const b = await engines.open(other);
+    expect((await engines.run(b.engine, { ids: IDS.slice(0, 5) })).layers[0].queries).toBe(5); // another input: its own run, after the one ahead
+    expect(sent.slice(3)).toEqual(['open', 'run', 'run']);
+    engines.openAhead({ ...other, queryKeys: true }, () => ({ ids: IDS }));
+    const c = await engines.open({ ...other, queryKeys: true });
+    await engines.run(c.engine, { ids: IDS }, ['encoder_attentions.0']).catch(() => undefined); // a mechanism run: its own
+    expect(sent.slice(6)).toEqual(['open', 'run', 'run']);
   });
 
   it('answers two runs sent at once, each with its own input', async () => {

@@ -86,5 +86,7 @@ describe('HostEngines', () => {
     const skewed = stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(50, 40, 30, 30, 45) });
     expect(skewed).toEqual({ transfer: 0, inference: 30, extraction: 0 });
     expect(stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(10, 60, 30, 70, 90) })).toEqual({ transfer: 20 + 20, inference: 30, extraction: 10 });
+    // A run the host began ahead, before the page asked (answered once asked): the run where it was, then the answer's crossing.
+    expect(nativeSpans(100, 60, 30, 105, 120)).toEqual([{ stage: 'inference', start: 30, end: 60 }, { stage: 'transfer', start: 100, end: 120 }]);
   });
 });

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/core/backend';
-import type { NativeOpen, NativeRunResult } from '../../src/core/protocol/engine';
+import { type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, sameNativeInput } from '../../src/core/protocol/engine';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
 import type { AttentionLayer } from '../../src/core/attention';
 import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
@@ -30,10 +30,11 @@ function request(over: Partial<RunRequest> = {}): RunRequest {
 function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
   const log: string[] = [];
   const ahead: NativeOpen[] = [];
+  const inputs: Array<((opened: NativeOpened) => NativeInput) | undefined> = [];
   let seq = 0;
   const native = {
     availability: () => ({ available, reason: available ? 'here' : 'not here' }),
-    openAhead: (o: NativeOpen) => void ahead.push(o),
+    openAhead: (o: NativeOpen, input?: (opened: NativeOpened) => NativeInput) => void (ahead.push(o), inputs.push(input)),
     open: async (o: NativeOpen) => {
       log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}`);
       return { engine: ++seq, backend: o.backend };
@@ -41,7 +42,7 @@ function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
     run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine, ...result }),
     release: async (engine: number) => void log.push(`release ${engine}`),
   };
-  return { native: native as unknown as NativeEngines, log, ahead };
+  return { native: native as unknown as NativeEngines, log, ahead, inputs };
 }
 
 function panel(native: NativeEngines, last?: Backend) {
@@ -83,6 +84,30 @@ describe('PanelNative', () => {
     expect(ahead.length).toBe(2);
     panel(native, 'native').engines.openAhead(request(), big);
     expect(ahead.length).toBe(3);
+  });
+
+  it('runs ahead the run the page will ask first: its tokens, and a classifier\'s logits where the model has them', () => {
+    const { native, inputs } = fakeNative();
+    const { engines } = panel(native, 'native');
+    const ids = Int32Array.of(5, 6, 7);
+    engines.openAhead(request({ ids }), MODEL);
+    engines.openAhead(request({ ids, model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL);
+    engines.openAhead(request({ ids, decoderIds: Int32Array.of(0) }), MODEL);
+    const [plain, classifier, seq2seq] = inputs.map((f) => f!);
+    expect(plain({ backend: 'native', hasLogits: true })).toEqual({ ids });
+    expect(classifier({ backend: 'native', hasLogits: true })).toEqual({ ids, logits: 'last' });
+    expect(classifier({ backend: 'native', hasLogits: false })).toEqual({ ids });
+    expect(seq2seq({ backend: 'native' })).toEqual({ ids, decoderIds: Int32Array.of(0) });
+  });
+
+  it('hands a run begun ahead only to a request for the same plain run', () => {
+    const ids = Int32Array.of(5, 6, 7);
+    expect(sameNativeInput({ ids }, { ids: Int32Array.of(5, 6, 7) })).toBe(true);
+    expect(sameNativeInput({ ids, decoderIds: Int32Array.of(0) }, { ids, decoderIds: Int32Array.of(0) })).toBe(true);
+    for (const other of [{ ids: Int32Array.of(5, 6) }, { ids: Int32Array.of(5, 6, 8) }, { ids, logits: 'last' as const }, { ids, decoderIds: Int32Array.of(0) }, { ids, cache: true }, { ids, past: 1 }, { ids, pixelValues: { data: new Float32Array(1), dims: [1] } }]) {
+      expect(sameNativeInput({ ids }, other), JSON.stringify(other)).toBe(false);
+      expect(sameNativeInput(other, { ids }), JSON.stringify(other)).toBe(false);
+    }
   });
 
   it('remembers where auto ran, not where a named backend did', () => {

@@ -118,6 +118,9 @@ export class HostEngines {
  * remote connection in code-server).
  */
 export function nativeSpans(posted: number, ranAt: number, millis: number, sentAt: number, received: number): TimingSpan[] {
+  // Run ahead (the host runs a panel's first request once its model is open): it ended before the
+  // page asked, and the host answered once asked.
+  if (ranAt <= posted && sentAt >= posted) return [{ stage: 'inference', start: ranAt - millis, end: ranAt }, { stage: 'transfer', start: posted, end: Math.max(posted, received) }];
   // Clocks of two threads that disagree by a little never make a span negative nor shorten the run.
   const started = Math.max(posted, ranAt - millis);
   const ran = started + millis;

@@ -11,7 +11,7 @@ import { EngineError, type MoreLayers, type OrtModule, type RunInput, type RunOp
 import type { OpenOptions } from '../../src/core/engine/splitEngine';
 import { type GpuCaps, fitOn, placeModel } from '../../src/core/engine/backendLimits';
 import type { MechanismLayer } from '../../src/core/mechanism';
-import type { NativeAvailability } from '../../src/core/protocol/engine';
+import { type NativeAvailability, plainRunOptions } from '../../src/core/protocol/engine';
 import { type QueryKeyLayer, runKeepsQueryKeys, runWeightBytes } from '../../src/core/queryKeys';
 import { withSpareLayer } from './spareLayer';
 import type { ModelDescriptor, PrepareRequest, RunRequest, RunStage } from '../../src/core/protocol/panel';
@@ -366,7 +366,7 @@ export class Runner {
     const out = await this.exclusively(() => {
       this.progress('inference', `Running ${req.model.label} on ${backendLabel(engine.backend)} (${(req.image ? req.tokens : req.ids).length.toLocaleString('en-US')} tokens${kept})…`);
       start = this.now();
-      return engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, req.model.labels && engine.hasLogits ? { logits: 'last' } : {});
+      return engine.run(req.image ? { ids: [], pixelValues: { data: req.image.pixelValues, dims: req.image.dims }, decoderIds: req.decoderIds } : { ids: req.ids, decoderIds: req.decoderIds }, plainRunOptions(req.model, engine.hasLogits));
     }, stale, () => this.progress('inference', `Waiting for the previous run to end (onnxruntime cannot stop a run midway); then ${req.model.label} runs on ${req.tokens.length} tokens…`));
     if (!out) return undefined;
     const end = this.now();

@@ -69,6 +69,21 @@ export interface NativeInput {
   past?: number;
 }
 
+/**
+ * What a plain run of a panel's request asks besides its tokens: a classifier's logits, for its
+ * prediction. The page's run and the host's run ahead of it (`NativeEngines.openAhead`) ask alike.
+ */
+export function plainRunOptions(model: { labels?: readonly string[] }, hasLogits: boolean | undefined): { logits?: 'last' } {
+  return model.labels && hasLogits ? { logits: 'last' } : {};
+}
+
+/** Whether two inputs ask the same run (the same tokens and logits, no image, no cache). */
+export function sameNativeInput(a: NativeInput, b: NativeInput): boolean {
+  const same = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined) => x === y || (x !== undefined && y !== undefined && x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => v === y[i]));
+  const plain = (x: NativeInput) => !x.pixelValues && !x.cache && x.past === undefined;
+  return plain(a) && plain(b) && a.logits === b.logits && same(a.ids, b.ids) && same(a.decoderIds, b.decoderIds);
+}
+
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
 export interface NativeRunResult {
   layers: AttentionLayer[];
