@@ -58,9 +58,12 @@ export class PanelNative {
       if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
     }
     if (!backend) return;
-    // Its first run too, as the page will ask it: the run's crossings to the page and back are off its path.
+    // Its first run too, as the page will ask it: the run's crossings to the page and back are off
+    // its path. Not a long input's: its model opens after the page asks anyway (6.5 s for the
+    // Qwen2.5-0.5B stand-in), and a run the page did not ask for would hold the worker for minutes.
+    const long = runKeepsQueryKeys(request);
     const input = (opened: NativeOpened): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) });
-    this.native.openAhead(nativeOpen(model, backend, false, runKeepsQueryKeys(request)), input);
+    this.native.openAhead(nativeOpen(model, backend, false, long), long ? undefined : input);
   }
 
   /** A run of `request` ended on `backend`: where `auto` runs is remembered. */

@@ -98,6 +98,10 @@ describe('PanelNative', () => {
     expect(classifier({ backend: 'native', hasLogits: true })).toEqual({ ids, logits: 'last' });
     expect(classifier({ backend: 'native', hasLogits: false })).toEqual({ ids });
     expect(seq2seq({ backend: 'native' })).toEqual({ ids, decoderIds: Int32Array.of(0) });
+    // A long input (queries and keys): opened ahead, not run.
+    engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL);
+    expect(inputs.length).toBe(4);
+    expect(inputs[3]).toBeUndefined();
   });
 
   it('hands a run begun ahead only to a request for the same plain run', () => {
