@@ -45,8 +45,6 @@ export class NativeEngines {
   private exiting: Promise<void> | undefined;
   /** Openings begun before anyone asked (`openAhead`), by what they open: `open` takes them. */
   private readonly ahead = new Map<string, Promise<{ engine: number } & NativeOpened>>();
-  /** What to run on each of those openings once open (the latest request's tokens); dropped with the opening. */
-  private readonly aheadInput = new Map<string, (opened: NativeOpened) => NativeInput>();
   /** Runs begun on those openings before anyone asked, by engine: the first `run` of that engine takes its own if it asks the same. */
   private readonly runsAhead = new Map<number, { input: NativeInput; result: Promise<NativeRunResult> }>();
 
@@ -70,26 +68,22 @@ export class NativeEngines {
    */
   openAhead(open: NativeOpen, input?: (opened: NativeOpened) => NativeInput, keepMs = 60_000): void {
     const key = JSON.stringify(open);
-    // A later request for the same model, before it is open, runs its own tokens instead.
-    if (input) this.aheadInput.set(key, input);
-    else this.aheadInput.delete(key);
     if (this.ahead.has(key)) return;
     const opening = this.openNew(open);
     opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
-    void opening.then(({ engine, ...opened }) => {
-      const latest = this.aheadInput.get(key);
-      this.aheadInput.delete(key);
-      if (!latest || !this.opened.has(engine)) return; // nothing to run, or the opening was dropped
-      const given = latest(opened);
-      const result = this.run(engine, given);
-      result.catch(() => undefined); // reported to whoever takes it
-      this.runsAhead.set(engine, { input: given, result });
-    }, () => this.aheadInput.delete(key));
+    if (input) {
+      void opening.then(({ engine, ...opened }) => {
+        if (!this.opened.has(engine)) return; // released meanwhile
+        const given = input(opened);
+        const result = this.run(engine, given);
+        result.catch(() => undefined); // reported to whoever takes it
+        this.runsAhead.set(engine, { input: given, result });
+      }, () => undefined);
+    }
     this.ahead.set(key, opening);
     const timer = setTimeout(() => {
       if (this.ahead.get(key) !== opening) return;
       this.ahead.delete(key);
-      this.aheadInput.delete(key); // not taken in time: nothing runs on it
       void opening.then(({ engine }) => this.release(engine), () => undefined);
     }, keepMs);
     timer.unref?.();

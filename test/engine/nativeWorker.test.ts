@@ -135,18 +135,6 @@ describe('the native engine on a worker thread', () => {
     const c = await engines.open({ ...other, queryKeys: true });
     await engines.run(c.engine, { ids: IDS }, ['encoder_attentions.0']).catch(() => undefined); // a mechanism run: its own
     expect(sent.slice(6)).toEqual(['open', 'run', 'run']);
-
-    // A second request for the same model before it is open: its tokens run ahead, not the first's.
-    const llama = { model: model('llama-attn'), backend: 'native' as const };
-    engines.openAhead(llama, () => ({ ids: IDS }));
-    engines.openAhead(llama, () => ({ ids: IDS.slice(0, 3) }));
-    const d = await engines.open(llama);
-    expect((await engines.run(d.engine, { ids: IDS.slice(0, 3) })).layers[0].queries).toBe(3);
-    expect(sent.slice(9)).toEqual(['open', 'run']);
-    // An opening its timer released before it was open: nothing runs on it.
-    engines.openAhead({ model: model('gpt2-attn'), backend: 'native' }, () => ({ ids: IDS }), 0);
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(sent.slice(11)).toEqual(['open', 'dispose']);
   });
 
   it('answers two runs sent at once, each with its own input', async () => {

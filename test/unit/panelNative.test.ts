@@ -102,12 +102,6 @@ describe('PanelNative', () => {
     engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL);
     expect(inputs.length).toBe(4);
     expect(inputs[3]).toBeUndefined();
-    // Where native is only guessed (auto, nothing run yet): a small run ahead, not a large one (24 × 14 × 400² × 4 bytes: 215 MB).
-    const guess = panel(native).engines;
-    guess.openAhead(request({ ids }), MODEL);
-    guess.openAhead(request({ ids: new Int32Array(400) }), MODEL);
-    panel(native, undefined).engines.openAhead(request({ ids: new Int32Array(400), backend: 'native' }), MODEL); // named: certain
-    expect(inputs.slice(4).map((f) => f !== undefined)).toEqual([true, false, true]);
   });
 
   it('hands a run begun ahead only to a request for the same plain run', () => {
