@@ -103,11 +103,11 @@ export function runWeightBytes(tokens: number, attention: { layers: number; head
 export function sameQueryKeys(a: QueryKeyLayer, b: QueryKeyLayer): boolean {
   return a.heads === b.heads && a.kvHeads === b.kvHeads && a.queries === b.queries && a.keys === b.keys && a.headDim === b.headDim && a.scale === b.scale
     && a.causal === b.causal && a.window === b.window && !a.byContribution && !b.byContribution
-    && same(a.q, b.q) && same(a.k, b.k) && same(a.keyMask, b.keyMask) && same(a.bias, b.bias);
+    && sameElements(a.q, b.q) && sameElements(a.k, b.k) && sameElements(a.keyMask, b.keyMask) && sameElements(a.bias, b.bias);
 }
 
 /** Two arrays (or two absent ones) with the same elements. */
-function same(x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean {
+export function sameElements(x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined): boolean {
   if (x === y) return true;
   if (!x || !y || x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;

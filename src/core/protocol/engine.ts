@@ -9,7 +9,7 @@ import type { Logits } from '../engine/attentionEngine';
 import type { NativeBackend } from '../backend';
 import type { EngineErrorCode } from '../engine/engineError';
 import type { MechanismLayer } from '../mechanism';
-import type { QueryKeyLayer } from '../queryKeys';
+import { type QueryKeyLayer, sameElements } from '../queryKeys';
 
 /** Whether this machine can run the native engine, and if not, why (for the one notice). */
 export interface NativeAvailability {
@@ -79,9 +79,8 @@ export function plainRunOptions(model: { labels?: readonly string[] }, hasLogits
 
 /** Whether two inputs ask the same run (the same tokens and logits, no image, no cache). */
 export function sameNativeInput(a: NativeInput, b: NativeInput): boolean {
-  const same = (x: ArrayLike<number> | undefined, y: ArrayLike<number> | undefined) => x === y || (x !== undefined && y !== undefined && x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => v === y[i]));
   const plain = (x: NativeInput) => !x.pixelValues && !x.cache && x.past === undefined;
-  return plain(a) && plain(b) && a.logits === b.logits && same(a.ids, b.ids) && same(a.decoderIds, b.decoderIds);
+  return plain(a) && plain(b) && a.logits === b.logits && sameElements(a.ids, b.ids) && sameElements(a.decoderIds, b.decoderIds);
 }
 
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
