@@ -21,9 +21,12 @@ export async function openAndSelectAll(page: Page, file: string): Promise<void> 
   const item = page.getByRole('treeitem', { name: new RegExp(file.replace('.', '\\.')) });
   await item.waitFor({ timeout: 60_000 });
   await item.dblclick();
-  await page.locator('.monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
+  // The window may restore another file's editor first (a reload keeps the last one open): select
+  // in this file's, once it is the active one.
+  await page.locator('.tabs-container .tab.active', { hasText: file }).first().waitFor({ timeout: 30_000 });
+  await page.locator('.editor-group-container.active .monaco-editor .view-line').first().waitFor({ timeout: 30_000 });
   await page.waitForTimeout(500);
-  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
   await page.keyboard.press('Control+A');
   await page.locator('.statusbar-item', { hasText: /selected/ }).first().waitFor({ timeout: 10_000 });
 }
