@@ -27,6 +27,13 @@ export function nativeAvailability(): NativeAvailability {
 
 type Pending = { resolve(m: FromNativeWorker): void; reject(e: Error): void };
 
+/** An opening begun ahead: the run to begin on it once open (the latest request's), and whether it was dropped before it was taken. */
+interface Ahead {
+  opening: Promise<{ engine: number } & NativeOpened>;
+  input: ((opened: NativeOpened) => NativeInput) | undefined;
+  dropped: boolean;
+}
+
 /** Requests to the native worker; `stop()` ends it (and whatever it runs), `dispose()` for good. */
 export class NativeEngines {
   private worker: Worker | undefined;
@@ -44,7 +51,7 @@ export class NativeEngines {
   /** A stopped worker still finishing the native call it was in (a thread cannot be interrupted there). */
   private exiting: Promise<void> | undefined;
   /** Openings begun before anyone asked (`openAhead`), by what they open: `open` takes them. */
-  private readonly ahead = new Map<string, Promise<{ engine: number } & NativeOpened>>();
+  private readonly ahead = new Map<string, Ahead>();
   /** Runs begun on those openings before anyone asked, by engine: the first `run` of that engine takes its own if it asks the same. */
   private readonly runsAhead = new Map<number, { input: NativeInput; result: Promise<NativeRunResult> }>();
 
@@ -65,37 +72,49 @@ export class NativeEngines {
    * With `input` (what the first run will be, from what the model turned out to be), that run
    * begins once the model is open, and the engine's first `run` takes it if it asks the same
    * input, without mechanism; one that asks another waits behind it (the worker runs one at a time).
+   * Asked again for the same model before it is open, the latest `input` is the one run. Returns
+   * a way to drop the opening if nobody has taken it (its panel closed, or asked for another
+   * model): nothing runs on it then, and its engine, with any run begun on it, is released.
    */
-  openAhead(open: NativeOpen, input?: (opened: NativeOpened) => NativeInput, keepMs = 60_000): void {
+  openAhead(open: NativeOpen, { input, keepMs = 60_000 }: { input?: (opened: NativeOpened) => NativeInput; keepMs?: number } = {}): () => void {
     const key = JSON.stringify(open);
-    if (this.ahead.has(key)) return;
-    const opening = this.openNew(open);
-    opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
-    if (input) {
-      void opening.then(({ engine, ...opened }) => {
-        if (!this.opened.has(engine)) return; // released meanwhile
-        const given = input(opened);
+    const known = this.ahead.get(key);
+    if (known) {
+      known.input = input;
+      return () => this.ahead.get(key) === known && this.drop(key, known);
+    }
+    const entry: Ahead = { opening: this.openNew(open), input, dropped: false };
+    entry.opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
+    void entry.opening.then(({ engine, ...opened }) => {
+      if (entry.dropped || !entry.input) return; // dropped before it was open (released next), or nothing to run
+      try {
+        const given = entry.input(opened);
         const result = this.run(engine, given);
         result.catch(() => undefined); // reported to whoever takes it
         this.runsAhead.set(engine, { input: given, result });
-      }, () => undefined);
-    }
-    this.ahead.set(key, opening);
-    const timer = setTimeout(() => {
-      if (this.ahead.get(key) !== opening) return;
-      this.ahead.delete(key);
-      void opening.then(({ engine }) => this.release(engine), () => undefined);
-    }, keepMs);
-    timer.unref?.();
+      } catch {
+        // no run ahead: the page's own run reports what is wrong with its input
+      }
+    }, () => undefined);
+    this.ahead.set(key, entry);
+    const dropIfNotTaken = () => this.ahead.get(key) === entry && this.drop(key, entry);
+    setTimeout(dropIfNotTaken, keepMs).unref?.();
+    return dropIfNotTaken;
+  }
+
+  private drop(key: string, entry: Ahead): void {
+    this.ahead.delete(key);
+    entry.dropped = true;
+    void entry.opening.then(({ engine }) => this.release(engine), () => undefined);
   }
 
   /** Opens a model (or takes the opening `openAhead` began for it); resolves with the host's id for the engine and where it runs. */
   open(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
     const key = JSON.stringify(open);
-    const opening = this.ahead.get(key);
-    if (!opening) return this.openNew(open);
+    const entry = this.ahead.get(key);
+    if (!entry) return this.openNew(open);
     this.ahead.delete(key);
-    return opening;
+    return entry.opening;
   }
 
   private async openNew(open: NativeOpen): Promise<{ engine: number } & NativeOpened> {
@@ -113,7 +132,7 @@ export class NativeEngines {
     const ahead = this.runsAhead.get(engine);
     if (ahead) {
       this.runsAhead.delete(engine);
-      if (!mechanismOf && sameNativeInput(ahead.input, input)) return ahead.result;
+      if (!mechanismOf && sameNativeInput(ahead.input, input)) return ahead.result.then((r) => ({ ...r, ranAhead: true }));
     }
     const open = this.opened.get(engine);
     if (!open) throw new EngineError('The native engine was asked to run a model it was never given or has released.', 'worker-died');
@@ -215,8 +234,10 @@ export class NativeEngines {
     if (this.worker !== w) return;
     this.worker = undefined;
     this.live.clear();
-    this.runsAhead.clear(); // the engines' next runs open them again on a fresh worker and run anew
     const out = /memory|allocation/i.test(why) ? ' (out of memory: select less text, or choose a smaller variant of the model)' : '';
+    // The engines' next runs open them again on a fresh worker and run anew; but a run ahead that
+    // ran the worker out of memory would do so again: the page's run takes its failure instead.
+    if (!out) this.runsAhead.clear();
     for (const p of this.pending.values()) p.reject(new EngineError(`The native engine ended before it answered: ${why}${out}. Run again: a fresh engine starts, and the model is loaded again.`, 'worker-died'));
     this.pending.clear();
   }

@@ -8,7 +8,7 @@ import { type Backend, type NativeBackend, isNative } from '../core/backend';
 import { EngineError } from '../core/engine/engineError';
 import { type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, plainRunOptions } from '../core/protocol/engine';
 import type { FromPanel, RunRequest, ToPanel } from '../core/protocol/panel';
-import { runKeepsQueryKeys } from '../core/queryKeys';
+import { runKeepsQueryKeys, runWeightBytes } from '../core/queryKeys';
 import { wallClock } from '../core/timing';
 import type { NativeEngines } from '../native/nativeEngines';
 import type { PanelModel } from './attentionPanel';
@@ -21,6 +21,8 @@ export interface PlacementMemory {
 
 /** In `auto`, before any run on this machine said where models run, a model this small is opened ahead in the native engine on the chance. */
 const GUESS_AHEAD_BYTES = 256 * 1024 * 1024;
+/** On that chance, a run is begun ahead only where its attention is this small (the bundled models' at 128 tokens: under 1 MB). */
+const GUESS_RUN_BYTES = 16 * 1024 * 1024;
 
 export class PanelNative {
   /** Native engines the page opened and has not released. */
@@ -32,6 +34,8 @@ export class PanelNative {
    */
   private load = 0;
   private closed = false;
+  /** What this panel last opened ahead: dropped if nobody took it when the panel closes or asks for another model. */
+  private openedAhead: { key: string; drop(): void } | undefined;
 
   constructor(private readonly native: NativeEngines, private readonly placements: PlacementMemory, private readonly send: (m: ToPanel) => PromiseLike<unknown>) {}
 
@@ -61,9 +65,16 @@ export class PanelNative {
     // Its first run too, as the page will ask it: the run's crossings to the page and back are off
     // its path. Not a long input's: its model opens after the page asks anyway (6.5 s for the
     // Qwen2.5-0.5B stand-in), and a run the page did not ask for would hold the worker for minutes.
+    // Nor a large run where native is only guessed: the page may run it elsewhere.
+    const guessed = !isNative(request.backend) && this.placements.lastAuto() === undefined;
+    const large = (runWeightBytes(request.ids.length, request.model.attention, request.decoderIds?.length) ?? Infinity) > GUESS_RUN_BYTES;
     const long = runKeepsQueryKeys(request);
     const input = (opened: NativeOpened): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) });
-    this.native.openAhead(nativeOpen(model, backend, false, long), long ? undefined : input);
+    const open = nativeOpen(model, backend, false, long);
+    const key = JSON.stringify(open);
+    // A request for another model before the page was ready: the first opening is nobody's now.
+    if (this.openedAhead && this.openedAhead.key !== key) this.openedAhead.drop();
+    this.openedAhead = { key, drop: this.native.openAhead(open, { input: long || (guessed && large) ? undefined : input }) };
   }
 
   /** A run of `request` ended on `backend`: where `auto` runs is remembered. */
@@ -101,6 +112,7 @@ export class PanelNative {
 
   dispose(): void {
     this.closed = true;
+    this.openedAhead?.drop();
     this.releaseAll();
   }
 

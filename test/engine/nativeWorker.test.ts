@@ -102,7 +102,7 @@ describe('the native engine on a worker thread', () => {
     // Taken once: the next open of the same model opens it anew.
     expect((await engines.open(ahead)).engine).toBe(3);
     const late = { model: model('llama-attn'), backend: 'native' as const };
-    engines.openAhead(late, undefined, 50); // engine 4, not taken in time
+    engines.openAhead(late, { keepMs: 50 }); // engine 4, not taken in time
     await new Promise((r) => setTimeout(r, 200));
     expect((await engines.open(late)).engine).toBe(5); // the worker answers in order: engine 4 was opened, then released
     await expect(engines.run(4, { ids: IDS })).rejects.toThrow(/never given or has released/);
@@ -115,7 +115,7 @@ describe('the native engine on a worker thread', () => {
     Object.assign(engines, { request: (m: { type: string }) => (sent.push(m.type), request(m)) });
     const ahead = { model: model('gpt2-plain'), backend: 'native' as const };
     const asked: boolean[] = [];
-    engines.openAhead(ahead, (opened) => (asked.push(opened.hasLogits === true), { ids: IDS }));
+    engines.openAhead(ahead, { input: (opened) => (asked.push(opened.hasLogits === true), { ids: IDS }) });
     const { engine } = await engines.open(ahead);
     expect(sent).toEqual(['open', 'run']); // begun as soon as the model was open, before the page asks
     expect(asked).toEqual([true]); // from what the model turned out to be (the page's choice of logits)
@@ -127,14 +127,26 @@ describe('the native engine on a worker thread', () => {
     expect(again.layers.map((l) => Array.from(l.data))).toEqual(first.layers.map((l) => Array.from(l.data)));
 
     const other = { model: model('bert-attn'), backend: 'native' as const };
-    engines.openAhead(other, () => ({ ids: IDS }));
+    engines.openAhead(other, { input: () => ({ ids: IDS }) });
     const b = await engines.open(other);
     expect((await engines.run(b.engine, { ids: IDS.slice(0, 5) })).layers[0].queries).toBe(5); // another input: its own run, after the one ahead
     expect(sent.slice(3)).toEqual(['open', 'run', 'run']);
-    engines.openAhead({ ...other, queryKeys: true }, () => ({ ids: IDS }));
+    engines.openAhead({ ...other, queryKeys: true }, { input: () => ({ ids: IDS }) });
     const c = await engines.open({ ...other, queryKeys: true });
     await engines.run(c.engine, { ids: IDS }, ['encoder_attentions.0']).catch(() => undefined); // a mechanism run: its own
     expect(sent.slice(6)).toEqual(['open', 'run', 'run']);
+
+    // A second request for the same model before it is open: its tokens run ahead, not the first's.
+    const llama = { model: model('llama-attn'), backend: 'native' as const };
+    engines.openAhead(llama, { input: () => ({ ids: IDS }) });
+    engines.openAhead(llama, { input: () => ({ ids: IDS.slice(0, 3) }) });
+    const d = await engines.open(llama);
+    expect((await engines.run(d.engine, { ids: IDS.slice(0, 3) })).layers[0].queries).toBe(3);
+    expect(sent.slice(9)).toEqual(['open', 'run']);
+    // An opening its timer released before it was open: nothing runs on it.
+    engines.openAhead({ model: model('gpt2-attn'), backend: 'native' }, { input: () => ({ ids: IDS }), keepMs: 0 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(sent.slice(11)).toEqual(['open', 'dispose']);
   });
 
   it('answers two runs sent at once, each with its own input', async () => {

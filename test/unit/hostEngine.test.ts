@@ -75,10 +75,15 @@ describe('HostEngines', () => {
       if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 1, backend: 'native' });
       if (m.type === 'engine/run') {
         const now = Date.now();
-        reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [layer(0)], millis: 2, warnings: [], ranAt: now + 3, sentAt: now + 4 }, more: 0 });
+        const ranAhead = m.input.ids.length > 1; // the host says a run was begun ahead
+        reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [layer(0)], millis: 2, warnings: [], ranAt: ranAhead ? now - 50 : now + 3, sentAt: now + 4, ...(ranAhead ? { ranAhead } : {}) }, more: 0 });
       }
     });
-    const out = await (await engines.open(MODEL, 'native')).run({ ids: [1] });
+    const engine = await engines.open(MODEL, 'native');
+    const ahead = await engine.run({ ids: [1, 2] });
+    expect(ahead.spans?.map((s) => s.stage)).toEqual(['inference', 'extraction', 'transfer']);
+    expect(ahead.spans![0].end).toBeLessThan(ahead.spans![1].start);
+    const out = await engine.run({ ids: [1] });
     expect(out.spans?.map((s) => s.stage)).toEqual(['transfer', 'inference', 'extraction', 'transfer']);
     expect(out.spans![1].end - out.spans![1].start).toBeCloseTo(2, 0);
     for (const [a, b] of out.spans!.slice(1).map((s, i) => [out.spans![i], s])) expect(b.start).toBe(a.end);
@@ -86,7 +91,11 @@ describe('HostEngines', () => {
     const skewed = stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(50, 40, 30, 30, 45) });
     expect(skewed).toEqual({ transfer: 0, inference: 30, extraction: 0 });
     expect(stageTotals({ commandAt: 0, pictureAt: 100, spans: nativeSpans(10, 60, 30, 70, 90) })).toEqual({ transfer: 20 + 20, inference: 30, extraction: 10 });
-    // A run the host began ahead, before the page asked (answered once asked): the run where it was, then the answer's crossing.
-    expect(nativeSpans(100, 60, 30, 105, 120)).toEqual([{ stage: 'inference', start: 30, end: 60 }, { stage: 'transfer', start: 100, end: 120 }]);
+    // A run the host began ahead (it says so): the run where it was, ended before the page asked
+    // or still in flight then, and the answer's crossing once it had ended and the page had asked.
+    expect(nativeSpans(100, 60, 30, 105, 120, true)).toEqual([{ stage: 'inference', start: 30, end: 60 }, { stage: 'extraction', start: 100, end: 105 }, { stage: 'transfer', start: 105, end: 120 }]);
+    expect(nativeSpans(1000, 1060, 100, 1062, 1070, true)).toEqual([{ stage: 'inference', start: 960, end: 1060 }, { stage: 'extraction', start: 1060, end: 1062 }, { stage: 'transfer', start: 1062, end: 1070 }]);
+    // Not told so, a run that seems to have ended before it was asked (the page's clock ahead of the host's) is one run after the request.
+    expect(stageTotals({ commandAt: 1000, pictureAt: 1200, spans: nativeSpans(1060, 1050, 30, 1065, 1150) })).toEqual({ transfer: 60, inference: 30, extraction: 0 });
   });
 });

@@ -14,6 +14,8 @@ import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import type { NativeEngines } from '../../src/native/nativeEngines';
 import type { PanelModel } from '../../src/panels/attentionPanel';
 import { PanelNative } from '../../src/panels/panelNative';
+import { HostEngines } from '../../webview/panel/hostEngine';
+import { Runner } from '../../webview/panel/runner';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panel-engines-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,7 +36,11 @@ function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
   let seq = 0;
   const native = {
     availability: () => ({ available, reason: available ? 'here' : 'not here' }),
-    openAhead: (o: NativeOpen, input?: (opened: NativeOpened) => NativeInput) => void (ahead.push(o), inputs.push(input)),
+    openAhead: (o: NativeOpen, { input }: { input?: (opened: NativeOpened) => NativeInput } = {}) => {
+      ahead.push(o);
+      inputs.push(input);
+      return () => void log.push(`drop ${o.model.onnxPath}${o.queryKeys ? ' queryKeys' : ''}`);
+    },
     open: async (o: NativeOpen) => {
       log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}`);
       return { engine: ++seq, backend: o.backend };
@@ -102,6 +108,57 @@ describe('PanelNative', () => {
     engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL);
     expect(inputs.length).toBe(4);
     expect(inputs[3]).toBeUndefined();
+    // Where native is only guessed (auto, nothing run yet): a small run ahead, not a large one (24 × 14 × 400² × 4 bytes: 215 MB).
+    const guess = panel(native).engines;
+    guess.openAhead(request({ ids }), MODEL);
+    guess.openAhead(request({ ids: new Int32Array(400) }), MODEL);
+    panel(native, undefined).engines.openAhead(request({ ids: new Int32Array(400), backend: 'native' }), MODEL); // named: certain
+    expect(inputs.slice(4).map((f) => f !== undefined)).toEqual([true, false, true]);
+  });
+
+  it('drops what it opened ahead when the panel closes or asks for another model first', () => {
+    const { native, log, ahead } = fakeNative();
+    const { engines } = panel(native, 'native');
+    const other: PanelModel = { ...MODEL, onnxPath: `${onnx}.other` };
+    engines.openAhead(request(), MODEL);
+    engines.openAhead(request({ ids: Int32Array.of(1, 2) }), MODEL); // the same model: the opening stays
+    expect(log).toEqual([]);
+    engines.openAhead(request(), other); // another model before the page was ready: the first is nobody's
+    expect(log).toEqual([`drop ${onnx}`]);
+    engines.dispose();
+    expect(log).toEqual([`drop ${onnx}`, `drop ${onnx}.other`]);
+    expect(ahead.map((o) => o.model.onnxPath)).toEqual([onnx, onnx, `${onnx}.other`]);
+  });
+
+  it('runs ahead exactly the input the page\'s runner then asks of the host', async () => {
+    const ids = Int32Array.of(5, 6, 7);
+    const cases: Array<[string, RunRequest, boolean]> = [
+      ['plain', request({ ids, backend: 'native' }), true],
+      ['classifier with logits', request({ ids, backend: 'native', model: { ...request().model, labels: ['no', 'yes'] } }), true],
+      ['classifier without', request({ ids, backend: 'native', model: { ...request().model, labels: ['no', 'yes'] } }), false],
+      ['seq2seq', request({ ids, backend: 'native', decoderIds: Int32Array.of(0) }), true],
+    ];
+    for (const [what, req, hasLogits] of cases) {
+      const { native, inputs } = fakeNative();
+      panel(native, 'native').engines.openAhead(req, MODEL);
+      const asked: NativeInput[] = [];
+      let host!: HostEngines;
+      host = new HostEngines((m) => {
+        const reply = (r: ToPanel) => setTimeout(() => host.receive(r), 0);
+        if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 1, backend: 'native', hasLogits });
+        if (m.type === 'engine/run') {
+          asked.push(m.input);
+          reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [{ name: 'attentions.0', kind: 'self', layer: 0, heads: 1, queries: 3, keys: 3, data: new Float32Array(9) }], millis: 1, warnings: [] }, more: 0 });
+        }
+      });
+      const failed: string[] = [];
+      const unused = () => Promise.reject(new Error('not on the native engine'));
+      const runner = new Runner({ readRuntime: unused, loadOrt: unused, chooseBackend: unused, readModel: unused, createEngine: unused, native: { availability: () => ({ available: true, reason: 'here' }), open: (m, b, mech, qk) => host.open(m, b, mech, qk) } }, { progress: () => undefined, finished: () => undefined, more: () => undefined, failed: (_r, message) => void failed.push(message) });
+      await runner.start(req);
+      expect(failed, what).toEqual([]);
+      expect(asked.length, what).toBe(1);
+      expect(sameNativeInput(inputs[0]!({ backend: 'native', hasLogits }), asked[0]), what).toBe(true);
+    }
   });
 
   it('hands a run begun ahead only to a request for the same plain run', () => {

@@ -65,9 +65,9 @@ export class HostEngines {
           ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
         });
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
-        const { cache, ranAt, sentAt, ...result } = reply.result;
+        const { cache, ranAt, sentAt, ranAhead, ...result } = reply.result;
         // The same fields: a native run keeps nothing on a GPU.
-        const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}), ...(ranAt && sentAt ? { spans: nativeSpans(posted, ranAt, result.millis, sentAt, wallClock()) } : {}) };
+        const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}), ...(ranAt && sentAt ? { spans: nativeSpans(posted, ranAt, result.millis, sentAt, wallClock(), ranAhead) } : {}) };
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
         const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], queryKeys: [], expected: reply.more, resolve }));
@@ -117,10 +117,14 @@ export class HostEngines {
  * result crossing back to the host and then to the page (each crossing a message, over the
  * remote connection in code-server).
  */
-export function nativeSpans(posted: number, ranAt: number, millis: number, sentAt: number, received: number): TimingSpan[] {
-  // Run ahead (the host runs a panel's first request once its model is open): it ended before the
-  // page asked, and the host answered once asked.
-  if (ranAt <= posted && sentAt >= posted) return [{ stage: 'inference', start: ranAt - millis, end: ranAt }, { stage: 'transfer', start: posted, end: Math.max(posted, received) }];
+export function nativeSpans(posted: number, ranAt: number, millis: number, sentAt: number, received: number, ranAhead = false): TimingSpan[] {
+  // Run ahead (the host began the panel's first request once its model was open): drawn where it
+  // ran, before the page asked or while it waited; the answer crosses once the run has ended.
+  if (ranAhead) {
+    const asked = Math.max(posted, ranAt);
+    const sent = Math.max(asked, sentAt);
+    return [{ stage: 'inference', start: ranAt - millis, end: ranAt }, { stage: 'extraction', start: asked, end: sent }, { stage: 'transfer', start: sent, end: Math.max(sent, received) }];
+  }
   // Clocks of two threads that disagree by a little never make a span negative nor shorten the run.
   const started = Math.max(posted, ranAt - millis);
   const ran = started + millis;

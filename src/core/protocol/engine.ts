@@ -98,6 +98,8 @@ export interface NativeRunResult {
   /** Wall clock when the worker's run ended, and when the host sent the result on (the panel's breakdown of a run's time). */
   ranAt?: number;
   sentAt?: number;
+  /** The host began this run before the page asked (`NativeEngines.openAhead`): it may have ended, or been in flight, when asked. */
+  ranAhead?: boolean;
 }
 
 /** Host → worker. `engine` ids are the host's, unique for the life of the extension. */
