@@ -88,10 +88,7 @@ export class NativeEngines {
     void entry.opening.then(({ engine, ...opened }) => {
       if (entry.dropped || !entry.input) return; // dropped before it was open (released next), or nothing to run
       try {
-        const given = entry.input(opened);
-        const result = this.run(engine, given);
-        result.catch(() => undefined); // reported to whoever takes it
-        this.runsAhead.set(engine, { input: given, result });
+        this.runAhead(engine, entry.input(opened));
       } catch {
         // no run ahead: the page's own run reports what is wrong with its input
       }
@@ -106,6 +103,18 @@ export class NativeEngines {
     this.ahead.delete(key);
     entry.dropped = true;
     void entry.opening.then(({ engine }) => this.release(engine), () => undefined);
+  }
+
+  /**
+   * Begins a run of an opened engine before anyone asks for it (a ready panel's next request): the
+   * engine's next `run` takes it if it asks the same input, without mechanism. One begun ahead
+   * before and not taken is replaced (it still runs first: the worker runs one at a time).
+   */
+  runAhead(engine: number, input: NativeInput): void {
+    if (!this.opened.has(engine)) return;
+    const result = this.run(engine, input);
+    result.catch(() => undefined); // reported to whoever takes it
+    this.runsAhead.set(engine, { input, result });
   }
 
   /** Opens a model (or takes the opening `openAhead` began for it); resolves with the host's id for the engine and where it runs. */

@@ -25,8 +25,8 @@ const GUESS_AHEAD_BYTES = 256 * 1024 * 1024;
 const GUESS_RUN_BYTES = 16 * 1024 * 1024;
 
 export class PanelNative {
-  /** Native engines the page opened and has not released. */
-  private readonly engines = new Set<number>();
+  /** Native engines the page opened and has not released, in the order opened: what each opened (`nativeOpen`'s JSON), and whether it has logits. */
+  private readonly engines = new Map<number, { key: string; hasLogits?: boolean }>();
   /**
    * Which load of the page this is (counted at each `pageLoaded`): a reloaded page has a fresh
    * engine client whose request ids start again, so answers to the previous load's requests are
@@ -54,27 +54,50 @@ export class PanelNative {
    * time on this machine (or nothing has run yet and the model is small).
    */
   openAhead(request: RunRequest, model: PanelModel): void {
-    if (request.compare || request.generate || request.image || !this.native.availability().available) return;
+    const ahead = this.ahead(request, model);
+    if (!ahead) return;
+    // Its first run too, as the page will ask it: the run's crossings to the page and back are off
+    // its path. Not a long input's: its model opens after the page asks anyway (6.5 s for the
+    // Qwen2.5-0.5B stand-in), and a run the page did not ask for would hold the worker for minutes.
+    // Nor a large run where native is only guessed: the page may run it elsewhere.
+    const large = (runWeightBytes(request.ids.length, request.model.attention, request.decoderIds?.length) ?? Infinity) > GUESS_RUN_BYTES;
+    const key = JSON.stringify(ahead.open);
+    // A request for another model before the page was ready: the first opening is nobody's now.
+    if (this.openedAhead && this.openedAhead.key !== key) this.openedAhead.drop();
+    this.openedAhead = { key, drop: this.native.openAhead(ahead.open, { input: ahead.long || (ahead.guessed && large) ? undefined : ahead.input }) };
+  }
+
+  /**
+   * A ready page that holds this model's engine would send the request's run back after its
+   * crossing to the page and the page's turn: the host begins it now, on that engine, and the
+   * page's run takes it. Where the page will run natively for certain (the setting, or where
+   * `auto` ran last), and not a long input's (see `openAhead`).
+   */
+  runAhead(request: RunRequest, model: PanelModel): void {
+    const ahead = this.ahead(request, model);
+    if (!ahead || ahead.long || ahead.guessed) return;
+    const key = JSON.stringify(ahead.open);
+    const held = [...this.engines].reverse().find(([, e]) => e.key === key); // the latest: the page's current one
+    if (held) this.native.runAhead(held[0], ahead.input(held[1]));
+  }
+
+  /** How the page will open and first run `request` natively, if it will: a plain run where native is named, or `auto` ran (or may run) there. */
+  private ahead(request: RunRequest, model: PanelModel) {
+    if (request.compare || request.generate || request.image || !this.native.availability().available) return undefined;
     let backend: NativeBackend | undefined;
     if (isNative(request.backend)) backend = request.backend;
     else if (request.backend === 'auto') {
       const last = this.placements.lastAuto();
       if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
     }
-    if (!backend) return;
-    // Its first run too, as the page will ask it: the run's crossings to the page and back are off
-    // its path. Not a long input's: its model opens after the page asks anyway (6.5 s for the
-    // Qwen2.5-0.5B stand-in), and a run the page did not ask for would hold the worker for minutes.
-    // Nor a large run where native is only guessed: the page may run it elsewhere.
-    const guessed = !isNative(request.backend) && this.placements.lastAuto() === undefined;
-    const large = (runWeightBytes(request.ids.length, request.model.attention, request.decoderIds?.length) ?? Infinity) > GUESS_RUN_BYTES;
+    if (!backend) return undefined;
     const long = runKeepsQueryKeys(request);
-    const input = (opened: NativeOpened): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) });
-    const open = nativeOpen(model, backend, false, long);
-    const key = JSON.stringify(open);
-    // A request for another model before the page was ready: the first opening is nobody's now.
-    if (this.openedAhead && this.openedAhead.key !== key) this.openedAhead.drop();
-    this.openedAhead = { key, drop: this.native.openAhead(open, { input: long || (guessed && large) ? undefined : input }) };
+    return {
+      open: nativeOpen(model, backend, false, long),
+      long,
+      guessed: !isNative(request.backend) && this.placements.lastAuto() === undefined,
+      input: (opened: Pick<NativeOpened, 'hasLogits'>): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) }),
+    };
   }
 
   /** A run of `request` ended on `backend`: where `auto` runs is remembered. */
@@ -87,9 +110,10 @@ export class PanelNative {
     if (!model) return this.fail(m.requestId, new Error('the panel asked for a model it was not given'));
     const load = this.load;
     try {
-      const { engine, backend, notice, hasLogits, hasPast } = await this.native.open(nativeOpen(model, m.backend, m.mechanism, m.queryKeys));
+      const open = nativeOpen(model, m.backend, m.mechanism, m.queryKeys);
+      const { engine, backend, notice, hasLogits, hasPast } = await this.native.open(open);
       if (this.closed || load !== this.load) return void this.native.release(engine); // closed or reloaded meanwhile
-      this.engines.add(engine);
+      this.engines.set(engine, { key: JSON.stringify(open), hasLogits });
       void this.send({ type: 'engine/didOpen', requestId: m.requestId, engine, backend, hasLogits, hasPast, ...(notice ? { notice } : {}) });
     } catch (e) {
       if (load === this.load) this.fail(m.requestId, e);
@@ -117,7 +141,7 @@ export class PanelNative {
   }
 
   private releaseAll(): void {
-    for (const engine of this.engines) void this.native.release(engine);
+    for (const engine of this.engines.keys()) void this.native.release(engine);
     this.engines.clear();
   }
 

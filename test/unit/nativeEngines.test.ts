@@ -43,6 +43,20 @@ describe('NativeEngines: runs begun ahead', () => {
     expect(again.ranAhead).toBeUndefined();
   });
 
+  it('runs ahead on an engine already open: its next run takes the latest one begun, if it asks the same', async () => {
+    const { e, sent } = watched();
+    const { engine } = await e.open(model('a'));
+    e.runAhead(engine, input(1, 2)());
+    e.runAhead(engine, input(3)()); // a newer request: the first still runs (the worker cannot drop it), nobody takes it
+    expect((await e.run(engine, input(3)())).ranAhead).toBe(true);
+    e.runAhead(engine, input(4)());
+    expect((await e.run(engine, input(5)())).ranAhead).toBeUndefined(); // asked another: run anew
+    expect(sent).toEqual(['open', 'run 1,2', 'run 3', 'run 4', 'run 5']);
+    await e.release(engine);
+    e.runAhead(engine, input(1)()); // released: nothing
+    expect(sent.length).toBe(6);
+  });
+
   it('runs nothing on an opening its timer released before it was open, and releases it', async () => {
     const { e, sent } = watched();
     e.openAhead(model('slow', 200), { input: input(1, 2), keepMs: 20 });

@@ -42,10 +42,11 @@ function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
       return () => void log.push(`drop ${o.model.onnxPath}${o.queryKeys ? ' queryKeys' : ''}`);
     },
     open: async (o: NativeOpen) => {
-      log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}`);
-      return { engine: ++seq, backend: o.backend };
+      log.push(`open ${o.backend}${o.queryKeys ? ' queryKeys' : ''}${o.mechanism ? ' mechanism' : ''}`);
+      return { engine: ++seq, backend: o.backend, hasLogits: true };
     },
     run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine, ...result }),
+    runAhead: (engine: number, input: NativeInput) => void log.push(`run ahead ${engine} ${Array.from(input.ids).length}${input.logits ? ` ${input.logits}` : ''}`),
     release: async (engine: number) => void log.push(`release ${engine}`),
   };
   return { native: native as unknown as NativeEngines, log, ahead, inputs };
@@ -159,6 +160,35 @@ describe('PanelNative', () => {
       expect(asked.length, what).toBe(1);
       expect(sameNativeInput(inputs[0]!({ backend: 'native', hasLogits }), asked[0]), what).toBe(true);
     }
+  });
+
+  it('runs a ready page\'s request ahead on the engine it holds for that model, where it will run natively for certain', async () => {
+    const { native, log } = fakeNative();
+    const open = (engines: PanelNative, requestId: number, over: { mechanism?: boolean; queryKeys?: boolean } = {}, model = MODEL) =>
+      engines.open({ type: 'engine/open', requestId, onnxFile: 'f1', backend: 'native', mechanism: over.mechanism ?? false, ...(over.queryKeys ? { queryKeys: true } : {}) }, model);
+    const { engines } = panel(native, 'native');
+    engines.runAhead(request(), MODEL); // no engine held yet: the page opens one
+    await open(engines, 1, { mechanism: true });
+    engines.runAhead(request(), MODEL); // only the mechanism's engine: not that one
+    await open(engines, 2);
+    await open(engines, 3);
+    engines.runAhead(request({ ids: Int32Array.of(1, 2, 3) }), MODEL);
+    engines.runAhead(request({ model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL);
+    engines.runAhead(request(), { ...MODEL, onnxPath: `${onnx}.other` }); // another model: the page opens it
+    engines.runAhead(request({ ids: new Int32Array(4096) }), MODEL); // a long input: its own engine, and minutes
+    engines.runAhead(request({ generate: {} as RunRequest['generate'] }), MODEL);
+    expect(log.filter((l) => l.startsWith('run ahead'))).toEqual(['run ahead 3 3', 'run ahead 3 100 last']); // the latest engine, with the classifier's logits
+    // Where auto has not run yet on this machine (a guess), or ran elsewhere: nothing.
+    for (const last of [undefined, 'wasm'] as const) {
+      const other = fakeNative();
+      const guess = panel(other.native, last).engines;
+      await open(guess, 1);
+      guess.runAhead(request(), MODEL);
+      expect(other.log).toEqual(['open native']);
+    }
+    engines.pageLoaded(); // its engines released: nothing held to run on
+    engines.runAhead(request(), MODEL);
+    expect(log.filter((l) => l.startsWith('run ahead')).length).toBe(2);
   });
 
   it('hands a run begun ahead only to a request for the same plain run', () => {
