@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { EngineError } from '../core/engine/engineError';
-import { type FromNativeWorker, type NativeAvailability, type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, type ToNativeWorker, sameNativeInput } from '../core/protocol/engine';
+import { type FromNativeWorker, type NativeAvailability, type NativeInput, type NativeOpen, type NativeOpened, type NativeRunResult, type ToNativeWorker, isPlainNativeInput, sameNativeInput } from '../core/protocol/engine';
 
 /** onnxruntime-node's binding for this platform, where its package ships it. */
 export function nativeAvailability(): NativeAvailability {
@@ -32,6 +32,16 @@ interface Ahead {
   opening: Promise<{ engine: number } & NativeOpened>;
   input: ((opened: NativeOpened) => NativeInput) | undefined;
   dropped: boolean;
+  /** Once open: its engine and what it turned out to be. */
+  open?: { engine: number } & NativeOpened;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** A run begun ahead: its input, its result, and its request to the worker once sent. */
+interface RunAhead {
+  input: NativeInput;
+  result: Promise<NativeRunResult>;
+  requestId?: number;
 }
 
 /** Requests to the native worker; `stop()` ends it (and whatever it runs), `dispose()` for good. */
@@ -52,8 +62,14 @@ export class NativeEngines {
   private exiting: Promise<void> | undefined;
   /** Openings begun before anyone asked (`openAhead`), by what they open: `open` takes them. */
   private readonly ahead = new Map<string, Ahead>();
-  /** Runs begun on those openings before anyone asked, by engine: the first `run` of that engine takes its own if it asks the same. */
-  private readonly runsAhead = new Map<number, { input: NativeInput; result: Promise<NativeRunResult> }>();
+  /** Runs begun ahead (`runAhead`, and on those openings), by engine: the next plain `run` of that engine takes its own if it asks the same. */
+  private readonly runsAhead = new Map<number, RunAhead>();
+  /**
+   * A run ahead held back while the worker was busy (onnxruntime cannot stop a run, and a burst of
+   * requests would queue one run each): sent when the worker is idle, unless a newer one replaces it
+   * or the engine's own plain run comes first.
+   */
+  private heldBack: { engine: number; input: NativeInput } | undefined;
 
   /**
    * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
@@ -81,22 +97,30 @@ export class NativeEngines {
     const known = this.ahead.get(key);
     if (known) {
       known.input = input;
+      known.timer?.refresh(); // a minute from this request
+      // Already open (its run begun on the first request's tokens): this request's runs instead.
+      if (known.open && input) this.holdBack(known.open.engine, input, known.open);
       return () => this.ahead.get(key) === known && this.drop(key, known);
     }
     const entry: Ahead = { opening: this.openNew(open), input, dropped: false };
     entry.opening.catch(() => undefined); // reported to whoever takes it; nobody else waits
     void entry.opening.then(({ engine, ...opened }) => {
-      if (entry.dropped || !entry.input) return; // dropped before it was open (released next), or nothing to run
-      try {
-        this.runAhead(engine, entry.input(opened));
-      } catch {
-        // no run ahead: the page's own run reports what is wrong with its input
-      }
+      entry.open = { engine, ...opened };
+      if (!entry.dropped && entry.input) this.holdBack(engine, entry.input, opened);
     }, () => undefined);
     this.ahead.set(key, entry);
     const dropIfNotTaken = () => this.ahead.get(key) === entry && this.drop(key, entry);
-    setTimeout(dropIfNotTaken, keepMs).unref?.();
+    entry.timer = setTimeout(dropIfNotTaken, keepMs);
+    entry.timer.unref?.();
     return dropIfNotTaken;
+  }
+
+  private holdBack(engine: number, input: (opened: NativeOpened) => NativeInput, opened: NativeOpened): void {
+    try {
+      this.runAhead(engine, input(opened));
+    } catch {
+      // no run ahead: the page's own run reports what is wrong with its input
+    }
   }
 
   private drop(key: string, entry: Ahead): void {
@@ -107,14 +131,28 @@ export class NativeEngines {
 
   /**
    * Begins a run of an opened engine before anyone asks for it (a ready panel's next request): the
-   * engine's next `run` takes it if it asks the same input, without mechanism. One begun ahead
-   * before and not taken is replaced (it still runs first: the worker runs one at a time).
+   * engine's next plain `run` takes it if it asks the same input, without mechanism. It replaces
+   * one begun ahead before and not taken (which still runs: the worker cannot drop it). It goes
+   * once the current task is done and the worker is idle (a burst of requests, or runs in hand,
+   * would otherwise queue a run each), and only the latest; not if the engine's own plain run or
+   * its release comes first (a panel that took an opening and closed at once).
    */
   runAhead(engine: number, input: NativeInput): void {
     if (!this.opened.has(engine)) return;
-    const result = this.run(engine, input);
-    result.catch(() => undefined); // reported to whoever takes it
-    this.runsAhead.set(engine, { input, result });
+    this.runsAhead.delete(engine);
+    this.heldBack = { engine, input };
+    queueMicrotask(() => this.sendHeldBack());
+  }
+
+  private sendHeldBack(): void {
+    const held = this.heldBack;
+    if (!held || this.pending.size > 0) return;
+    this.heldBack = undefined;
+    if (!this.opened.has(held.engine)) return;
+    const ahead = { input: held.input } as RunAhead;
+    ahead.result = this.runEngine(held.engine, held.input, undefined, (id) => (ahead.requestId = id));
+    ahead.result.catch(() => undefined); // reported to whoever takes it
+    this.runsAhead.set(held.engine, ahead);
   }
 
   /** Opens a model (or takes the opening `openAhead` began for it); resolves with the host's id for the engine and where it runs. */
@@ -138,11 +176,18 @@ export class NativeEngines {
    * again on a fresh worker first: only the request in hand when a worker ends fails.
    */
   async run(engine: number, input: NativeInput, mechanismOf?: string[]): Promise<NativeRunResult> {
-    const ahead = this.runsAhead.get(engine);
-    if (ahead) {
+    // Only a plain run can be the one begun ahead (a mechanism run, a generation's step or an
+    // image leave it for the run that may be); it takes it if it asks the same, or drops it.
+    if (!mechanismOf && isPlainNativeInput(input)) {
+      if (this.heldBack?.engine === engine) this.heldBack = undefined;
+      const ahead = this.runsAhead.get(engine);
       this.runsAhead.delete(engine);
-      if (!mechanismOf && sameNativeInput(ahead.input, input)) return ahead.result.then((r) => ({ ...r, ranAhead: true }));
+      if (ahead && sameNativeInput(ahead.input, input)) return ahead.result.then((r) => ({ ...r, ranAhead: true }));
     }
+    return this.runEngine(engine, input, mechanismOf);
+  }
+
+  private async runEngine(engine: number, input: NativeInput, mechanismOf?: string[], sent?: (requestId: number) => void): Promise<NativeRunResult> {
     const open = this.opened.get(engine);
     if (!open) throw new EngineError('The native engine was asked to run a model it was never given or has released.', 'worker-died');
     if (!this.live.has(engine)) {
@@ -153,7 +198,7 @@ export class NativeEngines {
       }
       await p;
     }
-    const r = await this.request({ type: 'run', id: 0, engine, input, ...(mechanismOf ? { mechanismOf } : {}) });
+    const r = await this.request({ type: 'run', id: 0, engine, input, ...(mechanismOf ? { mechanismOf } : {}) }, sent);
     if (r.type !== 'ran') throw new Error(`unexpected reply ${r.type}`);
     return r.result;
   }
@@ -162,6 +207,7 @@ export class NativeEngines {
   async release(engine: number): Promise<void> {
     this.opened.delete(engine);
     this.runsAhead.delete(engine);
+    if (this.heldBack?.engine === engine) this.heldBack = undefined;
     if (!this.live.delete(engine) || !this.worker) return;
     await this.request({ type: 'dispose', id: 0, engine }).catch(() => undefined);
   }
@@ -208,12 +254,13 @@ export class NativeEngines {
     return r.opened;
   }
 
-  private async request(m: ToNativeWorker): Promise<FromNativeWorker> {
+  private async request(m: ToNativeWorker, sent?: (requestId: number) => void): Promise<FromNativeWorker> {
     if (this.disposed) throw new EngineError('The native engine has been shut down.', 'worker-died');
     while (this.exiting && !this.worker) await this.exiting;
     if (this.disposed) throw new EngineError('The native engine has been shut down.', 'worker-died');
     const worker = this.ensureWorker();
     const id = ++this.seq;
+    sent?.(id);
     const r = await new Promise<FromNativeWorker>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.postMessage({ ...m, id });
@@ -230,6 +277,7 @@ export class NativeEngines {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       p?.resolve(m);
+      this.sendHeldBack(); // if that left the worker idle
     });
     // An uncaught error ends the worker; 'exit' follows and fails what was pending.
     w.on('error', (e) => this.ended(w, e.message.split('\n')[0]));
@@ -245,8 +293,11 @@ export class NativeEngines {
     this.live.clear();
     const out = /memory|allocation/i.test(why) ? ' (out of memory: select less text, or choose a smaller variant of the model)' : '';
     // The engines' next runs open them again on a fresh worker and run anew; but a run ahead that
-    // ran the worker out of memory would do so again: the page's run takes its failure instead.
-    if (!out) this.runsAhead.clear();
+    // ran the worker out of memory (the one in hand: the worker answers in order) would do so
+    // again: the page's run takes its failure instead.
+    const inHand = out ? Math.min(...this.pending.keys()) : undefined;
+    for (const [engine, ahead] of this.runsAhead) if (ahead.requestId === undefined || ahead.requestId !== inHand) this.runsAhead.delete(engine);
+    this.heldBack = undefined;
     for (const p of this.pending.values()) p.reject(new EngineError(`The native engine ended before it answered: ${why}${out}. Run again: a fresh engine starts, and the model is loaded again.`, 'worker-died'));
     this.pending.clear();
   }

@@ -103,10 +103,8 @@ export class AttentionPanel extends Disposable {
     if (previous !== undefined) this.runs.remove(previous); // the page drops it for the new one
     const b = request.compare;
     this.panel.title = !b ? `Attention · ${request.model.label}${request.image ? ` · ${request.image.name}` : ''}` : b.sameModel ? `Compare texts · ${request.model.label}` : `Compare · ${request.model.label} ↔ ${b.model.label}`;
-    if (this.ready) {
-      this.engines.runAhead(this.pending, request.model);
-      this.post({ type: 'run/start', request: this.stamped(this.pending) });
-    } else this.engines.openAhead(this.pending, request.model);
+    this.engines.starting(this.pending, request.model, this.ready);
+    if (this.ready) this.post({ type: 'run/start', request: this.stamped(this.pending) });
   }
 
   private descriptor(model: PanelModel): RunRequest['model'] {

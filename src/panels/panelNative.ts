@@ -45,6 +45,12 @@ export class PanelNative {
     this.releaseAll();
   }
 
+  /** A request is about to go to the page: what the host can begin for it meanwhile (below), as the page is ready or not. */
+  starting(request: RunRequest, model: PanelModel, pageReady: boolean): void {
+    if (pageReady) this.runAhead(request, model);
+    else this.openAhead(request, model);
+  }
+
   /**
    * A page takes about a second to start (measured: 0.9–1.1 s in code-server), and a native run
    * would only then open its model: the host opens it now, as the page will ask (same backend,
@@ -53,17 +59,18 @@ export class PanelNative {
    * only, where the page will run natively: the setting says so, or `auto` ran natively last
    * time on this machine (or nothing has run yet and the model is small).
    */
-  openAhead(request: RunRequest, model: PanelModel): void {
+  private openAhead(request: RunRequest, model: PanelModel): void {
     const ahead = this.ahead(request, model);
-    if (!ahead) return;
+    const key = ahead && JSON.stringify(ahead.open);
+    // A request for another model (or not to be opened ahead) before the page was ready: the first opening is nobody's now.
+    if (this.openedAhead && this.openedAhead.key !== key) this.openedAhead.drop();
+    this.openedAhead = undefined;
+    if (!ahead || !key) return;
     // Its first run too, as the page will ask it: the run's crossings to the page and back are off
     // its path. Not a long input's: its model opens after the page asks anyway (6.5 s for the
     // Qwen2.5-0.5B stand-in), and a run the page did not ask for would hold the worker for minutes.
     // Nor a large run where native is only guessed: the page may run it elsewhere.
     const large = (runWeightBytes(request.ids.length, request.model.attention, request.decoderIds?.length) ?? Infinity) > GUESS_RUN_BYTES;
-    const key = JSON.stringify(ahead.open);
-    // A request for another model before the page was ready: the first opening is nobody's now.
-    if (this.openedAhead && this.openedAhead.key !== key) this.openedAhead.drop();
     this.openedAhead = { key, drop: this.native.openAhead(ahead.open, { input: ahead.long || (ahead.guessed && large) ? undefined : ahead.input }) };
   }
 
@@ -73,7 +80,7 @@ export class PanelNative {
    * page's run takes it. Where the page will run natively for certain (the setting, or where
    * `auto` ran last), and not a long input's (see `openAhead`).
    */
-  runAhead(request: RunRequest, model: PanelModel): void {
+  private runAhead(request: RunRequest, model: PanelModel): void {
     const ahead = this.ahead(request, model);
     if (!ahead || ahead.long || ahead.guessed) return;
     const key = JSON.stringify(ahead.open);

@@ -95,6 +95,8 @@ describe('HostEngines', () => {
     // or still in flight then, and the answer's crossing once it had ended and the page had asked.
     expect(nativeSpans(100, 60, 30, 105, 120, true)).toEqual([{ stage: 'inference', start: 30, end: 60 }, { stage: 'extraction', start: 100, end: 105 }, { stage: 'transfer', start: 105, end: 120 }]);
     expect(nativeSpans(1000, 1060, 100, 1062, 1070, true)).toEqual([{ stage: 'inference', start: 960, end: 1060 }, { stage: 'extraction', start: 1060, end: 1062 }, { stage: 'transfer', start: 1062, end: 1070 }]);
+    // Begun after the page asked (it waited for the worker to be idle): the wait is counted, as a run's crossing is.
+    expect(nativeSpans(1000, 1100, 50, 1102, 1110, true)).toEqual([{ stage: 'transfer', start: 1000, end: 1050 }, { stage: 'inference', start: 1050, end: 1100 }, { stage: 'extraction', start: 1100, end: 1102 }, { stage: 'transfer', start: 1102, end: 1110 }]);
     // Not told so, a run that seems to have ended before it was asked (the page's clock ahead of the host's) is one run after the request.
     expect(stageTotals({ commandAt: 1000, pictureAt: 1200, spans: nativeSpans(1060, 1050, 30, 1065, 1150) })).toEqual({ transfer: 60, inference: 30, extraction: 0 });
   });

@@ -74,7 +74,7 @@ describe('PanelNative', () => {
     ];
     for (const [what, over, last, available, expected] of cases) {
       const { native, ahead } = fakeNative(available);
-      panel(native, last).engines.openAhead(request(over), MODEL);
+      panel(native, last).engines.starting(request(over), MODEL, false);
       expect(ahead.map((o) => o.backend), what).toEqual(expected);
     }
   });
@@ -82,14 +82,14 @@ describe('PanelNative', () => {
   it('opens ahead with queries and keys when the page will keep them (a long input), and never a large model on a guess', () => {
     const { native, ahead } = fakeNative();
     const { engines } = panel(native);
-    engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL); // 24 × 14 × 4096² × 4 bytes: far past 512 MB
-    engines.openAhead(request({ ids: new Int32Array(100) }), MODEL);
+    engines.starting(request({ ids: new Int32Array(4096) }), MODEL, false); // 24 × 14 × 4096² × 4 bytes: far past 512 MB
+    engines.starting(request({ ids: new Int32Array(100) }), MODEL, false);
     expect(ahead.map((o) => Boolean(o.queryKeys))).toEqual([true, false]);
     expect(ahead[1]).toEqual({ model: { onnxPath: onnx, label: 'onnx/model.onnx', external: [], firstPosition: undefined }, backend: 'native' });
     const big = { ...MODEL, external: [{ location: 'model.onnx_data', path: onnx, bytes: 2e9 }] };
-    engines.openAhead(request(), big);
+    engines.starting(request(), big, false);
     expect(ahead.length).toBe(2);
-    panel(native, 'native').engines.openAhead(request(), big);
+    panel(native, 'native').engines.starting(request(), big, false);
     expect(ahead.length).toBe(3);
   });
 
@@ -97,23 +97,23 @@ describe('PanelNative', () => {
     const { native, inputs } = fakeNative();
     const { engines } = panel(native, 'native');
     const ids = Int32Array.of(5, 6, 7);
-    engines.openAhead(request({ ids }), MODEL);
-    engines.openAhead(request({ ids, model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL);
-    engines.openAhead(request({ ids, decoderIds: Int32Array.of(0) }), MODEL);
+    engines.starting(request({ ids }), MODEL, false);
+    engines.starting(request({ ids, model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL, false);
+    engines.starting(request({ ids, decoderIds: Int32Array.of(0) }), MODEL, false);
     const [plain, classifier, seq2seq] = inputs.map((f) => f!);
     expect(plain({ backend: 'native', hasLogits: true })).toEqual({ ids });
     expect(classifier({ backend: 'native', hasLogits: true })).toEqual({ ids, logits: 'last' });
     expect(classifier({ backend: 'native', hasLogits: false })).toEqual({ ids });
     expect(seq2seq({ backend: 'native' })).toEqual({ ids, decoderIds: Int32Array.of(0) });
     // A long input (queries and keys): opened ahead, not run.
-    engines.openAhead(request({ ids: new Int32Array(4096) }), MODEL);
+    engines.starting(request({ ids: new Int32Array(4096) }), MODEL, false);
     expect(inputs.length).toBe(4);
     expect(inputs[3]).toBeUndefined();
     // Where native is only guessed (auto, nothing run yet): a small run ahead, not a large one (24 × 14 × 400² × 4 bytes: 215 MB).
     const guess = panel(native).engines;
-    guess.openAhead(request({ ids }), MODEL);
-    guess.openAhead(request({ ids: new Int32Array(400) }), MODEL);
-    panel(native, undefined).engines.openAhead(request({ ids: new Int32Array(400), backend: 'native' }), MODEL); // named: certain
+    guess.starting(request({ ids }), MODEL, false);
+    guess.starting(request({ ids: new Int32Array(400) }), MODEL, false);
+    panel(native, undefined).engines.starting(request({ ids: new Int32Array(400), backend: 'native' }), MODEL, false); // named: certain
     expect(inputs.slice(4).map((f) => f !== undefined)).toEqual([true, false, true]);
   });
 
@@ -121,14 +121,23 @@ describe('PanelNative', () => {
     const { native, log, ahead } = fakeNative();
     const { engines } = panel(native, 'native');
     const other: PanelModel = { ...MODEL, onnxPath: `${onnx}.other` };
-    engines.openAhead(request(), MODEL);
-    engines.openAhead(request({ ids: Int32Array.of(1, 2) }), MODEL); // the same model: the opening stays
+    engines.starting(request(), MODEL, false);
+    engines.starting(request({ ids: Int32Array.of(1, 2) }), MODEL, false); // the same model: the opening stays
     expect(log).toEqual([]);
-    engines.openAhead(request(), other); // another model before the page was ready: the first is nobody's
+    engines.starting(request(), other, false); // another model before the page was ready: the first is nobody's
     expect(log).toEqual([`drop ${onnx}`]);
     engines.dispose();
     expect(log).toEqual([`drop ${onnx}`, `drop ${onnx}.other`]);
     expect(ahead.map((o) => o.model.onnxPath)).toEqual([onnx, onnx, `${onnx}.other`]);
+    // A request the host does not open ahead (an image, a comparison, another backend) drops it too; the page opens its own.
+    for (const over of [{ image: {} as RunRequest['image'] }, { compare: {} as RunRequest['compare'] }, { backend: 'wasm' as const }]) {
+      const fresh = fakeNative();
+      const p = panel(fresh.native, 'native').engines;
+      p.starting(request(), MODEL, false);
+      p.starting(request(over), MODEL, false);
+      p.dispose();
+      expect(fresh.log, JSON.stringify(Object.keys(over))).toEqual([`drop ${onnx}`]);
+    }
   });
 
   it('runs ahead exactly the input the page\'s runner then asks of the host', async () => {
@@ -141,7 +150,7 @@ describe('PanelNative', () => {
     ];
     for (const [what, req, hasLogits] of cases) {
       const { native, inputs } = fakeNative();
-      panel(native, 'native').engines.openAhead(req, MODEL);
+      panel(native, 'native').engines.starting(req, MODEL, false);
       const asked: NativeInput[] = [];
       let host!: HostEngines;
       host = new HostEngines((m) => {
@@ -167,27 +176,28 @@ describe('PanelNative', () => {
     const open = (engines: PanelNative, requestId: number, over: { mechanism?: boolean; queryKeys?: boolean } = {}, model = MODEL) =>
       engines.open({ type: 'engine/open', requestId, onnxFile: 'f1', backend: 'native', mechanism: over.mechanism ?? false, ...(over.queryKeys ? { queryKeys: true } : {}) }, model);
     const { engines } = panel(native, 'native');
-    engines.runAhead(request(), MODEL); // no engine held yet: the page opens one
+    engines.starting(request(), MODEL, true); // no engine held yet: the page opens one
     await open(engines, 1, { mechanism: true });
-    engines.runAhead(request(), MODEL); // only the mechanism's engine: not that one
+    engines.starting(request(), MODEL, true); // only the mechanism's engine: not that one
     await open(engines, 2);
     await open(engines, 3);
-    engines.runAhead(request({ ids: Int32Array.of(1, 2, 3) }), MODEL);
-    engines.runAhead(request({ model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL);
-    engines.runAhead(request(), { ...MODEL, onnxPath: `${onnx}.other` }); // another model: the page opens it
-    engines.runAhead(request({ ids: new Int32Array(4096) }), MODEL); // a long input: its own engine, and minutes
-    engines.runAhead(request({ generate: {} as RunRequest['generate'] }), MODEL);
+    await open(engines, 4, { queryKeys: true }); // a long input's engine, opened last
+    engines.starting(request({ ids: Int32Array.of(1, 2, 3) }), MODEL, true);
+    engines.starting(request({ model: { ...MODEL, onnxFile: 'f1', labels: ['no', 'yes'] } as RunRequest['model'] }), MODEL, true);
+    engines.starting(request(), { ...MODEL, onnxPath: `${onnx}.other` }, true); // another model: the page opens it
+    engines.starting(request({ ids: new Int32Array(4096) }), MODEL, true); // a long input: not run ahead (minutes), even with its engine held
+    engines.starting(request({ generate: {} as RunRequest['generate'] }), MODEL, true);
     expect(log.filter((l) => l.startsWith('run ahead'))).toEqual(['run ahead 3 3', 'run ahead 3 100 last']); // the latest engine, with the classifier's logits
     // Where auto has not run yet on this machine (a guess), or ran elsewhere: nothing.
     for (const last of [undefined, 'wasm'] as const) {
       const other = fakeNative();
       const guess = panel(other.native, last).engines;
       await open(guess, 1);
-      guess.runAhead(request(), MODEL);
+      guess.starting(request(), MODEL, true);
       expect(other.log).toEqual(['open native']);
     }
     engines.pageLoaded(); // its engines released: nothing held to run on
-    engines.runAhead(request(), MODEL);
+    engines.starting(request(), MODEL, true);
     expect(log.filter((l) => l.startsWith('run ahead')).length).toBe(2);
   });
 

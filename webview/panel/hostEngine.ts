@@ -121,9 +121,12 @@ export function nativeSpans(posted: number, ranAt: number, millis: number, sentA
   // Run ahead (the host began the panel's first request once its model was open): drawn where it
   // ran, before the page asked or while it waited; the answer crosses once the run has ended.
   if (ranAhead) {
+    const began = ranAt - millis;
     const asked = Math.max(posted, ranAt);
     const sent = Math.max(asked, sentAt);
-    return [{ stage: 'inference', start: ranAt - millis, end: ranAt }, { stage: 'extraction', start: asked, end: sent }, { stage: 'transfer', start: sent, end: Math.max(sent, received) }];
+    // Begun after the page asked (it waited for the worker): that wait, as a run's crossing is.
+    const waited: TimingSpan[] = began > posted ? [{ stage: 'transfer', start: posted, end: began }] : [];
+    return [...waited, { stage: 'inference', start: began, end: ranAt }, { stage: 'extraction', start: asked, end: sent }, { stage: 'transfer', start: sent, end: Math.max(sent, received) }];
   }
   // Clocks of two threads that disagree by a little never make a span negative nor shorten the run.
   const started = Math.max(posted, ranAt - millis);

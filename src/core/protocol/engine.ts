@@ -77,10 +77,14 @@ export function plainRunOptions(model: { labels?: readonly string[] }, hasLogits
   return model.labels && hasLogits ? { logits: 'last' } : {};
 }
 
+/** A run of tokens alone: no image, no key/value cache kept or continued. */
+export function isPlainNativeInput(x: NativeInput): boolean {
+  return !x.pixelValues && !x.cache && x.past === undefined;
+}
+
 /** Whether two inputs ask the same run (the same tokens and logits, no image, no cache). */
 export function sameNativeInput(a: NativeInput, b: NativeInput): boolean {
-  const plain = (x: NativeInput) => !x.pixelValues && !x.cache && x.past === undefined;
-  return plain(a) && plain(b) && a.logits === b.logits && sameElements(a.ids, b.ids) && sameElements(a.decoderIds, b.decoderIds);
+  return isPlainNativeInput(a) && isPlainNativeInput(b) && a.logits === b.logits && sameElements(a.ids, b.ids) && sameElements(a.decoderIds, b.decoderIds);
 }
 
 /** One run's results: every layer (nothing stays on a GPU), and the mechanism when asked. */
