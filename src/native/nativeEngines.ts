@@ -69,7 +69,7 @@ export class NativeEngines {
    * requests would queue one run each): sent when the worker is idle, unless a newer one replaces it
    * or the engine's own plain run comes first.
    */
-  private heldBack: { engine: number; input: NativeInput } | undefined;
+  private heldBack: { engine: number; input: NativeInput; keep: boolean; settle(result: Promise<NativeRunResult> | undefined): void } | undefined;
 
   /**
    * `script`: the worker's bundle (dist/nativeWorker.js); `limits`: the worker's JavaScript heap
@@ -117,7 +117,7 @@ export class NativeEngines {
 
   private holdBack(engine: number, input: (opened: NativeOpened) => NativeInput, opened: NativeOpened): void {
     try {
-      this.runAhead(engine, input(opened));
+      void this.runAhead(engine, input(opened));
     } catch {
       // no run ahead: the page's own run reports what is wrong with its input
     }
@@ -130,29 +130,45 @@ export class NativeEngines {
   }
 
   /**
-   * Begins a run of an opened engine before anyone asks for it (a ready panel's next request): the
-   * engine's next plain `run` takes it if it asks the same input, without mechanism. It replaces
-   * one begun ahead before and not taken (which still runs: the worker cannot drop it). It goes
-   * once the current task is done and the worker is idle (a burst of requests, or runs in hand,
-   * would otherwise queue a run each), and only the latest; not if the engine's own plain run or
-   * its release comes first (a panel that took an opening and closed at once).
+   * Begins a run of an opened engine before anyone asks for it (a ready panel's next request).
+   * With `keep`, the engine's next plain `run` takes it if it asks the same input, without
+   * mechanism; without, only the returned promise has it. It replaces one begun ahead before and
+   * not taken (which still runs: the worker cannot drop it). It goes once the current task is done
+   * and the worker is idle (a burst of requests, or runs in hand, would otherwise queue a run
+   * each), and only the latest; not if the engine's own plain run or its release comes first (a
+   * panel that took an opening and closed at once). Resolves with its result, or undefined where
+   * it did not go.
    */
-  runAhead(engine: number, input: NativeInput): void {
-    if (!this.opened.has(engine)) return;
+  runAhead(engine: number, input: NativeInput, { keep = true }: { keep?: boolean } = {}): Promise<NativeRunResult | undefined> {
+    if (!this.opened.has(engine)) return Promise.resolve(undefined);
     this.runsAhead.delete(engine);
-    this.heldBack = { engine, input };
-    queueMicrotask(() => this.sendHeldBack());
+    this.dropHeldBack();
+    const ran = new Promise<NativeRunResult | undefined>((resolve) => {
+      this.heldBack = { engine, input, keep, settle: resolve };
+      queueMicrotask(() => this.sendHeldBack());
+    });
+    ran.catch(() => undefined); // a failure is for whoever listens (or takes the run)
+    return ran;
+  }
+
+  /** The run ahead held back does not go (replaced, the engine's own run came first, released, the worker ended): whoever waits hears so. */
+  private dropHeldBack(engine?: number): void {
+    const held = this.heldBack;
+    if (!held || (engine !== undefined && held.engine !== engine)) return;
+    this.heldBack = undefined;
+    held.settle(undefined);
   }
 
   private sendHeldBack(): void {
     const held = this.heldBack;
     if (!held || this.pending.size > 0) return;
+    if (!this.opened.has(held.engine)) return this.dropHeldBack();
     this.heldBack = undefined;
-    if (!this.opened.has(held.engine)) return;
     const ahead = { input: held.input } as RunAhead;
     ahead.result = this.runEngine(held.engine, held.input, undefined, (id) => (ahead.requestId = id));
     ahead.result.catch(() => undefined); // reported to whoever takes it
-    this.runsAhead.set(held.engine, ahead);
+    if (held.keep) this.runsAhead.set(held.engine, ahead);
+    held.settle(ahead.result);
   }
 
   /** Opens a model (or takes the opening `openAhead` began for it); resolves with the host's id for the engine and where it runs. */
@@ -179,7 +195,7 @@ export class NativeEngines {
     // Only a plain run can be the one begun ahead (a mechanism run, a generation's step or an
     // image leave it for the run that may be); it takes it if it asks the same, or drops it.
     if (!mechanismOf && isPlainNativeInput(input)) {
-      if (this.heldBack?.engine === engine) this.heldBack = undefined;
+      this.dropHeldBack(engine);
       const ahead = this.runsAhead.get(engine);
       this.runsAhead.delete(engine);
       if (ahead && sameNativeInput(ahead.input, input)) return ahead.result.then((r) => ({ ...r, ranAhead: true }));
@@ -207,7 +223,7 @@ export class NativeEngines {
   async release(engine: number): Promise<void> {
     this.opened.delete(engine);
     this.runsAhead.delete(engine);
-    if (this.heldBack?.engine === engine) this.heldBack = undefined;
+    this.dropHeldBack(engine);
     if (!this.live.delete(engine) || !this.worker) return;
     await this.request({ type: 'dispose', id: 0, engine }).catch(() => undefined);
   }
@@ -297,7 +313,7 @@ export class NativeEngines {
     // again: the page's run takes its failure instead.
     const inHand = out ? Math.min(...this.pending.keys()) : undefined;
     for (const [engine, ahead] of this.runsAhead) if (ahead.requestId === undefined || ahead.requestId !== inHand) this.runsAhead.delete(engine);
-    this.heldBack = undefined;
+    this.dropHeldBack();
     for (const p of this.pending.values()) p.reject(new EngineError(`The native engine ended before it answered: ${why}${out}. Run again: a fresh engine starts, and the model is loaded again.`, 'worker-died'));
     this.pending.clear();
   }

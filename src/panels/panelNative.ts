@@ -36,6 +36,8 @@ export class PanelNative {
   private closed = false;
   /** What this panel last opened ahead: dropped if nobody took it when the panel closes or asks for another model. */
   private openedAhead: { key: string; drop(): void } | undefined;
+  /** Runs begun ahead for a ready page, counted: the page matches each result to its announcement. */
+  private aheadSeq = 0;
 
   constructor(private readonly native: NativeEngines, private readonly placements: PlacementMemory, private readonly send: (m: ToPanel) => PromiseLike<unknown>) {}
 
@@ -76,16 +78,33 @@ export class PanelNative {
 
   /**
    * A ready page that holds this model's engine would send the request's run back after its
-   * crossing to the page and the page's turn: the host begins it now, on that engine, and the
-   * page's run takes it. Where the page will run natively for certain (the setting, or where
-   * `auto` ran last), and not a long input's (see `openAhead`).
+   * crossing to the page and the page's turn: the host begins it now, on that engine, tells the
+   * page so before the request (`engine/runAhead`), and sends what became of it unasked
+   * (`engine/didRunAhead`); the page's run of the same input waits for that instead of asking (in
+   * code-server each crossing took 37–147 ms). Where the page will run natively for certain (the
+   * setting, or where `auto` ran last), and not a long input's (see `openAhead`).
    */
   private runAhead(request: RunRequest, model: PanelModel): void {
     const ahead = this.ahead(request, model);
     if (!ahead || ahead.long || ahead.guessed) return;
     const key = JSON.stringify(ahead.open);
     const held = [...this.engines].reverse().find(([, e]) => e.key === key); // the latest: the page's current one
-    if (held) this.native.runAhead(held[0], ahead.input(held[1]));
+    if (!held) return;
+    const [engine, opened] = held;
+    const input = ahead.input(opened);
+    const aheadId = ++this.aheadSeq;
+    const load = this.load;
+    const told = (m: Omit<Extract<ToPanel, { type: 'engine/didRunAhead' }>, 'type' | 'engine' | 'aheadId' | 'requestId'>, requestId = 0) =>
+      this.send({ type: 'engine/didRunAhead', engine, aheadId, requestId, ...m });
+    void this.send({ type: 'engine/runAhead', engine, aheadId, input });
+    this.native.runAhead(engine, input, { keep: false }).then(
+      (result) => {
+        if (this.closed || load !== this.load) return;
+        if (!result) return void told({});
+        void this.sendResult(-aheadId, { ...result, ranAhead: true }, load, (first, more) => told({ result: first, more }, -aheadId)).catch(() => undefined);
+      },
+      (e: unknown) => load === this.load && !this.closed && void told({ message: e instanceof Error ? e.message : String(e), ...(e instanceof EngineError ? { code: e.code } : {}) }),
+    );
   }
 
   /** How the page will open and first run `request` natively, if it will: a plain run where native is named, or `auto` ran (or may run) there. */
@@ -157,16 +176,18 @@ export class PanelNative {
    * after the page took the last (measured in code-server: BERT-base's 151 MB at 512 tokens took
    * 20 s to cross as one message, where the picture needs only the first layer). So do layers kept
    * as queries and keys, when every layer is (a Qwen2.5-0.5B shape's 100 MB at 1,024 tokens took
-   * 14 s). A mechanism run goes whole: its view needs every tensor.
+   * 14 s). A mechanism run goes whole: its view needs every tensor. `firstAs` sends the first
+   * message instead (a run begun ahead's, unasked).
    */
-  private async sendResult(requestId: number, result: NativeRunResult, load: number): Promise<void> {
+  private async sendResult(requestId: number, result: NativeRunResult, load: number, firstAs?: (first: NativeRunResult, more: number) => PromiseLike<unknown>): Promise<void> {
     const later = result.mechanism ? [] : result.layers.slice(1);
     const first = result.layers.slice(0, result.layers.length - later.length);
     const queryKeys = result.queryKeys ?? [];
     const laterKeys = result.mechanism || first.length > 0 ? [] : queryKeys.slice(1);
     const firstKeys = queryKeys.slice(0, queryKeys.length - laterKeys.length);
     const sent = { ...result, layers: first, ...(result.queryKeys ? { queryKeys: firstKeys } : {}), sentAt: wallClock() };
-    await this.send({ type: 'engine/didRun', requestId, result: sent, more: later.length + laterKeys.length });
+    const more = later.length + laterKeys.length;
+    await (firstAs ? firstAs(sent, more) : this.send({ type: 'engine/didRun', requestId, result: sent, more }));
     for (const m of [...later.map((layer) => ({ layer })), ...laterKeys.map((queryKey) => ({ queryKey }))]) {
       if (this.closed || load !== this.load) return;
       await this.send({ type: 'engine/didRunLayer', requestId, ...m });

@@ -61,6 +61,47 @@ describe('HostEngines', () => {
     expect([rest.layers, rest.queryKeys!.map((l) => l.name)]).toEqual([[], ['attentions.1', 'attentions.2']]);
   });
 
+  it('takes a run the host began ahead, unasked, only for the same input; the latest announced; its layers kept from their arrival', async () => {
+    const { engines, sent } = page((m, reply) => {
+      if (m.type === 'engine/open') reply({ type: 'engine/didOpen', requestId: m.requestId, engine: 7, backend: 'native' });
+      if (m.type === 'engine/run') reply({ type: 'engine/didRun', requestId: m.requestId, result: { layers: [layer(9)], millis: 1, warnings: [] }, more: 0 });
+    });
+    const engine = await engines.open(MODEL, 'native');
+    const tell = (m: ToPanel) => engines.receive(m);
+    const input = (...ids: number[]) => ({ ids: Int32Array.from(ids) });
+    // Two announced in turn: the first's result (come later) is nobody's; the second's is taken by its run.
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 1, input: input(1, 2) });
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 2, input: input(3, 4) });
+    // A run of other tokens (the induction probe's) and a mechanism run leave it.
+    expect((await engine.run({ ids: [5] })).layers[0].name).toBe('attentions.9');
+    expect((await engine.run({ ids: [3, 4] }, { mechanismOf: ['attentions.0'] })).layers[0].name).toBe('attentions.9');
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 1, requestId: -1, result: { layers: [layer(1)], millis: 1, warnings: [] }, more: 1 });
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 2, requestId: -2, result: { layers: [layer(0)], millis: 1, warnings: [], ranAt: Date.now(), sentAt: Date.now(), ranAhead: true }, more: 2 });
+    tell({ type: 'engine/didRunLayer', requestId: -2, layer: layer(1) }); // before the page's run asks
+    const taken = engine.run({ ids: [3, 4] });
+    tell({ type: 'engine/didRunLayer', requestId: -2, layer: layer(2) });
+    const out = await taken;
+    expect(out.layers.map((l) => l.name)).toEqual(['attentions.0']);
+    expect((await out.rest!).layers.map((l) => l.name)).toEqual(['attentions.1', 'attentions.2']);
+    expect(out.spans?.map((s) => s.stage)).toEqual(['inference', 'extraction', 'transfer']);
+    expect(sent.filter((m) => m.type === 'engine/run').length).toBe(2); // the probe's and the mechanism's only
+    // Announced, then dropped (the host says so): the page's run asks as usual. Taken once only.
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 3, input: input(6) });
+    const asked = engine.run({ ids: [6] });
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 3, requestId: 0 });
+    expect((await asked).layers[0].name).toBe('attentions.9');
+    expect(sent.filter((m) => m.type === 'engine/run').length).toBe(3);
+    // Failed: the run fails with the host's message and code.
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 4, input: input(6) });
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 4, requestId: 0, message: 'The native engine ended before it answered', code: 'worker-died' });
+    await expect(engine.run({ ids: [6] })).rejects.toMatchObject({ code: 'worker-died', message: 'The native engine ended before it answered' });
+    // Released with one announced: its result is nobody's.
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 5, input: input(6) });
+    await engine.dispose();
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 5, requestId: -5, result: { layers: [layer(0)], millis: 1, warnings: [] }, more: 1 });
+    expect((engines as unknown as { arriving: Map<number, unknown> }).arriving.size).toBe(0);
+  });
+
   it('fails with the host\'s message and code', async () => {
     const { engines } = page((m, reply) => {
       if (m.type === 'engine/open') reply({ type: 'engine/didFail', requestId: m.requestId, message: 'The native engine (onnxruntime-node) is not available on darwin-x64.', code: 'native-unavailable' });

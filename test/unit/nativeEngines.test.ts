@@ -94,6 +94,28 @@ describe('NativeEngines: runs begun ahead', () => {
     expect(held()).toBe(0);
   });
 
+  it('says what became of each run ahead: its result, or nothing where it did not go; one not kept is the caller\'s alone', async () => {
+    const { e, sent, held } = watched();
+    const { engine } = await e.open(model('a'));
+    const replaced = e.runAhead(engine, input(1)(), { keep: false });
+    const latest = e.runAhead(engine, input(2, 3)(), { keep: false });
+    expect(await replaced).toBeUndefined();
+    expect((await latest)?.layers[0].queries).toBe(2);
+    expect(held()).toBe(0); // not kept: the engine's run of the same input runs anew
+    expect((await e.run(engine, input(2, 3)())).ranAhead).toBeUndefined();
+    const cancelled = e.runAhead(engine, input(4)(), { keep: false });
+    const own = e.run(engine, input(5)()); // the engine's own run first
+    expect(await cancelled).toBeUndefined();
+    await own;
+    const released = e.runAhead(engine, input(4)(), { keep: false });
+    await e.release(engine);
+    expect(await released).toBeUndefined();
+    expect(sent).toEqual(['open', 'run 2,3', 'run 2,3', 'run 5', 'dispose']);
+    // A failure reaches whoever waits.
+    const b = await e.open(model('b'));
+    await expect(e.runAhead(b.engine, input(-1)(), { keep: false })).rejects.toThrow(/out of memory/);
+  });
+
   it('runs nothing on an opening its timer released before it was open, and releases it; a second request keeps it longer', async () => {
     const { e, sent } = watched();
     e.openAhead(model('slow', 200), { input: input(1, 2), keepMs: 20 });

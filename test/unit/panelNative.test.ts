@@ -14,6 +14,7 @@ import type { RunRequest, ToPanel } from '../../src/core/protocol/panel';
 import type { NativeEngines } from '../../src/native/nativeEngines';
 import type { PanelModel } from '../../src/panels/attentionPanel';
 import { PanelNative } from '../../src/panels/panelNative';
+import { EngineError } from '../../src/core/engine/engineError';
 import { HostEngines } from '../../webview/panel/hostEngine';
 import { Runner } from '../../webview/panel/runner';
 
@@ -29,6 +30,10 @@ function request(over: Partial<RunRequest> = {}): RunRequest {
 }
 
 /** A native engine that logs what it is asked and answers at once (runs with `result`). */
+/** A run ahead's outcome in the fake: its result by default (one layer per id), or what a test sets. */
+let aheadOutcome = (input: NativeInput): Promise<NativeRunResult | undefined> => Promise.resolve({ layers: Array.from(input.ids, (_, i) => qkLayer(i)), millis: 1, warnings: [], ranAt: 1, sentAt: 2 });
+const qkLayer = (i: number): AttentionLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, queries: 1, keys: 1, data: Float32Array.of(i) });
+
 function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
   const log: string[] = [];
   const ahead: NativeOpen[] = [];
@@ -46,7 +51,10 @@ function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {
       return { engine: ++seq, backend: o.backend, hasLogits: true };
     },
     run: async (engine: number) => ({ layers: [], millis: 1, warnings: [], engine, ...result }),
-    runAhead: (engine: number, input: NativeInput) => void log.push(`run ahead ${engine} ${Array.from(input.ids).length}${input.logits ? ` ${input.logits}` : ''}`),
+    runAhead: (engine: number, input: NativeInput) => {
+      log.push(`run ahead ${engine} ${Array.from(input.ids).length}${input.logits ? ` ${input.logits}` : ''}`);
+      return aheadOutcome(input);
+    },
     release: async (engine: number) => void log.push(`release ${engine}`),
   };
   return { native: native as unknown as NativeEngines, log, ahead, inputs };
@@ -168,6 +176,64 @@ describe('PanelNative', () => {
       expect(failed, what).toEqual([]);
       expect(asked.length, what).toBe(1);
       expect(sameNativeInput(inputs[0]!({ backend: 'native', hasLogits }), asked[0]), what).toBe(true);
+    }
+  });
+
+  it('hands a ready page the run begun ahead unasked, and its runner takes it without asking; dropped or failed, as asked', async () => {
+    const ids = Int32Array.of(5, 6, 7);
+    const cases: Array<[string, RunRequest]> = [
+      ['plain', request({ ids, backend: 'native' })],
+      ['classifier', request({ ids, backend: 'native', model: { ...request().model, labels: ['no', 'yes'] } })],
+      ['seq2seq', request({ ids, backend: 'native', decoderIds: Int32Array.of(0) })],
+    ];
+    const wire = (native: NativeEngines) => {
+      let host!: HostEngines;
+      const { engines, sent } = panel(native, 'native');
+      const posted: string[] = [];
+      const delivered = (m: ToPanel) => new Promise<void>((resolve) => setTimeout(() => resolve(void host.receive(m)), 0));
+      Object.assign(engines, { send: delivered });
+      host = new HostEngines((m) => {
+        posted.push(m.type);
+        if (m.type === 'engine/open') void engines.open(m, MODEL);
+        if (m.type === 'engine/run') engines.run(m);
+      });
+      const done: Array<{ layers: string[]; more: number }> = [];
+      const failed: string[] = [];
+      const unused = () => Promise.reject(new Error('not on the native engine'));
+      const runner = new Runner({ readRuntime: unused, loadOrt: unused, chooseBackend: unused, readModel: unused, createEngine: unused, native: { availability: () => ({ available: true, reason: 'here' }), open: (m, b, mech, qk) => host.open(m, b, mech, qk) } }, {
+        progress: () => undefined,
+        finished: (_r, result) => void done.push({ layers: result.layers.map((l) => l.name), more: 0 }),
+        more: (_r, m) => void (done.at(-1)!.more = m.layers.length),
+        failed: (_r, message) => void failed.push(message),
+      });
+      return { engines, sent, posted, runner, done, failed };
+    };
+    for (const [what, req] of cases) {
+      const { native } = fakeNative(true, { layers: [qkLayer(0)] });
+      const { engines, posted, runner, done, failed } = wire(native);
+      await runner.start({ ...req, runId: 1 }); // the page opens its engine and runs
+      engines.starting({ ...req, runId: 2 }, MODEL, true);
+      await new Promise((r) => setTimeout(r, 0)); // the request reaches the page after what the host sent before it
+      await runner.start({ ...req, runId: 2 });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(failed, what).toEqual([]);
+      expect(posted, what).toEqual(['engine/open', 'engine/run']); // the second run did not ask
+      expect(done.at(-1), what).toEqual({ layers: ['attentions.0'], more: 2 }); // its first layer, then the two others, unasked
+    }
+    // Dropped before it ran (the host says so): the page asks as usual. Failed: the page's run fails with the host's message.
+    for (const [outcome, expected] of [[Promise.resolve(undefined), []], [Promise.reject(new EngineError('out of memory', 'worker-died')), ['out of memory']]] as const) {
+      const { native } = fakeNative(true, { layers: [qkLayer(0)] });
+      const { engines, posted, runner, failed } = wire(native);
+      await runner.start(request({ ids, backend: 'native', runId: 1 }));
+      const was = aheadOutcome;
+      aheadOutcome = () => outcome;
+      engines.starting(request({ ids, backend: 'native', runId: 2 }), MODEL, true);
+      aheadOutcome = was;
+      await new Promise((r) => setTimeout(r, 0));
+      await runner.start(request({ ids, backend: 'native', runId: 2 }));
+      expect(failed).toEqual(expected);
+      // Failed, the page's engine is released as after any failed run (the next run opens it again).
+      expect(posted).toEqual(expected.length ? ['engine/open', 'engine/run', 'engine/release'] : ['engine/open', 'engine/run', 'engine/run']);
     }
   });
 

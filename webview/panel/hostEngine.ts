@@ -9,10 +9,24 @@ import type { AttentionLayer } from '../../src/core/attention';
 import type { QueryKeyLayer } from '../../src/core/queryKeys';
 import { EngineError, type EngineErrorCode, type MoreLayers, type RunInput, type RunOptions, type RunOutput } from '../../src/core/engine/attentionEngine';
 import type { FromPanel, ModelDescriptor, ToPanel } from '../../src/core/protocol/panel';
+import { type NativeInput, sameNativeInput } from '../../src/core/protocol/engine';
 import type { Engine } from './runner';
 import { type TimingSpan, wallClock } from '../../src/core/timing';
 
 type Reply = Extract<ToPanel, { type: 'engine/didOpen' | 'engine/didRun' | 'engine/didFail' }>;
+type RunReply = Extract<ToPanel, { type: 'engine/didRun' }>;
+
+/** A run the host began ahead on an engine (`engine/runAhead`): what it ran, and what became of it once told (undefined: dropped). */
+interface Ahead {
+  aheadId: number;
+  input: NativeInput;
+  outcome: Promise<{ reply: RunReply; rest?: Promise<MoreLayers> } | Error | undefined>;
+  settle(outcome: { reply: RunReply; rest?: Promise<MoreLayers> } | Error | undefined): void;
+  /** Its later layers' messages, once it ran. */
+  requestId?: number;
+  /** A run of the page waits for it. */
+  taken?: boolean;
+}
 
 /** Layers of a run still arriving (`engine/didRunLayer`), and who waits for them. */
 interface Arriving {
@@ -32,6 +46,10 @@ export class HostEngines {
   private seq = 0;
   private readonly waiting = new Map<number, { resolve(r: Reply): void }>();
   private readonly arriving = new Map<number, Arriving>();
+  /** Runs the host began ahead, by engine (the latest each, until a run takes it). */
+  private readonly ahead = new Map<number, Ahead>();
+  /** The same, and those taken, by id, until the host says what became of them. */
+  private readonly announced = new Map<number, Ahead>();
 
   constructor(private readonly post: (m: FromPanel) => void) {}
 
@@ -49,40 +67,88 @@ export class HostEngines {
       run: async (input: RunInput, options: RunOptions = {}): Promise<RunOutput> => {
         if (input.past && input.past.handle === undefined) throw new EngineError('This key/value cache belongs to another engine.', 'run-failed');
         const posted = wallClock();
-        const reply = await this.request({
-          type: 'engine/run',
-          requestId: 0,
-          engine: id,
-          input: {
-            ids: Int32Array.from(input.ids),
-            ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}),
-            ...(options.logits ? { logits: options.logits } : {}),
-            ...(input.pixelValues ? { pixelValues: { data: input.pixelValues.data, dims: [...input.pixelValues.dims] } } : {}),
-            // The cache stays in the host's worker: the page holds its handle.
-            ...(options.cache ? { cache: true } : {}),
-            ...(input.past ? { past: input.past.handle } : {}),
-          },
-          ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}),
-        });
+        const asked: NativeInput = {
+          ids: Int32Array.from(input.ids),
+          ...(input.decoderIds ? { decoderIds: Int32Array.from(input.decoderIds) } : {}),
+          ...(options.logits ? { logits: options.logits } : {}),
+          ...(input.pixelValues ? { pixelValues: { data: input.pixelValues.data, dims: [...input.pixelValues.dims] } } : {}),
+          // The cache stays in the host's worker: the page holds its handle.
+          ...(options.cache ? { cache: true } : {}),
+          ...(input.past ? { past: input.past.handle } : {}),
+        };
+        // The host began this very run ahead: its result comes unasked (or word that it was dropped).
+        const ahead = this.ahead.get(id);
+        const mine = ahead && !options.mechanismOf && sameNativeInput(ahead.input, asked) ? this.takeAhead(id) : undefined; // another run (a probe's) leaves it
+        if (mine) mine.taken = true;
+        const took = mine && (await mine.outcome);
+        if (took instanceof Error) throw took;
+        if (mine && !took) this.dropArriving(mine);
+        const reply = took?.reply ?? (await this.request({ type: 'engine/run', requestId: 0, engine: id, input: asked, ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}) }));
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
         const { cache, ranAt, sentAt, ranAhead, ...result } = reply.result;
         // The same fields: a native run keeps nothing on a GPU.
         const out: RunOutput = { ...result, ...(cache ? { cache: { length: cache.length, tensors: new Map(), handle: cache.handle } } : {}), ...(ranAt && sentAt ? { spans: nativeSpans(posted, ranAt, result.millis, sentAt, wallClock(), ranAhead) } : {}) };
         if (reply.more === 0) return out;
         // The first layer draws now; the others follow one message each (as WebGPU reads them back).
-        const rest = new Promise<MoreLayers>((resolve) => this.arriving.set(reply.requestId, { layers: [], queryKeys: [], expected: reply.more, resolve }));
-        return { ...out, rest };
+        return { ...out, rest: took?.rest ?? this.arrive(reply.requestId, reply.more) };
       },
       dispose: async () => {
         if (released) return;
         released = true;
+        const ahead = this.takeAhead(id);
+        if (ahead) this.dropArriving(ahead);
         this.post({ type: 'engine/release', engine: id });
       },
     };
   }
 
+  /** The later layers of run `requestId` as they arrive. */
+  private arrive(requestId: number, expected: number): Promise<MoreLayers> {
+    return new Promise<MoreLayers>((resolve) => this.arriving.set(requestId, { layers: [], queryKeys: [], expected, resolve }));
+  }
+
+  private takeAhead(engine: number): Ahead | undefined {
+    const ahead = this.ahead.get(engine);
+    this.ahead.delete(engine);
+    return ahead;
+  }
+
+  /** A run ahead nobody takes: its later layers are not kept (those still to come are dropped as they arrive). */
+  private dropArriving(ahead: Ahead): void {
+    if (ahead.requestId !== undefined) this.arriving.delete(ahead.requestId);
+    void ahead.outcome.then((o) => o && !(o instanceof Error) && this.arriving.delete(o.reply.requestId));
+  }
+
+  /** The host began a run ahead, or says what became of it. */
+  private receiveAhead(m: Extract<ToPanel, { type: 'engine/runAhead' | 'engine/didRunAhead' }>): void {
+    if (m.type === 'engine/runAhead') {
+      const previous = this.takeAhead(m.engine);
+      if (previous) this.dropArriving(previous);
+      let settle!: Ahead['settle'];
+      const outcome = new Promise<Parameters<Ahead['settle']>[0]>((resolve) => (settle = resolve));
+      const ahead: Ahead = { aheadId: m.aheadId, input: m.input, outcome, settle };
+      this.ahead.set(m.engine, ahead);
+      this.announced.set(m.aheadId, ahead);
+      return;
+    }
+    const ahead = this.announced.get(m.aheadId);
+    this.announced.delete(m.aheadId);
+    // Nobody waits for it, nor will (replaced or released meanwhile): its layers are dropped as they come.
+    if (!ahead || (!ahead.taken && this.ahead.get(m.engine) !== ahead)) return;
+    if (m.result) {
+      const more = m.more ?? 0;
+      ahead.requestId = m.requestId;
+      // Its layers may come before the page's run takes it: they are kept from now.
+      ahead.settle({ reply: { type: 'engine/didRun', requestId: m.requestId, result: m.result, more }, ...(more > 0 ? { rest: this.arrive(m.requestId, more) } : {}) });
+    } else ahead.settle(m.message !== undefined ? new EngineError(m.message, (m.code ?? 'run-failed') as EngineErrorCode) : undefined);
+  }
+
   /** A reply from the host; false when it is not one of these messages. */
   receive(m: ToPanel): boolean {
+    if (m.type === 'engine/runAhead' || m.type === 'engine/didRunAhead') {
+      this.receiveAhead(m);
+      return true;
+    }
     if (m.type === 'engine/didRunLayer') {
       const a = this.arriving.get(m.requestId);
       if (m.layer) a?.layers.push(m.layer);

@@ -403,6 +403,8 @@ channel.onMessage((m) => {
     case 'engine/didRun':
     case 'engine/didRunLayer':
     case 'engine/didFail':
+    case 'engine/runAhead':
+    case 'engine/didRunAhead':
       engines.receive(m);
       return;
     default:

@@ -216,7 +216,18 @@ export type ToPanel =
   | { type: 'engine/didRunLayer'; requestId: number; layer: AttentionLayer; queryKey?: undefined }
   | { type: 'engine/didRunLayer'; requestId: number; queryKey: QueryKeyLayer; layer?: undefined }
   /** Reply to `engine/open` or `engine/run` that failed, with a message for the user. */
-  | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode };
+  | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode }
+  /**
+   * Sent before a `run/start`: the host began that request's run on engine `engine` (one the page
+   * holds), as the page will ask it (`input`); its `engine/didRunAhead` follows, unasked. The
+   * page's run of the same input on that engine waits for it instead of asking.
+   */
+  | { type: 'engine/runAhead'; engine: number; aheadId: number; input: NativeInput }
+  /**
+   * What became of run ahead `aheadId`: as `engine/didRun` (its later layers in `engine/didRunLayer`s
+   * of `requestId`), a failure, or neither (dropped before it ran: the page asks as usual).
+   */
+  | { type: 'engine/didRunAhead'; engine: number; aheadId: number; requestId: number; result?: NativeRunResult; more?: number; message?: string; code?: EngineErrorCode };
 
 /**
  * What the panel exports: the head view as a figure (SVG, or PNG at 2× the on-screen pixels), the
