@@ -1,29 +1,47 @@
 /**
  * Notifications about runs, as a subscriber of the registry: a cancellable progress notification
- * while a run is running, and an error with ways forward when it fails.
+ * while a run of more than a second is running, and an error with ways forward when it fails.
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { type ErrorAction, showError } from '../errorMessages';
 import type { Run, RunRegistry } from './runRegistry';
 
+/**
+ * A run still going this long after it began gets a progress notification (with Cancel); a
+ * quicker one shows none: a toast that came and went within a warm run (tens of ms) only flickered,
+ * and drew on the window while the panel drew the picture. The panel shows every run's progress.
+ */
+const PROGRESS_AFTER_MS = 1000;
+
 /** Progress and failure notifications for every run. */
 export class RunNotifications extends Disposable {
   /** Open progress notifications by run id. */
   private readonly open = new Map<number, { report(message: string): void; end(): void }>();
+  /** Progress notifications still to come, by run id. */
+  private readonly later = new Map<number, ReturnType<typeof setTimeout>>();
   /** Runs whose failure was already shown. */
   private readonly failed = new Set<number>();
 
   /** `actionFor` may offer one more way forward for a failed run's model (Re-download for a Hub download). */
   constructor(private readonly runs: RunRegistry, private readonly actionFor: (modelId: string) => ErrorAction | undefined = () => undefined) {
     super();
-    this._register(runs.onDidAdd((run) => this.showProgress(run)));
+    this._register(runs.onDidAdd((run) => this.later.set(run.id, setTimeout(() => this.showProgress(run.id), PROGRESS_AFTER_MS))));
     this._register(runs.onDidChange((run) => this.onChange(run)));
-    this._register(runs.onDidRemove((run) => this.open.get(run.id)?.end()));
-    this._register({ dispose: () => [...this.open.values()].forEach((p) => p.end()) });
+    this._register(runs.onDidRemove((run) => this.endProgress(run.id)));
+    this._register({ dispose: () => [...new Set([...this.open.keys(), ...this.later.keys()])].forEach((id) => this.endProgress(id)) });
   }
 
-  private showProgress(run: Run): void {
+  private endProgress(id: number): void {
+    clearTimeout(this.later.get(id));
+    this.later.delete(id);
+    this.open.get(id)?.end();
+  }
+
+  private showProgress(id: number): void {
+    this.later.delete(id);
+    const run = this.runs.get(id);
+    if (run?.status !== 'running') return;
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Attention Lens: ${run.model.label}`, cancellable: true },
       (progress, token) =>
@@ -33,6 +51,7 @@ export class RunNotifications extends Disposable {
             resolve();
           };
           this.open.set(run.id, { report: (message) => progress.report({ message }), end });
+          if (run.progress) progress.report({ message: run.progress });
           token.onCancellationRequested(() => this.runs.cancel(run.id));
         }),
     );
@@ -44,7 +63,7 @@ export class RunNotifications extends Disposable {
       if (run.progress) p?.report(run.progress);
       return;
     }
-    p?.end();
+    this.endProgress(run.id);
     if (run.status === 'failed' && !this.failed.has(run.id)) {
       this.failed.add(run.id);
       showError(new Error(run.error), true, this.actionFor(run.model.id));
