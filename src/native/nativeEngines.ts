@@ -308,9 +308,10 @@ export class NativeEngines {
     this.worker = undefined;
     this.live.clear();
     const out = /memory|allocation/i.test(why) ? ' (out of memory: select less text, or choose a smaller variant of the model)' : '';
-    // The engines' next runs open them again on a fresh worker and run anew; but a run ahead that
-    // ran the worker out of memory (the one in hand: the worker answers in order) would do so
-    // again: the page's run takes its failure instead.
+    // The engines' next runs open them again on a fresh worker and run anew (a run ahead the page
+    // was sent unasked fails with the rest: so would its own run in hand); but a run ahead kept for
+    // the page's run, which ran the worker out of memory (the one in hand: the worker answers in
+    // order), would do so again: the page's run takes its failure instead.
     const inHand = out ? Math.min(...this.pending.keys()) : undefined;
     for (const [engine, ahead] of this.runsAhead) if (ahead.requestId === undefined || ahead.requestId !== inHand) this.runsAhead.delete(engine);
     this.dropHeldBack();

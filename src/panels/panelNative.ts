@@ -39,7 +39,12 @@ export class PanelNative {
   /** Runs begun ahead for a ready page, counted: the page matches each result to its announcement. */
   private aheadSeq = 0;
 
-  constructor(private readonly native: NativeEngines, private readonly placements: PlacementMemory, private readonly send: (m: ToPanel) => PromiseLike<unknown>) {}
+  /** Posts to the page (a page that has gone does not answer: nothing to do). */
+  private readonly send: (m: ToPanel) => Promise<unknown>;
+
+  constructor(private readonly native: NativeEngines, private readonly placements: PlacementMemory, post: (m: ToPanel) => PromiseLike<unknown>) {
+    this.send = (m) => Promise.resolve(post(m)).catch(() => undefined);
+  }
 
   /** The page (re)loaded: the previous load's engines are unreachable now. */
   pageLoaded(): void {
@@ -96,8 +101,9 @@ export class PanelNative {
     const load = this.load;
     const told = (m: Omit<Extract<ToPanel, { type: 'engine/didRunAhead' }>, 'type' | 'engine' | 'aheadId' | 'requestId'>, requestId = 0) =>
       this.send({ type: 'engine/didRunAhead', engine, aheadId, requestId, ...m });
-    void this.send({ type: 'engine/runAhead', engine, aheadId, input });
-    this.native.runAhead(engine, input, { keep: false }).then(
+    const ran = this.native.runAhead(engine, input, { keep: false });
+    void this.send({ type: 'engine/runAhead', engine, aheadId, runId: request.runId, input });
+    ran.then(
       (result) => {
         if (this.closed || load !== this.load) return;
         if (!result) return void told({});

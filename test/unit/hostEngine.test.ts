@@ -70,8 +70,8 @@ describe('HostEngines', () => {
     const tell = (m: ToPanel) => engines.receive(m);
     const input = (...ids: number[]) => ({ ids: Int32Array.from(ids) });
     // Two announced in turn: the first's result (come later) is nobody's; the second's is taken by its run.
-    tell({ type: 'engine/runAhead', engine: 7, aheadId: 1, input: input(1, 2) });
-    tell({ type: 'engine/runAhead', engine: 7, aheadId: 2, input: input(3, 4) });
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 1, runId: 1, input: input(1, 2) });
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 2, runId: 2, input: input(3, 4) });
     // A run of other tokens (the induction probe's) and a mechanism run leave it.
     expect((await engine.run({ ids: [5] })).layers[0].name).toBe('attentions.9');
     expect((await engine.run({ ids: [3, 4] }, { mechanismOf: ['attentions.0'] })).layers[0].name).toBe('attentions.9');
@@ -86,20 +86,32 @@ describe('HostEngines', () => {
     expect(out.spans?.map((s) => s.stage)).toEqual(['inference', 'extraction', 'transfer']);
     expect(sent.filter((m) => m.type === 'engine/run').length).toBe(2); // the probe's and the mechanism's only
     // Announced, then dropped (the host says so): the page's run asks as usual. Taken once only.
-    tell({ type: 'engine/runAhead', engine: 7, aheadId: 3, input: input(6) });
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 3, runId: 3, input: input(6) });
     const asked = engine.run({ ids: [6] });
     tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 3, requestId: 0 });
     expect((await asked).layers[0].name).toBe('attentions.9');
     expect(sent.filter((m) => m.type === 'engine/run').length).toBe(3);
     // Failed: the run fails with the host's message and code.
-    tell({ type: 'engine/runAhead', engine: 7, aheadId: 4, input: input(6) });
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 4, runId: 4, input: input(6) });
     tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 4, requestId: 0, message: 'The native engine ended before it answered', code: 'worker-died' });
     await expect(engine.run({ ids: [6] })).rejects.toMatchObject({ code: 'worker-died', message: 'The native engine ended before it answered' });
-    // Released with one announced: its result is nobody's.
-    tell({ type: 'engine/runAhead', engine: 7, aheadId: 5, input: input(6) });
+    // Another request starts (superseded, or not run ahead): one announced for the request before is nobody's, nor its layers.
+    const internals = engines as unknown as { arriving: Map<number, unknown>; ahead: Map<number, unknown> };
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 6, runId: 6, input: input(6) });
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 6, requestId: -6, result: { layers: [layer(0)], millis: 1, warnings: [] }, more: 1 });
+    expect(internals.arriving.size).toBe(1);
+    engines.startingRun(6); // its own request: kept
+    expect(internals.ahead.size).toBe(1);
+    engines.startingRun(7);
+    expect([internals.ahead.size, internals.arriving.size]).toEqual([0, 0]);
+    expect((await engine.run({ ids: [6] })).layers[0].name).toBe('attentions.9'); // asked, not handed the old one
+    // Released with one announced, or one announced after its release: its result is nobody's.
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 5, runId: 5, input: input(6) });
     await engine.dispose();
     tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 5, requestId: -5, result: { layers: [layer(0)], millis: 1, warnings: [] }, more: 1 });
-    expect((engines as unknown as { arriving: Map<number, unknown> }).arriving.size).toBe(0);
+    tell({ type: 'engine/runAhead', engine: 7, aheadId: 8, runId: 8, input: input(6) });
+    tell({ type: 'engine/didRunAhead', engine: 7, aheadId: 8, requestId: -8, result: { layers: [layer(0)], millis: 1, warnings: [] }, more: 1 });
+    expect([internals.ahead.size, internals.arriving.size]).toEqual([0, 0]);
   });
 
   it('fails with the host\'s message and code', async () => {

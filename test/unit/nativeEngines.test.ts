@@ -111,6 +111,14 @@ describe('NativeEngines: runs begun ahead', () => {
     await e.release(engine);
     expect(await released).toBeUndefined();
     expect(sent).toEqual(['open', 'run 2,3', 'run 2,3', 'run 5', 'dispose']);
+    // Held back while the worker is busy, and the worker stopped: it did not go (nobody waits forever).
+    const c = await e.open(model('c'));
+    const busy = e.run(c.engine, input(9)()).catch(() => 'failed');
+    const stopped = e.runAhead(c.engine, input(1)(), { keep: false });
+    await pageTurn();
+    void e.stop('it was stopped');
+    expect(await stopped).toBeUndefined();
+    expect(await busy).toBe('failed');
     // A failure reaches whoever waits.
     const b = await e.open(model('b'));
     await expect(e.runAhead(b.engine, input(-1)(), { keep: false })).rejects.toThrow(/out of memory/);
@@ -134,8 +142,8 @@ describe('NativeEngines: runs begun ahead', () => {
   it('runs nothing on an opening taken and released at once (its panel closed as it opened)', async () => {
     const { e, sent } = watched();
     e.openAhead(model('a', 30), { input: input(1, 2) });
-    void e.open(model('a', 30)).then(({ engine }) => e.release(engine));
-    await sleep(100);
+    await e.open(model('a', 30)).then(({ engine }) => e.release(engine));
+    await pageTurn();
     expect(sent).toEqual(['open', 'dispose']);
   });
 

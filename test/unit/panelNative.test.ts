@@ -221,12 +221,12 @@ describe('PanelNative', () => {
       expect(done.at(-1), what).toEqual({ layers: ['attentions.0'], more: 2 }); // its first layer, then the two others, unasked
     }
     // Dropped before it ran (the host says so): the page asks as usual. Failed: the page's run fails with the host's message.
-    for (const [outcome, expected] of [[Promise.resolve(undefined), []], [Promise.reject(new EngineError('out of memory', 'worker-died')), ['out of memory']]] as const) {
+    for (const [outcome, expected] of [[() => Promise.resolve(undefined), []], [() => Promise.reject(new EngineError('out of memory', 'worker-died')), ['out of memory']]] as const) {
       const { native } = fakeNative(true, { layers: [qkLayer(0)] });
       const { engines, posted, runner, failed } = wire(native);
       await runner.start(request({ ids, backend: 'native', runId: 1 }));
       const was = aheadOutcome;
-      aheadOutcome = () => outcome;
+      aheadOutcome = outcome;
       engines.starting(request({ ids, backend: 'native', runId: 2 }), MODEL, true);
       aheadOutcome = was;
       await new Promise((r) => setTimeout(r, 0));
@@ -235,6 +235,30 @@ describe('PanelNative', () => {
       // Failed, the page's engine is released as after any failed run (the next run opens it again).
       expect(posted).toEqual(expected.length ? ['engine/open', 'engine/run', 'engine/release'] : ['engine/open', 'engine/run', 'engine/run']);
     }
+  });
+
+  it('tells a ready page of its run ahead, then its result unasked under a request id of its own; nothing once the page reloaded', async () => {
+    const { native } = fakeNative();
+    const { engines, sent } = panel(native, 'native');
+    await engines.open({ type: 'engine/open', requestId: 1, onnxFile: 'f1', backend: 'native', mechanism: false }, MODEL);
+    engines.starting(request({ ids: Int32Array.of(1, 2, 3), runId: 4 }), MODEL, true);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent.map((m) => m.type)).toEqual(['engine/didOpen', 'engine/runAhead', 'engine/didRunAhead', 'engine/didRunLayer', 'engine/didRunLayer']);
+    const [announced, told, ...layers] = sent.slice(1) as [Extract<ToPanel, { type: 'engine/runAhead' }>, Extract<ToPanel, { type: 'engine/didRunAhead' }>, ...Array<Extract<ToPanel, { type: 'engine/didRunLayer' }>>];
+    expect([announced.engine, announced.runId, Array.from(announced.input.ids)]).toEqual([1, 4, [1, 2, 3]]);
+    expect([told.aheadId, told.result?.ranAhead, told.result?.layers.length, told.more]).toEqual([announced.aheadId, true, 1, 2]);
+    expect(told.requestId).toBeLessThan(0); // never one of the page's own request ids
+    expect(layers.map((l) => l.requestId)).toEqual([told.requestId, told.requestId]);
+    // Reloaded before it ran: the new page never heard of it, and hears nothing.
+    let finish!: (r: NativeRunResult | undefined) => void;
+    const was = aheadOutcome;
+    aheadOutcome = () => new Promise((r) => (finish = r));
+    engines.starting(request({ ids: Int32Array.of(1, 2, 3), runId: 5 }), MODEL, true);
+    aheadOutcome = was;
+    engines.pageLoaded();
+    finish({ layers: [qkLayer(0)], millis: 1, warnings: [] });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent.slice(5).map((m) => m.type)).toEqual(['engine/runAhead']);
   });
 
   it('runs a ready page\'s request ahead on the engine it holds for that model, where it will run natively for certain', async () => {

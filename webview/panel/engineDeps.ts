@@ -49,6 +49,11 @@ export class PanelEngines {
     return true;
   }
 
+  /** Request `runId` starts: runs the host began ahead for another are dropped (`HostEngines.startingRun`). */
+  startingRun(runId: number): void {
+    this.host.startingRun(runId);
+  }
+
   /** The runner's dependencies. */
   deps(): RunnerDeps {
     return {

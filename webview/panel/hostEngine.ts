@@ -19,6 +19,7 @@ type RunReply = Extract<ToPanel, { type: 'engine/didRun' }>;
 /** A run the host began ahead on an engine (`engine/runAhead`): what it ran, and what became of it once told (undefined: dropped). */
 interface Ahead {
   aheadId: number;
+  runId: number;
   input: NativeInput;
   outcome: Promise<{ reply: RunReply; rest?: Promise<MoreLayers> } | Error | undefined>;
   settle(outcome: { reply: RunReply; rest?: Promise<MoreLayers> } | Error | undefined): void;
@@ -50,6 +51,8 @@ export class HostEngines {
   private readonly ahead = new Map<number, Ahead>();
   /** The same, and those taken, by id, until the host says what became of them. */
   private readonly announced = new Map<number, Ahead>();
+  /** Engines opened and not released: a run ahead announced for another is nobody's. */
+  private readonly held = new Set<number>();
 
   constructor(private readonly post: (m: FromPanel) => void) {}
 
@@ -58,6 +61,7 @@ export class HostEngines {
     const r = await this.request({ type: 'engine/open', requestId: 0, onnxFile: model.onnxFile, backend, mechanism, ...(queryKeys ? { queryKeys } : {}) });
     if (r.type !== 'engine/didOpen') throw unexpected(r);
     const id = r.engine;
+    this.held.add(id);
     let released = false;
     return {
       backend: r.backend,
@@ -82,7 +86,6 @@ export class HostEngines {
         if (mine) mine.taken = true;
         const took = mine && (await mine.outcome);
         if (took instanceof Error) throw took;
-        if (mine && !took) this.dropArriving(mine);
         const reply = took?.reply ?? (await this.request({ type: 'engine/run', requestId: 0, engine: id, input: asked, ...(options.mechanismOf ? { mechanismOf: [...options.mechanismOf] } : {}) }));
         if (reply.type !== 'engine/didRun') throw unexpected(reply);
         const { cache, ranAt, sentAt, ranAhead, ...result } = reply.result;
@@ -95,11 +98,24 @@ export class HostEngines {
       dispose: async () => {
         if (released) return;
         released = true;
+        this.held.delete(id);
         const ahead = this.takeAhead(id);
         if (ahead) this.dropArriving(ahead);
         this.post({ type: 'engine/release', engine: id });
       },
     };
+  }
+
+  /**
+   * Request `runId` starts on the page: runs announced ahead for another (superseded, or this one
+   * was not run ahead) are nobody's, nor are their results, nor their layers still to come.
+   */
+  startingRun(runId: number): void {
+    for (const [engine, ahead] of this.ahead) {
+      if (ahead.runId === runId) continue;
+      this.ahead.delete(engine);
+      this.dropArriving(ahead);
+    }
   }
 
   /** The later layers of run `requestId` as they arrive. */
@@ -122,11 +138,12 @@ export class HostEngines {
   /** The host began a run ahead, or says what became of it. */
   private receiveAhead(m: Extract<ToPanel, { type: 'engine/runAhead' | 'engine/didRunAhead' }>): void {
     if (m.type === 'engine/runAhead') {
+      if (!this.held.has(m.engine)) return; // released meanwhile: its result is dropped as it comes
       const previous = this.takeAhead(m.engine);
       if (previous) this.dropArriving(previous);
       let settle!: Ahead['settle'];
       const outcome = new Promise<Parameters<Ahead['settle']>[0]>((resolve) => (settle = resolve));
-      const ahead: Ahead = { aheadId: m.aheadId, input: m.input, outcome, settle };
+      const ahead: Ahead = { aheadId: m.aheadId, runId: m.runId, input: m.input, outcome, settle };
       this.ahead.set(m.engine, ahead);
       this.announced.set(m.aheadId, ahead);
       return;

@@ -155,6 +155,7 @@ let current: RunRequest | undefined;
 
 function start(request: RunRequest): void {
   current = request;
+  engines.startingRun(request.runId);
   held = undefined; // a rollout held for an older run is not coming
   state.begin(request);
   comparison.begin(request);

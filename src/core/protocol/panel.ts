@@ -218,11 +218,11 @@ export type ToPanel =
   /** Reply to `engine/open` or `engine/run` that failed, with a message for the user. */
   | { type: 'engine/didFail'; requestId: number; message: string; code?: EngineErrorCode }
   /**
-   * Sent before a `run/start`: the host began that request's run on engine `engine` (one the page
-   * holds), as the page will ask it (`input`); its `engine/didRunAhead` follows, unasked. The
-   * page's run of the same input on that engine waits for it instead of asking.
+   * Sent before a `run/start`: the host began that request's (`runId`) run on engine `engine` (one
+   * the page holds), as the page will ask it (`input`); its `engine/didRunAhead` follows, unasked.
+   * The page's run of the same input on that engine, for that request, waits for it instead of asking.
    */
-  | { type: 'engine/runAhead'; engine: number; aheadId: number; input: NativeInput }
+  | { type: 'engine/runAhead'; engine: number; aheadId: number; runId: number; input: NativeInput }
   /**
    * What became of run ahead `aheadId`: as `engine/didRun` (its later layers in `engine/didRunLayer`s
    * of `requestId`), a failure, or neither (dropped before it ran: the page asks as usual).
