@@ -5,43 +5,42 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { type ErrorAction, showError } from '../errorMessages';
+import { LateProgress } from './lateProgress';
 import type { Run, RunRegistry } from './runRegistry';
 
-/**
- * A run still going this long after it began gets a progress notification (with Cancel); a
- * quicker one shows none: a toast that came and went within a warm run (tens of ms) only flickered,
- * and drew on the window while the panel drew the picture. The panel shows every run's progress.
- */
+/** A run still going this long after it began gets a progress notification (see LateProgress). */
 const PROGRESS_AFTER_MS = 1000;
 
 /** Progress and failure notifications for every run. */
 export class RunNotifications extends Disposable {
   /** Open progress notifications by run id. */
   private readonly open = new Map<number, { report(message: string): void; end(): void }>();
-  /** Progress notifications still to come, by run id. */
-  private readonly later = new Map<number, ReturnType<typeof setTimeout>>();
+  /** Progress notifications still to come. */
+  private readonly later: LateProgress;
   /** Runs whose failure was already shown. */
   private readonly failed = new Set<number>();
 
   /** `actionFor` may offer one more way forward for a failed run's model (Re-download for a Hub download). */
   constructor(private readonly runs: RunRegistry, private readonly actionFor: (modelId: string) => ErrorAction | undefined = () => undefined) {
     super();
-    this._register(runs.onDidAdd((run) => this.later.set(run.id, setTimeout(() => this.showProgress(run.id), PROGRESS_AFTER_MS))));
+    this.later = new LateProgress(runs, PROGRESS_AFTER_MS, (run) => this.showProgress(run));
+    this._register(runs.onDidAdd((run) => this.later.added(run)));
     this._register(runs.onDidChange((run) => this.onChange(run)));
     this._register(runs.onDidRemove((run) => this.endProgress(run.id)));
-    this._register({ dispose: () => [...new Set([...this.open.keys(), ...this.later.keys()])].forEach((id) => this.endProgress(id)) });
+    this._register({
+      dispose: () => {
+        this.later.dispose();
+        for (const id of [...this.open.keys()]) this.endProgress(id);
+      },
+    });
   }
 
   private endProgress(id: number): void {
-    clearTimeout(this.later.get(id));
-    this.later.delete(id);
+    this.later.ended(id);
     this.open.get(id)?.end();
   }
 
-  private showProgress(id: number): void {
-    this.later.delete(id);
-    const run = this.runs.get(id);
-    if (run?.status !== 'running') return;
+  private showProgress(run: Run): void {
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Attention Lens: ${run.model.label}`, cancellable: true },
       (progress, token) =>
