@@ -165,7 +165,7 @@ export class NativeEngines {
     if (!this.opened.has(held.engine)) return this.dropHeldBack();
     this.heldBack = undefined;
     const ahead = { input: held.input } as RunAhead;
-    ahead.result = this.runEngine(held.engine, held.input, undefined, (id) => (ahead.requestId = id));
+    ahead.result = this.runEngine(held.engine, held.input, undefined, (id) => (ahead.requestId = id)).then((r) => ({ ...r, ranAhead: true }));
     ahead.result.catch(() => undefined); // reported to whoever takes it
     if (held.keep) this.runsAhead.set(held.engine, ahead);
     held.settle(ahead.result);
@@ -198,7 +198,7 @@ export class NativeEngines {
       this.dropHeldBack(engine);
       const ahead = this.runsAhead.get(engine);
       this.runsAhead.delete(engine);
-      if (ahead && sameNativeInput(ahead.input, input)) return ahead.result.then((r) => ({ ...r, ranAhead: true }));
+      if (ahead && sameNativeInput(ahead.input, input)) return ahead.result;
     }
     return this.runEngine(engine, input, mechanismOf);
   }

@@ -107,7 +107,7 @@ export class PanelNative {
       (result) => {
         if (this.closed || load !== this.load) return;
         if (!result) return void told({});
-        void this.sendResult(-aheadId, { ...result, ranAhead: true }, load, (first, more) => told({ result: first, more }, -aheadId)).catch(() => undefined);
+        void this.sendResult(-aheadId, result, load, (first, more) => told({ result: first, more }, -aheadId)).catch(() => undefined);
       },
       (e: unknown) => load === this.load && !this.closed && void told({ message: e instanceof Error ? e.message : String(e), ...(e instanceof EngineError ? { code: e.code } : {}) }),
     );
@@ -116,18 +116,16 @@ export class PanelNative {
   /** How the page will open and first run `request` natively, if it will: a plain run where native is named, or `auto` ran (or may run) there. */
   private ahead(request: RunRequest, model: PanelModel) {
     if (request.compare || request.generate || request.image || !this.native.availability().available) return undefined;
+    const last = this.placements.lastAuto();
     let backend: NativeBackend | undefined;
     if (isNative(request.backend)) backend = request.backend;
-    else if (request.backend === 'auto') {
-      const last = this.placements.lastAuto();
-      if (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES)) backend = 'native';
-    }
+    else if (request.backend === 'auto' && (last === 'native' || (last === undefined && modelBytes(model) < GUESS_AHEAD_BYTES))) backend = 'native';
     if (!backend) return undefined;
     const long = runKeepsQueryKeys(request);
     return {
       open: nativeOpen(model, backend, false, long),
       long,
-      guessed: !isNative(request.backend) && this.placements.lastAuto() === undefined,
+      guessed: !isNative(request.backend) && last === undefined,
       input: (opened: Pick<NativeOpened, 'hasLogits'>): NativeInput => ({ ids: request.ids, ...(request.decoderIds ? { decoderIds: request.decoderIds } : {}), ...plainRunOptions(request.model, opened.hasLogits) }),
     };
   }

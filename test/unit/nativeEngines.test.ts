@@ -100,7 +100,7 @@ describe('NativeEngines: runs begun ahead', () => {
     const replaced = e.runAhead(engine, input(1)(), { keep: false });
     const latest = e.runAhead(engine, input(2, 3)(), { keep: false });
     expect(await replaced).toBeUndefined();
-    expect((await latest)?.layers[0].queries).toBe(2);
+    expect([(await latest)?.layers[0].queries, (await latest)?.ranAhead]).toEqual([2, true]);
     expect(held()).toBe(0); // not kept: the engine's run of the same input runs anew
     expect((await e.run(engine, input(2, 3)())).ranAhead).toBeUndefined();
     const cancelled = e.runAhead(engine, input(4)(), { keep: false });

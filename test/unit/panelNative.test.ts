@@ -30,8 +30,8 @@ function request(over: Partial<RunRequest> = {}): RunRequest {
 }
 
 /** A native engine that logs what it is asked and answers at once (runs with `result`). */
-/** A run ahead's outcome in the fake: its result by default (one layer per id), or what a test sets. */
-let aheadOutcome = (input: NativeInput): Promise<NativeRunResult | undefined> => Promise.resolve({ layers: Array.from(input.ids, (_, i) => qkLayer(i)), millis: 1, warnings: [], ranAt: 1, sentAt: 2 });
+/** A run ahead's outcome in the fake: its result by default (one layer per id, marked as NativeEngines marks it), or what a test sets. */
+let aheadOutcome = (input: NativeInput): Promise<NativeRunResult | undefined> => Promise.resolve({ layers: Array.from(input.ids, (_, i) => qkLayer(i)), millis: 1, warnings: [], ranAt: 1, sentAt: 2, ranAhead: true });
 const qkLayer = (i: number): AttentionLayer => ({ name: `attentions.${i}`, kind: 'self', layer: i, heads: 1, queries: 1, keys: 1, data: Float32Array.of(i) });
 
 function fakeNative(available = true, result: Partial<NativeRunResult> = {}) {

@@ -102,7 +102,7 @@ export interface NativeRunResult {
   /** Wall clock when the worker's run ended, and when the host sent the result on (the panel's breakdown of a run's time). */
   ranAt?: number;
   sentAt?: number;
-  /** The host began this run before the page asked (`NativeEngines.openAhead`): it may have ended, or been in flight, when asked. */
+  /** The host began this run before the page asked (`NativeEngines.runAhead`): it may have ended, or been in flight, when asked. */
   ranAhead?: boolean;
 }
 
