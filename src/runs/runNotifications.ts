@@ -1,43 +1,26 @@
 /**
  * Notifications about runs, as a subscriber of the registry: a cancellable progress notification
- * while a run of more than a second is running, and an error with ways forward when it fails.
+ * while a run is running, and an error with ways forward when it fails.
  */
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { type ErrorAction, showError } from '../errorMessages';
-import { LateProgress } from './lateProgress';
 import type { Run, RunRegistry } from './runRegistry';
-
-/** A run still going this long after it began gets a progress notification (see LateProgress). */
-const PROGRESS_AFTER_MS = 1000;
 
 /** Progress and failure notifications for every run. */
 export class RunNotifications extends Disposable {
   /** Open progress notifications by run id. */
   private readonly open = new Map<number, { report(message: string): void; end(): void }>();
-  /** Progress notifications still to come. */
-  private readonly later: LateProgress;
   /** Runs whose failure was already shown. */
   private readonly failed = new Set<number>();
 
   /** `actionFor` may offer one more way forward for a failed run's model (Re-download for a Hub download). */
   constructor(private readonly runs: RunRegistry, private readonly actionFor: (modelId: string) => ErrorAction | undefined = () => undefined) {
     super();
-    this.later = new LateProgress(runs, PROGRESS_AFTER_MS, (run) => this.showProgress(run));
-    this._register(runs.onDidAdd((run) => this.later.added(run)));
+    this._register(runs.onDidAdd((run) => this.showProgress(run)));
     this._register(runs.onDidChange((run) => this.onChange(run)));
-    this._register(runs.onDidRemove((run) => this.endProgress(run.id)));
-    this._register({
-      dispose: () => {
-        this.later.dispose();
-        for (const id of [...this.open.keys()]) this.endProgress(id);
-      },
-    });
-  }
-
-  private endProgress(id: number): void {
-    this.later.ended(id);
-    this.open.get(id)?.end();
+    this._register(runs.onDidRemove((run) => this.open.get(run.id)?.end()));
+    this._register({ dispose: () => [...this.open.values()].forEach((p) => p.end()) });
   }
 
   private showProgress(run: Run): void {
@@ -50,7 +33,6 @@ export class RunNotifications extends Disposable {
             resolve();
           };
           this.open.set(run.id, { report: (message) => progress.report({ message }), end });
-          if (run.progress) progress.report({ message: run.progress });
           token.onCancellationRequested(() => this.runs.cancel(run.id));
         }),
     );
@@ -62,7 +44,7 @@ export class RunNotifications extends Disposable {
       if (run.progress) p?.report(run.progress);
       return;
     }
-    this.endProgress(run.id);
+    p?.end();
     if (run.status === 'failed' && !this.failed.has(run.id)) {
       this.failed.add(run.id);
       showError(new Error(run.error), true, this.actionFor(run.model.id));
